@@ -1,0 +1,596 @@
+#include "api/admission.h"
+
+#include <boost/json.hpp>
+#include <regex>
+#include <set>
+
+#include "api/object.h"
+#include "api/selector.h"
+
+namespace skiff::api {
+namespace json = boost::json;
+namespace {
+
+// ---------- defaults ----------
+
+void setDefault(json::object& o, std::string_view key, json::value v) {
+  auto* cur = o.if_contains(key);
+  if (!cur || cur->is_null()) o[key] = std::move(v);
+}
+
+json::object& objectAt(json::object& parent, std::string_view key) {
+  json::value& v = parent[key];
+  if (!v.is_object()) v = json::object();
+  return v.get_object();
+}
+
+std::string imageTag(std::string_view image) {
+  if (image.find('@') != std::string_view::npos) return "@digest";
+  auto slash = image.rfind('/');
+  auto colon = image.rfind(':');
+  if (colon == std::string_view::npos || (slash != std::string_view::npos && colon < slash)) return "";
+  return std::string(image.substr(colon + 1));
+}
+
+void defaultContainer(json::object& c) {
+  std::string image = c.if_contains("image") && c["image"].is_string() ? std::string(c["image"].get_string()) : "";
+  std::string tag = imageTag(image);
+  setDefault(c, "imagePullPolicy", (tag.empty() || tag == "latest") ? "Always" : "IfNotPresent");
+  setDefault(c, "terminationMessagePath", "/dev/termination-log");
+  setDefault(c, "terminationMessagePolicy", "File");
+  setDefault(c, "resources", json::object());
+  if (auto* ports = c.if_contains("ports"); ports && ports->is_array())
+    for (auto& p : ports->get_array())
+      if (p.is_object()) setDefault(p.get_object(), "protocol", "TCP");
+  for (const char* probe : {"livenessProbe", "readinessProbe", "startupProbe"}) {
+    if (auto* pr = c.if_contains(probe); pr && pr->is_object()) {
+      auto& po = pr->get_object();
+      setDefault(po, "timeoutSeconds", 1);
+      setDefault(po, "periodSeconds", 10);
+      setDefault(po, "successThreshold", 1);
+      setDefault(po, "failureThreshold", 3);
+      if (auto* hg = po.if_contains("httpGet"); hg && hg->is_object()) {
+        setDefault(hg->get_object(), "path", "/");
+        setDefault(hg->get_object(), "scheme", "HTTP");
+      }
+    }
+  }
+}
+
+void defaultPodSpec(json::object& spec) {
+  setDefault(spec, "restartPolicy", "Always");
+  setDefault(spec, "terminationGracePeriodSeconds", 30);
+  setDefault(spec, "dnsPolicy", "ClusterFirst");
+  setDefault(spec, "securityContext", json::object());
+  setDefault(spec, "schedulerName", "default-scheduler");
+  setDefault(spec, "enableServiceLinks", true);
+  setDefault(spec, "preemptionPolicy", "PreemptLowerPriority");
+  setDefault(spec, "priority", 0);
+  if (spec.contains("serviceAccount") && !spec.contains("serviceAccountName")) spec["serviceAccountName"] = spec["serviceAccount"];
+  for (const char* list : {"containers", "initContainers"})
+    if (auto* cs = spec.if_contains(list); cs && cs->is_array())
+      for (auto& c : cs->get_array())
+        if (c.is_object()) defaultContainer(c.get_object());
+  if (auto* vols = spec.if_contains("volumes"); vols && vols->is_array()) {
+    for (auto& v : vols->get_array()) {
+      if (!v.is_object()) continue;
+      auto& vo = v.get_object();
+      for (const char* src : {"configMap", "secret"})
+        if (auto* s = vo.if_contains(src); s && s->is_object()) setDefault(s->get_object(), "defaultMode", 420);
+    }
+  }
+}
+
+void defaultTemplate(json::object& spec) {
+  auto& tmpl = objectAt(spec, "template");
+  defaultPodSpec(objectAt(tmpl, "spec"));
+  // A selector left out defaults to the template's labels (as apps/v1beta1 did); apps/v1
+  // requires it, so validation still reports it missing if the template has no labels either.
+}
+
+}  // namespace
+
+void applyDefaults(const ResourceType& type, json::value& object) {
+  if (!object.is_object()) return;
+  auto& o = object.get_object();
+  const std::string& k = type.kind;
+  if (k == "Pod") {
+    defaultPodSpec(objectAt(o, "spec"));
+    auto& status = objectAt(o, "status");
+    setDefault(status, "phase", "Pending");
+  } else if (k == "Namespace") {
+    auto& spec = objectAt(o, "spec");
+    setDefault(spec, "finalizers", json::array{"kubernetes"});
+    setDefault(objectAt(o, "status"), "phase", "Active");
+  } else if (k == "Secret") {
+    setDefault(o, "type", "Opaque");
+  } else if (k == "Service") {
+    auto& spec = objectAt(o, "spec");
+    setDefault(spec, "type", "ClusterIP");
+    setDefault(spec, "sessionAffinity", "None");
+    setDefault(spec, "internalTrafficPolicy", "Cluster");
+    if (auto* ports = spec.if_contains("ports"); ports && ports->is_array()) {
+      for (auto& p : ports->get_array()) {
+        if (!p.is_object()) continue;
+        auto& po = p.get_object();
+        setDefault(po, "protocol", "TCP");
+        if (auto* port = po.if_contains("port")) setDefault(po, "targetPort", *port);
+      }
+    }
+    setDefault(objectAt(o, "status"), "loadBalancer", json::object());
+  } else if (k == "Deployment") {
+    auto& spec = objectAt(o, "spec");
+    setDefault(spec, "replicas", 1);
+    setDefault(spec, "revisionHistoryLimit", 10);
+    setDefault(spec, "progressDeadlineSeconds", 600);
+    auto& strategy = objectAt(spec, "strategy");
+    setDefault(strategy, "type", "RollingUpdate");
+    if (strategy["type"] == "RollingUpdate") {
+      auto& ru = objectAt(strategy, "rollingUpdate");
+      setDefault(ru, "maxUnavailable", "25%");
+      setDefault(ru, "maxSurge", "25%");
+    }
+    defaultTemplate(spec);
+  } else if (k == "ReplicaSet") {
+    auto& spec = objectAt(o, "spec");
+    setDefault(spec, "replicas", 1);
+    defaultTemplate(spec);
+  } else if (k == "Event") {
+    setDefault(o, "type", "Normal");
+  }
+}
+
+// ---------- validation ----------
+namespace {
+
+const char* kDns1123LabelMsg =
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end "
+    "with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is "
+    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+const char* kDns1123SubdomainMsg =
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start "
+    "and end with an alphanumeric character (e.g. 'example.com', regex used for validation is "
+    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+
+bool isDns1123Label(std::string_view s) {
+  static const std::regex re("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
+  return !s.empty() && s.size() <= 63 && std::regex_match(s.begin(), s.end(), re);
+}
+bool isDns1123Subdomain(std::string_view s) {
+  static const std::regex re("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
+  return !s.empty() && s.size() <= 253 && std::regex_match(s.begin(), s.end(), re);
+}
+bool isQualifiedName(std::string_view s) {
+  static const std::regex re("([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]");
+  auto slash = s.find('/');
+  std::string_view name = s;
+  if (slash != std::string_view::npos) {
+    if (!isDns1123Subdomain(s.substr(0, slash))) return false;
+    name = s.substr(slash + 1);
+  }
+  return !name.empty() && name.size() <= 63 && std::regex_match(name.begin(), name.end(), re);
+}
+bool isLabelValue(std::string_view s) {
+  static const std::regex re("(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?");
+  return s.size() <= 63 && std::regex_match(s.begin(), s.end(), re);
+}
+
+std::string quote(std::string_view s) { return json::serialize(json::value(json::string(s))); }
+
+struct Errors {
+  std::vector<FieldCause> list;
+  void required(const std::string& f) { list.push_back({"FieldValueRequired", "Required value", f}); }
+  void invalid(const std::string& f, const json::value& v, const std::string& why) {
+    std::string shown = v.is_string() ? quote(v.get_string()) : json::serialize(v);
+    list.push_back({"FieldValueInvalid", "Invalid value: " + shown + ": " + why, f});
+  }
+  void unsupported(const std::string& f, std::string_view v, std::initializer_list<const char*> allowed) {
+    std::string msg = "Unsupported value: " + quote(v) + ": supported values: ";
+    bool first = true;
+    for (const char* a : allowed) {
+      msg += (first ? "" : ", ") + quote(a);
+      first = false;
+    }
+    list.push_back({"FieldValueNotSupported", msg, f});
+  }
+  void duplicate(const std::string& f, const json::value& v) {
+    list.push_back({"FieldValueDuplicate", "Duplicate value: " + json::serialize(v), f});
+  }
+  void forbidden(const std::string& f, const std::string& why) { list.push_back({"FieldValueForbidden", "Forbidden: " + why, f}); }
+};
+
+const json::object* objAt(const json::value& v, std::string_view key) {
+  const auto* o = v.if_object();
+  const auto* c = o ? o->if_contains(key) : nullptr;
+  return c ? c->if_object() : nullptr;
+}
+const json::array* arrAt(const json::object& o, std::string_view key) {
+  const auto* c = o.if_contains(key);
+  return c ? c->if_array() : nullptr;
+}
+std::string strAt(const json::object& o, std::string_view key) {
+  const auto* c = o.if_contains(key);
+  return c && c->is_string() ? std::string(c->get_string()) : std::string();
+}
+std::optional<int64_t> intAt(const json::object& o, std::string_view key) {
+  const auto* c = o.if_contains(key);
+  if (c && c->is_int64()) return c->get_int64();
+  if (c && c->is_uint64()) return int64_t(c->get_uint64());
+  return std::nullopt;
+}
+
+void validateLabels(const json::object& meta, std::string_view field, Errors& e) {
+  const auto* labels = meta.if_contains(field);
+  if (!labels || !labels->is_object()) return;
+  for (const auto& kv : labels->get_object()) {
+    std::string path = "metadata." + std::string(field);
+    if (!isQualifiedName(kv.key()))
+      e.invalid(path, json::string(kv.key()),
+                "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+                "alphanumeric character");
+    if (field == "labels" && kv.value().is_string() && !isLabelValue(kv.value().get_string()))
+      e.invalid(path, kv.value(),
+                "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and "
+                "must start and end with an alphanumeric character");
+  }
+}
+
+void validateMeta(const ResourceType& type, const json::value& obj, Errors& e, const std::string& prefix = "metadata") {
+  const json::object* meta = objAt(obj, "metadata");
+  if (!meta) {
+    if (prefix == "metadata") e.required("metadata.name");
+    return;
+  }
+  std::string name = strAt(*meta, "name");
+  if (prefix == "metadata") {
+    if (name.empty()) {
+      e.required("metadata.name");
+    } else {
+      bool labelOnly = type.kind == "Namespace" || type.kind == "Service";
+      if (labelOnly ? !isDns1123Label(name) : !isDns1123Subdomain(name))
+        e.invalid("metadata.name", json::string(name), labelOnly ? kDns1123LabelMsg : kDns1123SubdomainMsg);
+    }
+  }
+  validateLabels(*meta, "labels", e);
+  validateLabels(*meta, "annotations", e);
+  size_t annotationBytes = 0;
+  if (const auto* ann = meta->if_contains("annotations"); ann && ann->is_object())
+    for (const auto& kv : ann->get_object())
+      annotationBytes += kv.key().size() + (kv.value().is_string() ? kv.value().get_string().size() : 0);
+  if (annotationBytes > 256 * 1024)
+    e.list.push_back({"FieldValueTooLong", "Too long: must have at most 262144 bytes", "metadata.annotations"});
+}
+
+void validatePort(const json::object& o, std::string_view key, const std::string& path, Errors& e, bool required) {
+  auto v = intAt(o, key);
+  if (!v) {
+    if (required) e.required(path);
+    return;
+  }
+  if (*v < 1 || *v > 65535) e.invalid(path, *v, "must be between 1 and 65535, inclusive");
+}
+
+void validateResources(const json::object& c, const std::string& path, Errors& e) {
+  const auto* res = c.if_contains("resources");
+  if (!res || !res->is_object()) return;
+  for (const char* section : {"limits", "requests"}) {
+    const auto* m = res->get_object().if_contains(section);
+    if (!m || !m->is_object()) continue;
+    for (const auto& kv : m->get_object()) {
+      std::string f = path + ".resources." + section + "[" + std::string(kv.key()) + "]";
+      std::string q = kv.value().is_string() ? std::string(kv.value().get_string()) : json::serialize(kv.value());
+      if (!isValidQuantity(q))
+        e.invalid(f, kv.value(), "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'");
+      else if (!q.empty() && q[0] == '-')
+        e.invalid(f, kv.value(), "must be greater than or equal to 0");
+    }
+  }
+}
+
+void validateContainers(const json::object& spec, std::string_view list, const std::string& path, Errors& e,
+                        std::set<std::string>& names) {
+  const json::array* cs = arrAt(spec, list);
+  if (!cs) {
+    if (list == "containers") e.required(path + ".containers");
+    return;
+  }
+  if (list == "containers" && cs->empty()) e.required(path + ".containers");
+  for (size_t i = 0; i < cs->size(); ++i) {
+    std::string p = path + "." + std::string(list) + "[" + std::to_string(i) + "]";
+    const auto* c = (*cs)[i].if_object();
+    if (!c) continue;
+    std::string name = strAt(*c, "name");
+    if (name.empty()) e.required(p + ".name");
+    else if (!isDns1123Label(name)) e.invalid(p + ".name", json::string(name), kDns1123LabelMsg);
+    else if (!names.insert(name).second) e.duplicate(p + ".name", json::string(name));
+    if (strAt(*c, "image").empty()) e.required(p + ".image");
+    std::string pull = strAt(*c, "imagePullPolicy");
+    if (!pull.empty() && pull != "Always" && pull != "IfNotPresent" && pull != "Never")
+      e.unsupported(p + ".imagePullPolicy", pull, {"Always", "IfNotPresent", "Never"});
+    if (const auto* ports = arrAt(*c, "ports")) {
+      for (size_t j = 0; j < ports->size(); ++j) {
+        const auto* po = (*ports)[j].if_object();
+        if (!po) continue;
+        std::string pp = p + ".ports[" + std::to_string(j) + "]";
+        validatePort(*po, "containerPort", pp + ".containerPort", e, true);
+        std::string proto = strAt(*po, "protocol");
+        if (!proto.empty() && proto != "TCP" && proto != "UDP" && proto != "SCTP")
+          e.unsupported(pp + ".protocol", proto, {"SCTP", "TCP", "UDP"});
+      }
+    }
+    if (const auto* env = arrAt(*c, "env")) {
+      for (size_t j = 0; j < env->size(); ++j) {
+        const auto* ev = (*env)[j].if_object();
+        if (ev && strAt(*ev, "name").empty()) e.required(p + ".env[" + std::to_string(j) + "].name");
+      }
+    }
+    validateResources(*c, p, e);
+  }
+}
+
+void validatePodSpec(const json::object& spec, const std::string& path, Errors& e) {
+  std::set<std::string> names;
+  validateContainers(spec, "initContainers", path, e, names);
+  validateContainers(spec, "containers", path, e, names);
+  std::string rp = strAt(spec, "restartPolicy");
+  if (!rp.empty() && rp != "Always" && rp != "OnFailure" && rp != "Never")
+    e.unsupported(path + ".restartPolicy", rp, {"Always", "OnFailure", "Never"});
+  std::string dns = strAt(spec, "dnsPolicy");
+  if (!dns.empty() && dns != "ClusterFirst" && dns != "ClusterFirstWithHostNet" && dns != "Default" && dns != "None")
+    e.unsupported(path + ".dnsPolicy", dns, {"ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"});
+  if (auto g = intAt(spec, "terminationGracePeriodSeconds"); g && *g < 0)
+    e.invalid(path + ".terminationGracePeriodSeconds", *g, "must be greater than or equal to 0");
+  if (auto a = intAt(spec, "activeDeadlineSeconds"); a && *a <= 0)
+    e.invalid(path + ".activeDeadlineSeconds", *a, "must be between 1 and 2147483647, inclusive");
+  std::set<std::string> volumes;
+  if (const auto* vols = arrAt(spec, "volumes")) {
+    for (size_t i = 0; i < vols->size(); ++i) {
+      const auto* v = (*vols)[i].if_object();
+      if (!v) continue;
+      std::string p = path + ".volumes[" + std::to_string(i) + "].name";
+      std::string n = strAt(*v, "name");
+      if (n.empty()) e.required(p);
+      else if (!isDns1123Label(n)) e.invalid(p, json::string(n), kDns1123LabelMsg);
+      else if (!volumes.insert(n).second) e.duplicate(p, json::string(n));
+    }
+  }
+  for (const char* list : {"initContainers", "containers"}) {
+    const auto* cs = arrAt(spec, list);
+    if (!cs) continue;
+    for (size_t i = 0; i < cs->size(); ++i) {
+      const auto* c = (*cs)[i].if_object();
+      const auto* mounts = c ? arrAt(*c, "volumeMounts") : nullptr;
+      if (!mounts) continue;
+      for (size_t j = 0; j < mounts->size(); ++j) {
+        const auto* m = (*mounts)[j].if_object();
+        if (!m) continue;
+        std::string p = path + "." + list + "[" + std::to_string(i) + "].volumeMounts[" + std::to_string(j) + "]";
+        std::string n = strAt(*m, "name");
+        if (n.empty()) e.required(p + ".name");
+        else if (!volumes.count(n)) e.list.push_back({"FieldValueNotFound", "Not found: " + quote(n), p + ".name"});
+        if (strAt(*m, "mountPath").empty()) e.required(p + ".mountPath");
+      }
+    }
+  }
+}
+
+void validateWorkload(const json::value& obj, Errors& e, bool isDeployment) {
+  const json::object* spec = objAt(obj, "spec");
+  if (!spec) {
+    e.required("spec");
+    return;
+  }
+  if (auto r = intAt(*spec, "replicas"); r && *r < 0) e.invalid("spec.replicas", *r, "must be greater than or equal to 0");
+  if (auto m = intAt(*spec, "minReadySeconds"); m && *m < 0) e.invalid("spec.minReadySeconds", *m, "must be greater than or equal to 0");
+  const auto* selector = spec->if_contains("selector");
+  const json::object* tmplMeta = nullptr;
+  const json::object* tmpl = spec->if_contains("template") ? spec->at("template").if_object() : nullptr;
+  if (tmpl) tmplMeta = tmpl->if_contains("metadata") ? tmpl->at("metadata").if_object() : nullptr;
+  if (!selector || !selector->is_object() || selector->get_object().empty()) {
+    e.required("spec.selector");
+  } else {
+    auto sel = LabelSelector::fromObject(*selector);
+    if (!sel) {
+      e.invalid("spec.selector", *selector, sel.error().message);
+    } else if (sel->empty()) {
+      e.invalid("spec.selector", *selector, "empty selector is invalid for deployment");
+    } else {
+      const json::value* labels = tmplMeta ? tmplMeta->if_contains("labels") : nullptr;
+      if (!sel->matches(labels))
+        e.invalid("spec.template.metadata.labels", labels ? *labels : json::value(json::object()),
+                  "`selector` does not match template `labels`");
+    }
+  }
+  if (!tmpl) {
+    e.required("spec.template");
+  } else {
+    if (const json::object* ps = tmpl->if_contains("spec") ? tmpl->at("spec").if_object() : nullptr) {
+      validatePodSpec(*ps, "spec.template.spec", e);
+      std::string rp = strAt(*ps, "restartPolicy");
+      if (!rp.empty() && rp != "Always") e.unsupported("spec.template.spec.restartPolicy", rp, {"Always"});
+    } else {
+      e.required("spec.template.spec");
+    }
+    if (tmpl->if_contains("metadata")) {
+      json::value wrapped = json::object{{"metadata", tmpl->at("metadata")}};
+      Errors inner;
+      validateMeta(ResourceType{}, wrapped, inner, "template");
+      for (auto& c : inner.list) {
+        c.field = "spec.template." + c.field;
+        e.list.push_back(c);
+      }
+    }
+  }
+  if (isDeployment) {
+    const json::object* strategy = spec->if_contains("strategy") ? spec->at("strategy").if_object() : nullptr;
+    std::string t = strategy ? strAt(*strategy, "type") : "";
+    if (!t.empty() && t != "RollingUpdate" && t != "Recreate")
+      e.unsupported("spec.strategy.type", t, {"Recreate", "RollingUpdate"});
+    if (t == "Recreate" && strategy && strategy->if_contains("rollingUpdate"))
+      e.forbidden("spec.strategy.rollingUpdate", "may not be specified when strategy `type` is 'Recreate'");
+    if (auto r = intAt(*spec, "revisionHistoryLimit"); r && *r < 0)
+      e.invalid("spec.revisionHistoryLimit", *r, "must be greater than or equal to 0");
+    if (auto p = intAt(*spec, "progressDeadlineSeconds"); p) {
+      auto m = intAt(*spec, "minReadySeconds");
+      if (*p <= 0) e.invalid("spec.progressDeadlineSeconds", *p, "must be greater than 0");
+      else if (m && *p <= *m) e.invalid("spec.progressDeadlineSeconds", *p, "must be greater than minReadySeconds");
+    }
+  }
+}
+
+void validateService(const json::value& obj, Errors& e) {
+  const json::object* spec = objAt(obj, "spec");
+  if (!spec) {
+    e.required("spec");
+    return;
+  }
+  std::string type = strAt(*spec, "type");
+  if (!type.empty() && type != "ClusterIP" && type != "NodePort" && type != "LoadBalancer" && type != "ExternalName")
+    e.unsupported("spec.type", type, {"ClusterIP", "ExternalName", "LoadBalancer", "NodePort"});
+  std::string aff = strAt(*spec, "sessionAffinity");
+  if (!aff.empty() && aff != "None" && aff != "ClientIP") e.unsupported("spec.sessionAffinity", aff, {"ClientIP", "None"});
+  const json::array* ports = arrAt(*spec, "ports");
+  bool headless = strAt(*spec, "clusterIP") == "None";
+  if ((!ports || ports->empty()) && type != "ExternalName" && !headless) e.required("spec.ports");
+  std::set<std::string> names;
+  if (ports) {
+    for (size_t i = 0; i < ports->size(); ++i) {
+      const auto* p = (*ports)[i].if_object();
+      if (!p) continue;
+      std::string path = "spec.ports[" + std::to_string(i) + "]";
+      validatePort(*p, "port", path + ".port", e, true);
+      std::string n = strAt(*p, "name");
+      if (ports->size() > 1 && n.empty()) e.required(path + ".name");
+      if (!n.empty() && !names.insert(n).second) e.duplicate(path + ".name", json::string(n));
+      std::string proto = strAt(*p, "protocol");
+      if (!proto.empty() && proto != "TCP" && proto != "UDP" && proto != "SCTP")
+        e.unsupported(path + ".protocol", proto, {"SCTP", "TCP", "UDP"});
+      if (const auto* tp = p->if_contains("targetPort"); tp && (tp->is_int64() || tp->is_uint64()))
+        validatePort(*p, "targetPort", path + ".targetPort", e, false);
+    }
+  }
+  if (type == "ExternalName" && strAt(*spec, "externalName").empty()) e.required("spec.externalName");
+}
+
+bool isBase64(std::string_view s) {
+  if (s.size() % 4) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || (c == '=' && i >= s.size() - 2);
+    if (!ok) return false;
+  }
+  return true;
+}
+
+void validateDataKeys(const json::value& obj, std::string_view field, Errors& e, bool base64) {
+  const auto* o = obj.if_object();
+  const auto* d = o ? o->if_contains(field) : nullptr;
+  if (!d || !d->is_object()) return;
+  static const std::regex keyRe("[-._a-zA-Z0-9]+");
+  for (const auto& kv : d->get_object()) {
+    std::string path = std::string(field) + "[" + std::string(kv.key()) + "]";
+    std::string_view k = kv.key();
+    if (k.empty() || k.size() > 253 || !std::regex_match(k.begin(), k.end(), keyRe))
+      e.invalid(path, json::string(k), "a valid config key must consist of alphanumeric characters, '-', '_' or '.'");
+    if (base64 && kv.value().is_string() && !isBase64(kv.value().get_string()))
+      e.invalid(path, json::string("<value omitted>"), "illegal base64 data");
+  }
+}
+
+}  // namespace
+
+bool isValidQuantity(std::string_view q) {
+  static const std::regex re(R"([+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(([eE][+-]?[0-9]+)|[KMGTPE]i|[numkMGTPE])?)");
+  return !q.empty() && std::regex_match(q.begin(), q.end(), re);
+}
+
+std::vector<FieldCause> validateObject(const ResourceType& type, const json::value& object, const json::value* old) {
+  Errors e;
+  validateMeta(type, object, e);
+  const std::string& k = type.kind;
+  if (k == "Pod") {
+    if (const json::object* spec = objAt(object, "spec")) validatePodSpec(*spec, "spec", e);
+    else e.required("spec");
+  } else if (k == "Deployment" || k == "ReplicaSet") {
+    validateWorkload(object, e, k == "Deployment");
+  } else if (k == "Service") {
+    validateService(object, e);
+  } else if (k == "ConfigMap") {
+    validateDataKeys(object, "data", e, false);
+    validateDataKeys(object, "binaryData", e, true);
+  } else if (k == "Secret") {
+    validateDataKeys(object, "data", e, true);
+  } else if (k == "Lease") {
+    if (const json::object* spec = objAt(object, "spec"))
+      if (auto d = intAt(*spec, "leaseDurationSeconds"); d && *d <= 0)
+        e.invalid("spec.leaseDurationSeconds", *d, "must be greater than 0");
+  } else if (k == "Event") {
+    if (!valueAt(object, "involvedObject")) e.required("involvedObject");
+  }
+  if (old) {
+    // Immutable data, as Kubernetes enforces for `immutable: true` ConfigMaps and Secrets.
+    const auto* oo = old->if_object();
+    if (oo && (k == "ConfigMap" || k == "Secret") && oo->if_contains("immutable") && oo->at("immutable") == true) {
+      for (const char* f : {"data", "binaryData", "stringData"}) {
+        const json::value* a = oo->if_contains(f);
+        const json::value* b = object.get_object().if_contains(f);
+        if ((a ? *a : json::value()) != (b ? *b : json::value()))
+          e.forbidden(f, "field is immutable when `immutable` is set");
+      }
+    }
+    if (k == "Pod") {
+      // Pod spec is immutable except for images and a few scheduling fields (simplified: containers'
+      // image, activeDeadlineSeconds, tolerations additions).
+      json::value a = valueAt(*old, "spec") ? *valueAt(*old, "spec") : json::value();
+      json::value b = valueAt(object, "spec") ? *valueAt(object, "spec") : json::value();
+      auto strip = [](json::value& spec) {
+        if (!spec.is_object()) return;
+        auto& so = spec.get_object();
+        so.erase("activeDeadlineSeconds");
+        so.erase("tolerations");
+        for (const char* list : {"containers", "initContainers"})
+          if (auto* cs = so.if_contains(list); cs && cs->is_array())
+            for (auto& c : cs->get_array())
+              if (c.is_object()) c.get_object().erase("image");
+      };
+      bool oldBound = !stringAt(*old, "spec.nodeName").empty();
+      strip(a);
+      strip(b);
+      if (!oldBound && a.is_object() && b.is_object()) {
+        a.get_object().erase("nodeName");
+        b.get_object().erase("nodeName");
+      }
+      if (a != b)
+        e.forbidden("spec", "pod updates may not change fields other than `spec.containers[*].image`, "
+                            "`spec.initContainers[*].image`, `spec.activeDeadlineSeconds` or `spec.tolerations` "
+                            "(only additions to existing tolerations)");
+    }
+    if (k == "Deployment" || k == "ReplicaSet") {
+      const json::value* a = valueAt(*old, "spec.selector");
+      const json::value* b = valueAt(object, "spec.selector");
+      if (a && b && *a != *b) e.invalid("spec.selector", *b, "field is immutable");
+    }
+    if (k == "Service") {
+      std::string a = stringAt(*old, "spec.clusterIP"), b = stringAt(object, "spec.clusterIP");
+      if (!a.empty() && a != b) e.invalid("spec.clusterIP", json::string(b), "field is immutable");
+    }
+  }
+  return e.list;
+}
+
+Error invalidObject(const ResourceType& type, const std::string& name, std::vector<FieldCause> causes) {
+  std::string msg = type.kind + " " + quote(name) + " is invalid: ";
+  auto one = [](const FieldCause& c) { return c.field + ": " + c.message; };
+  if (causes.size() == 1) {
+    msg += one(causes[0]);
+  } else {
+    msg += "[";
+    for (size_t i = 0; i < causes.size(); ++i) msg += (i ? ", " : "") + one(causes[i]);
+    msg += "]";
+  }
+  Error err = Error::invalid(msg);
+  err.causes = std::move(causes);
+  return err;
+}
+
+}  // namespace skiff::api

@@ -1,0 +1,43 @@
+#include "api/resources.h"
+
+namespace skiff::api {
+
+const std::vector<ResourceType>& builtinResources() {
+  static const std::vector<ResourceType> types = {
+      {"", "v1", "Namespace", "namespaces", "namespace", false, true, false, {"ns"}, {}},
+      {"", "v1", "ConfigMap", "configmaps", "configmap", true, false, false, {"cm"}, {}},
+      {"", "v1", "Secret", "secrets", "secret", true, false, false, {}, {}},
+      {"", "v1", "Pod", "pods", "pod", true, true, false, {"po"}, {"all"}},
+      {"", "v1", "Node", "nodes", "node", false, true, false, {"no"}, {}},
+      {"", "v1", "Service", "services", "service", true, true, false, {"svc"}, {"all"}},
+      {"", "v1", "Event", "events", "event", true, false, false, {"ev"}, {}},
+      {"coordination.k8s.io", "v1", "Lease", "leases", "lease", true, false, false, {}, {}},
+      {"apps", "v1", "Deployment", "deployments", "deployment", true, true, true, {"deploy"}, {"all"}},
+      {"apps", "v1", "ReplicaSet", "replicasets", "replicaset", true, true, true, {"rs"}, {"all"}},
+  };
+  return types;
+}
+
+const ResourceType* findByPlural(std::string_view group, std::string_view version, std::string_view plural) {
+  for (const auto& t : builtinResources())
+    if (t.group == group && t.version == version && t.plural == plural) return &t;
+  return nullptr;
+}
+
+const ResourceType* findByKind(std::string_view apiVersion, std::string_view kind) {
+  for (const auto& t : builtinResources())
+    if (t.apiVersion() == apiVersion && t.kind == kind) return &t;
+  return nullptr;
+}
+
+std::vector<GroupVersion> servedGroupVersions() {
+  std::vector<GroupVersion> out;
+  for (const auto& t : builtinResources()) {
+    bool seen = false;
+    for (const auto& gv : out) seen = seen || (gv.group == t.group && gv.version == t.version);
+    if (!seen) out.push_back({t.group, t.version});
+  }
+  return out;
+}
+
+}  // namespace skiff::api

@@ -1,0 +1,40 @@
+// The kinds skiff serves: group, version, names, scope and subresources, as discovery reports them.
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace skiff::api {
+
+struct ResourceType {
+  std::string group;     // "" for the core group
+  std::string version;
+  std::string kind;
+  std::string plural;    // REST path segment
+  std::string singular;
+  bool namespaced = true;
+  bool hasStatus = false;  // status subresource: main-resource writes keep status, /status writes only status
+  bool hasScale = false;   // scale subresource
+  std::vector<std::string> shortNames;
+  std::vector<std::string> categories;
+
+  std::string apiVersion() const { return group.empty() ? version : group + "/" + version; }
+  std::string listKind() const { return kind + "List"; }
+  // Storage key prefix for the whole resource: /registry/<group>/<plural>/
+  std::string storagePrefix() const { return "/registry/" + (group.empty() ? std::string("core") : group) + "/" + plural + "/"; }
+  std::string storageKey(std::string_view ns, std::string_view name) const {
+    return storagePrefix() + (namespaced ? std::string(ns) + "/" : "") + std::string(name);
+  }
+};
+
+const std::vector<ResourceType>& builtinResources();
+const ResourceType* findByPlural(std::string_view group, std::string_view version, std::string_view plural);
+const ResourceType* findByKind(std::string_view apiVersion, std::string_view kind);
+
+struct GroupVersion {
+  std::string group, version;
+};
+// Every group/version served, core first.
+std::vector<GroupVersion> servedGroupVersions();
+
+}  // namespace skiff::api

@@ -1,0 +1,260 @@
+#include "api/table.h"
+
+#include <boost/json.hpp>
+#include <ctime>
+
+#include "api/object.h"
+
+namespace skiff::api {
+namespace json = boost::json;
+namespace {
+
+struct Column {
+  const char* name;
+  const char* type;
+  int priority;
+  const char* format = "";
+};
+
+std::vector<Column> columnsFor(const std::string& kind) {
+  if (kind == "Pod")
+    return {{"Name", "string", 0, "name"}, {"Ready", "string", 0}, {"Status", "string", 0}, {"Restarts", "string", 0},
+            {"Age", "string", 0}, {"IP", "string", 1}, {"Node", "string", 1}, {"Nominated Node", "string", 1},
+            {"Readiness Gates", "string", 1}};
+  if (kind == "Namespace") return {{"Name", "string", 0, "name"}, {"Status", "string", 0}, {"Age", "string", 0}};
+  if (kind == "ConfigMap") return {{"Name", "string", 0, "name"}, {"Data", "integer", 0}, {"Age", "string", 0}};
+  if (kind == "Secret")
+    return {{"Name", "string", 0, "name"}, {"Type", "string", 0}, {"Data", "integer", 0}, {"Age", "string", 0}};
+  if (kind == "Node")
+    return {{"Name", "string", 0, "name"}, {"Status", "string", 0}, {"Roles", "string", 0}, {"Age", "string", 0},
+            {"Version", "string", 0}, {"Internal-IP", "string", 1}, {"External-IP", "string", 1},
+            {"OS-Image", "string", 1}, {"Kernel-Version", "string", 1}, {"Container-Runtime", "string", 1}};
+  if (kind == "Service")
+    return {{"Name", "string", 0, "name"}, {"Type", "string", 0}, {"Cluster-IP", "string", 0},
+            {"External-IP", "string", 0}, {"Port(s)", "string", 0}, {"Age", "string", 0}, {"Selector", "string", 1}};
+  if (kind == "Event")
+    return {{"Last Seen", "string", 0}, {"Type", "string", 0}, {"Reason", "string", 0}, {"Object", "string", 0},
+            {"Message", "string", 0}, {"Name", "string", 1, "name"}};
+  if (kind == "Lease") return {{"Name", "string", 0, "name"}, {"Holder", "string", 0}, {"Age", "string", 0}};
+  if (kind == "Deployment")
+    return {{"Name", "string", 0, "name"}, {"Ready", "string", 0}, {"Up-to-date", "string", 0},
+            {"Available", "string", 0}, {"Age", "string", 0}, {"Containers", "string", 1}, {"Images", "string", 1},
+            {"Selector", "string", 1}};
+  if (kind == "ReplicaSet")
+    return {{"Name", "string", 0, "name"}, {"Desired", "integer", 0}, {"Current", "integer", 0},
+            {"Ready", "integer", 0}, {"Age", "string", 0}, {"Containers", "string", 1}, {"Images", "string", 1},
+            {"Selector", "string", 1}};
+  return {{"Name", "string", 0, "name"}, {"Age", "string", 0}};
+}
+
+int64_t intOr0(const json::value& o, std::string_view path) {
+  const json::value* v = valueAt(o, path);
+  if (v && v->is_int64()) return v->get_int64();
+  if (v && v->is_uint64()) return int64_t(v->get_uint64());
+  return 0;
+}
+
+std::string age(const json::value& o, std::string_view field = "metadata.creationTimestamp") {
+  std::string ts = stringAt(o, field);
+  int64_t t = ts.empty() ? -1 : parseRfc3339(ts);
+  if (t < 0) return "<unknown>";
+  return humanDuration(int64_t(std::time(nullptr)) - t);
+}
+
+std::string joinStrings(const std::vector<std::string>& parts, const char* sep = ",") {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) out += (i ? sep : "") + parts[i];
+  return out;
+}
+
+std::string selectorString(const json::value* sel) {
+  if (!sel || !sel->is_object()) return "<none>";
+  std::vector<std::string> parts;
+  const json::object& o = sel->get_object();
+  const json::value* ml = o.if_contains("matchLabels");
+  const json::object* labels = ml ? ml->if_object() : &o;  // Service selectors are plain maps
+  if (labels)
+    for (const auto& kv : *labels)
+      if (kv.value().is_string()) parts.push_back(std::string(kv.key()) + "=" + std::string(kv.value().get_string()));
+  return parts.empty() ? "<none>" : joinStrings(parts);
+}
+
+void containersAndImages(const json::value& obj, std::string_view specPath, json::array& cells) {
+  std::vector<std::string> names, images;
+  if (const json::value* cs = valueAt(obj, specPath); cs && cs->is_array())
+    for (const auto& c : cs->get_array()) {
+      names.push_back(stringAt(c, "name"));
+      images.push_back(stringAt(c, "image"));
+    }
+  cells.emplace_back(joinStrings(names));
+  cells.emplace_back(joinStrings(images));
+}
+
+std::string podStatus(const json::value& pod, int64_t& restarts, int& ready, int& total) {
+  std::string reason = stringAt(pod, "status.reason");
+  if (reason.empty()) reason = stringAt(pod, "status.phase");
+  const json::value* init = valueAt(pod, "status.initContainerStatuses");
+  const json::value* spec_init = valueAt(pod, "spec.initContainers");
+  bool initializing = false;
+  if (init && init->is_array()) {
+    size_t n = init->get_array().size(), i = 0;
+    for (const auto& cs : init->get_array()) {
+      restarts += intOr0(cs, "restartCount");
+      std::string term = stringAt(cs, "state.terminated.reason");
+      const json::value* terminated = valueAt(cs, "state.terminated");
+      if (terminated && intOr0(cs, "state.terminated.exitCode") == 0) { ++i; continue; }
+      initializing = true;
+      if (terminated) reason = "Init:" + (term.empty() ? "ExitCode:" + std::to_string(intOr0(cs, "state.terminated.exitCode")) : term);
+      else if (std::string w = stringAt(cs, "state.waiting.reason"); !w.empty() && w != "PodInitializing") reason = "Init:" + w;
+      else reason = "Init:" + std::to_string(i) + "/" + std::to_string(spec_init && spec_init->is_array() ? spec_init->get_array().size() : n);
+      break;
+    }
+  }
+  const json::value* containers = valueAt(pod, "spec.containers");
+  total = containers && containers->is_array() ? int(containers->get_array().size()) : 0;
+  if (const json::value* st = valueAt(pod, "status.containerStatuses"); st && st->is_array()) {
+    bool hasRunning = false;
+    for (const auto& cs : st->get_array()) {
+      restarts += intOr0(cs, "restartCount");
+      if (initializing) continue;
+      std::string waiting = stringAt(cs, "state.waiting.reason");
+      std::string term = stringAt(cs, "state.terminated.reason");
+      if (!waiting.empty()) reason = waiting;
+      else if (!term.empty()) reason = term;
+      else if (valueAt(cs, "state.terminated")) reason = "ExitCode:" + std::to_string(intOr0(cs, "state.terminated.exitCode"));
+      else if (valueAt(cs, "state.running")) {
+        hasRunning = true;
+        if (const json::value* r = valueAt(cs, "ready"); r && r->is_bool() && r->get_bool()) ++ready;
+      }
+    }
+    if (!initializing && reason == "Completed" && hasRunning) reason = "Running";
+  }
+  if (valueAt(pod, "metadata.deletionTimestamp")) reason = stringAt(pod, "status.reason") == "NodeLost" ? "Unknown" : "Terminating";
+  return reason;
+}
+
+void fillCells(const ResourceType& type, const json::value& o, json::array& cells) {
+  const std::string& k = type.kind;
+  std::string name = stringAt(o, "metadata.name");
+  if (k == "Pod") {
+    int64_t restarts = 0;
+    int ready = 0, total = 0;
+    std::string status = podStatus(o, restarts, ready, total);
+    auto orNone = [](std::string s) { return s.empty() ? std::string("<none>") : s; };
+    cells = {json::value(name), json::value(std::to_string(ready) + "/" + std::to_string(total)), json::value(status),
+             json::value(std::to_string(restarts)), json::value(age(o)), json::value(orNone(stringAt(o, "status.podIP"))),
+             json::value(orNone(stringAt(o, "spec.nodeName"))), json::value(orNone(stringAt(o, "status.nominatedNodeName"))),
+             json::value("<none>")};
+  } else if (k == "Namespace") {
+    cells = {json::value(name), json::value(stringAt(o, "status.phase")), json::value(age(o))};
+  } else if (k == "ConfigMap") {
+    int64_t n = 0;
+    for (const char* f : {"data", "binaryData"})
+      if (const json::value* d = valueAt(o, f); d && d->is_object()) n += int64_t(d->get_object().size());
+    cells = {json::value(name), json::value(n), json::value(age(o))};
+  } else if (k == "Secret") {
+    int64_t n = 0;
+    if (const json::value* d = valueAt(o, "data"); d && d->is_object()) n = int64_t(d->get_object().size());
+    cells = {json::value(name), json::value(stringAt(o, "type")), json::value(n), json::value(age(o))};
+  } else if (k == "Node") {
+    std::string status = "Unknown";
+    if (const json::value* conds = valueAt(o, "status.conditions"); conds && conds->is_array())
+      for (const auto& c : conds->get_array())
+        if (stringAt(c, "type") == "Ready") status = stringAt(c, "status") == "True" ? "Ready" : "NotReady";
+    if (const json::value* u = valueAt(o, "spec.unschedulable"); u && u->is_bool() && u->get_bool()) status += ",SchedulingDisabled";
+    std::vector<std::string> roles;
+    if (const json::value* labels = valueAt(o, "metadata.labels"); labels && labels->is_object())
+      for (const auto& kv : labels->get_object())
+        if (kv.key().starts_with("node-role.kubernetes.io/")) roles.emplace_back(kv.key().substr(24));
+    std::string internalIp = "<none>", externalIp = "<none>";
+    if (const json::value* addrs = valueAt(o, "status.addresses"); addrs && addrs->is_array())
+      for (const auto& a : addrs->get_array()) {
+        if (stringAt(a, "type") == "InternalIP") internalIp = stringAt(a, "address");
+        if (stringAt(a, "type") == "ExternalIP") externalIp = stringAt(a, "address");
+      }
+    cells = {json::value(name), json::value(status), json::value(roles.empty() ? "<none>" : joinStrings(roles)),
+             json::value(age(o)), json::value(stringAt(o, "status.nodeInfo.kubeletVersion")), json::value(internalIp),
+             json::value(externalIp), json::value(stringAt(o, "status.nodeInfo.osImage")),
+             json::value(stringAt(o, "status.nodeInfo.kernelVersion")),
+             json::value(stringAt(o, "status.nodeInfo.containerRuntimeVersion"))};
+  } else if (k == "Service") {
+    std::vector<std::string> ports;
+    if (const json::value* ps = valueAt(o, "spec.ports"); ps && ps->is_array())
+      for (const auto& p : ps->get_array()) {
+        std::string s = std::to_string(intOr0(p, "port"));
+        if (int64_t np = intOr0(p, "nodePort")) s += ":" + std::to_string(np);
+        ports.push_back(s + "/" + (stringAt(p, "protocol").empty() ? "TCP" : stringAt(p, "protocol")));
+      }
+    std::string cip = stringAt(o, "spec.clusterIP");
+    std::string type = stringAt(o, "spec.type");
+    std::string ext = "<none>";
+    if (type == "ExternalName") ext = stringAt(o, "spec.externalName");
+    else if (type == "LoadBalancer") ext = "<pending>";
+    cells = {json::value(name), json::value(type), json::value(cip.empty() ? "<none>" : cip), json::value(ext),
+             json::value(ports.empty() ? "<none>" : joinStrings(ports)), json::value(age(o)),
+             json::value(selectorString(valueAt(o, "spec.selector")))};
+  } else if (k == "Event") {
+    std::string last = stringAt(o, "lastTimestamp");
+    if (last.empty()) last = stringAt(o, "eventTime");
+    std::string lastSeen = last.empty() ? age(o) : age(o, stringAt(o, "lastTimestamp").empty() ? "eventTime" : "lastTimestamp");
+    std::string kind = stringAt(o, "involvedObject.kind");
+    std::transform(kind.begin(), kind.end(), kind.begin(), ::tolower);
+    cells = {json::value(lastSeen), json::value(stringAt(o, "type")), json::value(stringAt(o, "reason")),
+             json::value(kind + "/" + stringAt(o, "involvedObject.name")), json::value(stringAt(o, "message")),
+             json::value(name)};
+  } else if (k == "Lease") {
+    std::string holder = stringAt(o, "spec.holderIdentity");
+    cells = {json::value(name), json::value(holder.empty() ? "<none>" : holder), json::value(age(o))};
+  } else if (k == "Deployment") {
+    cells = {json::value(name),
+             json::value(std::to_string(intOr0(o, "status.readyReplicas")) + "/" + std::to_string(intOr0(o, "spec.replicas"))),
+             json::value(intOr0(o, "status.updatedReplicas")), json::value(intOr0(o, "status.availableReplicas")),
+             json::value(age(o))};
+    containersAndImages(o, "spec.template.spec.containers", cells);
+    cells.emplace_back(selectorString(valueAt(o, "spec.selector")));
+  } else if (k == "ReplicaSet") {
+    cells = {json::value(name), json::value(intOr0(o, "spec.replicas")), json::value(intOr0(o, "status.replicas")),
+             json::value(intOr0(o, "status.readyReplicas")), json::value(age(o))};
+    containersAndImages(o, "spec.template.spec.containers", cells);
+    cells.emplace_back(selectorString(valueAt(o, "spec.selector")));
+  } else {
+    cells = {json::value(name), json::value(age(o))};
+  }
+}
+
+}  // namespace
+
+json::array tableColumns(const ResourceType& type) {
+  json::array out;
+  for (const auto& c : columnsFor(type.kind))
+    out.push_back(json::object{{"name", c.name}, {"type", c.type}, {"format", c.format},
+                               {"description", std::string(c.name) + " of the " + type.singular},
+                               {"priority", c.priority}});
+  return out;
+}
+
+json::object tableRow(const ResourceType& type, const json::value& object, TableObject include) {
+  json::array cells;
+  fillCells(type, object, cells);
+  json::object row{{"cells", std::move(cells)}};
+  if (include == TableObject::Object) {
+    row["object"] = object;
+  } else if (include == TableObject::Metadata) {
+    const json::value* meta = valueAt(object, "metadata");
+    row["object"] = json::object{{"kind", "PartialObjectMetadata"}, {"apiVersion", "meta.k8s.io/v1"},
+                                 {"metadata", meta ? *meta : json::value(json::object())}};
+  }
+  return row;
+}
+
+json::object makeTable(const ResourceType& type, const std::vector<json::value>& objects, const std::string& rv,
+                       const std::string& continueToken, TableObject include) {
+  json::array rows;
+  for (const auto& o : objects) rows.push_back(tableRow(type, o, include));
+  json::object meta{{"resourceVersion", rv}};
+  if (!continueToken.empty()) meta["continue"] = continueToken;
+  return json::object{{"kind", "Table"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", std::move(meta)},
+                      {"columnDefinitions", tableColumns(type)}, {"rows", std::move(rows)}};
+}
+
+}  // namespace skiff::api

@@ -1,0 +1,605 @@
+#include "apiserver/apiserver.h"
+
+#include <boost/json.hpp>
+#include <condition_variable>
+#include <deque>
+
+#include "api/codec.h"
+#include "api/object.h"
+#include "api/table.h"
+#include "apiserver/openapi.h"
+#include "common/log.h"
+
+namespace skiff::apiserver {
+using http::Headers;
+namespace {
+
+constexpr const char* kKubernetesVersion = "v1.32.0";
+
+http::Response jsonResponse(int status, const json::value& body) {
+  return http::Response{status, "application/json", {}, json::serialize(body)};
+}
+
+http::Response errorResponse(const Error& e, const std::string& name = "", const std::string& group = "",
+                             const std::string& kind = "") {
+  return http::Response{e.code, "application/json", {}, statusBody(e, name, group, kind)};
+}
+
+bool wantsTable(const http::Request& req) {
+  std::string accept = req.header("accept");
+  return accept.find("as=Table") != std::string::npos;
+}
+
+bool wantsYaml(const http::Request& req) {
+  std::string accept = req.header("accept");
+  return accept.starts_with("application/yaml");
+}
+
+http::Response objectResponse(const http::Request& req, int status, const json::value& object) {
+  if (wantsYaml(req)) return http::Response{status, "application/yaml", {}, api::toYaml(object)};
+  return jsonResponse(status, object);
+}
+
+api::TableObject includeObject(const http::Request& req) {
+  std::string v = req.queryValue("includeObject");
+  if (v == "None") return api::TableObject::None;
+  if (v == "Object") return api::TableObject::Object;
+  return api::TableObject::Metadata;
+}
+
+json::array verbsFor(bool subresource) {
+  if (subresource) return {"get", "patch", "update"};
+  return {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"};
+}
+
+}  // namespace
+
+std::string statusBody(const Error& e, const std::string& name, const std::string& group, const std::string& kind) {
+  json::object status{{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", json::object()}, {"status", "Failure"},
+                      {"message", e.message}, {"reason", e.reason}, {"code", e.code}};
+  json::object details;
+  if (!name.empty()) details["name"] = name;
+  if (!group.empty()) details["group"] = group;
+  if (!kind.empty()) details["kind"] = kind;
+  if (!e.causes.empty()) {
+    json::array causes;
+    for (const auto& c : e.causes) causes.push_back(json::object{{"reason", c.reason}, {"message", c.message}, {"field", c.field}});
+    details["causes"] = std::move(causes);
+  }
+  if (!details.empty()) status["details"] = std::move(details);
+  return json::serialize(status);
+}
+
+struct ApiServer::Route {
+  const api::ResourceType* type = nullptr;
+  std::string ns;
+  std::string name;
+  std::string subresource;
+};
+
+namespace {
+
+std::vector<std::string> splitPath(std::string_view path) {
+  std::vector<std::string> parts;
+  size_t i = 0;
+  while (i < path.size()) {
+    while (i < path.size() && path[i] == '/') ++i;
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    if (j > i) parts.emplace_back(path.substr(i, j - i));
+    i = j;
+  }
+  return parts;
+}
+
+// Resolves /api/v1/... and /apis/<group>/<version>/... to a resource route.
+Result<bool> parseResourcePath(const std::vector<std::string>& parts, const api::ResourceType*& type, std::string& ns,
+                               std::string& name, std::string& sub) {
+  size_t i;
+  std::string group, version;
+  if (parts.size() >= 3 && parts[0] == "api") {
+    version = parts[1];
+    i = 2;
+  } else if (parts.size() >= 4 && parts[0] == "apis") {
+    group = parts[1];
+    version = parts[2];
+    i = 3;
+  } else {
+    return false;
+  }
+  std::vector<std::string> rest(parts.begin() + long(i), parts.end());
+  // namespaces/<ns>/<resource>/... addresses namespaced resources; namespaces/<name>[/sub] is the Namespace.
+  if (rest.size() >= 3 && rest[0] == "namespaces") {
+    ns = rest[1];
+    rest.erase(rest.begin(), rest.begin() + 2);
+  }
+  type = api::findByPlural(group, version, rest[0]);
+  if (!type) {
+    std::string gv = group.empty() ? version : group + "/" + version;
+    return Error::notFound("the server could not find the requested resource: " + rest[0] + " is not served in " + gv);
+  }
+  if (!ns.empty() && !type->namespaced)
+    return Error::notFound("the server could not find the requested resource: " + type->plural + " is not namespaced");
+  if (rest.size() >= 2) name = rest[1];
+  if (rest.size() >= 3) sub = rest[2];
+  if (rest.size() > 3) return Error::notFound("the server could not find the requested resource");
+  if (!sub.empty()) {
+    bool ok = (sub == "status" && type->hasStatus) || (sub == "finalize" && type->kind == "Namespace");
+    if (!ok) return Error::notFound("the server could not find the requested resource: " + type->plural + "/" + sub + " is not served");
+  }
+  return true;
+}
+
+}  // namespace
+
+void ApiServer::handle(http::Exchange& ex) {
+  const http::Request& req = ex.request();
+  const std::string& path = req.path;
+  if (path == "/healthz" || path == "/livez" || path == "/readyz") {
+    ex.respond({200, "text/plain; charset=utf-8", {}, "ok"});
+    return;
+  }
+  if (path == "/version") {
+    ex.respond(jsonResponse(200, json::object{{"major", "1"}, {"minor", "32"}, {"gitVersion", std::string(kKubernetesVersion) + "+skiff-" SKIFF_VERSION},
+                                              {"gitCommit", ""}, {"gitTreeState", "clean"}, {"buildDate", __DATE__},
+                                              {"goVersion", "none (C++20)"}, {"compiler", "g++"}, {"platform", "linux/amd64"}}));
+    return;
+  }
+  std::string auth = req.header("authorization");
+  if (options_.token.empty() || auth != "Bearer " + options_.token) {
+    ex.respond(errorResponse(Error{401, "Unauthorized", "Unauthorized: send the bearer token from the kubeconfig skiff wrote", {}}));
+    return;
+  }
+  std::vector<std::string> parts = splitPath(path);
+  if (path == "/openapi/v3") {
+    ex.respond(jsonResponse(200, openApiV3Root()));
+    return;
+  }
+  if (path.starts_with("/openapi/v3/")) {
+    if (auto doc = openApiV3Document(path.substr(12))) ex.respond(jsonResponse(200, *doc));
+    else ex.respond(errorResponse(Error::notFound("no OpenAPI document for " + path)));
+    return;
+  }
+  if (parts.empty() || parts[0] == "api" || parts[0] == "apis") {
+    if (parts.size() <= 1 || (parts[0] == "api" && parts.size() == 2) || (parts[0] == "apis" && parts.size() <= 3)) {
+      serveDiscovery(ex, path);
+      return;
+    }
+  }
+  if (parts.empty() || (parts[0] != "api" && parts[0] != "apis")) {
+    ex.respond(errorResponse(Error::notFound("the server could not find the requested resource " + path)));
+    return;
+  }
+  Route route;
+  std::string sub;
+  auto parsed = parseResourcePath(parts, route.type, route.ns, route.name, route.subresource);
+  if (!parsed) {
+    ex.respond(errorResponse(parsed.error()));
+    return;
+  }
+  try {
+    std::string watch = req.queryValue("watch");
+    if (req.method == "GET" && (watch == "1" || watch == "true") && route.name.empty()) serveWatch(ex, route);
+    else serveResource(ex, route);
+  } catch (const std::exception& e) {
+    log::error("apiserver", std::string("request ") + req.method + " " + req.target + " failed: " + e.what());
+    ex.respond(errorResponse(Error::internal(std::string("internal error: ") + e.what())));
+  }
+}
+
+void ApiServer::serveDiscovery(http::Exchange& ex, const std::string& path) {
+  auto parts = splitPath(path);
+  if (parts.empty()) {
+    json::array paths{"/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version"};
+    for (const auto& gv : api::servedGroupVersions())
+      if (!gv.group.empty()) {
+        paths.push_back(json::string("/apis/" + gv.group));
+        paths.push_back(json::string("/apis/" + gv.group + "/" + gv.version));
+      }
+    ex.respond(jsonResponse(200, json::object{{"paths", paths}}));
+    return;
+  }
+  if (parts.size() == 1 && parts[0] == "api") {
+    ex.respond(jsonResponse(200, json::object{{"kind", "APIVersions"}, {"versions", json::array{"v1"}},
+                                              {"serverAddressByClientCIDRs",
+                                               json::array{json::object{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", options_.advertiseAddress}}}}}));
+    return;
+  }
+  auto groupObject = [](const std::string& group, const std::string& version) {
+    json::object gv{{"groupVersion", group + "/" + version}, {"version", version}};
+    return json::object{{"name", group}, {"versions", json::array{gv}}, {"preferredVersion", gv}};
+  };
+  if (parts.size() == 1 && parts[0] == "apis") {
+    json::array groups;
+    for (const auto& gv : api::servedGroupVersions())
+      if (!gv.group.empty()) groups.push_back(groupObject(gv.group, gv.version));
+    ex.respond(jsonResponse(200, json::object{{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}}));
+    return;
+  }
+  if (parts.size() == 2 && parts[0] == "apis") {
+    for (const auto& gv : api::servedGroupVersions())
+      if (gv.group == parts[1]) {
+        json::object g = groupObject(gv.group, gv.version);
+        g["kind"] = "APIGroup";
+        g["apiVersion"] = "v1";
+        ex.respond(jsonResponse(200, g));
+        return;
+      }
+    ex.respond(errorResponse(Error::notFound("the server could not find the requested resource: group " + parts[1] + " is not served")));
+    return;
+  }
+  std::string group = parts[0] == "api" ? "" : parts[1];
+  std::string version = parts[0] == "api" ? parts[1] : parts[2];
+  json::array resources;
+  for (const auto& t : api::builtinResources()) {
+    if (t.group != group || t.version != version) continue;
+    json::object r{{"name", t.plural}, {"singularName", t.singular}, {"namespaced", t.namespaced},
+                   {"kind", t.kind}, {"verbs", verbsFor(false)}};
+    if (!t.shortNames.empty()) {
+      json::array sn;
+      for (const auto& s : t.shortNames) sn.push_back(json::string(s));
+      r["shortNames"] = sn;
+    }
+    if (!t.categories.empty()) {
+      json::array c;
+      for (const auto& s : t.categories) c.push_back(json::string(s));
+      r["categories"] = c;
+    }
+    resources.push_back(r);
+    if (t.hasStatus)
+      resources.push_back(json::object{{"name", t.plural + "/status"}, {"singularName", ""}, {"namespaced", t.namespaced},
+                                       {"kind", t.kind}, {"verbs", verbsFor(true)}});
+  }
+  if (resources.empty()) {
+    ex.respond(errorResponse(Error::notFound("the server could not find the requested resource: " + path + " is not served")));
+    return;
+  }
+  ex.respond(jsonResponse(200, json::object{{"kind", "APIResourceList"}, {"apiVersion", "v1"},
+                                            {"groupVersion", group.empty() ? version : group + "/" + version},
+                                            {"resources", resources}}));
+}
+
+namespace {
+
+Result<WriteOptions> writeOptionsFrom(const http::Request& req, std::vector<std::string>* warnings) {
+  WriteOptions o;
+  o.warnings = warnings;
+  std::string fv = req.queryValue("fieldValidation");
+  if (fv.empty() || fv == "Warn") o.fieldValidation = api::FieldValidation::Warn;
+  else if (fv == "Strict") o.fieldValidation = api::FieldValidation::Strict;
+  else if (fv == "Ignore") o.fieldValidation = api::FieldValidation::Ignore;
+  else return Error::badRequest("fieldValidation must be Ignore, Warn or Strict, not \"" + fv + "\"");
+  std::string dry = req.queryValue("dryRun");
+  if (!dry.empty() && dry != "All") return Error::badRequest("dryRun must be All, not \"" + dry + "\"");
+  o.dryRun = dry == "All";
+  return o;
+}
+
+Result<json::value> decodeBody(const http::Request& req) {
+  if (req.body.empty()) return Error::badRequest("the request needs a body: a JSON or YAML object");
+  std::string ct = req.header("content-type");
+  if (ct.find("protobuf") != std::string::npos || ct.find("cbor") != std::string::npos)
+    return Error{415, "UnsupportedMediaType",
+                 "skiff accepts JSON and YAML request bodies, not " + ct +
+                     " (kubectl's `create <kind>` generators send protobuf; use `kubectl create -f` or `kubectl apply -f`)",
+                 {}};
+  if (ct.find("yaml") != std::string::npos) {
+    auto docs = api::decodeManifests(req.body);
+    if (!docs) return docs.error();
+    if (docs->size() != 1) return Error::badRequest("the request body must hold exactly one object");
+    return std::move((*docs)[0]);
+  }
+  auto v = api::decodeJson(req.body);
+  if (!v) return Error::badRequest("the request body is not valid JSON: " + v.error().message);
+  return v;
+}
+
+Result<ListOptions> listOptionsFrom(const http::Request& req) {
+  ListOptions o;
+  if (auto s = req.queryValue("labelSelector"); !s.empty()) {
+    auto sel = api::LabelSelector::parse(s);
+    if (!sel) return sel.error();
+    o.labels = std::move(*sel);
+  }
+  if (auto s = req.queryValue("fieldSelector"); !s.empty()) {
+    auto sel = api::FieldSelector::parse(s);
+    if (!sel) return sel.error();
+    o.fields = std::move(*sel);
+  }
+  if (auto s = req.queryValue("limit"); !s.empty()) {
+    char* end = nullptr;
+    long long v = std::strtoll(s.c_str(), &end, 10);
+    if (*end || v < 0) return Error::badRequest("limit must be a non-negative integer, not \"" + s + "\"");
+    o.limit = size_t(v);
+  }
+  o.continueToken = req.queryValue("continue");
+  return o;
+}
+
+Headers warningHeaders(const std::vector<std::string>& warnings) {
+  Headers h;
+  for (const auto& w : warnings) {
+    std::string escaped;
+    for (char c : w) {
+      if (c == '"' || c == '\\') escaped += '\\';
+      escaped += c;
+    }
+    h.emplace_back("Warning", "299 - \"" + escaped + "\"");
+  }
+  return h;
+}
+
+}  // namespace
+
+void ApiServer::serveResource(http::Exchange& ex, const Route& route) {
+  const http::Request& req = ex.request();
+  const api::ResourceType& type = *route.type;
+  auto fail = [&](const Error& e) { ex.respond(errorResponse(e, route.name, type.group, type.plural)); };
+  std::vector<std::string> warnings;
+  auto respondObject = [&](int status, const json::value& obj) {
+    http::Response r = wantsTable(req) ? jsonResponse(status, api::makeTable(type, {obj}, api::stringAt(obj, "metadata.resourceVersion"), "", includeObject(req)))
+                                       : objectResponse(req, status, obj);
+    r.headers = warningHeaders(warnings);
+    ex.respond(std::move(r));
+  };
+  const std::string& m = req.method;
+  if (type.namespaced && route.ns.empty() && !(m == "GET" && route.name.empty())) {
+    fail(Error::notFound("the server could not find the requested resource: " + type.plural +
+                         " must be addressed inside a namespace (/namespaces/<ns>/" + type.plural + ")"));
+    return;
+  }
+  std::string sub = route.subresource == "finalize" ? "" : route.subresource;
+  if (route.name.empty()) {
+    if (m == "GET") {
+      auto opts = listOptionsFrom(req);
+      if (!opts) return fail(opts.error());
+      bool table = wantsTable(req);
+      auto list = registry_.list(type, route.ns, *opts, table || wantsYaml(req));
+      if (!list) return fail(list.error());
+      std::string rv = std::to_string(list->revision);
+      if (table) {
+        ex.respond(jsonResponse(200, api::makeTable(type, list->items, rv, list->continueToken, includeObject(req))));
+        return;
+      }
+      json::object meta{{"resourceVersion", rv}};
+      if (!list->continueToken.empty()) meta["continue"] = list->continueToken;
+      if (list->remainingItemCount) meta["remainingItemCount"] = *list->remainingItemCount;
+      if (wantsYaml(req)) {
+        json::array items;
+        for (auto& i : list->items) items.push_back(std::move(i));
+        ex.respond(objectResponse(req, 200, json::object{{"kind", type.listKind()}, {"apiVersion", type.apiVersion()}, {"metadata", meta}, {"items", items}}));
+        return;
+      }
+      // Stored objects are already JSON with their resourceVersion: splice them, don't re-encode.
+      std::string body = "{\"kind\":\"" + type.listKind() + "\",\"apiVersion\":\"" + type.apiVersion() +
+                         "\",\"metadata\":" + json::serialize(meta) + ",\"items\":[";
+      size_t total = 0;
+      for (const auto& raw : list->rawItems) total += raw->size() + 1;
+      body.reserve(body.size() + total + 2);
+      bool first = true;
+      for (const auto& raw : list->rawItems) {
+        if (!first) body += ',';
+        first = false;
+        body += *raw;
+      }
+      for (const auto& item : list->items) {
+        if (!first) body += ',';
+        first = false;
+        body += json::serialize(item);
+      }
+      body += "]}";
+      ex.respond({200, "application/json", {}, std::move(body)});
+      return;
+    }
+    if (m == "POST") {
+      auto body = decodeBody(req);
+      if (!body) return fail(body.error());
+      auto opts = writeOptionsFrom(req, &warnings);
+      if (!opts) return fail(opts.error());
+      auto created = registry_.create(type, route.ns, std::move(*body), *opts);
+      if (!created) return ex.respond(errorResponse(created.error(), api::stringAt(*body, "metadata.name"), type.group, type.kind));
+      respondObject(201, *created);
+      return;
+    }
+    if (m == "DELETE") {
+      auto opts = listOptionsFrom(req);
+      if (!opts) return fail(opts.error());
+      auto list = registry_.list(type, route.ns, *opts);
+      if (!list) return fail(list.error());
+      json::array deleted;
+      for (const auto& item : list->items) {
+        auto r = registry_.remove(type, api::stringAt(item, "metadata.namespace"), api::stringAt(item, "metadata.name"));
+        if (r) deleted.push_back(std::move(*r));
+        else if (r.error().reason != "NotFound") return fail(r.error());
+      }
+      ex.respond(jsonResponse(200, json::object{{"kind", type.listKind()}, {"apiVersion", type.apiVersion()},
+                                                {"metadata", json::object{{"resourceVersion", std::to_string(registry_.store().revision())}}},
+                                                {"items", deleted}}));
+      return;
+    }
+    ex.respond(errorResponse(Error{405, "MethodNotAllowed", m + " is not supported on a collection", {}}));
+    return;
+  }
+  if (m == "GET") {
+    auto obj = registry_.get(type, route.ns, route.name);
+    if (!obj) return fail(obj.error());
+    respondObject(200, *obj);
+    return;
+  }
+  if (m == "PUT") {
+    auto body = decodeBody(req);
+    if (!body) return fail(body.error());
+    auto opts = writeOptionsFrom(req, &warnings);
+    if (!opts) return fail(opts.error());
+    if (route.subresource == "finalize") {
+      // Only spec.finalizers may change through /finalize.
+      auto current = registry_.get(type, route.ns, route.name);
+      if (!current) return fail(current.error());
+      json::value next = *current;
+      const json::value* fin = api::valueAt(*body, "spec.finalizers");
+      api::ensurePath(next, "spec.finalizers") = fin ? *fin : json::array();
+      api::metadataOf(next)["resourceVersion"] = api::stringAt(*body, "metadata.resourceVersion");
+      *body = std::move(next);
+    }
+    auto updated = registry_.update(type, route.ns, route.name, std::move(*body), sub, *opts);
+    if (!updated) return fail(updated.error());
+    respondObject(200, *updated);
+    return;
+  }
+  if (m == "PATCH") {
+    std::string ct = req.header("content-type");
+    if (auto semi = ct.find(';'); semi != std::string::npos) ct = ct.substr(0, semi);
+    PatchType pt;
+    if (ct == "application/merge-patch+json") pt = PatchType::Merge;
+    else if (ct == "application/json-patch+json") pt = PatchType::Json;
+    else if (ct == "application/strategic-merge-patch+json") pt = PatchType::Strategic;
+    else
+      return fail(Error{415, "UnsupportedMediaType",
+                        "the patch content type \"" + ct + "\" is not supported; use application/merge-patch+json, "
+                        "application/json-patch+json or application/strategic-merge-patch+json (server-side apply is not served yet)", {}});
+    auto body = api::decodeJson(req.body);
+    if (!body) return fail(Error::badRequest("the patch is not valid JSON: " + body.error().message));
+    auto opts = writeOptionsFrom(req, &warnings);
+    if (!opts) return fail(opts.error());
+    auto patched = registry_.patch(type, route.ns, route.name, pt, *body, sub, *opts);
+    if (!patched) return fail(patched.error());
+    respondObject(200, *patched);
+    return;
+  }
+  if (m == "DELETE") {
+    DeleteOptions opts;
+    if (!req.body.empty()) {
+      auto body = api::decodeJson(req.body);
+      if (!body || !body->is_object()) return fail(Error::badRequest("the delete options are not a JSON object"));
+      if (auto* g = body->get_object().if_contains("gracePeriodSeconds"); g && g->is_int64()) opts.gracePeriodSeconds = g->get_int64();
+      opts.preconditionUid = api::stringAt(*body, "preconditions.uid");
+      opts.preconditionResourceVersion = api::stringAt(*body, "preconditions.resourceVersion");
+      opts.propagationPolicy = api::stringAt(*body, "propagationPolicy");
+    }
+    if (auto g = req.queryValue("gracePeriodSeconds"); !g.empty()) {
+      char* end = nullptr;
+      long long v = std::strtoll(g.c_str(), &end, 10);
+      if (*end) return fail(Error::badRequest("gracePeriodSeconds must be an integer"));
+      opts.gracePeriodSeconds = v;
+    }
+    if (auto p = req.queryValue("propagationPolicy"); !p.empty()) opts.propagationPolicy = p;
+    if (!opts.propagationPolicy.empty() && opts.propagationPolicy != "Orphan" && opts.propagationPolicy != "Background" &&
+        opts.propagationPolicy != "Foreground")
+      return fail(Error::badRequest("propagationPolicy must be Orphan, Background or Foreground"));
+    if (req.queryValue("dryRun") == "All") {
+      auto obj = registry_.get(type, route.ns, route.name);
+      if (!obj) return fail(obj.error());
+      respondObject(200, *obj);
+      return;
+    }
+    auto removed = registry_.remove(type, route.ns, route.name, opts);
+    if (!removed) return fail(removed.error());
+    respondObject(200, *removed);
+    return;
+  }
+  ex.respond(errorResponse(Error{405, "MethodNotAllowed", m + " is not supported on " + type.plural, {}}));
+}
+
+void ApiServer::serveWatch(http::Exchange& ex, const Route& route) {
+  const http::Request& req = ex.request();
+  const api::ResourceType& type = *route.type;
+  auto opts = listOptionsFrom(req);
+  if (!opts) {
+    ex.respond(errorResponse(opts.error()));
+    return;
+  }
+  int64_t from = 0;
+  std::string rvParam = req.queryValue("resourceVersion");
+  if (!rvParam.empty()) {
+    char* end = nullptr;
+    long long v = std::strtoll(rvParam.c_str(), &end, 10);
+    if (*end || v < 0) {
+      ex.respond(errorResponse(Error::badRequest("resourceVersion \"" + rvParam + "\" is not a valid resource version")));
+      return;
+    }
+    from = v;
+  }
+  std::chrono::seconds timeout{0};
+  if (auto t = req.queryValue("timeoutSeconds"); !t.empty()) timeout = std::chrono::seconds(std::atoll(t.c_str()));
+  bool bookmarks = req.queryValue("allowWatchBookmarks") == "true" || req.queryValue("allowWatchBookmarks") == "1";
+  bool table = wantsTable(req);
+  api::TableObject include = includeObject(req);
+
+  struct Queue {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::deque<WatchEvent> events;
+    bool overflow = false;
+  };
+  auto queue = std::make_shared<Queue>();
+  constexpr size_t kMaxQueued = 100000;  // a watcher this far behind is dropped; it relists
+  int64_t lastRevision = 0;
+  auto watch = registry_.watch(type, route.ns, opts->labels, opts->fields, from,
+                               [queue](WatchEvent e) {
+                                 std::lock_guard lock(queue->mutex);
+                                 if (queue->events.size() >= kMaxQueued) {
+                                   queue->overflow = true;
+                                   return;
+                                 }
+                                 queue->events.push_back(std::move(e));
+                                 queue->cv.notify_one();
+                               },
+                               &lastRevision);
+  http::Stream& stream = ex.startStream(200, "application/json");
+  if (!watch) {
+    // Kubernetes reports an expired resourceVersion inside the stream as an ERROR event.
+    json::value status = api::decodeJson(statusBody(watch.error())).value();
+    stream.write(json::serialize(json::object{{"type", "ERROR"}, {"object", status}}) + "\n");
+    return;
+  }
+  ++activeWatches_;
+  bool sentColumns = false;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto lastWrite = std::chrono::steady_clock::now();
+  while (true) {
+    std::deque<WatchEvent> batch;
+    bool overflow = false;
+    int64_t progress = registry_.store().progressRevision();  // read before draining: see Store
+    {
+      std::unique_lock lock(queue->mutex);
+      queue->cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return !queue->events.empty() || queue->overflow; });
+      batch.swap(queue->events);
+      overflow = queue->overflow;
+    }
+    std::string out;
+    for (auto& e : batch) {
+      lastRevision = std::max(lastRevision, e.revision);
+      json::value object;
+      if (table) {
+        json::object t{{"kind", "Table"}, {"apiVersion", "meta.k8s.io/v1"},
+                       {"metadata", json::object{{"resourceVersion", std::to_string(e.revision)}}},
+                       {"columnDefinitions", sentColumns ? json::array() : api::tableColumns(type)},
+                       {"rows", json::array{api::tableRow(type, e.object, include)}}};
+        sentColumns = true;
+        object = std::move(t);
+      } else {
+        object = std::move(e.object);
+      }
+      out += json::serialize(json::object{{"type", e.type}, {"object", std::move(object)}});
+      out += '\n';
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (out.empty() && bookmarks && now - lastWrite >= options_.bookmarkInterval) {
+      json::object bm{{"kind", type.kind}, {"apiVersion", type.apiVersion()},
+                      {"metadata", json::object{{"resourceVersion", std::to_string(std::max(lastRevision, progress))},
+                                                {"annotations", json::object{{"k8s.io/initial-events-end", "true"}}}}}};
+      out = json::serialize(json::object{{"type", "BOOKMARK"}, {"object", bm}}) + "\n";
+    }
+    if (!out.empty()) {
+      if (!stream.write(out)) break;
+      lastWrite = now;
+    }
+    if (overflow) break;
+    if (timeout.count() > 0 && now >= deadline) break;
+    if (stream.clientGone()) break;
+  }
+  watch->reset();
+  --activeWatches_;
+}
+
+}  // namespace skiff::apiserver

@@ -1,0 +1,44 @@
+// The Kubernetes-shaped REST API: discovery, CRUD, patch, watch and tables over the Registry.
+//
+// Threading: handle() runs on the HTTP server's connection threads, many at once; all shared
+// state lives in the Registry and Store, which are thread-safe. A watch holds its connection's
+// thread until the client leaves or timeoutSeconds passes.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <string>
+
+#include "apiserver/registry.h"
+#include "http/http.h"
+
+namespace skiff::apiserver {
+
+struct ApiServerOptions {
+  std::string token;  // bearer token every request but health and version must carry
+  std::chrono::milliseconds bookmarkInterval{10000};
+  std::string advertiseAddress;  // host:port clients should use
+};
+
+class ApiServer {
+ public:
+  ApiServer(Registry& registry, ApiServerOptions options) : registry_(registry), options_(std::move(options)) {}
+  void handle(http::Exchange& exchange);
+  // Number of watches streaming now.
+  int activeWatches() const { return activeWatches_.load(); }
+
+ private:
+  struct Route;
+  void serveResource(http::Exchange& ex, const Route& route);
+  void serveWatch(http::Exchange& ex, const Route& route);
+  void serveDiscovery(http::Exchange& ex, const std::string& path);
+
+  Registry& registry_;
+  ApiServerOptions options_;
+  std::atomic<int> activeWatches_{0};
+};
+
+// A Kubernetes Status body for an error.
+std::string statusBody(const Error& error, const std::string& name = "", const std::string& group = "",
+                       const std::string& kind = "");
+
+}  // namespace skiff::apiserver

@@ -1,0 +1,517 @@
+#include "apiserver/registry.h"
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <ctime>
+
+#include "api/admission.h"
+#include "api/codec.h"
+#include "api/object.h"
+#include "api/patch.h"
+#include "common/base64.h"
+
+namespace skiff::apiserver {
+namespace {
+
+constexpr size_t kMaxObjectBytes = 1536 * 1024;  // etcd's default request limit
+
+std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+
+Error notFound(const api::ResourceType& type, const std::string& name) {
+  Error e = Error::notFound(qualifiedResource(type) + " " + quoted(name) + " not found");
+  return e;
+}
+
+Result<json::value> parseStored(const store::KeyValue& kv) {
+  auto v = api::decodeJson(*kv.value);
+  if (!v) return Error::internal("stored object " + kv.key + " is not valid JSON: " + v.error().message);
+  return v;
+}
+
+int64_t parseRevision(const std::string& rv) {
+  if (rv.empty()) return 0;
+  char* end = nullptr;
+  long long v = std::strtoll(rv.c_str(), &end, 10);
+  return (*end || v < 0) ? -1 : int64_t(v);
+}
+
+// Everything but metadata and status: what `generation` counts changes of.
+json::value specPart(const json::value& o) {
+  if (!o.is_object()) return o;
+  json::object copy = o.get_object();
+  copy.erase("metadata");
+  copy.erase("status");
+  return copy;
+}
+
+std::string serializeWithRevision(json::value& object, int64_t revision) {
+  api::metadataOf(object)["resourceVersion"] = std::to_string(revision);
+  return json::serialize(object);
+}
+
+}  // namespace
+
+std::string qualifiedResource(const api::ResourceType& type) {
+  return type.group.empty() ? type.plural : type.plural + "." + type.group;
+}
+
+Status Registry::checkNamespace(const api::ResourceType& type, const std::string& ns) {
+  if (!type.namespaced) return {};
+  if (ns.empty()) return Error::badRequest("the namespace of the object is required for " + type.plural);
+  const api::ResourceType* nsType = api::findByKind("v1", "Namespace");
+  auto kv = store_.get(nsType->storageKey("", ns));
+  if (!kv) return notFound(*nsType, ns);
+  auto obj = parseStored(*kv);
+  if (obj && api::valueAt(*obj, "metadata.deletionTimestamp"))
+    return Error::forbidden(type.plural + " is forbidden: unable to create new content in namespace " + ns +
+                            " because it is being terminated");
+  return {};
+}
+
+namespace {
+
+// Shared checks for any object arriving in a request: kind and apiVersion, schema, and size.
+Status admitShape(const api::ResourceType& type, json::value& object, const WriteOptions& options) {
+  if (!object.is_object()) return Error::badRequest("the request body must be a JSON or YAML object");
+  auto& o = object.get_object();
+  std::string kind = api::stringAt(object, "kind"), apiVersion = api::stringAt(object, "apiVersion");
+  if (!kind.empty() && kind != type.kind)
+    return Error::badRequest("the kind of the object (" + kind + ") does not match the endpoint (" + type.kind +
+                             "); send it to its own resource path or fix `kind`");
+  if (!apiVersion.empty() && apiVersion != type.apiVersion())
+    return Error::badRequest("the apiVersion of the object (" + apiVersion + ") is not served for " + type.kind +
+                             "; use " + type.apiVersion());
+  o["kind"] = type.kind;
+  o["apiVersion"] = type.apiVersion();
+  if (const api::TypeRef* schema = api::schemaForKind(type.kind)) {
+    api::SchemaReport report = api::checkSchema(*schema, object, options.fieldValidation);
+    if (!report.typeErrors.empty()) {
+      std::string msg = type.kind + " in version \"" + type.version + "\" cannot be handled as a " + type.kind + ": ";
+      for (size_t i = 0; i < report.typeErrors.size(); ++i)
+        msg += (i ? "; " : "") + report.typeErrors[i].field + ": " + report.typeErrors[i].message;
+      Error e = Error::badRequest(msg);
+      e.causes = report.typeErrors;
+      return e;
+    }
+    if (!report.unknownFields.empty()) {
+      if (options.fieldValidation == api::FieldValidation::Strict) {
+        std::string msg = "strict decoding error: ";
+        Error e = Error::badRequest("");
+        for (size_t i = 0; i < report.unknownFields.size(); ++i) {
+          msg += (i ? ", " : "") + std::string("unknown field ") + quoted(report.unknownFields[i]);
+          e.causes.push_back({"FieldValueInvalid", "unknown field", report.unknownFields[i]});
+        }
+        e.message = msg;
+        return e;
+      }
+      if (options.fieldValidation == api::FieldValidation::Warn && options.warnings)
+        for (const auto& f : report.unknownFields) options.warnings->push_back("unknown field " + quoted(f));
+    }
+  }
+  return {};
+}
+
+// Secret.stringData is a write-only convenience: merged into data, base64-encoded.
+void foldStringData(const api::ResourceType& type, json::value& object) {
+  if (type.kind != "Secret") return;
+  auto& o = object.get_object();
+  auto* sd = o.if_contains("stringData");
+  if (!sd) return;
+  if (sd->is_object()) {
+    json::value& data = o["data"];
+    if (!data.is_object()) data = json::object();
+    for (const auto& kv : sd->get_object())
+      if (kv.value().is_string()) data.get_object()[kv.key()] = base64Encode(kv.value().get_string());
+  }
+  o.erase("stringData");
+}
+
+}  // namespace
+
+Result<json::value> Registry::create(const api::ResourceType& type, const std::string& ns, json::value object,
+                                     const WriteOptions& options) {
+  if (Status s = admitShape(type, object, options); !s) return s.error();
+  auto& meta = api::metadataOf(object);
+  std::string bodyNs = api::stringAt(object, "metadata.namespace");
+  if (type.namespaced) {
+    if (!bodyNs.empty() && bodyNs != ns)
+      return Error::badRequest("the namespace of the provided object (" + bodyNs +
+                               ") does not match the namespace sent on the request (" + ns + ")");
+    meta["namespace"] = ns;
+  } else {
+    meta.erase("namespace");
+  }
+  if (Status s = checkNamespace(type, ns); !s) return s.error();
+  std::string name = api::stringAt(object, "metadata.name");
+  std::string generateName = api::stringAt(object, "metadata.generateName");
+  if (name.empty() && generateName.empty())
+    return api::invalidObject(type, "", {{"FieldValueRequired", "Required value: name or generateName is required", "metadata.name"}});
+  meta["uid"] = api::newUid();
+  meta["creationTimestamp"] = api::rfc3339Now();
+  meta["generation"] = 1;
+  meta.erase("resourceVersion");
+  meta.erase("deletionTimestamp");
+  meta.erase("deletionGracePeriodSeconds");
+  meta.erase("managedFields");
+  meta.erase("selfLink");
+  foldStringData(type, object);
+  api::applyDefaults(type, object);
+  // A generated name may collide; Kubernetes retries too.
+  const bool generated = name.empty();
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    if (generated) name = generateName + api::randomSuffix();
+    api::metadataOf(object)["name"] = name;  // re-fetched: defaulting may have moved metadata
+    auto causes = api::validateObject(type, object, nullptr);
+    if (!causes.empty()) return api::invalidObject(type, name, std::move(causes));
+    std::string key = type.storageKey(ns, name);
+    if (options.dryRun) {
+      if (store_.get(key)) return Error::alreadyExists(qualifiedResource(type) + " " + quoted(name) + " already exists");
+      return object;
+    }
+    json::value stored;
+    auto kv = store_.create(key, [&](int64_t rev) {
+      std::string bytes = serializeWithRevision(object, rev);
+      if (bytes.size() > kMaxObjectBytes) throw std::length_error("object is larger than 1.5 MiB");
+      stored = object;
+      return bytes;
+    });
+    if (kv) return stored;
+    if (kv.error().reason == "AlreadyExists") {
+      if (generated) continue;
+      return Error::alreadyExists(qualifiedResource(type) + " " + quoted(name) + " already exists");
+    }
+    if (kv.error().message.find("larger than") != std::string::npos)
+      return Error{413, "RequestEntityTooLarge", "the object is larger than the 1.5 MiB limit", {}};
+    return kv.error();
+  }
+  return Error::alreadyExists(qualifiedResource(type) + " with generateName " + quoted(generateName) + " kept colliding");
+}
+
+Result<json::value> Registry::get(const api::ResourceType& type, const std::string& ns, const std::string& name) {
+  auto kv = store_.get(type.storageKey(ns, name));
+  if (!kv) return notFound(type, name);
+  return parseStored(*kv);
+}
+
+Result<ListResult> Registry::list(const api::ResourceType& type, const std::string& ns, const ListOptions& options,
+                                  bool parse) {
+  std::string prefix = type.namespaced && !ns.empty() ? type.storagePrefix() + ns + "/" : type.storagePrefix();
+  std::string startAfter;
+  int64_t tokenRevision = 0;
+  if (!options.continueToken.empty()) {
+    auto decoded = base64Decode(options.continueToken);
+    auto token = decoded ? api::decodeJson(*decoded) : Result<json::value>(Error::badRequest(""));
+    if (!token || !token->is_object())
+      return Error::badRequest("invalid continue token; start the list again without `continue`");
+    startAfter = api::stringAt(*token, "start");
+    if (auto* rv = token->get_object().if_contains("rv"); rv && rv->is_int64()) tokenRevision = rv->get_int64();
+    if (!startAfter.starts_with(prefix)) return Error::badRequest("continue token does not belong to this list");
+    if (tokenRevision && tokenRevision < store_.compactedRevision())
+      return Error::gone("the provided continue parameter is too old to display a consistent list result. You can "
+                         "start a new list without the continue parameter");
+  }
+  ListResult out;
+  bool filtering = !options.labels.empty() || !options.fields.empty();
+  // A field selector on metadata.name reads one key instead of the whole range.
+  const std::string* byName = options.fields.equalityValue("metadata.name");
+  std::string lastKey;
+  bool more = false;
+  if (byName && (!type.namespaced || !ns.empty())) {
+    auto kv = store_.get(type.storageKey(ns, *byName));
+    out.revision = store_.revision();
+    if (kv) {
+      auto obj = parseStored(*kv);
+      if (!obj) return obj.error();
+      if (options.labels.matches(api::valueAt(*obj, "metadata.labels")) && options.fields.matches(*obj))
+        out.items.push_back(std::move(*obj));
+    }
+  } else {
+    size_t batch = options.limit ? std::max<size_t>(options.limit, 256) : 0;
+    std::string cursor = startAfter;
+    while (true) {
+      store::RangeResult r = store_.range(prefix, cursor, filtering ? batch : options.limit);
+      if (!out.revision) out.revision = r.revision;
+      for (auto& kv : r.items) {
+        cursor = kv.key;
+        size_t have = out.items.size() + out.rawItems.size();
+        if (options.limit && have == options.limit) {
+          more = true;
+          break;
+        }
+        if (!filtering && !parse) {
+          out.rawItems.push_back(kv.value);
+          lastKey = kv.key;
+          continue;
+        }
+        auto obj = parseStored(kv);
+        if (!obj) return obj.error();
+        if (filtering && !(options.labels.matches(api::valueAt(*obj, "metadata.labels")) && options.fields.matches(*obj)))
+          continue;
+        out.items.push_back(std::move(*obj));
+        lastKey = kv.key;
+      }
+      if (more) break;
+      if (!r.more) break;
+      if (!filtering) {
+        more = true;
+        break;
+      }
+    }
+  }
+  if (more && !lastKey.empty()) {
+    json::object token{{"v", "meta.k8s.io/v1"}, {"rv", tokenRevision ? tokenRevision : out.revision}, {"start", lastKey}};
+    out.continueToken = base64Encode(json::serialize(token), true);
+  }
+  return out;
+}
+
+Result<json::value> Registry::writeUpdate(const api::ResourceType& type, const std::string& key,
+                                          int64_t expectedRevision, json::value object, bool dryRun) {
+  if (dryRun) return object;
+  json::value stored;
+  auto kv = store_.update(key, expectedRevision, [&](int64_t rev) {
+    std::string bytes = serializeWithRevision(object, rev);
+    if (bytes.size() > kMaxObjectBytes) throw std::length_error("object is larger than 1.5 MiB");
+    stored = object;
+    return bytes;
+  });
+  if (!kv) {
+    if (kv.error().message.find("larger than") != std::string::npos)
+      return Error{413, "RequestEntityTooLarge", "the object is larger than the 1.5 MiB limit", {}};
+    if (kv.error().reason == "NotFound") return notFound(type, api::stringAt(object, "metadata.name"));
+    return kv.error();
+  }
+  return stored;
+}
+
+Result<json::value> Registry::updateWith(const api::ResourceType& type, const std::string& ns, const std::string& name,
+                                         const std::string& subresource, const WriteOptions& options, bool retry,
+                                         const std::function<Result<json::value>(const json::value&)>& mutate) {
+  std::string key = type.storageKey(ns, name);
+  for (int attempt = 0;; ++attempt) {
+    auto kv = store_.get(key);
+    if (!kv) return notFound(type, name);
+    auto current = parseStored(*kv);
+    if (!current) return current.error();
+    auto next = mutate(*current);
+    if (!next) return next.error();
+    json::value object = std::move(*next);
+    if (Status s = admitShape(type, object, options); !s) return s.error();
+    std::string bodyName = api::stringAt(object, "metadata.name");
+    if (!bodyName.empty() && bodyName != name)
+      return Error::badRequest("the name of the object (" + bodyName + ") does not match the name on the URL (" + name + ")");
+    std::string bodyNs = api::stringAt(object, "metadata.namespace");
+    if (type.namespaced && !bodyNs.empty() && bodyNs != ns)
+      return Error::badRequest("the namespace of the provided object (" + bodyNs +
+                               ") does not match the namespace sent on the request (" + ns + ")");
+    auto& meta = api::metadataOf(object);
+    const json::object& oldMeta = current->get_object().at("metadata").get_object();
+    int64_t expected = kv->modRevision;
+    std::string bodyRv = api::stringAt(object, "metadata.resourceVersion");
+    if (!bodyRv.empty()) {
+      int64_t rv = parseRevision(bodyRv);
+      if (rv < 0) return Error::badRequest("metadata.resourceVersion " + quoted(bodyRv) + " is not a valid resource version");
+      if (rv != kv->modRevision)
+        return Error::conflict("Operation cannot be fulfilled on " + qualifiedResource(type) + " " + quoted(name) +
+                               ": the object has been modified; please apply your changes to the latest version and try again");
+    }
+    // Fields the server owns.
+    meta["name"] = name;
+    if (type.namespaced) meta["namespace"] = ns;
+    for (const char* f : {"uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"}) {
+      if (auto* v = oldMeta.if_contains(f)) meta[f] = *v;
+      else meta.erase(f);
+    }
+    meta.erase("managedFields");
+    meta.erase("selfLink");
+    auto& o = object.get_object();
+    if (subresource == "status") {
+      // /status changes status only (and nothing else of the stored object).
+      json::value merged = *current;
+      if (auto* st = o.if_contains("status")) merged.get_object()["status"] = *st;
+      else merged.get_object().erase("status");
+      object = std::move(merged);
+    } else if (type.hasStatus) {
+      if (auto* st = current->get_object().if_contains("status")) o["status"] = *st;
+      else o.erase("status");
+    }
+    foldStringData(type, object);
+    api::applyDefaults(type, object);
+    if (specPart(object) != specPart(*current)) {
+      int64_t gen = 1;
+      if (auto* g = oldMeta.if_contains("generation"); g && g->is_int64()) gen = g->get_int64();
+      api::metadataOf(object)["generation"] = gen + 1;
+    }
+    auto causes = api::validateObject(type, object, &*current);
+    if (!causes.empty()) return api::invalidObject(type, name, std::move(causes));
+    // Removing the last finalizer of an object being deleted completes the deletion.
+    const json::value* fin = api::valueAt(object, "metadata.finalizers");
+    bool noFinalizers = !fin || !fin->is_array() || fin->get_array().empty();
+    if (api::valueAt(object, "metadata.deletionTimestamp") && noFinalizers &&
+        !(type.kind == "Pod" && !api::stringAt(object, "spec.nodeName").empty())) {
+      if (options.dryRun) return object;
+      auto removed = store_.remove(key, expected);
+      if (!removed) {
+        if (retry && removed.error().reason == "Conflict" && attempt < 16) continue;
+        return removed.error();
+      }
+      api::metadataOf(object)["resourceVersion"] = std::to_string(removed->modRevision);
+      return object;
+    }
+    // A write that changes nothing is not a write: the resourceVersion stays and no event fires.
+    api::metadataOf(object)["resourceVersion"] = api::stringAt(*current, "metadata.resourceVersion");
+    if (object == *current) return object;
+    auto written = writeUpdate(type, key, expected, std::move(object), options.dryRun);
+    if (!written && written.error().reason == "Conflict") {
+      if (retry && attempt < 16) continue;
+      return Error::conflict("Operation cannot be fulfilled on " + qualifiedResource(type) + " " + quoted(name) +
+                             ": the object has been modified; please apply your changes to the latest version and try again");
+    }
+    return written;
+  }
+}
+
+Result<json::value> Registry::update(const api::ResourceType& type, const std::string& ns, const std::string& name,
+                                     json::value object, const std::string& subresource, const WriteOptions& options) {
+  return updateWith(type, ns, name, subresource, options, false,
+                    [&](const json::value&) -> Result<json::value> { return object; });
+}
+
+Result<json::value> Registry::patch(const api::ResourceType& type, const std::string& ns, const std::string& name,
+                                    PatchType patchType, const json::value& patchBody, const std::string& subresource,
+                                    const WriteOptions& options) {
+  // A patch that names a resourceVersion is a precondition: no silent retry past it.
+  bool pinned = patchBody.is_object() && !api::stringAt(patchBody, "metadata.resourceVersion").empty();
+  return updateWith(type, ns, name, subresource, options, !pinned, [&](const json::value& current) -> Result<json::value> {
+    switch (patchType) {
+      case PatchType::Merge:
+        if (!patchBody.is_object()) return Error::badRequest("a merge patch must be a JSON object");
+        return api::applyMergePatch(current, patchBody);
+      case PatchType::Json:
+        return api::applyJsonPatch(current, patchBody);
+      case PatchType::Strategic:
+        return api::applyStrategicMergePatch(current, patchBody, api::schemaForKind(type.kind));
+    }
+    return Error::badRequest("unknown patch type");
+  });
+}
+
+Result<json::value> Registry::remove(const api::ResourceType& type, const std::string& ns, const std::string& name,
+                                     const DeleteOptions& options) {
+  std::string key = type.storageKey(ns, name);
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    auto kv = store_.get(key);
+    if (!kv) return notFound(type, name);
+    auto current = parseStored(*kv);
+    if (!current) return current.error();
+    if (!options.preconditionUid.empty() && options.preconditionUid != api::stringAt(*current, "metadata.uid"))
+      return Error::conflict("Precondition failed: UID in precondition: " + options.preconditionUid +
+                             ", UID in object meta: " + api::stringAt(*current, "metadata.uid"));
+    if (!options.preconditionResourceVersion.empty() &&
+        options.preconditionResourceVersion != api::stringAt(*current, "metadata.resourceVersion"))
+      return Error::conflict("Precondition failed: ResourceVersion in precondition: " + options.preconditionResourceVersion +
+                             ", ResourceVersion in object meta: " + api::stringAt(*current, "metadata.resourceVersion"));
+    json::value object = *current;
+    auto& meta = api::metadataOf(object);
+    bool alreadyDeleting = meta.contains("deletionTimestamp");
+    const json::value* fin = api::valueAt(object, "metadata.finalizers");
+    bool hasFinalizers = fin && fin->is_array() && !fin->get_array().empty();
+    bool namespaceFinalizer = false;
+    if (type.kind == "Namespace") {
+      const json::value* nf = api::valueAt(object, "spec.finalizers");
+      namespaceFinalizer = nf && nf->is_array() && !nf->get_array().empty();
+    }
+    // Pods on a node stop gracefully: the node's agent finishes the deletion after the grace period.
+    int64_t grace = 0;
+    bool graceful = false;
+    if (type.kind == "Pod" && !api::stringAt(object, "spec.nodeName").empty()) {
+      grace = 30;
+      if (auto* g = api::valueAt(object, "spec.terminationGracePeriodSeconds"); g && g->is_int64()) grace = g->get_int64();
+      if (options.gracePeriodSeconds) grace = *options.gracePeriodSeconds;
+      graceful = grace > 0;
+    }
+    if (hasFinalizers || namespaceFinalizer || graceful) {
+      if (alreadyDeleting && !graceful) return object;
+      if (alreadyDeleting && graceful) {
+        // A shorter grace period may replace a longer one.
+        auto* g = meta.if_contains("deletionGracePeriodSeconds");
+        if (g && g->is_int64() && g->get_int64() <= grace) return object;
+      }
+      std::time_t deadline = std::time(nullptr) + (graceful ? grace : 0);
+      std::tm tm{};
+      gmtime_r(&deadline, &tm);
+      char buf[32];
+      std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+      meta["deletionTimestamp"] = buf;
+      meta["deletionGracePeriodSeconds"] = graceful ? grace : 0;
+      if (type.kind == "Namespace") api::ensurePath(object, "status.phase") = "Terminating";
+      auto written = writeUpdate(type, key, kv->modRevision, std::move(object), false);
+      if (!written && written.error().reason == "Conflict") continue;
+      return written;
+    }
+    auto removed = store_.remove(key, kv->modRevision);
+    if (!removed) {
+      if (removed.error().reason == "Conflict") continue;
+      if (removed.error().reason == "NotFound") return notFound(type, name);
+      return removed.error();
+    }
+    return object;
+  }
+  return Error::conflict("Operation cannot be fulfilled on " + qualifiedResource(type) + " " + quoted(name) +
+                         ": the object kept changing during deletion; try again");
+}
+
+Result<std::unique_ptr<store::Watch>> Registry::watch(const api::ResourceType& type, const std::string& ns,
+                                                      api::LabelSelector labels, api::FieldSelector fields,
+                                                      int64_t afterRevision, std::function<void(WatchEvent)> sink,
+                                                      int64_t* startRevision) {
+  std::string prefix = type.namespaced && !ns.empty() ? type.storagePrefix() + ns + "/" : type.storagePrefix();
+  auto matches = [labels, fields](const json::value& o) {
+    return labels.matches(api::valueAt(o, "metadata.labels")) && fields.matches(o);
+  };
+  int64_t from = afterRevision;
+  if (from == 0) {
+    // "Most recent": the current state as ADDED events, then changes after it.
+    store::RangeResult r = store_.range(prefix, "", 0);
+    for (auto& kv : r.items) {
+      auto obj = api::decodeJson(*kv.value);
+      if (obj && matches(*obj)) sink(WatchEvent{"ADDED", std::move(*obj), kv.modRevision});
+    }
+    from = r.revision;
+  }
+  if (startRevision) *startRevision = from;
+  bool filtering = !labels.empty() || !fields.empty();
+  return store_.watch(prefix, from, [sink, matches, filtering](const store::Event& e) {
+    auto obj = api::decodeJson(*e.kv.value);
+    if (!obj) return;
+    if (e.type == store::EventType::Delete) {
+      if (!matches(*obj)) return;
+      api::metadataOf(*obj)["resourceVersion"] = std::to_string(e.revision);
+      sink(WatchEvent{"DELETED", std::move(*obj), e.revision});
+      return;
+    }
+    bool now = matches(*obj);
+    bool before = false;
+    if (filtering && e.previousValue) {
+      auto prev = api::decodeJson(*e.previousValue);
+      before = prev && matches(*prev);
+    } else {
+      before = !e.created;
+    }
+    if (now && (e.created || !before)) sink(WatchEvent{"ADDED", std::move(*obj), e.revision});
+    else if (now) sink(WatchEvent{"MODIFIED", std::move(*obj), e.revision});
+    else if (before) sink(WatchEvent{"DELETED", std::move(*obj), e.revision});
+  });
+}
+
+Status Registry::bootstrap() {
+  const api::ResourceType* nsType = api::findByKind("v1", "Namespace");
+  for (const char* name : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
+    if (store_.get(nsType->storageKey("", name))) continue;
+    auto r = create(*nsType, "", json::object{{"metadata", json::object{{"name", name}}}});
+    if (!r && r.error().reason != "AlreadyExists") return r.error();
+  }
+  return {};
+}
+
+}  // namespace skiff::apiserver

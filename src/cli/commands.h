@@ -1,0 +1,20 @@
+// Subcommands. Each takes the arguments after its name and returns the process exit code.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace skiff::cli {
+
+using Args = std::vector<std::string>;
+
+int runUp(const Args& args);
+int runApply(const Args& args);
+int runGet(const Args& args);
+int runDescribe(const Args& args);
+int runDelete(const Args& args);
+int runVersion(const Args& args);
+
+// Prints "error: <message>" to stderr and returns 1.
+int fail(const std::string& message);
+
+}  // namespace skiff::cli

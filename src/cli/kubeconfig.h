@@ -1,0 +1,22 @@
+// Reading and writing kubeconfig files (the subset skiff and kubectl need: server, token,
+// current context and its namespace).
+#pragma once
+#include <string>
+
+#include "common/result.h"
+
+namespace skiff::cli {
+
+struct Kubeconfig {
+  std::string server;     // https://127.0.0.1:6443
+  std::string token;
+  std::string caPem;      // certificate-authority-data, decoded
+  std::string namespace_ = "default";
+};
+
+std::string renderKubeconfig(const Kubeconfig& config);
+Result<Kubeconfig> loadKubeconfig(const std::string& path);
+// --kubeconfig, then $KUBECONFIG, then ./.skiff/kubeconfig, then ~/.kube/config.
+std::string findKubeconfig(const std::string& flagValue);
+
+}  // namespace skiff::cli

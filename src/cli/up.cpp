@@ -1,0 +1,55 @@
+// skiff up [--data-dir DIR] [--listen HOST:PORT]: the whole platform in this process.
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/flags.h"
+#include "common/log.h"
+#include "http/http.h"
+#include "server/platform.h"
+
+namespace skiff::cli {
+
+int runUp(const Args& args) {
+  auto started = std::chrono::steady_clock::now();
+  auto flags = Flags::parse(args, {{"data-dir", "d", true}, {"listen", "", true}, {"log-level", "", true}});
+  if (!flags) return fail(flags.error().message);
+  if (!flags->positional().empty()) return fail("skiff up takes no arguments, got \"" + flags->positional()[0] + "\"");
+  std::string level = flags->get("log-level", "info");
+  if (level == "debug") log::setLevel(log::Level::Debug);
+  else if (level == "warn") log::setLevel(log::Level::Warn);
+  else if (level == "error") log::setLevel(log::Level::Error);
+  server::PlatformOptions options;
+  options.dataDir = flags->get("data-dir", ".skiff");
+  auto hp = http::parseHostPort(flags->get("listen", "127.0.0.1:6443"), 6443);
+  if (!hp) return fail(hp.error().message);
+  options.listenHost = hp->first;
+  options.listenPort = hp->second;
+  if (const char* bm = std::getenv("SKIFF_BOOKMARK_INTERVAL_MS")) options.bookmarkInterval = std::chrono::milliseconds(std::atol(bm));
+
+  // Block the stop signals before any thread starts so only sigwait below receives them.
+  sigset_t stopSignals;
+  sigemptyset(&stopSignals);
+  sigaddset(&stopSignals, SIGINT);
+  sigaddset(&stopSignals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto platform = server::Platform::start(options);
+  if (!platform) return fail(platform.error().message);
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  std::string host = options.listenHost.find(':') != std::string::npos ? "[" + options.listenHost + "]" : options.listenHost;
+  std::printf("skiff is up in %.1f ms\n  API:        https://%s:%u\n  kubeconfig: %s\n  try:        skiff get ns   or   KUBECONFIG=%s kubectl get ns\n",
+              ms, host.c_str(), unsigned((*platform)->port()), (*platform)->kubeconfigPath().c_str(),
+              (*platform)->kubeconfigPath().c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&stopSignals, &sig);
+  log::info("up", std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
+  (*platform)->stop();
+  return 0;
+}
+
+}  // namespace skiff::cli

@@ -1,0 +1,214 @@
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <optional>
+#include <variant>
+
+#include "http/http.h"
+
+namespace skiff::http {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// A connection that is either plain TCP or TLS; beast's sync read/write work on both.
+using TlsSocket = asio::ssl::stream<tcp::socket>;
+using Connection = std::variant<std::monostate, tcp::socket, TlsSocket>;
+
+}  // namespace
+
+struct Client::Impl {
+  std::string host;
+  uint16_t port = 0;
+  std::string token;
+  std::string caPem;
+  asio::io_context io;
+  std::optional<asio::ssl::context> tls;
+  Connection conn;
+  beast::flat_buffer buffer;
+
+  bool connected() const { return conn.index() != 0; }
+  void disconnect() { conn.emplace<std::monostate>(); }
+
+  Status connect() {
+    boost::system::error_code ec;
+    tcp::resolver resolver(io);
+    auto results = resolver.resolve(host, std::to_string(port), ec);
+    tcp::socket socket(io);
+    if (!ec) asio::connect(socket, results, ec);
+    std::string where = host + ":" + std::to_string(port);
+    if (ec) return Error::unavailable("cannot reach the skiff API at " + where + ": " + ec.message() + " (is `skiff up` running?)");
+    socket.set_option(tcp::no_delay(true), ec);
+    buffer.clear();
+    if (caPem.empty()) {
+      conn.emplace<tcp::socket>(std::move(socket));
+      return {};
+    }
+    if (!tls) {
+      tls.emplace(asio::ssl::context::tls_client);
+      tls->add_certificate_authority(asio::buffer(caPem), ec);
+      if (ec) return Error::badRequest("the CA certificate in the kubeconfig is unusable: " + ec.message());
+      tls->set_verify_mode(asio::ssl::verify_peer);
+    }
+    auto& s = conn.emplace<TlsSocket>(std::move(socket), *tls);
+    s.set_verify_callback(asio::ssl::host_name_verification(host));
+    if (!std::isdigit(static_cast<unsigned char>(host[0])) && host.find(':') == std::string::npos)
+      SSL_set_tlsext_host_name(s.native_handle(), host.c_str());
+    s.handshake(asio::ssl::stream_base::client, ec);
+    if (ec) {
+      disconnect();
+      return Error::unavailable("TLS handshake with " + where + " failed: " + ec.message() +
+                                " (is the kubeconfig's certificate-authority-data from this server?)");
+    }
+    return {};
+  }
+
+  template <class F>
+  auto withSocket(F&& f) {
+    return std::visit(
+        [&](auto& s) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(s)>, std::monostate>) {
+            boost::system::error_code ec = asio::error::not_connected;
+            return ec;
+          } else {
+            return f(s);
+          }
+        },
+        conn);
+  }
+
+  beast::http::request<beast::http::string_body> makeRequest(const std::string& method, const std::string& target,
+                                                             const std::string& body, const std::string& contentType,
+                                                             const Headers& extra) {
+    beast::http::request<beast::http::string_body> req;
+    req.method_string(method);
+    req.target(target);
+    req.version(11);
+    req.set(beast::http::field::host, host + ":" + std::to_string(port));
+    req.set(beast::http::field::user_agent, "skiff/" SKIFF_VERSION);
+    req.set(beast::http::field::accept, "application/json");
+    if (!token.empty()) req.set(beast::http::field::authorization, "Bearer " + token);
+    for (const auto& [k, v] : extra) req.set(k, v);
+    if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
+      req.set(beast::http::field::content_type, contentType);
+      req.body() = body;
+      req.prepare_payload();
+    }
+    return req;
+  }
+};
+
+Client::Client(std::string host, uint16_t port, std::string bearerToken, std::string caPem)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->host = std::move(host);
+  impl_->port = port;
+  impl_->token = std::move(bearerToken);
+  impl_->caPem = std::move(caPem);
+}
+Client::~Client() = default;
+
+Result<ClientResponse> Client::request(const std::string& method, const std::string& target, const std::string& body,
+                                       const std::string& contentType, const Headers& extra) {
+  auto req = impl_->makeRequest(method, target, body, contentType, extra);
+  // A kept-alive connection may have been closed by the server meanwhile: retry once on a new one.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    bool fresh = !impl_->connected();
+    if (fresh)
+      if (Status s = impl_->connect(); !s) return s.error();
+    beast::http::response_parser<beast::http::string_body> parser;
+    parser.body_limit(1ull << 32);
+    boost::system::error_code ec = impl_->withSocket([&](auto& s) {
+      boost::system::error_code e;
+      beast::http::write(s, req, e);
+      if (!e) beast::http::read(s, impl_->buffer, parser, e);
+      return e;
+    });
+    if (ec) {
+      impl_->disconnect();
+      if (!fresh) continue;
+      return Error::unavailable("request to " + impl_->host + ":" + std::to_string(impl_->port) + " failed: " + ec.message());
+    }
+    auto& res = parser.get();
+    ClientResponse out;
+    out.status = res.result_int();
+    for (const auto& f : res) {
+      std::string name(f.name_string());
+      std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+      out.headers[name] = std::string(f.value());
+    }
+    out.body = std::move(res.body());
+    if (!res.keep_alive()) impl_->disconnect();
+    return out;
+  }
+  return Error::unavailable("request failed");
+}
+
+Result<int> Client::stream(const std::string& target, const Headers& extra,
+                           const std::function<bool(std::string_view)>& onData) {
+  // Streams use their own connection so the keep-alive one stays usable.
+  Client::Impl conn;
+  conn.host = impl_->host;
+  conn.port = impl_->port;
+  conn.token = impl_->token;
+  conn.caPem = impl_->caPem;
+  if (Status s = conn.connect(); !s) return s.error();
+  auto req = conn.makeRequest("GET", target, "", "", extra);
+  int status = 0;
+  boost::system::error_code ec = conn.withSocket([&](auto& s) {
+    boost::system::error_code e;
+    beast::http::write(s, req, e);
+    if (e) return e;
+    beast::http::response_parser<beast::http::buffer_body> parser;
+    parser.body_limit(boost::none);
+    beast::http::read_header(s, conn.buffer, parser, e);
+    if (e) return e;
+    status = parser.get().result_int();
+    char buf[16384];
+    while (!parser.is_done()) {
+      parser.get().body().data = buf;
+      parser.get().body().size = sizeof buf;
+      beast::http::read_some(s, conn.buffer, parser, e);
+      if (e == beast::http::error::need_buffer) e = {};
+      if (e) break;
+      size_t n = sizeof buf - parser.get().body().size;
+      if (n && !onData(std::string_view(buf, n))) break;
+    }
+    return boost::system::error_code{};
+  });
+  if (ec) return Error::unavailable("watch request failed: " + ec.message());
+  return status;
+}
+
+Result<std::pair<std::string, uint16_t>> parseHostPort(std::string_view address, uint16_t defaultPort) {
+  std::string_view a = address;
+  if (auto p = a.find("://"); p != std::string_view::npos) a.remove_prefix(p + 3);
+  if (auto slash = a.find('/'); slash != std::string_view::npos) a = a.substr(0, slash);
+  std::string host;
+  uint16_t port = defaultPort;
+  if (!a.empty() && a.front() == '[') {
+    auto close = a.find(']');
+    if (close == std::string_view::npos) return Error::badRequest("invalid address \"" + std::string(address) + "\"");
+    host = std::string(a.substr(1, close - 1));
+    a.remove_prefix(close + 1);
+    if (!a.empty() && a.front() == ':') a.remove_prefix(1);
+    else a = {};
+  } else {
+    auto colon = a.rfind(':');
+    host = std::string(a.substr(0, colon));
+    a = colon == std::string_view::npos ? std::string_view() : a.substr(colon + 1);
+  }
+  if (!a.empty()) {
+    char* end = nullptr;
+    std::string p(a);
+    long v = std::strtol(p.c_str(), &end, 10);
+    if (*end || v < 0 || v > 65535) return Error::badRequest("invalid port in \"" + std::string(address) + "\"");
+    port = uint16_t(v);
+  }
+  if (host.empty()) return Error::badRequest("missing host in \"" + std::string(address) + "\"");
+  return std::make_pair(host, port);
+}
+
+}  // namespace skiff::http

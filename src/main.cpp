@@ -1,0 +1,54 @@
+// skiff: one binary, many tools, dispatched from one table.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*run)(const skiff::cli::Args&);
+  const char* summary;
+};
+
+const Command kCommands[] = {
+    {"up", skiff::cli::runUp, "run the whole platform in this process (API server, embedded store)"},
+    {"apply", skiff::cli::runApply, "create or update objects from manifests (-f FILE|DIR|-)"},
+    {"get", skiff::cli::runGet, "list objects as tables, or print them as yaml/json (-o)"},
+    {"describe", skiff::cli::runDescribe, "show one object in detail with its events"},
+    {"delete", skiff::cli::runDelete, "delete objects by name, selector or manifest"},
+    {"version", skiff::cli::runVersion, "print client and server versions"},
+};
+
+void usage(FILE* out) {
+  std::fprintf(out, "skiff: a cloud-native platform in one binary\n\nUsage: skiff COMMAND [flags]\n\nCommands:\n");
+  for (const auto& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+  std::fprintf(out,
+               "\nClient commands read ./.skiff/kubeconfig (or $KUBECONFIG, --kubeconfig) and accept -n NAMESPACE.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+    usage(stdout);
+    return argc < 2 ? 1 : 0;
+  }
+  if (!std::strcmp(argv[1], "--version")) return skiff::cli::runVersion({"--client"});
+  std::vector<std::string> args(argv + 2, argv + argc);
+  for (const auto& c : kCommands)
+    if (!std::strcmp(argv[1], c.name)) {
+      try {
+        return c.run(args);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+      }
+    }
+  std::fprintf(stderr, "error: unknown command \"%s\"\n\n", argv[1]);
+  usage(stderr);
+  return 1;
+}

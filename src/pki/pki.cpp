@@ -1,0 +1,192 @@
+#include "pki/pki.h"
+
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+namespace skiff::pki {
+namespace fs = std::filesystem;
+namespace {
+
+template <class T, void (*F)(T*)>
+struct Deleter {
+  void operator()(T* p) const { F(p); }
+};
+using KeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
+using CertPtr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
+using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
+
+std::string opensslError() {
+  unsigned long e = ERR_get_error();
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  return buf;
+}
+
+KeyPtr newKey() { return KeyPtr(EVP_EC_gen("P-256")); }
+
+std::string keyToPem(EVP_PKEY* key) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr);
+  char* data;
+  long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, size_t(n));
+}
+
+std::string certToPem(X509* cert) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_X509(bio.get(), cert);
+  char* data;
+  long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, size_t(n));
+}
+
+KeyPtr keyFromPem(const std::string& pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), int(pem.size())));
+  return KeyPtr(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+}
+
+CertPtr certFromPem(const std::string& pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), int(pem.size())));
+  return CertPtr(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+}
+
+bool addExtension(X509* cert, X509* issuer, int nid, const std::string& value) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
+  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
+  if (!ext) return false;
+  X509_add_ext(cert, ext, -1);
+  X509_EXTENSION_free(ext);
+  return true;
+}
+
+CertPtr issue(EVP_PKEY* subjectKey, const std::string& commonName, EVP_PKEY* issuerKey, X509* issuerCert, long days,
+              bool isCa, const std::string& subjectAltNames) {
+  CertPtr cert(X509_new());
+  X509_set_version(cert.get(), 2);
+  unsigned char serial[16];
+  RAND_bytes(serial, sizeof serial);
+  serial[0] &= 0x7f;
+  BIGNUM* bn = BN_bin2bn(serial, sizeof serial, nullptr);
+  BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert.get()));
+  BN_free(bn);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), days * 86400);
+  X509_set_pubkey(cert.get(), subjectKey);
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("skiff"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(commonName.c_str()), -1, -1, 0);
+  X509* issuer = issuerCert ? issuerCert : cert.get();
+  X509_set_issuer_name(cert.get(), X509_get_subject_name(issuer));
+  if (isCa) {
+    addExtension(cert.get(), issuer, NID_basic_constraints, "critical,CA:TRUE");
+    addExtension(cert.get(), issuer, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature");
+  } else {
+    addExtension(cert.get(), issuer, NID_basic_constraints, "critical,CA:FALSE");
+    addExtension(cert.get(), issuer, NID_key_usage, "critical,digitalSignature,keyEncipherment");
+    addExtension(cert.get(), issuer, NID_ext_key_usage, "serverAuth");
+    if (!subjectAltNames.empty() && !addExtension(cert.get(), issuer, NID_subject_alt_name, subjectAltNames)) return nullptr;
+  }
+  addExtension(cert.get(), issuer, NID_subject_key_identifier, "hash");
+  if (!X509_sign(cert.get(), issuerKey, EVP_sha256())) return nullptr;
+  return cert;
+}
+
+std::string readFile(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Status writeFile(const fs::path& p, const std::string& data, bool secret) {
+  fs::path tmp = p;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << data;
+    if (!out) return Error::unavailable("cannot write " + tmp.string());
+  }
+  if (secret) ::chmod(tmp.c_str(), 0600);
+  std::error_code ec;
+  fs::rename(tmp, p, ec);
+  if (ec) return Error::unavailable("cannot write " + p.string() + ": " + ec.message());
+  return {};
+}
+
+bool coversHostsAndFresh(X509* cert, const std::vector<std::string>& hosts) {
+  if (X509_cmp_time(X509_get0_notAfter(cert), nullptr) <= 0) return false;
+  time_t soon = time(nullptr) + 30 * 86400;
+  if (X509_cmp_time(X509_get0_notAfter(cert), &soon) <= 0) return false;
+  for (const auto& h : hosts) {
+    bool ip = h.find_first_not_of("0123456789.:abcdefABCDEF") == std::string::npos && h.find_first_of(".:") != std::string::npos;
+    int ok = ip ? X509_check_ip_asc(cert, h.c_str(), 0) : X509_check_host(cert, h.c_str(), h.size(), 0, nullptr);
+    if (ok != 1) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<ServingBundle> ensureServingCertificate(const std::string& dirPath, const std::vector<std::string>& hosts) {
+  fs::path dir(dirPath);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Error::unavailable("cannot create " + dir.string() + ": " + ec.message());
+  KeyPtr caKey;
+  CertPtr caCert;
+  if (fs::exists(dir / "ca.key") && fs::exists(dir / "ca.crt")) {
+    caKey = keyFromPem(readFile(dir / "ca.key"));
+    caCert = certFromPem(readFile(dir / "ca.crt"));
+    if (!caKey || !caCert)
+      return Error::unavailable("the CA in " + dir.string() + " is unreadable; move the tls/ folder away to make a new one "
+                                "(clients must then use the new kubeconfig)");
+  } else {
+    caKey = newKey();
+    if (!caKey) return Error::internal("cannot generate a CA key: " + opensslError());
+    caCert = issue(caKey.get(), "skiff-ca", caKey.get(), nullptr, 3650, true, "");
+    if (!caCert) return Error::internal("cannot sign the CA certificate: " + opensslError());
+    if (Status s = writeFile(dir / "ca.key", keyToPem(caKey.get()), true); !s) return s.error();
+    if (Status s = writeFile(dir / "ca.crt", certToPem(caCert.get()), false); !s) return s.error();
+  }
+  ServingBundle bundle;
+  bundle.caCertPem = certToPem(caCert.get());
+  if (fs::exists(dir / "server.crt") && fs::exists(dir / "server.key")) {
+    CertPtr cert = certFromPem(readFile(dir / "server.crt"));
+    std::string keyPem = readFile(dir / "server.key");
+    if (cert && keyFromPem(keyPem) && coversHostsAndFresh(cert.get(), hosts) &&
+        X509_verify(cert.get(), X509_get0_pubkey(caCert.get())) == 1) {
+      bundle.certPem = certToPem(cert.get());
+      bundle.keyPem = keyPem;
+      return bundle;
+    }
+  }
+  std::string sans = "DNS:localhost,IP:127.0.0.1,IP:0:0:0:0:0:0:0:1";
+  for (const auto& h : hosts) {
+    bool ip = h.find_first_not_of("0123456789.:abcdefABCDEF") == std::string::npos && h.find_first_of(".:") != std::string::npos;
+    sans += (ip ? ",IP:" : ",DNS:") + h;
+  }
+  KeyPtr key = newKey();
+  if (!key) return Error::internal("cannot generate a serving key: " + opensslError());
+  CertPtr cert = issue(key.get(), "skiff-apiserver", caKey.get(), caCert.get(), 365, false, sans);
+  if (!cert) return Error::internal("cannot sign the serving certificate: " + opensslError());
+  bundle.certPem = certToPem(cert.get());
+  bundle.keyPem = keyToPem(key.get());
+  if (Status s = writeFile(dir / "server.key", bundle.keyPem, true); !s) return s.error();
+  if (Status s = writeFile(dir / "server.crt", bundle.certPem, false); !s) return s.error();
+  return bundle;
+}
+
+}  // namespace skiff::pki

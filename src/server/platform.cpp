@@ -1,0 +1,143 @@
+#include "server/platform.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "apiserver/apiserver.h"
+#include "apiserver/registry.h"
+#include "cli/kubeconfig.h"
+#include "common/log.h"
+#include "http/http.h"
+#include "pki/pki.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace skiff::server {
+namespace fs = std::filesystem;
+namespace {
+
+// Holds an exclusive flock on DIR/skiff.lock for the life of the process.
+class DataDirLock {
+ public:
+  ~DataDirLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Status acquire(const std::string& dir) {
+    std::string path = dir + "/skiff.lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ < 0) return Error::unavailable("cannot open " + path + ": " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      char pid[32] = {0};
+      ssize_t n = ::pread(fd_, pid, sizeof pid - 1, 0);
+      (void)n;
+      return Error::unavailable("another skiff (pid " + std::string(pid) + ") is already using " + dir +
+                                "; stop it first or pick another --data-dir");
+    }
+    std::string me = std::to_string(::getpid());
+    if (::ftruncate(fd_, 0) == 0 && ::pwrite(fd_, me.data(), me.size(), 0) < 0) {
+      // The pid is only informative; the lock is what matters.
+    }
+    return {};
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+std::string randomToken() {
+  std::random_device rd;
+  std::string t;
+  static const char* hex = "0123456789abcdef";
+  for (int i = 0; i < 32; ++i) t += hex[rd() % 16];
+  return t;
+}
+
+Result<std::string> loadOrCreateToken(const std::string& dir) {
+  std::string path = dir + "/token";
+  if (std::ifstream in(path); in) {
+    std::string t;
+    std::getline(in, t);
+    if (t.size() >= 16) return t;
+    return Error::badRequest(path + " holds no usable token; delete it and restart to get a new one");
+  }
+  std::string t = randomToken();
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Error::unavailable("cannot write " + path + ": " + std::strerror(errno));
+  bool ok = ::write(fd, t.data(), t.size()) == ssize_t(t.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return Error::unavailable("cannot write " + path);
+  return t;
+}
+
+class PlatformImpl final : public Platform {
+ public:
+  uint16_t port() const override { return server_->port(); }
+  std::string kubeconfigPath() const override { return kubeconfig_; }
+  std::string token() const override { return token_; }
+  void stop() override {
+    if (server_) server_->stop();
+  }
+  ~PlatformImpl() override { stop(); }
+
+  DataDirLock lock_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<apiserver::Registry> registry_;
+  std::unique_ptr<apiserver::ApiServer> api_;
+  std::unique_ptr<http::Server> server_;
+  std::string kubeconfig_, token_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options) {
+  std::error_code ec;
+  fs::create_directories(options.dataDir, ec);
+  if (ec) return Error::unavailable("cannot create data dir " + options.dataDir + ": " + ec.message());
+  auto p = std::make_unique<PlatformImpl>();
+  if (Status s = p->lock_.acquire(options.dataDir); !s) return s.error();
+  auto token = loadOrCreateToken(options.dataDir);
+  if (!token) return token.error();
+  p->token_ = *token;
+  auto store = store::openSqliteStore({options.dataDir + "/store.db"});
+  if (!store) return store.error();
+  p->store_ = std::move(*store);
+  p->registry_ = std::make_unique<apiserver::Registry>(*p->store_);
+  if (Status s = p->registry_->bootstrap(); !s) return Error::unavailable("cannot create the default namespaces: " + s.error().message);
+  apiserver::ApiServerOptions apiOptions;
+  apiOptions.token = p->token_;
+  apiOptions.bookmarkInterval = options.bookmarkInterval;
+  p->api_ = std::make_unique<apiserver::ApiServer>(*p->registry_, apiOptions);
+  std::vector<std::string> hosts;
+  if (options.listenHost != "0.0.0.0" && options.listenHost != "::") hosts.push_back(options.listenHost);
+  auto tls = pki::ensureServingCertificate(options.dataDir + "/tls", hosts);
+  if (!tls) return tls.error();
+  http::ServerOptions httpOptions;
+  httpOptions.tlsCertPem = tls->certPem;
+  httpOptions.tlsKeyPem = tls->keyPem;
+  httpOptions.host = options.listenHost;
+  httpOptions.port = options.listenPort;
+  auto* api = p->api_.get();
+  auto server = http::listen(httpOptions, [api](http::Exchange& ex) { api->handle(ex); });
+  if (!server) return server.error();
+  p->server_ = std::move(*server);
+  std::string host = options.listenHost.find(':') != std::string::npos ? "[" + options.listenHost + "]" : options.listenHost;
+  std::string clientHost = options.listenHost == "0.0.0.0" ? "127.0.0.1" : options.listenHost == "::" ? "[::1]" : host;
+  cli::Kubeconfig kc{"https://" + clientHost + ":" + std::to_string(p->server_->port()), p->token_, tls->caCertPem, "default"};
+  p->kubeconfig_ = options.dataDir + "/kubeconfig";
+  std::string tmp = p->kubeconfig_ + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << cli::renderKubeconfig(kc);
+    if (!out) return Error::unavailable("cannot write " + tmp);
+  }
+  fs::permissions(tmp, fs::perms::owner_read | fs::perms::owner_write, ec);
+  fs::rename(tmp, p->kubeconfig_, ec);
+  if (ec) return Error::unavailable("cannot write " + p->kubeconfig_ + ": " + ec.message());
+  return std::unique_ptr<Platform>(std::move(p));
+}
+
+}  // namespace skiff::server

@@ -1,0 +1,30 @@
+// Platform: the one place that wires skiff's components together for `skiff up` (and for tests
+// that want a whole server in-process). Everything else meets through headers and the API.
+#pragma once
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+
+namespace skiff::server {
+
+struct PlatformOptions {
+  std::string dataDir = ".skiff";
+  std::string listenHost = "127.0.0.1";
+  uint16_t listenPort = 6443;
+  std::chrono::milliseconds bookmarkInterval{10000};
+};
+
+class Platform {
+ public:
+  // Opens the data dir (locked against a second skiff), the store, and starts serving.
+  static Result<std::unique_ptr<Platform>> start(const PlatformOptions& options);
+  virtual ~Platform() = default;
+  virtual uint16_t port() const = 0;
+  virtual std::string kubeconfigPath() const = 0;
+  virtual std::string token() const = 0;
+  virtual void stop() = 0;
+};
+
+}  // namespace skiff::server

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The real kubectl (1.32) against skiff with the generated kubeconfig, no extra flags.
+source "$(dirname "$0")/lib.sh"
+if ! command -v kubectl >/dev/null; then echo "kubectl not installed: skipping"; echo "0 passed, 0 failed"; exit 0; fi
+EXAMPLES=$(dirname "$0")/../../examples
+start_skiff
+K() { kubectl --request-timeout=20s "$@"; }
+
+out=$(K get ns 2>&1)
+check "kubectl get ns" contains "$out" "kube-system"
+out=$(K api-resources 2>&1)
+check "discovery lists deployments" contains "$out" "deployments.*apps/v1.*true.*Deployment"
+out=$(K apply -f "$EXAMPLES/hello/namespace.yaml" -f "$EXAMPLES/hello/app.yaml" 2>&1)
+check "kubectl apply creates" contains "$out" "deployment.apps/web created"
+out=$(K apply -f "$EXAMPLES/hello/app.yaml" 2>&1)
+check "kubectl re-apply unchanged" contains "$out" "deployment.apps/web unchanged"
+sed 's/replicas: 2/replicas: 4/' "$EXAMPLES/hello/app.yaml" >"$WORK/app.yaml"
+out=$(K apply -f "$WORK/app.yaml" 2>&1)
+check "kubectl apply configures" contains "$out" "deployment.apps/web configured"
+out=$(K get deploy web -n hello -o jsonpath='{.spec.replicas}/{.metadata.generation}' 2>&1)
+check "strategic merge patch applied" contains "$out" "4/2"
+out=$(K get deploy -n hello 2>&1)
+check "kubectl table" contains "$out" "web    0/4"
+out=$(K get deploy web -n hello -o yaml 2>&1)
+check "kubectl -o yaml" contains "$out" "kubectl.kubernetes.io/last-applied-configuration"
+out=$(K get all -n hello 2>&1)
+check "kubectl get all (categories)" contains "$out" "service/web"
+out=$(K label cm web-config -n hello tier=front 2>&1)
+check "kubectl label (merge patch)" contains "$out" "labeled"
+out=$(K get cm -n hello -l tier=front -o name 2>&1)
+check "label selector" contains "$out" "configmap/web-config"
+# Generators send protobuf bodies, which skiff refuses with a clear 415; -o yaml | create -f works.
+out=$(K create configmap refused -n hello --from-literal=a=b 2>&1 || true)
+check "protobuf body refused clearly" contains "$out" "not application/vnd.kubernetes.protobuf"
+out=$(K create configmap made -n hello --from-literal=a=b --dry-run=client -o yaml | K create -f - 2>&1)
+check "kubectl create -f" contains "$out" "configmap/made created"
+out=$(K create secret generic pw -n hello --from-literal=password=hunter2 --dry-run=client -o json | K apply -f - 2>&1)
+check "kubectl apply secret" contains "$out" "secret/pw created"
+out=$(K get secret pw -n hello -o jsonpath='{.data.password}' 2>&1)
+check "secret stored base64" contains "$out" "aHVudGVyMg=="
+
+# Strict server-side validation: kubectl sends fieldValidation=Strict.
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: strict, namespace: hello}\nbogus: 1\n' >"$WORK/strict.yaml"
+out=$(K apply -f "$WORK/strict.yaml" 2>&1 || true)
+check "unknown field rejected" contains "$out" 'unknown field "bogus"'
+out=$(K apply -f "$WORK/strict.yaml" --validate=false 2>&1)
+check "validate=false drops it" contains "$out" "configmap/strict created"
+
+# Watch: kubectl get -w prints a change made while watching.
+K get cm -n hello -w >"$WORK/watch.out" 2>&1 &
+WATCH=$!
+sleep 1
+K create configmap seen-by-watch -n hello --dry-run=client -o yaml | K create -f - >/dev/null 2>&1
+for _ in $(seq 1 50); do grep -q seen-by-watch "$WORK/watch.out" && break; sleep 0.1; done
+kill $WATCH 2>/dev/null; wait $WATCH 2>/dev/null || true
+check "kubectl get -w" contains "$(cat "$WORK/watch.out")" "seen-by-watch"
+
+out=$(K delete -f "$WORK/app.yaml" 2>&1)
+check "kubectl delete -f" contains "$out" 'deployment.apps "web" deleted'
+out=$(K delete cm made -n hello 2>&1)
+check "kubectl delete by name" contains "$out" 'configmap "made" deleted'
+out=$(K get cm made -n hello 2>&1 || true)
+check "kubectl NotFound message" contains "$out" 'configmaps "made" not found'
+out=$(K get pods --token=wrong 2>&1 || true)
+check "wrong token refused" contains "$out" "Unauthorized\|provide credentials"
+finish

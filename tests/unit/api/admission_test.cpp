@@ -1,0 +1,110 @@
+#include "api/admission.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "api/resources.h"
+#include "api/schema.h"
+
+namespace skiff::api {
+namespace json = boost::json;
+
+const ResourceType& kind(const char* apiVersion, const char* k) { return *findByKind(apiVersion, k); }
+
+std::vector<std::string> fields(const std::vector<FieldCause>& causes) {
+  std::vector<std::string> out;
+  for (const auto& c : causes) out.push_back(c.field);
+  return out;
+}
+
+TEST(Defaults, PodGetsKubernetesDefaults) {
+  json::value pod = json::parse(R"({"metadata":{"name":"p"},"spec":{"containers":[
+      {"name":"a","image":"busybox"},{"name":"b","image":"nginx:1.25","ports":[{"containerPort":80}]}]}})");
+  applyDefaults(kind("v1", "Pod"), pod);
+  EXPECT_EQ(pod.at_pointer("/spec/restartPolicy"), json::value("Always"));
+  EXPECT_EQ(pod.at_pointer("/spec/terminationGracePeriodSeconds"), json::value(30));
+  EXPECT_EQ(pod.at_pointer("/spec/containers/0/imagePullPolicy"), json::value("Always"));
+  EXPECT_EQ(pod.at_pointer("/spec/containers/1/imagePullPolicy"), json::value("IfNotPresent"));
+  EXPECT_EQ(pod.at_pointer("/spec/containers/1/ports/0/protocol"), json::value("TCP"));
+  EXPECT_EQ(pod.at_pointer("/status/phase"), json::value("Pending"));
+}
+
+TEST(Defaults, DeploymentStrategyAndReplicas) {
+  json::value d = json::parse(R"({"spec":{"template":{"spec":{"containers":[{"name":"a","image":"x:1"}]}}}})");
+  applyDefaults(kind("apps/v1", "Deployment"), d);
+  EXPECT_EQ(d.at_pointer("/spec/replicas"), json::value(1));
+  EXPECT_EQ(d.at_pointer("/spec/strategy/rollingUpdate/maxSurge"), json::value("25%"));
+  EXPECT_EQ(d.at_pointer("/spec/template/spec/dnsPolicy"), json::value("ClusterFirst"));
+}
+
+TEST(Validation, PodReportsEveryFieldPath) {
+  json::value pod = json::parse(R"({"metadata":{"name":"Bad_Name"},"spec":{"restartPolicy":"Sometimes","containers":[
+      {"name":"a"},{"name":"a","image":"x","ports":[{"containerPort":70000}]}]}})");
+  auto causes = validateObject(kind("v1", "Pod"), pod, nullptr);
+  auto f = fields(causes);
+  for (const char* want : {"metadata.name", "spec.restartPolicy", "spec.containers[0].image", "spec.containers[1].name",
+                           "spec.containers[1].ports[0].containerPort"})
+    EXPECT_NE(std::find(f.begin(), f.end(), want), f.end()) << want;
+  Error e = invalidObject(kind("v1", "Pod"), "Bad_Name", causes);
+  EXPECT_EQ(e.code, 422);
+  EXPECT_EQ(e.reason, "Invalid");
+  EXPECT_NE(e.message.find("Pod \"Bad_Name\" is invalid: ["), std::string::npos);
+  EXPECT_NE(e.message.find("spec.restartPolicy: Unsupported value: \"Sometimes\""), std::string::npos);
+}
+
+TEST(Validation, DeploymentSelectorMustMatchTemplate) {
+  json::value d = json::parse(R"({"metadata":{"name":"d"},"spec":{"replicas":-1,"selector":{"matchLabels":{"app":"a"}},
+      "template":{"metadata":{"labels":{"app":"b"}},"spec":{"containers":[{"name":"c","image":"x"}]}},
+      "strategy":{"type":"Sideways"}}})");
+  auto f = fields(validateObject(kind("apps/v1", "Deployment"), d, nullptr));
+  for (const char* want : {"spec.replicas", "spec.template.metadata.labels", "spec.strategy.type"})
+    EXPECT_NE(std::find(f.begin(), f.end(), want), f.end()) << want;
+}
+
+TEST(Validation, ValidObjectsPass) {
+  json::value svc = json::parse(R"({"metadata":{"name":"web"},"spec":{"ports":[{"port":80}],"selector":{"a":"b"}}})");
+  applyDefaults(kind("v1", "Service"), svc);
+  EXPECT_TRUE(validateObject(kind("v1", "Service"), svc, nullptr).empty());
+  json::value cm = json::parse(R"({"metadata":{"name":"c","labels":{"app.kubernetes.io/name":"x"}},"data":{"a.txt":"1"}})");
+  EXPECT_TRUE(validateObject(kind("v1", "ConfigMap"), cm, nullptr).empty());
+}
+
+TEST(Validation, ImmutableConfigMap) {
+  json::value old = json::parse(R"({"metadata":{"name":"c"},"immutable":true,"data":{"a":"1"}})");
+  json::value next = json::parse(R"({"metadata":{"name":"c"},"immutable":true,"data":{"a":"2"}})");
+  auto f = fields(validateObject(kind("v1", "ConfigMap"), next, &old));
+  EXPECT_EQ(f, std::vector<std::string>{"data"});
+}
+
+TEST(Validation, Quantities) {
+  for (const char* q : {"100m", "1.5Gi", "2e3", "128974848", "1", "0.5", ".5"}) EXPECT_TRUE(isValidQuantity(q)) << q;
+  for (const char* q : {"", "1GB", "abc", "1.2.3", "Mi"}) EXPECT_FALSE(isValidQuantity(q)) << q;
+}
+
+TEST(Schema, WrongTypesAndUnknownFields) {
+  json::value d = json::parse(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d","bogus":1},
+      "spec":{"replicas":"three","template":{"spec":{"containers":[{"name":"c","image":"x","imagePullPolicy":7,"extra":true}]}}}})");
+  json::value copy = d;
+  auto strict = checkSchema(*schemaForKind("Deployment"), copy, FieldValidation::Strict);
+  ASSERT_EQ(strict.typeErrors.size(), 2u);
+  EXPECT_EQ(strict.typeErrors[0].field, "spec.replicas");
+  EXPECT_EQ(strict.unknownFields.size(), 2u);
+  EXPECT_EQ(copy, d);  // strict leaves the object as it was (the request is refused)
+  auto warn = checkSchema(*schemaForKind("Deployment"), d, FieldValidation::Warn);
+  EXPECT_EQ(warn.unknownFields.size(), 2u);
+  EXPECT_EQ(d.at_pointer("/metadata").get_object().count("bogus"), 0u);  // dropped, as Kubernetes does
+}
+
+TEST(Schema, VolumeSourcesAndAnySubtreesAreKept) {
+  json::value pod = json::parse(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},
+      "spec":{"volumes":[{"name":"v","csi":{"driver":"x"}}],"affinity":{"nodeAffinity":{"anything":1}},
+              "containers":[{"name":"c","image":"x","resources":{"limits":{"cpu":"1","memory":128}}}]}})");
+  json::value before = pod;
+  auto r = checkSchema(*schemaForKind("Pod"), pod, FieldValidation::Strict);
+  EXPECT_TRUE(r.typeErrors.empty());
+  EXPECT_TRUE(r.unknownFields.empty());
+  EXPECT_EQ(pod, before);
+}
+
+}  // namespace skiff::api

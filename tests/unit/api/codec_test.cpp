@@ -1,0 +1,76 @@
+#include "api/codec.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+namespace skiff::api {
+namespace json = boost::json;
+
+TEST(Codec, YamlScalarsFollowTheCoreSchema) {
+  auto docs = decodeManifests("a: 1\nb: \"1\"\nc: true\nd: 'true'\ne: null\nf: 1.5\ng: yes\nh: ~\ni: 0x1F\nj: web-1\n");
+  ASSERT_TRUE(docs.ok()) << docs.error().message;
+  const auto& o = (*docs)[0].get_object();
+  EXPECT_EQ(o.at("a"), json::value(1));
+  EXPECT_EQ(o.at("b"), json::value("1"));
+  EXPECT_EQ(o.at("c"), json::value(true));
+  EXPECT_EQ(o.at("d"), json::value("true"));
+  EXPECT_TRUE(o.at("e").is_null());
+  EXPECT_DOUBLE_EQ(o.at("f").as_double(), 1.5);
+  EXPECT_EQ(o.at("g"), json::value("yes"));  // YAML 1.2: not a boolean
+  EXPECT_TRUE(o.at("h").is_null());
+  EXPECT_EQ(o.at("i"), json::value(31));
+  EXPECT_EQ(o.at("j"), json::value("web-1"));
+}
+
+TEST(Codec, MultiDocumentStreamsSkipEmptyDocumentsAndExpandLists) {
+  auto docs = decodeManifests(
+      "---\nkind: A\n---\n---\n# only a comment\n---\nkind: List\napiVersion: v1\nitems:\n- kind: B\n- kind: C\n");
+  ASSERT_TRUE(docs.ok());
+  ASSERT_EQ(docs->size(), 3u);
+  EXPECT_EQ((*docs)[0].at("kind"), json::value("A"));
+  EXPECT_EQ((*docs)[2].at("kind"), json::value("C"));
+}
+
+TEST(Codec, JsonStreamsAreAccepted) {
+  auto docs = decodeManifests(R"({"kind":"A"} {"kind":"B"})");
+  ASSERT_TRUE(docs.ok()) << docs.error().message;
+  EXPECT_EQ(docs->size(), 2u);
+}
+
+TEST(Codec, BadYamlNamesTheLine) {
+  auto docs = decodeManifests("a: 1\nb: [1, 2\nc: 3\n");
+  ASSERT_FALSE(docs.ok());
+  EXPECT_EQ(docs.error().code, 400);
+  EXPECT_NE(docs.error().message.find("line"), std::string::npos);
+}
+
+TEST(Codec, BadJsonIsAnError) {
+  EXPECT_FALSE(decodeJson("{\"a\":").ok());
+  EXPECT_FALSE(decodeManifests("{\"a\": [}").ok());
+}
+
+TEST(Codec, DeepNestingIsRefused) {
+  std::string deep(500, '[');
+  EXPECT_FALSE(decodeJson(deep).ok());
+  std::string yaml;
+  for (int i = 0; i < 200; ++i) yaml += std::string(size_t(i) * 2, ' ') + "k:\n";
+  EXPECT_FALSE(decodeManifests(yaml).ok());
+}
+
+TEST(Codec, YamlRoundTripsThroughOurEmitter) {
+  json::value v = json::parse(R"({"metadata":{"name":"x","labels":{"a":"true","b":"123","c":"yes"},
+      "creationTimestamp":"2026-01-01T00:00:00Z"},"spec":{"list":[{"a":1,"b":[1,2]},{"c":{}}],"empty":[],
+      "s":"line1\nline2","colon":"a: b","dash":"-x","n":null,"f":2.5}})");
+  std::string yaml = toYaml(v);
+  auto back = decodeManifests(yaml);
+  ASSERT_TRUE(back.ok()) << back.error().message << "\n" << yaml;
+  EXPECT_EQ((*back)[0], v) << yaml;
+}
+
+TEST(Codec, PrettyJsonParsesBack) {
+  json::value v = json::parse(R"({"a":[1,{"b":"c"}],"d":{}})");
+  EXPECT_EQ(json::parse(toPrettyJson(v)), v);
+}
+
+}  // namespace skiff::api
