@@ -152,28 +152,44 @@ const char* kDns1123SubdomainMsg =
     "and end with an alphanumeric character (e.g. 'example.com', regex used for validation is "
     "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
 
+// Hand-written matchers: these run on every write, and std::regex costs microseconds per call.
+bool isAlnumLower(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool isAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
+
+// [a-z0-9]([-a-z0-9]*[a-z0-9])?
 bool isDns1123Label(std::string_view s) {
-  static const std::regex re("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
-  return !s.empty() && s.size() <= 63 && std::regex_match(s.begin(), s.end(), re);
+  if (s.empty() || s.size() > 63 || !isAlnumLower(s.front()) || !isAlnumLower(s.back())) return false;
+  for (char c : s)
+    if (!isAlnumLower(c) && c != '-') return false;
+  return true;
 }
+// Labels joined by dots.
 bool isDns1123Subdomain(std::string_view s) {
-  static const std::regex re("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
-  return !s.empty() && s.size() <= 253 && std::regex_match(s.begin(), s.end(), re);
+  if (s.empty() || s.size() > 253) return false;
+  size_t start = 0;
+  while (true) {
+    size_t dot = s.find('.', start);
+    std::string_view part = s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (part.empty() || !isAlnumLower(part.front()) || !isAlnumLower(part.back())) return false;
+    for (char c : part)
+      if (!isAlnumLower(c) && c != '-') return false;
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
+// ([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9], at most 63 characters.
+bool isNamePart(std::string_view s) {
+  if (s.empty() || s.size() > 63 || !isAlnum(s.front()) || !isAlnum(s.back())) return false;
+  for (char c : s)
+    if (!isAlnum(c) && c != '-' && c != '_' && c != '.') return false;
+  return true;
 }
 bool isQualifiedName(std::string_view s) {
-  static const std::regex re("([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]");
   auto slash = s.find('/');
-  std::string_view name = s;
-  if (slash != std::string_view::npos) {
-    if (!isDns1123Subdomain(s.substr(0, slash))) return false;
-    name = s.substr(slash + 1);
-  }
-  return !name.empty() && name.size() <= 63 && std::regex_match(name.begin(), name.end(), re);
+  if (slash == std::string_view::npos) return isNamePart(s);
+  return isDns1123Subdomain(s.substr(0, slash)) && isNamePart(s.substr(slash + 1));
 }
-bool isLabelValue(std::string_view s) {
-  static const std::regex re("(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?");
-  return s.size() <= 63 && std::regex_match(s.begin(), s.end(), re);
-}
+bool isLabelValue(std::string_view s) { return s.empty() || isNamePart(s); }
 
 std::string quote(std::string_view s) { return json::serialize(json::value(json::string(s))); }
 

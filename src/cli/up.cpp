@@ -1,4 +1,5 @@
 // skiff up [--data-dir DIR] [--listen HOST:PORT]: the whole platform in this process.
+#include <malloc.h>
 #include <signal.h>
 
 #include <chrono>
@@ -14,6 +15,8 @@ namespace skiff::cli {
 
 int runUp(const Args& args) {
   auto started = std::chrono::steady_clock::now();
+  // One arena per connection thread would keep freed request buffers resident; two is enough here.
+  mallopt(M_ARENA_MAX, 2);
   auto flags = Flags::parse(args, {{"data-dir", "d", true}, {"listen", "", true}, {"log-level", "", true}});
   if (!flags) return fail(flags.error().message);
   if (!flags->positional().empty()) return fail("skiff up takes no arguments, got \"" + flags->positional()[0] + "\"");

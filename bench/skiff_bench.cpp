@@ -1,0 +1,355 @@
+// skiff_bench: load generator for skiff's API (HTTPS + token) and for etcd's v3 JSON gateway, with
+// the same client code on both sides so the comparison measures the servers.
+//
+//   skiff_bench creates  --kubeconfig K --n N --conc C --size BYTES [--acks FILE] [--prefix P]
+//   skiff_bench etcd-puts --endpoint http://127.0.0.1:12379 --n N --conc C --size BYTES
+//   skiff_bench watch-latency --kubeconfig K --watchers W --rate R --seconds S
+//   skiff_bench pods     --kubeconfig K --n N --conc C           (realistic ~1.5 KB pods)
+//   skiff_bench list     --kubeconfig K --path /api/v1/pods --repeat R
+//
+// Every loop is bounded by count or time. Output: one JSON line of results.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fcntl.h>
+#include <fstream>
+#include <sstream>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "cli/kubeconfig.h"
+#include "common/base64.h"
+#include "http/http.h"
+
+using namespace skiff;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::map<std::string, std::string> parseArgs(int argc, char** argv) {
+  std::map<std::string, std::string> out;
+  for (int i = 2; i + 1 < argc; i += 2) out[std::string(argv[i]).substr(2)] = argv[i + 1];
+  return out;
+}
+
+struct Target {
+  std::string host;
+  uint16_t port = 0;
+  std::string token, ca;
+};
+
+Target fromKubeconfig(const std::string& path) {
+  auto kc = cli::loadKubeconfig(path);
+  if (!kc) {
+    std::fprintf(stderr, "%s\n", kc.error().message.c_str());
+    std::exit(2);
+  }
+  auto hp = http::parseHostPort(kc->server, 6443);
+  return Target{hp->first, hp->second, kc->token, kc->caPem};
+}
+
+double percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, size_t(p * double(v.size())))];
+}
+
+// Runs `conc` threads, each issuing its share of n requests built by makeRequest(i) on its own
+// keep-alive connection. Returns per-request latencies in ms.
+struct LoadResult {
+  std::vector<double> latencies;
+  double seconds = 0;
+  size_t errors = 0;
+  std::string firstError;
+};
+
+LoadResult runLoad(const Target& t, size_t n, size_t conc,
+                   const std::function<std::pair<std::string, std::string>(size_t)>& makeRequest,  // path, body
+                   const std::string& contentType, std::ofstream* acks,
+                   const std::function<std::string(size_t)>& ackName) {
+  LoadResult out;
+  std::mutex m;
+  std::atomic<size_t> next{0};
+  auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (size_t c = 0; c < conc; ++c)
+    threads.emplace_back([&] {
+      http::Client client(t.host, t.port, t.token, t.ca);
+      std::vector<double> lat;
+      while (true) {
+        size_t i = next++;
+        if (i >= n) break;
+        auto [path, body] = makeRequest(i);
+        auto t0 = Clock::now();
+        auto r = client.request("POST", path, body, contentType);
+        double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+        if (!r || r->status >= 300) {
+          std::lock_guard lock(m);
+          if (out.errors++ == 0) out.firstError = r ? std::to_string(r->status) + " " + r->body.substr(0, 200) : r.error().message;
+          if (!r) break;  // server gone: stop this client
+          continue;
+        }
+        lat.push_back(ms);
+        if (acks) {
+          std::lock_guard lock(m);
+          *acks << ackName(i) << "\n";
+          acks->flush();
+        }
+      }
+      std::lock_guard lock(m);
+      out.latencies.insert(out.latencies.end(), lat.begin(), lat.end());
+    });
+  for (auto& th : threads) th.join();
+  out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return out;
+}
+
+void report(const char* mode, LoadResult& r, size_t conc, size_t size) {
+  double rate = double(r.latencies.size()) / r.seconds;
+  double p50 = percentile(r.latencies, 0.5), p99 = percentile(r.latencies, 0.99);
+  std::printf("{\"mode\":\"%s\",\"ok\":%zu,\"errors\":%zu,\"conc\":%zu,\"size\":%zu,\"seconds\":%.3f,\"per_second\":%.1f,"
+              "\"p50_ms\":%.3f,\"p99_ms\":%.3f}\n",
+              mode, r.latencies.size(), r.errors, conc, size, r.seconds, rate, p50, p99);
+  if (r.errors) std::fprintf(stderr, "first error: %s\n", r.firstError.c_str());
+}
+
+std::string filler(size_t size) { return std::string(size, 'x'); }
+
+std::string podJson(const std::string& name) {
+  // About 1.5 KB stored, like a typical small pod: labels, annotations, two containers, env, probes.
+  return R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")" + name +
+         R"(","labels":{"app":"shop","tier":"backend","pod-template-hash":"5d8f7b9c4"},"annotations":{"prometheus.io/scrape":"true","prometheus.io/port":"9090"}},"spec":{"nodeName":"","containers":[{"name":"app","image":"registry.local/shop/catalog:1.4.2","ports":[{"name":"http","containerPort":8080}],"env":[{"name":"LOG_LEVEL","value":"info"},{"name":"DB_HOST","value":"db.shop.svc.cluster.local"}],"resources":{"requests":{"cpu":"100m","memory":"64Mi"},"limits":{"cpu":"500m","memory":"128Mi"}},"readinessProbe":{"httpGet":{"path":"/healthz","port":8080},"periodSeconds":5},"livenessProbe":{"httpGet":{"path":"/healthz","port":8080}}},{"name":"sidecar","image":"registry.local/tools/log-shipper:2.1","args":["--input=/var/log/app","--format=json"],"volumeMounts":[{"name":"logs","mountPath":"/var/log/app"}]}],"volumes":[{"name":"logs","emptyDir":{}}]}})";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: skiff_bench creates|etcd-puts|watch-latency|pods|list [--flag value ...]\n");
+    return 2;
+  }
+  std::string mode = argv[1];
+  auto args = parseArgs(argc, argv);
+  auto num = [&](const char* k, size_t d) { return args.count(k) ? size_t(std::stoull(args[k])) : d; };
+  size_t n = num("n", 10000), conc = num("conc", 16), size = num("size", 256);
+
+  if (mode == "creates" || mode == "pods") {
+    Target t = fromKubeconfig(args["kubeconfig"]);
+    std::string prefix = args.count("prefix") ? args["prefix"] : "b" + std::to_string(::getpid());
+    std::string ns = args.count("namespace") ? args["namespace"] : "default";
+    std::unique_ptr<std::ofstream> acks;
+    if (args.count("acks")) acks = std::make_unique<std::ofstream>(args["acks"], std::ios::app);
+    std::string data = filler(size);
+    auto name = [&](size_t i) { return prefix + "-" + std::to_string(i); };
+    std::function<std::pair<std::string, std::string>(size_t)> make;
+    if (mode == "pods")
+      make = [&](size_t i) { return std::make_pair("/api/v1/namespaces/" + ns + "/pods", podJson(name(i))); };
+    else
+      make = [&](size_t i) {
+        return std::make_pair("/api/v1/namespaces/" + ns + "/configmaps",
+                              R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name(i) +
+                                  R"("},"data":{"v":")" + data + R"("}})");
+      };
+    auto r = runLoad(t, n, conc, make, "application/json", acks.get(), name);
+    report(mode.c_str(), r, conc, mode == "pods" ? podJson("x").size() : size);
+    return r.errors && !acks ? 1 : 0;
+  }
+
+  if (mode == "etcd-puts") {
+    auto hp = http::parseHostPort(args.count("endpoint") ? args["endpoint"] : "http://127.0.0.1:12379", 2379);
+    Target t{hp->first, hp->second, "", ""};
+    std::string value = base64Encode(filler(size));
+    std::string prefix = "/bench/" + std::to_string(::getpid()) + "/";
+    auto make = [&](size_t i) {
+      return std::make_pair(std::string("/v3/kv/put"),
+                            R"({"key":")" + base64Encode(prefix + std::to_string(i)) + R"(","value":")" + value + R"("})");
+    };
+    auto r = runLoad(t, n, conc, make, "application/json", nullptr, [](size_t) { return std::string(); });
+    report("etcd-puts", r, conc, size);
+    return r.errors ? 1 : 0;
+  }
+
+  if (mode == "watch-latency") {
+    Target t = fromKubeconfig(args["kubeconfig"]);
+    size_t watchers = num("watchers", 100), rate = num("rate", 1000), seconds = num("seconds", 10);
+    std::string prefix = "w" + std::to_string(::getpid()) + "-";
+    // Ack times by object number; watchers look them up when the event arrives.
+    size_t total = rate * seconds;
+    std::vector<std::atomic<int64_t>> ackedAt(total);
+    std::vector<std::atomic<int64_t>> sentAt(total);
+    for (auto& a : ackedAt) a = 0;
+    for (auto& a : sentAt) a = 0;
+    std::vector<double> fromSent;
+    std::mutex m;
+    std::vector<double> latencies;
+    std::atomic<size_t> ready{0};
+    std::atomic<bool> stop{false};
+    auto nowNs = [] { return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count(); };
+    // Start after the current revision so only new writes arrive.
+    http::Client probe(t.host, t.port, t.token, t.ca);
+    auto list = probe.request("GET", "/api/v1/namespaces/default/configmaps?limit=1");
+    std::string rv;
+    if (list && list->status == 200) {
+      auto pos = list->body.find("\"resourceVersion\":\"");
+      if (pos != std::string::npos) rv = list->body.substr(pos + 19, list->body.find('"', pos + 19) - pos - 19);
+    }
+    std::vector<std::thread> threads;
+    for (size_t w = 0; w < watchers; ++w)
+      threads.emplace_back([&] {
+        http::Client c(t.host, t.port, t.token, t.ca);
+        std::string buffer;
+        std::vector<double> mine, mineSent;
+        bool counted = false;
+        auto status = c.stream("/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=" + rv + "&timeoutSeconds=" +
+                                   std::to_string(seconds + 10),
+                               {}, [&](std::string_view data) {
+                                 if (!counted) { counted = true; }
+                                 int64_t arrived = nowNs();
+                                 buffer.append(data);
+                                 size_t nl;
+                                 while ((nl = buffer.find('\n')) != std::string::npos) {
+                                   // Find the object's name without a full parse: "name":"w<pid>-<i>"
+                                   size_t p = buffer.find("\"name\":\"" + prefix);
+                                   if (p != std::string::npos && p < nl) {
+                                     size_t i = std::strtoull(buffer.c_str() + p + 8 + prefix.size(), nullptr, 10);
+                                     if (i < total) {
+                                       // The event often arrives before the writer has even read
+                                       // its response: then ack-to-event is 0 (counted as such).
+                                       int64_t acked = ackedAt[i].load();
+                                       mine.push_back(acked ? std::max(0.0, double(arrived - acked) / 1e6) : 0.0);
+                                       mineSent.push_back(double(arrived - sentAt[i].load()) / 1e6);
+                                     }
+                                   }
+                                   buffer.erase(0, nl + 1);
+                                 }
+                                 return !stop.load() || mine.size() < total;
+                               });
+        (void)status;
+        std::lock_guard lock(m);
+        latencies.insert(latencies.end(), mine.begin(), mine.end());
+        fromSent.insert(fromSent.end(), mineSent.begin(), mineSent.end());
+      });
+    std::this_thread::sleep_for(std::chrono::milliseconds(500 + watchers * 5));  // let the watches open
+    // Writers: 16 connections, paced to `rate` per second overall.
+    std::atomic<size_t> next{0};
+    std::atomic<size_t> writeErrors{0};
+    auto start = Clock::now();
+    std::vector<std::thread> writers;
+    for (int wi = 0; wi < 16; ++wi)
+      writers.emplace_back([&] {
+        http::Client c(t.host, t.port, t.token, t.ca);
+        while (true) {
+          size_t i = next++;
+          if (i >= total) break;
+          auto due = start + std::chrono::microseconds(int64_t(i * 1000000 / rate));
+          std::this_thread::sleep_until(due);
+          std::string body = R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + prefix + std::to_string(i) + R"("},"data":{"v":"x"}})";
+          sentAt[i] = nowNs();
+          auto r = c.request("POST", "/api/v1/namespaces/default/configmaps", body);
+          if (r && r->status == 201) ackedAt[i] = nowNs();
+          else ++writeErrors;
+        }
+      });
+    for (auto& w : writers) w.join();
+    double writeSeconds = std::chrono::duration<double>(Clock::now() - start).count();
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    stop = true;
+    // Watches end at their timeoutSeconds; a final write wakes any that are idle.
+    for (auto& th : threads) th.join();
+    double p50 = percentile(latencies, 0.5), p99 = percentile(latencies, 0.99);
+    double s50 = percentile(fromSent, 0.5), s99 = percentile(fromSent, 0.99);
+    std::printf("{\"mode\":\"watch-latency\",\"watchers\":%zu,\"target_rate\":%zu,\"achieved_write_rate\":%.1f,"
+                "\"events_expected\":%zu,\"events_received\":%zu,\"write_errors\":%zu,\"ack_to_event_p50_ms\":%.3f,"
+                "\"ack_to_event_p99_ms\":%.3f,\"sent_to_event_p50_ms\":%.3f,\"sent_to_event_p99_ms\":%.3f}\n",
+                watchers, rate, double(total) / writeSeconds, total * watchers, latencies.size(), writeErrors.load(), p50, p99,
+                s50, s99);
+    return 0;
+  }
+
+  if (mode == "startup") {
+    // Time from exec of `skiff up` to its API answering /healthz over TLS, on a warm data dir
+    // (the first run creates the CA and is reported separately).
+    std::string binary = args["binary"], dir = args["data-dir"];
+    uint16_t port = uint16_t(num("port", 16999));
+    size_t runs = num("runs", 20);
+    std::vector<double> warm;
+    double cold = 0;
+    for (size_t r = 0; r <= runs; ++r) {
+      auto t0 = Clock::now();
+      pid_t pid = fork();
+      if (pid == 0) {
+        int devnull = ::open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        std::string listen = "127.0.0.1:" + std::to_string(port);
+        execl(binary.c_str(), binary.c_str(), "up", "--data-dir", dir.c_str(), "--listen", listen.c_str(), nullptr);
+        _exit(127);
+      }
+      double ms = -1;
+      std::string ca;
+      while (std::chrono::duration<double>(Clock::now() - t0).count() < 10) {
+        if (ca.empty()) {
+          std::ifstream in(dir + "/tls/ca.crt");
+          std::stringstream ss;
+          ss << in.rdbuf();
+          ca = ss.str();
+          if (ca.find("END CERTIFICATE") == std::string::npos) {
+            ca.clear();
+            continue;
+          }
+        }
+        http::Client c("127.0.0.1", port, "", ca);
+        auto resp = c.request("GET", "/healthz");
+        if (resp && resp->status == 200) {
+          ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+          break;
+        }
+      }
+      kill(pid, SIGTERM);
+      int st;
+      waitpid(pid, &st, 0);
+      if (ms < 0) {
+        std::fprintf(stderr, "skiff did not answer within 10 s\n");
+        return 1;
+      }
+      if (r == 0) cold = ms;
+      else warm.push_back(ms);
+    }
+    double p50 = percentile(warm, 0.5), best = *std::min_element(warm.begin(), warm.end());
+    std::printf("{\"mode\":\"startup\",\"runs\":%zu,\"cold_first_start_ms\":%.2f,\"warm_median_ms\":%.2f,\"warm_best_ms\":%.2f,\"warm_p90_ms\":%.2f}\n",
+                runs, cold, p50, best, percentile(warm, 0.9));
+    return 0;
+  }
+
+  if (mode == "list") {
+    Target t = fromKubeconfig(args["kubeconfig"]);
+    http::Client c(t.host, t.port, t.token, t.ca);
+    std::vector<double> times;
+    size_t bytes = 0;
+    for (size_t i = 0; i < num("repeat", 3); ++i) {
+      auto t0 = Clock::now();
+      auto r = c.request("GET", args.count("path") ? args["path"] : "/api/v1/pods");
+      times.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      if (!r || r->status != 200) {
+        std::fprintf(stderr, "list failed\n");
+        return 1;
+      }
+      bytes = r->body.size();
+    }
+    std::printf("{\"mode\":\"list\",\"bytes\":%zu,\"median_ms\":%.1f,\"min_ms\":%.1f}\n", bytes, percentile(times, 0.5),
+                *std::min_element(times.begin(), times.end()));
+    return 0;
+  }
+  std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
+  return 2;
+}
