@@ -569,18 +569,22 @@ void ApiServer::serveWatch(http::Exchange& ex, const Route& route) {
     std::string out;
     for (auto& e : batch) {
       lastRevision = std::max(lastRevision, e.revision);
-      json::value object;
       if (table) {
+        if (e.raw) e.object = api::decodeJson(*e.raw).value();
         json::object t{{"kind", "Table"}, {"apiVersion", "meta.k8s.io/v1"},
                        {"metadata", json::object{{"resourceVersion", std::to_string(e.revision)}}},
                        {"columnDefinitions", sentColumns ? json::array() : api::tableColumns(type)},
                        {"rows", json::array{api::tableRow(type, e.object, include)}}};
         sentColumns = true;
-        object = std::move(t);
+        out += json::serialize(json::object{{"type", e.type}, {"object", std::move(t)}});
       } else {
-        object = std::move(e.object);
+        // Stored bytes go out as they are: no decode and re-encode per watcher.
+        out += "{\"type\":\"";
+        out += e.type;
+        out += "\",\"object\":";
+        out += e.raw ? *e.raw : json::serialize(e.object);
+        out += '}';
       }
-      out += json::serialize(json::object{{"type", e.type}, {"object", std::move(object)}});
       out += '\n';
     }
     auto now = std::chrono::steady_clock::now();

@@ -469,38 +469,46 @@ Result<std::unique_ptr<store::Watch>> Registry::watch(const api::ResourceType& t
   auto matches = [labels, fields](const json::value& o) {
     return labels.matches(api::valueAt(o, "metadata.labels")) && fields.matches(o);
   };
+  bool filtering = !labels.empty() || !fields.empty();
   int64_t from = afterRevision;
   if (from == 0) {
     // "Most recent": the current state as ADDED events, then changes after it.
     store::RangeResult r = store_.range(prefix, "", 0);
     for (auto& kv : r.items) {
+      if (!filtering) {
+        sink(WatchEvent{"ADDED", nullptr, kv.modRevision, kv.value});
+        continue;
+      }
       auto obj = api::decodeJson(*kv.value);
-      if (obj && matches(*obj)) sink(WatchEvent{"ADDED", std::move(*obj), kv.modRevision});
+      if (obj && matches(*obj)) sink(WatchEvent{"ADDED", std::move(*obj), kv.modRevision, nullptr});
     }
     from = r.revision;
   }
   if (startRevision) *startRevision = from;
-  bool filtering = !labels.empty() || !fields.empty();
   return store_.watch(prefix, from, [sink, matches, filtering](const store::Event& e) {
-    auto obj = api::decodeJson(*e.kv.value);
-    if (!obj) return;
     if (e.type == store::EventType::Delete) {
-      if (!matches(*obj)) return;
+      // A deleted object reports the deletion's revision: re-encode (deletions are the rare case).
+      auto obj = api::decodeJson(*e.kv.value);
+      if (!obj || (filtering && !matches(*obj))) return;
       api::metadataOf(*obj)["resourceVersion"] = std::to_string(e.revision);
-      sink(WatchEvent{"DELETED", std::move(*obj), e.revision});
+      sink(WatchEvent{"DELETED", std::move(*obj), e.revision, nullptr});
       return;
     }
+    if (!filtering) {
+      sink(WatchEvent{e.created ? "ADDED" : "MODIFIED", nullptr, e.revision, e.kv.value});
+      return;
+    }
+    auto obj = api::decodeJson(*e.kv.value);
+    if (!obj) return;
     bool now = matches(*obj);
     bool before = false;
-    if (filtering && e.previousValue) {
+    if (e.previousValue) {
       auto prev = api::decodeJson(*e.previousValue);
       before = prev && matches(*prev);
-    } else {
-      before = !e.created;
     }
-    if (now && (e.created || !before)) sink(WatchEvent{"ADDED", std::move(*obj), e.revision});
-    else if (now) sink(WatchEvent{"MODIFIED", std::move(*obj), e.revision});
-    else if (before) sink(WatchEvent{"DELETED", std::move(*obj), e.revision});
+    if (now && (e.created || !before)) sink(WatchEvent{"ADDED", std::move(*obj), e.revision, nullptr});
+    else if (now) sink(WatchEvent{"MODIFIED", std::move(*obj), e.revision, nullptr});
+    else if (before) sink(WatchEvent{"DELETED", std::move(*obj), e.revision, nullptr});
   });
 }
 

@@ -56,8 +56,9 @@ enum class PatchType { Merge, Json, Strategic };
 
 struct WatchEvent {
   std::string type;  // ADDED, MODIFIED, DELETED
-  json::value object;
+  json::value object;  // parsed object; null when `raw` carries it
   int64_t revision = 0;
+  store::Bytes raw;    // the stored JSON, when no selector needed it parsed (fan-out stays cheap)
 };
 
 class Registry {
