@@ -5,8 +5,8 @@ set -euo pipefail
 
 build_pkgs=(g++ cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libyaml-cpp-dev libsqlite3-dev libssl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev)
+  libyaml-dev libsqlite3-dev libssl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev)
 # Real peers used by tests and benchmarks.
 peer_pkgs=(etcd-server etcd-client curl python3)
 

@@ -1,11 +1,12 @@
 #include "api/codec.h"
 
-#include <yaml-cpp/yaml.h>
+#include <yaml.h>
 
 #include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
-#include <regex>
+#include <map>
+#include <optional>
 
 namespace skiff::api {
 namespace json = boost::json;
@@ -13,65 +14,192 @@ namespace {
 
 constexpr size_t kMaxDepth = 100;
 
+bool allDigits(std::string_view s, bool (*digit)(char)) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!digit(c)) return false;
+  return true;
+}
+bool isDec(char c) { return c >= '0' && c <= '9'; }
+bool isHex(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
+bool isOct(char c) { return c >= '0' && c <= '7'; }
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+bool isYamlFloat(std::string_view s) {
+  size_t i = 0;
+  if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+  size_t intDigits = 0, fracDigits = 0;
+  while (i < s.size() && isDec(s[i])) ++i, ++intDigits;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    while (i < s.size() && isDec(s[i])) ++i, ++fracDigits;
+  }
+  if (intDigits == 0 && fracDigits == 0) return false;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+    size_t expDigits = 0;
+    while (i < s.size() && isDec(s[i])) ++i, ++expDigits;
+    if (expDigits == 0) return false;
+  }
+  return i == s.size();
+}
+
 // YAML 1.2 core schema resolution for plain (unquoted) scalars.
 json::value resolvePlainScalar(const std::string& s) {
   if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
   if (s == "true" || s == "True" || s == "TRUE") return true;
   if (s == "false" || s == "False" || s == "FALSE") return false;
-  static const std::regex intRe("[-+]?[0-9]+");
-  static const std::regex hexRe("0x[0-9a-fA-F]+");
-  static const std::regex octRe("0o[0-7]+");
-  static const std::regex floatRe(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
-  if (std::regex_match(s, intRe)) {
-    int64_t v = 0;
+  std::string_view v = s;
+  std::string_view digits = (v[0] == '-' || v[0] == '+') ? v.substr(1) : v;
+  if (allDigits(digits, isDec)) {
+    int64_t out = 0;
     const char* b = s.data() + (s[0] == '+' ? 1 : 0);
-    auto [p, ec] = std::from_chars(b, s.data() + s.size(), v);
-    if (ec == std::errc() && p == s.data() + s.size()) return v;
+    auto [p, ec] = std::from_chars(b, s.data() + s.size(), out);
+    if (ec == std::errc() && p == s.data() + s.size()) return out;
     return std::strtod(s.c_str(), nullptr);  // out of int64 range
   }
-  if (std::regex_match(s, hexRe)) return int64_t(std::strtoll(s.c_str() + 2, nullptr, 16));
-  if (std::regex_match(s, octRe)) return int64_t(std::strtoll(s.c_str() + 2, nullptr, 8));
-  if (std::regex_match(s, floatRe)) return std::strtod(s.c_str(), nullptr);
-  if (s == ".inf" || s == ".Inf" || s == "+.inf") return HUGE_VAL;
-  if (s == "-.inf" || s == "-.Inf") return -HUGE_VAL;
+  if (v.starts_with("0x") && allDigits(v.substr(2), isHex) && v.size() <= 18) return int64_t(std::strtoull(s.c_str() + 2, nullptr, 16));
+  if (v.starts_with("0o") && allDigits(v.substr(2), isOct) && v.size() <= 23) return int64_t(std::strtoull(s.c_str() + 2, nullptr, 8));
+  if (isYamlFloat(v)) return std::strtod(s.c_str(), nullptr);
+  if (s == ".inf" || s == ".Inf" || s == "+.inf" || s == ".INF") return HUGE_VAL;
+  if (s == "-.inf" || s == "-.Inf" || s == "-.INF") return -HUGE_VAL;
   return json::string(s);
 }
 
-Result<json::value> yamlToJson(const YAML::Node& node, size_t depth) {
-  if (depth > kMaxDepth) return Error::badRequest("document nests deeper than 100 levels");
-  switch (node.Type()) {
-    case YAML::NodeType::Undefined:
-    case YAML::NodeType::Null:
-      return json::value(nullptr);
-    case YAML::NodeType::Scalar:
-      // yaml-cpp tags plain scalars "?" and quoted or block scalars "!".
-      if (node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str") return json::value(json::string(node.Scalar()));
-      return resolvePlainScalar(node.Scalar());
-    case YAML::NodeType::Sequence: {
-      json::array arr;
-      arr.reserve(node.size());
-      for (const auto& child : node) {
-        auto v = yamlToJson(child, depth + 1);
-        if (!v) return v;
-        arr.push_back(std::move(*v));
+// Builds JSON values from libyaml's event stream. Aliases let a few bytes of YAML expand into
+// exponentially many nodes ("billion laughs"), so every node produced, aliased copies included,
+// is charged to a budget proportional to the input size.
+class YamlBuilder {
+ public:
+  explicit YamlBuilder(size_t budget) : budget_(budget) {}
+
+  // Returns false with error_ set when the document is refused.
+  bool onEvent(const yaml_event_t& e) {
+    switch (e.type) {
+      case YAML_SCALAR_EVENT: {
+        std::string text(reinterpret_cast<const char*>(e.data.scalar.value), e.data.scalar.length);
+        const char* tag = reinterpret_cast<const char*>(e.data.scalar.tag);
+        json::value v;
+        bool plain = e.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+        if (tag && std::string_view(tag) == "tag:yaml.org,2002:str") v = json::string(text);
+        else if (plain || (tag && std::string_view(tag).starts_with("tag:yaml.org,2002:"))) v = resolvePlainScalar(text);
+        else v = json::string(text);
+        return push(std::move(v), anchorOf(e.data.scalar.anchor), 1, plain && text == "<<");
       }
-      return json::value(std::move(arr));
-    }
-    case YAML::NodeType::Map: {
-      json::object obj;
-      for (const auto& kv : node) {
-        if (!kv.first.IsScalar())
-          return Error::badRequest("line " + std::to_string(kv.first.Mark().line + 1) +
-                                   ": mapping keys must be scalars");
-        auto v = yamlToJson(kv.second, depth + 1);
-        if (!v) return v;
-        obj[kv.first.Scalar()] = std::move(*v);
+      case YAML_ALIAS_EVENT: {
+        auto it = anchors_.find(reinterpret_cast<const char*>(e.data.alias.anchor));
+        if (it == anchors_.end()) return fail("unknown alias *" + std::string(reinterpret_cast<const char*>(e.data.alias.anchor)));
+        return push(it->second.value, "", it->second.nodes, false);
       }
-      return json::value(std::move(obj));
+      case YAML_SEQUENCE_START_EVENT:
+      case YAML_MAPPING_START_EVENT: {
+        if (stack_.size() >= kMaxDepth) return fail("document nests deeper than 100 levels");
+        Frame f;
+        f.isMap = e.type == YAML_MAPPING_START_EVENT;
+        f.value = f.isMap ? json::value(json::object()) : json::value(json::array());
+        const yaml_char_t* anchor = f.isMap ? e.data.mapping_start.anchor : e.data.sequence_start.anchor;
+        f.anchor = anchorOf(anchor);
+        stack_.push_back(std::move(f));
+        return charge(1);
+      }
+      case YAML_SEQUENCE_END_EVENT:
+      case YAML_MAPPING_END_EVENT: {
+        Frame f = std::move(stack_.back());
+        stack_.pop_back();
+        return push(std::move(f.value), f.anchor, f.nodes + 1, false, true);
+      }
+      default:
+        return true;
     }
   }
-  return json::value(nullptr);
-}
+
+  bool done() const { return done_; }
+  json::value take() {
+    done_ = false;
+    anchors_.clear();
+    return std::move(root_);
+  }
+  const std::string& error() const { return error_; }
+
+ private:
+  struct Frame {
+    bool isMap = false;
+    json::value value;
+    std::string anchor;
+    size_t nodes = 0;
+    std::optional<std::string> pendingKey;
+    bool pendingMerge = false;
+  };
+  struct Anchored {
+    json::value value;
+    size_t nodes;
+  };
+
+  static std::string anchorOf(const yaml_char_t* a) { return a ? reinterpret_cast<const char*>(a) : ""; }
+
+  bool fail(std::string why) {
+    error_ = std::move(why);
+    return false;
+  }
+  bool charge(size_t n) {
+    if (n > budget_) return fail("document expands to too many nodes (YAML aliases?); expand it or split it");
+    budget_ -= n;
+    return true;
+  }
+
+  // Adds a finished node to its parent (or makes it the root). `counted` is true when the node's
+  // own start was already charged (containers).
+  bool push(json::value v, const std::string& anchor, size_t nodes, bool isMergeKey, bool counted = false) {
+    if (!counted && !charge(nodes)) return false;
+    if (!anchor.empty()) anchors_[anchor] = Anchored{v, nodes};
+    if (stack_.empty()) {
+      root_ = std::move(v);
+      done_ = true;
+      return true;
+    }
+    Frame& parent = stack_.back();
+    parent.nodes += nodes;
+    if (!parent.isMap) {
+      parent.value.get_array().push_back(std::move(v));
+      return true;
+    }
+    auto& obj = parent.value.get_object();
+    if (!parent.pendingKey) {
+      if (isMergeKey) {
+        parent.pendingKey = "<<";
+        parent.pendingMerge = true;
+        return true;
+      }
+      if (v.is_object() || v.is_array()) return fail("mapping keys must be scalars");
+      parent.pendingKey = v.is_string() ? std::string(v.get_string()) : json::serialize(v);
+      parent.pendingMerge = false;
+      return true;
+    }
+    if (parent.pendingMerge) {
+      // `<<: *base` (or a list of them): keys not already set come from the merged maps.
+      auto mergeOne = [&](const json::value& m) {
+        if (!m.is_object()) return false;
+        for (const auto& kv : m.get_object())
+          if (!obj.contains(kv.key())) obj[kv.key()] = kv.value();
+        return true;
+      };
+      bool ok = v.is_array() ? std::all_of(v.get_array().begin(), v.get_array().end(), mergeOne) : mergeOne(v);
+      if (!ok) return fail("a merge key (<<) needs a mapping or a list of mappings");
+    } else {
+      obj[*parent.pendingKey] = std::move(v);
+    }
+    parent.pendingKey.reset();
+    return true;
+  }
+
+  size_t budget_;
+  std::vector<Frame> stack_;
+  std::map<std::string, Anchored> anchors_;
+  json::value root_;
+  bool done_ = false;
+  std::string error_;
+};
 
 void expandLists(json::value v, std::vector<json::value>& out) {
   if (auto* o = v.if_object()) {
@@ -249,18 +377,45 @@ Result<std::vector<json::value>> decodeManifests(std::string_view text) {
     }
     return out;
   }
-  try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
-    for (size_t i = 0; i < docs.size(); ++i) {
-      if (docs[i].IsNull()) continue;
-      auto v = yamlToJson(docs[i], 0);
-      if (!v) return Error::badRequest("document " + std::to_string(i + 1) + ": " + v.error().message);
-      expandLists(std::move(*v), out);
+  yaml_parser_t parser;
+  if (!yaml_parser_initialize(&parser)) return Error::internal("cannot initialise the YAML parser");
+  yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(text.data()), text.size());
+  YamlBuilder builder(std::max<size_t>(10000, text.size() * 4));
+  size_t document = 0;
+  bool documentEmpty = true;
+  Status status;
+  while (true) {
+    yaml_event_t event;
+    if (!yaml_parser_parse(&parser, &event)) {
+      std::string where = "line " + std::to_string(parser.problem_mark.line + 1) + ", column " +
+                          std::to_string(parser.problem_mark.column + 1);
+      std::string why = parser.problem ? parser.problem : "syntax error";
+      if (parser.context) why = std::string(parser.context) + ": " + why;
+      status = Error::badRequest("invalid YAML at " + where + ": " + why);
+      break;
     }
-  } catch (const YAML::Exception& e) {
-    return Error::badRequest("invalid YAML at line " + std::to_string(e.mark.line + 1) + ", column " +
-                             std::to_string(e.mark.column + 1) + ": " + e.msg);
+    yaml_event_type_t type = event.type;
+    if (type == YAML_DOCUMENT_START_EVENT) {
+      ++document;
+      documentEmpty = true;
+    }
+    bool ok = builder.onEvent(event);
+    if (type == YAML_SCALAR_EVENT || type == YAML_MAPPING_START_EVENT || type == YAML_SEQUENCE_START_EVENT ||
+        type == YAML_ALIAS_EVENT)
+      documentEmpty = false;
+    yaml_event_delete(&event);
+    if (!ok) {
+      status = Error::badRequest("document " + std::to_string(document) + ": " + builder.error());
+      break;
+    }
+    if (type == YAML_DOCUMENT_END_EVENT && builder.done()) {
+      json::value v = builder.take();
+      if (!documentEmpty && !v.is_null()) expandLists(std::move(v), out);
+    }
+    if (type == YAML_STREAM_END_EVENT) break;
   }
+  yaml_parser_delete(&parser);
+  if (!status) return status.error();
   return out;
 }
 

@@ -58,6 +58,19 @@ TEST(Codec, DeepNestingIsRefused) {
   EXPECT_FALSE(decodeManifests(yaml).ok());
 }
 
+TEST(Codec, AliasBombsAreRefused) {
+  // Found by fuzz_manifest: each level doubles the expansion.
+  std::string yaml = "a0: &a0 [x, x]\n";
+  for (int i = 1; i < 40; ++i)
+    yaml += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [*a" + std::to_string(i - 1) + ", *a" + std::to_string(i - 1) + "]\n";
+  auto docs = decodeManifests(yaml);
+  ASSERT_FALSE(docs.ok());
+  EXPECT_NE(docs.error().message.find("too many nodes"), std::string::npos);
+  auto small = decodeManifests("base: &b {x: 1}\nuse: *b\n");  // ordinary aliases still work
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ((*small)[0].at("use"), (*small)[0].at("base"));
+}
+
 TEST(Codec, YamlRoundTripsThroughOurEmitter) {
   json::value v = json::parse(R"({"metadata":{"name":"x","labels":{"a":"true","b":"123","c":"yes"},
       "creationTimestamp":"2026-01-01T00:00:00Z"},"spec":{"list":[{"a":1,"b":[1,2]},{"c":{}}],"empty":[],
