@@ -269,6 +269,19 @@ void validateMeta(const ResourceType& type, const json::value& obj, Errors& e, c
   }
   validateLabels(*meta, "labels", e);
   validateLabels(*meta, "annotations", e);
+  if (const json::array* refs = arrAt(*meta, "ownerReferences")) {
+    int controllers = 0;
+    for (size_t i = 0; i < refs->size(); ++i) {
+      const auto* r = (*refs)[i].if_object();
+      if (!r) continue;
+      std::string path = prefix + ".ownerReferences[" + std::to_string(i) + "]";
+      for (const char* f : {"apiVersion", "kind", "name", "uid"})
+        if (strAt(*r, f).empty()) e.required(path + "." + f);
+      if (const auto* c = r->if_contains("controller"); c && c->is_bool() && c->get_bool()) ++controllers;
+    }
+    if (controllers > 1)
+      e.invalid(prefix + ".ownerReferences", json::value(controllers), "Only one reference can have Controller set to true");
+  }
   size_t annotationBytes = 0;
   if (const auto* ann = meta->if_contains("annotations"); ann && ann->is_object())
     for (const auto& kv : ann->get_object())

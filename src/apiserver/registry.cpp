@@ -347,6 +347,11 @@ Result<json::value> Registry::updateWith(const api::ResourceType& type, const st
     // Removing the last finalizer of an object being deleted completes the deletion.
     const json::value* fin = api::valueAt(object, "metadata.finalizers");
     bool noFinalizers = !fin || !fin->is_array() || fin->get_array().empty();
+    if (type.kind == "Namespace") {
+      // Namespaces also wait for spec.finalizers (the namespace controller's "kubernetes").
+      const json::value* nf = api::valueAt(object, "spec.finalizers");
+      noFinalizers = noFinalizers && (!nf || !nf->is_array() || nf->get_array().empty());
+    }
     if (api::valueAt(object, "metadata.deletionTimestamp") && noFinalizers &&
         !(type.kind == "Pod" && !api::stringAt(object, "spec.nodeName").empty())) {
       if (options.dryRun) return object;

@@ -12,6 +12,7 @@
 #include "apiserver/registry.h"
 #include "cli/kubeconfig.h"
 #include "common/log.h"
+#include "controller/namespace_controller.h"
 #include "http/http.h"
 #include "pki/pki.h"
 #include "store/sqlite/sqlite_store.h"
@@ -80,6 +81,7 @@ class PlatformImpl final : public Platform {
   std::string token() const override { return token_; }
   void stop() override {
     if (server_) server_->stop();
+    if (namespaces_) namespaces_->stop();
   }
   ~PlatformImpl() override { stop(); }
 
@@ -87,6 +89,7 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<apiserver::Registry> registry_;
   std::unique_ptr<apiserver::ApiServer> api_;
+  std::unique_ptr<controller::NamespaceController> namespaces_;
   std::unique_ptr<http::Server> server_;
   std::string kubeconfig_, token_;
 };
@@ -107,6 +110,8 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   p->store_ = std::move(*store);
   p->registry_ = std::make_unique<apiserver::Registry>(*p->store_);
   if (Status s = p->registry_->bootstrap(); !s) return Error::unavailable("cannot create the default namespaces: " + s.error().message);
+  p->namespaces_ = std::make_unique<controller::NamespaceController>(*p->registry_);
+  if (Status s = p->namespaces_->start(); !s) return Error::unavailable("cannot start the namespace controller: " + s.error().message);
   apiserver::ApiServerOptions apiOptions;
   apiOptions.token = p->token_;
   apiOptions.bookmarkInterval = options.bookmarkInterval;

@@ -100,6 +100,21 @@ check "delete -f" contains "$out" 'service "web" deleted'
 out=$("$SKIFF" get deploy,svc -n hello 2>&1)
 check "deleted objects are gone" contains "$out" "No resources found"
 
+# Deleting a namespace removes what is inside, then the namespace (kubectl-style wait included).
+"$SKIFF" apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Namespace
+metadata: {name: doomed}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: inside, namespace: doomed}
+YAML
+out=$("$SKIFF" delete ns doomed --timeout 20 2>&1)
+check "namespace delete completes" contains "$out" 'namespace "doomed" deleted'
+out=$("$SKIFF" get cm inside -n doomed 2>&1 || true)
+check "namespace content removed" contains "$out" "not found"
+
 # Restart keeps data; a second skiff on the same data dir is refused.
 "$SKIFF" apply -f "$EXAMPLES/hello/app.yaml" >/dev/null
 out=$("$SKIFF" up --data-dir "$WORK/data" --listen 127.0.0.1:0 2>&1 || true)
@@ -108,5 +123,14 @@ stop_skiff TERM
 start_skiff
 out=$("$SKIFF" get deploy web -n hello -o name)
 check "data survives restart" contains "$out" "deployment.apps/web"
+
+# A corrupt store gives a clear message, not a crash, and the file is left alone for recovery.
+stop_skiff TERM
+mkdir -p "$WORK/corrupt"
+head -c 65536 /dev/urandom >"$WORK/corrupt/store.db"
+cp "$WORK/corrupt/store.db" "$WORK/corrupt.orig"
+out=$("$SKIFF" up --data-dir "$WORK/corrupt" --listen 127.0.0.1:0 2>&1 || true)
+check "corrupt store: clear message" contains "$out" "corrupt/store.db"
+check "corrupt store: file untouched" cmp "$WORK/corrupt/store.db" "$WORK/corrupt.orig"
 
 finish

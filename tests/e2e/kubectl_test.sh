@@ -61,6 +61,14 @@ out=$(K delete cm made -n hello 2>&1)
 check "kubectl delete by name" contains "$out" 'configmap "made" deleted'
 out=$(K get cm made -n hello 2>&1 || true)
 check "kubectl NotFound message" contains "$out" 'configmaps "made" not found'
+out=$(K delete ns hello --timeout=30s 2>&1)
+check "kubectl delete namespace waits and completes" contains "$out" 'namespace "hello" deleted'
+out=$(K get ns 2>&1)
+check "namespace gone" lacks "$out" "hello"
+for i in 1 2 3 4 5; do K create configmap page-$i --dry-run=client -o yaml | K create -f - >/dev/null; done
+out=$(K get cm --chunk-size=2 -o name -v=6 2>&1)
+check "kubectl pagination: all pages" test "$(grep -c 'configmap/page-' <<<"$out")" -eq 5
+check "kubectl pagination: used continue" contains "$out" "continue="
 out=$(K get pods --token=wrong 2>&1 || true)
 check "wrong token refused" contains "$out" "Unauthorized\|provide credentials"
 finish

@@ -100,7 +100,8 @@ class SqliteStore final : public Store {
     if (sqlite3_exec(db_, schema, nullptr, nullptr, &err) != SQLITE_OK) {
       std::string msg = err ? err : "unknown error";
       sqlite3_free(err);
-      return Error::unavailable("cannot initialise store " + options_.path + ": " + msg);
+      return Error::unavailable("cannot initialise store " + options_.path + ": " + msg +
+                                " (if the file is damaged, restore it from a backup or move it away to start empty)");
     }
     {
       Statement rev(db_, "SELECT value FROM meta WHERE name='revision'");

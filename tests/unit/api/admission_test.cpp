@@ -70,6 +70,15 @@ TEST(Validation, ValidObjectsPass) {
   EXPECT_TRUE(validateObject(kind("v1", "ConfigMap"), cm, nullptr).empty());
 }
 
+TEST(Validation, OwnerReferences) {
+  json::value cm = json::parse(R"({"metadata":{"name":"c","ownerReferences":[
+      {"apiVersion":"apps/v1","kind":"ReplicaSet","name":"r","uid":"1","controller":true},
+      {"apiVersion":"apps/v1","kind":"ReplicaSet","name":"s","controller":true}]}})");
+  auto f = fields(validateObject(kind("v1", "ConfigMap"), cm, nullptr));
+  EXPECT_NE(std::find(f.begin(), f.end(), "metadata.ownerReferences[1].uid"), f.end());
+  EXPECT_NE(std::find(f.begin(), f.end(), "metadata.ownerReferences"), f.end());
+}
+
 TEST(Validation, ImmutableConfigMap) {
   json::value old = json::parse(R"({"metadata":{"name":"c"},"immutable":true,"data":{"a":"1"}})");
   json::value next = json::parse(R"({"metadata":{"name":"c"},"immutable":true,"data":{"a":"2"}})");

@@ -1,0 +1,36 @@
+// NamespaceController: finishes the deletion of namespaces. When a namespace is marked for
+// deletion (Terminating), it deletes every object of every namespaced kind inside, and once the
+// namespace is empty removes the `kubernetes` finalizer so the API server can delete it.
+//
+// Runs in-process on the Registry (the same calls the REST layer makes), with one worker thread
+// fed by a watch on namespaces plus a periodic resync.
+#pragma once
+#include <memory>
+#include <thread>
+
+#include "apiserver/registry.h"
+#include "controller/work_queue.h"
+
+namespace skiff::controller {
+
+class NamespaceController {
+ public:
+  explicit NamespaceController(apiserver::Registry& registry) : registry_(registry) {}
+  ~NamespaceController() { stop(); }
+  Status start();
+  void stop();
+  // One reconcile of one namespace; true when nothing is left to do.
+  Result<bool> reconcile(const std::string& name);
+
+ private:
+  void run();
+  apiserver::Registry& registry_;
+  WorkQueue queue_;
+  std::unique_ptr<store::Watch> watch_;
+  std::thread worker_, resync_;
+  std::mutex stopMutex_;
+  std::condition_variable stopCv_;
+  bool stopping_ = false;
+};
+
+}  // namespace skiff::controller
