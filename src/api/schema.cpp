@@ -214,6 +214,11 @@ struct Checker {
         if (!v.is_object()) return typeError(path, t, v);
         auto& obj = v.get_object();
         std::vector<std::string> drop;
+        // null means "unset" for typed fields: drop it, as decoding into Kubernetes' types does.
+        std::vector<std::string> nulls;
+        for (auto& kv : obj)
+          if (kv.value().is_null()) nulls.emplace_back(kv.key());
+        for (const auto& k : nulls) obj.erase(k);
         for (auto& kv : obj) {
           std::string child = path.empty() ? std::string(kv.key()) : path + "." + std::string(kv.key());
           if (const TypeRef* f = t.object->field(kv.key())) {

@@ -7,6 +7,8 @@
 #include "api/codec.h"
 #include "api/object.h"
 #include "api/table.h"
+#include "api/admission.h"
+#include "api/patch.h"
 #include "apiserver/openapi.h"
 #include "common/log.h"
 
@@ -124,7 +126,8 @@ Result<bool> parseResourcePath(const std::vector<std::string>& parts, const api:
   if (rest.size() >= 3) sub = rest[2];
   if (rest.size() > 3) return Error::notFound("the server could not find the requested resource");
   if (!sub.empty()) {
-    bool ok = (sub == "status" && type->hasStatus) || (sub == "finalize" && type->kind == "Namespace");
+    bool ok = (sub == "status" && type->hasStatus) || (sub == "finalize" && type->kind == "Namespace") ||
+              (sub == "binding" && type->kind == "Pod") || (sub == "scale" && type->hasScale);
     if (!ok) return Error::notFound("the server could not find the requested resource: " + type->plural + "/" + sub + " is not served");
   }
   return true;
@@ -249,6 +252,9 @@ void ApiServer::serveDiscovery(http::Exchange& ex, const std::string& path) {
     if (t.hasStatus)
       resources.push_back(json::object{{"name", t.plural + "/status"}, {"singularName", ""}, {"namespaced", t.namespaced},
                                        {"kind", t.kind}, {"verbs", verbsFor(true)}});
+    if (t.hasScale)
+      resources.push_back(json::object{{"name", t.plural + "/scale"}, {"singularName", ""}, {"namespaced", t.namespaced},
+                                       {"group", "autoscaling"}, {"version", "v1"}, {"kind", "Scale"}, {"verbs", verbsFor(true)}});
   }
   if (resources.empty()) {
     ex.respond(errorResponse(Error::notFound("the server could not find the requested resource: " + path + " is not served")));
@@ -349,6 +355,23 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route) {
     return;
   }
   std::string sub = route.subresource == "finalize" ? "" : route.subresource;
+  if (route.subresource == "binding") {
+    // POST pods/<name>/binding with a Binding {target: {kind: Node, name}}, as kube-scheduler sends.
+    if (m != "POST") return fail(Error{405, "MethodNotAllowed", "pods/binding only accepts POST", {}});
+    auto body = decodeBody(req);
+    if (!body) return fail(body.error());
+    std::string node = api::stringAt(*body, "target.name");
+    if (node.empty()) return fail(api::invalidObject(type, route.name, {{"FieldValueRequired", "Required value", "target.name"}}));
+    auto bound = registry_.bind(route.ns, route.name, node);
+    if (!bound) return fail(bound.error());
+    ex.respond(jsonResponse(201, json::object{{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", json::object()},
+                                              {"status", "Success"}, {"code", 201}}));
+    return;
+  }
+  if (route.subresource == "scale") {
+    serveScale(ex, route);
+    return;
+  }
   if (route.name.empty()) {
     if (m == "GET") {
       auto opts = listOptionsFrom(req);
@@ -498,6 +521,65 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route) {
     return;
   }
   ex.respond(errorResponse(Error{405, "MethodNotAllowed", m + " is not supported on " + type.plural, {}}));
+}
+
+namespace {
+// The autoscaling/v1 Scale view of a Deployment or ReplicaSet.
+json::value scaleOf(const json::value& obj) {
+  const json::value* meta = api::valueAt(obj, "metadata");
+  json::object m;
+  for (const char* f : {"name", "namespace", "uid", "resourceVersion", "creationTimestamp"})
+    if (meta && meta->is_object() && meta->get_object().if_contains(f)) m[f] = meta->get_object().at(f);
+  std::string selector;
+  if (const json::value* ml = api::valueAt(obj, "spec.selector.matchLabels"); ml && ml->is_object())
+    for (const auto& kv : ml->get_object())
+      selector += (selector.empty() ? "" : ",") + std::string(kv.key()) + "=" + (kv.value().is_string() ? std::string(kv.value().get_string()) : "");
+  const json::value* replicas = api::valueAt(obj, "spec.replicas");
+  const json::value* current = api::valueAt(obj, "status.replicas");
+  return json::object{{"kind", "Scale"}, {"apiVersion", "autoscaling/v1"}, {"metadata", m},
+                      {"spec", json::object{{"replicas", replicas ? *replicas : json::value(1)}}},
+                      {"status", json::object{{"replicas", current ? *current : json::value(0)}, {"selector", selector}}}};
+}
+}  // namespace
+
+void ApiServer::serveScale(http::Exchange& ex, const Route& route) {
+  const http::Request& req = ex.request();
+  const api::ResourceType& type = *route.type;
+  auto fail = [&](const Error& e) { ex.respond(errorResponse(e, route.name, type.group, type.plural)); };
+  if (req.method == "GET") {
+    auto obj = registry_.get(type, route.ns, route.name);
+    if (!obj) return fail(obj.error());
+    ex.respond(jsonResponse(200, scaleOf(*obj)));
+    return;
+  }
+  if (req.method != "PUT" && req.method != "PATCH") return fail(Error{405, "MethodNotAllowed", req.method + " is not supported on scale", {}});
+  auto body = api::decodeJson(req.body);
+  if (!body) return fail(Error::badRequest("the request body is not valid JSON: " + body.error().message));
+  std::string ct = req.header("content-type");
+  // Apply the change to the Scale view, then carry spec.replicas back to the object.
+  auto current = registry_.get(type, route.ns, route.name);
+  if (!current) return fail(current.error());
+  json::value scale = scaleOf(*current);
+  if (req.method == "PUT") {
+    scale = *body;
+    std::string rv = api::stringAt(scale, "metadata.resourceVersion");
+    if (!rv.empty() && rv != api::stringAt(*current, "metadata.resourceVersion"))
+      return fail(Error::conflict("Operation cannot be fulfilled on " + qualifiedResource(type) + " \"" + route.name +
+                                  "\": the object has been modified; please apply your changes to the latest version and try again"));
+  } else if (ct.starts_with("application/json-patch+json")) {
+    auto p = api::applyJsonPatch(scale, *body);
+    if (!p) return fail(p.error());
+    scale = std::move(*p);
+  } else {
+    scale = api::applyMergePatch(scale, *body);
+  }
+  const json::value* replicas = api::valueAt(scale, "spec.replicas");
+  if (!replicas || !(replicas->is_int64() || replicas->is_uint64()))
+    return fail(Error::badRequest("spec.replicas must be an integer"));
+  auto written = registry_.patch(type, route.ns, route.name, PatchType::Merge,
+                                 json::object{{"spec", json::object{{"replicas", *replicas}}}}, "");
+  if (!written) return fail(written.error());
+  ex.respond(jsonResponse(200, scaleOf(*written)));
 }
 
 void ApiServer::serveWatch(http::Exchange& ex, const Route& route) {

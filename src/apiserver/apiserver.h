@@ -30,6 +30,7 @@ class ApiServer {
   struct Route;
   void serveResource(http::Exchange& ex, const Route& route);
   void serveWatch(http::Exchange& ex, const Route& route);
+  void serveScale(http::Exchange& ex, const Route& route);
   void serveDiscovery(http::Exchange& ex, const std::string& path);
 
   Registry& registry_;

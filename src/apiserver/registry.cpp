@@ -331,7 +331,7 @@ Result<json::value> Registry::updateWith(const api::ResourceType& type, const st
       if (auto* st = o.if_contains("status")) merged.get_object()["status"] = *st;
       else merged.get_object().erase("status");
       object = std::move(merged);
-    } else if (type.hasStatus) {
+    } else if (type.hasStatus && subresource != "binding") {
       if (auto* st = current->get_object().if_contains("status")) o["status"] = *st;
       else o.erase("status");
     }
@@ -382,6 +382,27 @@ Result<json::value> Registry::update(const api::ResourceType& type, const std::s
                     [&](const json::value&) -> Result<json::value> { return object; });
 }
 
+Result<json::value> Registry::bind(const std::string& ns, const std::string& name, const std::string& node) {
+  const api::ResourceType& podType = *api::findByKind("v1", "Pod");
+  return updateWith(podType, ns, name, "binding", {}, true, [&](const json::value& current) -> Result<json::value> {
+    std::string bound = api::stringAt(current, "spec.nodeName");
+    if (!bound.empty())
+      return Error::conflict("pod " + name + " is already assigned to node \"" + bound + "\"");
+    if (api::valueAt(current, "metadata.deletionTimestamp"))
+      return Error::conflict("pod " + name + " is being deleted, cannot be assigned to a node");
+    json::value next = current;
+    api::ensurePath(next, "spec.nodeName") = node;
+    json::value& conds = api::ensurePath(next, "status.conditions");
+    if (!conds.is_array()) conds = json::array();
+    auto& arr = conds.get_array();
+    arr.erase(std::remove_if(arr.begin(), arr.end(), [](const json::value& c) { return api::stringAt(c, "type") == "PodScheduled"; }),
+              arr.end());
+    arr.push_back(json::object{{"type", "PodScheduled"}, {"status", "True"}, {"lastProbeTime", nullptr},
+                               {"lastTransitionTime", api::rfc3339Now()}});
+    return next;
+  });
+}
+
 Result<json::value> Registry::patch(const api::ResourceType& type, const std::string& ns, const std::string& name,
                                     PatchType patchType, const json::value& patchBody, const std::string& subresource,
                                     const WriteOptions& options) {
@@ -419,6 +440,15 @@ Result<json::value> Registry::remove(const api::ResourceType& type, const std::s
     json::value object = *current;
     auto& meta = api::metadataOf(object);
     bool alreadyDeleting = meta.contains("deletionTimestamp");
+    // Orphan and Foreground propagation hold the object with a finalizer the garbage collector
+    // removes once dependents are orphaned or gone.
+    if (!alreadyDeleting && (options.propagationPolicy == "Orphan" || options.propagationPolicy == "Foreground")) {
+      json::value& fins = meta["finalizers"];
+      if (!fins.is_array()) fins = json::array();
+      std::string f = options.propagationPolicy == "Orphan" ? "orphan" : "foregroundDeletion";
+      if (std::find(fins.get_array().begin(), fins.get_array().end(), json::value(f)) == fins.get_array().end())
+        fins.get_array().push_back(json::string(f));
+    }
     const json::value* fin = api::valueAt(object, "metadata.finalizers");
     bool hasFinalizers = fin && fin->is_array() && !fin->get_array().empty();
     bool namespaceFinalizer = false;

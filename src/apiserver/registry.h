@@ -77,6 +77,10 @@ class Registry {
   Result<json::value> patch(const api::ResourceType& type, const std::string& ns, const std::string& name,
                             PatchType patchType, const json::value& patch, const std::string& subresource,
                             const WriteOptions& options = {});
+  // Binds a pending pod to a node: spec.nodeName and the PodScheduled condition in one write,
+  // as the pods/binding subresource does. Conflict if the pod is already bound.
+  Result<json::value> bind(const std::string& ns, const std::string& name, const std::string& node);
+
   // Returns the object as last stored: deleted, or marked for deletion when finalizers or a
   // grace period hold it.
   Result<json::value> remove(const api::ResourceType& type, const std::string& ns, const std::string& name,

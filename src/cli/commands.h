@@ -13,6 +13,8 @@ int runGet(const Args& args);
 int runDescribe(const Args& args);
 int runDelete(const Args& args);
 int runVersion(const Args& args);
+int runRollout(const Args& args);
+int runScale(const Args& args);
 
 // Prints "error: <message>" to stderr and returns 1.
 int fail(const std::string& message);

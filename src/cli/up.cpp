@@ -17,7 +17,7 @@ int runUp(const Args& args) {
   auto started = std::chrono::steady_clock::now();
   // One arena per connection thread would keep freed request buffers resident; two is enough here.
   mallopt(M_ARENA_MAX, 2);
-  auto flags = Flags::parse(args, {{"data-dir", "d", true}, {"listen", "", true}, {"log-level", "", true}});
+  auto flags = Flags::parse(args, {{"data-dir", "d", true}, {"listen", "", true}, {"log-level", "", true}, {"simulated-nodes", "", true}});
   if (!flags) return fail(flags.error().message);
   if (!flags->positional().empty()) return fail("skiff up takes no arguments, got \"" + flags->positional()[0] + "\"");
   std::string level = flags->get("log-level", "info");
@@ -30,6 +30,12 @@ int runUp(const Args& args) {
   if (!hp) return fail(hp.error().message);
   options.listenHost = hp->first;
   options.listenPort = hp->second;
+  if (flags->has("simulated-nodes")) {
+    char* end = nullptr;
+    long n = std::strtol(flags->get("simulated-nodes").c_str(), &end, 10);
+    if (*end || n < 0 || n > 100000) return fail("--simulated-nodes takes a count from 0 to 100000");
+    options.simulatedNodes = int(n);
+  }
   if (const char* bm = std::getenv("SKIFF_BOOKMARK_INTERVAL_MS")) options.bookmarkInterval = std::chrono::milliseconds(std::atol(bm));
 
   // Block the stop signals before any thread starts so only sigwait below receives them.

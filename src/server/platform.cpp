@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <random>
 
@@ -12,7 +13,13 @@
 #include "apiserver/registry.h"
 #include "cli/kubeconfig.h"
 #include "common/log.h"
+#include "agent/simulated_nodes.h"
+#include "controller/deployment_controller.h"
+#include "controller/garbage_collector.h"
+#include "controller/informer.h"
 #include "controller/namespace_controller.h"
+#include "controller/replicaset_controller.h"
+#include "scheduler/scheduler_controller.h"
 #include "http/http.h"
 #include "pki/pki.h"
 #include "store/sqlite/sqlite_store.h"
@@ -81,7 +88,13 @@ class PlatformImpl final : public Platform {
   std::string token() const override { return token_; }
   void stop() override {
     if (server_) server_->stop();
+    if (simulated_) simulated_->stop();
+    if (scheduler_) scheduler_->stop();
+    if (deployments_) deployments_->stop();
+    if (replicaSets_) replicaSets_->stop();
+    if (gc_) gc_->stop();
     if (namespaces_) namespaces_->stop();
+    for (auto& [name, inf] : informers_) inf->stop();
   }
   ~PlatformImpl() override { stop(); }
 
@@ -90,6 +103,40 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<apiserver::Registry> registry_;
   std::unique_ptr<apiserver::ApiServer> api_;
   std::unique_ptr<controller::NamespaceController> namespaces_;
+  std::map<std::string, std::unique_ptr<controller::Informer>> informers_;
+  std::unique_ptr<scheduler::SchedulerController> scheduler_;
+  std::unique_ptr<controller::ReplicaSetController> replicaSets_;
+  std::unique_ptr<controller::DeploymentController> deployments_;
+  std::unique_ptr<controller::GarbageCollector> gc_;
+  std::unique_ptr<agent::SimulatedNodes> simulated_;
+
+  // Builds the controllers on shared informers; informers start once every handler is in place.
+  Status startControllers(const PlatformOptions& options) {
+    auto informer = [&](const char* apiVersion, const char* kind) -> controller::Informer& {
+      auto& slot = informers_[kind];
+      if (!slot) slot = std::make_unique<controller::Informer>(*registry_, *api::findByKind(apiVersion, kind));
+      return *slot;
+    };
+    auto& pods = informer("v1", "Pod");
+    auto& nodes = informer("v1", "Node");
+    auto& rs = informer("apps/v1", "ReplicaSet");
+    auto& deploys = informer("apps/v1", "Deployment");
+    scheduler_ = std::make_unique<scheduler::SchedulerController>(*registry_, pods, nodes);
+    replicaSets_ = std::make_unique<controller::ReplicaSetController>(*registry_, rs, pods);
+    deployments_ = std::make_unique<controller::DeploymentController>(*registry_, deploys, rs);
+    gc_ = std::make_unique<controller::GarbageCollector>(*registry_, std::vector<controller::Informer*>{&deploys, &rs, &pods});
+    if (options.simulatedNodes > 0)
+      simulated_ = std::make_unique<agent::SimulatedNodes>(*registry_, pods, agent::SimulatedNodeOptions{options.simulatedNodes});
+    for (auto& [name, inf] : informers_)
+      if (Status s = inf->start(); !s) return s.error();
+    if (simulated_)
+      if (Status s = simulated_->start(); !s) return s.error();
+    scheduler_->start();
+    replicaSets_->start();
+    deployments_->start();
+    gc_->start();
+    return {};
+  }
   std::unique_ptr<http::Server> server_;
   std::string kubeconfig_, token_;
 };
@@ -112,6 +159,7 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   if (Status s = p->registry_->bootstrap(); !s) return Error::unavailable("cannot create the default namespaces: " + s.error().message);
   p->namespaces_ = std::make_unique<controller::NamespaceController>(*p->registry_);
   if (Status s = p->namespaces_->start(); !s) return Error::unavailable("cannot start the namespace controller: " + s.error().message);
+  if (Status s = p->startControllers(options); !s) return Error::unavailable("cannot start the controllers: " + s.error().message);
   apiserver::ApiServerOptions apiOptions;
   apiOptions.token = p->token_;
   apiOptions.bookmarkInterval = options.bookmarkInterval;

@@ -14,6 +14,7 @@ struct PlatformOptions {
   std::string listenHost = "127.0.0.1";
   uint16_t listenPort = 6443;
   std::chrono::milliseconds bookmarkInterval{10000};
+  int simulatedNodes = 0;  // hollow nodes for tests and scale figures (no processes run)
 };
 
 class Platform {

@@ -1,0 +1,90 @@
+// The scheduler's decision as a pure function: a pod and a snapshot of nodes in, a node (or the
+// reasons no node fits) out. Filters and scores are plugins that register themselves, so adding
+// one is adding a file. No I/O here; scheduler_controller.h binds the decisions.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json/value.hpp>
+
+namespace skiff::scheduler {
+
+struct Resources {
+  int64_t milliCpu = 0;
+  int64_t memory = 0;  // bytes
+  int64_t pods = 0;
+  Resources& operator+=(const Resources& o) {
+    milliCpu += o.milliCpu;
+    memory += o.memory;
+    pods += o.pods;
+    return *this;
+  }
+};
+
+// What the scheduler knows about one node, precomputed once per snapshot.
+struct NodeInfo {
+  std::string name;
+  const boost::json::value* node = nullptr;  // the Node object
+  const boost::json::value* labels = nullptr;
+  const boost::json::value* taints = nullptr;
+  bool ready = false;
+  bool unschedulable = false;
+  Resources allocatable;
+  Resources requested;  // sum over pods bound to it (pods count included)
+};
+
+// What the scheduler knows about the pod being placed, computed once per decision.
+struct PodInfo {
+  const boost::json::value* pod = nullptr;
+  Resources requests;
+  explicit PodInfo(const boost::json::value& p);
+};
+
+// A pod's requests: containers summed, init containers as the max, plus the pod itself.
+Resources podRequests(const boost::json::value& pod);
+NodeInfo makeNodeInfo(const boost::json::value& node);
+
+struct Decision {
+  std::string node;     // empty when nothing fits
+  std::string message;  // "0/3 nodes are available: 2 Insufficient cpu, 1 node(s) were unschedulable."
+};
+
+// Filters nodes starting at `offset` (rotate it between calls to spread ties and sampling) and
+// scores the feasible ones. Like kube-scheduler's percentageOfNodesToScore, it stops filtering
+// once it has max(100, 5% of nodes) feasible nodes: big clusters stay fast, placement stays good.
+Decision schedule(const boost::json::value& pod, const std::vector<NodeInfo>& nodes, size_t offset = 0);
+
+// Plugins. A filter returns the reason a node is unfit (Kubernetes' wording) or nullopt.
+using Filter = std::function<std::optional<std::string>(const PodInfo& pod, const NodeInfo& node)>;
+// A score returns 0..100; the total is the weighted sum.
+using Score = std::function<int64_t(const PodInfo& pod, const NodeInfo& node)>;
+
+struct FilterPlugin {
+  const char* name;
+  Filter filter;
+};
+struct ScorePlugin {
+  const char* name;
+  int weight;
+  Score score;
+};
+
+std::vector<FilterPlugin>& filterPlugins();
+std::vector<ScorePlugin>& scorePlugins();
+
+struct RegisterFilter {
+  RegisterFilter(const char* name, Filter f) { filterPlugins().push_back({name, std::move(f)}); }
+};
+struct RegisterScore {
+  RegisterScore(const char* name, int weight, Score s) { scorePlugins().push_back({name, weight, std::move(s)}); }
+};
+
+// Shared helpers for plugins.
+bool tolerates(const boost::json::value& pod, const boost::json::value& taint);
+bool matchesNodeSelectorTerm(const boost::json::value& term, const boost::json::value* nodeLabels, std::string_view nodeName);
+
+}  // namespace skiff::scheduler

@@ -1,0 +1,110 @@
+#include "scheduler/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <deque>
+
+#include "api/quantity.h"
+
+namespace skiff::scheduler {
+namespace json = boost::json;
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  // Nodes live in a deque so NodeInfo pointers stay valid.
+  NodeInfo& node(const std::string& name, const std::string& cpu = "4", const std::string& mem = "8Gi",
+                 const std::string& extra = "") {
+    nodes_.push_back(json::parse(R"({"metadata":{"name":")" + name + R"(","labels":{"zone":")" + name.substr(0, 1) +
+                                 R"("}},"spec":{)" + extra + R"(},"status":{"allocatable":{"cpu":")" + cpu +
+                                 R"(","memory":")" + mem + R"(","pods":"110"},"conditions":[{"type":"Ready","status":"True"}]}})"));
+    infos_.push_back(makeNodeInfo(nodes_.back()));
+    return infos_.back();
+  }
+  json::value pod(const std::string& spec) {
+    return json::parse(R"({"metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"x"}])" +
+                       (spec.empty() ? "" : "," + spec) + "}}");
+  }
+  std::deque<json::value> nodes_;
+  std::vector<NodeInfo> infos_;
+};
+
+TEST(Quantity, ParsesKubernetesSuffixes) {
+  EXPECT_EQ(api::parseQuantityMilli("100m"), 100);
+  EXPECT_EQ(api::parseQuantityMilli("2"), 2000);
+  EXPECT_EQ(api::parseQuantityMilli("1.5"), 1500);
+  EXPECT_EQ(api::parseQuantityMilli("1Ki"), 1024000);
+  EXPECT_EQ(api::parseQuantityMilli("64Mi"), int64_t(64) * 1024 * 1024 * 1000);
+  EXPECT_EQ(api::parseQuantityMilli("1G"), int64_t(1000000000) * 1000);
+  EXPECT_EQ(api::parseQuantityMilli("2e3"), 2000000);
+  EXPECT_FALSE(api::parseQuantityMilli("lots").has_value());
+}
+
+TEST_F(SchedulerTest, PicksTheLeastLoadedFeasibleNode) {
+  node("a1");
+  node("b1");
+  infos_[0].requested = {3000, 0, 5};
+  auto d = schedule(pod(R"("containers":[{"name":"c","image":"x","resources":{"requests":{"cpu":"500m"}}}])"), infos_);
+  EXPECT_EQ(d.node, "b1");
+}
+
+TEST_F(SchedulerTest, ExplainsWhyNothingFits) {
+  node("a1", "1");
+  node("b1", "1");
+  node("c1", "8", "8Gi", R"("unschedulable":true)");
+  auto d = schedule(json::parse(R"({"metadata":{"name":"big"},"spec":{"containers":[{"name":"c","image":"x",
+      "resources":{"requests":{"cpu":"2"}}}]}})"), infos_);
+  EXPECT_EQ(d.node, "");
+  EXPECT_EQ(d.message, "0/3 nodes are available: 2 Insufficient cpu, 1 node(s) were unschedulable.");
+}
+
+TEST_F(SchedulerTest, NodeSelectorAndRequiredAffinity) {
+  node("a1");
+  node("b1");
+  EXPECT_EQ(schedule(pod(R"("nodeSelector":{"zone":"b"})"), infos_).node, "b1");
+  auto affinity = pod(R"("affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":
+      {"nodeSelectorTerms":[{"matchExpressions":[{"key":"zone","operator":"NotIn","values":["b"]}]}]}}})");
+  EXPECT_EQ(schedule(affinity, infos_).node, "a1");
+  auto none = pod(R"("nodeSelector":{"zone":"z"})");
+  EXPECT_NE(schedule(none, infos_).message.find("didn't match Pod's node affinity/selector"), std::string::npos);
+}
+
+TEST_F(SchedulerTest, PreferredAffinityWinsAmongEquals) {
+  node("a1");
+  node("b1");
+  auto p = pod(R"("affinity":{"nodeAffinity":{"preferredDuringSchedulingIgnoredDuringExecution":
+      [{"weight":50,"preference":{"matchExpressions":[{"key":"zone","operator":"In","values":["b"]}]}}]}})");
+  EXPECT_EQ(schedule(p, infos_).node, "b1");
+}
+
+TEST_F(SchedulerTest, TaintsNeedTolerations) {
+  node("a1", "4", "8Gi", R"("taints":[{"key":"gpu","value":"yes","effect":"NoSchedule"}])");
+  EXPECT_EQ(schedule(pod(""), infos_).node, "");
+  EXPECT_NE(schedule(pod(""), infos_).message.find("untolerated taint {gpu: yes}"), std::string::npos);
+  EXPECT_EQ(schedule(pod(R"("tolerations":[{"key":"gpu","operator":"Equal","value":"yes","effect":"NoSchedule"}])"), infos_).node, "a1");
+  EXPECT_EQ(schedule(pod(R"("tolerations":[{"operator":"Exists"}])"), infos_).node, "a1");
+}
+
+TEST_F(SchedulerTest, NotReadyNodesAreSkipped) {
+  node("a1");
+  infos_[0].ready = false;
+  EXPECT_EQ(schedule(pod(""), infos_).message, "0/1 nodes are available: 1 node(s) were not ready.");
+}
+
+TEST_F(SchedulerTest, RotatingTheOffsetSpreadsEqualNodes) {
+  for (int i = 0; i < 4; ++i) node("n" + std::to_string(i));
+  std::set<std::string> chosen;
+  for (size_t off = 0; off < 4; ++off) chosen.insert(schedule(pod(""), infos_, off).node);
+  EXPECT_EQ(chosen.size(), 4u);
+}
+
+TEST_F(SchedulerTest, PodRequestsCountInitContainersAsMax) {
+  auto p = json::parse(R"({"spec":{"initContainers":[{"name":"i","resources":{"requests":{"cpu":"2"}}}],
+      "containers":[{"name":"a","resources":{"requests":{"cpu":"500m","memory":"1Gi"}}},
+                    {"name":"b","resources":{"limits":{"cpu":"1"}}}]}})");
+  Resources r = podRequests(p);
+  EXPECT_EQ(r.milliCpu, 2000);
+  EXPECT_EQ(r.memory, int64_t(1) << 30);
+}
+
+}  // namespace skiff::scheduler
