@@ -76,11 +76,18 @@ void SimulatedNodes::kill(const std::string& node) {
 void SimulatedNodes::renewLeases() {
   const api::ResourceType& leaseType = *api::findByKind("coordination.k8s.io/v1", "Lease");
   std::string now = api::rfc3339Now();
+  const api::ResourceType& nodeType = *api::findByKind("v1", "Node");
   for (const auto& name : names_) {
     if (stopping_) return;
     {
       std::lock_guard lock(deadMutex_);
       if (dead_.count(name)) continue;
+    }
+    // `skiff.dev/simulate: dead` on the Node makes its machine "die": no more lease renewals.
+    if (auto node = registry_.get(nodeType, "", name); node) {
+      const json::value* ann = api::valueAt(*node, "metadata.annotations");
+      const json::value* sim = ann && ann->is_object() ? ann->get_object().if_contains("skiff.dev/simulate") : nullptr;
+      if (sim && *sim == json::value("dead")) continue;
     }
     auto r = registry_.patch(leaseType, "kube-node-lease", name, apiserver::PatchType::Merge,
                              json::object{{"spec", json::object{{"renewTime", now}}}}, "");
@@ -102,6 +109,11 @@ Result<controller::Requeue> SimulatedNodes::reconcilePod(const std::string& key)
   {
     std::lock_guard lock(deadMutex_);
     if (dead_.count(node)) return controller::Requeue::done();  // a dead node does nothing
+  }
+  if (auto n = registry_.get(*api::findByKind("v1", "Node"), "", node); n) {
+    const json::value* ann = api::valueAt(*n, "metadata.annotations");
+    const json::value* sim = ann && ann->is_object() ? ann->get_object().if_contains("skiff.dev/simulate") : nullptr;
+    if (sim && *sim == json::value("dead")) return controller::Requeue::done();
   }
   const api::ResourceType& podType = *api::findByKind("v1", "Pod");
   if (api::valueAt(*pod, "metadata.deletionTimestamp")) {

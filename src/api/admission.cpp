@@ -96,6 +96,17 @@ void applyDefaults(const ResourceType& type, json::value& object) {
   const std::string& k = type.kind;
   if (k == "Pod") {
     defaultPodSpec(objectAt(o, "spec"));
+    // DefaultTolerationSeconds admission: pods ride out a node's absence for 5 minutes.
+    auto& spec = objectAt(o, "spec");
+    json::value& tols = spec["tolerations"];
+    if (!tols.is_array()) tols = json::array();
+    for (const char* key : {"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"}) {
+      bool present = false;
+      for (const auto& t : tols.get_array())
+        if (const auto* to = t.if_object(); to && to->if_contains("key") && to->at("key") == json::value(key)) present = true;
+      if (!present)
+        tols.get_array().push_back(json::object{{"key", key}, {"operator", "Exists"}, {"effect", "NoExecute"}, {"tolerationSeconds", 300}});
+    }
     auto& status = objectAt(o, "status");
     setDefault(status, "phase", "Pending");
   } else if (k == "Namespace") {

@@ -17,7 +17,7 @@ int runUp(const Args& args) {
   auto started = std::chrono::steady_clock::now();
   // One arena per connection thread would keep freed request buffers resident; two is enough here.
   mallopt(M_ARENA_MAX, 2);
-  auto flags = Flags::parse(args, {{"data-dir", "d", true}, {"listen", "", true}, {"log-level", "", true}, {"simulated-nodes", "", true}});
+  auto flags = Flags::parse(args, {{"data-dir", "d", true}, {"listen", "", true}, {"log-level", "", true}, {"simulated-nodes", "", true}, {"node-monitor-grace-period", "", true}});
   if (!flags) return fail(flags.error().message);
   if (!flags->positional().empty()) return fail("skiff up takes no arguments, got \"" + flags->positional()[0] + "\"");
   std::string level = flags->get("log-level", "info");
@@ -35,6 +35,14 @@ int runUp(const Args& args) {
     long n = std::strtol(flags->get("simulated-nodes").c_str(), &end, 10);
     if (*end || n < 0 || n > 100000) return fail("--simulated-nodes takes a count from 0 to 100000");
     options.simulatedNodes = int(n);
+  }
+  if (flags->has("node-monitor-grace-period")) {
+    std::string v = flags->get("node-monitor-grace-period");
+    char* end = nullptr;
+    double secs = std::strtod(v.c_str(), &end);
+    if (end == v.c_str() || (*end && std::string(end) != "s") || secs <= 0)
+      return fail("--node-monitor-grace-period takes seconds, like 40s");
+    options.nodeGracePeriod = std::chrono::milliseconds(int64_t(secs * 1000));
   }
   if (const char* bm = std::getenv("SKIFF_BOOKMARK_INTERVAL_MS")) options.bookmarkInterval = std::chrono::milliseconds(std::atol(bm));
 

@@ -18,6 +18,7 @@
 #include "controller/garbage_collector.h"
 #include "controller/informer.h"
 #include "controller/namespace_controller.h"
+#include "controller/node_lifecycle_controller.h"
 #include "controller/replicaset_controller.h"
 #include "scheduler/scheduler_controller.h"
 #include "http/http.h"
@@ -93,6 +94,7 @@ class PlatformImpl final : public Platform {
     if (deployments_) deployments_->stop();
     if (replicaSets_) replicaSets_->stop();
     if (gc_) gc_->stop();
+    if (nodeLifecycle_) nodeLifecycle_->stop();
     if (namespaces_) namespaces_->stop();
     for (auto& [name, inf] : informers_) inf->stop();
   }
@@ -109,6 +111,10 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<controller::DeploymentController> deployments_;
   std::unique_ptr<controller::GarbageCollector> gc_;
   std::unique_ptr<agent::SimulatedNodes> simulated_;
+  std::unique_ptr<controller::NodeLifecycleController> nodeLifecycle_;
+
+ public:
+  agent::SimulatedNodes* simulated() { return simulated_.get(); }
 
   // Builds the controllers on shared informers; informers start once every handler is in place.
   Status startControllers(const PlatformOptions& options) {
@@ -125,8 +131,14 @@ class PlatformImpl final : public Platform {
     replicaSets_ = std::make_unique<controller::ReplicaSetController>(*registry_, rs, pods);
     deployments_ = std::make_unique<controller::DeploymentController>(*registry_, deploys, rs);
     gc_ = std::make_unique<controller::GarbageCollector>(*registry_, std::vector<controller::Informer*>{&deploys, &rs, &pods});
+    auto& leases = informer("coordination.k8s.io/v1", "Lease");
+    nodeLifecycle_ = std::make_unique<controller::NodeLifecycleController>(
+        *registry_, nodes, leases, pods, controller::NodeLifecycleOptions{options.nodeGracePeriod});
     if (options.simulatedNodes > 0)
-      simulated_ = std::make_unique<agent::SimulatedNodes>(*registry_, pods, agent::SimulatedNodeOptions{options.simulatedNodes});
+      simulated_ = std::make_unique<agent::SimulatedNodes>(
+          *registry_, pods,
+          agent::SimulatedNodeOptions{options.simulatedNodes, "sim-node-",
+                                      std::min<std::chrono::milliseconds>(std::chrono::milliseconds(10000), options.nodeGracePeriod / 4)});
     for (auto& [name, inf] : informers_)
       if (Status s = inf->start(); !s) return s.error();
     if (simulated_)
@@ -135,6 +147,7 @@ class PlatformImpl final : public Platform {
     replicaSets_->start();
     deployments_->start();
     gc_->start();
+    nodeLifecycle_->start();
     return {};
   }
   std::unique_ptr<http::Server> server_;

@@ -15,6 +15,7 @@ struct PlatformOptions {
   uint16_t listenPort = 6443;
   std::chrono::milliseconds bookmarkInterval{10000};
   int simulatedNodes = 0;  // hollow nodes for tests and scale figures (no processes run)
+  std::chrono::milliseconds nodeGracePeriod{40000};  // lease age after which a node is NotReady
 };
 
 class Platform {

@@ -1,0 +1,129 @@
+#include "controller/node_lifecycle_controller.h"
+
+#include <boost/json.hpp>
+
+#include "api/object.h"
+#include "common/log.h"
+#include "controller/workload.h"
+#include "scheduler/scheduler.h"
+
+namespace skiff::controller {
+namespace json = boost::json;
+
+namespace {
+constexpr const char* kUnreachable = "node.kubernetes.io/unreachable";
+
+const json::value* readyCondition(const json::value& node) {
+  const json::value* conds = api::valueAt(node, "status.conditions");
+  if (!conds || !conds->is_array()) return nullptr;
+  for (const auto& c : conds->get_array())
+    if (api::stringAt(c, "type") == "Ready") return &c;
+  return nullptr;
+}
+
+const json::value* unreachableTaint(const json::value& node) {
+  const json::value* taints = api::valueAt(node, "spec.taints");
+  if (!taints || !taints->is_array()) return nullptr;
+  for (const auto& t : taints->get_array())
+    if (api::stringAt(t, "key") == kUnreachable && api::stringAt(t, "effect") == "NoExecute") return &t;
+  return nullptr;
+}
+
+// Seconds the pod tolerates the taint: -1 forever, 0 not at all.
+int64_t toleratedSeconds(const json::value& pod, const json::value& taint) {
+  if (!scheduler::tolerates(pod, taint)) return 0;
+  int64_t best = 0;
+  const json::value* tols = api::valueAt(pod, "spec.tolerations");
+  for (const auto& t : tols->get_array()) {
+    json::value one = json::object{{"spec", json::object{{"tolerations", json::array{t}}}}};
+    if (!scheduler::tolerates(one, taint)) continue;
+    const json::value* secs = api::valueAt(t, "tolerationSeconds");
+    if (!secs || !secs->is_int64()) return -1;
+    best = std::max(best, std::max<int64_t>(secs->get_int64(), 0));
+  }
+  return best;
+}
+}  // namespace
+
+void NodeLifecycleController::start() {
+  thread_ = std::thread([this] {
+    while (!stopping_) {
+      std::this_thread::sleep_for(options_.interval);
+      try {
+        tick();
+      } catch (const std::exception& e) {
+        log::error("node-lifecycle", e.what());
+      }
+    }
+  });
+}
+
+void NodeLifecycleController::stop() {
+  if (stopping_.exchange(true)) return;
+  if (thread_.joinable()) thread_.join();
+}
+
+void NodeLifecycleController::tick() {
+  const api::ResourceType& nodeType = *api::findByKind("v1", "Node");
+  const api::ResourceType& podType = *api::findByKind("v1", "Pod");
+  int64_t now = nowSeconds();
+  std::vector<std::pair<std::string, int64_t>> tainted;  // node, taint added at
+  for (const auto& node : nodes_.list()) {
+    std::string name = api::stringAt(*node, "metadata.name");
+    ObjectPtr lease = leases_.get("kube-node-lease", name);
+    if (!lease) continue;  // nodes without a lease are not monitored (none report yet)
+    int64_t renewed = api::parseRfc3339(api::stringAt(*lease, "spec.renewTime"));
+    bool stale = renewed < 0 || (now - renewed) * 1000 > options_.gracePeriod.count();
+    const json::value* taint = unreachableTaint(*node);
+    const json::value* ready = readyCondition(*node);
+    std::string readyStatus = ready ? api::stringAt(*ready, "status") : "";
+    if (stale && !taint) {
+      std::string ts = api::rfc3339Now();
+      json::array taints;
+      if (const json::value* t = api::valueAt(*node, "spec.taints"); t && t->is_array()) taints = t->get_array();
+      taints.push_back(json::object{{"key", kUnreachable}, {"effect", "NoExecute"}, {"timeAdded", ts}});
+      auto r = registry_.patch(nodeType, "", name, apiserver::PatchType::Merge, json::object{{"spec", json::object{{"taints", taints}}}}, "");
+      if (!r) continue;
+      auto s = registry_.patch(nodeType, "", name, apiserver::PatchType::Strategic,
+                               json::object{{"status", json::object{{"conditions", json::array{json::object{
+                                   {"type", "Ready"}, {"status", "Unknown"}, {"reason", "NodeStatusUnknown"},
+                                   {"message", "Kubelet stopped posting node status."}, {"lastHeartbeatTime", api::stringAt(*lease, "spec.renewTime")},
+                                   {"lastTransitionTime", ts}}}}}}},
+                               "status");
+      (void)s;
+      log::warn("node-lifecycle", "node " + name + " stopped renewing its lease: NotReady, tainted unreachable");
+      tainted.emplace_back(name, now);
+    } else if (!stale && taint) {
+      json::array taints;
+      for (const auto& t : api::valueAt(*node, "spec.taints")->get_array())
+        if (!(api::stringAt(t, "key") == kUnreachable)) taints.push_back(t);
+      auto r = registry_.patch(nodeType, "", name, apiserver::PatchType::Merge, json::object{{"spec", json::object{{"taints", taints}}}}, "");
+      (void)r;
+      if (readyStatus != "True") {
+        auto s = registry_.patch(nodeType, "", name, apiserver::PatchType::Strategic,
+                                 json::object{{"status", json::object{{"conditions", json::array{json::object{
+                                     {"type", "Ready"}, {"status", "True"}, {"reason", "KubeletReady"}, {"message", "lease renewed"},
+                                     {"lastHeartbeatTime", api::rfc3339Now()}, {"lastTransitionTime", api::rfc3339Now()}}}}}}},
+                                 "status");
+        (void)s;
+      }
+      log::info("node-lifecycle", "node " + name + " renews its lease again: Ready");
+    } else if (stale && taint) {
+      tainted.emplace_back(name, api::parseRfc3339(api::stringAt(*taint, "timeAdded")));
+    }
+  }
+  if (tainted.empty()) return;
+  // Evict pods from unreachable nodes as their tolerations run out.
+  json::value taint = json::object{{"key", kUnreachable}, {"effect", "NoExecute"}};
+  for (const auto& pod : pods_.list()) {
+    std::string node = api::stringAt(*pod, "spec.nodeName");
+    auto it = std::find_if(tainted.begin(), tainted.end(), [&](const auto& t) { return t.first == node; });
+    if (it == tainted.end() || api::valueAt(*pod, "metadata.deletionTimestamp")) continue;
+    int64_t tolerated = toleratedSeconds(*pod, taint);
+    if (tolerated < 0 || (tolerated > 0 && now < it->second + tolerated)) continue;
+    auto r = registry_.remove(podType, api::stringAt(*pod, "metadata.namespace"), api::stringAt(*pod, "metadata.name"));
+    if (r) log::info("node-lifecycle", "evicted " + keyOf(*pod) + " from unreachable node " + node);
+  }
+}
+
+}  // namespace skiff::controller

@@ -1,0 +1,40 @@
+// NodeLifecycleController: watches node Leases. A node whose Lease has not been renewed for the
+// grace period gets Ready=Unknown and the node.kubernetes.io/unreachable:NoExecute taint; pods on
+// it that do not tolerate the taint are evicted at once, those that tolerate it for
+// tolerationSeconds are evicted when that runs out (Kubernetes adds a 300 s toleration to every
+// pod). When the Lease is renewed again the taint goes and the node is Ready.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "controller/informer.h"
+
+namespace skiff::controller {
+
+struct NodeLifecycleOptions {
+  std::chrono::milliseconds gracePeriod{40000};  // kube-controller-manager's --node-monitor-grace-period
+  std::chrono::milliseconds interval{500};
+};
+
+class NodeLifecycleController {
+ public:
+  NodeLifecycleController(apiserver::Registry& registry, Informer& nodes, Informer& leases, Informer& pods,
+                          NodeLifecycleOptions options = {})
+      : registry_(registry), nodes_(nodes), leases_(leases), pods_(pods), options_(options) {}
+  ~NodeLifecycleController() { stop(); }
+  void start();
+  void stop();
+  void tick();  // one pass; public for tests
+
+ private:
+  apiserver::Registry& registry_;
+  Informer& nodes_;
+  Informer& leases_;
+  Informer& pods_;
+  NodeLifecycleOptions options_;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace skiff::controller
