@@ -331,6 +331,97 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (mode == "schedule") {
+    // Creates n pods (a third plain, a third with a zone nodeSelector, a third with required and
+    // preferred node affinity) and measures, from a watch, when each gets its node.
+    Target t = fromKubeconfig(args["kubeconfig"]);
+    std::string prefix = "s" + std::to_string(::getpid()) + "-";
+    std::vector<std::atomic<int64_t>> createdAt(n), boundAt(n);
+    for (size_t i = 0; i < n; ++i) createdAt[i] = boundAt[i] = 0;
+    auto nowNs = [] { return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count(); };
+    std::atomic<size_t> bound{0};
+    std::atomic<bool> done{false};
+    http::Client probe(t.host, t.port, t.token, t.ca);
+    auto list = probe.request("GET", "/api/v1/pods?limit=1");
+    std::string rv;
+    if (list && list->status == 200) {
+      auto pos = list->body.find("\"resourceVersion\":\"");
+      if (pos != std::string::npos) rv = list->body.substr(pos + 19, list->body.find('"', pos + 19) - pos - 19);
+    }
+    std::thread watcher([&] {
+      http::Client c(t.host, t.port, t.token, t.ca);
+      std::string buffer;
+      auto st = c.stream("/api/v1/pods?watch=1&resourceVersion=" + rv + "&timeoutSeconds=600", {}, [&](std::string_view data) {
+        int64_t arrived = nowNs();
+        buffer.append(data);
+        size_t nl;
+        while ((nl = buffer.find('\n')) != std::string::npos) {
+          std::string_view line(buffer.data(), nl);
+          size_t p = line.find("\"name\":\"" + prefix);
+          if (p != std::string_view::npos && line.find("\"nodeName\":\"") != std::string_view::npos) {
+            size_t i = std::strtoull(line.data() + p + 8 + prefix.size(), nullptr, 10);
+            int64_t expected = 0;
+            if (i < n && boundAt[i].compare_exchange_strong(expected, arrived)) ++bound;
+          }
+          buffer.erase(0, nl + 1);
+        }
+        return !done.load() && bound.load() < n;
+      });
+      (void)st;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    auto start = Clock::now();
+    auto make = [&](size_t i) {
+      std::string spec;
+      if (i % 3 == 1) spec = R"("nodeSelector":{"topology.kubernetes.io/zone":"zone-)" + std::to_string(i % 2) + R"("},)";
+      if (i % 3 == 2)
+        spec = R"("affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"topology.kubernetes.io/zone","operator":"NotIn","values":["zone-2"]}]}]},"preferredDuringSchedulingIgnoredDuringExecution":[{"weight":10,"preference":{"matchExpressions":[{"key":"topology.kubernetes.io/zone","operator":"In","values":["zone-1"]}]}}]}},)";
+      return std::make_pair(std::string("/api/v1/namespaces/default/pods"),
+                            R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")" + prefix + std::to_string(i) +
+                                R"(","labels":{"app":"sched"}},"spec":{)" + spec +
+                                R"("containers":[{"name":"c","image":"busybox","resources":{"requests":{"cpu":"10m","memory":"16Mi"}}}]}})");
+    };
+    std::atomic<size_t> next{0};
+    std::vector<std::thread> creators;
+    for (size_t c = 0; c < conc; ++c)
+      creators.emplace_back([&] {
+        http::Client client(t.host, t.port, t.token, t.ca);
+        while (true) {
+          size_t i = next++;
+          if (i >= n) break;
+          auto [path, body] = make(i);
+          auto r = client.request("POST", path, body);
+          if (r && r->status == 201) {
+            int64_t expected = 0;
+            createdAt[i].compare_exchange_strong(expected, nowNs());
+          }
+        }
+      });
+    for (auto& c : creators) c.join();
+    double createSeconds = std::chrono::duration<double>(Clock::now() - start).count();
+    auto deadline = Clock::now() + std::chrono::seconds(num("timeout", 300));
+    while (bound.load() < n && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    double totalSeconds = std::chrono::duration<double>(Clock::now() - start).count();
+    done = true;
+    // Wake the watch with one more write so the stream thread notices `done`.
+    (void)probe.request("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"generateName":"wake-"}})");
+    watcher.join();
+    std::vector<double> latency;
+    int64_t firstCreate = INT64_MAX, lastBind = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (createdAt[i] && boundAt[i]) latency.push_back(std::max(0.0, double(boundAt[i] - createdAt[i]) / 1e6));
+      if (createdAt[i]) firstCreate = std::min<int64_t>(firstCreate, createdAt[i]);
+      lastBind = std::max<int64_t>(lastBind, boundAt[i]);
+    }
+    double span = lastBind > firstCreate ? double(lastBind - firstCreate) / 1e9 : totalSeconds;
+    std::printf("{\"mode\":\"schedule\",\"pods\":%zu,\"bound\":%zu,\"create_seconds\":%.2f,\"create_per_second\":%.1f,"
+                "\"first_create_to_last_bind_seconds\":%.2f,\"bound_per_second\":%.1f,\"create_to_bound_p50_ms\":%.1f,"
+                "\"create_to_bound_p99_ms\":%.1f}\n",
+                n, bound.load(), createSeconds, double(n) / createSeconds, span, double(bound.load()) / span,
+                percentile(latency, 0.5), percentile(latency, 0.99));
+    return bound.load() == n ? 0 : 1;
+  }
+
   if (mode == "list") {
     Target t = fromKubeconfig(args["kubeconfig"]);
     http::Client c(t.host, t.port, t.token, t.ca);

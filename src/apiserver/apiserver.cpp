@@ -623,8 +623,11 @@ void ApiServer::serveWatch(http::Exchange& ex, const Route& route) {
                                    queue->overflow = true;
                                    return;
                                  }
+                                 bool wasEmpty = queue->events.empty();
                                  queue->events.push_back(std::move(e));
-                                 queue->cv.notify_one();
+                                 // Only an empty queue can have a sleeping reader: wake it once
+                                 // per batch, not once per event.
+                                 if (wasEmpty) queue->cv.notify_one();
                                },
                                &lastRevision);
   http::Stream& stream = ex.startStream(200, "application/json");

@@ -65,7 +65,7 @@ Result<Requeue> DeploymentController::reconcile(const std::string& key) {
   json::value wantTemplate = templateWithoutHash(templ);
 
   std::vector<ObjectPtr> owned;
-  for (const auto& rs : replicaSets_.list(ns)) {
+  for (const auto& rs : replicaSets_.listByOwner(uid)) {
     const json::value* ref = controllerRef(*rs);
     if (ref && api::stringAt(*ref, "uid") == uid && !api::valueAt(*rs, "metadata.deletionTimestamp")) owned.push_back(rs);
   }
@@ -216,7 +216,7 @@ Result<Requeue> DeploymentController::reconcile(const std::string& key) {
 
   // Status.
   int64_t sumReplicas = 0, sumReady = 0, sumAvailable = 0, updated = 0;
-  for (const auto& rs : replicaSets_.list(ns)) {
+  for (const auto& rs : replicaSets_.listByOwner(uid)) {
     const json::value* ref = controllerRef(*rs);
     if (!ref || api::stringAt(*ref, "uid") != uid) continue;
     sumReplicas += intAt(*rs, "status.replicas", 0);

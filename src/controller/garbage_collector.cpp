@@ -42,18 +42,9 @@ GarbageCollector::GarbageCollector(apiserver::Registry& registry, std::vector<In
 
 std::vector<std::pair<Informer*, ObjectPtr>> GarbageCollector::dependents(const std::string& ns, const std::string& uid) {
   std::vector<std::pair<Informer*, ObjectPtr>> out;
-  for (Informer* inf : informers_) {
-    if (!inf->type().namespaced && !ns.empty()) continue;
-    for (const auto& o : inf->list(ns)) {
-      const json::value* refs = api::valueAt(*o, "metadata.ownerReferences");
-      if (!refs || !refs->is_array()) continue;
-      for (const auto& r : refs->get_array())
-        if (api::stringAt(r, "uid") == uid) {
-          out.emplace_back(inf, o);
-          break;
-        }
-    }
-  }
+  for (Informer* inf : informers_)
+    for (const auto& o : inf->listByOwner(uid))
+      if (api::stringAt(*o, "metadata.namespace") == ns) out.emplace_back(inf, o);
   return out;
 }
 
@@ -64,10 +55,16 @@ Result<Requeue> GarbageCollector::reconcile(const std::string& key) {
   if (kind == "gone" || kind == "check") {
     auto slash = rest.find('/');
     std::string ns = rest.substr(0, slash), uid = rest.substr(slash + 1);
-    if (kind == "check")
-      for (Informer* inf : informers_)
-        for (const auto& o : inf->list(ns))
-          if (api::stringAt(*o, "metadata.uid") == uid) return Requeue::done();  // owner exists
+    if (kind == "check") {
+      // The owner exists if a dependent's reference names a live object with that uid.
+      for (auto& [inf, dep] : dependents(ns, uid))
+        for (const auto& r : api::valueAt(*dep, "metadata.ownerReferences")->get_array())
+          if (api::stringAt(r, "uid") == uid)
+            for (Informer* ownerInf : informers_)
+              if (ownerInf->type().kind == api::stringAt(r, "kind"))
+                if (auto owner = ownerInf->get(ns, api::stringAt(r, "name")); owner && api::stringAt(*owner, "metadata.uid") == uid)
+                  return Requeue::done();
+    }
     for (auto& [inf, dep] : dependents(ns, uid)) {
       if (api::valueAt(*dep, "metadata.deletionTimestamp")) continue;
       auto r = registry_.remove(inf->type(), ns, api::stringAt(*dep, "metadata.name"));

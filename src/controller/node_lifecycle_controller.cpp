@@ -115,14 +115,14 @@ void NodeLifecycleController::tick() {
   if (tainted.empty()) return;
   // Evict pods from unreachable nodes as their tolerations run out.
   json::value taint = json::object{{"key", kUnreachable}, {"effect", "NoExecute"}};
-  for (const auto& pod : pods_.list()) {
-    std::string node = api::stringAt(*pod, "spec.nodeName");
-    auto it = std::find_if(tainted.begin(), tainted.end(), [&](const auto& t) { return t.first == node; });
-    if (it == tainted.end() || api::valueAt(*pod, "metadata.deletionTimestamp")) continue;
-    int64_t tolerated = toleratedSeconds(*pod, taint);
-    if (tolerated < 0 || (tolerated > 0 && now < it->second + tolerated)) continue;
-    auto r = registry_.remove(podType, api::stringAt(*pod, "metadata.namespace"), api::stringAt(*pod, "metadata.name"));
-    if (r) log::info("node-lifecycle", "evicted " + keyOf(*pod) + " from unreachable node " + node);
+  for (const auto& [node, since] : tainted) {
+    for (const auto& pod : pods_.listByNode(node)) {
+      if (api::valueAt(*pod, "metadata.deletionTimestamp")) continue;
+      int64_t tolerated = toleratedSeconds(*pod, taint);
+      if (tolerated < 0 || (tolerated > 0 && now < since + tolerated)) continue;
+      auto r = registry_.remove(podType, api::stringAt(*pod, "metadata.namespace"), api::stringAt(*pod, "metadata.name"));
+      if (r) log::info("node-lifecycle", "evicted " + keyOf(*pod) + " from unreachable node " + node);
+    }
   }
 }
 

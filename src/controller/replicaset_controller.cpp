@@ -38,11 +38,13 @@ Result<Requeue> ReplicaSetController::reconcile(const std::string& key) {
   auto selector = api::LabelSelector::fromObject(api::valueAt(*rs, "spec.selector") ? *api::valueAt(*rs, "spec.selector") : json::value());
   if (!selector || selector->empty()) return Requeue::done();  // validation forbids it; nothing safe to do
   std::vector<ObjectPtr> owned;
+  for (const auto& pod : pods_.listByOwner(uid)) {
+    const json::value* ref = controllerRef(*pod);
+    if (ref && api::stringAt(*ref, "uid") == uid) owned.push_back(pod);
+  }
   for (const auto& pod : pods_.list(ns, &*selector)) {
     const json::value* ref = controllerRef(*pod);
-    if (ref && api::stringAt(*ref, "uid") == uid) {
-      owned.push_back(pod);
-    } else if (!ref && isPodActive(*pod)) {
+    if (!ref && isPodActive(*pod)) {
       // Adopt a matching orphan instead of starting a duplicate.
       json::value refs = json::array{makeControllerRef(*rs)};
       if (const json::value* existing = api::valueAt(*pod, "metadata.ownerReferences"); existing && existing->is_array())
@@ -88,7 +90,7 @@ Result<Requeue> ReplicaSetController::reconcile(const std::string& key) {
   int64_t now = nowSeconds();
   int64_t replicas = 0, ready = 0, available = 0, labeled = 0, terminating = 0;
   bool waitingForAvailable = false;
-  for (const auto& pod : pods_.list(ns, &*selector)) {
+  for (const auto& pod : pods_.listByOwner(uid)) {
     const json::value* ref = controllerRef(*pod);
     if (!ref || api::stringAt(*ref, "uid") != uid) continue;
     if (api::valueAt(*pod, "metadata.deletionTimestamp")) {

@@ -12,7 +12,7 @@ namespace {
 RegisterFilter nodeUsable("NodeUnschedulable", [](const PodInfo& pod, const NodeInfo& n) -> std::optional<std::string> {
   if (n.unschedulable) {
     static const json::value taint = json::object{{"key", "node.kubernetes.io/unschedulable"}, {"effect", "NoSchedule"}};
-    if (!tolerates(*pod.pod, taint)) return "node(s) were unschedulable";
+    if (!toleratedBy(pod.tolerations, taint)) return "node(s) were unschedulable";
   }
   if (!n.ready) return "node(s) were not ready";
   return std::nullopt;
@@ -29,15 +29,14 @@ RegisterFilter resourcesFit("NodeResourcesFit", [](const PodInfo& pod, const Nod
 
 // NodeName, nodeSelector and required node affinity.
 RegisterFilter nodeAffinity("NodeAffinity", [](const PodInfo& info, const NodeInfo& n) -> std::optional<std::string> {
-  const json::value& pod = *info.pod;
   const json::value* labels = n.labels;
-  if (const json::value* sel = api::valueAt(pod, "spec.nodeSelector"); sel && sel->is_object()) {
+  if (const json::value* sel = info.nodeSelector; sel && sel->is_object()) {
     for (const auto& kv : sel->get_object()) {
       const json::value* have = labels && labels->is_object() ? labels->get_object().if_contains(kv.key()) : nullptr;
       if (!have || *have != kv.value()) return "node(s) didn't match Pod's node affinity/selector";
     }
   }
-  const json::value* terms = api::valueAt(pod, "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms");
+  const json::value* terms = info.requiredTerms;
   if (terms && terms->is_array() && !terms->get_array().empty()) {
     bool any = false;
     for (const auto& t : terms->get_array()) any = any || matchesNodeSelectorTerm(t, labels, n.name);
@@ -52,7 +51,7 @@ RegisterFilter taints("TaintToleration", [](const PodInfo& pod, const NodeInfo& 
   if (!ts || !ts->is_array()) return std::nullopt;
   for (const auto& t : ts->get_array()) {
     std::string effect = api::stringAt(t, "effect");
-    if ((effect == "NoSchedule" || effect == "NoExecute") && !tolerates(*pod.pod, t))
+    if ((effect == "NoSchedule" || effect == "NoExecute") && !toleratedBy(pod.tolerations, t))
       return "node(s) had untolerated taint {" + api::stringAt(t, "key") + ": " + api::stringAt(t, "value") + "}";
   }
   return std::nullopt;
@@ -79,7 +78,7 @@ RegisterScore balanced("NodeResourcesBalancedAllocation", 1, [](const PodInfo& p
 
 // Preferred node affinity: sum of the weights of the matching terms, scaled to 0..100.
 RegisterScore preferredAffinity("NodeAffinityPreferred", 2, [](const PodInfo& pod, const NodeInfo& n) -> int64_t {
-  const json::value* prefs = api::valueAt(*pod.pod, "spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution");
+  const json::value* prefs = pod.preferredTerms;
   if (!prefs || !prefs->is_array() || prefs->get_array().empty()) return 0;
   int64_t total = 0, matched = 0;
   const json::value* labels = n.labels;
@@ -99,7 +98,7 @@ RegisterScore softTaints("TaintTolerationPreferNoSchedule", 1, [](const PodInfo&
   if (!ts || !ts->is_array()) return 100;
   int64_t bad = 0;
   for (const auto& t : ts->get_array())
-    if (api::stringAt(t, "effect") == "PreferNoSchedule" && !tolerates(*pod.pod, t)) ++bad;
+    if (api::stringAt(t, "effect") == "PreferNoSchedule" && !toleratedBy(pod.tolerations, t)) ++bad;
   return std::max<int64_t>(0, 100 - bad * 25);
 });
 

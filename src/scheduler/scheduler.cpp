@@ -51,7 +51,13 @@ Resources podRequests(const json::value& pod) {
   return sum;
 }
 
-PodInfo::PodInfo(const json::value& p) : pod(&p), requests(podRequests(p)) {}
+PodInfo::PodInfo(const json::value& p)
+    : pod(&p),
+      requests(podRequests(p)),
+      nodeSelector(api::valueAt(p, "spec.nodeSelector")),
+      requiredTerms(api::valueAt(p, "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms")),
+      preferredTerms(api::valueAt(p, "spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution")),
+      tolerations(api::valueAt(p, "spec.tolerations")) {}
 
 NodeInfo makeNodeInfo(const json::value& node) {
   NodeInfo n;
@@ -75,7 +81,10 @@ NodeInfo makeNodeInfo(const json::value& node) {
 }
 
 bool tolerates(const json::value& pod, const json::value& taint) {
-  const json::value* tols = api::valueAt(pod, "spec.tolerations");
+  return toleratedBy(api::valueAt(pod, "spec.tolerations"), taint);
+}
+
+bool toleratedBy(const json::value* tols, const json::value& taint) {
   if (!tols || !tols->is_array()) return false;
   std::string key = api::stringAt(taint, "key"), value = api::stringAt(taint, "value"), effect = api::stringAt(taint, "effect");
   for (const auto& t : tols->get_array()) {

@@ -41,6 +41,11 @@ struct NodeInfo {
 struct PodInfo {
   const boost::json::value* pod = nullptr;
   Resources requests;
+  // Looked up once here rather than per node by every plugin (null when absent).
+  const boost::json::value* nodeSelector = nullptr;
+  const boost::json::value* requiredTerms = nullptr;   // nodeAffinity required nodeSelectorTerms
+  const boost::json::value* preferredTerms = nullptr;  // nodeAffinity preferred terms
+  const boost::json::value* tolerations = nullptr;
   explicit PodInfo(const boost::json::value& p);
 };
 
@@ -85,6 +90,7 @@ struct RegisterScore {
 
 // Shared helpers for plugins.
 bool tolerates(const boost::json::value& pod, const boost::json::value& taint);
+bool toleratedBy(const boost::json::value* tolerations, const boost::json::value& taint);
 bool matchesNodeSelectorTerm(const boost::json::value& term, const boost::json::value* nodeLabels, std::string_view nodeName);
 
 }  // namespace skiff::scheduler

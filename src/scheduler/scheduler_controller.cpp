@@ -27,7 +27,53 @@ SchedulerController::SchedulerController(apiserver::Registry& registry, controll
                                          controller::Informer& nodes, int workers)
     : registry_(registry), pods_(pods), nodes_(nodes), workers_(workers) {
   pods_.addHandler([this](const std::string& t, const controller::ObjectPtr& p, const controller::ObjectPtr& o) { onPod(t, p, o); });
-  nodes_.addHandler([this](const std::string&, const controller::ObjectPtr&, const controller::ObjectPtr&) { retryUnschedulable(); });
+  nodes_.addHandler([this](const std::string& t, const controller::ObjectPtr& n, const controller::ObjectPtr&) { onNode(t, n); });
+}
+
+void SchedulerController::onNode(const std::string& type, const controller::ObjectPtr& node) {
+  std::string name = api::stringAt(*node, "metadata.name");
+  bool becameUsable = false;
+  {
+    std::lock_guard lock(usageMutex_);
+    auto it = index_.find(name);
+    if (type == "DELETED") {
+      if (it == index_.end()) return;
+      size_t i = it->second, last = infos_.size() - 1;
+      orphanUsage_[name] = infos_[i].requested;
+      if (i != last) {
+        infos_[i] = std::move(infos_[last]);
+        nodeObjects_[i] = std::move(nodeObjects_[last]);
+        index_[infos_[i].name] = i;
+      }
+      infos_.pop_back();
+      nodeObjects_.pop_back();
+      index_.erase(name);
+      return;
+    }
+    NodeInfo info = makeNodeInfo(*node);
+    if (it == index_.end()) {
+      if (auto o = orphanUsage_.find(name); o != orphanUsage_.end()) {
+        info.requested = o->second;
+        orphanUsage_.erase(o);
+      }
+      index_[name] = infos_.size();
+      infos_.push_back(std::move(info));
+      nodeObjects_.push_back(node);
+      becameUsable = true;
+    } else {
+      size_t i = it->second;
+      becameUsable = true;  // readiness, taints or labels may have changed; node updates are rare
+      info.requested = infos_[i].requested;
+      infos_[i] = std::move(info);
+      nodeObjects_[i] = node;
+    }
+  }
+  if (becameUsable) retryUnschedulable();
+}
+
+Resources* SchedulerController::requestedOn(const std::string& node) {
+  auto it = index_.find(node);
+  return it == index_.end() ? &orphanUsage_[node] : &infos_[it->second].requested;
 }
 
 void SchedulerController::onPod(const std::string& type, const controller::ObjectPtr& pod, const controller::ObjectPtr&) {
@@ -43,20 +89,20 @@ void SchedulerController::account(const std::string& podKey, const std::string& 
   auto it = placed_.find(podKey);
   if (it != placed_.end()) {
     if (it->second.first == node) return;  // already counted (assumed or seen)
-    Resources& u = usage_[it->second.first];
+    Resources& u = *requestedOn(it->second.first);
     u.milliCpu -= it->second.second.milliCpu;
     u.memory -= it->second.second.memory;
     u.pods -= it->second.second.pods;
   }
   placed_[podKey] = {node, r};
-  usage_[node] += r;
+  *requestedOn(node) += r;
 }
 
 void SchedulerController::unaccount(const std::string& podKey) {
   std::lock_guard lock(usageMutex_);
   auto it = placed_.find(podKey);
   if (it == placed_.end()) return;
-  Resources& u = usage_[it->second.first];
+  Resources& u = *requestedOn(it->second.first);
   u.milliCpu -= it->second.second.milliCpu;
   u.memory -= it->second.second.memory;
   u.pods -= it->second.second.pods;
@@ -106,19 +152,17 @@ void SchedulerController::scheduleOne(const std::string& key) {
   controller::ObjectPtr pod = pods_.get(ns, name);
   if (!pod || !isPending(*pod)) return;
   ++attempts_;
-  // Snapshot: the node objects are shared pointers, kept alive for this decision.
-  std::vector<controller::ObjectPtr> nodeObjects = nodes_.list();
-  std::vector<NodeInfo> infos;
-  infos.reserve(nodeObjects.size());
+  Decision d;
+  Resources req = podRequests(*pod);
   {
+    // Decide and assume under one lock, so parallel workers never overbook a node.
     std::lock_guard lock(usageMutex_);
-    for (const auto& n : nodeObjects) {
-      NodeInfo info = makeNodeInfo(*n);
-      if (auto it = usage_.find(info.name); it != usage_.end()) info.requested = it->second;
-      infos.push_back(std::move(info));
+    d = schedule(*pod, infos_, infos_.empty() ? 0 : size_t(rotation_++ % infos_.size()));
+    if (!d.node.empty()) {
+      placed_[key] = {d.node, req};
+      *requestedOn(d.node) += req;
     }
   }
-  Decision d = schedule(*pod, infos, infos.empty() ? 0 : size_t(rotation_++ % infos.size()));
   if (d.node.empty()) {
     {
       std::lock_guard lock(usageMutex_);
@@ -138,8 +182,6 @@ void SchedulerController::scheduleOne(const std::string& key) {
     if (!r && r.error().code != 404) log::warn("scheduler", "recording why " + key + " is unschedulable: " + r.error().message);
     return;
   }
-  Resources req = podRequests(*pod);
-  account(key, d.node, req);  // assume, so parallel workers see the node's new load
   auto bound = registry_.bind(ns, name, d.node);
   if (!bound) {
     unaccount(key);

@@ -47,8 +47,16 @@ class SchedulerController {
   std::thread resync_;
   std::atomic<bool> stopping_{false};
 
+  void onNode(const std::string& type, const controller::ObjectPtr& node);
+  Resources* requestedOn(const std::string& node);  // usageMutex_ held
+
+  // The snapshot decisions read: one NodeInfo per node, kept current by node events, with the
+  // requests of the pods on it kept current by pod events. Guarded by usageMutex_.
   std::mutex usageMutex_;
-  std::map<std::string, Resources> usage_;                            // node -> requested
+  std::vector<NodeInfo> infos_;
+  std::vector<controller::ObjectPtr> nodeObjects_;                    // keeps infos_[i].node alive
+  std::map<std::string, size_t> index_;                               // node name -> infos_ index
+  std::map<std::string, Resources> orphanUsage_;                      // requests on nodes not seen yet
   std::map<std::string, std::pair<std::string, Resources>> placed_;   // pod key -> (node, requests)
   std::set<std::string> unschedulable_;
   std::atomic<uint64_t> scheduled_{0}, attempts_{0}, rotation_{0};

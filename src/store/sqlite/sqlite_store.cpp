@@ -219,12 +219,15 @@ class SqliteStore final : public Store {
     op->expectedModRevision = expected;
     op->build = std::move(build);
     auto future = op->done.get_future();
+    bool wasEmpty;
     {
       std::lock_guard lock(queueMutex_);
       if (stopping_) return Error::unavailable("store is shutting down");
+      wasEmpty = queue_.empty();
       queue_.push_back(std::move(op));
     }
-    queueCv_.notify_one();
+    // The commit thread only sleeps on an empty queue; while it commits, writes just pile up.
+    if (wasEmpty) queueCv_.notify_one();
     return future.get();
   }
 

@@ -14,7 +14,9 @@ namespace skiff::store {
 
 struct SqliteOptions {
   std::string path;               // database file
-  size_t historyLimit = 100000;   // watch events retained in memory
+  // Watch events retained in memory. Each pins the object version it carries, so this bounds
+  // memory; a watcher further behind gets 410 and relists, as with Kubernetes' watch cache.
+  size_t historyLimit = 10000;
   size_t maxBatch = 1024;         // writes per transaction
 };
 
