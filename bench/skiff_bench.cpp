@@ -27,6 +27,8 @@
 
 #include <filesystem>
 
+#include <boost/json.hpp>
+
 #include "cli/kubeconfig.h"
 #include "common/base64.h"
 #include "http/http.h"
@@ -420,6 +422,98 @@ int main(int argc, char** argv) {
                 n, bound.load(), createSeconds, double(n) / createSeconds, span, double(bound.load()) / span,
                 percentile(latency, 0.5), percentile(latency, 0.99));
     return bound.load() == n ? 0 : 1;
+  }
+
+  if (mode == "deploy-converge" || mode == "node-death") {
+    // deploy-converge: apply a Deployment of --replicas, time until all are ready, then change its
+    // image and time the rolling update. node-death: with the Deployment ready, mark --node dead
+    // (skiff.dev/simulate=dead) and time until all replicas are ready again off that node.
+    Target t = fromKubeconfig(args["kubeconfig"]);
+    http::Client c(t.host, t.port, t.token, t.ca);
+    size_t replicas = num("replicas", 1000);
+    std::string name = "conv" + std::to_string(::getpid());
+    std::string tolerations = args.count("toleration-seconds")
+                                  ? R"("tolerations":[{"key":"node.kubernetes.io/unreachable","operator":"Exists","effect":"NoExecute","tolerationSeconds":)" +
+                                        args["toleration-seconds"] + "}],"
+                                  : "";
+    auto deployment = [&](const std::string& image) {
+      return R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":")" + name + R"("},"spec":{"replicas":)" +
+             std::to_string(replicas) + R"(,"selector":{"matchLabels":{"app":")" + name + R"("}},"template":{"metadata":{"labels":{"app":")" +
+             name + R"("}},"spec":{)" + tolerations + R"("containers":[{"name":"c","image":")" + image +
+             R"(","resources":{"requests":{"cpu":"10m","memory":"16Mi"}}}]}}}})";
+    };
+    auto path = "/apis/apps/v1/namespaces/default/deployments/" + name;
+    auto waitDone = [&](double limitSeconds) -> double {
+      auto t0 = Clock::now();
+      while (std::chrono::duration<double>(Clock::now() - t0).count() < limitSeconds) {
+        auto r = c.request("GET", path);
+        if (r && r->status == 200) {
+          auto d = boost::json::parse(r->body);
+          auto stat = [&](const char* k) {
+            auto* st = d.as_object().at("status").as_object().if_contains(k);
+            return st ? st->to_number<int64_t>() : 0;
+          };
+          auto gen = d.at_pointer("/metadata/generation").to_number<int64_t>();
+          if (d.as_object().contains("status") && stat("observedGeneration") >= gen && size_t(stat("updatedReplicas")) == replicas &&
+              size_t(stat("availableReplicas")) == replicas && size_t(stat("replicas")) == replicas)
+            return std::chrono::duration<double>(Clock::now() - t0).count();
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      return -1;
+    };
+    auto t0 = Clock::now();
+    auto created = c.request("POST", "/apis/apps/v1/namespaces/default/deployments", deployment("busybox:1"));
+    if (!created || created->status != 201) {
+      std::fprintf(stderr, "create failed\n");
+      return 1;
+    }
+    double converge = waitDone(600);
+    converge = converge < 0 ? -1 : std::chrono::duration<double>(Clock::now() - t0).count();
+    if (mode == "deploy-converge") {
+      auto t1 = Clock::now();
+      auto patched = c.request("PATCH", path, R"({"spec":{"template":{"spec":{"containers":[{"name":"c","image":"busybox:2"}]}}}})",
+                               "application/strategic-merge-patch+json");
+      (void)patched;
+      double rolled = waitDone(600);
+      rolled = rolled < 0 ? -1 : std::chrono::duration<double>(Clock::now() - t1).count();
+      std::printf("{\"mode\":\"deploy-converge\",\"replicas\":%zu,\"apply_to_all_ready_s\":%.2f,\"rolling_update_s\":%.2f}\n",
+                  replicas, converge, rolled);
+      return converge < 0 || rolled < 0 ? 1 : 0;
+    }
+    std::string node = args.count("node") ? args["node"] : "sim-node-0";
+    auto t2 = Clock::now();
+    auto killed = c.request("PATCH", "/api/v1/nodes/" + node, R"({"metadata":{"annotations":{"skiff.dev/simulate":"dead"}}})",
+                            "application/merge-patch+json");
+    if (!killed || killed->status != 200) {
+      std::fprintf(stderr, "could not mark %s dead\n", node.c_str());
+      return 1;
+    }
+    // Recovered: every replica ready and none of the live (non-terminating) pods on the dead node.
+    double recovered = -1;
+    while (std::chrono::duration<double>(Clock::now() - t2).count() < num("timeout", 900)) {
+      auto pods = c.request("GET", "/api/v1/namespaces/default/pods?labelSelector=app%3D" + name);
+      auto d = c.request("GET", path);
+      if (pods && d && pods->status == 200 && d->status == 200) {
+        auto list = boost::json::parse(pods->body);
+        size_t onDead = 0;
+        for (auto& item : list.at("items").as_array()) {
+          auto& meta = item.at("metadata").as_object();
+          auto* nn = item.at("spec").as_object().if_contains("nodeName");
+          if (!meta.contains("deletionTimestamp") && nn && nn->as_string() == node) ++onDead;
+        }
+        auto dep = boost::json::parse(d->body);
+        auto* ready = dep.at("status").as_object().if_contains("availableReplicas");
+        if (onDead == 0 && ready && size_t(ready->to_number<int64_t>()) == replicas) {
+          recovered = std::chrono::duration<double>(Clock::now() - t2).count();
+          break;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::printf("{\"mode\":\"node-death\",\"replicas\":%zu,\"node\":\"%s\",\"converge_s\":%.2f,\"death_to_all_ready_elsewhere_s\":%.2f}\n",
+                replicas, node.c_str(), converge, recovered);
+    return recovered < 0 ? 1 : 0;
   }
 
   if (mode == "list") {
