@@ -25,7 +25,7 @@ echo "## scheduling decisions alone (schedule() over 5,000 nodes, node affinity)
 "$BUILD/bench/scheduler_decisions" --benchmark_min_time=2 2>/dev/null | tail -1
 
 echo "## $PODS pods onto $NODES simulated nodes (create, schedule, bind, report Running)"
-t0=$(date +%s.%N); up big --simulated-nodes "$NODES"; t1=$(date +%s.%N)
+t0=$(date +%s.%N); up big --simulated-nodes "$NODES" --no-agent; t1=$(date +%s.%N)
 echo "{\"mode\":\"register-nodes\",\"nodes\":$NODES,\"seconds\":$(echo "$t1 - $t0" | bc)}"
 "$BENCH" schedule --kubeconfig "$W/big/kubeconfig" --n "$PODS" --conc 8 --timeout 600
 sleep 5
@@ -34,17 +34,17 @@ echo "{\"mode\":\"control-plane-rss\",\"nodes\":$NODES,\"pods\":$PODS,\"rss_mib\
 stop
 
 echo "## Deployment of $REPLICAS replicas on 100 simulated nodes: apply to ready, rolling update"
-up conv --simulated-nodes 100
+up conv --simulated-nodes 100 --no-agent
 "$BENCH" deploy-converge --kubeconfig "$W/conv/kubeconfig" --replicas "$REPLICAS"
 stop
 
 echo "## node death to pods ready elsewhere: tight settings (2 s grace, 1 s toleration)"
-up tight --simulated-nodes 10 --node-monitor-grace-period 2s
+up tight --simulated-nodes 10 --no-agent --node-monitor-grace-period 2s
 "$BENCH" node-death --kubeconfig "$W/tight/kubeconfig" --replicas 300 --toleration-seconds 1
 stop
 if [ "${DEFAULT_NODE_DEATH:-0}" = 1 ]; then
   echo "## node death at Kubernetes' defaults (40 s grace, 300 s toleration)"
-  up default --simulated-nodes 10
+  up default --simulated-nodes 10 --no-agent
   "$BENCH" node-death --kubeconfig "$W/default/kubeconfig" --replicas 300 --timeout 900
   stop
 fi

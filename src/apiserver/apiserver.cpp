@@ -3,6 +3,8 @@
 #include <boost/json.hpp>
 #include <condition_variable>
 #include <deque>
+#include <fstream>
+#include <thread>
 
 #include "api/codec.h"
 #include "api/object.h"
@@ -127,7 +129,8 @@ Result<bool> parseResourcePath(const std::vector<std::string>& parts, const api:
   if (rest.size() > 3) return Error::notFound("the server could not find the requested resource");
   if (!sub.empty()) {
     bool ok = (sub == "status" && type->hasStatus) || (sub == "finalize" && type->kind == "Namespace") ||
-              (sub == "binding" && type->kind == "Pod") || (sub == "scale" && type->hasScale);
+              (sub == "binding" && type->kind == "Pod") || (sub == "scale" && type->hasScale) ||
+              (sub == "log" && type->kind == "Pod");
     if (!ok) return Error::notFound("the server could not find the requested resource: " + type->plural + "/" + sub + " is not served");
   }
   return true;
@@ -372,6 +375,10 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route) {
     serveScale(ex, route);
     return;
   }
+  if (route.subresource == "log") {
+    serveLog(ex, route);
+    return;
+  }
   if (route.name.empty()) {
     if (m == "GET") {
       auto opts = listOptionsFrom(req);
@@ -580,6 +587,56 @@ void ApiServer::serveScale(http::Exchange& ex, const Route& route) {
                                  json::object{{"spec", json::object{{"replicas", *replicas}}}}, "");
   if (!written) return fail(written.error());
   ex.respond(jsonResponse(200, scaleOf(*written)));
+}
+
+void ApiServer::serveLog(http::Exchange& ex, const Route& route) {
+  const http::Request& req = ex.request();
+  auto fail = [&](const Error& e) { ex.respond(errorResponse(e, route.name, "", "pods")); };
+  if (req.method != "GET") return fail(Error{405, "MethodNotAllowed", "pods/log only accepts GET", {}});
+  auto pod = registry_.get(*route.type, route.ns, route.name);
+  if (!pod) return fail(pod.error());
+  if (!options_.logs.path) return fail(Error::badRequest("no node agent runs in this process to read logs from"));
+  std::string container = req.queryValue("container");
+  bool previous = req.queryValue("previous") == "true";
+  bool follow = req.queryValue("follow") == "true";
+  auto path = options_.logs.path(route.ns, route.name, container, previous);
+  if (!path) return fail(path.error());
+  std::ifstream in(*path, std::ios::binary);
+  if (!in) return fail(Error::notFound("log file of container " + container + " not found"));
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (auto tail = req.queryValue("tailLines"); !tail.empty()) {
+    long n = std::atol(tail.c_str());
+    size_t pos = data.size();
+    if (pos && data.back() == '\n') --pos;
+    while (n > 0 && pos > 0) {
+      pos = data.rfind('\n', pos - 1);
+      if (pos == std::string::npos) {
+        pos = 0;
+        break;
+      }
+      --n;
+      if (n == 0) ++pos;
+    }
+    data = data.substr(pos);
+  }
+  if (auto limit = req.queryValue("limitBytes"); !limit.empty()) data = data.substr(0, size_t(std::atoll(limit.c_str())));
+  if (!follow) {
+    ex.respond({200, "text/plain", {}, std::move(data)});
+    return;
+  }
+  http::Stream& stream = ex.startStream(200, "text/plain");
+  if (!stream.write(data)) return;
+  std::streamoff offset = in.tellg();
+  if (offset < 0) offset = std::streamoff(data.size());
+  while (!stream.clientGone()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::ifstream more(*path, std::ios::binary);
+    more.seekg(offset);
+    std::string chunk((std::istreambuf_iterator<char>(more)), std::istreambuf_iterator<char>());
+    offset += std::streamoff(chunk.size());
+    if (!chunk.empty() && !stream.write(chunk)) return;
+    if (chunk.empty() && !options_.logs.running(route.ns, route.name, container)) return;  // container ended
+  }
 }
 
 void ApiServer::serveWatch(http::Exchange& ex, const Route& route) {

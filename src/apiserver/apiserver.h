@@ -6,6 +6,7 @@
 #pragma once
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "apiserver/registry.h"
@@ -13,8 +14,15 @@
 
 namespace skiff::apiserver {
 
+// Where container logs live, answered by the node agent (in-process for `skiff up`).
+struct LogSource {
+  std::function<Result<std::string>(const std::string& ns, const std::string& pod, const std::string& container, bool previous)> path;
+  std::function<bool(const std::string& ns, const std::string& pod, const std::string& container)> running;
+};
+
 struct ApiServerOptions {
   std::string token;  // bearer token every request but health and version must carry
+  LogSource logs;
   std::chrono::milliseconds bookmarkInterval{10000};
   std::string advertiseAddress;  // host:port clients should use
 };
@@ -31,6 +39,7 @@ class ApiServer {
   void serveResource(http::Exchange& ex, const Route& route);
   void serveWatch(http::Exchange& ex, const Route& route);
   void serveScale(http::Exchange& ex, const Route& route);
+  void serveLog(http::Exchange& ex, const Route& route);
   void serveDiscovery(http::Exchange& ex, const std::string& path);
 
   Registry& registry_;

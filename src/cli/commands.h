@@ -15,6 +15,7 @@ int runDelete(const Args& args);
 int runVersion(const Args& args);
 int runRollout(const Args& args);
 int runScale(const Args& args);
+int runLogs(const Args& args);
 
 // Prints "error: <message>" to stderr and returns 1.
 int fail(const std::string& message);

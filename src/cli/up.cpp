@@ -17,7 +17,8 @@ int runUp(const Args& args) {
   auto started = std::chrono::steady_clock::now();
   // One arena per connection thread would keep freed request buffers resident; two is enough here.
   mallopt(M_ARENA_MAX, 2);
-  auto flags = Flags::parse(args, {{"data-dir", "d", true}, {"listen", "", true}, {"log-level", "", true}, {"simulated-nodes", "", true}, {"node-monitor-grace-period", "", true}});
+  auto flags = Flags::parse(args, {{"data-dir", "d", true}, {"listen", "", true}, {"log-level", "", true}, {"simulated-nodes", "", true}, {"node-monitor-grace-period", "", true}, {"no-agent", "", false},
+                                      {"node-name", "", true}});
   if (!flags) return fail(flags.error().message);
   if (!flags->positional().empty()) return fail("skiff up takes no arguments, got \"" + flags->positional()[0] + "\"");
   std::string level = flags->get("log-level", "info");
@@ -44,6 +45,9 @@ int runUp(const Args& args) {
       return fail("--node-monitor-grace-period takes seconds, like 40s");
     options.nodeGracePeriod = std::chrono::milliseconds(int64_t(secs * 1000));
   }
+  options.agent = !flags->has("no-agent");
+  options.nodeName = flags->get("node-name");
+  if (const char* b = std::getenv("SKIFF_RESTART_BACKOFF_MS")) options.restartBackoff = std::chrono::milliseconds(std::atol(b));
   if (const char* bm = std::getenv("SKIFF_BOOKMARK_INTERVAL_MS")) options.bookmarkInterval = std::chrono::milliseconds(std::atol(bm));
 
   // Block the stop signals before any thread starts so only sigwait below receives them.

@@ -13,7 +13,9 @@
 #include "apiserver/registry.h"
 #include "cli/kubeconfig.h"
 #include "common/log.h"
+#include "agent/node_agent.h"
 #include "agent/simulated_nodes.h"
+#include "runtime/runtime.h"
 #include "controller/deployment_controller.h"
 #include "controller/garbage_collector.h"
 #include "controller/informer.h"
@@ -89,6 +91,7 @@ class PlatformImpl final : public Platform {
   std::string token() const override { return token_; }
   void stop() override {
     if (server_) server_->stop();
+    if (agent_) agent_->stop();
     if (simulated_) simulated_->stop();
     if (scheduler_) scheduler_->stop();
     if (deployments_) deployments_->stop();
@@ -112,6 +115,7 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<controller::GarbageCollector> gc_;
   std::unique_ptr<agent::SimulatedNodes> simulated_;
   std::unique_ptr<controller::NodeLifecycleController> nodeLifecycle_;
+  std::unique_ptr<agent::NodeAgent> agent_;
 
  public:
   agent::SimulatedNodes* simulated() { return simulated_.get(); }
@@ -134,6 +138,12 @@ class PlatformImpl final : public Platform {
     auto& leases = informer("coordination.k8s.io/v1", "Lease");
     nodeLifecycle_ = std::make_unique<controller::NodeLifecycleController>(
         *registry_, nodes, leases, pods, controller::NodeLifecycleOptions{options.nodeGracePeriod});
+    if (options.agent)
+      agent_ = std::make_unique<agent::NodeAgent>(
+          *registry_, pods, runtime::makeProcessRuntime(),
+          agent::AgentOptions{options.nodeName, options.dataDir,
+                              std::min<std::chrono::milliseconds>(std::chrono::milliseconds(10000), options.nodeGracePeriod / 4),
+                              options.restartBackoff});
     if (options.simulatedNodes > 0)
       simulated_ = std::make_unique<agent::SimulatedNodes>(
           *registry_, pods,
@@ -143,6 +153,8 @@ class PlatformImpl final : public Platform {
       if (Status s = inf->start(); !s) return s.error();
     if (simulated_)
       if (Status s = simulated_->start(); !s) return s.error();
+    if (agent_)
+      if (Status s = agent_->start(); !s) return s.error();
     scheduler_->start();
     replicaSets_->start();
     deployments_->start();
@@ -175,6 +187,14 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   if (Status s = p->startControllers(options); !s) return Error::unavailable("cannot start the controllers: " + s.error().message);
   apiserver::ApiServerOptions apiOptions;
   apiOptions.token = p->token_;
+  if (auto* agent = p->agent_.get()) {
+    apiOptions.logs.path = [agent](const std::string& ns, const std::string& pod, const std::string& c, bool prev) {
+      return agent->logPath(ns, pod, c, prev);
+    };
+    apiOptions.logs.running = [agent](const std::string& ns, const std::string& pod, const std::string& c) {
+      return agent->running(ns, pod, c);
+    };
+  }
   apiOptions.bookmarkInterval = options.bookmarkInterval;
   p->api_ = std::make_unique<apiserver::ApiServer>(*p->registry_, apiOptions);
   std::vector<std::string> hosts;

@@ -16,6 +16,9 @@ struct PlatformOptions {
   std::chrono::milliseconds bookmarkInterval{10000};
   int simulatedNodes = 0;  // hollow nodes for tests and scale figures (no processes run)
   std::chrono::milliseconds nodeGracePeriod{40000};  // lease age after which a node is NotReady
+  bool agent = true;            // run this machine as a node (the process runtime for now)
+  std::string nodeName;         // default: the host name
+  std::chrono::milliseconds restartBackoff{10000};
 };
 
 class Platform {

@@ -20,7 +20,7 @@ check "kubectl apply configures" contains "$out" "deployment.apps/web configured
 out=$(K get deploy web -n hello -o jsonpath='{.spec.replicas}/{.metadata.generation}' 2>&1)
 check "strategic merge patch applied" contains "$out" "4/2"
 out=$(K get deploy -n hello 2>&1)
-check "kubectl table" contains "$out" "web    0/4"
+check "kubectl table" contains "$out" "web    [0-9]/4"
 out=$(K get deploy web -n hello -o yaml 2>&1)
 check "kubectl -o yaml" contains "$out" "kubectl.kubernetes.io/last-applied-configuration"
 out=$(K get all -n hello 2>&1)

@@ -2,7 +2,7 @@
 # Controllers and scheduler end to end on simulated nodes: Deployment -> ReplicaSet -> Pods,
 # scheduling, self-healing, scaling, rolling update, rollback, pause, garbage collection.
 source "$(dirname "$0")/lib.sh"
-start_skiff --simulated-nodes 3
+start_skiff --simulated-nodes 3 --no-agent
 K() { kubectl --request-timeout=20s "$@"; }
 wait_for() {  # wait_for "description" seconds command...
   local what=$1 secs=$2

@@ -1,0 +1,683 @@
+#include "agent/node_agent.h"
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include "agent/probe.h"
+#include "api/object.h"
+#include "common/base64.h"
+#include "common/log.h"
+#include "controller/workload.h"
+
+namespace skiff::agent {
+namespace json = boost::json;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct ProbeState {
+  Clock::time_point next{};
+  int successes = 0, failures = 0;
+  bool running = false;
+  std::string lastFailure;
+};
+
+struct NodeAgent::ContainerState {
+  std::string name;
+  bool init = false;
+  json::value spec;
+  std::unique_ptr<runtime::Container> proc;
+  int attempt = 0;       // starts so far
+  int restarts = 0;
+  std::string startedAt;
+  Clock::time_point runningSince{};
+  std::optional<runtime::ExitInfo> exit;       // current terminated state
+  std::string exitStartedAt;
+  std::optional<runtime::ExitInfo> lastExit;  // lastState
+  std::string lastStartedAt;
+  std::string waitingReason = "ContainerCreating", waitingMessage;
+  Clock::time_point nextStart{};
+  std::chrono::milliseconds backoff{0};
+  Clock::time_point killDeadline{};  // after SIGTERM from a failed liveness probe
+  bool killing = false;
+  std::string killReason;
+  bool ready = false, started = false;
+  ProbeState readiness, liveness, startup;
+  std::string logDir;
+};
+
+struct NodeAgent::PodState {
+  std::string key, ns, name, uid, dir;
+  std::vector<std::shared_ptr<ContainerState>> init, containers;
+  size_t initIndex = 0;
+  bool initFailed = false;
+  std::string startTime;
+  bool deleting = false;
+  std::shared_ptr<std::atomic<bool>> finished = std::make_shared<std::atomic<bool>>(false);
+  std::thread terminator;
+  std::string lastStatus;
+  std::map<int64_t, int> hostPorts;  // containerPort -> port on this host (shared network)
+  std::map<std::string, int64_t> portNames;
+};
+
+namespace {
+
+int64_t intOr(const json::value& o, const char* path, int64_t fallback) { return controller::intAt(o, path, fallback); }
+
+std::string hostName() {
+  char buf[256] = {0};
+  gethostname(buf, sizeof buf - 1);
+  std::string h(buf);
+  std::transform(h.begin(), h.end(), h.begin(), ::tolower);
+  return h.empty() ? "localhost" : h;
+}
+
+bool portFree(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(uint16_t(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  close(fd);
+  return ok;
+}
+
+int freePort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+std::string envName(std::string s) {
+  for (char& c : s) c = (std::isalnum(static_cast<unsigned char>(c)) ? char(std::toupper(static_cast<unsigned char>(c))) : '_');
+  return s;
+}
+
+}  // namespace
+
+NodeAgent::NodeAgent(apiserver::Registry& registry, controller::Informer& pods, std::unique_ptr<runtime::Runtime> runtime,
+                     AgentOptions options)
+    : registry_(registry), pods_(pods), runtime_(std::move(runtime)), options_(std::move(options)) {
+  if (options_.nodeName.empty()) options_.nodeName = hostName();
+  pods_.addHandler([this](const std::string&, const controller::ObjectPtr& pod, const controller::ObjectPtr&) {
+    if (api::stringAt(*pod, "spec.nodeName") == options_.nodeName) wake_.notify_one();
+  });
+}
+
+NodeAgent::~NodeAgent() { stop(); }
+
+Status NodeAgent::start() {
+  const api::ResourceType& nodeType = *api::findByKind("v1", "Node");
+  std::ifstream meminfo("/proc/meminfo");
+  std::string label;
+  int64_t memKb = 0;
+  while (meminfo >> label) {
+    if (label == "MemTotal:") {
+      meminfo >> memKb;
+      break;
+    }
+  }
+  std::string osImage = "Linux";
+  std::ifstream osRelease("/etc/os-release");
+  for (std::string line; std::getline(osRelease, line);)
+    if (line.starts_with("PRETTY_NAME=")) {
+      osImage = line.substr(12);
+      osImage.erase(std::remove(osImage.begin(), osImage.end(), '"'), osImage.end());
+    }
+  utsname u{};
+  uname(&u);
+  std::string now = api::rfc3339Now();
+  json::object status{
+      {"capacity", json::object{{"cpu", std::to_string(sysconf(_SC_NPROCESSORS_ONLN))}, {"memory", std::to_string(memKb) + "Ki"}, {"pods", "110"}}},
+      {"allocatable", json::object{{"cpu", std::to_string(sysconf(_SC_NPROCESSORS_ONLN))}, {"memory", std::to_string(memKb) + "Ki"}, {"pods", "110"}}},
+      {"conditions", json::array{json::object{{"type", "Ready"}, {"status", "True"}, {"reason", "KubeletReady"},
+                                              {"message", "skiff agent is posting ready status"}, {"lastHeartbeatTime", now},
+                                              {"lastTransitionTime", now}}}},
+      {"addresses", json::array{json::object{{"type", "InternalIP"}, {"address", "127.0.0.1"}},
+                                json::object{{"type", "Hostname"}, {"address", options_.nodeName}}}},
+      {"nodeInfo", json::object{{"kubeletVersion", "v1.32.0-skiff-" SKIFF_VERSION}, {"osImage", osImage},
+                                {"kernelVersion", u.release}, {"containerRuntimeVersion", runtime_->name() + "://" SKIFF_VERSION},
+                                {"operatingSystem", "linux"}, {"architecture", "amd64"}}}};
+  json::value node = json::object{
+      {"metadata", json::object{{"name", options_.nodeName},
+                                {"labels", json::object{{"kubernetes.io/hostname", options_.nodeName}, {"kubernetes.io/os", "linux"},
+                                                        {"kubernetes.io/arch", "amd64"}, {"node-role.kubernetes.io/control-plane", ""}}}}},
+      {"spec", json::object()},
+      {"status", status}};
+  auto created = registry_.create(nodeType, "", node);
+  if (!created && created.error().reason != "AlreadyExists") return created.error();
+  if (!created) {
+    auto r = registry_.patch(nodeType, "", options_.nodeName, apiserver::PatchType::Merge, json::object{{"status", status}}, "status");
+    if (!r) return r.error();
+  }
+  std::error_code ec;
+  fs::create_directories(options_.dataDir + "/pods", ec);
+  if (ec) return Error::unavailable("cannot create " + options_.dataDir + "/pods: " + ec.message());
+  renewLease();
+  sync_ = std::thread([this] { syncLoop(); });
+  lease_ = std::thread([this] {
+    auto next = Clock::now() + options_.leaseRenewInterval;
+    while (!stopping_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (Clock::now() >= next) {
+        renewLease();
+        next += options_.leaseRenewInterval;
+      }
+    }
+  });
+  log::info("agent", "node " + options_.nodeName + " registered with the " + runtime_->name() + " runtime");
+  return {};
+}
+
+void NodeAgent::stop() {
+  if (stopping_.exchange(true)) return;
+  wake_.notify_all();
+  if (sync_.joinable()) sync_.join();
+  if (lease_.joinable()) lease_.join();
+  std::lock_guard lock(mutex_);
+  for (auto& [key, pod] : pods_by_key_) {
+    if (pod->terminator.joinable()) pod->terminator.join();
+    for (auto* list : {&pod->init, &pod->containers})
+      for (auto& c : *list)
+        if (c->proc) c->proc->stop(std::chrono::milliseconds(2000));
+  }
+}
+
+void NodeAgent::renewLease() {
+  const api::ResourceType& leaseType = *api::findByKind("coordination.k8s.io/v1", "Lease");
+  std::string now = api::rfc3339Now();
+  auto r = registry_.patch(leaseType, "kube-node-lease", options_.nodeName, apiserver::PatchType::Merge,
+                           json::object{{"spec", json::object{{"renewTime", now}}}}, "");
+  if (!r && r.error().code == 404)
+    r = registry_.create(leaseType, "kube-node-lease",
+                         json::object{{"metadata", json::object{{"name", options_.nodeName}}},
+                                      {"spec", json::object{{"holderIdentity", options_.nodeName}, {"leaseDurationSeconds", 40}, {"renewTime", now}}}});
+  if (!r && r.error().reason != "AlreadyExists") log::warn("agent", "renewing the node lease: " + r.error().message);
+}
+
+void NodeAgent::syncLoop() {
+  while (!stopping_) {
+    {
+      std::unique_lock lock(wakeMutex_);
+      wake_.wait_for(lock, std::chrono::milliseconds(100));
+    }
+    if (stopping_) return;
+    auto pods = pods_.listByNode(options_.nodeName);
+    std::lock_guard lock(mutex_);
+    std::set<std::string> seen;
+    for (const auto& obj : pods) {
+      std::string key = controller::keyOf(*obj);
+      std::string uid = api::stringAt(*obj, "metadata.uid");
+      auto it = pods_by_key_.find(key);
+      if (it != pods_by_key_.end() && it->second->uid != uid) {
+        // Same name, new pod: the old one is gone.
+        if (it->second->terminator.joinable()) it->second->terminator.join();
+        pods_by_key_.erase(it);
+        it = pods_by_key_.end();
+      }
+      if (it == pods_by_key_.end()) {
+        auto state = std::make_unique<PodState>();
+        state->key = key;
+        state->ns = api::stringAt(*obj, "metadata.namespace");
+        state->name = api::stringAt(*obj, "metadata.name");
+        state->uid = uid;
+        state->dir = options_.dataDir + "/pods/" + state->ns + "_" + state->name + "_" + uid;
+        state->startTime = api::rfc3339Now();
+        auto add = [&](const char* list, bool init, std::vector<std::shared_ptr<ContainerState>>& out) {
+          if (const json::value* cs = api::valueAt(*obj, list); cs && cs->is_array())
+            for (const auto& c : cs->get_array()) {
+              auto cst = std::make_shared<ContainerState>();
+              cst->name = api::stringAt(c, "name");
+              cst->init = init;
+              cst->spec = c;
+              cst->logDir = state->dir + "/" + cst->name;
+              out.push_back(cst);
+              if (const json::value* ports = api::valueAt(c, "ports"); ports && ports->is_array())
+                for (const auto& p : ports->get_array()) {
+                  int64_t cp = intOr(p, "containerPort", 0);
+                  if (cp <= 0 || state->hostPorts.count(cp)) continue;
+                  // Shared host network: keep the declared port when free, else pick one.
+                  state->hostPorts[cp] = portFree(int(cp)) ? int(cp) : freePort();
+                  if (std::string pn = api::stringAt(p, "name"); !pn.empty()) state->portNames[pn] = cp;
+                }
+            }
+        };
+        add("spec.initContainers", true, state->init);
+        add("spec.containers", false, state->containers);
+        std::error_code ec;
+        for (auto* list : {&state->init, &state->containers})
+          for (auto& c : *list) fs::create_directories(c->logDir, ec);
+        it = pods_by_key_.emplace(key, std::move(state)).first;
+      }
+      seen.insert(key);
+      try {
+        syncPod(*it->second, *obj);
+      } catch (const std::exception& e) {
+        log::error("agent", "syncing pod " + key + ": " + e.what());
+      }
+    }
+    // Pods that left this node (deleted for good, or never ours): stop what is left of them.
+    for (auto it = pods_by_key_.begin(); it != pods_by_key_.end();) {
+      if (seen.count(it->first) || !(it->second->finished->load() || !it->second->deleting)) {
+        ++it;
+        continue;
+      }
+      if (it->second->terminator.joinable()) it->second->terminator.join();
+      for (auto* list : {&it->second->init, &it->second->containers})
+        for (auto& c : *list)
+          if (c->proc) c->proc->stop(std::chrono::milliseconds(0));
+      std::error_code ec;
+      fs::remove_all(it->second->dir, ec);
+      it = pods_by_key_.erase(it);
+    }
+  }
+}
+
+void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
+  const api::ResourceType& podType = *api::findByKind("v1", "Pod");
+  if (api::valueAt(obj, "metadata.deletionTimestamp")) {
+    if (pod.deleting) return;
+    pod.deleting = true;
+    int64_t grace = intOr(obj, "metadata.deletionGracePeriodSeconds", intOr(obj, "spec.terminationGracePeriodSeconds", 30));
+    std::vector<std::shared_ptr<ContainerState>> all(pod.init);
+    all.insert(all.end(), pod.containers.begin(), pod.containers.end());
+    std::vector<std::unique_ptr<runtime::Container>> procs;
+    for (auto& c : all)
+      if (c->proc) procs.push_back(std::move(c->proc));
+    auto finished = pod.finished;
+    std::string ns = pod.ns, name = pod.name, uid = pod.uid;
+    pod.terminator = std::thread([this, procs = std::move(procs), grace, finished, ns, name, uid]() mutable {
+      // SIGTERM to every container at once, SIGKILL to whatever is left after the grace period.
+      for (auto& p : procs) p->kill(SIGTERM);
+      for (auto& p : procs) p->stop(std::chrono::milliseconds(grace * 1000));
+      apiserver::DeleteOptions now;
+      now.gracePeriodSeconds = 0;
+      now.preconditionUid = uid;
+      auto r = registry_.remove(*api::findByKind("v1", "Pod"), ns, name, now);
+      if (!r && r.error().code != 404 && r.error().code != 409) log::warn("agent", "removing pod " + ns + "/" + name + ": " + r.error().message);
+      finished->store(true);
+    });
+    return;
+  }
+  std::string phase = api::stringAt(obj, "status.phase");
+  std::string policy = api::stringAt(obj, "spec.restartPolicy");
+  if (policy.empty()) policy = "Always";
+  auto now = Clock::now();
+
+  auto envFor = [&](const json::value& c) {
+    std::vector<std::pair<std::string, std::string>> env{
+        {"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+        {"HOSTNAME", pod.name},
+        {"POD_NAME", pod.name},
+        {"POD_NAMESPACE", pod.ns}};
+    bool first = true;
+    for (const auto& [cp, hp] : pod.hostPorts) {
+      if (first) env.emplace_back("PORT", std::to_string(hp));
+      first = false;
+      env.emplace_back("PORT_" + std::to_string(cp), std::to_string(hp));
+    }
+    for (const auto& [n, cp] : pod.portNames) env.emplace_back("PORT_" + envName(n), std::to_string(pod.hostPorts[cp]));
+    auto lookup = [&](const char* kind, const std::string& name, const std::string& key, bool secret) -> std::optional<std::string> {
+      auto obj2 = registry_.get(*api::findByKind("v1", kind), pod.ns, name);
+      if (!obj2) return std::nullopt;
+      const json::value* data = api::valueAt(*obj2, "data");
+      const json::value* v = data && data->is_object() ? data->get_object().if_contains(key) : nullptr;
+      if (!v || !v->is_string()) return std::nullopt;
+      if (!secret) return std::string(v->get_string());
+      return base64Decode(v->get_string());
+    };
+    if (const json::value* from = api::valueAt(c, "envFrom"); from && from->is_array())
+      for (const auto& f : from->get_array()) {
+        std::string prefix = api::stringAt(f, "prefix");
+        for (const auto& [field, kind, secret] : {std::tuple{"configMapRef.name", "ConfigMap", false}, std::tuple{"secretRef.name", "Secret", true}}) {
+          std::string name = api::stringAt(f, field);
+          if (name.empty()) continue;
+          auto o = registry_.get(*api::findByKind("v1", kind), pod.ns, name);
+          if (!o) continue;
+          if (const json::value* data = api::valueAt(*o, "data"); data && data->is_object())
+            for (const auto& kv : data->get_object())
+              if (kv.value().is_string()) {
+                std::string v(kv.value().get_string());
+                if (secret) v = base64Decode(v).value_or("");
+                env.emplace_back(prefix + std::string(kv.key()), v);
+              }
+        }
+      }
+    if (const json::value* e = api::valueAt(c, "env"); e && e->is_array())
+      for (const auto& item : e->get_array()) {
+        std::string n = api::stringAt(item, "name");
+        if (const json::value* v = api::valueAt(item, "value"); v && v->is_string()) {
+          env.emplace_back(n, std::string(v->get_string()));
+        } else if (const json::value* ref = api::valueAt(item, "valueFrom.configMapKeyRef")) {
+          if (auto v2 = lookup("ConfigMap", api::stringAt(*ref, "name"), api::stringAt(*ref, "key"), false)) env.emplace_back(n, *v2);
+        } else if (const json::value* sref = api::valueAt(item, "valueFrom.secretKeyRef")) {
+          if (auto v2 = lookup("Secret", api::stringAt(*sref, "name"), api::stringAt(*sref, "key"), true)) env.emplace_back(n, *v2);
+        } else if (const json::value* fref = api::valueAt(item, "valueFrom.fieldRef")) {
+          std::string path = api::stringAt(*fref, "fieldPath");
+          if (path == "status.podIP" || path == "status.hostIP") env.emplace_back(n, "127.0.0.1");
+          else if (path == "spec.nodeName") env.emplace_back(n, options_.nodeName);
+          else env.emplace_back(n, api::stringAt(obj, path));
+        } else {
+          env.emplace_back(n, "");
+        }
+      }
+    return env;
+  };
+
+  // Drives one container: starts it when due, notices its exit, schedules restarts.
+  auto drive = [&](ContainerState& c, bool mayRestart) {
+    if (c.proc) {
+      if (c.killing && now >= c.killDeadline) c.proc->kill(SIGKILL);
+      auto e = c.proc->poll();
+      if (!e) return;
+      c.exit = e;
+      c.exitStartedAt = c.startedAt;
+      c.proc.reset();
+      c.ready = false;
+      c.killing = false;
+      if (!c.killReason.empty()) {
+        c.waitingMessage = c.killReason;
+        c.killReason.clear();
+      }
+      bool failed = e->exitCode != 0;
+      bool restart = mayRestart && (policy == "Always" || (policy == "OnFailure" && failed) || (c.init && failed && policy != "Never"));
+      if (c.init && !failed) restart = false;
+      if (restart) {
+        // Back-off doubles with each crash, and resets after ten minutes of running well.
+        bool ranLong = now - c.runningSince > std::chrono::minutes(10);
+        c.backoff = (c.backoff.count() == 0 || ranLong) ? options_.restartBackoff
+                                                        : std::min(c.backoff * 2, options_.maxRestartBackoff);
+        c.nextStart = now + c.backoff;
+        c.waitingReason = "CrashLoopBackOff";
+        c.waitingMessage = "back-off " + std::to_string(c.backoff.count() / 1000) + "s restarting failed container=" + c.name +
+                           " pod=" + pod.name + "_" + pod.ns + "(" + pod.uid + ")";
+      } else {
+        c.nextStart = Clock::time_point::max();
+      }
+      return;
+    }
+    if (c.nextStart == Clock::time_point::max() || now < c.nextStart) return;
+    runtime::ContainerSpec spec;
+    spec.id = pod.uid + "-" + c.name + "-" + std::to_string(c.attempt);
+    spec.image = api::stringAt(c.spec, "image");
+    for (const char* part : {"command", "args"})
+      if (const json::value* a = api::valueAt(c.spec, part); a && a->is_array())
+        for (const auto& s : a->get_array())
+          if (s.is_string()) spec.command.emplace_back(s.get_string());
+    spec.env = envFor(c.spec);
+    spec.workingDir = api::stringAt(c.spec, "workingDir");
+    spec.logPath = c.logDir + "/" + std::to_string(c.attempt) + ".log";
+    auto started = runtime_->start(spec);
+    if (!started) {
+      c.waitingReason = spec.command.empty() ? "CreateContainerConfigError" : "RunContainerError";
+      c.waitingMessage = started.error().message;
+      c.backoff = c.backoff.count() == 0 ? options_.restartBackoff : std::min(c.backoff * 2, options_.maxRestartBackoff);
+      c.nextStart = now + c.backoff;
+      return;
+    }
+    if (c.attempt > 0) {
+      ++c.restarts;
+      c.lastExit = c.exit;
+      c.lastStartedAt = c.exitStartedAt;
+    }
+    ++c.attempt;
+    c.exit.reset();
+    c.proc = std::move(*started);
+    c.startedAt = api::rfc3339Now();
+    c.runningSince = now;
+    c.waitingReason.clear();
+    c.waitingMessage.clear();
+    c.ready = false;
+    c.started = false;
+    c.readiness = c.liveness = c.startup = ProbeState{};
+  };
+
+  // Probes: startup first; then readiness decides Ready and liveness restarts on failure.
+  auto probe = [&](const std::shared_ptr<ContainerState>& cp, const char* kind, ProbeState ContainerState::*slot) {
+    ContainerState& c = *cp;
+    const json::value* p = api::valueAt(c.spec, kind);
+    if (!p || !c.proc) return;
+    ProbeState& st = c.*slot;
+    if (st.running) return;
+    if (st.next == Clock::time_point{}) st.next = c.runningSince + std::chrono::seconds(intOr(*p, "initialDelaySeconds", 0));
+    if (now < st.next) return;
+    st.running = true;
+    st.next = now + std::chrono::seconds(std::max<int64_t>(1, intOr(*p, "periodSeconds", 10)));
+    auto timeout = std::chrono::milliseconds(1000 * std::max<int64_t>(1, intOr(*p, "timeoutSeconds", 1)));
+    json::value probeSpec = *p;
+    int port = 0;
+    for (const char* action : {"httpGet.port", "tcpSocket.port"})
+      if (const json::value* pv = api::valueAt(probeSpec, action)) {
+        int64_t cpn = pv->is_int64() ? pv->get_int64() : pod.portNames.count(std::string(pv->get_string())) ? pod.portNames[std::string(pv->get_string())] : 0;
+        port = pod.hostPorts.count(cpn) ? pod.hostPorts[cpn] : int(cpn);
+      }
+    std::thread([this, cp, slot, probeSpec, port, timeout] {
+      std::string detail;
+      bool ok = false;
+      if (api::valueAt(probeSpec, "httpGet")) {
+        std::string host = api::stringAt(probeSpec, "httpGet.host");
+        ok = httpProbe(host.empty() ? "127.0.0.1" : host, port, api::stringAt(probeSpec, "httpGet.path"), timeout, &detail);
+      } else if (api::valueAt(probeSpec, "tcpSocket")) {
+        ok = tcpProbe("127.0.0.1", port, timeout, &detail);
+      } else if (const json::value* cmd = api::valueAt(probeSpec, "exec.command"); cmd && cmd->is_array()) {
+        std::vector<std::string> argv;
+        for (const auto& a : cmd->get_array())
+          if (a.is_string()) argv.emplace_back(a.get_string());
+        std::unique_lock lock(mutex_);
+        runtime::Container* proc = cp->proc.get();
+        lock.unlock();
+        if (proc) {
+          auto r = runtime_->exec(*proc, argv, timeout);
+          ok = !r.timedOut && r.exitCode == 0;
+          detail = r.timedOut ? "command timed out" : r.output.substr(0, 200);
+        }
+      }
+      std::lock_guard lock(mutex_);
+      ProbeState& st = (*cp).*slot;
+      st.running = false;
+      if (ok) {
+        ++st.successes;
+        st.failures = 0;
+      } else {
+        ++st.failures;
+        st.successes = 0;
+        st.lastFailure = detail;
+      }
+      wake_.notify_one();
+    }).detach();
+  };
+
+  auto applyProbeResults = [&](ContainerState& c) {
+    if (!c.proc) return;
+    auto threshold = [&](const char* kind, const char* field, int64_t d) {
+      const json::value* p = api::valueAt(c.spec, kind);
+      return p ? intOr(*p, field, d) : d;
+    };
+    bool hasStartup = api::valueAt(c.spec, "startupProbe") != nullptr;
+    if (!c.started) {
+      if (!hasStartup || c.startup.successes >= 1) c.started = true;
+      else if (c.startup.failures >= threshold("startupProbe", "failureThreshold", 3) && !c.killing) {
+        c.killReason = "Startup probe failed: " + c.startup.lastFailure;
+        c.killing = true;
+        c.killDeadline = now + std::chrono::seconds(intOr(obj, "spec.terminationGracePeriodSeconds", 30));
+        c.proc->kill(SIGTERM);
+      }
+    }
+    if (!c.started) return;
+    if (!api::valueAt(c.spec, "readinessProbe")) c.ready = true;
+    else if (c.readiness.successes >= threshold("readinessProbe", "successThreshold", 1)) c.ready = true;
+    else if (c.readiness.failures >= threshold("readinessProbe", "failureThreshold", 3)) c.ready = false;
+    if (api::valueAt(c.spec, "livenessProbe") && c.liveness.failures >= threshold("livenessProbe", "failureThreshold", 3) && !c.killing) {
+      c.killReason = "Liveness probe failed: " + c.liveness.lastFailure;
+      c.killing = true;
+      c.ready = false;
+      c.killDeadline = now + std::chrono::seconds(intOr(obj, "spec.terminationGracePeriodSeconds", 30));
+      c.proc->kill(SIGTERM);
+      log::info("agent", "container " + c.name + " in " + pod.key + " failed liveness, restarting");
+    }
+  };
+
+  bool finishedPhase = phase == "Succeeded" || phase == "Failed";
+  if (!finishedPhase) {
+    // Init containers one at a time, each to completion.
+    while (pod.initIndex < pod.init.size() && !pod.initFailed) {
+      ContainerState& c = *pod.init[pod.initIndex];
+      drive(c, true);
+      if (c.exit && c.exit->exitCode == 0 && !c.proc) {
+        ++pod.initIndex;
+        continue;
+      }
+      if (c.exit && !c.proc && c.nextStart == Clock::time_point::max()) pod.initFailed = true;
+      break;
+    }
+    if (pod.initIndex == pod.init.size() && !pod.initFailed)
+      for (auto& c : pod.containers) {
+        drive(*c, true);
+        if (!c->started || api::valueAt(c->spec, "startupProbe")) probe(c, "startupProbe", &ContainerState::startup);
+        if (c->started) {
+          probe(c, "readinessProbe", &ContainerState::readiness);
+          probe(c, "livenessProbe", &ContainerState::liveness);
+        }
+        applyProbeResults(*c);
+      }
+  }
+  writeStatus(pod, obj);
+  (void)podType;
+}
+
+void NodeAgent::writeStatus(PodState& pod, const json::value& obj) {
+  std::string policy = api::stringAt(obj, "spec.restartPolicy");
+  if (policy.empty()) policy = "Always";
+  auto statusOf = [&](const ContainerState& c) {
+    json::object s{{"name", c.name}, {"image", api::stringAt(c.spec, "image")},
+                   {"imageID", runtime_->name() + "://" + api::stringAt(c.spec, "image")},
+                   {"ready", c.ready && c.proc != nullptr}, {"restartCount", c.restarts}, {"started", c.proc != nullptr && c.started}};
+    if (c.proc) {
+      s["containerID"] = runtime_->name() + "://" + std::to_string(c.proc->pid());
+      s["state"] = json::object{{"running", json::object{{"startedAt", c.startedAt}}}};
+    } else if (c.exit && (c.nextStart == Clock::time_point::max() || c.waitingReason.empty())) {
+      json::object t{{"exitCode", c.exit->exitCode}, {"reason", c.exit->exitCode == 0 ? "Completed" : "Error"},
+                     {"startedAt", c.exitStartedAt}, {"finishedAt", c.exit->finishedAt}};
+      if (c.exit->signal) t["signal"] = c.exit->signal;
+      if (!c.waitingMessage.empty()) t["message"] = c.waitingMessage;
+      s["state"] = json::object{{"terminated", t}};
+    } else {
+      json::object w{{"reason", c.waitingReason.empty() ? "ContainerCreating" : c.waitingReason}};
+      if (!c.waitingMessage.empty()) w["message"] = c.waitingMessage;
+      s["state"] = json::object{{"waiting", w}};
+    }
+    const std::optional<runtime::ExitInfo>& last = c.proc ? c.lastExit : (c.exit && !c.waitingReason.empty() ? c.exit : c.lastExit);
+    if (last)
+      s["lastState"] = json::object{{"terminated", json::object{{"exitCode", last->exitCode},
+                                                               {"reason", last->exitCode == 0 ? "Completed" : "Error"},
+                                                               {"startedAt", c.proc ? c.lastStartedAt : c.exitStartedAt},
+                                                               {"finishedAt", last->finishedAt}}}};
+    else
+      s["lastState"] = json::object();
+    return s;
+  };
+  json::array initStatuses, statuses;
+  for (auto& c : pod.init) initStatuses.push_back(statusOf(*c));
+  int running = 0, succeeded = 0, failed = 0, waiting = 0, ready = 0;
+  for (auto& c : pod.containers) {
+    statuses.push_back(statusOf(*c));
+    if (c->proc) {
+      ++running;
+      if (c->ready) ++ready;
+    } else if (c->exit && c->nextStart == Clock::time_point::max()) {
+      (c->exit->exitCode == 0 ? succeeded : failed)++;
+    } else {
+      ++waiting;
+    }
+  }
+  bool initialized = pod.initIndex == pod.init.size() && !pod.initFailed;
+  std::string phase;
+  size_t total = pod.containers.size();
+  if (pod.initFailed) phase = "Failed";
+  else if (!initialized) phase = "Pending";
+  else if (running > 0) phase = "Running";
+  else if (succeeded + failed == int(total) && total > 0) phase = failed ? "Failed" : "Succeeded";
+  else if (waiting > 0 && std::all_of(pod.containers.begin(), pod.containers.end(), [](auto& c) { return c->attempt == 0; })) phase = "Pending";
+  else phase = "Running";  // restarting
+  std::string old = api::stringAt(obj, "status.phase");
+  if (old == "Succeeded" || old == "Failed") phase = old;  // terminal phases stay
+  bool allReady = initialized && total > 0 && ready == int(total);
+  auto cond = [&](const char* type, bool status, const char* reason = nullptr) {
+    json::object c{{"type", type}, {"status", status ? "True" : "False"}, {"lastProbeTime", nullptr}};
+    if (reason && !status) c["reason"] = reason;
+    return c;
+  };
+  json::array conditions{cond("PodReadyToStartContainers", true), cond("Initialized", initialized, "ContainersNotInitialized"),
+                         cond("Ready", allReady, "ContainersNotReady"), cond("ContainersReady", allReady, "ContainersNotReady"),
+                         cond("PodScheduled", true)};
+  json::object status{{"phase", phase}, {"conditions", conditions}, {"hostIP", "127.0.0.1"}, {"podIP", "127.0.0.1"},
+                      {"podIPs", json::array{json::object{{"ip", "127.0.0.1"}}}}, {"startTime", pod.startTime},
+                      {"qosClass", "BestEffort"}, {"containerStatuses", statuses}};
+  if (!pod.init.empty()) status["initContainerStatuses"] = initStatuses;
+  std::string text = json::serialize(status);
+  if (text == pod.lastStatus) return;
+  // lastTransitionTime only moves when a condition's status changes.
+  json::value prior = api::valueAt(obj, "status.conditions") ? *api::valueAt(obj, "status.conditions") : json::value(json::array());
+  for (auto& c : conditions) {
+    std::string ts = api::rfc3339Now();
+    if (prior.is_array())
+      for (const auto& p : prior.get_array())
+        if (api::stringAt(p, "type") == api::stringAt(c, "type") && api::stringAt(p, "status") == api::stringAt(c, "status") &&
+            !api::stringAt(p, "lastTransitionTime").empty())
+          ts = api::stringAt(p, "lastTransitionTime");
+    c.get_object()["lastTransitionTime"] = ts;
+  }
+  status["conditions"] = conditions;
+  auto r = registry_.patch(*api::findByKind("v1", "Pod"), pod.ns, pod.name, apiserver::PatchType::Merge,
+                           json::object{{"status", status}}, "status");
+  if (r) pod.lastStatus = text;
+  else if (r.error().code != 404) log::warn("agent", "writing status of " + pod.key + ": " + r.error().message);
+}
+
+Result<std::string> NodeAgent::logPath(const std::string& ns, const std::string& pod, const std::string& container, bool previous) {
+  std::lock_guard lock(mutex_);
+  auto it = pods_by_key_.find(ns + "/" + pod);
+  if (it == pods_by_key_.end()) return Error::notFound("pod \"" + pod + "\" has no containers on node " + options_.nodeName + " yet");
+  std::vector<std::shared_ptr<ContainerState>> all(it->second->init);
+  all.insert(all.end(), it->second->containers.begin(), it->second->containers.end());
+  std::string names;
+  for (auto& c : all) {
+    names += (names.empty() ? "" : " ") + c->name;
+    if (!container.empty() && c->name != container) continue;
+    if (container.empty() && all.size() > 1)
+      return Error::badRequest("a container name must be specified for pod " + pod + ", choose one of: [" + names + "]");
+    int attempt = c->attempt - (previous ? 2 : 1);
+    if (attempt < 0)
+      return Error::badRequest(previous ? "previous terminated container \"" + c->name + "\" in pod \"" + pod + "\" not found"
+                                        : "container \"" + c->name + "\" in pod \"" + pod + "\" is waiting to start");
+    return c->logDir + "/" + std::to_string(attempt) + ".log";
+  }
+  return Error::badRequest("container " + container + " is not valid for pod " + pod);
+}
+
+bool NodeAgent::running(const std::string& ns, const std::string& pod, const std::string& container) {
+  std::lock_guard lock(mutex_);
+  auto it = pods_by_key_.find(ns + "/" + pod);
+  if (it == pods_by_key_.end()) return false;
+  for (auto* list : {&it->second->init, &it->second->containers})
+    for (auto& c : *list)
+      if ((container.empty() || c->name == container) && c->proc) return true;
+  return false;
+}
+
+}  // namespace skiff::agent

@@ -1,0 +1,67 @@
+// NodeAgent: the kubelet's job for this machine. Registers the Node (capacity from /proc),
+// renews its Lease, and runs the pods bound to it through a Runtime: init containers in order,
+// then the containers; restarts by restartPolicy with exponential back-off (CrashLoopBackOff);
+// startup, readiness and liveness probes (httpGet, tcpSocket, exec); container statuses, pod
+// phase and conditions written back through the API; graceful stop on delete (SIGTERM, grace
+// period, SIGKILL) and the final removal of the pod.
+//
+// Threading: one sync thread walks every pod on the node every 100 ms (and on events); probes
+// run on their own short-lived threads and post results back under the agent's mutex.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "controller/informer.h"
+#include "runtime/runtime.h"
+
+namespace skiff::agent {
+
+struct AgentOptions {
+  std::string nodeName;  // default: the host name
+  std::string dataDir;   // pod directories and logs live under DIR/pods/
+  std::chrono::milliseconds leaseRenewInterval{10000};
+  std::chrono::milliseconds restartBackoff{10000};      // first back-off; doubles up to maxRestartBackoff
+  std::chrono::milliseconds maxRestartBackoff{300000};
+};
+
+class NodeAgent {
+ public:
+  NodeAgent(apiserver::Registry& registry, controller::Informer& pods, std::unique_ptr<runtime::Runtime> runtime,
+            AgentOptions options);
+  ~NodeAgent();
+  Status start();
+  // Stops every container (the process runtime cannot hand them to a later agent) and the loops.
+  void stop();
+  const std::string& nodeName() const { return options_.nodeName; }
+  // Log file of a container of a pod on this node; previous = the attempt before the current one.
+  Result<std::string> logPath(const std::string& ns, const std::string& pod, const std::string& container, bool previous);
+  // Whether a container is still running (log follow ends when it stops).
+  bool running(const std::string& ns, const std::string& pod, const std::string& container);
+
+ private:
+  struct PodState;
+  struct ContainerState;
+  void syncLoop();
+  void syncPod(PodState& pod, const boost::json::value& object);
+  void renewLease();
+  void writeStatus(PodState& pod, const boost::json::value& object);
+
+  apiserver::Registry& registry_;
+  controller::Informer& pods_;
+  std::unique_ptr<runtime::Runtime> runtime_;
+  AgentOptions options_;
+  std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<PodState>> pods_by_key_;  // "ns/name"
+  std::thread sync_, lease_;
+  std::mutex wakeMutex_;
+  std::condition_variable wake_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace skiff::agent

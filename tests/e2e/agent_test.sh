@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# The node agent with the process runtime: pods really run on this machine. Init containers,
+# probes, restarts with back-off, logs, graceful deletion, env from ConfigMaps and Secrets,
+# Deployments end to end, and nothing left running after skiff stops.
+source "$(dirname "$0")/lib.sh"
+export SKIFF_RESTART_BACKOFF_MS=300
+start_skiff
+wait_for() { local what=$1 secs=$2; shift 2; for _ in $(seq 1 $((secs * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "timed out: $what"; return 1; }
+phase() { [ "$("$SKIFF" get pod "$1" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("status",{}).get("phase",""))')" = "$2" ]; }
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+out=$("$SKIFF" get nodes)
+check "this machine registered as a Ready node" contains "$out" " Ready "
+"$SKIFF" apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {GREETING: hello-from-configmap}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+stringData: {TOKEN: s3cret}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  terminationGracePeriodSeconds: 5
+  initContainers:
+  - {name: setup, image: busybox, command: ["sh", "-c", "echo init ran"]}
+  containers:
+  - name: server
+    image: python:3.12-alpine
+    command: ["python3", "-m", "http.server", "--bind", "127.0.0.1", "$PORT"]
+    ports: [{name: http, containerPort: $PORT}]
+    readinessProbe: {httpGet: {path: /, port: http}, periodSeconds: 1}
+    livenessProbe: {tcpSocket: {port: http}, periodSeconds: 1}
+  - name: env
+    image: busybox
+    command: ["sh", "-c", "echo \$GREETING \$TOKEN \$POD_NAME \$MY_NODE; trap 'echo got SIGTERM; exit 0' TERM; while true; do sleep 0.1; done"]
+    envFrom: [{configMapRef: {name: settings}}]
+    env:
+    - {name: TOKEN, valueFrom: {secretKeyRef: {name: creds, key: TOKEN}}}
+    - {name: MY_NODE, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}
+YAML
+ready() { "$SKIFF" get pod web | grep -q "2/2.*Running"; }
+check "pod with init container and probes becomes 2/2 Running" wait_for ready 20 ready
+check "the server really answers" curl -sf "http://127.0.0.1:$PORT/"
+out=$("$SKIFF" logs web -c env)
+check "env from ConfigMap, Secret and fieldRef" contains "$out" "hello-from-configmap s3cret web"
+out=$(kubectl logs web -c setup)
+check "kubectl logs of the init container" contains "$out" "init ran"
+out=$("$SKIFF" logs web 2>&1 || true)
+check "logs without -c on a multi-container pod asks which" contains "$out" "a container name must be specified"
+
+# Restarts with back-off, previous logs, CrashLoopBackOff in the status.
+"$SKIFF" apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: crasher}
+spec:
+  containers: [{name: c, image: busybox, command: ["sh", "-c", "echo attempt; exit 3"]}]
+YAML
+restarted() { [ "$(kubectl get pod crasher -o jsonpath='{.status.containerStatuses[0].restartCount}')" -ge 2 ]; }
+check "failing container restarts" wait_for restarts 20 restarted
+out=$(kubectl get pod crasher -o jsonpath='{.status.containerStatuses[0].lastState.terminated.exitCode}')
+check "lastState records exit code 3" test "$out" = 3
+crashloop() { "$SKIFF" get pods | grep -q "crasher.*CrashLoopBackOff"; }
+check "CrashLoopBackOff shown" wait_for crashloop 20 crashloop
+out=$("$SKIFF" logs crasher --previous)
+check "logs --previous" contains "$out" "attempt"
+
+# restartPolicy Never: Succeeded / Failed and no restarts.
+"$SKIFF" apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: once}
+spec:
+  restartPolicy: Never
+  containers: [{name: c, image: busybox, command: ["sh", "-c", "echo done"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: fails}
+spec:
+  restartPolicy: Never
+  containers: [{name: c, image: busybox, command: ["no-such-binary-here"]}]
+YAML
+check "restartPolicy Never, exit 0: Succeeded" wait_for succeeded 20 phase once Succeeded
+failed_reason() { kubectl get pod fails -o jsonpath='{.status.containerStatuses[0].state.waiting.message}' | grep -q "no-such-binary-here"; }
+check "missing binary: clear reason on the pod" wait_for reason 20 failed_reason
+
+# Liveness failure restarts the container.
+"$SKIFF" apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: unhealthy}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox
+    command: ["sh", "-c", "while true; do sleep 0.1; done"]
+    livenessProbe: {exec: {command: ["false"]}, periodSeconds: 1, failureThreshold: 1}
+YAML
+live_restarted() { [ "$(kubectl get pod unhealthy -o jsonpath='{.status.containerStatuses[0].restartCount}')" -ge 1 ]; }
+check "liveness failure restarts the container" wait_for liveness 20 live_restarted
+
+# A Deployment really runs: replicas get their own ports through \$PORT.
+"$SKIFF" apply -f "$(dirname "$0")/../../examples/hello/namespace.yaml" >/dev/null
+"$SKIFF" apply -f "$(dirname "$0")/../../examples/hello/app.yaml" >/dev/null
+deploy_ready() { [ "$(kubectl get deploy web -n hello -o jsonpath='{.status.readyReplicas}')" = "2" ]; }
+check "example Deployment: 2 replicas really running and ready" wait_for deploy 60 deploy_ready
+deploy_ready || { "$SKIFF" get pods -n hello -o wide; for p in $("$SKIFF" get pods -n hello -o name); do "$SKIFF" logs -n hello "${p#pod/}" | tail -5; done; }
+
+# Graceful deletion: SIGTERM reaches the container, then the pod goes away.
+"$SKIFF" delete pod web --timeout 20 >/dev/null
+check "graceful delete removed the pod" wait_for gone 20 sh -c "! '$SKIFF' get pod web >/dev/null 2>&1"
+check "the server process is gone" sh -c "! curl -sf http://127.0.0.1:$PORT/"
+pids=$(pgrep -f "no-such-binary-here|echo attempt" || true)
+stop_skiff TERM
+sleep 0.5
+left=$(pgrep -f "http.server --bind 127.0.0.1|while true; do sleep 0.1" || true)
+check "no container processes left after skiff stops" test -z "$left"
+finish
