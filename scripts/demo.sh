@@ -17,7 +17,11 @@ export KUBECONFIG=$PWD/.skiff/kubeconfig
 "$SKIFF" apply -f examples/hello/namespace.yaml
 "$SKIFF" apply -f examples/hello/
 echo
-"$SKIFF" get deploy,svc,cm -n hello
+for _ in $(seq 1 100); do
+  [ "$("$SKIFF" get deploy web -n hello -o json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("status",{}).get("readyReplicas",0))')" = 2 ] && break
+  sleep 0.2
+done
+"$SKIFF" get deploy,pods,svc -n hello -o wide
 cat <<MSG
 
 skiff is running (pid $(cat .skiff/skiff.pid)); its log is .skiff/skiff.log.
@@ -25,6 +29,9 @@ Where to look:
   $SKIFF get all -n hello              # our CLI
   KUBECONFIG=$KUBECONFIG kubectl get deploy -n hello -o yaml
   $SKIFF get pods -A -w                # watch (Ctrl-C to stop)
-The objects are stored and validated; the agent that runs their pods comes with the next milestone.
+The two web pods are real processes on this machine (process runtime); try:
+  $SKIFF logs -n hello -l app=web                # their output
+  $SKIFF delete pod -n hello -l app=web --all    # kill them and watch the Deployment replace them
+  $SKIFF scale deploy/web -n hello --replicas=4  # and $SKIFF rollout restart deploy/web -n hello
 Stop it with: kill \$(cat .skiff/skiff.pid)
 MSG
