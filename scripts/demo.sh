@@ -31,7 +31,7 @@ Where to look:
   $SKIFF get pods -A -w                # watch (Ctrl-C to stop)
 The two web pods are real processes on this machine (process runtime); try:
   $SKIFF logs -n hello -l app=web                # their output
-  $SKIFF delete pod -n hello -l app=web --all    # kill them and watch the Deployment replace them
+  $SKIFF delete pod -n hello -l app=web          # kill them and watch the Deployment replace them
   $SKIFF scale deploy/web -n hello --replicas=4  # and $SKIFF rollout restart deploy/web -n hello
 Stop it with: kill \$(cat .skiff/skiff.pid)
 MSG

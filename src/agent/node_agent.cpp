@@ -227,6 +227,7 @@ void NodeAgent::syncLoop() {
       if (it != pods_by_key_.end() && it->second->uid != uid) {
         // Same name, new pod: the old one is gone.
         if (it->second->terminator.joinable()) it->second->terminator.join();
+        for (const auto& [cp, hp] : it->second->hostPorts) reservedPorts_.erase(hp);
         pods_by_key_.erase(it);
         it = pods_by_key_.end();
       }
@@ -251,8 +252,12 @@ void NodeAgent::syncLoop() {
                 for (const auto& p : ports->get_array()) {
                   int64_t cp = intOr(p, "containerPort", 0);
                   if (cp <= 0 || state->hostPorts.count(cp)) continue;
-                  // Shared host network: keep the declared port when free, else pick one.
-                  state->hostPorts[cp] = portFree(int(cp)) ? int(cp) : freePort();
+                  // Shared host network: keep the declared port when free, else pick one. Ports
+                  // handed to other pods count as taken even before they listen.
+                  int hp = (!reservedPorts_.count(int(cp)) && portFree(int(cp))) ? int(cp) : 0;
+                  while (hp == 0 || reservedPorts_.count(hp)) hp = freePort();
+                  reservedPorts_.insert(hp);
+                  state->hostPorts[cp] = hp;
                   if (std::string pn = api::stringAt(p, "name"); !pn.empty()) state->portNames[pn] = cp;
                 }
             }
@@ -283,6 +288,7 @@ void NodeAgent::syncLoop() {
           if (c->proc) c->proc->stop(std::chrono::milliseconds(0));
       std::error_code ec;
       fs::remove_all(it->second->dir, ec);
+      for (const auto& [cp, hp] : it->second->hostPorts) reservedPorts_.erase(hp);
       it = pods_by_key_.erase(it);
     }
   }

@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <chrono>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -58,6 +59,7 @@ class NodeAgent {
   AgentOptions options_;
   std::mutex mutex_;
   std::map<std::string, std::unique_ptr<PodState>> pods_by_key_;  // "ns/name"
+  std::set<int> reservedPorts_;  // host ports handed to pods that may not be listening yet
   std::thread sync_, lease_;
   std::mutex wakeMutex_;
   std::condition_variable wake_;
