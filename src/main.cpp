@@ -20,6 +20,7 @@ const Command kCommands[] = {
     {"get", skiff::cli::runGet, "list objects as tables, or print them as yaml/json (-o)"},
     {"describe", skiff::cli::runDescribe, "show one object in detail with its events"},
     {"delete", skiff::cli::runDelete, "delete objects by name, selector or manifest"},
+    {"events", skiff::cli::runEvents, "what controllers, the scheduler and the agent did and why (-w to follow)"},
     {"logs", skiff::cli::runLogs, "print or follow (-f) a container's output (-c, --previous, -l SELECTOR)"},
     {"rollout", skiff::cli::runRollout, "status, history, undo, pause, resume or restart a deployment's rollout"},
     {"scale", skiff::cli::runScale, "set a deployment's or replica set's replicas (--replicas=N)"},

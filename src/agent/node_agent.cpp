@@ -114,6 +114,7 @@ NodeAgent::NodeAgent(apiserver::Registry& registry, controller::Informer& pods, 
                      AgentOptions options)
     : registry_(registry), pods_(pods), runtime_(std::move(runtime)), options_(std::move(options)) {
   if (options_.nodeName.empty()) options_.nodeName = hostName();
+  events_ = std::make_unique<controller::EventRecorder>(registry_, "kubelet", options_.nodeName);
   pods_.addHandler([this](const std::string&, const controller::ObjectPtr& pod, const controller::ObjectPtr&) {
     if (api::stringAt(*pod, "spec.nodeName") == options_.nodeName) wake_.notify_one();
   });
@@ -307,6 +308,8 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
       if (c->proc) procs.push_back(std::move(c->proc));
     auto finished = pod.finished;
     std::string ns = pod.ns, name = pod.name, uid = pod.uid;
+    for (auto& c : all)
+      if (c->proc) events_->normal(obj, "Killing", "Stopping container " + c->name);
     pod.terminator = std::thread([this, procs = std::move(procs), grace, finished, ns, name, uid]() mutable {
       // SIGTERM to every container at once, SIGKILL to whatever is left after the grace period.
       for (auto& p : procs) p->kill(SIGTERM);
@@ -403,6 +406,8 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
       bool failed = e->exitCode != 0;
       bool restart = mayRestart && (policy == "Always" || (policy == "OnFailure" && failed) || (c.init && failed && policy != "Never"));
       if (c.init && !failed) restart = false;
+      if (restart && c.attempt > 1)
+        events_->warning(obj, "BackOff", "Back-off restarting failed container " + c.name + " in pod " + pod.name + "_" + pod.ns + "(" + pod.uid + ")");
       if (restart) {
         // Back-off doubles with each crash, and resets after ten minutes of running well.
         bool ranLong = now - c.runningSince > std::chrono::minutes(10);
@@ -432,6 +437,7 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
     if (!started) {
       c.waitingReason = spec.command.empty() ? "CreateContainerConfigError" : "RunContainerError";
       c.waitingMessage = started.error().message;
+      events_->warning(obj, "Failed", "Error: " + started.error().message);
       c.backoff = c.backoff.count() == 0 ? options_.restartBackoff : std::min(c.backoff * 2, options_.maxRestartBackoff);
       c.nextStart = now + c.backoff;
       return;
@@ -446,6 +452,7 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
     c.proc = std::move(*started);
     c.startedAt = api::rfc3339Now();
     c.runningSince = now;
+    events_->normal(obj, "Started", "Started container " + c.name);
     c.waitingReason.clear();
     c.waitingMessage.clear();
     c.ready = false;
@@ -519,6 +526,7 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
       if (!hasStartup || c.startup.successes >= 1) c.started = true;
       else if (c.startup.failures >= threshold("startupProbe", "failureThreshold", 3) && !c.killing) {
         c.killReason = "Startup probe failed: " + c.startup.lastFailure;
+        events_->warning(obj, "Unhealthy", c.killReason);
         c.killing = true;
         c.killDeadline = now + std::chrono::seconds(intOr(obj, "spec.terminationGracePeriodSeconds", 30));
         c.proc->kill(SIGTERM);
@@ -527,9 +535,15 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
     if (!c.started) return;
     if (!api::valueAt(c.spec, "readinessProbe")) c.ready = true;
     else if (c.readiness.successes >= threshold("readinessProbe", "successThreshold", 1)) c.ready = true;
-    else if (c.readiness.failures >= threshold("readinessProbe", "failureThreshold", 3)) c.ready = false;
+    else if (c.readiness.failures >= threshold("readinessProbe", "failureThreshold", 3)) {
+      if (c.ready || c.readiness.failures == threshold("readinessProbe", "failureThreshold", 3))
+        events_->warning(obj, "Unhealthy", "Readiness probe failed: " + c.readiness.lastFailure);
+      c.ready = false;
+    }
     if (api::valueAt(c.spec, "livenessProbe") && c.liveness.failures >= threshold("livenessProbe", "failureThreshold", 3) && !c.killing) {
       c.killReason = "Liveness probe failed: " + c.liveness.lastFailure;
+      events_->warning(obj, "Unhealthy", c.killReason);
+      events_->normal(obj, "Killing", "Container " + c.name + " failed liveness probe, will be restarted");
       c.killing = true;
       c.ready = false;
       c.killDeadline = now + std::chrono::seconds(intOr(obj, "spec.terminationGracePeriodSeconds", 30));

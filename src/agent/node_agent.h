@@ -18,6 +18,7 @@
 #include <string>
 #include <thread>
 
+#include "controller/event_recorder.h"
 #include "controller/informer.h"
 #include "runtime/runtime.h"
 
@@ -57,6 +58,7 @@ class NodeAgent {
   controller::Informer& pods_;
   std::unique_ptr<runtime::Runtime> runtime_;
   AgentOptions options_;
+  std::unique_ptr<controller::EventRecorder> events_;
   std::mutex mutex_;
   std::map<std::string, std::unique_ptr<PodState>> pods_by_key_;  // "ns/name"
   std::set<int> reservedPorts_;  // host ports handed to pods that may not be listening yet

@@ -250,7 +250,13 @@ json::object tableRow(const ResourceType& type, const json::value& object, Table
 json::object makeTable(const ResourceType& type, const std::vector<json::value>& objects, const std::string& rv,
                        const std::string& continueToken, TableObject include) {
   json::array rows;
-  for (const auto& o : objects) rows.push_back(tableRow(type, o, include));
+  std::vector<const json::value*> ordered;
+  for (const auto& o : objects) ordered.push_back(&o);
+  if (type.kind == "Event")  // oldest first, as `kubectl get events` reads best
+    std::stable_sort(ordered.begin(), ordered.end(), [](const json::value* a, const json::value* b) {
+      return stringAt(*a, "lastTimestamp") < stringAt(*b, "lastTimestamp");
+    });
+  for (const auto* o : ordered) rows.push_back(tableRow(type, *o, include));
   json::object meta{{"resourceVersion", rv}};
   if (!continueToken.empty()) meta["continue"] = continueToken;
   return json::object{{"kind", "Table"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", std::move(meta)},

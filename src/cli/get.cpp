@@ -196,4 +196,11 @@ int runGet(const Args& args) {
   return rc;
 }
 
+int runEvents(const Args& args) {
+  // `skiff events [-w] [-A] [-n NS]`: the events table (kubectl's columns), as `get events`.
+  Args forwarded{"events"};
+  forwarded.insert(forwarded.end(), args.begin(), args.end());
+  return runGet(forwarded);
+}
+
 }  // namespace skiff::cli

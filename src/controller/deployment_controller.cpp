@@ -41,8 +41,9 @@ const json::value* findCondition(const json::value& obj, const char* type) {
 }
 }  // namespace
 
-DeploymentController::DeploymentController(apiserver::Registry& registry, Informer& deployments, Informer& replicaSets)
-    : registry_(registry), deployments_(deployments), replicaSets_(replicaSets),
+DeploymentController::DeploymentController(apiserver::Registry& registry, Informer& deployments, Informer& replicaSets,
+                                           EventRecorder* events)
+    : registry_(registry), deployments_(deployments), replicaSets_(replicaSets), events_(events),
       loop_("deployment-controller", [this](const std::string& key) { return reconcile(key); }) {
   deployments_.addHandler([this](const std::string&, const ObjectPtr& d, const ObjectPtr&) { loop_.queue().add(keyOf(*d)); });
   replicaSets_.addHandler([this](const std::string&, const ObjectPtr& rs, const ObjectPtr&) {
@@ -81,7 +82,11 @@ Result<Requeue> DeploymentController::reconcile(const std::string& key) {
     if (rs != newRS) oldRSs.push_back(rs);
 
   auto scale = [&](const ObjectPtr& rs, int64_t to) -> Status {
-    if (intAt(*rs, "spec.replicas", 1) == to) return {};
+    int64_t from = intAt(*rs, "spec.replicas", 1);
+    if (from == to) return {};
+    if (events_)
+      events_->normal(*d, "ScalingReplicaSet", std::string(to > from ? "Scaled up" : "Scaled down") + " replica set " +
+                                                   api::stringAt(*rs, "metadata.name") + " from " + std::to_string(from) + " to " + std::to_string(to));
     auto r = registry_.patch(rsType, ns, api::stringAt(*rs, "metadata.name"), apiserver::PatchType::Merge,
                              json::object{{"spec", json::object{{"replicas", to}}}}, "");
     if (!r && r.error().code != 404) return r.error();
@@ -129,6 +134,8 @@ Result<Requeue> DeploymentController::reconcile(const std::string& key) {
       }
       return created.error();
     }
+    if (events_)
+      events_->normal(*d, "ScalingReplicaSet", "Scaled up replica set " + name + "-" + hash + " from 0 to " + std::to_string(initial));
     newRS = replicaSets_.get(ns, name + "-" + hash);
     if (!newRS) newRS = std::make_shared<const json::value>(std::move(*created));
     maxRevision += 1;

@@ -8,6 +8,7 @@
 // replica counts with the Available and Progressing conditions (ProgressDeadlineExceeded after
 // progressDeadlineSeconds without progress). A paused Deployment scales but does not roll out.
 #pragma once
+#include "controller/event_recorder.h"
 #include "controller/informer.h"
 #include "controller/reconcile_loop.h"
 
@@ -15,7 +16,8 @@ namespace skiff::controller {
 
 class DeploymentController {
  public:
-  DeploymentController(apiserver::Registry& registry, Informer& deployments, Informer& replicaSets);
+  DeploymentController(apiserver::Registry& registry, Informer& deployments, Informer& replicaSets,
+                       EventRecorder* events = nullptr);
   void start(int workers = 2) { loop_.start(workers); }
   void stop() { loop_.stop(); }
   Result<Requeue> reconcile(const std::string& key);
@@ -24,6 +26,7 @@ class DeploymentController {
   apiserver::Registry& registry_;
   Informer& deployments_;
   Informer& replicaSets_;
+  EventRecorder* events_;
   ReconcileLoop loop_;
 };
 

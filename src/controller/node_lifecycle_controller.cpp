@@ -92,6 +92,7 @@ void NodeLifecycleController::tick() {
                                "status");
       (void)s;
       log::warn("node-lifecycle", "node " + name + " stopped renewing its lease: NotReady, tainted unreachable");
+      if (events_) events_->normal(*node, "NodeNotReady", "Node " + name + " status is now: NodeNotReady");
       tainted.emplace_back(name, now);
     } else if (!stale && taint) {
       json::array taints;
@@ -122,6 +123,7 @@ void NodeLifecycleController::tick() {
       if (tolerated < 0 || (tolerated > 0 && now < since + tolerated)) continue;
       auto r = registry_.remove(podType, api::stringAt(*pod, "metadata.namespace"), api::stringAt(*pod, "metadata.name"));
       if (r) log::info("node-lifecycle", "evicted " + keyOf(*pod) + " from unreachable node " + node);
+      if (r && events_) events_->normal(*pod, "TaintManagerEviction", "Marking for deletion Pod " + keyOf(*pod));
     }
   }
 }

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <thread>
 
+#include "controller/event_recorder.h"
 #include "controller/informer.h"
 
 namespace skiff::controller {
@@ -20,8 +21,8 @@ struct NodeLifecycleOptions {
 class NodeLifecycleController {
  public:
   NodeLifecycleController(apiserver::Registry& registry, Informer& nodes, Informer& leases, Informer& pods,
-                          NodeLifecycleOptions options = {})
-      : registry_(registry), nodes_(nodes), leases_(leases), pods_(pods), options_(options) {}
+                          NodeLifecycleOptions options = {}, EventRecorder* events = nullptr)
+      : registry_(registry), nodes_(nodes), leases_(leases), pods_(pods), options_(options), events_(events) {}
   ~NodeLifecycleController() { stop(); }
   void start();
   void stop();
@@ -33,6 +34,7 @@ class NodeLifecycleController {
   Informer& leases_;
   Informer& pods_;
   NodeLifecycleOptions options_;
+  EventRecorder* events_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
 };

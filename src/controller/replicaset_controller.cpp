@@ -8,8 +8,9 @@
 namespace skiff::controller {
 namespace json = boost::json;
 
-ReplicaSetController::ReplicaSetController(apiserver::Registry& registry, Informer& replicaSets, Informer& pods)
-    : registry_(registry), replicaSets_(replicaSets), pods_(pods),
+ReplicaSetController::ReplicaSetController(apiserver::Registry& registry, Informer& replicaSets, Informer& pods,
+                                           EventRecorder* events)
+    : registry_(registry), replicaSets_(replicaSets), pods_(pods), events_(events),
       loop_("replicaset-controller", [this](const std::string& key) { return reconcile(key); }) {
   replicaSets_.addHandler([this](const std::string&, const ObjectPtr& rs, const ObjectPtr&) { loop_.queue().add(keyOf(*rs)); });
   pods_.addHandler([this](const std::string&, const ObjectPtr& pod, const ObjectPtr&) {
@@ -71,7 +72,11 @@ Result<Requeue> ReplicaSetController::reconcile(const std::string& key) {
     pod.get_object()["spec"] = templ && api::valueAt(*templ, "spec") ? *api::valueAt(*templ, "spec") : json::object();
     for (int64_t i = 0; i < toCreate; ++i) {
       auto created = registry_.create(podType, ns, pod);
-      if (!created) return Error{created.error().code, created.error().reason, "creating pod: " + created.error().message, {}};
+      if (!created) {
+        if (events_) events_->warning(*rs, "FailedCreate", "Error creating: " + created.error().message);
+        return Error{created.error().code, created.error().reason, "creating pod: " + created.error().message, {}};
+      }
+      if (events_) events_->normal(*rs, "SuccessfulCreate", "Created pod: " + api::stringAt(*created, "metadata.name"));
     }
     if (toCreate < -diff) return Requeue::in(std::chrono::milliseconds(1));
   } else if (diff > 0) {
@@ -83,6 +88,7 @@ Result<Requeue> ReplicaSetController::reconcile(const std::string& key) {
     for (int64_t i = 0; i < diff; ++i) {
       auto removed = registry_.remove(podType, ns, api::stringAt(*active[size_t(i)], "metadata.name"));
       if (!removed && removed.error().code != 404) return removed.error();
+      if (events_) events_->normal(*rs, "SuccessfulDelete", "Deleted pod: " + api::stringAt(*active[size_t(i)], "metadata.name"));
     }
   }
   // Status from what the cache shows now (our own writes are already in it).

@@ -2,6 +2,7 @@
 // missing ones, deletes the surplus (unscheduled, not ready and newest first), adopts matching
 // orphans, and reports replicas / ready / available counts in status.
 #pragma once
+#include "controller/event_recorder.h"
 #include "controller/informer.h"
 #include "controller/reconcile_loop.h"
 
@@ -9,7 +10,7 @@ namespace skiff::controller {
 
 class ReplicaSetController {
  public:
-  ReplicaSetController(apiserver::Registry& registry, Informer& replicaSets, Informer& pods);
+  ReplicaSetController(apiserver::Registry& registry, Informer& replicaSets, Informer& pods, EventRecorder* events = nullptr);
   void start(int workers = 2) { loop_.start(workers); }
   void stop() { loop_.stop(); }
   Result<Requeue> reconcile(const std::string& key);
@@ -18,6 +19,7 @@ class ReplicaSetController {
   apiserver::Registry& registry_;
   Informer& replicaSets_;
   Informer& pods_;
+  EventRecorder* events_;
   ReconcileLoop loop_;
 };
 

@@ -24,8 +24,8 @@ bool holdsResources(const json::value& pod) {
 }  // namespace
 
 SchedulerController::SchedulerController(apiserver::Registry& registry, controller::Informer& pods,
-                                         controller::Informer& nodes, int workers)
-    : registry_(registry), pods_(pods), nodes_(nodes), workers_(workers) {
+                                         controller::Informer& nodes, int workers, controller::EventRecorder* events)
+    : registry_(registry), pods_(pods), nodes_(nodes), workers_(workers), events_(events) {
   pods_.addHandler([this](const std::string& t, const controller::ObjectPtr& p, const controller::ObjectPtr& o) { onPod(t, p, o); });
   nodes_.addHandler([this](const std::string& t, const controller::ObjectPtr& n, const controller::ObjectPtr&) { onNode(t, n); });
 }
@@ -178,6 +178,7 @@ void SchedulerController::scheduleOne(const std::string& key) {
                                                                        {"reason", "Unschedulable"}, {"message", d.message},
                                                                        {"lastProbeTime", nullptr},
                                                                        {"lastTransitionTime", api::rfc3339Now()}}}}}}};
+    if (events_) events_->warning(*pod, "FailedScheduling", d.message);
     auto r = registry_.patch(*api::findByKind("v1", "Pod"), ns, name, apiserver::PatchType::Strategic, patch, "status");
     if (!r && r.error().code != 404) log::warn("scheduler", "recording why " + key + " is unschedulable: " + r.error().message);
     return;
@@ -191,6 +192,7 @@ void SchedulerController::scheduleOne(const std::string& key) {
     return;
   }
   ++scheduled_;
+  if (events_) events_->normal(*pod, "Scheduled", "Successfully assigned " + key + " to " + d.node);
 }
 
 }  // namespace skiff::scheduler

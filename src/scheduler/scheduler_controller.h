@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "controller/event_recorder.h"
 #include "controller/informer.h"
 #include "controller/work_queue.h"
 #include "scheduler/scheduler.h"
@@ -22,7 +23,7 @@ namespace skiff::scheduler {
 class SchedulerController {
  public:
   SchedulerController(apiserver::Registry& registry, controller::Informer& pods, controller::Informer& nodes,
-                      int workers = 4);
+                      int workers = 4, controller::EventRecorder* events = nullptr);
   ~SchedulerController() { stop(); }
   void start();
   void stop();
@@ -42,6 +43,7 @@ class SchedulerController {
   controller::Informer& pods_;
   controller::Informer& nodes_;
   int workers_;
+  controller::EventRecorder* events_;
   controller::WorkQueue queue_;
   std::vector<std::thread> threads_;
   std::thread resync_;

@@ -17,6 +17,7 @@
 #include "agent/simulated_nodes.h"
 #include "runtime/runtime.h"
 #include "controller/deployment_controller.h"
+#include "controller/event_recorder.h"
 #include "controller/garbage_collector.h"
 #include "controller/informer.h"
 #include "controller/namespace_controller.h"
@@ -109,6 +110,7 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<apiserver::ApiServer> api_;
   std::unique_ptr<controller::NamespaceController> namespaces_;
   std::map<std::string, std::unique_ptr<controller::Informer>> informers_;
+  std::unique_ptr<controller::EventRecorder> schedulerEvents_, rsEvents_, deployEvents_, nodeEvents_;
   std::unique_ptr<scheduler::SchedulerController> scheduler_;
   std::unique_ptr<controller::ReplicaSetController> replicaSets_;
   std::unique_ptr<controller::DeploymentController> deployments_;
@@ -131,13 +133,17 @@ class PlatformImpl final : public Platform {
     auto& nodes = informer("v1", "Node");
     auto& rs = informer("apps/v1", "ReplicaSet");
     auto& deploys = informer("apps/v1", "Deployment");
-    scheduler_ = std::make_unique<scheduler::SchedulerController>(*registry_, pods, nodes);
-    replicaSets_ = std::make_unique<controller::ReplicaSetController>(*registry_, rs, pods);
-    deployments_ = std::make_unique<controller::DeploymentController>(*registry_, deploys, rs);
+    schedulerEvents_ = std::make_unique<controller::EventRecorder>(*registry_, "default-scheduler");
+    rsEvents_ = std::make_unique<controller::EventRecorder>(*registry_, "replicaset-controller");
+    deployEvents_ = std::make_unique<controller::EventRecorder>(*registry_, "deployment-controller");
+    nodeEvents_ = std::make_unique<controller::EventRecorder>(*registry_, "node-controller");
+    scheduler_ = std::make_unique<scheduler::SchedulerController>(*registry_, pods, nodes, 4, schedulerEvents_.get());
+    replicaSets_ = std::make_unique<controller::ReplicaSetController>(*registry_, rs, pods, rsEvents_.get());
+    deployments_ = std::make_unique<controller::DeploymentController>(*registry_, deploys, rs, deployEvents_.get());
     gc_ = std::make_unique<controller::GarbageCollector>(*registry_, std::vector<controller::Informer*>{&deploys, &rs, &pods});
     auto& leases = informer("coordination.k8s.io/v1", "Lease");
     nodeLifecycle_ = std::make_unique<controller::NodeLifecycleController>(
-        *registry_, nodes, leases, pods, controller::NodeLifecycleOptions{options.nodeGracePeriod});
+        *registry_, nodes, leases, pods, controller::NodeLifecycleOptions{options.nodeGracePeriod}, nodeEvents_.get());
     if (options.agent)
       agent_ = std::make_unique<agent::NodeAgent>(
           *registry_, pods, runtime::makeProcessRuntime(),

@@ -114,6 +114,18 @@ deploy_ready() { [ "$(kubectl get deploy web -n hello -o jsonpath='{.status.read
 check "example Deployment: 2 replicas really running and ready" wait_for deploy 60 deploy_ready
 deploy_ready || { "$SKIFF" get pods -n hello -o wide; for p in $("$SKIFF" get pods -n hello -o name); do "$SKIFF" logs -n hello "${p#pod/}" | tail -5; done; }
 
+# Events say what happened and why.
+out=$("$SKIFF" events)
+check "scheduler event" contains "$out" "Scheduled.*pod/web.*Successfully assigned default/web to"
+check "kubelet events" contains "$out" "Started.*pod/web.*Started container server"
+check "back-off warning" contains "$out" "Warning.*BackOff.*pod/crasher"
+check "liveness warning" contains "$out" "Unhealthy.*pod/unhealthy.*Liveness probe failed"
+out=$("$SKIFF" events -n hello)
+check "deployment and replicaset events" contains "$out" "ScalingReplicaSet.*deployment/web.*Scaled up replica set web-"
+check "replicaset created pods" contains "$out" "SuccessfulCreate.*replicaset/web-.*Created pod: web-"
+out=$("$SKIFF" describe pod crasher)
+check "describe shows the pod's events" contains "$out" "BackOff"
+
 # Graceful deletion: SIGTERM reaches the container, then the pod goes away.
 "$SKIFF" delete pod web --timeout 20 >/dev/null
 check "graceful delete removed the pod" wait_for gone 20 sh -c "! '$SKIFF' get pod web >/dev/null 2>&1"
