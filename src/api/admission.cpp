@@ -4,6 +4,7 @@
 #include <regex>
 #include <set>
 
+#include "api/cron.h"
 #include "api/object.h"
 #include "api/selector.h"
 
@@ -81,6 +82,34 @@ void defaultPodSpec(json::object& spec) {
   }
 }
 
+void defaultTemplate(json::object& spec);
+
+// Jobs get a selector on a label carrying their uid (unless manualSelector), as Kubernetes does.
+void defaultJobSpec(json::object& spec, json::object& job) {
+  setDefault(spec, "parallelism", 1);
+  setDefault(spec, "completions", 1);
+  setDefault(spec, "backoffLimit", 6);
+  setDefault(spec, "completionMode", "NonIndexed");
+  setDefault(spec, "suspend", false);
+  setDefault(spec, "podReplacementPolicy", "TerminatingOrFailed");
+  std::string uid, name;
+  if (auto* m = job.if_contains("metadata"); m && m->is_object()) {
+    if (auto* u = m->get_object().if_contains("uid"); u && u->is_string()) uid = u->get_string();
+    if (auto* n = m->get_object().if_contains("name"); n && n->is_string()) name = n->get_string();
+  }
+  bool manual = spec.if_contains("manualSelector") && spec["manualSelector"] == true;
+  if (!manual && !uid.empty() && !spec.contains("selector")) {
+    spec["selector"] = json::object{{"matchLabels", json::object{{"batch.kubernetes.io/controller-uid", uid}}}};
+    auto& tmeta = objectAt(objectAt(spec, "template"), "metadata");
+    auto& labels = objectAt(tmeta, "labels");
+    labels["batch.kubernetes.io/controller-uid"] = uid;
+    labels["controller-uid"] = uid;
+    labels["batch.kubernetes.io/job-name"] = name;
+    labels["job-name"] = name;
+  }
+  defaultTemplate(spec);
+}
+
 void defaultTemplate(json::object& spec) {
   auto& tmpl = objectAt(spec, "template");
   defaultPodSpec(objectAt(tmpl, "spec"));
@@ -148,6 +177,33 @@ void applyDefaults(const ResourceType& type, json::value& object) {
     defaultTemplate(spec);
   } else if (k == "Event") {
     setDefault(o, "type", "Normal");
+  } else if (k == "Job") {
+    defaultJobSpec(objectAt(o, "spec"), o);
+  } else if (k == "CronJob") {
+    auto& spec = objectAt(o, "spec");
+    setDefault(spec, "concurrencyPolicy", "Allow");
+    setDefault(spec, "suspend", false);
+    setDefault(spec, "successfulJobsHistoryLimit", 3);
+    setDefault(spec, "failedJobsHistoryLimit", 1);
+    auto& jt = objectAt(spec, "jobTemplate");
+    auto& js = objectAt(jt, "spec");
+    setDefault(js, "parallelism", 1);
+    setDefault(js, "completions", 1);
+    setDefault(js, "backoffLimit", 6);
+    setDefault(js, "completionMode", "NonIndexed");
+    setDefault(js, "suspend", false);
+    defaultTemplate(js);
+  } else if (k == "DaemonSet") {
+    auto& spec = objectAt(o, "spec");
+    setDefault(spec, "revisionHistoryLimit", 10);
+    auto& strategy = objectAt(spec, "updateStrategy");
+    setDefault(strategy, "type", "RollingUpdate");
+    if (strategy["type"] == "RollingUpdate") {
+      auto& ru = objectAt(strategy, "rollingUpdate");
+      setDefault(ru, "maxUnavailable", 1);
+      setDefault(ru, "maxSurge", 0);
+    }
+    defaultTemplate(spec);
   }
 }
 
@@ -537,6 +593,25 @@ void validateDataKeys(const json::value& obj, std::string_view field, Errors& e,
   }
 }
 
+void validateJobSpec(const json::value* specValue, const std::string& path, Errors& e) {
+  const json::object* spec = specValue ? specValue->if_object() : nullptr;
+  if (!spec) {
+    e.required(path);
+    return;
+  }
+  for (const char* f : {"parallelism", "completions", "backoffLimit", "ttlSecondsAfterFinished"})
+    if (auto v = intAt(*spec, f); v && *v < 0) e.invalid(path + "." + f, *v, "must be greater than or equal to 0");
+  if (auto v = intAt(*spec, "activeDeadlineSeconds"); v && *v <= 0) e.invalid(path + ".activeDeadlineSeconds", *v, "must be greater than 0");
+  const json::value* ps = spec->if_contains("template") ? valueAt(spec->at("template"), "spec") : nullptr;
+  if (!ps || !ps->is_object()) {
+    e.required(path + ".template.spec");
+    return;
+  }
+  validatePodSpec(ps->get_object(), path + ".template.spec", e);
+  std::string rp = strAt(ps->get_object(), "restartPolicy");
+  if (rp != "Never" && rp != "OnFailure") e.unsupported(path + ".template.spec.restartPolicy", rp.empty() ? "Always" : rp, {"OnFailure", "Never"});
+}
+
 }  // namespace
 
 bool isValidQuantity(std::string_view q) {
@@ -566,6 +641,34 @@ std::vector<FieldCause> validateObject(const ResourceType& type, const json::val
         e.invalid("spec.leaseDurationSeconds", *d, "must be greater than 0");
   } else if (k == "Event") {
     if (!valueAt(object, "involvedObject")) e.required("involvedObject");
+  } else if (k == "Job") {
+    validateJobSpec(valueAt(object, "spec"), "spec", e);
+  } else if (k == "CronJob") {
+    std::string schedule = stringAt(object, "spec.schedule");
+    if (schedule.empty()) e.required("spec.schedule");
+    else if (auto c = CronSchedule::parse(schedule); !c) e.invalid("spec.schedule", json::string(schedule), c.error().message);
+    std::string policy = stringAt(object, "spec.concurrencyPolicy");
+    if (!policy.empty() && policy != "Allow" && policy != "Forbid" && policy != "Replace")
+      e.unsupported("spec.concurrencyPolicy", policy, {"Allow", "Forbid", "Replace"});
+    validateJobSpec(valueAt(object, "spec.jobTemplate.spec"), "spec.jobTemplate.spec", e);
+  } else if (k == "DaemonSet") {
+    const json::object* spec = objAt(object, "spec");
+    if (!spec) {
+      e.required("spec");
+    } else {
+      const auto* selector = spec->if_contains("selector");
+      const json::value* labels = valueAt(object, "spec.template.metadata.labels");
+      if (!selector || !selector->is_object() || selector->get_object().empty()) e.required("spec.selector");
+      else if (auto sel = LabelSelector::fromObject(*selector); !sel || sel->empty() || !sel->matches(labels))
+        e.invalid("spec.template.metadata.labels", labels ? *labels : json::value(json::object()), "`selector` does not match template `labels`");
+      if (const json::object* ps = valueAt(object, "spec.template.spec") ? valueAt(object, "spec.template.spec")->if_object() : nullptr) {
+        validatePodSpec(*ps, "spec.template.spec", e);
+        std::string rp = strAt(*ps, "restartPolicy");
+        if (!rp.empty() && rp != "Always") e.unsupported("spec.template.spec.restartPolicy", rp, {"Always"});
+      } else {
+        e.required("spec.template.spec");
+      }
+    }
   }
   if (old) {
     // Immutable data, as Kubernetes enforces for `immutable: true` ConfigMaps and Secrets.

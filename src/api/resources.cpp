@@ -14,6 +14,9 @@ const std::vector<ResourceType>& builtinResources() {
       {"coordination.k8s.io", "v1", "Lease", "leases", "lease", true, false, false, {}, {}},
       {"apps", "v1", "Deployment", "deployments", "deployment", true, true, true, {"deploy"}, {"all"}},
       {"apps", "v1", "ReplicaSet", "replicasets", "replicaset", true, true, true, {"rs"}, {"all"}},
+      {"apps", "v1", "DaemonSet", "daemonsets", "daemonset", true, true, false, {"ds"}, {"all"}},
+      {"batch", "v1", "Job", "jobs", "job", true, true, false, {}, {"all"}},
+      {"batch", "v1", "CronJob", "cronjobs", "cronjob", true, true, false, {"cj"}, {"all"}},
   };
   return types;
 }

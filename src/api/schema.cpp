@@ -59,6 +59,21 @@ DeploymentStatus observedGeneration:int replicas:int updatedReplicas:int readyRe
 
 ReplicaSet apiVersion:string kind:string metadata:ObjectMeta spec:ReplicaSetSpec status:ReplicaSetStatus
 ReplicaSetSpec replicas:int minReadySeconds:int selector:LabelSelector template:PodTemplateSpec
+DaemonSet apiVersion:string kind:string metadata:ObjectMeta spec:DaemonSetSpec status:DaemonSetStatus
+DaemonSetSpec selector:LabelSelector template:PodTemplateSpec updateStrategy:DaemonSetUpdateStrategy minReadySeconds:int revisionHistoryLimit:int
+DaemonSetUpdateStrategy type:string rollingUpdate:RollingUpdateDaemonSet
+RollingUpdateDaemonSet maxUnavailable:intstr maxSurge:intstr
+DaemonSetStatus currentNumberScheduled:int numberMisscheduled:int desiredNumberScheduled:int numberReady:int observedGeneration:int updatedNumberScheduled:int numberAvailable:int numberUnavailable:int collisionCount:int conditions:[]any@type
+
+Job apiVersion:string kind:string metadata:ObjectMeta spec:JobSpec status:JobStatus
+JobTemplateSpec metadata:ObjectMeta spec:JobSpec
+JobSpec parallelism:int completions:int activeDeadlineSeconds:int podFailurePolicy:any successPolicy:any backoffLimit:int backoffLimitPerIndex:int maxFailedIndexes:int selector:LabelSelector manualSelector:bool template:PodTemplateSpec ttlSecondsAfterFinished:int completionMode:string suspend:bool podReplacementPolicy:string managedBy:string
+JobStatus conditions:[]any@type startTime:time completionTime:time active:int succeeded:int failed:int terminating:int completedIndexes:string failedIndexes:string uncountedTerminatedPods:any ready:int
+
+CronJob apiVersion:string kind:string metadata:ObjectMeta spec:CronJobSpec status:CronJobStatus
+CronJobSpec schedule:string timeZone:string startingDeadlineSeconds:int concurrencyPolicy:string suspend:bool jobTemplate:JobTemplateSpec successfulJobsHistoryLimit:int failedJobsHistoryLimit:int
+CronJobStatus active:[]any lastScheduleTime:time lastSuccessfulTime:time
+
 ReplicaSetStatus replicas:int fullyLabeledReplicas:int readyReplicas:int availableReplicas:int terminatingReplicas:int observedGeneration:int conditions:[]any@type
 )";
 

@@ -44,6 +44,17 @@ std::vector<Column> columnsFor(const std::string& kind) {
     return {{"Name", "string", 0, "name"}, {"Desired", "integer", 0}, {"Current", "integer", 0},
             {"Ready", "integer", 0}, {"Age", "string", 0}, {"Containers", "string", 1}, {"Images", "string", 1},
             {"Selector", "string", 1}};
+  if (kind == "Job")
+    return {{"Name", "string", 0, "name"}, {"Status", "string", 0}, {"Completions", "string", 0}, {"Duration", "string", 0},
+            {"Age", "string", 0}, {"Containers", "string", 1}, {"Images", "string", 1}, {"Selector", "string", 1}};
+  if (kind == "CronJob")
+    return {{"Name", "string", 0, "name"}, {"Schedule", "string", 0}, {"Timezone", "string", 0}, {"Suspend", "boolean", 0},
+            {"Active", "integer", 0}, {"Last Schedule", "string", 0}, {"Age", "string", 0}, {"Containers", "string", 1},
+            {"Images", "string", 1}, {"Selector", "string", 1}};
+  if (kind == "DaemonSet")
+    return {{"Name", "string", 0, "name"}, {"Desired", "integer", 0}, {"Current", "integer", 0}, {"Ready", "integer", 0},
+            {"Up-to-date", "integer", 0}, {"Available", "integer", 0}, {"Node Selector", "string", 0}, {"Age", "string", 0},
+            {"Containers", "string", 1}, {"Images", "string", 1}, {"Selector", "string", 1}};
   return {{"Name", "string", 0, "name"}, {"Age", "string", 0}};
 }
 
@@ -215,6 +226,42 @@ void fillCells(const ResourceType& type, const json::value& o, json::array& cell
   } else if (k == "ReplicaSet") {
     cells = {json::value(name), json::value(intOr0(o, "spec.replicas")), json::value(intOr0(o, "status.replicas")),
              json::value(intOr0(o, "status.readyReplicas")), json::value(age(o))};
+    containersAndImages(o, "spec.template.spec.containers", cells);
+    cells.emplace_back(selectorString(valueAt(o, "spec.selector")));
+  } else if (k == "Job") {
+    std::string status = "Running";
+    if (const json::value* conds = valueAt(o, "status.conditions"); conds && conds->is_array())
+      for (const auto& c : conds->get_array())
+        if (stringAt(c, "status") == "True") {
+          std::string t = stringAt(c, "type");
+          if (t == "Complete") status = "Complete";
+          else if (t == "Failed") status = "Failed";
+          else if (t == "Suspended") status = "Suspended";
+        }
+    int64_t start = parseRfc3339(stringAt(o, "status.startTime"));
+    int64_t end = parseRfc3339(stringAt(o, "status.completionTime"));
+    std::string duration = start < 0 ? "" : humanDuration((end >= 0 ? end : int64_t(std::time(nullptr))) - start);
+    cells = {json::value(name), json::value(status),
+             json::value(std::to_string(intOr0(o, "status.succeeded")) + "/" + std::to_string(intOr0(o, "spec.completions"))),
+             json::value(duration), json::value(age(o))};
+    containersAndImages(o, "spec.template.spec.containers", cells);
+    cells.emplace_back(selectorString(valueAt(o, "spec.selector")));
+  } else if (k == "CronJob") {
+    const json::value* active = valueAt(o, "status.active");
+    std::string last = stringAt(o, "status.lastScheduleTime");
+    const json::value* suspend = valueAt(o, "spec.suspend");
+    cells = {json::value(name), json::value(stringAt(o, "spec.schedule")),
+             json::value(stringAt(o, "spec.timeZone").empty() ? "<none>" : stringAt(o, "spec.timeZone")),
+             json::value(suspend && suspend->is_bool() && suspend->get_bool()),
+             json::value(int64_t(active && active->is_array() ? active->get_array().size() : 0)),
+             json::value(last.empty() ? "<none>" : age(o, "status.lastScheduleTime")), json::value(age(o))};
+    containersAndImages(o, "spec.jobTemplate.spec.template.spec.containers", cells);
+    cells.emplace_back("<none>");
+  } else if (k == "DaemonSet") {
+    cells = {json::value(name), json::value(intOr0(o, "status.desiredNumberScheduled")),
+             json::value(intOr0(o, "status.currentNumberScheduled")), json::value(intOr0(o, "status.numberReady")),
+             json::value(intOr0(o, "status.updatedNumberScheduled")), json::value(intOr0(o, "status.numberAvailable")),
+             json::value(selectorString(valueAt(o, "spec.template.spec.nodeSelector"))), json::value(age(o))};
     containersAndImages(o, "spec.template.spec.containers", cells);
     cells.emplace_back(selectorString(valueAt(o, "spec.selector")));
   } else {

@@ -273,17 +273,7 @@ Result<Requeue> DeploymentController::reconcile(const std::string& key) {
                       {"conditions", json::array{availCond, progCond}}};
   if (const json::value* cc = api::valueAt(*d, "status.collisionCount")) status["collisionCount"] = *cc;
   // Write only when something other than timestamps changed.
-  auto strip = [](json::value v) {
-    if (auto* conds = v.is_object() ? v.get_object().if_contains("conditions") : nullptr; conds && conds->is_array())
-      for (auto& c : conds->get_array())
-        if (c.is_object()) {
-          c.get_object().erase("lastUpdateTime");
-          c.get_object().erase("lastTransitionTime");
-        }
-    return v;
-  };
-  const json::value* current = api::valueAt(*d, "status");
-  if (!current || strip(*current) != strip(json::value(status))) {
+  if (!sameStatus(api::valueAt(*d, "status"), status)) {
     auto r = registry_.patch(deployType, ns, name, apiserver::PatchType::Merge, json::object{{"status", status}}, "status");
     if (!r && r.error().code != 404) return r.error();
   }

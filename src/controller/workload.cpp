@@ -90,4 +90,16 @@ std::string templateHash(const json::value& templ, int64_t collisionCount) {
 
 int64_t nowSeconds() { return int64_t(std::time(nullptr)); }
 
+bool sameStatus(const json::value* current, const json::value& next) {
+  if (!current) return false;
+  auto strip = [](json::value v) {
+    if (auto* conds = v.is_object() ? v.get_object().if_contains("conditions") : nullptr; conds && conds->is_array())
+      for (auto& c : conds->get_array())
+        if (c.is_object())
+          for (const char* f : {"lastUpdateTime", "lastTransitionTime", "lastProbeTime"}) c.get_object().erase(f);
+    return v;
+  };
+  return strip(*current) == strip(next);
+}
+
 }  // namespace skiff::controller

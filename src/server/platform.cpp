@@ -16,7 +16,10 @@
 #include "agent/node_agent.h"
 #include "agent/simulated_nodes.h"
 #include "runtime/runtime.h"
+#include "controller/cronjob_controller.h"
+#include "controller/daemonset_controller.h"
 #include "controller/deployment_controller.h"
+#include "controller/job_controller.h"
 #include "controller/event_recorder.h"
 #include "controller/garbage_collector.h"
 #include "controller/informer.h"
@@ -98,6 +101,9 @@ class PlatformImpl final : public Platform {
     if (deployments_) deployments_->stop();
     if (replicaSets_) replicaSets_->stop();
     if (gc_) gc_->stop();
+    if (jobs_) jobs_->stop();
+    if (cronJobs_) cronJobs_->stop();
+    if (daemonSets_) daemonSets_->stop();
     if (nodeLifecycle_) nodeLifecycle_->stop();
     if (namespaces_) namespaces_->stop();
     for (auto& [name, inf] : informers_) inf->stop();
@@ -115,6 +121,10 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<controller::ReplicaSetController> replicaSets_;
   std::unique_ptr<controller::DeploymentController> deployments_;
   std::unique_ptr<controller::GarbageCollector> gc_;
+  std::unique_ptr<controller::JobController> jobs_;
+  std::unique_ptr<controller::CronJobController> cronJobs_;
+  std::unique_ptr<controller::DaemonSetController> daemonSets_;
+  std::unique_ptr<controller::EventRecorder> jobEvents_, cronEvents_, dsEvents_;
   std::unique_ptr<agent::SimulatedNodes> simulated_;
   std::unique_ptr<controller::NodeLifecycleController> nodeLifecycle_;
   std::unique_ptr<agent::NodeAgent> agent_;
@@ -140,7 +150,17 @@ class PlatformImpl final : public Platform {
     scheduler_ = std::make_unique<scheduler::SchedulerController>(*registry_, pods, nodes, 4, schedulerEvents_.get());
     replicaSets_ = std::make_unique<controller::ReplicaSetController>(*registry_, rs, pods, rsEvents_.get());
     deployments_ = std::make_unique<controller::DeploymentController>(*registry_, deploys, rs, deployEvents_.get());
-    gc_ = std::make_unique<controller::GarbageCollector>(*registry_, std::vector<controller::Informer*>{&deploys, &rs, &pods});
+    auto& jobInf = informer("batch/v1", "Job");
+    auto& cronInf = informer("batch/v1", "CronJob");
+    auto& dsInf = informer("apps/v1", "DaemonSet");
+    jobEvents_ = std::make_unique<controller::EventRecorder>(*registry_, "job-controller");
+    cronEvents_ = std::make_unique<controller::EventRecorder>(*registry_, "cronjob-controller");
+    dsEvents_ = std::make_unique<controller::EventRecorder>(*registry_, "daemonset-controller");
+    jobs_ = std::make_unique<controller::JobController>(*registry_, jobInf, pods, jobEvents_.get());
+    cronJobs_ = std::make_unique<controller::CronJobController>(*registry_, cronInf, jobInf, cronEvents_.get());
+    daemonSets_ = std::make_unique<controller::DaemonSetController>(*registry_, dsInf, pods, nodes, dsEvents_.get());
+    gc_ = std::make_unique<controller::GarbageCollector>(
+        *registry_, std::vector<controller::Informer*>{&deploys, &rs, &pods, &jobInf, &cronInf, &dsInf});
     auto& leases = informer("coordination.k8s.io/v1", "Lease");
     nodeLifecycle_ = std::make_unique<controller::NodeLifecycleController>(
         *registry_, nodes, leases, pods, controller::NodeLifecycleOptions{options.nodeGracePeriod}, nodeEvents_.get());
@@ -165,6 +185,9 @@ class PlatformImpl final : public Platform {
     replicaSets_->start();
     deployments_->start();
     gc_->start();
+    jobs_->start();
+    cronJobs_->start();
+    daemonSets_->start();
     nodeLifecycle_->start();
     return {};
   }
