@@ -57,6 +57,62 @@ RegisterFilter taints("TaintToleration", [](const PodInfo& pod, const NodeInfo& 
   return std::nullopt;
 });
 
+// InterPodAffinity: required affinity needs a matching pod in the node's domain (or, for the first
+// pod of a group, the pod itself matching); required anti-affinity forbids one.
+RegisterFilter interPod("InterPodAffinity", [](const PodInfo& pod, const NodeInfo& n) -> std::optional<std::string> {
+  for (const auto& t : pod.requiredAffinity) {
+    auto domain = nodeLabel(n, t.topologyKey);
+    bool ok = domain && (t.domains.count(*domain) || (pod.selfMatchesAffinity && t.domains.empty()));
+    if (!ok) return "node(s) didn't match pod affinity rules";
+  }
+  for (const auto& t : pod.requiredAntiAffinity) {
+    auto domain = nodeLabel(n, t.topologyKey);
+    if (domain && t.domains.count(*domain)) return "node(s) didn't match pod anti-affinity rules";
+  }
+  return std::nullopt;
+});
+
+// PodTopologySpread (DoNotSchedule): placing here must keep the skew within maxSkew.
+RegisterFilter spreadFilter("PodTopologySpread", [](const PodInfo& pod, const NodeInfo& n) -> std::optional<std::string> {
+  for (const auto& c : pod.spread) {
+    if (!c.hard) continue;
+    auto domain = nodeLabel(n, c.topologyKey);
+    if (!domain) return "node(s) didn't match pod topology spread constraints (missing required label)";
+    auto it = c.counts.find(*domain);
+    int64_t here = it == c.counts.end() ? 0 : it->second;
+    if (here + 1 - c.minCount > c.maxSkew) return "node(s) didn't match pod topology spread constraints";
+  }
+  return std::nullopt;
+});
+
+// Preferred pod (anti-)affinity and ScheduleAnyway spreading, scaled to 0..100.
+RegisterScore interPodScore("InterPodAffinityPreferred", 2, [](const PodInfo& pod, const NodeInfo& n) -> int64_t {
+  int64_t total = 0, score = 0;
+  for (const auto& t : pod.preferredAffinity) {
+    total += t.weight;
+    if (auto d = nodeLabel(n, t.topologyKey); d && t.domains.count(*d)) score += t.weight;
+  }
+  for (const auto& t : pod.preferredAntiAffinity) {
+    total += t.weight;
+    if (auto d = nodeLabel(n, t.topologyKey); !d || !t.domains.count(*d)) score += t.weight;
+  }
+  return total ? score * 100 / total : 0;
+});
+
+RegisterScore spreadScore("PodTopologySpreadScore", 2, [](const PodInfo& pod, const NodeInfo& n) -> int64_t {
+  int64_t worst = 0;
+  bool any = false;
+  for (const auto& c : pod.spread) {
+    any = true;
+    auto d = nodeLabel(n, c.topologyKey);
+    if (!d) continue;
+    auto it = c.counts.find(*d);
+    int64_t skew = (it == c.counts.end() ? 0 : it->second) + 1 - c.minCount;
+    worst = std::max(worst, skew);
+  }
+  return any ? std::max<int64_t>(0, 100 - worst * 10) : 0;
+});
+
 int64_t fraction(int64_t used, int64_t total) { return total <= 0 ? 0 : std::clamp<int64_t>(used * 100 / total, 0, 100); }
 
 // NodeResourcesLeastAllocated: prefer nodes with the most free cpu and memory.

@@ -4,9 +4,17 @@
 
 #include "api/object.h"
 #include "api/quantity.h"
+#include "api/selector.h"
 
 namespace skiff::scheduler {
 namespace json = boost::json;
+
+namespace {
+int64_t controllerInt(const json::value& o, const char* field) {
+  const json::value* v = api::valueAt(o, field);
+  return v && v->is_int64() ? v->get_int64() : 0;
+}
+}  // namespace
 
 std::vector<FilterPlugin>& filterPlugins() {
   static std::vector<FilterPlugin> plugins;
@@ -143,8 +151,91 @@ bool matchesNodeSelectorTerm(const json::value& term, const json::value* labels,
   return any;  // an empty term matches nothing, as in Kubernetes
 }
 
+std::optional<std::string> nodeLabel(const NodeInfo& node, const std::string& key) {
+  const json::object* labels = node.labels ? node.labels->if_object() : nullptr;
+  const json::value* v = labels ? labels->if_contains(key) : nullptr;
+  if (v && v->is_string()) return std::string(v->get_string());
+  return std::nullopt;
+}
+
+namespace {
+
+bool podMatches(const PodSummary& p, const api::LabelSelector& sel, const std::set<std::string>& namespaces) {
+  return namespaces.count(p.ns) && sel.matches(&p.labels);
+}
+
+std::set<std::string> termNamespaces(const json::value& term, const std::string& podNs) {
+  std::set<std::string> out;
+  if (const json::value* ns = api::valueAt(term, "namespaces"); ns && ns->is_array())
+    for (const auto& n : ns->get_array())
+      if (n.is_string()) out.insert(std::string(n.get_string()));
+  if (out.empty()) out.insert(podNs);
+  return out;
+}
+
+// Resolves affinity terms, anti-affinity terms and spread constraints against the snapshot.
+void prepareInterPod(PodInfo& info, const std::vector<NodeInfo>& nodes) {
+  const json::value& pod = *info.pod;
+  std::string podNs = api::stringAt(pod, "metadata.namespace");
+  const json::value* podLabels = api::valueAt(pod, "metadata.labels");
+  auto resolve = [&](const json::value& term, int64_t weight, std::vector<TermDomains>& out, bool checkSelf) {
+    const json::value* sel = api::valueAt(term, "labelSelector");
+    auto selector = api::LabelSelector::fromObject(sel ? *sel : json::value());
+    if (!selector) return;
+    TermDomains td{api::stringAt(term, "topologyKey"), {}, weight};
+    auto namespaces = termNamespaces(term, podNs);
+    for (const auto& n : nodes) {
+      auto domain = nodeLabel(n, td.topologyKey);
+      if (!domain) continue;
+      for (const auto& p : n.pods)
+        if (podMatches(*p, *selector, namespaces)) {
+          td.domains.insert(*domain);
+          break;
+        }
+    }
+    if (checkSelf && namespaces.count(podNs) && selector->matches(podLabels)) info.selfMatchesAffinity = true;
+    out.push_back(std::move(td));
+  };
+  for (const auto& [path, list, anti] :
+       {std::tuple{"spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution", &info.requiredAffinity, false},
+        std::tuple{"spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution", &info.requiredAntiAffinity, true}})
+    if (const json::value* terms = api::valueAt(pod, path); terms && terms->is_array())
+      for (const auto& t : terms->get_array()) resolve(t, 0, *list, !anti);
+  for (const auto& [path, list] :
+       {std::pair{"spec.affinity.podAffinity.preferredDuringSchedulingIgnoredDuringExecution", &info.preferredAffinity},
+        std::pair{"spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution", &info.preferredAntiAffinity}})
+    if (const json::value* terms = api::valueAt(pod, path); terms && terms->is_array())
+      for (const auto& t : terms->get_array())
+        if (const json::value* term = api::valueAt(t, "podAffinityTerm")) resolve(*term, controllerInt(t, "weight"), *list, false);
+  if (const json::value* cs = api::valueAt(pod, "spec.topologySpreadConstraints"); cs && cs->is_array())
+    for (const auto& c : cs->get_array()) {
+      SpreadConstraint sc;
+      sc.topologyKey = api::stringAt(c, "topologyKey");
+      sc.maxSkew = std::max<int64_t>(1, controllerInt(c, "maxSkew"));
+      sc.hard = api::stringAt(c, "whenUnsatisfiable") != "ScheduleAnyway";
+      const json::value* sel = api::valueAt(c, "labelSelector");
+      auto selector = api::LabelSelector::fromObject(sel ? *sel : json::value());
+      if (!selector) continue;
+      std::set<std::string> namespaces{podNs};
+      for (const auto& n : nodes) {
+        auto domain = nodeLabel(n, sc.topologyKey);
+        if (!domain || !n.ready) continue;
+        int64_t& count = sc.counts[*domain];
+        for (const auto& p : n.pods)
+          if (podMatches(*p, *selector, namespaces)) ++count;
+      }
+      sc.minCount = sc.counts.empty() ? 0 : std::min_element(sc.counts.begin(), sc.counts.end(), [](auto& a, auto& b) { return a.second < b.second; })->second;
+      info.spread.push_back(std::move(sc));
+    }
+}
+
+}  // namespace
+
 Decision schedule(const json::value& pod, const std::vector<NodeInfo>& nodes, size_t offset) {
   PodInfo info(pod);
+  if (api::valueAt(pod, "spec.affinity.podAffinity") || api::valueAt(pod, "spec.affinity.podAntiAffinity") ||
+      api::valueAt(pod, "spec.topologySpreadConstraints"))
+    prepareInterPod(info, nodes);
   std::map<std::string, int> reasons;
   const size_t enough = std::max<size_t>(100, nodes.size() / 20);
   std::vector<const NodeInfo*> feasible;

@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,13 @@ struct Resources {
   }
 };
 
+// The labels and namespace of a pod on a node, for inter-pod affinity and spreading.
+struct PodSummary {
+  std::string key;  // "ns/name"
+  std::string ns;
+  boost::json::value labels;
+};
+
 // What the scheduler knows about one node, precomputed once per snapshot.
 struct NodeInfo {
   std::string name;
@@ -35,6 +44,21 @@ struct NodeInfo {
   bool unschedulable = false;
   Resources allocatable;
   Resources requested;  // sum over pods bound to it (pods count included)
+  std::vector<std::shared_ptr<const PodSummary>> pods;
+};
+
+// A pod-affinity term resolved against the cluster: the topology domains holding a matching pod.
+struct TermDomains {
+  std::string topologyKey;
+  std::set<std::string> domains;
+  int64_t weight = 0;  // preferred terms
+};
+struct SpreadConstraint {
+  std::string topologyKey;
+  int64_t maxSkew = 1;
+  bool hard = true;  // DoNotSchedule (filter) or ScheduleAnyway (score)
+  std::map<std::string, int64_t> counts;  // matching pods per domain (eligible domains only)
+  int64_t minCount = 0;
 };
 
 // What the scheduler knows about the pod being placed, computed once per decision.
@@ -46,8 +70,15 @@ struct PodInfo {
   const boost::json::value* requiredTerms = nullptr;   // nodeAffinity required nodeSelectorTerms
   const boost::json::value* preferredTerms = nullptr;  // nodeAffinity preferred terms
   const boost::json::value* tolerations = nullptr;
+  // Filled by schedule() for pods that use them (computed once per decision).
+  std::vector<TermDomains> requiredAffinity, requiredAntiAffinity, preferredAffinity, preferredAntiAffinity;
+  std::vector<SpreadConstraint> spread;
+  bool selfMatchesAffinity = false;  // first pod of a group may satisfy its own affinity
   explicit PodInfo(const boost::json::value& p);
 };
+
+// The value of a node's label, or nullopt.
+std::optional<std::string> nodeLabel(const NodeInfo& node, const std::string& key);
 
 // A pod's requests: containers summed, init containers as the max, plus the pod itself.
 Resources podRequests(const boost::json::value& pod);

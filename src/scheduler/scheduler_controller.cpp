@@ -40,6 +40,7 @@ void SchedulerController::onNode(const std::string& type, const controller::Obje
       if (it == index_.end()) return;
       size_t i = it->second, last = infos_.size() - 1;
       orphanUsage_[name] = infos_[i].requested;
+      orphanPods_[name] = std::move(infos_[i].pods);
       if (i != last) {
         infos_[i] = std::move(infos_[last]);
         nodeObjects_[i] = std::move(nodeObjects_[last]);
@@ -56,6 +57,10 @@ void SchedulerController::onNode(const std::string& type, const controller::Obje
         info.requested = o->second;
         orphanUsage_.erase(o);
       }
+      if (auto o = orphanPods_.find(name); o != orphanPods_.end()) {
+        info.pods = std::move(o->second);
+        orphanPods_.erase(o);
+      }
       index_[name] = infos_.size();
       infos_.push_back(std::move(info));
       nodeObjects_.push_back(node);
@@ -64,12 +69,24 @@ void SchedulerController::onNode(const std::string& type, const controller::Obje
       size_t i = it->second;
       becameUsable = true;  // readiness, taints or labels may have changed; node updates are rare
       info.requested = infos_[i].requested;
+      info.pods = std::move(infos_[i].pods);
       infos_[i] = std::move(info);
       nodeObjects_[i] = node;
     }
   }
   if (becameUsable) retryUnschedulable();
 }
+
+std::vector<std::shared_ptr<const PodSummary>>* SchedulerController::podsOn(const std::string& node) {
+  auto it = index_.find(node);
+  return it == index_.end() ? &orphanPods_[node] : &infos_[it->second].pods;
+}
+
+namespace {
+void dropPod(std::vector<std::shared_ptr<const PodSummary>>& pods, const std::string& key) {
+  pods.erase(std::remove_if(pods.begin(), pods.end(), [&](const auto& p) { return p->key == key; }), pods.end());
+}
+}  // namespace
 
 Resources* SchedulerController::requestedOn(const std::string& node) {
   auto it = index_.find(node);
@@ -78,17 +95,31 @@ Resources* SchedulerController::requestedOn(const std::string& node) {
 
 void SchedulerController::onPod(const std::string& type, const controller::ObjectPtr& pod, const controller::ObjectPtr&) {
   std::string key = controller::keyOf(*pod);
-  if (type == "DELETED" || !holdsResources(*pod)) unaccount(key);
-  else account(key, api::stringAt(*pod, "spec.nodeName"), podRequests(*pod));
+  if (type == "DELETED" || !holdsResources(*pod)) {
+    unaccount(key);
+  } else {
+    auto summary = std::make_shared<PodSummary>();
+    summary->key = key;
+    summary->ns = api::stringAt(*pod, "metadata.namespace");
+    if (const json::value* l = api::valueAt(*pod, "metadata.labels")) summary->labels = *l;
+    account(key, api::stringAt(*pod, "spec.nodeName"), podRequests(*pod), std::move(summary));
+  }
   if (type != "DELETED" && isPending(*pod)) queue_.add(key);
   if (type == "DELETED" || (type == "MODIFIED" && !holdsResources(*pod))) retryUnschedulable();  // room freed
 }
 
-void SchedulerController::account(const std::string& podKey, const std::string& node, const Resources& r) {
+void SchedulerController::account(const std::string& podKey, const std::string& node, const Resources& r,
+                                  std::shared_ptr<const PodSummary> summary) {
   std::lock_guard lock(usageMutex_);
   auto it = placed_.find(podKey);
+  if (summary) {  // labels may have changed even when the node did not
+    auto* pods = podsOn(node);
+    dropPod(*pods, podKey);
+    pods->push_back(summary);
+  }
   if (it != placed_.end()) {
     if (it->second.first == node) return;  // already counted (assumed or seen)
+    if (summary) dropPod(*podsOn(it->second.first), podKey);
     Resources& u = *requestedOn(it->second.first);
     u.milliCpu -= it->second.second.milliCpu;
     u.memory -= it->second.second.memory;
@@ -106,6 +137,7 @@ void SchedulerController::unaccount(const std::string& podKey) {
   u.milliCpu -= it->second.second.milliCpu;
   u.memory -= it->second.second.memory;
   u.pods -= it->second.second.pods;
+  dropPod(*podsOn(it->second.first), podKey);
   placed_.erase(it);
 }
 
@@ -161,6 +193,11 @@ void SchedulerController::scheduleOne(const std::string& key) {
     if (!d.node.empty()) {
       placed_[key] = {d.node, req};
       *requestedOn(d.node) += req;
+      auto summary = std::make_shared<PodSummary>();
+      summary->key = key;
+      summary->ns = ns;
+      if (const json::value* l = api::valueAt(*pod, "metadata.labels")) summary->labels = *l;
+      podsOn(d.node)->push_back(std::move(summary));
     }
   }
   if (d.node.empty()) {

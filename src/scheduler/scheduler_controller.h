@@ -35,7 +35,8 @@ class SchedulerController {
   void onPod(const std::string& type, const controller::ObjectPtr& pod, const controller::ObjectPtr& old);
   void run();
   void scheduleOne(const std::string& key);
-  void account(const std::string& podKey, const std::string& node, const Resources& r);
+  void account(const std::string& podKey, const std::string& node, const Resources& r,
+               std::shared_ptr<const PodSummary> summary = nullptr);
   void unaccount(const std::string& podKey);
   void retryUnschedulable();
 
@@ -60,6 +61,8 @@ class SchedulerController {
   std::map<std::string, size_t> index_;                               // node name -> infos_ index
   std::map<std::string, Resources> orphanUsage_;                      // requests on nodes not seen yet
   std::map<std::string, std::pair<std::string, Resources>> placed_;   // pod key -> (node, requests)
+  std::map<std::string, std::vector<std::shared_ptr<const PodSummary>>> orphanPods_;  // pods on unseen nodes
+  std::vector<std::shared_ptr<const PodSummary>>* podsOn(const std::string& node);  // usageMutex_ held
   std::set<std::string> unschedulable_;
   std::atomic<uint64_t> scheduled_{0}, attempts_{0}, rotation_{0};
 };

@@ -102,6 +102,50 @@ YAML
 placed() { [ "$(K get pod pinned -o jsonpath='{.spec.nodeName}')" = "sim-node-1" ]; }
 check "nodeSelector placement" wait_for "pinned placed" 10 placed
 
+# Pod anti-affinity: one replica per node, the fourth stays Pending and says why.
+"$SKIFF" apply -f - >/dev/null <<'YAML'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: apart}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: apart}}
+  template:
+    metadata: {labels: {app: apart}}
+    spec:
+      affinity:
+        podAntiAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+          - {labelSelector: {matchLabels: {app: apart}}, topologyKey: kubernetes.io/hostname}
+      containers: [{name: c, image: busybox}]
+YAML
+check "anti-affinity: 3 of 4 ready" wait_for "3 ready" 20 ready_is apart 3
+pending() { kubectl get pods -l app=apart -o jsonpath='{.items[*].status.conditions[*].message}' | grep -q "didn't match pod anti-affinity rules"; }
+check "anti-affinity: the 4th says why" wait_for "reason" 10 pending
+out=$(kubectl get pods -l app=apart -o jsonpath='{range .items[*]}{.spec.nodeName}{"\n"}{end}' | sort | uniq -d)
+check "anti-affinity: no two on one node" test -z "$out"
+"$SKIFF" delete deploy apart >/dev/null
+
+# Topology spread over zones: 6 replicas on 3 zones, 2 each.
+"$SKIFF" apply -f - >/dev/null <<'YAML'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: spread}
+spec:
+  replicas: 6
+  selector: {matchLabels: {app: spread}}
+  template:
+    metadata: {labels: {app: spread}}
+    spec:
+      topologySpreadConstraints:
+      - {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: spread}}}
+      containers: [{name: c, image: busybox}]
+YAML
+check "spread: 6 ready" wait_for "6 ready" 20 ready_is spread 6
+out=$(kubectl get pods -l app=spread -o jsonpath='{range .items[*]}{.spec.nodeName}{"\n"}{end}' | sort | uniq -c | awk '{print $1}' | sort -u | tr '\n' ' ')
+check "spread: 2 per zone" test "$out" = "2 "
+"$SKIFF" delete deploy spread >/dev/null
+
 # Garbage collection: deleting the Deployment removes its ReplicaSets and pods.
 K delete deploy web >/dev/null
 gone() { [ -z "$("$SKIFF" get rs -o name)" ] && ! "$SKIFF" get pods -o name | grep -q web-; }

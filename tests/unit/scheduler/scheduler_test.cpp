@@ -98,6 +98,56 @@ TEST_F(SchedulerTest, RotatingTheOffsetSpreadsEqualNodes) {
   EXPECT_EQ(chosen.size(), 4u);
 }
 
+std::shared_ptr<const PodSummary> running(const std::string& name, const std::string& labels) {
+  auto p = std::make_shared<PodSummary>();
+  p->key = "default/" + name;
+  p->ns = "default";
+  p->labels = json::parse(labels);
+  return p;
+}
+
+TEST_F(SchedulerTest, PodAntiAffinityKeepsReplicasApart) {
+  node("a1");
+  node("b1");
+  infos_[0].pods.push_back(running("db-0", R"({"app":"db"})"));
+  auto p = json::parse(R"({"metadata":{"name":"db-1","namespace":"default","labels":{"app":"db"}},"spec":{
+      "affinity":{"podAntiAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[
+        {"labelSelector":{"matchLabels":{"app":"db"}},"topologyKey":"kubernetes.io/hostname"}]}},
+      "containers":[{"name":"c","image":"x"}]}})");
+  // Nodes carry hostname labels in real clusters; here the zone label stands in.
+  p.as_object()["spec"].as_object()["affinity"].as_object()["podAntiAffinity"].as_object()
+      ["requiredDuringSchedulingIgnoredDuringExecution"].as_array()[0].as_object()["topologyKey"] = "zone";
+  EXPECT_EQ(schedule(p, infos_).node, "b1");
+  infos_[1].pods.push_back(running("db-2", R"({"app":"db"})"));
+  EXPECT_NE(schedule(p, infos_).message.find("didn't match pod anti-affinity rules"), std::string::npos);
+}
+
+TEST_F(SchedulerTest, PodAffinityFollowsItsPeer) {
+  node("a1");
+  node("b1");
+  auto p = json::parse(R"({"metadata":{"name":"web","namespace":"default","labels":{"app":"web"}},"spec":{
+      "affinity":{"podAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[
+        {"labelSelector":{"matchLabels":{"app":"cache"}},"topologyKey":"zone"}]}},
+      "containers":[{"name":"c","image":"x"}]}})");
+  EXPECT_EQ(schedule(p, infos_).node, "");  // no cache anywhere yet
+  infos_[1].pods.push_back(running("cache-0", R"({"app":"cache"})"));
+  EXPECT_EQ(schedule(p, infos_).node, "b1");
+}
+
+TEST_F(SchedulerTest, TopologySpreadKeepsSkew) {
+  node("a1");
+  node("b1");
+  node("c1");
+  infos_[0].pods.push_back(running("w-0", R"({"app":"w"})"));
+  infos_[0].pods.push_back(running("w-1", R"({"app":"w"})"));
+  infos_[1].pods.push_back(running("w-2", R"({"app":"w"})"));
+  auto p = json::parse(R"({"metadata":{"name":"w-3","namespace":"default","labels":{"app":"w"}},"spec":{
+      "topologySpreadConstraints":[{"maxSkew":1,"topologyKey":"zone","whenUnsatisfiable":"DoNotSchedule",
+        "labelSelector":{"matchLabels":{"app":"w"}}}],
+      "containers":[{"name":"c","image":"x"}]}})");
+  for (size_t off = 0; off < 3; ++off) EXPECT_EQ(schedule(p, infos_, off).node, "c1");
+}
+
 TEST_F(SchedulerTest, PodRequestsCountInitContainersAsMax) {
   auto p = json::parse(R"({"spec":{"initContainers":[{"name":"i","resources":{"requests":{"cpu":"2"}}}],
       "containers":[{"name":"a","resources":{"requests":{"cpu":"500m","memory":"1Gi"}}},
