@@ -193,6 +193,15 @@ void applyDefaults(const ResourceType& type, json::value& object) {
     setDefault(js, "completionMode", "NonIndexed");
     setDefault(js, "suspend", false);
     defaultTemplate(js);
+  } else if (k == "StatefulSet") {
+    auto& spec = objectAt(o, "spec");
+    setDefault(spec, "replicas", 1);
+    setDefault(spec, "podManagementPolicy", "OrderedReady");
+    setDefault(spec, "revisionHistoryLimit", 10);
+    auto& strategy = objectAt(spec, "updateStrategy");
+    setDefault(strategy, "type", "RollingUpdate");
+    if (strategy["type"] == "RollingUpdate") setDefault(objectAt(strategy, "rollingUpdate"), "partition", 0);
+    defaultTemplate(spec);
   } else if (k == "DaemonSet") {
     auto& spec = objectAt(o, "spec");
     setDefault(spec, "revisionHistoryLimit", 10);
@@ -626,8 +635,15 @@ std::vector<FieldCause> validateObject(const ResourceType& type, const json::val
   if (k == "Pod") {
     if (const json::object* spec = objAt(object, "spec")) validatePodSpec(*spec, "spec", e);
     else e.required("spec");
-  } else if (k == "Deployment" || k == "ReplicaSet") {
+  } else if (k == "Deployment" || k == "ReplicaSet" || k == "StatefulSet") {
     validateWorkload(object, e, k == "Deployment");
+    if (k == "StatefulSet") {
+      std::string policy = stringAt(object, "spec.podManagementPolicy");
+      if (!policy.empty() && policy != "OrderedReady" && policy != "Parallel")
+        e.unsupported("spec.podManagementPolicy", policy, {"OrderedReady", "Parallel"});
+      std::string t = stringAt(object, "spec.updateStrategy.type");
+      if (!t.empty() && t != "RollingUpdate" && t != "OnDelete") e.unsupported("spec.updateStrategy.type", t, {"OnDelete", "RollingUpdate"});
+    }
   } else if (k == "Service") {
     validateService(object, e);
   } else if (k == "ConfigMap") {

@@ -15,6 +15,7 @@ const std::vector<ResourceType>& builtinResources() {
       {"apps", "v1", "Deployment", "deployments", "deployment", true, true, true, {"deploy"}, {"all"}},
       {"apps", "v1", "ReplicaSet", "replicasets", "replicaset", true, true, true, {"rs"}, {"all"}},
       {"apps", "v1", "DaemonSet", "daemonsets", "daemonset", true, true, false, {"ds"}, {"all"}},
+      {"apps", "v1", "StatefulSet", "statefulsets", "statefulset", true, true, true, {"sts"}, {"all"}},
       {"batch", "v1", "Job", "jobs", "job", true, true, false, {}, {"all"}},
       {"batch", "v1", "CronJob", "cronjobs", "cronjob", true, true, false, {"cj"}, {"all"}},
   };

@@ -59,6 +59,12 @@ DeploymentStatus observedGeneration:int replicas:int updatedReplicas:int readyRe
 
 ReplicaSet apiVersion:string kind:string metadata:ObjectMeta spec:ReplicaSetSpec status:ReplicaSetStatus
 ReplicaSetSpec replicas:int minReadySeconds:int selector:LabelSelector template:PodTemplateSpec
+StatefulSet apiVersion:string kind:string metadata:ObjectMeta spec:StatefulSetSpec status:StatefulSetStatus
+StatefulSetSpec replicas:int selector:LabelSelector template:PodTemplateSpec volumeClaimTemplates:[]any serviceName:string podManagementPolicy:string updateStrategy:StatefulSetUpdateStrategy revisionHistoryLimit:int minReadySeconds:int persistentVolumeClaimRetentionPolicy:any ordinals:any
+StatefulSetUpdateStrategy type:string rollingUpdate:RollingUpdateStatefulSet
+RollingUpdateStatefulSet partition:int maxUnavailable:intstr
+StatefulSetStatus observedGeneration:int replicas:int readyReplicas:int currentReplicas:int updatedReplicas:int currentRevision:string updateRevision:string collisionCount:int conditions:[]any@type availableReplicas:int
+
 DaemonSet apiVersion:string kind:string metadata:ObjectMeta spec:DaemonSetSpec status:DaemonSetStatus
 DaemonSetSpec selector:LabelSelector template:PodTemplateSpec updateStrategy:DaemonSetUpdateStrategy minReadySeconds:int revisionHistoryLimit:int
 DaemonSetUpdateStrategy type:string rollingUpdate:RollingUpdateDaemonSet

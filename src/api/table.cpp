@@ -44,6 +44,8 @@ std::vector<Column> columnsFor(const std::string& kind) {
     return {{"Name", "string", 0, "name"}, {"Desired", "integer", 0}, {"Current", "integer", 0},
             {"Ready", "integer", 0}, {"Age", "string", 0}, {"Containers", "string", 1}, {"Images", "string", 1},
             {"Selector", "string", 1}};
+  if (kind == "StatefulSet")
+    return {{"Name", "string", 0, "name"}, {"Ready", "string", 0}, {"Age", "string", 0}, {"Containers", "string", 1}, {"Images", "string", 1}};
   if (kind == "Job")
     return {{"Name", "string", 0, "name"}, {"Status", "string", 0}, {"Completions", "string", 0}, {"Duration", "string", 0},
             {"Age", "string", 0}, {"Containers", "string", 1}, {"Images", "string", 1}, {"Selector", "string", 1}};
@@ -228,6 +230,11 @@ void fillCells(const ResourceType& type, const json::value& o, json::array& cell
              json::value(intOr0(o, "status.readyReplicas")), json::value(age(o))};
     containersAndImages(o, "spec.template.spec.containers", cells);
     cells.emplace_back(selectorString(valueAt(o, "spec.selector")));
+  } else if (k == "StatefulSet") {
+    cells = {json::value(name),
+             json::value(std::to_string(intOr0(o, "status.readyReplicas")) + "/" + std::to_string(intOr0(o, "spec.replicas"))),
+             json::value(age(o))};
+    containersAndImages(o, "spec.template.spec.containers", cells);
   } else if (k == "Job") {
     std::string status = "Running";
     if (const json::value* conds = valueAt(o, "status.conditions"); conds && conds->is_array())

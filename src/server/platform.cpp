@@ -20,6 +20,7 @@
 #include "controller/daemonset_controller.h"
 #include "controller/deployment_controller.h"
 #include "controller/job_controller.h"
+#include "controller/statefulset_controller.h"
 #include "controller/event_recorder.h"
 #include "controller/garbage_collector.h"
 #include "controller/informer.h"
@@ -104,6 +105,7 @@ class PlatformImpl final : public Platform {
     if (jobs_) jobs_->stop();
     if (cronJobs_) cronJobs_->stop();
     if (daemonSets_) daemonSets_->stop();
+    if (statefulSets_) statefulSets_->stop();
     if (nodeLifecycle_) nodeLifecycle_->stop();
     if (namespaces_) namespaces_->stop();
     for (auto& [name, inf] : informers_) inf->stop();
@@ -124,6 +126,8 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<controller::JobController> jobs_;
   std::unique_ptr<controller::CronJobController> cronJobs_;
   std::unique_ptr<controller::DaemonSetController> daemonSets_;
+  std::unique_ptr<controller::StatefulSetController> statefulSets_;
+  std::unique_ptr<controller::EventRecorder> stsEvents_;
   std::unique_ptr<controller::EventRecorder> jobEvents_, cronEvents_, dsEvents_;
   std::unique_ptr<agent::SimulatedNodes> simulated_;
   std::unique_ptr<controller::NodeLifecycleController> nodeLifecycle_;
@@ -159,8 +163,11 @@ class PlatformImpl final : public Platform {
     jobs_ = std::make_unique<controller::JobController>(*registry_, jobInf, pods, jobEvents_.get());
     cronJobs_ = std::make_unique<controller::CronJobController>(*registry_, cronInf, jobInf, cronEvents_.get());
     daemonSets_ = std::make_unique<controller::DaemonSetController>(*registry_, dsInf, pods, nodes, dsEvents_.get());
+    auto& stsInf = informer("apps/v1", "StatefulSet");
+    stsEvents_ = std::make_unique<controller::EventRecorder>(*registry_, "statefulset-controller");
+    statefulSets_ = std::make_unique<controller::StatefulSetController>(*registry_, stsInf, pods, stsEvents_.get());
     gc_ = std::make_unique<controller::GarbageCollector>(
-        *registry_, std::vector<controller::Informer*>{&deploys, &rs, &pods, &jobInf, &cronInf, &dsInf});
+        *registry_, std::vector<controller::Informer*>{&deploys, &rs, &pods, &jobInf, &cronInf, &dsInf, &stsInf});
     auto& leases = informer("coordination.k8s.io/v1", "Lease");
     nodeLifecycle_ = std::make_unique<controller::NodeLifecycleController>(
         *registry_, nodes, leases, pods, controller::NodeLifecycleOptions{options.nodeGracePeriod}, nodeEvents_.get());
@@ -188,6 +195,7 @@ class PlatformImpl final : public Platform {
     jobs_->start();
     cronJobs_->start();
     daemonSets_->start();
+    statefulSets_->start();
     nodeLifecycle_->start();
     return {};
   }

@@ -146,6 +146,34 @@ out=$(kubectl get pods -l app=spread -o jsonpath='{range .items[*]}{.spec.nodeNa
 check "spread: 2 per zone" test "$out" = "2 "
 "$SKIFF" delete deploy spread >/dev/null
 
+# StatefulSet: stable ordinal names, ordered start, scale down from the top, rolling update.
+"$SKIFF" apply -f - >/dev/null <<'YAML'
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  replicas: 3
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: c, image: "busybox:1"}]}
+YAML
+sts_ready() { [ "$(kubectl get sts db -o jsonpath='{.status.readyReplicas}')" = "$1" ]; }
+check "statefulset: 3 ready" wait_for "3 ready" 20 sts_ready 3
+out=$("$SKIFF" get pods -l app=db -o name | sort | tr '\n' ' ')
+check "statefulset: stable names" test "$out" = "pod/db-0 pod/db-1 pod/db-2 "
+out=$(kubectl get pod db-1 -o jsonpath='{.spec.hostname}.{.spec.subdomain}')
+check "statefulset: hostname and subdomain" test "$out" = "db-1.db"
+kubectl scale sts db --replicas=1 >/dev/null
+check "statefulset: scale down" wait_for "1 ready" 20 sts_ready 1
+out=$("$SKIFF" get pods -l app=db -o name)
+check "statefulset: db-0 is the one kept" test "$out" = "pod/db-0"
+kubectl set image sts/db c=busybox:2 >/dev/null
+updated() { [ "$(kubectl get pod db-0 -o jsonpath='{.spec.containers[0].image}')" = "busybox:2" ] && sts_ready 1; }
+check "statefulset: rolling update replaces the pod" wait_for "updated" 20 updated
+"$SKIFF" delete sts db >/dev/null
+
 # Garbage collection: deleting the Deployment removes its ReplicaSets and pods.
 K delete deploy web >/dev/null
 gone() { [ -z "$("$SKIFF" get rs -o name)" ] && ! "$SKIFF" get pods -o name | grep -q web-; }

@@ -1,0 +1,29 @@
+// StatefulSetController: pods with stable names <name>-<ordinal> (0..replicas-1), hostname and
+// subdomain (serviceName) set, created in order and each only once the previous is Running and
+// Ready (OrderedReady) or all at once (Parallel); scaled down from the highest ordinal; updated
+// from the highest ordinal down to `partition`, one pod at a time (RollingUpdate) or only when
+// deleted (OnDelete). Pod revisions are recorded in controller-revision-hash.
+// Not yet: volumeClaimTemplates (no PersistentVolumeClaims until the native runtime mounts them).
+#pragma once
+#include "controller/event_recorder.h"
+#include "controller/informer.h"
+#include "controller/reconcile_loop.h"
+
+namespace skiff::controller {
+
+class StatefulSetController {
+ public:
+  StatefulSetController(apiserver::Registry& registry, Informer& statefulSets, Informer& pods, EventRecorder* events = nullptr);
+  void start(int workers = 1) { loop_.start(workers); }
+  void stop() { loop_.stop(); }
+  Result<Requeue> reconcile(const std::string& key);
+
+ private:
+  apiserver::Registry& registry_;
+  Informer& statefulSets_;
+  Informer& pods_;
+  EventRecorder* events_;
+  ReconcileLoop loop_;
+};
+
+}  // namespace skiff::controller
