@@ -8,7 +8,7 @@ build_pkgs=(g++ cmake ninja-build ccache pkg-config
   libyaml-dev libsqlite3-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev)
 # Real peers used by tests and benchmarks.
-peer_pkgs=(etcd-server etcd-client curl python3)
+peer_pkgs=(etcd-server etcd-client curl python3 prometheus)
 
 missing=()
 for p in "${build_pkgs[@]}" "${peer_pkgs[@]}"; do

@@ -16,6 +16,7 @@
 #include "api/object.h"
 #include "common/base64.h"
 #include "common/log.h"
+#include "observe/metrics.h"
 #include "controller/workload.h"
 
 namespace skiff::agent {
@@ -453,6 +454,9 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
     c.startedAt = api::rfc3339Now();
     c.runningSince = now;
     events_->normal(obj, "Started", "Started container " + c.name);
+    static observe::Family<observe::Counter> starts("skiff_agent_container_starts_total", "Containers started by the node agent.",
+                                                    {"runtime"});
+    starts.with({runtime_->name()}).inc();
     c.waitingReason.clear();
     c.waitingMessage.clear();
     c.ready = false;

@@ -9,6 +9,7 @@
 #include "api/codec.h"
 #include "api/object.h"
 #include "api/table.h"
+#include "observe/metrics.h"
 #include "api/admission.h"
 #include "api/patch.h"
 #include "apiserver/openapi.h"
@@ -138,7 +139,58 @@ Result<bool> parseResourcePath(const std::vector<std::string>& parts, const api:
 
 }  // namespace
 
+// Wraps an exchange to learn the answer's status and what the request was, for the metrics.
+class ApiServer::Recorder final : public http::Exchange {
+ public:
+  explicit Recorder(http::Exchange& inner) : inner_(inner) {}
+  const http::Request& request() const override { return inner_.request(); }
+  void respond(http::Response r) override {
+    status = r.status;
+    inner_.respond(std::move(r));
+  }
+  http::Stream& startStream(int s, std::string contentType, http::Headers headers) override {
+    status = s;
+    longRunning = true;
+    return inner_.startStream(s, std::move(contentType), std::move(headers));
+  }
+  int status = 0;
+  bool longRunning = false;
+  std::string verb, resource;
+
+ private:
+  http::Exchange& inner_;
+};
+
+namespace {
+observe::Family<observe::Counter>& requestCounter() {
+  static observe::Family<observe::Counter> f("apiserver_request_total", "Counter of API requests by verb, resource and HTTP code.",
+                                             {"verb", "resource", "code"});
+  return f;
+}
+observe::Family<observe::Histogram>& requestLatency() {
+  static observe::Family<observe::Histogram> f("apiserver_request_duration_seconds",
+                                               "Response latency of API requests by verb and resource (watches and log follows excluded).",
+                                               {"verb", "resource"});
+  return f;
+}
+}  // namespace
+
+ApiServer::~ApiServer() { observe::unregisterCallbackGauge("apiserver_registered_watchers"); }
+
 void ApiServer::handle(http::Exchange& ex) {
+  if (!gaugeRegistered_.exchange(true))
+    observe::registerCallbackGauge("apiserver_registered_watchers", "Number of watches being served.",
+                                   [this] { return double(activeWatches_.load()); });
+  auto start = std::chrono::steady_clock::now();
+  Recorder rec(ex);
+  dispatch(rec);
+  if (rec.verb.empty()) rec.verb = rec.request().method;
+  requestCounter().with({rec.verb, rec.resource, std::to_string(rec.status)}).inc();
+  if (!rec.longRunning)
+    requestLatency().with({rec.verb, rec.resource}).observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+}
+
+void ApiServer::dispatch(Recorder& ex) {
   const http::Request& req = ex.request();
   const std::string& path = req.path;
   if (path == "/healthz" || path == "/livez" || path == "/readyz") {
@@ -157,6 +209,12 @@ void ApiServer::handle(http::Exchange& ex) {
     return;
   }
   std::vector<std::string> parts = splitPath(path);
+  if (path == "/metrics") {
+    ex.verb = "get";
+    ex.resource = "metrics";
+    ex.respond({200, "text/plain; version=0.0.4; charset=utf-8", {}, observe::exposition()});
+    return;
+  }
   if (path == "/openapi/v3") {
     ex.respond(jsonResponse(200, openApiV3Root()));
     return;
@@ -182,6 +240,15 @@ void ApiServer::handle(http::Exchange& ex) {
   if (!parsed) {
     ex.respond(errorResponse(parsed.error()));
     return;
+  }
+  ex.resource = route.type->plural + (route.subresource.empty() ? "" : "/" + route.subresource);
+  {
+    const std::string& m = req.method;
+    bool collection = route.name.empty();
+    std::string w = req.queryValue("watch");
+    ex.verb = m == "GET" ? (collection ? ((w == "1" || w == "true") ? "watch" : "list") : "get")
+              : m == "POST" ? "create" : m == "PUT" ? "update" : m == "PATCH" ? "patch"
+              : m == "DELETE" ? (collection ? "deletecollection" : "delete") : m;
   }
   try {
     std::string watch = req.queryValue("watch");

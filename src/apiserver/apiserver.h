@@ -31,11 +31,14 @@ class ApiServer {
  public:
   ApiServer(Registry& registry, ApiServerOptions options) : registry_(registry), options_(std::move(options)) {}
   void handle(http::Exchange& exchange);
+  ~ApiServer();
   // Number of watches streaming now.
   int activeWatches() const { return activeWatches_.load(); }
 
  private:
   struct Route;
+  class Recorder;
+  void dispatch(Recorder& ex);
   void serveResource(http::Exchange& ex, const Route& route);
   void serveWatch(http::Exchange& ex, const Route& route);
   void serveScale(http::Exchange& ex, const Route& route);
@@ -45,6 +48,7 @@ class ApiServer {
   Registry& registry_;
   ApiServerOptions options_;
   std::atomic<int> activeWatches_{0};
+  std::atomic<bool> gaugeRegistered_{false};
 };
 
 // A Kubernetes Status body for an error.

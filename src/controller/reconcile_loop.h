@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/result.h"
 #include "controller/work_queue.h"
+#include "observe/metrics.h"
 
 namespace skiff::controller {
 
@@ -31,13 +32,22 @@ class ReconcileLoop {
   void start(int workers) {
     for (int i = 0; i < workers; ++i)
       threads_.emplace_back([this] {
+        static observe::Family<observe::Counter> reconciles("skiff_controller_reconcile_total",
+                                                            "Reconciles by controller and result.", {"controller", "result"});
+        static observe::Family<observe::Histogram> durations("skiff_controller_reconcile_duration_seconds",
+                                                             "Time of one reconcile by controller.", {"controller"});
+        static observe::Family<observe::Gauge> depth("workqueue_depth", "Keys waiting in a controller's queue.", {"name"});
         while (auto key = queue_.get()) {
+          depth.with({name_}).set(double(queue_.depth()));
+          auto started = std::chrono::steady_clock::now();
           Result<Requeue> r = Error::internal("not run");
           try {
             r = reconcile_(*key);
           } catch (const std::exception& e) {
             r = Error::internal(e.what());
           }
+          durations.with({name_}).observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+          reconciles.with({name_, r ? "success" : "error"}).inc();
           if (!r) {
             log::warn(name_, *key + ": " + r.error().message + " (will retry)");
             queue_.retry(*key);

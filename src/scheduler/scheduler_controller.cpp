@@ -4,6 +4,7 @@
 
 #include "api/object.h"
 #include "common/log.h"
+#include "observe/metrics.h"
 
 namespace skiff::scheduler {
 namespace json = boost::json;
@@ -184,6 +185,19 @@ void SchedulerController::scheduleOne(const std::string& key) {
   controller::ObjectPtr pod = pods_.get(ns, name);
   if (!pod || !isPending(*pod)) return;
   ++attempts_;
+  static observe::Family<observe::Counter> attemptsMetric("scheduler_schedule_attempts_total",
+                                                          "Scheduling attempts by result.", {"result"});
+  static observe::Family<observe::Histogram> attemptLatency("scheduler_scheduling_attempt_duration_seconds",
+                                                            "Time to decide and bind one pod.", {"result"});
+  auto attemptStart = std::chrono::steady_clock::now();
+  struct Report {
+    std::chrono::steady_clock::time_point start;
+    std::string result = "error";
+    ~Report() {
+      attemptsMetric.with({result}).inc();
+      attemptLatency.with({result}).observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+  } report{attemptStart};
   Decision d;
   Resources req = podRequests(*pod);
   {
@@ -201,6 +215,7 @@ void SchedulerController::scheduleOne(const std::string& key) {
     }
   }
   if (d.node.empty()) {
+    report.result = "unschedulable";
     {
       std::lock_guard lock(usageMutex_);
       unschedulable_.insert(key);
@@ -229,6 +244,7 @@ void SchedulerController::scheduleOne(const std::string& key) {
     return;
   }
   ++scheduled_;
+  report.result = "scheduled";
   if (events_) events_->normal(*pod, "Scheduled", "Successfully assigned " + key + " to " + d.node);
 }
 

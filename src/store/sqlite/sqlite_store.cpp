@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "common/log.h"
+#include "observe/metrics.h"
 
 namespace skiff::store {
 namespace {
@@ -82,6 +83,7 @@ class SqliteStore final : public Store {
     }
     queueCv_.notify_all();
     if (committer_.joinable()) committer_.join();
+    observe::unregisterCallbackGauge("skiff_store_revision");
     insert_ = Statement();
     erase_ = Statement();
     setRevision_ = Statement();
@@ -132,6 +134,7 @@ class SqliteStore final : public Store {
     if (!insert_ || !erase_ || !setRevision_)
       return Error::unavailable("cannot prepare store statements: " + std::string(sqlite3_errmsg(db_)));
     committer_ = std::thread([this] { commitLoop(); });
+    observe::registerCallbackGauge("skiff_store_revision", "Current revision of the store.", [this] { return double(revision_.load()); });
     return {};
   }
 
@@ -274,6 +277,12 @@ class SqliteStore final : public Store {
   // Applies a batch in one transaction. The index is only changed after COMMIT succeeds, so
   // readers never see a write that might not survive a crash.
   void commitBatch(std::vector<std::unique_ptr<PendingOp>>& batch) {
+    static observe::Family<observe::Histogram> commitLatency(
+        "skiff_store_commit_duration_seconds", "Time to commit one batch of writes durably (SQLite transaction with fsync).", {});
+    static observe::Family<observe::Histogram> batchSize("skiff_store_batch_writes", "Writes acknowledged by one commit (group commit).",
+                                                         {}, {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024});
+    static observe::Family<observe::Counter> writes("skiff_store_writes_total", "Writes committed to the store.", {});
+    auto commitStart = std::chrono::steady_clock::now();
     std::unordered_map<std::string, std::optional<Entry>> overlay;  // nullopt = deleted
     std::vector<std::optional<Result<KeyValue>>> results(batch.size());
     std::vector<Event> events;
@@ -349,6 +358,9 @@ class SqliteStore final : public Store {
         batch[i]->done.set_value(Error::unavailable("store write failed on " + options_.path + ": " + why));
       return;
     }
+    commitLatency.with({}).observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - commitStart).count());
+    batchSize.with({}).observe(double(batch.size()));
+    writes.with({}).inc(double(events.size()));
     {
       std::unique_lock lock(indexMutex_);
       for (auto& [key, entry] : overlay) {
