@@ -24,6 +24,7 @@ const Command kCommands[] = {
     {"logs", skiff::cli::runLogs, "print or follow (-f) a container's output (-c, --previous, -l SELECTOR)"},
     {"rollout", skiff::cli::runRollout, "status, history, undo, pause, resume or restart a deployment's rollout"},
     {"scale", skiff::cli::runScale, "set a deployment's or replica set's replicas (--replicas=N)"},
+    {"top", skiff::cli::runTop, "CPU and memory of pods or nodes (from their cgroups)"},
     {"version", skiff::cli::runVersion, "print client and server versions"},
 };
 

@@ -14,6 +14,7 @@
 
 #include "agent/probe.h"
 #include "api/object.h"
+#include "api/quantity.h"
 #include "common/base64.h"
 #include "common/log.h"
 #include "observe/metrics.h"
@@ -174,11 +175,18 @@ Status NodeAgent::start() {
   sync_ = std::thread([this] { syncLoop(); });
   lease_ = std::thread([this] {
     auto next = Clock::now() + options_.leaseRenewInterval;
+    auto nextSample = Clock::now();
     while (!stopping_) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       if (Clock::now() >= next) {
         renewLease();
         next += options_.leaseRenewInterval;
+      }
+      // Keep CPU rates fresh so the first `top` after a while already has numbers.
+      if (Clock::now() >= nextSample) {
+        (void)usage();
+        (void)nodeUsage();
+        nextSample = Clock::now() + std::chrono::seconds(2);
       }
     }
   });
@@ -434,6 +442,11 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
     spec.env = envFor(c.spec);
     spec.workingDir = api::stringAt(c.spec, "workingDir");
     spec.logPath = c.logDir + "/" + std::to_string(c.attempt) + ".log";
+    spec.cgroup = pod.uid + "_" + c.name + "_" + std::to_string(c.attempt);
+    if (const json::value* lim = api::valueAt(c.spec, "resources.limits"); lim && lim->is_object()) {
+      spec.limits.memoryBytes = api::quantityMilli(lim->get_object().if_contains("memory")) / 1000;
+      spec.limits.cpuMillis = api::quantityMilli(lim->get_object().if_contains("cpu"));
+    }
     auto started = runtime_->start(spec);
     if (!started) {
       c.waitingReason = spec.command.empty() ? "CreateContainerConfigError" : "RunContainerError";
@@ -595,7 +608,8 @@ void NodeAgent::writeStatus(PodState& pod, const json::value& obj) {
       s["containerID"] = runtime_->name() + "://" + std::to_string(c.proc->pid());
       s["state"] = json::object{{"running", json::object{{"startedAt", c.startedAt}}}};
     } else if (c.exit && (c.nextStart == Clock::time_point::max() || c.waitingReason.empty())) {
-      json::object t{{"exitCode", c.exit->exitCode}, {"reason", c.exit->exitCode == 0 ? "Completed" : "Error"},
+      json::object t{{"exitCode", c.exit->exitCode},
+                     {"reason", c.exit->oomKilled ? "OOMKilled" : c.exit->exitCode == 0 ? "Completed" : "Error"},
                      {"startedAt", c.exitStartedAt}, {"finishedAt", c.exit->finishedAt}};
       if (c.exit->signal) t["signal"] = c.exit->signal;
       if (!c.waitingMessage.empty()) t["message"] = c.waitingMessage;
@@ -608,7 +622,7 @@ void NodeAgent::writeStatus(PodState& pod, const json::value& obj) {
     const std::optional<runtime::ExitInfo>& last = c.proc ? c.lastExit : (c.exit && !c.waitingReason.empty() ? c.exit : c.lastExit);
     if (last)
       s["lastState"] = json::object{{"terminated", json::object{{"exitCode", last->exitCode},
-                                                               {"reason", last->exitCode == 0 ? "Completed" : "Error"},
+                                                               {"reason", last->oomKilled ? "OOMKilled" : last->exitCode == 0 ? "Completed" : "Error"},
                                                                {"startedAt", c.proc ? c.lastStartedAt : c.exitStartedAt},
                                                                {"finishedAt", last->finishedAt}}}};
     else
@@ -692,6 +706,55 @@ Result<std::string> NodeAgent::logPath(const std::string& ns, const std::string&
     return c->logDir + "/" + std::to_string(attempt) + ".log";
   }
   return Error::badRequest("container " + container + " is not valid for pod " + pod);
+}
+
+std::vector<NodeAgent::ContainerUsage> NodeAgent::usage() {
+  std::vector<ContainerUsage> out;
+  std::lock_guard lock(mutex_);
+  for (auto& [key, pod] : pods_by_key_)
+    for (auto& c : pod->containers)
+      if (c->proc)
+        if (auto st = c->proc->stats()) {
+          const json::value* lim = api::valueAt(c->spec, "resources.limits.memory");
+          out.push_back({pod->ns, pod->name, c->name, *st, api::quantityMilli(lim) / 1000, 0});
+        }
+  auto now = Clock::now();
+  for (auto& u : out) {
+    RateSample& r = cpuRates_[u.ns + "/" + u.pod + "/" + u.container];
+    double elapsed = std::chrono::duration<double>(now - r.at).count();
+    if (r.at == Clock::time_point{} || u.stats.cpuUsageNanos < r.nanos) {
+      r = {u.stats.cpuUsageNanos, now, 0};
+    } else if (elapsed >= 1.0) {
+      r.rate = double(u.stats.cpuUsageNanos - r.nanos) / 1e9 / elapsed;
+      r.nanos = u.stats.cpuUsageNanos;
+      r.at = now;
+    }
+    u.cpuCores = r.rate;
+  }
+  return out;
+}
+
+std::pair<double, uint64_t> NodeAgent::nodeUsage() {
+  std::ifstream stat("/proc/stat");
+  std::string cpu;
+  uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  stat >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  uint64_t busyNanos = (user + nice + system + irq + softirq + steal) * (1000000000ULL / uint64_t(sysconf(_SC_CLK_TCK)));
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  uint64_t value = 0, total = 0, available = 0;
+  std::string unit;
+  while (meminfo >> key >> value >> unit) {
+    if (key == "MemTotal:") total = value * 1024;
+    if (key == "MemAvailable:") available = value * 1024;
+  }
+  std::lock_guard lock(mutex_);
+  RateSample& r = cpuRates_[""];
+  auto now = Clock::now();
+  double elapsed = std::chrono::duration<double>(now - r.at).count();
+  if (r.at == Clock::time_point{}) r = {busyNanos, now, 0};
+  else if (elapsed >= 1.0) r = {busyNanos, now, double(busyNanos - r.nanos) / 1e9 / elapsed};
+  return {r.rate, total > available ? total - available : 0};
 }
 
 bool NodeAgent::running(const std::string& ns, const std::string& pod, const std::string& container) {

@@ -46,6 +46,17 @@ class NodeAgent {
   // Whether a container is still running (log follow ends when it stops).
   bool running(const std::string& ns, const std::string& pod, const std::string& container);
 
+  struct ContainerUsage {
+    std::string ns, pod, container;
+    runtime::CgroupStats stats;
+    int64_t memoryLimitBytes = 0;
+    double cpuCores = 0;  // rate since the previous sample (at least 1 s before)
+  };
+  // Host CPU cores in use and memory in use (MemTotal - MemAvailable).
+  std::pair<double, uint64_t> nodeUsage();
+  // Usage of every running container, from its cgroup.
+  std::vector<ContainerUsage> usage();
+
  private:
   struct PodState;
   struct ContainerState;
@@ -61,7 +72,13 @@ class NodeAgent {
   std::unique_ptr<controller::EventRecorder> events_;
   std::mutex mutex_;
   std::map<std::string, std::unique_ptr<PodState>> pods_by_key_;  // "ns/name"
-  std::set<int> reservedPorts_;  // host ports handed to pods that may not be listening yet
+  std::set<int> reservedPorts_;
+  struct RateSample {
+    uint64_t nanos = 0;
+    std::chrono::steady_clock::time_point at{};
+    double rate = 0;
+  };
+  std::map<std::string, RateSample> cpuRates_;  // "ns/pod/container", and "" for the node  // host ports handed to pods that may not be listening yet
   std::thread sync_, lease_;
   std::mutex wakeMutex_;
   std::condition_variable wake_;

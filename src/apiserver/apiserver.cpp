@@ -209,6 +209,18 @@ void ApiServer::dispatch(Recorder& ex) {
     return;
   }
   std::vector<std::string> parts = splitPath(path);
+  if (path == "/metrics/cadvisor") {
+    ex.verb = "get";
+    ex.resource = "metrics/cadvisor";
+    ex.respond({200, "text/plain; version=0.0.4; charset=utf-8", {}, cadvisorMetrics()});
+    return;
+  }
+  if (parts.size() >= 3 && parts[0] == "apis" && parts[1] == "metrics.k8s.io") {
+    ex.verb = "get";
+    ex.resource = "metrics.k8s.io";
+    serveMetricsApi(ex, parts);
+    return;
+  }
   if (path == "/metrics") {
     ex.verb = "get";
     ex.resource = "metrics";
@@ -286,6 +298,7 @@ void ApiServer::serveDiscovery(http::Exchange& ex, const std::string& path) {
     json::array groups;
     for (const auto& gv : api::servedGroupVersions())
       if (!gv.group.empty()) groups.push_back(groupObject(gv.group, gv.version));
+    if (options_.usage.containers) groups.push_back(groupObject("metrics.k8s.io", "v1beta1"));
     ex.respond(jsonResponse(200, json::object{{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}}));
     return;
   }
@@ -654,6 +667,102 @@ void ApiServer::serveScale(http::Exchange& ex, const Route& route) {
                                  json::object{{"spec", json::object{{"replicas", *replicas}}}}, "");
   if (!written) return fail(written.error());
   ex.respond(jsonResponse(200, scaleOf(*written)));
+}
+
+std::string ApiServer::cadvisorMetrics() {
+  std::string out =
+      "# HELP container_cpu_usage_seconds_total Cumulative cpu time consumed in seconds.\n"
+      "# TYPE container_cpu_usage_seconds_total counter\n";
+  std::vector<UsageSample> samples = options_.usage.containers ? options_.usage.containers() : std::vector<UsageSample>{};
+  auto labels = [&](const UsageSample& s) {
+    return "{namespace=\"" + s.ns + "\",pod=\"" + s.pod + "\",container=\"" + s.container + "\",node=\"" + options_.usage.nodeName + "\"}";
+  };
+  char buf[64];
+  for (const auto& s : samples) {
+    std::snprintf(buf, sizeof buf, "%.9f", double(s.cpuUsageNanos) / 1e9);
+    out += "container_cpu_usage_seconds_total" + labels(s) + " " + buf + "\n";
+  }
+  out += "# HELP container_memory_working_set_bytes Current working set in bytes.\n# TYPE container_memory_working_set_bytes gauge\n";
+  for (const auto& s : samples) out += "container_memory_working_set_bytes" + labels(s) + " " + std::to_string(s.memoryWorkingSet) + "\n";
+  out += "# HELP container_memory_usage_bytes Current memory usage in bytes, including cache.\n# TYPE container_memory_usage_bytes gauge\n";
+  for (const auto& s : samples) out += "container_memory_usage_bytes" + labels(s) + " " + std::to_string(s.memoryUsage) + "\n";
+  out += "# HELP container_spec_memory_limit_bytes Memory limit for the container.\n# TYPE container_spec_memory_limit_bytes gauge\n";
+  for (const auto& s : samples) out += "container_spec_memory_limit_bytes" + labels(s) + " " + std::to_string(s.memoryLimit) + "\n";
+  return out;
+}
+
+namespace {
+std::string nanocores(double cores) { return std::to_string(int64_t(cores * 1e9)) + "n"; }
+std::string kibibytes(uint64_t bytes) { return std::to_string(bytes / 1024) + "Ki"; }
+}  // namespace
+
+void ApiServer::serveMetricsApi(http::Exchange& ex, const std::vector<std::string>& parts) {
+  // /apis/metrics.k8s.io/v1beta1[/namespaces/<ns>]/pods[/<name>] and /nodes[/<name>], what `kubectl top` reads.
+  if (!options_.usage.containers) {
+    ex.respond(errorResponse(Error::notFound("metrics are not available: no node agent runs in this process")));
+    return;
+  }
+  if (parts.size() == 3) {
+    json::array resources{
+        json::object{{"name", "pods"}, {"singularName", ""}, {"namespaced", true}, {"kind", "PodMetrics"}, {"verbs", json::array{"get", "list"}}},
+        json::object{{"name", "nodes"}, {"singularName", ""}, {"namespaced", false}, {"kind", "NodeMetrics"}, {"verbs", json::array{"get", "list"}}}};
+    ex.respond(jsonResponse(200, json::object{{"kind", "APIResourceList"}, {"apiVersion", "v1"},
+                                              {"groupVersion", "metrics.k8s.io/v1beta1"}, {"resources", resources}}));
+    return;
+  }
+  std::vector<std::string> rest(parts.begin() + 3, parts.end());
+  std::string ns, name;
+  if (rest.size() >= 3 && rest[0] == "namespaces") {
+    ns = rest[1];
+    rest.erase(rest.begin(), rest.begin() + 2);
+  }
+  if (rest.empty()) {
+    ex.respond(errorResponse(Error::notFound("the server could not find the requested resource")));
+    return;
+  }
+  if (rest.size() > 1) name = rest[1];
+  std::string now = api::rfc3339Now();
+  if (rest[0] == "nodes") {
+    auto [cores, memory] = options_.usage.node ? options_.usage.node() : std::pair<double, uint64_t>{0, 0};
+    json::object item{{"metadata", json::object{{"name", options_.usage.nodeName}, {"creationTimestamp", now}}},
+                      {"timestamp", now}, {"window", "10s"},
+                      {"usage", json::object{{"cpu", nanocores(cores)}, {"memory", kibibytes(memory)}}}};
+    if (!name.empty()) {
+      if (name != options_.usage.nodeName) return ex.respond(errorResponse(Error::notFound("nodemetrics.metrics.k8s.io \"" + name + "\" not found")));
+      item["kind"] = "NodeMetrics";
+      item["apiVersion"] = "metrics.k8s.io/v1beta1";
+      return ex.respond(jsonResponse(200, item));
+    }
+    return ex.respond(jsonResponse(200, json::object{{"kind", "NodeMetricsList"}, {"apiVersion", "metrics.k8s.io/v1beta1"},
+                                                     {"metadata", json::object()}, {"items", json::array{item}}}));
+  }
+  if (rest[0] != "pods") return ex.respond(errorResponse(Error::notFound("the server could not find the requested resource")));
+  std::map<std::pair<std::string, std::string>, json::array> byPod;
+  for (const auto& s : options_.usage.containers()) {
+    if (!ns.empty() && s.ns != ns) continue;
+    if (!name.empty() && s.pod != name) continue;
+    byPod[{s.ns, s.pod}].push_back(json::object{{"name", s.container},
+                                                {"usage", json::object{{"cpu", nanocores(s.cpuCores)}, {"memory", kibibytes(s.memoryWorkingSet)}}}});
+  }
+  auto selector = api::LabelSelector::parse(ex.request().queryValue("labelSelector"));
+  json::array items;
+  for (auto& [key, containers] : byPod) {
+    if (selector && !selector->empty()) {
+      auto pod = registry_.get(*api::findByKind("v1", "Pod"), key.first, key.second);
+      if (!pod || !selector->matches(api::valueAt(*pod, "metadata.labels"))) continue;
+    }
+    items.push_back(json::object{{"metadata", json::object{{"name", key.second}, {"namespace", key.first}, {"creationTimestamp", now}}},
+                                 {"timestamp", now}, {"window", "10s"}, {"containers", containers}});
+  }
+  if (!name.empty()) {
+    if (items.empty()) return ex.respond(errorResponse(Error::notFound("podmetrics.metrics.k8s.io \"" + name + "\" not found")));
+    json::object one = items[0].as_object();
+    one["kind"] = "PodMetrics";
+    one["apiVersion"] = "metrics.k8s.io/v1beta1";
+    return ex.respond(jsonResponse(200, one));
+  }
+  ex.respond(jsonResponse(200, json::object{{"kind", "PodMetricsList"}, {"apiVersion", "metrics.k8s.io/v1beta1"},
+                                            {"metadata", json::object()}, {"items", items}}));
 }
 
 void ApiServer::serveLog(http::Exchange& ex, const Route& route) {

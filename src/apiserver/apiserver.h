@@ -20,9 +20,25 @@ struct LogSource {
   std::function<bool(const std::string& ns, const std::string& pod, const std::string& container)> running;
 };
 
+// Resource usage of the containers on this process's node (the agent's cgroups).
+struct UsageSample {
+  std::string ns, pod, container;
+  double cpuCores = 0;           // rate over the last sampling window
+  uint64_t cpuUsageNanos = 0;    // cumulative
+  uint64_t memoryWorkingSet = 0;
+  uint64_t memoryUsage = 0;
+  int64_t memoryLimit = 0;
+};
+struct UsageSource {
+  std::string nodeName;
+  std::function<std::vector<UsageSample>()> containers;
+  std::function<std::pair<double, uint64_t>()> node;  // cores in use, memory working set
+};
+
 struct ApiServerOptions {
   std::string token;  // bearer token every request but health and version must carry
   LogSource logs;
+  UsageSource usage;
   std::chrono::milliseconds bookmarkInterval{10000};
   std::string advertiseAddress;  // host:port clients should use
 };
@@ -43,6 +59,8 @@ class ApiServer {
   void serveWatch(http::Exchange& ex, const Route& route);
   void serveScale(http::Exchange& ex, const Route& route);
   void serveLog(http::Exchange& ex, const Route& route);
+  void serveMetricsApi(http::Exchange& ex, const std::vector<std::string>& parts);
+  std::string cadvisorMetrics();
   void serveDiscovery(http::Exchange& ex, const std::string& path);
 
   Registry& registry_;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "runtime/cgroups.h"
 
 namespace skiff::runtime {
 
@@ -21,11 +22,14 @@ struct ContainerSpec {
   std::vector<std::pair<std::string, std::string>> env;
   std::string workingDir;
   std::string logPath;   // stdout and stderr go here
+  std::string cgroup;    // relative cgroup path (empty: none)
+  ResourceLimits limits;
 };
 
 struct ExitInfo {
   int exitCode = 0;
   int signal = 0;        // killed by this signal, 0 if it exited
+  bool oomKilled = false;  // the kernel's OOM killer ended it (memory limit)
   std::string finishedAt;
 };
 
@@ -39,6 +43,8 @@ class Container {
   virtual ExitInfo stop(std::chrono::milliseconds grace) = 0;
   // Sends a signal to the container's processes without waiting (liveness kills, deferred stops).
   virtual void kill(int signal) = 0;
+  // Usage from the container's cgroup, when it has one.
+  virtual std::optional<CgroupStats> stats() const = 0;
 };
 
 struct ExecResult {

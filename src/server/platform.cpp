@@ -225,6 +225,15 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   apiserver::ApiServerOptions apiOptions;
   apiOptions.token = p->token_;
   if (auto* agent = p->agent_.get()) {
+    apiOptions.usage.nodeName = agent->nodeName();
+    apiOptions.usage.containers = [agent] {
+      std::vector<apiserver::UsageSample> out;
+      for (auto& u : agent->usage())
+        out.push_back({u.ns, u.pod, u.container, u.cpuCores, u.stats.cpuUsageNanos, u.stats.memoryWorkingSetBytes,
+                       u.stats.memoryUsageBytes, u.memoryLimitBytes});
+      return out;
+    };
+    apiOptions.usage.node = [agent] { return agent->nodeUsage(); };
     apiOptions.logs.path = [agent](const std::string& ns, const std::string& pod, const std::string& c, bool prev) {
       return agent->logPath(ns, pod, c, prev);
     };

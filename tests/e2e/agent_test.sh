@@ -114,6 +114,41 @@ deploy_ready() { [ "$(kubectl get deploy web -n hello -o jsonpath='{.status.read
 check "example Deployment: 2 replicas really running and ready" wait_for deploy 60 deploy_ready
 deploy_ready || { "$SKIFF" get pods -n hello -o wide; for p in $("$SKIFF" get pods -n hello -o name); do "$SKIFF" logs -n hello "${p#pod/}" | tail -5; done; }
 
+# Resource limits through cgroups: memory over the limit is OOMKilled, CPU is capped and visible in top.
+if [ "$(id -u)" = 0 ] && [ -d /sys/fs/cgroup/memory ] || [ -f /sys/fs/cgroup/unified/cgroup.controllers ]; then
+"$SKIFF" apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: hog}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: python:3.12-alpine
+    command: ["python3", "-c", "x = bytearray(256*1024*1024); import time; time.sleep(30)"]
+    resources: {limits: {memory: 64Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: spin}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    command: ["sh", "-c", "while true; do :; done"]
+    resources: {limits: {cpu: 200m, memory: 32Mi}}
+YAML
+oom() { [ "$(kubectl get pod hog -o jsonpath='{.status.containerStatuses[0].state.terminated.reason}')" = OOMKilled ]; }
+check "memory limit: OOMKilled" wait_for oom 20 oom
+spin_top() { "$SKIFF" top pods | awk '$1=="spin"{print $2}' | grep -qE '^(1[0-9][0-9]|2[0-4][0-9])m$'; }
+check "cpu limit: top shows about 200m" wait_for top 20 spin_top
+out=$(kubectl top pod spin 2>&1)
+check "kubectl top pod" contains "$out" "spin"
+out=$(curl -s --cacert "$CA" -H "Authorization: Bearer $TOKEN" "$SERVER/metrics/cadvisor")
+check "cadvisor metrics" contains "$out" 'container_cpu_usage_seconds_total{namespace="default",pod="spin",container="c"'
+"$SKIFF" delete pod spin hog --now >/dev/null
+fi
+
 # Events say what happened and why.
 out=$("$SKIFF" events)
 check "scheduler event" contains "$out" "Scheduled.*pod/web.*Successfully assigned default/web to"

@@ -28,11 +28,13 @@ ExitInfo fromStatus(int status) {
   return e;
 }
 
-// Forks and execs `argv` with `env` in a new session; stdout/stderr to `logFd` (or a pipe).
+// Forks and execs `argv` with `env` in a new session; stdout/stderr to `outFd`. The child joins
+// the cgroups first (writing "0" to cgroup.procs moves the writer). Between fork and exec only
+// async-signal-safe calls are made: everything is prepared beforehand, and a failure is reported
+// through a pipe as a step number and errno for the parent to put into words.
 Result<pid_t> spawn(const std::vector<std::string>& argv, const std::vector<std::pair<std::string, std::string>>& env,
-                    const std::string& workingDir, int outFd) {
+                    const std::string& workingDir, int outFd, const std::vector<std::string>& cgroupProcs = {}) {
   if (argv.empty()) return Error::badRequest("no command to run");
-  // An error pipe tells the parent why exec failed (missing binary, bad working dir).
   int errPipe[2];
   if (pipe2(errPipe, O_CLOEXEC) != 0) return Error::internal(std::string("pipe: ") + std::strerror(errno));
   std::vector<std::string> envStrings;
@@ -42,6 +44,9 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::vector<std:
   cargv.push_back(nullptr);
   for (const auto& e : envStrings) cenv.push_back(const_cast<char*>(e.c_str()));
   cenv.push_back(nullptr);
+  std::vector<const char*> procs;
+  for (const auto& p : cgroupProcs) procs.push_back(p.c_str());
+  const char* dir = workingDir.empty() ? nullptr : workingDir.c_str();
   pid_t pid = fork();
   if (pid < 0) {
     close(errPipe[0]);
@@ -49,6 +54,17 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::vector<std:
     return Error::internal(std::string("fork: ") + std::strerror(errno));
   }
   if (pid == 0) {
+    auto fail = [&](int step) {
+      int report[2] = {step, errno};
+      ssize_t n = write(errPipe[1], report, sizeof report);
+      (void)n;
+      _exit(127);
+    };
+    for (const char* p : procs) {
+      int fd = open(p, O_WRONLY | O_CLOEXEC);
+      if (fd < 0 || write(fd, "0", 1) != 1) fail(3);
+      close(fd);
+    }
     setsid();
     int devnull = open("/dev/null", O_RDONLY);
     dup2(devnull, 0);
@@ -58,32 +74,29 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::vector<std:
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     signal(SIGPIPE, SIG_DFL);
-    auto report = [&](const char* what) {
-      std::string msg = std::string(what) + ": " + std::strerror(errno);
-      ssize_t n = write(errPipe[1], msg.data(), msg.size());
-      (void)n;
-      _exit(127);
-    };
-    if (!workingDir.empty() && chdir(workingDir.c_str()) != 0) report(("chdir to " + workingDir).c_str());
+    if (dir && chdir(dir) != 0) fail(1);
     // execvpe searches PATH from the container's environment, like a container runtime would.
     execvpe(cargv[0], cargv.data(), cenv.data());
-    report(("exec " + argv[0]).c_str());
+    fail(2);
   }
   close(errPipe[1]);
-  char buf[512];
-  ssize_t n = read(errPipe[0], buf, sizeof buf);
+  int report[2] = {0, 0};
+  ssize_t n = read(errPipe[0], report, sizeof report);
   close(errPipe[0]);
-  if (n > 0) {
+  if (n == ssize_t(sizeof report)) {
     int status;
     waitpid(pid, &status, 0);
-    return Error::badRequest(std::string(buf, size_t(n)));
+    std::string why = std::strerror(report[1]);
+    if (report[0] == 1) return Error::badRequest("chdir to " + workingDir + ": " + why);
+    if (report[0] == 3) return Error::internal("joining the container's cgroup: " + why);
+    return Error::badRequest("exec " + argv[0] + ": " + why);
   }
   return pid;
 }
 
 class ProcessContainer final : public Container {
  public:
-  explicit ProcessContainer(pid_t pid) : pid_(pid) {}
+  ProcessContainer(pid_t pid, std::unique_ptr<Cgroup> cgroup) : pid_(pid), cgroup_(std::move(cgroup)) {}
   ~ProcessContainer() override {
     if (!exited_) stop(std::chrono::milliseconds(0));
   }
@@ -96,9 +109,14 @@ class ProcessContainer final : public Container {
       exited_ = true;
       exit_ = fromStatus(status);
       killpg(pid_, SIGKILL);  // leftovers of the group go with their leader
+      if (cgroup_ && exit_.signal == SIGKILL && cgroup_->stats().oomKills > 0) exit_.oomKilled = true;
       return exit_;
     }
     return std::nullopt;
+  }
+  std::optional<CgroupStats> stats() const override {
+    if (!cgroup_ || !cgroup_->available()) return std::nullopt;
+    return cgroup_->stats();
   }
   void kill(int sig) override {
     if (!exited_) killpg(pid_, sig);
@@ -121,6 +139,7 @@ class ProcessContainer final : public Container {
 
  private:
   pid_t pid_;
+  std::unique_ptr<Cgroup> cgroup_;  // destroyed after the process is gone
   bool exited_ = false;
   ExitInfo exit_;
 };
@@ -133,12 +152,18 @@ class ProcessRuntime final : public Runtime {
     if (spec.command.empty())
       return Error::badRequest("the process runtime runs a container's command on the host and \"" + spec.image +
                                "\" names no command; set `command` (image entrypoints need the native runtime)");
+    std::unique_ptr<Cgroup> cgroup;
+    if (!spec.cgroup.empty()) {
+      auto cg = Cgroup::create(spec.cgroup, spec.limits);
+      if (!cg) return cg.error();
+      cgroup = std::move(*cg);
+    }
     int fd = open(spec.logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (fd < 0) return Error::internal("cannot open log " + spec.logPath + ": " + std::strerror(errno));
-    auto pid = spawn(spec.command, spec.env, spec.workingDir, fd);
+    auto pid = spawn(spec.command, spec.env, spec.workingDir, fd, cgroup ? cgroup->procsFiles() : std::vector<std::string>{});
     close(fd);
     if (!pid) return pid.error();
-    return std::unique_ptr<Container>(std::make_unique<ProcessContainer>(*pid));
+    return std::unique_ptr<Container>(std::make_unique<ProcessContainer>(*pid, std::move(cgroup)));
   }
 
   ExecResult exec(const Container& container, const std::vector<std::string>& command,

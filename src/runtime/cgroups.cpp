@@ -1,0 +1,182 @@
+#include "runtime/cgroups.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+namespace skiff::runtime {
+namespace fs = std::filesystem;
+namespace {
+
+struct Layout {
+  std::map<std::string, std::string> v1;  // controller -> mount point
+  std::string v2Mount;
+  std::vector<std::string> v2Controllers;
+  std::map<std::string, std::string> selfPath;  // controller ("" for v2) -> our cgroup path
+};
+
+const Layout& layout() {
+  static const Layout l = [] {
+    Layout out;
+    std::ifstream mounts("/proc/self/mounts");
+    std::string dev, dir, type, opts, rest;
+    while (mounts >> dev >> dir >> type >> opts) {
+      std::getline(mounts, rest);
+      if (type == "cgroup2") out.v2Mount = dir;
+      if (type != "cgroup") continue;
+      std::stringstream ss(opts);
+      for (std::string o; std::getline(ss, o, ',');)
+        if (o == "memory" || o == "cpu" || o == "cpuacct" || o == "pids") out.v1[o] = dir;
+    }
+    if (!out.v2Mount.empty()) {
+      std::ifstream c(out.v2Mount + "/cgroup.controllers");
+      for (std::string x; c >> x;) out.v2Controllers.push_back(x);
+    }
+    std::ifstream self("/proc/self/cgroup");
+    for (std::string line; std::getline(self, line);) {
+      auto a = line.find(':'), b = line.find(':', a + 1);
+      if (a == std::string::npos || b == std::string::npos) continue;
+      std::string ctrls = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+      if (ctrls.empty()) out.selfPath[""] = path;
+      std::stringstream ss(ctrls);
+      for (std::string c; std::getline(ss, c, ',');) out.selfPath[c] = path;
+    }
+    return out;
+  }();
+  return l;
+}
+
+bool writeFile(const std::string& path, const std::string& value) {
+  std::ofstream f(path);
+  f << value;
+  f.flush();
+  return bool(f);
+}
+
+uint64_t readNumber(const std::string& path) {
+  std::ifstream f(path);
+  uint64_t v = 0;
+  f >> v;
+  return v;
+}
+
+uint64_t readKey(const std::string& path, const std::string& key) {
+  std::ifstream f(path);
+  std::string k;
+  uint64_t v;
+  while (f >> k >> v)
+    if (k == key) return v;
+  return 0;
+}
+
+bool hasV2(const std::string& controller) {
+  const auto& c = layout().v2Controllers;
+  return std::find(c.begin(), c.end(), controller) != c.end();
+}
+
+}  // namespace
+
+bool cgroupsUsable() {
+  if (geteuid() != 0) return false;
+  const Layout& l = layout();
+  return l.v1.count("memory") || hasV2("memory");
+}
+
+Result<std::unique_ptr<Cgroup>> Cgroup::create(const std::string& relative, const ResourceLimits& limits) {
+  auto cg = std::unique_ptr<Cgroup>(new Cgroup());
+  if (!cgroupsUsable()) return cg;  // no cgroups here: processes run without limits
+  const Layout& l = layout();
+  auto makeDir = [&](const std::string& mount, const std::string& controller) -> Result<std::string> {
+    std::string parent = l.selfPath.count(controller) ? l.selfPath.at(controller) : "/";
+    std::string dir = mount + (parent == "/" ? "" : parent) + "/skiff/" + relative;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return Error::internal("cannot create cgroup " + dir + ": " + ec.message());
+    if (std::find(cg->dirs_.begin(), cg->dirs_.end(), dir) == cg->dirs_.end()) {
+      cg->dirs_.push_back(dir);
+      cg->procsFiles_.push_back(dir + "/cgroup.procs");
+    }
+    return dir;
+  };
+  // Memory.
+  if (hasV2("memory")) {
+    auto d = makeDir(l.v2Mount, "");
+    if (!d) return d.error();
+    cg->memoryDir_ = *d;
+    cg->v2Memory_ = true;
+    if (limits.memoryBytes > 0 && !writeFile(*d + "/memory.max", std::to_string(limits.memoryBytes)))
+      return Error::internal("cannot set memory.max on " + *d);
+  } else if (l.v1.count("memory")) {
+    auto d = makeDir(l.v1.at("memory"), "memory");
+    if (!d) return d.error();
+    cg->memoryDir_ = *d;
+    if (limits.memoryBytes > 0 && !writeFile(*d + "/memory.limit_in_bytes", std::to_string(limits.memoryBytes)))
+      return Error::badRequest("cannot set a memory limit of " + std::to_string(limits.memoryBytes) + " bytes on " + *d);
+  }
+  // CPU quota and accounting.
+  if (hasV2("cpu")) {
+    auto d = makeDir(l.v2Mount, "");
+    if (!d) return d.error();
+    cg->cpuacctDir_ = *d;
+    cg->v2Cpu_ = true;
+    if (limits.cpuMillis > 0) writeFile(*d + "/cpu.max", std::to_string(limits.cpuMillis * 100) + " 100000");
+  } else {
+    if (l.v1.count("cpu")) {
+      auto d = makeDir(l.v1.at("cpu"), "cpu");
+      if (!d) return d.error();
+      if (limits.cpuMillis > 0) {
+        writeFile(*d + "/cpu.cfs_period_us", "100000");
+        writeFile(*d + "/cpu.cfs_quota_us", std::to_string(std::max<int64_t>(1000, limits.cpuMillis * 100)));
+      }
+    }
+    if (l.v1.count("cpuacct")) {
+      auto d = makeDir(l.v1.at("cpuacct"), "cpuacct");
+      if (!d) return d.error();
+      cg->cpuacctDir_ = *d;
+    }
+  }
+  // Pids.
+  if (hasV2("pids") || l.v1.count("pids")) {
+    auto d = hasV2("pids") ? makeDir(l.v2Mount, "") : makeDir(l.v1.at("pids"), "pids");
+    if (!d) return d.error();
+    cg->pidsDir_ = *d;
+    if (limits.pids > 0) writeFile(*d + "/pids.max", std::to_string(limits.pids));
+  }
+  return cg;
+}
+
+Cgroup::~Cgroup() {
+  for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) {
+    // Processes may take a moment to leave after SIGKILL.
+    for (int i = 0; i < 50 && ::rmdir(it->c_str()) != 0 && errno == EBUSY; ++i) usleep(10000);
+  }
+}
+
+CgroupStats Cgroup::stats() const {
+  CgroupStats s;
+  if (!cpuacctDir_.empty())
+    s.cpuUsageNanos = v2Cpu_ ? readKey(cpuacctDir_ + "/cpu.stat", "usage_usec") * 1000 : readNumber(cpuacctDir_ + "/cpuacct.usage");
+  if (!memoryDir_.empty()) {
+    if (v2Memory_) {
+      s.memoryUsageBytes = readNumber(memoryDir_ + "/memory.current");
+      uint64_t inactive = readKey(memoryDir_ + "/memory.stat", "inactive_file");
+      s.memoryWorkingSetBytes = s.memoryUsageBytes > inactive ? s.memoryUsageBytes - inactive : 0;
+      s.oomKills = readKey(memoryDir_ + "/memory.events", "oom_kill");
+    } else {
+      s.memoryUsageBytes = readNumber(memoryDir_ + "/memory.usage_in_bytes");
+      uint64_t inactive = readKey(memoryDir_ + "/memory.stat", "total_inactive_file");
+      s.memoryWorkingSetBytes = s.memoryUsageBytes > inactive ? s.memoryUsageBytes - inactive : 0;
+      s.oomKills = readKey(memoryDir_ + "/memory.oom_control", "oom_kill");
+    }
+  }
+  if (!pidsDir_.empty()) s.pids = readNumber(pidsDir_ + "/pids.current");
+  return s;
+}
+
+}  // namespace skiff::runtime
