@@ -399,6 +399,15 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
 
   // Drives one container: starts it when due, notices its exit, schedules restarts.
   auto drive = [&](ContainerState& c, bool mayRestart) {
+    if (c.proc && c.attempt > 0) {
+      // Size-based rotation: copy to .1 and truncate; the container appends, so it carries on.
+      std::string path = c.logDir + "/" + std::to_string(c.attempt - 1) + ".log";
+      std::error_code ec;
+      if (fs::file_size(path, ec) > options_.maxLogBytes && !ec) {
+        fs::copy_file(path, path + ".1", fs::copy_options::overwrite_existing, ec);
+        if (!ec) fs::resize_file(path, 0, ec);
+      }
+    }
     if (c.proc) {
       if (c.killing && now >= c.killDeadline) c.proc->kill(SIGKILL);
       auto e = c.proc->poll();

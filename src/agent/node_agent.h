@@ -30,6 +30,7 @@ struct AgentOptions {
   std::chrono::milliseconds leaseRenewInterval{10000};
   std::chrono::milliseconds restartBackoff{10000};      // first back-off; doubles up to maxRestartBackoff
   std::chrono::milliseconds maxRestartBackoff{300000};
+  uint64_t maxLogBytes = 10 * 1024 * 1024;  // a container log is rotated (one old copy kept) past this
 };
 
 class NodeAgent {

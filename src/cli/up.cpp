@@ -48,6 +48,7 @@ int runUp(const Args& args) {
   options.agent = !flags->has("no-agent");
   options.nodeName = flags->get("node-name");
   if (const char* b = std::getenv("SKIFF_RESTART_BACKOFF_MS")) options.restartBackoff = std::chrono::milliseconds(std::atol(b));
+  if (const char* l = std::getenv("SKIFF_LOG_MAX_BYTES")) options.maxLogBytes = uint64_t(std::atoll(l));
   if (const char* bm = std::getenv("SKIFF_BOOKMARK_INTERVAL_MS")) options.bookmarkInterval = std::chrono::milliseconds(std::atol(bm));
 
   // Block the stop signals before any thread starts so only sigwait below receives them.

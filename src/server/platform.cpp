@@ -176,7 +176,7 @@ class PlatformImpl final : public Platform {
           *registry_, pods, runtime::makeProcessRuntime(),
           agent::AgentOptions{options.nodeName, options.dataDir,
                               std::min<std::chrono::milliseconds>(std::chrono::milliseconds(10000), options.nodeGracePeriod / 4),
-                              options.restartBackoff});
+                              options.restartBackoff, std::chrono::milliseconds(300000), options.maxLogBytes});
     if (options.simulatedNodes > 0)
       simulated_ = std::make_unique<agent::SimulatedNodes>(
           *registry_, pods,

@@ -19,6 +19,7 @@ struct PlatformOptions {
   bool agent = true;            // run this machine as a node (the process runtime for now)
   std::string nodeName;         // default: the host name
   std::chrono::milliseconds restartBackoff{10000};
+  uint64_t maxLogBytes = 10 * 1024 * 1024;
 };
 
 class Platform {

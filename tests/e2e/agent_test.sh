@@ -4,6 +4,7 @@
 # Deployments end to end, and nothing left running after skiff stops.
 source "$(dirname "$0")/lib.sh"
 export SKIFF_RESTART_BACKOFF_MS=300
+export SKIFF_LOG_MAX_BYTES=65536
 start_skiff
 wait_for() { local what=$1 secs=$2; shift 2; for _ in $(seq 1 $((secs * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "timed out: $what"; return 1; }
 phase() { [ "$("$SKIFF" get pod "$1" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("status",{}).get("phase",""))')" = "$2" ]; }
@@ -148,6 +149,20 @@ out=$(curl -s --cacert "$CA" -H "Authorization: Bearer $TOKEN" "$SERVER/metrics/
 check "cadvisor metrics" contains "$out" 'container_cpu_usage_seconds_total{namespace="default",pod="spin",container="c"'
 "$SKIFF" delete pod spin hog --now >/dev/null
 fi
+
+# Logs rotate by size: a chatty container's current log stays bounded.
+"$SKIFF" apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: chatty}
+spec:
+  containers: [{name: c, image: busybox, command: ["sh", "-c", "while true; do echo 0123456789012345678901234567890123456789012345678901234567890123; done"]}]
+YAML
+rotated() { ls "$WORK"/data/pods/default_chatty_*/c/0.log.1 >/dev/null 2>&1; }
+check "log rotated past the size limit" wait_for rotated 20 rotated
+size=$(stat -c %s "$WORK"/data/pods/default_chatty_*/c/0.log)
+check "current log stays bounded" test "$size" -lt 1000000
+"$SKIFF" delete pod chatty --now >/dev/null
 
 # Events say what happened and why.
 out=$("$SKIFF" events)
