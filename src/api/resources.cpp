@@ -11,6 +11,8 @@ const std::vector<ResourceType>& builtinResources() {
       {"", "v1", "Node", "nodes", "node", false, true, false, {"no"}, {}},
       {"", "v1", "Service", "services", "service", true, true, false, {"svc"}, {"all"}},
       {"", "v1", "Event", "events", "event", true, false, false, {"ev"}, {}},
+      {"", "v1", "Endpoints", "endpoints", "endpoints", true, false, false, {"ep"}, {}},
+      {"discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", true, false, false, {}, {}},
       {"coordination.k8s.io", "v1", "Lease", "leases", "lease", true, false, false, {}, {}},
       {"apps", "v1", "Deployment", "deployments", "deployment", true, true, true, {"deploy"}, {"all"}},
       {"apps", "v1", "ReplicaSet", "replicasets", "replicaset", true, true, true, {"rs"}, {"all"}},

@@ -48,6 +48,9 @@ ServiceStatus loadBalancer:any conditions:[]any@type
 
 Event apiVersion:string kind:string metadata:ObjectMeta involvedObject:any reason:string message:string source:any firstTimestamp:time lastTimestamp:time count:int type:string eventTime:any series:any action:string related:any reportingComponent:string reportingInstance:string
 
+Endpoints apiVersion:string kind:string metadata:ObjectMeta subsets:[]any
+EndpointSlice apiVersion:string kind:string metadata:ObjectMeta addressType:string endpoints:[]any ports:[]any
+
 Lease apiVersion:string kind:string metadata:ObjectMeta spec:LeaseSpec
 LeaseSpec holderIdentity:string leaseDurationSeconds:int acquireTime:any renewTime:any leaseTransitions:int strategy:string preferredHolder:string
 

@@ -44,6 +44,9 @@ std::vector<Column> columnsFor(const std::string& kind) {
     return {{"Name", "string", 0, "name"}, {"Desired", "integer", 0}, {"Current", "integer", 0},
             {"Ready", "integer", 0}, {"Age", "string", 0}, {"Containers", "string", 1}, {"Images", "string", 1},
             {"Selector", "string", 1}};
+  if (kind == "Endpoints") return {{"Name", "string", 0, "name"}, {"Endpoints", "string", 0}, {"Age", "string", 0}};
+  if (kind == "EndpointSlice")
+    return {{"Name", "string", 0, "name"}, {"AddressType", "string", 0}, {"Ports", "string", 0}, {"Endpoints", "string", 0}, {"Age", "string", 0}};
   if (kind == "StatefulSet")
     return {{"Name", "string", 0, "name"}, {"Ready", "string", 0}, {"Age", "string", 0}, {"Containers", "string", 1}, {"Images", "string", 1}};
   if (kind == "Job")
@@ -230,6 +233,33 @@ void fillCells(const ResourceType& type, const json::value& o, json::array& cell
              json::value(intOr0(o, "status.readyReplicas")), json::value(age(o))};
     containersAndImages(o, "spec.template.spec.containers", cells);
     cells.emplace_back(selectorString(valueAt(o, "spec.selector")));
+  } else if (k == "Endpoints") {
+    std::vector<std::string> eps;
+    if (const json::value* subsets = valueAt(o, "subsets"); subsets && subsets->is_array())
+      for (const auto& s : subsets->get_array()) {
+        const json::value* addrs = valueAt(s, "addresses");
+        const json::value* ports = valueAt(s, "ports");
+        if (!addrs || !addrs->is_array()) continue;
+        for (const auto& a : addrs->get_array()) {
+          if (ports && ports->is_array() && !ports->get_array().empty())
+            for (const auto& p : ports->get_array()) eps.push_back(stringAt(a, "ip") + ":" + std::to_string(intOr0(p, "port")));
+          else
+            eps.push_back(stringAt(a, "ip"));
+        }
+      }
+    std::string shown = eps.empty() ? "<none>" : joinStrings(std::vector<std::string>(eps.begin(), eps.begin() + long(std::min<size_t>(eps.size(), 3))));
+    if (eps.size() > 3) shown += " + " + std::to_string(eps.size() - 3) + " more...";
+    cells = {json::value(name), json::value(shown), json::value(age(o))};
+  } else if (k == "EndpointSlice") {
+    std::vector<std::string> ports, addrs;
+    if (const json::value* ps = valueAt(o, "ports"); ps && ps->is_array())
+      for (const auto& p : ps->get_array()) ports.push_back(std::to_string(intOr0(p, "port")));
+    if (const json::value* es = valueAt(o, "endpoints"); es && es->is_array())
+      for (const auto& e : es->get_array())
+        if (const json::value* a = valueAt(e, "addresses"); a && a->is_array() && !a->get_array().empty())
+          addrs.push_back(std::string(a->get_array()[0].as_string()));
+    cells = {json::value(name), json::value(stringAt(o, "addressType")), json::value(ports.empty() ? "<unset>" : joinStrings(ports)),
+             json::value(addrs.empty() ? "<unset>" : joinStrings(addrs)), json::value(age(o))};
   } else if (k == "StatefulSet") {
     cells = {json::value(name),
              json::value(std::to_string(intOr0(o, "status.readyReplicas")) + "/" + std::to_string(intOr0(o, "spec.replicas"))),

@@ -164,6 +164,8 @@ Result<json::value> Registry::create(const api::ResourceType& type, const std::s
     auto causes = api::validateObject(type, object, nullptr);
     if (!causes.empty()) return api::invalidObject(type, name, std::move(causes));
     std::string key = type.storageKey(ns, name);
+    if (type.kind == "Service" && !options.dryRun)
+      if (Status s = allocateServiceAddresses(object); !s) return s.error();
     if (options.dryRun) {
       if (store_.get(key)) return Error::alreadyExists(qualifiedResource(type) + " " + quoted(name) + " already exists");
       return object;
@@ -176,6 +178,7 @@ Result<json::value> Registry::create(const api::ResourceType& type, const std::s
       return bytes;
     });
     if (kv) return stored;
+    if (type.kind == "Service") releaseServiceAddresses(object);
     if (kv.error().reason == "AlreadyExists") {
       if (generated) continue;
       return Error::alreadyExists(qualifiedResource(type) + " " + quoted(name) + " already exists");
@@ -490,6 +493,7 @@ Result<json::value> Registry::remove(const api::ResourceType& type, const std::s
       if (removed.error().reason == "NotFound") return notFound(type, name);
       return removed.error();
     }
+    if (type.kind == "Service") releaseServiceAddresses(object);
     return object;
   }
   return Error::conflict("Operation cannot be fulfilled on " + qualifiedResource(type) + " " + quoted(name) +
@@ -545,6 +549,103 @@ Result<std::unique_ptr<store::Watch>> Registry::watch(const api::ResourceType& t
     else if (now) sink(WatchEvent{"MODIFIED", std::move(*obj), e.revision, nullptr});
     else if (before) sink(WatchEvent{"DELETED", std::move(*obj), e.revision, nullptr});
   });
+}
+
+namespace {
+bool parseCidr(const std::string& cidr, uint32_t& base, uint32_t& size) {
+  unsigned a, b, c, d, bits;
+  if (std::sscanf(cidr.c_str(), "%u.%u.%u.%u/%u", &a, &b, &c, &d, &bits) != 5 || bits < 8 || bits > 30) return false;
+  uint32_t mask = bits == 0 ? 0 : 0xffffffffu << (32 - bits);
+  base = ((a << 24) | (b << 16) | (c << 8) | d) & mask;
+  size = ~mask + 1;
+  return true;
+}
+std::string ipText(uint32_t ip) {
+  return std::to_string(ip >> 24) + "." + std::to_string((ip >> 16) & 255) + "." + std::to_string((ip >> 8) & 255) + "." + std::to_string(ip & 255);
+}
+}  // namespace
+
+Status Registry::allocateServiceAddresses(json::value& service) {
+  std::string type = api::stringAt(service, "spec.type");
+  if (type == "ExternalName") return {};
+  auto claim = [&](const std::string& key) { return store_.create(key, [](int64_t) { return std::string("{}"); }).ok(); };
+  std::string ip = api::stringAt(service, "spec.clusterIP");
+  uint32_t base = 0, size = 0;
+  if (!parseCidr(options_.serviceCidr, base, size)) return Error::internal("bad service CIDR " + options_.serviceCidr);
+  std::vector<std::string> claimed;
+  auto rollback = [&] {
+    for (const auto& k : claimed) (void)store_.remove(k, 0);
+  };
+  if (ip != "None") {
+    if (!ip.empty()) {
+      unsigned a, b, c, d;
+      uint32_t want = std::sscanf(ip.c_str(), "%u.%u.%u.%u", &a, &b, &c, &d) == 4 ? (a << 24 | b << 16 | c << 8 | d) : 0;
+      if (want <= base || want >= base + size - 1)
+        return api::invalidObject(*api::findByKind("v1", "Service"), api::stringAt(service, "metadata.name"),
+                                  {{"FieldValueInvalid", "Invalid value: \"" + ip + "\": provided IP is not in the valid range. The range of valid IPs is " + options_.serviceCidr, "spec.clusterIPs"}});
+      if (!claim("/registry/ranges/serviceips/" + ip))
+        return api::invalidObject(*api::findByKind("v1", "Service"), api::stringAt(service, "metadata.name"),
+                                  {{"FieldValueInvalid", "Invalid value: \"" + ip + "\": provided IP is already allocated", "spec.clusterIPs"}});
+      claimed.push_back("/registry/ranges/serviceips/" + ip);
+    } else {
+      // Random start, then the next free address: few collisions until the range fills up.
+      uint32_t start = uint32_t(std::hash<std::string>{}(api::newUid())) % (size - 2);
+      for (uint32_t i = 0; i < size - 2 && ip.empty(); ++i) {
+        std::string candidate = ipText(base + 1 + (start + i) % (size - 2));
+        if (claim("/registry/ranges/serviceips/" + candidate)) ip = candidate;
+      }
+      if (ip.empty()) return Error{507, "InternalError", "the service IP range " + options_.serviceCidr + " is full", {}};
+      claimed.push_back("/registry/ranges/serviceips/" + ip);
+    }
+    api::ensurePath(service, "spec.clusterIP") = ip;
+    api::ensurePath(service, "spec.clusterIPs") = json::array{json::string(ip)};
+    api::ensurePath(service, "spec.ipFamilies") = json::array{"IPv4"};
+    api::ensurePath(service, "spec.ipFamilyPolicy") = "SingleStack";
+  }
+  if (type == "NodePort" || type == "LoadBalancer") {
+    json::value* ports = nullptr;
+    if (auto* spec = service.as_object().if_contains("spec"); spec && spec->is_object()) ports = spec->as_object().if_contains("ports");
+    if (ports && ports->is_array())
+      for (auto& p : ports->get_array()) {
+        auto* np = p.as_object().if_contains("nodePort");
+        if (np && np->is_int64()) {
+          std::string k = "/registry/ranges/servicenodeports/" + std::to_string(np->get_int64());
+          if (!claim(k)) {
+            rollback();
+            return api::invalidObject(*api::findByKind("v1", "Service"), api::stringAt(service, "metadata.name"),
+                                      {{"FieldValueInvalid", "Invalid value: " + std::to_string(np->get_int64()) + ": provided port is already allocated", "spec.ports.nodePort"}});
+          }
+          claimed.push_back(k);
+          continue;
+        }
+        int span = options_.nodePortMax - options_.nodePortMin + 1;
+        int start = int(std::hash<std::string>{}(api::newUid()) % size_t(span));
+        bool got = false;
+        for (int i = 0; i < span && !got; ++i) {
+          int port = options_.nodePortMin + (start + i) % span;
+          std::string k = "/registry/ranges/servicenodeports/" + std::to_string(port);
+          if (claim(k)) {
+            p.as_object()["nodePort"] = port;
+            claimed.push_back(k);
+            got = true;
+          }
+        }
+        if (!got) {
+          rollback();
+          return Error{507, "InternalError", "no node ports left in " + std::to_string(options_.nodePortMin) + "-" + std::to_string(options_.nodePortMax), {}};
+        }
+      }
+  }
+  return {};
+}
+
+void Registry::releaseServiceAddresses(const json::value& service) {
+  std::string ip = api::stringAt(service, "spec.clusterIP");
+  if (!ip.empty() && ip != "None") (void)store_.remove("/registry/ranges/serviceips/" + ip, 0);
+  if (const json::value* ports = api::valueAt(service, "spec.ports"); ports && ports->is_array())
+    for (const auto& p : ports->get_array())
+      if (const json::value* np = api::valueAt(p, "nodePort"); np && np->is_int64())
+        (void)store_.remove("/registry/ranges/servicenodeports/" + std::to_string(np->get_int64()), 0);
 }
 
 Status Registry::bootstrap() {

@@ -61,9 +61,14 @@ struct WatchEvent {
   store::Bytes raw;    // the stored JSON, when no selector needed it parsed (fan-out stays cheap)
 };
 
+struct RegistryOptions {
+  std::string serviceCidr = "127.19.0.0/16";  // cluster IPs; loopback because pods share the host network for now
+  int nodePortMin = 30000, nodePortMax = 32767;
+};
+
 class Registry {
  public:
-  explicit Registry(store::Store& store) : store_(store) {}
+  explicit Registry(store::Store& store, RegistryOptions options = {}) : store_(store), options_(std::move(options)) {}
 
   Result<json::value> create(const api::ResourceType& type, const std::string& ns, json::value object,
                              const WriteOptions& options = {});
@@ -107,7 +112,13 @@ class Registry {
   Result<json::value> writeUpdate(const api::ResourceType& type, const std::string& key, int64_t expectedRevision,
                                   json::value object, bool dryRun);
 
+  // Cluster IPs and node ports are claimed as store keys (/registry/ranges/...), so two creates
+  // never get the same one and claims survive restarts.
+  Status allocateServiceAddresses(json::value& service);
+  void releaseServiceAddresses(const json::value& service);
+
   store::Store& store_;
+  RegistryOptions options_;
 };
 
 // "pods \"web\" not found" and friends, in Kubernetes' words.

@@ -18,7 +18,7 @@ int runUp(const Args& args) {
   // One arena per connection thread would keep freed request buffers resident; two is enough here.
   mallopt(M_ARENA_MAX, 2);
   auto flags = Flags::parse(args, {{"data-dir", "d", true}, {"listen", "", true}, {"log-level", "", true}, {"simulated-nodes", "", true}, {"node-monitor-grace-period", "", true}, {"no-agent", "", false},
-                                      {"node-name", "", true}});
+                                      {"node-name", "", true}, {"service-cidr", "", true}});
   if (!flags) return fail(flags.error().message);
   if (!flags->positional().empty()) return fail("skiff up takes no arguments, got \"" + flags->positional()[0] + "\"");
   std::string level = flags->get("log-level", "info");
@@ -46,6 +46,15 @@ int runUp(const Args& args) {
     options.nodeGracePeriod = std::chrono::milliseconds(int64_t(secs * 1000));
   }
   options.agent = !flags->has("no-agent");
+  if (flags->has("service-cidr")) {
+    std::string cidr = flags->get("service-cidr");
+    unsigned a, b, c, d, bits;
+    char extra;
+    if (std::sscanf(cidr.c_str(), "%u.%u.%u.%u/%u%c", &a, &b, &c, &d, &bits, &extra) != 5 || a > 255 || b > 255 || c > 255 ||
+        d > 255 || bits < 8 || bits > 30)
+      return fail("--service-cidr takes an IPv4 range like 10.96.0.0/16 (prefix 8 to 30), not \"" + cidr + "\"");
+    options.serviceCidr = cidr;
+  }
   options.nodeName = flags->get("node-name");
   if (const char* b = std::getenv("SKIFF_RESTART_BACKOFF_MS")) options.restartBackoff = std::chrono::milliseconds(std::atol(b));
   if (const char* l = std::getenv("SKIFF_LOG_MAX_BYTES")) options.maxLogBytes = uint64_t(std::atoll(l));

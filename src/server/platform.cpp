@@ -19,6 +19,7 @@
 #include "controller/cronjob_controller.h"
 #include "controller/daemonset_controller.h"
 #include "controller/deployment_controller.h"
+#include "controller/endpoints_controller.h"
 #include "controller/job_controller.h"
 #include "controller/statefulset_controller.h"
 #include "controller/event_recorder.h"
@@ -106,6 +107,7 @@ class PlatformImpl final : public Platform {
     if (cronJobs_) cronJobs_->stop();
     if (daemonSets_) daemonSets_->stop();
     if (statefulSets_) statefulSets_->stop();
+    if (endpoints_) endpoints_->stop();
     if (nodeLifecycle_) nodeLifecycle_->stop();
     if (namespaces_) namespaces_->stop();
     for (auto& [name, inf] : informers_) inf->stop();
@@ -127,6 +129,7 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<controller::CronJobController> cronJobs_;
   std::unique_ptr<controller::DaemonSetController> daemonSets_;
   std::unique_ptr<controller::StatefulSetController> statefulSets_;
+  std::unique_ptr<controller::EndpointsController> endpoints_;
   std::unique_ptr<controller::EventRecorder> stsEvents_;
   std::unique_ptr<controller::EventRecorder> jobEvents_, cronEvents_, dsEvents_;
   std::unique_ptr<agent::SimulatedNodes> simulated_;
@@ -166,6 +169,8 @@ class PlatformImpl final : public Platform {
     auto& stsInf = informer("apps/v1", "StatefulSet");
     stsEvents_ = std::make_unique<controller::EventRecorder>(*registry_, "statefulset-controller");
     statefulSets_ = std::make_unique<controller::StatefulSetController>(*registry_, stsInf, pods, stsEvents_.get());
+    auto& svcInf = informer("v1", "Service");
+    endpoints_ = std::make_unique<controller::EndpointsController>(*registry_, svcInf, pods);
     gc_ = std::make_unique<controller::GarbageCollector>(
         *registry_, std::vector<controller::Informer*>{&deploys, &rs, &pods, &jobInf, &cronInf, &dsInf, &stsInf});
     auto& leases = informer("coordination.k8s.io/v1", "Lease");
@@ -196,6 +201,7 @@ class PlatformImpl final : public Platform {
     cronJobs_->start();
     daemonSets_->start();
     statefulSets_->start();
+    endpoints_->start();
     nodeLifecycle_->start();
     return {};
   }
@@ -217,7 +223,7 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   auto store = store::openSqliteStore({options.dataDir + "/store.db"});
   if (!store) return store.error();
   p->store_ = std::move(*store);
-  p->registry_ = std::make_unique<apiserver::Registry>(*p->store_);
+  p->registry_ = std::make_unique<apiserver::Registry>(*p->store_, apiserver::RegistryOptions{options.serviceCidr});
   if (Status s = p->registry_->bootstrap(); !s) return Error::unavailable("cannot create the default namespaces: " + s.error().message);
   p->namespaces_ = std::make_unique<controller::NamespaceController>(*p->registry_);
   if (Status s = p->namespaces_->start(); !s) return Error::unavailable("cannot start the namespace controller: " + s.error().message);

@@ -20,6 +20,7 @@ struct PlatformOptions {
   std::string nodeName;         // default: the host name
   std::chrono::milliseconds restartBackoff{10000};
   uint64_t maxLogBytes = 10 * 1024 * 1024;
+  std::string serviceCidr = "127.19.0.0/16";
 };
 
 class Platform {

@@ -161,7 +161,7 @@ YAML
 rotated() { ls "$WORK"/data/pods/default_chatty_*/c/0.log.1 >/dev/null 2>&1; }
 check "log rotated past the size limit" wait_for rotated 20 rotated
 size=$(stat -c %s "$WORK"/data/pods/default_chatty_*/c/0.log)
-check "current log stays bounded" test "$size" -lt 1000000
+check "current log stays bounded" test "$size" -lt 33554432
 "$SKIFF" delete pod chatty --now >/dev/null
 
 # Events say what happened and why.
@@ -176,13 +176,31 @@ check "replicaset created pods" contains "$out" "SuccessfulCreate.*replicaset/we
 out=$("$SKIFF" describe pod crasher)
 check "describe shows the pod's events" contains "$out" "BackOff"
 
+# Services: a cluster IP from the service range, endpoints from Ready pods, IPs claimed once.
+ip=$(kubectl get svc web -n hello -o jsonpath='{.spec.clusterIP}')
+check "service got a cluster IP in 127.19.0.0/16" contains "$ip" "^127\.19\."
+eps() { [ "$(kubectl get endpoints web -n hello -o jsonpath='{.subsets[0].addresses[*].ip}' | wc -w)" = 2 ]; }
+check "endpoints list the 2 ready pods" wait_for eps 20 eps
+out=$(kubectl get endpointslices -n hello -l kubernetes.io/service-name=web -o jsonpath='{.items[0].endpoints[*].conditions.ready}')
+check "endpointslice conditions" contains "$out" "true true"
+out=$(printf 'apiVersion: v1\nkind: Service\nmetadata: {name: dup, namespace: hello}\nspec:\n  clusterIP: %s\n  ports: [{port: 80}]\n' "$ip" | "$SKIFF" apply -f - 2>&1 || true)
+check "a taken cluster IP is refused" contains "$out" "provided IP is already allocated"
+"$SKIFF" delete svc web -n hello >/dev/null
+out=$(printf 'apiVersion: v1\nkind: Service\nmetadata: {name: reuse, namespace: hello}\nspec:\n  clusterIP: %s\n  ports: [{port: 80}]\n' "$ip" | "$SKIFF" apply -f - 2>&1)
+check "a deleted service's IP can be claimed again" contains "$out" "service/reuse created"
+gone_eps() { ! kubectl get endpoints web -n hello >/dev/null 2>&1; }
+check "endpoints go with their service" wait_for gone_eps 10 gone_eps
+
 # Graceful deletion: SIGTERM reaches the container, then the pod goes away.
 "$SKIFF" delete pod web --timeout 20 >/dev/null
 check "graceful delete removed the pod" wait_for gone 20 sh -c "! '$SKIFF' get pod web >/dev/null 2>&1"
 check "the server process is gone" sh -c "! curl -sf http://127.0.0.1:$PORT/"
-pids=$(pgrep -f "no-such-binary-here|echo attempt" || true)
+# Every container process this skiff started must be gone after it stops.
+pids=$(kubectl get pods -A -o jsonpath='{range .items[*]}{range .status.containerStatuses[*]}{.containerID}{"\n"}{end}{end}' | sed -n 's|^process://||p')
+check "there were running containers to check" test -n "$pids"
 stop_skiff TERM
 sleep 0.5
-left=$(pgrep -f "http.server --bind 127.0.0.1|while true; do sleep 0.1" || true)
+left=""
+for p in $pids; do kill -0 "$p" 2>/dev/null && left="$left $p"; done
 check "no container processes left after skiff stops" test -z "$left"
 finish
