@@ -193,6 +193,13 @@ void applyDefaults(const ResourceType& type, json::value& object) {
     setDefault(js, "completionMode", "NonIndexed");
     setDefault(js, "suspend", false);
     defaultTemplate(js);
+  } else if (k == "HorizontalPodAutoscaler") {
+    auto& spec = objectAt(o, "spec");
+    setDefault(spec, "minReplicas", 1);
+    if (!spec.contains("metrics"))
+      spec["metrics"] = json::array{json::object{
+          {"type", "Resource"},
+          {"resource", json::object{{"name", "cpu"}, {"target", json::object{{"type", "Utilization"}, {"averageUtilization", 80}}}}}}};
   } else if (k == "StatefulSet") {
     auto& spec = objectAt(o, "spec");
     setDefault(spec, "replicas", 1);
@@ -657,6 +664,27 @@ std::vector<FieldCause> validateObject(const ResourceType& type, const json::val
         e.invalid("spec.leaseDurationSeconds", *d, "must be greater than 0");
   } else if (k == "Event") {
     if (!valueAt(object, "involvedObject")) e.required("involvedObject");
+  } else if (k == "HorizontalPodAutoscaler") {
+    const json::object* spec = objAt(object, "spec");
+    if (!spec) {
+      e.required("spec");
+    } else {
+      auto minR = intAt(*spec, "minReplicas"), maxR = intAt(*spec, "maxReplicas");
+      if (!maxR) e.required("spec.maxReplicas");
+      else if (*maxR < 1) e.invalid("spec.maxReplicas", *maxR, "must be greater than or equal to 1");
+      if (minR && *minR < 1) e.invalid("spec.minReplicas", *minR, "must be greater than or equal to 1");
+      if (minR && maxR && *maxR < *minR) e.invalid("spec.maxReplicas", *maxR, "must be greater than or equal to `minReplicas`");
+      if (stringAt(object, "spec.scaleTargetRef.kind").empty()) e.required("spec.scaleTargetRef.kind");
+      if (stringAt(object, "spec.scaleTargetRef.name").empty()) e.required("spec.scaleTargetRef.name");
+      if (const json::array* metrics = arrAt(*spec, "metrics"))
+        for (size_t i = 0; i < metrics->size(); ++i) {
+          std::string type = stringAt((*metrics)[i], "type");
+          std::string p = "spec.metrics[" + std::to_string(i) + "]";
+          if (type != "Resource") e.unsupported(p + ".type", type, {"Resource"});
+          std::string res = stringAt((*metrics)[i], "resource.name");
+          if (type == "Resource" && res != "cpu" && res != "memory") e.unsupported(p + ".resource.name", res, {"cpu", "memory"});
+        }
+    }
   } else if (k == "Job") {
     validateJobSpec(valueAt(object, "spec"), "spec", e);
   } else if (k == "CronJob") {

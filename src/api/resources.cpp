@@ -19,6 +19,7 @@ const std::vector<ResourceType>& builtinResources() {
       {"apps", "v1", "DaemonSet", "daemonsets", "daemonset", true, true, false, {"ds"}, {"all"}},
       {"apps", "v1", "StatefulSet", "statefulsets", "statefulset", true, true, true, {"sts"}, {"all"}},
       {"batch", "v1", "Job", "jobs", "job", true, true, false, {}, {"all"}},
+      {"autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", true, true, false, {"hpa"}, {"all"}},
       {"batch", "v1", "CronJob", "cronjobs", "cronjob", true, true, false, {"cj"}, {"all"}},
   };
   return types;

@@ -51,6 +51,10 @@ Event apiVersion:string kind:string metadata:ObjectMeta involvedObject:any reaso
 Endpoints apiVersion:string kind:string metadata:ObjectMeta subsets:[]any
 EndpointSlice apiVersion:string kind:string metadata:ObjectMeta addressType:string endpoints:[]any ports:[]any
 
+HorizontalPodAutoscaler apiVersion:string kind:string metadata:ObjectMeta spec:HorizontalPodAutoscalerSpec status:any
+HorizontalPodAutoscalerSpec scaleTargetRef:CrossVersionObjectReference minReplicas:int maxReplicas:int metrics:[]any behavior:any
+CrossVersionObjectReference apiVersion:string kind:string name:string
+
 Lease apiVersion:string kind:string metadata:ObjectMeta spec:LeaseSpec
 LeaseSpec holderIdentity:string leaseDurationSeconds:int acquireTime:any renewTime:any leaseTransitions:int strategy:string preferredHolder:string
 

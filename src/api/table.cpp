@@ -44,6 +44,9 @@ std::vector<Column> columnsFor(const std::string& kind) {
     return {{"Name", "string", 0, "name"}, {"Desired", "integer", 0}, {"Current", "integer", 0},
             {"Ready", "integer", 0}, {"Age", "string", 0}, {"Containers", "string", 1}, {"Images", "string", 1},
             {"Selector", "string", 1}};
+  if (kind == "HorizontalPodAutoscaler")
+    return {{"Name", "string", 0, "name"}, {"Reference", "string", 0}, {"Targets", "string", 0}, {"MinPods", "string", 0},
+            {"MaxPods", "integer", 0}, {"Replicas", "integer", 0}, {"Age", "string", 0}};
   if (kind == "Endpoints") return {{"Name", "string", 0, "name"}, {"Endpoints", "string", 0}, {"Age", "string", 0}};
   if (kind == "EndpointSlice")
     return {{"Name", "string", 0, "name"}, {"AddressType", "string", 0}, {"Ports", "string", 0}, {"Endpoints", "string", 0}, {"Age", "string", 0}};
@@ -233,6 +236,24 @@ void fillCells(const ResourceType& type, const json::value& o, json::array& cell
              json::value(intOr0(o, "status.readyReplicas")), json::value(age(o))};
     containersAndImages(o, "spec.template.spec.containers", cells);
     cells.emplace_back(selectorString(valueAt(o, "spec.selector")));
+  } else if (k == "HorizontalPodAutoscaler") {
+    std::vector<std::string> targets;
+    const json::value* metrics = valueAt(o, "spec.metrics");
+    const json::value* current = valueAt(o, "status.currentMetrics");
+    if (metrics && metrics->is_array())
+      for (size_t i = 0; i < metrics->get_array().size(); ++i) {
+        const json::value& m = metrics->get_array()[i];
+        std::string res = stringAt(m, "resource.name");
+        std::string now = "<unknown>";
+        if (current && current->is_array())
+          for (const auto& c : current->get_array())
+            if (stringAt(c, "resource.name") == res && valueAt(c, "resource.current.averageUtilization"))
+              now = std::to_string(intOr0(c, "resource.current.averageUtilization")) + "%";
+        targets.push_back(res + ": " + now + "/" + std::to_string(intOr0(m, "resource.target.averageUtilization")) + "%");
+      }
+    cells = {json::value(name), json::value(stringAt(o, "spec.scaleTargetRef.kind") + "/" + stringAt(o, "spec.scaleTargetRef.name")),
+             json::value(targets.empty() ? "<none>" : joinStrings(targets, ", ")), json::value(std::to_string(intOr0(o, "spec.minReplicas"))),
+             json::value(intOr0(o, "spec.maxReplicas")), json::value(intOr0(o, "status.currentReplicas")), json::value(age(o))};
   } else if (k == "Endpoints") {
     std::vector<std::string> eps;
     if (const json::value* subsets = valueAt(o, "subsets"); subsets && subsets->is_array())

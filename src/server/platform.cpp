@@ -24,6 +24,7 @@
 #include "controller/statefulset_controller.h"
 #include "controller/event_recorder.h"
 #include "controller/garbage_collector.h"
+#include "controller/hpa_controller.h"
 #include "controller/informer.h"
 #include "controller/namespace_controller.h"
 #include "controller/node_lifecycle_controller.h"
@@ -108,6 +109,7 @@ class PlatformImpl final : public Platform {
     if (daemonSets_) daemonSets_->stop();
     if (statefulSets_) statefulSets_->stop();
     if (endpoints_) endpoints_->stop();
+    if (hpa_) hpa_->stop();
     if (nodeLifecycle_) nodeLifecycle_->stop();
     if (namespaces_) namespaces_->stop();
     for (auto& [name, inf] : informers_) inf->stop();
@@ -130,6 +132,8 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<controller::DaemonSetController> daemonSets_;
   std::unique_ptr<controller::StatefulSetController> statefulSets_;
   std::unique_ptr<controller::EndpointsController> endpoints_;
+  std::unique_ptr<controller::HpaController> hpa_;
+  std::unique_ptr<controller::EventRecorder> hpaEvents_;
   std::unique_ptr<controller::EventRecorder> stsEvents_;
   std::unique_ptr<controller::EventRecorder> jobEvents_, cronEvents_, dsEvents_;
   std::unique_ptr<agent::SimulatedNodes> simulated_;
@@ -171,6 +175,21 @@ class PlatformImpl final : public Platform {
     statefulSets_ = std::make_unique<controller::StatefulSetController>(*registry_, stsInf, pods, stsEvents_.get());
     auto& svcInf = informer("v1", "Service");
     endpoints_ = std::make_unique<controller::EndpointsController>(*registry_, svcInf, pods);
+    auto& hpaInf = informer("autoscaling/v2", "HorizontalPodAutoscaler");
+    hpaEvents_ = std::make_unique<controller::EventRecorder>(*registry_, "horizontal-pod-autoscaler");
+    hpa_ = std::make_unique<controller::HpaController>(
+        *registry_, hpaInf, pods,
+        [this] {
+          std::map<std::string, controller::PodUsage> out;
+          if (!agent_) return out;
+          for (const auto& u : agent_->usage()) {
+            auto& p = out[u.ns + "/" + u.pod];
+            p.cpuCores += u.cpuCores;
+            p.memoryBytes += u.stats.memoryWorkingSetBytes;
+          }
+          return out;
+        },
+        hpaEvents_.get());
     gc_ = std::make_unique<controller::GarbageCollector>(
         *registry_, std::vector<controller::Informer*>{&deploys, &rs, &pods, &jobInf, &cronInf, &dsInf, &stsInf});
     auto& leases = informer("coordination.k8s.io/v1", "Lease");
@@ -202,6 +221,7 @@ class PlatformImpl final : public Platform {
     daemonSets_->start();
     statefulSets_->start();
     endpoints_->start();
+    hpa_->start();
     nodeLifecycle_->start();
     return {};
   }

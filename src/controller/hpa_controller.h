@@ -1,0 +1,44 @@
+// HorizontalPodAutoscalerController (autoscaling/v2): scales a Deployment, ReplicaSet or
+// StatefulSet through its scale subresource so that average CPU or memory utilization (usage
+// over requests, from the pods' cgroups) meets the target, with Kubernetes' algorithm:
+// desired = ceil(current × utilization / target), a 10% tolerance, min/max replicas,
+// stabilization windows (default 0 s up, 300 s down, from spec.behavior) and scale-up policies
+// (at most double or +4 pods per 15 s). Status carries current metrics and the AbleToScale,
+// ScalingActive and ScalingLimited conditions. Re-evaluated every 5 s.
+#pragma once
+#include <deque>
+#include <functional>
+#include <map>
+
+#include "controller/event_recorder.h"
+#include "controller/informer.h"
+#include "controller/reconcile_loop.h"
+
+namespace skiff::controller {
+
+struct PodUsage {
+  double cpuCores = 0;
+  uint64_t memoryBytes = 0;
+};
+// Usage of running pods, by "ns/name" (summed over containers); pods without data are absent.
+using PodUsageSource = std::function<std::map<std::string, PodUsage>()>;
+
+class HpaController {
+ public:
+  HpaController(apiserver::Registry& registry, Informer& hpas, Informer& pods, PodUsageSource usage, EventRecorder* events = nullptr);
+  void start(int workers = 1) { loop_.start(workers); }
+  void stop() { loop_.stop(); }
+  Result<Requeue> reconcile(const std::string& key);
+
+ private:
+  apiserver::Registry& registry_;
+  Informer& hpas_;
+  Informer& pods_;
+  PodUsageSource usage_;
+  EventRecorder* events_;
+  std::mutex historyMutex_;
+  std::map<std::string, std::deque<std::pair<int64_t, int64_t>>> recommendations_;  // key -> (time, replicas)
+  ReconcileLoop loop_;
+};
+
+}  // namespace skiff::controller
