@@ -23,15 +23,20 @@ echo "# skiff foundation benchmarks, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores
 echo "## startup (exec to /healthz over TLS)"
 "$BENCH" startup --binary "$SKIFF" --data-dir "$W/startup" --runs 20
 
-start_skiff() {
-  "$SKIFF" up --data-dir "$W/data" --listen 127.0.0.1:16998 >"$W/up.log" 2>&1 &
+start_skiff() {  # start_skiff [extra args]
+  "$SKIFF" up --data-dir "$W/data" --listen 127.0.0.1:16998 "$@" >"$W/up.log" 2>&1 &
   SKIFF_PID=$!
   for _ in $(seq 1 200); do grep -q "skiff is up" "$W/up.log" 2>/dev/null && break; sleep 0.05; done
 }
 start_skiff
 sleep 1
-echo "## idle resident memory"
+echo "## idle resident memory (whole platform: API, store, controllers, scheduler, agent)"
 echo "{\"mode\":\"idle-rss\",\"rss_mib\":$(rss_mib $SKIFF_PID)}"
+# The store and API figures below run the API server and store alone (`--no-controllers`), the
+# counterpart of kube-apiserver + etcd; the last figure repeats the pod load on the whole platform.
+kill "$SKIFF_PID"; wait "$SKIFF_PID" 2>/dev/null || true
+rm -rf "$W/data"
+start_skiff --no-controllers
 
 echo "## durable creates over HTTPS ($N objects, $CONC clients) vs etcd puts of the same size"
 "$BENCH" creates --kubeconfig "$W/data/kubeconfig" --n "$N" --conc "$CONC" --size "$SIZE" --prefix c | tee "$W/skiff-creates.json"
@@ -66,13 +71,17 @@ echo "## watch delivery latency ($WATCHERS watchers, $RATE writes/s, ${SECS}s)"
 
 echo "## $PODS pods of ~1.5 KB: resident memory and full list time"
 kill "$SKIFF_PID"; wait "$SKIFF_PID" 2>/dev/null || true
-rm -rf "$W/data"
-start_skiff
-"$BENCH" pods --kubeconfig "$W/data/kubeconfig" --n "$PODS" --conc "$CONC" --prefix p
-sleep 2
-RSS=$(rss_mib $SKIFF_PID)
-LIST=$("$BENCH" list --kubeconfig "$W/data/kubeconfig" --path /api/v1/pods --repeat 3)
-echo "$LIST"
-BYTES=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["bytes"])' "$LIST")
-python3 -c 'import sys; rss=float(sys.argv[1]); b=int(sys.argv[2]); print("{\"mode\":\"pods-memory\",\"rss_mib\":%.1f,\"raw_json_mib\":%.1f,\"rss_over_raw\":%.2f}" % (rss, b/1048576, rss*1048576/b))' "$RSS" "$BYTES"
-echo "{\"mode\":\"rss-after-list\",\"rss_mib\":$(rss_mib $SKIFF_PID)}"
+for mode in --no-controllers --no-agent; do
+  rm -rf "$W/data"
+  start_skiff $mode
+  echo "# skiff up $mode"
+  "$BENCH" pods --kubeconfig "$W/data/kubeconfig" --n "$PODS" --conc "$CONC" --prefix p
+  sleep 2
+  RSS=$(rss_mib $SKIFF_PID)
+  LIST=$("$BENCH" list --kubeconfig "$W/data/kubeconfig" --path /api/v1/pods --repeat 3)
+  echo "$LIST"
+  BYTES=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["bytes"])' "$LIST")
+  python3 -c 'import sys; rss=float(sys.argv[1]); b=int(sys.argv[2]); print("{\"mode\":\"pods-memory\",\"rss_mib\":%.1f,\"raw_json_mib\":%.1f,\"rss_over_raw\":%.2f}" % (rss, b/1048576, rss*1048576/b))' "$RSS" "$BYTES"
+  echo "{\"mode\":\"rss-after-list\",\"rss_mib\":$(rss_mib $SKIFF_PID)}"
+  kill "$SKIFF_PID"; wait "$SKIFF_PID" 2>/dev/null || true; SKIFF_PID=
+done

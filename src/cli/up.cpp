@@ -2,7 +2,9 @@
 #include <malloc.h>
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 #include <cstdio>
 
 #include "cli/commands.h"
@@ -17,7 +19,7 @@ int runUp(const Args& args) {
   auto started = std::chrono::steady_clock::now();
   // One arena per connection thread would keep freed request buffers resident; two is enough here.
   mallopt(M_ARENA_MAX, 2);
-  auto flags = Flags::parse(args, {{"data-dir", "d", true}, {"listen", "", true}, {"log-level", "", true}, {"simulated-nodes", "", true}, {"node-monitor-grace-period", "", true}, {"no-agent", "", false},
+  auto flags = Flags::parse(args, {{"data-dir", "d", true}, {"listen", "", true}, {"log-level", "", true}, {"simulated-nodes", "", true}, {"node-monitor-grace-period", "", true}, {"no-agent", "", false}, {"no-controllers", "", false},
                                       {"node-name", "", true}, {"service-cidr", "", true}});
   if (!flags) return fail(flags.error().message);
   if (!flags->positional().empty()) return fail("skiff up takes no arguments, got \"" + flags->positional()[0] + "\"");
@@ -45,7 +47,8 @@ int runUp(const Args& args) {
       return fail("--node-monitor-grace-period takes seconds, like 40s");
     options.nodeGracePeriod = std::chrono::milliseconds(int64_t(secs * 1000));
   }
-  options.agent = !flags->has("no-agent");
+  options.controllers = !flags->has("no-controllers");
+  options.agent = !flags->has("no-agent") && options.controllers;
   if (flags->has("service-cidr")) {
     std::string cidr = flags->get("service-cidr");
     unsigned a, b, c, d, bits;
@@ -76,8 +79,19 @@ int runUp(const Args& args) {
               ms, host.c_str(), unsigned((*platform)->port()), (*platform)->kubeconfigPath().c_str(),
               (*platform)->kubeconfigPath().c_str());
   std::fflush(stdout);
+  // Request parsing leaves freed heap behind; hand it back to the OS now and then so resident
+  // memory tracks what is actually held.
+  std::atomic<bool> stopping{false};
+  std::thread trimmer([&] {
+    while (!stopping) {
+      for (int i = 0; i < 50 && !stopping; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      malloc_trim(0);
+    }
+  });
   int sig = 0;
   sigwait(&stopSignals, &sig);
+  stopping = true;
+  trimmer.join();
   log::info("up", std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
   (*platform)->stop();
   return 0;

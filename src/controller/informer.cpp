@@ -49,7 +49,7 @@ Status Informer::start() {
     std::string key = keyOf(*obj);
     Entry entry;
     entry.raw = raw;
-    if (const json::value* l = api::valueAt(*obj, "metadata.labels")) entry.labels = *l;
+    if (const json::value* l = api::valueAt(*obj, "metadata.labels")) entry.labels = json::serialize(*l);
     if (const json::value* refs = api::valueAt(*obj, "metadata.ownerReferences"); refs && refs->is_array())
       for (const auto& r : refs->get_array()) entry.owners.push_back(api::stringAt(r, "uid"));
     entry.node = api::stringAt(*obj, "spec.nodeName");
@@ -99,7 +99,10 @@ std::vector<ObjectPtr> Informer::list(const std::string& ns, const api::LabelSel
     auto it = ns.empty() ? objects_.begin() : objects_.lower_bound(ns + "/");
     for (; it != objects_.end(); ++it) {
       if (!ns.empty() && it->first.compare(0, ns.size() + 1, ns + "/") != 0) break;
-      if (selector && !selector->matches(&it->second.labels)) continue;
+      if (selector) {
+        json::value labels = it->second.labels.empty() ? json::value() : json::parse(it->second.labels);
+        if (!selector->matches(&labels)) continue;
+      }
       raws.push_back(it->second.raw);
     }
   }

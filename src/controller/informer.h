@@ -48,7 +48,7 @@ class Informer {
  private:
   struct Entry {
     store::Bytes raw;
-    boost::json::value labels;        // metadata.labels, for selectors without parsing
+    std::string labels;               // metadata.labels as JSON text: selectors parse just this
     std::vector<std::string> owners;  // ownerReference uids
     std::string node;                 // spec.nodeName
   };

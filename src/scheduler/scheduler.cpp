@@ -161,7 +161,9 @@ std::optional<std::string> nodeLabel(const NodeInfo& node, const std::string& ke
 namespace {
 
 bool podMatches(const PodSummary& p, const api::LabelSelector& sel, const std::set<std::string>& namespaces) {
-  return namespaces.count(p.ns) && sel.matches(&p.labels);
+  if (!namespaces.count(p.ns)) return false;
+  json::value labels = p.labels.empty() ? json::value() : json::parse(p.labels);
+  return sel.matches(&labels);
 }
 
 std::set<std::string> termNamespaces(const json::value& term, const std::string& podNs) {
@@ -187,7 +189,7 @@ void prepareInterPod(PodInfo& info, const std::vector<NodeInfo>& nodes) {
     for (const auto& n : nodes) {
       auto domain = nodeLabel(n, td.topologyKey);
       if (!domain) continue;
-      for (const auto& p : n.pods)
+      for (const auto& [k, p] : n.pods)
         if (podMatches(*p, *selector, namespaces)) {
           td.domains.insert(*domain);
           break;
@@ -221,7 +223,7 @@ void prepareInterPod(PodInfo& info, const std::vector<NodeInfo>& nodes) {
         auto domain = nodeLabel(n, sc.topologyKey);
         if (!domain || !n.ready) continue;
         int64_t& count = sc.counts[*domain];
-        for (const auto& p : n.pods)
+        for (const auto& [k, p] : n.pods)
           if (podMatches(*p, *selector, namespaces)) ++count;
       }
       sc.minCount = sc.counts.empty() ? 0 : std::min_element(sc.counts.begin(), sc.counts.end(), [](auto& a, auto& b) { return a.second < b.second; })->second;

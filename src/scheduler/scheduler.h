@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -31,7 +32,7 @@ struct Resources {
 struct PodSummary {
   std::string key;  // "ns/name"
   std::string ns;
-  boost::json::value labels;
+  std::string labels;  // metadata.labels as JSON text: parsed only for pods with affinity/spread terms
 };
 
 // What the scheduler knows about one node, precomputed once per snapshot.
@@ -44,7 +45,7 @@ struct NodeInfo {
   bool unschedulable = false;
   Resources allocatable;
   Resources requested;  // sum over pods bound to it (pods count included)
-  std::vector<std::shared_ptr<const PodSummary>> pods;
+  std::unordered_map<std::string, std::shared_ptr<const PodSummary>> pods;  // by "ns/name"
 };
 
 // A pod-affinity term resolved against the cluster: the topology domains holding a matching pod.

@@ -78,16 +78,11 @@ void SchedulerController::onNode(const std::string& type, const controller::Obje
   if (becameUsable) retryUnschedulable();
 }
 
-std::vector<std::shared_ptr<const PodSummary>>* SchedulerController::podsOn(const std::string& node) {
+SchedulerController::PodsOnNode* SchedulerController::podsOn(const std::string& node) {
   auto it = index_.find(node);
   return it == index_.end() ? &orphanPods_[node] : &infos_[it->second].pods;
 }
 
-namespace {
-void dropPod(std::vector<std::shared_ptr<const PodSummary>>& pods, const std::string& key) {
-  pods.erase(std::remove_if(pods.begin(), pods.end(), [&](const auto& p) { return p->key == key; }), pods.end());
-}
-}  // namespace
 
 Resources* SchedulerController::requestedOn(const std::string& node) {
   auto it = index_.find(node);
@@ -102,7 +97,7 @@ void SchedulerController::onPod(const std::string& type, const controller::Objec
     auto summary = std::make_shared<PodSummary>();
     summary->key = key;
     summary->ns = api::stringAt(*pod, "metadata.namespace");
-    if (const json::value* l = api::valueAt(*pod, "metadata.labels")) summary->labels = *l;
+    if (const json::value* l = api::valueAt(*pod, "metadata.labels")) summary->labels = json::serialize(*l);
     account(key, api::stringAt(*pod, "spec.nodeName"), podRequests(*pod), std::move(summary));
   }
   if (type != "DELETED" && isPending(*pod)) queue_.add(key);
@@ -113,14 +108,10 @@ void SchedulerController::account(const std::string& podKey, const std::string& 
                                   std::shared_ptr<const PodSummary> summary) {
   std::lock_guard lock(usageMutex_);
   auto it = placed_.find(podKey);
-  if (summary) {  // labels may have changed even when the node did not
-    auto* pods = podsOn(node);
-    dropPod(*pods, podKey);
-    pods->push_back(summary);
-  }
+  if (summary) (*podsOn(node))[podKey] = summary;  // labels may have changed even when the node did not
   if (it != placed_.end()) {
     if (it->second.first == node) return;  // already counted (assumed or seen)
-    if (summary) dropPod(*podsOn(it->second.first), podKey);
+    if (summary) podsOn(it->second.first)->erase(podKey);
     Resources& u = *requestedOn(it->second.first);
     u.milliCpu -= it->second.second.milliCpu;
     u.memory -= it->second.second.memory;
@@ -138,7 +129,7 @@ void SchedulerController::unaccount(const std::string& podKey) {
   u.milliCpu -= it->second.second.milliCpu;
   u.memory -= it->second.second.memory;
   u.pods -= it->second.second.pods;
-  dropPod(*podsOn(it->second.first), podKey);
+  podsOn(it->second.first)->erase(podKey);
   placed_.erase(it);
 }
 
@@ -210,8 +201,8 @@ void SchedulerController::scheduleOne(const std::string& key) {
       auto summary = std::make_shared<PodSummary>();
       summary->key = key;
       summary->ns = ns;
-      if (const json::value* l = api::valueAt(*pod, "metadata.labels")) summary->labels = *l;
-      podsOn(d.node)->push_back(std::move(summary));
+      if (const json::value* l = api::valueAt(*pod, "metadata.labels")) summary->labels = json::serialize(*l);
+      (*podsOn(d.node))[key] = std::move(summary);
     }
   }
   if (d.node.empty()) {

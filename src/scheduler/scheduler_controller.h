@@ -61,8 +61,9 @@ class SchedulerController {
   std::map<std::string, size_t> index_;                               // node name -> infos_ index
   std::map<std::string, Resources> orphanUsage_;                      // requests on nodes not seen yet
   std::map<std::string, std::pair<std::string, Resources>> placed_;   // pod key -> (node, requests)
-  std::map<std::string, std::vector<std::shared_ptr<const PodSummary>>> orphanPods_;  // pods on unseen nodes
-  std::vector<std::shared_ptr<const PodSummary>>* podsOn(const std::string& node);  // usageMutex_ held
+  using PodsOnNode = std::unordered_map<std::string, std::shared_ptr<const PodSummary>>;
+  std::map<std::string, PodsOnNode> orphanPods_;  // pods on unseen nodes
+  PodsOnNode* podsOn(const std::string& node);    // usageMutex_ held
   std::set<std::string> unschedulable_;
   std::atomic<uint64_t> scheduled_{0}, attempts_{0}, rotation_{0};
 };

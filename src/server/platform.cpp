@@ -247,7 +247,8 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   if (Status s = p->registry_->bootstrap(); !s) return Error::unavailable("cannot create the default namespaces: " + s.error().message);
   p->namespaces_ = std::make_unique<controller::NamespaceController>(*p->registry_);
   if (Status s = p->namespaces_->start(); !s) return Error::unavailable("cannot start the namespace controller: " + s.error().message);
-  if (Status s = p->startControllers(options); !s) return Error::unavailable("cannot start the controllers: " + s.error().message);
+  if (options.controllers)
+    if (Status s = p->startControllers(options); !s) return Error::unavailable("cannot start the controllers: " + s.error().message);
   apiserver::ApiServerOptions apiOptions;
   apiOptions.token = p->token_;
   if (auto* agent = p->agent_.get()) {

@@ -17,6 +17,7 @@ struct PlatformOptions {
   int simulatedNodes = 0;  // hollow nodes for tests and scale figures (no processes run)
   std::chrono::milliseconds nodeGracePeriod{40000};  // lease age after which a node is NotReady
   bool agent = true;            // run this machine as a node (the process runtime for now)
+  bool controllers = true;      // scheduler and workload controllers (false: API server and store only)
   std::string nodeName;         // default: the host name
   std::chrono::milliseconds restartBackoff{10000};
   uint64_t maxLogBytes = 10 * 1024 * 1024;

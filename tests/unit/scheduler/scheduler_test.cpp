@@ -102,14 +102,14 @@ std::shared_ptr<const PodSummary> running(const std::string& name, const std::st
   auto p = std::make_shared<PodSummary>();
   p->key = "default/" + name;
   p->ns = "default";
-  p->labels = json::parse(labels);
+  p->labels = labels;
   return p;
 }
 
 TEST_F(SchedulerTest, PodAntiAffinityKeepsReplicasApart) {
   node("a1");
   node("b1");
-  infos_[0].pods.push_back(running("db-0", R"({"app":"db"})"));
+  infos_[0].pods["default/db-0"] = running("db-0", R"({"app":"db"})");
   auto p = json::parse(R"({"metadata":{"name":"db-1","namespace":"default","labels":{"app":"db"}},"spec":{
       "affinity":{"podAntiAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[
         {"labelSelector":{"matchLabels":{"app":"db"}},"topologyKey":"kubernetes.io/hostname"}]}},
@@ -118,7 +118,7 @@ TEST_F(SchedulerTest, PodAntiAffinityKeepsReplicasApart) {
   p.as_object()["spec"].as_object()["affinity"].as_object()["podAntiAffinity"].as_object()
       ["requiredDuringSchedulingIgnoredDuringExecution"].as_array()[0].as_object()["topologyKey"] = "zone";
   EXPECT_EQ(schedule(p, infos_).node, "b1");
-  infos_[1].pods.push_back(running("db-2", R"({"app":"db"})"));
+  infos_[1].pods["default/db-2"] = running("db-2", R"({"app":"db"})");
   EXPECT_NE(schedule(p, infos_).message.find("didn't match pod anti-affinity rules"), std::string::npos);
 }
 
@@ -130,7 +130,7 @@ TEST_F(SchedulerTest, PodAffinityFollowsItsPeer) {
         {"labelSelector":{"matchLabels":{"app":"cache"}},"topologyKey":"zone"}]}},
       "containers":[{"name":"c","image":"x"}]}})");
   EXPECT_EQ(schedule(p, infos_).node, "");  // no cache anywhere yet
-  infos_[1].pods.push_back(running("cache-0", R"({"app":"cache"})"));
+  infos_[1].pods["default/cache-0"] = running("cache-0", R"({"app":"cache"})");
   EXPECT_EQ(schedule(p, infos_).node, "b1");
 }
 
@@ -138,9 +138,9 @@ TEST_F(SchedulerTest, TopologySpreadKeepsSkew) {
   node("a1");
   node("b1");
   node("c1");
-  infos_[0].pods.push_back(running("w-0", R"({"app":"w"})"));
-  infos_[0].pods.push_back(running("w-1", R"({"app":"w"})"));
-  infos_[1].pods.push_back(running("w-2", R"({"app":"w"})"));
+  infos_[0].pods["default/w-0"] = running("w-0", R"({"app":"w"})");
+  infos_[0].pods["default/w-1"] = running("w-1", R"({"app":"w"})");
+  infos_[1].pods["default/w-2"] = running("w-2", R"({"app":"w"})");
   auto p = json::parse(R"({"metadata":{"name":"w-3","namespace":"default","labels":{"app":"w"}},"spec":{
       "topologySpreadConstraints":[{"maxSkew":1,"topologyKey":"zone","whenUnsatisfiable":"DoNotSchedule",
         "labelSelector":{"matchLabels":{"app":"w"}}}],
