@@ -43,8 +43,10 @@ json::object& metadataOf(json::value& object) {
   return m.get_object();
 }
 
-std::string rfc3339Now() {
-  std::time_t t = std::time(nullptr);
+std::string rfc3339Now() { return rfc3339(int64_t(std::time(nullptr))); }
+
+std::string rfc3339(int64_t seconds) {
+  std::time_t t = std::time_t(seconds);
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[32];

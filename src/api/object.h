@@ -17,6 +17,7 @@ boost::json::value& ensurePath(boost::json::value& object, std::string_view dott
 boost::json::object& metadataOf(boost::json::value& object);
 
 std::string rfc3339Now();                 // 2026-11-22T06:43:43Z
+std::string rfc3339(int64_t secondsSinceEpoch);
 int64_t parseRfc3339(std::string_view t);  // seconds since epoch, -1 if malformed
 std::string newUid();                     // random UUID v4
 std::string randomSuffix(size_t n = 5);   // for generateName, Kubernetes' alphabet

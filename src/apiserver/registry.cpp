@@ -475,12 +475,7 @@ Result<json::value> Registry::remove(const api::ResourceType& type, const std::s
         auto* g = meta.if_contains("deletionGracePeriodSeconds");
         if (g && g->is_int64() && g->get_int64() <= grace) return object;
       }
-      std::time_t deadline = std::time(nullptr) + (graceful ? grace : 0);
-      std::tm tm{};
-      gmtime_r(&deadline, &tm);
-      char buf[32];
-      std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-      meta["deletionTimestamp"] = buf;
+      meta["deletionTimestamp"] = api::rfc3339(int64_t(std::time(nullptr)) + (graceful ? grace : 0));
       meta["deletionGracePeriodSeconds"] = graceful ? grace : 0;
       if (type.kind == "Namespace") api::ensurePath(object, "status.phase") = "Terminating";
       auto written = writeUpdate(type, key, kv->modRevision, std::move(object), false);

@@ -26,6 +26,15 @@ void printMap(const char* title, const json::value* m) {
   }
 }
 
+void printIndented(const std::string& text) {
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t nl = text.find('\n', start);
+    std::printf("  %s\n", text.substr(start, nl - start).c_str());
+    start = nl + 1;
+  }
+}
+
 std::string capitalise(std::string s) {
   if (!s.empty()) s[0] = char(std::toupper(static_cast<unsigned char>(s[0])));
   return s;
@@ -33,13 +42,7 @@ std::string capitalise(std::string s) {
 
 void printSection(const std::string& key, const json::value& v) {
   std::printf("%s:\n", capitalise(key).c_str());
-  std::string yaml = api::toYaml(v);
-  size_t start = 0;
-  while (start < yaml.size()) {
-    size_t nl = yaml.find('\n', start);
-    std::printf("  %s\n", yaml.substr(start, nl - start).c_str());
-    start = nl + 1;
-  }
+  printIndented(api::toYaml(v));
 }
 
 }  // namespace
@@ -96,13 +99,7 @@ int runDescribe(const Args& args) {
     return 0;
   }
   std::printf("\n");
-  std::string table = TablePrinter::align(rows);
-  size_t start = 0;
-  while (start < table.size()) {
-    size_t nl = table.find('\n', start);
-    std::printf("  %s\n", table.substr(start, nl - start).c_str());
-    start = nl + 1;
-  }
+  printIndented(TablePrinter::align(rows));
   return 0;
 }
 

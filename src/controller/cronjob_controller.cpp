@@ -18,14 +18,6 @@ std::string finishedAs(const json::value& job) {
         return api::stringAt(c, "type");
   return "";
 }
-std::string rfc3339(int64_t t) {
-  std::time_t tt = std::time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 }  // namespace
 
 CronJobController::CronJobController(apiserver::Registry& registry, Informer& cronJobs, Informer& jobs, EventRecorder* events)
@@ -33,9 +25,7 @@ CronJobController::CronJobController(apiserver::Registry& registry, Informer& cr
       loop_("cronjob-controller", [this](const std::string& key) { return reconcile(key); }) {
   cronJobs_.addHandler([this](const std::string&, const ObjectPtr& c, const ObjectPtr&) { loop_.queue().add(keyOf(*c)); });
   jobs_.addHandler([this](const std::string&, const ObjectPtr& job, const ObjectPtr&) {
-    const json::value* ref = controllerRef(*job);
-    if (ref && api::stringAt(*ref, "kind") == "CronJob")
-      loop_.queue().add(api::stringAt(*job, "metadata.namespace") + "/" + api::stringAt(*ref, "name"));
+    if (std::string owner = controllerKey(*job, "CronJob"); !owner.empty()) loop_.queue().add(owner);
   });
 }
 
@@ -74,12 +64,12 @@ Result<Requeue> CronJobController::reconcile(const std::string& key) {
     const json::value* deadline = api::valueAt(*cj, "spec.startingDeadlineSeconds");
     std::string policy = api::stringAt(*cj, "spec.concurrencyPolicy");
     if (deadline && deadline->is_int64() && now - *due > deadline->get_int64()) {
-      if (events_) events_->warning(*cj, "MissSchedule", "Missed scheduled time to start a job: " + rfc3339(*due));
-      newLast = rfc3339(*due);
+      if (events_) events_->warning(*cj, "MissSchedule", "Missed scheduled time to start a job: " + api::rfc3339(*due));
+      newLast = api::rfc3339(*due);
     } else if (policy == "Forbid" && !active.empty()) {
       // Wait for the running Job; this run is skipped.
       if (events_) events_->normal(*cj, "JobAlreadyActive", "Not starting job because prior execution is running and concurrency policy is Forbid");
-      newLast = rfc3339(*due);
+      newLast = api::rfc3339(*due);
     } else {
       if (policy == "Replace")
         for (const auto& j : active) {
@@ -92,7 +82,7 @@ Result<Requeue> CronJobController::reconcile(const std::string& key) {
       const json::value* templ = api::valueAt(*cj, "spec.jobTemplate");
       std::string jobName = name + "-" + std::to_string(*due / 60);
       json::object meta{{"name", jobName}, {"namespace", ns}, {"ownerReferences", json::array{makeControllerRef(*cj)}},
-                        {"annotations", json::object{{"batch.kubernetes.io/cronjob-scheduled-timestamp", rfc3339(*due)}}}};
+                        {"annotations", json::object{{"batch.kubernetes.io/cronjob-scheduled-timestamp", api::rfc3339(*due)}}}};
       if (const json::value* l = templ ? api::valueAt(*templ, "metadata.labels") : nullptr) meta["labels"] = *l;
       json::value job = json::object{{"apiVersion", "batch/v1"}, {"kind", "Job"}, {"metadata", meta},
                                      {"spec", templ && api::valueAt(*templ, "spec") ? *api::valueAt(*templ, "spec") : json::object()}};
@@ -105,7 +95,7 @@ Result<Requeue> CronJobController::reconcile(const std::string& key) {
         if (events_) events_->normal(*cj, "SuccessfulCreate", "Created job " + jobName);
         active.push_back(std::make_shared<const json::value>(std::move(*created)));
       }
-      newLast = rfc3339(*due);
+      newLast = api::rfc3339(*due);
     }
   }
   // History limits: the oldest finished Jobs go first.

@@ -54,9 +54,7 @@ DaemonSetController::DaemonSetController(apiserver::Registry& registry, Informer
       loop_("daemonset-controller", [this](const std::string& key) { return reconcile(key); }) {
   daemonSets_.addHandler([this](const std::string&, const ObjectPtr& d, const ObjectPtr&) { loop_.queue().add(keyOf(*d)); });
   pods_.addHandler([this](const std::string&, const ObjectPtr& pod, const ObjectPtr&) {
-    const json::value* ref = controllerRef(*pod);
-    if (ref && api::stringAt(*ref, "kind") == "DaemonSet")
-      loop_.queue().add(api::stringAt(*pod, "metadata.namespace") + "/" + api::stringAt(*ref, "name"));
+    if (std::string owner = controllerKey(*pod, "DaemonSet"); !owner.empty()) loop_.queue().add(owner);
   });
   nodes_.addHandler([this](const std::string&, const ObjectPtr&, const ObjectPtr&) {
     for (const auto& d : daemonSets_.list()) loop_.queue().add(keyOf(*d));

@@ -47,9 +47,7 @@ DeploymentController::DeploymentController(apiserver::Registry& registry, Inform
       loop_("deployment-controller", [this](const std::string& key) { return reconcile(key); }) {
   deployments_.addHandler([this](const std::string&, const ObjectPtr& d, const ObjectPtr&) { loop_.queue().add(keyOf(*d)); });
   replicaSets_.addHandler([this](const std::string&, const ObjectPtr& rs, const ObjectPtr&) {
-    const json::value* ref = controllerRef(*rs);
-    if (ref && api::stringAt(*ref, "kind") == "Deployment")
-      loop_.queue().add(api::stringAt(*rs, "metadata.namespace") + "/" + api::stringAt(*ref, "name"));
+    if (std::string owner = controllerKey(*rs, "Deployment"); !owner.empty()) loop_.queue().add(owner);
   });
 }
 

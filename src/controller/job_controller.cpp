@@ -13,9 +13,7 @@ JobController::JobController(apiserver::Registry& registry, Informer& jobs, Info
       loop_("job-controller", [this](const std::string& key) { return reconcile(key); }) {
   jobs_.addHandler([this](const std::string&, const ObjectPtr& j, const ObjectPtr&) { loop_.queue().add(keyOf(*j)); });
   pods_.addHandler([this](const std::string&, const ObjectPtr& pod, const ObjectPtr&) {
-    const json::value* ref = controllerRef(*pod);
-    if (ref && api::stringAt(*ref, "kind") == "Job")
-      loop_.queue().add(api::stringAt(*pod, "metadata.namespace") + "/" + api::stringAt(*ref, "name"));
+    if (std::string owner = controllerKey(*pod, "Job"); !owner.empty()) loop_.queue().add(owner);
   });
 }
 

@@ -14,9 +14,7 @@ ReplicaSetController::ReplicaSetController(apiserver::Registry& registry, Inform
       loop_("replicaset-controller", [this](const std::string& key) { return reconcile(key); }) {
   replicaSets_.addHandler([this](const std::string&, const ObjectPtr& rs, const ObjectPtr&) { loop_.queue().add(keyOf(*rs)); });
   pods_.addHandler([this](const std::string&, const ObjectPtr& pod, const ObjectPtr&) {
-    const json::value* ref = controllerRef(*pod);
-    if (ref && api::stringAt(*ref, "kind") == "ReplicaSet")
-      loop_.queue().add(api::stringAt(*pod, "metadata.namespace") + "/" + api::stringAt(*ref, "name"));
+    if (std::string owner = controllerKey(*pod, "ReplicaSet"); !owner.empty()) loop_.queue().add(owner);
   });
 }
 

@@ -18,9 +18,7 @@ StatefulSetController::StatefulSetController(apiserver::Registry& registry, Info
       loop_("statefulset-controller", [this](const std::string& key) { return reconcile(key); }) {
   statefulSets_.addHandler([this](const std::string&, const ObjectPtr& s, const ObjectPtr&) { loop_.queue().add(keyOf(*s)); });
   pods_.addHandler([this](const std::string&, const ObjectPtr& pod, const ObjectPtr&) {
-    const json::value* ref = controllerRef(*pod);
-    if (ref && api::stringAt(*ref, "kind") == "StatefulSet")
-      loop_.queue().add(api::stringAt(*pod, "metadata.namespace") + "/" + api::stringAt(*ref, "name"));
+    if (std::string owner = controllerKey(*pod, "StatefulSet"); !owner.empty()) loop_.queue().add(owner);
   });
 }
 

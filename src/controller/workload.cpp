@@ -90,6 +90,12 @@ std::string templateHash(const json::value& templ, int64_t collisionCount) {
 
 int64_t nowSeconds() { return int64_t(std::time(nullptr)); }
 
+std::string controllerKey(const json::value& object, const char* kind) {
+  const json::value* ref = controllerRef(object);
+  if (!ref || api::stringAt(*ref, "kind") != kind) return "";
+  return api::stringAt(object, "metadata.namespace") + "/" + api::stringAt(*ref, "name");
+}
+
 bool sameStatus(const json::value* current, const json::value& next) {
   if (!current) return false;
   auto strip = [](json::value v) {

@@ -21,6 +21,8 @@ int64_t resolveIntOrPercent(const boost::json::value* v, int64_t total, bool rou
 // A short stable hash of a pod template, Kubernetes' pod-template-hash.
 std::string templateHash(const boost::json::value& templ, int64_t collisionCount = 0);
 int64_t nowSeconds();
+// "ns/name" of the object's controller when it is of `kind`, or "".
+std::string controllerKey(const boost::json::value& object, const char* kind);
 // Whether writing `next` as status would change anything but condition timestamps (so
 // controllers do not rewrite status, and wake themselves, on every pass).
 bool sameStatus(const boost::json::value* current, const boost::json::value& next);
