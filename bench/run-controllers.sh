@@ -24,7 +24,7 @@ echo "# skiff controller benchmarks, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores
 echo "## scheduling decisions alone (schedule() over 5,000 nodes, node affinity)"
 "$BUILD/bench/scheduler_decisions" --benchmark_min_time=2 2>/dev/null | tail -1
 
-echo "## $PODS pods onto $NODES simulated nodes (create, schedule, bind, report Running)"
+echo "## $PODS pods onto $NODES simulated nodes (create, schedule, bind, report Running), API latency meanwhile"
 t0=$(date +%s.%N); up big --simulated-nodes "$NODES" --no-agent; t1=$(date +%s.%N)
 echo "{\"mode\":\"register-nodes\",\"nodes\":$NODES,\"seconds\":$(echo "$t1 - $t0" | bc)}"
 "$BENCH" schedule --kubeconfig "$W/big/kubeconfig" --n "$PODS" --conc 8 --timeout 600
