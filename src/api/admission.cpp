@@ -664,6 +664,14 @@ std::vector<FieldCause> validateObject(const ResourceType& type, const json::val
         e.invalid("spec.leaseDurationSeconds", *d, "must be greater than 0");
   } else if (k == "Event") {
     if (!valueAt(object, "involvedObject")) e.required("involvedObject");
+  } else if (k == "PriorityClass") {
+    const json::object* o = object.if_object();
+    auto v = o ? intAt(*o, "value") : std::nullopt;
+    if (!v) e.required("value");
+    else if (*v > 1000000000 && !stringAt(object, "metadata.name").starts_with("system-"))
+      e.invalid("value", *v, "maximum allowed value of a user defined priority is 1000000000");
+    std::string pp = stringAt(object, "preemptionPolicy");
+    if (!pp.empty() && pp != "PreemptLowerPriority" && pp != "Never") e.unsupported("preemptionPolicy", pp, {"Never", "PreemptLowerPriority"});
   } else if (k == "HorizontalPodAutoscaler") {
     const json::object* spec = objAt(object, "spec");
     if (!spec) {

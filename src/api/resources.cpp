@@ -14,6 +14,7 @@ const std::vector<ResourceType>& builtinResources() {
       {"", "v1", "Endpoints", "endpoints", "endpoints", true, false, false, {"ep"}, {}},
       {"discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", true, false, false, {}, {}},
       {"coordination.k8s.io", "v1", "Lease", "leases", "lease", true, false, false, {}, {}},
+      {"scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", false, false, false, {"pc"}, {}},
       {"apps", "v1", "Deployment", "deployments", "deployment", true, true, true, {"deploy"}, {"all"}},
       {"apps", "v1", "ReplicaSet", "replicasets", "replicaset", true, true, true, {"rs"}, {"all"}},
       {"apps", "v1", "DaemonSet", "daemonsets", "daemonset", true, true, false, {"ds"}, {"all"}},

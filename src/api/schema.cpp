@@ -55,6 +55,8 @@ HorizontalPodAutoscaler apiVersion:string kind:string metadata:ObjectMeta spec:H
 HorizontalPodAutoscalerSpec scaleTargetRef:CrossVersionObjectReference minReplicas:int maxReplicas:int metrics:[]any behavior:any
 CrossVersionObjectReference apiVersion:string kind:string name:string
 
+PriorityClass apiVersion:string kind:string metadata:ObjectMeta value:int globalDefault:bool description:string preemptionPolicy:string
+
 Lease apiVersion:string kind:string metadata:ObjectMeta spec:LeaseSpec
 LeaseSpec holderIdentity:string leaseDurationSeconds:int acquireTime:any renewTime:any leaseTransitions:int strategy:string preferredHolder:string
 

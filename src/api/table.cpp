@@ -47,6 +47,9 @@ std::vector<Column> columnsFor(const std::string& kind) {
   if (kind == "HorizontalPodAutoscaler")
     return {{"Name", "string", 0, "name"}, {"Reference", "string", 0}, {"Targets", "string", 0}, {"MinPods", "string", 0},
             {"MaxPods", "integer", 0}, {"Replicas", "integer", 0}, {"Age", "string", 0}};
+  if (kind == "PriorityClass")
+    return {{"Name", "string", 0, "name"}, {"Value", "integer", 0}, {"Global-Default", "boolean", 0},
+            {"Preemption-Policy", "string", 0}, {"Age", "string", 0}};
   if (kind == "Endpoints") return {{"Name", "string", 0, "name"}, {"Endpoints", "string", 0}, {"Age", "string", 0}};
   if (kind == "EndpointSlice")
     return {{"Name", "string", 0, "name"}, {"AddressType", "string", 0}, {"Ports", "string", 0}, {"Endpoints", "string", 0}, {"Age", "string", 0}};
@@ -254,6 +257,11 @@ void fillCells(const ResourceType& type, const json::value& o, json::array& cell
     cells = {json::value(name), json::value(stringAt(o, "spec.scaleTargetRef.kind") + "/" + stringAt(o, "spec.scaleTargetRef.name")),
              json::value(targets.empty() ? "<none>" : joinStrings(targets, ", ")), json::value(std::to_string(intOr0(o, "spec.minReplicas"))),
              json::value(intOr0(o, "spec.maxReplicas")), json::value(intOr0(o, "status.currentReplicas")), json::value(age(o))};
+  } else if (k == "PriorityClass") {
+    const json::value* g = valueAt(o, "globalDefault");
+    std::string pp = stringAt(o, "preemptionPolicy");
+    cells = {json::value(name), json::value(intOr0(o, "value")), json::value(g && g->is_bool() && g->get_bool()),
+             json::value(pp.empty() ? "PreemptLowerPriority" : pp), json::value(age(o))};
   } else if (k == "Endpoints") {
     std::vector<std::string> eps;
     if (const json::value* subsets = valueAt(o, "subsets"); subsets && subsets->is_array())

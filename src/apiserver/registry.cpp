@@ -155,6 +155,8 @@ Result<json::value> Registry::create(const api::ResourceType& type, const std::s
   meta.erase("managedFields");
   meta.erase("selfLink");
   foldStringData(type, object);
+  if (type.kind == "Pod")
+    if (Status s = resolvePriority(object); !s) return s.error();
   api::applyDefaults(type, object);
   // A generated name may collide; Kubernetes retries too.
   const bool generated = name.empty();
@@ -643,7 +645,41 @@ void Registry::releaseServiceAddresses(const json::value& service) {
         (void)store_.remove("/registry/ranges/servicenodeports/" + std::to_string(np->get_int64()), 0);
 }
 
+Status Registry::resolvePriority(json::value& pod) {
+  // The Priority admission plugin: priorityClassName (or the global default) sets spec.priority.
+  const api::ResourceType& pcType = *api::findByKind("scheduling.k8s.io/v1", "PriorityClass");
+  std::string name = api::stringAt(pod, "spec.priorityClassName");
+  std::optional<json::value> cls;
+  if (!name.empty()) {
+    auto found = get(pcType, "", name);
+    if (!found) return Error::forbidden("pods \"" + api::stringAt(pod, "metadata.name") + "\" is forbidden: no PriorityClass with name " + name + " was found");
+    cls = std::move(*found);
+  } else {
+    auto all = list(pcType, "", {});
+    if (all)
+      for (auto& c : all->items)
+        if (const json::value* g = api::valueAt(c, "globalDefault"); g && g->is_bool() && g->get_bool()) cls = c;
+  }
+  if (!cls) return {};
+  const json::value* v = api::valueAt(*cls, "value");
+  int64_t value = v && v->is_int64() ? v->get_int64() : 0;
+  const json::value* given = api::valueAt(pod, "spec.priority");
+  if (given && given->is_int64() && given->get_int64() != value)
+    return Error::forbidden("the integer value of priority (" + std::to_string(given->get_int64()) +
+                            ") must not be provided in pod spec; priority admission controller computed " + std::to_string(value) +
+                            " from the given PriorityClass name");
+  api::ensurePath(pod, "spec.priority") = value;
+  api::ensurePath(pod, "spec.priorityClassName") = api::stringAt(*cls, "metadata.name");
+  if (std::string pp = api::stringAt(*cls, "preemptionPolicy"); !pp.empty()) api::ensurePath(pod, "spec.preemptionPolicy") = pp;
+  return {};
+}
+
 Status Registry::bootstrap() {
+  const api::ResourceType& pcType = *api::findByKind("scheduling.k8s.io/v1", "PriorityClass");
+  for (const auto& [name, value] : {std::pair{"system-node-critical", 2000001000}, std::pair{"system-cluster-critical", 2000000000}})
+    if (!store_.get(pcType.storageKey("", name)))
+      (void)create(pcType, "", json::object{{"metadata", json::object{{"name", name}}}, {"value", value},
+                                             {"description", "Used for system critical pods that must not be moved from their current node."}});
   const api::ResourceType* nsType = api::findByKind("v1", "Namespace");
   for (const char* name : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
     if (store_.get(nsType->storageKey("", name))) continue;

@@ -115,6 +115,7 @@ class Registry {
   // Cluster IPs and node ports are claimed as store keys (/registry/ranges/...), so two creates
   // never get the same one and claims survive restarts.
   Status allocateServiceAddresses(json::value& service);
+  Status resolvePriority(json::value& pod);
   void releaseServiceAddresses(const json::value& service);
 
   store::Store& store_;

@@ -233,6 +233,53 @@ void prepareInterPod(PodInfo& info, const std::vector<NodeInfo>& nodes) {
 
 }  // namespace
 
+std::optional<Preemption> findPreemption(const json::value& pod, const std::vector<NodeInfo>& nodes,
+                                         const std::function<Resources(const std::string&)>& requestsOf) {
+  const json::value* pv = api::valueAt(pod, "spec.priority");
+  int64_t priority = pv && pv->is_int64() ? pv->get_int64() : 0;
+  if (api::stringAt(pod, "spec.preemptionPolicy") == "Never") return std::nullopt;
+  PodInfo info(pod);
+  if (api::valueAt(pod, "spec.affinity.podAffinity") || api::valueAt(pod, "spec.affinity.podAntiAffinity") ||
+      api::valueAt(pod, "spec.topologySpreadConstraints"))
+    prepareInterPod(info, nodes);
+  std::optional<Preemption> best;
+  int64_t bestMax = 0;
+  for (const auto& node : nodes) {
+    std::vector<std::shared_ptr<const PodSummary>> candidates;
+    for (const auto& [key, p] : node.pods)
+      if (p->priority < priority && !p->terminating) candidates.push_back(p);
+    if (candidates.empty()) continue;
+    std::sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) {
+      return a->priority != b->priority ? a->priority < b->priority : a->key < b->key;
+    });
+    NodeInfo trial = node;
+    std::vector<std::string> victims;
+    int64_t maxPriority = 0;
+    for (const auto& c : candidates) {
+      Resources r = requestsOf(c->key);
+      trial.requested.milliCpu -= r.milliCpu;
+      trial.requested.memory -= r.memory;
+      trial.requested.pods -= r.pods;
+      trial.pods.erase(c->key);
+      victims.push_back(c->key);
+      maxPriority = std::max(maxPriority, c->priority);
+      bool fits = true;
+      for (const auto& f : filterPlugins())
+        if (f.filter(info, trial)) {
+          fits = false;
+          break;
+        }
+      if (!fits) continue;
+      if (!best || victims.size() < best->victims.size() || (victims.size() == best->victims.size() && maxPriority < bestMax)) {
+        best = Preemption{node.name, victims};
+        bestMax = maxPriority;
+      }
+      break;
+    }
+  }
+  return best;
+}
+
 Decision schedule(const json::value& pod, const std::vector<NodeInfo>& nodes, size_t offset) {
   PodInfo info(pod);
   if (api::valueAt(pod, "spec.affinity.podAffinity") || api::valueAt(pod, "spec.affinity.podAntiAffinity") ||

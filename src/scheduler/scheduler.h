@@ -33,6 +33,8 @@ struct PodSummary {
   std::string key;  // "ns/name"
   std::string ns;
   std::string labels;  // metadata.labels as JSON text: parsed only for pods with affinity/spread terms
+  int64_t priority = 0;
+  bool terminating = false;
 };
 
 // What the scheduler knows about one node, precomputed once per snapshot.
@@ -94,6 +96,16 @@ struct Decision {
 // scores the feasible ones. Like kube-scheduler's percentageOfNodesToScore, it stops filtering
 // once it has max(100, 5% of nodes) feasible nodes: big clusters stay fast, placement stays good.
 Decision schedule(const boost::json::value& pod, const std::vector<NodeInfo>& nodes, size_t offset = 0);
+
+// Preemption: the node where evicting the fewest (then lowest-priority) pods of lower priority
+// lets the pod fit, and those pods; nullopt when none does or the pod may not preempt.
+// `requestsOf` gives the requests of a pod on a node by key.
+struct Preemption {
+  std::string node;
+  std::vector<std::string> victims;  // "ns/name"
+};
+std::optional<Preemption> findPreemption(const boost::json::value& pod, const std::vector<NodeInfo>& nodes,
+                                         const std::function<Resources(const std::string& podKey)>& requestsOf);
 
 // Plugins. A filter returns the reason a node is unfit (Kubernetes' wording) or nullopt.
 using Filter = std::function<std::optional<std::string>(const PodInfo& pod, const NodeInfo& node)>;

@@ -98,6 +98,8 @@ void SchedulerController::onPod(const std::string& type, const controller::Objec
     summary->key = key;
     summary->ns = api::stringAt(*pod, "metadata.namespace");
     if (const json::value* l = api::valueAt(*pod, "metadata.labels")) summary->labels = json::serialize(*l);
+    if (const json::value* p = api::valueAt(*pod, "spec.priority"); p && p->is_int64()) summary->priority = p->get_int64();
+    summary->terminating = api::valueAt(*pod, "metadata.deletionTimestamp") != nullptr;
     account(key, api::stringAt(*pod, "spec.nodeName"), podRequests(*pod), std::move(summary));
   }
   if (type != "DELETED" && isPending(*pod)) queue_.add(key);
@@ -207,6 +209,36 @@ void SchedulerController::scheduleOne(const std::string& key) {
   }
   if (d.node.empty()) {
     report.result = "unschedulable";
+    // Preemption: make room by evicting lower-priority pods, unless victims are still leaving.
+    std::optional<Preemption> plan;
+    {
+      std::lock_guard lock(usageMutex_);
+      std::string nominated = api::stringAt(*pod, "status.nominatedNodeName");
+      bool waiting = false;
+      if (auto it = index_.find(nominated); !nominated.empty() && it != index_.end())
+        for (const auto& [k, p] : infos_[it->second].pods) waiting = waiting || p->terminating;
+      if (!waiting)
+        plan = findPreemption(*pod, infos_, [this](const std::string& podKey) {
+          auto it = placed_.find(podKey);
+          return it == placed_.end() ? Resources{} : it->second.second;
+        });
+    }
+    if (plan) {
+      const api::ResourceType& podType = *api::findByKind("v1", "Pod");
+      for (const auto& victim : plan->victims) {
+        auto [vns, vname] = controller::splitKey(victim);
+        if (auto v = pods_.get(vns, vname); v && events_)
+          events_->normal(*v, "Preempted", "Preempted by pod " + std::string(api::stringAt(*pod, "metadata.uid")) + " on node " + plan->node);
+        auto r = registry_.remove(podType, vns, vname);
+        if (!r && r.error().code != 404) log::warn("scheduler", "preempting " + victim + ": " + r.error().message);
+      }
+      auto r = registry_.patch(podType, ns, name, apiserver::PatchType::Merge,
+                               json::object{{"status", json::object{{"nominatedNodeName", plan->node}}}}, "status");
+      (void)r;
+      report.result = "preempting";
+      queue_.addAfter(key, std::chrono::milliseconds(200));
+      return;
+    }
     {
       std::lock_guard lock(usageMutex_);
       unschedulable_.insert(key);

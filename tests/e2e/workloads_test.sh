@@ -174,6 +174,43 @@ updated() { [ "$(kubectl get pod db-0 -o jsonpath='{.spec.containers[0].image}')
 check "statefulset: rolling update replaces the pod" wait_for "updated" 20 updated
 "$SKIFF" delete sts db >/dev/null
 
+# Priority and preemption: a high-priority pod evicts a lower-priority one to fit.
+"$SKIFF" apply -f - >/dev/null <<'YAML'
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: high}
+value: 1000
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: filler}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: filler}}
+  template:
+    metadata: {labels: {app: filler}}
+    spec: {containers: [{name: c, image: busybox, resources: {requests: {cpu: "7"}}}]}
+YAML
+check "filler pods take the cpu of every node" wait_for "filler" 20 ready_is filler 3
+"$SKIFF" apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: vip}
+spec:
+  priorityClassName: high
+  containers: [{name: c, image: busybox, resources: {requests: {cpu: "2"}}}]
+YAML
+out=$(kubectl get pod vip -o jsonpath='{.spec.priority}')
+check "priorityClassName resolves to spec.priority" test "$out" = 1000
+vip_running() { kubectl get pod vip | grep -q Running; }
+check "high-priority pod preempts its way in" wait_for "vip" 20 vip_running
+out=$("$SKIFF" events)
+check "preemption recorded" contains "$out" "Preempted.*Preempted by pod"
+out=$(printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: nope}\nspec:\n  priorityClassName: missing\n  containers: [{name: c, image: busybox}]\n' | "$SKIFF" apply -f - 2>&1 || true)
+check "unknown priority class refused" contains "$out" "no PriorityClass with name missing was found"
+"$SKIFF" delete deploy filler >/dev/null
+"$SKIFF" delete pod vip >/dev/null
+
 # Garbage collection: deleting the Deployment removes its ReplicaSets and pods.
 K delete deploy web >/dev/null
 gone() { [ -z "$("$SKIFF" get rs -o name)" ] && ! "$SKIFF" get pods -o name | grep -q web-; }

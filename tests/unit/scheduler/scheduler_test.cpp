@@ -148,6 +148,36 @@ TEST_F(SchedulerTest, TopologySpreadKeepsSkew) {
   for (size_t off = 0; off < 3; ++off) EXPECT_EQ(schedule(p, infos_, off).node, "c1");
 }
 
+TEST_F(SchedulerTest, PreemptionPicksFewestLowestPriorityVictims) {
+  node("a1", "2");
+  node("b1", "2");
+  auto lowPod = [&](size_t n, const std::string& name, int64_t prio, int64_t cpu) {
+    auto p = running(name, R"({})");
+    auto copy = std::make_shared<PodSummary>(*p);
+    copy->priority = prio;
+    infos_[n].pods["default/" + name] = copy;
+    infos_[n].requested += Resources{cpu, 0, 1};
+  };
+  lowPod(0, "a-1", 10, 1000);
+  lowPod(0, "a-2", 10, 1000);
+  lowPod(1, "b-1", 5, 2000);
+  std::map<std::string, Resources> req{{"default/a-1", {1000, 0, 1}}, {"default/a-2", {1000, 0, 1}}, {"default/b-1", {2000, 0, 1}}};
+  auto requestsOf = [&](const std::string& k) { return req[k]; };
+  auto high = json::parse(R"({"metadata":{"name":"vip","namespace":"default"},"spec":{"priority":100,
+      "containers":[{"name":"c","image":"x","resources":{"requests":{"cpu":"1500m"}}}]}})");
+  EXPECT_EQ(schedule(high, infos_).node, "");
+  auto plan = findPreemption(high, infos_, requestsOf);
+  ASSERT_TRUE(plan.has_value());
+  // Node b1 needs one victim (b-1, priority 5); a1 would need two.
+  EXPECT_EQ(plan->node, "b1");
+  EXPECT_EQ(plan->victims, std::vector<std::string>{"default/b-1"});
+  auto low = json::parse(R"({"metadata":{"name":"meh","namespace":"default"},"spec":{"priority":1,
+      "containers":[{"name":"c","image":"x","resources":{"requests":{"cpu":"1500m"}}}]}})");
+  EXPECT_FALSE(findPreemption(low, infos_, requestsOf).has_value());  // nobody has lower priority
+  high.as_object()["spec"].as_object()["preemptionPolicy"] = "Never";
+  EXPECT_FALSE(findPreemption(high, infos_, requestsOf).has_value());
+}
+
 TEST_F(SchedulerTest, PodRequestsCountInitContainersAsMax) {
   auto p = json::parse(R"({"spec":{"initContainers":[{"name":"i","resources":{"requests":{"cpu":"2"}}}],
       "containers":[{"name":"a","resources":{"requests":{"cpu":"500m","memory":"1Gi"}}},
