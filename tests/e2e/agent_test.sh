@@ -6,7 +6,6 @@ source "$(dirname "$0")/lib.sh"
 export SKIFF_RESTART_BACKOFF_MS=300
 export SKIFF_LOG_MAX_BYTES=65536
 start_skiff
-wait_for() { local what=$1 secs=$2; shift 2; for _ in $(seq 1 $((secs * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "timed out: $what"; return 1; }
 phase() { [ "$("$SKIFF" get pod "$1" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("status",{}).get("phase",""))')" = "$2" ]; }
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 

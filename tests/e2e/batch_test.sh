@@ -3,7 +3,6 @@
 source "$(dirname "$0")/lib.sh"
 export SKIFF_RESTART_BACKOFF_MS=300
 start_skiff
-wait_for() { local what=$1 secs=$2; shift 2; for _ in $(seq 1 $((secs * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "timed out: $what"; return 1; }
 jobstatus() { "$SKIFF" get job "$1" --no-headers | awk '{print $2}'; }
 "$SKIFF" apply -f "$(dirname "$0")/batch.yaml" >/dev/null
 complete() { [ "$(jobstatus count)" = Complete ]; }

@@ -3,7 +3,6 @@
 source "$(dirname "$0")/lib.sh"
 if [ "$(id -u)" != 0 ]; then echo "needs root for cgroups: skipping"; echo "0 passed, 0 failed"; exit 0; fi
 start_skiff
-wait_for() { local what=$1 secs=$2; shift 2; for _ in $(seq 1 $((secs * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "timed out: $what"; return 1; }
 "$SKIFF" apply -f - >/dev/null <<'YAML'
 apiVersion: apps/v1
 kind: Deployment

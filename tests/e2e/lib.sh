@@ -53,6 +53,15 @@ check() {  # check "description" command...
   fi
 }
 
+# wait_for "description" SECONDS command...: polls the command every 100 ms until it succeeds.
+wait_for() {
+  local what=$1 secs=$2
+  shift 2
+  for _ in $(seq 1 $((secs * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "timed out: $what"
+  return 1
+}
+
 contains() { grep -q -- "$2" <<<"$1" || { echo "expected to find: $2"; echo "in: $1"; return 1; }; }
 lacks() { ! grep -q -- "$2" <<<"$1" || { echo "expected not to find: $2"; echo "in: $1"; return 1; }; }
 

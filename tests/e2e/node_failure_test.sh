@@ -3,7 +3,6 @@
 # their tolerationSeconds run out and run again on the other nodes.
 source "$(dirname "$0")/lib.sh"
 start_skiff --simulated-nodes 3 --no-agent --node-monitor-grace-period 2s
-wait_for() { local what=$1 secs=$2; shift 2; for _ in $(seq 1 $((secs * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "timed out: $what"; return 1; }
 "$SKIFF" apply -f - >/dev/null <<'YAML'
 apiVersion: apps/v1
 kind: Deployment

@@ -4,12 +4,6 @@
 source "$(dirname "$0")/lib.sh"
 start_skiff --simulated-nodes 3 --no-agent
 K() { kubectl --request-timeout=20s "$@"; }
-wait_for() {  # wait_for "description" seconds command...
-  local what=$1 secs=$2
-  shift 2
-  for _ in $(seq 1 $((secs * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  echo "timed out: $what"; return 1
-}
 ready_is() { [ "$("$SKIFF" get deploy "$1" -o json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("status",{}).get("readyReplicas",0))')" = "$2" ]; }
 
 "$SKIFF" apply -f - >/dev/null <<'YAML'
