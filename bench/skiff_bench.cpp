@@ -125,6 +125,15 @@ void report(const char* mode, LoadResult& r, size_t conc, size_t size) {
   if (r.errors) std::fprintf(stderr, "first error: %s\n", r.firstError.c_str());
 }
 
+// The resourceVersion of a list, so a watch can start right after it ("" if unavailable).
+std::string listRevision(http::Client& c, const std::string& path) {
+  auto list = c.request("GET", path);
+  if (!list || list->status != 200) return "";
+  auto pos = list->body.find("\"resourceVersion\":\"");
+  if (pos == std::string::npos) return "";
+  return list->body.substr(pos + 19, list->body.find('"', pos + 19) - pos - 19);
+}
+
 std::string filler(size_t size) { return std::string(size, 'x'); }
 
 std::string podJson(const std::string& name) {
@@ -199,12 +208,7 @@ int main(int argc, char** argv) {
     auto nowNs = [] { return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count(); };
     // Start after the current revision so only new writes arrive.
     http::Client probe(t.host, t.port, t.token, t.ca);
-    auto list = probe.request("GET", "/api/v1/namespaces/default/configmaps?limit=1");
-    std::string rv;
-    if (list && list->status == 200) {
-      auto pos = list->body.find("\"resourceVersion\":\"");
-      if (pos != std::string::npos) rv = list->body.substr(pos + 19, list->body.find('"', pos + 19) - pos - 19);
-    }
+    std::string rv = listRevision(probe, "/api/v1/namespaces/default/configmaps?limit=1");
     std::vector<std::thread> threads;
     for (size_t w = 0; w < watchers; ++w)
       threads.emplace_back([&] {
@@ -344,12 +348,7 @@ int main(int argc, char** argv) {
     std::atomic<size_t> bound{0};
     std::atomic<bool> done{false};
     http::Client probe(t.host, t.port, t.token, t.ca);
-    auto list = probe.request("GET", "/api/v1/pods?limit=1");
-    std::string rv;
-    if (list && list->status == 200) {
-      auto pos = list->body.find("\"resourceVersion\":\"");
-      if (pos != std::string::npos) rv = list->body.substr(pos + 19, list->body.find('"', pos + 19) - pos - 19);
-    }
+    std::string rv = listRevision(probe, "/api/v1/pods?limit=1");
     std::thread watcher([&] {
       http::Client c(t.host, t.port, t.token, t.ca);
       std::string buffer;
