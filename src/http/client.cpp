@@ -25,6 +25,7 @@ struct Client::Impl {
   uint16_t port = 0;
   std::string token;
   std::string caPem;
+  std::string peer;  // what the server is, for messages ("" = the skiff API)
   asio::io_context io;
   std::optional<asio::ssl::context> tls;
   Connection conn;
@@ -40,7 +41,10 @@ struct Client::Impl {
     tcp::socket socket(io);
     if (!ec) asio::connect(socket, results, ec);
     std::string where = host + ":" + std::to_string(port);
-    if (ec) return Error::unavailable("cannot reach the skiff API at " + where + ": " + ec.message() + " (is `skiff up` running?)");
+    if (ec) {
+      if (!peer.empty()) return Error::unavailable("cannot reach " + peer + " at " + where + ": " + ec.message());
+      return Error::unavailable("cannot reach the skiff API at " + where + ": " + ec.message() + " (is `skiff up` running?)");
+    }
     socket.set_option(tcp::no_delay(true), ec);
     buffer.clear();
     if (caPem.empty()) {
@@ -49,7 +53,8 @@ struct Client::Impl {
     }
     if (!tls) {
       tls.emplace(asio::ssl::context::tls_client);
-      tls->add_certificate_authority(asio::buffer(caPem), ec);
+      if (caPem == kSystemRoots) tls->set_default_verify_paths(ec);
+      else tls->add_certificate_authority(asio::buffer(caPem), ec);
       if (ec) return Error::badRequest("the CA certificate in the kubeconfig is unusable: " + ec.message());
       tls->set_verify_mode(asio::ssl::verify_peer);
     }
@@ -60,6 +65,7 @@ struct Client::Impl {
     s.handshake(asio::ssl::stream_base::client, ec);
     if (ec) {
       disconnect();
+      if (!peer.empty()) return Error::unavailable("TLS handshake with " + peer + " at " + where + " failed: " + ec.message());
       return Error::unavailable("TLS handshake with " + where + " failed: " + ec.message() +
                                 " (is the kubeconfig's certificate-authority-data from this server?)");
     }
@@ -101,8 +107,9 @@ struct Client::Impl {
   }
 };
 
-Client::Client(std::string host, uint16_t port, std::string bearerToken, std::string caPem)
+Client::Client(std::string host, uint16_t port, std::string bearerToken, std::string caPem, std::string peer)
     : impl_(std::make_unique<Impl>()) {
+  impl_->peer = std::move(peer);
   impl_->host = std::move(host);
   impl_->port = port;
   impl_->token = std::move(bearerToken);
@@ -147,13 +154,15 @@ Result<ClientResponse> Client::request(const std::string& method, const std::str
 }
 
 Result<int> Client::stream(const std::string& target, const Headers& extra,
-                           const std::function<bool(std::string_view)>& onData) {
+                           const std::function<bool(std::string_view)>& onData,
+                           std::map<std::string, std::string>* headersOut) {
   // Streams use their own connection so the keep-alive one stays usable.
   Client::Impl conn;
   conn.host = impl_->host;
   conn.port = impl_->port;
   conn.token = impl_->token;
   conn.caPem = impl_->caPem;
+  conn.peer = impl_->peer;
   if (Status s = conn.connect(); !s) return s.error();
   auto req = conn.makeRequest("GET", target, "", "", extra);
   int status = 0;
@@ -166,7 +175,14 @@ Result<int> Client::stream(const std::string& target, const Headers& extra,
     beast::http::read_header(s, conn.buffer, parser, e);
     if (e) return e;
     status = parser.get().result_int();
-    char buf[16384];
+    if (headersOut) (*headersOut)[":status"] = std::to_string(status);
+    if (headersOut)
+      for (const auto& f : parser.get()) {
+        std::string name(f.name_string());
+        std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+        (*headersOut)[name] = std::string(f.value());
+      }
+    char buf[65536];
     while (!parser.is_done()) {
       parser.get().body().data = buf;
       parser.get().body().size = sizeof buf;
@@ -178,7 +194,7 @@ Result<int> Client::stream(const std::string& target, const Headers& extra,
     }
     return boost::system::error_code{};
   });
-  if (ec) return Error::unavailable("watch request failed: " + ec.message());
+  if (ec) return Error::unavailable("streaming " + target + " from " + (conn.peer.empty() ? "the skiff API" : conn.peer) + " failed: " + ec.message());
   return status;
 }
 

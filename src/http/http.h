@@ -91,8 +91,10 @@ struct ClientResponse {
 // One keep-alive connection to host:port; reconnects when the server closed it.
 class Client {
  public:
-  // caPem non-empty: HTTPS, verifying the server against that CA and the host name.
-  Client(std::string host, uint16_t port, std::string bearerToken, std::string caPem = "");
+  // caPem non-empty: HTTPS, verifying the server against that CA (or the system's roots when it
+  // is kSystemRoots) and the host name. `peer` names the server in messages ("" = the skiff API).
+  static constexpr const char* kSystemRoots = "system";
+  Client(std::string host, uint16_t port, std::string bearerToken, std::string caPem = "", std::string peer = "");
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -100,9 +102,11 @@ class Client {
   Result<ClientResponse> request(const std::string& method, const std::string& target, const std::string& body = "",
                                  const std::string& contentType = "application/json", const Headers& extra = {});
   // Streams a response body to `onData` as it arrives, until the server ends it or onData
-  // returns false. Returns the status code.
+  // returns false. Returns the status code (and the response headers, when asked: filled before
+  // the first onData call, with the status under ":status").
   Result<int> stream(const std::string& target, const Headers& extra,
-                     const std::function<bool(std::string_view)>& onData);
+                     const std::function<bool(std::string_view)>& onData,
+                     std::map<std::string, std::string>* headersOut = nullptr);
 
  private:
   struct Impl;

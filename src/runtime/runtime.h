@@ -1,9 +1,10 @@
-// Container runtimes behind one interface: `process` now (fork/exec on the host, no isolation),
-// `native` (namespaces, cgroups, overlay rootfs) and `oci` (runc) later. The agent only talks to
-// this header.
+// Container runtimes behind one interface: `process` (fork/exec on the host, no isolation),
+// `native` (namespaces, cgroups, overlay rootfs, capabilities, seccomp) and `oci` (an OCI bundle
+// run by runc). The agent only talks to this header.
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -15,6 +16,25 @@
 
 namespace skiff::runtime {
 
+// A mount inside the container: a bind of a host path, or a fresh tmpfs.
+struct MountSpec {
+  std::string source;  // host path (bind); empty for tmpfs
+  std::string target;  // absolute path inside the container
+  bool readOnly = false;
+  bool tmpfs = false;
+  std::string tmpfsOptions;  // e.g. "size=64m"
+};
+
+struct SecuritySpec {
+  bool privileged = false;
+  std::string user;       // "uid", "uid:gid" or a name from the image's /etc/passwd; "" = image default/root
+  int64_t runAsGroup = -1;
+  std::vector<int64_t> supplementalGroups;
+  bool readOnlyRootFilesystem = false;
+  bool noNewPrivileges = true;  // false when allowPrivilegeEscalation is true
+  std::vector<std::string> capAdd, capDrop;  // "NET_ADMIN" or "CAP_NET_ADMIN"; "ALL" drops all
+};
+
 struct ContainerSpec {
   std::string id;        // unique per pod, container and attempt
   std::string image;
@@ -24,6 +44,13 @@ struct ContainerSpec {
   std::string logPath;   // stdout and stderr go here
   std::string cgroup;    // relative cgroup path (empty: none)
   ResourceLimits limits;
+  // Isolating runtimes only:
+  std::vector<std::string> rootfsLayers;  // unpacked image layers, lowest first
+  std::string bundleDir;                  // this container's own directory (upper layer, state)
+  std::string netnsPath;                  // pod network namespace to join ("" = the host's)
+  std::string hostname;
+  std::vector<MountSpec> mounts;
+  SecuritySpec security;
 };
 
 struct ExitInfo {
@@ -64,5 +91,15 @@ class Runtime {
 };
 
 std::unique_ptr<Runtime> makeProcessRuntime();
+// Needs root: namespaces, overlayfs, pivot_root, seccomp.
+std::unique_ptr<Runtime> makeNativeRuntime();
+// Drives `runc` with a standard OCI bundle; `stateDir` is runc's --root.
+std::unique_ptr<Runtime> makeOciRuntime(std::string stateDir);
+
+// Shared by the runtimes: a container that is a child process of this one (its own session, so
+// signals reach the whole group), with an optional cgroup and a clean-up run once it is gone.
+std::unique_ptr<Container> makeChildContainer(int pid, std::unique_ptr<Cgroup> cgroup, std::function<void()> cleanup = {});
+// Waits for `pid` (a child) with a deadline, collecting what it writes to `outFd` (closed after).
+ExecResult collectChild(int pid, int outFd, std::chrono::milliseconds timeout);
 
 }  // namespace skiff::runtime

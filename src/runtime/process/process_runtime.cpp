@@ -96,9 +96,11 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::vector<std:
 
 class ProcessContainer final : public Container {
  public:
-  ProcessContainer(pid_t pid, std::unique_ptr<Cgroup> cgroup) : pid_(pid), cgroup_(std::move(cgroup)) {}
+  ProcessContainer(pid_t pid, std::unique_ptr<Cgroup> cgroup, std::function<void()> cleanup)
+      : pid_(pid), cgroup_(std::move(cgroup)), cleanup_(std::move(cleanup)) {}
   ~ProcessContainer() override {
     if (!exited_) stop(std::chrono::milliseconds(0));
+    if (cleanup_) cleanup_();
   }
   int pid() const override { return pid_; }
   std::optional<ExitInfo> poll() override {
@@ -140,6 +142,7 @@ class ProcessContainer final : public Container {
  private:
   pid_t pid_;
   std::unique_ptr<Cgroup> cgroup_;  // destroyed after the process is gone
+  std::function<void()> cleanup_;
   bool exited_ = false;
   ExitInfo exit_;
 };
@@ -163,7 +166,7 @@ class ProcessRuntime final : public Runtime {
     auto pid = spawn(spec.command, spec.env, spec.workingDir, fd, cgroup ? cgroup->procsFiles() : std::vector<std::string>{});
     close(fd);
     if (!pid) return pid.error();
-    return std::unique_ptr<Container>(std::make_unique<ProcessContainer>(*pid, std::move(cgroup)));
+    return makeChildContainer(*pid, std::move(cgroup));
   }
 
   ExecResult exec(const Container& container, const std::vector<std::string>& command,
@@ -179,34 +182,44 @@ class ProcessRuntime final : public Runtime {
       result.output = pid.error().message;
       return result;
     }
-    fcntl(out[0], F_SETFL, O_NONBLOCK);
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    char buf[4096];
-    while (true) {
-      ssize_t n = read(out[0], buf, sizeof buf);
-      if (n > 0 && result.output.size() < 64 * 1024) result.output.append(buf, size_t(n));
-      int status;
-      pid_t r = waitpid(*pid, &status, WNOHANG);
-      if (r == *pid) {
-        while ((n = read(out[0], buf, sizeof buf)) > 0 && result.output.size() < 64 * 1024) result.output.append(buf, size_t(n));
-        result.exitCode = fromStatus(status).exitCode;
-        break;
-      }
-      if (std::chrono::steady_clock::now() > deadline) {
-        killpg(*pid, SIGKILL);
-        waitpid(*pid, &status, 0);
-        result.timedOut = true;
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    close(out[0]);
-    return result;
+    return collectChild(*pid, out[0], timeout);
   }
 };
 
 }  // namespace
 
 std::unique_ptr<Runtime> makeProcessRuntime() { return std::make_unique<ProcessRuntime>(); }
+
+std::unique_ptr<Container> makeChildContainer(int pid, std::unique_ptr<Cgroup> cgroup, std::function<void()> cleanup) {
+  return std::make_unique<ProcessContainer>(pid, std::move(cgroup), std::move(cleanup));
+}
+
+ExecResult collectChild(int pid, int outFd, std::chrono::milliseconds timeout) {
+  ExecResult result;
+  fcntl(outFd, F_SETFL, O_NONBLOCK);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[4096];
+  while (true) {
+    ssize_t n = read(outFd, buf, sizeof buf);
+    if (n > 0 && result.output.size() < 64 * 1024) result.output.append(buf, size_t(n));
+    int status;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      while ((n = read(outFd, buf, sizeof buf)) > 0 && result.output.size() < 64 * 1024) result.output.append(buf, size_t(n));
+      result.exitCode = fromStatus(status).exitCode;
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      killpg(pid, SIGKILL);
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      result.timedOut = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  close(outFd);
+  return result;
+}
 
 }  // namespace skiff::runtime

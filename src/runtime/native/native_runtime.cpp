@@ -1,0 +1,480 @@
+// The `native` runtime: each container is a clone() of the agent into new pid, mount, uts and ipc
+// namespaces, joined to its pod's network namespace, with an overlayfs root over the image's
+// layers, /proc /dev /sys set up, pivot_root, the default capability set, no_new_privs, the default
+// seccomp filter and the image's (or the pod's) user.
+//
+// The parent does everything that allocates or can fail in interesting ways (mounting the overlay,
+// resolving users, executables and mount points inside the untrusted rootfs, compiling seccomp);
+// the child between clone() and execve() only makes system calls on prepared data, and reports a
+// failure through a close-on-exec pipe as a step and an errno.
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <grp.h>
+
+#include "common/log.h"
+#include "runtime/native/rootfs.h"
+#include "runtime/native/security.h"
+#include "runtime/runtime.h"
+
+namespace skiff::runtime {
+namespace fs = std::filesystem;
+namespace {
+
+// One mount the child makes, all strings owned by the plan.
+struct PlannedMount {
+  std::string source, target, fstype, data;
+  unsigned long flags = 0;
+  bool remountReadOnly = false;  // binds: a second mount makes them read-only
+  bool optional = false;         // masks of /proc paths the kernel may not have
+};
+
+struct DeviceNode {
+  std::string path;
+  unsigned major, minor;
+};
+
+// Everything the child needs, prepared by the parent.
+struct ChildPlan {
+  std::vector<std::string> cgroupProcs;
+  int netnsFd = -1;
+  std::string rootfs;
+  std::vector<PlannedMount> mounts;
+  std::vector<DeviceNode> devices;
+  std::vector<std::string> devDirs;  // made in /dev's fresh tmpfs
+  std::vector<std::pair<std::string, std::string>> symlinks;  // target, link path
+  std::string hostname, workingDir, executable;
+  std::vector<std::string> argv, env;
+  uint32_t uid = 0, gid = 0;
+  std::vector<gid_t> groups;
+  uint64_t capabilities = 0;
+  bool privileged = false, noNewPrivileges = true, readOnlyRoot = false, seccomp = true;
+  int logFd = -1;
+};
+
+enum Step : int {
+  kCgroup = 1, kSetsid, kNetns, kPrivate, kMount, kDevice, kSymlink, kPivot, kHostname, kReadOnlyRoot,
+  kChdir, kStdio, kCapBound, kNoNewPrivs, kSeccomp, kGroups, kSetgid, kSetuid, kCapset, kExec
+};
+
+const char* stepName(int step) {
+  switch (step) {
+    case kCgroup: return "joining the container's cgroup";
+    case kSetsid: return "setsid";
+    case kNetns: return "joining the pod network namespace";
+    case kPrivate: return "making mounts private";
+    case kMount: return "mounting";
+    case kDevice: return "creating a device node";
+    case kSymlink: return "creating /dev links";
+    case kPivot: return "pivot_root";
+    case kHostname: return "setting the host name";
+    case kReadOnlyRoot: return "making the root file system read-only";
+    case kChdir: return "changing to the working directory";
+    case kStdio: return "setting up stdio";
+    case kCapBound: return "dropping capabilities";
+    case kNoNewPrivs: return "setting no_new_privs";
+    case kSeccomp: return "installing the seccomp filter";
+    case kGroups: return "setting supplementary groups";
+    case kSetgid: return "setgid";
+    case kSetuid: return "setuid";
+    case kCapset: return "setting capabilities";
+    case kExec: return "exec";
+  }
+  return "starting the container";
+}
+
+// Runs in the cloned child: system calls only, on data prepared by the parent.
+[[noreturn]] void childMain(ChildPlan& plan, int errFd, std::vector<const char*>& argv, std::vector<const char*>& envp,
+                            sock_fprog* filter) {
+  auto fail = [&](int step, int detail = 0) {
+    int report[3] = {step, errno, detail};
+    ssize_t n = write(errFd, report, sizeof report);
+    (void)n;
+    _exit(127);
+  };
+  for (const auto& p : plan.cgroupProcs) {
+    int fd = open(p.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, "0", 1) != 1) fail(kCgroup);
+    close(fd);
+  }
+  if (setsid() < 0) fail(kSetsid);
+  if (plan.netnsFd >= 0 && setns(plan.netnsFd, CLONE_NEWNET) != 0) fail(kNetns);
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail(kPrivate);
+  umask(0);
+  for (size_t i = 0; i < plan.mounts.size(); ++i) {
+    const auto& m = plan.mounts[i];
+    if (mount(m.source.empty() ? nullptr : m.source.c_str(), m.target.c_str(), m.fstype.empty() ? nullptr : m.fstype.c_str(),
+              m.flags, m.data.empty() ? nullptr : m.data.c_str()) != 0) {
+      if (m.optional) continue;
+      fail(kMount, int(i));
+    }
+    if (m.remountReadOnly &&
+        mount(nullptr, m.target.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | (m.flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)), nullptr) != 0 &&
+        !m.optional)
+      fail(kMount, int(i));
+    // Device nodes and links go into /dev right after its tmpfs is mounted.
+    if (m.fstype == "tmpfs" && m.target == plan.rootfs + "/dev") {
+      for (const auto& d : plan.devices)
+        if (mknod(d.path.c_str(), S_IFCHR | 0666, makedev(d.major, d.minor)) != 0) fail(kDevice);
+      for (const auto& [target, link] : plan.symlinks)
+        if (symlink(target.c_str(), link.c_str()) != 0) fail(kSymlink);
+      for (const auto& d : plan.devDirs)
+        if (mkdir(d.c_str(), 0755) != 0) fail(kDevice);
+    }
+  }
+  if (chdir(plan.rootfs.c_str()) != 0 || syscall(SYS_pivot_root, ".", ".") != 0 || umount2(".", MNT_DETACH) != 0 || chdir("/") != 0)
+    fail(kPivot);
+  if (sethostname(plan.hostname.c_str(), plan.hostname.size()) != 0) fail(kHostname);
+  if (plan.readOnlyRoot && mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) fail(kReadOnlyRoot);
+  umask(022);
+  if (!plan.workingDir.empty() && chdir(plan.workingDir.c_str()) != 0) fail(kChdir);
+  int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(plan.logFd, 1) < 0 || dup2(plan.logFd, 2) < 0) fail(kStdio);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);
+  if (!plan.privileged) {
+    for (int cap = 0; cap <= lastCapability(); ++cap)
+      if (!(plan.capabilities & (uint64_t(1) << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) fail(kCapBound);
+  }
+  if (plan.noNewPrivileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(kNoNewPrivs);
+  if (filter && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, filter) != 0) fail(kSeccomp);
+  if (setgroups(plan.groups.size(), plan.groups.data()) != 0) fail(kGroups);
+  if (setgid(plan.gid) != 0) fail(kSetgid);
+  if (setuid(plan.uid) != 0) fail(kSetuid);
+  if (plan.uid == 0 && !plan.privileged) {
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2] = {};
+    for (int i = 0; i < 2; ++i) {
+      uint32_t bits = uint32_t(plan.capabilities >> (32 * i));
+      data[i].effective = data[i].permitted = data[i].inheritable = bits;
+    }
+    if (syscall(SYS_capset, &header, data) != 0) fail(kCapset);
+  }
+  execve(plan.executable.c_str(), const_cast<char* const*>(argv.data()), const_cast<char* const*>(envp.data()));
+  fail(kExec);
+  _exit(127);
+}
+
+std::string joinLowerDirs(const std::vector<std::string>& layers) {
+  std::string out;
+  for (auto it = layers.rbegin(); it != layers.rend(); ++it) out += (out.empty() ? "" : ":") + *it;
+  return out;
+}
+
+class NativeRuntime final : public Runtime {
+ public:
+  std::string name() const override { return "native"; }
+
+  Result<std::unique_ptr<Container>> start(const ContainerSpec& spec) override {
+    if (spec.rootfsLayers.empty()) return Error::badRequest("image " + spec.image + " has no layers to run");
+    if (spec.bundleDir.empty()) return Error::internal("no container directory given");
+    std::error_code ec;
+    fs::remove_all(spec.bundleDir, ec);
+    for (const char* sub : {"/upper", "/work", "/rootfs"}) fs::create_directories(spec.bundleDir + sub, ec);
+    if (ec) return Error::internal("cannot create " + spec.bundleDir + ": " + ec.message());
+    ChildPlan plan;
+    plan.rootfs = spec.bundleDir + "/rootfs";
+    std::string overlay = "lowerdir=" + joinLowerDirs(spec.rootfsLayers) + ",upperdir=" + spec.bundleDir + "/upper,workdir=" + spec.bundleDir + "/work";
+    if (overlay.size() >= 4000) return Error::badRequest("image " + spec.image + " has too many layers for one overlay mount");
+    if (mount("overlay", plan.rootfs.c_str(), "overlay", 0, overlay.c_str()) != 0)
+      return Error::internal("mounting the overlay root file system: " + std::string(std::strerror(errno)));
+    std::string rootfs = plan.rootfs, bundle = spec.bundleDir;
+    auto cleanup = [rootfs, bundle] {
+      umount2(rootfs.c_str(), MNT_DETACH);
+      std::error_code e;
+      fs::remove_all(bundle, e);
+    };
+    auto result = prepareAndStart(spec, plan);
+    if (!result) {
+      cleanup();
+      return result.error();
+    }
+    auto [pid, cgroup] = std::move(*result);
+    return makeChildContainer(pid, std::move(cgroup), cleanup);
+  }
+
+  ExecResult exec(const Container& container, const std::vector<std::string>& command, std::chrono::milliseconds timeout) override {
+    ExecResult result;
+    if (command.empty()) return result;
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) != 0) return result;
+    int pid = container.pid();
+    std::vector<int> nsFds;
+    for (const char* ns : {"ipc", "uts", "net", "pid", "mnt"}) {
+      int fd = open(("/proc/" + std::to_string(pid) + "/ns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        for (int f : nsFds) close(f);
+        close(out[0]);
+        close(out[1]);
+        result.output = "container is not running";
+        return result;
+      }
+      nsFds.push_back(fd);
+    }
+    std::string cgroupLine;
+    {
+      std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
+      std::getline(in, cgroupLine);
+    }
+    // PATH lookup candidates, built here: the child must not allocate.
+    std::vector<std::string> candidates;
+    if (command[0].find('/') != std::string::npos) candidates.push_back(command[0]);
+    else
+      for (const char* dir : {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"})
+        candidates.push_back(std::string(dir) + "/" + command[0]);
+    std::vector<const char*> argv;
+    for (const auto& a : command) argv.push_back(a.c_str());
+    argv.push_back(nullptr);
+    const char* envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", nullptr};
+    std::vector<std::string> procs = cgroupProcsOf(pid);
+    const SeccompProgram& seccomp = defaultSeccomp();
+    sock_fprog filter{uint16_t(seccomp.instructions.size()), const_cast<sock_filter*>(seccomp.instructions.data())};
+    uint32_t uid = 0, gid = 0;
+    {
+      struct stat st;
+      if (stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0) {
+        uid = st.st_uid;
+        gid = st.st_gid;
+      }
+    }
+    pid_t child = fork();
+    if (child == 0) {
+      for (const auto& p : procs) {
+        int fd = open(p.c_str(), O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+          ssize_t n = write(fd, "0", 1);
+          (void)n;
+          close(fd);
+        }
+      }
+      setsid();
+      for (int fd : nsFds)
+        if (setns(fd, 0) != 0) _exit(126);
+      // Entering a pid namespace applies to children: fork once more.
+      pid_t inner = fork();
+      if (inner == 0) {
+        int devnull = open("/dev/null", O_RDONLY);
+        dup2(devnull, 0);
+        dup2(out[1], 1);
+        dup2(out[1], 2);
+        if (chdir("/") != 0) _exit(126);
+        for (int cap = 0; cap <= lastCapability(); ++cap)
+          if (!(defaultCapabilities() & (uint64_t(1) << cap))) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        if (!seccomp.instructions.empty()) prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &filter);
+        if (setgroups(0, nullptr) != 0 || setgid(gid) != 0 || setuid(uid) != 0) _exit(126);
+        for (const auto& c : candidates) execve(c.c_str(), const_cast<char* const*>(argv.data()), const_cast<char* const*>(envp));
+        const char msg[] = "exec failed: executable file not found in $PATH\n";
+        ssize_t n = write(2, msg, sizeof msg - 1);
+        (void)n;
+        _exit(127);
+      }
+      int status = 0;
+      while (waitpid(inner, &status, 0) < 0 && errno == EINTR) {
+      }
+      _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    }
+    for (int f : nsFds) close(f);
+    close(out[1]);
+    if (child < 0) {
+      close(out[0]);
+      return result;
+    }
+    (void)cgroupLine;
+    return collectChild(child, out[0], timeout);
+  }
+
+ private:
+  // The cgroup.procs files of the cgroups `pid` is in (exec joins the container's cgroups).
+  static std::vector<std::string> cgroupProcsOf(int pid) {
+    std::vector<std::string> out;
+    std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
+    for (std::string line; std::getline(in, line);) {
+      // "N:controllers:/path"
+      auto a = line.find(':'), b = line.find(':', a + 1);
+      if (a == std::string::npos || b == std::string::npos) continue;
+      std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+      if (path == "/") continue;
+      std::string base = controllers.empty() ? (fs::exists("/sys/fs/cgroup/unified") ? "/sys/fs/cgroup/unified" : "/sys/fs/cgroup")
+                                             : "/sys/fs/cgroup/" + controllers.substr(0, controllers.find(','));
+      if (controllers.starts_with("name=")) continue;
+      std::string file = base + path + "/cgroup.procs";
+      if (fs::exists(file)) out.push_back(file);
+    }
+    return out;
+  }
+
+  Result<std::pair<int, std::unique_ptr<Cgroup>>> prepareAndStart(const ContainerSpec& spec, ChildPlan& plan) {
+    const std::string& root = plan.rootfs;
+    // Who runs it.
+    auto user = resolveUser(root, spec.security.user);
+    if (!user) return user.error();
+    plan.uid = user->uid;
+    plan.gid = spec.security.runAsGroup >= 0 ? uint32_t(spec.security.runAsGroup) : user->gid;
+    for (auto g : user->groups) plan.groups.push_back(g);
+    for (auto g : spec.security.supplementalGroups) plan.groups.push_back(gid_t(g));
+    plan.privileged = spec.security.privileged;
+    plan.noNewPrivileges = spec.security.noNewPrivileges && !spec.security.privileged;
+    plan.readOnlyRoot = spec.security.readOnlyRootFilesystem;
+    auto add = capabilityMask(spec.security.capAdd);
+    if (!add) return add.error();
+    auto drop = capabilityMask(spec.security.capDrop);
+    if (!drop) return drop.error();
+    plan.capabilities = plan.privileged ? ~uint64_t(0) : ((defaultCapabilities() | *add) & ~*drop);
+    uint64_t sysAdmin = uint64_t(1) << CAP_SYS_ADMIN;
+    plan.seccomp = !plan.privileged && !(plan.capabilities & sysAdmin);
+    // What runs.
+    std::string pathVariable;
+    for (const auto& [k, v] : spec.env)
+      if (k == "PATH") pathVariable = v;
+    if (spec.command.empty()) return Error::badRequest("no command specified: the image has no entrypoint or cmd and the pod sets none");
+    auto exe = findExecutable(root, spec.command[0], pathVariable);
+    if (!exe) return exe.error();
+    plan.executable = *exe;
+    plan.argv = spec.command;
+    for (const auto& [k, v] : spec.env) plan.env.push_back(k + "=" + v);
+    bool hasHome = std::any_of(spec.env.begin(), spec.env.end(), [](auto& kv) { return kv.first == "HOME"; });
+    if (!hasHome) plan.env.push_back("HOME=" + user->home);
+    plan.hostname = spec.hostname.empty() ? spec.id.substr(0, 63) : spec.hostname;
+    plan.workingDir = spec.workingDir;
+    if (!plan.workingDir.empty()) {
+      auto wd = makeInRoot(root, plan.workingDir, false);
+      if (!wd) return wd.error();
+      if (chown(wd->c_str(), plan.uid, plan.gid) != 0) {
+        // best effort, as runc: an existing directory keeps its owner
+      }
+    }
+    // The file systems every container gets.
+    auto point = [&](const std::string& inside, bool file) { return makeInRoot(root, inside, file); };
+    auto addMount = [&](const std::string& inside, PlannedMount m, bool file = false) -> Status {
+      auto target = point(inside, file);
+      if (!target) return target.error();
+      m.target = *target;
+      plan.mounts.push_back(std::move(m));
+      return {};
+    };
+    const unsigned long nosuid = MS_NOSUID, nodev = MS_NODEV, noexec = MS_NOEXEC;
+    if (Status s = addMount("/proc", {"proc", "", "proc", "", nosuid | nodev | noexec}); !s) return s.error();
+    if (Status s = addMount("/dev", {"tmpfs", "", "tmpfs", "mode=755,size=65536k", nosuid | MS_STRICTATIME}); !s) return s.error();
+    std::string dev = root + "/dev";
+    for (auto [name, major, minor] : {std::tuple{"null", 1u, 3u}, {"zero", 1u, 5u}, {"full", 1u, 7u}, {"random", 1u, 8u},
+                                      {"urandom", 1u, 9u}, {"tty", 5u, 0u}})
+      plan.devices.push_back({dev + "/" + name, major, minor});
+    for (auto [target, link] : {std::pair{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+                                {"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"}, {"/proc/kcore", "core"}})
+      plan.symlinks.emplace_back(target, dev + "/" + link);
+    // /dev is empty until the child mounts its tmpfs; the child makes these mount points then.
+    for (const char* sub : {"/pts", "/shm", "/mqueue"}) plan.devDirs.push_back(dev + sub);
+    plan.mounts.push_back({"devpts", dev + "/pts", "devpts", "newinstance,ptmxmode=0666,mode=0620", nosuid | noexec});
+    plan.mounts.push_back({"shm", dev + "/shm", "tmpfs", "mode=1777,size=65536k", nosuid | nodev | noexec});
+    plan.mounts.push_back({"mqueue", dev + "/mqueue", "mqueue", "", nosuid | nodev | noexec});
+    if (Status s = addMount("/sys", {"sysfs", "", "sysfs", "", nosuid | nodev | noexec | MS_RDONLY}); !s) return s.error();
+    for (const auto& m : spec.mounts) {
+      PlannedMount pm;
+      if (m.tmpfs) {
+        pm = {"tmpfs", "", "tmpfs", m.tmpfsOptions, nosuid | nodev};
+      } else {
+        pm = {m.source, "", "", "", MS_BIND | MS_REC};
+        pm.remountReadOnly = m.readOnly;
+      }
+      bool file = !m.tmpfs && !fs::is_directory(m.source);
+      if (Status s = addMount(m.target, pm, file); !s) return s.error();
+    }
+    if (!plan.privileged) {
+      for (const char* masked : {"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/acpi", "/sys/firmware"}) {
+        bool dir = std::string(masked) == "/proc/acpi" || std::string(masked) == "/sys/firmware";
+        PlannedMount pm = dir ? PlannedMount{"tmpfs", root + masked, "tmpfs", "size=0", MS_RDONLY} : PlannedMount{"/dev/null", root + masked, "", "", MS_BIND};
+        pm.optional = true;
+        plan.mounts.push_back(pm);
+      }
+      for (const char* ro : {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}) {
+        PlannedMount pm{root + ro, root + ro, "", "", MS_BIND | MS_REC};
+        pm.remountReadOnly = true;
+        pm.optional = true;
+        plan.mounts.push_back(pm);
+      }
+    }
+    // Resources, network, logs.
+    std::unique_ptr<Cgroup> cgroup;
+    if (!spec.cgroup.empty()) {
+      auto cg = Cgroup::create(spec.cgroup, spec.limits);
+      if (!cg) return cg.error();
+      cgroup = std::move(*cg);
+      plan.cgroupProcs = cgroup->procsFiles();
+    }
+    struct FdCloser {
+      int fd = -1;
+      ~FdCloser() {
+        if (fd >= 0) close(fd);
+      }
+    } netns, log;
+    if (!spec.netnsPath.empty()) {
+      netns.fd = plan.netnsFd = open(spec.netnsPath.c_str(), O_RDONLY | O_CLOEXEC);
+      if (plan.netnsFd < 0) return Error::internal("cannot open the pod network namespace " + spec.netnsPath + ": " + std::strerror(errno));
+    }
+    log.fd = plan.logFd = open(spec.logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (plan.logFd < 0) return Error::internal("cannot open log " + spec.logPath + ": " + std::strerror(errno));
+    int errPipe[2];
+    if (pipe2(errPipe, O_CLOEXEC) != 0) return Error::internal(std::string("pipe: ") + std::strerror(errno));
+    std::vector<const char*> argv, envp;
+    for (const auto& a : plan.argv) argv.push_back(a.c_str());
+    argv.push_back(nullptr);
+    for (const auto& e : plan.env) envp.push_back(e.c_str());
+    envp.push_back(nullptr);
+    const SeccompProgram& seccomp = defaultSeccomp();
+    sock_fprog filter{uint16_t(seccomp.instructions.size()), const_cast<sock_filter*>(seccomp.instructions.data())};
+    sock_fprog* filterPtr = plan.seccomp && !seccomp.instructions.empty() ? &filter : nullptr;
+    // A raw clone with SIGCHLD behaves as fork() into the new namespaces.
+    long pid = syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+    if (pid == 0) {
+      close(errPipe[0]);
+      childMain(plan, errPipe[1], argv, envp, filterPtr);
+    }
+    close(errPipe[1]);
+    if (pid < 0) {
+      close(errPipe[0]);
+      return Error::internal(std::string("clone: ") + std::strerror(errno));
+    }
+    int report[3] = {0, 0, 0};
+    ssize_t n;
+    while ((n = read(errPipe[0], report, sizeof report)) < 0 && errno == EINTR) {
+    }
+    close(errPipe[0]);
+    if (n == ssize_t(sizeof report)) {
+      int status;
+      waitpid(pid_t(pid), &status, 0);
+      std::string why = std::strerror(report[1]);
+      std::string what = stepName(report[0]);
+      if (report[0] == kMount && report[2] >= 0 && size_t(report[2]) < plan.mounts.size()) {
+        std::string target = plan.mounts[size_t(report[2])].target;
+        what += " " + (target.starts_with(root) ? target.substr(root.size()) : target);
+      }
+      if (report[0] == kChdir) return Error::badRequest("chdir to cwd (\"" + plan.workingDir + "\") set in config.json failed: " + why);
+      if (report[0] == kExec) return Error::badRequest("exec: \"" + spec.command[0] + "\": " + why);
+      return Error::internal("starting the container failed while " + what + ": " + why);
+    }
+    return std::make_pair(int(pid), std::move(cgroup));
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Runtime> makeNativeRuntime() { return std::make_unique<NativeRuntime>(); }
+
+}  // namespace skiff::runtime
