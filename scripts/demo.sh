@@ -8,7 +8,7 @@ mkdir -p .skiff
 if [ -f .skiff/skiff.pid ] && kill -0 "$(cat .skiff/skiff.pid)" 2>/dev/null; then
   echo "skiff is already running (pid $(cat .skiff/skiff.pid))"
 else
-  "$SKIFF" up --data-dir .skiff >.skiff/skiff.log 2>&1 &
+  "$SKIFF" up --data-dir .skiff --runtime process >.skiff/skiff.log 2>&1 &
   echo $! > .skiff/skiff.pid
   for _ in $(seq 1 100); do [ -s .skiff/kubeconfig ] && "$SKIFF" version >/dev/null 2>&1 && break; sleep 0.05; done
   head -4 .skiff/skiff.log

@@ -13,6 +13,9 @@
 #include <optional>
 
 #include "agent/probe.h"
+#include "agent/volumes.h"
+#include "image/image_store.h"
+#include "network/pod_network.h"
 #include "api/object.h"
 #include "api/quantity.h"
 #include "common/base64.h"
@@ -54,6 +57,13 @@ struct NodeAgent::ContainerState {
   bool ready = false, started = false;
   ProbeState readiness, liveness, startup;
   std::string logDir;
+  // Isolating runtimes: the image, pulled (or found) once per container.
+  std::optional<image::Image> image;
+  std::vector<std::string> layers;
+  bool pulling = false;
+  int pullFailures = 0;
+  Clock::time_point nextPull{};
+  std::string pullError;
 };
 
 struct NodeAgent::PodState {
@@ -68,6 +78,11 @@ struct NodeAgent::PodState {
   std::string lastStatus;
   std::map<int64_t, int> hostPorts;  // containerPort -> port on this host (shared network)
   std::map<std::string, int64_t> portNames;
+  // Isolating runtimes: the pod's own network namespace and address, and its volumes.
+  std::string podIP = "127.0.0.1";
+  std::string netnsPath;
+  bool networkReady = false;
+  std::optional<std::map<std::string, PreparedVolume>> volumes;
 };
 
 namespace {
@@ -205,7 +220,26 @@ void NodeAgent::stop() {
     for (auto* list : {&pod->init, &pod->containers})
       for (auto& c : *list)
         if (c->proc) c->proc->stop(std::chrono::milliseconds(2000));
+    releasePod(*pod);
   }
+  pods_by_key_.clear();
+  if (options_.network) options_.network->shutdown();
+}
+
+// Stops what is left of a pod and removes everything the agent made for it.
+void NodeAgent::releasePod(PodState& pod) {
+  for (auto* list : {&pod.init, &pod.containers})
+    for (auto& c : *list)
+      if (c->proc) {
+        c->proc->stop(std::chrono::milliseconds(0));
+        c->proc.reset();  // the runtime's clean-up (mounts, container directory) runs here
+      }
+  if (options_.network && pod.networkReady) options_.network->tearDown(pod.uid);
+  pod.networkReady = false;
+  std::error_code ec;
+  fs::remove_all(pod.dir, ec);
+  if (!options_.network)
+    for (const auto& [cp, hp] : pod.hostPorts) reservedPorts_.erase(hp);
 }
 
 void NodeAgent::renewLease() {
@@ -237,7 +271,7 @@ void NodeAgent::syncLoop() {
       if (it != pods_by_key_.end() && it->second->uid != uid) {
         // Same name, new pod: the old one is gone.
         if (it->second->terminator.joinable()) it->second->terminator.join();
-        for (const auto& [cp, hp] : it->second->hostPorts) reservedPorts_.erase(hp);
+        releasePod(*it->second);
         pods_by_key_.erase(it);
         it = pods_by_key_.end();
       }
@@ -262,13 +296,17 @@ void NodeAgent::syncLoop() {
                 for (const auto& p : ports->get_array()) {
                   int64_t cp = intOr(p, "containerPort", 0);
                   if (cp <= 0 || state->hostPorts.count(cp)) continue;
+                  if (std::string pn = api::stringAt(p, "name"); !pn.empty()) state->portNames[pn] = cp;
+                  if (options_.network) {  // own network namespace: ports are the pod's as declared
+                    state->hostPorts[cp] = int(cp);
+                    continue;
+                  }
                   // Shared host network: keep the declared port when free, else pick one. Ports
                   // handed to other pods count as taken even before they listen.
                   int hp = (!reservedPorts_.count(int(cp)) && portFree(int(cp))) ? int(cp) : 0;
                   while (hp == 0 || reservedPorts_.count(hp)) hp = freePort();
                   reservedPorts_.insert(hp);
                   state->hostPorts[cp] = hp;
-                  if (std::string pn = api::stringAt(p, "name"); !pn.empty()) state->portNames[pn] = cp;
                 }
             }
         };
@@ -293,12 +331,7 @@ void NodeAgent::syncLoop() {
         continue;
       }
       if (it->second->terminator.joinable()) it->second->terminator.join();
-      for (auto* list : {&it->second->init, &it->second->containers})
-        for (auto& c : *list)
-          if (c->proc) c->proc->stop(std::chrono::milliseconds(0));
-      std::error_code ec;
-      fs::remove_all(it->second->dir, ec);
-      for (const auto& [cp, hp] : it->second->hostPorts) reservedPorts_.erase(hp);
+      releasePod(*it->second);
       it = pods_by_key_.erase(it);
     }
   }
@@ -387,7 +420,8 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
           if (auto v2 = lookup("Secret", api::stringAt(*sref, "name"), api::stringAt(*sref, "key"), true)) env.emplace_back(n, *v2);
         } else if (const json::value* fref = api::valueAt(item, "valueFrom.fieldRef")) {
           std::string path = api::stringAt(*fref, "fieldPath");
-          if (path == "status.podIP" || path == "status.hostIP") env.emplace_back(n, "127.0.0.1");
+          if (path == "status.podIP") env.emplace_back(n, pod.podIP);
+          else if (path == "status.hostIP") env.emplace_back(n, "127.0.0.1");
           else if (path == "spec.nodeName") env.emplace_back(n, options_.nodeName);
           else env.emplace_back(n, api::stringAt(obj, path));
         } else {
@@ -398,7 +432,8 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
   };
 
   // Drives one container: starts it when due, notices its exit, schedules restarts.
-  auto drive = [&](ContainerState& c, bool mayRestart) {
+  auto drive = [&](const std::shared_ptr<ContainerState>& cptr, bool mayRestart) {
+    ContainerState& c = *cptr;
     if (c.proc && c.attempt > 0) {
       // Size-based rotation: copy to .1 and truncate; the container appends, so it carries on.
       std::string path = c.logDir + "/" + std::to_string(c.attempt - 1) + ".log";
@@ -456,9 +491,13 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
       spec.limits.memoryBytes = api::quantityMilli(lim->get_object().if_contains("memory")) / 1000;
       spec.limits.cpuMillis = api::quantityMilli(lim->get_object().if_contains("cpu"));
     }
+    if (options_.images && !prepareIsolated(pod, cptr, obj, spec)) return;
     auto started = runtime_->start(spec);
     if (!started) {
-      c.waitingReason = spec.command.empty() ? "CreateContainerConfigError" : "RunContainerError";
+      // The kubelet's words: config problems, then create-time, then start-time failures.
+      c.waitingReason = spec.command.empty()                                     ? "CreateContainerConfigError"
+                        : started.error().message.starts_with("unable to find") ? "CreateContainerError"
+                                                                                 : "RunContainerError";
       c.waitingMessage = started.error().message;
       events_->warning(obj, "Failed", "Error: " + started.error().message);
       c.backoff = c.backoff.count() == 0 ? options_.restartBackoff : std::min(c.backoff * 2, options_.maxRestartBackoff);
@@ -505,14 +544,15 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
         int64_t cpn = pv->is_int64() ? pv->get_int64() : pod.portNames.count(std::string(pv->get_string())) ? pod.portNames[std::string(pv->get_string())] : 0;
         port = pod.hostPorts.count(cpn) ? pod.hostPorts[cpn] : int(cpn);
       }
-    std::thread([this, cp, slot, probeSpec, port, timeout] {
+    std::string podIP = pod.podIP;
+    std::thread([this, cp, slot, probeSpec, port, timeout, podIP] {
       std::string detail;
       bool ok = false;
       if (api::valueAt(probeSpec, "httpGet")) {
         std::string host = api::stringAt(probeSpec, "httpGet.host");
-        ok = httpProbe(host.empty() ? "127.0.0.1" : host, port, api::stringAt(probeSpec, "httpGet.path"), timeout, &detail);
+        ok = httpProbe(host.empty() ? podIP : host, port, api::stringAt(probeSpec, "httpGet.path"), timeout, &detail);
       } else if (api::valueAt(probeSpec, "tcpSocket")) {
-        ok = tcpProbe("127.0.0.1", port, timeout, &detail);
+        ok = tcpProbe(podIP, port, timeout, &detail);
       } else if (const json::value* cmd = api::valueAt(probeSpec, "exec.command"); cmd && cmd->is_array()) {
         std::vector<std::string> argv;
         for (const auto& a : cmd->get_array())
@@ -583,7 +623,7 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
     // Init containers one at a time, each to completion.
     while (pod.initIndex < pod.init.size() && !pod.initFailed) {
       ContainerState& c = *pod.init[pod.initIndex];
-      drive(c, true);
+      drive(pod.init[pod.initIndex], true);
       if (c.exit && c.exit->exitCode == 0 && !c.proc) {
         ++pod.initIndex;
         continue;
@@ -593,7 +633,7 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
     }
     if (pod.initIndex == pod.init.size() && !pod.initFailed)
       for (auto& c : pod.containers) {
-        drive(*c, true);
+        drive(c, true);
         if (!c->started || api::valueAt(c->spec, "startupProbe")) probe(c, "startupProbe", &ContainerState::startup);
         if (c->started) {
           probe(c, "readinessProbe", &ContainerState::readiness);
@@ -606,12 +646,236 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
   (void)podType;
 }
 
+namespace {
+
+// Registry credentials from the pod's imagePullSecrets (kubernetes.io/dockerconfigjson).
+std::map<std::string, image::RegistryAuth> pullSecrets(apiserver::Registry& registry, const json::value& pod) {
+  std::map<std::string, image::RegistryAuth> out;
+  const json::value* refs = api::valueAt(pod, "spec.imagePullSecrets");
+  if (!refs || !refs->is_array()) return out;
+  for (const auto& r : refs->get_array()) {
+    auto secret = registry.get(*api::findByKind("v1", "Secret"), api::stringAt(pod, "metadata.namespace"), api::stringAt(r, "name"));
+    if (!secret) continue;
+    auto text = base64Decode(api::stringAt(*secret, "data..dockerconfigjson"));
+    if (!text) continue;
+    boost::system::error_code ec;
+    json::value cfg = json::parse(*text, ec);
+    const json::value* auths = ec ? nullptr : api::valueAt(cfg, "auths");
+    if (!auths || !auths->is_object()) continue;
+    for (const auto& kv : auths->get_object()) {
+      std::string host(kv.key());
+      if (auto p = host.find("://"); p != std::string::npos) host = host.substr(p + 3);
+      host = host.substr(0, host.find('/'));
+      if (host == "index.docker.io" || host == "registry-1.docker.io") host = "docker.io";
+      image::RegistryAuth a{api::stringAt(kv.value(), "username"), api::stringAt(kv.value(), "password")};
+      if (auto up = base64Decode(api::stringAt(kv.value(), "auth")); up && up->find(':') != std::string::npos) {
+        a.username = up->substr(0, up->find(':'));
+        a.password = up->substr(up->find(':') + 1);
+      }
+      out[host] = a;
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> stringsAt(const json::value& o, const char* path) {
+  std::vector<std::string> out;
+  if (const json::value* a = api::valueAt(o, path); a && a->is_array())
+    for (const auto& s : a->get_array())
+      if (s.is_string()) out.emplace_back(s.get_string());
+  return out;
+}
+
+}  // namespace
+
+bool NodeAgent::prepareIsolated(PodState& pod, const std::shared_ptr<ContainerState>& cptr, const json::value& obj,
+                                runtime::ContainerSpec& spec) {
+  ContainerState& c = *cptr;
+  auto now = Clock::now();
+  // The image: present, or pulled on a thread of its own (the sync loop must not wait on a registry).
+  if (!c.image) {
+    if (c.pulling) return false;
+    std::string ref = api::stringAt(c.spec, "image");
+    if (now < c.nextPull) {
+      c.waitingReason = "ImagePullBackOff";
+      c.waitingMessage = "Back-off pulling image \"" + ref + "\": " + c.pullError;
+      return false;
+    }
+    std::string policy = api::stringAt(c.spec, "imagePullPolicy");
+    auto parsed = image::parseReference(ref);
+    if (!parsed) {
+      c.waitingReason = "InvalidImageName";
+      c.waitingMessage = parsed.error().message;
+      return false;
+    }
+    if (policy.empty()) policy = (parsed->tag == "latest" && parsed->digest.empty()) ? "Always" : "IfNotPresent";
+    auto local = options_.images->find(ref);
+    if (local && policy != "Always") {
+      auto layers = options_.images->layerDirs(*local);
+      if (!layers) {
+        c.waitingReason = "CreateContainerError";
+        c.waitingMessage = layers.error().message;
+        c.nextPull = now + options_.imagePullBackoff;
+        return false;
+      }
+      c.image = *local;
+      c.layers = *layers;
+    } else if (policy == "Never") {
+      c.waitingReason = "ErrImageNeverPull";
+      c.waitingMessage = "Container image \"" + ref + "\" is not present with pull policy of Never";
+      return false;
+    } else {
+      c.pulling = true;
+      c.waitingReason = "ContainerCreating";
+      c.waitingMessage.clear();
+      events_->normal(obj, "Pulling", "Pulling image \"" + ref + "\"");
+      auto auth = pullSecrets(registry_, obj);
+      json::value podCopy = obj;
+      std::thread([this, cptr, ref, auth, podCopy] {
+        auto began = Clock::now();
+        auto pulled = options_.images->pull(ref, auth);
+        Result<std::vector<std::string>> layers = pulled ? options_.images->layerDirs(*pulled) : Result<std::vector<std::string>>(pulled.error());
+        static observe::Family<observe::Histogram> pullSeconds("skiff_image_pull_duration_seconds", "Time to pull and unpack an image.", {"result"});
+        double secs = std::chrono::duration<double>(Clock::now() - began).count();
+        pullSeconds.with({layers ? "success" : "failure"}).observe(secs);
+        std::lock_guard lock(mutex_);
+        ContainerState& st = *cptr;
+        st.pulling = false;
+        if (layers) {
+          st.image = *pulled;
+          st.layers = *layers;
+          st.pullFailures = 0;
+          char took[64];
+          std::snprintf(took, sizeof took, "%.3fs", secs);
+          events_->normal(podCopy, "Pulled", "Successfully pulled image \"" + ref + "\" in " + took);
+        } else {
+          st.pullError = layers.error().message;
+          st.waitingReason = "ErrImagePull";
+          st.waitingMessage = layers.error().message;
+          auto backoff = std::min(options_.imagePullBackoff * (1 << std::min(st.pullFailures, 5)), std::chrono::milliseconds(300000));
+          ++st.pullFailures;
+          st.nextPull = Clock::now() + backoff;
+          events_->warning(podCopy, "Failed", "Failed to pull image \"" + ref + "\": " + st.pullError);
+        }
+        wake_.notify_one();
+      }).detach();
+      return false;
+    }
+  }
+  // The pod's network namespace, once for all its containers.
+  if (!pod.networkReady) {
+    auto att = options_.network->setUp(pod.uid);
+    if (!att) {
+      c.waitingReason = "ContainerCreating";
+      c.waitingMessage = "Failed to create pod sandbox: " + att.error().message;
+      events_->warning(obj, "FailedCreatePodSandBox", c.waitingMessage);
+      return false;
+    }
+    pod.networkReady = true;
+    pod.podIP = att->ip;
+    pod.netnsPath = att->netnsPath;
+    // /etc/hosts and /etc/hostname as the kubelet writes them.
+    std::string hostname = api::stringAt(obj, "spec.hostname").empty() ? pod.name : api::stringAt(obj, "spec.hostname");
+    std::ofstream(pod.dir + "/hosts") << "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                                     << pod.podIP << "\t" << hostname << "\n";
+    std::ofstream(pod.dir + "/hostname") << hostname << "\n";
+    std::ifstream hostResolv("/etc/resolv.conf");
+    std::ofstream(pod.dir + "/resolv.conf") << hostResolv.rdbuf();
+  }
+  if (!pod.volumes) {
+    auto vols = prepareVolumes(obj, pod.dir, registry_);
+    if (!vols) {
+      c.waitingReason = "ContainerCreating";
+      c.waitingMessage = "MountVolume.SetUp failed: " + vols.error().message;
+      events_->warning(obj, "FailedMount", c.waitingMessage);
+      c.nextStart = now + std::chrono::seconds(2);
+      return false;
+    }
+    pod.volumes = std::move(*vols);
+  }
+  auto mounts = mountsFor(c.spec, *pod.volumes);
+  if (!mounts) {
+    c.waitingReason = "CreateContainerConfigError";
+    c.waitingMessage = mounts.error().message;
+    return false;
+  }
+  // Kubernetes' rules: command replaces the entrypoint, args replace the image's cmd.
+  const image::ImageConfig& cfg = c.image->config;
+  auto command = stringsAt(c.spec, "command");
+  auto args = stringsAt(c.spec, "args");
+  spec.command.clear();
+  if (!command.empty()) {
+    spec.command = command;
+    spec.command.insert(spec.command.end(), args.begin(), args.end());
+  } else {
+    spec.command = cfg.entrypoint;
+    const auto& tail = args.empty() ? cfg.cmd : args;
+    spec.command.insert(spec.command.end(), tail.begin(), tail.end());
+  }
+  // Environment: the image's, then the pod's (later names win; execve would see the first).
+  std::vector<std::pair<std::string, std::string>> env;
+  auto put = [&](const std::string& k, const std::string& v) {
+    for (auto& kv : env)
+      if (kv.first == k) {
+        kv.second = v;
+        return;
+      }
+    env.emplace_back(k, v);
+  };
+  for (const auto& e : cfg.env) put(e.substr(0, e.find('=')), e.find('=') == std::string::npos ? "" : e.substr(e.find('=') + 1));
+  for (const auto& [k, v] : spec.env)
+    if (!(k == "PATH" && std::any_of(cfg.env.begin(), cfg.env.end(), [](const std::string& e) { return e.starts_with("PATH="); }))) put(k, v);
+  spec.env = env;
+  if (spec.workingDir.empty()) spec.workingDir = cfg.workingDir;
+  spec.rootfsLayers = c.layers;
+  spec.bundleDir = pod.dir + "/c/" + c.name + "." + std::to_string(c.attempt);
+  spec.netnsPath = pod.netnsPath;
+  spec.hostname = api::stringAt(obj, "spec.hostname").empty() ? pod.name : api::stringAt(obj, "spec.hostname");
+  spec.mounts = *mounts;
+  spec.mounts.push_back({pod.dir + "/hosts", "/etc/hosts", false, false, ""});
+  spec.mounts.push_back({pod.dir + "/hostname", "/etc/hostname", false, false, ""});
+  spec.mounts.push_back({pod.dir + "/resolv.conf", "/etc/resolv.conf", false, false, ""});
+  // Security context: the container's fields over the pod's.
+  auto sc = [&](const char* field) -> const json::value* {
+    if (const json::value* v = api::valueAt(c.spec, std::string("securityContext.") + field)) return v;
+    return api::valueAt(obj, std::string("spec.securityContext.") + field);
+  };
+  spec.security.user = cfg.user;
+  if (const json::value* u = sc("runAsUser"); u && u->is_int64()) spec.security.user = std::to_string(u->get_int64());
+  if (const json::value* g = sc("runAsGroup"); g && g->is_int64()) spec.security.runAsGroup = g->get_int64();
+  if (const json::value* nr = sc("runAsNonRoot"); nr && nr->is_bool() && nr->get_bool()) {
+    std::string u = spec.security.user.substr(0, spec.security.user.find(':'));
+    if (u.empty() || u == "0" || u == "root") {
+      c.waitingReason = "CreateContainerConfigError";
+      c.waitingMessage = "container has runAsNonRoot and image will run as root";
+      return false;
+    }
+  }
+  if (const json::value* fs = api::valueAt(obj, "spec.securityContext.supplementalGroups"); fs && fs->is_array())
+    for (const auto& g : fs->get_array())
+      if (g.is_int64()) spec.security.supplementalGroups.push_back(g.get_int64());
+  if (const json::value* p = api::valueAt(c.spec, "securityContext.privileged"); p && p->is_bool()) spec.security.privileged = p->get_bool();
+  if (const json::value* ro = api::valueAt(c.spec, "securityContext.readOnlyRootFilesystem"); ro && ro->is_bool())
+    spec.security.readOnlyRootFilesystem = ro->get_bool();
+  if (const json::value* ape = api::valueAt(c.spec, "securityContext.allowPrivilegeEscalation"); ape && ape->is_bool())
+    spec.security.noNewPrivileges = !ape->get_bool();
+  spec.security.capAdd = stringsAt(c.spec, "securityContext.capabilities.add");
+  spec.security.capDrop = stringsAt(c.spec, "securityContext.capabilities.drop");
+  return true;
+}
+
 void NodeAgent::writeStatus(PodState& pod, const json::value& obj) {
+  // "registry/repository@sha256:..." as containerd reports it; the process runtime has no images.
+  auto imageIdOf = [&](const ContainerState& c) {
+    if (!c.image) return runtime_->name() + "://" + api::stringAt(c.spec, "image");
+    auto ref = image::parseReference(c.image->name);
+    return (ref ? ref->registry + "/" + ref->repository : c.image->name) + "@" + c.image->manifestDigest;
+  };
   std::string policy = api::stringAt(obj, "spec.restartPolicy");
   if (policy.empty()) policy = "Always";
   auto statusOf = [&](const ContainerState& c) {
     json::object s{{"name", c.name}, {"image", api::stringAt(c.spec, "image")},
-                   {"imageID", runtime_->name() + "://" + api::stringAt(c.spec, "image")},
+                   {"imageID", imageIdOf(c)},
                    {"ready", c.ready && c.proc != nullptr}, {"restartCount", c.restarts}, {"started", c.proc != nullptr && c.started}};
     if (c.proc) {
       s["containerID"] = runtime_->name() + "://" + std::to_string(c.proc->pid());
@@ -672,8 +936,8 @@ void NodeAgent::writeStatus(PodState& pod, const json::value& obj) {
   json::array conditions{cond("PodReadyToStartContainers", true), cond("Initialized", initialized, "ContainersNotInitialized"),
                          cond("Ready", allReady, "ContainersNotReady"), cond("ContainersReady", allReady, "ContainersNotReady"),
                          cond("PodScheduled", true)};
-  json::object status{{"phase", phase}, {"conditions", conditions}, {"hostIP", "127.0.0.1"}, {"podIP", "127.0.0.1"},
-                      {"podIPs", json::array{json::object{{"ip", "127.0.0.1"}}}}, {"startTime", pod.startTime},
+  json::object status{{"phase", phase}, {"conditions", conditions}, {"hostIP", "127.0.0.1"}, {"podIP", pod.podIP},
+                      {"podIPs", json::array{json::object{{"ip", pod.podIP}}}}, {"startTime", pod.startTime},
                       {"qosClass", "BestEffort"}, {"containerStatuses", statuses}};
   if (!pod.init.empty()) status["initContainerStatuses"] = initStatuses;
   std::string text = json::serialize(status);
@@ -764,6 +1028,20 @@ std::pair<double, uint64_t> NodeAgent::nodeUsage() {
   if (r.at == Clock::time_point{}) r = {busyNanos, now, 0};
   else if (elapsed >= 1.0) r = {busyNanos, now, double(busyNanos - r.nanos) / 1e9 / elapsed};
   return {r.rate, total > available ? total - available : 0};
+}
+
+std::set<std::string> NodeAgent::imagesInUse() {
+  std::set<std::string> out;
+  std::lock_guard lock(mutex_);
+  for (auto& [key, pod] : pods_by_key_)
+    for (auto* list : {&pod->init, &pod->containers})
+      for (auto& c : *list)
+        if (c->image) {
+          out.insert(c->image->manifestDigest);
+          out.insert(c->image->configDigest);
+          out.insert(c->image->layers.begin(), c->image->layers.end());
+        }
+  return out;
 }
 
 bool NodeAgent::running(const std::string& ns, const std::string& pod, const std::string& container) {

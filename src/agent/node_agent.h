@@ -22,6 +22,9 @@
 #include "controller/informer.h"
 #include "runtime/runtime.h"
 
+namespace skiff::image { class ImageStore; }
+namespace skiff::network { class PodNetwork; }
+
 namespace skiff::agent {
 
 struct AgentOptions {
@@ -31,6 +34,10 @@ struct AgentOptions {
   std::chrono::milliseconds restartBackoff{10000};      // first back-off; doubles up to maxRestartBackoff
   std::chrono::milliseconds maxRestartBackoff{300000};
   uint64_t maxLogBytes = 10 * 1024 * 1024;  // a container log is rotated (one old copy kept) past this
+  // Isolating runtimes (native, oci): images to run and the pod network. Null with `process`.
+  image::ImageStore* images = nullptr;
+  network::PodNetwork* network = nullptr;
+  std::chrono::milliseconds imagePullBackoff{10000};
 };
 
 class NodeAgent {
@@ -57,12 +64,18 @@ class NodeAgent {
   std::pair<double, uint64_t> nodeUsage();
   // Usage of every running container, from its cgroup.
   std::vector<ContainerUsage> usage();
+  // Blob digests (manifest, config, layers) of the images this node's containers use.
+  std::set<std::string> imagesInUse();
 
  private:
   struct PodState;
   struct ContainerState;
   void syncLoop();
   void syncPod(PodState& pod, const boost::json::value& object);
+  // Image, volumes and network for a container of an isolating runtime; false while not ready.
+  bool prepareIsolated(PodState& pod, const std::shared_ptr<ContainerState>& c, const boost::json::value& object,
+                       runtime::ContainerSpec& spec);
+  void releasePod(PodState& pod);
   void renewLease();
   void writeStatus(PodState& pod, const boost::json::value& object);
 

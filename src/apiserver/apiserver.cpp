@@ -209,6 +209,13 @@ void ApiServer::dispatch(Recorder& ex) {
     return;
   }
   std::vector<std::string> parts = splitPath(path);
+  for (const auto& [prefix, handler] : options_.extensions)
+    if (path.starts_with(prefix)) {
+      ex.verb = req.method;
+      ex.resource = prefix;
+      handler(ex);
+      return;
+    }
   if (path == "/metrics/cadvisor") {
     ex.verb = "get";
     ex.resource = "metrics/cadvisor";

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <string>
 
 #include "apiserver/registry.h"
@@ -41,6 +42,8 @@ struct ApiServerOptions {
   UsageSource usage;
   std::chrono::milliseconds bookmarkInterval{10000};
   std::string advertiseAddress;  // host:port clients should use
+  // Node-local extensions served under /skiff/ (authenticated like the API): path prefix -> handler.
+  std::map<std::string, std::function<void(http::Exchange&)>> extensions;
 };
 
 class ApiServer {

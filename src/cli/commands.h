@@ -18,6 +18,7 @@ int runScale(const Args& args);
 int runLogs(const Args& args);
 int runEvents(const Args& args);
 int runTop(const Args& args);
+int runImage(const Args& args);
 
 // Prints "error: <message>" to stderr and returns 1.
 int fail(const std::string& message);

@@ -20,7 +20,7 @@ int runUp(const Args& args) {
   // One arena per connection thread would keep freed request buffers resident; two is enough here.
   mallopt(M_ARENA_MAX, 2);
   auto flags = Flags::parse(args, {{"data-dir", "d", true}, {"listen", "", true}, {"log-level", "", true}, {"simulated-nodes", "", true}, {"node-monitor-grace-period", "", true}, {"no-agent", "", false}, {"no-controllers", "", false},
-                                      {"node-name", "", true}, {"service-cidr", "", true}});
+                                      {"node-name", "", true}, {"service-cidr", "", true}, {"runtime", "", true}, {"pod-cidr", "", true}, {"bridge", "", true}});
   if (!flags) return fail(flags.error().message);
   if (!flags->positional().empty()) return fail("skiff up takes no arguments, got \"" + flags->positional()[0] + "\"");
   std::string level = flags->get("log-level", "info");
@@ -59,6 +59,12 @@ int runUp(const Args& args) {
     options.serviceCidr = cidr;
   }
   options.nodeName = flags->get("node-name");
+  options.runtime = flags->get("runtime");
+  if (flags->has("pod-cidr")) options.podCidr = flags->get("pod-cidr");
+  if (flags->has("bridge")) {
+    options.bridge = flags->get("bridge");
+    if (options.bridge.empty() || options.bridge.size() > 15) return fail("--bridge takes an interface name of 1 to 15 characters");
+  }
   if (const char* b = std::getenv("SKIFF_RESTART_BACKOFF_MS")) options.restartBackoff = std::chrono::milliseconds(std::atol(b));
   if (const char* l = std::getenv("SKIFF_LOG_MAX_BYTES")) options.maxLogBytes = uint64_t(std::atoll(l));
   if (const char* bm = std::getenv("SKIFF_BOOKMARK_INTERVAL_MS")) options.bookmarkInterval = std::chrono::milliseconds(std::atol(bm));

@@ -401,8 +401,8 @@ Status ImageStore::remove(const std::string& name) {
   return saveIndex();
 }
 
-Result<PruneReport> ImageStore::prune() {
-  std::set<std::string> keep;
+Result<PruneReport> ImageStore::prune(const std::set<std::string>& inUse) {
+  std::set<std::string> keep = inUse;
   for (const auto& img : list()) {
     keep.insert(img.manifestDigest);
     keep.insert(img.configDigest);

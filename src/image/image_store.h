@@ -64,8 +64,9 @@ class ImageStore {
   std::vector<Image> list();
   // Forgets a name; its blobs stay until prune().
   Status remove(const std::string& name);
-  // Removes blobs and unpacked layers no remaining image refers to.
-  Result<PruneReport> prune();
+  // Removes blobs and unpacked layers no remaining image refers to, keeping `inUse` (blob digests
+  // of images running containers use, even when their name was removed).
+  Result<PruneReport> prune(const std::set<std::string>& inUse = {});
   // Unpacked layer directories for an image, lowest first, unpacking any not yet unpacked.
   Result<std::vector<std::string>> layerDirs(const Image& image);
 

@@ -62,7 +62,7 @@ Netlink::~Netlink() {
   if (fd_ >= 0) close(fd_);
 }
 
-Status Netlink::transact(void* message, uint32_t length, const std::string& what) {
+Status Netlink::transact(void* message, uint32_t length, const std::string& what, int* linkIndexOut) {
   if (fd_ < 0) return Error::unavailable("netlink socket unavailable: " + what);
   auto* h = static_cast<nlmsghdr*>(message);
   h->nlmsg_seq = ++seq_;
@@ -76,6 +76,10 @@ Status Netlink::transact(void* message, uint32_t length, const std::string& what
     }
     for (auto* r = reinterpret_cast<nlmsghdr*>(reply); NLMSG_OK(r, uint32_t(n)); r = NLMSG_NEXT(r, n)) {
       if (r->nlmsg_seq != seq_) continue;
+      if (r->nlmsg_type == RTM_NEWLINK && linkIndexOut) {
+        *linkIndexOut = static_cast<ifinfomsg*>(NLMSG_DATA(r))->ifi_index;
+        continue;  // the acknowledgement follows
+      }
       if (r->nlmsg_type == NLMSG_ERROR) {
         auto* err = static_cast<nlmsgerr*>(NLMSG_DATA(r));
         if (err->error == 0) return {};
@@ -86,9 +90,15 @@ Status Netlink::transact(void* message, uint32_t length, const std::string& what
 }
 
 Result<int> Netlink::linkIndex(const std::string& name) {
-  unsigned idx = if_nametoindex(name.c_str());
-  if (idx == 0) return Error::notFound("no network interface named " + name);
-  return int(idx);
+  // Asked over this socket, so the answer is about the socket's namespace (if_nametoindex would
+  // look in the calling thread's, which differs while a pod namespace is being set up).
+  Message m(RTM_GETLINK, 0);
+  m.body<ifinfomsg>()->ifi_family = AF_UNSPEC;
+  m.str(IFLA_IFNAME, name);
+  int index = 0;
+  Status s = transact(m.buf, m.hdr()->nlmsg_len, "looking up " + name, &index);
+  if (!s || index == 0) return Error::notFound("no network interface named " + name);
+  return index;
 }
 
 Status Netlink::createBridge(const std::string& name) {

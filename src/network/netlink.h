@@ -30,7 +30,7 @@ class Netlink {
   Status addDefaultRoute(const std::string& gateway);
 
  private:
-  Status transact(void* message, uint32_t length, const std::string& what);
+  Status transact(void* message, uint32_t length, const std::string& what, int* linkIndexOut = nullptr);
   int fd_ = -1;
   uint32_t seq_ = 1;
 };

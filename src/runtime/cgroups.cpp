@@ -95,6 +95,7 @@ Result<std::unique_ptr<Cgroup>> Cgroup::create(const std::string& relative, cons
   auto makeDir = [&](const std::string& mount, const std::string& controller) -> Result<std::string> {
     std::string parent = l.selfPath.count(controller) ? l.selfPath.at(controller) : "/";
     std::string dir = mount + (parent == "/" ? "" : parent) + "/skiff/" + relative;
+    if (cg->hierarchyPath_.empty()) cg->hierarchyPath_ = (parent == "/" ? "" : parent) + "/skiff/" + relative;
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) return Error::internal("cannot create cgroup " + dir + ": " + ec.message());

@@ -36,11 +36,14 @@ class Cgroup {
   const std::vector<std::string>& procsFiles() const { return procsFiles_; }
   CgroupStats stats() const;
   bool available() const { return !dirs_.empty(); }
+  // The group's path inside each hierarchy ("/.../skiff/<relative>"), as an OCI cgroupsPath.
+  const std::string& hierarchyPath() const { return hierarchyPath_; }
 
  private:
   std::vector<std::string> dirs_;
   std::vector<std::string> procsFiles_;
   std::string memoryDir_, cpuacctDir_, pidsDir_;
+  std::string hierarchyPath_;
   bool v2Memory_ = false, v2Cpu_ = false;
 };
 

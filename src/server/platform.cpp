@@ -15,6 +15,9 @@
 #include "common/log.h"
 #include "agent/node_agent.h"
 #include "agent/simulated_nodes.h"
+#include "image/image_api.h"
+#include "image/image_store.h"
+#include "network/pod_network.h"
 #include "runtime/runtime.h"
 #include "controller/cronjob_controller.h"
 #include "controller/daemonset_controller.h"
@@ -138,6 +141,8 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<controller::EventRecorder> jobEvents_, cronEvents_, dsEvents_;
   std::unique_ptr<agent::SimulatedNodes> simulated_;
   std::unique_ptr<controller::NodeLifecycleController> nodeLifecycle_;
+  std::unique_ptr<image::ImageStore> images_;      // isolating runtimes only
+  std::unique_ptr<network::PodNetwork> network_;  // isolating runtimes only
   std::unique_ptr<agent::NodeAgent> agent_;
 
  public:
@@ -195,12 +200,29 @@ class PlatformImpl final : public Platform {
     auto& leases = informer("coordination.k8s.io/v1", "Lease");
     nodeLifecycle_ = std::make_unique<controller::NodeLifecycleController>(
         *registry_, nodes, leases, pods, controller::NodeLifecycleOptions{options.nodeGracePeriod}, nodeEvents_.get());
-    if (options.agent)
-      agent_ = std::make_unique<agent::NodeAgent>(
-          *registry_, pods, runtime::makeProcessRuntime(),
-          agent::AgentOptions{options.nodeName, options.dataDir,
-                              std::min<std::chrono::milliseconds>(std::chrono::milliseconds(10000), options.nodeGracePeriod / 4),
-                              options.restartBackoff, std::chrono::milliseconds(300000), options.maxLogBytes});
+    if (options.agent) {
+      agent::AgentOptions agentOptions{options.nodeName, options.dataDir,
+                                       std::min<std::chrono::milliseconds>(std::chrono::milliseconds(10000), options.nodeGracePeriod / 4),
+                                       options.restartBackoff, std::chrono::milliseconds(300000), options.maxLogBytes};
+      std::string runtimeName = options.runtime.empty() ? (geteuid() == 0 ? "native" : "process") : options.runtime;
+      std::unique_ptr<runtime::Runtime> rt;
+      if (runtimeName == "process") {
+        rt = runtime::makeProcessRuntime();
+      } else if (runtimeName == "native" || runtimeName == "oci") {
+        if (geteuid() != 0)
+          return Error::badRequest("the " + runtimeName + " runtime needs root (namespaces, mounts, a bridge); run as root or use --runtime process");
+        images_ = std::make_unique<image::ImageStore>(options.dataDir + "/images");
+        if (Status s = images_->open(); !s) return s.error();
+        network_ = std::make_unique<network::PodNetwork>(network::PodNetworkOptions{options.dataDir + "/network", options.bridge, options.podCidr});
+        if (Status s = network_->init(); !s) return Error::unavailable("setting up the node bridge " + options.bridge + ": " + s.error().message);
+        rt = runtimeName == "native" ? runtime::makeNativeRuntime() : runtime::makeOciRuntime(options.dataDir + "/runc");
+        agentOptions.images = images_.get();
+        agentOptions.network = network_.get();
+      } else {
+        return Error::badRequest("unknown runtime \"" + runtimeName + "\" (choose native, oci or process)");
+      }
+      agent_ = std::make_unique<agent::NodeAgent>(*registry_, pods, std::move(rt), agentOptions);
+    }
     if (options.simulatedNodes > 0)
       simulated_ = std::make_unique<agent::SimulatedNodes>(
           *registry_, pods,
@@ -267,6 +289,10 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
     apiOptions.logs.running = [agent](const std::string& ns, const std::string& pod, const std::string& c) {
       return agent->running(ns, pod, c);
     };
+    if (auto* images = p->images_.get())
+      apiOptions.extensions["/skiff/v1/images"] = [images, agent](http::Exchange& ex) {
+        image::serveImages(*images, ex, [agent] { return agent->imagesInUse(); });
+      };
   }
   apiOptions.bookmarkInterval = options.bookmarkInterval;
   p->api_ = std::make_unique<apiserver::ApiServer>(*p->registry_, apiOptions);

@@ -16,12 +16,16 @@ struct PlatformOptions {
   std::chrono::milliseconds bookmarkInterval{10000};
   int simulatedNodes = 0;  // hollow nodes for tests and scale figures (no processes run)
   std::chrono::milliseconds nodeGracePeriod{40000};  // lease age after which a node is NotReady
-  bool agent = true;            // run this machine as a node (the process runtime for now)
+  bool agent = true;            // run this machine as a node
   bool controllers = true;      // scheduler and workload controllers (false: API server and store only)
   std::string nodeName;         // default: the host name
   std::chrono::milliseconds restartBackoff{10000};
   uint64_t maxLogBytes = 10 * 1024 * 1024;
   std::string serviceCidr = "127.19.0.0/16";
+  // Container runtime of this node's agent: "native" (default as root), "oci" (runc) or "process".
+  std::string runtime;
+  std::string podCidr = "10.244.0.0/16";  // isolating runtimes: pod addresses on the node bridge
+  std::string bridge = "skiff0";
 };
 
 class Platform {

@@ -13,9 +13,12 @@ PASSED=0
 FAILED=0
 
 # start_skiff [extra args...]: starts `skiff up` on a free loopback port with data in $WORK/data.
+# The process runtime unless the test names one (most suites run host commands as containers).
 start_skiff() {
   rm -f "$WORK/data/kubeconfig"
-  "$SKIFF" up --data-dir "$WORK/data" --listen 127.0.0.1:0 "$@" >"$WORK/up.log" 2>&1 &
+  local runtime=(--runtime process)
+  [[ " $* " == *" --runtime "* ]] && runtime=()
+  "$SKIFF" up --data-dir "$WORK/data" --listen 127.0.0.1:0 "${runtime[@]}" "$@" >"$WORK/up.log" 2>&1 &
   SKIFF_PID=$!
   for _ in $(seq 1 200); do
     [ -s "$WORK/data/kubeconfig" ] && grep -q "skiff is up" "$WORK/up.log" && break

@@ -8,6 +8,7 @@
 // the child between clone() and execve() only makes system calls on prepared data, and reports a
 // failure through a close-on-exec pipe as a step and an errno.
 #include <fcntl.h>
+#include <poll.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -41,6 +42,7 @@ struct PlannedMount {
   unsigned long flags = 0;
   bool remountReadOnly = false;  // binds: a second mount makes them read-only
   bool optional = false;         // masks of /proc paths the kernel may not have
+  bool populatesDev = false;     // the /dev tmpfs: device nodes and links follow it
 };
 
 struct DeviceNode {
@@ -62,6 +64,7 @@ struct ChildPlan {
   uint32_t uid = 0, gid = 0;
   std::vector<gid_t> groups;
   uint64_t capabilities = 0;
+  int lastCapability = 40;  // read before clone: the child must not allocate (or take a lock)
   bool privileged = false, noNewPrivileges = true, readOnlyRoot = false, seccomp = true;
   int logFd = -1;
 };
@@ -97,7 +100,8 @@ const char* stepName(int step) {
   return "starting the container";
 }
 
-// Runs in the cloned child: system calls only, on data prepared by the parent.
+// Runs in the cloned child: system calls only, on data prepared by the parent. No allocation,
+// no locks, no glibc wrappers that assume they know the process's threads.
 [[noreturn]] void childMain(ChildPlan& plan, int errFd, std::vector<const char*>& argv, std::vector<const char*>& envp,
                             sock_fprog* filter) {
   auto fail = [&](int step, int detail = 0) {
@@ -127,7 +131,7 @@ const char* stepName(int step) {
         !m.optional)
       fail(kMount, int(i));
     // Device nodes and links go into /dev right after its tmpfs is mounted.
-    if (m.fstype == "tmpfs" && m.target == plan.rootfs + "/dev") {
+    if (m.populatesDev) {
       for (const auto& d : plan.devices)
         if (mknod(d.path.c_str(), S_IFCHR | 0666, makedev(d.major, d.minor)) != 0) fail(kDevice);
       for (const auto& [target, link] : plan.symlinks)
@@ -149,14 +153,16 @@ const char* stepName(int step) {
   sigprocmask(SIG_SETMASK, &none, nullptr);
   for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);
   if (!plan.privileged) {
-    for (int cap = 0; cap <= lastCapability(); ++cap)
+    for (int cap = 0; cap <= plan.lastCapability; ++cap)
       if (!(plan.capabilities & (uint64_t(1) << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) fail(kCapBound);
   }
   if (plan.noNewPrivileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(kNoNewPrivs);
   if (filter && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, filter) != 0) fail(kSeccomp);
-  if (setgroups(plan.groups.size(), plan.groups.data()) != 0) fail(kGroups);
-  if (setgid(plan.gid) != 0) fail(kSetgid);
-  if (setuid(plan.uid) != 0) fail(kSetuid);
+  // Raw system calls: glibc's set*id() would try to change every thread it believes exists,
+  // and after a raw clone it still believes in the agent's threads.
+  if (syscall(SYS_setgroups, plan.groups.size(), plan.groups.data()) != 0) fail(kGroups);
+  if (syscall(SYS_setgid, plan.gid) != 0) fail(kSetgid);
+  if (syscall(SYS_setuid, plan.uid) != 0) fail(kSetuid);
   if (plan.uid == 0 && !plan.privileged) {
     __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct data[2] = {};
@@ -171,35 +177,17 @@ const char* stepName(int step) {
   _exit(127);
 }
 
-std::string joinLowerDirs(const std::vector<std::string>& layers) {
-  std::string out;
-  for (auto it = layers.rbegin(); it != layers.rend(); ++it) out += (out.empty() ? "" : ":") + *it;
-  return out;
-}
-
 class NativeRuntime final : public Runtime {
  public:
   std::string name() const override { return "native"; }
 
   Result<std::unique_ptr<Container>> start(const ContainerSpec& spec) override {
-    if (spec.rootfsLayers.empty()) return Error::badRequest("image " + spec.image + " has no layers to run");
     if (spec.bundleDir.empty()) return Error::internal("no container directory given");
-    std::error_code ec;
-    fs::remove_all(spec.bundleDir, ec);
-    for (const char* sub : {"/upper", "/work", "/rootfs"}) fs::create_directories(spec.bundleDir + sub, ec);
-    if (ec) return Error::internal("cannot create " + spec.bundleDir + ": " + ec.message());
+    if (Status s = mountOverlayRoot(spec.rootfsLayers, spec.bundleDir, spec.image); !s) return s.error();
     ChildPlan plan;
     plan.rootfs = spec.bundleDir + "/rootfs";
-    std::string overlay = "lowerdir=" + joinLowerDirs(spec.rootfsLayers) + ",upperdir=" + spec.bundleDir + "/upper,workdir=" + spec.bundleDir + "/work";
-    if (overlay.size() >= 4000) return Error::badRequest("image " + spec.image + " has too many layers for one overlay mount");
-    if (mount("overlay", plan.rootfs.c_str(), "overlay", 0, overlay.c_str()) != 0)
-      return Error::internal("mounting the overlay root file system: " + std::string(std::strerror(errno)));
-    std::string rootfs = plan.rootfs, bundle = spec.bundleDir;
-    auto cleanup = [rootfs, bundle] {
-      umount2(rootfs.c_str(), MNT_DETACH);
-      std::error_code e;
-      fs::remove_all(bundle, e);
-    };
+    std::string bundle = spec.bundleDir;
+    auto cleanup = [bundle] { removeOverlayRoot(bundle); };
     auto result = prepareAndStart(spec, plan);
     if (!result) {
       cleanup();
@@ -253,6 +241,8 @@ class NativeRuntime final : public Runtime {
         gid = st.st_gid;
       }
     }
+    const int lastCap = lastCapability();
+    const uint64_t defaultCaps = defaultCapabilities();
     pid_t child = fork();
     if (child == 0) {
       for (const auto& p : procs) {
@@ -274,8 +264,8 @@ class NativeRuntime final : public Runtime {
         dup2(out[1], 1);
         dup2(out[1], 2);
         if (chdir("/") != 0) _exit(126);
-        for (int cap = 0; cap <= lastCapability(); ++cap)
-          if (!(defaultCapabilities() & (uint64_t(1) << cap))) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+        for (int cap = 0; cap <= lastCap; ++cap)
+          if (!(defaultCaps & (uint64_t(1) << cap))) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
         prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
         if (!seccomp.instructions.empty()) prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &filter);
         if (setgroups(0, nullptr) != 0 || setgid(gid) != 0 || setuid(uid) != 0) _exit(126);
@@ -337,6 +327,7 @@ class NativeRuntime final : public Runtime {
     auto drop = capabilityMask(spec.security.capDrop);
     if (!drop) return drop.error();
     plan.capabilities = plan.privileged ? ~uint64_t(0) : ((defaultCapabilities() | *add) & ~*drop);
+    plan.lastCapability = lastCapability();
     uint64_t sysAdmin = uint64_t(1) << CAP_SYS_ADMIN;
     plan.seccomp = !plan.privileged && !(plan.capabilities & sysAdmin);
     // What runs.
@@ -372,6 +363,7 @@ class NativeRuntime final : public Runtime {
     const unsigned long nosuid = MS_NOSUID, nodev = MS_NODEV, noexec = MS_NOEXEC;
     if (Status s = addMount("/proc", {"proc", "", "proc", "", nosuid | nodev | noexec}); !s) return s.error();
     if (Status s = addMount("/dev", {"tmpfs", "", "tmpfs", "mode=755,size=65536k", nosuid | MS_STRICTATIME}); !s) return s.error();
+    plan.mounts.back().populatesDev = true;
     std::string dev = root + "/dev";
     for (auto [name, major, minor] : {std::tuple{"null", 1u, 3u}, {"zero", 1u, 5u}, {"full", 1u, 7u}, {"random", 1u, 8u},
                                       {"urandom", 1u, 9u}, {"tty", 5u, 0u}})
@@ -452,10 +444,23 @@ class NativeRuntime final : public Runtime {
       return Error::internal(std::string("clone: ") + std::strerror(errno));
     }
     int report[3] = {0, 0, 0};
-    ssize_t n;
-    while ((n = read(errPipe[0], report, sizeof report)) < 0 && errno == EINTR) {
+    ssize_t n = -1;
+    // The pipe closes at exec (or carries a failure). A child stuck on the way is killed rather
+    // than left to hold up the agent.
+    pollfd pfd{errPipe[0], POLLIN, 0};
+    int ready;
+    while ((ready = poll(&pfd, 1, 30000)) < 0 && errno == EINTR) {
     }
+    if (ready > 0)
+      while ((n = read(errPipe[0], report, sizeof report)) < 0 && errno == EINTR) {
+      }
     close(errPipe[0]);
+    if (ready == 0) {
+      ::kill(pid_t(pid), SIGKILL);
+      int status;
+      waitpid(pid_t(pid), &status, 0);
+      return Error::internal("the container did not reach exec within 30 s and was killed");
+    }
     if (n == ssize_t(sizeof report)) {
       int status;
       waitpid(pid_t(pid), &status, 0);

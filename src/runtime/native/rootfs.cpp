@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sys/mount.h>
+
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -139,6 +142,28 @@ Result<ResolvedUser> resolveUser(const std::string& root, const std::string& use
     }
   }
   return out;
+}
+
+Status mountOverlayRoot(const std::vector<std::string>& layers, const std::string& bundleDir, const std::string& image) {
+  namespace fs = std::filesystem;
+  if (layers.empty()) return Error::badRequest("image " + image + " has no layers to run");
+  std::error_code ec;
+  removeOverlayRoot(bundleDir);
+  for (const char* sub : {"/upper", "/work", "/rootfs"}) fs::create_directories(bundleDir + sub, ec);
+  if (ec) return Error::internal("cannot create " + bundleDir + ": " + ec.message());
+  std::string lower;
+  for (auto it = layers.rbegin(); it != layers.rend(); ++it) lower += (lower.empty() ? "" : ":") + *it;  // topmost first
+  std::string options = "lowerdir=" + lower + ",upperdir=" + bundleDir + "/upper,workdir=" + bundleDir + "/work";
+  if (options.size() >= 4000) return Error::badRequest("image " + image + " has too many layers for one overlay mount");
+  if (mount("overlay", (bundleDir + "/rootfs").c_str(), "overlay", 0, options.c_str()) != 0)
+    return Error::internal("mounting the overlay root file system: " + std::string(std::strerror(errno)));
+  return {};
+}
+
+void removeOverlayRoot(const std::string& bundleDir) {
+  umount2((bundleDir + "/rootfs").c_str(), MNT_DETACH);
+  std::error_code ec;
+  std::filesystem::remove_all(bundleDir, ec);
 }
 
 Result<std::string> findExecutable(const std::string& root, const std::string& command, const std::string& pathVariable) {

@@ -24,6 +24,12 @@ struct ResolvedUser {
 // "1000", "1000:1000", "app", "app:staff": numbers pass through, names come from the image.
 Result<ResolvedUser> resolveUser(const std::string& root, const std::string& user);
 
+// Mounts an overlay of `layers` (lowest first) with a fresh writable layer at bundleDir/rootfs,
+// removing whatever an earlier container left in bundleDir.
+Status mountOverlayRoot(const std::vector<std::string>& layers, const std::string& bundleDir, const std::string& image);
+// Unmounts it and removes bundleDir.
+void removeOverlayRoot(const std::string& bundleDir);
+
 // Finds `command` the way a shell would: as given when it has a '/', else along PATH (from env).
 Result<std::string> findExecutable(const std::string& root, const std::string& command, const std::string& pathVariable);
 

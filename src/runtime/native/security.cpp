@@ -46,6 +46,13 @@ uint64_t defaultCapabilities() {
   return mask;
 }
 
+std::vector<std::string> capabilityNames(uint64_t mask) {
+  std::vector<std::string> out;
+  for (const auto& [name, bit] : capabilityNumbers())
+    if (bit <= lastCapability() && (mask & (uint64_t(1) << bit))) out.push_back("CAP_" + name);
+  return out;
+}
+
 Result<uint64_t> capabilityMask(const std::vector<std::string>& names) {
   uint64_t mask = 0;
   for (std::string n : names) {
@@ -62,21 +69,25 @@ Result<uint64_t> capabilityMask(const std::vector<std::string>& names) {
   return mask;
 }
 
+const std::vector<std::string>& blockedSyscalls() {
+  static const std::vector<std::string> names{"acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module", "delete_module", "finit_module",
+          "get_kernel_syms", "get_mempolicy", "init_module", "ioperm", "iopl", "kcmp", "kexec_file_load", "kexec_load",
+          "keyctl", "lookup_dcookie", "mbind", "mount", "mount_setattr", "move_mount", "move_pages", "name_to_handle_at",
+          "nfsservctl", "open_by_handle_at", "open_tree", "fsopen", "fsconfig", "fsmount", "fspick", "perf_event_open",
+          "pivot_root", "process_vm_readv", "process_vm_writev", "query_module", "quotactl", "reboot", "request_key",
+          "set_mempolicy", "setns", "settimeofday", "stime", "swapoff", "swapon", "sysfs", "_sysctl", "umount", "umount2",
+          "unshare", "uselib", "userfaultfd", "ustat", "vm86", "vm86old", "syslog"};
+  return names;
+}
+
 const SeccompProgram& defaultSeccomp() {
   static SeccompProgram program;
   static std::once_flag once;
   std::call_once(once, [] {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
     if (!ctx) return;
-    for (const char* name :
-         {"acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module", "delete_module", "finit_module",
-          "get_kernel_syms", "get_mempolicy", "init_module", "ioperm", "iopl", "kcmp", "kexec_file_load", "kexec_load",
-          "keyctl", "lookup_dcookie", "mbind", "mount", "mount_setattr", "move_mount", "move_pages", "name_to_handle_at",
-          "nfsservctl", "open_by_handle_at", "open_tree", "fsopen", "fsconfig", "fsmount", "fspick", "perf_event_open",
-          "pivot_root", "process_vm_readv", "process_vm_writev", "query_module", "quotactl", "reboot", "request_key",
-          "set_mempolicy", "setns", "settimeofday", "stime", "swapoff", "swapon", "sysfs", "_sysctl", "umount", "umount2",
-          "unshare", "uselib", "userfaultfd", "ustat", "vm86", "vm86old", "syslog"}) {
-      int nr = seccomp_syscall_resolve_name(name);
+    for (const auto& name : blockedSyscalls()) {
+      int nr = seccomp_syscall_resolve_name(name.c_str());
       if (nr != __NR_SCMP_ERROR) seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
     }
     // Keep the program attached across a later setuid without needing no_new_privs.

@@ -17,12 +17,16 @@ namespace skiff::runtime {
 // Capability numbers from names ("NET_ADMIN", "CAP_NET_ADMIN", "ALL").
 Result<uint64_t> capabilityMask(const std::vector<std::string>& names);
 uint64_t defaultCapabilities();
+// "CAP_CHOWN", ... for the bits of a mask (OCI config form).
+std::vector<std::string> capabilityNames(uint64_t mask);
 int lastCapability();
 
 struct SeccompProgram {
   std::vector<sock_filter> instructions;
   sock_fprog program() { return sock_fprog{uint16_t(instructions.size()), instructions.data()}; }
 };
+// System calls the default profile refuses with EPERM (for runc's config.json too).
+const std::vector<std::string>& blockedSyscalls();
 // The default filter (built once per process).
 const SeccompProgram& defaultSeccomp();
 

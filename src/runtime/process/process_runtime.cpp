@@ -121,17 +121,19 @@ class ProcessContainer final : public Container {
     return cgroup_->stats();
   }
   void kill(int sig) override {
-    if (!exited_) killpg(pid_, sig);
+    if (exited_) return;
+    killpg(pid_, sig);
+    ::kill(pid_, sig);  // a container init that is not a group leader (runc) still gets it
   }
   ExitInfo stop(std::chrono::milliseconds grace) override {
     if (auto e = poll()) return *e;
-    killpg(pid_, SIGTERM);
+    kill(SIGTERM);
     auto deadline = std::chrono::steady_clock::now() + grace;
     while (std::chrono::steady_clock::now() < deadline) {
       if (auto e = poll()) return *e;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    killpg(pid_, SIGKILL);
+    kill(SIGKILL);
     int status;
     waitpid(pid_, &status, 0);
     exited_ = true;

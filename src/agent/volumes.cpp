@@ -1,0 +1,200 @@
+#include "agent/volumes.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "api/object.h"
+#include "api/quantity.h"
+#include "common/base64.h"
+#include "controller/workload.h"
+
+namespace skiff::agent {
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Writes one file of a volume, refusing names that would leave the volume.
+Status writeKey(const std::string& dir, const std::string& relative, const std::string& data, int mode) {
+  if (relative.empty() || relative.front() == '/' || relative.find("..") != std::string::npos)
+    return Error::badRequest("volume item path \"" + relative + "\" must be relative and must not contain '..'");
+  fs::path p = fs::path(dir) / relative;
+  std::error_code ec;
+  fs::create_directories(p.parent_path(), ec);
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << data;
+  out.close();
+  if (!out) return Error::internal("cannot write " + p.string());
+  chmod(p.c_str(), mode_t(mode));
+  return {};
+}
+
+// ConfigMap/Secret keys, honouring items and optional. Returns false when absent and optional.
+Result<bool> writeSource(const json::value& source, const char* kind, const std::string& nameField, const std::string& ns,
+                         const std::string& dir, int defaultMode, apiserver::Registry& registry) {
+  std::string name = api::stringAt(source, nameField);
+  bool optional = api::valueAt(source, "optional") && api::valueAt(source, "optional")->is_bool() && api::valueAt(source, "optional")->get_bool();
+  auto obj = registry.get(*api::findByKind("v1", kind), ns, name);
+  if (!obj) {
+    if (optional) return false;
+    return Error::notFound(std::string(kind == std::string("Secret") ? "secret" : "configmap") + " \"" + name + "\" not found");
+  }
+  bool secret = std::string(kind) == "Secret";
+  std::map<std::string, std::string> data;
+  for (const char* field : {"data", "binaryData"})
+    if (const json::value* d = api::valueAt(*obj, field); d && d->is_object())
+      for (const auto& kv : d->get_object())
+        if (kv.value().is_string()) {
+          std::string v(kv.value().get_string());
+          if (secret || std::string(field) == "binaryData") v = base64Decode(v).value_or("");
+          data[std::string(kv.key())] = v;
+        }
+  int mode = int(controller::intAt(source, "defaultMode", defaultMode));
+  if (const json::value* items = api::valueAt(source, "items"); items && items->is_array() && !items->get_array().empty()) {
+    for (const auto& item : items->get_array()) {
+      std::string key = api::stringAt(item, "key");
+      auto it = data.find(key);
+      if (it == data.end()) {
+        if (optional) continue;
+        return Error::notFound("configmap or secret \"" + name + "\" has no key \"" + key + "\"");
+      }
+      if (Status s = writeKey(dir, api::stringAt(item, "path"), it->second, int(controller::intAt(item, "mode", mode))); !s) return s.error();
+    }
+  } else {
+    for (const auto& [k, v] : data)
+      if (Status s = writeKey(dir, k, v, mode); !s) return s.error();
+  }
+  return true;
+}
+
+Status writeDownward(const json::value& source, const json::value& pod, const std::string& dir) {
+  if (const json::value* items = api::valueAt(source, "items"); items && items->is_array())
+    for (const auto& item : items->get_array()) {
+      std::string path = api::stringAt(item, "fieldRef.fieldPath");
+      std::string value;
+      if (path == "metadata.labels" || path == "metadata.annotations") {
+        if (const json::value* m = api::valueAt(pod, path); m && m->is_object())
+          for (const auto& kv : m->get_object())
+            value += std::string(kv.key()) + "=\"" + (kv.value().is_string() ? std::string(kv.value().get_string()) : "") + "\"\n";
+      } else if (!path.empty()) {
+        value = api::stringAt(pod, path);
+      } else if (const json::value* r = api::valueAt(item, "resourceFieldRef")) {
+        value = api::stringAt(*r, "resource");
+      }
+      if (Status s = writeKey(dir, api::stringAt(item, "path"), value, 0644); !s) return s;
+    }
+  return {};
+}
+
+}  // namespace
+
+Result<std::map<std::string, PreparedVolume>> prepareVolumes(const json::value& pod, const std::string& podDir,
+                                                              apiserver::Registry& registry) {
+  std::map<std::string, PreparedVolume> out;
+  const json::value* vols = api::valueAt(pod, "spec.volumes");
+  if (!vols || !vols->is_array()) return out;
+  std::string ns = api::stringAt(pod, "metadata.namespace");
+  for (const auto& v : vols->get_array()) {
+    std::string name = api::stringAt(v, "name");
+    std::string dir = podDir + "/volumes/" + name;
+    PreparedVolume pv;
+    pv.hostPath = dir;
+    std::error_code ec;
+    if (const json::value* ed = api::valueAt(v, "emptyDir")) {
+      if (api::stringAt(*ed, "medium") == "Memory") {
+        pv.tmpfs = true;
+        pv.hostPath.clear();
+        int64_t limit = api::quantityMilli(api::valueAt(*ed, "sizeLimit")) / 1000;
+        pv.tmpfsOptions = "mode=1777" + (limit > 0 ? ",size=" + std::to_string(limit) : std::string());
+      } else {
+        fs::create_directories(dir, ec);
+        chmod(dir.c_str(), 0777);
+      }
+    } else if (const json::value* hp = api::valueAt(v, "hostPath")) {
+      pv.hostPath = api::stringAt(*hp, "path");
+      std::string type = api::stringAt(*hp, "type");
+      bool exists = fs::exists(pv.hostPath, ec);
+      if (type == "DirectoryOrCreate" && !exists) fs::create_directories(pv.hostPath, ec);
+      else if (type == "FileOrCreate" && !exists) std::ofstream(pv.hostPath).close();
+      else if ((type == "Directory" && !fs::is_directory(pv.hostPath, ec)) || (type == "File" && !fs::is_regular_file(pv.hostPath, ec)) ||
+               (type == "Socket" && !fs::is_socket(pv.hostPath, ec)) || ((type == "CharDevice") && !fs::is_character_file(pv.hostPath, ec)) ||
+               ((type == "BlockDevice") && !fs::is_block_file(pv.hostPath, ec)))
+        return Error::badRequest("hostPath type check failed: " + pv.hostPath + " is not a " + type);
+      else if (!exists)
+        fs::create_directories(pv.hostPath, ec);  // no type: like Kubernetes, an empty directory is made
+    } else if (const json::value* cm = api::valueAt(v, "configMap")) {
+      fs::remove_all(dir, ec);
+      fs::create_directories(dir, ec);
+      auto r = writeSource(*cm, "ConfigMap", "name", ns, dir, 0644, registry);
+      if (!r) return r.error();
+      pv.readOnly = true;
+    } else if (const json::value* sec = api::valueAt(v, "secret")) {
+      fs::remove_all(dir, ec);
+      fs::create_directories(dir, ec);
+      auto r = writeSource(*sec, "Secret", "secretName", ns, dir, 0644, registry);
+      if (!r) return r.error();
+      pv.readOnly = true;
+    } else if (const json::value* da = api::valueAt(v, "downwardAPI")) {
+      fs::remove_all(dir, ec);
+      fs::create_directories(dir, ec);
+      if (Status s = writeDownward(*da, pod, dir); !s) return s.error();
+      pv.readOnly = true;
+    } else if (const json::value* pr = api::valueAt(v, "projected")) {
+      fs::remove_all(dir, ec);
+      fs::create_directories(dir, ec);
+      int mode = int(controller::intAt(*pr, "defaultMode", 0644));
+      if (const json::value* sources = api::valueAt(*pr, "sources"); sources && sources->is_array())
+        for (const auto& s : sources->get_array()) {
+          if (const json::value* c = api::valueAt(s, "configMap")) {
+            auto r = writeSource(*c, "ConfigMap", "name", ns, dir, mode, registry);
+            if (!r) return r.error();
+          } else if (const json::value* se = api::valueAt(s, "secret")) {
+            auto r = writeSource(*se, "Secret", "name", ns, dir, mode, registry);
+            if (!r) return r.error();
+          } else if (const json::value* d = api::valueAt(s, "downwardAPI")) {
+            if (Status st = writeDownward(*d, pod, dir); !st) return st.error();
+          } else if (api::valueAt(s, "serviceAccountToken")) {
+            return Error::badRequest("volume \"" + name + "\": projected serviceAccountToken sources are not supported by skiff yet");
+          }
+        }
+      pv.readOnly = true;
+    } else {
+      return Error::badRequest("volume \"" + name + "\" has a type skiff does not support (emptyDir, hostPath, configMap, secret, downwardAPI and projected are)");
+    }
+    out[name] = pv;
+  }
+  return out;
+}
+
+Result<std::vector<runtime::MountSpec>> mountsFor(const json::value& container, const std::map<std::string, PreparedVolume>& volumes) {
+  std::vector<runtime::MountSpec> out;
+  const json::value* vms = api::valueAt(container, "volumeMounts");
+  if (!vms || !vms->is_array()) return out;
+  for (const auto& vm : vms->get_array()) {
+    std::string name = api::stringAt(vm, "name");
+    auto it = volumes.find(name);
+    if (it == volumes.end()) return Error::badRequest("volumeMount \"" + name + "\" names no volume of the pod");
+    runtime::MountSpec m;
+    m.target = api::stringAt(vm, "mountPath");
+    const json::value* ro = api::valueAt(vm, "readOnly");
+    m.readOnly = it->second.readOnly || (ro && ro->is_bool() && ro->get_bool());
+    m.tmpfs = it->second.tmpfs;
+    m.tmpfsOptions = it->second.tmpfsOptions;
+    m.source = it->second.hostPath;
+    std::string sub = api::stringAt(vm, "subPath");
+    if (!sub.empty()) {
+      if (sub.front() == '/' || sub.find("..") != std::string::npos)
+        return Error::badRequest("volumeMount \"" + name + "\": subPath must be relative and must not contain '..'");
+      if (m.tmpfs) return Error::badRequest("volumeMount \"" + name + "\": subPath of a memory-backed emptyDir is not supported");
+      m.source += "/" + sub;
+      std::error_code ec;
+      if (!fs::exists(m.source, ec)) fs::create_directories(m.source, ec);
+    }
+    out.push_back(m);
+  }
+  return out;
+}
+
+}  // namespace skiff::agent

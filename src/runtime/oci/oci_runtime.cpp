@@ -1,0 +1,229 @@
+// The `oci` runtime: the same container description written as a standard OCI runtime bundle
+// (config.json + an overlay rootfs) and run by `runc run --detach`. skiff is a child subreaper,
+// so once runc exits the container's init is skiff's child and is waited for like any other.
+// runc's own errors go to a log file in the bundle and come back as the start error.
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "runtime/native/rootfs.h"
+#include "runtime/native/security.h"
+#include "runtime/runtime.h"
+
+namespace skiff::runtime {
+namespace json = boost::json;
+namespace fs = std::filesystem;
+namespace {
+
+// Runs a command to completion with stdout/stderr to `outFd` (or /dev/null); returns its status.
+int runTool(const std::vector<std::string>& argv, int outFd) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_RDWR);
+    dup2(devnull, 0);
+    dup2(outFd >= 0 ? outFd : devnull, 1);
+    dup2(outFd >= 0 ? outFd : devnull, 2);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  if (pid < 0) return -1;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// runc's JSON log: the last error message in it.
+std::string runcError(const std::string& logPath) {
+  std::ifstream in(logPath);
+  std::string last;
+  for (std::string line; std::getline(in, line);) {
+    boost::system::error_code ec;
+    json::value v = json::parse(line, ec);
+    if (!ec && v.is_object())
+      if (auto* msg = v.get_object().if_contains("msg"); msg && msg->is_string()) last = std::string(msg->get_string());
+  }
+  return last.empty() ? "runc failed (see " + logPath + ")" : last;
+}
+
+class OciRuntime final : public Runtime {
+ public:
+  explicit OciRuntime(std::string stateDir) : stateDir_(std::move(stateDir)) {
+    // Orphaned container inits (runc exits after starting them) become our children.
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    std::error_code ec;
+    fs::create_directories(stateDir_, ec);
+  }
+  std::string name() const override { return "oci"; }
+
+  Result<std::unique_ptr<Container>> start(const ContainerSpec& spec) override {
+    if (spec.bundleDir.empty()) return Error::internal("no container directory given");
+    if (Status s = mountOverlayRoot(spec.rootfsLayers, spec.bundleDir, spec.image); !s) return s.error();
+    std::string bundle = spec.bundleDir, id = spec.id, state = stateDir_;
+    auto cleanup = [bundle, id, state] {
+      runTool({"runc", "--root", state, "delete", "--force", id}, -1);
+      removeOverlayRoot(bundle);
+    };
+    auto started = create(spec);
+    if (!started) {
+      cleanup();
+      return started.error();
+    }
+    return makeChildContainer(started->first, std::move(started->second), cleanup);
+  }
+
+  ExecResult exec(const Container& container, const std::vector<std::string>& command, std::chrono::milliseconds timeout) override {
+    ExecResult result;
+    auto it = ids_.find(container.pid());
+    if (it == ids_.end() || command.empty()) return result;
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) != 0) return result;
+    std::vector<std::string> argv{"runc", "--root", stateDir_, "exec", it->second};
+    argv.insert(argv.end(), command.begin(), command.end());
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    pid_t pid = fork();
+    if (pid == 0) {
+      setsid();
+      int devnull = open("/dev/null", O_RDONLY);
+      dup2(devnull, 0);
+      dup2(out[1], 1);
+      dup2(out[1], 2);
+      execvp(args[0], args.data());
+      _exit(127);
+    }
+    close(out[1]);
+    if (pid < 0) {
+      close(out[0]);
+      return result;
+    }
+    return collectChild(pid, out[0], timeout);
+  }
+
+ private:
+  Result<std::pair<int, std::unique_ptr<Cgroup>>> create(const ContainerSpec& spec) {
+    std::string root = spec.bundleDir + "/rootfs";
+    auto user = resolveUser(root, spec.security.user);
+    if (!user) return user.error();
+    if (spec.command.empty()) return Error::badRequest("no command specified: the image has no entrypoint or cmd and the pod sets none");
+    std::string pathVariable;
+    for (const auto& [k, v] : spec.env)
+      if (k == "PATH") pathVariable = v;
+    if (auto exe = findExecutable(root, spec.command[0], pathVariable); !exe) return exe.error();
+    auto add = capabilityMask(spec.security.capAdd);
+    if (!add) return add.error();
+    auto drop = capabilityMask(spec.security.capDrop);
+    if (!drop) return drop.error();
+    bool privileged = spec.security.privileged;
+    uint64_t caps = privileged ? ~uint64_t(0) : ((defaultCapabilities() | *add) & ~*drop);
+    json::array capNames;
+    for (const auto& n : capabilityNames(caps)) capNames.push_back(json::string(n));
+
+    std::unique_ptr<Cgroup> cgroup;
+    if (!spec.cgroup.empty()) {
+      auto cg = Cgroup::create(spec.cgroup, spec.limits);
+      if (!cg) return cg.error();
+      cgroup = std::move(*cg);
+    }
+    json::array args, env, groups;
+    for (const auto& a : spec.command) args.push_back(json::string(a));
+    for (const auto& [k, v] : spec.env) env.push_back(json::string(k + "=" + v));
+    if (std::none_of(spec.env.begin(), spec.env.end(), [](auto& kv) { return kv.first == "HOME"; })) env.push_back(json::string("HOME=" + user->home));
+    for (auto g : user->groups) groups.push_back(g);
+    for (auto g : spec.security.supplementalGroups) groups.push_back(g);
+    json::object process{{"terminal", false},
+                         {"user", json::object{{"uid", user->uid},
+                                               {"gid", spec.security.runAsGroup >= 0 ? uint32_t(spec.security.runAsGroup) : user->gid},
+                                               {"additionalGids", groups}}},
+                         {"args", args},
+                         {"env", env},
+                         {"cwd", spec.workingDir.empty() ? "/" : spec.workingDir},
+                         {"capabilities", json::object{{"bounding", capNames}, {"effective", capNames}, {"permitted", capNames}}},
+                         {"noNewPrivileges", spec.security.noNewPrivileges && !privileged}};
+    json::array mounts{
+        json::object{{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}},
+        json::object{{"destination", "/dev"}, {"type", "tmpfs"}, {"source", "tmpfs"}, {"options", json::array{"nosuid", "strictatime", "mode=755", "size=65536k"}}},
+        json::object{{"destination", "/dev/pts"}, {"type", "devpts"}, {"source", "devpts"},
+                     {"options", json::array{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}}},
+        json::object{{"destination", "/dev/shm"}, {"type", "tmpfs"}, {"source", "shm"}, {"options", json::array{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}}},
+        json::object{{"destination", "/dev/mqueue"}, {"type", "mqueue"}, {"source", "mqueue"}, {"options", json::array{"nosuid", "noexec", "nodev"}}},
+        json::object{{"destination", "/sys"}, {"type", "sysfs"}, {"source", "sysfs"}, {"options", json::array{"nosuid", "noexec", "nodev", "ro"}}}};
+    for (const auto& m : spec.mounts) {
+      if (m.tmpfs) {
+        json::array opts{"nosuid", "nodev"};
+        if (!m.tmpfsOptions.empty()) opts.push_back(json::string(m.tmpfsOptions));
+        mounts.push_back(json::object{{"destination", m.target}, {"type", "tmpfs"}, {"source", "tmpfs"}, {"options", opts}});
+      } else {
+        mounts.push_back(json::object{{"destination", m.target}, {"type", "bind"}, {"source", m.source},
+                                      {"options", json::array{"rbind", m.readOnly ? "ro" : "rw"}}});
+      }
+    }
+    json::array namespaces{json::object{{"type", "pid"}}, json::object{{"type", "ipc"}}, json::object{{"type", "uts"}},
+                           json::object{{"type", "mount"}}};
+    namespaces.push_back(spec.netnsPath.empty() ? json::object{{"type", "network"}} : json::object{{"type", "network"}, {"path", spec.netnsPath}});
+    json::object resources;
+    if (spec.limits.memoryBytes > 0) resources["memory"] = json::object{{"limit", spec.limits.memoryBytes}};
+    if (spec.limits.cpuMillis > 0) resources["cpu"] = json::object{{"quota", spec.limits.cpuMillis * 100}, {"period", 100000}};
+    if (spec.limits.pids > 0) resources["pids"] = json::object{{"limit", spec.limits.pids}};
+    json::object linuxSection{{"namespaces", namespaces}, {"resources", resources}};
+    if (cgroup && cgroup->available()) linuxSection["cgroupsPath"] = cgroup->hierarchyPath();
+    if (!privileged) {
+      linuxSection["maskedPaths"] = json::array{"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/sys/firmware"};
+      linuxSection["readonlyPaths"] = json::array{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
+      if (!(caps & (uint64_t(1) << 21))) {  // CAP_SYS_ADMIN lifts the filter, as Docker does
+        json::array names;
+        for (const auto& n : blockedSyscalls()) names.push_back(json::string(n));
+        linuxSection["seccomp"] = json::object{{"defaultAction", "SCMP_ACT_ALLOW"},
+                                        {"architectures", json::array{"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"}},
+                                        {"syscalls", json::array{json::object{{"names", names}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 1}}}}};
+      }
+    }
+    json::object config{{"ociVersion", "1.0.2"},
+                        {"process", process},
+                        {"root", json::object{{"path", "rootfs"}, {"readonly", spec.security.readOnlyRootFilesystem}}},
+                        {"hostname", spec.hostname.empty() ? spec.id.substr(0, 63) : spec.hostname},
+                        {"mounts", mounts},
+                        {"linux", linuxSection}};
+    {
+      std::ofstream out(spec.bundleDir + "/config.json");
+      out << json::serialize(config);
+      if (!out) return Error::internal("cannot write " + spec.bundleDir + "/config.json");
+    }
+    int logFd = open(spec.logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (logFd < 0) return Error::internal("cannot open log " + spec.logPath + ": " + std::strerror(errno));
+    std::string pidFile = spec.bundleDir + "/pid", runcLog = spec.bundleDir + "/runc.log";
+    int rc = runTool({"runc", "--root", stateDir_, "--log", runcLog, "--log-format", "json", "run", "--detach", "--pid-file", pidFile,
+                      "--bundle", spec.bundleDir, spec.id},
+                     logFd);
+    close(logFd);
+    if (rc == 127) return Error::unavailable("the oci runtime needs runc on PATH (apt-get install runc)");
+    if (rc != 0) return Error::badRequest(runcError(runcLog));
+    std::ifstream pidIn(pidFile);
+    int pid = 0;
+    pidIn >> pid;
+    if (pid <= 0) return Error::internal("runc started " + spec.id + " but wrote no pid");
+    ids_[pid] = spec.id;
+    return std::make_pair(pid, std::move(cgroup));
+  }
+
+  std::string stateDir_;
+  std::map<int, std::string> ids_;  // container init pid -> runc id (for exec)
+};
+
+}  // namespace
+
+std::unique_ptr<Runtime> makeOciRuntime(std::string stateDir) { return std::make_unique<OciRuntime>(std::move(stateDir)); }
+
+}  // namespace skiff::runtime

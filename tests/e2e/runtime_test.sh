@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# The native and oci runtimes end to end: images built with umoci from busybox-static, pushed with
+# skopeo to a real docker-registry on loopback, pulled by skiff, run isolated in their own
+# namespaces with a pod network; volumes, probes, OOM kills, pull failures, image commands, and
+# nothing left behind (mounts, veths, namespaces, bridge) after pods and skiff are gone.
+source "$(dirname "$0")/lib.sh"
+if [ "$(id -u)" != 0 ] || ! command -v docker-registry >/dev/null || ! command -v umoci >/dev/null || ! command -v skopeo >/dev/null; then
+  echo "skipped: needs root, docker-registry, umoci and skopeo (scripts/install-deps.sh installs them)"
+  exit 0
+fi
+export SKIFF_RESTART_BACKOFF_MS=300
+BRIDGE=skt$$
+CIDR=10.213.0.0/24
+REG_PID=
+cleanup_runtime() {
+  if [ -n "$SKIFF_PID" ] && kill -0 "$SKIFF_PID" 2>/dev/null; then kill "$SKIFF_PID"; wait "$SKIFF_PID" 2>/dev/null || true; fi
+  if [ -n "$REG_PID" ]; then kill "$REG_PID" 2>/dev/null; wait "$REG_PID" 2>/dev/null || true; fi
+  # Whatever a failed run left: overlay and netns mounts under our dir, our bridge.
+  grep -o " $WORK[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  ip link del "$BRIDGE" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup_runtime EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# --- a registry with a busybox image -------------------------------------------------------
+REGPORT=$(free_port)
+REG=127.0.0.1:$REGPORT
+cat >"$WORK/registry.yml" <<YAML
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $WORK/registry-data}, delete: {enabled: true}}
+http: {addr: $REG}
+YAML
+docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
+REG_PID=$!
+wait_for "registry up" 10 curl -sf "http://$REG/v2/"
+BB=$(command -v busybox)
+mkdir -p "$WORK/src/bin" "$WORK/src/www" "$WORK/src/tmp" "$WORK/src/etc"
+cp "$BB" "$WORK/src/bin/busybox"
+for a in sh cat echo sleep ls grep tail id hostname httpd wget ip touch mount; do ln -s busybox "$WORK/src/bin/$a"; done
+echo "served-from-image" >"$WORK/src/www/index.html"
+printf 'root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/www:/bin/sh\n' >"$WORK/src/etc/passwd"
+printf 'root:x:0:\nwww:x:33:\n' >"$WORK/src/etc/group"
+(
+  cd "$WORK"
+  umoci init --layout oci >/dev/null
+  umoci new --image oci:busybox >/dev/null
+  umoci unpack --image oci:busybox bundle >/dev/null
+  cp -a src/. bundle/rootfs/
+  umoci repack --image oci:busybox bundle >/dev/null
+  umoci config --image oci:busybox --config.entrypoint /bin/httpd --config.cmd -f --config.cmd -p --config.cmd 8080 \
+    --config.cmd -h --config.cmd /www --config.workingdir /www --config.env GREETING=from-image >/dev/null
+  skopeo --insecure-policy copy --dest-tls-verify=false oci:oci:busybox "docker://$REG/test/busybox:v1" >/dev/null
+) || { echo "could not build and push the test image"; exit 1; }
+IMG=$REG/test/busybox:v1
+
+start_skiff --runtime native --bridge "$BRIDGE" --pod-cidr "$CIDR"
+status() { "$SKIFF" get pod "$1" -o json | python3 -c "import json,sys; p=json.load(sys.stdin); print($2)"; }
+phase() { [ "$(status "$1" 'p.get("status",{}).get("phase","")')" = "$2" ]; }
+ready() { [ "$(status "$1" 'all(c.get("ready") for c in p.get("status",{}).get("containerStatuses",[{}]))')" = True ]; }
+waiting_reason() { status "$1" '(p["status"].get("containerStatuses") or [{}])[0].get("state",{}).get("waiting",{}).get("reason","")'; }
+
+"$SKIFF" apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: site}
+data: {motd: hello-from-configmap}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, labels: {app: web}}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: httpd
+    image: $IMG
+    ports: [{name: http, containerPort: 8080}]
+    readinessProbe: {httpGet: {path: /, port: http}, periodSeconds: 1}
+    resources: {limits: {memory: 64Mi, cpu: 500m}}
+    volumeMounts:
+    - {name: site, mountPath: /www/cm}
+    - {name: scratch, mountPath: /scratch}
+  - name: side
+    image: $IMG
+    command: ["sh", "-c"]
+    args: ["echo user=\$(id -u) host=\$(hostname) greeting=\$GREETING; cat /etc/motd/motd; grep CapBnd /proc/self/status; ip -4 addr show eth0 | grep inet; echo shared > /scratch/x; exec sleep 300"]
+    volumeMounts:
+    - {name: site, mountPath: /etc/motd}
+    - {name: scratch, mountPath: /scratch}
+  volumes:
+  - {name: site, configMap: {name: site}}
+  - {name: scratch, emptyDir: {}}
+YAML
+check "a pod from a registry image becomes Running and Ready" wait_for "web ready" 60 ready web
+IP=$(status web 'p["status"]["podIP"]')
+check "the pod has an address from the pod CIDR" contains "$IP" "10.213.0."
+check "the image's entrypoint serves on the pod address from the node" bash -c "curl -sf --max-time 5 http://$IP:8080/ | grep -q served-from-image"
+check "a configMap volume is mounted into the container" bash -c "curl -sf --max-time 5 http://$IP:8080/cm/motd | grep -q hello-from-configmap"
+out=$("$SKIFF" logs web -c side)
+check "the container runs as root in its own UTS namespace with the image's env" contains "$out" "user=0 host=web greeting=from-image"
+check "configMap keys are files" contains "$out" "hello-from-configmap"
+check "capabilities are the default set" contains "$out" "CapBnd:	00000000a80425fb"
+check "eth0 in the pod namespace carries the pod IP" contains "$out" "inet $IP/24"
+check "the emptyDir is shared between the pod's containers" wait_for "emptyDir" 10 bash -c "curl -sf --max-time 2 http://$IP:8080/ >/dev/null && test -f $WORK/data/pods/default_web_*/volumes/scratch/x"
+out=$(status web 'p["status"]["containerStatuses"][0]["imageID"]')
+check "imageID names the manifest digest" contains "$out" "$REG/test/busybox@sha256:"
+out=$("$SKIFF" image ls)
+check "skiff image ls shows the pulled image" contains "$out" "$REG/test/busybox:v1"
+out=$("$SKIFF" events 2>&1)
+check "Pulling and Pulled events" contains "$out" "Successfully pulled image"
+
+# --- failures end as reasons on the pod ------------------------------------------------------
+"$SKIFF" apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: missing}
+spec:
+  containers: [{name: c, image: $REG/test/nope:v1}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: hog}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: c, image: $IMG, command: ["sh", "-c", "tail /dev/zero"], resources: {limits: {memory: 16Mi}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: nobin}
+spec:
+  containers: [{name: c, image: $IMG, command: ["no-such-binary"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: nouser}
+spec:
+  containers: [{name: c, image: $IMG, securityContext: {runAsUser: 33}, command: ["sh", "-c", "id -u; sleep 300"]}]
+YAML
+check "a missing image ends in ErrImagePull or ImagePullBackOff" wait_for "pull failure" 30 bash -c "[[ \$($(declare -f status waiting_reason); SKIFF=$SKIFF waiting_reason missing) == *Image* ]]"
+out=$(status missing '(p["status"]["containerStatuses"][0]["state"]["waiting"].get("message",""))')
+check "the pull failure carries the registry's reason" contains "$out" "MANIFEST_UNKNOWN"
+check "a memory hog is OOMKilled" wait_for "oom" 30 bash -c "$SKIFF get pod hog -o json | grep -q OOMKilled"
+check "a missing binary is a RunContainerError naming it" wait_for "nobin" 30 bash -c "$SKIFF get pod nobin -o json | grep -q 'executable file not found'"
+check "runAsUser runs as that user" wait_for "uid 33" 30 bash -c "$SKIFF logs nouser | grep -qx 33"
+check "the agent kept serving the healthy pod" bash -c "curl -sf --max-time 5 http://$IP:8080/ | grep -q served-from-image"
+
+# --- images ------------------------------------------------------------------------------------
+out=$("$SKIFF" image import "$WORK/oci" --name local/imported:v1)
+check "an OCI layout imports under a name" contains "$out" "docker.io/local/imported:v1"
+"$SKIFF" apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: imported}
+spec:
+  containers: [{name: c, image: local/imported:v1, imagePullPolicy: Never, command: ["sh", "-c", "echo imported-ran; sleep 300"]}]
+YAML
+check "a pod runs an imported image without a registry" wait_for "imported" 30 bash -c "$SKIFF logs imported | grep -q imported-ran"
+out=$("$SKIFF" image rm "$IMG" 2>&1 || true)
+check "an image in use cannot be removed" contains "$out" "in use"
+
+# --- clean-up ----------------------------------------------------------------------------------
+"$SKIFF" delete pod web missing hog nobin nouser imported --wait=false >/dev/null 2>&1 || "$SKIFF" delete pod --all >/dev/null
+check "pods go away" wait_for "pods gone" 30 bash -c "! $SKIFF get pods -o name | grep -q pod/"
+check "no pod namespaces or veths remain" wait_for "veths gone" 10 bash -c "! ip -o link show master $BRIDGE | grep -q ."
+check "no overlay mounts remain" bash -c "! grep -q \"$WORK/data/pods\" /proc/mounts"
+check "no pod netns files remain" bash -c "[ -z \"\$(ls $WORK/data/network/netns)\" ]"
+check "no address leases remain" bash -c "[ -z \"\$(ls $WORK/data/network/ips)\" ]"
+"$SKIFF" image rm "$IMG" local/imported:v1 >/dev/null
+out=$("$SKIFF" image prune)
+check "prune frees the unreferenced blobs and layers" contains "$out" "removed 3 blobs and 1 unpacked layers"
+stop_skiff
+check "the bridge goes with skiff" bash -c "! ip link show $BRIDGE 2>/dev/null"
+
+# --- the oci runtime (runc) runs the same pod ------------------------------------------------
+if command -v runc >/dev/null; then
+  start_skiff --runtime oci --bridge "$BRIDGE" --pod-cidr "$CIDR"
+  "$SKIFF" apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: httpd
+    image: $IMG
+    readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
+YAML
+  check "runc runs the pod and it becomes Ready" wait_for "oci ready" 60 ready web
+  IP=$(status web 'p["status"]["podIP"]')
+  check "the runc container serves on its pod address" bash -c "curl -sf --max-time 5 http://$IP:8080/ | grep -q served-from-image"
+  "$SKIFF" delete pod web >/dev/null
+  check "the runc pod goes away" wait_for "gone" 30 bash -c "! $SKIFF get pod web 2>/dev/null | grep -q web"
+  stop_skiff
+fi
+finish
