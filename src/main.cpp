@@ -25,6 +25,7 @@ const Command kCommands[] = {
     {"rollout", skiff::cli::runRollout, "status, history, undo, pause, resume or restart a deployment's rollout"},
     {"scale", skiff::cli::runScale, "set a deployment's or replica set's replicas (--replicas=N)"},
     {"top", skiff::cli::runTop, "CPU and memory of pods or nodes (from their cgroups)"},
+    {"exec", skiff::cli::runExec, "run a command in a container: skiff exec POD [-c C] [-i] -- CMD"},
     {"image", skiff::cli::runImage, "the node's images: ls, pull, import, rm, prune"},
     {"version", skiff::cli::runVersion, "print client and server versions"},
 };

@@ -1030,6 +1030,22 @@ std::pair<double, uint64_t> NodeAgent::nodeUsage() {
   return {r.rate, total > available ? total - available : 0};
 }
 
+Result<runtime::ExecProcess> NodeAgent::startExec(const std::string& ns, const std::string& pod, const std::string& container,
+                                                  const std::vector<std::string>& command, bool withStdin) {
+  std::lock_guard lock(mutex_);
+  auto it = pods_by_key_.find(ns + "/" + pod);
+  if (it == pods_by_key_.end()) return Error::notFound("pod \"" + pod + "\" has no containers on node " + options_.nodeName);
+  std::string names;
+  for (auto& c : it->second->containers) names += (names.empty() ? "" : " ") + c->name;
+  for (auto& c : it->second->containers) {
+    if (!container.empty() && c->name != container) continue;
+    if (!c->proc) return Error::badRequest("container " + c->name + " is not running");
+    return runtime_->startExec(*c->proc, command, withStdin, false);
+  }
+  if (container.empty()) return Error::badRequest("pod " + pod + " has no containers");
+  return Error::badRequest("container " + container + " is not valid for pod " + pod + " (choose one of: " + names + ")");
+}
+
 std::set<std::string> NodeAgent::imagesInUse() {
   std::set<std::string> out;
   std::lock_guard lock(mutex_);

@@ -51,6 +51,9 @@ class NodeAgent {
   const std::string& nodeName() const { return options_.nodeName; }
   // Log file of a container of a pod on this node; previous = the attempt before the current one.
   Result<std::string> logPath(const std::string& ns, const std::string& pod, const std::string& container, bool previous);
+  // Starts a command in a running container of a pod on this node (exec).
+  Result<runtime::ExecProcess> startExec(const std::string& ns, const std::string& pod, const std::string& container,
+                                         const std::vector<std::string>& command, bool withStdin);
   // Whether a container is still running (log follow ends when it stops).
   bool running(const std::string& ns, const std::string& pod, const std::string& container);
 

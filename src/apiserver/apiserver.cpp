@@ -1,5 +1,11 @@
 #include "apiserver/apiserver.h"
 
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "http/websocket.h"
+
 #include <boost/json.hpp>
 #include <condition_variable>
 #include <deque>
@@ -131,7 +137,7 @@ Result<bool> parseResourcePath(const std::vector<std::string>& parts, const api:
   if (!sub.empty()) {
     bool ok = (sub == "status" && type->hasStatus) || (sub == "finalize" && type->kind == "Namespace") ||
               (sub == "binding" && type->kind == "Pod") || (sub == "scale" && type->hasScale) ||
-              (sub == "log" && type->kind == "Pod");
+              (sub == "log" && type->kind == "Pod") || (sub == "exec" && type->kind == "Pod");
     if (!ok) return Error::notFound("the server could not find the requested resource: " + type->plural + "/" + sub + " is not served");
   }
   return true;
@@ -152,6 +158,14 @@ class ApiServer::Recorder final : public http::Exchange {
     status = s;
     longRunning = true;
     return inner_.startStream(s, std::move(contentType), std::move(headers));
+  }
+  Result<http::WebSocket*> upgradeToWebSocket(const std::vector<std::string>& protocols) override {
+    auto ws = inner_.upgradeToWebSocket(protocols);
+    if (ws) {
+      status = 101;
+      longRunning = true;
+    }
+    return ws;
   }
   int status = 0;
   bool longRunning = false;
@@ -462,6 +476,10 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route) {
     serveScale(ex, route);
     return;
   }
+  if (route.subresource == "exec") {
+    serveExec(ex, route);
+    return;
+  }
   if (route.subresource == "log") {
     serveLog(ex, route);
     return;
@@ -770,6 +788,104 @@ void ApiServer::serveMetricsApi(http::Exchange& ex, const std::vector<std::strin
   }
   ex.respond(jsonResponse(200, json::object{{"kind", "PodMetricsList"}, {"apiVersion", "metrics.k8s.io/v1beta1"},
                                             {"metadata", json::object()}, {"items", items}}));
+}
+
+// pods/exec over Kubernetes' WebSocket streaming protocol: each binary message starts with a
+// channel byte (0 stdin, 1 stdout, 2 stderr, 3 the final Status, 4 resize); v5 adds 255 to close a
+// channel (the client's end of stdin). One thread polls the socket and the command's pipes.
+void ApiServer::serveExec(http::Exchange& ex, const Route& route) {
+  const http::Request& req = ex.request();
+  auto fail = [&](const Error& e) { ex.respond(errorResponse(e, route.name, "", "pods")); };
+  if (req.method != "GET" && req.method != "POST") return fail(Error{405, "MethodNotAllowed", "pods/exec accepts GET and POST", {}});
+  std::vector<std::string> command;
+  for (auto [it, end] = req.query.equal_range("command"); it != end; ++it) command.push_back(it->second);
+  if (command.empty()) return fail(Error::badRequest("you must specify at least one command for the container"));
+  auto pod = registry_.get(*route.type, route.ns, route.name);
+  if (!pod) return fail(pod.error());
+  if (api::stringAt(*pod, "status.phase") != "Running")
+    return fail(Error::badRequest("unable to upgrade connection: pod does not exist or is not running (phase " + api::stringAt(*pod, "status.phase") + ")"));
+  if (!options_.exec.start) return fail(Error::badRequest("no node agent runs in this process to exec in"));
+  std::string upgrade = req.header("upgrade");
+  std::transform(upgrade.begin(), upgrade.end(), upgrade.begin(), ::tolower);
+  if (upgrade != "websocket")
+    return fail(Error::badRequest("skiff speaks the WebSocket streaming protocol (v5/v4.channel.k8s.io) for exec, not " +
+                                  (upgrade.empty() ? std::string("plain HTTP") : upgrade) + "; use kubectl 1.30 or newer, or skiff exec"));
+  bool withStdin = req.queryValue("stdin") == "true" || req.queryValue("stdin") == "1";
+  auto ws = ex.upgradeToWebSocket({"v5.channel.k8s.io", "v4.channel.k8s.io"});
+  if (!ws) return fail(ws.error());
+  http::WebSocket& socket = **ws;
+  auto session = options_.exec.start(route.ns, route.name, req.queryValue("container"), command, withStdin);
+  if (!session) {
+    // Upgraded already: the failure travels as the final Status, as the kubelet sends it.
+    json::object result{{"metadata", json::object()}, {"status", "Failure"}, {"message", session.error().message},
+                        {"reason", session.error().reason}, {"code", session.error().code}};
+    socket.send(std::string(1, '\x03') + json::serialize(result));
+    socket.close();
+    return;
+  }
+  bool v5 = socket.protocol() == "v5.channel.k8s.io";
+  int outFd = session->stdoutFd, errFd = session->stderrFd, inFd = session->stdinFd;
+  bool clientGone = false;
+  char buf[32768];
+  while (outFd >= 0 || errFd >= 0) {
+    pollfd fds[3] = {{socket.fd(), POLLIN, 0}, {outFd, POLLIN, 0}, {errFd, POLLIN, 0}};
+    int timeout = socket.pending() ? 0 : 1000;
+    if (::poll(fds, 3, timeout) < 0 && errno != EINTR) break;
+    if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) || socket.pending()) {
+      auto msg = socket.receive();
+      if (!msg) {
+        clientGone = true;
+        break;
+      }
+      if (*msg && !(*msg)->empty()) {
+        unsigned char channel = static_cast<unsigned char>((**msg)[0]);
+        std::string_view data = std::string_view(**msg).substr(1);
+        if (channel == 0 && inFd >= 0 && !data.empty()) {
+          if (write(inFd, data.data(), data.size()) < 0) {
+            close(inFd);
+            inFd = -1;
+          }
+        } else if (channel == 255 && !data.empty() && data[0] == 0 && inFd >= 0) {
+          close(inFd);  // v5: the client closed stdin
+          inFd = -1;
+        }
+      }
+    }
+    for (int i : {1, 2}) {
+      int& fd = i == 1 ? outFd : errFd;
+      if (fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      ssize_t n = read(fd, buf + 1, sizeof buf - 1);
+      if (n <= 0) {
+        close(fd);
+        fd = -1;
+        continue;
+      }
+      buf[0] = char(i);
+      if (!socket.send(std::string_view(buf, size_t(n) + 1))) {
+        clientGone = true;
+        break;
+      }
+    }
+    if (clientGone) break;
+  }
+  for (int fd : {inFd, outFd, errFd})
+    if (fd >= 0) close(fd);
+  if (clientGone) ::kill(session->pid, SIGKILL);
+  int status = 0;
+  while (waitpid(session->pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (!clientGone) {
+    json::object result{{"metadata", json::object()}, {"status", code == 0 ? "Success" : "Failure"}};
+    if (code != 0) {
+      result["message"] = "command terminated with non-zero exit code: error executing command [" + command[0] + "], exit code " + std::to_string(code);
+      result["reason"] = "NonZeroExitCode";
+      result["details"] = json::object{{"causes", json::array{json::object{{"reason", "ExitCode"}, {"message", std::to_string(code)}}}}};
+    }
+    socket.send(std::string(1, '\x03') + json::serialize(result));
+    socket.close();
+  }
+  (void)v5;
 }
 
 void ApiServer::serveLog(http::Exchange& ex, const Route& route) {

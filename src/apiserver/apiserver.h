@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "apiserver/registry.h"
 #include "http/http.h"
@@ -19,6 +20,17 @@ namespace skiff::apiserver {
 struct LogSource {
   std::function<Result<std::string>(const std::string& ns, const std::string& pod, const std::string& container, bool previous)> path;
   std::function<bool(const std::string& ns, const std::string& pod, const std::string& container)> running;
+};
+
+// Commands run inside containers (pods/exec), answered by the node agent.
+struct ExecSession {
+  int pid = -1;  // a child of this process; the exec handler waits for it
+  int stdinFd = -1, stdoutFd = -1, stderrFd = -1;
+};
+struct ExecSource {
+  std::function<Result<ExecSession>(const std::string& ns, const std::string& pod, const std::string& container,
+                                    const std::vector<std::string>& command, bool withStdin)>
+      start;
 };
 
 // Resource usage of the containers on this process's node (the agent's cgroups).
@@ -39,6 +51,7 @@ struct UsageSource {
 struct ApiServerOptions {
   std::string token;  // bearer token every request but health and version must carry
   LogSource logs;
+  ExecSource exec;
   UsageSource usage;
   std::chrono::milliseconds bookmarkInterval{10000};
   std::string advertiseAddress;  // host:port clients should use
@@ -62,6 +75,7 @@ class ApiServer {
   void serveWatch(http::Exchange& ex, const Route& route);
   void serveScale(http::Exchange& ex, const Route& route);
   void serveLog(http::Exchange& ex, const Route& route);
+  void serveExec(http::Exchange& ex, const Route& route);
   void serveMetricsApi(http::Exchange& ex, const std::vector<std::string>& parts);
   std::string cadvisorMetrics();
   void serveDiscovery(http::Exchange& ex, const std::string& path);

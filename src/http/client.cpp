@@ -2,10 +2,13 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/json.hpp>
 #include <optional>
 #include <variant>
 
 #include "http/http.h"
+#include "http/websocket_connection.h"
+#include "common/base64.h"
 
 namespace skiff::http {
 namespace asio = boost::asio;
@@ -196,6 +199,58 @@ Result<int> Client::stream(const std::string& target, const Headers& extra,
   });
   if (ec) return Error::unavailable("streaming " + target + " from " + (conn.peer.empty() ? "the skiff API" : conn.peer) + " failed: " + ec.message());
   return status;
+}
+
+Result<std::unique_ptr<WebSocket>> Client::openWebSocket(const std::string& target, const std::vector<std::string>& protocols) {
+  auto conn = std::make_shared<Client::Impl>();
+  conn->host = impl_->host;
+  conn->port = impl_->port;
+  conn->token = impl_->token;
+  conn->caPem = impl_->caPem;
+  conn->peer = impl_->peer;
+  if (Status s = conn->connect(); !s) return s.error();
+  std::string offered;
+  for (const auto& p : protocols) offered += (offered.empty() ? "" : ", ") + p;
+  unsigned char nonce[16];
+  for (auto& b : nonce) b = static_cast<unsigned char>(std::rand());
+  std::string key = base64Encode(std::string_view(reinterpret_cast<char*>(nonce), sizeof nonce));
+  Headers extra{{"Upgrade", "websocket"}, {"Connection", "Upgrade"}, {"Sec-WebSocket-Version", "13"}, {"Sec-WebSocket-Key", key}};
+  if (!offered.empty()) extra.emplace_back("Sec-WebSocket-Protocol", offered);
+  auto req = conn->makeRequest("GET", target, "", "", extra);
+  int status = 0;
+  std::string protocol, body;
+  boost::system::error_code ec = conn->withSocket([&](auto& s) {
+    boost::system::error_code e;
+    beast::http::write(s, req, e);
+    if (e) return e;
+    beast::http::response_parser<beast::http::string_body> parser;
+    parser.skip(false);
+    beast::http::read_header(s, conn->buffer, parser, e);
+    if (e) return e;
+    status = parser.get().result_int();
+    protocol = std::string(parser.get()["Sec-WebSocket-Protocol"]);
+    if (status != 101) beast::http::read(s, conn->buffer, parser, e);
+    body = parser.get().body();
+    return boost::system::error_code{};
+  });
+  if (ec) return Error::unavailable("opening a websocket to " + target + " failed: " + ec.message());
+  if (status != 101) {
+    boost::system::error_code jec;
+    auto v = boost::json::parse(body, jec);
+    std::string msg = !jec && v.is_object() && v.as_object().contains("message") ? std::string(v.at("message").as_string()) : body;
+    return Error{status, "BadRequest", msg.empty() ? "the server refused the websocket upgrade (HTTP " + std::to_string(status) + ")" : msg, {}};
+  }
+  std::string already(static_cast<const char*>(conn->buffer.data().data()), conn->buffer.size());
+  return std::visit(
+      [&](auto& s) -> Result<std::unique_ptr<WebSocket>> {
+        using S = std::decay_t<decltype(s)>;
+        if constexpr (std::is_same_v<S, std::monostate>) {
+          return Error::unavailable("not connected");
+        } else {
+          return std::unique_ptr<WebSocket>(std::make_unique<detail::SocketWebSocket<S>>(s, true, protocol, already, conn));
+        }
+      },
+      conn->conn);
 }
 
 Result<std::pair<std::string, uint16_t>> parseHostPort(std::string_view address, uint16_t defaultPort) {

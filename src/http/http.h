@@ -50,12 +50,18 @@ class Stream {
   virtual bool clientGone() = 0;
 };
 
+class WebSocket;
+
 class Exchange {
  public:
   virtual ~Exchange() = default;
   virtual const Request& request() const = 0;
   virtual void respond(Response response) = 0;
   virtual Stream& startStream(int status, std::string contentType, Headers headers = {}) = 0;
+  // Answers a WebSocket upgrade, agreeing on the first of the client's Sec-WebSocket-Protocol
+  // offers that `protocols` has; an error (nothing sent) when it is no WebSocket request or no
+  // protocol matches. The connection ends with the exchange.
+  virtual Result<WebSocket*> upgradeToWebSocket(const std::vector<std::string>& protocols) = 0;
 };
 
 using Handler = std::function<void(Exchange&)>;
@@ -101,6 +107,8 @@ class Client {
 
   Result<ClientResponse> request(const std::string& method, const std::string& target, const std::string& body = "",
                                  const std::string& contentType = "application/json", const Headers& extra = {});
+  // Opens a WebSocket on a new connection, offering `protocols`.
+  Result<std::unique_ptr<WebSocket>> openWebSocket(const std::string& target, const std::vector<std::string>& protocols);
   // Streams a response body to `onData` as it arrives, until the server ends it or onData
   // returns false. Returns the status code (and the response headers, when asked: filled before
   // the first onData call, with the status under ":status").

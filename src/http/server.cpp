@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "http/http.h"
+#include "http/websocket_connection.h"
 
 namespace skiff::http {
 namespace asio = boost::asio;
@@ -113,8 +114,39 @@ class ChunkedStream final : public Stream {
 template <class Socket>
 class ConnectionExchange final : public Exchange {
  public:
-  ConnectionExchange(Socket& socket, Request request, bool keepAlive)
-      : socket_(socket), request_(std::move(request)), keepAlive_(keepAlive) {}
+  ConnectionExchange(Socket& socket, Request request, bool keepAlive, beast::flat_buffer& buffer)
+      : socket_(socket), request_(std::move(request)), keepAlive_(keepAlive), buffer_(buffer) {}
+
+  Result<WebSocket*> upgradeToWebSocket(const std::vector<std::string>& protocols) override {
+    std::string upgrade = request_.header("upgrade");
+    std::transform(upgrade.begin(), upgrade.end(), upgrade.begin(), ::tolower);
+    std::string key = request_.header("sec-websocket-key");
+    if (upgrade != "websocket" || key.empty()) return Error::badRequest("not a WebSocket upgrade request");
+    std::string chosen;
+    std::string offered = request_.header("sec-websocket-protocol");
+    for (size_t start = 0; start < offered.size() && chosen.empty();) {
+      size_t comma = offered.find(',', start);
+      std::string p = offered.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      p.erase(0, p.find_first_not_of(' '));
+      p.erase(p.find_last_not_of(' ') + 1);
+      if (std::find(protocols.begin(), protocols.end(), p) != protocols.end()) chosen = p;
+      start = comma == std::string::npos ? offered.size() : comma + 1;
+    }
+    if (!protocols.empty() && chosen.empty()) return Error::badRequest("none of the offered WebSocket protocols (" + offered + ") is supported");
+    std::string head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+                       webSocketAccept(key) + "\r\n";
+    if (!chosen.empty()) head += "Sec-WebSocket-Protocol: " + chosen + "\r\n";
+    head += "\r\n";
+    boost::system::error_code ec;
+    asio::write(socket_, asio::buffer(head), ec);
+    answered_ = true;
+    keepAlive_ = false;
+    if (ec) return Error::unavailable("writing the upgrade response failed: " + ec.message());
+    std::string already(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    buffer_.consume(buffer_.size());
+    webSocket_ = std::make_unique<detail::SocketWebSocket<Socket>>(socket_, false, chosen, std::move(already));
+    return webSocket_.get();
+  }
 
   const Request& request() const override { return request_; }
 
@@ -158,7 +190,9 @@ class ConnectionExchange final : public Exchange {
   Request request_;
   bool keepAlive_;
   bool answered_ = false;
+  beast::flat_buffer& buffer_;
   std::unique_ptr<ChunkedStream<Socket>> stream_;
+  std::unique_ptr<WebSocket> webSocket_;
 };
 
 Request toRequest(const beast::http::request<beast::http::string_body>& req, const std::string& remote) {
@@ -301,7 +335,7 @@ class ServerImpl final : public Server {
         break;
       }
       auto& req = parser.get();
-      ConnectionExchange<Socket> exchange(socket, toRequest(req, remote), req.keep_alive());
+      ConnectionExchange<Socket> exchange(socket, toRequest(req, remote), req.keep_alive(), buffer);
       try {
         handler_(exchange);
       } catch (const std::exception& e) {

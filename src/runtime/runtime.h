@@ -74,6 +74,20 @@ class Container {
   virtual std::optional<CgroupStats> stats() const = 0;
 };
 
+struct ExecProcess {
+  int pid = -1;
+  int stdinFd = -1, stdoutFd = -1, stderrFd = -1;
+};
+
+// Pipes for an exec: what the child's stdio gets, and what the caller keeps.
+struct ExecPipes {
+  int childIn = -1, childOut = -1, childErr = -1;
+  ExecProcess parent;
+  static Result<ExecPipes> make(bool withStdin, bool mergeOutput);
+  void closeChildEnds();  // in the parent, after fork
+  void closeAll();        // on failure
+};
+
 struct ExecResult {
   int exitCode = -1;
   std::string output;
@@ -86,8 +100,12 @@ class Runtime {
   virtual std::string name() const = 0;
   virtual Result<std::unique_ptr<Container>> start(const ContainerSpec& spec) = 0;
   // Runs a command "inside" a running container (exec probes, skiff exec), bounded by `timeout`.
-  virtual ExecResult exec(const Container& container, const std::vector<std::string>& command,
-                          std::chrono::milliseconds timeout) = 0;
+  ExecResult exec(const Container& container, const std::vector<std::string>& command, std::chrono::milliseconds timeout);
+  // Starts a command inside a running container (skiff exec, kubectl exec) with pipes for its
+  // stdin (when asked), stdout and stderr (one pipe for both with mergeOutput). The caller owns
+  // the fds and waits for the pid, which is this process's child.
+  virtual Result<ExecProcess> startExec(const Container& container, const std::vector<std::string>& command, bool withStdin,
+                                        bool mergeOutput) = 0;
 };
 
 std::unique_ptr<Runtime> makeProcessRuntime();

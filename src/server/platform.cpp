@@ -289,6 +289,12 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
     apiOptions.logs.running = [agent](const std::string& ns, const std::string& pod, const std::string& c) {
       return agent->running(ns, pod, c);
     };
+    apiOptions.exec.start = [agent](const std::string& ns, const std::string& pod, const std::string& c,
+                                    const std::vector<std::string>& command, bool withStdin) -> Result<apiserver::ExecSession> {
+      auto e = agent->startExec(ns, pod, c, command, withStdin);
+      if (!e) return e.error();
+      return apiserver::ExecSession{e->pid, e->stdinFd, e->stdoutFd, e->stderrFd};
+    };
     if (auto* images = p->images_.get())
       apiOptions.extensions["/skiff/v1/images"] = [images, agent](http::Exchange& ex) {
         image::serveImages(*images, ex, [agent] { return agent->imagesInUse(); });

@@ -53,6 +53,10 @@ out=$(kubectl logs web -c setup)
 check "kubectl logs of the init container" contains "$out" "init ran"
 out=$("$SKIFF" logs web 2>&1 || true)
 check "logs without -c on a multi-container pod asks which" contains "$out" "a container name must be specified"
+out=$(echo typed | "$SKIFF" exec -i web -c env -- sh -c 'cat; echo err >&2; exit 3' 2>&1) && rc=0 || rc=$?
+check "skiff exec -i passes stdin, stdout, stderr and the exit code" bash -c "[ $rc = 3 ] && grep -q typed <<<'$out' && grep -q err <<<'$out'"
+out=$(kubectl exec web -c env -- sh -c 'echo via-kubectl; exit 5' 2>&1) && rc=0 || rc=$?
+check "kubectl exec over WebSocket with the exit code" bash -c "[ $rc = 5 ] && grep -q via-kubectl <<<'$out'"
 
 # Restarts with back-off, previous logs, CrashLoopBackOff in the status.
 "$SKIFF" apply -f - >/dev/null <<'YAML'

@@ -16,7 +16,7 @@ cleanup_runtime() {
   if [ -n "$SKIFF_PID" ] && kill -0 "$SKIFF_PID" 2>/dev/null; then kill "$SKIFF_PID"; wait "$SKIFF_PID" 2>/dev/null || true; fi
   if [ -n "$REG_PID" ]; then kill "$REG_PID" 2>/dev/null; wait "$REG_PID" 2>/dev/null || true; fi
   # Whatever a failed run left: overlay and netns mounts under our dir, our bridge.
-  grep -o " $WORK[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  { grep -o " $WORK[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   ip link del "$BRIDGE" 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -103,6 +103,18 @@ check "configMap keys are files" contains "$out" "hello-from-configmap"
 check "capabilities are the default set" contains "$out" "CapBnd:	00000000a80425fb"
 check "eth0 in the pod namespace carries the pod IP" contains "$out" "inet $IP/24"
 check "the emptyDir is shared between the pod's containers" wait_for "emptyDir" 10 bash -c "curl -sf --max-time 2 http://$IP:8080/ >/dev/null && test -f $WORK/data/pods/default_web_*/volumes/scratch/x"
+out=$("$SKIFF" exec web -c httpd -- sh -c 'echo pid1=$(cat /proc/1/cmdline | tr "\\0" " "); hostname; ls /www')
+check "skiff exec runs inside the container's namespaces" contains "$out" "pid1=/bin/httpd -f -p 8080"
+check "skiff exec sees the image's files" contains "$out" "index.html"
+"$SKIFF" exec web -c side -- sh -c 'exit 7' && rc=0 || rc=$?
+check "skiff exec returns the command's exit code" test "$rc" = 7
+if command -v kubectl >/dev/null; then
+  out=$(echo from-stdin | kubectl exec -i web -c side -- sh -c 'cat; hostname')
+  check "kubectl exec -i streams stdin and stdout over WebSocket" contains "$out" "from-stdin"
+  check "kubectl exec runs in the pod's UTS namespace" contains "$out" "web"
+  out=$(kubectl exec web -c nope -- true 2>&1 || true)
+  check "kubectl exec into a missing container says which exist" contains "$out" "choose one of: httpd side"
+fi
 out=$(status web 'p["status"]["containerStatuses"][0]["imageID"]')
 check "imageID names the manifest digest" contains "$out" "$REG/test/busybox@sha256:"
 out=$("$SKIFF" image ls)

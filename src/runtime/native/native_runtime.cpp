@@ -197,28 +197,23 @@ class NativeRuntime final : public Runtime {
     return makeChildContainer(pid, std::move(cgroup), cleanup);
   }
 
-  ExecResult exec(const Container& container, const std::vector<std::string>& command, std::chrono::milliseconds timeout) override {
-    ExecResult result;
-    if (command.empty()) return result;
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) != 0) return result;
+  Result<ExecProcess> startExec(const Container& container, const std::vector<std::string>& command, bool withStdin,
+                                bool mergeOutput) override {
+    if (command.empty()) return Error::badRequest("no command to run");
     int pid = container.pid();
     std::vector<int> nsFds;
     for (const char* ns : {"ipc", "uts", "net", "pid", "mnt"}) {
       int fd = open(("/proc/" + std::to_string(pid) + "/ns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0) {
         for (int f : nsFds) close(f);
-        close(out[0]);
-        close(out[1]);
-        result.output = "container is not running";
-        return result;
+        return Error::conflict("container is not running");
       }
       nsFds.push_back(fd);
     }
-    std::string cgroupLine;
-    {
-      std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
-      std::getline(in, cgroupLine);
+    auto pipes = ExecPipes::make(withStdin, mergeOutput);
+    if (!pipes) {
+      for (int f : nsFds) close(f);
+      return pipes.error();
     }
     // PATH lookup candidates, built here: the child must not allocate.
     std::vector<std::string> candidates;
@@ -229,7 +224,7 @@ class NativeRuntime final : public Runtime {
     std::vector<const char*> argv;
     for (const auto& a : command) argv.push_back(a.c_str());
     argv.push_back(nullptr);
-    const char* envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", nullptr};
+    const char* envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm", nullptr};
     std::vector<std::string> procs = cgroupProcsOf(pid);
     const SeccompProgram& seccomp = defaultSeccomp();
     sock_fprog filter{uint16_t(seccomp.instructions.size()), const_cast<sock_filter*>(seccomp.instructions.data())};
@@ -243,8 +238,13 @@ class NativeRuntime final : public Runtime {
     }
     const int lastCap = lastCapability();
     const uint64_t defaultCaps = defaultCapabilities();
+    int in = pipes->childIn, out = pipes->childOut, err = pipes->childErr;
+    int keptIn = pipes->parent.stdinFd, keptOut = pipes->parent.stdoutFd, keptErr = pipes->parent.stderrFd;
     pid_t child = fork();
     if (child == 0) {
+      // This child never execs: drop the caller's pipe ends, or stdin would never reach EOF.
+      for (int fd : {keptIn, keptOut, keptErr})
+        if (fd >= 0) close(fd);
       for (const auto& p : procs) {
         int fd = open(p.c_str(), O_WRONLY | O_CLOEXEC);
         if (fd >= 0) {
@@ -260,9 +260,9 @@ class NativeRuntime final : public Runtime {
       pid_t inner = fork();
       if (inner == 0) {
         int devnull = open("/dev/null", O_RDONLY);
-        dup2(devnull, 0);
-        dup2(out[1], 1);
-        dup2(out[1], 2);
+        dup2(in >= 0 ? in : devnull, 0);
+        dup2(out, 1);
+        dup2(err, 2);
         if (chdir("/") != 0) _exit(126);
         for (int cap = 0; cap <= lastCap; ++cap)
           if (!(defaultCaps & (uint64_t(1) << cap))) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
@@ -275,19 +275,23 @@ class NativeRuntime final : public Runtime {
         (void)n;
         _exit(127);
       }
+      // Close our copies so the caller sees EOF when the command ends.
+      close(in);
+      close(out);
+      close(err);
       int status = 0;
       while (waitpid(inner, &status, 0) < 0 && errno == EINTR) {
       }
       _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
     }
     for (int f : nsFds) close(f);
-    close(out[1]);
+    pipes->closeChildEnds();
     if (child < 0) {
-      close(out[0]);
-      return result;
+      pipes->closeAll();
+      return Error::internal(std::string("fork: ") + std::strerror(errno));
     }
-    (void)cgroupLine;
-    return collectChild(child, out[0], timeout);
+    pipes->parent.pid = child;
+    return pipes->parent;
   }
 
  private:

@@ -83,33 +83,36 @@ class OciRuntime final : public Runtime {
     return makeChildContainer(started->first, std::move(started->second), cleanup);
   }
 
-  ExecResult exec(const Container& container, const std::vector<std::string>& command, std::chrono::milliseconds timeout) override {
-    ExecResult result;
+  Result<ExecProcess> startExec(const Container& container, const std::vector<std::string>& command, bool withStdin,
+                                bool mergeOutput) override {
     auto it = ids_.find(container.pid());
-    if (it == ids_.end() || command.empty()) return result;
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) != 0) return result;
+    if (it == ids_.end()) return Error::conflict("container is not running");
+    if (command.empty()) return Error::badRequest("no command to run");
+    auto pipes = ExecPipes::make(withStdin, mergeOutput);
+    if (!pipes) return pipes.error();
     std::vector<std::string> argv{"runc", "--root", stateDir_, "exec", it->second};
     argv.insert(argv.end(), command.begin(), command.end());
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
+    int in = pipes->childIn, out = pipes->childOut, err = pipes->childErr;
     pid_t pid = fork();
     if (pid == 0) {
       setsid();
       int devnull = open("/dev/null", O_RDONLY);
-      dup2(devnull, 0);
-      dup2(out[1], 1);
-      dup2(out[1], 2);
+      dup2(in >= 0 ? in : devnull, 0);
+      dup2(out, 1);
+      dup2(err, 2);
       execvp(args[0], args.data());
       _exit(127);
     }
-    close(out[1]);
+    pipes->closeChildEnds();
     if (pid < 0) {
-      close(out[0]);
-      return result;
+      pipes->closeAll();
+      return Error::internal(std::string("fork: ") + std::strerror(errno));
     }
-    return collectChild(pid, out[0], timeout);
+    pipes->parent.pid = pid;
+    return pipes->parent;
   }
 
  private:

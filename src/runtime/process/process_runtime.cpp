@@ -33,7 +33,8 @@ ExitInfo fromStatus(int status) {
 // async-signal-safe calls are made: everything is prepared beforehand, and a failure is reported
 // through a pipe as a step number and errno for the parent to put into words.
 Result<pid_t> spawn(const std::vector<std::string>& argv, const std::vector<std::pair<std::string, std::string>>& env,
-                    const std::string& workingDir, int outFd, const std::vector<std::string>& cgroupProcs = {}) {
+                    const std::string& workingDir, int outFd, const std::vector<std::string>& cgroupProcs = {}, int inFd = -1,
+                    int errFd = -1) {
   if (argv.empty()) return Error::badRequest("no command to run");
   int errPipe[2];
   if (pipe2(errPipe, O_CLOEXEC) != 0) return Error::internal(std::string("pipe: ") + std::strerror(errno));
@@ -67,9 +68,9 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::vector<std:
     }
     setsid();
     int devnull = open("/dev/null", O_RDONLY);
-    dup2(devnull, 0);
+    dup2(inFd >= 0 ? inFd : devnull, 0);
     dup2(outFd, 1);
-    dup2(outFd, 2);
+    dup2(errFd >= 0 ? errFd : outFd, 2);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -171,20 +172,20 @@ class ProcessRuntime final : public Runtime {
     return makeChildContainer(*pid, std::move(cgroup));
   }
 
-  ExecResult exec(const Container& container, const std::vector<std::string>& command,
-                  std::chrono::milliseconds timeout) override {
+  Result<ExecProcess> startExec(const Container& container, const std::vector<std::string>& command, bool withStdin,
+                                bool mergeOutput) override {
     (void)container;  // no namespaces to enter: it runs on the host like the container itself
-    ExecResult result;
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) != 0) return result;
-    auto pid = spawn(command, {{"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}, "", out[1]);
-    close(out[1]);
+    auto pipes = ExecPipes::make(withStdin, mergeOutput);
+    if (!pipes) return pipes.error();
+    auto pid = spawn(command, {{"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}, "", pipes->childOut, {},
+                     pipes->childIn, pipes->childErr);
+    pipes->closeChildEnds();
     if (!pid) {
-      close(out[0]);
-      result.output = pid.error().message;
-      return result;
+      pipes->closeAll();
+      return pid.error();
     }
-    return collectChild(*pid, out[0], timeout);
+    pipes->parent.pid = *pid;
+    return pipes->parent;
   }
 };
 
@@ -194,6 +195,53 @@ std::unique_ptr<Runtime> makeProcessRuntime() { return std::make_unique<ProcessR
 
 std::unique_ptr<Container> makeChildContainer(int pid, std::unique_ptr<Cgroup> cgroup, std::function<void()> cleanup) {
   return std::make_unique<ProcessContainer>(pid, std::move(cgroup), std::move(cleanup));
+}
+
+Result<ExecPipes> ExecPipes::make(bool withStdin, bool mergeOutput) {
+  ExecPipes p;
+  int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+  bool ok = pipe2(out, O_CLOEXEC) == 0;
+  if (ok && withStdin) ok = pipe2(in, O_CLOEXEC) == 0;
+  if (ok && !mergeOutput) ok = pipe2(err, O_CLOEXEC) == 0;
+  p.childIn = in[0];
+  p.parent.stdinFd = in[1];
+  p.childOut = out[1];
+  p.parent.stdoutFd = out[0];
+  p.childErr = mergeOutput ? out[1] : err[1];
+  p.parent.stderrFd = mergeOutput ? -1 : err[0];
+  if (!ok) {
+    p.closeAll();
+    return Error::internal(std::string("pipe: ") + std::strerror(errno));
+  }
+  return p;
+}
+
+void ExecPipes::closeChildEnds() {
+  if (childErr == childOut) childErr = -1;  // merged: one pipe end, closed once
+  for (int* fd : {&childIn, &childOut, &childErr})
+    if (*fd >= 0) {
+      close(*fd);
+      *fd = -1;
+    }
+}
+
+void ExecPipes::closeAll() {
+  closeChildEnds();
+  for (int* fd : {&parent.stdinFd, &parent.stdoutFd, &parent.stderrFd})
+    if (*fd >= 0) {
+      close(*fd);
+      *fd = -1;
+    }
+}
+
+ExecResult Runtime::exec(const Container& container, const std::vector<std::string>& command, std::chrono::milliseconds timeout) {
+  auto p = startExec(container, command, false, true);
+  if (!p) {
+    ExecResult r;
+    r.output = p.error().message;
+    return r;
+  }
+  return collectChild(p->pid, p->stdoutFd, timeout);
 }
 
 ExecResult collectChild(int pid, int outFd, std::chrono::milliseconds timeout) {

@@ -34,6 +34,9 @@ class FakeExchange final : public http::Exchange {
     response.status = status;
     return stream;
   }
+  Result<http::WebSocket*> upgradeToWebSocket(const std::vector<std::string>&) override {
+    return Error::badRequest("not a WebSocket upgrade request");
+  }
   http::Request request_;
   http::Response response;
   FakeStream stream;
