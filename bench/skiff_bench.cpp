@@ -28,6 +28,8 @@
 #include <filesystem>
 
 #include <boost/json.hpp>
+#include <condition_variable>
+#include <mutex>
 
 #include "cli/kubeconfig.h"
 #include "common/base64.h"
@@ -535,6 +537,109 @@ int main(int argc, char** argv) {
     std::printf("{\"mode\":\"node-death\",\"replicas\":%zu,\"node\":\"%s\",\"converge_s\":%.2f,\"death_to_all_ready_elsewhere_s\":%.2f}\n",
                 replicas, node.c_str(), converge, recovered);
     return recovered < 0 ? 1 : 0;
+  }
+
+  if (mode == "pod-start" || mode == "pod-burst") {
+    // pod-start: --count pods one after another, each timed from POST to the watch event that
+    // shows it Running (scheduler, agent, pod network, overlay rootfs, cgroups, clone, status).
+    // pod-burst: --count pods created at once; time until every one is Ready.
+    Target t = fromKubeconfig(args["kubeconfig"]);
+    size_t count = num("count", 200);
+    std::string image = args.count("image") ? args["image"] : "local/bench:v1";
+    std::string prefix = "ps" + std::to_string(::getpid()) + "-";
+    std::mutex m;
+    std::condition_variable cv;
+    std::map<std::string, Clock::time_point> running, ready;
+    std::atomic<bool> stop{false};
+    http::Client c(t.host, t.port, t.token, t.ca);
+    std::string rv = listRevision(c, "/api/v1/namespaces/default/pods");
+    std::thread watcher([&] {
+      http::Client w(t.host, t.port, t.token, t.ca);
+      std::string partial;
+      (void)w.stream("/api/v1/namespaces/default/pods?watch=1&resourceVersion=" + rv, {}, [&](std::string_view chunk) {
+        partial.append(chunk);
+        size_t nl;
+        while ((nl = partial.find('\n')) != std::string::npos) {
+          std::string line = partial.substr(0, nl);
+          partial.erase(0, nl + 1);
+          boost::system::error_code ec;
+          auto ev = boost::json::parse(line, ec);
+          if (ec) continue;
+          auto* obj = ev.as_object().if_contains("object");
+          if (!obj) continue;
+          auto* name = obj->at_pointer("/metadata/name").if_string();
+          auto* status = obj->as_object().if_contains("status");
+          if (!name || !status || !status->is_object()) continue;
+          auto* phase = status->as_object().if_contains("phase");
+          bool isReady = false;
+          if (auto* conds = status->as_object().if_contains("conditions"); conds && conds->is_array())
+            for (auto& cond : conds->as_array())
+              if (cond.at("type") == "Ready" && cond.at("status") == "True") isReady = true;
+          std::lock_guard lock(m);
+          if (phase && phase->is_string() && phase->as_string() == "Running" && !running.count(std::string(*name)))
+            running[std::string(*name)] = Clock::now();
+          if (isReady && !ready.count(std::string(*name))) ready[std::string(*name)] = Clock::now();
+          cv.notify_all();
+        }
+        return !stop.load();
+      });
+    });
+    auto podBody = [&](const std::string& name) {
+      return R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")" + name +
+             R"("},"spec":{"terminationGracePeriodSeconds":0,"containers":[{"name":"c","image":")" + image +
+             R"(","imagePullPolicy":"IfNotPresent","command":["sleep","3600"],"resources":{"limits":{"cpu":"100m","memory":"32Mi"}}}]}})";
+    };
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the watch is open
+    if (mode == "pod-start") {
+      std::vector<double> ms;
+      for (size_t i = 0; i < count; ++i) {
+        std::string name = prefix + std::to_string(i);
+        auto t0 = Clock::now();
+        auto r = c.request("POST", "/api/v1/namespaces/default/pods", podBody(name));
+        if (!r || r->status != 201) {
+          std::fprintf(stderr, "create %s failed\n", name.c_str());
+          break;
+        }
+        std::unique_lock lock(m);
+        if (!cv.wait_for(lock, std::chrono::seconds(30), [&] { return running.count(name) > 0; })) {
+          std::fprintf(stderr, "%s did not start within 30 s\n", name.c_str());
+          break;
+        }
+        ms.push_back(std::chrono::duration<double, std::milli>(running[name] - t0).count());
+        lock.unlock();
+        (void)c.request("DELETE", "/api/v1/namespaces/default/pods/" + name + "?gracePeriodSeconds=0");
+      }
+      double sum = 0;
+      for (double v : ms) sum += v;
+      size_t n = ms.size();
+      double mean = n ? sum / double(n) : 0;
+      std::printf("{\"mode\":\"pod-start\",\"pods\":%zu,\"p50_ms\":%.2f,\"p90_ms\":%.2f,\"p99_ms\":%.2f,\"mean_ms\":%.2f}\n", n,
+                  percentile(ms, 0.50), percentile(ms, 0.90), percentile(ms, 0.99), mean);
+      stop = true;
+      (void)c.request("GET", "/api/v1/namespaces/default/pods?limit=1");
+      watcher.detach();
+      return n == count ? 0 : 1;
+    }
+    auto t0 = Clock::now();
+    std::vector<std::thread> creators;
+    for (size_t k = 0; k < 4; ++k)
+      creators.emplace_back([&, k] {
+        http::Client cc(t.host, t.port, t.token, t.ca);
+        for (size_t i = k; i < count; i += 4) (void)cc.request("POST", "/api/v1/namespaces/default/pods", podBody(prefix + std::to_string(i)));
+      });
+    for (auto& th : creators) th.join();
+    std::unique_lock lock(m);
+    bool all = cv.wait_for(lock, std::chrono::seconds(120), [&] {
+      size_t n = 0;
+      for (auto& [k, v] : ready) n += k.starts_with(prefix);
+      return n == count;
+    });
+    double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    lock.unlock();
+    std::printf("{\"mode\":\"pod-burst\",\"pods\":%zu,\"all_ready\":%s,\"create_to_all_ready_s\":%.3f}\n", count, all ? "true" : "false", secs);
+    stop = true;
+    watcher.detach();
+    return all ? 0 : 1;
   }
 
   if (mode == "list") {

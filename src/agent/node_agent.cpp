@@ -80,6 +80,8 @@ struct NodeAgent::PodState {
   std::map<std::string, int64_t> portNames;
   // Isolating runtimes: the pod's own network namespace and address, and its volumes.
   std::string podIP = "127.0.0.1";
+  Clock::time_point seenAt = Clock::now();  // for the pod start duration metric
+  bool startReported = false;
   std::string netnsPath;
   bool networkReady = false;
   std::optional<std::map<std::string, PreparedVolume>> volumes;
@@ -133,7 +135,7 @@ NodeAgent::NodeAgent(apiserver::Registry& registry, controller::Informer& pods, 
   if (options_.nodeName.empty()) options_.nodeName = hostName();
   events_ = std::make_unique<controller::EventRecorder>(registry_, "kubelet", options_.nodeName);
   pods_.addHandler([this](const std::string&, const controller::ObjectPtr& pod, const controller::ObjectPtr&) {
-    if (api::stringAt(*pod, "spec.nodeName") == options_.nodeName) wake_.notify_one();
+    if (api::stringAt(*pod, "spec.nodeName") == options_.nodeName) poke();
   });
 }
 
@@ -209,6 +211,15 @@ Status NodeAgent::start() {
   return {};
 }
 
+// Wakes the sync loop; remembered if it is busy, so a change is never left for the next tick.
+void NodeAgent::poke() {
+  {
+    std::lock_guard lock(wakeMutex_);
+    wakePending_ = true;
+  }
+  wake_.notify_one();
+}
+
 void NodeAgent::stop() {
   if (stopping_.exchange(true)) return;
   wake_.notify_all();
@@ -258,7 +269,8 @@ void NodeAgent::syncLoop() {
   while (!stopping_) {
     {
       std::unique_lock lock(wakeMutex_);
-      wake_.wait_for(lock, std::chrono::milliseconds(100));
+      wake_.wait_for(lock, std::chrono::milliseconds(100), [&] { return wakePending_ || stopping_.load(); });
+      wakePending_ = false;
     }
     if (stopping_) return;
     auto pods = pods_.listByNode(options_.nodeName);
@@ -492,7 +504,11 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
       spec.limits.cpuMillis = api::quantityMilli(lim->get_object().if_contains("cpu"));
     }
     if (options_.images && !prepareIsolated(pod, cptr, obj, spec)) return;
+    auto startBegan = Clock::now();
     auto started = runtime_->start(spec);
+    static observe::Family<observe::Histogram> startSeconds("skiff_runtime_container_start_duration_seconds",
+                                                            "Time for the runtime to start a container (to exec).", {"runtime"});
+    startSeconds.with({runtime_->name()}).observe(std::chrono::duration<double>(Clock::now() - startBegan).count());
     if (!started) {
       // The kubelet's words: config problems, then create-time, then start-time failures.
       c.waitingReason = spec.command.empty()                                     ? "CreateContainerConfigError"
@@ -577,7 +593,7 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
         st.successes = 0;
         st.lastFailure = detail;
       }
-      wake_.notify_one();
+      poke();
     }).detach();
   };
 
@@ -757,14 +773,18 @@ bool NodeAgent::prepareIsolated(PodState& pod, const std::shared_ptr<ContainerSt
           st.nextPull = Clock::now() + backoff;
           events_->warning(podCopy, "Failed", "Failed to pull image \"" + ref + "\": " + st.pullError);
         }
-        wake_.notify_one();
+        poke();
       }).detach();
       return false;
     }
   }
   // The pod's network namespace, once for all its containers.
   if (!pod.networkReady) {
+    auto netBegan = Clock::now();
     auto att = options_.network->setUp(pod.uid);
+    static observe::Family<observe::Histogram> netSeconds("skiff_agent_pod_network_setup_duration_seconds",
+                                                          "Time to create a pod's network namespace, veth and address.", {});
+    netSeconds.with({}).observe(std::chrono::duration<double>(Clock::now() - netBegan).count());
     if (!att) {
       c.waitingReason = "ContainerCreating";
       c.waitingMessage = "Failed to create pod sandbox: " + att.error().message;
@@ -927,6 +947,12 @@ void NodeAgent::writeStatus(PodState& pod, const json::value& obj) {
   else phase = "Running";  // restarting
   std::string old = api::stringAt(obj, "status.phase");
   if (old == "Succeeded" || old == "Failed") phase = old;  // terminal phases stay
+  if (phase == "Running" && !pod.startReported) {
+    pod.startReported = true;
+    static observe::Family<observe::Histogram> podStart("skiff_agent_pod_start_duration_seconds",
+                                                        "From the agent seeing a pod to its containers running (kubelet_pod_start_duration_seconds).", {});
+    podStart.with({}).observe(std::chrono::duration<double>(Clock::now() - pod.seenAt).count());
+  }
   bool allReady = initialized && total > 0 && ready == int(total);
   auto cond = [&](const char* type, bool status, const char* reason = nullptr) {
     json::object c{{"type", type}, {"status", status ? "True" : "False"}, {"lastProbeTime", nullptr}};

@@ -80,6 +80,7 @@ class NodeAgent {
                        runtime::ContainerSpec& spec);
   void releasePod(PodState& pod);
   void renewLease();
+  void poke();
   void writeStatus(PodState& pod, const boost::json::value& object);
 
   apiserver::Registry& registry_;
@@ -98,6 +99,7 @@ class NodeAgent {
   std::map<std::string, RateSample> cpuRates_;  // "ns/pod/container", and "" for the node  // host ports handed to pods that may not be listening yet
   std::thread sync_, lease_;
   std::mutex wakeMutex_;
+  bool wakePending_ = false;  // guarded by wakeMutex_
   std::condition_variable wake_;
   std::atomic<bool> stopping_{false};
 };
