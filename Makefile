@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
-FUZZ_TARGETS = manifest selector patch
+FUZZ_TARGETS = manifest selector patch tar websocket
 
 .PHONY: all deps build test sanitize demo clean bench fuzz
 all: build
@@ -25,7 +25,7 @@ test: build sanitize
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
 sanitize: deps
-	@test -f $(ASAN_BUILD)/build.ninja || cmake -S . -B $(ASAN_BUILD) -G Ninja -DSKIFF_SANITIZE=ON -DSKIFF_WERROR=OFF $(CMAKE_FLAGS)
+	@test -f $(ASAN_BUILD)/build.ninja || cmake -S . -B $(ASAN_BUILD) -G Ninja -DSKIFF_SANITIZE=ON -DSKIFF_WERROR=OFF -DCMAKE_CXX_FLAGS_RELWITHDEBINFO='-O1 -g1' $(CMAKE_FLAGS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS) --target skiff_unit_tests $(addprefix fuzz_,$(FUZZ_TARGETS))
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  ctest -L 'unit|fuzz' --output-on-failure -j $(JOBS) --timeout 900

@@ -10,7 +10,7 @@ namespace skiff::controller {
 namespace json = boost::json;
 
 namespace {
-constexpr const char* kHashLabel = "controller-revision-hash";
+constexpr const char* kRevisionHashLabel = "controller-revision-hash";
 
 // What a DaemonSet pod tolerates on top of its template, as Kubernetes adds.
 json::array daemonTolerations() {
@@ -114,7 +114,7 @@ Result<Requeue> DaemonSetController::reconcile(const std::string& key) {
       json::object labels = templ && api::valueAt(*templ, "metadata.labels") && api::valueAt(*templ, "metadata.labels")->is_object()
                                 ? api::valueAt(*templ, "metadata.labels")->get_object()
                                 : json::object();
-      labels[kHashLabel] = hash;
+      labels[kRevisionHashLabel] = hash;
       json::value pod = json::object{{"apiVersion", "v1"}, {"kind", "Pod"},
                                      {"metadata", json::object{{"generateName", name + "-"}, {"namespace", ns}, {"labels", labels},
                                                                {"ownerReferences", json::array{makeControllerRef(*ds)}}}},
@@ -131,7 +131,7 @@ Result<Requeue> DaemonSetController::reconcile(const std::string& key) {
       if (!r && r.error().code != 404) return r.error();
     }
     const ObjectPtr& p = pods[0];
-    bool current = api::stringAt(*p, std::string("metadata.labels.") + kHashLabel) == hash;
+    bool current = api::stringAt(*p, std::string("metadata.labels.") + kRevisionHashLabel) == hash;
     if (current) ++updated;
     else oldPods.push_back(p);
     if (isPodReady(*p)) ++ready;

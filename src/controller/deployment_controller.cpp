@@ -10,7 +10,7 @@ namespace json = boost::json;
 
 namespace {
 constexpr const char* kRevision = "deployment.kubernetes.io/revision";
-constexpr const char* kHashLabel = "pod-template-hash";
+constexpr const char* kPodTemplateHashLabel = "pod-template-hash";
 
 int64_t revisionOf(const json::value& rs) {
   const json::value* ann = api::valueAt(rs, "metadata.annotations");
@@ -22,7 +22,7 @@ int64_t revisionOf(const json::value& rs) {
 json::value templateWithoutHash(const json::value* templ) {
   json::value t = templ ? *templ : json::value(json::object());
   if (auto* meta = t.is_object() ? t.get_object().if_contains("metadata") : nullptr; meta && meta->is_object())
-    if (auto* labels = meta->get_object().if_contains("labels"); labels && labels->is_object()) labels->get_object().erase(kHashLabel);
+    if (auto* labels = meta->get_object().if_contains("labels"); labels && labels->is_object()) labels->get_object().erase(kPodTemplateHashLabel);
   return t;
 }
 
@@ -102,11 +102,11 @@ Result<Requeue> DeploymentController::reconcile(const std::string& key) {
     json::value rsTemplate = templ ? *templ : json::value(json::object());
     json::value& tl = api::ensurePath(rsTemplate, "metadata.labels");
     if (!tl.is_object()) tl = json::object();
-    tl.get_object()[kHashLabel] = hash;
+    tl.get_object()[kPodTemplateHashLabel] = hash;
     json::value selector = api::valueAt(*d, "spec.selector") ? *api::valueAt(*d, "spec.selector") : json::value(json::object());
     json::value& ml = api::ensurePath(selector, "matchLabels");
     if (!ml.is_object()) ml = json::object();
-    ml.get_object()[kHashLabel] = hash;
+    ml.get_object()[kPodTemplateHashLabel] = hash;
     bool firstRollout = oldRSs.empty();
     int64_t initial = firstRollout ? replicas : 0;
     json::object labels = tl.get_object();

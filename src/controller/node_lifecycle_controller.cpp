@@ -13,7 +13,7 @@ namespace json = boost::json;
 namespace {
 constexpr const char* kUnreachable = "node.kubernetes.io/unreachable";
 
-const json::value* readyCondition(const json::value& node) {
+const json::value* nodeReadyCondition(const json::value& node) {
   const json::value* conds = api::valueAt(node, "status.conditions");
   if (!conds || !conds->is_array()) return nullptr;
   for (const auto& c : conds->get_array())
@@ -75,7 +75,7 @@ void NodeLifecycleController::tick() {
     int64_t renewed = api::parseRfc3339(api::stringAt(*lease, "spec.renewTime"));
     bool stale = renewed < 0 || (now - renewed) * 1000 > options_.gracePeriod.count();
     const json::value* taint = unreachableTaint(*node);
-    const json::value* ready = readyCondition(*node);
+    const json::value* ready = nodeReadyCondition(*node);
     std::string readyStatus = ready ? api::stringAt(*ready, "status") : "";
     if (stale && !taint) {
       std::string ts = api::rfc3339Now();

@@ -24,7 +24,7 @@ json::object makeControllerRef(const json::value& owner) {
 }
 
 namespace {
-const json::value* readyCondition(const json::value& pod) {
+const json::value* podReadyCondition(const json::value& pod) {
   const json::value* conds = api::valueAt(pod, "status.conditions");
   if (!conds || !conds->is_array()) return nullptr;
   for (const auto& c : conds->get_array())
@@ -34,12 +34,12 @@ const json::value* readyCondition(const json::value& pod) {
 }  // namespace
 
 bool isPodReady(const json::value& pod) {
-  const json::value* c = readyCondition(pod);
+  const json::value* c = podReadyCondition(pod);
   return c && api::stringAt(*c, "status") == "True";
 }
 
 bool isPodAvailable(const json::value& pod, int64_t minReadySeconds, int64_t now) {
-  const json::value* c = readyCondition(pod);
+  const json::value* c = podReadyCondition(pod);
   if (!c || api::stringAt(*c, "status") != "True") return false;
   if (minReadySeconds <= 0) return true;
   int64_t since = api::parseRfc3339(api::stringAt(*c, "lastTransitionTime"));

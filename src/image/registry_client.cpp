@@ -12,6 +12,13 @@
 namespace skiff::image {
 namespace json = boost::json;
 
+// Where a registry (or its token service, or blob storage) is reached.
+struct RegistryEndpoint {
+  bool tls = true;
+  std::string host;
+  uint16_t port = 443;
+};
+
 namespace {
 
 const char* kManifestAccept =
@@ -48,16 +55,11 @@ std::map<std::string, std::string> parseChallenge(const std::string& header, std
   return out;
 }
 
-struct Endpoint {
-  bool tls = true;
-  std::string host;
-  uint16_t port = 443;
-};
 
-Result<Endpoint> endpointOf(const std::string& url) {
+Result<RegistryEndpoint> endpointOf(const std::string& url) {
   auto u = boost::urls::parse_uri(url);
   if (!u) return Error::badRequest("invalid URL \"" + url + "\"");
-  Endpoint e;
+  RegistryEndpoint e;
   e.tls = u->scheme() != "http";
   e.host = std::string(u->host());
   e.port = u->has_port() ? uint16_t(u->port_number()) : (e.tls ? 443 : 80);
@@ -96,7 +98,7 @@ std::string describeRegistryError(int status, const std::string& body) {
 struct RegistryClient::Impl {
   Reference ref;
   RegistryAuth auth;
-  Endpoint registry;
+  RegistryEndpoint registry;
   std::string authorization;  // header value once we have one
   std::unique_ptr<http::Client> client;
 
