@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/mount.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -188,6 +189,7 @@ Status NodeAgent::start() {
   std::error_code ec;
   fs::create_directories(options_.dataDir + "/pods", ec);
   if (ec) return Error::unavailable("cannot create " + options_.dataDir + "/pods: " + ec.message());
+  removeOrphans();
   renewLease();
   sync_ = std::thread([this] { syncLoop(); });
   lease_ = std::thread([this] {
@@ -235,6 +237,96 @@ void NodeAgent::stop() {
   }
   pods_by_key_.clear();
   if (options_.network) options_.network->shutdown();
+}
+
+// The record a later agent adopts this container by (see adoptContainers).
+void NodeAgent::saveRecord(ContainerState& c, const runtime::ContainerSpec& spec) {
+  std::ofstream out(c.logDir + "/record.tmp", std::ios::trunc);
+  out << "id " << spec.id << "\npid " << c.proc->pid() << "\nstartTicks " << runtime::processStartTicks(c.proc->pid())
+      << "\nbundle " << spec.bundleDir << "\ncgroup " << spec.cgroup << "\nattempt " << c.attempt << "\nrestarts " << c.restarts
+      << "\nstartedAt " << c.startedAt << "\nruntime " << runtime_->name() << "\n";
+  out.close();
+  std::rename((c.logDir + "/record.tmp").c_str(), (c.logDir + "/record").c_str());
+}
+
+// After skiff was killed or crashed, the pods' containers may still run: take them over instead of
+// starting duplicates. A container that ended meanwhile is reported as ContainerStatusUnknown and
+// restarted by the pod's restartPolicy.
+void NodeAgent::adoptContainers(PodState& pod, const json::value& obj) {
+  std::string policy = api::stringAt(obj, "spec.restartPolicy");
+  for (auto* list : {&pod.init, &pod.containers})
+    for (auto& c : *list) {
+      std::ifstream in(c->logDir + "/record");
+      if (!in) continue;
+      std::map<std::string, std::string> f;
+      for (std::string k, v; in >> k && std::getline(in >> std::ws, v);) f[k] = v;
+      if (f["runtime"] != runtime_->name()) continue;
+      runtime::ContainerRecord record{f["id"], std::atoi(f["pid"].c_str()), std::strtoull(f["startTicks"].c_str(), nullptr, 10),
+                                      f["bundle"], f["cgroup"]};
+      c->attempt = std::atoi(f["attempt"].c_str());
+      c->restarts = std::atoi(f["restarts"].c_str());
+      c->startedAt = f["startedAt"];
+      c->runningSince = Clock::now();
+      if (options_.images) c->image = options_.images->find(api::stringAt(c->spec, "image"));
+      auto adopted = runtime_->adopt(record);
+      if (!adopted) {
+        // It ended while no agent watched: say so, and let restartPolicy decide.
+        c->exit = runtime::ExitInfo{true, 137, 0, false, api::rfc3339Now()};
+        c->exitStartedAt = c->startedAt;
+        c->waitingReason.clear();
+        if (policy == "Never") c->nextStart = Clock::time_point::max();
+        if (c->init) {
+          c->exit->exitCode = 0;  // it ran before; do not run an init container twice
+          c->exit->unknown = false;
+        }
+        continue;
+      }
+      c->proc = std::move(*adopted);
+      c->waitingReason.clear();
+      log::info("agent", "adopted running container " + c->name + " of " + pod.key + " (pid " + std::to_string(record.pid) + ")");
+    }
+  // Init containers that completed before the restart stay completed.
+  while (pod.initIndex < pod.init.size() && pod.init[pod.initIndex]->exit && pod.init[pod.initIndex]->exit->exitCode == 0) {
+    pod.init[pod.initIndex]->nextStart = Clock::time_point::max();
+    ++pod.initIndex;
+  }
+  bool any = std::any_of(pod.containers.begin(), pod.containers.end(), [](auto& c) { return c->proc || c->exit; });
+  if (any && options_.network) {
+    if (auto att = options_.network->setUp(pod.uid)) {
+      pod.networkReady = true;
+      pod.podIP = att->ip;
+      pod.netnsPath = att->netnsPath;
+    }
+  }
+}
+
+// Pods deleted while no agent ran (skiff was killed): stop their containers and remove what is left.
+void NodeAgent::removeOrphans() {
+  std::set<std::string> current;
+  for (const auto& obj : pods_.listByNode(options_.nodeName))
+    current.insert(api::stringAt(*obj, "metadata.namespace") + "_" + api::stringAt(*obj, "metadata.name") + "_" +
+                   api::stringAt(*obj, "metadata.uid"));
+  std::error_code ec;
+  for (const auto& dir : fs::directory_iterator(options_.dataDir + "/pods", ec)) {
+    std::string name = dir.path().filename().string();
+    if (current.count(name)) continue;
+    for (const auto& sub : fs::directory_iterator(dir.path(), ec)) {
+      std::ifstream in(sub.path() / "record");
+      if (!in) continue;
+      std::map<std::string, std::string> f;
+      for (std::string k, v; in >> k && std::getline(in >> std::ws, v);) f[k] = v;
+      if (f["runtime"] != runtime_->name()) continue;
+      auto adopted = runtime_->adopt({f["id"], std::atoi(f["pid"].c_str()), std::strtoull(f["startTicks"].c_str(), nullptr, 10), f["bundle"], f["cgroup"]});
+      if (adopted) {
+        log::info("agent", "stopping container " + f["id"] + " of a pod deleted while skiff was down");
+        (*adopted)->stop(std::chrono::milliseconds(0));
+      }
+      // A container that ended meanwhile may still have its root mounted.
+      if (!f["bundle"].empty()) umount2((f["bundle"] + "/rootfs").c_str(), MNT_DETACH);
+    }
+    if (options_.network) options_.network->tearDown(name.substr(name.rfind('_') + 1));
+    fs::remove_all(dir.path(), ec);
+  }
 }
 
 // Stops what is left of a pod and removes everything the agent made for it.
@@ -327,6 +419,7 @@ void NodeAgent::syncLoop() {
         std::error_code ec;
         for (auto* list : {&state->init, &state->containers})
           for (auto& c : *list) fs::create_directories(c->logDir, ec);
+        adoptContainers(*state, *obj);
         it = pods_by_key_.emplace(key, std::move(state)).first;
       }
       seen.insert(key);
@@ -530,6 +623,7 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
     c.proc = std::move(*started);
     c.startedAt = api::rfc3339Now();
     c.runningSince = now;
+    saveRecord(c, spec);
     events_->normal(obj, "Started", "Started container " + c.name);
     static observe::Family<observe::Counter> starts("skiff_agent_container_starts_total", "Containers started by the node agent.",
                                                     {"runtime"});
@@ -902,7 +996,7 @@ void NodeAgent::writeStatus(PodState& pod, const json::value& obj) {
       s["state"] = json::object{{"running", json::object{{"startedAt", c.startedAt}}}};
     } else if (c.exit && (c.nextStart == Clock::time_point::max() || c.waitingReason.empty())) {
       json::object t{{"exitCode", c.exit->exitCode},
-                     {"reason", c.exit->oomKilled ? "OOMKilled" : c.exit->exitCode == 0 ? "Completed" : "Error"},
+                     {"reason", c.exit->unknown ? "ContainerStatusUnknown" : c.exit->oomKilled ? "OOMKilled" : c.exit->exitCode == 0 ? "Completed" : "Error"},
                      {"startedAt", c.exitStartedAt}, {"finishedAt", c.exit->finishedAt}};
       if (c.exit->signal) t["signal"] = c.exit->signal;
       if (!c.waitingMessage.empty()) t["message"] = c.waitingMessage;

@@ -79,6 +79,9 @@ class NodeAgent {
   bool prepareIsolated(PodState& pod, const std::shared_ptr<ContainerState>& c, const boost::json::value& object,
                        runtime::ContainerSpec& spec);
   void releasePod(PodState& pod);
+  void saveRecord(ContainerState& c, const runtime::ContainerSpec& spec);
+  void adoptContainers(PodState& pod, const boost::json::value& object);
+  void removeOrphans();
   void renewLease();
   void poke();
   void writeStatus(PodState& pod, const boost::json::value& object);

@@ -142,7 +142,7 @@ void PodNetwork::tearDown(const std::string& podUid) {
 }
 
 void PodNetwork::shutdown() {
-  if (!createdBridge_) return;
+  // The bridge is ours by name even when an earlier (killed) skiff created it.
   Netlink nl;
   (void)nl.deleteLink(options_.bridge);
   createdBridge_ = false;

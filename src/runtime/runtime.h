@@ -54,6 +54,7 @@ struct ContainerSpec {
 };
 
 struct ExitInfo {
+  bool unknown = false;  // an adopted container ended while nobody could wait for it
   int exitCode = 0;
   int signal = 0;        // killed by this signal, 0 if it exited
   bool oomKilled = false;  // the kernel's OOM killer ended it (memory limit)
@@ -94,6 +95,14 @@ struct ExecResult {
   bool timedOut = false;
 };
 
+// What a later agent needs to find a running container again (kept in the pod's directory).
+struct ContainerRecord {
+  std::string id;
+  int pid = 0;
+  uint64_t startTicks = 0;  // /proc/<pid>/stat start time: tells a reused pid from ours
+  std::string bundleDir, cgroup;
+};
+
 class Runtime {
  public:
   virtual ~Runtime() = default;
@@ -106,7 +115,15 @@ class Runtime {
   // the fds and waits for the pid, which is this process's child.
   virtual Result<ExecProcess> startExec(const Container& container, const std::vector<std::string>& command, bool withStdin,
                                         bool mergeOutput) = 0;
+  // Takes over a container an earlier agent started (skiff was killed or crashed) if that process
+  // still runs; it is not our child, so its exit code will be unknown.
+  virtual Result<std::unique_ptr<Container>> adopt(const ContainerRecord& record) = 0;
 };
+
+// The kernel's start time of a process (0 if it is gone or a zombie).
+uint64_t processStartTicks(int pid);
+// An adopted container: signals by pid/process group, watches /proc for its end.
+std::unique_ptr<Container> makeAdoptedContainer(const ContainerRecord& record, std::function<void()> cleanup);
 
 std::unique_ptr<Runtime> makeProcessRuntime();
 // Needs root: namespaces, overlayfs, pivot_root, seccomp.

@@ -122,6 +122,19 @@ check "skiff image ls shows the pulled image" contains "$out" "$REG/test/busybox
 out=$("$SKIFF" events 2>&1)
 check "Pulling and Pulled events" contains "$out" "Successfully pulled image"
 
+# --- the agent adopts running containers after skiff is killed ----------------------------------
+host_pid=$(pgrep -f "httpd -f -p 8080" | head -1)
+stop_skiff KILL
+check "the container keeps serving while skiff is down" bash -c "curl -sf --max-time 5 http://$IP:8080/ | grep -q served-from-image"
+start_skiff --runtime native --bridge "$BRIDGE" --pod-cidr "$CIDR"
+check "after a restart the pod is Ready again" wait_for "web ready again" 30 ready web
+out=$(status web '[c["restartCount"] for c in p["status"]["containerStatuses"]]')
+check "adopted, not restarted: restart counts stay 0" test "$out" = "[0, 0]"
+check "the same container process still runs" bash -c "[ \"\$(pgrep -f 'httpd -f -p 8080' | head -1)\" = '$host_pid' ]"
+check "the pod keeps its address" test "$(status web 'p["status"]["podIP"]')" = "$IP"
+out=$("$SKIFF" exec web -c side -- cat /scratch/x)
+check "exec works in an adopted container" contains "$out" "shared"
+
 # --- failures end as reasons on the pod ------------------------------------------------------
 "$SKIFF" apply -f - >/dev/null <<YAML
 apiVersion: v1

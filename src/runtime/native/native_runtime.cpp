@@ -294,6 +294,13 @@ class NativeRuntime final : public Runtime {
     return pipes->parent;
   }
 
+  Result<std::unique_ptr<Container>> adopt(const ContainerRecord& record) override {
+    std::string bundle = record.bundleDir;
+    auto cleanup = [bundle] { removeOverlayRoot(bundle); };
+    if (record.pid <= 0 || processStartTicks(record.pid) != record.startTicks) return Error::notFound("container " + record.id + " is gone");
+    return makeAdoptedContainer(record, cleanup);
+  }
+
  private:
   // The cgroup.procs files of the cgroups `pid` is in (exec joins the container's cgroups).
   static std::vector<std::string> cgroupProcsOf(int pid) {

@@ -115,6 +115,17 @@ class OciRuntime final : public Runtime {
     return pipes->parent;
   }
 
+  Result<std::unique_ptr<Container>> adopt(const ContainerRecord& record) override {
+    std::string bundle = record.bundleDir, id = record.id, state = stateDir_;
+    auto cleanup = [bundle, id, state] {
+      runTool({"runc", "--root", state, "delete", "--force", id}, -1);
+      removeOverlayRoot(bundle);
+    };
+    if (record.pid <= 0 || processStartTicks(record.pid) != record.startTicks) return Error::notFound("container " + record.id + " is gone");
+    ids_[record.pid] = record.id;
+    return makeAdoptedContainer(record, cleanup);
+  }
+
  private:
   Result<std::pair<int, std::unique_ptr<Cgroup>>> create(const ContainerSpec& spec) {
     std::string root = spec.bundleDir + "/rootfs";

@@ -9,6 +9,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "api/object.h"
@@ -187,11 +189,90 @@ class ProcessRuntime final : public Runtime {
     pipes->parent.pid = *pid;
     return pipes->parent;
   }
+
+  Result<std::unique_ptr<Container>> adopt(const ContainerRecord& record) override {
+    if (record.pid <= 0 || processStartTicks(record.pid) != record.startTicks) return Error::notFound("container " + record.id + " is gone");
+    return makeAdoptedContainer(record, {});
+  }
 };
 
 }  // namespace
 
 std::unique_ptr<Runtime> makeProcessRuntime() { return std::make_unique<ProcessRuntime>(); }
+
+uint64_t processStartTicks(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(in, stat);
+  // Fields after the command (which may hold spaces) start after the last ')'.
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  std::vector<std::string> fields;
+  while (rest >> field) fields.push_back(field);
+  if (fields.size() < 20 || fields[0] == "Z" || fields[0] == "X") return 0;
+  return std::strtoull(fields[19].c_str(), nullptr, 10);  // field 22 of the whole line
+}
+
+namespace {
+
+class AdoptedContainer final : public Container {
+ public:
+  AdoptedContainer(ContainerRecord record, std::unique_ptr<Cgroup> cgroup, std::function<void()> cleanup)
+      : record_(std::move(record)), cgroup_(std::move(cgroup)), cleanup_(std::move(cleanup)) {}
+  ~AdoptedContainer() override {
+    if (!poll()) stop(std::chrono::milliseconds(0));
+    if (cleanup_) cleanup_();
+  }
+  int pid() const override { return record_.pid; }
+  std::optional<ExitInfo> poll() override {
+    if (exit_) return exit_;
+    if (processStartTicks(record_.pid) == record_.startTicks) return std::nullopt;
+    // Not our child: how it ended is unknowable; report it as the kubelet does.
+    ExitInfo e;
+    e.unknown = true;
+    e.exitCode = 137;
+    e.finishedAt = api::rfc3339Now();
+    exit_ = e;
+    return exit_;
+  }
+  void kill(int sig) override {
+    if (poll()) return;
+    killpg(record_.pid, sig);
+    ::kill(record_.pid, sig);
+  }
+  ExitInfo stop(std::chrono::milliseconds grace) override {
+    if (auto e = poll()) return *e;
+    kill(SIGTERM);
+    auto deadline = std::chrono::steady_clock::now() + grace;
+    while (std::chrono::steady_clock::now() < deadline)
+      if (auto e = poll()) return *e;
+      else std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    kill(SIGKILL);
+    for (int i = 0; i < 500 && !poll(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return poll().value_or(ExitInfo{true, 137, 9, false, api::rfc3339Now()});
+  }
+  std::optional<CgroupStats> stats() const override {
+    if (!cgroup_ || !cgroup_->available()) return std::nullopt;
+    return cgroup_->stats();
+  }
+
+ private:
+  ContainerRecord record_;
+  std::unique_ptr<Cgroup> cgroup_;
+  std::function<void()> cleanup_;
+  std::optional<ExitInfo> exit_;
+};
+
+}  // namespace
+
+std::unique_ptr<Container> makeAdoptedContainer(const ContainerRecord& record, std::function<void()> cleanup) {
+  std::unique_ptr<Cgroup> cgroup;
+  if (!record.cgroup.empty())
+    if (auto cg = Cgroup::create(record.cgroup, ResourceLimits{})) cgroup = std::move(*cg);
+  return std::make_unique<AdoptedContainer>(record, std::move(cgroup), std::move(cleanup));
+}
 
 std::unique_ptr<Container> makeChildContainer(int pid, std::unique_ptr<Cgroup> cgroup, std::function<void()> cleanup) {
   return std::make_unique<ProcessContainer>(pid, std::move(cgroup), std::move(cleanup));
