@@ -182,6 +182,11 @@ spec:
   containers: [{name: c, image: local/imported:v1, imagePullPolicy: Never, command: ["sh", "-c", "echo imported-ran; sleep 300"]}]
 YAML
 check "a pod runs an imported image without a registry" wait_for "imported" 30 bash -c "$SKIFF logs imported | grep -q imported-ran"
+skopeo --insecure-policy copy "oci:$WORK/oci:busybox" "docker-archive:$WORK/saved.tar:saved/app:v2" >/dev/null 2>&1
+out=$("$SKIFF" image import "$WORK/saved.tar")
+check "a docker save archive imports under its RepoTags" contains "$out" "docker.io/saved/app:v2"
+out=$("$SKIFF" image import "$WORK/registry.yml" 2>&1 || true)
+check "importing something that is no image says so" contains "$out" "is not a readable image archive"
 out=$("$SKIFF" image rm "$IMG" 2>&1 || true)
 check "an image in use cannot be removed" contains "$out" "in use"
 
@@ -192,9 +197,10 @@ check "no pod namespaces or veths remain" wait_for "veths gone" 10 bash -c "! ip
 check "no overlay mounts remain" bash -c "! grep -q \"$WORK/data/pods\" /proc/mounts"
 check "no pod netns files remain" bash -c "[ -z \"\$(ls $WORK/data/network/netns)\" ]"
 check "no address leases remain" bash -c "[ -z \"\$(ls $WORK/data/network/ips)\" ]"
-"$SKIFF" image rm "$IMG" local/imported:v1 >/dev/null
+"$SKIFF" image rm "$IMG" local/imported:v1 saved/app:v2 >/dev/null
 out=$("$SKIFF" image prune)
-check "prune frees the unreferenced blobs and layers" contains "$out" "removed 3 blobs and 1 unpacked layers"
+check "prune reports what it freed" contains "$out" "unpacked layers"
+check "prune leaves no blobs or layers once no image is named" bash -c "[ -z \"\$(find $WORK/data/images/blobs/sha256 $WORK/data/images/layers -mindepth 1)\" ]"
 stop_skiff
 check "the bridge goes with skiff" bash -c "! ip link show $BRIDGE 2>/dev/null"
 
