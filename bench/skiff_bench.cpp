@@ -587,7 +587,7 @@ int main(int argc, char** argv) {
     auto podBody = [&](const std::string& name) {
       return R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")" + name +
              R"("},"spec":{"terminationGracePeriodSeconds":0,"containers":[{"name":"c","image":")" + image +
-             R"(","imagePullPolicy":"IfNotPresent","command":["sleep","3600"],"resources":{"limits":{"cpu":"100m","memory":"32Mi"}}}]}})";
+             R"(","imagePullPolicy":"IfNotPresent","command":["sleep","3600"],"resources":{"requests":{"cpu":"10m","memory":"16Mi"},"limits":{"cpu":"100m","memory":"32Mi"}}}]}})";
     };
     std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the watch is open
     if (mode == "pod-start") {

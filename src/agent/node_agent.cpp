@@ -897,7 +897,7 @@ bool NodeAgent::prepareIsolated(PodState& pod, const std::shared_ptr<ContainerSt
     std::ofstream(pod.dir + "/resolv.conf") << hostResolv.rdbuf();
   }
   if (!pod.volumes) {
-    auto vols = prepareVolumes(obj, pod.dir, registry_);
+    auto vols = prepareVolumes(obj, pod.dir, options_.dataDir + "/volumes", registry_);
     if (!vols) {
       c.waitingReason = "ContainerCreating";
       c.waitingMessage = "MountVolume.SetUp failed: " + vols.error().message;

@@ -91,7 +91,7 @@ Status writeDownward(const json::value& source, const json::value& pod, const st
 }  // namespace
 
 Result<std::map<std::string, PreparedVolume>> prepareVolumes(const json::value& pod, const std::string& podDir,
-                                                              apiserver::Registry& registry) {
+                                                              const std::string& claimsDir, apiserver::Registry& registry) {
   std::map<std::string, PreparedVolume> out;
   const json::value* vols = api::valueAt(pod, "spec.volumes");
   if (!vols || !vols->is_array()) return out;
@@ -124,6 +124,18 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const json::value& 
         return Error::badRequest("hostPath type check failed: " + pv.hostPath + " is not a " + type);
       else if (!exists)
         fs::create_directories(pv.hostPath, ec);  // no type: like Kubernetes, an empty directory is made
+    } else if (const json::value* pvc = api::valueAt(v, "persistentVolumeClaim")) {
+      std::string claim = api::stringAt(*pvc, "claimName");
+      auto obj = registry.get(*api::findByKind("v1", "PersistentVolumeClaim"), ns, claim);
+      if (!obj) return Error::notFound("persistentvolumeclaim \"" + claim + "\" not found");
+      if (api::stringAt(*obj, "status.phase") != "Bound")
+        return Error::unavailable("persistentvolumeclaim \"" + claim + "\" is not bound yet");
+      pv.hostPath = claimsDir + "/" + api::stringAt(*obj, "spec.volumeName");
+      fs::create_directories(pv.hostPath, ec);
+      if (ec) return Error::internal("cannot create the volume of claim " + claim + ": " + ec.message());
+      chmod(pv.hostPath.c_str(), 0777);
+      const json::value* ro = api::valueAt(*pvc, "readOnly");
+      pv.readOnly = ro && ro->is_bool() && ro->get_bool();
     } else if (const json::value* cm = api::valueAt(v, "configMap")) {
       fs::remove_all(dir, ec);
       fs::create_directories(dir, ec);
@@ -161,7 +173,7 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const json::value& 
         }
       pv.readOnly = true;
     } else {
-      return Error::badRequest("volume \"" + name + "\" has a type skiff does not support (emptyDir, hostPath, configMap, secret, downwardAPI and projected are)");
+      return Error::badRequest("volume \"" + name + "\" has a type skiff does not support (emptyDir, hostPath, configMap, secret, downwardAPI, persistentVolumeClaim and projected are)");
     }
     out[name] = pv;
   }

@@ -123,6 +123,23 @@ void applyDefaults(const ResourceType& type, json::value& object) {
   if (!object.is_object()) return;
   auto& o = object.get_object();
   const std::string& k = type.kind;
+  if (k == "PersistentVolumeClaim") {
+    // The node-local "local-path" class (as k3s ships): claims bind at once to a directory on the
+    // node, named after the claim's uid.
+    auto& spec = objectAt(o, "spec");
+    if (!spec.contains("volumeMode")) spec["volumeMode"] = "Filesystem";
+    if (!spec.contains("storageClassName")) spec["storageClassName"] = "local-path";
+    std::string uid = stringAt(object, "metadata.uid");
+    if (!spec.contains("volumeName") && !uid.empty()) {
+      spec["volumeName"] = "pvc-" + uid;
+      json::object status{{"phase", "Bound"}};
+      if (auto* modes = spec.if_contains("accessModes")) status["accessModes"] = *modes;
+      if (const json::value* storage = valueAt(object, "spec.resources.requests.storage"))
+        status["capacity"] = json::object{{"storage", *storage}};
+      o["status"] = status;
+    }
+    return;
+  }
   if (k == "Pod") {
     defaultPodSpec(objectAt(o, "spec"));
     // DefaultTolerationSeconds admission: pods ride out a node's absence for 5 minutes.
@@ -517,7 +534,16 @@ void validateWorkload(const json::value& obj, Errors& e, bool isDeployment) {
     e.required("spec.template");
   } else {
     if (const json::object* ps = tmpl->if_contains("spec") ? tmpl->at("spec").if_object() : nullptr) {
-      validatePodSpec(*ps, "spec.template.spec", e);
+      // A StatefulSet's claim templates are volumes its pods will have.
+      json::object withClaims = *ps;
+      if (const json::value* vcts = spec->if_contains("volumeClaimTemplates"); vcts && vcts->is_array() && !vcts->get_array().empty()) {
+        json::value& vols = withClaims["volumes"];
+        if (!vols.is_array()) vols = json::array();
+        for (const auto& vct : vcts->get_array())
+          vols.get_array().push_back(json::object{{"name", stringAt(vct, "metadata.name")},
+                                                  {"persistentVolumeClaim", json::object{{"claimName", stringAt(vct, "metadata.name")}}}});
+      }
+      validatePodSpec(withClaims, "spec.template.spec", e);
       std::string rp = strAt(*ps, "restartPolicy");
       if (!rp.empty() && rp != "Always") e.unsupported("spec.template.spec.restartPolicy", rp, {"Always"});
     } else {
@@ -650,9 +676,29 @@ std::vector<FieldCause> validateObject(const ResourceType& type, const json::val
         e.unsupported("spec.podManagementPolicy", policy, {"OrderedReady", "Parallel"});
       std::string t = stringAt(object, "spec.updateStrategy.type");
       if (!t.empty() && t != "RollingUpdate" && t != "OnDelete") e.unsupported("spec.updateStrategy.type", t, {"OnDelete", "RollingUpdate"});
+      if (const json::value* vcts = valueAt(object, "spec.volumeClaimTemplates"); vcts && vcts->is_array())
+        for (size_t i = 0; i < vcts->get_array().size(); ++i) {
+          const json::value& vct = vcts->get_array()[i];
+          std::string p = "spec.volumeClaimTemplates[" + std::to_string(i) + "]";
+          if (stringAt(vct, "metadata.name").empty()) e.required(p + ".metadata.name");
+          const json::value* modes = valueAt(vct, "spec.accessModes");
+          if (!modes || !modes->is_array() || modes->get_array().empty()) e.required(p + ".spec.accessModes");
+          if (!valueAt(vct, "spec.resources.requests.storage")) e.required(p + ".spec.resources.requests[storage]");
+        }
     }
   } else if (k == "Service") {
     validateService(object, e);
+  } else if (k == "PersistentVolumeClaim") {
+    const json::value* modes = valueAt(object, "spec.accessModes");
+    if (!modes || !modes->is_array() || modes->get_array().empty()) e.required("spec.accessModes");
+    else
+      for (size_t i = 0; i < modes->get_array().size(); ++i) {
+        const json::value& m = modes->get_array()[i];
+        std::string mode = m.is_string() ? std::string(m.get_string()) : "";
+        if (mode != "ReadWriteOnce" && mode != "ReadOnlyMany" && mode != "ReadWriteMany" && mode != "ReadWriteOncePod")
+          e.unsupported("spec.accessModes[" + std::to_string(i) + "]", mode, {"ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"});
+      }
+    if (!valueAt(object, "spec.resources.requests.storage")) e.required("spec.resources.requests[storage]");
   } else if (k == "ConfigMap") {
     validateDataKeys(object, "data", e, false);
     validateDataKeys(object, "binaryData", e, true);

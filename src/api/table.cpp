@@ -51,6 +51,9 @@ std::vector<Column> columnsFor(const std::string& kind) {
     return {{"Name", "string", 0, "name"}, {"Value", "integer", 0}, {"Global-Default", "boolean", 0},
             {"Preemption-Policy", "string", 0}, {"Age", "string", 0}};
   if (kind == "Endpoints") return {{"Name", "string", 0, "name"}, {"Endpoints", "string", 0}, {"Age", "string", 0}};
+  if (kind == "PersistentVolumeClaim")
+    return {{"Name", "string", 0, "name"}, {"Status", "string", 0}, {"Volume", "string", 0}, {"Capacity", "string", 0},
+            {"Access Modes", "string", 0}, {"StorageClass", "string", 0}, {"Age", "string", 0}, {"VolumeMode", "string", 1}};
   if (kind == "EndpointSlice")
     return {{"Name", "string", 0, "name"}, {"AddressType", "string", 0}, {"Ports", "string", 0}, {"Endpoints", "string", 0}, {"Age", "string", 0}};
   if (kind == "StatefulSet")
@@ -262,6 +265,17 @@ void fillCells(const ResourceType& type, const json::value& o, json::array& cell
     std::string pp = stringAt(o, "preemptionPolicy");
     cells = {json::value(name), json::value(intOr0(o, "value")), json::value(g && g->is_bool() && g->get_bool()),
              json::value(pp.empty() ? "PreemptLowerPriority" : pp), json::value(age(o))};
+  } else if (k == "PersistentVolumeClaim") {
+    std::vector<std::string> modes;
+    if (const json::value* m = valueAt(o, "status.accessModes"); m && m->is_array())
+      for (const auto& x : m->get_array())
+        if (x.is_string()) {
+          std::string v(x.get_string());
+          modes.push_back(v == "ReadWriteOnce" ? "RWO" : v == "ReadOnlyMany" ? "ROX" : v == "ReadWriteMany" ? "RWX" : v == "ReadWriteOncePod" ? "RWOP" : v);
+        }
+    cells = {json::value(name), json::value(stringAt(o, "status.phase")), json::value(stringAt(o, "spec.volumeName")),
+             json::value(stringAt(o, "status.capacity.storage")), json::value(joinStrings(modes, ",")),
+             json::value(stringAt(o, "spec.storageClassName")), json::value(age(o)), json::value(stringAt(o, "spec.volumeMode"))};
   } else if (k == "Endpoints") {
     std::vector<std::string> eps;
     if (const json::value* subsets = valueAt(o, "subsets"); subsets && subsets->is_array())

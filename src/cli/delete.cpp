@@ -20,12 +20,19 @@ struct Target {
 
 // Waits until the object is gone, as kubectl does by default; objects held by finalizers or a
 // grace period may take a while.
-bool waitGone(Context& c, const Target& t, std::chrono::seconds timeout) {
+// Gone means that object (by uid): a controller may already have made a new one of that name, as a
+// StatefulSet does, and kubectl does not wait for that one either.
+bool waitGone(Context& c, const Target& t, const std::string& uid, std::chrono::seconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   auto pause = std::chrono::milliseconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
     auto r = c.client().request("GET", t.resource.path(t.ns, t.name));
     if (r && r->status == 404) return true;
+    if (r && r->status == 200 && !uid.empty()) {
+      boost::system::error_code ec;
+      auto obj = boost::json::parse(r->body, ec);
+      if (!ec && api::stringAt(obj, "metadata.uid") != uid) return true;
+    }
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::milliseconds(500));
   }
@@ -105,7 +112,7 @@ int runDelete(const Args& args) {
     }
     std::printf("%s \"%s\" deleted\n", t.resource.displayName().c_str(), t.name.c_str());
     std::fflush(stdout);
-    if (wait && api::valueAt(*r, "metadata.deletionTimestamp") && !waitGone(c, t, std::chrono::seconds(timeoutSeconds))) {
+    if (wait && api::valueAt(*r, "metadata.deletionTimestamp") && !waitGone(c, t, api::stringAt(*r, "metadata.uid"), std::chrono::seconds(timeoutSeconds))) {
       std::fprintf(stderr, "error: timed out waiting for %s \"%s\" to go away (finalizers or a grace period hold it)\n",
                    t.resource.displayName().c_str(), t.name.c_str());
       rc = 1;

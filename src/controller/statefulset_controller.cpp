@@ -22,6 +22,31 @@ StatefulSetController::StatefulSetController(apiserver::Registry& registry, Info
   });
 }
 
+Status StatefulSetController::ensureClaims(const json::value& sts, const std::string& podName) {
+  const json::value* vcts = api::valueAt(sts, "spec.volumeClaimTemplates");
+  if (!vcts || !vcts->is_array()) return {};
+  const api::ResourceType& pvcType = *api::findByKind("v1", "PersistentVolumeClaim");
+  std::string ns = api::stringAt(sts, "metadata.namespace");
+  for (const auto& vct : vcts->get_array()) {
+    std::string claim = api::stringAt(vct, "metadata.name") + "-" + podName;
+    if (registry_.get(pvcType, ns, claim)) continue;
+    json::object labels;
+    if (const json::value* l = api::valueAt(sts, "spec.selector.matchLabels"); l && l->is_object()) labels = l->get_object();
+    if (const json::value* l = api::valueAt(vct, "metadata.labels"); l && l->is_object())
+      for (const auto& kv : l->get_object()) labels[kv.key()] = kv.value();
+    json::value spec = api::valueAt(vct, "spec") ? *api::valueAt(vct, "spec") : json::value(json::object());
+    json::value pvc = json::object{{"apiVersion", "v1"}, {"kind", "PersistentVolumeClaim"},
+                                   {"metadata", json::object{{"name", claim}, {"namespace", ns}, {"labels", labels}}}, {"spec", spec}};
+    auto created = registry_.create(pvcType, ns, pvc);
+    if (!created && created.error().reason != "AlreadyExists") {
+      if (events_) events_->warning(sts, "FailedCreate", "create Claim " + claim + " for Pod " + podName + " failed error: " + created.error().message);
+      return created.error();
+    }
+    if (created && events_) events_->normal(sts, "SuccessfulCreate", "create Claim " + claim + " Pod " + podName + " in StatefulSet " + api::stringAt(sts, "metadata.name") + " success");
+  }
+  return {};
+}
+
 Result<Requeue> StatefulSetController::reconcile(const std::string& key) {
   auto [ns, name] = splitKey(key);
   ObjectPtr sts = statefulSets_.get(ns, name);
@@ -59,6 +84,19 @@ Result<Requeue> StatefulSetController::reconcile(const std::string& key) {
     labels[kRevisionLabel] = revision;
     json::value spec = templ && api::valueAt(*templ, "spec") ? *api::valueAt(*templ, "spec") : json::value(json::object());
     spec.get_object()["hostname"] = podName;
+    // Each volumeClaimTemplate becomes a claim of this ordinal's own, mounted under the template's name.
+    if (const json::value* vcts = api::valueAt(*sts, "spec.volumeClaimTemplates"); vcts && vcts->is_array() && !vcts->get_array().empty()) {
+      json::value& vols = spec.get_object()["volumes"];
+      if (!vols.is_array()) vols = json::array();
+      for (const auto& vct : vcts->get_array()) {
+        std::string vname = api::stringAt(vct, "metadata.name");
+        json::array kept;
+        for (const auto& v : vols.get_array())
+          if (api::stringAt(v, "name") != vname) kept.push_back(v);
+        kept.push_back(json::object{{"name", vname}, {"persistentVolumeClaim", json::object{{"claimName", vname + "-" + podName}}}});
+        vols = kept;
+      }
+    }
     if (std::string svc = api::stringAt(*sts, "spec.serviceName"); !svc.empty()) spec.get_object()["subdomain"] = svc;
     json::object meta{{"name", podName}, {"namespace", ns}, {"labels", labels}, {"ownerReferences", json::array{makeControllerRef(*sts)}}};
     if (const json::value* a = templ ? api::valueAt(*templ, "metadata.annotations") : nullptr) meta["annotations"] = *a;
@@ -69,6 +107,7 @@ Result<Requeue> StatefulSetController::reconcile(const std::string& key) {
   for (int64_t i = 0; i < replicas; ++i) {
     auto it = byOrdinal.find(i);
     if (it == byOrdinal.end()) {
+      if (Status s = ensureClaims(*sts, name + "-" + std::to_string(i)); !s) return s.error();
       auto created = registry_.create(podType, ns, makePod(i));
       if (!created && created.error().reason != "AlreadyExists") return created.error();
       if (created && events_) events_->normal(*sts, "SuccessfulCreate", "create Pod " + name + "-" + std::to_string(i) + " in StatefulSet " + name + " successful");

@@ -19,6 +19,9 @@ class StatefulSetController {
   Result<Requeue> reconcile(const std::string& key);
 
  private:
+  // Creates the claims of one pod from the volumeClaimTemplates (kept when the pod goes: the next
+  // pod of that ordinal gets the same data, as persistentVolumeClaimRetentionPolicy Retain says).
+  Status ensureClaims(const boost::json::value& sts, const std::string& podName);
   apiserver::Registry& registry_;
   Informer& statefulSets_;
   Informer& pods_;

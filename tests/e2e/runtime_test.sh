@@ -123,14 +123,14 @@ out=$("$SKIFF" events 2>&1)
 check "Pulling and Pulled events" contains "$out" "Successfully pulled image"
 
 # --- the agent adopts running containers after skiff is killed ----------------------------------
-host_pid=$(pgrep -f "httpd -f -p 8080" | head -1)
+host_pid=$(pgrep -x httpd | head -1)
 stop_skiff KILL
 check "the container keeps serving while skiff is down" bash -c "curl -sf --max-time 5 http://$IP:8080/ | grep -q served-from-image"
 start_skiff --runtime native --bridge "$BRIDGE" --pod-cidr "$CIDR"
 check "after a restart the pod is Ready again" wait_for "web ready again" 30 ready web
 out=$(status web '[c["restartCount"] for c in p["status"]["containerStatuses"]]')
 check "adopted, not restarted: restart counts stay 0" test "$out" = "[0, 0]"
-check "the same container process still runs" bash -c "[ \"\$(pgrep -f 'httpd -f -p 8080' | head -1)\" = '$host_pid' ]"
+check "the same container process still runs" bash -c "[ \"\$(pgrep -x httpd | head -1)\" = '$host_pid' ] && [ -n '$host_pid' ]"
 check "the pod keeps its address" test "$(status web 'p["status"]["podIP"]')" = "$IP"
 out=$("$SKIFF" exec web -c side -- cat /scratch/x)
 check "exec works in an adopted container" contains "$out" "shared"
@@ -190,13 +190,52 @@ check "importing something that is no image says so" contains "$out" "is not a r
 out=$("$SKIFF" image rm "$IMG" 2>&1 || true)
 check "an image in use cannot be removed" contains "$out" "in use"
 
+# --- StatefulSet claims: each ordinal keeps its own node-local volume -------------------------
+"$SKIFF" apply -f - >/dev/null <<YAML
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  replicas: 2
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: c
+        image: $IMG
+        command: ["sh", "-c", "[ -f /data/first ] || hostname > /data/first; echo first=\$(cat /data/first); exec sleep 300"]
+        volumeMounts: [{name: data, mountPath: /data}]
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+YAML
+check "both ordinals run" wait_for "db ready" 60 bash -c "$SKIFF logs db-1 2>/dev/null | grep -q first=db-1"
+out=$("$SKIFF" get pvc)
+check "a Bound claim per ordinal" bash -c "grep -q 'data-db-0 .*Bound .*1Gi .*RWO .*local-path' <<<'$out' && grep -q 'data-db-1 .*Bound' <<<'$out'"
+"$SKIFF" delete pod db-0 >/dev/null
+check "a replaced pod finds its ordinal's data" wait_for "db-0 back" 60 bash -c "$SKIFF logs db-0 2>/dev/null | grep -q first=db-0"
+out=$(status db-0 '[v for v in p["spec"]["volumes"] if v["name"]=="data"][0]["persistentVolumeClaim"]["claimName"]')
+check "the pod mounts its claim" test "$out" = "data-db-0"
+"$SKIFF" delete statefulset db >/dev/null
+out=$("$SKIFF" apply -f - 2>&1 <<YAML || true
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: bad}
+spec: {accessModes: [ReadWriteSometimes]}
+YAML
+)
+check "a bad claim is refused with field paths" bash -c "grep -q 'spec.accessModes\[0\]' <<<'$out' && grep -q 'spec.resources.requests\[storage\]' <<<'$out'"
+
 # --- clean-up ----------------------------------------------------------------------------------
-"$SKIFF" delete pod web missing hog nobin nouser imported --wait=false >/dev/null 2>&1 || "$SKIFF" delete pod --all >/dev/null
+"$SKIFF" delete pod --all --wait=false >/dev/null 2>&1 || true
 check "pods go away" wait_for "pods gone" 30 bash -c "! $SKIFF get pods -o name | grep -q pod/"
 check "no pod namespaces or veths remain" wait_for "veths gone" 10 bash -c "! ip -o link show master $BRIDGE | grep -q ."
 check "no overlay mounts remain" bash -c "! grep -q \"$WORK/data/pods\" /proc/mounts"
-check "no pod netns files remain" bash -c "[ -z \"\$(ls $WORK/data/network/netns)\" ]"
-check "no address leases remain" bash -c "[ -z \"\$(ls $WORK/data/network/ips)\" ]"
+check "no pod netns files remain" wait_for "netns files" 10 bash -c "[ -z \"\$(ls $WORK/data/network/netns)\" ]"
+check "no address leases remain" wait_for "leases" 10 bash -c "[ -z \"\$(ls $WORK/data/network/ips)\" ]"
 "$SKIFF" image rm "$IMG" local/imported:v1 saved/app:v2 >/dev/null
 out=$("$SKIFF" image prune)
 check "prune reports what it freed" contains "$out" "unpacked layers"
