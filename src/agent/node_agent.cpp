@@ -239,6 +239,22 @@ void NodeAgent::stop() {
   if (options_.network) options_.network->shutdown();
 }
 
+namespace {
+
+// A container record as saveRecord writes it: "key value" lines.
+std::map<std::string, std::string> readRecord(const std::string& path) {
+  std::map<std::string, std::string> f;
+  std::ifstream in(path);
+  for (std::string k, v; in >> k && std::getline(in >> std::ws, v);) f[k] = v;
+  return f;
+}
+
+runtime::ContainerRecord recordOf(std::map<std::string, std::string>& f) {
+  return {f["id"], std::atoi(f["pid"].c_str()), std::strtoull(f["startTicks"].c_str(), nullptr, 10), f["bundle"], f["cgroup"]};
+}
+
+}  // namespace
+
 // The record a later agent adopts this container by (see adoptContainers).
 void NodeAgent::saveRecord(ContainerState& c, const runtime::ContainerSpec& spec) {
   std::ofstream out(c.logDir + "/record.tmp", std::ios::trunc);
@@ -256,13 +272,9 @@ void NodeAgent::adoptContainers(PodState& pod, const json::value& obj) {
   std::string policy = api::stringAt(obj, "spec.restartPolicy");
   for (auto* list : {&pod.init, &pod.containers})
     for (auto& c : *list) {
-      std::ifstream in(c->logDir + "/record");
-      if (!in) continue;
-      std::map<std::string, std::string> f;
-      for (std::string k, v; in >> k && std::getline(in >> std::ws, v);) f[k] = v;
-      if (f["runtime"] != runtime_->name()) continue;
-      runtime::ContainerRecord record{f["id"], std::atoi(f["pid"].c_str()), std::strtoull(f["startTicks"].c_str(), nullptr, 10),
-                                      f["bundle"], f["cgroup"]};
+      auto f = readRecord(c->logDir + "/record");
+      if (f.empty() || f["runtime"] != runtime_->name()) continue;
+      runtime::ContainerRecord record = recordOf(f);
       c->attempt = std::atoi(f["attempt"].c_str());
       c->restarts = std::atoi(f["restarts"].c_str());
       c->startedAt = f["startedAt"];
@@ -311,12 +323,9 @@ void NodeAgent::removeOrphans() {
     std::string name = dir.path().filename().string();
     if (current.count(name)) continue;
     for (const auto& sub : fs::directory_iterator(dir.path(), ec)) {
-      std::ifstream in(sub.path() / "record");
-      if (!in) continue;
-      std::map<std::string, std::string> f;
-      for (std::string k, v; in >> k && std::getline(in >> std::ws, v);) f[k] = v;
-      if (f["runtime"] != runtime_->name()) continue;
-      auto adopted = runtime_->adopt({f["id"], std::atoi(f["pid"].c_str()), std::strtoull(f["startTicks"].c_str(), nullptr, 10), f["bundle"], f["cgroup"]});
+      auto f = readRecord((sub.path() / "record").string());
+      if (f.empty() || f["runtime"] != runtime_->name()) continue;
+      auto adopted = runtime_->adopt(recordOf(f));
       if (adopted) {
         log::info("agent", "stopping container " + f["id"] + " of a pod deleted while skiff was down");
         (*adopted)->stop(std::chrono::milliseconds(0));

@@ -87,6 +87,8 @@ struct ExecPipes {
   static Result<ExecPipes> make(bool withStdin, bool mergeOutput);
   void closeChildEnds();  // in the parent, after fork
   void closeAll();        // on failure
+  // In the parent right after fork(): the caller's ends, or the fork's failure.
+  Result<ExecProcess> afterFork(int pid);
 };
 
 struct ExecResult {

@@ -285,13 +285,7 @@ class NativeRuntime final : public Runtime {
       _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
     }
     for (int f : nsFds) close(f);
-    pipes->closeChildEnds();
-    if (child < 0) {
-      pipes->closeAll();
-      return Error::internal(std::string("fork: ") + std::strerror(errno));
-    }
-    pipes->parent.pid = child;
-    return pipes->parent;
+    return pipes->afterFork(child);
   }
 
   Result<std::unique_ptr<Container>> adopt(const ContainerRecord& record) override {
@@ -333,11 +327,9 @@ class NativeRuntime final : public Runtime {
     plan.privileged = spec.security.privileged;
     plan.noNewPrivileges = spec.security.noNewPrivileges && !spec.security.privileged;
     plan.readOnlyRoot = spec.security.readOnlyRootFilesystem;
-    auto add = capabilityMask(spec.security.capAdd);
-    if (!add) return add.error();
-    auto drop = capabilityMask(spec.security.capDrop);
-    if (!drop) return drop.error();
-    plan.capabilities = plan.privileged ? ~uint64_t(0) : ((defaultCapabilities() | *add) & ~*drop);
+    auto caps = containerCapabilities(plan.privileged, spec.security.capAdd, spec.security.capDrop);
+    if (!caps) return caps.error();
+    plan.capabilities = *caps;
     plan.lastCapability = lastCapability();
     uint64_t sysAdmin = uint64_t(1) << CAP_SYS_ADMIN;
     plan.seccomp = !plan.privileged && !(plan.capabilities & sysAdmin);

@@ -46,6 +46,14 @@ uint64_t defaultCapabilities() {
   return mask;
 }
 
+Result<uint64_t> containerCapabilities(bool privileged, const std::vector<std::string>& add, const std::vector<std::string>& drop) {
+  auto a = capabilityMask(add);
+  if (!a) return a.error();
+  auto d = capabilityMask(drop);
+  if (!d) return d.error();
+  return privileged ? ~uint64_t(0) : ((defaultCapabilities() | *a) & ~*d);
+}
+
 std::vector<std::string> capabilityNames(uint64_t mask) {
   std::vector<std::string> out;
   for (const auto& [name, bit] : capabilityNumbers())

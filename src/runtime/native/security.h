@@ -17,6 +17,8 @@ namespace skiff::runtime {
 // Capability numbers from names ("NET_ADMIN", "CAP_NET_ADMIN", "ALL").
 Result<uint64_t> capabilityMask(const std::vector<std::string>& names);
 uint64_t defaultCapabilities();
+// The set a container gets: all when privileged, else the default set plus add minus drop.
+Result<uint64_t> containerCapabilities(bool privileged, const std::vector<std::string>& add, const std::vector<std::string>& drop);
 // "CAP_CHOWN", ... for the bits of a mask (OCI config form).
 std::vector<std::string> capabilityNames(uint64_t mask);
 int lastCapability();

@@ -106,13 +106,7 @@ class OciRuntime final : public Runtime {
       execvp(args[0], args.data());
       _exit(127);
     }
-    pipes->closeChildEnds();
-    if (pid < 0) {
-      pipes->closeAll();
-      return Error::internal(std::string("fork: ") + std::strerror(errno));
-    }
-    pipes->parent.pid = pid;
-    return pipes->parent;
+    return pipes->afterFork(pid);
   }
 
   Result<std::unique_ptr<Container>> adopt(const ContainerRecord& record) override {
@@ -136,12 +130,10 @@ class OciRuntime final : public Runtime {
     for (const auto& [k, v] : spec.env)
       if (k == "PATH") pathVariable = v;
     if (auto exe = findExecutable(root, spec.command[0], pathVariable); !exe) return exe.error();
-    auto add = capabilityMask(spec.security.capAdd);
-    if (!add) return add.error();
-    auto drop = capabilityMask(spec.security.capDrop);
-    if (!drop) return drop.error();
     bool privileged = spec.security.privileged;
-    uint64_t caps = privileged ? ~uint64_t(0) : ((defaultCapabilities() | *add) & ~*drop);
+    auto capsOr = containerCapabilities(privileged, spec.security.capAdd, spec.security.capDrop);
+    if (!capsOr) return capsOr.error();
+    uint64_t caps = *capsOr;
     json::array capNames;
     for (const auto& n : capabilityNames(caps)) capNames.push_back(json::string(n));
 

@@ -306,6 +306,16 @@ void ExecPipes::closeChildEnds() {
     }
 }
 
+Result<ExecProcess> ExecPipes::afterFork(int pid) {
+  closeChildEnds();
+  if (pid < 0) {
+    closeAll();
+    return Error::internal(std::string("fork: ") + std::strerror(errno));
+  }
+  parent.pid = pid;
+  return parent;
+}
+
 void ExecPipes::closeAll() {
   closeChildEnds();
   for (int* fd : {&parent.stdinFd, &parent.stdoutFd, &parent.stderrFd})
