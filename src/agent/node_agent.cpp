@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <sstream>
 
 #include "agent/probe.h"
 #include "agent/volumes.h"
@@ -335,6 +336,51 @@ void NodeAgent::removeOrphans() {
     }
     if (options_.network) options_.network->tearDown(name.substr(name.rfind('_') + 1));
     fs::remove_all(dir.path(), ec);
+  }
+}
+
+// resolv.conf by dnsPolicy, as the kubelet writes it: ClusterFirst (the default) points at the
+// node's DNS server with the namespace's search path; Default copies the host's; None has only
+// what dnsConfig says (which the others get appended).
+void NodeAgent::writeResolvConf(PodState& pod, const json::value& obj) {
+  std::string policy = api::stringAt(obj, "spec.dnsPolicy");
+  if (policy.empty()) policy = "ClusterFirst";
+  std::vector<std::string> servers, searches, options;
+  if (policy == "ClusterFirst" && !options_.clusterDns.empty()) {
+    servers.push_back(options_.clusterDns);
+    const std::string& d = options_.clusterDomain;
+    searches = {pod.ns + ".svc." + d, "svc." + d, d};
+    options.push_back("ndots:5");
+  } else if (policy != "None") {
+    std::ifstream host("/etc/resolv.conf");
+    for (std::string line; std::getline(host, line);) {
+      std::istringstream words(line);
+      std::string key, value;
+      words >> key;
+      while (words >> value) (key == "nameserver" ? servers : key == "search" ? searches : key == "options" ? options : searches).push_back(value);
+      if (key != "nameserver" && key != "search" && key != "options") searches.clear();
+    }
+  }
+  for (const char* field : {"nameservers", "searches"})
+    if (const json::value* list = api::valueAt(obj, std::string("spec.dnsConfig.") + field); list && list->is_array())
+      for (const auto& v : list->get_array())
+        if (v.is_string()) (std::string(field) == "nameservers" ? servers : searches).emplace_back(v.get_string());
+  if (const json::value* opts = api::valueAt(obj, "spec.dnsConfig.options"); opts && opts->is_array())
+    for (const auto& o : opts->get_array()) {
+      std::string name = api::stringAt(o, "name"), value = api::stringAt(o, "value");
+      if (!name.empty()) options.push_back(value.empty() ? name : name + ":" + value);
+    }
+  std::ofstream out(pod.dir + "/resolv.conf", std::ios::trunc);
+  for (const auto& s : servers) out << "nameserver " << s << "\n";
+  if (!searches.empty()) {
+    out << "search";
+    for (const auto& s : searches) out << " " << s;
+    out << "\n";
+  }
+  if (!options.empty()) {
+    out << "options";
+    for (const auto& o : options) out << " " << o;
+    out << "\n";
   }
 }
 
@@ -902,8 +948,7 @@ bool NodeAgent::prepareIsolated(PodState& pod, const std::shared_ptr<ContainerSt
     std::ofstream(pod.dir + "/hosts") << "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                                      << pod.podIP << "\t" << hostname << "\n";
     std::ofstream(pod.dir + "/hostname") << hostname << "\n";
-    std::ifstream hostResolv("/etc/resolv.conf");
-    std::ofstream(pod.dir + "/resolv.conf") << hostResolv.rdbuf();
+    writeResolvConf(pod, obj);
   }
   if (!pod.volumes) {
     auto vols = prepareVolumes(obj, pod.dir, options_.dataDir + "/volumes", registry_);

@@ -38,6 +38,8 @@ struct AgentOptions {
   image::ImageStore* images = nullptr;
   network::PodNetwork* network = nullptr;
   std::chrono::milliseconds imagePullBackoff{10000};
+  std::string clusterDns;  // the node DNS server pods use (dnsPolicy ClusterFirst); "" = the host's
+  std::string clusterDomain = "cluster.local";
 };
 
 class NodeAgent {
@@ -82,6 +84,7 @@ class NodeAgent {
   void saveRecord(ContainerState& c, const runtime::ContainerSpec& spec);
   void adoptContainers(PodState& pod, const boost::json::value& object);
   void removeOrphans();
+  void writeResolvConf(PodState& pod, const boost::json::value& object);
   void renewLease();
   void poke();
   void writeStatus(PodState& pod, const boost::json::value& object);

@@ -17,6 +17,7 @@
 #include "agent/simulated_nodes.h"
 #include "image/image_api.h"
 #include "image/image_store.h"
+#include "dns/dns_server.h"
 #include "network/pod_network.h"
 #include "runtime/runtime.h"
 #include "controller/cronjob_controller.h"
@@ -102,6 +103,7 @@ class PlatformImpl final : public Platform {
   void stop() override {
     if (server_) server_->stop();
     if (agent_) agent_->stop();
+    if (dns_) dns_->stop();
     if (simulated_) simulated_->stop();
     if (scheduler_) scheduler_->stop();
     if (deployments_) deployments_->stop();
@@ -143,6 +145,7 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<controller::NodeLifecycleController> nodeLifecycle_;
   std::unique_ptr<image::ImageStore> images_;      // isolating runtimes only
   std::unique_ptr<network::PodNetwork> network_;  // isolating runtimes only
+  std::unique_ptr<dns::DnsServer> dns_;           // isolating runtimes only
   std::unique_ptr<agent::NodeAgent> agent_;
 
  public:
@@ -201,9 +204,12 @@ class PlatformImpl final : public Platform {
     nodeLifecycle_ = std::make_unique<controller::NodeLifecycleController>(
         *registry_, nodes, leases, pods, controller::NodeLifecycleOptions{options.nodeGracePeriod}, nodeEvents_.get());
     if (options.agent) {
-      agent::AgentOptions agentOptions{options.nodeName, options.dataDir,
-                                       std::min<std::chrono::milliseconds>(std::chrono::milliseconds(10000), options.nodeGracePeriod / 4),
-                                       options.restartBackoff, std::chrono::milliseconds(300000), options.maxLogBytes};
+      agent::AgentOptions agentOptions;
+      agentOptions.nodeName = options.nodeName;
+      agentOptions.dataDir = options.dataDir;
+      agentOptions.leaseRenewInterval = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(10000), options.nodeGracePeriod / 4);
+      agentOptions.restartBackoff = options.restartBackoff;
+      agentOptions.maxLogBytes = options.maxLogBytes;
       std::string runtimeName = options.runtime.empty() ? (geteuid() == 0 ? "native" : "process") : options.runtime;
       std::unique_ptr<runtime::Runtime> rt;
       if (runtimeName == "process") {
@@ -218,6 +224,11 @@ class PlatformImpl final : public Platform {
         rt = runtimeName == "native" ? runtime::makeNativeRuntime() : runtime::makeOciRuntime(options.dataDir + "/runc");
         agentOptions.images = images_.get();
         agentOptions.network = network_.get();
+        // The node DNS server on the bridge address, answering from the informers.
+        auto& svcForDns = informer("v1", "Service");
+        dns_ = std::make_unique<dns::DnsServer>(dns::DnsServerOptions{network_->gateway(), 53, "cluster.local", {}},
+                                                [&svcForDns, &pods] { return dns::ClusterSnapshot{svcForDns.list(), pods.list()}; });
+        agentOptions.clusterDns = network_->gateway();
       } else {
         return Error::badRequest("unknown runtime \"" + runtimeName + "\" (choose native, oci or process)");
       }
@@ -232,6 +243,8 @@ class PlatformImpl final : public Platform {
       if (Status s = inf->start(); !s) return s.error();
     if (simulated_)
       if (Status s = simulated_->start(); !s) return s.error();
+    if (dns_)
+      if (Status s = dns_->start(); !s) return s.error();
     if (agent_)
       if (Status s = agent_->start(); !s) return s.error();
     scheduler_->start();

@@ -38,7 +38,7 @@ wait_for "registry up" 10 curl -sf "http://$REG/v2/"
 BB=$(command -v busybox)
 mkdir -p "$WORK/src/bin" "$WORK/src/www" "$WORK/src/tmp" "$WORK/src/etc"
 cp "$BB" "$WORK/src/bin/busybox"
-for a in sh cat echo sleep ls grep tail id hostname httpd wget ip touch mount; do ln -s busybox "$WORK/src/bin/$a"; done
+for a in sh cat echo sleep ls grep tail id hostname httpd wget ip touch mount nslookup; do ln -s busybox "$WORK/src/bin/$a"; done
 echo "served-from-image" >"$WORK/src/www/index.html"
 printf 'root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/www:/bin/sh\n' >"$WORK/src/etc/passwd"
 printf 'root:x:0:\nwww:x:33:\n' >"$WORK/src/etc/group"
@@ -91,6 +91,13 @@ spec:
   volumes:
   - {name: site, configMap: {name: site}}
   - {name: scratch, emptyDir: {}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080}]
 YAML
 check "a pod from a registry image becomes Running and Ready" wait_for "web ready" 60 ready web
 IP=$(status web 'p["status"]["podIP"]')
@@ -115,6 +122,19 @@ if command -v kubectl >/dev/null; then
   out=$(kubectl exec web -c nope -- true 2>&1 || true)
   check "kubectl exec into a missing container says which exist" contains "$out" "choose one of: httpd side"
 fi
+# --- cluster DNS from inside a pod -----------------------------------------------------------------
+out=$("$SKIFF" exec web -c side -- cat /etc/resolv.conf)
+check "resolv.conf points at the node DNS server with the namespace search path" bash -c "grep -q 'nameserver 10.213.0.1' <<<'$out' && grep -q 'search default.svc.cluster.local svc.cluster.local cluster.local' <<<'$out' && grep -q 'ndots:5' <<<'$out'"
+SVC_IP=$("$SKIFF" get svc web -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["spec"]["clusterIP"])')
+out=$("$SKIFF" exec web -c side -- nslookup web.default.svc.cluster.local 2>&1 || true)
+check "a pod resolves a Service's full name to its cluster IP" contains "$out" "$SVC_IP"
+out=$("$SKIFF" exec web -c side -- nslookup -type=srv _http._tcp.web.default.svc.cluster.local 2>&1 || true)
+check "SRV records for named ports" contains "$out" "80 web.default.svc.cluster.local"
+POD_DASHED=$(echo "$IP" | tr . -)
+out=$("$SKIFF" exec web -c side -- nslookup "$POD_DASHED.default.pod.cluster.local" 2>&1 || true)
+check "pod A records" contains "$out" "$IP"
+out=$("$SKIFF" exec web -c side -- nslookup nothing-here.default.svc.cluster.local 2>&1 || true)
+check "unknown cluster names are NXDOMAIN" contains "$out" "NXDOMAIN"
 out=$(status web 'p["status"]["containerStatuses"][0]["imageID"]')
 check "imageID names the manifest digest" contains "$out" "$REG/test/busybox@sha256:"
 out=$("$SKIFF" image ls)
