@@ -166,11 +166,19 @@ Status Netlink::deleteLink(const std::string& name) {
 }
 
 Status Netlink::addAddress(const std::string& name, const std::string& address, int prefix) {
+  return changeAddress(RTM_NEWADDR, name, address, prefix);
+}
+
+Status Netlink::deleteAddress(const std::string& name, const std::string& address, int prefix) {
+  return changeAddress(RTM_DELADDR, name, address, prefix);
+}
+
+Status Netlink::changeAddress(uint16_t type, const std::string& name, const std::string& address, int prefix) {
   auto idx = linkIndex(name);
   if (!idx) return idx.error();
   in_addr a{};
   if (inet_pton(AF_INET, address.c_str(), &a) != 1) return Error::badRequest("invalid IPv4 address " + address);
-  Message m(RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE);
+  Message m(type, type == RTM_NEWADDR ? (NLM_F_CREATE | NLM_F_REPLACE) : 0);
   auto* ifa = m.body<ifaddrmsg>();
   ifa->ifa_family = AF_INET;
   ifa->ifa_prefixlen = uint8_t(prefix);
@@ -178,7 +186,8 @@ Status Netlink::addAddress(const std::string& name, const std::string& address, 
   ifa->ifa_index = uint32_t(*idx);
   m.attr(IFA_LOCAL, &a, sizeof a);
   m.attr(IFA_ADDRESS, &a, sizeof a);
-  return transact(m.buf, m.hdr()->nlmsg_len, "adding " + address + "/" + std::to_string(prefix) + " to " + name);
+  return transact(m.buf, m.hdr()->nlmsg_len,
+                  std::string(type == RTM_NEWADDR ? "adding " : "removing ") + address + "/" + std::to_string(prefix) + " on " + name);
 }
 
 Status Netlink::addDefaultRoute(const std::string& gateway) {

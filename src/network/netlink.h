@@ -27,10 +27,12 @@ class Netlink {
   Status deleteLink(const std::string& name);
   // address "10.244.0.5", prefix 16.
   Status addAddress(const std::string& name, const std::string& address, int prefix);
+  Status deleteAddress(const std::string& name, const std::string& address, int prefix);
   Status addDefaultRoute(const std::string& gateway);
 
  private:
   Status transact(void* message, uint32_t length, const std::string& what, int* linkIndexOut = nullptr);
+  Status changeAddress(uint16_t type, const std::string& name, const std::string& address, int prefix);
   int fd_ = -1;
   uint32_t seq_ = 1;
 };

@@ -19,6 +19,7 @@
 #include "image/image_store.h"
 #include "dns/dns_server.h"
 #include "network/pod_network.h"
+#include "proxy/service_proxy.h"
 #include "runtime/runtime.h"
 #include "controller/cronjob_controller.h"
 #include "controller/daemonset_controller.h"
@@ -104,6 +105,7 @@ class PlatformImpl final : public Platform {
     if (server_) server_->stop();
     if (agent_) agent_->stop();
     if (dns_) dns_->stop();
+    if (proxy_) proxy_->stop();
     if (simulated_) simulated_->stop();
     if (scheduler_) scheduler_->stop();
     if (deployments_) deployments_->stop();
@@ -146,6 +148,7 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<image::ImageStore> images_;      // isolating runtimes only
   std::unique_ptr<network::PodNetwork> network_;  // isolating runtimes only
   std::unique_ptr<dns::DnsServer> dns_;           // isolating runtimes only
+  std::unique_ptr<proxy::ServiceProxy> proxy_;    // isolating runtimes only
   std::unique_ptr<agent::NodeAgent> agent_;
 
  public:
@@ -229,6 +232,9 @@ class PlatformImpl final : public Platform {
         dns_ = std::make_unique<dns::DnsServer>(dns::DnsServerOptions{network_->gateway(), 53, "cluster.local", {}},
                                                 [&svcForDns, &pods] { return dns::ClusterSnapshot{svcForDns.list(), pods.list()}; });
         agentOptions.clusterDns = network_->gateway();
+        // Cluster IPs answer on this node (as /32s on the bridge), forwarded to ready endpoints.
+        auto& endpointsForProxy = informer("v1", "Endpoints");
+        proxy_ = std::make_unique<proxy::ServiceProxy>(svcForDns, endpointsForProxy, proxy::ServiceProxyOptions{options.bridge});
       } else {
         return Error::badRequest("unknown runtime \"" + runtimeName + "\" (choose native, oci or process)");
       }
@@ -245,6 +251,8 @@ class PlatformImpl final : public Platform {
       if (Status s = simulated_->start(); !s) return s.error();
     if (dns_)
       if (Status s = dns_->start(); !s) return s.error();
+    if (proxy_)
+      if (Status s = proxy_->start(); !s) return s.error();
     if (agent_)
       if (Status s = agent_->start(); !s) return s.error();
     scheduler_->start();
@@ -278,7 +286,13 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   auto store = store::openSqliteStore({options.dataDir + "/store.db"});
   if (!store) return store.error();
   p->store_ = std::move(*store);
-  p->registry_ = std::make_unique<apiserver::Registry>(*p->store_, apiserver::RegistryOptions{options.serviceCidr});
+  // Pods in their own network namespaces reach cluster IPs through the node; loopback addresses
+  // would be their own. Shared-host-network pods (process runtime) use loopback ones.
+  std::string effectiveRuntime = options.runtime.empty() ? (geteuid() == 0 ? "native" : "process") : options.runtime;
+  std::string serviceCidr = !options.serviceCidr.empty() ? options.serviceCidr
+                            : (options.agent && effectiveRuntime != "process") ? "10.96.0.0/16"
+                                                                               : "127.19.0.0/16";
+  p->registry_ = std::make_unique<apiserver::Registry>(*p->store_, apiserver::RegistryOptions{serviceCidr});
   if (Status s = p->registry_->bootstrap(); !s) return Error::unavailable("cannot create the default namespaces: " + s.error().message);
   p->namespaces_ = std::make_unique<controller::NamespaceController>(*p->registry_);
   if (Status s = p->namespaces_->start(); !s) return Error::unavailable("cannot start the namespace controller: " + s.error().message);

@@ -21,7 +21,7 @@ struct PlatformOptions {
   std::string nodeName;         // default: the host name
   std::chrono::milliseconds restartBackoff{10000};
   uint64_t maxLogBytes = 10 * 1024 * 1024;
-  std::string serviceCidr = "127.19.0.0/16";
+  std::string serviceCidr;  // default: 10.96.0.0/16 with the native and oci runtimes, 127.19.0.0/16 otherwise
   // Container runtime of this node's agent: "native" (default as root), "oci" (runc) or "process".
   std::string runtime;
   std::string podCidr = "10.244.0.0/16";  // isolating runtimes: pod addresses on the node bridge

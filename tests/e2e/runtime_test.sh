@@ -38,7 +38,7 @@ wait_for "registry up" 10 curl -sf "http://$REG/v2/"
 BB=$(command -v busybox)
 mkdir -p "$WORK/src/bin" "$WORK/src/www" "$WORK/src/tmp" "$WORK/src/etc"
 cp "$BB" "$WORK/src/bin/busybox"
-for a in sh cat echo sleep ls grep tail id hostname httpd wget ip touch mount nslookup; do ln -s busybox "$WORK/src/bin/$a"; done
+for a in sh cat echo sleep ls grep tail id hostname httpd wget ip touch mount nslookup rm mkdir; do ln -s busybox "$WORK/src/bin/$a"; done
 echo "served-from-image" >"$WORK/src/www/index.html"
 printf 'root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/www:/bin/sh\n' >"$WORK/src/etc/passwd"
 printf 'root:x:0:\nwww:x:33:\n' >"$WORK/src/etc/group"
@@ -135,6 +135,13 @@ out=$("$SKIFF" exec web -c side -- nslookup "$POD_DASHED.default.pod.cluster.loc
 check "pod A records" contains "$out" "$IP"
 out=$("$SKIFF" exec web -c side -- nslookup nothing-here.default.svc.cluster.local 2>&1 || true)
 check "unknown cluster names are NXDOMAIN" contains "$out" "NXDOMAIN"
+# --- cluster IPs: the node's service proxy ---------------------------------------------------------
+check "a Service gets a cluster IP from the service CIDR" contains "$SVC_IP" "10.96."
+check "the node reaches a Service by cluster IP" wait_for "svc from node" 10 bash -c "curl -sf --max-time 2 http://$SVC_IP/ | grep -q served-from-image"
+out=$("$SKIFF" exec web -c side -- wget -qO- "http://$SVC_IP/" 2>&1 || true)
+check "a pod reaches a Service by cluster IP" contains "$out" "served-from-image"
+out=$("$SKIFF" exec web -c side -- wget -qO- http://web.default/ 2>&1 || true)
+check "a pod reaches a Service by name through the search path (web.default; bare web is this pod in /etc/hosts)" contains "$out" "served-from-image"
 out=$(status web 'p["status"]["containerStatuses"][0]["imageID"]')
 check "imageID names the manifest digest" contains "$out" "$REG/test/busybox@sha256:"
 out=$("$SKIFF" image ls)
@@ -154,6 +161,29 @@ check "the same container process still runs" bash -c "[ \"\$(pgrep -x httpd | h
 check "the pod keeps its address" test "$(status web 'p["status"]["podIP"]')" = "$IP"
 out=$("$SKIFF" exec web -c side -- cat /scratch/x)
 check "exec works in an adopted container" contains "$out" "shared"
+
+# --- only Ready endpoints get traffic -------------------------------------------------------------
+"$SKIFF" apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: web2, labels: {app: web}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: httpd
+    image: $IMG
+    command: ["sh", "-c", "mkdir -p /w && echo second-replica > /w/index.html && touch /w/ready && exec httpd -f -p 8080 -h /w"]
+    readinessProbe: {httpGet: {path: /ready, port: 8080}, periodSeconds: 1, failureThreshold: 1}
+YAML
+check "the second replica becomes Ready" wait_for "web2 ready" 30 ready web2
+seen() { for _ in $(seq 1 12); do curl -sf --max-time 2 "http://$SVC_IP/"; done; }
+check "traffic reaches both ready replicas" wait_for "both replicas" 15 bash -c "out=\$($(declare -f seen); SVC_IP=$SVC_IP seen); grep -q second-replica <<<\"\$out\" && grep -q served-from-image <<<\"\$out\""
+"$SKIFF" exec web2 -- rm /w/ready
+ready_ips() { "$SKIFF" get endpoints web -o json | python3 -c 'import json,sys; print(sum(len(s.get("addresses",[])) for s in json.load(sys.stdin).get("subsets",[])))'; }
+check "a replica failing readiness leaves the Service's ready endpoints" wait_for "web2 unready" 15 bash -c "[ \"\$($(declare -f ready_ips); SKIFF=$SKIFF ready_ips)\" = 1 ]"
+out=$(seen)
+check "then only the ready replica answers" bash -c "! grep -q second-replica <<<'$out' && grep -q served-from-image <<<'$out'"
+"$SKIFF" delete pod web2 --wait=false >/dev/null
 
 # --- failures end as reasons on the pod ------------------------------------------------------
 "$SKIFF" apply -f - >/dev/null <<YAML
