@@ -231,7 +231,13 @@ class PlatformImpl final : public Platform {
         auto& svcForDns = informer("v1", "Service");
         dns_ = std::make_unique<dns::DnsServer>(dns::DnsServerOptions{network_->gateway(), 53, "cluster.local", {}},
                                                 [&svcForDns, &pods] { return dns::ClusterSnapshot{svcForDns.list(), pods.list()}; });
-        agentOptions.clusterDns = network_->gateway();
+        // Without port 53 (another DNS server holds it on every address) pods keep the host's resolvers.
+        if (Status s = dns_->start(); !s) {
+          log::warn("dns", s.error().message + "; pods will use the host's resolv.conf");
+          dns_.reset();
+        } else {
+          agentOptions.clusterDns = network_->gateway();
+        }
         // Cluster IPs answer on this node (as /32s on the bridge), forwarded to ready endpoints.
         auto& endpointsForProxy = informer("v1", "Endpoints");
         proxy_ = std::make_unique<proxy::ServiceProxy>(svcForDns, endpointsForProxy, proxy::ServiceProxyOptions{options.bridge});
@@ -249,8 +255,6 @@ class PlatformImpl final : public Platform {
       if (Status s = inf->start(); !s) return s.error();
     if (simulated_)
       if (Status s = simulated_->start(); !s) return s.error();
-    if (dns_)
-      if (Status s = dns_->start(); !s) return s.error();
     if (proxy_)
       if (Status s = proxy_->start(); !s) return s.error();
     if (agent_)
