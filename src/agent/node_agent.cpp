@@ -1205,7 +1205,7 @@ std::pair<double, uint64_t> NodeAgent::nodeUsage() {
 }
 
 Result<runtime::ExecProcess> NodeAgent::startExec(const std::string& ns, const std::string& pod, const std::string& container,
-                                                  const std::vector<std::string>& command, bool withStdin) {
+                                                  const std::vector<std::string>& command, bool withStdin, bool tty) {
   std::lock_guard lock(mutex_);
   auto it = pods_by_key_.find(ns + "/" + pod);
   if (it == pods_by_key_.end()) return Error::notFound("pod \"" + pod + "\" has no containers on node " + options_.nodeName);
@@ -1214,7 +1214,7 @@ Result<runtime::ExecProcess> NodeAgent::startExec(const std::string& ns, const s
   for (auto& c : it->second->containers) {
     if (!container.empty() && c->name != container) continue;
     if (!c->proc) return Error::badRequest("container " + c->name + " is not running");
-    return runtime_->startExec(*c->proc, command, withStdin, false);
+    return runtime_->startExec(*c->proc, command, withStdin, tty ? runtime::ExecStdio::kTerminal : runtime::ExecStdio::kSeparate);
   }
   if (container.empty()) return Error::badRequest("pod " + pod + " has no containers");
   return Error::badRequest("container " + container + " is not valid for pod " + pod + " (choose one of: " + names + ")");

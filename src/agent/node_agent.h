@@ -55,7 +55,7 @@ class NodeAgent {
   Result<std::string> logPath(const std::string& ns, const std::string& pod, const std::string& container, bool previous);
   // Starts a command in a running container of a pod on this node (exec).
   Result<runtime::ExecProcess> startExec(const std::string& ns, const std::string& pod, const std::string& container,
-                                         const std::vector<std::string>& command, bool withStdin);
+                                         const std::vector<std::string>& command, bool withStdin, bool tty);
   // Whether a container is still running (log follow ends when it stops).
   bool running(const std::string& ns, const std::string& pod, const std::string& container);
 

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "http/websocket.h"
@@ -814,7 +815,8 @@ void ApiServer::serveExec(http::Exchange& ex, const Route& route) {
   auto ws = ex.upgradeToWebSocket({"v5.channel.k8s.io", "v4.channel.k8s.io"});
   if (!ws) return fail(ws.error());
   http::WebSocket& socket = **ws;
-  auto session = options_.exec.start(route.ns, route.name, req.queryValue("container"), command, withStdin);
+  bool tty = req.queryValue("tty") == "true" || req.queryValue("tty") == "1";
+  auto session = options_.exec.start(route.ns, route.name, req.queryValue("container"), command, withStdin, tty);
   if (!session) {
     // Upgraded already: the failure travels as the final Status, as the kubelet sends it.
     json::object result{{"metadata", json::object()}, {"status", "Failure"}, {"message", session.error().message},
@@ -844,6 +846,20 @@ void ApiServer::serveExec(http::Exchange& ex, const Route& route) {
           if (write(inFd, data.data(), data.size()) < 0) {
             close(inFd);
             inFd = -1;
+          }
+        } else if (channel == 4 && tty && outFd >= 0) {
+          // Resize: {"Width":80,"Height":24}
+          boost::system::error_code rec;
+          json::value size = json::parse(data, rec);
+          if (!rec && size.is_object()) {
+            winsize ws{};
+            auto dim = [&](const char* k) {
+              const json::value* v = size.get_object().if_contains(k);
+              return v && v->is_number() ? uint16_t(v->to_number<int64_t>()) : uint16_t(0);
+            };
+            ws.ws_col = dim("Width");
+            ws.ws_row = dim("Height");
+            ioctl(outFd, TIOCSWINSZ, &ws);
           }
         } else if (channel == 255 && !data.empty() && data[0] == 0 && inFd >= 0) {
           close(inFd);  // v5: the client closed stdin

@@ -29,7 +29,7 @@ struct ExecSession {
 };
 struct ExecSource {
   std::function<Result<ExecSession>(const std::string& ns, const std::string& pod, const std::string& container,
-                                    const std::vector<std::string>& command, bool withStdin)>
+                                    const std::vector<std::string>& command, bool withStdin, bool tty)>
       start;
 };
 

@@ -2,6 +2,8 @@
 // the same WebSocket streaming protocol kubectl uses (v5/v4.channel.k8s.io), and exits with the
 // command's exit code.
 #include <poll.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -39,14 +41,33 @@ int runExec(const Args& rawArgs) {
   std::string pod = pos[0];
   if (pod.starts_with("pod/") || pod.starts_with("pods/")) pod = pod.substr(pod.find('/') + 1);
   bool withStdin = flags->has("stdin");
+  bool tty = flags->has("tty") && withStdin && isatty(0);
   std::string target = "/api/v1/namespaces/" + http::percentEncode(c.namespace_()) + "/pods/" + http::percentEncode(pod) +
-                       "/exec?stdout=true&stderr=true&stdin=" + (withStdin ? "true" : "false");
+                       "/exec?stdout=true&stderr=" + (tty ? "false" : "true") + "&stdin=" + (withStdin ? "true" : "false") +
+                       (tty ? "&tty=true" : "");
   if (flags->has("container")) target += "&container=" + http::percentEncode(flags->get("container"));
   for (size_t i = 1; i < pos.size(); ++i) target += "&command=" + http::percentEncode(pos[i]);
   auto ws = c.client().openWebSocket(target, {"v5.channel.k8s.io", "v4.channel.k8s.io"});
   if (!ws) return fail(ws.error().message);
   http::WebSocket& socket = **ws;
   bool v5 = socket.protocol() == "v5.channel.k8s.io";
+  // With -t: the local terminal goes raw (the remote one does the echo and line editing) and is
+  // restored however we leave; the remote one gets our size.
+  struct RawTerminal {
+    bool active = false;
+    termios saved{};
+    ~RawTerminal() {
+      if (active) tcsetattr(0, TCSAFLUSH, &saved);
+    }
+  } raw;
+  if (tty && tcgetattr(0, &raw.saved) == 0) {
+    termios t = raw.saved;
+    cfmakeraw(&t);
+    raw.active = tcsetattr(0, TCSAFLUSH, &t) == 0;
+    winsize w{};
+    if (ioctl(1, TIOCGWINSZ, &w) == 0)
+      socket.send(std::string(1, '\x04') + "{\"Width\":" + std::to_string(w.ws_col) + ",\"Height\":" + std::to_string(w.ws_row) + "}");
+  }
   bool stdinOpen = withStdin;
   char buf[32768];
   while (true) {

@@ -80,11 +80,16 @@ struct ExecProcess {
   int stdinFd = -1, stdoutFd = -1, stderrFd = -1;
 };
 
-// Pipes for an exec: what the child's stdio gets, and what the caller keeps.
+// How an exec's output comes back: stdout and stderr apart, merged (probes), or through a
+// terminal (kubectl exec -t: the caller holds the pty master as stdin and stdout).
+enum class ExecStdio { kSeparate, kMerged, kTerminal };
+
+// Pipes (or a pty) for an exec: what the child's stdio gets, and what the caller keeps.
 struct ExecPipes {
   int childIn = -1, childOut = -1, childErr = -1;
   ExecProcess parent;
-  static Result<ExecPipes> make(bool withStdin, bool mergeOutput);
+  bool terminal = false;
+  static Result<ExecPipes> make(bool withStdin, ExecStdio stdio);
   void closeChildEnds();  // in the parent, after fork
   void closeAll();        // on failure
   // In the parent right after fork(): the caller's ends, or the fork's failure.
@@ -113,10 +118,10 @@ class Runtime {
   // Runs a command "inside" a running container (exec probes, skiff exec), bounded by `timeout`.
   ExecResult exec(const Container& container, const std::vector<std::string>& command, std::chrono::milliseconds timeout);
   // Starts a command inside a running container (skiff exec, kubectl exec) with pipes for its
-  // stdin (when asked), stdout and stderr (one pipe for both with mergeOutput). The caller owns
-  // the fds and waits for the pid, which is this process's child.
+  // stdin (when asked), stdout and stderr, or a terminal. The caller owns the fds and waits for
+  // the pid, which is this process's child.
   virtual Result<ExecProcess> startExec(const Container& container, const std::vector<std::string>& command, bool withStdin,
-                                        bool mergeOutput) = 0;
+                                        ExecStdio stdio) = 0;
   // Takes over a container an earlier agent started (skiff was killed or crashed) if that process
   // still runs; it is not our child, so its exit code will be unknown.
   virtual Result<std::unique_ptr<Container>> adopt(const ContainerRecord& record) = 0;

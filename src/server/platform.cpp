@@ -321,8 +321,8 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
       return agent->running(ns, pod, c);
     };
     apiOptions.exec.start = [agent](const std::string& ns, const std::string& pod, const std::string& c,
-                                    const std::vector<std::string>& command, bool withStdin) -> Result<apiserver::ExecSession> {
-      auto e = agent->startExec(ns, pod, c, command, withStdin);
+                                    const std::vector<std::string>& command, bool withStdin, bool tty) -> Result<apiserver::ExecSession> {
+      auto e = agent->startExec(ns, pod, c, command, withStdin, tty);
       if (!e) return e.error();
       return apiserver::ExecSession{e->pid, e->stdinFd, e->stdoutFd, e->stderrFd};
     };

@@ -38,7 +38,7 @@ wait_for "registry up" 10 curl -sf "http://$REG/v2/"
 BB=$(command -v busybox)
 mkdir -p "$WORK/src/bin" "$WORK/src/www" "$WORK/src/tmp" "$WORK/src/etc"
 cp "$BB" "$WORK/src/bin/busybox"
-for a in sh cat echo sleep ls grep tail id hostname httpd wget ip touch mount nslookup rm mkdir; do ln -s busybox "$WORK/src/bin/$a"; done
+for a in sh cat echo sleep ls grep tail id hostname httpd wget ip touch mount nslookup rm mkdir tty stty; do ln -s busybox "$WORK/src/bin/$a"; done
 echo "served-from-image" >"$WORK/src/www/index.html"
 printf 'root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/www:/bin/sh\n' >"$WORK/src/etc/passwd"
 printf 'root:x:0:\nwww:x:33:\n' >"$WORK/src/etc/group"
@@ -119,6 +119,10 @@ if command -v kubectl >/dev/null; then
   out=$(echo from-stdin | kubectl exec -i web -c side -- sh -c 'cat; hostname')
   check "kubectl exec -i streams stdin and stdout over WebSocket" contains "$out" "from-stdin"
   check "kubectl exec runs in the pod's UTS namespace" contains "$out" "web"
+  if command -v script >/dev/null; then
+    out=$(timeout 20 script -qec "kubectl exec -it web -c side -- sh -c 'tty; stty size'" /dev/null </dev/null 2>&1 | tr -d '\r' || true)
+    check "kubectl exec -it gives the command a terminal" contains "$out" "/dev/pts/"
+  fi
   out=$(kubectl exec web -c nope -- true 2>&1 || true)
   check "kubectl exec into a missing container says which exist" contains "$out" "choose one of: httpd side"
 fi

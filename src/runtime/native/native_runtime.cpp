@@ -13,8 +13,10 @@
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -198,7 +200,7 @@ class NativeRuntime final : public Runtime {
   }
 
   Result<ExecProcess> startExec(const Container& container, const std::vector<std::string>& command, bool withStdin,
-                                bool mergeOutput) override {
+                                ExecStdio stdio) override {
     if (command.empty()) return Error::badRequest("no command to run");
     int pid = container.pid();
     std::vector<int> nsFds;
@@ -210,7 +212,12 @@ class NativeRuntime final : public Runtime {
       }
       nsFds.push_back(fd);
     }
-    auto pipes = ExecPipes::make(withStdin, mergeOutput);
+    // A terminal is allocated inside the container (its own devpts, so ttyname() works there)
+    // by the child that entered its namespaces, and the master comes back over a socket pair.
+    bool terminal = stdio == ExecStdio::kTerminal;
+    int ptySocket[2] = {-1, -1};
+    Result<ExecPipes> pipes = terminal ? Result<ExecPipes>(ExecPipes{}) : ExecPipes::make(withStdin, stdio);
+    if (terminal && socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, ptySocket) != 0) pipes = Error::internal("socketpair failed");
     if (!pipes) {
       for (int f : nsFds) close(f);
       return pipes.error();
@@ -256,6 +263,31 @@ class NativeRuntime final : public Runtime {
       setsid();
       for (int fd : nsFds)
         if (setns(fd, 0) != 0) _exit(126);
+      if (terminal) {
+        close(ptySocket[0]);
+        int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+        int unlock = 0;
+        if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) != 0) _exit(126);
+        int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+        if (slave < 0) _exit(126);
+        char byte = 0;
+        iovec iov{&byte, 1};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(cm), &master, sizeof(int));
+        if (sendmsg(ptySocket[1], &msg, 0) != 1) _exit(126);
+        close(master);
+        close(ptySocket[1]);
+        in = out = err = slave;
+      }
       // Entering a pid namespace applies to children: fork once more.
       pid_t inner = fork();
       if (inner == 0) {
@@ -263,6 +295,10 @@ class NativeRuntime final : public Runtime {
         dup2(in >= 0 ? in : devnull, 0);
         dup2(out, 1);
         dup2(err, 2);
+        if (terminal) {
+          setsid();
+          ioctl(1, TIOCSCTTY, 0);
+        }
         if (chdir("/") != 0) _exit(126);
         for (int cap = 0; cap <= lastCap; ++cap)
           if (!(defaultCaps & (uint64_t(1) << cap))) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
@@ -276,16 +312,44 @@ class NativeRuntime final : public Runtime {
         _exit(127);
       }
       // Close our copies so the caller sees EOF when the command ends.
-      close(in);
-      close(out);
-      close(err);
+      close(out);  // with a terminal all three are this one fd
+      if (err != out) close(err);
+      if (in >= 0 && in != out) close(in);
       int status = 0;
       while (waitpid(inner, &status, 0) < 0 && errno == EINTR) {
       }
       _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
     }
     for (int f : nsFds) close(f);
-    return pipes->afterFork(child);
+    if (!terminal) return pipes->afterFork(child);
+    close(ptySocket[1]);
+    int master = -1;
+    pollfd p{ptySocket[0], POLLIN, 0};
+    if (child > 0 && ::poll(&p, 1, 5000) > 0) {
+      char byte;
+      iovec iov{&byte, 1};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      if (recvmsg(ptySocket[0], &msg, MSG_CMSG_CLOEXEC) == 1)
+        if (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm && cm->cmsg_type == SCM_RIGHTS) std::memcpy(&master, CMSG_DATA(cm), sizeof(int));
+    }
+    close(ptySocket[0]);
+    if (master < 0) {
+      if (child > 0) {
+        ::kill(child, SIGKILL);
+        waitpid(child, nullptr, 0);
+      }
+      return Error::internal("could not allocate a terminal in the container");
+    }
+    ExecProcess proc;
+    proc.pid = child;
+    proc.stdoutFd = master;
+    proc.stdinFd = withStdin ? fcntl(master, F_DUPFD_CLOEXEC, 0) : -1;
+    return proc;
   }
 
   Result<std::unique_ptr<Container>> adopt(const ContainerRecord& record) override {

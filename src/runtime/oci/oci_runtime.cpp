@@ -84,11 +84,11 @@ class OciRuntime final : public Runtime {
   }
 
   Result<ExecProcess> startExec(const Container& container, const std::vector<std::string>& command, bool withStdin,
-                                bool mergeOutput) override {
+                                ExecStdio stdio) override {
     auto it = ids_.find(container.pid());
     if (it == ids_.end()) return Error::conflict("container is not running");
     if (command.empty()) return Error::badRequest("no command to run");
-    auto pipes = ExecPipes::make(withStdin, mergeOutput);
+    auto pipes = ExecPipes::make(withStdin, stdio);
     if (!pipes) return pipes.error();
     std::vector<std::string> argv{"runc", "--root", stateDir_, "exec", it->second};
     argv.insert(argv.end(), command.begin(), command.end());

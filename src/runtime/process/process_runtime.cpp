@@ -4,6 +4,7 @@
 // network and learn their ports from environment variables.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,6 +74,7 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::vector<std:
     dup2(inFd >= 0 ? inFd : devnull, 0);
     dup2(outFd, 1);
     dup2(errFd >= 0 ? errFd : outFd, 2);
+    if (isatty(1)) ioctl(1, TIOCSCTTY, 0);  // an exec with a terminal: make it the controlling one
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -175,9 +177,9 @@ class ProcessRuntime final : public Runtime {
   }
 
   Result<ExecProcess> startExec(const Container& container, const std::vector<std::string>& command, bool withStdin,
-                                bool mergeOutput) override {
+                                ExecStdio stdio) override {
     (void)container;  // no namespaces to enter: it runs on the host like the container itself
-    auto pipes = ExecPipes::make(withStdin, mergeOutput);
+    auto pipes = ExecPipes::make(withStdin, stdio);
     if (!pipes) return pipes.error();
     auto pid = spawn(command, {{"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}, "", pipes->childOut, {},
                      pipes->childIn, pipes->childErr);
@@ -278,8 +280,27 @@ std::unique_ptr<Container> makeChildContainer(int pid, std::unique_ptr<Cgroup> c
   return std::make_unique<ProcessContainer>(pid, std::move(cgroup), std::move(cleanup));
 }
 
-Result<ExecPipes> ExecPipes::make(bool withStdin, bool mergeOutput) {
+Result<ExecPipes> ExecPipes::make(bool withStdin, ExecStdio stdio) {
   ExecPipes p;
+  if (stdio == ExecStdio::kTerminal) {
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) {
+      if (master >= 0) close(master);
+      return Error::internal(std::string("allocating a terminal: ") + std::strerror(errno));
+    }
+    char name[128];
+    int slave = ptsname_r(master, name, sizeof name) == 0 ? open(name, O_RDWR | O_NOCTTY | O_CLOEXEC) : -1;
+    if (slave < 0) {
+      close(master);
+      return Error::internal(std::string("opening the terminal: ") + std::strerror(errno));
+    }
+    p.terminal = true;
+    p.childIn = p.childOut = p.childErr = slave;
+    p.parent.stdoutFd = master;
+    p.parent.stdinFd = withStdin ? fcntl(master, F_DUPFD_CLOEXEC, 0) : -1;
+    return p;
+  }
+  bool mergeOutput = stdio == ExecStdio::kMerged;
   int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
   bool ok = pipe2(out, O_CLOEXEC) == 0;
   if (ok && withStdin) ok = pipe2(in, O_CLOEXEC) == 0;
@@ -299,6 +320,7 @@ Result<ExecPipes> ExecPipes::make(bool withStdin, bool mergeOutput) {
 
 void ExecPipes::closeChildEnds() {
   if (childErr == childOut) childErr = -1;  // merged: one pipe end, closed once
+  if (childIn == childOut) childIn = -1;    // a terminal: one slave for all three
   for (int* fd : {&childIn, &childOut, &childErr})
     if (*fd >= 0) {
       close(*fd);
@@ -326,7 +348,7 @@ void ExecPipes::closeAll() {
 }
 
 ExecResult Runtime::exec(const Container& container, const std::vector<std::string>& command, std::chrono::milliseconds timeout) {
-  auto p = startExec(container, command, false, true);
+  auto p = startExec(container, command, false, ExecStdio::kMerged);
   if (!p) {
     ExecResult r;
     r.output = p.error().message;
