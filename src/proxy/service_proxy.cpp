@@ -22,6 +22,7 @@ struct ServiceProxy::Listener {
   std::string ip;
   int port = 0;
   std::string ns, service, portName;
+  bool clientAffinity = false;  // sessionAffinity: ClientIP
   int fd = -1;
   std::thread thread;
   std::atomic<uint64_t> next{0};
@@ -149,7 +150,7 @@ void ServiceProxy::reconcileLoop() {
 
 void ServiceProxy::reconcile() {
   // Desired: one listener per (cluster IP, TCP port) of every service with a cluster IP.
-  std::map<std::string, std::tuple<std::string, int, std::string, std::string, std::string>> want;
+  std::map<std::string, std::tuple<std::string, int, std::string, std::string, std::string, bool>> want;
   for (const auto& svc : services_.list()) {
     std::string ip = api::stringAt(*svc, "spec.clusterIP");
     if (ip.empty() || ip == "None" || api::stringAt(*svc, "spec.type") == "ExternalName") continue;
@@ -159,8 +160,14 @@ void ServiceProxy::reconcile() {
         if (!proto.empty() && proto != "TCP") continue;
         const json::value* port = api::valueAt(p, "port");
         if (!port || !port->is_int64()) continue;
-        want[ip + ":" + std::to_string(port->get_int64())] = {ip, int(port->get_int64()), api::stringAt(*svc, "metadata.namespace"),
-                                                              api::stringAt(*svc, "metadata.name"), api::stringAt(p, "name")};
+        std::string ns = api::stringAt(*svc, "metadata.namespace"), name = api::stringAt(*svc, "metadata.name");
+        bool affinity = api::stringAt(*svc, "spec.sessionAffinity") == "ClientIP";
+        want[ip + ":" + std::to_string(port->get_int64())] = {ip, int(port->get_int64()), ns, name, api::stringAt(p, "name"), affinity};
+        // NodePort and LoadBalancer services also answer on the node's own addresses.
+        std::string type = api::stringAt(*svc, "spec.type");
+        const json::value* nodePort = api::valueAt(p, "nodePort");
+        if ((type == "NodePort" || type == "LoadBalancer") && nodePort && nodePort->is_int64())
+          want["0.0.0.0:" + std::to_string(nodePort->get_int64())] = {"0.0.0.0", int(nodePort->get_int64()), ns, name, api::stringAt(p, "name"), affinity};
       }
   }
   std::lock_guard lock(mutex_);
@@ -175,7 +182,7 @@ void ServiceProxy::reconcile() {
     shutdown(l->fd, SHUT_RDWR);
     if (l->thread.joinable()) l->thread.join();
     close(l->fd);
-    if (--addresses_[l->ip] == 0) {
+    if (l->ip != "0.0.0.0" && --addresses_[l->ip] == 0) {
       if (!options_.bridge.empty()) (void)nl.deleteAddress(options_.bridge, l->ip, 32);
       addresses_.erase(l->ip);
     }
@@ -184,8 +191,9 @@ void ServiceProxy::reconcile() {
   for (const auto& [key, w] : want) {
     if (listeners_.count(key)) continue;
     auto l = std::make_shared<Listener>();
-    std::tie(l->ip, l->port, l->ns, l->service, l->portName) = w;
-    if (!options_.bridge.empty() && !addresses_.count(l->ip))
+    std::tie(l->ip, l->port, l->ns, l->service, l->portName, l->clientAffinity) = w;
+    bool ownAddress = l->ip != "0.0.0.0";  // node ports listen on every address the node has
+    if (ownAddress && !options_.bridge.empty() && !addresses_.count(l->ip))
       if (Status s = nl.addAddress(options_.bridge, l->ip, 32); !s) {
         log::warn("proxy", "cannot serve cluster IP " + l->ip + ": " + s.error().message);
         continue;
@@ -200,10 +208,10 @@ void ServiceProxy::reconcile() {
     if (bind(l->fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(l->fd, 512) != 0) {
       log::warn("proxy", "cannot listen on " + key + " for service " + l->ns + "/" + l->service + ": " + std::strerror(errno));
       close(l->fd);
-      if (!addresses_.count(l->ip) && !options_.bridge.empty()) (void)nl.deleteAddress(options_.bridge, l->ip, 32);
+      if (ownAddress && !addresses_.count(l->ip) && !options_.bridge.empty()) (void)nl.deleteAddress(options_.bridge, l->ip, 32);
       continue;
     }
-    ++addresses_[l->ip];
+    if (ownAddress) ++addresses_[l->ip];
     l->thread = std::thread([this, l] { acceptLoop(l); });
     listeners_[key] = l;
   }
@@ -212,7 +220,9 @@ void ServiceProxy::reconcile() {
 void ServiceProxy::acceptLoop(const std::shared_ptr<Listener>& l) {
   std::string service = l->ns + "/" + l->service;
   while (!l->closing && !stopping_) {
-    int client = accept4(l->fd, nullptr, nullptr, SOCK_CLOEXEC);
+    sockaddr_in peer{};
+    socklen_t peerLen = sizeof peer;
+    int client = accept4(l->fd, reinterpret_cast<sockaddr*>(&peer), &peerLen, SOCK_CLOEXEC);
     if (client < 0) {
       if (l->closing || stopping_) return;
       if (errno == EMFILE || errno == ENFILE) std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -227,7 +237,8 @@ void ServiceProxy::acceptLoop(const std::shared_ptr<Listener>& l) {
       reset(client);
       continue;
     }
-    uint64_t first = l->next++;
+    // Round robin, or the same endpoint for the same client address with ClientIP affinity.
+    uint64_t first = l->clientAffinity ? std::hash<uint32_t>{}(peer.sin_addr.s_addr) : l->next++;
     ++connections_;
     std::thread([this, client, targets, first, service] {
       int upstream = -1;

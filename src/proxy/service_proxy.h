@@ -1,11 +1,12 @@
 // The node's service proxy, first increment: every Service's cluster IP answers on this node, so
 // pods (through the bridge) and the node itself reach `clusterIP:port` and are forwarded over TCP
-// to a ready endpoint (round robin; a service without ready endpoints refuses the connection, as
-// kube-proxy's REJECT does). Cluster IPs are added as /32 addresses on the node bridge, so no
+// to a ready endpoint (round robin, or by client address with sessionAffinity ClientIP; a service
+// without ready endpoints refuses the connection, as kube-proxy's REJECT does). NodePort and
+// LoadBalancer services also answer on their node port on every node address. Cluster IPs are added as /32 addresses on the node bridge, so no
 // iptables rules are needed; the proxy listens on each (IP, port).
 //
-// Not yet (the networking issue): HTTP awareness, UDP, NodePorts, session affinity, the
-// thread-per-core event loop. Threading for now: one reconcile thread, one accept thread per
+// Not yet (the networking issue): HTTP awareness, UDP, affinity timeouts, the thread-per-core
+// event loop. Threading for now: one reconcile thread, one accept thread per
 // service port, one thread per connection copying both ways with poll().
 #pragma once
 #include <atomic>

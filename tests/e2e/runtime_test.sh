@@ -181,7 +181,24 @@ spec:
 YAML
 check "the second replica becomes Ready" wait_for "web2 ready" 30 ready web2
 seen() { for _ in $(seq 1 12); do curl -sf --max-time 2 "http://$SVC_IP/"; done; }
+"$SKIFF" apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: sticky}
+spec:
+  type: NodePort
+  selector: {app: web}
+  sessionAffinity: ClientIP
+  ports: [{name: http, port: 80, targetPort: 8080}]
+YAML
+NODE_PORT=$("$SKIFF" get svc sticky -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["spec"]["ports"][0]["nodePort"])')
+STICKY_IP=$("$SKIFF" get svc sticky -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["spec"]["clusterIP"])')
+check "a NodePort Service answers on the node's port" wait_for "node port" 10 bash -c "curl -sf --max-time 2 http://127.0.0.1:$NODE_PORT/ | grep -q -e served-from-image -e second-replica"
 check "traffic reaches both ready replicas" wait_for "both replicas" 15 bash -c "out=\$($(declare -f seen); SVC_IP=$SVC_IP seen); grep -q second-replica <<<\"\$out\" && grep -q served-from-image <<<\"\$out\""
+sticky=$(for _ in $(seq 1 12); do curl -sf --max-time 2 "http://$STICKY_IP/"; done | sort -u | wc -l)
+check "sessionAffinity ClientIP keeps one client on one replica" test "$sticky" = 1
+"$SKIFF" delete svc sticky >/dev/null
+check "a deleted Service's node port closes" wait_for "node port closed" 10 bash -c "! curl -sf --max-time 1 http://127.0.0.1:$NODE_PORT/ >/dev/null"
 "$SKIFF" exec web2 -- rm /w/ready
 ready_ips() { "$SKIFF" get endpoints web -o json | python3 -c 'import json,sys; print(sum(len(s.get("addresses",[])) for s in json.load(sys.stdin).get("subsets",[])))'; }
 check "a replica failing readiness leaves the Service's ready endpoints" wait_for "web2 unready" 15 bash -c "[ \"\$($(declare -f ready_ips); SKIFF=$SKIFF ready_ips)\" = 1 ]"
