@@ -192,6 +192,7 @@ Status NodeAgent::start() {
   if (ec) return Error::unavailable("cannot create " + options_.dataDir + "/pods: " + ec.message());
   removeOrphans();
   renewLease();
+  cleaner_ = std::thread([this] { cleanerLoop(); });
   sync_ = std::thread([this] { syncLoop(); });
   lease_ = std::thread([this] {
     auto next = Clock::now() + options_.leaseRenewInterval;
@@ -237,6 +238,12 @@ void NodeAgent::stop() {
     releasePod(*pod);
   }
   pods_by_key_.clear();
+  {
+    std::lock_guard retiredLock(retiredMutex_);
+    cleanerStopping_ = true;
+  }
+  retiredCv_.notify_all();
+  if (cleaner_.joinable()) cleaner_.join();  // finishes the pods handed to it first
   if (options_.network) options_.network->shutdown();
 }
 
@@ -384,6 +391,34 @@ void NodeAgent::writeResolvConf(PodState& pod, const json::value& obj) {
   }
 }
 
+// Hands a pod that left this node to the cleaner thread: tearing down a veth alone waits for an
+// RCU grace period (10-25 ms here), which must not hold up the pods being started meanwhile.
+void NodeAgent::retirePod(std::unique_ptr<PodState> pod) {
+  if (!options_.network)  // host ports are free again at once (the next pod may want them)
+    for (const auto& [cp, hp] : pod->hostPorts) reservedPorts_.erase(hp);
+  pod->hostPorts.clear();
+  {
+    std::lock_guard lock(retiredMutex_);
+    retired_.push_back(std::move(pod));
+  }
+  retiredCv_.notify_one();
+}
+
+void NodeAgent::cleanerLoop() {
+  while (true) {
+    std::unique_ptr<PodState> pod;
+    {
+      std::unique_lock lock(retiredMutex_);
+      retiredCv_.wait(lock, [&] { return !retired_.empty() || cleanerStopping_; });
+      if (retired_.empty()) return;
+      pod = std::move(retired_.front());
+      retired_.pop_front();
+    }
+    if (pod->terminator.joinable()) pod->terminator.join();
+    releasePod(*pod);
+  }
+}
+
 // Stops what is left of a pod and removes everything the agent made for it.
 void NodeAgent::releasePod(PodState& pod) {
   for (auto* list : {&pod.init, &pod.containers})
@@ -396,6 +431,8 @@ void NodeAgent::releasePod(PodState& pod) {
   pod.networkReady = false;
   std::error_code ec;
   fs::remove_all(pod.dir, ec);
+  // Pods retired to the cleaner gave their ports back already (hostPorts is empty then); on stop
+  // this runs under mutex_.
   if (!options_.network)
     for (const auto& [cp, hp] : pod.hostPorts) reservedPorts_.erase(hp);
 }
@@ -429,8 +466,7 @@ void NodeAgent::syncLoop() {
       auto it = pods_by_key_.find(key);
       if (it != pods_by_key_.end() && it->second->uid != uid) {
         // Same name, new pod: the old one is gone.
-        if (it->second->terminator.joinable()) it->second->terminator.join();
-        releasePod(*it->second);
+        retirePod(std::move(it->second));
         pods_by_key_.erase(it);
         it = pods_by_key_.end();
       }
@@ -490,8 +526,7 @@ void NodeAgent::syncLoop() {
         ++it;
         continue;
       }
-      if (it->second->terminator.joinable()) it->second->terminator.join();
-      releasePod(*it->second);
+      retirePod(std::move(it->second));
       it = pods_by_key_.erase(it);
     }
   }

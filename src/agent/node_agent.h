@@ -11,6 +11,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <set>
 #include <memory>
@@ -81,6 +82,8 @@ class NodeAgent {
   bool prepareIsolated(PodState& pod, const std::shared_ptr<ContainerState>& c, const boost::json::value& object,
                        runtime::ContainerSpec& spec);
   void releasePod(PodState& pod);
+  void retirePod(std::unique_ptr<PodState> pod);
+  void cleanerLoop();
   void saveRecord(ContainerState& c, const runtime::ContainerSpec& spec);
   void adoptContainers(PodState& pod, const boost::json::value& object);
   void removeOrphans();
@@ -104,6 +107,11 @@ class NodeAgent {
   };
   std::map<std::string, RateSample> cpuRates_;  // "ns/pod/container", and "" for the node  // host ports handed to pods that may not be listening yet
   std::thread sync_, lease_;
+  std::mutex retiredMutex_;
+  std::condition_variable retiredCv_;
+  std::deque<std::unique_ptr<PodState>> retired_;  // pods being cleaned up by cleaner_
+  bool cleanerStopping_ = false;
+  std::thread cleaner_;
   std::mutex wakeMutex_;
   bool wakePending_ = false;  // guarded by wakeMutex_
   std::condition_variable wake_;
