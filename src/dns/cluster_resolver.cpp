@@ -44,33 +44,47 @@ bool podReady(const json::value& pod) {
 }
 
 // Ready pods a service selects (headless answers list them).
-std::vector<const json::value*> selectedPods(const json::value& svc, const ClusterSnapshot& cluster) {
-  std::vector<const json::value*> out;
+std::vector<ObjectPtr> selectedPods(const json::value& svc, const ClusterView& cluster) {
+  std::vector<ObjectPtr> out;
   const json::value* sel = api::valueAt(svc, "spec.selector");
   if (!sel || !sel->is_object() || sel->get_object().empty()) return out;
   std::string ns = api::stringAt(svc, "metadata.namespace");
-  for (const auto& p : cluster.pods) {
-    if (api::stringAt(*p, "metadata.namespace") != ns || api::stringAt(*p, "status.podIP").empty() || !podReady(*p)) continue;
+  for (const auto& p : cluster.podsIn(ns)) {
+    if (api::stringAt(*p, "status.podIP").empty() || !podReady(*p)) continue;
     const json::value* labels = api::valueAt(*p, "metadata.labels");
     bool match = true;
     for (const auto& kv : sel->get_object()) {
       const json::value* l = labels && labels->is_object() ? labels->get_object().if_contains(kv.key()) : nullptr;
       if (!l || *l != kv.value()) match = false;
     }
-    if (match) out.push_back(p.get());
+    if (match) out.push_back(p);
   }
   return out;
 }
 
-const json::value* findService(const ClusterSnapshot& cluster, const std::string& ns, const std::string& name) {
-  for (const auto& s : cluster.services)
-    if (api::stringAt(*s, "metadata.namespace") == ns && api::stringAt(*s, "metadata.name") == name) return s.get();
-  return nullptr;
-}
-
 }  // namespace
 
-Resolution resolveClusterName(const Question& q, const ClusterSnapshot& cluster, const std::string& domain) {
+ClusterView ClusterView::of(std::vector<ObjectPtr> services, std::vector<ObjectPtr> pods) {
+  auto svcs = std::make_shared<std::vector<ObjectPtr>>(std::move(services));
+  auto ps = std::make_shared<std::vector<ObjectPtr>>(std::move(pods));
+  ClusterView v;
+  v.service = [svcs](const std::string& ns, const std::string& name) -> ObjectPtr {
+    for (const auto& s : *svcs)
+      if (api::stringAt(*s, "metadata.namespace") == ns && api::stringAt(*s, "metadata.name") == name) return s;
+    return nullptr;
+  };
+  v.podsIn = [ps](const std::string& ns) {
+    std::vector<ObjectPtr> out;
+    for (const auto& p : *ps)
+      if (api::stringAt(*p, "metadata.namespace") == ns) out.push_back(p);
+    return out;
+  };
+  v.allServices = [svcs] { return *svcs; };
+  v.allPods = [ps] { return *ps; };
+  return v;
+}
+
+Resolution resolveClusterName(const Question& q, const ClusterView& cluster, const std::string& domain) {
   Resolution res;
   const std::string& name = q.name;
   auto nx = [&] {
@@ -86,14 +100,14 @@ Resolution resolveClusterName(const Question& q, const ClusterSnapshot& cluster,
       return res;
     }
     std::string ip = parts[3] + "." + parts[2] + "." + parts[1] + "." + parts[0];
-    for (const auto& s : cluster.services)
+    for (const auto& s : cluster.allServices())
       if (api::stringAt(*s, "spec.clusterIP") == ip) {
         Record r{name, kPTR, 30,
                  api::stringAt(*s, "metadata.name") + "." + api::stringAt(*s, "metadata.namespace") + ".svc." + domain};
         if (q.type == kPTR || q.type == kANY) res.answers.push_back(r);
         return res;
       }
-    for (const auto& p : cluster.pods)
+    for (const auto& p : cluster.allPods())
       if (api::stringAt(*p, "status.podIP") == ip && !api::valueAt(*p, "spec.hostNetwork")) {
         std::string dashed = ip;
         std::replace(dashed.begin(), dashed.end(), '.', '-');
@@ -123,8 +137,9 @@ Resolution resolveClusterName(const Question& q, const ClusterSnapshot& cluster,
   parts.pop_back();  // now [..., svc, ns]
   std::string ns = parts.back();
   std::string svcName = parts[parts.size() - 2];
-  const json::value* svc = findService(cluster, ns, svcName);
-  if (!svc) return nx();
+  ObjectPtr svcObj = cluster.service(ns, svcName);
+  if (!svcObj) return nx();
+  const json::value* svc = svcObj.get();
   std::string fqdn = svcName + "." + ns + ".svc." + domain;
   std::string clusterIP = api::stringAt(*svc, "spec.clusterIP");
   bool headless = clusterIP == "None";
@@ -136,7 +151,7 @@ Resolution resolveClusterName(const Question& q, const ClusterSnapshot& cluster,
     if (!wantsA) return res;  // the name exists: NODATA for other types
     if (!headless && !clusterIP.empty()) res.answers.push_back(aRecord(name, clusterIP));
     if (headless)
-      for (const json::value* p : selectedPods(*svc, cluster)) res.answers.push_back(aRecord(name, api::stringAt(*p, "status.podIP")));
+      for (const auto& p : selectedPods(*svc, cluster)) res.answers.push_back(aRecord(name, api::stringAt(*p, "status.podIP")));
     return res;
   }
   if (parts.size() == 4 && parts[0].starts_with("_") && parts[1].starts_with("_")) {
@@ -162,7 +177,7 @@ Resolution resolveClusterName(const Question& q, const ClusterSnapshot& cluster,
   }
   if (parts.size() == 3 && headless) {
     // <hostname>.<svc>.<ns>: a pod whose hostname and subdomain say so.
-    for (const json::value* p : selectedPods(*svc, cluster))
+    for (const auto& p : selectedPods(*svc, cluster))
       if (api::stringAt(*p, "spec.hostname") == parts[0] && api::stringAt(*p, "spec.subdomain") == svcName) {
         if (wantsA) res.answers.push_back(aRecord(name, api::stringAt(*p, "status.podIP")));
         return res;

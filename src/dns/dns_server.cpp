@@ -54,8 +54,8 @@ std::vector<std::string> resolvConfNameservers(const std::string& path, const st
   return out;
 }
 
-DnsServer::DnsServer(DnsServerOptions options, std::function<ClusterSnapshot()> snapshot)
-    : options_(std::move(options)), snapshot_(std::move(snapshot)) {
+DnsServer::DnsServer(DnsServerOptions options, ClusterView cluster)
+    : options_(std::move(options)), cluster_(std::move(cluster)) {
   if (options_.upstreams.empty()) options_.upstreams = resolvConfNameservers("/etc/resolv.conf", options_.address);
 }
 
@@ -104,7 +104,7 @@ std::string DnsServer::answer(std::string_view packet) {
     out[4] = out[5] = 0;
     return out.substr(0, 12);
   }
-  Resolution r = resolveClusterName(q->question, snapshot_(), options_.domain);
+  Resolution r = resolveClusterName(q->question, cluster_, options_.domain);
   if (r.forward) return "";  // the caller forwards
   queriesCounter(r.rcode == kNXDomain ? "nxdomain" : "cluster").inc();
   return buildResponse(*q, r.rcode, r.answers, true);

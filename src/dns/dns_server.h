@@ -3,8 +3,8 @@
 // resolvers (from /etc/resolv.conf, as CoreDNS's `forward . /etc/resolv.conf` does). Pods'
 // resolv.conf points here (the node bridge's address) with the usual search path.
 //
-// Threading: one thread per protocol reads queries; cluster answers are computed inline (a
-// snapshot lookup), forwarded queries each get a short-lived thread (at most 64 at once).
+// Threading: one thread per protocol reads queries; cluster answers are computed inline (an
+// informer lookup of one Service or one namespace's pods), forwarded queries each get a short-lived thread (at most 64 at once).
 #pragma once
 #include <atomic>
 #include <functional>
@@ -27,7 +27,7 @@ struct DnsServerOptions {
 
 class DnsServer {
  public:
-  DnsServer(DnsServerOptions options, std::function<ClusterSnapshot()> snapshot);
+  DnsServer(DnsServerOptions options, ClusterView cluster);
   ~DnsServer();
   Status start();
   void stop();
@@ -41,7 +41,7 @@ class DnsServer {
   std::string forward(std::string_view packet, bool overTcp);
 
   DnsServerOptions options_;
-  std::function<ClusterSnapshot()> snapshot_;
+  ClusterView cluster_;
   int udp_ = -1, tcp_ = -1;
   uint16_t port_ = 0;
   std::thread udpThread_, tcpThread_;

@@ -230,7 +230,10 @@ class PlatformImpl final : public Platform {
         // The node DNS server on the bridge address, answering from the informers.
         auto& svcForDns = informer("v1", "Service");
         dns_ = std::make_unique<dns::DnsServer>(dns::DnsServerOptions{network_->gateway(), 53, "cluster.local", {}},
-                                                [&svcForDns, &pods] { return dns::ClusterSnapshot{svcForDns.list(), pods.list()}; });
+                                                dns::ClusterView{
+                                                    [&svcForDns](const std::string& ns, const std::string& name) { return svcForDns.get(ns, name); },
+                                                    [&pods](const std::string& ns) { return pods.list(ns); },
+                                                    [&svcForDns] { return svcForDns.list(); }, [&pods] { return pods.list(); }});
         // Without port 53 (another DNS server holds it on every address) pods keep the host's resolvers.
         if (Status s = dns_->start(); !s) {
           log::warn("dns", s.error().message + "; pods will use the host's resolv.conf");

@@ -9,10 +9,10 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace skiff::dns;
-  static const ClusterSnapshot cluster{
+  static const ClusterView cluster = ClusterView::of(
       {std::make_shared<const boost::json::value>(boost::json::parse(
           R"({"metadata":{"name":"web","namespace":"ns"},"spec":{"clusterIP":"10.96.0.1","ports":[{"name":"http","port":80}]}})"))},
-      {}};
+      {});
   auto q = parseQuery(std::string_view(reinterpret_cast<const char*>(data), size));
   if (!q) return 0;
   Resolution r = resolveClusterName(q->question, cluster);

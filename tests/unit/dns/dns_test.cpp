@@ -50,14 +50,14 @@ std::string lastA(const std::string& reply) {
 
 std::shared_ptr<const json::value> obj(const char* text) { return std::make_shared<const json::value>(json::parse(text)); }
 
-ClusterSnapshot cluster() {
-  ClusterSnapshot c;
-  c.services = {obj(R"({"metadata":{"name":"web","namespace":"shop"},"spec":{"clusterIP":"10.96.0.10","selector":{"app":"web"},"ports":[{"name":"http","port":80}]}})"),
+ClusterView cluster() {
+  std::vector<ObjectPtr> services, pods;
+  services = {obj(R"({"metadata":{"name":"web","namespace":"shop"},"spec":{"clusterIP":"10.96.0.10","selector":{"app":"web"},"ports":[{"name":"http","port":80}]}})"),
                 obj(R"({"metadata":{"name":"db","namespace":"shop"},"spec":{"clusterIP":"None","selector":{"app":"db"}}})"),
                 obj(R"({"metadata":{"name":"ext","namespace":"shop"},"spec":{"type":"ExternalName","externalName":"example.org"}})")};
-  c.pods = {obj(R"({"metadata":{"name":"db-0","namespace":"shop","labels":{"app":"db"}},"spec":{"hostname":"db-0","subdomain":"db"},"status":{"podIP":"10.244.0.7","conditions":[{"type":"Ready","status":"True"}]}})"),
+  pods = {obj(R"({"metadata":{"name":"db-0","namespace":"shop","labels":{"app":"db"}},"spec":{"hostname":"db-0","subdomain":"db"},"status":{"podIP":"10.244.0.7","conditions":[{"type":"Ready","status":"True"}]}})"),
             obj(R"({"metadata":{"name":"db-1","namespace":"shop","labels":{"app":"db"}},"spec":{"hostname":"db-1","subdomain":"db"},"status":{"podIP":"10.244.0.8","conditions":[{"type":"Ready","status":"False"}]}})")};
-  return c;
+  return ClusterView::of(services, pods);
 }
 
 Resolution ask(const std::string& name, uint16_t type = kA) { return resolveClusterName(Question{name, type, 1}, cluster()); }
@@ -99,7 +99,7 @@ TEST(ClusterDns, MalformedQueriesAreRefusedNotCrashed) {
   loop[12] = char(0xc0);
   loop[13] = 12;  // a name pointing at itself
   EXPECT_FALSE(parseQuery(loop).ok());
-  DnsServer server({"127.0.0.1", 0, "cluster.local", {"127.0.0.1:9"}}, [] { return cluster(); });
+  DnsServer server({"127.0.0.1", 0, "cluster.local", {"127.0.0.1:9"}}, cluster());
   std::string reply = server.answer(loop);
   ASSERT_EQ(reply.size(), 12u);
   EXPECT_EQ(rcodeOf(reply), kFormErr);
@@ -146,9 +146,9 @@ std::string tcpExchange(uint16_t port, const std::string& packet) {
 
 TEST(DnsServer, AnswersOverUdpAndTcpAndForwardsTheRest) {
   // The upstream: another server, authoritative for its own zone.
-  DnsServer upstream({"127.0.0.1", 0, "upstream.test", {}}, [] { return cluster(); });
+  DnsServer upstream({"127.0.0.1", 0, "upstream.test", {}}, cluster());
   ASSERT_TRUE(upstream.start().ok());
-  DnsServer server({"127.0.0.1", 0, "cluster.local", {"127.0.0.1:" + std::to_string(upstream.port())}}, [] { return cluster(); });
+  DnsServer server({"127.0.0.1", 0, "cluster.local", {"127.0.0.1:" + std::to_string(upstream.port())}}, cluster());
   ASSERT_TRUE(server.start().ok());
   std::string r = udpExchange(server.port(), encodeQuery(7, "web.shop.svc.cluster.local", kA));
   ASSERT_GE(r.size(), 12u);
