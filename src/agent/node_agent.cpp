@@ -364,14 +364,12 @@ void NodeAgent::writeResolvConf(PodState& pod, const json::value& obj) {
       std::istringstream words(line);
       std::string key, value;
       words >> key;
-      while (words >> value) (key == "nameserver" ? servers : key == "search" ? searches : key == "options" ? options : searches).push_back(value);
-      if (key != "nameserver" && key != "search" && key != "options") searches.clear();
+      std::vector<std::string>* into = key == "nameserver" ? &servers : key == "search" ? &searches : key == "options" ? &options : nullptr;
+      while (into && words >> value) into->push_back(value);
     }
   }
-  for (const char* field : {"nameservers", "searches"})
-    if (const json::value* list = api::valueAt(obj, std::string("spec.dnsConfig.") + field); list && list->is_array())
-      for (const auto& v : list->get_array())
-        if (v.is_string()) (std::string(field) == "nameservers" ? servers : searches).emplace_back(v.get_string());
+  for (auto& v : api::stringsAt(obj, "spec.dnsConfig.nameservers")) servers.push_back(std::move(v));
+  for (auto& v : api::stringsAt(obj, "spec.dnsConfig.searches")) searches.push_back(std::move(v));
   if (const json::value* opts = api::valueAt(obj, "spec.dnsConfig.options"); opts && opts->is_array())
     for (const auto& o : opts->get_array()) {
       std::string name = api::stringAt(o, "name"), value = api::stringAt(o, "value");
@@ -675,9 +673,7 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
     spec.id = pod.uid + "-" + c.name + "-" + std::to_string(c.attempt);
     spec.image = api::stringAt(c.spec, "image");
     for (const char* part : {"command", "args"})
-      if (const json::value* a = api::valueAt(c.spec, part); a && a->is_array())
-        for (const auto& s : a->get_array())
-          if (s.is_string()) spec.command.emplace_back(s.get_string());
+      for (auto& s : api::stringsAt(c.spec, part)) spec.command.push_back(std::move(s));
     spec.env = envFor(c.spec);
     spec.workingDir = api::stringAt(c.spec, "workingDir");
     spec.logPath = c.logDir + "/" + std::to_string(c.attempt) + ".log";
@@ -753,10 +749,8 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
         ok = httpProbe(host.empty() ? podIP : host, port, api::stringAt(probeSpec, "httpGet.path"), timeout, &detail);
       } else if (api::valueAt(probeSpec, "tcpSocket")) {
         ok = tcpProbe(podIP, port, timeout, &detail);
-      } else if (const json::value* cmd = api::valueAt(probeSpec, "exec.command"); cmd && cmd->is_array()) {
-        std::vector<std::string> argv;
-        for (const auto& a : cmd->get_array())
-          if (a.is_string()) argv.emplace_back(a.get_string());
+      } else if (api::valueAt(probeSpec, "exec.command")) {
+        std::vector<std::string> argv = api::stringsAt(probeSpec, "exec.command");
         std::unique_lock lock(mutex_);
         runtime::Container* proc = cp->proc.get();
         lock.unlock();
@@ -878,13 +872,6 @@ std::map<std::string, image::RegistryAuth> pullSecrets(apiserver::Registry& regi
   return out;
 }
 
-std::vector<std::string> stringsAt(const json::value& o, const char* path) {
-  std::vector<std::string> out;
-  if (const json::value* a = api::valueAt(o, path); a && a->is_array())
-    for (const auto& s : a->get_array())
-      if (s.is_string()) out.emplace_back(s.get_string());
-  return out;
-}
 
 }  // namespace
 
@@ -1004,8 +991,8 @@ bool NodeAgent::prepareIsolated(PodState& pod, const std::shared_ptr<ContainerSt
   }
   // Kubernetes' rules: command replaces the entrypoint, args replace the image's cmd.
   const image::ImageConfig& cfg = c.image->config;
-  auto command = stringsAt(c.spec, "command");
-  auto args = stringsAt(c.spec, "args");
+  auto command = api::stringsAt(c.spec, "command");
+  auto args = api::stringsAt(c.spec, "args");
   spec.command.clear();
   if (!command.empty()) {
     spec.command = command;
@@ -1062,8 +1049,8 @@ bool NodeAgent::prepareIsolated(PodState& pod, const std::shared_ptr<ContainerSt
     spec.security.readOnlyRootFilesystem = ro->get_bool();
   if (const json::value* ape = api::valueAt(c.spec, "securityContext.allowPrivilegeEscalation"); ape && ape->is_bool())
     spec.security.noNewPrivileges = !ape->get_bool();
-  spec.security.capAdd = stringsAt(c.spec, "securityContext.capabilities.add");
-  spec.security.capDrop = stringsAt(c.spec, "securityContext.capabilities.drop");
+  spec.security.capAdd = api::stringsAt(c.spec, "securityContext.capabilities.add");
+  spec.security.capDrop = api::stringsAt(c.spec, "securityContext.capabilities.drop");
   return true;
 }
 

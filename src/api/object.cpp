@@ -26,6 +26,14 @@ std::string stringAt(const json::value& object, std::string_view path) {
   return v && v->is_string() ? std::string(v->get_string()) : std::string();
 }
 
+std::vector<std::string> stringsAt(const json::value& object, std::string_view path) {
+  std::vector<std::string> out;
+  if (const json::value* v = valueAt(object, path); v && v->is_array())
+    for (const auto& s : v->get_array())
+      if (s.is_string()) out.emplace_back(s.get_string());
+  return out;
+}
+
 json::value& ensurePath(json::value& object, std::string_view path) {
   json::value* cur = &object;
   while (true) {

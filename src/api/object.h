@@ -2,6 +2,7 @@
 #pragma once
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/json/value.hpp>
 
@@ -9,6 +10,8 @@ namespace skiff::api {
 
 // The string at a dotted path ("metadata.name"), or "" when absent or not a string.
 std::string stringAt(const boost::json::value& object, std::string_view dottedPath);
+// The strings of the array at a dotted path (non-strings skipped); empty when absent.
+std::vector<std::string> stringsAt(const boost::json::value& object, std::string_view dottedPath);
 // The value at a dotted path, or nullptr.
 const boost::json::value* valueAt(const boost::json::value& object, std::string_view dottedPath);
 // Creates objects along a dotted path and returns the slot at its end.

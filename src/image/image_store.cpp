@@ -9,6 +9,7 @@
 #include <future>
 #include <sstream>
 
+#include "api/object.h"
 #include "common/log.h"
 #include "image/digest.h"
 #include "image/layer.h"
@@ -53,14 +54,6 @@ std::string str(const json::value& o, const char* key) {
   return v && v->is_string() ? std::string(v->get_string()) : "";
 }
 
-std::vector<std::string> strings(const json::value& o, const char* key) {
-  std::vector<std::string> out;
-  if (!o.is_object()) return out;
-  if (auto* v = o.get_object().if_contains(key); v && v->is_array())
-    for (const auto& s : v->get_array())
-      if (s.is_string()) out.emplace_back(s.get_string());
-  return out;
-}
 
 bool isIndex(const json::value& m, const std::string& mediaType) {
   std::string mt = mediaType.empty() ? str(m, "mediaType") : mediaType;
@@ -174,9 +167,9 @@ Result<Image> ImageStore::readImage(const std::string& name, const std::string& 
   auto cfg = parseJson(*cfgText, "the config of " + name);
   if (!cfg) return cfg.error();
   if (auto* c = cfg->get_object().if_contains("config"); c && c->is_object()) {
-    img.config.entrypoint = strings(*c, "Entrypoint");
-    img.config.cmd = strings(*c, "Cmd");
-    img.config.env = strings(*c, "Env");
+    img.config.entrypoint = api::stringsAt(*c, "Entrypoint");
+    img.config.cmd = api::stringsAt(*c, "Cmd");
+    img.config.env = api::stringsAt(*c, "Env");
     img.config.workingDir = str(*c, "WorkingDir");
     img.config.user = str(*c, "User");
   }
@@ -342,7 +335,7 @@ Result<std::vector<Image>> ImageStore::import(const std::string& path, const std
       auto cfgDigest = copyBlob(*cfgPath, dir_, "");
       if (!cfgDigest) return cfgDigest.error();
       json::array layers;
-      for (const auto& rel : strings(entry, "Layers")) {
+      for (const auto& rel : api::stringsAt(entry, "Layers")) {
         auto lp = inside(rel);
         if (!lp) return lp.error();
         auto d = copyBlob(*lp, dir_, "");
@@ -358,7 +351,7 @@ Result<std::vector<Image>> ImageStore::import(const std::string& path, const std
       std::string body = json::serialize(manifest);
       std::string digest = sha256Of(body);
       if (Status s = writeFileAtomic(blobPath(digest), body); !s) return s.error();
-      auto tags = strings(entry, "RepoTags");
+      auto tags = api::stringsAt(entry, "RepoTags");
       if (tags.empty()) tags.push_back("");
       for (const auto& t : tags) found.emplace_back(t, digest);
     }

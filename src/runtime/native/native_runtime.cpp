@@ -102,6 +102,43 @@ const char* stepName(int step) {
   return "starting the container";
 }
 
+// One fd over a unix socket (SCM_RIGHTS) with a one-byte message; allocation-free, so a forked
+// child may call it.
+bool sendFd(int socket, int fd) {
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+  return sendmsg(socket, &msg, 0) == 1;
+}
+
+// The fd sendFd sent (close-on-exec), or -1 after timeoutMs.
+int receiveFd(int socket, int timeoutMs) {
+  pollfd p{socket, POLLIN, 0};
+  if (::poll(&p, 1, timeoutMs) <= 0) return -1;
+  char byte;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  int fd = -1;
+  if (recvmsg(socket, &msg, MSG_CMSG_CLOEXEC) == 1)
+    if (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm && cm->cmsg_type == SCM_RIGHTS) std::memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+  return fd;
+}
+
 // Runs in the cloned child: system calls only, on data prepared by the parent. No allocation,
 // no locks, no glibc wrappers that assume they know the process's threads.
 [[noreturn]] void childMain(ChildPlan& plan, int errFd, std::vector<const char*>& argv, std::vector<const char*>& envp,
@@ -270,20 +307,7 @@ class NativeRuntime final : public Runtime {
         if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) != 0) _exit(126);
         int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
         if (slave < 0) _exit(126);
-        char byte = 0;
-        iovec iov{&byte, 1};
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-        msghdr msg{};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
-        cmsghdr* cm = CMSG_FIRSTHDR(&msg);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(cm), &master, sizeof(int));
-        if (sendmsg(ptySocket[1], &msg, 0) != 1) _exit(126);
+        if (!sendFd(ptySocket[1], master)) _exit(126);
         close(master);
         close(ptySocket[1]);
         in = out = err = slave;
@@ -323,20 +347,7 @@ class NativeRuntime final : public Runtime {
     for (int f : nsFds) close(f);
     if (!terminal) return pipes->afterFork(child);
     close(ptySocket[1]);
-    int master = -1;
-    pollfd p{ptySocket[0], POLLIN, 0};
-    if (child > 0 && ::poll(&p, 1, 5000) > 0) {
-      char byte;
-      iovec iov{&byte, 1};
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-      msghdr msg{};
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof control;
-      if (recvmsg(ptySocket[0], &msg, MSG_CMSG_CLOEXEC) == 1)
-        if (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm && cm->cmsg_type == SCM_RIGHTS) std::memcpy(&master, CMSG_DATA(cm), sizeof(int));
-    }
+    int master = child > 0 ? receiveFd(ptySocket[0], 5000) : -1;
     close(ptySocket[0]);
     if (master < 0) {
       if (child > 0) {
