@@ -60,7 +60,16 @@ int runUp(const Args& args) {
   }
   options.nodeName = flags->get("node-name");
   options.runtime = flags->get("runtime");
-  if (flags->has("pod-cidr")) options.podCidr = flags->get("pod-cidr");
+  if (!options.runtime.empty() && options.runtime != "native" && options.runtime != "oci" && options.runtime != "process")
+    return fail("--runtime takes native, oci or process, not \"" + options.runtime + "\"");
+  if (flags->has("pod-cidr")) {
+    options.podCidr = flags->get("pod-cidr");
+    unsigned a, b, c, d, bits;
+    char extra;
+    if (std::sscanf(options.podCidr.c_str(), "%u.%u.%u.%u/%u%c", &a, &b, &c, &d, &bits, &extra) != 5 || a > 255 || b > 255 ||
+        c > 255 || d > 255 || bits < 8 || bits > 28)
+      return fail("--pod-cidr takes an IPv4 range like 10.244.0.0/16 (prefix 8 to 28), not \"" + options.podCidr + "\"");
+  }
   if (flags->has("bridge")) {
     options.bridge = flags->get("bridge");
     if (options.bridge.empty() || options.bridge.size() > 15) return fail("--bridge takes an interface name of 1 to 15 characters");

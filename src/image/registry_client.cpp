@@ -105,7 +105,7 @@ struct RegistryClient::Impl {
   http::Client& clientFor() {
     if (!client)
       client = std::make_unique<http::Client>(registry.host, registry.port, "", registry.tls ? http::Client::kSystemRoots : "",
-                                              "registry " + ref.registry);
+                                              "the registry");
     return *client;
   }
 
