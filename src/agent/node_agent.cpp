@@ -1266,4 +1266,12 @@ bool NodeAgent::running(const std::string& ns, const std::string& pod, const std
   return false;
 }
 
+int NodeAgent::hostPort(const std::string& ns, const std::string& pod, int containerPort) {
+  std::lock_guard lock(mutex_);
+  auto it = pods_by_key_.find(ns + "/" + pod);
+  if (it == pods_by_key_.end()) return 0;
+  auto p = it->second->hostPorts.find(containerPort);
+  return p == it->second->hostPorts.end() ? 0 : p->second;
+}
+
 }  // namespace skiff::agent

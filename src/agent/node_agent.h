@@ -57,6 +57,9 @@ class NodeAgent {
   // Starts a command in a running container of a pod on this node (exec).
   Result<runtime::ExecProcess> startExec(const std::string& ns, const std::string& pod, const std::string& container,
                                          const std::vector<std::string>& command, bool withStdin, bool tty);
+  // Where a pod's container port really listens on this host (process runtime: ports may move
+  // when taken); 0 when the pod or port is unknown here.
+  int hostPort(const std::string& ns, const std::string& pod, int containerPort);
   // Whether a container is still running (log follow ends when it stops).
   bool running(const std::string& ns, const std::string& pod, const std::string& container);
 

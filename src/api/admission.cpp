@@ -5,6 +5,8 @@
 #include <set>
 
 #include "api/cron.h"
+#include "api/gateway_api.h"
+#include "api/traffic_policy.h"
 #include "api/object.h"
 #include "api/selector.h"
 
@@ -688,6 +690,16 @@ std::vector<FieldCause> validateObject(const ResourceType& type, const json::val
     }
   } else if (k == "Service") {
     validateService(object, e);
+    std::vector<PolicyProblem> problems;
+    readTrafficPolicy(object, &problems);
+    for (const auto& p : problems) e.invalid(p.field, json::string(p.value), p.message);
+  } else if (k == "Gateway" || k == "GatewayClass" || k == "HTTPRoute") {
+    std::vector<PolicyProblem> problems;
+    validateGatewayApi(k, object, problems);
+    for (const auto& p : problems) {
+      if (p.message == "Required value") e.required(p.field);
+      else e.invalid(p.field, json::string(p.value), p.message);
+    }
   } else if (k == "PersistentVolumeClaim") {
     const json::value* modes = valueAt(object, "spec.accessModes");
     if (!modes || !modes->is_array() || modes->get_array().empty()) e.required("spec.accessModes");

@@ -23,6 +23,9 @@ const std::vector<ResourceType>& builtinResources() {
       {"batch", "v1", "Job", "jobs", "job", true, true, false, {}, {"all"}},
       {"autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", true, true, false, {"hpa"}, {"all"}},
       {"batch", "v1", "CronJob", "cronjobs", "cronjob", true, true, false, {"cj"}, {"all"}},
+      {"gateway.networking.k8s.io", "v1", "GatewayClass", "gatewayclasses", "gatewayclass", false, true, false, {"gc"}, {"gateway-api"}},
+      {"gateway.networking.k8s.io", "v1", "Gateway", "gateways", "gateway", true, true, false, {"gtw"}, {"gateway-api"}},
+      {"gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes", "httproute", true, true, false, {}, {"gateway-api"}},
   };
   return types;
 }

@@ -91,6 +91,10 @@ CronJob apiVersion:string kind:string metadata:ObjectMeta spec:CronJobSpec statu
 CronJobSpec schedule:string timeZone:string startingDeadlineSeconds:int concurrencyPolicy:string suspend:bool jobTemplate:JobTemplateSpec successfulJobsHistoryLimit:int failedJobsHistoryLimit:int
 CronJobStatus active:[]any lastScheduleTime:time lastSuccessfulTime:time
 
+GatewayClass apiVersion:string kind:string metadata:ObjectMeta spec:any status:any
+Gateway apiVersion:string kind:string metadata:ObjectMeta spec:any status:any
+HTTPRoute apiVersion:string kind:string metadata:ObjectMeta spec:any status:any
+
 ReplicaSetStatus replicas:int fullyLabeledReplicas:int readyReplicas:int availableReplicas:int terminatingReplicas:int observedGeneration:int conditions:[]any@type
 )";
 

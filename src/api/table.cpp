@@ -51,6 +51,11 @@ std::vector<Column> columnsFor(const std::string& kind) {
     return {{"Name", "string", 0, "name"}, {"Value", "integer", 0}, {"Global-Default", "boolean", 0},
             {"Preemption-Policy", "string", 0}, {"Age", "string", 0}};
   if (kind == "Endpoints") return {{"Name", "string", 0, "name"}, {"Endpoints", "string", 0}, {"Age", "string", 0}};
+  if (kind == "GatewayClass")
+    return {{"Name", "string", 0, "name"}, {"Controller", "string", 0}, {"Accepted", "string", 0}, {"Age", "string", 0}, {"Description", "string", 1}};
+  if (kind == "Gateway")
+    return {{"Name", "string", 0, "name"}, {"Class", "string", 0}, {"Address", "string", 0}, {"Programmed", "string", 0}, {"Age", "string", 0}};
+  if (kind == "HTTPRoute") return {{"Name", "string", 0, "name"}, {"Hostnames", "string", 0}, {"Age", "string", 0}};
   if (kind == "PersistentVolumeClaim")
     return {{"Name", "string", 0, "name"}, {"Status", "string", 0}, {"Volume", "string", 0}, {"Capacity", "string", 0},
             {"Access Modes", "string", 0}, {"StorageClass", "string", 0}, {"Age", "string", 0}, {"VolumeMode", "string", 1}};
@@ -293,6 +298,26 @@ void fillCells(const ResourceType& type, const json::value& o, json::array& cell
     std::string shown = eps.empty() ? "<none>" : joinStrings(std::vector<std::string>(eps.begin(), eps.begin() + long(std::min<size_t>(eps.size(), 3))));
     if (eps.size() > 3) shown += " + " + std::to_string(eps.size() - 3) + " more...";
     cells = {json::value(name), json::value(shown), json::value(age(o))};
+  } else if (k == "GatewayClass" || k == "Gateway" || k == "HTTPRoute") {
+    auto conditionStatus = [&](const char* type) {
+      if (const json::value* cs = valueAt(o, "status.conditions"); cs && cs->is_array())
+        for (const auto& cond : cs->get_array())
+          if (stringAt(cond, "type") == type) return stringAt(cond, "status");
+      return std::string("Unknown");
+    };
+    if (k == "GatewayClass") {
+      cells = {json::value(name), json::value(stringAt(o, "spec.controllerName")), json::value(conditionStatus("Accepted")), json::value(age(o)),
+               json::value(stringAt(o, "spec.description"))};
+    } else if (k == "Gateway") {
+      std::string address;
+      if (const json::value* as = valueAt(o, "status.addresses"); as && as->is_array() && !as->get_array().empty())
+        address = stringAt(as->get_array()[0], "value");
+      cells = {json::value(name), json::value(stringAt(o, "spec.gatewayClassName")), json::value(address), json::value(conditionStatus("Programmed")),
+               json::value(age(o))};
+    } else {
+      std::vector<std::string> hosts = stringsAt(o, "spec.hostnames");
+      cells = {json::value(name), json::value(hosts.empty() ? "" : joinStrings(hosts)), json::value(age(o))};
+    }
   } else if (k == "EndpointSlice") {
     std::vector<std::string> ports, addrs;
     if (const json::value* ps = valueAt(o, "ports"); ps && ps->is_array())

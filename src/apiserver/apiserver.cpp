@@ -203,6 +203,21 @@ void ApiServer::handle(http::Exchange& ex) {
   requestCounter().with({rec.verb, rec.resource, std::to_string(rec.status)}).inc();
   if (!rec.longRunning)
     requestLatency().with({rec.verb, rec.resource}).observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  if (options_.spans) {
+    observe::Span span;
+    auto caller = observe::parseTraceparent(rec.request().header("traceparent"));
+    span.traceId = caller ? caller->traceId : observe::randomHexId(16);
+    span.parentSpanId = caller ? caller->parentId : "";
+    span.spanId = observe::randomHexId(8);
+    span.name = rec.verb + " " + (rec.resource.empty() ? rec.request().path : rec.resource);
+    auto now = std::chrono::system_clock::now();
+    span.endUnixNanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+    span.startUnixNanos = span.endUnixNanos - std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+    span.error = rec.status >= 500;
+    span.attributes = {{"http.request.method", rec.request().method}, {"url.path", rec.request().path}, {"skiff.component", "apiserver"}};
+    span.intAttributes = {{"http.response.status_code", rec.status}};
+    options_.spans(std::move(span));
+  }
 }
 
 void ApiServer::dispatch(Recorder& ex) {

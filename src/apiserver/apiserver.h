@@ -13,6 +13,7 @@
 
 #include "apiserver/registry.h"
 #include "http/http.h"
+#include "observe/otlp.h"
 
 namespace skiff::apiserver {
 
@@ -55,6 +56,8 @@ struct ApiServerOptions {
   UsageSource usage;
   std::chrono::milliseconds bookmarkInterval{10000};
   std::string advertiseAddress;  // host:port clients should use
+  // Receives a span per request (traceparent continued when the client sent one); null = none.
+  std::function<void(observe::Span)> spans;
   // Node-local extensions served under /skiff/ (authenticated like the API): path prefix -> handler.
   std::map<std::string, std::function<void(http::Exchange&)>> extensions;
 };

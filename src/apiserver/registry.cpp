@@ -686,6 +686,12 @@ Status Registry::bootstrap() {
     auto r = create(*nsType, "", json::object{{"metadata", json::object{{"name", name}}}});
     if (!r && r.error().reason != "AlreadyExists") return r.error();
   }
+  // The GatewayClass the node proxy serves, so Gateways have a class to name (as k3s ships one).
+  const api::ResourceType& gcType = *api::findByKind("gateway.networking.k8s.io/v1", "GatewayClass");
+  if (!store_.get(gcType.storageKey("", "skiff")))
+    (void)create(gcType, "", json::object{{"metadata", json::object{{"name", "skiff"}}},
+                                          {"spec", json::object{{"controllerName", "skiff.dev/gateway-controller"},
+                                                                {"description", "skiff's node proxy: HTTP listeners on the node's ports"}}}});
   return {};
 }
 

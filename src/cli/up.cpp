@@ -20,7 +20,8 @@ int runUp(const Args& args) {
   // One arena per connection thread would keep freed request buffers resident; two is enough here.
   mallopt(M_ARENA_MAX, 2);
   auto flags = Flags::parse(args, {{"data-dir", "d", true}, {"listen", "", true}, {"log-level", "", true}, {"simulated-nodes", "", true}, {"node-monitor-grace-period", "", true}, {"no-agent", "", false}, {"no-controllers", "", false},
-                                      {"node-name", "", true}, {"service-cidr", "", true}, {"runtime", "", true}, {"pod-cidr", "", true}, {"bridge", "", true}});
+                                      {"node-name", "", true}, {"service-cidr", "", true}, {"runtime", "", true}, {"pod-cidr", "", true}, {"bridge", "", true},
+                                      {"proxy-workers", "", true}, {"access-log", "", true}, {"otlp-endpoint", "", true}});
   if (!flags) return fail(flags.error().message);
   if (!flags->positional().empty()) return fail("skiff up takes no arguments, got \"" + flags->positional()[0] + "\"");
   std::string level = flags->get("log-level", "info");
@@ -74,6 +75,14 @@ int runUp(const Args& args) {
     options.bridge = flags->get("bridge");
     if (options.bridge.empty() || options.bridge.size() > 15) return fail("--bridge takes an interface name of 1 to 15 characters");
   }
+  if (flags->has("proxy-workers")) {
+    char* end = nullptr;
+    long n = std::strtol(flags->get("proxy-workers").c_str(), &end, 10);
+    if (*end || n < 1 || n > 256) return fail("--proxy-workers takes a thread count from 1 to 256");
+    options.proxyWorkers = int(n);
+  }
+  options.accessLog = flags->get("access-log");
+  options.otlpEndpoint = flags->get("otlp-endpoint");
   if (const char* b = std::getenv("SKIFF_RESTART_BACKOFF_MS")) options.restartBackoff = std::chrono::milliseconds(std::atol(b));
   if (const char* l = std::getenv("SKIFF_LOG_MAX_BYTES")) options.maxLogBytes = uint64_t(std::atoll(l));
   if (const char* bm = std::getenv("SKIFF_BOOKMARK_INTERVAL_MS")) options.bookmarkInterval = std::chrono::milliseconds(std::atol(bm));

@@ -19,7 +19,7 @@
 #include "image/image_store.h"
 #include "dns/dns_server.h"
 #include "network/pod_network.h"
-#include "proxy/service_proxy.h"
+#include "proxy/node_proxy.h"
 #include "runtime/runtime.h"
 #include "controller/cronjob_controller.h"
 #include "controller/daemonset_controller.h"
@@ -36,6 +36,7 @@
 #include "controller/replicaset_controller.h"
 #include "scheduler/scheduler_controller.h"
 #include "http/http.h"
+#include "observe/otlp.h"
 #include "pki/pki.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -120,6 +121,7 @@ class PlatformImpl final : public Platform {
     if (nodeLifecycle_) nodeLifecycle_->stop();
     if (namespaces_) namespaces_->stop();
     for (auto& [name, inf] : informers_) inf->stop();
+    if (spans_) spans_->stop();
   }
   ~PlatformImpl() override { stop(); }
 
@@ -148,7 +150,8 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<image::ImageStore> images_;      // isolating runtimes only
   std::unique_ptr<network::PodNetwork> network_;  // isolating runtimes only
   std::unique_ptr<dns::DnsServer> dns_;           // isolating runtimes only
-  std::unique_ptr<proxy::ServiceProxy> proxy_;    // isolating runtimes only
+  std::unique_ptr<proxy::NodeProxy> proxy_;
+  std::unique_ptr<observe::SpanExporter> spans_;
   std::unique_ptr<agent::NodeAgent> agent_;
 
  public:
@@ -241,13 +244,42 @@ class PlatformImpl final : public Platform {
         } else {
           agentOptions.clusterDns = network_->gateway();
         }
-        // Cluster IPs answer on this node (as /32s on the bridge), forwarded to ready endpoints.
-        auto& endpointsForProxy = informer("v1", "Endpoints");
-        proxy_ = std::make_unique<proxy::ServiceProxy>(svcForDns, endpointsForProxy, proxy::ServiceProxyOptions{options.bridge});
       } else {
         return Error::badRequest("unknown runtime \"" + runtimeName + "\" (choose native, oci or process)");
       }
       agent_ = std::make_unique<agent::NodeAgent>(*registry_, pods, std::move(rt), agentOptions);
+      // The node proxy: cluster IPs (as /32s on the bridge with isolating runtimes; loopback
+      // addresses are local already), node ports and Gateways, forwarded to ready endpoints.
+      proxy::NodeProxyOptions proxyOptions;
+      proxyOptions.bridge = runtimeName == "process" ? "" : options.bridge;
+      proxyOptions.data.workers = options.proxyWorkers;
+      if (options.accessLog != "off") {
+        std::string path = options.accessLog.empty() ? options.dataDir + "/logs/proxy-access.log" : options.accessLog;
+        std::error_code ec;
+        fs::create_directories(fs::path(path).parent_path(), ec);
+        proxyOptions.data.accessLogPath = path;
+      }
+      if (runtimeName == "process")
+        proxyOptions.hostPort = [agent = agent_.get()](const std::string& ns, const std::string& pod, int port) { return agent->hostPort(ns, pod, port); };
+      proxy_ = std::make_unique<proxy::NodeProxy>(
+          *registry_,
+          proxy::NodeProxyInformers{informer("v1", "Service"), informer("v1", "Endpoints"), pods, informer("gateway.networking.k8s.io/v1", "GatewayClass"),
+                                    informer("gateway.networking.k8s.io/v1", "Gateway"), informer("gateway.networking.k8s.io/v1", "HTTPRoute")},
+          proxyOptions);
+      if (spans_)
+        proxy_->data().onSpan([spans = spans_.get()](proxy::SpanRecord&& r) {
+          observe::Span s;
+          s.traceId = std::move(r.traceId);
+          s.spanId = std::move(r.spanId);
+          s.parentSpanId = std::move(r.parentSpanId);
+          s.name = r.method + " " + r.name;
+          s.startUnixNanos = r.startUnixNanos;
+          s.endUnixNanos = r.endUnixNanos;
+          s.error = r.status >= 500;
+          s.attributes = {{"http.request.method", r.method}, {"url.path", r.path}, {"server.address", r.upstream}, {"skiff.component", "proxy"}};
+          s.intAttributes = {{"http.response.status_code", r.status}};
+          spans->record(std::move(s));
+        });
     }
     if (options.simulatedNodes > 0)
       simulated_ = std::make_unique<agent::SimulatedNodes>(
@@ -303,6 +335,11 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   if (Status s = p->registry_->bootstrap(); !s) return Error::unavailable("cannot create the default namespaces: " + s.error().message);
   p->namespaces_ = std::make_unique<controller::NamespaceController>(*p->registry_);
   if (Status s = p->namespaces_->start(); !s) return Error::unavailable("cannot start the namespace controller: " + s.error().message);
+  if (!options.otlpEndpoint.empty()) {
+    auto exporter = observe::SpanExporter::create(options.otlpEndpoint, "skiff");
+    if (!exporter) return exporter.error();
+    p->spans_ = std::move(*exporter);
+  }
   if (options.controllers)
     if (Status s = p->startControllers(options); !s) return Error::unavailable("cannot start the controllers: " + s.error().message);
   apiserver::ApiServerOptions apiOptions;
@@ -335,6 +372,7 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
       };
   }
   apiOptions.bookmarkInterval = options.bookmarkInterval;
+  if (p->spans_) apiOptions.spans = [spans = p->spans_.get()](observe::Span s) { spans->record(std::move(s)); };
   p->api_ = std::make_unique<apiserver::ApiServer>(*p->registry_, apiOptions);
   std::vector<std::string> hosts;
   if (options.listenHost != "0.0.0.0" && options.listenHost != "::") hosts.push_back(options.listenHost);

@@ -116,4 +116,26 @@ TEST(Schema, VolumeSourcesAndAnySubtreesAreKept) {
   EXPECT_EQ(pod, before);
 }
 
+TEST(Validation, TrafficPolicyAnnotationsAndGatewayApi) {
+  json::value svc = json::parse(R"({"metadata":{"name":"web","annotations":{"skiff.dev/timeout":"soon","skiff.dev/retries":"99",
+      "skiff.dev/load-balancer":"fastest","skiff.dev/retry-on":"5xx,teapot"}},"spec":{"ports":[{"port":80}]}})");
+  auto f = fields(validateObject(kind("v1", "Service"), svc, nullptr));
+  for (const char* want : {"metadata.annotations[skiff.dev/timeout]", "metadata.annotations[skiff.dev/retries]",
+                           "metadata.annotations[skiff.dev/load-balancer]", "metadata.annotations[skiff.dev/retry-on]"})
+    EXPECT_NE(std::find(f.begin(), f.end(), want), f.end()) << want;
+  json::value route = json::parse(R"({"metadata":{"name":"r"},"spec":{"parentRefs":[{"name":"gw"}],"rules":[
+      {"matches":[{"path":{"type":"Glob","value":"/a"}},{"path":{"type":"RegularExpression","value":"(["}}],
+       "backendRefs":[{"name":"web"},{"name":"api","port":80,"weight":-1}],"timeouts":{"request":"1s","backendRequest":"5s"}}]}})");
+  f = fields(validateObject(kind("gateway.networking.k8s.io/v1", "HTTPRoute"), route, nullptr));
+  for (const char* want : {"spec.rules[0].matches[0].path.type", "spec.rules[0].matches[1].path.value", "spec.rules[0].backendRefs[0].port",
+                           "spec.rules[0].backendRefs[1].weight", "spec.rules[0].timeouts.backendRequest"})
+    EXPECT_NE(std::find(f.begin(), f.end(), want), f.end()) << want;
+  json::value gw = json::parse(R"({"metadata":{"name":"g"},"spec":{"gatewayClassName":"skiff","listeners":[{"name":"a","port":80,"protocol":"HTTP"},{"name":"a","port":0,"protocol":"QUIC"}]}})");
+  f = fields(validateObject(kind("gateway.networking.k8s.io/v1", "Gateway"), gw, nullptr));
+  for (const char* want : {"spec.listeners[1].name", "spec.listeners[1].port", "spec.listeners[1].protocol"})
+    EXPECT_NE(std::find(f.begin(), f.end(), want), f.end()) << want;
+  json::value ok = json::parse(R"({"metadata":{"name":"r"},"spec":{"parentRefs":[{"name":"gw"}],"rules":[{"backendRefs":[{"name":"web","port":80}]}]}})");
+  EXPECT_TRUE(validateObject(kind("gateway.networking.k8s.io/v1", "HTTPRoute"), ok, nullptr).empty());
+}
+
 }  // namespace skiff::api

@@ -1,0 +1,113 @@
+// Node proxy figures that need a program rather than wrk:
+//   proxy_bench route-build --endpoints N [--services S]
+//       time to rebuild the route table from S Services sharing N ready endpoints (median of 21)
+//   proxy_bench idle-conns --port P --count N [--hold SECONDS]
+//       opens N keep-alive connections to 127.0.0.1:P, sends one request on each, reads the
+//       answers, then holds them open (for measuring the proxy's memory per idle connection)
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "proxy/route_builder.h"
+
+namespace json = boost::json;
+using skiff::proxy::Clock;
+
+std::map<std::string, std::string> parseArgs(int argc, char** argv) {
+  std::map<std::string, std::string> out;
+  for (int i = 2; i + 1 < argc; i += 2) out[std::string(argv[i]).substr(2)] = argv[i + 1];
+  return out;
+}
+
+int routeBuild(int endpoints, int services) {
+  skiff::proxy::RouteSources s;
+  int perService = std::max(1, endpoints / services);
+  for (int i = 0; i < services; ++i) {
+    std::string name = "svc-" + std::to_string(i);
+    json::object svc{{"metadata", {{"name", name}, {"namespace", "bench"}}},
+                     {"spec", {{"clusterIP", "10.96." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1)},
+                               {"ports", json::array{json::object{{"name", "http"}, {"port", 80}}}}}}};
+    json::array addresses;
+    for (int e = 0; e < perService; ++e) {
+      int n = i * perService + e;
+      std::string ip = "10.244." + std::to_string(n / 250) + "." + std::to_string(n % 250 + 1);
+      addresses.push_back(json::object{{"ip", ip}, {"targetRef", {{"kind", "Pod"}, {"name", name + "-" + std::to_string(e)}, {"namespace", "bench"}}}});
+    }
+    json::object ep{{"metadata", {{"name", name}, {"namespace", "bench"}}},
+                    {"subsets", json::array{json::object{{"addresses", addresses}, {"ports", json::array{json::object{{"name", "http"}, {"port", 8080}}}}}}}};
+    s.services.push_back(std::make_shared<const json::value>(svc));
+    s.endpoints.push_back(std::make_shared<const json::value>(ep));
+  }
+  skiff::proxy::RouteBuilder builder;
+  std::vector<double> ms;
+  size_t built = 0;
+  for (int i = 0; i < 21; ++i) {
+    auto t0 = Clock::now();
+    auto r = builder.build(s, Clock::now());
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    built = 0;
+    for (const auto& c : r.table->clusters) built += c.endpoints.size();
+  }
+  std::sort(ms.begin(), ms.end());
+  std::printf("route-build: services=%d endpoints=%zu build_ms_p50=%.2f build_ms_max=%.2f\n", services, built, ms[ms.size() / 2], ms.back());
+  return 0;
+}
+
+int idleConns(int port, int count, int hold) {
+  rlimit rl{rlim_t(count + 1024), rlim_t(count + 1024)};
+  setrlimit(RLIMIT_NOFILE, &rl);
+  std::vector<int> fds;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(uint16_t(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string req = "GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
+  int answered = 0;
+  for (int i = 0; i < count; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      std::fprintf(stderr, "connection %d failed\n", i);
+      return 1;
+    }
+    if (send(fd, req.data(), req.size(), 0) != ssize_t(req.size())) return 1;
+    fds.push_back(fd);
+    // Read answers in batches so the proxy is never holding many unread responses.
+    if (fds.size() % 200 == 0 || i + 1 == count)
+      for (size_t k = fds.size() - (fds.size() % 200 == 0 ? 200 : fds.size() % 200); k < fds.size(); ++k) {
+        char buf[512];
+        pollfd p{fds[k], POLLIN, 0};
+        if (poll(&p, 1, 5000) == 1 && recv(fds[k], buf, sizeof buf, 0) > 0) ++answered;
+      }
+  }
+  std::printf("idle-conns: open=%zu answered=%d; holding for %d s\n", fds.size(), answered, hold);
+  std::fflush(stdout);
+  std::this_thread::sleep_for(std::chrono::seconds(hold));
+  for (int fd : fds) close(fd);
+  return answered == count ? 0 : 1;
+}
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: proxy_bench route-build|idle-conns [--flag value]...\n");
+    return 2;
+  }
+  std::string mode = argv[1];
+  auto args = parseArgs(argc, argv);
+  auto num = [&](const char* k, int def) { return args.count(k) ? std::atoi(args[k].c_str()) : def; };
+  if (mode == "route-build") return routeBuild(num("endpoints", 10000), num("services", 100));
+  if (mode == "idle-conns") return idleConns(num("port", 18083), num("count", 10000), num("hold", 5));
+  std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
+  return 2;
+}

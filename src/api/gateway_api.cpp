@@ -1,0 +1,170 @@
+#include "api/gateway_api.h"
+
+#include <boost/json.hpp>
+#include <regex>
+#include <set>
+
+#include "api/object.h"
+
+namespace skiff::api {
+namespace json = boost::json;
+namespace {
+
+const json::array* arrayAt(const json::value& v, std::string_view path) {
+  const json::value* a = valueAt(v, path);
+  return a && a->is_array() ? &a->get_array() : nullptr;
+}
+
+std::string idx(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
+
+struct Checker {
+  std::vector<PolicyProblem>& out;
+  void required(const std::string& f) { out.push_back({f, "", "Required value"}); }
+  void invalid(const std::string& f, const std::string& v, const std::string& why) { out.push_back({f, v, why}); }
+  void oneOf(const std::string& f, const std::string& v, std::initializer_list<const char*> allowed) {
+    for (const char* a : allowed)
+      if (v == a) return;
+    std::string msg = "supported values: ";
+    bool first = true;
+    for (const char* a : allowed) msg += (first ? "\"" : ", \"") + std::string(a) + "\"", first = false;
+    invalid(f, v, msg);
+  }
+  void port(const json::value& o, std::string_view key, const std::string& f, bool required) {
+    const json::value* p = valueAt(o, key);
+    if (!p) {
+      if (required) this->required(f);
+      return;
+    }
+    if (!p->is_int64() || p->get_int64() < 1 || p->get_int64() > 65535) invalid(f, json::serialize(*p), "must be between 1 and 65535, inclusive");
+  }
+  void duration(const json::value& o, std::string_view key, const std::string& f) {
+    const json::value* d = valueAt(o, key);
+    if (!d) return;
+    if (!d->is_string() || !parseDurationMillis(d->get_string())) invalid(f, d->is_string() ? std::string(d->get_string()) : json::serialize(*d), "must be a duration such as 500ms, 10s or 1m");
+  }
+  void regex(const std::string& f, const std::string& v) {
+    try {
+      std::regex re(v, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      invalid(f, v, std::string("not a valid regular expression: ") + e.what());
+    }
+  }
+};
+
+void validateHttpRoute(const json::value& obj, Checker& c) {
+  if (const json::array* parents = arrayAt(obj, "spec.parentRefs"))
+    for (size_t i = 0; i < parents->size(); ++i) {
+      std::string f = idx("spec.parentRefs", i);
+      if (stringAt((*parents)[i], "name").empty()) c.required(f + ".name");
+      c.port((*parents)[i], "port", f + ".port", false);
+    }
+  const json::array* rules = arrayAt(obj, "spec.rules");
+  if (!rules) return;
+  for (size_t r = 0; r < rules->size(); ++r) {
+    const json::value& rule = (*rules)[r];
+    std::string rf = idx("spec.rules", r);
+    if (const json::array* matches = arrayAt(rule, "matches"))
+      for (size_t m = 0; m < matches->size(); ++m) {
+        const json::value& match = (*matches)[m];
+        std::string mf = idx(rf + ".matches", m);
+        if (valueAt(match, "path")) {
+          std::string type = stringAt(match, "path.type");
+          if (type.empty()) type = "PathPrefix";
+          c.oneOf(mf + ".path.type", type, {"Exact", "PathPrefix", "RegularExpression"});
+          std::string value = stringAt(match, "path.value");
+          if (value.empty()) value = "/";
+          if (type == "RegularExpression") c.regex(mf + ".path.value", value);
+          else if (value.front() != '/') c.invalid(mf + ".path.value", value, "must be an absolute path (start with /)");
+        }
+        if (const json::array* headers = arrayAt(match, "headers"))
+          for (size_t h = 0; h < headers->size(); ++h) {
+            std::string hf = idx(mf + ".headers", h);
+            std::string type = stringAt((*headers)[h], "type");
+            if (!type.empty()) c.oneOf(hf + ".type", type, {"Exact", "RegularExpression"});
+            if (stringAt((*headers)[h], "name").empty()) c.required(hf + ".name");
+            if (type == "RegularExpression") c.regex(hf + ".value", stringAt((*headers)[h], "value"));
+          }
+        if (const json::array* params = arrayAt(match, "queryParams"))
+          for (size_t q = 0; q < params->size(); ++q) {
+            std::string qf = idx(mf + ".queryParams", q);
+            std::string type = stringAt((*params)[q], "type");
+            if (!type.empty()) c.oneOf(qf + ".type", type, {"Exact", "RegularExpression"});
+            if (stringAt((*params)[q], "name").empty()) c.required(qf + ".name");
+            if (type == "RegularExpression") c.regex(qf + ".value", stringAt((*params)[q], "value"));
+          }
+        if (std::string method = stringAt(match, "method"); !method.empty())
+          c.oneOf(mf + ".method", method, {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"});
+      }
+    if (const json::array* backends = arrayAt(rule, "backendRefs"))
+      for (size_t b = 0; b < backends->size(); ++b) {
+        const json::value& ref = (*backends)[b];
+        std::string bf = idx(rf + ".backendRefs", b);
+        if (stringAt(ref, "name").empty()) c.required(bf + ".name");
+        std::string kind = stringAt(ref, "kind");
+        if (kind.empty() || kind == "Service") c.port(ref, "port", bf + ".port", true);
+        if (const json::value* w = valueAt(ref, "weight"); w && (!w->is_int64() || w->get_int64() < 0 || w->get_int64() > 1000000))
+          c.invalid(bf + ".weight", json::serialize(*w), "must be between 0 and 1000000, inclusive");
+      }
+    if (const json::array* filters = arrayAt(rule, "filters"))
+      for (size_t i = 0; i < filters->size(); ++i) {
+        std::string ff = idx(rf + ".filters", i);
+        std::string type = stringAt((*filters)[i], "type");
+        if (type.empty()) c.required(ff + ".type");
+        else c.oneOf(ff + ".type", type, {"RequestHeaderModifier", "ResponseHeaderModifier", "RequestRedirect", "URLRewrite"});
+        if (type == "RequestRedirect") {
+          if (const json::value* code = valueAt((*filters)[i], "requestRedirect.statusCode"); code && !(code->is_int64() && (code->get_int64() == 301 || code->get_int64() == 302)))
+            c.invalid(ff + ".requestRedirect.statusCode", json::serialize(*code), "supported values: 301, 302");
+          c.port((*filters)[i], "requestRedirect.port", ff + ".requestRedirect.port", false);
+        }
+        if (type == "URLRewrite") {
+          std::string pt = stringAt((*filters)[i], "urlRewrite.path.type");
+          if (!pt.empty()) c.oneOf(ff + ".urlRewrite.path.type", pt, {"ReplacePrefixMatch"});
+        }
+      }
+    c.duration(rule, "timeouts.request", rf + ".timeouts.request");
+    c.duration(rule, "timeouts.backendRequest", rf + ".timeouts.backendRequest");
+    auto request = parseDurationMillis(stringAt(rule, "timeouts.request"));
+    auto backend = parseDurationMillis(stringAt(rule, "timeouts.backendRequest"));
+    if (request && backend && *request > 0 && *backend > *request)
+      c.invalid(rf + ".timeouts.backendRequest", stringAt(rule, "timeouts.backendRequest"), "must not be greater than timeouts.request");
+    if (const json::value* a = valueAt(rule, "retry.attempts"); a && (!a->is_int64() || a->get_int64() < 0 || a->get_int64() > 10))
+      c.invalid(rf + ".retry.attempts", json::serialize(*a), "must be between 0 and 10, inclusive");
+    if (const json::array* codes = arrayAt(rule, "retry.codes"))
+      for (size_t i = 0; i < codes->size(); ++i)
+        if (!(*codes)[i].is_int64() || (*codes)[i].get_int64() < 400 || (*codes)[i].get_int64() > 599)
+          c.invalid(idx(rf + ".retry.codes", i), json::serialize((*codes)[i]), "must be between 400 and 599, inclusive");
+    c.duration(rule, "retry.backoff", rf + ".retry.backoff");
+  }
+}
+
+}  // namespace
+
+void validateGatewayApi(std::string_view kind, const json::value& obj, std::vector<PolicyProblem>& problems) {
+  Checker c{problems};
+  if (kind == "GatewayClass") {
+    if (stringAt(obj, "spec.controllerName").empty()) c.required("spec.controllerName");
+  } else if (kind == "Gateway") {
+    if (stringAt(obj, "spec.gatewayClassName").empty()) c.required("spec.gatewayClassName");
+    const json::array* listeners = arrayAt(obj, "spec.listeners");
+    if (!listeners || listeners->empty()) {
+      c.required("spec.listeners");
+      return;
+    }
+    std::set<std::string> names;
+    for (size_t i = 0; i < listeners->size(); ++i) {
+      const json::value& l = (*listeners)[i];
+      std::string f = idx("spec.listeners", i);
+      std::string name = stringAt(l, "name");
+      if (name.empty()) c.required(f + ".name");
+      else if (!names.insert(name).second) c.invalid(f + ".name", name, "Duplicate value: listener names must be unique");
+      c.port(l, "port", f + ".port", true);
+      std::string protocol = stringAt(l, "protocol");
+      if (protocol.empty()) c.required(f + ".protocol");
+      else c.oneOf(f + ".protocol", protocol, {"HTTP", "HTTPS", "TLS", "TCP", "UDP"});
+    }
+  } else if (kind == "HTTPRoute") {
+    validateHttpRoute(obj, c);
+  }
+}
+
+}  // namespace skiff::api

@@ -1,0 +1,1711 @@
+#include "proxy/http_proxy.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <set>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "common/log.h"
+#include "observe/metrics.h"
+#include "observe/otlp.h"
+#include "proxy/buffer.h"
+#include "proxy/event_loop.h"
+#include "proxy/http1.h"
+
+namespace skiff::proxy {
+// Named (not anonymous): HttpProxy::Impl holds these types, and unity builds would warn.
+namespace dataplane {
+
+constexpr size_t kMaxBuffered = 1024 * 1024;  // per direction before reading pauses (backpressure)
+constexpr size_t kRetainBody = 64 * 1024;     // request bodies up to this are kept for retries
+constexpr auto kNever = Clock::time_point::max();
+
+int64_t unixNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+int64_t steadyNanos(Clock::time_point t) { return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count(); }
+
+void appendHex(std::string& out, uint64_t v, int digits) {
+  static const char* hex = "0123456789abcdef";
+  char buf[16];
+  for (int i = digits - 1; i >= 0; --i, v >>= 4) buf[i] = hex[v & 15];
+  out.append(buf, size_t(digits));
+}
+
+void appendJsonString(std::string& out, std::string_view s) {
+  out += '"';
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+observe::Family<observe::Counter>& requestsFamily() {
+  static observe::Family<observe::Counter> f("skiff_http_requests_total",
+                                             "HTTP requests through the node proxy, by route, source and destination workload and status code.",
+                                             {"route", "source_namespace", "source_workload", "destination_service", "destination_workload", "code"});
+  return f;
+}
+observe::Family<observe::Histogram>& durationFamily() {
+  static observe::Family<observe::Histogram> f("skiff_http_request_duration_seconds",
+                                               "Time from a request's head to the end of its response, through the node proxy.",
+                                               {"route", "source_namespace", "source_workload", "destination_service", "destination_workload"},
+                                               {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
+  return f;
+}
+observe::Counter& proxyEvent(const std::string& cluster, const char* event) {
+  static observe::Family<observe::Counter> f("skiff_proxy_events_total",
+                                             "Resilience decisions of the node proxy: retries, circuit-breaker overflows, outlier ejections, timeouts.",
+                                             {"cluster", "event"});
+  return f.with({cluster, event});
+}
+observe::Counter& tcpConnections(const std::string& listener, const char* result) {
+  static observe::Family<observe::Counter> f("skiff_proxy_tcp_connections_total", "TCP connections tunnelled by the node proxy, by listener and result.",
+                                             {"service", "result"});
+  return f.with({listener, result});
+}
+
+struct MetricKey {
+  uint64_t version;
+  const void* route;
+  const void* source;
+  const void* destination;
+  int code;
+  bool operator==(const MetricKey&) const = default;
+};
+struct MetricKeyHash {
+  size_t operator()(const MetricKey& k) const {
+    uint64_t h = k.version * 0x9e3779b97f4a7c15ULL;
+    for (uint64_t v : {uint64_t(uintptr_t(k.route)), uint64_t(uintptr_t(k.source)), uint64_t(uintptr_t(k.destination)), uint64_t(k.code)})
+      h = (h ^ v) * 0x100000001b3ULL;
+    return size_t(h ^ (h >> 29));
+  }
+};
+
+class Worker;
+class Downstream;
+
+// One socket with its two buffers; the base of client and upstream connections.
+class Socket : public EventLoop::Handler {
+ public:
+  Socket(Worker& w, int fd) : w_(w), fd_(fd) {}
+  ~Socket() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int fd() const { return fd_; }
+  bool closed() const { return closed_; }
+
+  // Reads until the socket is drained or `in_` holds `limit` bytes. False on a read error.
+  bool fill(size_t limit);
+  // Writes what `out_` holds. False on a write error.
+  bool flush();
+  // Sends now what the socket takes, buffers the rest.
+  bool write(const char* p, size_t n);
+  bool write(std::string_view s) { return write(s.data(), s.size()); }
+  void releaseBuffers();
+
+  Worker& w_;
+  int fd_;
+  Buffer in_, out_;
+  bool closed_ = false;
+  bool readable_ = false;  // an edge arrived and the socket may still hold data
+  bool eof_ = false;       // the peer finished sending
+  bool shutdownAfterFlush_ = false;
+  bool connecting_ = false;  // upstreams until the connection is up: writes are buffered
+  Clock::time_point deadline_ = kNever;
+};
+
+class Upstream;
+
+struct Exchange {
+  std::shared_ptr<const RouteTable> table;
+  const Listener* listener = nullptr;
+  const Route* route = nullptr;
+  const Cluster* cluster = nullptr;
+  int endpoint = -1, lastFailed = -1;
+  std::string method, target, host, userAgent;
+  std::string upstreamHead;  // the request head as sent upstream (kept for retries)
+  std::string body;          // request body so far, while it fits kRetainBody
+  bool bodyRetained = true;
+  http1::Framing requestFraming = http1::Framing::kNone;
+  uint64_t requestRemaining = 0;
+  http1::ChunkedFramer requestChunks;
+  bool requestDone = false;
+  bool upgrade = false;
+  bool clientKeepAlive = true;
+  bool continueSent = false;
+  // Response.
+  bool responseStarted = false;  // head sent to the client: no retry from here on
+  http1::Framing responseFraming = http1::Framing::kNone;
+  uint64_t responseRemaining = 0;
+  http1::ChunkedFramer responseChunks;
+  bool upstreamKeepAlive = true;
+  int status = 0;
+  uint64_t bytesSent = 0;
+  // Retries and timeouts.
+  int attempts = 0, retriesLeft = 0;
+  bool reusedResetRetried = false;
+  bool inRetryBudget = false;
+  bool waitingForConnection = false;  // queued by the circuit breaker (pending requests)
+  bool backingOff = false;
+  Clock::time_point start, attemptStart, requestDeadline = kNever, backoffUntil = kNever;
+  int64_t startUnix = 0;
+  uint64_t hashKey = 0;
+  std::string traceId, spanId, parentSpanId;
+  Upstream* up = nullptr;
+};
+
+class Upstream : public Socket {
+ public:
+  Upstream(Worker& w, int fd, std::string key, std::shared_ptr<ClusterState> cluster) : Socket(w, fd), key_(std::move(key)), cluster_(std::move(cluster)) {
+    cluster_->connections.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~Upstream() override { cluster_->connections.fetch_sub(1, std::memory_order_relaxed); }
+  void onEvents(uint32_t events) override;
+  void close();
+
+  std::string key_;  // endpoint "ip:port"
+  std::shared_ptr<ClusterState> cluster_;
+  Downstream* owner_ = nullptr;
+  bool reused_ = false;
+  bool tunnel_ = false;
+};
+
+class Downstream : public Socket {
+ public:
+  Downstream(Worker& w, int fd, std::shared_ptr<struct ListenerSlot> slot, const sockaddr_in& peer);
+  ~Downstream() override;
+  void onEvents(uint32_t events) override;
+  void close();
+  void onTimeout(Clock::time_point now);
+
+  // Upstream side.
+  void onUpstreamEvent(uint32_t events);
+  void onConnectFailed();
+
+  // TCP listeners.
+  void startTcp(const Listener& l);
+
+  void sendAttempt();
+  void resumeAfterQueue() {
+    ex_->waitingForConnection = false;
+    sendAttempt();
+  }
+
+ private:
+  void onReadable();
+  void processInput();
+  void startExchange(const http1::Head& head);
+  void forwardRequestBody();
+  void readResponse();
+  bool forwardResponseBody();
+  void finishExchange();
+  void nextRequest(bool keep);
+  void failAttempt(int status, const char* reason, bool connectionFailure);
+  void respond(int status, std::string_view message, bool closeAfter, std::string_view extraHeaders = {});
+  void record();
+  void abortExchange();
+  void detachUpstream(bool reuse);
+  void pumpTunnel(Socket& from, Socket& to);
+  void maybeEndTunnel() {
+    if (tunnel_ && peerUp_ && eof_ && peerUp_->eof_ && out_.empty() && peerUp_->out_.empty()) close();
+  }
+  void becomeTunnel();
+  void setExchangeDeadline();
+
+  std::shared_ptr<struct ListenerSlot> slot_;
+  sockaddr_in peer_{};
+  std::string peerText_;  // the client's address, for X-Forwarded-For and logs
+  std::unique_ptr<Exchange> ex_;
+  bool closeAfterFlush_ = false;
+  bool tunnel_ = false;
+  Upstream* peerUp_ = nullptr;  // tunnel partner
+  bool headStarted_ = false;    // bytes of a request head have arrived
+  friend class Upstream;
+  friend class Worker;
+};
+
+// A listener as one worker sees it: its socket and the current configuration (null once removed).
+struct ListenerSlot {
+  const Listener* config = nullptr;
+  std::string key;
+};
+
+class ListenSocket : public EventLoop::Handler {
+ public:
+  ListenSocket(Worker& w, int fd, std::shared_ptr<ListenerSlot> slot) : w_(w), fd_(fd), slot_(std::move(slot)) {}
+  ~ListenSocket() override { ::close(fd_); }
+  void onEvents(uint32_t) override;
+  Worker& w_;
+  int fd_;
+  std::shared_ptr<ListenerSlot> slot_;
+  bool closed_ = false;
+};
+
+class Worker {
+ public:
+  Worker(int index, const ProxyOptions& options, std::function<void(SpanRecord&&)>* spanSink)
+      : index_(index), options_(options), spanSink_(spanSink), rng_(uint64_t(unixNanos()) ^ (uint64_t(index) << 32)) {
+    loop_.onTick([this](Clock::time_point now) { tick(now); });
+    if (!options_.accessLogPath.empty()) accessLog_ = ::open(options_.accessLogPath.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  }
+  ~Worker() {
+    if (accessLog_ >= 0) ::close(accessLog_);
+  }
+  void run() { thread_ = std::thread([this] { loop_.run(); shutdown(); }); }
+  void join() {
+    loop_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // On the loop thread: new table plus sockets for listeners this worker did not have.
+  void install(std::shared_ptr<const RouteTable> table, std::map<std::string, int> newSockets);
+
+  // Upstream connection to endpoint `e` of `c`: an idle pooled one, or a new one being connected.
+  // Null when the circuit breaker's connection limit is reached, or (refused set) when the
+  // endpoint refused at once.
+  Upstream* connection(const Cluster& c, int e, Downstream* owner, bool& refused);
+  void giveBack(Upstream* u);
+  void forget(Upstream* u);  // removes from the idle pool (closing)
+  void track(Socket* s) {
+    conns_.insert(s);
+    loop_.setTicking(true);
+  }
+  void untrack(Socket* s) {
+    conns_.erase(s);
+    loop_.setTicking(!conns_.empty());
+  }
+  void queuePending(const std::string& cluster, Downstream* d) { pending_[cluster].push_back(d); }
+  void dropPending(Downstream* d) {
+    for (auto& [k, q] : pending_) q.erase(std::remove(q.begin(), q.end(), d), q.end());
+  }
+  void connectionFreed(const std::string& cluster);
+  void count(const Exchange& ex, uint32_t peerIp);
+  void accessLog(const Exchange& ex, Clock::time_point now, const std::string& source);
+  uint64_t random() { return nextRandom(rng_); }
+  bool logging() const { return accessLog_ >= 0; }
+
+  EventLoop loop_;
+  BufferPool pool_;
+  int index_;
+  const ProxyOptions& options_;
+  std::function<void(SpanRecord&&)>* spanSink_;
+  std::shared_ptr<const RouteTable> table_;
+
+ private:
+  void tick(Clock::time_point now);
+  void shutdown();
+
+  std::thread thread_;
+  uint64_t rng_;
+  std::map<std::string, std::pair<ListenSocket*, std::shared_ptr<ListenerSlot>>> listeners_;
+  std::unordered_map<std::string, std::vector<Upstream*>> idle_;
+  std::unordered_set<Socket*> conns_;
+  std::unordered_map<std::string, std::deque<Downstream*>> pending_;
+  std::unordered_map<MetricKey, std::pair<observe::Counter*, observe::Histogram*>, MetricKeyHash> metrics_;
+  int accessLog_ = -1;
+  std::string logBuffer_;
+  std::time_t logSecond_ = 0;
+  char logTime_[40] = "";
+  Clock::time_point lastLogFlush_;
+};
+
+// ---- Socket ----
+
+bool Socket::fill(size_t limit) {
+  while (in_.size() < limit) {
+    size_t room;
+    char* p = in_.space(w_.pool_, 4096, room);
+    room = std::min(room, limit - in_.size() + 4096);
+    ssize_t n = ::recv(fd_, p, room, 0);
+    if (n > 0) {
+      in_.commit(size_t(n));
+      if (size_t(n) < room) {  // a short read: the socket is drained for now
+        readable_ = false;
+        return true;
+      }
+      continue;
+    }
+    if (n == 0) {
+      eof_ = true;
+      readable_ = false;
+      return true;
+    }
+    if (errno == EINTR) continue;
+    readable_ = false;
+    return errno == EAGAIN || errno == EWOULDBLOCK;
+  }
+  return true;
+}
+
+bool Socket::flush() {
+  while (!out_.empty()) {
+    ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      out_.consume(size_t(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    return false;
+  }
+  if (shutdownAfterFlush_) {
+    ::shutdown(fd_, SHUT_WR);
+    shutdownAfterFlush_ = false;
+  }
+  return true;
+}
+
+bool Socket::write(const char* p, size_t n) {
+  if (out_.empty() && !connecting_) {
+    while (n > 0) {
+      ssize_t k = ::send(fd_, p, n, MSG_NOSIGNAL);
+      if (k > 0) {
+        p += k;
+        n -= size_t(k);
+        continue;
+      }
+      if (k < 0 && errno == EINTR) continue;
+      if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      return false;
+    }
+  }
+  if (n > 0) out_.append(w_.pool_, p, n);
+  return true;
+}
+
+void Socket::releaseBuffers() {
+  in_.release(w_.pool_);
+  out_.release(w_.pool_);
+}
+
+// ---- listening ----
+
+void ListenSocket::onEvents(uint32_t) {
+  while (!closed_) {
+    sockaddr_in peer{};
+    socklen_t len = sizeof peer;
+    int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      return;  // EAGAIN, or out of descriptors (the next edge retries)
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto* d = new Downstream(w_, fd, slot_, peer);
+    w_.track(d);
+    if (!w_.loop_.add(fd, d)) {
+      d->close();
+      continue;
+    }
+    if (slot_->config && slot_->config->protocol == Listener::Protocol::kTcp) d->startTcp(*slot_->config);
+  }
+}
+
+// ---- Downstream ----
+
+Downstream::Downstream(Worker& w, int fd, std::shared_ptr<ListenerSlot> slot, const sockaddr_in& peer)
+    : Socket(w, fd), slot_(std::move(slot)), peer_(peer) {
+  deadline_ = w.loop_.now() + w.options_.headerTimeout;
+  char ip[INET_ADDRSTRLEN] = "";
+  inet_ntop(AF_INET, &peer_.sin_addr, ip, sizeof ip);
+  peerText_ = ip;
+}
+
+Downstream::~Downstream() = default;
+
+void Downstream::close() {
+  if (closed_) return;
+  closed_ = true;
+  if (ex_) abortExchange();
+  if (peerUp_) {
+    peerUp_->close();
+    peerUp_ = nullptr;
+  }
+  w_.loop_.remove(fd_);
+  w_.untrack(this);
+  releaseBuffers();
+  w_.loop_.retire(this);
+}
+
+void Downstream::onEvents(uint32_t events) {
+  if (closed_) return;
+  if (events & EPOLLERR) {
+    close();
+    return;
+  }
+  if (events & EPOLLOUT) {
+    if (!flush()) {
+      close();
+      return;
+    }
+    if (out_.empty()) {
+      if (closeAfterFlush_) {
+        close();
+        return;
+      }
+      // Room again: resume whatever was paused on us.
+      if (tunnel_) {
+        if (peerUp_ && peerUp_->readable_) pumpTunnel(*peerUp_, *this);
+        maybeEndTunnel();
+      } else if (ex_ && ex_->up && ex_->up->readable_ && !ex_->up->connecting_) {
+        readResponse();
+      }
+      if (closed_) return;
+    }
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
+    readable_ = true;
+    onReadable();
+  }
+}
+
+void Downstream::onReadable() {
+  if (closed_) return;
+  if (tunnel_) {
+    if (peerUp_) pumpTunnel(*this, *peerUp_);
+    return;
+  }
+  // While a request is in flight only its body is read (and a little of a pipelined next one).
+  size_t limit = ex_ ? (ex_->requestDone ? w_.options_.maxHeadBytes : 64 * 1024) : w_.options_.maxHeadBytes + 4096;
+  if (ex_ && ex_->up && ex_->up->out_.size() > kMaxBuffered) return;  // upstream is slow: wait for it
+  if (!fill(limit)) {
+    close();
+    return;
+  }
+  if (ex_) {
+    if (!ex_->requestDone) forwardRequestBody();
+    if (closed_) return;
+    if (eof_ && ex_ && !ex_->responseStarted && !ex_->requestDone) {
+      // The client left before sending its whole request.
+      close();
+      return;
+    }
+    if (eof_ && in_.empty() && ex_) closeAfterFlush_ = true;  // answer, then close
+    return;
+  }
+  processInput();
+}
+
+void Downstream::processInput() {
+  while (!closed_ && !ex_ && !tunnel_) {
+    if (in_.empty()) {
+      if (eof_) {
+        closeAfterFlush_ = true;
+        if (out_.empty()) close();
+        return;
+      }
+      releaseBuffers();
+      deadline_ = w_.loop_.now() + w_.options_.idleTimeout;
+      headStarted_ = false;
+      return;
+    }
+    if (!headStarted_) {
+      headStarted_ = true;
+      deadline_ = w_.loop_.now() + w_.options_.headerTimeout;
+    }
+    http1::Head head;
+    http1::Error error;
+    switch (http1::parseRequest(in_.view(), w_.options_.maxHeadBytes, head, error)) {
+      case http1::Parse::kIncomplete:
+        if (eof_) close();
+        return;
+      case http1::Parse::kError:
+        respond(error.status, error.reason, true);
+        return;
+      case http1::Parse::kComplete:
+        startExchange(head);
+        break;
+    }
+  }
+}
+
+void Downstream::startExchange(const http1::Head& head) {
+  const Listener* listener = slot_->config;
+  if (!listener) {
+    close();
+    return;
+  }
+  auto now = w_.loop_.now();
+  ex_ = std::make_unique<Exchange>();
+  Exchange& ex = *ex_;
+  ex.table = w_.table_;
+  ex.listener = listener;
+  ex.start = now;
+  ex.startUnix = unixNanos();
+  ex.method = head.method;
+  ex.target = head.target;
+  ex.host = head.host;
+  ex.userAgent = head.header("user-agent");
+  ex.clientKeepAlive = head.keepAlive;
+  ex.upgrade = head.upgrade;
+  ex.requestFraming = head.framing;
+  ex.requestRemaining = head.contentLength;
+  ex.requestDone = head.framing == http1::Framing::kNone;
+  headStarted_ = false;
+
+  // Trace context: continue the caller's trace, or start one.
+  auto incoming = observe::parseTraceparent(head.header("traceparent"));
+  if (incoming) {
+    ex.traceId = incoming->traceId;
+    ex.parentSpanId = incoming->parentId;
+  } else {
+    appendHex(ex.traceId, w_.random(), 16);
+    appendHex(ex.traceId, w_.random(), 16);
+  }
+  appendHex(ex.spanId, w_.random() | 1, 16);
+  std::string flags = incoming ? incoming->flags : "01";
+
+  std::string_view target = head.target;
+  size_t q = target.find('?');
+  std::string_view path = target.substr(0, q), query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+  RequestView view{head.method, path, query, head.host, &head.headers};
+  const Route* route = matchRoute(*listener, view);
+  ex.route = route;
+  size_t headLength = head.length;
+  auto consumeHead = [&] { in_.consume(headLength); };
+  if (!route) {
+    consumeHead();
+    respond(404, "no route for " + std::string(head.host) + std::string(path), !ex.requestDone);
+    return;
+  }
+  if (route->redirectStatus) {
+    std::string location = (route->redirectScheme.empty() ? "http" : route->redirectScheme) + "://" +
+                           (route->redirectHost.empty() ? std::string(head.host.substr(0, head.host.rfind(':'))) : route->redirectHost) +
+                           (route->redirectPort ? ":" + std::to_string(route->redirectPort) : "") + std::string(target);
+    consumeHead();
+    respond(route->redirectStatus, "", !ex.requestDone, "location: " + location + "\r\n");
+    return;
+  }
+  // Weighted choice among the route's backends (a canary split is exact in expectation).
+  const BackendRef* backend = nullptr;
+  if (route->totalWeight > 0) {
+    uint64_t r = w_.random() % route->totalWeight;
+    for (const auto& b : route->backends) {
+      if (r < b.weight) {
+        backend = &b;
+        break;
+      }
+      r -= b.weight;
+    }
+  }
+  if (!backend || backend->cluster < 0) {
+    consumeHead();
+    respond(route->directResponse ? route->directResponse : 500,
+            backend ? "the route's backend does not exist (see the HTTPRoute's ResolvedRefs condition)" : "the route has no backends", !ex.requestDone);
+    return;
+  }
+  const Cluster& cluster = ex.table->clusters[size_t(backend->cluster)];
+  ex.cluster = &cluster;
+  if (cluster.state->requests.load(std::memory_order_relaxed) >= cluster.limits.maxRequests) {
+    proxyEvent(cluster.name, "overflow_requests").inc();
+    consumeHead();
+    respond(503, "upstream overloaded (circuit breaker: max requests)", !ex.requestDone, "x-skiff-overloaded: true\r\n");
+    return;
+  }
+  cluster.state->requests.fetch_add(1, std::memory_order_relaxed);
+  const RetryPolicy& retry = route->retry ? *route->retry : cluster.retry;
+  ex.retriesLeft = retry.attempts;
+  auto timeout = route->timeout.count() ? route->timeout : cluster.timeout;
+  if (timeout.count()) ex.requestDeadline = now + timeout;
+  // Hash key for consistent hashing.
+  if (cluster.lb == LbPolicy::kConsistentHash) {
+    switch (cluster.hash.source) {
+      case HashPolicy::Source::kHeader:
+        ex.hashKey = hash64(head.header(cluster.hash.name));
+        break;
+      case HashPolicy::Source::kCookie: {
+        std::string_view cookies = head.header("cookie");
+        std::string_view value;
+        while (!cookies.empty()) {
+          size_t semi = cookies.find(';');
+          std::string_view c = cookies.substr(0, semi);
+          while (!c.empty() && c.front() == ' ') c.remove_prefix(1);
+          if (c.starts_with(cluster.hash.name) && c.size() > cluster.hash.name.size() && c[cluster.hash.name.size()] == '=') {
+            value = c.substr(cluster.hash.name.size() + 1);
+            break;
+          }
+          if (semi == std::string_view::npos) break;
+          cookies.remove_prefix(semi + 1);
+        }
+        ex.hashKey = hash64(value);
+        break;
+      }
+      case HashPolicy::Source::kSourceIp:
+        ex.hashKey = hash64(std::string_view(reinterpret_cast<const char*>(&peer_.sin_addr), 4));
+        break;
+      case HashPolicy::Source::kNone:
+        break;
+    }
+  } else if (listener->clientIpAffinity) {
+    ex.hashKey = hash64(std::string_view(reinterpret_cast<const char*>(&peer_.sin_addr), 4));
+  }
+
+  // The head as it goes upstream: hop-by-hop headers dropped, route edits applied, trace context
+  // and forwarding headers added.
+  std::string& out = ex.upstreamHead;
+  out.reserve(head.length + 192);
+  out.append(head.method);
+  out += ' ';
+  if (!route->rewritePrefix.empty() && !route->matches.empty() && route->matches.front().pathType == RouteMatch::Path::kPrefix) {
+    std::string_view prefix = route->matches.front().path;
+    std::string_view rest = path.substr(std::min(path.size(), prefix.size()));
+    std::string rewritten = route->rewritePrefix;
+    if (!rest.empty() && rest.front() != '/' && (rewritten.empty() || rewritten.back() != '/')) rewritten += '/';
+    if (!rest.empty() && rest.front() == '/' && !rewritten.empty() && rewritten.back() == '/') rest.remove_prefix(1);
+    rewritten.append(rest);
+    out += rewritten.empty() ? "/" : rewritten;
+    if (q != std::string_view::npos) out.append(target.substr(q));
+  } else {
+    out.append(target);
+  }
+  out += " HTTP/1.1\r\n";
+  std::string_view forwardedFor;
+  for (const auto& h : head.headers) {
+    if (head.isHopByHop(h.name) || http1::equalsIgnoreCase(h.name, "traceparent") || http1::equalsIgnoreCase(h.name, "expect")) continue;
+    if (http1::equalsIgnoreCase(h.name, "x-forwarded-for")) {
+      forwardedFor = h.value;
+      continue;
+    }
+    if (route->rewriteHost && http1::equalsIgnoreCase(h.name, "host")) continue;
+    if (!route->requestHeaders.empty()) {
+      bool skip = false;
+      for (const auto& r : route->requestHeaders.remove) skip = skip || http1::equalsIgnoreCase(h.name, r);
+      for (const auto& [n, v] : route->requestHeaders.set) skip = skip || http1::equalsIgnoreCase(h.name, n);
+      if (skip) continue;
+    }
+    out.append(h.name);
+    out += ": ";
+    out.append(h.value);
+    out += "\r\n";
+  }
+  if (route->rewriteHost) out += "host: " + *route->rewriteHost + "\r\n";
+  for (const auto& [n, v] : route->requestHeaders.set) out += n + ": " + v + "\r\n";
+  for (const auto& [n, v] : route->requestHeaders.add) out += n + ": " + v + "\r\n";
+  out += "x-forwarded-for: ";
+  if (!forwardedFor.empty()) {
+    out.append(forwardedFor);
+    out += ", ";
+  }
+  out += peerText_;
+  out += "\r\ntraceparent: 00-";
+  out += ex.traceId;
+  out += '-';
+  out += ex.spanId;
+  out += '-';
+  out += flags;
+  out += "\r\n";
+  if (head.framing == http1::Framing::kChunked) out += "transfer-encoding: chunked\r\n";
+  if (ex.upgrade) {
+    out += "connection: upgrade\r\nupgrade: ";
+    out.append(head.header("upgrade"));
+    out += "\r\n";
+  }
+  out += "\r\n";
+  bool expectContinue = head.expectContinue && !ex.requestDone && head.minorVersion >= 1;
+  consumeHead();
+  // Answer Expect: 100-continue here: the proxy reads the body either way.
+  if (expectContinue) {
+    ex.continueSent = true;
+    write("HTTP/1.1 100 Continue\r\n\r\n");
+  }
+  sendAttempt();
+  if (!closed_ && ex_ && !ex_->requestDone) forwardRequestBody();
+}
+
+void Downstream::setExchangeDeadline() {
+  Exchange& ex = *ex_;
+  auto now = w_.loop_.now();
+  Clock::time_point d = ex.requestDeadline;
+  if (ex.backingOff) d = std::min(d, ex.backoffUntil);
+  else if (ex.up && ex.up->connecting_) d = std::min(d, ex.attemptStart + ex.cluster->connectTimeout);
+  else if (ex.route && ex.route->attemptTimeout.count()) d = std::min(d, ex.attemptStart + ex.route->attemptTimeout);
+  if (!ex.backingOff) d = std::min(d, now + w_.options_.upstreamIdle);
+  deadline_ = d;
+}
+
+void Downstream::sendAttempt() {
+  Exchange& ex = *ex_;
+  const Cluster& c = *ex.cluster;
+  auto now = w_.loop_.now();
+  ex.backingOff = false;
+  uint64_t rnd = w_.random();
+  int e = pickEndpoint(c, ex.hashKey, ex.lastFailed, rnd, now);
+  if (e < 0) {
+    respond(503, "no healthy upstream for " + c.name, !ex.requestDone);
+    return;
+  }
+  bool refused = false;
+  Upstream* u = w_.connection(c, e, this, refused);
+  if (!u && refused) {
+    ex.endpoint = e;
+    ++ex.attempts;
+    failAttempt(503, "upstream connect error or disconnect/reset before headers (connection refused)", true);
+    return;
+  }
+  if (!u) {
+    // Circuit breaker: too many connections. Wait for one (pending requests), or give up.
+    if (c.state->pending.load(std::memory_order_relaxed) < c.limits.maxPendingRequests && !ex.waitingForConnection) {
+      ex.waitingForConnection = true;
+      c.state->pending.fetch_add(1, std::memory_order_relaxed);
+      w_.queuePending(c.name, this);
+      setExchangeDeadline();
+      return;
+    }
+    proxyEvent(c.name, "overflow_connections").inc();
+    respond(503, "upstream overloaded (circuit breaker: max connections)", !ex.requestDone, "x-skiff-overloaded: true\r\n");
+    return;
+  }
+  ++ex.attempts;
+  ex.endpoint = e;
+  ex.up = u;
+  ex.attemptStart = now;
+  c.endpoints[size_t(e)].state->active.fetch_add(1, std::memory_order_relaxed);
+  u->out_.append(w_.pool_, ex.upstreamHead.data(), ex.upstreamHead.size());
+  if (!ex.body.empty()) u->out_.append(w_.pool_, ex.body.data(), ex.body.size());
+  if (!u->connecting_ && !u->flush()) {
+    failAttempt(502, "upstream write failed", true);
+    return;
+  }
+  setExchangeDeadline();
+}
+
+void Downstream::forwardRequestBody() {
+  Exchange& ex = *ex_;
+  while (!in_.empty() && !ex.requestDone) {
+    size_t n = in_.size();
+    if (ex.requestFraming == http1::Framing::kLength) {
+      n = size_t(std::min<uint64_t>(n, ex.requestRemaining));
+      ex.requestRemaining -= n;
+      ex.requestDone = ex.requestRemaining == 0;
+    } else {
+      n = ex.requestChunks.feed(in_.data(), n);
+      if (ex.requestChunks.failed()) {
+        respond(400, "malformed chunked request body", true);
+        return;
+      }
+      ex.requestDone = ex.requestChunks.done();
+    }
+    if (ex.bodyRetained) {
+      if (ex.body.size() + n <= kRetainBody) ex.body.append(in_.data(), n);
+      else {
+        ex.bodyRetained = false;
+        ex.body.clear();
+        ex.body.shrink_to_fit();
+      }
+    }
+    if (ex.up) {
+      ex.up->out_.append(w_.pool_, in_.data(), n);
+      if (!ex.up->connecting_ && !ex.up->flush()) {
+        in_.consume(n);
+        failAttempt(502, "upstream write failed", true);
+        return;
+      }
+    }
+    in_.consume(n);
+  }
+}
+
+void Upstream::onEvents(uint32_t events) {
+  if (closed_) return;
+  if (connecting_ && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0 || (events & EPOLLERR)) {
+      if (owner_) owner_->onConnectFailed();
+      else close();
+      return;
+    }
+    connecting_ = false;
+    events |= EPOLLOUT;  // flush what was written while connecting
+  }
+  if (!owner_) {
+    // Idle in the pool: the server closed it, or sent something unasked. Either way, drop it.
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) close();
+    return;
+  }
+  owner_->onUpstreamEvent(events);
+}
+
+void Upstream::close() {
+  if (closed_) return;
+  closed_ = true;
+  w_.forget(this);
+  w_.loop_.remove(fd_);
+  w_.untrack(this);
+  releaseBuffers();
+  w_.loop_.retire(this);
+}
+
+void Downstream::onConnectFailed() {
+  if (tunnel_) {
+    // TCP: try another endpoint.
+    failAttempt(0, "connect failed", true);
+    return;
+  }
+  failAttempt(503, "upstream connect error or disconnect/reset before headers", true);
+}
+
+void Downstream::onUpstreamEvent(uint32_t events) {
+  if (closed_) return;
+  Upstream* u = tunnel_ ? peerUp_ : (ex_ ? ex_->up : nullptr);
+  if (!u) return;
+  if (events & EPOLLERR) {
+    if (tunnel_) close();
+    else failAttempt(503, "upstream connect error or disconnect/reset before headers", true);
+    return;
+  }
+  if (events & EPOLLOUT) {
+    if (!u->flush()) {
+      if (tunnel_) close();
+      else failAttempt(503, "upstream connect error or disconnect/reset before headers", true);
+      return;
+    }
+    if (u->out_.empty()) {
+      if (tunnel_) {
+        if (readable_) pumpTunnel(*this, *u);
+        maybeEndTunnel();
+      } else if (ex_ && !ex_->requestDone && readable_) {
+        onReadable();
+      }
+      if (closed_) return;
+    }
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
+    u->readable_ = true;
+    if (tunnel_) pumpTunnel(*u, *this);
+    else readResponse();
+  }
+}
+
+void Downstream::readResponse() {
+  if (!ex_ || !ex_->up) return;
+  Exchange& ex = *ex_;
+  Upstream* u = ex.up;
+  if (out_.size() > kMaxBuffered) return;  // the client is slow: resume on its EPOLLOUT
+  if (!u->fill(ex.responseStarted ? 256 * 1024 : w_.options_.maxHeadBytes + 4096)) {
+    failAttempt(503, "upstream connect error or disconnect/reset before headers", true);
+    return;
+  }
+  if (!ex.responseStarted) {
+    while (true) {
+      if (u->in_.empty() && u->eof_) {
+        failAttempt(503, "upstream connect error or disconnect/reset before headers", true);
+        return;
+      }
+      http1::Head head;
+      http1::Error error;
+      switch (http1::parseResponse(u->in_.view(), w_.options_.maxHeadBytes, ex.method, head, error)) {
+        case http1::Parse::kIncomplete:
+          if (u->eof_) failAttempt(503, "upstream connect error or disconnect/reset before headers", true);
+          return;
+        case http1::Parse::kError:
+          failAttempt(error.status, error.reason.c_str(), false);
+          return;
+        case http1::Parse::kComplete:
+          break;
+      }
+      if (head.status >= 100 && head.status < 200 && head.status != 101) {
+        // Interim responses go to the client as they are (100 Continue only if we did not send one).
+        if (!(head.status == 100 && ex.continueSent)) write(u->in_.data(), head.length);
+        u->in_.consume(head.length);
+        continue;
+      }
+      // Retry on a status the policy names, before anything reached the client.
+      const RetryPolicy& retry = ex.route->retry ? *ex.route->retry : ex.cluster->retry;
+      bool gatewayError = head.status == 502 || head.status == 503 || head.status == 504;
+      bool retryable = (retry.on5xx && head.status >= 500) || (retry.onGatewayError && gatewayError) ||
+                       std::find(retry.codes.begin(), retry.codes.end(), head.status) != retry.codes.end();
+      auto& es = *ex.cluster->endpoints[size_t(ex.endpoint)].state;
+      bool outlierError = ex.cluster->outlier.all5xx ? head.status >= 500 : gatewayError;
+      if (outlierError) {
+        const OutlierDetection& od = ex.cluster->outlier;
+        if (od.enabled && es.consecutiveErrors.fetch_add(1, std::memory_order_relaxed) + 1 >= od.consecutiveErrors) {
+          // Eject unless too many are out already (one may always be).
+          int n = int(ex.cluster->endpoints.size());
+          int out = ex.cluster->state->ejected.load(std::memory_order_relaxed);
+          int64_t nowNs = steadyNanos(w_.loop_.now());
+          if (es.ejectedUntil.load(std::memory_order_relaxed) <= nowNs && (out == 0 || (out + 1) * 100 <= n * od.maxEjectionPercent)) {
+            int times = es.ejections.fetch_add(1, std::memory_order_relaxed) + 1;
+            es.ejectedUntil.store(nowNs + std::chrono::duration_cast<std::chrono::nanoseconds>(od.baseEjection).count() * std::min(times, 10),
+                                  std::memory_order_relaxed);
+            es.consecutiveErrors.store(0, std::memory_order_relaxed);
+            proxyEvent(ex.cluster->name, "outlier_ejected").inc();
+            log::info("proxy", "ejected " + ex.cluster->endpoints[size_t(ex.endpoint)].text + " from " + ex.cluster->name + " after " +
+                                   std::to_string(od.consecutiveErrors) + " errors in a row");
+          }
+        }
+      } else {
+        es.consecutiveErrors.store(0, std::memory_order_relaxed);
+      }
+      if (retryable && ex.retriesLeft > 0 && ex.bodyRetained) {
+        failAttempt(head.status, "retryable status", false);
+        return;
+      }
+      ex.status = head.status;
+      ex.responseFraming = head.framing;
+      ex.responseRemaining = head.contentLength;
+      ex.upstreamKeepAlive = head.keepAlive;
+      bool switching = head.status == 101 && ex.upgrade;
+      bool keepClient = ex.clientKeepAlive && !closeAfterFlush_ && (head.framing != http1::Framing::kUntilClose);
+      // The head for the client.
+      std::string h;
+      h.reserve(head.length + 64);
+      h += "HTTP/1.1 ";
+      h += std::to_string(head.status);
+      h += ' ';
+      h.append(head.reason);
+      h += "\r\n";
+      const HeaderEdit& edit = ex.route->responseHeaders;
+      for (const auto& x : head.headers) {
+        if (head.isHopByHop(x.name) && !(switching && (http1::equalsIgnoreCase(x.name, "upgrade")))) continue;
+        if (!edit.empty()) {
+          bool skip = false;
+          for (const auto& r : edit.remove) skip = skip || http1::equalsIgnoreCase(x.name, r);
+          for (const auto& [n, v] : edit.set) skip = skip || http1::equalsIgnoreCase(x.name, n);
+          if (skip) continue;
+        }
+        h.append(x.name);
+        h += ": ";
+        h.append(x.value);
+        h += "\r\n";
+      }
+      for (const auto& [n, v] : edit.set) h += n + ": " + v + "\r\n";
+      for (const auto& [n, v] : edit.add) h += n + ": " + v + "\r\n";
+      if (head.framing == http1::Framing::kChunked) h += "transfer-encoding: chunked\r\n";
+      if (switching) h += "connection: upgrade\r\n";
+      else if (!keepClient) h += "connection: close\r\n";
+      h += "\r\n";
+      if (!keepClient && !switching) ex.clientKeepAlive = false;
+      u->in_.consume(head.length);
+      ex.responseStarted = true;
+      ex.bytesSent += h.size();
+      // Buffered, not sent: the head leaves together with the body bytes already here.
+      out_.append(w_.pool_, h.data(), h.size());
+      if (switching) {
+        if (!flush()) {
+          close();
+          return;
+        }
+        becomeTunnel();
+        return;
+      }
+      break;
+    }
+  }
+  if (!forwardResponseBody()) return;
+}
+
+// Moves response body bytes from the upstream to the client; finishes the exchange at the end.
+bool Downstream::forwardResponseBody() {
+  Exchange& ex = *ex_;
+  Upstream* u = ex.up;
+  bool done = false;
+  while (true) {
+    size_t n = u->in_.size();
+    switch (ex.responseFraming) {
+      case http1::Framing::kNone:
+        n = 0;
+        done = true;
+        break;
+      case http1::Framing::kLength:
+        n = size_t(std::min<uint64_t>(n, ex.responseRemaining));
+        ex.responseRemaining -= n;
+        done = ex.responseRemaining == 0;
+        break;
+      case http1::Framing::kChunked:
+        n = ex.responseChunks.feed(u->in_.data(), n);
+        if (ex.responseChunks.failed()) {
+          close();  // the head is out already: all we can do is cut the connection
+          return false;
+        }
+        done = ex.responseChunks.done();
+        break;
+      case http1::Framing::kUntilClose:
+        done = u->eof_ && u->in_.empty();
+        break;
+    }
+    if (n > 0) {
+      ex.bytesSent += n;
+      out_.append(w_.pool_, u->in_.data(), n);
+      u->in_.consume(n);
+    }
+    // One send for what has gathered (head and body together for small responses).
+    if (!flush()) {
+      close();
+      return false;
+    }
+    if (done) {
+      finishExchange();
+      return true;
+    }
+    if (u->eof_ && u->in_.empty()) {
+      if (ex.responseFraming == http1::Framing::kUntilClose) continue;
+      close();  // the upstream cut the body short
+      return false;
+    }
+    if (!u->readable_ || out_.size() > kMaxBuffered) {
+      setExchangeDeadline();
+      return true;
+    }
+    if (!u->fill(256 * 1024)) {
+      close();
+      return false;
+    }
+  }
+}
+
+void Downstream::record() {
+  Exchange& ex = *ex_;
+  auto now = w_.loop_.now();
+  w_.count(ex, peer_.sin_addr.s_addr);
+  if (w_.logging()) {
+    const auto* src = ex.table ? ex.table->workloadOf(peer_.sin_addr.s_addr) : nullptr;
+    w_.accessLog(ex, now, src ? src->first + "/" + src->second : peerText_);
+  }
+  if (*w_.spanSink_) {
+    SpanRecord s;
+    s.traceId = ex.traceId;
+    s.spanId = ex.spanId;
+    s.parentSpanId = ex.parentSpanId;
+    s.name = ex.route ? ex.route->name : ex.listener->name;
+    s.method = ex.method;
+    s.path = ex.target;
+    if (ex.cluster && ex.endpoint >= 0) s.upstream = ex.cluster->endpoints[size_t(ex.endpoint)].text;
+    s.status = ex.status;
+    s.startUnixNanos = ex.startUnix;
+    s.endUnixNanos = unixNanos();
+    (*w_.spanSink_)(std::move(s));
+  }
+}
+
+void Downstream::detachUpstream(bool reuse) {
+  Exchange& ex = *ex_;
+  if (!ex.up) return;
+  Upstream* u = ex.up;
+  ex.up = nullptr;
+  if (ex.endpoint >= 0) ex.cluster->endpoints[size_t(ex.endpoint)].state->active.fetch_sub(1, std::memory_order_relaxed);
+  u->owner_ = nullptr;
+  if (reuse && !u->eof_ && u->in_.empty() && u->out_.empty() && !u->connecting_) {
+    w_.giveBack(u);
+  } else {
+    u->close();
+  }
+  w_.connectionFreed(ex.cluster->name);
+}
+
+void Downstream::finishExchange() {
+  Exchange& ex = *ex_;
+  record();
+  detachUpstream(ex.upstreamKeepAlive && ex.requestDone);
+  ex.cluster->state->requests.fetch_sub(1, std::memory_order_relaxed);
+  if (ex.inRetryBudget) ex.cluster->state->retries.fetch_sub(1, std::memory_order_relaxed);
+  bool keep = ex.clientKeepAlive && ex.requestDone;
+  ex_.reset();
+  nextRequest(keep);
+}
+
+// After a response: close once it is sent, or wait for (or start on) the next request.
+void Downstream::nextRequest(bool keep) {
+  if (!keep) {
+    closeAfterFlush_ = true;
+    if (out_.empty()) close();
+    return;
+  }
+  deadline_ = w_.loop_.now() + w_.options_.idleTimeout;
+  processInput();
+}
+
+// The current try failed before the client saw anything: retry if the policy allows, else answer.
+void Downstream::failAttempt(int status, const char* reason, bool connectionFailure) {
+  if (!ex_) {
+    close();
+    return;
+  }
+  Exchange& ex = *ex_;
+  if (tunnel_ && !ex.cluster) {
+    close();
+    return;
+  }
+  bool reused = ex.up && ex.up->reused_;
+  int failedEndpoint = ex.endpoint;
+  if (ex.up) detachUpstream(false);
+  if (ex.responseStarted) {
+    close();
+    return;
+  }
+  auto now = w_.loop_.now();
+  const Cluster& c = *ex.cluster;
+  if (connectionFailure && failedEndpoint >= 0) {
+    auto& es = *c.endpoints[size_t(failedEndpoint)].state;
+    if (!reused && c.outlier.enabled && es.consecutiveErrors.fetch_add(1, std::memory_order_relaxed) + 1 >= c.outlier.consecutiveErrors) {
+      int64_t nowNs = steadyNanos(now);
+      int out = c.state->ejected.load(std::memory_order_relaxed);
+      int n = int(c.endpoints.size());
+      if (es.ejectedUntil.load(std::memory_order_relaxed) <= nowNs && (out == 0 || (out + 1) * 100 <= n * c.outlier.maxEjectionPercent)) {
+        int times = es.ejections.fetch_add(1, std::memory_order_relaxed) + 1;
+        es.ejectedUntil.store(nowNs + std::chrono::duration_cast<std::chrono::nanoseconds>(c.outlier.baseEjection).count() * std::min(times, 10),
+                              std::memory_order_relaxed);
+        es.consecutiveErrors.store(0, std::memory_order_relaxed);
+        proxyEvent(c.name, "outlier_ejected").inc();
+      }
+    }
+  }
+  // A pooled connection the server had just closed: try once more on a fresh one, for free.
+  if (connectionFailure && reused && !ex.reusedResetRetried && ex.bodyRetained) {
+    ex.reusedResetRetried = true;
+    --ex.attempts;
+    sendAttempt();
+    return;
+  }
+  const RetryPolicy& retry = ex.route && ex.route->retry ? *ex.route->retry : c.retry;
+  bool policyAllows = connectionFailure ? retry.onConnectFailure : true;  // statuses were checked by the caller
+  bool budget = ex.inRetryBudget ||
+                c.state->retries.load(std::memory_order_relaxed) < std::max(c.limits.maxRetries, c.state->requests.load(std::memory_order_relaxed) / 5);
+  if (policyAllows && ex.retriesLeft > 0 && ex.bodyRetained && now < ex.requestDeadline) {
+    if (!budget) {
+      proxyEvent(c.name, "retry_budget_exhausted").inc();
+    } else {
+      --ex.retriesLeft;
+      if (!ex.inRetryBudget) {
+        ex.inRetryBudget = true;
+        c.state->retries.fetch_add(1, std::memory_order_relaxed);
+      }
+      ex.lastFailed = failedEndpoint;
+      proxyEvent(c.name, "retry").inc();
+      // Jittered exponential back-off: uniform in [0, min(max, base * 2^n)].
+      int n = std::min(ex.attempts - 1, 10);
+      auto cap = std::min(retry.backoffMax, retry.backoffBase * (1 << n));
+      auto wait = std::chrono::milliseconds(cap.count() > 0 ? int64_t(w_.random() % uint64_t(cap.count() + 1)) : 0);
+      if (wait.count() == 0) {
+        sendAttempt();
+      } else {
+        ex.backingOff = true;
+        ex.backoffUntil = now + wait;
+        setExchangeDeadline();
+      }
+      return;
+    }
+  }
+  if (tunnel_) {
+    close();
+    return;
+  }
+  if (status == 0) status = 503;
+  respond(status, reason, !ex.requestDone);
+}
+
+void Downstream::respond(int status, std::string_view message, bool closeAfter, std::string_view extraHeaders) {
+  if (ex_ && ex_->responseStarted) {
+    close();
+    return;
+  }
+  std::string body(message);
+  if (!body.empty()) body += '\n';
+  std::string r = "HTTP/1.1 " + std::to_string(status) + " " + http1::reasonPhrase(status) + "\r\ncontent-type: text/plain\r\ncontent-length: " +
+                  std::to_string(body.size()) + "\r\n";
+  r.append(extraHeaders);
+  bool keep = !closeAfter && ex_ && ex_->clientKeepAlive && !eof_;
+  if (!keep) r += "connection: close\r\n";
+  r += "\r\n";
+  r += body;
+  if (ex_) {
+    ex_->status = status;
+    ex_->responseStarted = true;
+    ex_->bytesSent = r.size();
+  }
+  if (!write(r)) {
+    close();
+    return;
+  }
+  if (ex_) {
+    record();
+    if (ex_->up) detachUpstream(false);
+    if (ex_->cluster) {
+      ex_->cluster->state->requests.fetch_sub(1, std::memory_order_relaxed);
+      if (ex_->inRetryBudget) ex_->cluster->state->retries.fetch_sub(1, std::memory_order_relaxed);
+    }
+    if (ex_->waitingForConnection) {
+      ex_->cluster->state->pending.fetch_sub(1, std::memory_order_relaxed);
+      w_.dropPending(this);
+    }
+    // A request whose body was never read leaves the stream unusable: close.
+    if (!ex_->requestDone) keep = false;
+    ex_.reset();
+  }
+  nextRequest(keep);
+}
+
+void Downstream::abortExchange() {
+  Exchange& ex = *ex_;
+  if (ex.status == 0) ex.status = 499;  // the client went away first (as nginx counts it)
+  if (!ex.responseStarted && ex.cluster) record();
+  if (ex.up) detachUpstream(false);
+  if (ex.cluster) {
+    if (ex.waitingForConnection) {
+      ex.cluster->state->pending.fetch_sub(1, std::memory_order_relaxed);
+      w_.dropPending(this);
+    }
+    ex.cluster->state->requests.fetch_sub(1, std::memory_order_relaxed);
+    if (ex.inRetryBudget) ex.cluster->state->retries.fetch_sub(1, std::memory_order_relaxed);
+  }
+  ex_.reset();
+}
+
+void Downstream::onTimeout(Clock::time_point now) {
+  if (closed_) return;
+  deadline_ = kNever;
+  if (tunnel_) {
+    close();
+    return;
+  }
+  if (!ex_) {
+    if (headStarted_ && !in_.empty()) respond(408, "request head not received in time", true);
+    else close();
+    return;
+  }
+  Exchange& ex = *ex_;
+  if (ex.backingOff && now >= ex.backoffUntil && now < ex.requestDeadline) {
+    sendAttempt();
+    return;
+  }
+  if (now >= ex.requestDeadline) {
+    proxyEvent(ex.cluster->name, "timeout").inc();
+    if (ex.up) detachUpstream(false);
+    respond(504, "upstream request timeout", !ex.requestDone);
+    return;
+  }
+  if (ex.waitingForConnection) {
+    ex.cluster->state->pending.fetch_sub(1, std::memory_order_relaxed);
+    w_.dropPending(this);
+    ex.waitingForConnection = false;
+    proxyEvent(ex.cluster->name, "overflow_pending_timeout").inc();
+    respond(503, "upstream overloaded (no connection became free)", !ex.requestDone, "x-skiff-overloaded: true\r\n");
+    return;
+  }
+  // The try took too long (connect or per-try timeout, or a silent upstream): retry or 504.
+  proxyEvent(ex.cluster->name, "attempt_timeout").inc();
+  bool connecting = ex.up && ex.up->connecting_;
+  failAttempt(504, connecting ? "upstream connect timeout" : "upstream request timeout", connecting);
+}
+
+// ---- tunnels (TCP listeners, WebSocket after 101) ----
+
+void Downstream::startTcp(const Listener& l) {
+  tunnel_ = true;
+  ex_ = std::make_unique<Exchange>();
+  ex_->table = w_.table_;
+  ex_->listener = &l;
+  if (l.tcpCluster < 0) {
+    tcpConnections(l.name, "no_endpoints").inc();
+    linger lg{1, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);  // refused, as kube-proxy's REJECT
+    close();
+    return;
+  }
+  const Cluster& c = ex_->table->clusters[size_t(l.tcpCluster)];
+  uint64_t key = hash64(std::string_view(reinterpret_cast<const char*>(&peer_.sin_addr), 4));
+  // Try each endpoint once (round robin, or the client's own with ClientIP affinity); one that
+  // refuses is skipped for the next.
+  auto now = w_.loop_.now();
+  for (size_t tries = 0; tries < c.endpoints.size(); ++tries) {
+    uint64_t r = w_.random();
+    int e = l.clientIpAffinity ? int((key + tries) % c.endpoints.size()) : pickEndpoint(c, 0, -1, r, now);
+    if (e < 0) break;
+    bool refused = false;
+    Upstream* u = w_.connection(c, e, this, refused);
+    if (u) {
+      u->tunnel_ = true;
+      peerUp_ = u;
+      ex_.reset();
+      deadline_ = now + w_.options_.tunnelIdleTimeout;
+      tcpConnections(l.name, "forwarded").inc();
+      return;
+    }
+  }
+  tcpConnections(l.name, "no_endpoints").inc();
+  linger lg{1, 0};
+  ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  close();
+}
+
+void Downstream::becomeTunnel() {
+  Exchange& ex = *ex_;
+  Upstream* u = ex.up;
+  record();
+  ex.cluster->endpoints[size_t(ex.endpoint)].state->active.fetch_sub(1, std::memory_order_relaxed);
+  ex.cluster->state->requests.fetch_sub(1, std::memory_order_relaxed);
+  if (ex.inRetryBudget) ex.cluster->state->retries.fetch_sub(1, std::memory_order_relaxed);
+  ex.up = nullptr;
+  ex_.reset();
+  tunnel_ = true;
+  u->tunnel_ = true;
+  peerUp_ = u;
+  deadline_ = w_.loop_.now() + w_.options_.tunnelIdleTimeout;
+  // Bytes already read on either side go across now.
+  if (!u->in_.empty()) {
+    write(u->in_.data(), u->in_.size());
+    u->in_.consume(u->in_.size());
+  }
+  if (!in_.empty()) {
+    u->write(in_.data(), in_.size());
+    in_.consume(in_.size());
+  }
+  if (u->readable_) pumpTunnel(*u, *this);
+  if (!closed_ && readable_) pumpTunnel(*this, *u);
+}
+
+void Downstream::pumpTunnel(Socket& from, Socket& to) {
+  if (closed_) return;
+  deadline_ = w_.loop_.now() + w_.options_.tunnelIdleTimeout;
+  while (from.readable_ && to.out_.size() <= kMaxBuffered) {
+    if (!from.fill(64 * 1024)) {
+      close();
+      return;
+    }
+    if (!from.in_.empty()) {
+      if (!to.write(from.in_.data(), from.in_.size())) {
+        close();
+        return;
+      }
+      from.in_.consume(from.in_.size());
+    }
+    if (from.eof_) break;
+  }
+  if (from.eof_) {
+    // Half-close passes through; when both sides have finished, the tunnel ends.
+    if (to.out_.empty()) ::shutdown(to.fd_, SHUT_WR);
+    else to.shutdownAfterFlush_ = true;
+    maybeEndTunnel();
+  }
+}
+
+// ---- Worker ----
+
+Upstream* Worker::connection(const Cluster& c, int e, Downstream* owner, bool& refused) {
+  refused = false;
+  const Endpoint& ep = c.endpoints[size_t(e)];
+  auto it = idle_.find(ep.text);
+  if (it != idle_.end() && !it->second.empty()) {
+    Upstream* u = it->second.back();
+    it->second.pop_back();
+    u->owner_ = owner;
+    u->reused_ = true;
+    u->deadline_ = kNever;
+    return u;
+  }
+  if (c.state->connections.load(std::memory_order_relaxed) >= c.limits.maxConnections) {
+    // At the limit: an idle connection of this cluster to another endpoint makes room.
+    Upstream* victim = nullptr;
+    for (auto& [key, v] : idle_)
+      for (Upstream* u : v)
+        if (!victim && u->cluster_ == c.state) victim = u;
+    if (!victim) return nullptr;
+    victim->close();
+  }
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return nullptr;
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&ep.address), sizeof ep.address);
+  if (r != 0 && errno != EINPROGRESS) {
+    ::close(fd);
+    refused = true;
+    return nullptr;
+  }
+  auto* u = new Upstream(*this, fd, ep.text, c.state);
+  u->owner_ = owner;
+  u->connecting_ = r != 0;
+  track(u);
+  if (!loop_.add(fd, u)) {
+    u->owner_ = nullptr;
+    u->close();
+    return nullptr;
+  }
+  return u;
+}
+
+void Worker::giveBack(Upstream* u) {
+  u->reused_ = false;
+  u->releaseBuffers();
+  u->deadline_ = loop_.now() + std::chrono::seconds(60);
+  idle_[u->key_].push_back(u);
+}
+
+void Worker::forget(Upstream* u) {
+  auto it = idle_.find(u->key_);
+  if (it == idle_.end()) return;
+  auto& v = it->second;
+  v.erase(std::remove(v.begin(), v.end(), u), v.end());
+}
+
+void Worker::connectionFreed(const std::string& cluster) {
+  auto it = pending_.find(cluster);
+  if (it == pending_.end() || it->second.empty()) return;
+  Downstream* d = it->second.front();
+  it->second.pop_front();
+  if (d->closed() || !d->ex_) return;
+  d->ex_->cluster->state->pending.fetch_sub(1, std::memory_order_relaxed);
+  // Run it from the loop, not from inside another connection's handler.
+  loop_.post([this, d] {
+    if (conns_.count(d) && !d->closed() && d->ex_ && d->ex_->waitingForConnection) d->resumeAfterQueue();
+  });
+}
+
+void Worker::count(const Exchange& ex, uint32_t peerIp) {
+  if (!ex.table) return;
+  const auto* src = ex.table->workloadOf(peerIp);
+  const Endpoint* dst = ex.cluster && ex.endpoint >= 0 ? &ex.cluster->endpoints[size_t(ex.endpoint)] : nullptr;
+  MetricKey key{ex.table->version, ex.route, src, dst, ex.status};
+  auto it = metrics_.find(key);
+  if (it == metrics_.end()) {
+    std::string route = ex.route ? ex.route->name : ex.listener->name;
+    std::string dstService = ex.cluster ? ex.cluster->ns + "/" + ex.cluster->service : "unknown";
+    std::string dstWorkload = dst ? dst->workload : "unknown";
+    observe::Labels labels{route, src ? src->first : "unknown", src ? src->second : "unknown", dstService, dstWorkload};
+    auto* h = &durationFamily().with(labels);
+    labels.push_back(std::to_string(ex.status));
+    auto* c = &requestsFamily().with(labels);
+    if (metrics_.size() > 100000) metrics_.clear();
+    it = metrics_.emplace(key, std::make_pair(c, h)).first;
+  }
+  it->second.first->inc();
+  it->second.second->observe(std::chrono::duration<double>(loop_.now() - ex.start).count());
+}
+
+void Worker::accessLog(const Exchange& ex, Clock::time_point now, const std::string& source) {
+  if (accessLog_ < 0) return;
+  std::string& b = logBuffer_;
+  auto sys = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(sys);
+  if (t != logSecond_) {
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    std::strftime(logTime_, sizeof logTime_, "%Y-%m-%dT%H:%M:%S", &tm);
+    logSecond_ = t;
+  }
+  const char* time = logTime_;
+  int ms = int(std::chrono::duration_cast<std::chrono::milliseconds>(sys.time_since_epoch()).count() % 1000);
+  b += "{\"time\":\"";
+  b += time;
+  char frac[8];
+  std::snprintf(frac, sizeof frac, ".%03dZ", ms);
+  b += frac;
+  b += "\",\"method\":";
+  appendJsonString(b, ex.method);
+  b += ",\"path\":";
+  appendJsonString(b, ex.target);
+  b += ",\"host\":";
+  appendJsonString(b, ex.host);
+  b += ",\"status\":" + std::to_string(ex.status);
+  b += ",\"duration_ms\":" + std::to_string(std::chrono::duration<double, std::milli>(now - ex.start).count());
+  b += ",\"bytes_sent\":" + std::to_string(ex.bytesSent);
+  b += ",\"route\":";
+  appendJsonString(b, ex.route ? ex.route->name : ex.listener->name);
+  b += ",\"upstream\":";
+  appendJsonString(b, ex.cluster && ex.endpoint >= 0 ? ex.cluster->endpoints[size_t(ex.endpoint)].text : "");
+  b += ",\"attempts\":" + std::to_string(ex.attempts);
+  b += ",\"source\":";
+  appendJsonString(b, source);
+  b += ",\"user_agent\":";
+  appendJsonString(b, ex.userAgent);
+  b += ",\"trace_id\":\"" + ex.traceId + "\",\"span_id\":\"" + ex.spanId + "\"}\n";
+  if (b.size() > 32 * 1024) {
+    ssize_t n = ::write(accessLog_, b.data(), b.size());
+    (void)n;
+    b.clear();
+    lastLogFlush_ = now;
+  }
+}
+
+void Worker::tick(Clock::time_point now) {
+  if (accessLog_ >= 0 && !logBuffer_.empty() && now - lastLogFlush_ > std::chrono::milliseconds(200)) {
+    ssize_t n = ::write(accessLog_, logBuffer_.data(), logBuffer_.size());
+    (void)n;
+    logBuffer_.clear();
+    lastLogFlush_ = now;
+  }
+  std::vector<Socket*> due;
+  for (Socket* s : conns_)
+    if (s->deadline_ <= now) due.push_back(s);
+  for (Socket* s : due) {
+    if (s->closed_) continue;
+    if (auto* d = dynamic_cast<Downstream*>(s)) d->onTimeout(now);
+    else static_cast<Upstream*>(s)->close();  // idle in the pool too long
+  }
+}
+
+void Worker::install(std::shared_ptr<const RouteTable> table, std::map<std::string, int> newSockets) {
+  table_ = std::move(table);
+  metrics_.clear();
+  std::set<std::string> keep;
+  for (const auto& l : table_->listeners) keep.insert(l.key);
+  for (auto it = listeners_.begin(); it != listeners_.end();) {
+    if (keep.count(it->first)) {
+      ++it;
+      continue;
+    }
+    it->second.second->config = nullptr;
+    it->second.first->closed_ = true;
+    loop_.remove(it->second.first->fd_);
+    loop_.retire(it->second.first);
+    it = listeners_.erase(it);
+  }
+  for (auto& [key, fd] : newSockets) {
+    auto slot = std::make_shared<ListenerSlot>();
+    slot->key = key;
+    auto* ls = new ListenSocket(*this, fd, slot);
+    listeners_[key] = {ls, slot};
+    loop_.add(fd, ls, EPOLLIN | EPOLLET);
+  }
+  for (const auto& l : table_->listeners)
+    if (auto it = listeners_.find(l.key); it != listeners_.end()) it->second.second->config = &l;
+  // Accept whatever queued before the socket was registered.
+  for (auto& [key, fd] : newSockets) listeners_[key].first->onEvents(EPOLLIN);
+}
+
+void Worker::shutdown() {
+  for (auto& [key, l] : listeners_) delete l.first;
+  listeners_.clear();
+  std::vector<Socket*> all(conns_.begin(), conns_.end());
+  for (Socket* s : all) {
+    if (s->closed_) continue;
+    if (auto* d = dynamic_cast<Downstream*>(s)) d->close();
+  }
+  all.assign(conns_.begin(), conns_.end());
+  for (Socket* s : all)
+    if (!s->closed_) static_cast<Upstream*>(s)->close();
+  if (accessLog_ >= 0 && !logBuffer_.empty()) {
+    ssize_t n = ::write(accessLog_, logBuffer_.data(), logBuffer_.size());
+    (void)n;
+  }
+  loop_.collect();
+}
+
+int openListenSocket(const std::string& ip, int port, std::string& error) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = std::strerror(errno);
+    return -1;
+  }
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(uint16_t(port));
+  if (inet_pton(AF_INET, ip.c_str(), &a.sin_addr) != 1) {
+    error = "not an IPv4 address: " + ip;
+    ::close(fd);
+    return -1;
+  }
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 4096) != 0) {
+    error = std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace dataplane
+
+using dataplane::openListenSocket;
+using dataplane::Worker;
+
+struct HttpProxy::Impl {
+  ProxyOptions options;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::function<void(SpanRecord&&)> spanSink;
+  mutable std::mutex mutex;
+  std::set<std::string> open;  // listener keys every worker has a socket for
+  std::map<std::string, std::string> errors;
+  bool started = false;
+};
+
+HttpProxy::HttpProxy(ProxyOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  if (impl_->options.workers <= 0) impl_->options.workers = int(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+HttpProxy::~HttpProxy() { stop(); }
+
+Status HttpProxy::start() {
+  std::lock_guard lock(impl_->mutex);
+  if (impl_->started) return {};
+  for (int i = 0; i < impl_->options.workers; ++i) impl_->workers.push_back(std::make_unique<Worker>(i, impl_->options, &impl_->spanSink));
+  for (auto& w : impl_->workers) w->run();
+  impl_->started = true;
+  return {};
+}
+
+void HttpProxy::stop() {
+  std::lock_guard lock(impl_->mutex);
+  for (auto& w : impl_->workers) w->join();
+  impl_->workers.clear();
+  impl_->open.clear();
+  impl_->started = false;
+}
+
+void HttpProxy::onSpan(std::function<void(SpanRecord&&)> sink) { impl_->spanSink = std::move(sink); }
+
+int HttpProxy::workers() const { return impl_->options.workers; }
+
+std::map<std::string, std::string> HttpProxy::listenErrors() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->errors;
+}
+
+void HttpProxy::update(std::shared_ptr<const RouteTable> table) {
+  std::lock_guard lock(impl_->mutex);
+  if (!impl_->started) return;
+  std::set<std::string> want;
+  for (const auto& l : table->listeners) want.insert(l.key);
+  // Sockets for new listeners, one per worker (SO_REUSEPORT spreads connections between them).
+  std::vector<std::map<std::string, int>> sockets(impl_->workers.size());
+  impl_->errors.clear();
+  for (const auto& l : table->listeners) {
+    if (impl_->open.count(l.key)) continue;
+    std::string error;
+    std::vector<int> fds;
+    for (size_t i = 0; i < impl_->workers.size(); ++i) {
+      int fd = openListenSocket(l.ip, l.port, error);
+      if (fd < 0) break;
+      fds.push_back(fd);
+    }
+    if (fds.size() != impl_->workers.size()) {
+      for (int fd : fds) ::close(fd);
+      impl_->errors[l.key] = "cannot listen on " + l.key + " for " + l.name + ": " + error;
+      log::warn("proxy", impl_->errors[l.key]);
+      continue;
+    }
+    for (size_t i = 0; i < fds.size(); ++i) sockets[i][l.key] = fds[i];
+    impl_->open.insert(l.key);
+  }
+  for (auto it = impl_->open.begin(); it != impl_->open.end();) it = want.count(*it) ? std::next(it) : impl_->open.erase(it);
+  for (size_t i = 0; i < impl_->workers.size(); ++i) {
+    Worker* w = impl_->workers[i].get();
+    w->loop_.post([w, table, s = std::move(sockets[i])]() mutable { w->install(table, std::move(s)); });
+  }
+}
+
+}  // namespace skiff::proxy

@@ -1,0 +1,179 @@
+#include "proxy/node_proxy.h"
+
+#include <boost/json.hpp>
+
+#include "api/object.h"
+#include "api/resources.h"
+#include "common/log.h"
+#include "network/netlink.h"
+#include "observe/metrics.h"
+
+namespace skiff::proxy {
+namespace json = boost::json;
+namespace {
+
+// Copies lastTransitionTime from `current` conditions that kept their status, at any depth, so
+// an unchanged status compares equal and is not rewritten.
+void carryTransitionTimes(json::value& desired, const json::value* current) {
+  if (!current) return;
+  if (desired.is_object() && current->is_object()) {
+    for (auto& kv : desired.get_object()) {
+      const json::value* cur = current->get_object().if_contains(kv.key());
+      if (kv.key() == "conditions" && kv.value().is_array() && cur && cur->is_array()) {
+        for (auto& c : kv.value().get_array()) {
+          if (!c.is_object()) continue;
+          for (const auto& old : cur->get_array())
+            if (api::stringAt(old, "type") == api::stringAt(c, "type") && api::stringAt(old, "status") == api::stringAt(c, "status"))
+              c.get_object()["lastTransitionTime"] = api::stringAt(old, "lastTransitionTime");
+        }
+      } else {
+        carryTransitionTimes(kv.value(), cur);
+      }
+    }
+  } else if (desired.is_array() && current->is_array()) {
+    auto& d = desired.get_array();
+    const auto& c = current->get_array();
+    for (size_t i = 0; i < d.size() && i < c.size(); ++i) carryTransitionTimes(d[i], &c[i]);
+  }
+}
+
+observe::Histogram& buildDuration() {
+  static observe::Family<observe::Histogram> f("skiff_proxy_route_build_duration_seconds",
+                                               "Time to rebuild the node proxy's route table from Services, Endpoints and routes.", {},
+                                               {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1});
+  return f.with({});
+}
+
+}  // namespace
+
+NodeProxy::NodeProxy(apiserver::Registry& registry, NodeProxyInformers informers, NodeProxyOptions options)
+    : registry_(registry), inf_(informers), options_(std::move(options)), data_(options_.data), builder_(options_.hostPort) {
+  auto poke = [this](const std::string&, const controller::ObjectPtr&, const controller::ObjectPtr&) {
+    {
+      std::lock_guard lock(mutex_);
+      dirty_ = true;
+    }
+    cv_.notify_one();
+  };
+  for (controller::Informer* i : {&inf_.services, &inf_.endpoints, &inf_.pods, &inf_.gatewayClasses, &inf_.gateways, &inf_.httpRoutes})
+    i->addHandler(poke);
+}
+
+NodeProxy::~NodeProxy() { stop(); }
+
+Status NodeProxy::start() {
+  if (Status s = data_.start(); !s) return s;
+  thread_ = std::thread([this] { loop(); });
+  return {};
+}
+
+void NodeProxy::stop() {
+  if (stopping_.exchange(true)) return;
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+  data_.stop();
+  if (!options_.bridge.empty()) {
+    network::Netlink nl;
+    for (const auto& ip : addresses_) (void)nl.deleteAddress(options_.bridge, ip, 32);
+  }
+  addresses_.clear();
+}
+
+void NodeProxy::loop() {
+  while (!stopping_) {
+    {
+      std::unique_lock lock(mutex_);
+      cv_.wait_for(lock, std::chrono::seconds(5), [this] { return dirty_ || stopping_.load(); });
+      if (stopping_) return;
+      if (!dirty_) continue;
+    }
+    // Let a burst of changes (a rollout, a scale-up) land before rebuilding once.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    {
+      std::lock_guard lock(mutex_);
+      dirty_ = false;
+    }
+    try {
+      rebuild();
+    } catch (const std::exception& e) {
+      log::error("proxy", std::string("rebuilding routes: ") + e.what());
+    }
+  }
+}
+
+std::chrono::microseconds NodeProxy::rebuild() {
+  std::lock_guard lock(buildMutex_);
+  auto t0 = Clock::now();
+  RouteSources sources{inf_.services.list(), inf_.endpoints.list(), inf_.pods.list(), inf_.gatewayClasses.list(), inf_.gateways.list(),
+                       inf_.httpRoutes.list()};
+  BuildResult result = builder_.build(sources, t0);
+  syncAddresses(*result.table);
+  std::shared_ptr<const RouteTable> table = result.table;
+  data_.update(table);
+  auto took = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
+  buildDuration().observe(std::chrono::duration<double>(took).count());
+  if (options_.writeStatus) writeStatus(result);
+  return took;
+}
+
+void NodeProxy::syncAddresses(const RouteTable& table) {
+  if (options_.bridge.empty()) return;
+  std::set<std::string> want;
+  for (const auto& l : table.listeners)
+    if (l.clusterIp) want.insert(l.ip);
+  network::Netlink nl;
+  for (const auto& ip : want) {
+    if (addresses_.count(ip)) continue;
+    if (Status s = nl.addAddress(options_.bridge, ip, 32); !s) {
+      log::warn("proxy", "cannot serve cluster IP " + ip + ": " + s.error().message);
+      continue;
+    }
+    addresses_.insert(ip);
+  }
+  for (auto it = addresses_.begin(); it != addresses_.end();) {
+    if (want.count(*it)) {
+      ++it;
+      continue;
+    }
+    (void)nl.deleteAddress(options_.bridge, *it, 32);
+    it = addresses_.erase(it);
+  }
+}
+
+void NodeProxy::writeStatus(const BuildResult& result) {
+  // Listeners the data plane could not open make their Gateway listener un-Programmed.
+  auto errors = data_.listenErrors();
+  auto write = [&](const char* kind, controller::Informer& informer, const std::map<std::string, json::value>& desired) {
+    const api::ResourceType& type = *api::findByKind("gateway.networking.k8s.io/v1", kind);
+    for (const auto& [key, status] : desired) {
+      auto [ns, name] = controller::splitKey(key);
+      if (!type.namespaced) name = key;
+      auto current = type.namespaced ? informer.get(ns, name) : informer.get("", name);
+      if (!current) continue;
+      json::value want = status;
+      if (std::string_view(kind) == "Gateway" && !errors.empty()) {
+        for (auto& l : want.get_object()["listeners"].get_array()) {
+          for (const auto& [lkey, message] : errors) {
+            if (message.find("gateway " + key + "/" + api::stringAt(l, "name")) == std::string::npos) continue;
+            for (auto& c : l.get_object()["conditions"].get_array())
+              if (api::stringAt(c, "type") == "Programmed") {
+                c.get_object()["status"] = "False";
+                c.get_object()["reason"] = "Invalid";
+                c.get_object()["message"] = message;
+              }
+          }
+        }
+      }
+      const json::value* cur = api::valueAt(*current, "status");
+      carryTransitionTimes(want, cur);
+      if (cur && *cur == want) continue;
+      auto r = registry_.patch(type, type.namespaced ? ns : "", name, apiserver::PatchType::Merge, json::object{{"status", want}}, "status");
+      if (!r && r.error().code != 404) log::warn("proxy", std::string("writing status of ") + kind + " " + key + ": " + r.error().message);
+    }
+  };
+  write("GatewayClass", inf_.gatewayClasses, result.gatewayClassStatus);
+  write("Gateway", inf_.gateways, result.gatewayStatus);
+  write("HTTPRoute", inf_.httpRoutes, result.routeStatus);
+}
+
+}  // namespace skiff::proxy

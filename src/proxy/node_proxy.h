@@ -1,0 +1,62 @@
+// The node proxy as the platform runs it: watches Services, Endpoints, Pods and the Gateway API
+// kinds, rebuilds the route table when they change (coalescing bursts), hands it to the data
+// plane (http_proxy.h), keeps cluster IPs on the node bridge, and writes Gateway API status.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "apiserver/registry.h"
+#include "common/result.h"
+#include "controller/informer.h"
+#include "proxy/http_proxy.h"
+#include "proxy/route_builder.h"
+
+namespace skiff::proxy {
+
+struct NodeProxyOptions {
+  std::string bridge;  // cluster IPs are added here as /32s (empty: they are local already, 127/8)
+  ProxyOptions data;
+  bool writeStatus = true;  // Gateway/HTTPRoute/GatewayClass status (one node writes it)
+  RouteBuilder::HostPortFn hostPort;
+};
+
+struct NodeProxyInformers {
+  controller::Informer &services, &endpoints, &pods, &gatewayClasses, &gateways, &httpRoutes;
+};
+
+class NodeProxy {
+ public:
+  NodeProxy(apiserver::Registry& registry, NodeProxyInformers informers, NodeProxyOptions options);
+  ~NodeProxy();
+  Status start();
+  void stop();
+  HttpProxy& data() { return data_; }
+  // Builds and installs a table now (tests, benchmarks); returns the build time.
+  std::chrono::microseconds rebuild();
+
+ private:
+  void loop();
+  void syncAddresses(const RouteTable& table);
+  void writeStatus(const BuildResult& result);
+
+  apiserver::Registry& registry_;
+  NodeProxyInformers inf_;
+  NodeProxyOptions options_;
+  HttpProxy data_;
+  RouteBuilder builder_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool dirty_ = true;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+  std::set<std::string> addresses_;  // cluster IPs this proxy added to the bridge
+  std::mutex buildMutex_;
+};
+
+}  // namespace skiff::proxy

@@ -1,0 +1,548 @@
+#include "proxy/route_builder.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <set>
+#include <unordered_map>
+
+#include "api/object.h"
+#include "api/traffic_policy.h"
+
+namespace skiff::proxy {
+namespace json = boost::json;
+namespace {
+
+std::string str(const json::value& v, std::string_view path) { return api::stringAt(v, path); }
+
+int64_t intAt(const json::value& v, std::string_view path, int64_t def) {
+  const json::value* x = api::valueAt(v, path);
+  return x && x->is_int64() ? x->get_int64() : def;
+}
+
+const json::array& arrayAt(const json::value& v, std::string_view path) {
+  static const json::array empty;
+  const json::value* a = api::valueAt(v, path);
+  return a && a->is_array() ? a->get_array() : empty;
+}
+
+std::string keyOf(const json::value& o) { return str(o, "metadata.namespace") + "/" + str(o, "metadata.name"); }
+
+// The workload a pod belongs to: its Deployment (ReplicaSet name minus the template hash), other
+// controller, or itself.
+std::string workloadOf(const json::value& pod) {
+  for (const auto& ref : arrayAt(pod, "metadata.ownerReferences")) {
+    std::string kind = str(ref, "kind"), name = str(ref, "name");
+    if (kind == "ReplicaSet") {
+      std::string hash = str(pod, "metadata.labels.pod-template-hash");
+      if (!hash.empty() && name.size() > hash.size() + 1 && name.ends_with("-" + hash)) return name.substr(0, name.size() - hash.size() - 1);
+    }
+    if (!name.empty()) return name;
+  }
+  return str(pod, "metadata.name");
+}
+
+bool isHttpPort(const json::value& port) {
+  std::string app = str(port, "appProtocol"), name = str(port, "name");
+  return app == "http" || app == "HTTP" || name == "http" || name.starts_with("http-");
+}
+
+json::object condition(const std::string& type, bool ok, const std::string& reason, const std::string& message, int64_t generation) {
+  return json::object{{"type", type},
+                      {"status", ok ? "True" : "False"},
+                      {"reason", reason},
+                      {"message", message},
+                      {"observedGeneration", generation},
+                      {"lastTransitionTime", api::rfc3339Now()}};
+}
+
+bool hostnameIntersects(const std::string& listener, const std::string& route) {
+  auto matches = [](const std::string& pattern, const std::string& host) {
+    if (pattern.starts_with("*.")) return host.size() > pattern.size() - 1 && host.ends_with(pattern.substr(1));
+    return pattern == host;
+  };
+  return listener.empty() || route.empty() || listener == route || matches(listener, route) || matches(route, listener);
+}
+
+// Gateway API match precedence: exact path, longest prefix, method, most headers, most query
+// params (then route age and name, then rule order: the order routes were added in).
+struct Ranked {
+  Route route;
+  std::string created, name;
+  size_t order;
+};
+bool before(const Ranked& a, const Ranked& b) {
+  const RouteMatch* ma = a.route.matches.empty() ? nullptr : &a.route.matches.front();
+  const RouteMatch* mb = b.route.matches.empty() ? nullptr : &b.route.matches.front();
+  auto rank = [](const RouteMatch* m) { return !m ? 1 : m->pathType == RouteMatch::Path::kExact ? 3 : m->pathType == RouteMatch::Path::kRegex ? 2 : 1; };
+  if (rank(ma) != rank(mb)) return rank(ma) > rank(mb);
+  size_t la = ma ? ma->path.size() : 1, lb = mb ? mb->path.size() : 1;
+  if (la != lb) return la > lb;
+  bool xa = ma && !ma->method.empty(), xb = mb && !mb->method.empty();
+  if (xa != xb) return xa;
+  size_t ha = ma ? ma->headers.size() : 0, hb = mb ? mb->headers.size() : 0;
+  if (ha != hb) return ha > hb;
+  size_t qa = ma ? ma->query.size() : 0, qb = mb ? mb->query.size() : 0;
+  if (qa != qb) return qa > qb;
+  if (a.created != b.created) return a.created < b.created;
+  if (a.name != b.name) return a.name < b.name;
+  return a.order < b.order;
+}
+
+std::shared_ptr<std::regex> compile(const std::string& pattern) {
+  try {
+    return std::make_shared<std::regex>(pattern, std::regex::ECMAScript | std::regex::optimize);
+  } catch (const std::regex_error&) {
+    return std::make_shared<std::regex>("$^");  // admission refuses these; never match if one slips in
+  }
+}
+
+}  // namespace
+
+BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) {
+  BuildResult result;
+  auto table = std::make_shared<RouteTable>();
+  table->version = ++version_;
+  RouteTable& t = *table;
+
+  // Who is who: pod IP -> workload, pod name -> workload.
+  std::unordered_map<std::string, std::string> podWorkload;  // "ns/pod"
+  for (const auto& pod : src.pods) {
+    std::string ns = str(*pod, "metadata.namespace"), w = workloadOf(*pod);
+    podWorkload[ns + "/" + str(*pod, "metadata.name")] = w;
+    std::string ip = str(*pod, "status.podIP");
+    in_addr a{};
+    if (ip.empty() || ip.starts_with("127.") || inet_pton(AF_INET, ip.c_str(), &a) != 1) continue;
+    t.workloadsByIp.push_back({a.s_addr, {ns, w}});
+  }
+  std::sort(t.workloadsByIp.begin(), t.workloadsByIp.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+
+  // Clusters: one per Service port.
+  std::unordered_map<std::string, const json::value*> services;  // "ns/name"
+  std::unordered_map<std::string, const json::value*> endpointsByService;
+  for (const auto& e : src.endpoints) endpointsByService[keyOf(*e)] = e.get();
+  std::map<std::string, int> clusterIndex;  // "ns/name:port"
+  std::set<std::string> liveClusters, liveEndpoints;
+  for (const auto& svc : src.services) {
+    std::string key = keyOf(*svc);
+    services[key] = svc.get();
+    std::string ns = str(*svc, "metadata.namespace"), name = str(*svc, "metadata.name");
+    api::TrafficPolicy policy = api::readTrafficPolicy(*svc, nullptr);
+    bool affinity = str(*svc, "spec.sessionAffinity") == "ClientIP";
+    const json::value* ep = endpointsByService.count(key) ? endpointsByService[key] : nullptr;
+    for (const auto& port : arrayAt(*svc, "spec.ports")) {
+      int64_t number = intAt(port, "port", 0);
+      std::string proto = str(port, "protocol");
+      if (number <= 0 || (!proto.empty() && proto != "TCP")) continue;
+      Cluster c;
+      c.name = key + ":" + std::to_string(number);
+      c.ns = ns;
+      c.service = name;
+      auto& state = clusterStates_[c.name];
+      if (!state) state = std::make_shared<ClusterState>();
+      c.state = state;
+      liveClusters.insert(c.name);
+      c.lb = policy.loadBalancer == "least-request" ? LbPolicy::kLeastRequest
+             : policy.loadBalancer == "random"      ? LbPolicy::kRandom
+             : policy.loadBalancer == "consistent-hash" ? LbPolicy::kConsistentHash
+                                                    : LbPolicy::kRoundRobin;
+      if (policy.hashSource == "header") c.hash = {HashPolicy::Source::kHeader, policy.hashName};
+      else if (policy.hashSource == "cookie") c.hash = {HashPolicy::Source::kCookie, policy.hashName};
+      else if (policy.hashSource == "source-ip") c.hash = {HashPolicy::Source::kSourceIp, ""};
+      if (affinity) {
+        c.lb = LbPolicy::kConsistentHash;
+        c.hash = {HashPolicy::Source::kSourceIp, ""};
+      }
+      c.slowStart = std::chrono::milliseconds(policy.slowStartMs);
+      c.timeout = std::chrono::milliseconds(policy.timeoutMs);
+      c.limits = {policy.maxConnections, policy.maxPendingRequests, policy.maxRequests, policy.maxRetries};
+      c.outlier.enabled = policy.outlierConsecutiveErrors > 0;
+      c.outlier.consecutiveErrors = std::max(1, policy.outlierConsecutiveErrors);
+      c.outlier.baseEjection = std::chrono::milliseconds(policy.outlierBaseEjectionMs);
+      c.outlier.maxEjectionPercent = policy.outlierMaxEjectionPercent;
+      c.outlier.all5xx = policy.outlierCount5xx;
+      c.retry.attempts = policy.retries >= 0 ? policy.retries : 2;
+      c.retry.onConnectFailure = policy.retryConnectFailure;
+      c.retry.onGatewayError = policy.retryGatewayError;
+      c.retry.on5xx = policy.retry5xx;
+      c.retry.codes = policy.retryCodes;
+      // Ready endpoints of this port (by the port's name; a lone port matches whatever it is called).
+      std::string portName = str(port, "name");
+      if (ep)
+        for (const auto& subset : arrayAt(*ep, "subsets")) {
+          int64_t target = 0;
+          const auto& ports = arrayAt(subset, "ports");
+          for (const auto& p : ports)
+            if (str(p, "name") == portName || ports.size() == 1) target = intAt(p, "port", 0);
+          if (target <= 0) continue;
+          for (const auto& a : arrayAt(subset, "addresses")) {
+            std::string ip = str(a, "ip");
+            std::string pod = str(a, "targetRef.kind") == "Pod" ? str(a, "targetRef.name") : "";
+            std::string podNs = str(a, "targetRef.namespace").empty() ? ns : str(a, "targetRef.namespace");
+            int64_t realPort = target;
+            if (hostPort_ && !pod.empty())
+              if (int hp = hostPort_(podNs, pod, int(target)); hp > 0) realPort = hp;
+            Endpoint e;
+            e.address.sin_family = AF_INET;
+            e.address.sin_port = htons(uint16_t(realPort));
+            if (inet_pton(AF_INET, ip.c_str(), &e.address.sin_addr) != 1) continue;
+            e.text = ip + ":" + std::to_string(realPort);
+            e.pod = pod;
+            auto w = podWorkload.find(podNs + "/" + pod);
+            e.workload = w != podWorkload.end() ? w->second : (pod.empty() ? "unknown" : pod);
+            std::string stateKey = c.name + "|" + e.text;
+            auto& es = endpointStates_[stateKey];
+            if (!es) {
+              es = std::make_shared<EndpointState>();
+              es->readySince = now;
+            }
+            liveEndpoints.insert(stateKey);
+            e.state = es;
+            c.endpoints.push_back(std::move(e));
+          }
+        }
+      std::sort(c.endpoints.begin(), c.endpoints.end(), [](const Endpoint& a, const Endpoint& b) { return a.text < b.text; });
+      int ejected = 0;
+      int64_t nowNs = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+      for (const auto& e : c.endpoints) ejected += e.state->ejectedUntil.load() > nowNs;
+      c.state->ejected.store(ejected);
+      if (c.lb == LbPolicy::kConsistentHash) buildRing(c);
+      clusterIndex[c.name] = int(t.clusters.size());
+      t.clusters.push_back(std::move(c));
+    }
+  }
+  // Forget state of what is gone (an endpoint that comes back starts its slow start afresh).
+  for (auto it = clusterStates_.begin(); it != clusterStates_.end();) it = liveClusters.count(it->first) ? std::next(it) : clusterStates_.erase(it);
+  for (auto it = endpointStates_.begin(); it != endpointStates_.end();) it = liveEndpoints.count(it->first) ? std::next(it) : endpointStates_.erase(it);
+
+  // Listeners by "ip:port"; HTTP listeners collect ranked routes per hostname ("" = any).
+  std::map<std::string, Listener> listeners;
+  std::map<std::string, std::map<std::string, std::vector<Ranked>>> routesByListenerHost;
+  size_t order = 0;
+  auto serviceRoute = [&](const std::string& ns, const std::string& name, int cluster) {
+    Route r;
+    r.name = ns + "/" + name;
+    r.backends.push_back({cluster, 1});
+    r.totalWeight = 1;
+    return r;
+  };
+  // Service listeners; GAMMA routes attach to them below.
+  std::map<std::string, std::vector<std::string>> serviceListeners;  // "ns/name:port" -> listener keys
+  for (const auto& svc : src.services) {
+    std::string ip = str(*svc, "spec.clusterIP"), type = str(*svc, "spec.type");
+    if (type == "ExternalName") continue;
+    std::string ns = str(*svc, "metadata.namespace"), name = str(*svc, "metadata.name");
+    for (const auto& port : arrayAt(*svc, "spec.ports")) {
+      int64_t number = intAt(port, "port", 0);
+      std::string proto = str(port, "protocol");
+      if (number <= 0 || (!proto.empty() && proto != "TCP")) continue;
+      std::string cname = ns + "/" + name + ":" + std::to_string(number);
+      int cluster = clusterIndex.count(cname) ? clusterIndex[cname] : -1;
+      bool http = isHttpPort(port);
+      auto add = [&](const std::string& addr, int64_t p, bool clusterIp) {
+        Listener l;
+        l.ip = addr;
+        l.port = int(p);
+        l.key = addr + ":" + std::to_string(p);
+        l.clusterIp = clusterIp;
+        l.name = ns + "/" + name;
+        l.protocol = http ? Listener::Protocol::kHttp : Listener::Protocol::kTcp;
+        l.tcpCluster = cluster;
+        l.clientIpAffinity = str(*svc, "spec.sessionAffinity") == "ClientIP";
+        if (http) routesByListenerHost[l.key][""].push_back({serviceRoute(ns, name, cluster), "~", "~", order++});  // fallback: last
+        serviceListeners[cname].push_back(l.key);
+        listeners[l.key] = std::move(l);
+      };
+      if (!ip.empty() && ip != "None") add(ip, number, true);
+      int64_t nodePort = intAt(port, "nodePort", 0);
+      if ((type == "NodePort" || type == "LoadBalancer") && nodePort > 0) add("0.0.0.0", nodePort, false);
+    }
+  }
+
+  // GatewayClasses we serve.
+  std::set<std::string> ourClasses{"skiff"};
+  for (const auto& gc : src.gatewayClasses) {
+    std::string name = str(*gc, "metadata.name");
+    bool ours = str(*gc, "spec.controllerName") == kGatewayController;
+    if (ours) ourClasses.insert(name);
+    else if (name == "skiff") ourClasses.erase("skiff");
+    if (ours)
+      result.gatewayClassStatus[name] = json::object{
+          {"conditions", json::array{condition("Accepted", true, "Accepted", "handled by skiff's node proxy", intAt(*gc, "metadata.generation", 1))}}};
+  }
+
+  // Gateways: listeners on the node; which routes each listener takes.
+  struct GatewayListener {
+    std::string gateway, name, hostname, key, allowFrom, ns;
+    int port;
+    bool ok;
+    int attached = 0;
+  };
+  std::vector<GatewayListener> gatewayListeners;
+  std::map<std::string, const json::value*> gateways;
+  for (const auto& gw : src.gateways) {
+    if (!ourClasses.count(str(*gw, "spec.gatewayClassName"))) continue;
+    std::string gkey = keyOf(*gw);
+    gateways[gkey] = gw.get();
+    std::string address = "0.0.0.0";
+    for (const auto& a : arrayAt(*gw, "spec.addresses"))
+      if (str(a, "type").empty() || str(a, "type") == "IPAddress") address = str(a, "value");
+    for (const auto& l : arrayAt(*gw, "spec.listeners")) {
+      GatewayListener g;
+      g.gateway = gkey;
+      g.ns = str(*gw, "metadata.namespace");
+      g.name = str(l, "name");
+      g.hostname = str(l, "hostname");
+      g.port = int(intAt(l, "port", 0));
+      g.key = address + ":" + std::to_string(g.port);
+      g.allowFrom = str(l, "allowedRoutes.namespaces.from");
+      if (g.allowFrom.empty()) g.allowFrom = "Same";
+      g.ok = str(l, "protocol") == "HTTP" && g.port > 0;
+      if (g.ok && !listeners.count(g.key)) {
+        Listener x;
+        x.ip = address;
+        x.port = g.port;
+        x.key = g.key;
+        x.name = "gateway " + gkey + "/" + g.name;
+        x.protocol = Listener::Protocol::kHttp;
+        listeners[g.key] = std::move(x);
+      } else if (g.ok && listeners[g.key].protocol != Listener::Protocol::kHttp) {
+        g.ok = false;  // the port is a Service's TCP node port
+      }
+      gatewayListeners.push_back(g);
+    }
+  }
+
+  // HTTPRoutes.
+  for (const auto& hr : src.httpRoutes) {
+    std::string ns = str(*hr, "metadata.namespace"), name = str(*hr, "metadata.name");
+    int64_t generation = intAt(*hr, "metadata.generation", 1);
+    std::string created = str(*hr, "metadata.creationTimestamp");
+    std::vector<std::string> hostnames;
+    for (const auto& h : arrayAt(*hr, "spec.hostnames"))
+      if (h.is_string()) hostnames.emplace_back(h.get_string());
+    // Rules to routes, one per match; backend problems go to ResolvedRefs.
+    std::vector<Route> routes;
+    std::string refProblem, refReason = "ResolvedRefs";
+    const auto& rules = arrayAt(*hr, "spec.rules");
+    for (size_t ri = 0; ri < rules.size(); ++ri) {
+      const json::value& rule = rules[ri];
+      Route base;
+      base.name = ns + "/" + name + "/" + std::to_string(ri);
+      for (const auto& b : arrayAt(rule, "backendRefs")) {
+        BackendRef ref;
+        ref.weight = uint32_t(intAt(b, "weight", 1));
+        std::string kind = str(b, "kind"), group = str(b, "group");
+        std::string bns = str(b, "namespace").empty() ? ns : str(b, "namespace");
+        std::string cname = bns + "/" + str(b, "name") + ":" + std::to_string(intAt(b, "port", 0));
+        if ((!kind.empty() && kind != "Service") || !group.empty()) {
+          refReason = "InvalidKind";
+          refProblem = "backendRef " + str(b, "name") + ": only Services can be backends";
+        } else if (bns != ns) {
+          refReason = "RefNotPermitted";
+          refProblem = "backendRef " + bns + "/" + str(b, "name") + ": references to other namespaces are not permitted";
+        } else if (!services.count(bns + "/" + str(b, "name"))) {
+          refReason = "BackendNotFound";
+          refProblem = "Service " + bns + "/" + str(b, "name") + " does not exist";
+        } else if (!clusterIndex.count(cname)) {
+          refReason = "BackendNotFound";
+          refProblem = "Service " + bns + "/" + str(b, "name") + " has no port " + std::to_string(intAt(b, "port", 0));
+        } else {
+          ref.cluster = clusterIndex[cname];
+        }
+        base.backends.push_back(ref);
+        base.totalWeight += ref.weight;
+      }
+      if (base.backends.empty()) base.directResponse = 500;
+      if (auto d = api::parseDurationMillis(str(rule, "timeouts.request"))) base.timeout = std::chrono::milliseconds(*d);
+      if (auto d = api::parseDurationMillis(str(rule, "timeouts.backendRequest"))) base.attemptTimeout = std::chrono::milliseconds(*d);
+      if (api::valueAt(rule, "retry")) {
+        RetryPolicy rp;
+        rp.attempts = int(intAt(rule, "retry.attempts", 1));
+        for (const auto& c : arrayAt(rule, "retry.codes"))
+          if (c.is_int64()) rp.codes.push_back(int(c.get_int64()));
+        if (auto d = api::parseDurationMillis(str(rule, "retry.backoff"))) rp.backoffBase = std::chrono::milliseconds(*d);
+        rp.backoffMax = std::max(rp.backoffMax, rp.backoffBase * 10);
+        base.retry = rp;
+      }
+      for (const auto& f : arrayAt(rule, "filters")) {
+        std::string type = str(f, "type");
+        auto edits = [&](const char* field, HeaderEdit& edit) {
+          for (const auto& h : arrayAt(f, std::string(field) + ".set")) edit.set.emplace_back(str(h, "name"), str(h, "value"));
+          for (const auto& h : arrayAt(f, std::string(field) + ".add")) edit.add.emplace_back(str(h, "name"), str(h, "value"));
+          for (const auto& h : arrayAt(f, std::string(field) + ".remove"))
+            if (h.is_string()) {
+              std::string n(h.get_string());
+              for (char& c : n) c = char(std::tolower(static_cast<unsigned char>(c)));
+              edit.remove.push_back(n);
+            }
+        };
+        if (type == "RequestHeaderModifier") edits("requestHeaderModifier", base.requestHeaders);
+        else if (type == "ResponseHeaderModifier") edits("responseHeaderModifier", base.responseHeaders);
+        else if (type == "RequestRedirect") {
+          base.redirectStatus = int(intAt(f, "requestRedirect.statusCode", 302));
+          base.redirectScheme = str(f, "requestRedirect.scheme");
+          base.redirectHost = str(f, "requestRedirect.hostname");
+          base.redirectPort = int(intAt(f, "requestRedirect.port", 0));
+        } else if (type == "URLRewrite") {
+          if (std::string h = str(f, "urlRewrite.hostname"); !h.empty()) base.rewriteHost = h;
+          if (str(f, "urlRewrite.path.type") == "ReplacePrefixMatch") base.rewritePrefix = str(f, "urlRewrite.path.replacePrefixMatch");
+          if (base.rewritePrefix.empty() && str(f, "urlRewrite.path.type") == "ReplacePrefixMatch") base.rewritePrefix = "/";
+        }
+      }
+      const auto& matches = arrayAt(rule, "matches");
+      if (matches.empty()) {
+        Route r = base;
+        r.matches.push_back(RouteMatch{});
+        routes.push_back(std::move(r));
+      }
+      for (const auto& m : matches) {
+        RouteMatch rm;
+        std::string type = str(m, "path.type");
+        rm.path = str(m, "path.value").empty() ? "/" : str(m, "path.value");
+        if (type == "Exact") rm.pathType = RouteMatch::Path::kExact;
+        else if (type == "RegularExpression") {
+          rm.pathType = RouteMatch::Path::kRegex;
+          rm.pathRegex = compile(rm.path);
+        }
+        rm.method = str(m, "method");
+        for (const auto& h : arrayAt(m, "headers")) {
+          HeaderMatch hm;
+          hm.name = str(h, "name");
+          for (char& c : hm.name) c = char(std::tolower(static_cast<unsigned char>(c)));
+          hm.value = str(h, "value");
+          if (str(h, "type") == "RegularExpression") hm.regex = compile(hm.value);
+          rm.headers.push_back(std::move(hm));
+        }
+        for (const auto& q : arrayAt(m, "queryParams")) {
+          QueryMatch qm;
+          qm.name = str(q, "name");
+          qm.value = str(q, "value");
+          if (str(q, "type") == "RegularExpression") qm.regex = compile(qm.value);
+          rm.query.push_back(std::move(qm));
+        }
+        Route r = base;
+        r.matches.push_back(std::move(rm));
+        routes.push_back(std::move(r));
+      }
+    }
+    // Attach to each parent.
+    json::array parentStatuses;
+    for (const auto& parent : arrayAt(*hr, "spec.parentRefs")) {
+      std::string kind = str(parent, "kind").empty() ? "Gateway" : str(parent, "kind");
+      std::string pns = str(parent, "namespace").empty() ? ns : str(parent, "namespace");
+      std::string pname = str(parent, "name"), section = str(parent, "sectionName");
+      int64_t pport = intAt(parent, "port", 0);
+      bool accepted = false;
+      std::string reason = "NoMatchingParent", message;
+      if (kind == "Service") {
+        // GAMMA: the route applies to traffic for the Service's HTTP ports.
+        for (const auto& [cname, keys] : serviceListeners) {
+          if (!cname.starts_with(pns + "/" + pname + ":")) continue;
+          if (pport && !cname.ends_with(":" + std::to_string(pport))) continue;
+          for (const auto& key : keys)
+            if (listeners[key].protocol == Listener::Protocol::kHttp) {
+              accepted = true;
+              for (const auto& r : routes) routesByListenerHost[key][""].push_back({r, created, ns + "/" + name, order++});
+            }
+        }
+        if (!accepted) message = "Service " + pns + "/" + pname + " has no HTTP port" + (pport ? " " + std::to_string(pport) : "") + " (name it http or http-*)";
+      } else if (!gateways.count(pns + "/" + pname)) {
+        message = "Gateway " + pns + "/" + pname + " does not exist or is not of a skiff GatewayClass";
+      } else {
+        for (auto& gl : gatewayListeners) {
+          if (gl.gateway != pns + "/" + pname || !gl.ok) continue;
+          if (!section.empty() && gl.name != section) continue;
+          if (pport && gl.port != pport) continue;
+          if (gl.allowFrom == "Same" && gl.ns != ns) {
+            reason = "NotAllowedByListeners";
+            message = "listener " + gl.name + " only takes routes from namespace " + gl.ns;
+            continue;
+          }
+          if (gl.allowFrom == "Selector") {
+            reason = "NotAllowedByListeners";
+            message = "listener " + gl.name + ": namespace selectors are not supported yet";
+            continue;
+          }
+          std::vector<std::string> hosts;
+          if (hostnames.empty()) hosts.push_back(gl.hostname);
+          for (const auto& h : hostnames)
+            if (hostnameIntersects(gl.hostname, h)) hosts.push_back(h.starts_with("*.") && !gl.hostname.empty() && !gl.hostname.starts_with("*.") ? gl.hostname : h);
+          if (hosts.empty()) {
+            reason = "NoMatchingListenerHostname";
+            message = "no hostname of the route matches listener " + gl.name;
+            continue;
+          }
+          accepted = true;
+          ++gl.attached;
+          for (const auto& h : hosts)
+            for (const auto& r : routes) routesByListenerHost[gl.key][h].push_back({r, created, ns + "/" + name, order++});
+        }
+        if (!accepted && message.empty()) message = "no listener of Gateway " + pns + "/" + pname + " matches (sectionName/port, protocol HTTP)";
+      }
+      json::object ref{{"group", kind == "Service" ? "" : "gateway.networking.k8s.io"}, {"kind", kind}, {"namespace", pns}, {"name", pname}};
+      if (!section.empty()) ref["sectionName"] = section;
+      if (pport) ref["port"] = pport;
+      json::array conditions{
+          condition("Accepted", accepted, accepted ? "Accepted" : reason, accepted ? "attached" : message, generation),
+          condition("ResolvedRefs", refProblem.empty(), refProblem.empty() ? "ResolvedRefs" : refReason, refProblem.empty() ? "all references resolved" : refProblem,
+                    generation)};
+      parentStatuses.push_back(json::object{{"parentRef", ref}, {"controllerName", kGatewayController}, {"conditions", conditions}});
+    }
+    result.routeStatus[ns + "/" + name] = json::object{{"parents", parentStatuses}};
+  }
+
+  // Gateway status.
+  for (const auto& [gkey, gw] : gateways) {
+    int64_t generation = intAt(*gw, "metadata.generation", 1);
+    json::array ls;
+    bool allOk = true;
+    for (const auto& gl : gatewayListeners) {
+      if (gl.gateway != gkey) continue;
+      allOk = allOk && gl.ok;
+      json::array conds{condition("Accepted", gl.ok, gl.ok ? "Accepted" : "UnsupportedProtocol", gl.ok ? "listening on " + gl.key : "only HTTP listeners are served so far", generation),
+                        condition("Programmed", gl.ok, gl.ok ? "Programmed" : "Invalid", gl.ok ? "listening on " + gl.key : "not served", generation),
+                        condition("ResolvedRefs", true, "ResolvedRefs", "", generation)};
+      ls.push_back(json::object{{"name", gl.name},
+                                {"attachedRoutes", gl.attached},
+                                {"supportedKinds", json::array{json::object{{"group", "gateway.networking.k8s.io"}, {"kind", "HTTPRoute"}}}},
+                                {"conditions", conds}});
+    }
+    std::string address = "0.0.0.0";
+    for (const auto& a : arrayAt(*gw, "spec.addresses"))
+      if (str(a, "type").empty() || str(a, "type") == "IPAddress") address = str(a, "value");
+    result.gatewayStatus[gkey] = json::object{
+        {"addresses", json::array{json::object{{"type", "IPAddress"}, {"value", address == "0.0.0.0" ? "127.0.0.1" : address}}}},
+        {"conditions", json::array{condition("Accepted", true, "Accepted", "handled by skiff's node proxy", generation),
+                                   condition("Programmed", allOk, allOk ? "Programmed" : "Invalid", allOk ? "all listeners are served" : "some listeners are not served", generation)}},
+        {"listeners", ls}};
+  }
+
+  // Assemble HTTP listeners' virtual hosts: a host's own routes first, then those for any host.
+  for (auto& [key, l] : listeners) {
+    auto it = routesByListenerHost.find(key);
+    if (it == routesByListenerHost.end()) {
+      t.listeners.push_back(std::move(l));
+      continue;
+    }
+    auto& byHost = it->second;
+    std::vector<Ranked> any = byHost.count("") ? byHost[""] : std::vector<Ranked>{};
+    std::stable_sort(any.begin(), any.end(), before);
+    for (auto& [host, ranked] : byHost) {
+      VirtualHost vh;
+      if (!host.empty()) {
+        vh.hostnames.push_back(host);
+        std::stable_sort(ranked.begin(), ranked.end(), before);
+        for (auto& r : ranked) vh.routes.push_back(r.route);
+      }
+      for (auto& r : any) vh.routes.push_back(r.route);
+      l.hosts.push_back(std::move(vh));
+    }
+    t.listeners.push_back(std::move(l));
+  }
+  result.table = std::move(table);
+  return result;
+}
+
+}  // namespace skiff::proxy

@@ -1,0 +1,203 @@
+#include "proxy/routes.h"
+
+#include <algorithm>
+
+#include "proxy/http1.h"
+
+namespace skiff::proxy {
+namespace {
+
+bool hostMatches(const std::string& pattern, std::string_view host) {
+  if (pattern.starts_with("*.")) {
+    std::string_view suffix = std::string_view(pattern).substr(1);  // ".example.com"
+    return host.size() > suffix.size() && http1::equalsIgnoreCase(host.substr(host.size() - suffix.size()), suffix);
+  }
+  return http1::equalsIgnoreCase(pattern, host);
+}
+
+// Gateway API PathPrefix: "/foo" matches "/foo", "/foo/" and "/foo/bar", never "/foobar".
+bool prefixMatches(std::string_view prefix, std::string_view path) {
+  while (prefix.size() > 1 && prefix.back() == '/') prefix.remove_suffix(1);
+  if (prefix == "/") return true;
+  if (!path.starts_with(prefix)) return false;
+  return path.size() == prefix.size() || path[prefix.size()] == '/';
+}
+
+std::string_view queryValue(std::string_view query, std::string_view name, bool& found) {
+  found = false;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      found = true;
+      return eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
+bool matches(const RouteMatch& m, const RequestView& r) {
+  switch (m.pathType) {
+    case RouteMatch::Path::kExact:
+      if (r.path != m.path) return false;
+      break;
+    case RouteMatch::Path::kPrefix:
+      if (!prefixMatches(m.path, r.path)) return false;
+      break;
+    case RouteMatch::Path::kRegex:
+      if (!m.pathRegex || !std::regex_match(r.path.begin(), r.path.end(), *m.pathRegex)) return false;
+      break;
+  }
+  if (!m.method.empty() && r.method != m.method) return false;
+  for (const auto& h : m.headers) {
+    bool ok = false;
+    if (r.headers)
+      for (const auto& [name, value] : *r.headers)
+        if (http1::equalsIgnoreCase(name, h.name)) {
+          ok = h.regex ? std::regex_match(value.begin(), value.end(), *h.regex) : value == std::string_view(h.value);
+          break;
+        }
+    if (!ok) return false;
+  }
+  for (const auto& q : m.query) {
+    bool found;
+    std::string_view v = queryValue(r.query, q.name, found);
+    if (!found || (q.regex ? !std::regex_match(v.begin(), v.end(), *q.regex) : v != q.value)) return false;
+  }
+  return true;
+}
+
+// Weight of an endpoint still in slow start: grows linearly from 10% to 100% over the window.
+double slowStartWeight(const Cluster& c, const Endpoint& e, Clock::time_point now) {
+  if (c.slowStart.count() <= 0) return 1.0;
+  auto age = now - e.state->readySince;
+  if (age >= c.slowStart) return 1.0;
+  double f = std::chrono::duration<double>(age) / std::chrono::duration<double>(c.slowStart);
+  return std::max(0.1, f);
+}
+
+}  // namespace
+
+uint64_t nextRandom(uint64_t& s) {  // splitmix64
+  uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+uint64_t hash64(std::string_view s) {  // FNV-1a, then a finaliser so nearby keys spread over the ring
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return h;
+}
+
+const std::pair<std::string, std::string>* RouteTable::workloadOf(uint32_t ip) const {
+  auto it = std::lower_bound(workloadsByIp.begin(), workloadsByIp.end(), ip, [](const auto& e, uint32_t v) { return e.first < v; });
+  return it != workloadsByIp.end() && it->first == ip ? &it->second : nullptr;
+}
+
+const Route* matchRoute(const Listener& listener, const RequestView& request) {
+  std::string_view host = request.host;
+  if (size_t colon = host.rfind(':'); colon != std::string_view::npos && host.find(']') == std::string_view::npos) host = host.substr(0, colon);
+  // Most specific host first: exact, then the longest wildcard, then hosts without names.
+  const VirtualHost* best = nullptr;
+  size_t bestScore = 0;
+  for (const auto& vh : listener.hosts) {
+    size_t score = 0;
+    if (vh.hostnames.empty()) {
+      score = 1;
+    } else {
+      for (const auto& h : vh.hostnames)
+        if (hostMatches(h, host)) score = std::max(score, h.starts_with("*.") ? 2 + h.size() : size_t(1) << 20);
+    }
+    if (score > bestScore) {
+      bestScore = score;
+      best = &vh;
+    }
+  }
+  if (!best) return nullptr;
+  for (const auto& route : best->routes) {
+    if (route.matches.empty()) return &route;
+    for (const auto& m : route.matches)
+      if (matches(m, request)) return &route;
+  }
+  return nullptr;
+}
+
+void buildRing(Cluster& c) {
+  c.ring.clear();
+  constexpr int kPointsPerEndpoint = 100;
+  for (uint32_t i = 0; i < c.endpoints.size(); ++i)
+    for (int v = 0; v < kPointsPerEndpoint; ++v) c.ring.emplace_back(hash64(c.endpoints[i].text + "#" + std::to_string(v)), i);
+  std::sort(c.ring.begin(), c.ring.end());
+}
+
+int pickEndpoint(const Cluster& c, uint64_t hashKey, int exclude, uint64_t& random, Clock::time_point now) {
+  const int n = int(c.endpoints.size());
+  if (n == 0) return -1;
+  const int64_t nowNs = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+  // Ejected endpoints are skipped unless every endpoint is ejected (then all serve: "panic").
+  bool anyIn = false;
+  for (int i = 0; i < n && !anyIn; ++i) anyIn = i != exclude && c.endpoints[i].state->ejectedUntil.load(std::memory_order_relaxed) <= nowNs;
+  auto eligible = [&](int i) {
+    if (i == exclude && n > 1) return false;
+    return !anyIn || c.endpoints[i].state->ejectedUntil.load(std::memory_order_relaxed) <= nowNs;
+  };
+  auto firstEligibleFrom = [&](int start) {
+    for (int k = 0; k < n; ++k)
+      if (int i = (start + k) % n; eligible(i)) return i;
+    return -1;
+  };
+  bool slow = false;
+  if (c.slowStart.count() > 0)
+    for (const auto& e : c.endpoints) slow = slow || now - e.state->readySince < c.slowStart;
+
+  switch (c.lb) {
+    case LbPolicy::kConsistentHash: {
+      if (!c.ring.empty() && c.hash.source != HashPolicy::Source::kNone) {
+        auto it = std::lower_bound(c.ring.begin(), c.ring.end(), std::make_pair(hashKey, uint32_t(0)));
+        for (size_t k = 0; k < c.ring.size(); ++k, ++it) {
+          if (it == c.ring.end()) it = c.ring.begin();
+          if (eligible(int(it->second))) return int(it->second);
+        }
+        return -1;
+      }
+      [[fallthrough]];  // no key to hash on: round robin
+    }
+    case LbPolicy::kRoundRobin:
+      if (!slow) return firstEligibleFrom(int(c.state->roundRobin.fetch_add(1, std::memory_order_relaxed) % uint64_t(n)));
+      [[fallthrough]];  // weighted while an endpoint ramps up
+    case LbPolicy::kRandom: {
+      double total = 0;
+      for (int i = 0; i < n; ++i)
+        if (eligible(i)) total += slowStartWeight(c, c.endpoints[i], now);
+      if (total <= 0) return -1;
+      double r = double(nextRandom(random) >> 11) * 0x1.0p-53 * total;
+      for (int i = 0; i < n; ++i)
+        if (eligible(i)) {
+          r -= slowStartWeight(c, c.endpoints[i], now);
+          if (r < 0) return i;
+        }
+      return firstEligibleFrom(0);
+    }
+    case LbPolicy::kLeastRequest: {
+      // Power of two choices: two random eligible endpoints, the one with fewer requests in
+      // flight (relative to its slow-start weight) wins.
+      int a = firstEligibleFrom(int(nextRandom(random) % uint64_t(n)));
+      int b = firstEligibleFrom(int(nextRandom(random) % uint64_t(n)));
+      if (a < 0 || b < 0) return a < 0 ? b : a;
+      double la = (c.endpoints[a].state->active.load(std::memory_order_relaxed) + 1) / slowStartWeight(c, c.endpoints[a], now);
+      double lb = (c.endpoints[b].state->active.load(std::memory_order_relaxed) + 1) / slowStartWeight(c, c.endpoints[b], now);
+      return lb < la ? b : a;
+    }
+  }
+  return -1;
+}
+
+}  // namespace skiff::proxy

@@ -1,0 +1,198 @@
+// The proxy's configuration: an immutable snapshot of listeners, routes and clusters, built from
+// Services, Endpoints, Gateways and HTTPRoutes (route_builder.h) and handed to every worker. A
+// worker keeps the snapshot a request started with until the request ends, so a new table never
+// drops in-flight requests. What outlives snapshots (live request counts, outlier ejections,
+// circuit-breaker counters, slow-start clocks) sits in ClusterState/EndpointState, shared by
+// name from one table to the next.
+#pragma once
+#include <netinet/in.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/event_loop.h"
+#include "proxy/http1.h"
+
+namespace skiff::observe {
+class Counter;
+class Histogram;
+}  // namespace skiff::observe
+
+namespace skiff::proxy {
+
+struct EndpointState {
+  std::atomic<int> active{0};            // requests in flight to this endpoint (least-request)
+  std::atomic<int> consecutiveErrors{0};  // gateway errors (or 5xx) in a row, for outlier detection
+  std::atomic<int64_t> ejectedUntil{0};   // steady-clock nanoseconds; 0 = in rotation
+  std::atomic<int> ejections{0};          // times ejected (the ejection time grows with it)
+  Clock::time_point readySince;           // slow start counts from here
+};
+
+struct ClusterState {
+  std::atomic<uint64_t> roundRobin{0};
+  std::atomic<int> connections{0};  // upstream connections open (circuit breaker)
+  std::atomic<int> pending{0};      // requests waiting for a connection
+  std::atomic<int> requests{0};     // requests in flight
+  std::atomic<int> retries{0};      // retries in flight (budget)
+  std::atomic<int> ejected{0};      // endpoints ejected now
+};
+
+struct Endpoint {
+  sockaddr_in address{};
+  std::string text;      // "ip:port"
+  std::string pod;       // "" when not a pod (manual Endpoints)
+  std::string workload;  // the pod's owning workload ("unknown" when not known)
+  std::shared_ptr<EndpointState> state;
+};
+
+enum class LbPolicy { kRoundRobin, kLeastRequest, kConsistentHash, kRandom };
+
+struct HashPolicy {
+  enum class Source { kNone, kHeader, kCookie, kSourceIp } source = Source::kNone;
+  std::string name;  // header (lower case) or cookie name
+};
+
+struct CircuitBreaker {
+  int maxConnections = 1024;
+  int maxPendingRequests = 1024;
+  int maxRequests = 1024;
+  int maxRetries = 3;  // concurrent retries (or 20% of requests in flight, if more)
+};
+
+struct OutlierDetection {
+  bool enabled = true;
+  int consecutiveErrors = 5;
+  bool all5xx = false;  // count every 5xx, not only 502/503/504 and connection failures
+  std::chrono::milliseconds baseEjection{30000};
+  int maxEjectionPercent = 50;  // at least one endpoint may always be ejected
+};
+
+struct RetryPolicy {
+  int attempts = 0;  // retries after the first try
+  bool onConnectFailure = true;  // connection refused/reset before a response
+  bool on5xx = false;
+  bool onGatewayError = false;  // 502, 503, 504
+  std::vector<int> codes;       // retry on these statuses too
+  std::chrono::milliseconds backoffBase{25};
+  std::chrono::milliseconds backoffMax{250};
+};
+
+struct RouteMetrics;  // per (route, source, destination): counters found once, cached by workers
+
+struct Cluster {
+  std::string name;  // "ns/service:port"
+  std::string ns, service;
+  std::vector<Endpoint> endpoints;
+  LbPolicy lb = LbPolicy::kRoundRobin;
+  HashPolicy hash;
+  std::vector<std::pair<uint64_t, uint32_t>> ring;  // consistent hash: (point, endpoint index), sorted
+  std::chrono::milliseconds slowStart{0};           // ramp for new endpoints; 0 = off
+  CircuitBreaker limits;
+  OutlierDetection outlier;
+  RetryPolicy retry;                      // defaults for routes that set none
+  std::chrono::milliseconds timeout{0};   // whole request, 0 = none
+  std::chrono::milliseconds connectTimeout{3000};
+  std::shared_ptr<ClusterState> state;
+};
+
+struct HeaderMatch {
+  std::string name;  // lower case
+  std::string value;
+  std::shared_ptr<std::regex> regex;  // RegularExpression matches
+};
+
+struct QueryMatch {
+  std::string name, value;
+  std::shared_ptr<std::regex> regex;
+};
+
+struct RouteMatch {
+  enum class Path { kPrefix, kExact, kRegex } pathType = Path::kPrefix;
+  std::string path = "/";
+  std::shared_ptr<std::regex> pathRegex;
+  std::string method;  // "" = any
+  std::vector<HeaderMatch> headers;
+  std::vector<QueryMatch> query;
+};
+
+struct BackendRef {
+  int cluster = -1;  // index in RouteTable::clusters; -1: the reference does not resolve (500)
+  uint32_t weight = 1;
+};
+
+struct HeaderEdit {
+  std::vector<std::pair<std::string, std::string>> set, add;
+  std::vector<std::string> remove;  // lower case
+  bool empty() const { return set.empty() && add.empty() && remove.empty(); }
+};
+
+struct Route {
+  std::string name;  // for metrics and logs: "ns/httproute/rule" or "ns/service"
+  std::vector<RouteMatch> matches;  // empty = match everything
+  std::vector<BackendRef> backends;
+  uint32_t totalWeight = 0;
+  std::chrono::milliseconds timeout{0};         // whole request including retries; 0 = cluster's
+  std::chrono::milliseconds attemptTimeout{0};  // per try; 0 = none
+  std::optional<RetryPolicy> retry;             // unset: the cluster's
+  HeaderEdit requestHeaders, responseHeaders;
+  std::string rewritePrefix;  // URLRewrite ReplacePrefixMatch (with a prefix match)
+  std::optional<std::string> rewriteHost;
+  int redirectStatus = 0;  // RequestRedirect: answer this status with Location
+  std::string redirectScheme, redirectHost;
+  int redirectPort = 0;
+  int directResponse = 0;  // answer this status without an upstream (no backends: 500)
+};
+
+struct VirtualHost {
+  std::vector<std::string> hostnames;  // exact or "*.suffix"; empty = any
+  std::vector<Route> routes;           // in match precedence order
+};
+
+struct Listener {
+  std::string key;  // "ip:port"
+  std::string ip;   // "0.0.0.0" for every address
+  int port = 0;
+  enum class Protocol { kTcp, kHttp } protocol = Protocol::kHttp;
+  bool clusterIp = false;  // the address is a cluster IP (added to the node bridge)
+  std::string name;        // "service ns/name" or "gateway ns/name/listener"
+  int tcpCluster = -1;     // kTcp
+  bool clientIpAffinity = false;  // kTcp: sessionAffinity ClientIP
+  std::vector<VirtualHost> hosts;  // kHttp
+};
+
+struct RouteTable {
+  uint64_t version = 0;
+  std::vector<Listener> listeners;
+  std::vector<Cluster> clusters;
+  // Who is calling: pod IP (network order) -> (namespace, workload), sorted by IP.
+  std::vector<std::pair<uint32_t, std::pair<std::string, std::string>>> workloadsByIp;
+
+  const std::pair<std::string, std::string>* workloadOf(uint32_t ip) const;
+};
+
+// What a request looks like to routing.
+struct RequestView {
+  std::string_view method, path, query, host;
+  const std::vector<http1::Header>* headers = nullptr;
+};
+
+// The route a request takes on `listener`, or null (404).
+const Route* matchRoute(const Listener& listener, const RequestView& request);
+
+// Picks an endpoint of `cluster`, skipping ejected ones and `exclude` (a retry avoids the endpoint
+// that just failed); -1 when none is available. `hashKey` feeds consistent hashing; `random` is a
+// per-worker generator.
+int pickEndpoint(const Cluster& cluster, uint64_t hashKey, int exclude, uint64_t& random, Clock::time_point now);
+// Builds the consistent-hash ring of a cluster from its endpoints.
+void buildRing(Cluster& cluster);
+uint64_t hash64(std::string_view s);
+uint64_t nextRandom(uint64_t& state);
+
+}  // namespace skiff::proxy

@@ -1,0 +1,528 @@
+// The node proxy's data plane against real sockets: small blocking HTTP backends on loopback,
+// requests written by hand, route tables built in the test.
+#include "proxy/http_proxy.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace skiff::proxy {
+namespace {
+
+int listenOn(int& port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  listen(fd, 128);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
+int freePort() {
+  int port;
+  int fd = listenOn(port);
+  close(fd);
+  return port;
+}
+
+int connectTo(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(uint16_t(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void sendAll(int fd, std::string_view s) {
+  while (!s.empty()) {
+    ssize_t n = send(fd, s.data(), s.size(), MSG_NOSIGNAL);
+    if (n <= 0) return;
+    s.remove_prefix(size_t(n));
+  }
+}
+
+struct Message {
+  std::string head, body;
+  int status = 0;
+  std::string header(const std::string& lowerName) const {
+    std::string lower = head;
+    for (char& c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
+    size_t at = lower.find("\r\n" + lowerName + ":");
+    if (at == std::string::npos) return "";
+    size_t start = at + 3 + lowerName.size();
+    size_t end = head.find("\r\n", start);
+    std::string v = head.substr(start, end - start);
+    while (!v.empty() && v.front() == ' ') v.erase(0, 1);
+    return v;
+  }
+};
+
+// Reads one message (head + Content-Length or chunked body) from a blocking socket; `buf`
+// carries bytes read past it.
+bool readMessage(int fd, std::string& buf, Message& m) {
+  auto fill = [&] {
+    char tmp[16384];
+    ssize_t n = recv(fd, tmp, sizeof tmp, 0);
+    if (n <= 0) return false;
+    buf.append(tmp, size_t(n));
+    return true;
+  };
+  size_t end;
+  while ((end = buf.find("\r\n\r\n")) == std::string::npos)
+    if (!fill()) return false;
+  m.head = buf.substr(0, end + 4);
+  buf.erase(0, end + 4);
+  if (m.head.starts_with("HTTP/")) m.status = std::atoi(m.head.c_str() + 9);
+  std::string cl = m.header("content-length");
+  if (m.header("transfer-encoding") == "chunked") {
+    m.body.clear();
+    while (true) {
+      size_t eol;
+      while ((eol = buf.find("\r\n")) == std::string::npos)
+        if (!fill()) return false;
+      size_t size = std::stoul(buf.substr(0, eol), nullptr, 16);
+      while (buf.size() < eol + 2 + size + 2)
+        if (!fill()) return false;
+      m.body += buf.substr(eol + 2, size);
+      buf.erase(0, eol + 2 + size + 2);
+      if (size == 0) break;
+    }
+  } else {
+    size_t n = cl.empty() ? 0 : std::stoul(cl);
+    while (buf.size() < n)
+      if (!fill()) return false;
+    m.body = buf.substr(0, n);
+    buf.erase(0, n);
+  }
+  return true;
+}
+
+// A blocking HTTP/1.1 backend: a thread per connection, answers with `handler`.
+class Backend {
+ public:
+  struct Reply {
+    Reply() = default;
+    Reply(int s, std::string b, int delay = 0) : status(s), body(std::move(b)), delayMs(delay) {}
+    int status = 200;
+    std::string body = "ok";
+    int delayMs = 0;
+    std::string extraHeaders;
+    bool chunked = false;
+    bool upgradeEcho = false;  // answer 101, then echo bytes
+  };
+  using Handler = std::function<Reply(const Message&)>;
+  explicit Backend(Handler h) : handler_(std::move(h)) {
+    fd_ = listenOn(port_);
+    thread_ = std::thread([this] { acceptLoop(); });
+  }
+  ~Backend() {
+    stopping_ = true;
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+    std::lock_guard lock(mutex_);
+    for (int c : open_) shutdown(c, SHUT_RDWR);
+    for (auto& t : workers_) t.join();
+  }
+  int port() const { return port_; }
+  int accepted() const { return accepted_; }
+  int requests() const { return requests_; }
+  Message last() {
+    std::lock_guard lock(mutex_);
+    return last_;
+  }
+
+ private:
+  void acceptLoop() {
+    while (!stopping_) {
+      int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) return;
+      ++accepted_;
+      std::lock_guard lock(mutex_);
+      open_.push_back(c);
+      workers_.emplace_back([this, c] { serve(c); });
+    }
+  }
+  void serve(int c) {
+    std::string buf;
+    Message m;
+    while (readMessage(c, buf, m)) {
+      ++requests_;
+      {
+        std::lock_guard lock(mutex_);
+        last_ = m;
+      }
+      Reply r = handler_(m);
+      if (r.delayMs) std::this_thread::sleep_for(std::chrono::milliseconds(r.delayMs));
+      if (r.upgradeEcho) {
+        sendAll(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+        sendAll(c, buf);
+        char tmp[4096];
+        ssize_t n;
+        while ((n = recv(c, tmp, sizeof tmp, 0)) > 0) sendAll(c, std::string_view(tmp, size_t(n)));
+        break;
+      }
+      std::string out = "HTTP/1.1 " + std::to_string(r.status) + " X\r\n" + r.extraHeaders;
+      if (r.chunked) {
+        out += "Transfer-Encoding: chunked\r\n\r\n";
+        for (char ch : r.body) out += "1\r\n" + std::string(1, ch) + "\r\n";
+        out += "0\r\n\r\n";
+      } else {
+        out += "Content-Length: " + std::to_string(r.body.size()) + "\r\n\r\n" + r.body;
+      }
+      sendAll(c, out);
+    }
+    close(c);
+  }
+  Handler handler_;
+  int fd_ = -1, port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> accepted_{0}, requests_{0};
+  std::thread thread_;
+  std::mutex mutex_;
+  std::vector<int> open_;
+  std::vector<std::thread> workers_;
+  Message last_;
+};
+
+Endpoint endpoint(int port) {
+  Endpoint e;
+  e.address.sin_family = AF_INET;
+  e.address.sin_port = htons(uint16_t(port));
+  e.address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  e.text = "127.0.0.1:" + std::to_string(port);
+  e.workload = "backend";
+  e.state = std::make_shared<EndpointState>();
+  return e;
+}
+
+Cluster cluster(const std::string& name, std::vector<int> ports) {
+  Cluster c;
+  c.name = "test/" + name + ":80";
+  c.ns = "test";
+  c.service = name;
+  for (int p : ports) c.endpoints.push_back(endpoint(p));
+  c.state = std::make_shared<ClusterState>();
+  c.outlier.enabled = false;
+  return c;
+}
+
+Route routeTo(std::vector<std::pair<int, uint32_t>> backends) {
+  Route r;
+  r.name = "test/route/0";
+  for (auto [c, w] : backends) {
+    r.backends.push_back({c, w});
+    r.totalWeight += w;
+  }
+  return r;
+}
+
+// A proxy with one HTTP listener on a free port serving `routes` over `clusters`.
+struct Fixture {
+  Fixture(std::vector<Cluster> clusters, std::vector<Route> routes, ProxyOptions options = {}) : proxy(withOneWorker(options)) {
+    port = freePort();
+    auto t = std::make_shared<RouteTable>();
+    t->version = 1;
+    t->clusters = std::move(clusters);
+    Listener l;
+    l.ip = "127.0.0.1";
+    l.port = port;
+    l.key = "127.0.0.1:" + std::to_string(port);
+    l.name = "test";
+    VirtualHost vh;
+    vh.routes = std::move(routes);
+    l.hosts.push_back(std::move(vh));
+    t->listeners.push_back(std::move(l));
+    table = t;
+    EXPECT_TRUE(proxy.start());
+    proxy.update(table);
+    for (int i = 0; i < 200; ++i) {  // the worker installs the table asynchronously
+      int fd = connectTo(port);
+      if (fd >= 0) {
+        close(fd);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  static ProxyOptions withOneWorker(ProxyOptions o) {
+    if (!o.workers) o.workers = 1;
+    return o;
+  }
+  // One request on a fresh connection.
+  Message get(const std::string& path, const std::string& extra = "") {
+    int fd = connectTo(port);
+    Message m;
+    std::string buf;
+    if (fd < 0) return m;
+    sendAll(fd, "GET " + path + " HTTP/1.1\r\nHost: shop\r\n" + extra + "\r\n");
+    readMessage(fd, buf, m);
+    close(fd);
+    return m;
+  }
+  HttpProxy proxy;
+  std::shared_ptr<RouteTable> table;
+  int port = 0;
+};
+
+TEST(HttpProxy, ForwardsOverKeepAliveAndReusesUpstreamConnections) {
+  Backend be([](const Message& m) { return Backend::Reply{200, "hello " + m.head.substr(0, m.head.find(' '))}; });
+  Fixture f({cluster("web", {be.port()})}, {routeTo({{0, 1}})});
+  int fd = connectTo(f.port);
+  ASSERT_GE(fd, 0);
+  std::string buf;
+  for (int i = 0; i < 50; ++i) {
+    sendAll(fd, "GET /x HTTP/1.1\r\nHost: shop\r\nX-Forwarded-For: 10.0.0.9\r\n\r\n");
+    Message m;
+    ASSERT_TRUE(readMessage(fd, buf, m));
+    EXPECT_EQ(m.status, 200);
+    EXPECT_EQ(m.body, "hello GET");
+  }
+  close(fd);
+  EXPECT_EQ(be.accepted(), 1);  // one upstream connection for 50 requests
+  Message seen = be.last();
+  EXPECT_EQ(seen.header("x-forwarded-for"), "10.0.0.9, 127.0.0.1");
+  std::string tp = seen.header("traceparent");
+  ASSERT_EQ(tp.size(), 55u) << tp;
+  EXPECT_TRUE(tp.starts_with("00-"));
+}
+
+TEST(HttpProxy, ContinuesTheCallersTrace) {
+  Backend be([](const Message&) { return Backend::Reply{}; });
+  Fixture f({cluster("web", {be.port()})}, {routeTo({{0, 1}})});
+  f.get("/", "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n");
+  std::string tp = be.last().header("traceparent");
+  EXPECT_TRUE(tp.starts_with("00-0af7651916cd43dd8448eb211c80319c-")) << tp;
+  EXPECT_EQ(tp.find("b7ad6b7169203331"), std::string::npos) << "the proxy's own span is the new parent";
+}
+
+TEST(HttpProxy, RequestAndResponseBodies) {
+  Backend be([](const Message& m) {
+    Backend::Reply r;
+    r.body = "got:" + m.body;
+    r.chunked = m.head.find("/chunked") != std::string::npos;
+    return r;
+  });
+  Fixture f({cluster("web", {be.port()})}, {routeTo({{0, 1}})});
+  int fd = connectTo(f.port);
+  std::string buf;
+  Message m;
+  sendAll(fd, "POST /len HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello");
+  ASSERT_TRUE(readMessage(fd, buf, m));
+  EXPECT_EQ(m.body, "got:hello");
+  sendAll(fd, "POST /chunked HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+  ASSERT_TRUE(readMessage(fd, buf, m));
+  EXPECT_EQ(m.header("transfer-encoding"), "chunked");
+  EXPECT_EQ(m.body, "got:abcde");
+  // Expect: 100-continue is answered by the proxy before the body.
+  sendAll(fd, "POST /len HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n");
+  ASSERT_TRUE(readMessage(fd, buf, m));
+  EXPECT_EQ(m.status, 100);
+  sendAll(fd, "ok");
+  ASSERT_TRUE(readMessage(fd, buf, m));
+  EXPECT_EQ(m.body, "got:ok");
+  close(fd);
+}
+
+TEST(HttpProxy, WeightedCanarySplitIsExactWithinAPercent) {
+  Backend v1([](const Message&) { return Backend::Reply{200, "v1"}; });
+  Backend v2([](const Message&) { return Backend::Reply{200, "v2"}; });
+  Fixture f({cluster("v1", {v1.port()}), cluster("v2", {v2.port()})}, {routeTo({{0, 90}, {1, 10}})});
+  int fd = connectTo(f.port);
+  std::string buf;
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 10000; ++i) {
+    sendAll(fd, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    Message m;
+    ASSERT_TRUE(readMessage(fd, buf, m));
+    ++seen[m.body];
+  }
+  close(fd);
+  EXPECT_NEAR(seen["v2"], 1000, 100) << "v1=" << seen["v1"] << " v2=" << seen["v2"];
+  EXPECT_EQ(seen["v1"] + seen["v2"], 10000);
+}
+
+TEST(HttpProxy, RetriesAnotherEndpointAndEjectsTheFailingOne) {
+  Backend bad([](const Message&) { return Backend::Reply{503, "down"}; });
+  Backend good([](const Message&) { return Backend::Reply{200, "up"}; });
+  Cluster c = cluster("web", {bad.port(), good.port()});
+  c.retry.attempts = 2;
+  c.retry.onGatewayError = true;
+  c.retry.backoffBase = std::chrono::milliseconds(0);
+  c.outlier.enabled = true;
+  c.outlier.consecutiveErrors = 3;
+  Fixture f({c}, {routeTo({{0, 1}})});
+  for (int i = 0; i < 40; ++i) {
+    Message m = f.get("/");
+    ASSERT_EQ(m.status, 200) << i;
+    EXPECT_EQ(m.body, "up");
+  }
+  // After three errors in a row the bad endpoint is out of rotation for 30 s.
+  EXPECT_EQ(bad.requests(), 3);
+}
+
+TEST(HttpProxy, RetryOnConnectFailure) {
+  Backend good([](const Message&) { return Backend::Reply{200, "up"}; });
+  Cluster c = cluster("web", {freePort(), good.port()});  // the first endpoint refuses
+  c.retry.attempts = 1;
+  c.retry.backoffBase = std::chrono::milliseconds(0);
+  Fixture f({c}, {routeTo({{0, 1}})});
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(f.get("/").status, 200);
+}
+
+TEST(HttpProxy, CircuitBreakerOverflowsWith503) {
+  Backend slow([](const Message&) { return Backend::Reply(200, "slow", 400); });
+  Cluster c = cluster("web", {slow.port()});
+  c.limits.maxConnections = 1;
+  c.limits.maxPendingRequests = 0;
+  Fixture f({c}, {routeTo({{0, 1}})});
+  Message first, second;
+  std::thread t([&] { first = f.get("/"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  second = f.get("/");
+  t.join();
+  EXPECT_EQ(first.status, 200);
+  EXPECT_EQ(second.status, 503);
+  EXPECT_EQ(second.header("x-skiff-overloaded"), "true");
+}
+
+TEST(HttpProxy, RouteTimeoutAnswers504) {
+  Backend slow([](const Message&) { return Backend::Reply(200, "late", 1500); });
+  Route r = routeTo({{0, 1}});
+  r.timeout = std::chrono::milliseconds(150);
+  Fixture f({cluster("web", {slow.port()})}, {r});
+  Message m = f.get("/");
+  EXPECT_EQ(m.status, 504);
+  EXPECT_NE(m.body.find("timeout"), std::string::npos);
+}
+
+TEST(HttpProxy, ClearStatusesForBadRequestsAndMissingBackends) {
+  Backend be([](const Message&) { return Backend::Reply{}; });
+  Route only = routeTo({{0, 1}});
+  only.matches.push_back(RouteMatch{RouteMatch::Path::kPrefix, "/shop", nullptr, "", {}, {}});
+  Route missing = routeTo({{-1, 1}});
+  missing.matches.push_back(RouteMatch{RouteMatch::Path::kPrefix, "/gone", nullptr, "", {}, {}});
+  Route empty = routeTo({{1, 1}});
+  empty.matches.push_back(RouteMatch{RouteMatch::Path::kPrefix, "/empty", nullptr, "", {}, {}});
+  ProxyOptions o;
+  o.headerTimeout = std::chrono::milliseconds(200);
+  Fixture f({cluster("web", {be.port()}), cluster("none", {})}, {only, missing, empty}, o);
+  EXPECT_EQ(f.get("/shop/cart").status, 200);
+  EXPECT_EQ(f.get("/shopping").status, 404);
+  EXPECT_EQ(f.get("/gone").status, 500);
+  EXPECT_EQ(f.get("/empty").status, 503);
+  // Malformed, oversized, and too slow.
+  auto raw = [&](const std::string& bytes) {
+    int fd = connectTo(f.port);
+    sendAll(fd, bytes);
+    std::string buf;
+    Message m;
+    readMessage(fd, buf, m);
+    close(fd);
+    return m.status;
+  };
+  EXPECT_EQ(raw("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
+  EXPECT_EQ(raw("GET /shop HTTP/1.1\r\nHost: a\r\nX: " + std::string(80 * 1024, 'x') + "\r\n\r\n"), 431);
+  EXPECT_EQ(raw("GET /shop HTTP/1.1\r\nHost: a\r\n"), 408);  // the head never completes
+  // The proxy still serves everyone else.
+  EXPECT_EQ(f.get("/shop").status, 200);
+}
+
+TEST(HttpProxy, WebSocketUpgradeBecomesATunnel) {
+  Backend be([](const Message&) {
+    Backend::Reply r;
+    r.upgradeEcho = true;
+    return r;
+  });
+  Fixture f({cluster("web", {be.port()})}, {routeTo({{0, 1}})});
+  int fd = connectTo(f.port);
+  sendAll(fd, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+  std::string buf;
+  Message m;
+  ASSERT_TRUE(readMessage(fd, buf, m));
+  EXPECT_EQ(m.status, 101);
+  EXPECT_EQ(m.header("upgrade"), "websocket");
+  sendAll(fd, "ping-frame");
+  while (buf.size() < 10) {
+    char tmp[64];
+    ssize_t n = recv(fd, tmp, sizeof tmp, 0);
+    ASSERT_GT(n, 0);
+    buf.append(tmp, size_t(n));
+  }
+  EXPECT_EQ(buf, "ping-frame");
+  close(fd);
+}
+
+TEST(HttpProxy, TcpListenerTunnelsBytes) {
+  int bePort;
+  int beFd = listenOn(bePort);
+  std::thread echo([beFd] {
+    int c = accept(beFd, nullptr, nullptr);
+    char tmp[256];
+    ssize_t n;
+    while ((n = recv(c, tmp, sizeof tmp, 0)) > 0) sendAll(c, std::string_view(tmp, size_t(n)));
+    close(c);
+  });
+  ProxyOptions one;
+  one.workers = 1;
+  HttpProxy proxy(one);
+  ASSERT_TRUE(proxy.start());
+  auto t = std::make_shared<RouteTable>();
+  t->clusters.push_back(cluster("db", {bePort}));
+  Listener l;
+  l.ip = "127.0.0.1";
+  l.port = freePort();
+  l.key = "127.0.0.1:" + std::to_string(l.port);
+  l.protocol = Listener::Protocol::kTcp;
+  l.tcpCluster = 0;
+  l.name = "test/db";
+  t->listeners.push_back(l);
+  proxy.update(t);
+  int fd = -1;
+  for (int i = 0; i < 200 && fd < 0; ++i) {
+    fd = connectTo(l.port);
+    if (fd < 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_GE(fd, 0);
+  sendAll(fd, "not http at all");
+  std::string got;
+  while (got.size() < 15) {
+    char tmp[64];
+    ssize_t n = recv(fd, tmp, sizeof tmp, 0);
+    ASSERT_GT(n, 0);
+    got.append(tmp, size_t(n));
+  }
+  EXPECT_EQ(got, "not http at all");
+  shutdown(fd, SHUT_WR);  // half-close passes through: the echo server ends, then the tunnel
+  char tmp[8];
+  EXPECT_EQ(recv(fd, tmp, sizeof tmp, 0), 0);
+  close(fd);
+  echo.join();
+  close(beFd);
+}
+
+}  // namespace
+}  // namespace skiff::proxy

@@ -1,0 +1,187 @@
+#include "proxy/route_builder.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <map>
+
+namespace skiff::proxy {
+namespace {
+namespace json = boost::json;
+
+std::shared_ptr<const json::value> obj(const char* text) { return std::make_shared<const json::value>(json::parse(text)); }
+
+RouteSources shop() {
+  RouteSources s;
+  s.services = {obj(R"({"metadata":{"name":"web","namespace":"shop"},"spec":{"clusterIP":"10.96.0.10","ports":[{"name":"http","port":80}]}})"),
+                obj(R"({"metadata":{"name":"api","namespace":"shop","annotations":{"skiff.dev/load-balancer":"least-request","skiff.dev/retries":"3","skiff.dev/retry-on":"gateway-error"}},
+                       "spec":{"clusterIP":"10.96.0.11","ports":[{"name":"http-api","port":8080}]}})"),
+                obj(R"({"metadata":{"name":"db","namespace":"shop"},"spec":{"clusterIP":"10.96.0.12","type":"NodePort","ports":[{"name":"pg","port":5432,"nodePort":30432}]}})")};
+  s.endpoints = {obj(R"({"metadata":{"name":"web","namespace":"shop"},"subsets":[{"addresses":[{"ip":"10.244.0.5","targetRef":{"kind":"Pod","name":"web-7d9f-abc","namespace":"shop"}}],
+                                                                          "ports":[{"name":"http","port":8080}]}]})"),
+                 obj(R"({"metadata":{"name":"api","namespace":"shop"},"subsets":[{"addresses":[{"ip":"10.244.0.6"},{"ip":"10.244.0.7"}],"ports":[{"name":"http-api","port":9000}]}]})")};
+  s.pods = {obj(R"({"metadata":{"name":"web-7d9f-abc","namespace":"shop","labels":{"pod-template-hash":"7d9f"},
+                    "ownerReferences":[{"kind":"ReplicaSet","name":"web-7d9f","controller":true}]},"status":{"podIP":"10.244.0.5"}})")};
+  s.gateways = {obj(R"({"metadata":{"name":"edge","namespace":"shop","generation":1},"spec":{"gatewayClassName":"skiff",
+                        "listeners":[{"name":"http","port":8081,"protocol":"HTTP","hostname":"shop.example"},{"name":"tls","port":8443,"protocol":"HTTPS"}]}})")};
+  s.httpRoutes = {obj(R"({"metadata":{"name":"front","namespace":"shop","generation":2,"creationTimestamp":"2026-01-01T00:00:00Z"},"spec":{
+                          "parentRefs":[{"name":"edge"}],
+                          "rules":[{"matches":[{"path":{"type":"PathPrefix","value":"/"}}],"backendRefs":[{"name":"web","port":80,"weight":90},{"name":"api","port":8080,"weight":10}]},
+                                   {"matches":[{"path":{"type":"PathPrefix","value":"/api"}}],"backendRefs":[{"name":"api","port":8080}],"timeouts":{"request":"2s"}},
+                                   {"matches":[{"path":{"type":"Exact","value":"/api/login"},"method":"POST"}],"backendRefs":[{"name":"missing","port":80}]}]}})"),
+                  obj(R"({"metadata":{"name":"mesh","namespace":"shop","creationTimestamp":"2026-01-02T00:00:00Z"},"spec":{
+                          "parentRefs":[{"kind":"Service","group":"","name":"web"}],
+                          "rules":[{"matches":[{"headers":[{"name":"X-Canary","value":"1"}]}],"backendRefs":[{"name":"api","port":8080}]}]}})")};
+  return s;
+}
+
+const Listener* listener(const RouteTable& t, const std::string& key) {
+  for (const auto& l : t.listeners)
+    if (l.key == key) return &l;
+  return nullptr;
+}
+
+std::string clusterOf(const RouteTable& t, const Route* r) {
+  if (!r) return "404";
+  if (r->backends.size() != 1) return "split";
+  return r->backends[0].cluster < 0 ? "missing" : t.clusters[size_t(r->backends[0].cluster)].name;
+}
+
+TEST(RouteBuilder, ServicesBecomeListenersAndClusters) {
+  RouteBuilder b;
+  auto result = b.build(shop(), Clock::now());
+  const RouteTable& t = *result.table;
+  const Listener* web = listener(t, "10.96.0.10:80");
+  ASSERT_TRUE(web);
+  EXPECT_EQ(web->protocol, Listener::Protocol::kHttp);
+  EXPECT_TRUE(web->clusterIp);
+  const Listener* db = listener(t, "10.96.0.12:5432");
+  ASSERT_TRUE(db);
+  EXPECT_EQ(db->protocol, Listener::Protocol::kTcp);
+  ASSERT_TRUE(listener(t, "0.0.0.0:30432"));
+  ASSERT_EQ(t.clusters.size(), 3u);
+  const Cluster& webCluster = t.clusters[0];
+  EXPECT_EQ(webCluster.name, "shop/web:80");
+  ASSERT_EQ(webCluster.endpoints.size(), 1u);
+  EXPECT_EQ(webCluster.endpoints[0].text, "10.244.0.5:8080");  // the target port, not the service port
+  EXPECT_EQ(webCluster.endpoints[0].workload, "web");           // ReplicaSet name minus its template hash
+  const Cluster& api = t.clusters[1];
+  EXPECT_EQ(api.lb, LbPolicy::kLeastRequest);
+  EXPECT_EQ(api.retry.attempts, 3);
+  EXPECT_TRUE(api.retry.onGatewayError);
+  EXPECT_FALSE(api.retry.onConnectFailure);
+  in_addr a{};
+  inet_pton(AF_INET, "10.244.0.5", &a);
+  ASSERT_TRUE(t.workloadOf(a.s_addr));
+  EXPECT_EQ(t.workloadOf(a.s_addr)->second, "web");
+}
+
+TEST(RouteBuilder, HttpRouteMatchPrecedenceAndHostnames) {
+  RouteBuilder b;
+  auto result = b.build(shop(), Clock::now());
+  const RouteTable& t = *result.table;
+  const Listener* edge = listener(t, "0.0.0.0:8081");
+  ASSERT_TRUE(edge);
+  auto route = [&](const char* method, const char* path, const char* host) {
+    RequestView r{method, path, "", host, nullptr};
+    return clusterOf(t, matchRoute(*edge, r));
+  };
+  EXPECT_EQ(route("GET", "/", "shop.example"), "split");
+  EXPECT_EQ(route("GET", "/api/items", "shop.example:8081"), "shop/api:8080");  // longest prefix wins
+  EXPECT_EQ(route("POST", "/api/login", "shop.example"), "missing");            // exact beats prefix
+  EXPECT_EQ(route("GET", "/api/login", "shop.example"), "shop/api:8080");       // method must match
+  EXPECT_EQ(route("GET", "/", "other.example"), "404");                         // listener hostname
+  // GAMMA: the route attached to Service web takes matching requests; the service is the fallback.
+  const Listener* web = listener(t, "10.96.0.10:80");
+  std::vector<http1::Header> canary{{"x-canary", "1"}};
+  RequestView withHeader{"GET", "/", "", "web", &canary};
+  EXPECT_EQ(clusterOf(t, matchRoute(*web, withHeader)), "shop/api:8080");
+  RequestView plain{"GET", "/", "", "web", nullptr};
+  EXPECT_EQ(clusterOf(t, matchRoute(*web, plain)), "shop/web:80");
+}
+
+TEST(RouteBuilder, GatewayApiStatus) {
+  RouteBuilder b;
+  auto result = b.build(shop(), Clock::now());
+  const json::value& gw = result.gatewayStatus.at("shop/edge");
+  const auto& listeners = gw.at("listeners").as_array();
+  ASSERT_EQ(listeners.size(), 2u);
+  EXPECT_EQ(listeners[0].at("attachedRoutes").as_int64(), 1);
+  EXPECT_EQ(listeners[1].at("conditions").as_array()[0].at("reason").as_string(), "UnsupportedProtocol");
+  const json::value& front = result.routeStatus.at("shop/front");
+  const auto& conds = front.at("parents").as_array()[0].at("conditions").as_array();
+  EXPECT_EQ(conds[0].at("status").as_string(), "True");  // Accepted
+  EXPECT_EQ(conds[1].at("status").as_string(), "False");  // ResolvedRefs: Service missing
+  EXPECT_EQ(conds[1].at("reason").as_string(), "BackendNotFound");
+  EXPECT_EQ(conds[1].at("observedGeneration").as_int64(), 2);
+}
+
+TEST(RouteBuilder, EndpointStateOutlivesRebuilds) {
+  RouteBuilder b;
+  auto first = b.build(shop(), Clock::now());
+  first.table->clusters[1].endpoints[0].state->ejections = 2;
+  auto second = b.build(shop(), Clock::now());
+  EXPECT_EQ(second.table->clusters[1].endpoints[0].state->ejections.load(), 2);
+  EXPECT_GT(second.table->version, first.table->version);
+}
+
+TEST(LoadBalancing, RoundRobinLeastRequestAndConsistentHash) {
+  Cluster c;
+  c.state = std::make_shared<ClusterState>();
+  for (int i = 0; i < 4; ++i) {
+    Endpoint e;
+    e.text = "10.0.0." + std::to_string(i) + ":80";
+    e.state = std::make_shared<EndpointState>();
+    c.endpoints.push_back(e);
+  }
+  uint64_t rng = 42;
+  auto now = Clock::now();
+  std::map<int, int> rr;
+  for (int i = 0; i < 400; ++i) ++rr[pickEndpoint(c, 0, -1, rng, now)];
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(rr[i], 100);
+  // Least request: the busy endpoint is avoided.
+  c.lb = LbPolicy::kLeastRequest;
+  c.endpoints[2].state->active = 50;
+  std::map<int, int> lr;
+  for (int i = 0; i < 400; ++i) ++lr[pickEndpoint(c, 0, -1, rng, now)];
+  EXPECT_LT(lr[2], 40);
+  // Consistent hash: the same key lands on the same endpoint, different keys spread.
+  c.lb = LbPolicy::kConsistentHash;
+  c.hash.source = HashPolicy::Source::kHeader;
+  buildRing(c);
+  int home = pickEndpoint(c, hash64("user-1"), -1, rng, now);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(pickEndpoint(c, hash64("user-1"), -1, rng, now), home);
+  std::map<int, int> spread;
+  for (int i = 0; i < 1000; ++i) ++spread[pickEndpoint(c, hash64("user-" + std::to_string(i)), -1, rng, now)];
+  for (int i = 0; i < 4; ++i) EXPECT_GT(spread[i], 150);
+  // Ejected endpoints are skipped; a retry avoids the one that failed.
+  c.lb = LbPolicy::kRoundRobin;
+  c.endpoints[1].state->ejectedUntil = std::chrono::duration_cast<std::chrono::nanoseconds>((now + std::chrono::seconds(30)).time_since_epoch()).count();
+  for (int i = 0; i < 40; ++i) {
+    int e = pickEndpoint(c, 0, 3, rng, now);
+    EXPECT_NE(e, 1);
+    EXPECT_NE(e, 3);
+  }
+}
+
+TEST(LoadBalancing, SlowStartRampsNewEndpoints) {
+  Cluster c;
+  c.state = std::make_shared<ClusterState>();
+  c.slowStart = std::chrono::seconds(60);
+  auto now = Clock::now();
+  for (int i = 0; i < 2; ++i) {
+    Endpoint e;
+    e.state = std::make_shared<EndpointState>();
+    e.state->readySince = i == 0 ? now - std::chrono::hours(1) : now;  // endpoint 1 just became ready
+    c.endpoints.push_back(e);
+  }
+  uint64_t rng = 7;
+  std::map<int, int> n;
+  for (int i = 0; i < 2000; ++i) ++n[pickEndpoint(c, 0, -1, rng, now)];
+  EXPECT_LT(n[1], 400);  // about 10% of the old one's share at first
+  EXPECT_GT(n[1], 50);
+}
+
+}  // namespace
+}  // namespace skiff::proxy
