@@ -164,6 +164,53 @@ void validateGatewayApi(std::string_view kind, const json::value& obj, std::vect
     }
   } else if (kind == "HTTPRoute") {
     validateHttpRoute(obj, c);
+  } else if (kind == "AuthorizationPolicy") {
+    std::string action = stringAt(obj, "spec.action");
+    if (!action.empty() && action != "ALLOW" && action != "DENY")
+      c.invalid("spec.action", action, "supported values: \"ALLOW\", \"DENY\" (AUDIT and CUSTOM are not)");
+    const json::array* rules = arrayAt(obj, "spec.rules");
+    for (size_t r = 0; rules && r < rules->size(); ++r) {
+      std::string rf = idx("spec.rules", r);
+      const json::value& rule = (*rules)[r];
+      if (valueAt(rule, "when")) c.invalid(rf + ".when", "", "conditions (when) are not supported; use from and to");
+      auto strings = [&](const json::value& v, std::string_view key, const std::string& f) {
+        const json::value* a = valueAt(v, key);
+        if (!a) return;
+        if (!a->is_array()) {
+          c.invalid(f, json::serialize(*a), "must be a list of strings");
+          return;
+        }
+        for (size_t i = 0; i < a->get_array().size(); ++i) {
+          const json::value& s = a->get_array()[i];
+          if (!s.is_string() || s.get_string().empty()) c.invalid(idx(f, i), json::serialize(s), "must be a non-empty string");
+          else if (s.get_string().size() > 2 && s.get_string().find('*', 1) != std::string_view::npos && s.get_string().find('*', 1) != s.get_string().size() - 1)
+            c.invalid(idx(f, i), std::string(s.get_string()), "* may only start or end a pattern");
+        }
+      };
+      if (const json::array* from = arrayAt(rule, "from"))
+        for (size_t i = 0; i < from->size(); ++i)
+          for (const char* k : {"principals", "notPrincipals", "namespaces", "notNamespaces", "requestPrincipals", "notRequestPrincipals", "ipBlocks", "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks"}) {
+            std::string f = idx(rf + ".from", i) + ".source." + k;
+            strings((*from)[i], std::string("source.") + k, f);
+            std::string_view key(k);
+            if (!key.ends_with("rincipals") || key.find("request") != std::string_view::npos || key.find("Request") != std::string_view::npos)
+              if (!key.ends_with("amespaces") && valueAt((*from)[i], std::string("source.") + k))
+                c.invalid(f, "", "not supported yet: match sources by principals or namespaces");
+          }
+      if (const json::array* to = arrayAt(rule, "to"))
+        for (size_t i = 0; i < to->size(); ++i) {
+          std::string tf = idx(rf + ".to", i) + ".operation.";
+          for (const char* k : {"methods", "notMethods", "paths", "notPaths", "hosts", "notHosts", "ports", "notPorts"}) strings((*to)[i], std::string("operation.") + k, tf + k);
+          for (const char* k : {"ports", "notPorts"})
+            if (const json::array* ports = arrayAt((*to)[i], std::string("operation.") + k))
+              for (size_t p = 0; p < ports->size(); ++p) {
+                std::string v = (*ports)[p].is_string() ? std::string((*ports)[p].get_string()) : "";
+                int n = std::atoi(v.c_str());
+                if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || n < 1 || n > 65535)
+                  c.invalid(idx(tf + k, p), v, "must be a port number from 1 to 65535, as a string");
+              }
+        }
+    }
   }
 }
 

@@ -1,5 +1,6 @@
-// Validation of Gateway API objects (gateway.networking.k8s.io/v1 GatewayClass, Gateway,
-// HTTPRoute) beyond their schema: what a Gateway API CRD's OpenAPI and CEL rules would refuse.
+// Validation of the traffic APIs the node proxy serves beyond their schema, as their CRDs' OpenAPI
+// and CEL rules would refuse: Gateway API (gateway.networking.k8s.io/v1 GatewayClass, Gateway,
+// HTTPRoute) and Istio's AuthorizationPolicy (security.istio.io/v1: ALLOW and DENY).
 #pragma once
 #include <string_view>
 #include <vector>

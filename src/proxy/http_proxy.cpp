@@ -78,6 +78,13 @@ observe::Counter& proxyEvent(const std::string& cluster, const char* event) {
                                              {"cluster", "event"});
   return f.with({cluster, event});
 }
+observe::Counter& authzDenied(const std::string& destination, const std::string& policy) {
+  static observe::Family<observe::Counter> f("skiff_proxy_authz_denied_total",
+                                             "Requests and TCP connections refused by an AuthorizationPolicy at their destination.",
+                                             {"destination_service", "policy"});
+  return f.with({destination, policy});
+}
+
 observe::Counter& tcpConnections(const std::string& listener, const char* result) {
   static observe::Family<observe::Counter> f("skiff_proxy_tcp_connections_total", "TCP connections tunnelled by the node proxy, by listener and result.",
                                              {"service", "result"});
@@ -231,6 +238,8 @@ class Downstream : public Socket {
   }
   void becomeTunnel();
   void setExchangeDeadline();
+  // AuthorizationPolicy at the destination: false (and counted) when the caller may not.
+  bool authorize(const RouteTable& t, const Cluster& c, int endpoint, std::string_view method, std::string_view path, std::string_view host);
 
   std::shared_ptr<struct ListenerSlot> slot_;
   sockaddr_in peer_{};
@@ -743,6 +752,16 @@ void Downstream::setExchangeDeadline() {
   deadline_ = d;
 }
 
+bool Downstream::authorize(const RouteTable& t, const Cluster& c, int e, std::string_view method, std::string_view path, std::string_view host) {
+  const Endpoint& ep = c.endpoints[size_t(e)];
+  if (ep.policies.empty()) return true;
+  AuthzRequest r{t.workloadOf(peer_.sin_addr.s_addr), method, path, host, ep.port};
+  bool denied = false;
+  const AuthzPolicy* p = denyingPolicy(t.policies, ep.policies, r, denied);
+  if (denied) authzDenied(c.ns + "/" + c.service, p ? p->name : "").inc();
+  return !denied;
+}
+
 void Downstream::sendAttempt() {
   Exchange& ex = *ex_;
   const Cluster& c = *ex.cluster;
@@ -752,6 +771,11 @@ void Downstream::sendAttempt() {
   int e = pickEndpoint(c, ex.hashKey, ex.lastFailed, rnd, now);
   if (e < 0) {
     respond(503, "no healthy upstream for " + c.name, !ex.requestDone);
+    return;
+  }
+  if (!authorize(*ex.table, c, e, ex.method, std::string_view(ex.target).substr(0, ex.target.find('?')), ex.host)) {
+    ex.endpoint = e;
+    respond(403, "RBAC: access denied", !ex.requestDone);
     return;
   }
   bool refused = false;
@@ -1081,7 +1105,7 @@ void Downstream::record() {
   w_.count(ex, peer_.sin_addr.s_addr);
   if (w_.logging()) {
     const auto* src = ex.table ? ex.table->workloadOf(peer_.sin_addr.s_addr) : nullptr;
-    w_.accessLog(ex, now, src ? src->first + "/" + src->second : peerText_);
+    w_.accessLog(ex, now, src ? src->ns + "/" + src->name : peerText_);
   }
   if (*w_.spanSink_) {
     SpanRecord s;
@@ -1332,6 +1356,12 @@ void Downstream::startTcp(const Listener& l) {
     uint64_t r = w_.random();
     int e = l.clientIpAffinity ? int((key + tries) % c.endpoints.size()) : pickEndpoint(c, 0, -1, r, now);
     if (e < 0) break;
+    if (!authorize(*ex_->table, c, e, "", "", "")) {
+      linger lg{1, 0};
+      ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+      close();
+      return;
+    }
     bool refused = false;
     Upstream* u = w_.connection(c, e, this, refused);
     if (u) {
@@ -1482,7 +1512,7 @@ void Worker::count(const Exchange& ex, uint32_t peerIp) {
     std::string route = ex.route ? ex.route->name : ex.listener->name;
     std::string dstService = ex.cluster ? ex.cluster->ns + "/" + ex.cluster->service : "unknown";
     std::string dstWorkload = dst ? dst->workload : "unknown";
-    observe::Labels labels{route, src ? src->first : "unknown", src ? src->second : "unknown", dstService, dstWorkload};
+    observe::Labels labels{route, src ? src->ns : "unknown", src ? src->name : "unknown", dstService, dstWorkload};
     auto* h = &durationFamily().with(labels);
     labels.push_back(std::to_string(ex.status));
     auto* c = &requestsFamily().with(labels);

@@ -55,7 +55,8 @@ NodeProxy::NodeProxy(apiserver::Registry& registry, NodeProxyInformers informers
     }
     cv_.notify_one();
   };
-  for (controller::Informer* i : {&inf_.services, &inf_.endpoints, &inf_.pods, &inf_.gatewayClasses, &inf_.gateways, &inf_.httpRoutes})
+  for (controller::Informer* i : {&inf_.services, &inf_.endpoints, &inf_.pods, &inf_.gatewayClasses, &inf_.gateways, &inf_.httpRoutes,
+                                  &inf_.authorizationPolicies})
     i->addHandler(poke);
 }
 
@@ -105,7 +106,7 @@ std::chrono::microseconds NodeProxy::rebuild() {
   std::lock_guard lock(buildMutex_);
   auto t0 = Clock::now();
   RouteSources sources{inf_.services.list(), inf_.endpoints.list(), inf_.pods.list(), inf_.gatewayClasses.list(), inf_.gateways.list(),
-                       inf_.httpRoutes.list()};
+                       inf_.httpRoutes.list(), inf_.authorizationPolicies.list()};
   BuildResult result = builder_.build(sources, t0);
   syncAddresses(*result.table);
   std::shared_ptr<const RouteTable> table = result.table;

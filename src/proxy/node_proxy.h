@@ -27,7 +27,7 @@ struct NodeProxyOptions {
 };
 
 struct NodeProxyInformers {
-  controller::Informer &services, &endpoints, &pods, &gatewayClasses, &gateways, &httpRoutes;
+  controller::Informer &services, &endpoints, &pods, &gatewayClasses, &gateways, &httpRoutes, &authorizationPolicies;
 };
 
 class NodeProxy {

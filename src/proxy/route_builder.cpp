@@ -106,16 +106,70 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
   table->version = ++version_;
   RouteTable& t = *table;
 
-  // Who is who: pod IP -> workload, pod name -> workload.
+  // Who is who: pod IP -> workload and identity, pod name -> workload and labels.
   std::unordered_map<std::string, std::string> podWorkload;  // "ns/pod"
+  std::unordered_map<std::string, const json::value*> podLabels;
   for (const auto& pod : src.pods) {
     std::string ns = str(*pod, "metadata.namespace"), w = workloadOf(*pod);
-    podWorkload[ns + "/" + str(*pod, "metadata.name")] = w;
+    std::string key = ns + "/" + str(*pod, "metadata.name");
+    podWorkload[key] = w;
+    podLabels[key] = api::valueAt(*pod, "metadata.labels");
     std::string ip = str(*pod, "status.podIP");
     in_addr a{};
     if (ip.empty() || ip.starts_with("127.") || inet_pton(AF_INET, ip.c_str(), &a) != 1) continue;
-    t.workloadsByIp.push_back({a.s_addr, {ns, w}});
+    std::string sa = str(*pod, "spec.serviceAccountName").empty() ? "default" : str(*pod, "spec.serviceAccountName");
+    t.workloadsByIp.push_back({a.s_addr, Workload{ns, w, "cluster.local/ns/" + ns + "/sa/" + sa}});
   }
+
+  // AuthorizationPolicies, and which pods each selects (its namespace; matchLabels, or all).
+  std::vector<std::pair<std::string, const json::value*>> policySelectors;  // (namespace, matchLabels or null)
+  for (const auto& ap : src.authorizationPolicies) {
+    AuthzPolicy p;
+    p.name = keyOf(*ap);
+    p.deny = str(*ap, "spec.action") == "DENY";
+    auto matches = [](const json::value& v, std::string_view path) {
+      std::vector<StringMatch> out;
+      for (const auto& s : arrayAt(v, path))
+        if (s.is_string()) out.push_back(StringMatch::parse(std::string(s.get_string())));
+      return out;
+    };
+    auto ports = [](const json::value& v, std::string_view path) {
+      std::vector<int> out;
+      for (const auto& s : arrayAt(v, path))
+        if (s.is_string()) out.push_back(std::atoi(std::string(s.get_string()).c_str()));
+      return out;
+    };
+    for (const auto& rule : arrayAt(*ap, "spec.rules")) {
+      AuthzRule r;
+      for (const auto& f : arrayAt(rule, "from"))
+        r.from.push_back({matches(f, "source.principals"), matches(f, "source.notPrincipals"), matches(f, "source.namespaces"),
+                          matches(f, "source.notNamespaces")});
+      for (const auto& to : arrayAt(rule, "to"))
+        r.to.push_back({matches(to, "operation.methods"), matches(to, "operation.notMethods"), matches(to, "operation.paths"),
+                        matches(to, "operation.notPaths"), matches(to, "operation.hosts"), matches(to, "operation.notHosts"),
+                        ports(to, "operation.ports"), ports(to, "operation.notPorts")});
+      p.rules.push_back(std::move(r));
+    }
+    policySelectors.emplace_back(str(*ap, "metadata.namespace"), api::valueAt(*ap, "spec.selector.matchLabels"));
+    t.policies.push_back(std::move(p));
+  }
+  auto policiesFor = [&](const std::string& ns, const std::string& pod) {
+    std::vector<int> out;
+    const json::value* labels = nullptr;
+    if (auto it = podLabels.find(ns + "/" + pod); it != podLabels.end()) labels = it->second;
+    for (size_t i = 0; i < policySelectors.size(); ++i) {
+      const auto& [pns, selector] = policySelectors[i];
+      if (pns != ns) continue;
+      bool selected = true;
+      if (selector && selector->is_object())
+        for (const auto& kv : selector->get_object()) {
+          const json::value* have = labels && labels->is_object() ? labels->get_object().if_contains(kv.key()) : nullptr;
+          selected = selected && have && *have == kv.value();
+        }
+      if (selected) out.push_back(int(i));
+    }
+    return out;
+  };
   std::sort(t.workloadsByIp.begin(), t.workloadsByIp.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
 
   // Clusters: one per Service port.
@@ -189,6 +243,8 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
             if (inet_pton(AF_INET, ip.c_str(), &e.address.sin_addr) != 1) continue;
             e.text = ip + ":" + std::to_string(realPort);
             e.pod = pod;
+            e.port = int(target);
+            e.policies = policiesFor(podNs, pod);
             auto w = podWorkload.find(podNs + "/" + pod);
             e.workload = w != podWorkload.end() ? w->second : (pod.empty() ? "unknown" : pod);
             std::string stateKey = c.name + "|" + e.text;

@@ -22,7 +22,7 @@ namespace skiff::proxy {
 using ObjectList = std::vector<std::shared_ptr<const boost::json::value>>;
 
 struct RouteSources {
-  ObjectList services, endpoints, pods, gatewayClasses, gateways, httpRoutes;
+  ObjectList services, endpoints, pods, gatewayClasses, gateways, httpRoutes, authorizationPolicies;
 };
 
 struct BuildResult {

@@ -97,7 +97,92 @@ uint64_t hash64(std::string_view s) {  // FNV-1a, then a finaliser so nearby key
   return h;
 }
 
-const std::pair<std::string, std::string>* RouteTable::workloadOf(uint32_t ip) const {
+StringMatch StringMatch::parse(const std::string& p) {
+  if (p == "*") return {Kind::kAny, ""};
+  if (p.size() > 1 && p.back() == '*') return {Kind::kPrefix, p.substr(0, p.size() - 1)};
+  if (p.size() > 1 && p.front() == '*') return {Kind::kSuffix, p.substr(1)};
+  return {Kind::kExact, p};
+}
+
+bool StringMatch::matches(std::string_view s) const {
+  switch (kind) {
+    case Kind::kAny: return !s.empty();
+    case Kind::kPrefix: return s.starts_with(value);
+    case Kind::kSuffix: return s.ends_with(value);
+    case Kind::kExact: return s == value;
+  }
+  return false;
+}
+
+namespace {
+
+bool anyMatches(const std::vector<StringMatch>& patterns, std::string_view s) {
+  for (const auto& p : patterns)
+    if (p.matches(s)) return true;
+  return false;
+}
+
+// A field with values must match; a not-field must not. Fields left out do not constrain.
+bool sourceMatches(const AuthzRule::Source& s, const AuthzRequest& r) {
+  std::string_view principal = r.source ? std::string_view(r.source->principal) : std::string_view{};
+  std::string_view ns = r.source ? std::string_view(r.source->ns) : std::string_view{};
+  if (!s.principals.empty() && !anyMatches(s.principals, principal)) return false;
+  if (anyMatches(s.notPrincipals, principal)) return false;
+  if (!s.namespaces.empty() && !anyMatches(s.namespaces, ns)) return false;
+  if (anyMatches(s.notNamespaces, ns)) return false;
+  return true;
+}
+
+bool operationMatches(const AuthzRule::Operation& o, const AuthzRequest& r) {
+  if (!o.methods.empty() && !anyMatches(o.methods, r.method)) return false;
+  if (anyMatches(o.notMethods, r.method)) return false;
+  if (!o.paths.empty() && !anyMatches(o.paths, r.path)) return false;
+  if (anyMatches(o.notPaths, r.path)) return false;
+  std::string_view host = r.host.substr(0, r.host.rfind(':') == std::string_view::npos ? r.host.size() : r.host.rfind(':'));
+  if (!o.hosts.empty() && !anyMatches(o.hosts, host)) return false;
+  if (anyMatches(o.notHosts, host)) return false;
+  if (!o.ports.empty() && std::find(o.ports.begin(), o.ports.end(), r.port) == o.ports.end()) return false;
+  if (std::find(o.notPorts.begin(), o.notPorts.end(), r.port) != o.notPorts.end()) return false;
+  return true;
+}
+
+bool ruleMatches(const AuthzRule& rule, const AuthzRequest& r) {
+  bool from = rule.from.empty(), to = rule.to.empty();
+  for (const auto& s : rule.from) from = from || sourceMatches(s, r);
+  for (const auto& o : rule.to) to = to || operationMatches(o, r);
+  return from && to;
+}
+
+}  // namespace
+
+const AuthzPolicy* denyingPolicy(const std::vector<AuthzPolicy>& policies, const std::vector<int>& applicable, const AuthzRequest& r,
+                                 bool& denied) {
+  denied = false;
+  if (applicable.empty()) return nullptr;
+  // DENY first: any matching rule denies.
+  for (int i : applicable) {
+    const AuthzPolicy& p = policies[size_t(i)];
+    if (!p.deny) continue;
+    for (const auto& rule : p.rules)
+      if (ruleMatches(rule, r)) {
+        denied = true;
+        return &p;
+      }
+  }
+  // Then ALLOW: when any applies, one of its rules must match.
+  const AuthzPolicy* firstAllow = nullptr;
+  for (int i : applicable) {
+    const AuthzPolicy& p = policies[size_t(i)];
+    if (p.deny) continue;
+    if (!firstAllow) firstAllow = &p;
+    for (const auto& rule : p.rules)
+      if (ruleMatches(rule, r)) return nullptr;
+  }
+  denied = firstAllow != nullptr;
+  return firstAllow;
+}
+
+const Workload* RouteTable::workloadOf(uint32_t ip) const {
   auto it = std::lower_bound(workloadsByIp.begin(), workloadsByIp.end(), ip, [](const auto& e, uint32_t v) { return e.first < v; });
   return it != workloadsByIp.end() && it->first == ip ? &it->second : nullptr;
 }

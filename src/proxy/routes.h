@@ -49,8 +49,51 @@ struct Endpoint {
   std::string text;      // "ip:port"
   std::string pod;       // "" when not a pod (manual Endpoints)
   std::string workload;  // the pod's owning workload ("unknown" when not known)
+  int port = 0;          // the workload's own port (AuthorizationPolicy `ports` match this)
+  std::vector<int> policies;  // indexes in RouteTable::policies that select this endpoint's pod
   std::shared_ptr<EndpointState> state;
 };
+
+// A caller, known by its pod IP.
+struct Workload {
+  std::string ns, name;
+  std::string principal;  // "cluster.local/ns/<ns>/sa/<serviceaccount>" (SPIFFE id without spiffe://)
+};
+
+// Istio-style string match: "exact", "prefix*", "*suffix" or "*".
+struct StringMatch {
+  enum class Kind { kExact, kPrefix, kSuffix, kAny } kind = Kind::kExact;
+  std::string value;
+  static StringMatch parse(const std::string& pattern);
+  bool matches(std::string_view s) const;
+};
+
+// AuthorizationPolicy (security.istio.io/v1), enforced at the destination.
+struct AuthzRule {
+  struct Source {
+    std::vector<StringMatch> principals, notPrincipals, namespaces, notNamespaces;
+  };
+  struct Operation {
+    std::vector<StringMatch> methods, notMethods, paths, notPaths, hosts, notHosts;
+    std::vector<int> ports, notPorts;
+  };
+  std::vector<Source> from;  // empty: any source
+  std::vector<Operation> to;  // empty: any operation
+};
+struct AuthzPolicy {
+  std::string name;  // "ns/name"
+  bool deny = false;
+  std::vector<AuthzRule> rules;  // ALLOW with no rules allows nothing
+};
+// What a request (or TCP connection: empty method and path) looks like to policy.
+struct AuthzRequest {
+  const Workload* source = nullptr;  // null: not a pod we know
+  std::string_view method, path, host;
+  int port = 0;
+};
+// Null when allowed, else the policy that denies (or "" name for "no ALLOW policy matched").
+const AuthzPolicy* denyingPolicy(const std::vector<AuthzPolicy>& policies, const std::vector<int>& applicable, const AuthzRequest& r,
+                                 bool& denied);
 
 enum class LbPolicy { kRoundRobin, kLeastRequest, kConsistentHash, kRandom };
 
@@ -171,10 +214,11 @@ struct RouteTable {
   uint64_t version = 0;
   std::vector<Listener> listeners;
   std::vector<Cluster> clusters;
-  // Who is calling: pod IP (network order) -> (namespace, workload), sorted by IP.
-  std::vector<std::pair<uint32_t, std::pair<std::string, std::string>>> workloadsByIp;
+  std::vector<AuthzPolicy> policies;
+  // Who is calling: pod IP (network order) -> workload, sorted by IP.
+  std::vector<std::pair<uint32_t, Workload>> workloadsByIp;
 
-  const std::pair<std::string, std::string>* workloadOf(uint32_t ip) const;
+  const Workload* workloadOf(uint32_t ip) const;
 };
 
 // What a request looks like to routing.

@@ -264,7 +264,8 @@ class PlatformImpl final : public Platform {
       proxy_ = std::make_unique<proxy::NodeProxy>(
           *registry_,
           proxy::NodeProxyInformers{informer("v1", "Service"), informer("v1", "Endpoints"), pods, informer("gateway.networking.k8s.io/v1", "GatewayClass"),
-                                    informer("gateway.networking.k8s.io/v1", "Gateway"), informer("gateway.networking.k8s.io/v1", "HTTPRoute")},
+                                    informer("gateway.networking.k8s.io/v1", "Gateway"), informer("gateway.networking.k8s.io/v1", "HTTPRoute"),
+                                    informer("security.istio.io/v1", "AuthorizationPolicy")},
           proxyOptions);
       if (spans_)
         proxy_->data().onSpan([spans = spans_.get()](proxy::SpanRecord&& r) {

@@ -74,7 +74,8 @@ TEST(RouteBuilder, ServicesBecomeListenersAndClusters) {
   in_addr a{};
   inet_pton(AF_INET, "10.244.0.5", &a);
   ASSERT_TRUE(t.workloadOf(a.s_addr));
-  EXPECT_EQ(t.workloadOf(a.s_addr)->second, "web");
+  EXPECT_EQ(t.workloadOf(a.s_addr)->name, "web");
+  EXPECT_EQ(t.workloadOf(a.s_addr)->principal, "cluster.local/ns/shop/sa/default");
 }
 
 TEST(RouteBuilder, HttpRouteMatchPrecedenceAndHostnames) {
@@ -124,6 +125,37 @@ TEST(RouteBuilder, EndpointStateOutlivesRebuilds) {
   auto second = b.build(shop(), Clock::now());
   EXPECT_EQ(second.table->clusters[1].endpoints[0].state->ejections.load(), 2);
   EXPECT_GT(second.table->version, first.table->version);
+}
+
+TEST(Authorization, DenyFirstThenAllowBySourceAndOperation) {
+  RouteSources s = shop();
+  s.pods.push_back(obj(R"({"metadata":{"name":"client","namespace":"store","labels":{}},"spec":{"serviceAccountName":"buyer"},"status":{"podIP":"10.244.0.9"}})"));
+  s.authorizationPolicies = {
+      obj(R"({"metadata":{"name":"web-allow","namespace":"shop"},"spec":{"selector":{"matchLabels":{"pod-template-hash":"7d9f"}},"rules":[
+            {"from":[{"source":{"namespaces":["store"]}}],"to":[{"operation":{"methods":["GET"],"paths":["/items*"],"ports":["8080"]}}]}]}})"),
+      obj(R"({"metadata":{"name":"no-admin","namespace":"shop"},"spec":{"action":"DENY","rules":[{"to":[{"operation":{"paths":["*/admin"]}}]}]}})")};
+  RouteBuilder b;
+  auto t = b.build(s, Clock::now()).table;
+  const Endpoint& web = t->clusters[0].endpoints[0];
+  ASSERT_EQ(web.policies.size(), 2u);           // selected by labels, and the namespace-wide DENY
+  EXPECT_EQ(t->clusters[1].endpoints[0].policies.size(), 1u);  // api pods: only the DENY
+  in_addr a{};
+  inet_pton(AF_INET, "10.244.0.9", &a);
+  const Workload* buyer = t->workloadOf(a.s_addr);
+  ASSERT_TRUE(buyer);
+  EXPECT_EQ(buyer->principal, "cluster.local/ns/store/sa/buyer");
+  auto denied = [&](const Workload* from, const char* method, const char* path, const Endpoint& ep) {
+    bool d = false;
+    denyingPolicy(t->policies, ep.policies, AuthzRequest{from, method, path, "", ep.port}, d);
+    return d;
+  };
+  EXPECT_FALSE(denied(buyer, "GET", "/items/1", web));
+  EXPECT_TRUE(denied(buyer, "POST", "/items/1", web));    // method not allowed
+  EXPECT_TRUE(denied(buyer, "GET", "/cart", web));        // path not allowed
+  EXPECT_TRUE(denied(nullptr, "GET", "/items/1", web));   // no identity: not from namespace store
+  EXPECT_TRUE(denied(buyer, "GET", "/items/admin", web));  // DENY wins over ALLOW
+  EXPECT_FALSE(denied(nullptr, "GET", "/", t->clusters[1].endpoints[0]));  // only DENY applies there
+  EXPECT_TRUE(denied(nullptr, "GET", "/x/admin", t->clusters[1].endpoints[0]));
 }
 
 TEST(LoadBalancing, RoundRobinLeastRequestAndConsistentHash) {
