@@ -233,6 +233,12 @@ void ApiServer::dispatch(Recorder& ex) {
                                               {"goVersion", "none (C++20)"}, {"compiler", "g++"}, {"platform", "linux/amd64"}}));
     return;
   }
+  if (options_.console && (path == "/ui" || path.starts_with("/ui/"))) {
+    ex.verb = "get";
+    ex.resource = "ui";
+    options_.console(ex);
+    return;
+  }
   std::string auth = req.header("authorization");
   if (options_.token.empty() || auth != "Bearer " + options_.token) {
     ex.respond(errorResponse(Error{401, "Unauthorized", "Unauthorized: send the bearer token from the kubeconfig skiff wrote", {}}));

@@ -58,6 +58,9 @@ struct ApiServerOptions {
   std::string advertiseAddress;  // host:port clients should use
   // Receives a span per request (traceparent continued when the client sent one); null = none.
   std::function<void(observe::Span)> spans;
+  // The web console's pages under /ui: served without the token (they hold no data; the page
+  // calls the API with the token the user gives it).
+  std::function<void(http::Exchange&)> console;
   // Node-local extensions served under /skiff/ (authenticated like the API): path prefix -> handler.
   std::map<std::string, std::function<void(http::Exchange&)>> extensions;
 };

@@ -1662,6 +1662,15 @@ int openListenSocket(const std::string& ip, int port, std::string& error) {
 using dataplane::openListenSocket;
 using dataplane::Worker;
 
+std::pair<double, double> requestTotals() {
+  double all = 0, errors = 0;
+  dataplane::requestsFamily().forEach([&](const observe::Labels& labels, const observe::Counter& c) {
+    all += c.value();
+    if (!labels.empty() && labels.back().starts_with("5")) errors += c.value();
+  });
+  return {all, errors};
+}
+
 struct HttpProxy::Impl {
   ProxyOptions options;
   std::vector<std::unique_ptr<Worker>> workers;

@@ -37,6 +37,9 @@ struct SpanRecord {
   int64_t startUnixNanos = 0, endUnixNanos = 0;
 };
 
+// Requests every node proxy in this process has answered so far, and how many of them with 5xx.
+std::pair<double, double> requestTotals();
+
 class HttpProxy {
  public:
   explicit HttpProxy(ProxyOptions options);

@@ -36,6 +36,7 @@
 #include "controller/replicaset_controller.h"
 #include "scheduler/scheduler_controller.h"
 #include "http/http.h"
+#include "console/console.h"
 #include "observe/otlp.h"
 #include "pki/pki.h"
 #include "store/sqlite/sqlite_store.h"
@@ -104,6 +105,7 @@ class PlatformImpl final : public Platform {
   std::string token() const override { return token_; }
   void stop() override {
     if (server_) server_->stop();
+    if (history_) history_->stop();
     if (agent_) agent_->stop();
     if (dns_) dns_->stop();
     if (proxy_) proxy_->stop();
@@ -152,6 +154,7 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<dns::DnsServer> dns_;           // isolating runtimes only
   std::unique_ptr<proxy::NodeProxy> proxy_;
   std::unique_ptr<observe::SpanExporter> spans_;
+  std::unique_ptr<console::History> history_;
   std::unique_ptr<agent::NodeAgent> agent_;
 
  public:
@@ -373,6 +376,19 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
       };
   }
   apiOptions.bookmarkInterval = options.bookmarkInterval;
+  // The web console at /ui and its chart history (node usage when this process is a node, and
+  // the node proxy's request totals).
+  apiOptions.console = [](http::Exchange& ex) { console::serveAsset(ex); };
+  p->history_ = std::make_unique<console::History>([agent = p->agent_.get()] {
+    console::Sample s;
+    if (agent) std::tie(s.cpuCores, s.memoryBytes) = agent->nodeUsage();
+    std::tie(s.requests, s.errors) = proxy::requestTotals();
+    return s;
+  });
+  p->history_->start();
+  apiOptions.extensions["/skiff/v1/history"] = [history = p->history_.get()](http::Exchange& ex) {
+    ex.respond({200, "application/json", {}, history->json()});
+  };
   if (p->spans_) apiOptions.spans = [spans = p->spans_.get()](observe::Span s) { spans->record(std::move(s)); };
   p->api_ = std::make_unique<apiserver::ApiServer>(*p->registry_, apiOptions);
   std::vector<std::string> hosts;
