@@ -576,6 +576,36 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
       env.emplace_back("PORT_" + std::to_string(cp), std::to_string(hp));
     }
     for (const auto& [n, cp] : pod.portNames) env.emplace_back("PORT_" + envName(n), std::to_string(pod.hostPorts[cp]));
+    // Kubernetes' service links: every Service of the namespace that existed when the container
+    // started, as <NAME>_SERVICE_HOST/_PORT and the Docker-link variables (enableServiceLinks).
+    const json::value* links = api::valueAt(obj, "spec.enableServiceLinks");
+    if (!links || !links->is_bool() || links->get_bool())
+      if (auto services = registry_.list(*api::findByKind("v1", "Service"), pod.ns, {}); services)
+        for (const auto& svc : services->items) {
+          std::string ip = api::stringAt(svc, "spec.clusterIP");
+          const json::value* ports = api::valueAt(svc, "spec.ports");
+          if (ip.empty() || ip == "None" || !ports || !ports->is_array() || ports->get_array().empty()) continue;
+          std::string prefix = envName(api::stringAt(svc, "metadata.name"));
+          bool firstPort = true;
+          for (const auto& p : ports->get_array()) {
+            std::string port = std::to_string(intOr(p, "port", 0));
+            std::string proto = api::stringAt(p, "protocol").empty() ? "tcp" : api::stringAt(p, "protocol");
+            for (char& ch : proto) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+            std::string upperProto = envName(proto);
+            if (firstPort) {
+              env.emplace_back(prefix + "_SERVICE_HOST", ip);
+              env.emplace_back(prefix + "_SERVICE_PORT", port);
+              env.emplace_back(prefix + "_PORT", proto + "://" + ip + ":" + port);
+              firstPort = false;
+            }
+            if (std::string name = api::stringAt(p, "name"); !name.empty()) env.emplace_back(prefix + "_SERVICE_PORT_" + envName(name), port);
+            std::string link = prefix + "_PORT_" + port + "_" + upperProto;
+            env.emplace_back(link, proto + "://" + ip + ":" + port);
+            env.emplace_back(link + "_PROTO", proto);
+            env.emplace_back(link + "_PORT", port);
+            env.emplace_back(link + "_ADDR", ip);
+          }
+        }
     auto lookup = [&](const char* kind, const std::string& name, const std::string& key, bool secret) -> std::optional<std::string> {
       auto obj2 = registry_.get(*api::findByKind("v1", kind), pod.ns, name);
       if (!obj2) return std::nullopt;
@@ -902,6 +932,7 @@ bool NodeAgent::prepareIsolated(PodState& pod, const std::shared_ptr<ContainerSt
       if (!layers) {
         c.waitingReason = "CreateContainerError";
         c.waitingMessage = layers.error().message;
+        c.pullError = layers.error().message;  // shown while backing off, too
         c.nextPull = now + options_.imagePullBackoff;
         return false;
       }

@@ -156,7 +156,15 @@ ByteSource gunzip(ByteSource compressed) {
       }
       int rc = inflate(&st->z, Z_NO_FLUSH);
       if (rc == Z_STREAM_END) {
-        // Another gzip member may follow (pigz, concatenated streams).
+        // Another gzip member may follow (pigz, concatenated streams): look for more input
+        // before deciding, since a member can end exactly where a read of the source ended.
+        if (st->z.avail_in == 0 && !st->inputDone) {
+          auto got = st->in(st->buf.data(), st->buf.size());
+          if (!got) return got.error();
+          if (*got == 0) st->inputDone = true;
+          st->z.next_in = reinterpret_cast<Bytef*>(st->buf.data());
+          st->z.avail_in = uInt(*got);
+        }
         if (st->z.avail_in == 0 && st->inputDone) {
           st->ended = true;
           break;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <cstring>
 #include <fstream>
 
 #include "image/layer.h"
@@ -42,6 +43,27 @@ TEST(Layer, UnpacksGzipTarWithLinksAndModes) {
   EXPECT_EQ(fs::read_symlink(t.path + "/out/bin/alias"), "tool");
   EXPECT_EQ(fs::status(t.path + "/out/bin/tool").permissions() & fs::perms::all, fs::perms(0755));
   EXPECT_EQ(fs::hard_link_count(t.path + "/out/bin/tool"), 2u);
+}
+
+// A gzip member that ends exactly where a read of the source ends (umoci's layers, read whole)
+// is the end of the stream, not "the gzip stream ends early".
+TEST(Layer, GzipEndingAtAReadBoundary) {
+  TempDir t;
+  fs::create_directories(t.path + "/src");
+  std::ofstream(t.path + "/src/f") << "content";
+  ASSERT_EQ(sh("tar -czf " + t.path + "/l.tgz -C " + t.path + "/src ."), 0);
+  std::ifstream in(t.path + "/l.tgz", std::ios::binary);
+  std::string gz((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  bool given = false;
+  ByteSource all = [&](char* buf, size_t n) -> skiff::Result<size_t> {
+    if (given || n < gz.size()) return size_t(0);
+    given = true;
+    std::memcpy(buf, gz.data(), gz.size());
+    return gz.size();
+  };
+  auto s = unpackLayer(gunzip(all), t.path + "/out");
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_TRUE(fs::exists(t.path + "/out/f"));
 }
 
 TEST(Layer, WhiteoutsBecomeOverlayWhiteouts) {
