@@ -746,7 +746,14 @@ std::vector<FieldCause> validateObject(const ResourceType& type, const json::val
         for (size_t i = 0; i < metrics->size(); ++i) {
           std::string type = stringAt((*metrics)[i], "type");
           std::string p = "spec.metrics[" + std::to_string(i) + "]";
-          if (type != "Resource") e.unsupported(p + ".type", type, {"Resource"});
+          if (type != "Resource" && type != "Pods") e.unsupported(p + ".type", type, {"Pods", "Resource"});
+          if (type == "Pods") {
+            std::string metric = stringAt((*metrics)[i], "pods.metric.name");
+            if (metric != "http_requests_per_second") e.unsupported(p + ".pods.metric.name", metric, {"http_requests_per_second"});
+            std::string tt = stringAt((*metrics)[i], "pods.target.type");
+            if (tt != "AverageValue") e.unsupported(p + ".pods.target.type", tt, {"AverageValue"});
+            if (!valueAt((*metrics)[i], "pods.target.averageValue")) e.required(p + ".pods.target.averageValue");
+          }
           std::string res = stringAt((*metrics)[i], "resource.name");
           if (type == "Resource" && res != "cpu" && res != "memory") e.unsupported(p + ".resource.name", res, {"cpu", "memory"});
         }

@@ -254,6 +254,15 @@ void fillCells(const ResourceType& type, const json::value& o, json::array& cell
     if (metrics && metrics->is_array())
       for (size_t i = 0; i < metrics->get_array().size(); ++i) {
         const json::value& m = metrics->get_array()[i];
+        if (stringAt(m, "type") == "Pods") {  // as kubectl: "name: current/target"
+          std::string metric = stringAt(m, "pods.metric.name"), now = "<unknown>";
+          if (current && current->is_array())
+            for (const auto& c : current->get_array())
+              if (stringAt(c, "pods.metric.name") == metric && !stringAt(c, "pods.current.averageValue").empty())
+                now = stringAt(c, "pods.current.averageValue");
+          targets.push_back(metric + ": " + now + "/" + stringAt(m, "pods.target.averageValue"));
+          continue;
+        }
         std::string res = stringAt(m, "resource.name");
         std::string now = "<unknown>";
         if (current && current->is_array())

@@ -64,6 +64,38 @@ Result<Requeue> HpaController::reconcile(const std::string& key) {
     int64_t proposal = 0;
     if (const json::value* metrics = api::valueAt(*hpa, "spec.metrics"); metrics && metrics->is_array())
       for (const auto& m : metrics->get_array()) {
+        if (api::stringAt(m, "type") == "Pods") {
+          // Requests per second per pod, measured by the node proxy.
+          std::string name = api::stringAt(m, "pods.metric.name");
+          const json::value* target = api::valueAt(m, "pods.target.averageValue");
+          double targetValue = target ? double(api::quantityMilli(target)) / 1000.0 : 0;
+          if (name != "http_requests_per_second") {
+            failure = "unknown pods metric \"" + name + "\": skiff measures http_requests_per_second (requests per second each pod answers through the node proxy)";
+            continue;
+          }
+          double sum = 0;
+          int64_t counted = 0;
+          for (const auto& pod : pods) {
+            if (!isPodActive(*pod) || !isPodReady(*pod)) continue;
+            auto it = usage.find(keyOf(*pod));
+            if (it == usage.end() || it->second.requestsPerSecond < 0) continue;
+            sum += it->second.requestsPerSecond;
+            ++counted;
+          }
+          if (counted == 0 || targetValue <= 0) {
+            failure = "did not receive http_requests_per_second for the targeted pods (are they behind a Service, and is the target averageValue set?)";
+            continue;
+          }
+          double average = sum / double(counted);
+          double ratio = average / targetValue;
+          int64_t p = std::fabs(ratio - 1.0) <= 0.1 ? current : int64_t(std::ceil(ratio * double(counted)));
+          proposal = std::max(proposal, p);
+          currentMetrics.push_back(json::object{
+              {"type", "Pods"},
+              {"pods", json::object{{"metric", json::object{{"name", name}}},
+                                    {"current", json::object{{"averageValue", std::to_string(std::llround(average * 1000)) + "m"}}}}}});
+          continue;
+        }
         std::string res = api::stringAt(m, "resource.name");
         int64_t targetUtil = intAt(m, "resource.target.averageUtilization", 0);
         double usedSum = 0, requestedSum = 0;
@@ -71,7 +103,7 @@ Result<Requeue> HpaController::reconcile(const std::string& key) {
         for (const auto& pod : pods) {
           if (!isPodActive(*pod) || !isPodReady(*pod)) continue;
           auto it = usage.find(keyOf(*pod));
-          if (it == usage.end()) continue;
+          if (it == usage.end() || !it->second.hasResources) continue;
           double requested = 0;
           if (const json::value* cs = api::valueAt(*pod, "spec.containers"); cs && cs->is_array())
             for (const auto& c : cs->get_array()) {
@@ -131,7 +163,7 @@ Result<Requeue> HpaController::reconcile(const std::string& key) {
     lastScale = now;
     if (events_)
       events_->normal(*hpa, "SuccessfulRescale", "New size: " + std::to_string(finalReplicas) + "; reason: " +
-                                                     (currentMetrics.empty() ? std::string("replica bounds") : "resource utilization above/below target"));
+                                                     (currentMetrics.empty() ? std::string("replica bounds") : "metrics above/below target"));
   }
   json::array conditions{condition("AbleToScale", true, "SucceededGetScale", "the HPA controller was able to get the target's current scale"),
                          failure.empty() ? condition("ScalingActive", true, "ValidMetricFound", "the HPA was able to successfully calculate a replica count")

@@ -1,6 +1,7 @@
 // HorizontalPodAutoscalerController (autoscaling/v2): scales a Deployment, ReplicaSet or
 // StatefulSet through its scale subresource so that average CPU or memory utilization (usage
-// over requests, from the pods' cgroups) meets the target, with Kubernetes' algorithm:
+// over requests, from the pods' cgroups), or the average of a Pods metric — the node proxy's
+// `http_requests_per_second` per pod, target type AverageValue — meets the target, with Kubernetes' algorithm:
 // desired = ceil(current × utilization / target), a 10% tolerance, min/max replicas,
 // stabilization windows (default 0 s up, 300 s down, from spec.behavior) and scale-up policies
 // (at most double or +4 pods per 15 s). Status carries current metrics and the AbleToScale,
@@ -19,6 +20,8 @@ namespace skiff::controller {
 struct PodUsage {
   double cpuCores = 0;
   uint64_t memoryBytes = 0;
+  double requestsPerSecond = -1;  // through the node proxy; -1: the pod backs no Service here
+  bool hasResources = false;      // cpu and memory were measured (cgroups)
 };
 // Usage of running pods, by "ns/name" (summed over containers); pods without data are absent.
 using PodUsageSource = std::function<std::map<std::string, PodUsage>()>;

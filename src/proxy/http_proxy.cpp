@@ -1101,6 +1101,7 @@ bool Downstream::forwardResponseBody() {
 
 void Downstream::record() {
   Exchange& ex = *ex_;
+  if (ex.cluster && ex.endpoint >= 0) ex.cluster->endpoints[size_t(ex.endpoint)].state->requests.fetch_add(1, std::memory_order_relaxed);
   auto now = w_.loop_.now();
   w_.count(ex, peer_.sin_addr.s_addr);
   if (w_.logging()) {
@@ -1436,6 +1437,9 @@ Upstream* Worker::connection(const Cluster& c, int e, Downstream* owner, bool& r
   refused = false;
   const Endpoint& ep = c.endpoints[size_t(e)];
   auto it = idle_.find(ep.text);
+  // Over the limit (it was lowered, or other workers hold connections): shrink the pool first.
+  while (it != idle_.end() && !it->second.empty() && c.state->connections.load(std::memory_order_relaxed) > c.limits.maxConnections)
+    it->second.back()->close();  // close() takes it out of the pool
   if (it != idle_.end() && !it->second.empty()) {
     Upstream* u = it->second.back();
     it->second.pop_back();

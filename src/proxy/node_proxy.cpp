@@ -111,10 +111,37 @@ std::chrono::microseconds NodeProxy::rebuild() {
   syncAddresses(*result.table);
   std::shared_ptr<const RouteTable> table = result.table;
   data_.update(table);
+  current_ = table;
   auto took = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
   buildDuration().observe(std::chrono::duration<double>(took).count());
   if (options_.writeStatus) writeStatus(result);
   return took;
+}
+
+std::map<std::string, double> NodeProxy::podRequestRates() {
+  std::shared_ptr<const RouteTable> table;
+  {
+    std::lock_guard lock(buildMutex_);
+    table = current_;
+  }
+  std::lock_guard lock(ratesMutex_);
+  auto now = Clock::now();
+  if (!table || now - lastRates_ < std::chrono::seconds(5)) return rates_;
+  // A pod may back several Services (clusters): its endpoint states are separate, so add them up.
+  std::map<std::string, uint64_t> counts;
+  for (const auto& c : table->clusters)
+    for (const auto& e : c.endpoints)
+      if (!e.pod.empty()) counts[c.ns + "/" + e.pod] += e.state->requests.load(std::memory_order_relaxed);
+  double seconds = std::chrono::duration<double>(now - lastRates_).count();
+  std::map<std::string, double> rates;
+  for (const auto& [pod, n] : counts) {
+    auto before = lastCounts_.find(pod);
+    rates[pod] = before != lastCounts_.end() && n >= before->second && lastRates_ != Clock::time_point{} ? double(n - before->second) / seconds : 0.0;
+  }
+  lastCounts_ = std::move(counts);
+  rates_ = std::move(rates);
+  lastRates_ = now;
+  return rates_;
 }
 
 void NodeProxy::syncAddresses(const RouteTable& table) {

@@ -39,6 +39,9 @@ class NodeProxy {
   HttpProxy& data() { return data_; }
   // Builds and installs a table now (tests, benchmarks); returns the build time.
   std::chrono::microseconds rebuild();
+  // Requests per second each pod ("ns/name") has answered through this proxy, over the last 5 s
+  // or more (the HorizontalPodAutoscaler's http_requests_per_second).
+  std::map<std::string, double> podRequestRates();
 
  private:
   void loop();
@@ -57,6 +60,11 @@ class NodeProxy {
   std::thread thread_;
   std::set<std::string> addresses_;  // cluster IPs this proxy added to the bridge
   std::mutex buildMutex_;
+  std::shared_ptr<const RouteTable> current_;  // the last table built (under buildMutex_)
+  std::mutex ratesMutex_;
+  std::map<std::string, uint64_t> lastCounts_;
+  std::map<std::string, double> rates_;
+  Clock::time_point lastRates_{};
 };
 
 }  // namespace skiff::proxy

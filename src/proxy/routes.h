@@ -32,6 +32,7 @@ struct EndpointState {
   std::atomic<int> consecutiveErrors{0};  // gateway errors (or 5xx) in a row, for outlier detection
   std::atomic<int64_t> ejectedUntil{0};   // steady-clock nanoseconds; 0 = in rotation
   std::atomic<int> ejections{0};          // times ejected (the ejection time grows with it)
+  std::atomic<uint64_t> requests{0};      // requests answered through this endpoint (autoscaling on traffic)
   Clock::time_point readySince;           // slow start counts from here
 };
 

@@ -203,7 +203,10 @@ class PlatformImpl final : public Platform {
             auto& p = out[u.ns + "/" + u.pod];
             p.cpuCores += u.cpuCores;
             p.memoryBytes += u.stats.memoryWorkingSetBytes;
+            p.hasResources = true;
           }
+          if (proxy_)
+            for (const auto& [pod, rate] : proxy_->podRequestRates()) out[pod].requestsPerSecond = rate;
           return out;
         },
         hpaEvents_.get());

@@ -157,6 +157,28 @@ hdrs=$(curl -s -i "http://$IP2/slow")
 wait $SLOW
 check "circuit breaker answers 503 overloaded" contains "$hdrs" "x-skiff-overloaded: true"
 
+# Autoscaling on the proxy's requests per second per pod.
+kubectl apply -f - >/dev/null <<EOF
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: web-v2}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web-v2}
+  minReplicas: 1
+  maxReplicas: 3
+  metrics:
+  - type: Pods
+    pods: {metric: {name: http_requests_per_second}, target: {type: AverageValue, averageValue: "5"}}
+EOF
+kubectl annotate svc web-v2 skiff.dev/max-connections- skiff.dev/max-pending-requests- >/dev/null
+IP2=$(kubectl get svc web-v2 -o jsonpath='{.spec.clusterIP}')
+( end=$((SECONDS + 25)); while [ $SECONDS -lt $end ]; do curl -s -o /dev/null "http://$IP2/"; done ) &
+LOAD=$!
+check "traffic per pod above the target scales web-v2 up" wait_for "rps scale-up" 30 bash -c "[ \"\$(kubectl get deploy web-v2 -o jsonpath='{.spec.replicas}')\" -ge 2 ]"
+wait $LOAD
+out=$(kubectl get hpa web-v2)
+check "kubectl get hpa shows requests per second against the target" contains "$out" "http_requests_per_second: [0-9]*m/5"
+
 # Bad input gets a reason.
 out=$(kubectl annotate svc web-v1 skiff.dev/timeout=soon 2>&1 || true)
 check "a policy that does not parse is refused with its field" contains "$out" "metadata.annotations\[skiff.dev/timeout\]"
