@@ -114,10 +114,17 @@ start_skiff() {  # start_skiff NAME API_PORT GATEWAY_PORT ACCESS_LOG
 start_skiff skiff 16981 18083 off
 start_skiff skifflog 16982 18084 "$W/access.log"
 
-NAMES=(direct haproxy nginx skiff skiff+log)
-PORTS=(18080 18081 18082 18083 18084)
+NAMES=(direct haproxy nginx skiff skiff+log skiff+scrape)
+PORTS=(18080 18081 18082 18083 18084 18083)
 NGX_WORKER=$(pgrep -P "$NGX" | head -1)  # nginx's worker does the proxying, not its master
-PROCS=("" "$HAP" "$NGX_WORKER" "$skiff_PID" "$skifflog_PID")
+PROCS=("" "$HAP" "$NGX_WORKER" "$skiff_PID" "$skifflog_PID" "$skiff_PID")
+# skiff+scrape: the same skiff while its /metrics is scraped every second (what Prometheus costs it).
+scrape_loop() {
+  while :; do
+    curl -s --cacert "$W/skiff/tls/ca.crt" -H "Authorization: Bearer $(cat "$W/skiff/token")" https://127.0.0.1:16981/metrics >/dev/null
+    sleep 1
+  done
+}
 for p in "${PORTS[@]}"; do
   for _ in $(seq 1 100); do [ "$(curl -s -m 1 http://127.0.0.1:$p/ || true)" = ok ] && break; sleep 0.1; done
   [ "$(curl -s -m 1 http://127.0.0.1:$p/)" = ok ] || { echo "nothing answers ok on port $p" >&2; exit 1; }
@@ -130,9 +137,12 @@ TCK=$(getconf CLK_TCK)
 for r in $(seq 1 "$REPS"); do
   for i in "${!NAMES[@]}"; do
     n=${NAMES[$i]}
+    SCRAPER=
+    if [ "$n" = skiff+scrape ]; then taskset -c 1 bash -c "$(declare -f scrape_loop); W=$W scrape_loop" & SCRAPER=$!; fi
     t0=$(cputicks "${PROCS[$i]}")
     out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "http://127.0.0.1:${PORTS[$i]}/")
     t1=$(cputicks "${PROCS[$i]}")
+    [ -n "$SCRAPER" ] && { kill "$SCRAPER"; wait "$SCRAPER" 2>/dev/null || true; }
     rps=$(awk '/^Requests\/sec:/{print $2}' <<<"$out")
     p50=$(to_ms "$(awk '$1=="50%"{print $2}' <<<"$out")")
     p99=$(to_ms "$(awk '$1=="99%"{print $2}' <<<"$out")")
@@ -154,6 +164,7 @@ done
 hr=$(median <"$W/haproxy.rps"); sr=$(median <"$W/skiff.rps")
 ha99=$(echo "$(median <"$W/haproxy.p99") - $d99" | bc -l); sa99=$(echo "$(median <"$W/skiff.p99") - $d99" | bc -l)
 hc=$(median <"$W/haproxy.cpu"); sc=$(median <"$W/skiff.cpu")
+echo "metrics scraping every 1 s: $(echo "scale=3; $(median <"$W/skiff+scrape.rps") / $sr" | bc)x the requests per second of the unscraped run" 
 echo "skiff/haproxy: rps $(echo "scale=2; $sr / $hr" | bc)x, added p99 $(echo "scale=2; $sa99 / $ha99" | bc)x, cpu per request $(echo "scale=2; $sc / $hc" | bc)x (requests per proxy-core-second $(echo "scale=2; $hc / $sc" | bc)x)"
 
 # Memory per 10,000 idle client connections (after one request each).
