@@ -82,6 +82,7 @@ struct NodeAgent::PodState {
   std::map<std::string, int64_t> portNames;
   // Isolating runtimes: the pod's own network namespace and address, and its volumes.
   std::string podIP = "127.0.0.1";
+  std::string hostInterface;  // the host end of the pod's veth (network counters)
   Clock::time_point seenAt = Clock::now();  // for the pod start duration metric
   bool startReported = false;
   std::string netnsPath;
@@ -315,6 +316,7 @@ void NodeAgent::adoptContainers(PodState& pod, const json::value& obj) {
     if (auto att = options_.network->setUp(pod.uid)) {
       pod.networkReady = true;
       pod.podIP = att->ip;
+      pod.hostInterface = att->hostInterface;
       pod.netnsPath = att->netnsPath;
     }
   }
@@ -995,6 +997,7 @@ bool NodeAgent::prepareIsolated(PodState& pod, const std::shared_ptr<ContainerSt
     }
     pod.networkReady = true;
     pod.podIP = att->ip;
+    pod.hostInterface = att->hostInterface;
     pod.netnsPath = att->netnsPath;
     // /etc/hosts and /etc/hostname as the kubelet writes them.
     std::string hostname = api::stringAt(obj, "spec.hostname").empty() ? pod.name : api::stringAt(obj, "spec.hostname");
@@ -1230,6 +1233,24 @@ std::vector<NodeAgent::ContainerUsage> NodeAgent::usage() {
       r.at = now;
     }
     u.cpuCores = r.rate;
+  }
+  return out;
+}
+
+std::vector<NodeAgent::PodNetworkUsage> NodeAgent::networkUsage() {
+  std::vector<PodNetworkUsage> out;
+  std::lock_guard lock(mutex_);
+  auto counter = [](const std::string& iface, const char* name) {
+    std::ifstream f("/sys/class/net/" + iface + "/statistics/" + name);
+    uint64_t v = 0;
+    f >> v;
+    return v;
+  };
+  for (auto& [key, pod] : pods_by_key_) {
+    if (pod->hostInterface.empty()) continue;
+    // The host end's receive is the pod's transmit, and the other way round.
+    out.push_back({pod->ns, pod->name, counter(pod->hostInterface, "tx_bytes"), counter(pod->hostInterface, "rx_bytes"),
+                   counter(pod->hostInterface, "tx_packets"), counter(pod->hostInterface, "rx_packets")});
   }
   return out;
 }

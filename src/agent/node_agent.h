@@ -69,6 +69,12 @@ class NodeAgent {
     int64_t memoryLimitBytes = 0;
     double cpuCores = 0;  // rate since the previous sample (at least 1 s before)
   };
+  struct PodNetworkUsage {
+    std::string ns, pod;
+    uint64_t receiveBytes = 0, transmitBytes = 0, receivePackets = 0, transmitPackets = 0;
+  };
+  // Network counters of pods with their own network namespace (the native and oci runtimes).
+  std::vector<PodNetworkUsage> networkUsage();
   // Host CPU cores in use and memory in use (MemTotal - MemAvailable).
   std::pair<double, uint64_t> nodeUsage();
   // Usage of every running container, from its cgroup.

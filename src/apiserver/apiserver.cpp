@@ -735,6 +735,25 @@ std::string ApiServer::cadvisorMetrics() {
   for (const auto& s : samples) out += "container_memory_usage_bytes" + labels(s) + " " + std::to_string(s.memoryUsage) + "\n";
   out += "# HELP container_spec_memory_limit_bytes Memory limit for the container.\n# TYPE container_spec_memory_limit_bytes gauge\n";
   for (const auto& s : samples) out += "container_spec_memory_limit_bytes" + labels(s) + " " + std::to_string(s.memoryLimit) + "\n";
+  out += "# HELP container_fs_reads_bytes_total Cumulative count of bytes read.\n# TYPE container_fs_reads_bytes_total counter\n";
+  for (const auto& s : samples) out += "container_fs_reads_bytes_total" + labels(s) + " " + std::to_string(s.ioReadBytes) + "\n";
+  out += "# HELP container_fs_writes_bytes_total Cumulative count of bytes written.\n# TYPE container_fs_writes_bytes_total counter\n";
+  for (const auto& s : samples) out += "container_fs_writes_bytes_total" + labels(s) + " " + std::to_string(s.ioWriteBytes) + "\n";
+  // Network is the pod's (its namespace's eth0), reported as cAdvisor does for the pod sandbox.
+  std::vector<PodNetworkSample> nets = options_.usage.networks ? options_.usage.networks() : std::vector<PodNetworkSample>{};
+  auto netLabels = [&](const PodNetworkSample& n) {
+    return "{namespace=\"" + n.ns + "\",pod=\"" + n.pod + "\",container=\"POD\",interface=\"eth0\",node=\"" + options_.usage.nodeName + "\"}";
+  };
+  const std::pair<const char*, uint64_t PodNetworkSample::*> netSeries[] = {
+      {"container_network_receive_bytes_total", &PodNetworkSample::receiveBytes},
+      {"container_network_transmit_bytes_total", &PodNetworkSample::transmitBytes},
+      {"container_network_receive_packets_total", &PodNetworkSample::receivePackets},
+      {"container_network_transmit_packets_total", &PodNetworkSample::transmitPackets}};
+  for (const auto& [name, field] : netSeries) {
+    out += std::string("# HELP ") + name + " Cumulative count of network " + (std::string(name).find("bytes") != std::string::npos ? "bytes" : "packets") + " of the pod.\n";
+    out += std::string("# TYPE ") + name + " counter\n";
+    for (const auto& n : nets) out += name + netLabels(n) + " " + std::to_string(n.*field) + "\n";
+  }
   return out;
 }
 

@@ -42,10 +42,16 @@ struct UsageSample {
   uint64_t memoryWorkingSet = 0;
   uint64_t memoryUsage = 0;
   int64_t memoryLimit = 0;
+  uint64_t ioReadBytes = 0, ioWriteBytes = 0;
+};
+struct PodNetworkSample {
+  std::string ns, pod;
+  uint64_t receiveBytes = 0, transmitBytes = 0, receivePackets = 0, transmitPackets = 0;
 };
 struct UsageSource {
   std::string nodeName;
   std::function<std::vector<UsageSample>()> containers;
+  std::function<std::vector<PodNetworkSample>()> networks;
   std::function<std::pair<double, uint64_t>()> node;  // cores in use, memory working set
 };
 

@@ -149,6 +149,17 @@ Result<std::unique_ptr<Cgroup>> Cgroup::create(const std::string& relative, cons
     cg->pidsDir_ = *d;
     if (limits.pids > 0) writeFile(*d + "/pids.max", std::to_string(limits.pids));
   }
+  // Block IO accounting (no limits: Kubernetes sets none).
+  if (hasV2("io")) {
+    auto d = makeDir(l.v2Mount, "");
+    if (!d) return d.error();
+    cg->ioDir_ = *d;
+    cg->v2Io_ = true;
+  } else if (l.v1.count("blkio")) {
+    auto d = makeDir(l.v1.at("blkio"), "blkio");
+    if (!d) return d.error();
+    cg->ioDir_ = *d;
+  }
   return cg;
 }
 
@@ -177,6 +188,27 @@ CgroupStats Cgroup::stats() const {
     }
   }
   if (!pidsDir_.empty()) s.pids = readNumber(pidsDir_ + "/pids.current");
+  if (!ioDir_.empty()) {
+    std::ifstream f(ioDir_ + (v2Io_ ? "/io.stat" : "/blkio.throttle.io_service_bytes"));
+    std::string line;
+    while (std::getline(f, line)) {
+      std::istringstream in(line);
+      std::string device, field;
+      in >> device;
+      if (v2Io_) {  // "8:0 rbytes=1 wbytes=2 rios=3 ..."
+        while (in >> field) {
+          if (field.rfind("rbytes=", 0) == 0) s.ioReadBytes += std::strtoull(field.c_str() + 7, nullptr, 10);
+          if (field.rfind("wbytes=", 0) == 0) s.ioWriteBytes += std::strtoull(field.c_str() + 7, nullptr, 10);
+        }
+      } else {  // "8:0 Read 4096"
+        uint64_t v = 0;
+        if (in >> field >> v) {
+          if (field == "Read") s.ioReadBytes += v;
+          if (field == "Write") s.ioWriteBytes += v;
+        }
+      }
+    }
+  }
   return s;
 }
 

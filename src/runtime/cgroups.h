@@ -25,6 +25,7 @@ struct CgroupStats {
   uint64_t memoryWorkingSetBytes = 0;  // usage minus inactive file cache, as cAdvisor reports
   uint64_t oomKills = 0;
   uint64_t pids = 0;
+  uint64_t ioReadBytes = 0, ioWriteBytes = 0;  // block IO (v1 blkio throttle counters or v2 io.stat)
 };
 
 class Cgroup {
@@ -42,7 +43,8 @@ class Cgroup {
  private:
   std::vector<std::string> dirs_;
   std::vector<std::string> procsFiles_;
-  std::string memoryDir_, cpuacctDir_, pidsDir_;
+  std::string memoryDir_, cpuacctDir_, pidsDir_, ioDir_;
+  bool v2Io_ = false;
   std::string hierarchyPath_;
   bool v2Memory_ = false, v2Cpu_ = false;
 };

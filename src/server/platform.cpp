@@ -357,7 +357,12 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
       std::vector<apiserver::UsageSample> out;
       for (auto& u : agent->usage())
         out.push_back({u.ns, u.pod, u.container, u.cpuCores, u.stats.cpuUsageNanos, u.stats.memoryWorkingSetBytes,
-                       u.stats.memoryUsageBytes, u.memoryLimitBytes});
+                       u.stats.memoryUsageBytes, u.memoryLimitBytes, u.stats.ioReadBytes, u.stats.ioWriteBytes});
+      return out;
+    };
+    apiOptions.usage.networks = [agent] {
+      std::vector<apiserver::PodNetworkSample> out;
+      for (auto& n : agent->networkUsage()) out.push_back({n.ns, n.pod, n.receiveBytes, n.transmitBytes, n.receivePackets, n.transmitPackets});
       return out;
     };
     apiOptions.usage.node = [agent] { return agent->nodeUsage(); };

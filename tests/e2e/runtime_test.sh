@@ -146,6 +146,10 @@ out=$("$SKIFF" exec web -c side -- wget -qO- "http://$SVC_IP/" 2>&1 || true)
 check "a pod reaches a Service by cluster IP" contains "$out" "served-from-image"
 out=$("$SKIFF" exec web -c side -- wget -qO- http://web.default/ 2>&1 || true)
 check "a pod reaches a Service by name through the search path (web.default; bare web is this pod in /etc/hosts)" contains "$out" "served-from-image"
+# --- per-pod network and per-container IO under cAdvisor's names -------------------------------------
+cad=$(curl -s --cacert "$CA" -H "Authorization: Bearer $TOKEN" "$SERVER/metrics/cadvisor")
+check "pod network counters from the pod's veth" bash -c "grep -E '^container_network_receive_bytes_total\{namespace=\"default\",pod=\"web\",container=\"POD\",interface=\"eth0\"' <<<'$cad' | grep -qv ' 0$'"
+check "container IO counters from the blkio/io cgroup" grep -q '^container_fs_writes_bytes_total{namespace="default",pod="web",container="httpd"' <<<"$cad"
 # --- AuthorizationPolicy at the destination: callers known by their pod's identity -----------------
 "$SKIFF" apply -f - >/dev/null <<'YAML'
 apiVersion: security.istio.io/v1
