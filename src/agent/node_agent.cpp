@@ -88,6 +88,8 @@ struct NodeAgent::PodState {
   std::string netnsPath;
   bool networkReady = false;
   std::optional<std::map<std::string, PreparedVolume>> volumes;
+  std::vector<TokenFile> tokenFiles;  // service-account tokens to keep fresh
+  TokenSource tokens;
 };
 
 namespace {
@@ -534,6 +536,10 @@ void NodeAgent::syncLoop() {
 
 void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
   const api::ResourceType& podType = *api::findByKind("v1", "Pod");
+  // Service-account tokens are re-issued once 80% of their life has passed, as the kubelet does.
+  for (auto& f : pod.tokenFiles)
+    if (Clock::now() - f.issued > std::chrono::seconds(f.seconds * 8 / 10))
+      if (Status s = writeToken(f, pod.tokens); !s) log::warn("agent", "refreshing a token of " + pod.ns + "/" + pod.name + ": " + s.error().message);
   if (api::valueAt(obj, "metadata.deletionTimestamp")) {
     if (pod.deleting) return;
     pod.deleting = true;
@@ -582,7 +588,10 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
     // started, as <NAME>_SERVICE_HOST/_PORT and the Docker-link variables (enableServiceLinks).
     const json::value* links = api::valueAt(obj, "spec.enableServiceLinks");
     if (!links || !links->is_bool() || links->get_bool())
-      if (auto services = registry_.list(*api::findByKind("v1", "Service"), pod.ns, {}); services)
+      if (auto services = registry_.list(*api::findByKind("v1", "Service"), pod.ns, {}); services) {
+        // Every pod also learns where the API is (KUBERNETES_SERVICE_HOST), whatever its namespace.
+        if (pod.ns != "default")
+          if (auto api = registry_.get(*api::findByKind("v1", "Service"), "default", "kubernetes")) services->items.push_back(*api);
         for (const auto& svc : services->items) {
           std::string ip = api::stringAt(svc, "spec.clusterIP");
           const json::value* ports = api::valueAt(svc, "spec.ports");
@@ -608,6 +617,7 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
             env.emplace_back(link + "_ADDR", ip);
           }
         }
+      }
     auto lookup = [&](const char* kind, const std::string& name, const std::string& key, bool secret) -> std::optional<std::string> {
       auto obj2 = registry_.get(*api::findByKind("v1", kind), pod.ns, name);
       if (!obj2) return std::nullopt;
@@ -1007,7 +1017,16 @@ bool NodeAgent::prepareIsolated(PodState& pod, const std::shared_ptr<ContainerSt
     writeResolvConf(pod, obj);
   }
   if (!pod.volumes) {
-    auto vols = prepareVolumes(obj, pod.dir, options_.dataDir + "/volumes", registry_);
+    if (options_.issueToken && !pod.tokens.issue) {
+      std::string sa = api::stringAt(obj, "spec.serviceAccountName");
+      if (sa.empty()) sa = "default";
+      pod.tokens.issue = [issue = options_.issueToken, ns = pod.ns, sa, name = pod.name, uid = pod.uid](int64_t seconds, const std::string& audience) {
+        return issue(ns, sa, name, uid, seconds, audience);
+      };
+      pod.tokens.caPem = options_.caPem;
+    }
+    pod.tokenFiles.clear();
+    auto vols = prepareVolumes(obj, pod.dir, options_.dataDir + "/volumes", registry_, options_.issueToken ? &pod.tokens : nullptr, &pod.tokenFiles);
     if (!vols) {
       c.waitingReason = "ContainerCreating";
       c.waitingMessage = "MountVolume.SetUp failed: " + vols.error().message;

@@ -41,6 +41,10 @@ struct AgentOptions {
   std::chrono::milliseconds imagePullBackoff{10000};
   std::string clusterDns;  // the node DNS server pods use (dnsPolicy ClusterFirst); "" = the host's
   std::string clusterDomain = "cluster.local";
+  // Service-account tokens for pods (isolating runtimes): issue(ns, serviceAccount, pod, podUid,
+  // seconds, audience); null = no tokens. caPem goes into the pods' ca.crt.
+  std::function<std::string(const std::string&, const std::string&, const std::string&, const std::string&, int64_t, const std::string&)> issueToken;
+  std::string caPem;
 };
 
 class NodeAgent {

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <cstring>
 #include <fstream>
 
 #include "api/object.h"
@@ -91,7 +92,8 @@ Status writeDownward(const json::value& source, const json::value& pod, const st
 }  // namespace
 
 Result<std::map<std::string, PreparedVolume>> prepareVolumes(const json::value& pod, const std::string& podDir,
-                                                              const std::string& claimsDir, apiserver::Registry& registry) {
+                                                              const std::string& claimsDir, apiserver::Registry& registry,
+                                                              const TokenSource* tokens, std::vector<TokenFile>* tokenFiles) {
   std::map<std::string, PreparedVolume> out;
   const json::value* vols = api::valueAt(pod, "spec.volumes");
   if (!vols || !vols->is_array()) return out;
@@ -167,8 +169,15 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const json::value& 
             if (!r) return r.error();
           } else if (const json::value* d = api::valueAt(s, "downwardAPI")) {
             if (Status st = writeDownward(*d, pod, dir); !st) return st.error();
-          } else if (api::valueAt(s, "serviceAccountToken")) {
-            return Error::badRequest("volume \"" + name + "\": projected serviceAccountToken sources are not supported by skiff yet");
+          } else if (const json::value* t = api::valueAt(s, "serviceAccountToken")) {
+            if (!tokens || !tokens->issue)
+              return Error::badRequest("volume \"" + name + "\": projected serviceAccountToken needs the native or oci runtime");
+            std::string path = api::stringAt(*t, "path");
+            if (path.empty() || path.front() == '/' || path.find("..") != std::string::npos)
+              return Error::badRequest("volume \"" + name + "\": serviceAccountToken.path must be a relative path without ..");
+            TokenFile f{dir + "/" + path, std::max<int64_t>(600, controller::intAt(*t, "expirationSeconds", 3600)), api::stringAt(*t, "audience"), {}};
+            if (Status st = writeToken(f, *tokens); !st) return st.error();
+            if (tokenFiles) tokenFiles->push_back(f);
           }
         }
       pv.readOnly = true;
@@ -177,12 +186,58 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const json::value& 
     }
     out[name] = pv;
   }
+  // The service account's token, CA and namespace, as the kubelet mounts them by default.
+  const json::value* automount = api::valueAt(pod, "spec.automountServiceAccountToken");
+  if (tokens && tokens->issue && !(automount && automount->is_bool() && !automount->get_bool()) && !out.count(kServiceAccountVolume)) {
+    std::string dir = podDir + "/volumes/" + kServiceAccountVolume;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return Error::internal("cannot create " + dir + ": " + ec.message());
+    TokenFile f{dir + "/token", 3600, "", {}};
+    if (Status st = writeToken(f, *tokens); !st) return st.error();
+    if (tokenFiles) tokenFiles->push_back(f);
+    std::ofstream(dir + "/ca.crt") << tokens->caPem;
+    std::ofstream(dir + "/namespace") << ns;
+    PreparedVolume pv;
+    pv.hostPath = dir;
+    pv.readOnly = true;
+    out[kServiceAccountVolume] = pv;
+  }
   return out;
+}
+
+Status writeToken(TokenFile& file, const TokenSource& tokens) {
+  std::string token = tokens.issue(file.seconds, file.audience);
+  std::string tmp = file.path + ".tmp";
+  std::error_code ec;
+  fs::create_directories(fs::path(file.path).parent_path(), ec);
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << token;
+    if (!out) return Error::internal("cannot write the service-account token " + tmp);
+  }
+  chmod(tmp.c_str(), 0644);
+  if (std::rename(tmp.c_str(), file.path.c_str()) != 0) return Error::internal("cannot replace " + file.path + ": " + std::strerror(errno));
+  file.issued = std::chrono::steady_clock::now();
+  return {};
 }
 
 Result<std::vector<runtime::MountSpec>> mountsFor(const json::value& container, const std::map<std::string, PreparedVolume>& volumes) {
   std::vector<runtime::MountSpec> out;
   const json::value* vms = api::valueAt(container, "volumeMounts");
+  // The automounted service-account volume, unless the container mounts something there itself.
+  if (auto sa = volumes.find(kServiceAccountVolume); sa != volumes.end()) {
+    bool taken = false;
+    if (vms && vms->is_array())
+      for (const auto& vm : vms->get_array()) taken = taken || api::stringAt(vm, "mountPath") == kServiceAccountMountPath;
+    if (!taken) {
+      runtime::MountSpec m;
+      m.target = kServiceAccountMountPath;
+      m.source = sa->second.hostPath;
+      m.readOnly = true;
+      out.push_back(m);
+    }
+  }
   if (!vms || !vms->is_array()) return out;
   for (const auto& vm : vms->get_array()) {
     std::string name = api::stringAt(vm, "name");

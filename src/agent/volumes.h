@@ -5,6 +5,8 @@
 // optional as Kubernetes reads them.
 #pragma once
 #include <boost/json.hpp>
+#include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -22,11 +24,33 @@ struct PreparedVolume {
   bool readOnly = false;      // configMap, secret and friends are always read-only
 };
 
+// Service-account tokens for the pod (issued by the API server's key) and what goes with them.
+struct TokenSource {
+  std::function<std::string(int64_t seconds, const std::string& audience)> issue;  // null: no tokens
+  std::string caPem;  // the cluster CA, as ca.crt
+};
+// A token file the agent keeps fresh (re-issued once 80% of its life has passed).
+struct TokenFile {
+  std::string path;
+  int64_t seconds = 3600;
+  std::string audience;
+  std::chrono::steady_clock::time_point issued;
+};
+inline constexpr const char* kServiceAccountVolume = "kube-api-access";
+inline constexpr const char* kServiceAccountMountPath = "/var/run/secrets/kubernetes.io/serviceaccount";
+// Writes (or rewrites) a token file atomically.
+Status writeToken(TokenFile& file, const TokenSource& tokens);
+
 // Materialises the pod's volumes under `podDir`/volumes; persistentVolumeClaims live longer, in
 // `claimsDir`/<volumeName> (node-local, like k3s' local-path). A missing (non-optional) ConfigMap,
 // Secret or claim is an error naming it, as the kubelet reports it.
+// With `tokens`, projected serviceAccountToken sources get tokens and, unless the pod or its
+// service account opts out (automountServiceAccountToken: false), a kube-api-access volume holds
+// token, ca.crt and namespace for every container at the usual path. Token files to refresh are
+// added to `tokenFiles`.
 Result<std::map<std::string, PreparedVolume>> prepareVolumes(const boost::json::value& pod, const std::string& podDir,
-                                                              const std::string& claimsDir, apiserver::Registry& registry);
+                                                              const std::string& claimsDir, apiserver::Registry& registry,
+                                                              const TokenSource* tokens = nullptr, std::vector<TokenFile>* tokenFiles = nullptr);
 // The mounts for one container's volumeMounts.
 Result<std::vector<runtime::MountSpec>> mountsFor(const boost::json::value& container,
                                                   const std::map<std::string, PreparedVolume>& volumes);

@@ -12,6 +12,7 @@ const std::vector<ResourceType>& builtinResources() {
       {"", "v1", "Service", "services", "service", true, true, false, {"svc"}, {"all"}},
       {"", "v1", "Event", "events", "event", true, false, false, {"ev"}, {}},
       {"", "v1", "Endpoints", "endpoints", "endpoints", true, false, false, {"ep"}, {}},
+      {"", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", true, false, false, {"sa"}, {}},
       {"", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", true, true, false, {"pvc"}, {}},
       {"discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", true, false, false, {}, {}},
       {"coordination.k8s.io", "v1", "Lease", "leases", "lease", true, false, false, {}, {}},

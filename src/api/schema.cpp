@@ -49,6 +49,7 @@ ServiceStatus loadBalancer:any conditions:[]any@type
 Event apiVersion:string kind:string metadata:ObjectMeta involvedObject:any reason:string message:string source:any firstTimestamp:time lastTimestamp:time count:int type:string eventTime:any series:any action:string related:any reportingComponent:string reportingInstance:string
 
 Endpoints apiVersion:string kind:string metadata:ObjectMeta subsets:[]any
+ServiceAccount apiVersion:string kind:string metadata:ObjectMeta secrets:[]any imagePullSecrets:[]any automountServiceAccountToken:bool
 PersistentVolumeClaim apiVersion:string kind:string metadata:ObjectMeta spec:PersistentVolumeClaimSpec status:any
 PersistentVolumeClaimSpec accessModes:[]string resources:any storageClassName:string volumeMode:string volumeName:string selector:LabelSelector dataSource:any dataSourceRef:any volumeAttributesClassName:string
 EndpointSlice apiVersion:string kind:string metadata:ObjectMeta addressType:string endpoints:[]any ports:[]any

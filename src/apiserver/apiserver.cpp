@@ -240,11 +240,25 @@ void ApiServer::dispatch(Recorder& ex) {
     return;
   }
   std::string auth = req.header("authorization");
-  if (options_.token.empty() || auth != "Bearer " + options_.token) {
-    ex.respond(errorResponse(Error{401, "Unauthorized", "Unauthorized: send the bearer token from the kubeconfig skiff wrote", {}}));
-    return;
-  }
   std::vector<std::string> parts = splitPath(path);
+  if (options_.token.empty() || auth != "Bearer " + options_.token) {
+    // A pod's service-account token: valid while unexpired and its pod lives; read-only.
+    std::optional<ServiceAccountIdentity> who;
+    if (options_.serviceAccounts && auth.starts_with("Bearer ")) who = options_.serviceAccounts->verify(auth.substr(7));
+    if (who) {
+      auto pod = registry_.get(*api::findByKind("v1", "Pod"), who->ns, who->pod);
+      if (!pod || api::stringAt(*pod, "metadata.uid") != who->podUid) who.reset();
+    }
+    if (!who) {
+      ex.respond(errorResponse(Error{401, "Unauthorized", "Unauthorized: send the bearer token from the kubeconfig skiff wrote", {}}));
+      return;
+    }
+    std::string why;
+    if (!serviceAccountMay(*who, req.method, parts, why)) {
+      ex.respond(errorResponse(Error{403, "Forbidden", why, {}}));
+      return;
+    }
+  }
   for (const auto& [prefix, handler] : options_.extensions)
     if (path.starts_with(prefix)) {
       ex.verb = req.method;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "apiserver/registry.h"
+#include "apiserver/service_account_tokens.h"
 #include "http/http.h"
 #include "observe/otlp.h"
 
@@ -62,6 +63,8 @@ struct ApiServerOptions {
   UsageSource usage;
   std::chrono::milliseconds bookmarkInterval{10000};
   std::string advertiseAddress;  // host:port clients should use
+  // Accepts service-account tokens (read-only in their namespace) besides the admin token.
+  const ServiceAccountTokens* serviceAccounts = nullptr;
   // Receives a span per request (traceparent continued when the client sent one); null = none.
   std::function<void(observe::Span)> spans;
   // The web console's pages under /ui: served without the token (they hold no data; the page

@@ -4,11 +4,14 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
 #include <filesystem>
 #include <map>
 #include <fstream>
 #include <random>
 
+#include "api/object.h"
+#include "api/resources.h"
 #include "apiserver/apiserver.h"
 #include "apiserver/registry.h"
 #include "cli/kubeconfig.h"
@@ -43,6 +46,7 @@
 
 namespace skiff::server {
 namespace fs = std::filesystem;
+namespace json = boost::json;
 namespace {
 
 // Holds an exclusive flock on DIR/skiff.lock for the life of the process.
@@ -96,6 +100,48 @@ Result<std::string> loadOrCreateToken(const std::string& dir) {
   ::close(fd);
   if (!ok) return Error::unavailable("cannot write " + path);
   return t;
+}
+
+// The first address of a service range ("10.96.0.0/16" -> "10.96.0.1"), as Kubernetes gives the
+// `kubernetes` Service.
+std::string firstServiceIp(const std::string& cidr) {
+  unsigned a, b, c, d, bits;
+  if (std::sscanf(cidr.c_str(), "%u.%u.%u.%u/%u", &a, &b, &c, &d, &bits) != 5) return "";
+  uint32_t ip = (a << 24 | b << 16 | c << 8 | d) + 1;
+  return std::to_string(ip >> 24) + "." + std::to_string((ip >> 16) & 255) + "." + std::to_string((ip >> 8) & 255) + "." + std::to_string(ip & 255);
+}
+
+// Service default/kubernetes (port 443 on the range's first address) and its Endpoints naming
+// this API server, so pods reach the API the way they do on any Kubernetes.
+Status ensureKubernetesService(apiserver::Registry& registry, const std::string& clusterIp, uint16_t apiPort) {
+  const api::ResourceType& svcType = *api::findByKind("v1", "Service");
+  const api::ResourceType& epType = *api::findByKind("v1", "Endpoints");
+  json::object port{{"name", "https"}, {"port", 443}, {"protocol", "TCP"}, {"targetPort", apiPort}};
+  if (auto svc = registry.get(svcType, "default", "kubernetes"); !svc) {
+    json::object spec{{"ports", json::array{port}}, {"sessionAffinity", "None"}, {"type", "ClusterIP"}};
+    if (!clusterIp.empty()) spec["clusterIP"] = clusterIp;
+    json::value obj = json::object{{"metadata", json::object{{"name", "kubernetes"}, {"labels", json::object{{"component", "apiserver"}, {"provider", "kubernetes"}}}}},
+                                   {"spec", spec}};
+    auto r = registry.create(svcType, "default", obj);
+    if (!r && !clusterIp.empty()) {  // the address is taken (an older data dir): any address will do
+      obj.as_object()["spec"].as_object().erase("clusterIP");
+      r = registry.create(svcType, "default", obj);
+    }
+    if (!r && r.error().reason != "AlreadyExists") return r.error();
+  } else if (api::valueAt(*svc, "spec.ports") && *api::valueAt(*svc, "spec.ports") != json::value(json::array{port})) {
+    auto r = registry.patch(svcType, "default", "kubernetes", apiserver::PatchType::Merge, json::object{{"spec", json::object{{"ports", json::array{port}}}}}, "");
+    if (!r) return r.error();
+  }
+  json::value subsets = json::array{json::object{{"addresses", json::array{json::object{{"ip", "127.0.0.1"}}}},
+                                                 {"ports", json::array{json::object{{"name", "https"}, {"port", apiPort}, {"protocol", "TCP"}}}}}};
+  if (auto ep = registry.get(epType, "default", "kubernetes"); !ep) {
+    auto r = registry.create(epType, "default", json::object{{"metadata", json::object{{"name", "kubernetes"}}}, {"subsets", subsets}});
+    if (!r && r.error().reason != "AlreadyExists") return r.error();
+  } else if (!api::valueAt(*ep, "subsets") || *api::valueAt(*ep, "subsets") != subsets) {
+    auto r = registry.patch(epType, "default", "kubernetes", apiserver::PatchType::Merge, json::object{{"subsets", subsets}}, "");
+    if (!r) return r.error();
+  }
+  return {};
 }
 
 class PlatformImpl final : public Platform {
@@ -155,6 +201,8 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<proxy::NodeProxy> proxy_;
   std::unique_ptr<observe::SpanExporter> spans_;
   std::unique_ptr<console::History> history_;
+  std::unique_ptr<apiserver::ServiceAccountTokens> saTokens_;
+  std::string caPem_;
   std::unique_ptr<agent::NodeAgent> agent_;
 
  public:
@@ -222,6 +270,13 @@ class PlatformImpl final : public Platform {
       agentOptions.leaseRenewInterval = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(10000), options.nodeGracePeriod / 4);
       agentOptions.restartBackoff = options.restartBackoff;
       agentOptions.maxLogBytes = options.maxLogBytes;
+      if (saTokens_) {
+        agentOptions.issueToken = [tokens = saTokens_.get()](const std::string& ns, const std::string& sa, const std::string& pod,
+                                                             const std::string& uid, int64_t seconds, const std::string& audience) {
+          return tokens->issue({ns, sa, pod, uid}, seconds, audience.empty() ? "skiff" : audience);
+        };
+        agentOptions.caPem = caPem_;
+      }
       std::string runtimeName = options.runtime.empty() ? (geteuid() == 0 ? "native" : "process") : options.runtime;
       std::unique_ptr<runtime::Runtime> rt;
       if (runtimeName == "process") {
@@ -342,6 +397,19 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   if (Status s = p->registry_->bootstrap(); !s) return Error::unavailable("cannot create the default namespaces: " + s.error().message);
   p->namespaces_ = std::make_unique<controller::NamespaceController>(*p->registry_);
   if (Status s = p->namespaces_->start(); !s) return Error::unavailable("cannot start the namespace controller: " + s.error().message);
+  // The serving certificate also names the in-cluster API address (the `kubernetes` Service).
+  std::vector<std::string> hosts;
+  if (options.listenHost != "0.0.0.0" && options.listenHost != "::") hosts.push_back(options.listenHost);
+  std::string apiClusterIp = firstServiceIp(serviceCidr);
+  for (std::string h : {std::string("kubernetes"), std::string("kubernetes.default"), std::string("kubernetes.default.svc"),
+                        std::string("kubernetes.default.svc.cluster.local"), apiClusterIp})
+    if (!h.empty()) hosts.push_back(h);
+  auto tls = pki::ensureServingCertificate(options.dataDir + "/tls", hosts);
+  if (!tls) return tls.error();
+  p->caPem_ = tls->caCertPem;
+  auto saTokens = apiserver::ServiceAccountTokens::open(options.dataDir);
+  if (!saTokens) return saTokens.error();
+  p->saTokens_ = std::move(*saTokens);
   if (!options.otlpEndpoint.empty()) {
     auto exporter = observe::SpanExporter::create(options.otlpEndpoint, "skiff");
     if (!exporter) return exporter.error();
@@ -384,6 +452,7 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
       };
   }
   apiOptions.bookmarkInterval = options.bookmarkInterval;
+  apiOptions.serviceAccounts = p->saTokens_.get();
   // The web console at /ui and its chart history (node usage when this process is a node, and
   // the node proxy's request totals).
   apiOptions.console = [](http::Exchange& ex) { console::serveAsset(ex); };
@@ -399,10 +468,6 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   };
   if (p->spans_) apiOptions.spans = [spans = p->spans_.get()](observe::Span s) { spans->record(std::move(s)); };
   p->api_ = std::make_unique<apiserver::ApiServer>(*p->registry_, apiOptions);
-  std::vector<std::string> hosts;
-  if (options.listenHost != "0.0.0.0" && options.listenHost != "::") hosts.push_back(options.listenHost);
-  auto tls = pki::ensureServingCertificate(options.dataDir + "/tls", hosts);
-  if (!tls) return tls.error();
   http::ServerOptions httpOptions;
   httpOptions.tlsCertPem = tls->certPem;
   httpOptions.tlsKeyPem = tls->keyPem;
@@ -412,6 +477,8 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   auto server = http::listen(httpOptions, [api](http::Exchange& ex) { api->handle(ex); });
   if (!server) return server.error();
   p->server_ = std::move(*server);
+  if (Status s = ensureKubernetesService(*p->registry_, apiClusterIp, p->server_->port()); !s)
+    log::warn("platform", "cannot publish the API as Service default/kubernetes: " + s.error().message);
   std::string host = options.listenHost.find(':') != std::string::npos ? "[" + options.listenHost + "]" : options.listenHost;
   std::string clientHost = options.listenHost == "0.0.0.0" ? "127.0.0.1" : options.listenHost == "::" ? "[::1]" : host;
   cli::Kubeconfig kc{"https://" + clientHost + ":" + std::to_string(p->server_->port()), p->token_, tls->caCertPem, "default"};

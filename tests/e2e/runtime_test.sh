@@ -146,6 +146,24 @@ out=$("$SKIFF" exec web -c side -- wget -qO- "http://$SVC_IP/" 2>&1 || true)
 check "a pod reaches a Service by cluster IP" contains "$out" "served-from-image"
 out=$("$SKIFF" exec web -c side -- wget -qO- http://web.default/ 2>&1 || true)
 check "a pod reaches a Service by name through the search path (web.default; bare web is this pod in /etc/hosts)" contains "$out" "served-from-image"
+# --- service accounts: the API in the cluster, a pod's own token, read-only in its namespace ------
+SA_DIR=/var/run/secrets/kubernetes.io/serviceaccount
+out=$("$SKIFF" exec web -c side -- cat $SA_DIR/namespace 2>&1 || true)
+check "the service-account volume is mounted with the pod's namespace" test "$out" = default
+SATOKEN=$("$SKIFF" exec web -c side -- cat $SA_DIR/token 2>/dev/null || true)
+check "and a token" contains "$SATOKEN" "^eyJ"
+out=$("$SKIFF" exec web -c side -- sh -c 'echo $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT' 2>&1 || true)
+KIP=$(kubectl get svc kubernetes -n default -o jsonpath='{.spec.clusterIP}')
+check "pods learn the API's address from the kubernetes Service" bash -c "echo '$out'; test '$out' = '$KIP:443'"
+check "the kubernetes Service reaches the API through the node proxy, with a certificate naming it" \
+  bash -c "curl -sf --cacert '$CA' https://$KIP/version | grep -q gitVersion"
+code() { curl -s -o /dev/null -w '%{http_code}' --cacert "$CA" -H "Authorization: Bearer $SATOKEN" "$@"; }
+check "the token reads its own namespace" test "$(code "$SERVER/api/v1/namespaces/default/pods")" = 200
+check "but not its Secrets" test "$(code "$SERVER/api/v1/namespaces/default/secrets")" = 403
+check "nor other namespaces" test "$(code "$SERVER/api/v1/namespaces/kube-system/pods")" = 403
+check "nor writes" test "$(code -X DELETE "$SERVER/api/v1/namespaces/default/pods/web")" = 403
+check "nor exec" test "$(code "$SERVER/api/v1/namespaces/default/pods/web/exec?command=true")" = 403
+check "a forged token is refused" test "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$CA" -H "Authorization: Bearer ${SATOKEN%?}x" "$SERVER/api/v1/namespaces/default/pods")" = 401
 # --- per-pod network and per-container IO under cAdvisor's names -------------------------------------
 cad=$(curl -s --cacert "$CA" -H "Authorization: Bearer $TOKEN" "$SERVER/metrics/cadvisor")
 check "pod network counters from the pod's veth" bash -c "grep -E '^container_network_receive_bytes_total\{namespace=\"default\",pod=\"web\",container=\"POD\",interface=\"eth0\"' <<<'$cad' | grep -qv ' 0$'"

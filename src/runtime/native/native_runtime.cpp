@@ -268,7 +268,25 @@ class NativeRuntime final : public Runtime {
     std::vector<const char*> argv;
     for (const auto& a : command) argv.push_back(a.c_str());
     argv.push_back(nullptr);
-    const char* envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm", nullptr};
+    // The container's own environment (as its first process started with it), as CRI runtimes
+    // give exec'd commands; a bare PATH if it cannot be read. TERM for terminals.
+    std::vector<std::string> envStrings;
+    {
+      std::ifstream environ("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+      std::string all((std::istreambuf_iterator<char>(environ)), std::istreambuf_iterator<char>());
+      for (size_t at = 0; at < all.size();) {
+        size_t end = all.find('\0', at);
+        if (end == std::string::npos) end = all.size();
+        if (end > at) envStrings.push_back(all.substr(at, end - at));
+        at = end + 1;
+      }
+    }
+    if (envStrings.empty()) envStrings.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    if (terminal) envStrings.push_back("TERM=xterm");
+    std::vector<const char*> envPointers;
+    for (const auto& e : envStrings) envPointers.push_back(e.c_str());
+    envPointers.push_back(nullptr);
+    const char* const* envp = envPointers.data();
     std::vector<std::string> procs = cgroupProcsOf(pid);
     const SeccompProgram& seccomp = defaultSeccomp();
     sock_fprog filter{uint16_t(seccomp.instructions.size()), const_cast<sock_filter*>(seccomp.instructions.data())};

@@ -1,0 +1,122 @@
+#include "apiserver/service_account_tokens.h"
+
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <fstream>
+
+#include "common/base64.h"
+
+namespace skiff::apiserver {
+namespace json = boost::json;
+namespace {
+
+std::string b64url(std::string_view s) {
+  std::string out = base64Encode(s, true);
+  while (!out.empty() && out.back() == '=') out.pop_back();
+  return out;
+}
+
+int64_t nowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ServiceAccountTokens>> ServiceAccountTokens::open(const std::string& dataDir) {
+  std::string path = dataDir + "/sa.key";
+  std::string key;
+  if (std::ifstream in(path, std::ios::binary); in) key.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (key.size() < 32) {
+    key.resize(32);
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), 32) != 1) return Error::internal("no randomness for the service-account key");
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || ::write(fd, key.data(), key.size()) != ssize_t(key.size()) || ::fsync(fd) != 0) {
+      if (fd >= 0) ::close(fd);
+      return Error::unavailable("cannot write " + path);
+    }
+    ::close(fd);
+  }
+  return std::make_unique<ServiceAccountTokens>(key);
+}
+
+std::string ServiceAccountTokens::sign(const std::string& input) const {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key_.data(), int(key_.size()), reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &len);
+  return b64url(std::string_view(reinterpret_cast<const char*>(mac), len));
+}
+
+std::string ServiceAccountTokens::issue(const ServiceAccountIdentity& who, int64_t seconds, const std::string& audience) const {
+  int64_t now = nowSeconds();
+  json::object claims{{"iss", "https://kubernetes.default.svc.cluster.local"},
+                      {"sub", who.user()},
+                      {"aud", json::array{json::string(audience)}},
+                      {"iat", now},
+                      {"nbf", now},
+                      {"exp", now + seconds},
+                      {"kubernetes.io", json::object{{"namespace", who.ns},
+                                                     {"serviceaccount", json::object{{"name", who.name}}},
+                                                     {"pod", json::object{{"name", who.pod}, {"uid", who.podUid}}}}}};
+  std::string input = b64url(R"({"alg":"HS256","typ":"JWT"})") + "." + b64url(json::serialize(claims));
+  return input + "." + sign(input);
+}
+
+std::optional<ServiceAccountIdentity> ServiceAccountTokens::verify(const std::string& token) const {
+  size_t dot1 = token.find('.'), dot2 = dot1 == std::string::npos ? dot1 : token.find('.', dot1 + 1);
+  if (dot2 == std::string::npos || token.find('.', dot2 + 1) != std::string::npos) return std::nullopt;
+  std::string input = token.substr(0, dot2), mac = sign(input), given = token.substr(dot2 + 1);
+  if (mac.size() != given.size() || CRYPTO_memcmp(mac.data(), given.data(), mac.size()) != 0) return std::nullopt;
+  auto payload = base64Decode(token.substr(dot1 + 1, dot2 - dot1 - 1));
+  if (!payload) return std::nullopt;
+  boost::system::error_code ec;
+  json::value claims = json::parse(*payload, ec);
+  if (ec || !claims.is_object()) return std::nullopt;
+  const json::value* exp = claims.get_object().if_contains("exp");
+  if (!exp || !exp->is_int64() || exp->get_int64() <= nowSeconds()) return std::nullopt;
+  const json::value* k = claims.get_object().if_contains("kubernetes.io");
+  if (!k || !k->is_object()) return std::nullopt;
+  auto str = [](const json::value& v, std::initializer_list<const char*> path) -> std::string {
+    const json::value* cur = &v;
+    for (const char* p : path) {
+      if (!cur->is_object() || !cur->get_object().if_contains(p)) return "";
+      cur = cur->get_object().if_contains(p);
+    }
+    return cur->is_string() ? std::string(cur->get_string()) : "";
+  };
+  ServiceAccountIdentity who{str(*k, {"namespace"}), str(*k, {"serviceaccount", "name"}), str(*k, {"pod", "name"}), str(*k, {"pod", "uid"})};
+  if (who.ns.empty() || who.name.empty()) return std::nullopt;
+  return who;
+}
+
+bool serviceAccountMay(const ServiceAccountIdentity& who, const std::string& method, const std::vector<std::string>& parts, std::string& why) {
+  std::string verb = method == "GET" ? "get" : method == "POST" ? "create" : method == "PUT" ? "update" : method == "PATCH" ? "patch"
+                     : method == "DELETE" ? "delete" : method;
+  // Discovery and version: /api, /api/v1, /apis, /apis/<group>, /apis/<group>/<version>, /version, /openapi/...
+  bool discovery = (!parts.empty() && parts[0] == "api" && parts.size() <= 2) || (!parts.empty() && parts[0] == "apis" && parts.size() <= 3) ||
+                   (!parts.empty() && (parts[0] == "version" || parts[0] == "openapi"));
+  if (discovery && method == "GET") return true;
+  // /api/v1/namespaces/<ns>/<resource>... or /apis/<group>/<version>/namespaces/<ns>/<resource>...
+  size_t base = !parts.empty() && parts[0] == "api" ? 2 : 3;
+  std::string group = !parts.empty() && parts[0] == "apis" && parts.size() > 1 ? parts[1] : "";
+  bool namespaced = parts.size() > base + 2 && parts[base] == "namespaces";
+  std::string resource = namespaced ? parts[base + 2] : parts.size() > base ? parts[base] : "";
+  std::string ns = namespaced ? parts[base + 1] : "";
+  // Subresources that act rather than read (exec, attach, port-forward, proxy) stay out of reach.
+  std::string sub = namespaced && parts.size() > base + 4 ? parts[base + 4] : "";
+  bool acts = sub == "exec" || sub == "attach" || sub == "portforward" || sub == "proxy";
+  if (method == "GET" && namespaced && ns == who.ns && resource != "secrets" && !acts) return true;
+  if (acts) resource += "/" + sub;
+  why = resource + " is forbidden: User \"" + who.user() + "\" cannot " + verb + " resource \"" + resource + "\" in API group \"" + group + "\"" +
+        (namespaced ? " in the namespace \"" + ns + "\"" : " at the cluster scope") +
+        " (service-account tokens may read their own namespace, Secrets excepted)";
+  return false;
+}
+
+}  // namespace skiff::apiserver

@@ -1,0 +1,41 @@
+// Service-account tokens, as a projected serviceAccountToken volume carries them: JWTs (HS256,
+// key in DATA/sa.key) bound to a pod — subject system:serviceaccount:<ns>:<name>, the pod's name
+// and uid, an expiry. The API server accepts them for as long as they have not expired and the
+// pod they were issued to still exists, and lets them read (get, list, watch) their own
+// namespace, Secrets excepted: skiff has no RBAC yet, and an admin token in every pod would let
+// any compromised container take the cluster.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace skiff::apiserver {
+
+struct ServiceAccountIdentity {
+  std::string ns, name, pod, podUid;
+  std::string user() const { return "system:serviceaccount:" + ns + ":" + name; }
+};
+
+class ServiceAccountTokens {
+ public:
+  // Loads DIR/sa.key, creating it (32 random bytes, mode 0600) on first start.
+  static Result<std::unique_ptr<ServiceAccountTokens>> open(const std::string& dataDir);
+  explicit ServiceAccountTokens(std::string key) : key_(std::move(key)) {}
+  std::string issue(const ServiceAccountIdentity& who, int64_t seconds, const std::string& audience = "skiff") const;
+  // The identity in a token this key signed that has not expired; nothing otherwise.
+  std::optional<ServiceAccountIdentity> verify(const std::string& token) const;
+
+ private:
+  std::string sign(const std::string& signingInput) const;
+  std::string key_;
+};
+
+// Whether a service account may make this request (read-only in its namespace, no Secrets, plus
+// discovery). `parts` is the request path split at '/'. On refusal, `why` says what it may not do.
+bool serviceAccountMay(const ServiceAccountIdentity& who, const std::string& method, const std::vector<std::string>& parts, std::string& why);
+
+}  // namespace skiff::apiserver
