@@ -120,6 +120,9 @@ class Socket : public EventLoop::Handler {
   }
   int fd() const { return fd_; }
   bool closed() const { return closed_; }
+  virtual void close() = 0;
+  // Its deadline passed (the worker's tick).
+  virtual void expire(Clock::time_point now) = 0;
 
   // Reads until the socket is drained or `in_` holds `limit` bytes. False on a read error.
   bool fill(size_t limit);
@@ -188,7 +191,13 @@ class Upstream : public Socket {
   }
   ~Upstream() override { cluster_->connections.fetch_sub(1, std::memory_order_relaxed); }
   void onEvents(uint32_t events) override;
-  void close();
+  void close() override;
+  void expire(Clock::time_point) override { close(); }  // idle in the pool too long
+  // No longer carrying a request or tunnel.
+  void release() {
+    if (owner_) cluster_->busy.fetch_sub(1, std::memory_order_relaxed);
+    owner_ = nullptr;
+  }
 
   std::string key_;  // endpoint "ip:port"
   std::shared_ptr<ClusterState> cluster_;
@@ -202,7 +211,8 @@ class Downstream : public Socket {
   Downstream(Worker& w, int fd, std::shared_ptr<struct ListenerSlot> slot, const sockaddr_in& peer);
   ~Downstream() override;
   void onEvents(uint32_t events) override;
-  void close();
+  void close() override;
+  void expire(Clock::time_point now) override { onTimeout(now); }
   void onTimeout(Clock::time_point now);
 
   // Upstream side.
@@ -261,13 +271,32 @@ struct ListenerSlot {
 
 class ListenSocket : public EventLoop::Handler {
  public:
-  ListenSocket(Worker& w, int fd, std::shared_ptr<ListenerSlot> slot) : w_(w), fd_(fd), slot_(std::move(slot)) {}
+  ListenSocket(Worker& w, int fd, std::shared_ptr<ListenerSlot> slot) : w_(w), fd_(fd), slot_(std::move(slot)) {
+    udp_ = slot_->key.starts_with("udp/");
+  }
   ~ListenSocket() override { ::close(fd_); }
   void onEvents(uint32_t) override;
+  void onDatagrams();
   Worker& w_;
   int fd_;
   std::shared_ptr<ListenerSlot> slot_;
   bool closed_ = false;
+  bool udp_ = false;
+};
+
+// One client's flow through a UDP listener: a connected socket to the endpoint chosen for it;
+// replies go back from the listener's address. Ends after 30 s without datagrams.
+class UdpSession : public Socket {
+ public:
+  UdpSession(Worker& w, int fd, int replyFd, const sockaddr_in& client, std::pair<const void*, uint64_t> key)
+      : Socket(w, fd), replyFd_(replyFd), client_(client), key_(key) {}
+  ~UdpSession() override { ::close(replyFd_); }
+  void onEvents(uint32_t events) override;
+  void close() override;
+  void expire(Clock::time_point) override { close(); }
+  int replyFd_;
+  sockaddr_in client_;
+  std::pair<const void*, uint64_t> key_;
 };
 
 class Worker {
@@ -304,6 +333,7 @@ class Worker {
     loop_.setTicking(!conns_.empty());
   }
   void queuePending(const std::string& cluster, Downstream* d) { pending_[cluster].push_back(d); }
+  std::map<std::pair<const void*, uint64_t>, UdpSession*> udpSessions_;
   void dropPending(Downstream* d) {
     for (auto& [k, q] : pending_) q.erase(std::remove(q.begin(), q.end(), d), q.end());
   }
@@ -410,6 +440,10 @@ void Socket::releaseBuffers() {
 // ---- listening ----
 
 void ListenSocket::onEvents(uint32_t) {
+  if (udp_) {
+    onDatagrams();
+    return;
+  }
   while (!closed_) {
     sockaddr_in peer{};
     socklen_t len = sizeof peer;
@@ -874,6 +908,7 @@ void Upstream::onEvents(uint32_t events) {
 void Upstream::close() {
   if (closed_) return;
   closed_ = true;
+  release();
   w_.forget(this);
   w_.loop_.remove(fd_);
   w_.untrack(this);
@@ -1130,7 +1165,7 @@ void Downstream::detachUpstream(bool reuse) {
   Upstream* u = ex.up;
   ex.up = nullptr;
   if (ex.endpoint >= 0) ex.cluster->endpoints[size_t(ex.endpoint)].state->active.fetch_sub(1, std::memory_order_relaxed);
-  u->owner_ = nullptr;
+  u->release();
   if (reuse && !u->eof_ && u->in_.empty() && u->out_.empty() && !u->connecting_) {
     w_.giveBack(u);
   } else {
@@ -1431,31 +1466,101 @@ void Downstream::pumpTunnel(Socket& from, Socket& to) {
   }
 }
 
+// ---- UDP ----
+
+observe::Counter& udpSessions(const std::string& service, const char* result) {
+  static observe::Family<observe::Counter> f("skiff_proxy_udp_sessions_total", "UDP flows (client address and port) the node proxy forwarded, by service and result.",
+                                             {"service", "result"});
+  return f.with({service, result});
+}
+
+void ListenSocket::onDatagrams() {
+  char buf[65536];
+  auto now = w_.loop_.now();
+  while (!closed_) {
+    sockaddr_in from{};
+    socklen_t len = sizeof from;
+    ssize_t n = ::recvfrom(fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    const Listener* l = slot_->config;
+    if (!l || l->tcpCluster < 0 || !w_.table_) continue;
+    std::pair<const void*, uint64_t> key{this, (uint64_t(from.sin_addr.s_addr) << 16) | from.sin_port};
+    UdpSession* s = nullptr;
+    if (auto it = w_.udpSessions_.find(key); it != w_.udpSessions_.end() && !it->second->closed()) {
+      s = it->second;
+    } else {
+      const Cluster& c = w_.table_->clusters[size_t(l->tcpCluster)];
+      uint64_t r = w_.random();
+      uint64_t hash = hash64(std::string_view(reinterpret_cast<const char*>(&from.sin_addr), 4));
+      int e = l->clientIpAffinity && !c.endpoints.empty() ? int(hash % c.endpoints.size()) : pickEndpoint(c, 0, -1, r, now);
+      if (e < 0) {
+        udpSessions(l->name, "no_endpoints").inc();
+        continue;  // dropped, as kube-proxy drops datagrams for a Service without endpoints
+      }
+      int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) continue;
+      if (::connect(fd, reinterpret_cast<const sockaddr*>(&c.endpoints[size_t(e)].address), sizeof(sockaddr_in)) != 0) {
+        ::close(fd);
+        continue;
+      }
+      s = new UdpSession(w_, fd, ::dup(fd_), from, key);
+      w_.track(s);
+      if (!w_.loop_.add(fd, s, EPOLLIN | EPOLLET)) {
+        s->close();
+        continue;
+      }
+      w_.udpSessions_[key] = s;
+      udpSessions(l->name, "forwarded").inc();
+    }
+    s->deadline_ = now + std::chrono::seconds(30);
+    ssize_t k = ::send(s->fd(), buf, size_t(n), MSG_DONTWAIT);
+    (void)k;  // UDP: a full buffer drops the datagram, as the network would
+  }
+}
+
+void UdpSession::onEvents(uint32_t) {
+  if (closed_) return;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) close();  // e.g. ECONNREFUSED: the endpoint is gone
+      return;
+    }
+    ::sendto(replyFd_, buf, size_t(n), MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&client_), sizeof client_);
+    deadline_ = w_.loop_.now() + std::chrono::seconds(30);
+  }
+}
+
+void UdpSession::close() {
+  if (closed_) return;
+  closed_ = true;
+  if (auto it = w_.udpSessions_.find(key_); it != w_.udpSessions_.end() && it->second == this) w_.udpSessions_.erase(it);
+  w_.loop_.remove(fd_);
+  w_.untrack(this);
+  w_.loop_.retire(this);
+}
+
 // ---- Worker ----
 
 Upstream* Worker::connection(const Cluster& c, int e, Downstream* owner, bool& refused) {
   refused = false;
   const Endpoint& ep = c.endpoints[size_t(e)];
   auto it = idle_.find(ep.text);
-  // Over the limit (it was lowered, or other workers hold connections): shrink the pool first.
-  while (it != idle_.end() && !it->second.empty() && c.state->connections.load(std::memory_order_relaxed) > c.limits.maxConnections)
-    it->second.back()->close();  // close() takes it out of the pool
+  // The circuit breaker counts connections in use, across workers; idle pooled ones do not count.
+  if (c.state->busy.load(std::memory_order_relaxed) >= c.limits.maxConnections) return nullptr;
   if (it != idle_.end() && !it->second.empty()) {
     Upstream* u = it->second.back();
     it->second.pop_back();
     u->owner_ = owner;
     u->reused_ = true;
     u->deadline_ = kNever;
+    c.state->busy.fetch_add(1, std::memory_order_relaxed);
     return u;
-  }
-  if (c.state->connections.load(std::memory_order_relaxed) >= c.limits.maxConnections) {
-    // At the limit: an idle connection of this cluster to another endpoint makes room.
-    Upstream* victim = nullptr;
-    for (auto& [key, v] : idle_)
-      for (Upstream* u : v)
-        if (!victim && u->cluster_ == c.state) victim = u;
-    if (!victim) return nullptr;
-    victim->close();
   }
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return nullptr;
@@ -1469,11 +1574,11 @@ Upstream* Worker::connection(const Cluster& c, int e, Downstream* owner, bool& r
   }
   auto* u = new Upstream(*this, fd, ep.text, c.state);
   u->owner_ = owner;
+  c.state->busy.fetch_add(1, std::memory_order_relaxed);
   u->connecting_ = r != 0;
   track(u);
   if (!loop_.add(fd, u)) {
-    u->owner_ = nullptr;
-    u->close();
+    u->close();  // releases it too
     return nullptr;
   }
   return u;
@@ -1582,11 +1687,8 @@ void Worker::tick(Clock::time_point now) {
   std::vector<Socket*> due;
   for (Socket* s : conns_)
     if (s->deadline_ <= now) due.push_back(s);
-  for (Socket* s : due) {
-    if (s->closed_) continue;
-    if (auto* d = dynamic_cast<Downstream*>(s)) d->onTimeout(now);
-    else static_cast<Upstream*>(s)->close();  // idle in the pool too long
-  }
+  for (Socket* s : due)
+    if (!s->closed_) s->expire(now);
 }
 
 void Worker::install(std::shared_ptr<const RouteTable> table, std::map<std::string, int> newSockets) {
@@ -1621,14 +1723,13 @@ void Worker::install(std::shared_ptr<const RouteTable> table, std::map<std::stri
 void Worker::shutdown() {
   for (auto& [key, l] : listeners_) delete l.first;
   listeners_.clear();
+  // Client sides first (they close their upstreams), then whatever is left.
   std::vector<Socket*> all(conns_.begin(), conns_.end());
-  for (Socket* s : all) {
-    if (s->closed_) continue;
-    if (auto* d = dynamic_cast<Downstream*>(s)) d->close();
-  }
+  for (Socket* s : all)
+    if (!s->closed_ && dynamic_cast<Downstream*>(s)) s->close();
   all.assign(conns_.begin(), conns_.end());
   for (Socket* s : all)
-    if (!s->closed_) static_cast<Upstream*>(s)->close();
+    if (!s->closed_) s->close();
   if (accessLog_ >= 0 && !logBuffer_.empty()) {
     ssize_t n = ::write(accessLog_, logBuffer_.data(), logBuffer_.size());
     (void)n;
@@ -1636,8 +1737,8 @@ void Worker::shutdown() {
   loop_.collect();
 }
 
-int openListenSocket(const std::string& ip, int port, std::string& error) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+int openListenSocket(const std::string& ip, int port, bool udp, std::string& error) {
+  int fd = ::socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     error = std::strerror(errno);
     return -1;
@@ -1653,7 +1754,7 @@ int openListenSocket(const std::string& ip, int port, std::string& error) {
     ::close(fd);
     return -1;
   }
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 4096) != 0) {
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || (!udp && ::listen(fd, 4096) != 0)) {
     error = std::strerror(errno);
     ::close(fd);
     return -1;
@@ -1731,7 +1832,7 @@ void HttpProxy::update(std::shared_ptr<const RouteTable> table) {
     std::string error;
     std::vector<int> fds;
     for (size_t i = 0; i < impl_->workers.size(); ++i) {
-      int fd = openListenSocket(l.ip, l.port, error);
+      int fd = openListenSocket(l.ip, l.port, l.protocol == Listener::Protocol::kUdp, error);
       if (fd < 0) break;
       fds.push_back(fd);
     }

@@ -188,9 +188,9 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
     for (const auto& port : arrayAt(*svc, "spec.ports")) {
       int64_t number = intAt(port, "port", 0);
       std::string proto = str(port, "protocol");
-      if (number <= 0 || (!proto.empty() && proto != "TCP")) continue;
+      if (number <= 0 || (!proto.empty() && proto != "TCP" && proto != "UDP")) continue;
       Cluster c;
-      c.name = key + ":" + std::to_string(number);
+      c.name = key + ":" + std::to_string(number) + (proto == "UDP" ? "/UDP" : "");
       c.ns = ns;
       c.service = name;
       auto& state = clusterStates_[c.name];
@@ -292,22 +292,23 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
     for (const auto& port : arrayAt(*svc, "spec.ports")) {
       int64_t number = intAt(port, "port", 0);
       std::string proto = str(port, "protocol");
-      if (number <= 0 || (!proto.empty() && proto != "TCP")) continue;
-      std::string cname = ns + "/" + name + ":" + std::to_string(number);
+      if (number <= 0 || (!proto.empty() && proto != "TCP" && proto != "UDP")) continue;
+      bool udp = proto == "UDP";
+      std::string cname = ns + "/" + name + ":" + std::to_string(number) + (udp ? "/UDP" : "");
       int cluster = clusterIndex.count(cname) ? clusterIndex[cname] : -1;
-      bool http = isHttpPort(port);
+      bool http = !udp && isHttpPort(port);
       auto add = [&](const std::string& addr, int64_t p, bool clusterIp) {
         Listener l;
         l.ip = addr;
         l.port = int(p);
-        l.key = addr + ":" + std::to_string(p);
+        l.key = (udp ? "udp/" : "") + addr + ":" + std::to_string(p);
         l.clusterIp = clusterIp;
         l.name = ns + "/" + name;
-        l.protocol = http ? Listener::Protocol::kHttp : Listener::Protocol::kTcp;
+        l.protocol = udp ? Listener::Protocol::kUdp : http ? Listener::Protocol::kHttp : Listener::Protocol::kTcp;
         l.tcpCluster = cluster;
         l.clientIpAffinity = str(*svc, "spec.sessionAffinity") == "ClientIP";
         if (http) routesByListenerHost[l.key][""].push_back({serviceRoute(ns, name, cluster), "~", "~", order++});  // fallback: last
-        serviceListeners[cname].push_back(l.key);
+        if (!udp) serviceListeners[cname].push_back(l.key);
         listeners[l.key] = std::move(l);
       };
       if (!ip.empty() && ip != "None") add(ip, number, true);

@@ -38,7 +38,8 @@ struct EndpointState {
 
 struct ClusterState {
   std::atomic<uint64_t> roundRobin{0};
-  std::atomic<int> connections{0};  // upstream connections open (circuit breaker)
+  std::atomic<int> connections{0};  // upstream connections open, idle ones included
+  std::atomic<int> busy{0};         // of those, carrying a request or a tunnel (the circuit breaker's count)
   std::atomic<int> pending{0};      // requests waiting for a connection
   std::atomic<int> requests{0};     // requests in flight
   std::atomic<int> retries{0};      // retries in flight (budget)
@@ -200,13 +201,13 @@ struct VirtualHost {
 };
 
 struct Listener {
-  std::string key;  // "ip:port"
+  std::string key;  // "ip:port" ("udp/ip:port" for UDP)
   std::string ip;   // "0.0.0.0" for every address
   int port = 0;
-  enum class Protocol { kTcp, kHttp } protocol = Protocol::kHttp;
+  enum class Protocol { kTcp, kHttp, kUdp } protocol = Protocol::kHttp;
   bool clusterIp = false;  // the address is a cluster IP (added to the node bridge)
   std::string name;        // "service ns/name" or "gateway ns/name/listener"
-  int tcpCluster = -1;     // kTcp
+  int tcpCluster = -1;     // kTcp and kUdp: where connections (datagram flows) go
   bool clientIpAffinity = false;  // kTcp: sessionAffinity ClientIP
   std::vector<VirtualHost> hosts;  // kHttp
 };

@@ -179,6 +179,28 @@ wait $LOAD
 out=$(kubectl get hpa web-v2)
 check "kubectl get hpa shows requests per second against the target" contains "$out" "http_requests_per_second: [0-9]*m/5"
 
+# UDP Services: datagrams to the cluster IP reach a pod and the answers come back.
+kubectl apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: udp-echo, labels: {app: udp-echo}}
+spec:
+  containers:
+  - name: echo
+    image: busybox
+    command: ["python3", "-c", "import os,socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', int(os.environ['PORT']))); [s.sendto(b'echo:'+d, a) for d, a in iter(lambda: s.recvfrom(512), None)]"]
+    ports: [{name: dns, containerPort: 5353, protocol: UDP}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: udp-echo}
+spec:
+  selector: {app: udp-echo}
+  ports: [{name: dns, port: 53, targetPort: 5353, protocol: UDP}]
+EOF
+UIP=$(kubectl get svc udp-echo -o jsonpath='{.spec.clusterIP}')
+check "a UDP Service answers through its cluster IP" wait_for "udp echo" 20 bash -c "python3 -c \"import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.2); s.sendto(b'ping', ('$UIP', 53)); print(s.recvfrom(512)[0].decode())\" | grep -q echo:ping"
+
 # Bad input gets a reason.
 out=$(kubectl annotate svc web-v1 skiff.dev/timeout=soon 2>&1 || true)
 check "a policy that does not parse is refused with its field" contains "$out" "metadata.annotations\[skiff.dev/timeout\]"

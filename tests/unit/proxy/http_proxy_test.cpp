@@ -526,3 +526,74 @@ TEST(HttpProxy, TcpListenerTunnelsBytes) {
 
 }  // namespace
 }  // namespace skiff::proxy
+
+namespace skiff::proxy {
+namespace {
+
+TEST(HttpProxy, UdpListenerForwardsDatagramsBothWays) {
+  // An echo server on a UDP port.
+  int be = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(be, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  getsockname(be, reinterpret_cast<sockaddr*>(&a), &len);
+  int bePort = ntohs(a.sin_port);
+  std::atomic<bool> stop{false};
+  std::thread echo([&] {
+    char buf[512];
+    while (!stop) {
+      pollfd p{be, POLLIN, 0};
+      if (poll(&p, 1, 50) != 1) continue;
+      sockaddr_in from{};
+      socklen_t fl = sizeof from;
+      ssize_t n = recvfrom(be, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &fl);
+      if (n > 0) sendto(be, buf, size_t(n), 0, reinterpret_cast<sockaddr*>(&from), fl);
+    }
+  });
+  ProxyOptions one;
+  one.workers = 1;
+  HttpProxy proxy(one);
+  ASSERT_TRUE(proxy.start());
+  auto t = std::make_shared<RouteTable>();
+  t->clusters.push_back(cluster("dns", {bePort}));
+  Listener l;
+  l.ip = "127.0.0.1";
+  l.port = freePort();
+  l.key = "udp/127.0.0.1:" + std::to_string(l.port);
+  l.protocol = Listener::Protocol::kUdp;
+  l.tcpCluster = 0;
+  l.name = "test/dns";
+  t->listeners.push_back(l);
+  proxy.update(t);
+  int client = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(uint16_t(l.port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  connect(client, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  std::string got;
+  for (int i = 0; i < 100 && got.empty(); ++i) {  // the worker installs the listener asynchronously
+    send(client, "query", 5, 0);
+    pollfd p{client, POLLIN, 0};
+    if (poll(&p, 1, 20) == 1) {
+      char buf[64];
+      ssize_t n = recv(client, buf, sizeof buf, 0);
+      if (n > 0) got.assign(buf, size_t(n));
+    }
+  }
+  EXPECT_EQ(got, "query");
+  // The reply comes from the address the client sent to (the listener's).
+  sockaddr_in peer{};
+  socklen_t pl = sizeof peer;
+  getpeername(client, reinterpret_cast<sockaddr*>(&peer), &pl);
+  EXPECT_EQ(ntohs(peer.sin_port), l.port);
+  close(client);
+  stop = true;
+  echo.join();
+  close(be);
+}
+
+}  // namespace
+}  // namespace skiff::proxy

@@ -158,6 +158,24 @@ TEST(Authorization, DenyFirstThenAllowBySourceAndOperation) {
   EXPECT_TRUE(denied(nullptr, "GET", "/x/admin", t->clusters[1].endpoints[0]));
 }
 
+TEST(RouteBuilder, UdpAndTcpOnTheSamePortAreSeparate) {
+  RouteSources s;
+  s.services = {obj(R"({"metadata":{"name":"dns","namespace":"kube-system"},"spec":{"clusterIP":"10.96.0.10",
+                       "ports":[{"name":"dns","port":53,"protocol":"UDP"},{"name":"dns-tcp","port":53,"protocol":"TCP"}]}})")};
+  s.endpoints = {obj(R"({"metadata":{"name":"dns","namespace":"kube-system"},"subsets":[{"addresses":[{"ip":"10.244.0.3"}],
+                        "ports":[{"name":"dns","port":5353,"protocol":"UDP"},{"name":"dns-tcp","port":5354,"protocol":"TCP"}]}]})")};
+  RouteBuilder b;
+  auto t = b.build(s, Clock::now()).table;
+  const Listener* udp = listener(*t, "udp/10.96.0.10:53");
+  const Listener* tcp = listener(*t, "10.96.0.10:53");
+  ASSERT_TRUE(udp && tcp);
+  EXPECT_EQ(udp->protocol, Listener::Protocol::kUdp);
+  EXPECT_EQ(tcp->protocol, Listener::Protocol::kTcp);
+  EXPECT_EQ(t->clusters[size_t(udp->tcpCluster)].name, "kube-system/dns:53/UDP");
+  EXPECT_EQ(t->clusters[size_t(udp->tcpCluster)].endpoints[0].text, "10.244.0.3:5353");
+  EXPECT_EQ(t->clusters[size_t(tcp->tcpCluster)].endpoints[0].text, "10.244.0.3:5354");
+}
+
 TEST(LoadBalancing, RoundRobinLeastRequestAndConsistentHash) {
   Cluster c;
   c.state = std::make_shared<ClusterState>();
