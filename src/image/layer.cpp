@@ -146,25 +146,23 @@ ByteSource gunzip(ByteSource compressed) {
     if (st->ended) return size_t(0);
     st->z.next_out = reinterpret_cast<Bytef*>(out);
     st->z.avail_out = uInt(n);
+    // Reads more compressed input when zlib has used up what it had.
+    auto refill = [&]() -> Status {
+      if (st->z.avail_in != 0 || st->inputDone) return {};
+      auto got = st->in(st->buf.data(), st->buf.size());
+      if (!got) return got.error();
+      if (*got == 0) st->inputDone = true;
+      st->z.next_in = reinterpret_cast<Bytef*>(st->buf.data());
+      st->z.avail_in = uInt(*got);
+      return {};
+    };
     while (st->z.avail_out == n) {
-      if (st->z.avail_in == 0 && !st->inputDone) {
-        auto got = st->in(st->buf.data(), st->buf.size());
-        if (!got) return got.error();
-        if (*got == 0) st->inputDone = true;
-        st->z.next_in = reinterpret_cast<Bytef*>(st->buf.data());
-        st->z.avail_in = uInt(*got);
-      }
+      if (Status s = refill(); !s) return s.error();
       int rc = inflate(&st->z, Z_NO_FLUSH);
       if (rc == Z_STREAM_END) {
         // Another gzip member may follow (pigz, concatenated streams): look for more input
         // before deciding, since a member can end exactly where a read of the source ended.
-        if (st->z.avail_in == 0 && !st->inputDone) {
-          auto got = st->in(st->buf.data(), st->buf.size());
-          if (!got) return got.error();
-          if (*got == 0) st->inputDone = true;
-          st->z.next_in = reinterpret_cast<Bytef*>(st->buf.data());
-          st->z.avail_in = uInt(*got);
-        }
+        if (Status s = refill(); !s) return s.error();
         if (st->z.avail_in == 0 && st->inputDone) {
           st->ended = true;
           break;
