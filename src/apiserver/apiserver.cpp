@@ -567,8 +567,9 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route) {
       if (!body) return fail(body.error());
       auto opts = writeOptionsFrom(req, &warnings);
       if (!opts) return fail(opts.error());
+      std::string name = api::stringAt(*body, "metadata.name");  // before the body moves into create
       auto created = registry_.create(type, route.ns, std::move(*body), *opts);
-      if (!created) return ex.respond(errorResponse(created.error(), api::stringAt(*body, "metadata.name"), type.group, type.kind));
+      if (!created) return ex.respond(errorResponse(created.error(), name, type.group, type.kind));
       respondObject(201, *created);
       return;
     }

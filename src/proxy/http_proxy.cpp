@@ -85,6 +85,27 @@ observe::Counter& authzDenied(const std::string& destination, const std::string&
   return f.with({destination, policy});
 }
 
+// Outlier detection: one more error in a row for this endpoint; after enough of them it is ejected
+// for the base time × its ejections (up to 10×), unless that would take out more than the allowed
+// share of the cluster (one may always be out).
+void countOutlierError(const Cluster& c, int endpoint, Clock::time_point now) {
+  const OutlierDetection& od = c.outlier;
+  auto& es = *c.endpoints[size_t(endpoint)].state;
+  if (!od.enabled || es.consecutiveErrors.fetch_add(1, std::memory_order_relaxed) + 1 < od.consecutiveErrors) return;
+  int64_t nowNs = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+  int n = int(c.endpoints.size());
+  int out = c.state->ejected.load(std::memory_order_relaxed);
+  if (es.ejectedUntil.load(std::memory_order_relaxed) > nowNs || (out > 0 && (out + 1) * 100 > n * od.maxEjectionPercent)) return;
+  int times = es.ejections.fetch_add(1, std::memory_order_relaxed) + 1;
+  es.ejectedUntil.store(nowNs + std::chrono::duration_cast<std::chrono::nanoseconds>(od.baseEjection).count() * std::min(times, 10),
+                        std::memory_order_relaxed);
+  es.consecutiveErrors.store(0, std::memory_order_relaxed);
+  c.state->ejected.fetch_add(1, std::memory_order_relaxed);  // recounted at the next table rebuild
+  proxyEvent(c.name, "outlier_ejected").inc();
+  log::info("proxy", "ejected " + c.endpoints[size_t(endpoint)].text + " from " + c.name + " after " + std::to_string(od.consecutiveErrors) +
+                         " errors in a row");
+}
+
 observe::Counter& tcpConnections(const std::string& listener, const char* result) {
   static observe::Family<observe::Counter> f("skiff_proxy_tcp_connections_total", "TCP connections tunnelled by the node proxy, by listener and result.",
                                              {"service", "result"});
@@ -998,22 +1019,7 @@ void Downstream::readResponse() {
       auto& es = *ex.cluster->endpoints[size_t(ex.endpoint)].state;
       bool outlierError = ex.cluster->outlier.all5xx ? head.status >= 500 : gatewayError;
       if (outlierError) {
-        const OutlierDetection& od = ex.cluster->outlier;
-        if (od.enabled && es.consecutiveErrors.fetch_add(1, std::memory_order_relaxed) + 1 >= od.consecutiveErrors) {
-          // Eject unless too many are out already (one may always be).
-          int n = int(ex.cluster->endpoints.size());
-          int out = ex.cluster->state->ejected.load(std::memory_order_relaxed);
-          int64_t nowNs = steadyNanos(w_.loop_.now());
-          if (es.ejectedUntil.load(std::memory_order_relaxed) <= nowNs && (out == 0 || (out + 1) * 100 <= n * od.maxEjectionPercent)) {
-            int times = es.ejections.fetch_add(1, std::memory_order_relaxed) + 1;
-            es.ejectedUntil.store(nowNs + std::chrono::duration_cast<std::chrono::nanoseconds>(od.baseEjection).count() * std::min(times, 10),
-                                  std::memory_order_relaxed);
-            es.consecutiveErrors.store(0, std::memory_order_relaxed);
-            proxyEvent(ex.cluster->name, "outlier_ejected").inc();
-            log::info("proxy", "ejected " + ex.cluster->endpoints[size_t(ex.endpoint)].text + " from " + ex.cluster->name + " after " +
-                                   std::to_string(od.consecutiveErrors) + " errors in a row");
-          }
-        }
+        countOutlierError(*ex.cluster, ex.endpoint, w_.loop_.now());
       } else {
         es.consecutiveErrors.store(0, std::memory_order_relaxed);
       }
@@ -1216,21 +1222,8 @@ void Downstream::failAttempt(int status, const char* reason, bool connectionFail
   }
   auto now = w_.loop_.now();
   const Cluster& c = *ex.cluster;
-  if (connectionFailure && failedEndpoint >= 0) {
-    auto& es = *c.endpoints[size_t(failedEndpoint)].state;
-    if (!reused && c.outlier.enabled && es.consecutiveErrors.fetch_add(1, std::memory_order_relaxed) + 1 >= c.outlier.consecutiveErrors) {
-      int64_t nowNs = steadyNanos(now);
-      int out = c.state->ejected.load(std::memory_order_relaxed);
-      int n = int(c.endpoints.size());
-      if (es.ejectedUntil.load(std::memory_order_relaxed) <= nowNs && (out == 0 || (out + 1) * 100 <= n * c.outlier.maxEjectionPercent)) {
-        int times = es.ejections.fetch_add(1, std::memory_order_relaxed) + 1;
-        es.ejectedUntil.store(nowNs + std::chrono::duration_cast<std::chrono::nanoseconds>(c.outlier.baseEjection).count() * std::min(times, 10),
-                              std::memory_order_relaxed);
-        es.consecutiveErrors.store(0, std::memory_order_relaxed);
-        proxyEvent(c.name, "outlier_ejected").inc();
-      }
-    }
-  }
+  // A reset on a reused pooled connection is the pool's race, not the endpoint's fault.
+  if (connectionFailure && failedEndpoint >= 0 && !reused) countOutlierError(c, failedEndpoint, now);
   // A pooled connection the server had just closed: try once more on a fresh one, for free.
   if (connectionFailure && reused && !ex.reusedResetRetried && ex.bodyRetained) {
     ex.reusedResetRetried = true;
@@ -1796,6 +1789,11 @@ HttpProxy::~HttpProxy() { stop(); }
 Status HttpProxy::start() {
   std::lock_guard lock(impl_->mutex);
   if (impl_->started) return {};
+  if (const std::string& path = impl_->options.accessLogPath; !path.empty()) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) log::warn("proxy", "cannot write the access log " + path + ": " + std::strerror(errno) + "; requests will not be logged");
+    else ::close(fd);
+  }
   for (int i = 0; i < impl_->options.workers; ++i) impl_->workers.push_back(std::make_unique<Worker>(i, impl_->options, &impl_->spanSink));
   for (auto& w : impl_->workers) w->run();
   impl_->started = true;

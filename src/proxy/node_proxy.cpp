@@ -183,12 +183,13 @@ void NodeProxy::writeStatus(const BuildResult& result) {
         for (auto& l : want.get_object()["listeners"].get_array()) {
           for (const auto& [lkey, message] : errors) {
             if (message.find("gateway " + key + "/" + api::stringAt(l, "name")) == std::string::npos) continue;
-            for (auto& c : l.get_object()["conditions"].get_array())
-              if (api::stringAt(c, "type") == "Programmed") {
-                c.get_object()["status"] = "False";
-                c.get_object()["reason"] = "Invalid";
-                c.get_object()["message"] = message;
-              }
+            for (auto* conditions : {&l.get_object()["conditions"], &want.get_object()["conditions"]})
+              for (auto& c : conditions->get_array())
+                if (api::stringAt(c, "type") == "Programmed") {  // the listener's, and so the Gateway's
+                  c.get_object()["status"] = "False";
+                  c.get_object()["reason"] = "Invalid";
+                  c.get_object()["message"] = message;
+                }
           }
         }
       }

@@ -9,7 +9,6 @@ fi
 if [ ! -d "$UI/node_modules/playwright-core" ]; then
   npm install --prefix "$UI" --no-audit --no-fund >"$WORK/npm.log" 2>&1 || { cat "$WORK/npm.log"; echo "npm install of playwright-core failed"; exit 1; }
 fi
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 GW_PORT=$(free_port)
 
 start_skiff

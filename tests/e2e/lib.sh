@@ -44,6 +44,9 @@ api() {
   curl -sS --cacert "$CA" -H "Authorization: Bearer $TOKEN" -X "$method" -w '\n%{http_code}' "$@" "$SERVER$path"
 }
 
+# free_port: a TCP port nobody listens on now (for listeners a test asks skiff to open).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
 check() {  # check "description" command...
   local what=$1
   shift

@@ -3,7 +3,6 @@
 # circuit breaking, Gateway API status, bad input, RED metrics and the access log.
 source "$(dirname "$0")/lib.sh"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 GW_PORT=$(free_port)
 FLAGS="$WORK/flags"
 mkdir -p "$FLAGS"

@@ -21,7 +21,6 @@ cleanup_runtime() {
   rm -rf "$WORK"
 }
 trap cleanup_runtime EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # --- a registry with a busybox image -------------------------------------------------------
 REGPORT=$(free_port)

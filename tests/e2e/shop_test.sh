@@ -16,7 +16,7 @@ cleanup_shop() {
   rm -rf "$WORK"
 }
 trap cleanup_shop EXIT
-GW_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+GW_PORT=$(free_port)
 
 start_skiff --runtime native --bridge "$BRIDGE" --pod-cidr 10.212.0.0/24
 check "the shop image imports" bash -c "'$SKIFF' image import '$IMAGE_DIR' --name skiff.local/shop:1.0 | grep -q skiff.local/shop:1.0"

@@ -56,6 +56,15 @@ int connectTo(int port) {
   return fd;
 }
 
+// A connection to `port` once the proxy's worker has installed its listener (asynchronously).
+int connectWhenListening(int port) {
+  for (int i = 0; i < 200; ++i) {
+    if (int fd = connectTo(port); fd >= 0) return fd;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return -1;
+}
+
 void sendAll(int fd, std::string_view s) {
   while (!s.empty()) {
     ssize_t n = send(fd, s.data(), s.size(), MSG_NOSIGNAL);
@@ -259,14 +268,7 @@ struct Fixture {
     table = t;
     EXPECT_TRUE(proxy.start());
     proxy.update(table);
-    for (int i = 0; i < 200; ++i) {  // the worker installs the table asynchronously
-      int fd = connectTo(port);
-      if (fd >= 0) {
-        close(fd);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    if (int fd = connectWhenListening(port); fd >= 0) close(fd);
   }
   static ProxyOptions withOneWorker(ProxyOptions o) {
     if (!o.workers) o.workers = 1;
@@ -501,11 +503,7 @@ TEST(HttpProxy, TcpListenerTunnelsBytes) {
   l.name = "test/db";
   t->listeners.push_back(l);
   proxy.update(t);
-  int fd = -1;
-  for (int i = 0; i < 200 && fd < 0; ++i) {
-    fd = connectTo(l.port);
-    if (fd < 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  int fd = connectWhenListening(l.port);
   ASSERT_GE(fd, 0);
   sendAll(fd, "not http at all");
   std::string got;
