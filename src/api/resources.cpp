@@ -23,6 +23,8 @@ const std::vector<ResourceType>& builtinResources() {
       {"apps", "v1", "StatefulSet", "statefulsets", "statefulset", true, true, true, {"sts"}, {"all"}},
       {"batch", "v1", "Job", "jobs", "job", true, true, false, {}, {"all"}},
       {"autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", true, true, false, {"hpa"}, {"all"}},
+      // Served for kubectl autoscale and older clients; stored as v2 (api/conversion.h). After v2 so v2 is preferred.
+      {"autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", true, true, false, {"hpa"}, {"all"}},
       {"batch", "v1", "CronJob", "cronjobs", "cronjob", true, true, false, {"cj"}, {"all"}},
       {"gateway.networking.k8s.io", "v1", "GatewayClass", "gatewayclasses", "gatewayclass", false, true, false, {"gc"}, {"gateway-api"}},
       {"gateway.networking.k8s.io", "v1", "Gateway", "gateways", "gateway", true, true, false, {"gtw"}, {"gateway-api"}},

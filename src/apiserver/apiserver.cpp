@@ -14,11 +14,13 @@
 #include <thread>
 
 #include "api/codec.h"
+#include "api/conversion.h"
 #include "api/object.h"
 #include "api/table.h"
 #include "observe/metrics.h"
 #include "api/admission.h"
 #include "api/patch.h"
+#include "api/protobuf.h"
 #include "apiserver/openapi.h"
 #include "common/log.h"
 
@@ -347,22 +349,31 @@ void ApiServer::serveDiscovery(http::Exchange& ex, const std::string& path) {
                                                json::array{json::object{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", options_.advertiseAddress}}}}}));
     return;
   }
-  auto groupObject = [](const std::string& group, const std::string& version) {
-    json::object gv{{"groupVersion", group + "/" + version}, {"version", version}};
-    return json::object{{"name", group}, {"versions", json::array{gv}}, {"preferredVersion", gv}};
+  // A group lists every served version; the first in the resource table is the preferred one.
+  auto groupObject = [](const std::string& group) {
+    json::array versions;
+    for (const auto& gv : api::servedGroupVersions())
+      if (gv.group == group) versions.push_back(json::object{{"groupVersion", group + "/" + gv.version}, {"version", gv.version}});
+    if (versions.empty()) versions.push_back(json::object{{"groupVersion", group + "/v1beta1"}, {"version", "v1beta1"}});  // metrics.k8s.io
+    json::value preferred = versions.front();
+    return json::object{{"name", group}, {"versions", std::move(versions)}, {"preferredVersion", std::move(preferred)}};
   };
   if (parts.size() == 1 && parts[0] == "apis") {
     json::array groups;
+    std::vector<std::string> seen;
     for (const auto& gv : api::servedGroupVersions())
-      if (!gv.group.empty()) groups.push_back(groupObject(gv.group, gv.version));
-    if (options_.usage.containers) groups.push_back(groupObject("metrics.k8s.io", "v1beta1"));
+      if (!gv.group.empty() && std::find(seen.begin(), seen.end(), gv.group) == seen.end()) {
+        seen.push_back(gv.group);
+        groups.push_back(groupObject(gv.group));
+      }
+    if (options_.usage.containers) groups.push_back(groupObject("metrics.k8s.io"));
     ex.respond(jsonResponse(200, json::object{{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}}));
     return;
   }
   if (parts.size() == 2 && parts[0] == "apis") {
     for (const auto& gv : api::servedGroupVersions())
       if (gv.group == parts[1]) {
-        json::object g = groupObject(gv.group, gv.version);
+        json::object g = groupObject(gv.group);
         g["kind"] = "APIGroup";
         g["apiVersion"] = "v1";
         ex.respond(jsonResponse(200, g));
@@ -424,11 +435,9 @@ Result<WriteOptions> writeOptionsFrom(const http::Request& req, std::vector<std:
 Result<json::value> decodeBody(const http::Request& req) {
   if (req.body.empty()) return Error::badRequest("the request needs a body: a JSON or YAML object");
   std::string ct = req.header("content-type");
+  if (ct.find("application/vnd.kubernetes.protobuf") != std::string::npos) return api::decodeKubernetesProtobuf(req.body);
   if (ct.find("protobuf") != std::string::npos || ct.find("cbor") != std::string::npos)
-    return Error{415, "UnsupportedMediaType",
-                 "skiff accepts JSON and YAML request bodies, not " + ct +
-                     " (kubectl's `create <kind>` generators send protobuf; use `kubectl create -f` or `kubectl apply -f`)",
-                 {}};
+    return Error{415, "UnsupportedMediaType", "skiff accepts JSON, YAML and Kubernetes protobuf request bodies, not " + ct, {}};
   if (ct.find("yaml") != std::string::npos) {
     auto docs = api::decodeManifests(req.body);
     if (!docs) return docs.error();
@@ -479,10 +488,17 @@ Headers warningHeaders(const std::vector<std::string>& warnings) {
 
 void ApiServer::serveResource(http::Exchange& ex, const Route& route) {
   const http::Request& req = ex.request();
-  const api::ResourceType& type = *route.type;
+  // A version stored as another (api/conversion.h): the registry sees the stored type, requests and
+  // responses are converted at this edge.
+  const api::ResourceType& served = *route.type;
+  const api::ResourceType* storedType = api::storedVersionOf(served);
+  const api::ResourceType& type = storedType ? *storedType : served;
+  auto in = [&](json::value v) { return storedType ? api::convertToStored(served, std::move(v)) : v; };
+  auto out = [&](json::value v) { return storedType ? api::convertFromStored(served, std::move(v)) : v; };
   auto fail = [&](const Error& e) { ex.respond(errorResponse(e, route.name, type.group, type.plural)); };
   std::vector<std::string> warnings;
-  auto respondObject = [&](int status, const json::value& obj) {
+  auto respondObject = [&](int status, json::value obj) {
+    obj = out(std::move(obj));
     http::Response r = wantsTable(req) ? jsonResponse(status, api::makeTable(type, {obj}, api::stringAt(obj, "metadata.resourceVersion"), "", includeObject(req)))
                                        : objectResponse(req, status, obj);
     r.headers = warningHeaders(warnings);
@@ -525,8 +541,9 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route) {
       auto opts = listOptionsFrom(req);
       if (!opts) return fail(opts.error());
       bool table = wantsTable(req);
-      auto list = registry_.list(type, route.ns, *opts, table || wantsYaml(req));
+      auto list = registry_.list(type, route.ns, *opts, table || wantsYaml(req) || storedType);
       if (!list) return fail(list.error());
+      for (auto& item : list->items) item = out(std::move(item));
       std::string rv = std::to_string(list->revision);
       if (table) {
         ex.respond(jsonResponse(200, api::makeTable(type, list->items, rv, list->continueToken, includeObject(req))));
@@ -538,11 +555,11 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route) {
       if (wantsYaml(req)) {
         json::array items;
         for (auto& i : list->items) items.push_back(std::move(i));
-        ex.respond(objectResponse(req, 200, json::object{{"kind", type.listKind()}, {"apiVersion", type.apiVersion()}, {"metadata", meta}, {"items", items}}));
+        ex.respond(objectResponse(req, 200, json::object{{"kind", served.listKind()}, {"apiVersion", served.apiVersion()}, {"metadata", meta}, {"items", items}}));
         return;
       }
       // Stored objects are already JSON with their resourceVersion: splice them, don't re-encode.
-      std::string body = "{\"kind\":\"" + type.listKind() + "\",\"apiVersion\":\"" + type.apiVersion() +
+      std::string body = "{\"kind\":\"" + served.listKind() + "\",\"apiVersion\":\"" + served.apiVersion() +
                          "\",\"metadata\":" + json::serialize(meta) + ",\"items\":[";
       size_t total = 0;
       for (const auto& raw : list->rawItems) total += raw->size() + 1;
@@ -568,7 +585,7 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route) {
       auto opts = writeOptionsFrom(req, &warnings);
       if (!opts) return fail(opts.error());
       std::string name = api::stringAt(*body, "metadata.name");  // before the body moves into create
-      auto created = registry_.create(type, route.ns, std::move(*body), *opts);
+      auto created = registry_.create(type, route.ns, in(std::move(*body)), *opts);
       if (!created) return ex.respond(errorResponse(created.error(), name, type.group, type.kind));
       respondObject(201, *created);
       return;
@@ -581,10 +598,10 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route) {
       json::array deleted;
       for (const auto& item : list->items) {
         auto r = registry_.remove(type, api::stringAt(item, "metadata.namespace"), api::stringAt(item, "metadata.name"));
-        if (r) deleted.push_back(std::move(*r));
+        if (r) deleted.push_back(out(std::move(*r)));
         else if (r.error().reason != "NotFound") return fail(r.error());
       }
-      ex.respond(jsonResponse(200, json::object{{"kind", type.listKind()}, {"apiVersion", type.apiVersion()},
+      ex.respond(jsonResponse(200, json::object{{"kind", served.listKind()}, {"apiVersion", served.apiVersion()},
                                                 {"metadata", json::object{{"resourceVersion", std::to_string(registry_.store().revision())}}},
                                                 {"items", deleted}}));
       return;
@@ -613,7 +630,7 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route) {
       api::metadataOf(next)["resourceVersion"] = api::stringAt(*body, "metadata.resourceVersion");
       *body = std::move(next);
     }
-    auto updated = registry_.update(type, route.ns, route.name, std::move(*body), sub, *opts);
+    auto updated = registry_.update(type, route.ns, route.name, in(std::move(*body)), sub, *opts);
     if (!updated) return fail(updated.error());
     respondObject(200, *updated);
     return;
@@ -633,6 +650,20 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route) {
     if (!body) return fail(Error::badRequest("the patch is not valid JSON: " + body.error().message));
     auto opts = writeOptionsFrom(req, &warnings);
     if (!opts) return fail(opts.error());
+    if (storedType) {
+      // The patch is written against the served version: apply it to that view, then store.
+      auto current = registry_.get(type, route.ns, route.name);
+      if (!current) return fail(current.error());
+      json::value view = out(std::move(*current));
+      Result<json::value> next = pt == PatchType::Json    ? api::applyJsonPatch(view, *body)
+                                 : pt == PatchType::Merge ? Result<json::value>(api::applyMergePatch(view, *body))
+                                                          : api::applyStrategicMergePatch(view, *body, nullptr);
+      if (!next) return fail(next.error());
+      auto updated = registry_.update(type, route.ns, route.name, in(std::move(*next)), sub, *opts);
+      if (!updated) return fail(updated.error());
+      respondObject(200, *updated);
+      return;
+    }
     auto patched = registry_.patch(type, route.ns, route.name, pt, *body, sub, *opts);
     if (!patched) return fail(patched.error());
     respondObject(200, *patched);
@@ -1011,7 +1042,9 @@ void ApiServer::serveLog(http::Exchange& ex, const Route& route) {
 
 void ApiServer::serveWatch(http::Exchange& ex, const Route& route) {
   const http::Request& req = ex.request();
-  const api::ResourceType& type = *route.type;
+  const api::ResourceType& served = *route.type;
+  const api::ResourceType* storedType = api::storedVersionOf(served);
+  const api::ResourceType& type = storedType ? *storedType : served;
   auto opts = listOptionsFrom(req);
   if (!opts) {
     ex.respond(errorResponse(opts.error()));
@@ -1094,14 +1127,15 @@ void ApiServer::serveWatch(http::Exchange& ex, const Route& route) {
         out += "{\"type\":\"";
         out += e.type;
         out += "\",\"object\":";
-        out += e.raw ? *e.raw : json::serialize(e.object);
+        if (storedType) out += json::serialize(api::convertFromStored(served, e.raw ? api::decodeJson(*e.raw).value() : e.object));
+        else out += e.raw ? *e.raw : json::serialize(e.object);
         out += '}';
       }
       out += '\n';
     }
     auto now = std::chrono::steady_clock::now();
     if (out.empty() && bookmarks && now - lastWrite >= options_.bookmarkInterval) {
-      json::object bm{{"kind", type.kind}, {"apiVersion", type.apiVersion()},
+      json::object bm{{"kind", served.kind}, {"apiVersion", served.apiVersion()},
                       {"metadata", json::object{{"resourceVersion", std::to_string(std::max(lastRevision, progress))},
                                                 {"annotations", json::object{{"k8s.io/initial-events-end", "true"}}}}}};
       out = json::serialize(json::object{{"type", "BOOKMARK"}, {"object", bm}}) + "\n";

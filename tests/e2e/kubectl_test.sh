@@ -29,9 +29,10 @@ out=$(K label cm web-config -n hello tier=front 2>&1)
 check "kubectl label (merge patch)" contains "$out" "labeled"
 out=$(K get cm -n hello -l tier=front -o name 2>&1)
 check "label selector" contains "$out" "configmap/web-config"
-# Generators send protobuf bodies, which skiff refuses with a clear 415; -o yaml | create -f works.
-out=$(K create configmap refused -n hello --from-literal=a=b 2>&1 || true)
-check "protobuf body refused clearly" contains "$out" "not application/vnd.kubernetes.protobuf"
+# A protobuf body of a kind skiff does not decode is refused with a clear 415 (generators: below).
+printf 'k8s\0\x0a\x0f\x0a\x02v1\x12\x09Endpoints' >"$WORK/endpoints.pb"
+out=$(api POST /api/v1/namespaces/hello/endpoints -H 'Content-Type: application/vnd.kubernetes.protobuf' --data-binary @"$WORK/endpoints.pb")
+check "protobuf body of an undecoded kind refused clearly" contains "$out" "skiff does not decode Endpoints (v1) from protobuf.*415"
 out=$(K create configmap made -n hello --from-literal=a=b --dry-run=client -o yaml | K create -f - 2>&1)
 check "kubectl create -f" contains "$out" "configmap/made created"
 out=$(K create secret generic pw -n hello --from-literal=password=hunter2 --dry-run=client -o json | K apply -f - 2>&1)
@@ -69,6 +70,27 @@ for i in 1 2 3 4 5; do K create configmap page-$i --dry-run=client -o yaml | K c
 out=$(K get cm --chunk-size=2 -o name -v=6 2>&1)
 check "kubectl pagination: all pages" test "$(grep -c 'configmap/page-' <<<"$out")" -eq 5
 check "kubectl pagination: used continue" contains "$out" "continue="
+# kubectl's generators send protobuf bodies; autoscale posts autoscaling/v1 (stored as v2).
+K create namespace gen >/dev/null
+out=$(K create deployment gen-web -n gen --image=nginx --replicas=0 --port=80 2>&1)
+check "kubectl create deployment (protobuf)" contains "$out" "deployment.apps/gen-web created"
+check "replicas 0 survives protobuf" test "$(K get deploy gen-web -n gen -o jsonpath='{.spec.replicas}/{.spec.template.spec.containers[0].ports[0].containerPort}')" = "0/80"
+out=$(K create configmap gen-cm -n gen --from-literal=a=b 2>&1; K create secret generic gen-s -n gen --from-literal=pw=hunter2 2>&1;
+      K create service clusterip gen-svc -n gen --tcp=80:8080 2>&1; K create job gen-job -n gen --image=busybox -- echo hi 2>&1;
+      K create cronjob gen-cj -n gen --image=busybox '--schedule=*/5 * * * *' 2>&1; K create serviceaccount gen-sa -n gen 2>&1)
+for made in configmap/gen-cm secret/gen-s service/gen-svc job.batch/gen-job cronjob.batch/gen-cj serviceaccount/gen-sa; do
+  check "kubectl create ${made%%/*} (protobuf)" contains "$out" "$made created"
+done
+check "secret data decoded" test "$(K get secret gen-s -n gen -o jsonpath='{.data.pw}' | base64 -d)" = hunter2
+check "service targetPort" test "$(K get svc gen-svc -n gen -o jsonpath='{.spec.ports[0].targetPort}')" = 8080
+check "job command" test "$(K get job gen-job -n gen -o jsonpath='{.spec.template.spec.containers[0].command[1]}')" = hi
+out=$(K autoscale deployment gen-web -n gen --min=1 --max=4 --cpu-percent=60 2>&1)
+check "kubectl autoscale" contains "$out" "horizontalpodautoscaler.autoscaling/gen-web autoscaled"
+out=$(K get hpa gen-web -n gen 2>&1)
+check "kubectl get hpa after autoscale" contains "$out" "Deployment/gen-web.*/60%.*1 *4"
+out=$(K get --raw /apis/autoscaling/v1/namespaces/gen/horizontalpodautoscalers/gen-web)
+check "served as autoscaling/v1 too" contains "$out" '"targetCPUUtilizationPercentage":60'
+K delete ns gen --wait=false >/dev/null
 out=$(K get pods --token=wrong 2>&1 || true)
 check "wrong token refused" contains "$out" "Unauthorized\|provide credentials"
 finish

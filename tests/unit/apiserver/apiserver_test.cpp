@@ -126,9 +126,12 @@ TEST_F(ApiServerTest, CreateGetConflictAndStatusBodies) {
   auto missing = call(request("GET", "/api/v1/namespaces/default/configmaps/zzz"));
   EXPECT_EQ(missing.status, 404);
   EXPECT_EQ(body(missing).at("message"), json::value("configmaps \"zzz\" not found"));
-  auto proto = request("POST", "/api/v1/namespaces/default/configmaps", "k8s\x00\x01");
+  auto proto = request("POST", "/api/v1/namespaces/default/configmaps", "k8s\x00\x01");  // truncated
   proto.headers["content-type"] = "application/vnd.kubernetes.protobuf";
-  EXPECT_EQ(call(proto).status, 415);
+  EXPECT_EQ(call(proto).status, 400);
+  auto cbor = request("POST", "/api/v1/namespaces/default/configmaps", "\xd9\xd9\xf7");
+  cbor.headers["content-type"] = "application/cbor";
+  EXPECT_EQ(call(cbor).status, 415);
   auto badPatch = request("PATCH", "/api/v1/namespaces/default/configmaps/a", "{}");
   badPatch.headers["content-type"] = "application/apply-patch+yaml";
   EXPECT_EQ(call(badPatch).status, 415);
