@@ -5,11 +5,11 @@ set -euo pipefail
 
 build_pkgs=(g++ cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libyaml-dev libsqlite3-dev libssl-dev zlib1g-dev libseccomp-dev
+  libyaml-dev libsqlite3-dev libssl-dev zlib1g-dev libseccomp-dev libnghttp2-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev)
 # Real peers used by tests and benchmarks.
 peer_pkgs=(etcd-server etcd-client curl python3 prometheus
-  docker-registry skopeo umoci runc busybox-static iproute2 hyperfine jq chromium)
+  docker-registry skopeo umoci runc busybox-static iproute2 hyperfine jq chromium nghttp2-client python3-grpcio)
 
 missing=()
 for p in "${build_pkgs[@]}" "${peer_pkgs[@]}"; do

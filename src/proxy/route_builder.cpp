@@ -43,9 +43,19 @@ std::string workloadOf(const json::value& pod) {
   return str(pod, "metadata.name");
 }
 
+// Ports whose upstreams speak HTTP/2 without TLS (gRPC included), as Istio reads port names and
+// Kubernetes' appProtocol values.
+bool isHttp2Port(const json::value& port) {
+  std::string app = str(port, "appProtocol"), name = str(port, "name");
+  if (app == "kubernetes.io/h2c" || app == "grpc" || app == "http2" || app == "h2c") return true;
+  for (const char* prefix : {"grpc", "http2", "h2c"})
+    if (name == prefix || name.starts_with(std::string(prefix) + "-")) return true;
+  return false;
+}
+
 bool isHttpPort(const json::value& port) {
   std::string app = str(port, "appProtocol"), name = str(port, "name");
-  return app == "http" || app == "HTTP" || name == "http" || name.starts_with("http-");
+  return app == "http" || app == "HTTP" || name == "http" || name.starts_with("http-") || isHttp2Port(port);
 }
 
 json::object condition(const std::string& type, bool ok, const std::string& reason, const std::string& message, int64_t generation) {
@@ -193,6 +203,7 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
       c.name = key + ":" + std::to_string(number) + (proto == "UDP" ? "/UDP" : "");
       c.ns = ns;
       c.service = name;
+      c.http2 = isHttp2Port(port);
       auto& state = clusterStates_[c.name];
       if (!state) state = std::make_shared<ClusterState>();
       c.state = state;

@@ -134,6 +134,7 @@ struct RouteMetrics;  // per (route, source, destination): counters found once, 
 struct Cluster {
   std::string name;  // "ns/service:port"
   std::string ns, service;
+  bool http2 = false;  // upstreams speak HTTP/2 (h2c; gRPC): HTTP/2 clients are multiplexed onto it
   std::vector<Endpoint> endpoints;
   LbPolicy lb = LbPolicy::kRoundRobin;
   HashPolicy hash;

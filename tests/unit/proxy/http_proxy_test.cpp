@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <nghttp2/nghttp2.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -591,6 +592,88 @@ TEST(HttpProxy, UdpListenerForwardsDatagramsBothWays) {
   stop = true;
   echo.join();
   close(be);
+}
+
+
+// ---- HTTP/2 ----
+
+// A blocking HTTP/2 client for one request (nghttp2), enough to see what the proxy answers.
+struct H2Answer {
+  std::map<std::string, std::string> headers;
+  std::string body;
+  bool closed = false;
+};
+H2Answer h2Get(int port, const std::string& path, const std::string& contentType = "") {
+  H2Answer a;
+  int fd = connectTo(port);
+  if (fd < 0) return a;
+  nghttp2_session_callbacks* cbs = nullptr;
+  nghttp2_session_callbacks_new(&cbs);
+  nghttp2_session_callbacks_set_on_header_callback(
+      cbs, [](nghttp2_session*, const nghttp2_frame*, const uint8_t* n, size_t nl, const uint8_t* v, size_t vl, uint8_t, void* u) {
+        static_cast<H2Answer*>(u)->headers[std::string(reinterpret_cast<const char*>(n), nl)] = std::string(reinterpret_cast<const char*>(v), vl);
+        return 0;
+      });
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, [](nghttp2_session*, uint8_t, int32_t, const uint8_t* d, size_t l, void* u) {
+    static_cast<H2Answer*>(u)->body.append(reinterpret_cast<const char*>(d), l);
+    return 0;
+  });
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, [](nghttp2_session*, int32_t, uint32_t, void* u) {
+    static_cast<H2Answer*>(u)->closed = true;
+    return 0;
+  });
+  nghttp2_session* s = nullptr;
+  nghttp2_session_client_new(&s, cbs, &a);
+  nghttp2_session_callbacks_del(cbs);
+  nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, nullptr, 0);
+  std::vector<std::pair<std::string, std::string>> h{{":method", "GET"}, {":scheme", "http"}, {":authority", "shop"}, {":path", path}};
+  if (!contentType.empty()) h.emplace_back("content-type", contentType);
+  std::vector<nghttp2_nv> nva;
+  for (auto& [k, v] : h)
+    nva.push_back({reinterpret_cast<uint8_t*>(k.data()), reinterpret_cast<uint8_t*>(v.data()), k.size(), v.size(), NGHTTP2_NV_FLAG_NONE});
+  nghttp2_submit_request(s, nullptr, nva.data(), nva.size(), nullptr, nullptr);
+  for (int rounds = 0; rounds < 200 && !a.closed; ++rounds) {
+    const uint8_t* data;
+    ssize_t n;
+    while ((n = nghttp2_session_mem_send(s, &data)) > 0) sendAll(fd, {reinterpret_cast<const char*>(data), size_t(n)});
+    char buf[16384];
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 5000) <= 0) break;
+    ssize_t r = recv(fd, buf, sizeof buf, 0);
+    if (r <= 0) break;
+    if (nghttp2_session_mem_recv(s, reinterpret_cast<const uint8_t*>(buf), size_t(r)) < 0) break;
+  }
+  nghttp2_session_del(s);
+  close(fd);
+  return a;
+}
+
+TEST(HttpProxy, Http2ClientsGetClearAnswersAndBadFramesCostOnlyTheirConnection) {
+  Backend be([](const Message&) { return Backend::Reply{200, "h1"}; });
+  Route shop = routeTo({{0, 1}});
+  shop.matches.push_back(RouteMatch{RouteMatch::Path::kPrefix, "/shop", nullptr, "", {}, {}});
+  Fixture f({cluster("web", {be.port()})}, {shop});
+  // No route: 404 over HTTP/2, and a gRPC caller gets the gRPC status in a trailers-only answer.
+  H2Answer none = h2Get(f.port, "/nowhere");
+  EXPECT_EQ(none.headers[":status"], "404");
+  EXPECT_NE(none.body.find("no route for shop/nowhere"), std::string::npos) << none.body;
+  H2Answer grpc = h2Get(f.port, "/nowhere", "application/grpc");
+  EXPECT_EQ(grpc.headers["grpc-status"], "12");
+  // The cluster speaks HTTP/1.1: HTTP/2 callers are told so.
+  H2Answer h1 = h2Get(f.port, "/shop");
+  EXPECT_EQ(h1.headers[":status"], "502");
+  EXPECT_NE(h1.body.find("speaks HTTP/1.1"), std::string::npos) << h1.body;
+  // Garbage after the preface ends that connection only.
+  int fd = connectTo(f.port);
+  sendAll(fd, std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + std::string(64, '\xff'));
+  char buf[4096];
+  pollfd p{fd, POLLIN, 0};
+  ssize_t total = 0, r = 0;
+  while (poll(&p, 1, 2000) > 0 && (r = recv(fd, buf, sizeof buf, 0)) > 0) total += r;
+  EXPECT_EQ(r, 0);  // closed by the proxy (after a GOAWAY)
+  close(fd);
+  EXPECT_EQ(f.get("/shop").status, 200);
+  EXPECT_EQ(h2Get(f.port, "/nowhere").headers[":status"], "404");
 }
 
 }  // namespace

@@ -1,0 +1,818 @@
+#include "proxy/http2.h"
+
+#include "observe/otlp.h"
+
+namespace skiff::proxy {
+namespace dataplane {
+
+namespace {
+
+constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+constexpr int32_t kStreamWindow = 1 << 20;      // per stream, both directions
+constexpr int32_t kConnectionWindow = 16 << 20;  // per connection
+constexpr uint32_t kMaxConcurrentStreams = 1000;
+
+bool isHopByHop(std::string_view name) {
+  return name == "connection" || name == "keep-alive" || name == "proxy-connection" || name == "transfer-encoding" || name == "upgrade" ||
+         name == "host";
+}
+
+nghttp2_nv nv(const std::string& name, const std::string& value) {
+  return {reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())), reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())),
+          name.size(), value.size(), NGHTTP2_NV_FLAG_NONE};
+}
+
+// gRPC's status for a proxy-made HTTP status, as gRPC maps HTTP errors.
+const char* grpcStatusFor(int status) {
+  switch (status) {
+    case 400: return "13";
+    case 401: return "16";
+    case 403: return "7";
+    case 404: return "12";
+    case 429:
+    case 502:
+    case 503: return "14";
+    case 504: return "4";
+    default: return "2";
+  }
+}
+
+}  // namespace
+
+// One request/response pair across both sessions. Owned by the H2Server; the H2Client refers to it
+// by its upstream stream id while that stream is open.
+struct H2Stream {
+  H2Server* down = nullptr;
+  int32_t downId = 0;
+  H2Client* up = nullptr;
+  int32_t upId = -1;
+  Exchange ex;
+  std::vector<std::pair<std::string, std::string>> requestHeaders;  // regular headers, lower case
+  std::string method, path, authority, scheme, contentType;
+  bool headersDone = false;
+  // Request body on its way up, response body on its way down: bytes [offset, size) are pending.
+  std::string requestBody, responseBody;
+  size_t requestOffset = 0, responseOffset = 0;
+  bool requestEnd = false, responseEnd = false;
+  std::vector<std::pair<std::string, std::string>> responseHeaders, trailers;
+  bool responseStarted = false;  // response HEADERS submitted to the client
+  bool counted = false;          // cluster request count taken
+  bool local = false;            // answered by the proxy
+  std::string localBody;
+  size_t localOffset = 0;
+};
+
+Preface http2Preface(std::string_view in) {
+  size_t n = std::min(in.size(), kPreface.size());
+  if (in.substr(0, n) != kPreface.substr(0, n)) return Preface::kNo;
+  return n == kPreface.size() ? Preface::kYes : Preface::kPartial;
+}
+
+// ---- callbacks: nghttp2 calls these with the session's user data ----
+
+namespace {
+
+int serverBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+  return static_cast<H2Server*>(user)->onBeginHeaders(frame);
+}
+int serverHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen, const uint8_t* value, size_t valuelen,
+                 uint8_t, void* user) {
+  return static_cast<H2Server*>(user)->onHeader(frame, {reinterpret_cast<const char*>(name), namelen},
+                                                {reinterpret_cast<const char*>(value), valuelen});
+}
+int serverFrame(nghttp2_session*, const nghttp2_frame* frame, void* user) { return static_cast<H2Server*>(user)->onFrame(frame); }
+int serverData(nghttp2_session*, uint8_t, int32_t id, const uint8_t* data, size_t len, void* user) {
+  return static_cast<H2Server*>(user)->onData(id, data, len);
+}
+int serverClose(nghttp2_session*, int32_t id, uint32_t error, void* user) { return static_cast<H2Server*>(user)->onStreamClose(id, error); }
+
+int clientHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen, const uint8_t* value, size_t valuelen,
+                 uint8_t, void* user) {
+  return static_cast<H2Client*>(static_cast<H2Session*>(user))
+      ->onHeader(frame, {reinterpret_cast<const char*>(name), namelen}, {reinterpret_cast<const char*>(value), valuelen});
+}
+int clientFrame(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+  return static_cast<H2Client*>(static_cast<H2Session*>(user))->onFrame(frame);
+}
+int clientData(nghttp2_session*, uint8_t, int32_t id, const uint8_t* data, size_t len, void* user) {
+  return static_cast<H2Client*>(static_cast<H2Session*>(user))->onData(id, data, len);
+}
+int clientClose(nghttp2_session*, int32_t id, uint32_t error, void* user) {
+  return static_cast<H2Client*>(static_cast<H2Session*>(user))->onStreamClose(id, error);
+}
+
+// The response body (or a local reply's) as the client's session asks for it.
+ssize_t readResponse(nghttp2_session* session, int32_t id, uint8_t* buf, size_t length, uint32_t* flags, nghttp2_data_source* source,
+                     void*) {
+  auto* s = static_cast<H2Stream*>(source->ptr);
+  if (s->local) {
+    size_t n = std::min(length, s->localBody.size() - s->localOffset);
+    std::memcpy(buf, s->localBody.data() + s->localOffset, n);
+    s->localOffset += n;
+    if (s->localOffset == s->localBody.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return ssize_t(n);
+  }
+  size_t n = std::min(length, s->responseBody.size() - s->responseOffset);
+  if (n) {
+    std::memcpy(buf, s->responseBody.data() + s->responseOffset, n);
+    s->responseOffset += n;
+    if (s->responseOffset == s->responseBody.size()) s->responseBody.clear(), s->responseOffset = 0;
+    s->ex.bytesSent += n;
+    if (s->up && s->upId > 0) {  // the upstream may send this much more
+      nghttp2_session_consume(s->up->session_, s->upId, n);
+      s->up->markDirty();
+    }
+  }
+  if (s->responseOffset == s->responseBody.size() && s->responseEnd) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (!s->trailers.empty()) {
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      std::vector<nghttp2_nv> t;
+      for (const auto& [k, v] : s->trailers) t.push_back(nv(k, v));
+      nghttp2_submit_trailer(session, id, t.data(), t.size());
+    }
+    return ssize_t(n);
+  }
+  return n ? ssize_t(n) : ssize_t(NGHTTP2_ERR_DEFERRED);
+}
+
+// The request body as the upstream's session asks for it.
+ssize_t readRequest(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags, nghttp2_data_source* source, void*) {
+  auto* s = static_cast<H2Stream*>(source->ptr);
+  size_t n = std::min(length, s->requestBody.size() - s->requestOffset);
+  if (n) {
+    std::memcpy(buf, s->requestBody.data() + s->requestOffset, n);
+    s->requestOffset += n;
+    if (s->requestOffset == s->requestBody.size()) s->requestBody.clear(), s->requestOffset = 0;
+    if (s->down) {  // the client may send this much more
+      nghttp2_session_consume(s->down->session_, s->downId, n);
+      s->down->markDirty();
+    }
+  }
+  if (s->requestOffset == s->requestBody.size() && s->requestEnd) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return ssize_t(n);
+  }
+  return n ? ssize_t(n) : ssize_t(NGHTTP2_ERR_DEFERRED);
+}
+
+nghttp2_session_callbacks* serverCallbacks() {
+  static nghttp2_session_callbacks* cbs = [] {
+    nghttp2_session_callbacks* c = nullptr;
+    nghttp2_session_callbacks_new(&c);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(c, serverBeginHeaders);
+    nghttp2_session_callbacks_set_on_header_callback(c, serverHeader);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(c, serverFrame);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, serverData);
+    nghttp2_session_callbacks_set_on_stream_close_callback(c, serverClose);
+    return c;
+  }();
+  return cbs;
+}
+
+nghttp2_session_callbacks* clientCallbacks() {
+  static nghttp2_session_callbacks* cbs = [] {
+    nghttp2_session_callbacks* c = nullptr;
+    nghttp2_session_callbacks_new(&c);
+    nghttp2_session_callbacks_set_on_header_callback(c, clientHeader);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(c, clientFrame);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, clientData);
+    nghttp2_session_callbacks_set_on_stream_close_callback(c, clientClose);
+    return c;
+  }();
+  return cbs;
+}
+
+nghttp2_option* sessionOptions() {
+  static nghttp2_option* opt = [] {
+    nghttp2_option* o = nullptr;
+    nghttp2_option_new(&o);
+    nghttp2_option_set_no_auto_window_update(o, 1);  // windows open as the other side takes bytes
+    return o;
+  }();
+  return opt;
+}
+
+void sendSettings(nghttp2_session* session) {
+  nghttp2_settings_entry settings[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams},
+                                       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, uint32_t(kStreamWindow)}};
+  nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings, 2);
+  nghttp2_session_set_local_window_size(session, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
+}
+
+}  // namespace
+
+// ---- H2Session ----
+
+H2Session::~H2Session() {
+  if (worker_) worker_->h2Dirty_.erase(std::remove(worker_->h2Dirty_.begin(), worker_->h2Dirty_.end(), this), worker_->h2Dirty_.end());
+  if (session_) nghttp2_session_del(session_);
+}
+
+bool H2Session::receive(Socket& s) {
+  if (dead_) return false;
+  ssize_t n = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(s.in_.data()), s.in_.size());
+  if (n < 0) return false;
+  s.in_.consume(size_t(n));
+  markDirty();
+  return true;
+}
+
+bool H2Session::send(Socket& s) {
+  if (dead_) return false;
+  while (s.out_.size() < kMaxBuffered) {
+    const uint8_t* data = nullptr;
+    ssize_t n = nghttp2_session_mem_send(session_, &data);
+    if (n < 0) return false;
+    if (n == 0) break;
+    s.out_.append(s.w_.pool_, reinterpret_cast<const char*>(data), size_t(n));
+  }
+  if (s.connecting_) return true;
+  return s.flush();
+}
+
+void H2Session::markDirty() {
+  if (dirty_ || dead_) return;
+  dirty_ = true;
+  worker_->h2Dirty_.push_back(this);
+}
+
+void flushHttp2(Worker& w) {
+  // Sending can mark more sessions (a DATA frame taken opens the other side's window).
+  for (size_t rounds = 0; !w.h2Dirty_.empty() && rounds < 64; ++rounds) {
+    std::vector<H2Session*> batch;
+    batch.swap(w.h2Dirty_);
+    for (H2Session* s : batch) {
+      s->dirty_ = false;
+      if (!s->dead_) s->sendPending();
+    }
+  }
+}
+
+// ---- H2Server ----
+
+H2Server::H2Server(Downstream& d) : down_(d) { worker_ = &d.w_; }
+
+H2Server::~H2Server() { shutdown(); }
+
+bool H2Server::start() {
+  if (nghttp2_session_server_new2(&session_, serverCallbacks(), this, sessionOptions()) != 0) return false;
+  sendSettings(session_);
+  down_.deadline_ = kNever;
+  armDeadline();
+  return true;
+}
+
+void H2Server::shutdown() {
+  if (dead_) return;
+  dead_ = true;
+  for (auto& [id, s] : streams_) {
+    if (s->up) s->up->cancel(*s);
+    if (s->counted) s->ex.cluster->state->requests.fetch_sub(1, std::memory_order_relaxed);
+    s->counted = false;
+  }
+  streams_.clear();
+}
+
+void H2Server::onReadable() {
+  while (!down_.closed_ && down_.readable_) {
+    if (!down_.fill(256 * 1024) || !receive(down_)) {
+      down_.close();
+      return;
+    }
+    if (down_.eof_) break;
+  }
+  if (!down_.closed_ && !down_.in_.empty() && !receive(down_)) {  // what arrived with the preface
+    down_.close();
+    return;
+  }
+  flushHttp2(*worker_);
+  if (down_.eof_ && !down_.closed_) down_.close();
+}
+
+void H2Server::onWritable() {
+  markDirty();
+  flushHttp2(*worker_);
+}
+
+void H2Server::sendPending() {
+  if (down_.closed_) return;
+  if (!send(down_)) {
+    down_.close();
+    return;
+  }
+  if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_) && down_.out_.empty()) down_.close();
+}
+
+void H2Server::armDeadline() {
+  Clock::time_point d = streams_.empty() ? down_.w_.loop_.now() + down_.w_.options_.idleTimeout : kNever;
+  for (const auto& [id, s] : streams_)
+    if (!s->local) d = std::min(d, s->ex.requestDeadline);
+  down_.deadline_ = d;
+}
+
+void H2Server::onTimeout(Clock::time_point now) {
+  if (streams_.empty()) {
+    nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);  // idle: GOAWAY, then close
+    markDirty();
+    flushHttp2(*worker_);
+    down_.close();
+    return;
+  }
+  std::vector<H2Stream*> late;
+  for (auto& [id, s] : streams_)
+    if (!s->local && s->ex.requestDeadline <= now) late.push_back(s.get());
+  for (H2Stream* s : late) {
+    if (s->ex.cluster) proxyEvent(s->ex.cluster->name, "timeout").inc();
+    if (s->up) s->up->cancel(*s);
+    if (!s->responseStarted) localReply(*s, 504, "upstream request timeout");
+    else reset(*s, NGHTTP2_CANCEL);
+  }
+  armDeadline();
+  flushHttp2(*worker_);
+}
+
+int H2Server::onBeginHeaders(const nghttp2_frame* frame) {
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  auto s = std::make_unique<H2Stream>();
+  s->down = this;
+  s->downId = frame->hd.stream_id;
+  s->ex.start = down_.w_.loop_.now();
+  s->ex.startUnix = unixNanos();
+  nghttp2_session_set_stream_user_data(session_, s->downId, s.get());
+  streams_[s->downId] = std::move(s);
+  return 0;
+}
+
+int H2Server::onHeader(const nghttp2_frame* frame, std::string_view name, std::string_view value) {
+  auto it = streams_.find(frame->hd.stream_id);
+  if (it == streams_.end() || frame->hd.type != NGHTTP2_HEADERS) return 0;
+  H2Stream& s = *it->second;
+  if (s.headersDone) return 0;  // request trailers: the upstream request ends with the body
+  if (name == ":method") s.method = value;
+  else if (name == ":path") s.path = value;
+  else if (name == ":authority") s.authority = value;
+  else if (name == ":scheme") s.scheme = value;
+  else if (!name.empty() && name[0] != ':') {
+    if (name == "content-type") s.contentType = value;
+    if (name == "host" && s.authority.empty()) s.authority = value;
+    s.requestHeaders.emplace_back(name, value);
+  }
+  return 0;
+}
+
+int H2Server::onFrame(const nghttp2_frame* frame) {
+  auto it = streams_.find(frame->hd.stream_id);
+  if (it == streams_.end()) return 0;
+  H2Stream& s = *it->second;
+  bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+  if (frame->hd.type == NGHTTP2_HEADERS && !s.headersDone) {
+    s.headersDone = true;
+    s.requestEnd = end;
+    route(s);
+    return 0;
+  }
+  if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) && end) {
+    s.requestEnd = true;
+    if (s.up) s.up->resume(s);
+  }
+  return 0;
+}
+
+int H2Server::onData(int32_t id, const uint8_t* data, size_t len) {
+  auto it = streams_.find(id);
+  if (it == streams_.end() || !it->second->up) {
+    // Nobody takes these bytes (answered locally, or gone): give the window back at once.
+    if (nghttp2_session_consume(session_, id, len) != 0) nghttp2_session_consume_connection(session_, len);
+    return 0;
+  }
+  H2Stream& s = *it->second;
+  s.requestBody.append(reinterpret_cast<const char*>(data), len);
+  s.up->resume(s);
+  return 0;
+}
+
+int H2Server::onStreamClose(int32_t id, uint32_t error) {
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return 0;
+  H2Stream& s = *it->second;
+  if (error != NGHTTP2_NO_ERROR && s.ex.status == 0) s.ex.status = 499;  // the client gave up
+  if (s.up) s.up->cancel(s);
+  finish(s);
+  streams_.erase(it);
+  armDeadline();
+  return 0;
+}
+
+void H2Server::finish(H2Stream& s) {
+  if (s.counted) {
+    s.ex.cluster->state->requests.fetch_sub(1, std::memory_order_relaxed);
+    s.counted = false;
+  }
+  if (s.ex.cluster && s.ex.endpoint >= 0) {
+    auto& es = *s.ex.cluster->endpoints[size_t(s.ex.endpoint)].state;
+    es.active.fetch_sub(1, std::memory_order_relaxed);
+    if (s.ex.status >= 500 && s.ex.status != 504) countOutlierError(*s.ex.cluster, s.ex.endpoint, down_.w_.loop_.now());
+    else if (s.ex.status > 0 && s.ex.status < 500) es.consecutiveErrors.store(0, std::memory_order_relaxed);
+  }
+  if (s.ex.listener) down_.w_.record(s.ex, down_.peer_.sin_addr.s_addr, down_.peerText_);
+}
+
+void H2Server::reset(H2Stream& s, uint32_t error) {
+  nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.downId, error);
+  markDirty();
+}
+
+void H2Server::resume(H2Stream& s) {
+  nghttp2_session_resume_data(session_, s.downId);
+  markDirty();
+}
+
+void H2Server::localReply(H2Stream& s, int status, std::string_view message, std::vector<std::pair<std::string, std::string>> extra) {
+  s.local = true;
+  s.ex.status = status;
+  std::string code = std::to_string(status);
+  std::vector<std::pair<std::string, std::string>> h{{":status", code}};
+  bool grpc = s.contentType.starts_with("application/grpc");
+  if (grpc) {
+    // gRPC callers read the outcome from grpc-status (a trailers-only response).
+    h.emplace_back("content-type", "application/grpc");
+    h.emplace_back("grpc-status", grpcStatusFor(status));
+    std::string m;
+    for (char c : message) m += (c >= 0x20 && c < 0x7f && c != '%') ? std::string(1, c) : "%" + std::string(1, "0123456789ABCDEF"[uint8_t(c) >> 4]) + "0123456789ABCDEF"[uint8_t(c) & 15];
+    h.emplace_back("grpc-message", m);
+  } else {
+    h.emplace_back("content-type", "text/plain");
+    s.localBody = std::string(message) + "\n";
+  }
+  for (auto& e : extra) h.push_back(std::move(e));
+  std::vector<nghttp2_nv> nva;
+  for (const auto& [k, v] : h) nva.push_back(nv(k, v));
+  nghttp2_data_provider body;
+  body.source.ptr = &s;
+  body.read_callback = readResponse;
+  s.responseStarted = true;
+  nghttp2_submit_response(session_, s.downId, nva.data(), nva.size(), grpc ? nullptr : &body);
+  markDirty();
+}
+
+void H2Server::route(H2Stream& s) {
+  Worker& w = down_.w_;
+  const Listener* listener = down_.slot_->config;
+  if (!listener) return reset(s, NGHTTP2_REFUSED_STREAM);
+  Exchange& ex = s.ex;
+  ex.table = w.table_;
+  ex.listener = listener;
+  ex.method = s.method;
+  ex.target = s.path;
+  ex.host = s.authority;
+  for (const auto& [k, v] : s.requestHeaders)
+    if (k == "user-agent") ex.userAgent = v;
+  std::string traceparent;
+  for (const auto& [k, v] : s.requestHeaders)
+    if (k == "traceparent") traceparent = v;
+  auto incoming = observe::parseTraceparent(traceparent);
+  if (incoming) {
+    ex.traceId = incoming->traceId;
+    ex.parentSpanId = incoming->parentId;
+  } else {
+    appendHex(ex.traceId, w.random(), 16);
+    appendHex(ex.traceId, w.random(), 16);
+  }
+  appendHex(ex.spanId, w.random() | 1, 16);
+  std::string flags = incoming ? incoming->flags : "01";
+
+  std::string_view target = s.path;
+  size_t q = target.find('?');
+  std::string_view path = target.substr(0, q), query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+  std::vector<http1::Header> headers;
+  headers.reserve(s.requestHeaders.size());
+  for (const auto& [k, v] : s.requestHeaders) headers.push_back({k, v});
+  RequestView view{s.method, path, query, s.authority, &headers};
+  const Route* route = matchRoute(*listener, view);
+  ex.route = route;
+  if (!route) return localReply(s, 404, "no route for " + s.authority + std::string(path));
+  if (route->redirectStatus) {
+    std::string host = route->redirectHost.empty() ? s.authority.substr(0, s.authority.rfind(':')) : route->redirectHost;
+    std::string location = (route->redirectScheme.empty() ? "http" : route->redirectScheme) + "://" + host +
+                           (route->redirectPort ? ":" + std::to_string(route->redirectPort) : "") + s.path;
+    return localReply(s, route->redirectStatus, "", {{"location", location}});
+  }
+  const BackendRef* backend = chooseBackend(*route, w.random());
+  if (!backend || backend->cluster < 0)
+    return localReply(s, route->directResponse ? route->directResponse : 500,
+                      backend ? "the route's backend does not exist (see the HTTPRoute's ResolvedRefs condition)" : "the route has no backends");
+  const Cluster& c = ex.table->clusters[size_t(backend->cluster)];
+  ex.cluster = &c;
+  if (!c.http2)
+    return localReply(s, 502,
+                      "HTTP/2 requests reach Service ports that speak HTTP/2 (named grpc*, h2c* or http2*, or appProtocol "
+                      "kubernetes.io/h2c); " + c.name + " speaks HTTP/1.1");
+  if (c.state->requests.load(std::memory_order_relaxed) >= c.limits.maxRequests) {
+    proxyEvent(c.name, "overflow_requests").inc();
+    return localReply(s, 503, "upstream overloaded (circuit breaker: max requests)", {{"x-skiff-overloaded", "true"}});
+  }
+  c.state->requests.fetch_add(1, std::memory_order_relaxed);
+  s.counted = true;
+  auto timeout = route->timeout.count() ? route->timeout : c.timeout;
+  if (timeout.count()) ex.requestDeadline = ex.start + timeout;
+
+  uint64_t hashKey = 0;
+  if (c.lb == LbPolicy::kConsistentHash && c.hash.source == HashPolicy::Source::kHeader) {
+    for (const auto& [k, v] : s.requestHeaders)
+      if (k == c.hash.name) hashKey = hash64(v);
+  } else if ((c.lb == LbPolicy::kConsistentHash && c.hash.source == HashPolicy::Source::kSourceIp) || listener->clientIpAffinity) {
+    hashKey = hash64(std::string_view(reinterpret_cast<const char*>(&down_.peer_.sin_addr), 4));
+  }
+  uint64_t rnd = w.random();
+  int e = pickEndpoint(c, hashKey, -1, rnd, ex.start);
+  if (e < 0) return localReply(s, 503, "no healthy upstream for " + c.name);
+  ex.endpoint = e;
+  c.endpoints[size_t(e)].state->active.fetch_add(1, std::memory_order_relaxed);
+  if (!w.authorize(*ex.table, c, e, down_.peer_.sin_addr.s_addr, s.method, path, s.authority))
+    return localReply(s, 403, "RBAC: access denied");
+
+  // The request as it goes upstream: route edits, trace context and forwarding headers.
+  std::string upstreamPath = s.path;
+  if (!route->rewritePrefix.empty() && !route->matches.empty() && route->matches.front().pathType == RouteMatch::Path::kPrefix) {
+    std::string_view prefix = route->matches.front().path;
+    std::string_view rest = path.substr(std::min(path.size(), prefix.size()));
+    std::string rewritten = route->rewritePrefix;
+    if (!rest.empty() && rest.front() != '/' && (rewritten.empty() || rewritten.back() != '/')) rewritten += '/';
+    if (!rest.empty() && rest.front() == '/' && !rewritten.empty() && rewritten.back() == '/') rest.remove_prefix(1);
+    rewritten.append(rest);
+    upstreamPath = (rewritten.empty() ? "/" : rewritten) + (q != std::string_view::npos ? std::string(target.substr(q)) : "");
+  }
+  std::vector<std::pair<std::string, std::string>> out{{":method", s.method},
+                                                       {":scheme", "http"},
+                                                       {":authority", route->rewriteHost ? *route->rewriteHost : s.authority},
+                                                       {":path", upstreamPath}};
+  std::string forwardedFor;
+  for (const auto& [k, v] : s.requestHeaders) {
+    if (isHopByHop(k) || k == "traceparent" || (k == "te" && v != "trailers")) continue;
+    if (k == "x-forwarded-for") {
+      forwardedFor = v + ", ";
+      continue;
+    }
+    bool skip = false;
+    for (const auto& r : route->requestHeaders.remove) skip = skip || k == r;
+    for (const auto& [n, val] : route->requestHeaders.set) skip = skip || http1::equalsIgnoreCase(k, n);
+    if (!skip) out.emplace_back(k, v);
+  }
+  for (const auto& [n, v] : route->requestHeaders.set) out.emplace_back(n, v);
+  for (const auto& [n, v] : route->requestHeaders.add) out.emplace_back(n, v);
+  for (auto& [n, v] : out)
+    if (n[0] != ':') std::transform(n.begin(), n.end(), n.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
+  out.emplace_back("x-forwarded-for", forwardedFor + down_.peerText_);
+  out.emplace_back("traceparent", "00-" + ex.traceId + "-" + ex.spanId + "-" + flags);
+
+  // An HTTP/2 connection to that endpoint from this worker, shared with other streams.
+  const Endpoint& ep = c.endpoints[size_t(e)];
+  std::string key = c.name + "|" + ep.text;
+  H2Client* client = nullptr;
+  if (auto it = w.h2Clients_.find(key); it != w.h2Clients_.end() && it->second->accepting()) client = it->second;
+  if (!client) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return localReply(s, 503, "upstream connect error (out of sockets)");
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&ep.address), sizeof ep.address);
+    if (r != 0 && errno != EINPROGRESS) {
+      ::close(fd);
+      return localReply(s, 503, "upstream connect error or disconnect/reset before headers (connection refused)");
+    }
+    client = new H2Client(w, fd, key, c, e);
+    client->connecting_ = r != 0;
+    w.track(client);
+    if (!w.loop_.add(fd, client)) {
+      client->close();
+      return localReply(s, 503, "upstream connect error");
+    }
+    if (auto old = w.h2Clients_.find(key); old != w.h2Clients_.end()) old->second->key_.clear();  // draining: not reused
+    w.h2Clients_[key] = client;
+  }
+  std::vector<nghttp2_nv> nva;
+  nva.reserve(out.size());
+  for (const auto& [k, v] : out) nva.push_back(nv(k, v));
+  ex.attempts = 1;
+  ex.attemptStart = ex.start;
+  if (!client->submit(s, nva, !s.requestEnd)) return localReply(s, 503, "upstream connection cannot take a new stream");
+  armDeadline();
+}
+
+void H2Server::startResponse(H2Stream& s, bool endStream) {
+  std::vector<nghttp2_nv> nva;
+  const Route* route = s.ex.route;
+  std::vector<std::pair<std::string, std::string>> extra;
+  if (route) {
+    for (const auto& [n, v] : route->responseHeaders.set) extra.emplace_back(n, v);
+    for (const auto& [n, v] : route->responseHeaders.add) extra.emplace_back(n, v);
+  }
+  for (const auto& [k, v] : s.responseHeaders) {
+    if (k == ":status") s.ex.status = std::atoi(v.c_str());
+    if (isHopByHop(k)) continue;
+    bool skip = false;
+    if (route) {
+      for (const auto& r : route->responseHeaders.remove) skip = skip || k == r;
+      for (const auto& [n, val] : route->responseHeaders.set) skip = skip || http1::equalsIgnoreCase(k, n);
+    }
+    if (!skip) nva.push_back(nv(k, v));
+  }
+  for (const auto& [k, v] : extra) nva.push_back(nv(k, v));
+  s.responseStarted = true;
+  nghttp2_data_provider body;
+  body.source.ptr = &s;
+  body.read_callback = readResponse;
+  nghttp2_submit_response(session_, s.downId, nva.data(), nva.size(), endStream ? nullptr : &body);
+  markDirty();
+}
+
+// ---- H2Client ----
+
+H2Client::H2Client(Worker& w, int fd, std::string key, const Cluster& cluster, int endpoint)
+    : Socket(w, fd), key_(std::move(key)), cluster_(cluster.state), clusterName_(cluster.name), endpointText_(cluster.endpoints[size_t(endpoint)].text) {
+  worker_ = &w;
+  cluster_->connections.fetch_add(1, std::memory_order_relaxed);
+  cluster_->busy.fetch_add(1, std::memory_order_relaxed);
+  nghttp2_session_client_new2(&session_, clientCallbacks(), static_cast<H2Session*>(this), sessionOptions());
+  sendSettings(session_);
+}
+
+H2Client::~H2Client() {
+  cluster_->connections.fetch_sub(1, std::memory_order_relaxed);
+  cluster_->busy.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool H2Client::accepting() const {
+  return !closed_ && !dead_ && !key_.empty() && nghttp2_session_check_request_allowed(session_);
+}
+
+bool H2Client::submit(H2Stream& s, const std::vector<nghttp2_nv>& headers, bool withBody) {
+  nghttp2_data_provider body;
+  body.source.ptr = &s;
+  body.read_callback = readRequest;
+  int32_t id = nghttp2_submit_request(session_, nullptr, headers.data(), headers.size(), withBody ? &body : nullptr, &s);
+  if (id < 0) return false;
+  s.up = this;
+  s.upId = id;
+  streams_[id] = &s;
+  deadline_ = kNever;
+  markDirty();
+  return true;
+}
+
+void H2Client::resume(H2Stream& s) {
+  if (s.upId > 0) nghttp2_session_resume_data(session_, s.upId);
+  markDirty();
+}
+
+void H2Client::cancel(H2Stream& s) {
+  if (s.upId > 0 && streams_.erase(s.upId)) {
+    nghttp2_session_set_stream_user_data(session_, s.upId, nullptr);
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.upId, NGHTTP2_CANCEL);
+    markDirty();
+  }
+  s.up = nullptr;
+  s.upId = -1;
+  if (streams_.empty()) deadline_ = w_.loop_.now() + std::chrono::seconds(60);
+}
+
+void H2Client::onEvents(uint32_t events) {
+  if (closed_) return;
+  if (connecting_ && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err || (events & EPOLLERR)) return fail("upstream connect error or disconnect/reset before headers (connection refused)");
+    connecting_ = false;
+    markDirty();
+  }
+  if (events & EPOLLERR) return fail("upstream connection error");
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
+    readable_ = true;
+    while (!closed_ && readable_) {
+      if (!fill(256 * 1024) || !receive(*this)) return fail("upstream sent malformed HTTP/2");
+      if (eof_) break;
+    }
+  }
+  if (events & EPOLLOUT) markDirty();
+  flushHttp2(w_);
+  if (!closed_ && eof_) fail("upstream closed the connection");
+}
+
+void H2Client::sendPending() {
+  if (closed_) return;
+  if (!send(*this)) return fail("upstream write failed");
+}
+
+void H2Client::expire(Clock::time_point) {
+  if (streams_.empty()) close();
+}
+
+void H2Client::fail(const char* why) {
+  if (closed_) return;
+  // Streams still waiting for a response get an answer; streams mid-response are reset.
+  auto streams = std::move(streams_);
+  streams_.clear();
+  for (auto& [id, s] : streams) {
+    s->up = nullptr;
+    s->upId = -1;
+    if (!s->down) continue;
+    if (!s->responseStarted) {
+      s->down->localReply(*s, 503, why);  // counts against the endpoint (outlier detection) when the stream ends
+    } else if (!s->responseEnd) {
+      s->down->reset(*s, NGHTTP2_INTERNAL_ERROR);
+    }
+  }
+  close();
+  flushHttp2(w_);
+}
+
+void H2Client::close() {
+  if (closed_) return;
+  closed_ = true;
+  dead_ = true;
+  for (auto& [id, s] : streams_) {
+    s->up = nullptr;
+    s->upId = -1;
+    if (s->down && !s->responseEnd) s->down->reset(*s, NGHTTP2_INTERNAL_ERROR);
+  }
+  streams_.clear();
+  if (!key_.empty()) {
+    auto it = w_.h2Clients_.find(key_);
+    if (it != w_.h2Clients_.end() && it->second == this) w_.h2Clients_.erase(it);
+  }
+  w_.loop_.remove(fd_);
+  w_.untrack(this);
+  releaseBuffers();
+  w_.loop_.retire(this);
+}
+
+int H2Client::onHeader(const nghttp2_frame* frame, std::string_view name, std::string_view value) {
+  auto it = streams_.find(frame->hd.stream_id);
+  if (it == streams_.end() || frame->hd.type != NGHTTP2_HEADERS) return 0;
+  H2Stream& s = *it->second;
+  if (frame->headers.cat == NGHTTP2_HCAT_HEADERS && s.responseStarted) s.trailers.emplace_back(name, value);
+  else s.responseHeaders.emplace_back(name, value);
+  return 0;
+}
+
+int H2Client::onFrame(const nghttp2_frame* frame) {
+  auto it = streams_.find(frame->hd.stream_id);
+  if (it == streams_.end()) return 0;
+  H2Stream& s = *it->second;
+  bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+  if (frame->hd.type == NGHTTP2_HEADERS) {
+    if (!s.responseStarted) {
+      if (!s.responseHeaders.empty() && s.responseHeaders.front().first == ":status" && s.responseHeaders.front().second[0] == '1') {
+        s.responseHeaders.clear();  // 1xx: the final response follows
+        return 0;
+      }
+      s.responseEnd = end;
+      if (s.down) s.down->startResponse(s, end);
+      return 0;
+    }
+    if (end) {  // trailers
+      s.responseEnd = true;
+      if (s.down) s.down->resume(s);
+    }
+    return 0;
+  }
+  if (frame->hd.type == NGHTTP2_DATA && end) {
+    s.responseEnd = true;
+    if (s.down) s.down->resume(s);
+  }
+  return 0;
+}
+
+int H2Client::onData(int32_t id, const uint8_t* data, size_t len) {
+  auto it = streams_.find(id);
+  if (it == streams_.end()) {
+    if (nghttp2_session_consume(session_, id, len) != 0) nghttp2_session_consume_connection(session_, len);
+    return 0;
+  }
+  H2Stream& s = *it->second;
+  s.responseBody.append(reinterpret_cast<const char*>(data), len);
+  if (s.down) s.down->resume(s);
+  return 0;
+}
+
+int H2Client::onStreamClose(int32_t id, uint32_t error) {
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return 0;
+  H2Stream& s = *it->second;
+  streams_.erase(it);
+  s.up = nullptr;
+  s.upId = -1;
+  if (streams_.empty()) deadline_ = w_.loop_.now() + std::chrono::seconds(60);
+  if (!s.down) return 0;
+  if (!s.responseStarted) {
+    s.down->localReply(s, 502, error == NGHTTP2_REFUSED_STREAM ? "upstream refused the stream" : "upstream reset the stream before a response");
+  } else if (!s.responseEnd) {
+    s.down->reset(s, error ? error : uint32_t(NGHTTP2_INTERNAL_ERROR));
+  }
+  return 0;
+}
+
+}  // namespace dataplane
+}  // namespace skiff::proxy

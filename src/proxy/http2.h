@@ -1,0 +1,116 @@
+// HTTP/2 in the node proxy (nghttp2): clients that open with the HTTP/2 preface on an HTTP
+// listener (h2c prior knowledge, as gRPC clients do in a mesh) get an H2Server; each of their
+// streams is routed like an HTTP/1.1 request (routes, weights, circuit breaker, load balancing,
+// AuthorizationPolicy, metrics, access log, spans) and multiplexed onto an H2Client: one HTTP/2
+// connection per worker and endpoint of a cluster whose port speaks HTTP/2 (grpc, h2c, http2
+// names or appProtocol). Trailers pass through (gRPC status), and flow control is end to end:
+// a stream's window opens on one side only as the other side takes its bytes, so a slow reader
+// holds memory to a window, not to a whole stream.
+#pragma once
+#include <nghttp2/nghttp2.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proxy/dataplane.h"
+
+namespace skiff::proxy {
+namespace dataplane {
+
+struct H2Stream;
+
+// What both ends share: an nghttp2 session over a Socket's buffers.
+class H2Session {
+ public:
+  virtual ~H2Session();
+  // Feeds what the socket has read to the session. False on a protocol or socket error.
+  bool receive(Socket& s);
+  // Moves frames the session wants to send into the socket and flushes. False on error.
+  bool send(Socket& s);
+  // Asks the worker to send() this session's frames after the current event.
+  void markDirty();
+  virtual void sendPending() = 0;
+  nghttp2_session* session_ = nullptr;
+  Worker* worker_ = nullptr;
+  bool dirty_ = false;
+  bool dead_ = false;
+};
+
+// The downstream side, owned by the Downstream connection that received the preface.
+class H2Server : public H2Session {
+ public:
+  explicit H2Server(Downstream& d);
+  ~H2Server() override;
+  bool start();
+  void onReadable();
+  void onWritable();
+  void onTimeout(Clock::time_point now);
+  // The client connection is going away: every stream lets go of its upstream.
+  void shutdown();
+  void sendPending() override;
+
+  // nghttp2 callbacks.
+  int onBeginHeaders(const nghttp2_frame* frame);
+  int onHeader(const nghttp2_frame* frame, std::string_view name, std::string_view value);
+  int onFrame(const nghttp2_frame* frame);
+  int onData(int32_t id, const uint8_t* data, size_t len);
+  int onStreamClose(int32_t id, uint32_t error);
+
+  // Answers a stream from the proxy itself (404, 503, ...), with gRPC's status for gRPC callers.
+  void localReply(H2Stream& s, int status, std::string_view message, std::vector<std::pair<std::string, std::string>> extra = {});
+  // The upstream's response head (or trailers-only response) is here.
+  void startResponse(H2Stream& s, bool endStream);
+  void resume(H2Stream& s);
+  void reset(H2Stream& s, uint32_t error);
+
+  Downstream& down_;
+
+ private:
+  void route(H2Stream& s);
+  void finish(H2Stream& s);
+  void armDeadline();
+  std::map<int32_t, std::unique_ptr<H2Stream>> streams_;
+};
+
+// One HTTP/2 connection to an endpoint, shared by every stream this worker sends there.
+class H2Client : public Socket, public H2Session {
+ public:
+  H2Client(Worker& w, int fd, std::string key, const Cluster& cluster, int endpoint);
+  ~H2Client() override;
+  void onEvents(uint32_t events) override;
+  void close() override;
+  void expire(Clock::time_point now) override;
+  void sendPending() override;
+  bool accepting() const;
+  // Sends `s` upstream; false when the session cannot take a new stream.
+  bool submit(H2Stream& s, const std::vector<nghttp2_nv>& headers, bool withBody);
+  void resume(H2Stream& s);
+  void cancel(H2Stream& s);
+
+  // nghttp2 callbacks.
+  int onHeader(const nghttp2_frame* frame, std::string_view name, std::string_view value);
+  int onFrame(const nghttp2_frame* frame);
+  int onData(int32_t id, const uint8_t* data, size_t len);
+  int onStreamClose(int32_t id, uint32_t error);
+
+  std::string key_;
+  std::shared_ptr<ClusterState> cluster_;
+  std::string clusterName_, endpointText_;
+  std::map<int32_t, H2Stream*> streams_;
+
+ private:
+  void fail(const char* why);
+};
+
+// Sends what every session marked dirty has queued (after an event, never from inside a callback
+// of another session, so a stream is never freed under a caller).
+void flushHttp2(Worker& w);
+
+// True when `in` starts with the HTTP/2 connection preface (or is a prefix of it: wait for more).
+enum class Preface { kNo, kPartial, kYes };
+Preface http2Preface(std::string_view in);
+
+}  // namespace dataplane
+}  // namespace skiff::proxy

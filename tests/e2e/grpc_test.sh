@@ -1,0 +1,133 @@
+# HTTP/2 and gRPC through the node proxy (process runtime): a real gRPC client (Debian's
+# python3-grpcio) on one channel — one HTTP/2 connection — reaches a Service whose port is named
+# grpc; the proxy spreads its calls over every pod per request, passes server streaming, status
+# and trailers, large messages (flow control) and routes; HTTP/1.1 ports refuse HTTP/2 clearly.
+source "$(dirname "$0")/lib.sh"
+PY=/usr/bin/python3
+if ! $PY -c 'import grpc' 2>/dev/null; then echo "python3-grpcio missing: skipping"; echo "0 passed, 0 failed"; exit 0; fi
+
+cat >"$WORK/server.py" <<'PYEOF'
+import grpc, os, time
+from concurrent import futures
+pod = os.environ["POD_NAME"].encode()
+def say(request, context):
+    return pod + b" " + request
+def fail(request, context):
+    context.abort(grpc.StatusCode.NOT_FOUND, "no such item: " + request.decode())
+def count(request, context):
+    for i in range(int(request)):
+        yield b"%d" % i
+def sleep(request, context):
+    time.sleep(float(request))
+    return b"late"
+handlers = {"Say": grpc.unary_unary_rpc_method_handler(say), "Fail": grpc.unary_unary_rpc_method_handler(fail),
+            "Count": grpc.unary_stream_rpc_method_handler(count), "Sleep": grpc.unary_unary_rpc_method_handler(sleep)}
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=[("grpc.max_receive_message_length", 8 << 20)])
+server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("echo.Echo", handlers)])
+server.add_insecure_port("127.0.0.1:" + os.environ["PORT"])
+server.start()
+server.wait_for_termination()
+PYEOF
+
+cat >"$WORK/client.py" <<'PYEOF'
+import grpc, sys, collections
+target, what = sys.argv[1], sys.argv[2]
+ch = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 8 << 20), ("grpc.max_send_message_length", 8 << 20)])
+grpc.channel_ready_future(ch).result(timeout=10)
+call = lambda m: ch.unary_unary("/echo.Echo/" + m)
+if what == "spread":
+    pods = collections.Counter(call("Say")(b"hi", timeout=5).split()[0] for _ in range(300))
+    print(len(pods), min(pods.values()), sum(pods.values()))
+elif what == "stream":
+    print(",".join(x.decode() for x in ch.unary_stream("/echo.Echo/Count")(b"5", timeout=5)))
+elif what == "fail":
+    try:
+        call("Fail")(b"socks", timeout=5)
+    except grpc.RpcError as e:
+        print(e.code().name, e.details())
+elif what == "big":
+    data = bytes(range(256)) * 4096 * 3  # 3 MiB
+    out = call("Say")(data, timeout=20)
+    print(len(out) - len(data) > 0 and out.endswith(data))
+elif what == "timeout":
+    try:
+        call("Sleep")(b"3", timeout=10)
+    except grpc.RpcError as e:
+        print(e.code().name, e.details())
+elif what == "unknown":
+    try:
+        call("Nope")(b"", timeout=5)
+    except grpc.RpcError as e:
+        print(e.code().name)
+PYEOF
+
+start_skiff --proxy-workers 2
+cat >"$WORK/app.yaml" <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: echo}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: echo}}
+  template:
+    metadata: {labels: {app: echo}}
+    spec:
+      containers:
+      - name: echo
+        image: busybox
+        command: ["$PY", "$WORK/server.py"]
+        ports: [{name: grpc, containerPort: 50051}]
+        readinessProbe: {tcpSocket: {port: 50051}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo}
+spec:
+  selector: {app: echo}
+  ports: [{name: grpc, port: 50051, targetPort: grpc}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: echo-slow
+  annotations: {skiff.dev/timeout: "1s"}
+spec:
+  selector: {app: echo}
+  ports: [{port: 50051, targetPort: grpc, appProtocol: kubernetes.io/h2c}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: plain}
+spec:
+  selector: {app: echo}
+  ports: [{name: http, port: 8080, targetPort: grpc}]
+EOF
+check "apply a gRPC service" kubectl apply -f "$WORK/app.yaml"
+ready() { [ "$(kubectl get deploy echo -o jsonpath='{.status.readyReplicas}')" = 3 ]; }
+check "3 pods ready" wait_for "echo ready" 40 ready
+IP=$(kubectl get svc echo -o jsonpath='{.spec.clusterIP}')
+SLOW=$(kubectl get svc echo-slow -o jsonpath='{.spec.clusterIP}')
+PLAIN=$(kubectl get svc plain -o jsonpath='{.spec.clusterIP}')
+answers() { $PY "$WORK/client.py" "$IP:50051" stream >/dev/null 2>&1; }
+check "the service answers gRPC" wait_for "grpc" 20 answers
+
+out=$($PY "$WORK/client.py" "$IP:50051" spread 2>&1)
+read -r pods least total <<<"$out"
+check "300 calls on one channel reach all 3 pods ($out)" test "${pods:-0}" = 3 -a "${total:-0}" = 300
+check "spread per request, not per connection (least $least of 300)" test "${least:-0}" -ge 60
+out=$($PY "$WORK/client.py" "$IP:50051" stream 2>&1)
+check "server streaming passes" test "$out" = "0,1,2,3,4"
+out=$($PY "$WORK/client.py" "$IP:50051" fail 2>&1)
+check "gRPC status and message (trailers) pass" test "$out" = "NOT_FOUND no such item: socks"
+out=$($PY "$WORK/client.py" "$IP:50051" unknown 2>&1)
+check "unimplemented method from the server" test "$out" = "UNIMPLEMENTED"
+out=$($PY "$WORK/client.py" "$IP:50051" big 2>&1)
+check "3 MiB each way through flow control" test "$out" = "True"
+out=$($PY "$WORK/client.py" "$SLOW:50051" timeout 2>&1)
+check "route timeout: DEADLINE_EXCEEDED from the proxy" contains "$out" "DEADLINE_EXCEEDED upstream request timeout"
+out=$($PY "$WORK/client.py" "$PLAIN:8080" unknown 2>&1)
+check "HTTP/2 to an HTTP/1.1 port is refused" contains "$out" "UNAVAILABLE\|INTERNAL\|UNKNOWN"
+out=$(curl -sS --cacert "$CA" -H "Authorization: Bearer $TOKEN" "$SERVER/metrics")
+check "gRPC requests in the RED metrics" contains "$out" 'skiff_http_requests_total{route="default/echo".*code="200"} [0-9]'
+kubectl delete -f "$WORK/app.yaml" --wait=false >/dev/null
+finish
