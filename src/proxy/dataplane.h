@@ -129,6 +129,9 @@ inline const BackendRef* chooseBackend(const Route& route, uint64_t random) {
   return nullptr;
 }
 
+// The request target as it goes upstream: the route's URL rewrite (ReplacePrefixMatch) applied.
+std::string upstreamTarget(const Route& route, std::string_view target);
+
 struct MetricKey {
   uint64_t version;
   const void* route;
@@ -382,6 +385,8 @@ class Worker {
   }
   void connectionFreed(const std::string& cluster);
   void count(const Exchange& ex, uint32_t peerIp);
+  // Continues the caller's W3C trace (or starts one) in `ex`; returns the trace flags to send on.
+  std::string startTrace(Exchange& ex, std::string_view traceparent);
   // A finished request: metrics, access log, span.
   void record(const Exchange& ex, uint32_t peerIp, const std::string& peerText);
   // AuthorizationPolicy at the destination: false (and counted) when the caller may not.

@@ -1,6 +1,5 @@
 #include "proxy/http2.h"
 
-#include "observe/otlp.h"
 
 namespace skiff::proxy {
 namespace dataplane {
@@ -471,16 +470,7 @@ void H2Server::route(H2Stream& s) {
   std::string traceparent;
   for (const auto& [k, v] : s.requestHeaders)
     if (k == "traceparent") traceparent = v;
-  auto incoming = observe::parseTraceparent(traceparent);
-  if (incoming) {
-    ex.traceId = incoming->traceId;
-    ex.parentSpanId = incoming->parentId;
-  } else {
-    appendHex(ex.traceId, w.random(), 16);
-    appendHex(ex.traceId, w.random(), 16);
-  }
-  appendHex(ex.spanId, w.random() | 1, 16);
-  std::string flags = incoming ? incoming->flags : "01";
+  std::string flags = w.startTrace(ex, traceparent);
 
   std::string_view target = s.path;
   size_t q = target.find('?');
@@ -533,16 +523,7 @@ void H2Server::route(H2Stream& s) {
     return localReply(s, 403, "RBAC: access denied");
 
   // The request as it goes upstream: route edits, trace context and forwarding headers.
-  std::string upstreamPath = s.path;
-  if (!route->rewritePrefix.empty() && !route->matches.empty() && route->matches.front().pathType == RouteMatch::Path::kPrefix) {
-    std::string_view prefix = route->matches.front().path;
-    std::string_view rest = path.substr(std::min(path.size(), prefix.size()));
-    std::string rewritten = route->rewritePrefix;
-    if (!rest.empty() && rest.front() != '/' && (rewritten.empty() || rewritten.back() != '/')) rewritten += '/';
-    if (!rest.empty() && rest.front() == '/' && !rewritten.empty() && rewritten.back() == '/') rest.remove_prefix(1);
-    rewritten.append(rest);
-    upstreamPath = (rewritten.empty() ? "/" : rewritten) + (q != std::string_view::npos ? std::string(target.substr(q)) : "");
-  }
+  std::string upstreamPath = upstreamTarget(*route, s.path);
   std::vector<std::pair<std::string, std::string>> out{{":method", s.method},
                                                        {":scheme", "http"},
                                                        {":authority", route->rewriteHost ? *route->rewriteHost : s.authority},

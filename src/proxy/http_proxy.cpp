@@ -296,17 +296,7 @@ void Downstream::startExchange(const http1::Head& head) {
   ex.requestDone = head.framing == http1::Framing::kNone;
   headStarted_ = false;
 
-  // Trace context: continue the caller's trace, or start one.
-  auto incoming = observe::parseTraceparent(head.header("traceparent"));
-  if (incoming) {
-    ex.traceId = incoming->traceId;
-    ex.parentSpanId = incoming->parentId;
-  } else {
-    appendHex(ex.traceId, w_.random(), 16);
-    appendHex(ex.traceId, w_.random(), 16);
-  }
-  appendHex(ex.spanId, w_.random() | 1, 16);
-  std::string flags = incoming ? incoming->flags : "01";
+  std::string flags = w_.startTrace(ex, head.header("traceparent"));
 
   std::string_view target = head.target;
   size_t q = target.find('?');
@@ -389,18 +379,7 @@ void Downstream::startExchange(const http1::Head& head) {
   out.reserve(head.length + 192);
   out.append(head.method);
   out += ' ';
-  if (!route->rewritePrefix.empty() && !route->matches.empty() && route->matches.front().pathType == RouteMatch::Path::kPrefix) {
-    std::string_view prefix = route->matches.front().path;
-    std::string_view rest = path.substr(std::min(path.size(), prefix.size()));
-    std::string rewritten = route->rewritePrefix;
-    if (!rest.empty() && rest.front() != '/' && (rewritten.empty() || rewritten.back() != '/')) rewritten += '/';
-    if (!rest.empty() && rest.front() == '/' && !rewritten.empty() && rewritten.back() == '/') rest.remove_prefix(1);
-    rewritten.append(rest);
-    out += rewritten.empty() ? "/" : rewritten;
-    if (q != std::string_view::npos) out.append(target.substr(q));
-  } else {
-    out.append(target);
-  }
+  out += upstreamTarget(*route, target);
   out += " HTTP/1.1\r\n";
   std::string_view forwardedFor;
   for (const auto& h : head.headers) {
@@ -805,6 +784,35 @@ bool Downstream::forwardResponseBody() {
 }
 
 void Downstream::record() { w_.record(*ex_, peer_.sin_addr.s_addr, peerText_); }
+
+std::string Worker::startTrace(Exchange& ex, std::string_view traceparent) {
+  auto incoming = observe::parseTraceparent(traceparent);
+  if (incoming) {
+    ex.traceId = incoming->traceId;
+    ex.parentSpanId = incoming->parentId;
+  } else {
+    appendHex(ex.traceId, random(), 16);
+    appendHex(ex.traceId, random(), 16);
+  }
+  appendHex(ex.spanId, random() | 1, 16);
+  return incoming ? incoming->flags : "01";
+}
+
+std::string upstreamTarget(const Route& route, std::string_view target) {
+  if (route.rewritePrefix.empty() || route.matches.empty() || route.matches.front().pathType != RouteMatch::Path::kPrefix)
+    return std::string(target);
+  size_t q = target.find('?');
+  std::string_view path = target.substr(0, q);
+  std::string_view prefix = route.matches.front().path;
+  std::string_view rest = path.substr(std::min(path.size(), prefix.size()));
+  std::string rewritten = route.rewritePrefix;
+  if (!rest.empty() && rest.front() != '/' && (rewritten.empty() || rewritten.back() != '/')) rewritten += '/';
+  if (!rest.empty() && rest.front() == '/' && !rewritten.empty() && rewritten.back() == '/') rest.remove_prefix(1);
+  rewritten.append(rest);
+  if (rewritten.empty()) rewritten = "/";
+  if (q != std::string_view::npos) rewritten.append(target.substr(q));
+  return rewritten;
+}
 
 void Worker::record(const Exchange& ex, uint32_t peerIp, const std::string& peerText) {
   if (ex.cluster && ex.endpoint >= 0) ex.cluster->endpoints[size_t(ex.endpoint)].state->requests.fetch_add(1, std::memory_order_relaxed);

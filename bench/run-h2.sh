@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# HTTP/2 (h2c, the way gRPC clients talk in a mesh) through one proxy core: h2load against an
+# nginx h2c backend directly, through HAProxy 2.6 (1 thread, h2 both sides) and through skiff's
+# node proxy (1 worker, Gateway listener to a Service port named h2c). Proxies on core 0, backend
+# and load generator on core 1. Reports requests/s and mean request time, median of REPS runs.
+# Usage: bench/run-h2.sh [path/to/skiff]
+set -euo pipefail
+SKIFF=$(readlink -f "${1:-build/skiff}")
+REPS=${REPS:-3}
+DUR=${DUR:-8}
+W=$(mktemp -d -t skiff-bench-h2.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
+  rm -rf "$W"
+}
+trap cleanup EXIT
+for c in nginx haproxy h2load taskset; do command -v $c >/dev/null || { echo "needs $c: apt-get install nginx haproxy nghttp2-client" >&2; exit 1; }; done
+for port in 18090 18091 18093 16991; do
+  if ss -ltn "( sport = :$port )" | grep -q LISTEN; then echo "port $port is in use" >&2; exit 1; fi
+done
+echo "# skiff HTTP/2 benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, h2load -c16 -m16 -D${DUR}, $REPS interleaved runs"
+mkdir -p "$W/be/tmp"
+cat >"$W/be/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $W/be/nginx.pid;
+error_log $W/be/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $W/be/tmp/body; proxy_temp_path $W/be/tmp/proxy; fastcgi_temp_path $W/be/tmp/fcgi;
+  uwsgi_temp_path $W/be/tmp/uwsgi; scgi_temp_path $W/be/tmp/scgi;
+  keepalive_requests 100000000;
+  server { listen 127.0.0.1:18090 http2; location / { return 200 "ok"; } }
+}
+EOF
+cat >"$W/haproxy.cfg" <<'EOF'
+global
+  nbthread 1
+  maxconn 9000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+frontend fe
+  bind 127.0.0.1:18091 proto h2
+  default_backend be
+backend be
+  server s1 127.0.0.1:18090 proto h2
+EOF
+taskset -c 1 nginx -c "$W/be/nginx.conf" -e "$W/be/error.log" & PIDS+=($!)
+taskset -c 0 haproxy -db -f "$W/haproxy.cfg" >"$W/haproxy.log" 2>&1 & PIDS+=($!)
+taskset -c 0 "$SKIFF" up --runtime process --data-dir "$W/skiff" --listen 127.0.0.1:16991 --proxy-workers 1 --access-log off >"$W/skiff.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do grep -q "skiff is up" "$W/skiff.log" 2>/dev/null && break; sleep 0.05; done
+KUBECONFIG="$W/skiff/kubeconfig" "$SKIFF" apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: backend}
+spec: {ports: [{name: h2c, port: 80, targetPort: 18090}]}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: backend}
+subsets: [{addresses: [{ip: 127.0.0.1}], ports: [{name: h2c, port: 18090}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: bench}
+spec:
+  gatewayClassName: skiff
+  addresses: [{type: IPAddress, value: 127.0.0.1}]
+  listeners: [{name: http, port: 18093, protocol: HTTP}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: bench}
+spec:
+  parentRefs: [{name: bench}]
+  rules: [{backendRefs: [{name: backend, port: 80}]}]
+EOF
+NAMES=(direct haproxy skiff)
+PORTS=(18090 18091 18093)
+for p in "${PORTS[@]}"; do
+  for _ in $(seq 1 100); do h2load -n1 -c1 "http://127.0.0.1:$p/" 2>/dev/null | grep -q "1 succeeded" && break; sleep 0.1; done
+  h2load -n1 -c1 "http://127.0.0.1:$p/" | grep -q "1 succeeded" || { echo "nothing answers h2c on port $p" >&2; exit 1; }
+done
+median() { sort -g | awk '{a[NR]=$1} END{ if(NR%2) print a[(NR+1)/2]; else printf "%.1f\n",(a[NR/2]+a[NR/2+1])/2 }'; }
+declare -A RPS MEAN
+for rep in $(seq 1 "$REPS"); do
+  for i in "${!NAMES[@]}"; do
+    out=$(taskset -c 1 h2load -c16 -m16 -t1 -D"$DUR" "http://127.0.0.1:${PORTS[$i]}/" 2>&1)
+    rps=$(awk '/^finished in/{gsub(",","",$4); print $4}' <<<"$out")
+    ok=$(awk '/^requests:/{print $8}' <<<"$out")
+    mean=$(awk '/^time for request:/{print $6}' <<<"$out")
+    [ "${ok:-0}" -gt 0 ] || { echo "${NAMES[$i]}: no successful requests: $out" >&2; exit 1; }
+    RPS[${NAMES[$i]}]+="$rps "
+    MEAN[${NAMES[$i]}]+="$mean "
+  done
+done
+printf "%-8s %12s %16s\n" target "req/s" "mean request"
+for n in "${NAMES[@]}"; do
+  printf "%-8s %12s %16s\n" "$n" "$(tr ' ' '\n' <<<"${RPS[$n]}" | grep . | median)" "$(tr ' ' '\n' <<<"${MEAN[$n]}" | grep . | sed 's/ms$//;s/us$/e-3/' | median)ms"
+done
