@@ -20,7 +20,7 @@ namespace {
 //   or a message name. Prefix * repeated, ^ inlined into the parent (Go's embedded structs);
 //   suffix ? keeps a zero value (Go pointer fields, where 0 or false means something).
 // Numbers are generated.proto's of k8s.io/api and apimachinery.
-const char* const kSchema[][2] = {
+const char* const kProtobufSchema[][2] = {
     {"ObjectMeta",
      "name:1:s generateName:2:s namespace:3:s selfLink:4:s uid:5:s resourceVersion:6:s generation:7:i "
      "creationTimestamp:8:t deletionTimestamp:9:t deletionGracePeriodSeconds:10:i? labels:11:ms annotations:12:ms "
@@ -190,7 +190,7 @@ const char* const kSchema[][2] = {
 };
 
 // Top-level objects by apiVersion and kind.
-const char* const kTopLevel[][3] = {
+const char* const kProtobufKinds[][3] = {
     {"v1", "Namespace", "Namespace"},
     {"v1", "ConfigMap", "ConfigMap"},
     {"v1", "Secret", "Secret"},
@@ -227,7 +227,7 @@ struct SchemaMessage {
 const std::map<std::string, SchemaMessage>& protobufSchema() {
   static const std::map<std::string, SchemaMessage> messages = [] {
     std::map<std::string, SchemaMessage> out;
-    for (const auto& [name, spec] : kSchema) {
+    for (const auto& [name, spec] : kProtobufSchema) {
       SchemaMessage m{name, {}};
       std::string_view rest(spec);
       while (!rest.empty()) {
@@ -538,7 +538,7 @@ Result<json::value> decodeKubernetesProtobuf(std::string_view body) {
   if (!encoding.empty()) return WireReader::bad("contentEncoding \"" + encoding + "\" is not supported");
   if (kind.empty()) return WireReader::bad("the envelope names no kind");
   const char* messageName = nullptr;
-  for (const auto& [av, k, m] : kTopLevel)
+  for (const auto& [av, k, m] : kProtobufKinds)
     if (apiVersion == av && kind == k) messageName = m;
   if (!messageName)
     return Error{415, "UnsupportedMediaType",

@@ -11,7 +11,7 @@ constexpr int32_t kStreamWindow = 1 << 20;      // per stream, both directions
 constexpr int32_t kConnectionWindow = 16 << 20;  // per connection
 constexpr uint32_t kMaxConcurrentStreams = 1000;
 
-bool isHopByHop(std::string_view name) {
+bool isHopByHopHeader(std::string_view name) {
   return name == "connection" || name == "keep-alive" || name == "proxy-connection" || name == "transfer-encoding" || name == "upgrade" ||
          name == "host";
 }
@@ -101,7 +101,7 @@ int clientClose(nghttp2_session*, int32_t id, uint32_t error, void* user) {
 }
 
 // The response body (or a local reply's) as the client's session asks for it.
-ssize_t readResponse(nghttp2_session* session, int32_t id, uint8_t* buf, size_t length, uint32_t* flags, nghttp2_data_source* source,
+ssize_t provideResponseBody(nghttp2_session* session, int32_t id, uint8_t* buf, size_t length, uint32_t* flags, nghttp2_data_source* source,
                      void*) {
   auto* s = static_cast<H2Stream*>(source->ptr);
   if (s->local) {
@@ -136,7 +136,7 @@ ssize_t readResponse(nghttp2_session* session, int32_t id, uint8_t* buf, size_t 
 }
 
 // The request body as the upstream's session asks for it.
-ssize_t readRequest(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags, nghttp2_data_source* source, void*) {
+ssize_t provideRequestBody(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags, nghttp2_data_source* source, void*) {
   auto* s = static_cast<H2Stream*>(source->ptr);
   size_t n = std::min(length, s->requestBody.size() - s->requestOffset);
   if (n) {
@@ -449,7 +449,7 @@ void H2Server::localReply(H2Stream& s, int status, std::string_view message, std
   for (const auto& [k, v] : h) nva.push_back(nv(k, v));
   nghttp2_data_provider body;
   body.source.ptr = &s;
-  body.read_callback = readResponse;
+  body.read_callback = provideResponseBody;
   s.responseStarted = true;
   nghttp2_submit_response(session_, s.downId, nva.data(), nva.size(), grpc ? nullptr : &body);
   markDirty();
@@ -530,7 +530,7 @@ void H2Server::route(H2Stream& s) {
                                                        {":path", upstreamPath}};
   std::string forwardedFor;
   for (const auto& [k, v] : s.requestHeaders) {
-    if (isHopByHop(k) || k == "traceparent" || (k == "te" && v != "trailers")) continue;
+    if (isHopByHopHeader(k) || k == "traceparent" || (k == "te" && v != "trailers")) continue;
     if (k == "x-forwarded-for") {
       forwardedFor = v + ", ";
       continue;
@@ -591,7 +591,7 @@ void H2Server::startResponse(H2Stream& s, bool endStream) {
   }
   for (const auto& [k, v] : s.responseHeaders) {
     if (k == ":status") s.ex.status = std::atoi(v.c_str());
-    if (isHopByHop(k)) continue;
+    if (isHopByHopHeader(k)) continue;
     bool skip = false;
     if (route) {
       for (const auto& r : route->responseHeaders.remove) skip = skip || k == r;
@@ -603,7 +603,7 @@ void H2Server::startResponse(H2Stream& s, bool endStream) {
   s.responseStarted = true;
   nghttp2_data_provider body;
   body.source.ptr = &s;
-  body.read_callback = readResponse;
+  body.read_callback = provideResponseBody;
   nghttp2_submit_response(session_, s.downId, nva.data(), nva.size(), endStream ? nullptr : &body);
   markDirty();
 }
@@ -631,7 +631,7 @@ bool H2Client::accepting() const {
 bool H2Client::submit(H2Stream& s, const std::vector<nghttp2_nv>& headers, bool withBody) {
   nghttp2_data_provider body;
   body.source.ptr = &s;
-  body.read_callback = readRequest;
+  body.read_callback = provideRequestBody;
   int32_t id = nghttp2_submit_request(session_, nullptr, headers.data(), headers.size(), withBody ? &body : nullptr, &s);
   if (id < 0) return false;
   s.up = this;
