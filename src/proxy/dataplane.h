@@ -129,6 +129,22 @@ inline const BackendRef* chooseBackend(const Route& route, uint64_t random) {
   return nullptr;
 }
 
+// A non-blocking TCP connection to `to` (TCP_NODELAY); -1 when it was refused at once (or no
+// socket was left). `inProgress` tells whether the caller must wait for EPOLLOUT.
+inline int connectTo(const sockaddr_in& to, bool& inProgress) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to);
+  if (r != 0 && errno != EINPROGRESS) {
+    ::close(fd);
+    return -1;
+  }
+  inProgress = r != 0;
+  return fd;
+}
+
 // The request target as it goes upstream: the route's URL rewrite (ReplacePrefixMatch) applied.
 std::string upstreamTarget(const Route& route, std::string_view target);
 

@@ -408,7 +408,7 @@ void H2Server::finish(H2Stream& s) {
     s.ex.cluster->state->requests.fetch_sub(1, std::memory_order_relaxed);
     s.counted = false;
   }
-  if (s.ex.cluster && s.ex.endpoint >= 0) {
+  if (s.ex.cluster && s.ex.endpoint >= 0 && s.ex.attempts > 0) {
     auto& es = *s.ex.cluster->endpoints[size_t(s.ex.endpoint)].state;
     es.active.fetch_sub(1, std::memory_order_relaxed);
     if (s.ex.status >= 500 && s.ex.status != 504) countOutlierError(*s.ex.cluster, s.ex.endpoint, down_.w_.loop_.now());
@@ -465,11 +465,11 @@ void H2Server::route(H2Stream& s) {
   ex.method = s.method;
   ex.target = s.path;
   ex.host = s.authority;
-  for (const auto& [k, v] : s.requestHeaders)
-    if (k == "user-agent") ex.userAgent = v;
   std::string traceparent;
-  for (const auto& [k, v] : s.requestHeaders)
-    if (k == "traceparent") traceparent = v;
+  for (const auto& [k, v] : s.requestHeaders) {
+    if (k == "user-agent") ex.userAgent = v;
+    else if (k == "traceparent") traceparent = v;
+  }
   std::string flags = w.startTrace(ex, traceparent);
 
   std::string_view target = s.path;
@@ -518,9 +518,11 @@ void H2Server::route(H2Stream& s) {
   int e = pickEndpoint(c, hashKey, -1, rnd, ex.start);
   if (e < 0) return localReply(s, 503, "no healthy upstream for " + c.name);
   ex.endpoint = e;
-  c.endpoints[size_t(e)].state->active.fetch_add(1, std::memory_order_relaxed);
   if (!w.authorize(*ex.table, c, e, down_.peer_.sin_addr.s_addr, s.method, path, s.authority))
-    return localReply(s, 403, "RBAC: access denied");
+    return localReply(s, 403, "RBAC: access denied");  // not the endpoint's doing: no attempt counted
+  ex.attempts = 1;
+  ex.attemptStart = ex.start;
+  c.endpoints[size_t(e)].state->active.fetch_add(1, std::memory_order_relaxed);
 
   // The request as it goes upstream: route edits, trace context and forwarding headers.
   std::string upstreamPath = upstreamTarget(*route, s.path);
@@ -540,10 +542,12 @@ void H2Server::route(H2Stream& s) {
     for (const auto& [n, val] : route->requestHeaders.set) skip = skip || http1::equalsIgnoreCase(k, n);
     if (!skip) out.emplace_back(k, v);
   }
+  // HTTP/2 header names are lower case (nghttp2 refuses others from clients); route edits may not be.
+  size_t added = out.size();
   for (const auto& [n, v] : route->requestHeaders.set) out.emplace_back(n, v);
   for (const auto& [n, v] : route->requestHeaders.add) out.emplace_back(n, v);
-  for (auto& [n, v] : out)
-    if (n[0] != ':') std::transform(n.begin(), n.end(), n.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
+  for (size_t i = added; i < out.size(); ++i)
+    std::transform(out[i].first.begin(), out[i].first.end(), out[i].first.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
   out.emplace_back("x-forwarded-for", forwardedFor + down_.peerText_);
   out.emplace_back("traceparent", "00-" + ex.traceId + "-" + ex.spanId + "-" + flags);
 
@@ -553,17 +557,11 @@ void H2Server::route(H2Stream& s) {
   H2Client* client = nullptr;
   if (auto it = w.h2Clients_.find(key); it != w.h2Clients_.end() && it->second->accepting()) client = it->second;
   if (!client) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return localReply(s, 503, "upstream connect error (out of sockets)");
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&ep.address), sizeof ep.address);
-    if (r != 0 && errno != EINPROGRESS) {
-      ::close(fd);
-      return localReply(s, 503, "upstream connect error or disconnect/reset before headers (connection refused)");
-    }
+    bool inProgress = false;
+    int fd = connectTo(ep.address, inProgress);
+    if (fd < 0) return localReply(s, 503, "upstream connect error or disconnect/reset before headers (connection refused)");
     client = new H2Client(w, fd, key, c, e);
-    client->connecting_ = r != 0;
+    client->connecting_ = inProgress;
     w.track(client);
     if (!w.loop_.add(fd, client)) {
       client->close();
@@ -575,8 +573,6 @@ void H2Server::route(H2Stream& s) {
   std::vector<nghttp2_nv> nva;
   nva.reserve(out.size());
   for (const auto& [k, v] : out) nva.push_back(nv(k, v));
-  ex.attempts = 1;
-  ex.attemptStart = ex.start;
   if (!client->submit(s, nva, !s.requestEnd)) return localReply(s, 503, "upstream connection cannot take a new stream");
   armDeadline();
 }
@@ -599,7 +595,10 @@ void H2Server::startResponse(H2Stream& s, bool endStream) {
     }
     if (!skip) nva.push_back(nv(k, v));
   }
-  for (const auto& [k, v] : extra) nva.push_back(nv(k, v));
+  for (auto& [k, v] : extra) {
+    std::transform(k.begin(), k.end(), k.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
+    nva.push_back(nv(k, v));
+  }
   s.responseStarted = true;
   nghttp2_data_provider body;
   body.source.ptr = &s;

@@ -1232,20 +1232,16 @@ Upstream* Worker::connection(const Cluster& c, int e, Downstream* owner, bool& r
     c.state->busy.fetch_add(1, std::memory_order_relaxed);
     return u;
   }
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return nullptr;
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&ep.address), sizeof ep.address);
-  if (r != 0 && errno != EINPROGRESS) {
-    ::close(fd);
+  bool inProgress = false;
+  int fd = connectTo(ep.address, inProgress);
+  if (fd < 0) {
     refused = true;
     return nullptr;
   }
   auto* u = new Upstream(*this, fd, ep.text, c.state);
   u->owner_ = owner;
   c.state->busy.fetch_add(1, std::memory_order_relaxed);
-  u->connecting_ = r != 0;
+  u->connecting_ = inProgress;
   track(u);
   if (!loop_.add(fd, u)) {
     u->close();  // releases it too
