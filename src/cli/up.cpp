@@ -21,7 +21,8 @@ int runUp(const Args& args) {
   mallopt(M_ARENA_MAX, 2);
   auto flags = Flags::parse(args, {{"data-dir", "d", true}, {"listen", "", true}, {"log-level", "", true}, {"simulated-nodes", "", true}, {"node-monitor-grace-period", "", true}, {"no-agent", "", false}, {"no-controllers", "", false},
                                       {"node-name", "", true}, {"service-cidr", "", true}, {"runtime", "", true}, {"pod-cidr", "", true}, {"bridge", "", true},
-                                      {"proxy-workers", "", true}, {"access-log", "", true}, {"otlp-endpoint", "", true}});
+                                      {"proxy-workers", "", true}, {"access-log", "", true}, {"otlp-endpoint", "", true},
+                                      {"mesh-port", "", true}, {"mesh-cert-lifetime", "", true}});
   if (!flags) return fail(flags.error().message);
   if (!flags->positional().empty()) return fail("skiff up takes no arguments, got \"" + flags->positional()[0] + "\"");
   std::string level = flags->get("log-level", "info");
@@ -80,6 +81,21 @@ int runUp(const Args& args) {
     long n = std::strtol(flags->get("proxy-workers").c_str(), &end, 10);
     if (*end || n < 1 || n > 256) return fail("--proxy-workers takes a thread count from 1 to 256");
     options.proxyWorkers = int(n);
+  }
+  if (flags->has("mesh-port")) {
+    char* end = nullptr;
+    long n = std::strtol(flags->get("mesh-port").c_str(), &end, 10);
+    if (*end || n < 0 || n > 65535) return fail("--mesh-port takes a TCP port (0 turns the mesh's mTLS port off), not \"" + flags->get("mesh-port") + "\"");
+    options.meshPort = int(n);
+  }
+  if (flags->has("mesh-cert-lifetime")) {
+    char* end = nullptr;
+    long n = std::strtol(flags->get("mesh-cert-lifetime").c_str(), &end, 10);
+    std::string unit = end;
+    long seconds = unit == "s" ? n : unit == "m" ? n * 60 : unit == "h" ? n * 3600 : -1;
+    if (seconds < 10 || seconds > 90L * 86400)
+      return fail("--mesh-cert-lifetime takes a duration from 10s to 2160h (like 90s, 30m, 24h), not \"" + flags->get("mesh-cert-lifetime") + "\"");
+    options.meshCertificateLifetime = std::chrono::seconds(seconds);
   }
   options.accessLog = flags->get("access-log");
   options.otlpEndpoint = flags->get("otlp-endpoint");

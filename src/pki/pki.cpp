@@ -9,6 +9,7 @@
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -72,8 +73,10 @@ bool addExtension(X509* cert, X509* issuer, int nid, const std::string& value) {
   return true;
 }
 
-CertPtr issue(EVP_PKEY* subjectKey, const std::string& commonName, EVP_PKEY* issuerKey, X509* issuerCert, long days,
-              bool isCa, const std::string& subjectAltNames) {
+// Signs a certificate for `subjectKey`, valid from `backdate` ago for `lifetime`. Leaf
+// certificates carry `extendedKeyUsage` and `subjectAltNames` (OpenSSL's "DNS:...,IP:...,URI:...").
+CertPtr signCertificate(EVP_PKEY* subjectKey, const std::string& commonName, EVP_PKEY* issuerKey, X509* issuerCert, std::chrono::seconds lifetime,
+              std::chrono::seconds backdate, bool isCa, const std::string& subjectAltNames, const char* extendedKeyUsage = "serverAuth") {
   CertPtr cert(X509_new());
   X509_set_version(cert.get(), 2);
   unsigned char serial[16];
@@ -82,12 +85,13 @@ CertPtr issue(EVP_PKEY* subjectKey, const std::string& commonName, EVP_PKEY* iss
   BIGNUM* bn = BN_bin2bn(serial, sizeof serial, nullptr);
   BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert.get()));
   BN_free(bn);
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), days * 86400);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -long(backdate.count()));
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), long(lifetime.count()));
   X509_set_pubkey(cert.get(), subjectKey);
   X509_NAME* name = X509_get_subject_name(cert.get());
   X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("skiff"), -1, -1, 0);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(commonName.c_str()), -1, -1, 0);
+  if (!commonName.empty())
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(commonName.c_str()), -1, -1, 0);
   X509* issuer = issuerCert ? issuerCert : cert.get();
   X509_set_issuer_name(cert.get(), X509_get_subject_name(issuer));
   if (isCa) {
@@ -96,7 +100,7 @@ CertPtr issue(EVP_PKEY* subjectKey, const std::string& commonName, EVP_PKEY* iss
   } else {
     addExtension(cert.get(), issuer, NID_basic_constraints, "critical,CA:FALSE");
     addExtension(cert.get(), issuer, NID_key_usage, "critical,digitalSignature,keyEncipherment");
-    addExtension(cert.get(), issuer, NID_ext_key_usage, "serverAuth");
+    addExtension(cert.get(), issuer, NID_ext_key_usage, extendedKeyUsage);
     if (!subjectAltNames.empty() && !addExtension(cert.get(), issuer, NID_subject_alt_name, subjectAltNames)) return nullptr;
   }
   addExtension(cert.get(), issuer, NID_subject_key_identifier, "hash");
@@ -138,13 +142,8 @@ bool coversHostsAndFresh(X509* cert, const std::vector<std::string>& hosts) {
   return true;
 }
 
-}  // namespace
-
-Result<ServingBundle> ensureServingCertificate(const std::string& dirPath, const std::vector<std::string>& hosts) {
-  fs::path dir(dirPath);
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Error::unavailable("cannot create " + dir.string() + ": " + ec.message());
+// The CA's key and certificate from DIR/ca.key and DIR/ca.crt, made on first use.
+Result<std::pair<KeyPtr, CertPtr>> loadOrCreateCa(const fs::path& dir) {
   KeyPtr caKey;
   CertPtr caCert;
   if (fs::exists(dir / "ca.key") && fs::exists(dir / "ca.crt")) {
@@ -156,11 +155,24 @@ Result<ServingBundle> ensureServingCertificate(const std::string& dirPath, const
   } else {
     caKey = newKey();
     if (!caKey) return Error::internal("cannot generate a CA key: " + opensslError());
-    caCert = issue(caKey.get(), "skiff-ca", caKey.get(), nullptr, 3650, true, "");
+    caCert = signCertificate(caKey.get(), "skiff-ca", caKey.get(), nullptr, std::chrono::hours(24 * 3650), std::chrono::hours(1), true, "");
     if (!caCert) return Error::internal("cannot sign the CA certificate: " + opensslError());
     if (Status s = writeFile(dir / "ca.key", keyToPem(caKey.get()), true); !s) return s.error();
     if (Status s = writeFile(dir / "ca.crt", certToPem(caCert.get()), false); !s) return s.error();
   }
+  return std::make_pair(std::move(caKey), std::move(caCert));
+}
+
+}  // namespace
+
+Result<ServingBundle> ensureServingCertificate(const std::string& dirPath, const std::vector<std::string>& hosts) {
+  fs::path dir(dirPath);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Error::unavailable("cannot create " + dir.string() + ": " + ec.message());
+  auto ca = loadOrCreateCa(dir);
+  if (!ca) return ca.error();
+  auto& [caKey, caCert] = *ca;
   ServingBundle bundle;
   bundle.caCertPem = certToPem(caCert.get());
   if (fs::exists(dir / "server.crt") && fs::exists(dir / "server.key")) {
@@ -180,13 +192,81 @@ Result<ServingBundle> ensureServingCertificate(const std::string& dirPath, const
   }
   KeyPtr key = newKey();
   if (!key) return Error::internal("cannot generate a serving key: " + opensslError());
-  CertPtr cert = issue(key.get(), "skiff-apiserver", caKey.get(), caCert.get(), 365, false, sans);
+  CertPtr cert = signCertificate(key.get(), "skiff-apiserver", caKey.get(), caCert.get(), std::chrono::hours(24 * 365), std::chrono::hours(1), false, sans);
   if (!cert) return Error::internal("cannot sign the serving certificate: " + opensslError());
   bundle.certPem = certToPem(cert.get());
   bundle.keyPem = keyToPem(key.get());
   if (Status s = writeFile(dir / "server.key", bundle.keyPem, true); !s) return s.error();
   if (Status s = writeFile(dir / "server.crt", bundle.certPem, false); !s) return s.error();
   return bundle;
+}
+
+struct CertificateAuthority::Keys {
+  KeyPtr key;
+  CertPtr cert;
+  std::string certPem;
+};
+
+Result<CertificateAuthority> CertificateAuthority::open(const std::string& dirPath) {
+  fs::path dir(dirPath);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Error::unavailable("cannot create " + dir.string() + ": " + ec.message());
+  auto ca = loadOrCreateCa(dir);
+  if (!ca) return ca.error();
+  auto keys = std::make_shared<Keys>();
+  keys->key = std::move(ca->first);
+  keys->cert = std::move(ca->second);
+  keys->certPem = certToPem(keys->cert.get());
+  CertificateAuthority result;
+  result.keys_ = std::move(keys);
+  return result;
+}
+
+Result<CertificateAuthority> CertificateAuthority::ephemeral() {
+  auto keys = std::make_shared<Keys>();
+  keys->key = newKey();
+  if (!keys->key) return Error::internal("cannot generate a CA key: " + opensslError());
+  keys->cert = signCertificate(keys->key.get(), "skiff-ca", keys->key.get(), nullptr, std::chrono::hours(24), std::chrono::minutes(1), true, "");
+  if (!keys->cert) return Error::internal("cannot sign the CA certificate: " + opensslError());
+  keys->certPem = certToPem(keys->cert.get());
+  CertificateAuthority result;
+  result.keys_ = std::move(keys);
+  return result;
+}
+
+const std::string& CertificateAuthority::certPem() const { return keys_->certPem; }
+
+Result<Identity> CertificateAuthority::issue(const std::string& spiffeId, std::chrono::seconds lifetime) const {
+  // spiffe://<trust domain>/<path>: lower-case domain, a path, no query, fragment or spaces.
+  std::string_view rest = spiffeId;
+  if (!rest.starts_with("spiffe://")) return Error::invalid("identity \"" + spiffeId + "\" is not a SPIFFE id (spiffe://<trust domain>/<path>)");
+  rest.remove_prefix(9);
+  size_t slash = rest.find('/');
+  if (slash == 0 || slash == std::string_view::npos || slash + 1 == rest.size() ||
+      rest.find_first_of("?#,; \t\r\n") != std::string_view::npos)
+    return Error::invalid("identity \"" + spiffeId + "\" is not a SPIFFE id (spiffe://<trust domain>/<path>)");
+  if (lifetime.count() <= 0) return Error::invalid("an identity's lifetime must be positive");
+  KeyPtr key = newKey();
+  if (!key) return Error::internal("cannot generate a workload key: " + opensslError());
+  CertPtr cert = signCertificate(key.get(), "", keys_->key.get(), keys_->cert.get(), lifetime, std::chrono::minutes(1), false, "URI:" + spiffeId,
+                            "serverAuth,clientAuth");
+  if (!cert) return Error::internal("cannot sign the identity " + spiffeId + ": " + opensslError());
+  Identity id;
+  id.spiffeId = spiffeId;
+  id.certPem = certToPem(cert.get());
+  id.keyPem = keyToPem(key.get());
+  id.caCertPem = keys_->certPem;
+  BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert.get()), nullptr);
+  if (char* hex = bn ? BN_bn2hex(bn) : nullptr) {
+    id.serial = hex;
+    OPENSSL_free(hex);
+  }
+  BN_free(bn);
+  auto now = std::chrono::system_clock::now();
+  id.notBefore = now - std::chrono::minutes(1);
+  id.notAfter = now + lifetime;
+  return id;
 }
 
 }  // namespace skiff::pki

@@ -1,9 +1,15 @@
-// The platform's certificate authority and the API server's serving certificate.
+// The platform's certificate authority, the API server's serving certificate and the mesh's
+// workload identities.
 //
 // On first start skiff makes an EC P-256 CA (10 years) and a serving certificate signed by it
 // (1 year, SANs for loopback and the listen host) under DIR/tls/. Later starts reuse them and
-// re-issue the serving certificate when it nears expiry or lacks the listen host.
+// re-issue the serving certificate when it nears expiry or lacks the listen host. The same CA
+// signs short-lived identities for workloads and nodes (SPIFFE X.509 SVIDs: the only name is a
+// URI SAN `spiffe://<trust domain>/ns/<namespace>/sa/<service account>`), which node proxies
+// present to each other in mTLS; they are kept in memory only and renewed before they expire.
 #pragma once
+#include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,5 +24,33 @@ struct ServingBundle {
 };
 
 Result<ServingBundle> ensureServingCertificate(const std::string& dir, const std::vector<std::string>& hosts);
+
+// An X.509 SVID with its key, and the CA that checks it.
+struct Identity {
+  std::string spiffeId;  // "spiffe://cluster.local/ns/shop/sa/default"
+  std::string certPem, keyPem, caCertPem;
+  std::string serial;  // hex, to tell renewals apart
+  std::chrono::system_clock::time_point notBefore, notAfter;
+};
+
+inline std::string workloadSpiffeId(const std::string& trustDomain, const std::string& ns, const std::string& serviceAccount) {
+  return "spiffe://" + trustDomain + "/ns/" + ns + "/sa/" + serviceAccount;
+}
+
+class CertificateAuthority {
+ public:
+  // The CA in DIR (ca.key, ca.crt), made when missing.
+  static Result<CertificateAuthority> open(const std::string& dir);
+  // A CA that lives in memory only (tests, benchmarks).
+  static Result<CertificateAuthority> ephemeral();
+  // A fresh key and a certificate for `spiffeId` valid for `lifetime` (backdated a minute for clock
+  // skew), usable as TLS client and server. Refuses ids that are not spiffe://<domain>/<path>.
+  Result<Identity> issue(const std::string& spiffeId, std::chrono::seconds lifetime) const;
+  const std::string& certPem() const;
+
+ private:
+  struct Keys;
+  std::shared_ptr<const Keys> keys_;
+};
 
 }  // namespace skiff::pki

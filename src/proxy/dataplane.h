@@ -20,6 +20,7 @@
 #include <unordered_set>
 
 #include "common/log.h"
+#include "proxy/mesh_tls.h"
 #include "observe/metrics.h"
 #include "proxy/buffer.h"
 #include "proxy/event_loop.h"
@@ -169,13 +170,23 @@ class Worker;
 class Downstream;
 class H2Server;
 
-// One socket with its two buffers; the base of client and upstream connections.
+// A connection to a pod on another node being set up: TLS to that node's mesh port, its
+// certificate checked, then CONNECT to the pod (mesh_tls.h).
+struct MeshDial {
+  std::string expectedPeer;  // the node's SPIFFE id
+  std::string connectTarget;  // the pod's "ip:port"
+  std::string connectHead;   // "CONNECT ip:port HTTP/1.1..." still to send
+  bool tlsDone = false;
+  int status = 0;            // the destination's answer to CONNECT when it was not 200
+  std::string failure;       // why the dial failed, for the log
+};
+
+// One socket with its two buffers; the base of client and upstream connections. With `ssl_`
+// set (the mesh's mTLS, mesh_tls.h) its bytes go through TLS.
 class Socket : public EventLoop::Handler {
  public:
   Socket(Worker& w, int fd) : w_(w), fd_(fd) {}
-  ~Socket() override {
-    if (fd_ >= 0) ::close(fd_);
-  }
+  ~Socket() override;
   int fd() const { return fd_; }
   bool closed() const { return closed_; }
   virtual void close() = 0;
@@ -190,17 +201,38 @@ class Socket : public EventLoop::Handler {
   bool write(const char* p, size_t n);
   bool write(std::string_view s) { return write(s.data(), s.size()); }
   void releaseBuffers();
+  // No more bytes from us: FIN (after a TLS close_notify).
+  void shutdownWrite();
 
   Worker& w_;
   int fd_;
+  SSL* ssl_ = nullptr;
   Buffer in_, out_;
   bool closed_ = false;
   bool readable_ = false;  // an edge arrived and the socket may still hold data
   bool eof_ = false;       // the peer finished sending
+  bool peerClosed_ = false;  // epoll reported the peer's FIN (it may still be behind unread data)
   bool shutdownAfterFlush_ = false;
   bool connecting_ = false;  // upstreams until the connection is up: writes are buffered
   Clock::time_point deadline_ = kNever;
+
+  // Upstreams to a pod on another node (mesh_tls.h): TLS with `ctx` to the node's mesh port,
+  // which must present `expectedPeer`, then CONNECT to `target`. False when TLS cannot start.
+  bool startDial(SSL_CTX* ctx, const std::string& expectedPeer, const std::string& target);
+  // Drives the dial: true when the tunnel is up, false while it waits for the network; sets
+  // dialFailed_ when it cannot be set up (dial_->status: the node's answer, 403 when refused).
+  bool dialStep();
+  bool tcpUp_ = false;               // the TCP connection is established
+  std::unique_ptr<MeshDial> dial_;  // set while a mesh tunnel is being opened
+  bool dialFailed_ = false;
+
+ private:
+  // One send/recv (or SSL_write/SSL_read): bytes moved, 0 when the socket would block, -1 on error
+  // (recv: -2 at the end of the stream).
+  ssize_t sendSome(const char* p, size_t n);
+  ssize_t recvSome(char* p, size_t n);
 };
+
 
 class Upstream;
 
@@ -320,6 +352,15 @@ class Downstream : public Socket {
   bool sawRequest_ = false;     // an HTTP/1 request came first: this connection is not HTTP/2
   std::unique_ptr<H2Server> h2_;  // the client spoke the HTTP/2 preface (http2.h)
   void startHttp2();
+  // The mesh's inbound port: TLS handshake, then CONNECT to a pod on this node, then a tunnel.
+  enum class MeshPhase { kNone, kHandshake, kConnect, kOpen } mesh_ = MeshPhase::kNone;
+  std::unique_ptr<Workload> meshPeer_;  // who the caller's certificate says it is
+  bool meshAwaiting200_ = false;         // the pod's connection is being set up
+ public:
+  void startMeshInbound();
+ private:
+  void meshInboundStep();
+  void meshRefuse(int status, const char* reason, const char* result);
   friend class Upstream;
   friend class H2Server;
   friend class Worker;
@@ -380,10 +421,11 @@ class Worker {
   // On the loop thread: new table plus sockets for listeners this worker did not have.
   void install(std::shared_ptr<const RouteTable> table, std::map<std::string, int> newSockets);
 
-  // Upstream connection to endpoint `e` of `c`: an idle pooled one, or a new one being connected.
+  // Upstream connection to endpoint `e` of `c`: an idle pooled one, or a new one being connected
+  // (through the mesh, presenting `source`'s identity, when the endpoint is on another node).
   // Null when the circuit breaker's connection limit is reached, or (refused set) when the
   // endpoint refused at once.
-  Upstream* connection(const Cluster& c, int e, Downstream* owner, bool& refused);
+  Upstream* connection(const Cluster& c, int e, Downstream* owner, const Workload* source, bool& refused);
   void giveBack(Upstream* u);
   void forget(Upstream* u);  // removes from the idle pool (closing)
   void track(Socket* s) {
@@ -406,8 +448,8 @@ class Worker {
   // A finished request: metrics, access log, span.
   void record(const Exchange& ex, uint32_t peerIp, const std::string& peerText);
   // AuthorizationPolicy at the destination: false (and counted) when the caller may not.
-  bool authorize(const RouteTable& t, const Cluster& c, int endpoint, uint32_t peerIp, std::string_view method, std::string_view path,
-                 std::string_view host);
+  bool authorize(const RouteTable& t, const Cluster& c, int endpoint, const Workload* source, std::string_view method, std::string_view path,
+                 std::string_view host, bool operationCheckedAtSource = false);
   // HTTP/2 upstream sessions by "cluster|endpoint", and sessions with frames to send (http2.h).
   std::unordered_map<std::string, class H2Client*> h2Clients_;
   std::vector<class H2Session*> h2Dirty_;

@@ -518,7 +518,7 @@ void H2Server::route(H2Stream& s) {
   int e = pickEndpoint(c, hashKey, -1, rnd, ex.start);
   if (e < 0) return localReply(s, 503, "no healthy upstream for " + c.name);
   ex.endpoint = e;
-  if (!w.authorize(*ex.table, c, e, down_.peer_.sin_addr.s_addr, s.method, path, s.authority))
+  if (!w.authorize(*ex.table, c, e, ex.table->workloadOf(down_.peer_.sin_addr.s_addr), s.method, path, s.authority))
     return localReply(s, 403, "RBAC: access denied");  // not the endpoint's doing: no attempt counted
   ex.attempts = 1;
   ex.attemptStart = ex.start;
@@ -552,18 +552,27 @@ void H2Server::route(H2Stream& s) {
   out.emplace_back("traceparent", "00-" + ex.traceId + "-" + ex.spanId + "-" + flags);
 
   // An HTTP/2 connection to that endpoint from this worker, shared with other streams.
+  // A pod on another node: through the mesh, as the caller's identity (see Worker::connection).
   const Endpoint& ep = c.endpoints[size_t(e)];
-  std::string key = c.name + "|" + ep.text;
+  const MeshTls* mesh = ep.remote ? ex.table->mesh.get() : nullptr;
+  if (ep.remote && !mesh) return localReply(s, 503, "upstream connect error (no mesh credentials to reach another node)");
+  std::string identity;
+  if (mesh) {
+    const Workload* source = ex.table->workloadOf(down_.peer_.sin_addr.s_addr);
+    identity = source ? "spiffe://" + source->principal : mesh->nodeId();
+  }
+  std::string key = c.name + "|" + ep.text + (mesh ? "|" + identity + "|" + std::to_string(mesh->generation()) : "");
   H2Client* client = nullptr;
   if (auto it = w.h2Clients_.find(key); it != w.h2Clients_.end() && it->second->accepting()) client = it->second;
   if (!client) {
     bool inProgress = false;
-    int fd = connectTo(ep.address, inProgress);
+    int fd = connectTo(mesh ? ep.via : ep.address, inProgress);
     if (fd < 0) return localReply(s, 503, "upstream connect error or disconnect/reset before headers (connection refused)");
     client = new H2Client(w, fd, key, c, e);
     client->connecting_ = inProgress;
+    client->tcpUp_ = !inProgress;
     w.track(client);
-    if (!w.loop_.add(fd, client)) {
+    if (!w.loop_.add(fd, client) || (mesh && !client->startDial(mesh->client(identity), ep.viaId, ep.text))) {
       client->close();
       return localReply(s, 503, "upstream connect error");
     }
@@ -659,11 +668,21 @@ void H2Client::cancel(H2Stream& s) {
 
 void H2Client::onEvents(uint32_t events) {
   if (closed_) return;
-  if (connecting_ && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err || (events & EPOLLERR)) return fail("upstream connect error or disconnect/reset before headers (connection refused)");
+  if (events & (EPOLLRDHUP | EPOLLHUP)) peerClosed_ = true;
+  if (connecting_) {
+    if (!tcpUp_) {
+      if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+      int err = 0;
+      socklen_t len = sizeof err;
+      ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err || (events & EPOLLERR)) return fail("upstream connect error or disconnect/reset before headers (connection refused)");
+      tcpUp_ = true;
+    }
+    if (dial_ && !dialStep()) {
+      if (!dialFailed_) return;
+      return fail(dial_->status == 403 ? "RBAC: access denied (by the destination node)"
+                                       : "upstream connect error (the mesh tunnel to the pod's node failed)");
+    }
     connecting_ = false;
     markDirty();
   }

@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -30,45 +32,78 @@ namespace dataplane {
 
 // ---- Socket ----
 
+Socket::~Socket() {
+  if (ssl_) SSL_free(ssl_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+ssize_t Socket::sendSome(const char* p, size_t n) {
+  if (!ssl_) {
+    for (;;) {
+      ssize_t k = ::send(fd_, p, n, MSG_NOSIGNAL);
+      if (k >= 0) return k;
+      if (errno == EINTR) continue;
+      return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    }
+  }
+  ERR_clear_error();
+  int k = SSL_write(ssl_, p, int(std::min<size_t>(n, 1 << 30)));
+  if (k > 0) return k;
+  int e = SSL_get_error(ssl_, k);
+  return e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? 0 : -1;
+}
+
+ssize_t Socket::recvSome(char* p, size_t n) {
+  if (!ssl_) {
+    for (;;) {
+      ssize_t k = ::recv(fd_, p, n, 0);
+      if (k > 0) return k;
+      if (k == 0) return -2;
+      if (errno == EINTR) continue;
+      return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    }
+  }
+  ERR_clear_error();
+  int k = SSL_read(ssl_, p, int(std::min<size_t>(n, 1 << 30)));
+  if (k > 0) return k;
+  int e = SSL_get_error(ssl_, k);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
+  return e == SSL_ERROR_ZERO_RETURN ? -2 : -1;
+}
+
 bool Socket::fill(size_t limit) {
   while (in_.size() < limit) {
     size_t room;
     char* p = in_.space(w_.pool_, 4096, room);
     room = std::min(room, limit - in_.size() + 4096);
-    ssize_t n = ::recv(fd_, p, room, 0);
+    ssize_t n = recvSome(p, room);
     if (n > 0) {
       in_.commit(size_t(n));
-      if (size_t(n) < room) {  // a short read: the socket is drained for now
+      // A short read drains a plain socket for now (one recv saved per request), unless the peer
+      // has closed: its FIN came with the same edge as the data and no other edge will announce it.
+      // TLS hands out a record at a time, so it reads until it would block.
+      if (size_t(n) < room && !ssl_ && !peerClosed_) {
         readable_ = false;
         return true;
       }
       continue;
     }
-    if (n == 0) {
-      eof_ = true;
-      readable_ = false;
-      return true;
-    }
-    if (errno == EINTR) continue;
     readable_ = false;
-    return errno == EAGAIN || errno == EWOULDBLOCK;
+    if (n == -2) eof_ = true;
+    return n != -1;
   }
   return true;
 }
 
 bool Socket::flush() {
   while (!out_.empty()) {
-    ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      out_.consume(size_t(n));
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
-    return false;
+    ssize_t n = sendSome(out_.data(), out_.size());
+    if (n < 0) return false;
+    if (n == 0) return true;
+    out_.consume(size_t(n));
   }
   if (shutdownAfterFlush_) {
-    ::shutdown(fd_, SHUT_WR);
+    shutdownWrite();
     shutdownAfterFlush_ = false;
   }
   return true;
@@ -77,19 +112,23 @@ bool Socket::flush() {
 bool Socket::write(const char* p, size_t n) {
   if (out_.empty() && !connecting_) {
     while (n > 0) {
-      ssize_t k = ::send(fd_, p, n, MSG_NOSIGNAL);
-      if (k > 0) {
-        p += k;
-        n -= size_t(k);
-        continue;
-      }
-      if (k < 0 && errno == EINTR) continue;
-      if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-      return false;
+      ssize_t k = sendSome(p, n);
+      if (k < 0) return false;
+      if (k == 0) break;
+      p += k;
+      n -= size_t(k);
     }
   }
   if (n > 0) out_.append(w_.pool_, p, n);
   return true;
+}
+
+void Socket::shutdownWrite() {
+  if (ssl_) {
+    ERR_clear_error();
+    SSL_shutdown(ssl_);  // close_notify; the other direction stays open
+  }
+  ::shutdown(fd_, SHUT_WR);
 }
 
 void Socket::releaseBuffers() {
@@ -121,6 +160,7 @@ void ListenSocket::onEvents(uint32_t) {
       continue;
     }
     if (slot_->config && slot_->config->protocol == Listener::Protocol::kTcp) d->startTcp(*slot_->config);
+    else if (slot_->config && slot_->config->protocol == Listener::Protocol::kMesh) d->startMeshInbound();
   }
 }
 
@@ -153,8 +193,13 @@ void Downstream::close() {
 
 void Downstream::onEvents(uint32_t events) {
   if (closed_) return;
+  if (events & (EPOLLRDHUP | EPOLLHUP)) peerClosed_ = true;
   if (events & EPOLLERR) {
     close();
+    return;
+  }
+  if (mesh_ == MeshPhase::kHandshake || mesh_ == MeshPhase::kConnect) {
+    meshInboundStep();
     return;
   }
   if (h2_) {
@@ -446,14 +491,14 @@ void Downstream::setExchangeDeadline() {
 }
 
 bool Downstream::authorize(const RouteTable& t, const Cluster& c, int e, std::string_view method, std::string_view path, std::string_view host) {
-  return w_.authorize(t, c, e, peer_.sin_addr.s_addr, method, path, host);
+  return w_.authorize(t, c, e, t.workloadOf(peer_.sin_addr.s_addr), method, path, host);
 }
 
-bool Worker::authorize(const RouteTable& t, const Cluster& c, int e, uint32_t peerIp, std::string_view method, std::string_view path,
-                       std::string_view host) {
+bool Worker::authorize(const RouteTable& t, const Cluster& c, int e, const Workload* source, std::string_view method, std::string_view path,
+                       std::string_view host, bool operationCheckedAtSource) {
   const Endpoint& ep = c.endpoints[size_t(e)];
   if (ep.policies.empty()) return true;
-  AuthzRequest r{t.workloadOf(peerIp), method, path, host, ep.port};
+  AuthzRequest r{source, method, path, host, ep.port, operationCheckedAtSource};
   bool denied = false;
   const AuthzPolicy* p = denyingPolicy(t.policies, ep.policies, r, denied);
   if (denied) authzDenied(c.ns + "/" + c.service, p ? p->name : "").inc();
@@ -477,7 +522,7 @@ void Downstream::sendAttempt() {
     return;
   }
   bool refused = false;
-  Upstream* u = w_.connection(c, e, this, refused);
+  Upstream* u = w_.connection(c, e, this, ex.table->workloadOf(peer_.sin_addr.s_addr), refused);
   if (!u && refused) {
     ex.endpoint = e;
     ++ex.attempts;
@@ -549,17 +594,29 @@ void Downstream::forwardRequestBody() {
 
 void Upstream::onEvents(uint32_t events) {
   if (closed_) return;
-  if (connecting_ && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0 || (events & EPOLLERR)) {
+  if (events & (EPOLLRDHUP | EPOLLHUP)) peerClosed_ = true;
+  if (connecting_) {
+    if (!tcpUp_) {
+      if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+      int err = 0;
+      socklen_t len = sizeof err;
+      ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0 || (events & EPOLLERR)) {
+        if (owner_) owner_->onConnectFailed();
+        else close();
+        return;
+      }
+      tcpUp_ = true;
+    }
+    if (dial_ && !dialStep()) {
+      if (!dialFailed_) return;
       if (owner_) owner_->onConnectFailed();
       else close();
       return;
     }
     connecting_ = false;
     events |= EPOLLOUT;  // flush what was written while connecting
+    if (!in_.empty()) events |= EPOLLIN;  // the pod spoke first, right after the tunnel opened
   }
   if (!owner_) {
     // Idle in the pool: the server closed it, or sent something unasked. Either way, drop it.
@@ -567,6 +624,63 @@ void Upstream::onEvents(uint32_t events) {
     return;
   }
   owner_->onUpstreamEvent(events);
+}
+
+observe::Counter& meshConnections(const char* direction, const char* result) {
+  static observe::Family<observe::Counter> f("skiff_mesh_connections_total",
+                                             "mTLS tunnels between node proxies (mesh), by direction (outbound, inbound) and result.",
+                                             {"direction", "result"});
+  return f.with({direction, result});
+}
+
+bool Socket::dialStep() {
+  MeshDial& d = *dial_;
+  auto fail = [&](std::string why) {
+    d.failure = std::move(why);
+    dialFailed_ = true;
+    meshConnections("outbound", d.status == 403 ? "denied" : "failed").inc();
+    log::debug("proxy", "mesh tunnel (" + d.connectTarget + ") failed: " + d.failure);
+    return false;
+  };
+  if (!d.tlsDone) {
+    ERR_clear_error();
+    int r = SSL_do_handshake(ssl_);
+    if (r != 1) {
+      int e = SSL_get_error(ssl_, r);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return false;
+      return fail("TLS handshake: " + tlsError());
+    }
+    std::string peer = peerSpiffeId(ssl_);
+    if (peer != d.expectedPeer) return fail("the node presented " + (peer.empty() ? std::string("no SPIFFE id") : peer) + ", not " + d.expectedPeer);
+    d.tlsDone = true;
+  }
+  while (!d.connectHead.empty()) {
+    ERR_clear_error();
+    int k = SSL_write(ssl_, d.connectHead.data(), int(d.connectHead.size()));
+    if (k <= 0) {
+      int e = SSL_get_error(ssl_, k);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return false;
+      return fail("sending CONNECT: " + tlsError());
+    }
+    d.connectHead.erase(0, size_t(k));
+  }
+  // The answer: "HTTP/1.1 200 OK\r\n\r\n" (bytes after it belong to the pod).
+  readable_ = true;
+  if (!fill(4096)) return fail("reading the answer to CONNECT: " + tlsError());
+  std::string_view v = in_.view();
+  size_t end = v.find("\r\n\r\n");
+  if (end == std::string_view::npos) {
+    if (eof_ || v.size() >= 4096) return fail("the node closed the tunnel before answering");
+    return false;
+  }
+  if (v.size() < 12 || !v.starts_with("HTTP/1.1 ")) return fail("the node's answer to CONNECT is not HTTP/1.1");
+  d.status = std::atoi(std::string(v.substr(9, 3)).c_str());
+  in_.consume(end + 4);
+  if (d.status != 200) return fail("the node answered CONNECT with " + std::to_string(d.status));
+  meshConnections("outbound", "established").inc();
+  readable_ = !in_.empty() || eof_;
+  dial_.reset();
+  return true;
 }
 
 void Upstream::close() {
@@ -581,6 +695,17 @@ void Upstream::close() {
 }
 
 void Downstream::onConnectFailed() {
+  Upstream* u = tunnel_ ? peerUp_ : (ex_ ? ex_->up : nullptr);
+  if (mesh_ == MeshPhase::kOpen) {
+    meshRefuse(503, "Service Unavailable", "pod_unreachable");
+    return;
+  }
+  if (u && u->dial_ && u->dial_->status == 403 && !tunnel_) {
+    // The destination node's policy refused this caller: as if decided here (no retry).
+    detachUpstream(false);
+    respond(403, "RBAC: access denied", !ex_->requestDone);
+    return;
+  }
   if (tunnel_) {
     // TCP: try another endpoint.
     failAttempt(0, "connect failed", true);
@@ -593,6 +718,14 @@ void Downstream::onUpstreamEvent(uint32_t events) {
   if (closed_) return;
   Upstream* u = tunnel_ ? peerUp_ : (ex_ ? ex_->up : nullptr);
   if (!u) return;
+  if (meshAwaiting200_ && !u->connecting_) {
+    meshAwaiting200_ = false;
+    meshConnections("inbound", "forwarded").inc();
+    if (!write("HTTP/1.1 200 OK\r\n\r\n")) {
+      close();
+      return;
+    }
+  }
   if (events & EPOLLERR) {
     if (tunnel_) close();
     else failAttempt(503, "upstream connect error or disconnect/reset before headers", true);
@@ -1069,7 +1202,7 @@ void Downstream::startTcp(const Listener& l) {
       return;
     }
     bool refused = false;
-    Upstream* u = w_.connection(c, e, this, refused);
+    Upstream* u = w_.connection(c, e, this, ex_->table->workloadOf(peer_.sin_addr.s_addr), refused);
     if (u) {
       u->tunnel_ = true;
       peerUp_ = u;
@@ -1083,6 +1216,132 @@ void Downstream::startTcp(const Listener& l) {
   linger lg{1, 0};
   ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
   close();
+}
+
+// ---- the mesh's inbound port (mesh_tls.h) ----
+
+void Downstream::startMeshInbound() {
+  const MeshTls* mesh = w_.table_ ? w_.table_->mesh.get() : nullptr;
+  ssl_ = mesh ? SSL_new(mesh->server()) : nullptr;
+  if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) {
+    meshConnections("inbound", "no_credentials").inc();
+    close();
+    return;
+  }
+  SSL_set_accept_state(ssl_);
+  mesh_ = MeshPhase::kHandshake;
+  meshInboundStep();
+}
+
+void Downstream::meshRefuse(int status, const char* reason, const char* result) {
+  meshConnections("inbound", result).inc();
+  mesh_ = MeshPhase::kConnect;  // no tunnel: what the caller sends now is ignored
+  tunnel_ = false;
+  if (peerUp_) {
+    peerUp_->close();
+    peerUp_ = nullptr;
+  }
+  closeAfterFlush_ = true;
+  if (!write("HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\ncontent-length: 0\r\n\r\n") || out_.empty()) close();
+}
+
+void Downstream::meshInboundStep() {
+  if (closeAfterFlush_) {
+    if (!flush()) close();
+    else if (out_.empty()) close();
+    return;
+  }
+  if (mesh_ == MeshPhase::kHandshake) {
+    ERR_clear_error();
+    int r = SSL_do_handshake(ssl_);
+    if (r != 1) {
+      int e = SSL_get_error(ssl_, r);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
+      meshConnections("inbound", "handshake_failed").inc();
+      log::debug("proxy", "mesh handshake from " + peerText_ + " failed: " + tlsError());
+      close();
+      return;
+    }
+    // The caller's identity: spiffe://<trust domain>/ns/<ns>/sa/<sa> for workloads, or
+    // spiffe://<trust domain>/node/<name> for a node speaking for callers that are not pods.
+    std::string id = peerSpiffeId(ssl_);
+    std::string prefix = "spiffe://" + w_.table_->trustDomain + "/";
+    if (!id.starts_with(prefix)) {
+      meshConnections("inbound", "foreign_identity").inc();
+      close();
+      return;
+    }
+    meshPeer_ = std::make_unique<Workload>();
+    meshPeer_->principal = id.substr(9);
+    std::string_view path = std::string_view(id).substr(prefix.size());
+    if (path.starts_with("ns/")) {
+      path.remove_prefix(3);
+      meshPeer_->ns = std::string(path.substr(0, path.find('/')));
+    }
+    meshPeer_->name = "unknown";
+    mesh_ = MeshPhase::kConnect;
+  }
+  // CONNECT <pod ip>:<port> HTTP/1.1
+  readable_ = true;
+  if (!fill(8192)) {
+    close();
+    return;
+  }
+  std::string_view v = in_.view();
+  size_t end = v.find("\r\n\r\n");
+  if (end == std::string_view::npos) {
+    if (eof_ || v.size() >= 8192) close();
+    return;
+  }
+  std::string_view line = v.substr(0, v.find("\r\n"));
+  sockaddr_in target{};
+  target.sin_family = AF_INET;
+  bool ok = line.starts_with("CONNECT ") && line.ends_with(" HTTP/1.1");
+  std::string authority = ok ? std::string(line.substr(8, line.size() - 8 - 9)) : "";
+  size_t colon = authority.rfind(':');
+  int port = colon == std::string::npos ? 0 : std::atoi(authority.c_str() + colon + 1);
+  ok = ok && colon != std::string::npos && port > 0 && port < 65536 && inet_pton(AF_INET, authority.substr(0, colon).c_str(), &target.sin_addr) == 1;
+  in_.consume(end + 4);
+  if (!ok) {
+    meshRefuse(400, "Bad Request", "bad_request");
+    return;
+  }
+  target.sin_port = htons(uint16_t(port));
+  auto [ci, ei] = w_.table_->meshTarget(target);
+  if (ci < 0) {
+    meshRefuse(404, "Not Found", "no_such_pod");
+    return;
+  }
+  ex_ = std::make_unique<Exchange>();
+  ex_->table = w_.table_;
+  ex_->listener = slot_->config;
+  const Cluster& c = ex_->table->clusters[size_t(ci)];
+  if (!w_.authorize(*ex_->table, c, ei, meshPeer_.get(), "", "", "", true)) {
+    ex_.reset();
+    meshRefuse(403, "Forbidden", "denied");
+    return;
+  }
+  bool refused = false;
+  Upstream* u = w_.connection(c, ei, this, nullptr, refused);
+  if (!u) {
+    ex_.reset();
+    meshRefuse(503, "Service Unavailable", refused ? "pod_unreachable" : "overloaded");
+    return;
+  }
+  auto keep = ex_->table;
+  ex_.reset();
+  mesh_ = MeshPhase::kOpen;
+  tunnel_ = true;
+  u->tunnel_ = true;
+  peerUp_ = u;
+  deadline_ = w_.loop_.now() + w_.options_.tunnelIdleTimeout;
+  meshAwaiting200_ = true;
+  // Bytes the caller sent after CONNECT wait for the pod's connection.
+  if (!in_.empty()) {
+    u->write(in_.data(), in_.size());
+    in_.consume(in_.size());
+  }
+  if (!u->connecting_) onUpstreamEvent(EPOLLOUT);
 }
 
 void Downstream::becomeTunnel() {
@@ -1130,7 +1389,7 @@ void Downstream::pumpTunnel(Socket& from, Socket& to) {
   }
   if (from.eof_) {
     // Half-close passes through; when both sides have finished, the tunnel ends.
-    if (to.out_.empty()) ::shutdown(to.fd_, SHUT_WR);
+    if (to.out_.empty()) to.shutdownWrite();
     else to.shutdownAfterFlush_ = true;
     maybeEndTunnel();
   }
@@ -1217,12 +1476,21 @@ void UdpSession::close() {
 
 // ---- Worker ----
 
-Upstream* Worker::connection(const Cluster& c, int e, Downstream* owner, bool& refused) {
+Upstream* Worker::connection(const Cluster& c, int e, Downstream* owner, const Workload* source, bool& refused) {
   refused = false;
   const Endpoint& ep = c.endpoints[size_t(e)];
-  auto it = idle_.find(ep.text);
   // The circuit breaker counts connections in use, across workers; idle pooled ones do not count.
   if (c.state->busy.load(std::memory_order_relaxed) >= c.limits.maxConnections) return nullptr;
+  // A pod on another node: its pool is per caller identity and credential generation (a renewed
+  // certificate is used by new connections; older ones idle out).
+  const MeshTls* mesh = ep.remote && table_ ? table_->mesh.get() : nullptr;
+  if (ep.remote && !mesh) {
+    refused = true;  // no credentials to reach another node with (the CA failed; logged by the node proxy)
+    return nullptr;
+  }
+  std::string identity = mesh ? (source ? "spiffe://" + source->principal : mesh->nodeId()) : std::string();
+  std::string key = mesh ? ep.text + "|" + identity + "|" + std::to_string(mesh->generation()) : ep.text;
+  auto it = idle_.find(key);
   if (it != idle_.end() && !it->second.empty()) {
     Upstream* u = it->second.back();
     it->second.pop_back();
@@ -1233,21 +1501,40 @@ Upstream* Worker::connection(const Cluster& c, int e, Downstream* owner, bool& r
     return u;
   }
   bool inProgress = false;
-  int fd = connectTo(ep.address, inProgress);
+  int fd = connectTo(mesh ? ep.via : ep.address, inProgress);
   if (fd < 0) {
     refused = true;
     return nullptr;
   }
-  auto* u = new Upstream(*this, fd, ep.text, c.state);
+  auto* u = new Upstream(*this, fd, key, c.state);
   u->owner_ = owner;
   c.state->busy.fetch_add(1, std::memory_order_relaxed);
   u->connecting_ = inProgress;
+  u->tcpUp_ = !inProgress;
   track(u);
   if (!loop_.add(fd, u)) {
     u->close();  // releases it too
     return nullptr;
   }
+  if (mesh && !u->startDial(mesh->client(identity), ep.viaId, ep.text)) {
+    u->close();
+    refused = true;
+    return nullptr;
+  }
   return u;
+}
+
+bool Socket::startDial(SSL_CTX* ctx, const std::string& expectedPeer, const std::string& target) {
+  ssl_ = SSL_new(ctx);
+  if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) return false;
+  SSL_set_connect_state(ssl_);
+  dial_ = std::make_unique<MeshDial>();
+  dial_->expectedPeer = expectedPeer;
+  dial_->connectTarget = target;
+  dial_->connectHead = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n";
+  connecting_ = true;
+  if (tcpUp_) dialStep();  // starts the handshake; the rest follows on events
+  return !dialFailed_;
 }
 
 void Worker::giveBack(Upstream* u) {

@@ -58,6 +58,13 @@ NodeProxy::NodeProxy(apiserver::Registry& registry, NodeProxyInformers informers
   for (controller::Informer* i : {&inf_.services, &inf_.endpoints, &inf_.pods, &inf_.gatewayClasses, &inf_.gateways, &inf_.httpRoutes,
                                   &inf_.authorizationPolicies})
     i->addHandler(poke);
+  // Nodes change every heartbeat; only their addresses matter here (where the mesh dials).
+  inf_.nodes.addHandler([poke](const std::string& key, const controller::ObjectPtr& before, const controller::ObjectPtr& after) {
+    const json::value* a = before ? api::valueAt(*before, "status.addresses") : nullptr;
+    const json::value* b = after ? api::valueAt(*after, "status.addresses") : nullptr;
+    if ((a == nullptr) != (b == nullptr) || (a && *a != *b)) poke(key, before, after);
+  });
+  builder_.setMesh(options_.mesh);
 }
 
 NodeProxy::~NodeProxy() { stop(); }
@@ -84,9 +91,15 @@ void NodeProxy::loop() {
   while (!stopping_) {
     {
       std::unique_lock lock(mutex_);
-      cv_.wait_for(lock, std::chrono::seconds(5), [this] { return dirty_ || stopping_.load(); });
+      // Wake for changes, and when a mesh certificate is due for renewal.
+      Clock::time_point renewal;
+      {
+        std::lock_guard build(buildMutex_);
+        renewal = builder_.nextRenewal();
+      }
+      cv_.wait_until(lock, std::min(Clock::now() + std::chrono::seconds(5), renewal), [this] { return dirty_ || stopping_.load(); });
       if (stopping_) return;
-      if (!dirty_) continue;
+      if (!dirty_ && Clock::now() < renewal) continue;
     }
     // Let a burst of changes (a rollout, a scale-up) land before rebuilding once.
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -105,9 +118,14 @@ void NodeProxy::loop() {
 std::chrono::microseconds NodeProxy::rebuild() {
   std::lock_guard lock(buildMutex_);
   auto t0 = Clock::now();
-  RouteSources sources{inf_.services.list(), inf_.endpoints.list(), inf_.pods.list(), inf_.gatewayClasses.list(), inf_.gateways.list(),
-                       inf_.httpRoutes.list(), inf_.authorizationPolicies.list()};
+  RouteSources sources{inf_.services.list(),  inf_.endpoints.list(), inf_.pods.list(),
+                       inf_.gatewayClasses.list(), inf_.gateways.list(), inf_.httpRoutes.list(),
+                       inf_.authorizationPolicies.list(), inf_.nodes.list()};
   BuildResult result = builder_.build(sources, t0);
+  if (builder_.meshError() != lastMeshError_) {
+    lastMeshError_ = builder_.meshError();
+    if (!lastMeshError_.empty()) log::warn("proxy", lastMeshError_ + "; requests to pods on other nodes fail until it works");
+  }
   syncAddresses(*result.table);
   std::shared_ptr<const RouteTable> table = result.table;
   data_.update(table);

@@ -24,10 +24,11 @@ struct NodeProxyOptions {
   ProxyOptions data;
   bool writeStatus = true;  // Gateway/HTTPRoute/GatewayClass status (one node writes it)
   RouteBuilder::HostPortFn hostPort;
+  MeshOptions mesh;  // mTLS to other nodes' proxies (off without a node name and an issuer)
 };
 
 struct NodeProxyInformers {
-  controller::Informer &services, &endpoints, &pods, &gatewayClasses, &gateways, &httpRoutes, &authorizationPolicies;
+  controller::Informer &services, &endpoints, &pods, &gatewayClasses, &gateways, &httpRoutes, &authorizationPolicies, &nodes;
 };
 
 class NodeProxy {
@@ -59,6 +60,7 @@ class NodeProxy {
   std::atomic<bool> stopping_{false};
   std::thread thread_;
   std::set<std::string> addresses_;  // cluster IPs this proxy added to the bridge
+  std::string lastMeshError_;
   std::mutex buildMutex_;
   std::shared_ptr<const RouteTable> current_;  // the last table built (under buildMutex_)
   std::mutex ratesMutex_;

@@ -116,19 +116,41 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
   table->version = ++version_;
   RouteTable& t = *table;
 
-  // Who is who: pod IP -> workload and identity, pod name -> workload and labels.
-  std::unordered_map<std::string, std::string> podWorkload;  // "ns/pod"
+  // Who is who: pod IP -> workload and identity, pod name -> workload, labels and node.
+  bool mesh = !mesh_.nodeName.empty() && mesh_.issue && mesh_.port > 0;
+  t.trustDomain = mesh_.trustDomain;
+  std::unordered_map<std::string, std::string> podWorkload, podNode;  // "ns/pod"
   std::unordered_map<std::string, const json::value*> podLabels;
+  std::set<std::string> localIdentities;  // SPIFFE ids of this node's pods
   for (const auto& pod : src.pods) {
     std::string ns = str(*pod, "metadata.namespace"), w = workloadOf(*pod);
     std::string key = ns + "/" + str(*pod, "metadata.name");
     podWorkload[key] = w;
     podLabels[key] = api::valueAt(*pod, "metadata.labels");
+    podNode[key] = str(*pod, "spec.nodeName");
+    std::string sa = str(*pod, "spec.serviceAccountName").empty() ? "default" : str(*pod, "spec.serviceAccountName");
+    std::string principal = mesh_.trustDomain + "/ns/" + ns + "/sa/" + sa;
+    if (mesh && podNode[key] == mesh_.nodeName && !str(*pod, "status.podIP").empty()) localIdentities.insert("spiffe://" + principal);
     std::string ip = str(*pod, "status.podIP");
     in_addr a{};
     if (ip.empty() || ip.starts_with("127.") || inet_pton(AF_INET, ip.c_str(), &a) != 1) continue;
-    std::string sa = str(*pod, "spec.serviceAccountName").empty() ? "default" : str(*pod, "spec.serviceAccountName");
-    t.workloadsByIp.push_back({a.s_addr, Workload{ns, w, "cluster.local/ns/" + ns + "/sa/" + sa}});
+    t.workloadsByIp.push_back({a.s_addr, Workload{ns, w, principal}});
+  }
+  // Where other nodes' proxies listen for the mesh: their InternalIP.
+  std::unordered_map<std::string, sockaddr_in> meshAddresses;
+  if (mesh) {
+    // Without credentials (the CA failed) pods on other nodes are still marked remote, and
+    // connections to them fail: traffic between nodes never falls back to plain text.
+    t.mesh = meshCredentials(localIdentities, now);
+    for (const auto& node : src.nodes)
+      for (const auto& a : arrayAt(*node, "status.addresses"))
+        if (str(a, "type") == "InternalIP") {
+          sockaddr_in via{};
+          via.sin_family = AF_INET;
+          via.sin_port = htons(uint16_t(mesh_.port));
+          if (inet_pton(AF_INET, str(a, "address").c_str(), &via.sin_addr) == 1) meshAddresses[str(*node, "metadata.name")] = via;
+          break;
+        }
   }
 
   // AuthorizationPolicies, and which pods each selects (its namespace; matchLabels, or all).
@@ -256,6 +278,16 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
             e.pod = pod;
             e.port = int(target);
             e.policies = policiesFor(podNs, pod);
+            if (mesh && !pod.empty()) {
+              auto node = podNode.find(podNs + "/" + pod);
+              std::string nodeName = node != podNode.end() ? node->second : str(a, "nodeName");
+              auto via = meshAddresses.find(nodeName);
+              if (nodeName != mesh_.nodeName && via != meshAddresses.end()) {
+                e.remote = true;
+                e.via = via->second;
+                e.viaId = nodeSpiffeId(mesh_.trustDomain, nodeName);
+              }
+            }
             auto w = podWorkload.find(podNs + "/" + pod);
             e.workload = w != podWorkload.end() ? w->second : (pod.empty() ? "unknown" : pod);
             std::string stateKey = c.name + "|" + e.text;
@@ -609,8 +641,86 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
     }
     t.listeners.push_back(std::move(l));
   }
+  // The mesh's inbound port, and the pods on this node it may reach.
+  if (t.mesh) {
+    for (size_t ci = 0; ci < t.clusters.size(); ++ci)
+      for (size_t ei = 0; ei < t.clusters[ci].endpoints.size(); ++ei) {
+        const Endpoint& e = t.clusters[ci].endpoints[ei];
+        auto node = podNode.find(t.clusters[ci].ns + "/" + e.pod);
+        if (e.pod.empty() || e.remote || node == podNode.end() || node->second != mesh_.nodeName) continue;
+        t.meshTargets.push_back({(uint64_t(e.address.sin_addr.s_addr) << 16) | e.address.sin_port, {int(ci), int(ei)}});
+      }
+    std::sort(t.meshTargets.begin(), t.meshTargets.end());
+    t.meshTargets.erase(std::unique(t.meshTargets.begin(), t.meshTargets.end(), [](const auto& x, const auto& y) { return x.first == y.first; }),
+                        t.meshTargets.end());
+    Listener l;
+    l.ip = "0.0.0.0";
+    if (auto self = meshAddresses.find(mesh_.nodeName); self != meshAddresses.end()) {
+      char ip[INET_ADDRSTRLEN] = "";
+      inet_ntop(AF_INET, &self->second.sin_addr, ip, sizeof ip);
+      l.ip = ip;
+    }
+    l.port = mesh_.port;
+    l.key = l.ip + ":" + std::to_string(l.port);
+    l.protocol = Listener::Protocol::kMesh;
+    l.name = "mesh inbound";
+    t.listeners.push_back(std::move(l));
+  }
   result.table = std::move(table);
   return result;
+}
+
+std::shared_ptr<const MeshTls> RouteBuilder::meshCredentials(const std::set<std::string>& workloadIds, Clock::time_point now) {
+  std::set<std::string> wanted = workloadIds;
+  wanted.insert(nodeSpiffeId(mesh_.trustDomain, mesh_.nodeName));
+  bool changed = !meshTls_;
+  for (auto it = identities_.begin(); it != identities_.end();) {
+    if (wanted.count(it->first)) {
+      ++it;
+    } else {
+      it = identities_.erase(it);
+      changed = true;
+    }
+  }
+  meshError_.clear();
+  nextRenewal_ = Clock::time_point::max();
+  for (const auto& id : wanted) {
+    auto it = identities_.find(id);
+    if (it == identities_.end() || now >= it->second.renewAt) {
+      auto issued = mesh_.issue(id, mesh_.lifetime);
+      if (!issued) {
+        meshError_ = "cannot issue the mesh identity " + id + ": " + issued.error().message;
+        if (it == identities_.end() || std::chrono::system_clock::now() >= it->second.identity.notAfter) {
+          if (it != identities_.end()) identities_.erase(it);
+          changed = true;
+          continue;
+        }
+        nextRenewal_ = std::min(nextRenewal_, now + std::chrono::seconds(5));  // keep the old one a little longer
+        continue;
+      }
+      identities_[id] = HeldIdentity{std::move(*issued), now + mesh_.lifetime / 2};
+      it = identities_.find(id);
+      changed = true;
+    }
+    nextRenewal_ = std::min(nextRenewal_, it->second.renewAt);
+  }
+  if (!changed) return meshTls_;
+  auto node = identities_.find(nodeSpiffeId(mesh_.trustDomain, mesh_.nodeName));
+  if (node == identities_.end()) {
+    meshTls_ = nullptr;
+    return nullptr;
+  }
+  std::vector<pki::Identity> workloads;
+  for (const auto& [id, held] : identities_)
+    if (id != node->first) workloads.push_back(held.identity);
+  auto tls = MeshTls::create(node->second.identity, workloads, ++meshGeneration_);
+  if (!tls) {
+    meshError_ = tls.error().message;
+    meshTls_ = nullptr;
+    return nullptr;
+  }
+  meshTls_ = *tls;
+  return meshTls_;
 }
 
 }  // namespace skiff::proxy

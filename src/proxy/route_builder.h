@@ -10,11 +10,15 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include <boost/json/value.hpp>
 
+#include "common/result.h"
+#include "pki/pki.h"
+#include "proxy/mesh_tls.h"
 #include "proxy/routes.h"
 
 namespace skiff::proxy {
@@ -22,8 +26,19 @@ namespace skiff::proxy {
 using ObjectList = std::vector<std::shared_ptr<const boost::json::value>>;
 
 struct RouteSources {
-  ObjectList services, endpoints, pods, gatewayClasses, gateways, httpRoutes, authorizationPolicies;
+  ObjectList services, endpoints, pods, gatewayClasses, gateways, httpRoutes, authorizationPolicies, nodes;
 };
+
+// The mesh as this node takes part in it (mesh_tls.h). Off while `nodeName` or `issue` is empty.
+struct MeshOptions {
+  std::string nodeName;
+  int port = 15008;  // every node's inbound mTLS port
+  std::string trustDomain = "cluster.local";
+  std::chrono::seconds lifetime{24 * 3600};  // of each certificate; renewed at half of it
+  std::function<Result<pki::Identity>(const std::string& spiffeId, std::chrono::seconds lifetime)> issue;
+};
+
+inline std::string nodeSpiffeId(const std::string& trustDomain, const std::string& node) { return "spiffe://" + trustDomain + "/node/" + node; }
 
 struct BuildResult {
   std::shared_ptr<RouteTable> table;
@@ -41,9 +56,28 @@ class RouteBuilder {
   explicit RouteBuilder(HostPortFn hostPort = nullptr) : hostPort_(std::move(hostPort)) {}
 
   BuildResult build(const RouteSources& sources, Clock::time_point now);
+  void setMesh(MeshOptions options) { mesh_ = std::move(options); }
+  // When a mesh certificate is due for renewal: a build from then on renews it.
+  Clock::time_point nextRenewal() const { return nextRenewal_; }
+  // Why the last build could not issue mesh credentials ("" when it could).
+  const std::string& meshError() const { return meshError_; }
 
  private:
+  // Credentials for the node and for the service accounts of its pods, renewed at half life;
+  // the same MeshTls while nothing changed.
+  std::shared_ptr<const MeshTls> meshCredentials(const std::set<std::string>& workloadIds, Clock::time_point now);
+
   HostPortFn hostPort_;
+  MeshOptions mesh_;
+  struct HeldIdentity {
+    pki::Identity identity;
+    Clock::time_point renewAt;
+  };
+  std::map<std::string, HeldIdentity> identities_;  // by SPIFFE id
+  std::shared_ptr<const MeshTls> meshTls_;
+  uint64_t meshGeneration_ = 0;
+  Clock::time_point nextRenewal_ = Clock::time_point::max();
+  std::string meshError_;
   uint64_t version_ = 0;
   // State that outlives one table (request counts, ejections, slow start), by cluster and endpoint.
   std::map<std::string, std::shared_ptr<ClusterState>> clusterStates_;

@@ -133,7 +133,15 @@ bool sourceMatches(const AuthzRule::Source& s, const AuthzRequest& r) {
   return true;
 }
 
-bool operationMatches(const AuthzRule::Operation& o, const AuthzRequest& r) {
+bool operationMatches(const AuthzRule::Operation& o, const AuthzRequest& r, bool deny) {
+  if (r.operationCheckedAtSource && !(o.methods.empty() && o.notMethods.empty() && o.paths.empty() && o.notPaths.empty() &&
+                                      o.hosts.empty() && o.notHosts.empty())) {
+    // The source proxy decided the request-level fields: an ALLOW rule that needs them lets the
+    // tunnel open (its requests were checked), a DENY rule that needs them does not close it.
+    if (deny) return false;
+    if (!o.ports.empty() && std::find(o.ports.begin(), o.ports.end(), r.port) == o.ports.end()) return false;
+    return std::find(o.notPorts.begin(), o.notPorts.end(), r.port) == o.notPorts.end();
+  }
   if (!o.methods.empty() && !anyMatches(o.methods, r.method)) return false;
   if (anyMatches(o.notMethods, r.method)) return false;
   if (!o.paths.empty() && !anyMatches(o.paths, r.path)) return false;
@@ -146,10 +154,10 @@ bool operationMatches(const AuthzRule::Operation& o, const AuthzRequest& r) {
   return true;
 }
 
-bool ruleMatches(const AuthzRule& rule, const AuthzRequest& r) {
+bool ruleMatches(const AuthzRule& rule, const AuthzRequest& r, bool deny) {
   bool from = rule.from.empty(), to = rule.to.empty();
   for (const auto& s : rule.from) from = from || sourceMatches(s, r);
-  for (const auto& o : rule.to) to = to || operationMatches(o, r);
+  for (const auto& o : rule.to) to = to || operationMatches(o, r, deny);
   return from && to;
 }
 
@@ -164,7 +172,7 @@ const AuthzPolicy* denyingPolicy(const std::vector<AuthzPolicy>& policies, const
     const AuthzPolicy& p = policies[size_t(i)];
     if (!p.deny) continue;
     for (const auto& rule : p.rules)
-      if (ruleMatches(rule, r)) {
+      if (ruleMatches(rule, r, true)) {
         denied = true;
         return &p;
       }
@@ -176,7 +184,7 @@ const AuthzPolicy* denyingPolicy(const std::vector<AuthzPolicy>& policies, const
     if (p.deny) continue;
     if (!firstAllow) firstAllow = &p;
     for (const auto& rule : p.rules)
-      if (ruleMatches(rule, r)) return nullptr;
+      if (ruleMatches(rule, r, false)) return nullptr;
   }
   denied = firstAllow != nullptr;
   return firstAllow;
@@ -185,6 +193,12 @@ const AuthzPolicy* denyingPolicy(const std::vector<AuthzPolicy>& policies, const
 const Workload* RouteTable::workloadOf(uint32_t ip) const {
   auto it = std::lower_bound(workloadsByIp.begin(), workloadsByIp.end(), ip, [](const auto& e, uint32_t v) { return e.first < v; });
   return it != workloadsByIp.end() && it->first == ip ? &it->second : nullptr;
+}
+
+std::pair<int, int> RouteTable::meshTarget(const sockaddr_in& a) const {
+  uint64_t key = (uint64_t(a.sin_addr.s_addr) << 16) | a.sin_port;
+  auto it = std::lower_bound(meshTargets.begin(), meshTargets.end(), key, [](const auto& e, uint64_t v) { return e.first < v; });
+  return it != meshTargets.end() && it->first == key ? it->second : std::make_pair(-1, -1);
 }
 
 const Route* matchRoute(const Listener& listener, const RequestView& request) {

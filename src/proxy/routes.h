@@ -27,6 +27,8 @@ class Histogram;
 
 namespace skiff::proxy {
 
+class MeshTls;
+
 struct EndpointState {
   std::atomic<int> active{0};            // requests in flight to this endpoint (least-request)
   std::atomic<int> consecutiveErrors{0};  // gateway errors (or 5xx) in a row, for outlier detection
@@ -54,6 +56,11 @@ struct Endpoint {
   int port = 0;          // the workload's own port (AuthorizationPolicy `ports` match this)
   std::vector<int> policies;  // indexes in RouteTable::policies that select this endpoint's pod
   std::shared_ptr<EndpointState> state;
+  // A pod on another node: connections go over mTLS to that node's inbound port (mesh_tls.h),
+  // which must present `viaId`. Unset (remote false) for pods on this node and non-pods.
+  bool remote = false;
+  sockaddr_in via{};
+  std::string viaId;
 };
 
 // A caller, known by its pod IP.
@@ -92,6 +99,9 @@ struct AuthzRequest {
   const Workload* source = nullptr;  // null: not a pod we know
   std::string_view method, path, host;
   int port = 0;
+  // A mesh tunnel from another node's proxy, which parsed the requests and checked the rules'
+  // methods, paths and hosts with the same policies: here only sources and ports are decided.
+  bool operationCheckedAtSource = false;
 };
 // Null when allowed, else the policy that denies (or "" name for "no ALLOW policy matched").
 const AuthzPolicy* denyingPolicy(const std::vector<AuthzPolicy>& policies, const std::vector<int>& applicable, const AuthzRequest& r,
@@ -205,7 +215,8 @@ struct Listener {
   std::string key;  // "ip:port" ("udp/ip:port" for UDP)
   std::string ip;   // "0.0.0.0" for every address
   int port = 0;
-  enum class Protocol { kTcp, kHttp, kUdp } protocol = Protocol::kHttp;
+  // kMesh: the mTLS inbound port other nodes' proxies tunnel to (mesh_tls.h).
+  enum class Protocol { kTcp, kHttp, kUdp, kMesh } protocol = Protocol::kHttp;
   bool clusterIp = false;  // the address is a cluster IP (added to the node bridge)
   std::string name;        // "service ns/name" or "gateway ns/name/listener"
   int tcpCluster = -1;     // kTcp and kUdp: where connections (datagram flows) go
@@ -220,8 +231,15 @@ struct RouteTable {
   std::vector<AuthzPolicy> policies;
   // Who is calling: pod IP (network order) -> workload, sorted by IP.
   std::vector<std::pair<uint32_t, Workload>> workloadsByIp;
+  // The mesh: credentials (null: off), and the pods on this node that the inbound port may
+  // reach, by (ip << 16 | port) in network order -> (cluster, endpoint), sorted.
+  std::shared_ptr<const MeshTls> mesh;
+  std::string trustDomain = "cluster.local";
+  std::vector<std::pair<uint64_t, std::pair<int, int>>> meshTargets;
 
   const Workload* workloadOf(uint32_t ip) const;
+  // The local endpoint a mesh tunnel asks for, or {-1, -1}.
+  std::pair<int, int> meshTarget(const sockaddr_in& address) const;
 };
 
 // What a request looks like to routing.

@@ -320,13 +320,23 @@ class PlatformImpl final : public Platform {
         fs::create_directories(fs::path(path).parent_path(), ec);
         proxyOptions.data.accessLogPath = path;
       }
+      if (options.meshPort > 0) {
+        // The mesh: this node's proxy holds identities for its pods' service accounts, issued by
+        // the platform CA, and speaks mTLS to other nodes' proxies (proxy/mesh_tls.h).
+        auto ca = pki::CertificateAuthority::open(options.dataDir + "/tls");
+        if (!ca) return ca.error();
+        proxyOptions.mesh.nodeName = agent_->nodeName();
+        proxyOptions.mesh.port = options.meshPort;
+        proxyOptions.mesh.lifetime = options.meshCertificateLifetime;
+        proxyOptions.mesh.issue = [ca = *ca](const std::string& id, std::chrono::seconds lifetime) { return ca.issue(id, lifetime); };
+      }
       if (runtimeName == "process")
         proxyOptions.hostPort = [agent = agent_.get()](const std::string& ns, const std::string& pod, int port) { return agent->hostPort(ns, pod, port); };
       proxy_ = std::make_unique<proxy::NodeProxy>(
           *registry_,
           proxy::NodeProxyInformers{informer("v1", "Service"), informer("v1", "Endpoints"), pods, informer("gateway.networking.k8s.io/v1", "GatewayClass"),
                                     informer("gateway.networking.k8s.io/v1", "Gateway"), informer("gateway.networking.k8s.io/v1", "HTTPRoute"),
-                                    informer("security.istio.io/v1", "AuthorizationPolicy")},
+                                    informer("security.istio.io/v1", "AuthorizationPolicy"), nodes},
           proxyOptions);
       if (spans_)
         proxy_->data().onSpan([spans = spans_.get()](proxy::SpanRecord&& r) {

@@ -27,6 +27,8 @@ struct PlatformOptions {
   std::string podCidr = "10.244.0.0/16";  // isolating runtimes: pod addresses on the node bridge
   std::string bridge = "skiff0";
   int proxyWorkers = 0;        // node proxy worker threads; 0 = one per core
+  int meshPort = 15008;        // the node proxy's mTLS port for other nodes' proxies; 0 = no mesh
+  std::chrono::seconds meshCertificateLifetime{24 * 3600};  // workload certificates, renewed at half life
   std::string accessLog;
   std::string otlpEndpoint;    // http://collector:4318: spans of API requests and proxied requests go there       // node proxy access log (JSON lines); "" = DATA/logs/proxy-access.log, "off" = none
 };
