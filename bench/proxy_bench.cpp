@@ -4,6 +4,13 @@
 //   proxy_bench idle-conns --port P --count N [--hold SECONDS]
 //       opens N keep-alive connections to 127.0.0.1:P, sends one request on each, reads the
 //       answers, then holds them open (for measuring the proxy's memory per idle connection)
+//   proxy_bench mesh-pair --mode mtls|plain --listen P --backend Q --hop H --seconds S
+//       two node proxies (1 worker each) in this process: node A serves 127.0.0.1:P and sends
+//       every request to node B (127.0.0.3), which forwards it to the backend 127.0.0.1:Q; between
+//       them the mesh's mTLS port H (mtls) or a plain HTTP listener on H (plain)
+//   proxy_bench mesh-certs --dir D
+//       writes a CA and two identities from it (ca.crt, a.pem, b.pem: certificate then key), for
+//       a peer proxy to do the same mTLS hop
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -15,11 +22,14 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "pki/pki.h"
+#include "proxy/http_proxy.h"
 #include "proxy/route_builder.h"
 
 namespace json = boost::json;
@@ -98,9 +108,71 @@ int idleConns(int port, int count, int hold) {
   return answered == count ? 0 : 1;
 }
 
+std::shared_ptr<const json::value> object(const std::string& text) { return std::make_shared<const json::value>(json::parse(text)); }
+
+int meshPair(const std::string& mode, int listen, int backend, int hop, int seconds) {
+  using namespace skiff;
+  auto ca = pki::CertificateAuthority::ephemeral();
+  if (!ca) return 1;
+  proxy::RouteSources s;
+  std::string port = std::to_string(listen), be = std::to_string(backend), h = std::to_string(hop);
+  if (mode == "mtls") {
+    // The Service's pod runs on node B; node A reaches it through B's mesh port.
+    s.services = {object(R"({"metadata":{"namespace":"bench","name":"web"},"spec":{"clusterIP":"127.0.0.1","ports":[{"name":"http","port":)" + port + "}]}}")};
+    s.endpoints = {object(R"({"metadata":{"namespace":"bench","name":"web"},"subsets":[{"addresses":[{"ip":"127.0.0.1","nodeName":"node-b",
+        "targetRef":{"kind":"Pod","namespace":"bench","name":"web-0"}}],"ports":[{"name":"http","port":)" + be + "}]}]}")};
+    s.pods = {object(R"({"metadata":{"namespace":"bench","name":"web-0"},"spec":{"nodeName":"node-b"},"status":{"podIP":"127.0.0.1"}})")};
+    s.nodes = {object(R"({"metadata":{"name":"node-a"},"status":{"addresses":[{"type":"InternalIP","address":"127.0.0.2"}]}})"),
+               object(R"({"metadata":{"name":"node-b"},"status":{"addresses":[{"type":"InternalIP","address":"127.0.0.3"}]}})")};
+  } else {
+    // The same two hops in plain HTTP: A's Service points at B's, B's at the backend.
+    s.services = {object(R"({"metadata":{"namespace":"bench","name":"web"},"spec":{"clusterIP":"127.0.0.1","ports":[{"name":"http","port":)" + port + "}]}}"),
+                  object(R"({"metadata":{"namespace":"bench","name":"web-b"},"spec":{"clusterIP":"127.0.0.3","ports":[{"name":"http","port":)" + h + "}]}}")};
+    s.endpoints = {object(R"({"metadata":{"namespace":"bench","name":"web"},"subsets":[{"addresses":[{"ip":"127.0.0.3"}],"ports":[{"name":"http","port":)" + h + "}]}]}"),
+                   object(R"({"metadata":{"namespace":"bench","name":"web-b"},"subsets":[{"addresses":[{"ip":"127.0.0.1"}],"ports":[{"name":"http","port":)" + be + "}]}]}")};
+  }
+  auto tableFor = [&](const std::string& node, const std::string& keepListenerIp) {
+    proxy::RouteBuilder builder;
+    proxy::MeshOptions m;
+    m.nodeName = node;
+    m.port = hop;
+    m.issue = [&](const std::string& id, std::chrono::seconds life) { return ca->issue(id, life); };
+    if (mode == "mtls") builder.setMesh(m);
+    auto table = builder.build(s, Clock::now()).table;
+    // One process plays both nodes: each opens only its own listeners.
+    std::erase_if(table->listeners, [&](const proxy::Listener& l) { return l.ip != keepListenerIp; });
+    return std::shared_ptr<const proxy::RouteTable>(table);
+  };
+  proxy::ProxyOptions options;
+  options.workers = 1;
+  proxy::HttpProxy a(options), b(options);
+  if (!a.start() || !b.start()) return 1;
+  a.update(tableFor("node-a", "127.0.0.1"));
+  b.update(tableFor("node-b", "127.0.0.3"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  for (auto* p : {&a, &b})
+    for (const auto& [key, error] : p->listenErrors()) std::fprintf(stderr, "%s\n", error.c_str());
+  std::printf("mesh-pair %s: ready\n", mode.c_str());
+  std::fflush(stdout);
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  return 0;
+}
+
+int meshCerts(const std::string& dir) {
+  auto ca = skiff::pki::CertificateAuthority::ephemeral();
+  if (!ca) return 1;
+  std::ofstream(dir + "/ca.crt") << ca->certPem();
+  for (const char* node : {"a", "b"}) {
+    auto id = ca->issue(std::string("spiffe://cluster.local/node/node-") + node, std::chrono::hours(24));
+    if (!id) return 1;
+    std::ofstream(dir + "/" + node + ".pem") << id->certPem << id->keyPem;
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: proxy_bench route-build|idle-conns [--flag value]...\n");
+    std::fprintf(stderr, "usage: proxy_bench route-build|idle-conns|mesh-pair|mesh-certs [--flag value]...\n");
     return 2;
   }
   std::string mode = argv[1];
@@ -108,6 +180,8 @@ int main(int argc, char** argv) {
   auto num = [&](const char* k, int def) { return args.count(k) ? std::atoi(args[k].c_str()) : def; };
   if (mode == "route-build") return routeBuild(num("endpoints", 10000), num("services", 100));
   if (mode == "idle-conns") return idleConns(num("port", 18083), num("count", 10000), num("hold", 5));
+  if (mode == "mesh-pair") return meshPair(args["mode"], num("listen", 18190), num("backend", 18080), num("hop", 18195), num("seconds", 3600));
+  if (mode == "mesh-certs") return meshCerts(args.count("dir") ? args["dir"] : ".");
   std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
   return 2;
 }

@@ -142,8 +142,11 @@ bool coversHostsAndFresh(X509* cert, const std::vector<std::string>& hosts) {
   return true;
 }
 
-// The CA's key and certificate from DIR/ca.key and DIR/ca.crt, made on first use.
+// The CA's key and certificate from DIR/ca.key and DIR/ca.crt, made (and DIR) on first use.
 Result<std::pair<KeyPtr, CertPtr>> loadOrCreateCa(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Error::unavailable("cannot create " + dir.string() + ": " + ec.message());
   KeyPtr caKey;
   CertPtr caCert;
   if (fs::exists(dir / "ca.key") && fs::exists(dir / "ca.crt")) {
@@ -167,9 +170,6 @@ Result<std::pair<KeyPtr, CertPtr>> loadOrCreateCa(const fs::path& dir) {
 
 Result<ServingBundle> ensureServingCertificate(const std::string& dirPath, const std::vector<std::string>& hosts) {
   fs::path dir(dirPath);
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Error::unavailable("cannot create " + dir.string() + ": " + ec.message());
   auto ca = loadOrCreateCa(dir);
   if (!ca) return ca.error();
   auto& [caKey, caCert] = *ca;
@@ -201,23 +201,28 @@ Result<ServingBundle> ensureServingCertificate(const std::string& dirPath, const
   return bundle;
 }
 
+// Raw pointers: the smart-pointer types above are file-local, and this type is not.
 struct CertificateAuthority::Keys {
-  KeyPtr key;
-  CertPtr cert;
+  EVP_PKEY* key = nullptr;
+  X509* cert = nullptr;
   std::string certPem;
+  Keys() = default;
+  Keys(const Keys&) = delete;
+  Keys& operator=(const Keys&) = delete;
+  ~Keys() {
+    EVP_PKEY_free(key);
+    X509_free(cert);
+  }
 };
 
 Result<CertificateAuthority> CertificateAuthority::open(const std::string& dirPath) {
   fs::path dir(dirPath);
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Error::unavailable("cannot create " + dir.string() + ": " + ec.message());
   auto ca = loadOrCreateCa(dir);
   if (!ca) return ca.error();
   auto keys = std::make_shared<Keys>();
-  keys->key = std::move(ca->first);
-  keys->cert = std::move(ca->second);
-  keys->certPem = certToPem(keys->cert.get());
+  keys->key = ca->first.release();
+  keys->cert = ca->second.release();
+  keys->certPem = certToPem(keys->cert);
   CertificateAuthority result;
   result.keys_ = std::move(keys);
   return result;
@@ -225,11 +230,11 @@ Result<CertificateAuthority> CertificateAuthority::open(const std::string& dirPa
 
 Result<CertificateAuthority> CertificateAuthority::ephemeral() {
   auto keys = std::make_shared<Keys>();
-  keys->key = newKey();
+  keys->key = newKey().release();
   if (!keys->key) return Error::internal("cannot generate a CA key: " + opensslError());
-  keys->cert = signCertificate(keys->key.get(), "skiff-ca", keys->key.get(), nullptr, std::chrono::hours(24), std::chrono::minutes(1), true, "");
+  keys->cert = signCertificate(keys->key, "skiff-ca", keys->key, nullptr, std::chrono::hours(24), std::chrono::minutes(1), true, "").release();
   if (!keys->cert) return Error::internal("cannot sign the CA certificate: " + opensslError());
-  keys->certPem = certToPem(keys->cert.get());
+  keys->certPem = certToPem(keys->cert);
   CertificateAuthority result;
   result.keys_ = std::move(keys);
   return result;
@@ -249,7 +254,7 @@ Result<Identity> CertificateAuthority::issue(const std::string& spiffeId, std::c
   if (lifetime.count() <= 0) return Error::invalid("an identity's lifetime must be positive");
   KeyPtr key = newKey();
   if (!key) return Error::internal("cannot generate a workload key: " + opensslError());
-  CertPtr cert = signCertificate(key.get(), "", keys_->key.get(), keys_->cert.get(), lifetime, std::chrono::minutes(1), false, "URI:" + spiffeId,
+  CertPtr cert = signCertificate(key.get(), "", keys_->key, keys_->cert, lifetime, std::chrono::minutes(1), false, "URI:" + spiffeId,
                             "serverAuth,clientAuth");
   if (!cert) return Error::internal("cannot sign the identity " + spiffeId + ": " + opensslError());
   Identity id;

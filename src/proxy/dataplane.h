@@ -222,6 +222,8 @@ class Socket : public EventLoop::Handler {
   // Drives the dial: true when the tunnel is up, false while it waits for the network; sets
   // dialFailed_ when it cannot be set up (dial_->status: the node's answer, 403 when refused).
   bool dialStep();
+  // While connecting: 1 once the TCP connection is up, 0 while it is not yet, -1 when it failed.
+  int tcpConnectResult(uint32_t events);
   bool tcpUp_ = false;               // the TCP connection is established
   std::unique_ptr<MeshDial> dial_;  // set while a mesh tunnel is being opened
   bool dialFailed_ = false;

@@ -670,13 +670,9 @@ void H2Client::onEvents(uint32_t events) {
   if (closed_) return;
   if (events & (EPOLLRDHUP | EPOLLHUP)) peerClosed_ = true;
   if (connecting_) {
-    if (!tcpUp_) {
-      if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-      int err = 0;
-      socklen_t len = sizeof err;
-      ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
-      if (err || (events & EPOLLERR)) return fail("upstream connect error or disconnect/reset before headers (connection refused)");
-      tcpUp_ = true;
+    if (int up = tcpConnectResult(events); up <= 0) {
+      if (up == 0) return;
+      return fail("upstream connect error or disconnect/reset before headers (connection refused)");
     }
     if (dial_ && !dialStep()) {
       if (!dialFailed_) return;

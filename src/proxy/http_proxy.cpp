@@ -596,17 +596,11 @@ void Upstream::onEvents(uint32_t events) {
   if (closed_) return;
   if (events & (EPOLLRDHUP | EPOLLHUP)) peerClosed_ = true;
   if (connecting_) {
-    if (!tcpUp_) {
-      if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-      int err = 0;
-      socklen_t len = sizeof err;
-      ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
-      if (err != 0 || (events & EPOLLERR)) {
-        if (owner_) owner_->onConnectFailed();
-        else close();
-        return;
-      }
-      tcpUp_ = true;
+    if (int up = tcpConnectResult(events); up <= 0) {
+      if (up == 0) return;
+      if (owner_) owner_->onConnectFailed();
+      else close();
+      return;
     }
     if (dial_ && !dialStep()) {
       if (!dialFailed_) return;
@@ -1522,6 +1516,17 @@ Upstream* Worker::connection(const Cluster& c, int e, Downstream* owner, const W
     return nullptr;
   }
   return u;
+}
+
+int Socket::tcpConnectResult(uint32_t events) {
+  if (tcpUp_) return 1;
+  if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return 0;
+  int err = 0;
+  socklen_t len = sizeof err;
+  ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err != 0 || (events & EPOLLERR)) return -1;
+  tcpUp_ = true;
+  return 1;
 }
 
 bool Socket::startDial(SSL_CTX* ctx, const std::string& expectedPeer, const std::string& target) {
