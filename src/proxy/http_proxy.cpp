@@ -1423,6 +1423,11 @@ void ListenSocket::onDatagrams() {
         udpSessions(l->name, "no_endpoints").inc();
         continue;  // dropped, as kube-proxy drops datagrams for a Service without endpoints
       }
+      // AuthorizationPolicy, per flow: sources and ports (UDP has no methods or paths).
+      if (!w_.authorize(*w_.table_, c, e, w_.table_->workloadOf(from.sin_addr.s_addr), "", "", "")) {
+        udpSessions(l->name, "denied").inc();
+        continue;  // dropped: a datagram has no way to say 403
+      }
       int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       if (fd < 0) continue;
       if (::connect(fd, reinterpret_cast<const sockaddr*>(&c.endpoints[size_t(e)].address), sizeof(sockaddr_in)) != 0) {

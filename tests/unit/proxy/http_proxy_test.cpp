@@ -1,6 +1,7 @@
 // The node proxy's data plane against real sockets: small blocking HTTP backends on loopback,
 // requests written by hand, route tables built in the test.
 #include "proxy/http_proxy.h"
+#include "observe/metrics.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -528,6 +529,89 @@ TEST(HttpProxy, TcpListenerTunnelsBytes) {
 
 namespace skiff::proxy {
 namespace {
+
+TEST(HttpProxy, UdpFlowsAreAuthorized) {
+  int be = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(be, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  getsockname(be, reinterpret_cast<sockaddr*>(&a), &len);
+  std::atomic<bool> stop{false};
+  std::thread echo([&] {
+    char buf[512];
+    while (!stop) {
+      pollfd p{be, POLLIN, 0};
+      if (poll(&p, 1, 50) != 1) continue;
+      sockaddr_in from{};
+      socklen_t fl = sizeof from;
+      ssize_t n = recvfrom(be, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &fl);
+      if (n > 0) sendto(be, buf, size_t(n), 0, reinterpret_cast<sockaddr*>(&from), fl);
+    }
+  });
+  ProxyOptions one;
+  one.workers = 1;
+  HttpProxy proxy(one);
+  ASSERT_TRUE(proxy.start());
+  int port = freePort();
+  auto table = [&](bool deny) {
+    auto t = std::make_shared<RouteTable>();
+    t->clusters.push_back(cluster("dns-guarded", {ntohs(a.sin_port)}));
+    if (deny) {
+      AuthzPolicy p;
+      p.name = "test/deny-udp";
+      p.deny = true;
+      p.rules.push_back({});  // no from, no to: every caller, every port
+      t->policies.push_back(p);
+      t->clusters[0].endpoints[0].policies = {0};
+    }
+    Listener l;
+    l.ip = "127.0.0.1";
+    l.port = port;
+    l.key = "udp/127.0.0.1:" + std::to_string(port);
+    l.protocol = Listener::Protocol::kUdp;
+    l.tcpCluster = 0;
+    l.name = "test/dns-guarded";
+    t->listeners.push_back(l);
+    return t;
+  };
+  // Sends until an answer comes or `attempts` run out; "" when none came.
+  auto ask = [&](int attempts) {
+    int client = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(uint16_t(port));
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connect(client, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    std::string got;
+    for (int i = 0; i < attempts && got.empty(); ++i) {
+      send(client, "query", 5, 0);
+      pollfd p{client, POLLIN, 0};
+      if (poll(&p, 1, 20) == 1) {
+        char buf[64];
+        ssize_t n = recv(client, buf, sizeof buf, 0);
+        if (n > 0) got.assign(buf, size_t(n));
+      }
+    }
+    close(client);
+    return got;
+  };
+  auto denied = [] {
+    std::string text = observe::exposition();
+    std::string series = R"(skiff_proxy_authz_denied_total{destination_service="test/dns-guarded",policy="test/deny-udp"} )";
+    size_t at = text.find(series);
+    return at == std::string::npos ? 0.0 : std::atof(text.c_str() + at + series.size());
+  };
+  proxy.update(table(true));
+  EXPECT_EQ(ask(30), "");  // every datagram dropped...
+  EXPECT_GT(denied(), 0);  // ...because the policy denied it (not because nothing listened)
+  proxy.update(table(false));
+  EXPECT_EQ(ask(100), "query");
+  stop = true;
+  echo.join();
+  close(be);
+}
 
 TEST(HttpProxy, UdpListenerForwardsDatagramsBothWays) {
   // An echo server on a UDP port.

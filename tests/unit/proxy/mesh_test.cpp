@@ -5,7 +5,9 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <nghttp2/nghttp2.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -214,6 +216,56 @@ std::string get(const std::string& source, const std::string& path = "/") {
   return resp.substr(9, 3) + " " + (body == std::string::npos ? "" : resp.substr(body + 4));
 }
 
+// One HTTP/2 GET (h2c prior knowledge, as gRPC clients speak) from `source` to ip:port:
+// ":status location", or "" when no answer came.
+std::string h2Get(const std::string& source, const std::string& ip, int port) {
+  int fd = -1;
+  for (int i = 0; i < 200 && fd < 0; ++i) {
+    fd = dial(source, ip, port);
+    if (fd < 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (fd < 0) return "";
+  struct Answer {
+    std::string status, location;
+    bool closed = false;
+  } answer;
+  nghttp2_session_callbacks* cbs = nullptr;
+  nghttp2_session_callbacks_new(&cbs);
+  nghttp2_session_callbacks_set_on_header_callback(
+      cbs, [](nghttp2_session*, const nghttp2_frame*, const uint8_t* n, size_t nl, const uint8_t* v, size_t vl, uint8_t, void* u) {
+        std::string name(reinterpret_cast<const char*>(n), nl), value(reinterpret_cast<const char*>(v), vl);
+        if (name == ":status") static_cast<Answer*>(u)->status = value;
+        if (name == "location") static_cast<Answer*>(u)->location = value;
+        return 0;
+      });
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, [](nghttp2_session*, int32_t, uint32_t, void* u) {
+    static_cast<Answer*>(u)->closed = true;
+    return 0;
+  });
+  nghttp2_session* s = nullptr;
+  nghttp2_session_client_new(&s, cbs, &answer);
+  nghttp2_session_callbacks_del(cbs);
+  nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, nullptr, 0);
+  std::vector<std::pair<std::string, std::string>> h{{":method", "GET"}, {":scheme", "http"}, {":authority", "catalog.shop"}, {":path", "/items"}};
+  std::vector<nghttp2_nv> nva;
+  for (auto& [k, v] : h)
+    nva.push_back({reinterpret_cast<uint8_t*>(k.data()), reinterpret_cast<uint8_t*>(v.data()), k.size(), v.size(), NGHTTP2_NV_FLAG_NONE});
+  nghttp2_submit_request(s, nullptr, nva.data(), nva.size(), nullptr, nullptr);
+  for (int rounds = 0; rounds < 200 && !answer.closed; ++rounds) {
+    const uint8_t* data;
+    ssize_t n;
+    while ((n = nghttp2_session_mem_send(s, &data)) > 0) ::send(fd, data, size_t(n), MSG_NOSIGNAL);
+    char buf[16384];
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 5000) <= 0) break;
+    ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+    if (r <= 0 || nghttp2_session_mem_recv(s, reinterpret_cast<const uint8_t*>(buf), size_t(r)) < 0) break;
+  }
+  nghttp2_session_del(s);
+  ::close(fd);
+  return answer.status.empty() ? "" : answer.status + " " + answer.location;
+}
+
 using Objects = std::vector<std::shared_ptr<const boost::json::value>>;
 Objects parse(std::initializer_list<const char*> docs) {
   Objects out;
@@ -224,10 +276,11 @@ Objects parse(std::initializer_list<const char*> docs) {
 RouteSources cluster(bool withPolicy) {
   RouteSources s;
   s.services = parse({R"({"metadata":{"namespace":"shop","name":"catalog"},"spec":{"clusterIP":"10.96.231.10","ports":[
-      {"name":"http","port":80,"targetPort":8080},{"name":"tcp-echo","port":9000,"targetPort":9000}]}})"});
+      {"name":"http","port":80,"targetPort":8080},{"name":"tcp-echo","port":9000,"targetPort":9000},
+      {"name":"grpc","port":8082,"targetPort":8082}]}})"});
   s.endpoints = parse({R"({"metadata":{"namespace":"shop","name":"catalog"},"subsets":[{"addresses":[
       {"ip":"198.18.231.2","nodeName":"node-b","targetRef":{"kind":"Pod","namespace":"shop","name":"catalog-0"}}],
-      "ports":[{"name":"http","port":8080},{"name":"tcp-echo","port":9000}]}]})"});
+      "ports":[{"name":"http","port":8080},{"name":"tcp-echo","port":9000},{"name":"grpc","port":8082}]}]})"});
   s.pods = parse({R"({"metadata":{"namespace":"shop","name":"frontend-0"},"spec":{"nodeName":"node-a","serviceAccountName":"frontend"},"status":{"podIP":"198.18.231.1"}})",
                   R"({"metadata":{"namespace":"shop","name":"intruder-0"},"spec":{"nodeName":"node-a","serviceAccountName":"intruder"},"status":{"podIP":"198.18.231.3"}})",
                   R"({"metadata":{"namespace":"shop","name":"catalog-0"},"spec":{"nodeName":"node-b","serviceAccountName":"catalog"},"status":{"podIP":"198.18.231.2"}})"});
@@ -367,6 +420,41 @@ TEST_F(Mesh, PodsOnAnotherNodeAreReachedOverMutualTls) {
     return got == big ? std::string("same") : "got " + std::to_string(got.size()) + " bytes";
   });
   EXPECT_EQ(echoed, "same");
+}
+
+TEST_F(Mesh, Http2CrossesNodesOnOneMultiplexedTunnel) {
+  // The pod on node B speaks HTTP/2: a third proxy plays it, answering every request itself.
+  ProxyOptions options;
+  options.workers = 1;
+  auto podH2 = b_->run([&] {
+    auto p = std::make_unique<HttpProxy>(options);
+    (void)p->start();
+    auto t = std::make_shared<RouteTable>();
+    Listener l;
+    l.ip = "198.18.231.2";
+    l.port = 8082;
+    l.key = "198.18.231.2:8082";
+    l.name = "pod catalog-0 (h2c)";
+    Route r;
+    r.name = "catalog-0";
+    r.redirectStatus = 307;
+    r.redirectHost = "answered-by-catalog-0";
+    l.hosts.push_back(VirtualHost{{}, {r}});
+    t->listeners.push_back(l);
+    p->update(t);
+    return p;
+  });
+  RouteBuilder builderA, builderB;
+  builderA.setMesh(meshFor("node-a"));
+  builderB.setMesh(meshFor("node-b"));
+  install(*a_, *proxyA_, builderA, cluster(false));
+  install(*b_, *proxyB_, builderB, cluster(false));
+  double established = metric(R"(skiff_mesh_connections_total{direction="outbound",result="established"})");
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(a_->run([] { return h2Get("198.18.231.1", "10.96.231.10", 8082); }), "307 http://answered-by-catalog-0/items");
+  // Three calls, one HTTP/2 connection from node A's worker to the pod, so one tunnel.
+  EXPECT_EQ(metric(R"(skiff_mesh_connections_total{direction="outbound",result="established"})"), established + 1);
+  b_->run([&] { podH2.reset(); });
 }
 
 TEST_F(Mesh, TheDestinationNodeAuthorizesByTheCallersCertificate) {
