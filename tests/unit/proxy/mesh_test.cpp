@@ -14,7 +14,9 @@
 
 #include <boost/json.hpp>
 #include <condition_variable>
+#include <csignal>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -36,6 +38,14 @@ struct TwoNodes {
   std::string a, b;
   bool ok = false;
   TwoNodes() {
+    // Namespaces left by a run that was killed (a timeout) are removed first.
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/var/run/netns", ec)) {
+      std::string name = e.path().filename().string();
+      if (!name.starts_with("skiff-mesh-")) continue;
+      int pid = std::atoi(name.c_str() + name.rfind('-') + 1);
+      if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) sh("ip netns del " + name);
+    }
     std::string tag = std::to_string(getpid());
     a = "skiff-mesh-a-" + tag;
     b = "skiff-mesh-b-" + tag;
@@ -127,8 +137,11 @@ class PodServer {
     ::shutdown(fd_, SHUT_RDWR);
     accepter_.join();
     ::close(fd_);
-    std::lock_guard lock(mutex_);
-    for (int c : open_) ::shutdown(c, SHUT_RDWR);
+    {
+      std::lock_guard lock(mutex_);
+      for (int c : open_) ::shutdown(c, SHUT_RDWR);
+    }
+    // Joined without the lock: each connection's thread takes it to say it has finished.
     for (auto& t : connections_) t.join();
   }
   bool ok() const { return ok_; }
