@@ -4,10 +4,11 @@
 //   proxy_bench idle-conns --port P --count N [--hold SECONDS]
 //       opens N keep-alive connections to 127.0.0.1:P, sends one request on each, reads the
 //       answers, then holds them open (for measuring the proxy's memory per idle connection)
-//   proxy_bench mesh-pair --mode mtls|plain --listen P --backend Q --hop H --seconds S
+//   proxy_bench mesh-pair --mode mtls|plain|one-hop --listen P --backend Q --hop H --seconds S
 //       two node proxies (1 worker each) in this process: node A serves 127.0.0.1:P and sends
 //       every request to node B (127.0.0.3), which forwards it to the backend 127.0.0.1:Q; between
-//       them the mesh's mTLS port H (mtls) or a plain HTTP listener on H (plain)
+//       them the mesh's mTLS port H (mtls) or a plain HTTP listener on H (plain); one-hop: node A
+//       alone, straight to the backend (the node proxy without the rest of skiff, for profiling)
 //   proxy_bench mesh-certs --dir D
 //       writes a CA and two identities from it (ca.crt, a.pem, b.pem: certificate then key), for
 //       a peer proxy to do the same mTLS hop
@@ -124,6 +125,10 @@ int meshPair(const std::string& mode, int listen, int backend, int hop, int seco
     s.pods = {object(R"({"metadata":{"namespace":"bench","name":"web-0"},"spec":{"nodeName":"node-b"},"status":{"podIP":"127.0.0.1"}})")};
     s.nodes = {object(R"({"metadata":{"name":"node-a"},"status":{"addresses":[{"type":"InternalIP","address":"127.0.0.2"}]}})"),
                object(R"({"metadata":{"name":"node-b"},"status":{"addresses":[{"type":"InternalIP","address":"127.0.0.3"}]}})")};
+  } else if (mode == "one-hop") {
+    // One proxy: the Service's cluster IP straight to the backend (as `skiff up` serves it).
+    s.services = {object(R"({"metadata":{"namespace":"bench","name":"web"},"spec":{"clusterIP":"127.0.0.1","ports":[{"name":"http","port":)" + port + "}]}}")};
+    s.endpoints = {object(R"({"metadata":{"namespace":"bench","name":"web"},"subsets":[{"addresses":[{"ip":"127.0.0.1"}],"ports":[{"name":"http","port":)" + be + "}]}]}")};
   } else {
     // The same two hops in plain HTTP: A's Service points at B's, B's at the backend.
     s.services = {object(R"({"metadata":{"namespace":"bench","name":"web"},"spec":{"clusterIP":"127.0.0.1","ports":[{"name":"http","port":)" + port + "}]}}"),
@@ -148,7 +153,7 @@ int meshPair(const std::string& mode, int listen, int backend, int hop, int seco
   proxy::HttpProxy a(options), b(options);
   if (!a.start() || !b.start()) return 1;
   a.update(tableFor("node-a", "127.0.0.1"));
-  b.update(tableFor("node-b", "127.0.0.3"));
+  if (mode != "one-hop") b.update(tableFor("node-b", "127.0.0.3"));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   for (auto* p : {&a, &b})
     for (const auto& [key, error] : p->listenErrors()) std::fprintf(stderr, "%s\n", error.c_str());

@@ -14,6 +14,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -110,6 +111,16 @@ inline void countOutlierError(const Cluster& c, int endpoint, Clock::time_point 
   proxyEvent(c.name, "outlier_ejected").inc();
   log::info("proxy", "ejected " + c.endpoints[size_t(endpoint)].text + " from " + c.name + " after " + std::to_string(od.consecutiveErrors) +
                          " errors in a row");
+}
+
+// The retry policy that governs a request: its route's, else its cluster's.
+inline const RetryPolicy& retryPolicyOf(const Route* route, const Cluster& c) { return route && route->retry ? *route->retry : c.retry; }
+
+// True when an upstream answer with `status` is one `policy` retries.
+inline bool retryableStatus(const RetryPolicy& policy, int status) {
+  bool gatewayError = status == 502 || status == 503 || status == 504;
+  return (policy.on5xx && status >= 500) || (policy.onGatewayError && gatewayError) ||
+         std::find(policy.codes.begin(), policy.codes.end(), status) != policy.codes.end();
 }
 
 inline observe::Counter& tcpConnections(const std::string& listener, const char* result) {
@@ -275,6 +286,33 @@ struct Exchange {
   std::string traceId, spanId, parentSpanId;
   Upstream* up = nullptr;
 };
+
+// Decides whether a failed try is tried again (HTTP/1.1 and HTTP/2 alike): the policy must cover
+// the failure, tries must be left, the body must still be held and the deadline not passed, and
+// the cluster's retry budget (max retries in flight, or 20% of its requests) must have room.
+// Takes the retry (budget, counters, metric) and returns how long to back off: jittered
+// exponential, uniform in [0, min(max, base * 2^n)]. Nothing when the try is not retried.
+inline std::optional<std::chrono::milliseconds> planRetry(Exchange& ex, bool connectionFailure, Clock::time_point now, uint64_t random) {
+  const Cluster& c = *ex.cluster;
+  const RetryPolicy& retry = retryPolicyOf(ex.route, c);
+  bool policyAllows = connectionFailure ? retry.onConnectFailure : true;  // statuses were checked by the caller
+  if (!policyAllows || ex.retriesLeft <= 0 || !ex.bodyRetained || now >= ex.requestDeadline) return std::nullopt;
+  bool budget = ex.inRetryBudget ||
+                c.state->retries.load(std::memory_order_relaxed) < std::max(c.limits.maxRetries, c.state->requests.load(std::memory_order_relaxed) / 5);
+  if (!budget) {
+    proxyEvent(c.name, "retry_budget_exhausted").inc();
+    return std::nullopt;
+  }
+  --ex.retriesLeft;
+  if (!ex.inRetryBudget) {
+    ex.inRetryBudget = true;
+    c.state->retries.fetch_add(1, std::memory_order_relaxed);
+  }
+  proxyEvent(c.name, "retry").inc();
+  int n = std::min(ex.attempts - 1, 10);
+  auto cap = std::min(retry.backoffMax, retry.backoffBase * (1 << std::max(n, 0)));
+  return std::chrono::milliseconds(cap.count() > 0 ? int64_t(random % uint64_t(cap.count() + 1)) : 0);
+}
 
 class Upstream : public Socket {
  public:

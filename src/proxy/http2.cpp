@@ -36,6 +36,16 @@ const char* grpcStatusFor(int status) {
   }
 }
 
+// The HTTP status gRPC's status stands for (as gRPC's HTTP mapping and Envoy read it), so retry
+// policies and outlier detection treat a trailers-only UNAVAILABLE like a 503.
+int httpStatusForGrpc(std::string_view code) {
+  static const std::map<std::string_view, int> map{{"0", 200},  {"1", 499},  {"2", 500},  {"3", 400},  {"4", 504},  {"5", 404},
+                                                   {"6", 409},  {"7", 403},  {"8", 429},  {"9", 400},  {"10", 409}, {"11", 400},
+                                                   {"12", 501}, {"13", 500}, {"14", 503}, {"15", 500}, {"16", 401}};
+  auto it = map.find(code);
+  return it == map.end() ? 500 : it->second;
+}
+
 }  // namespace
 
 // One request/response pair across both sessions. Owned by the H2Server; the H2Client refers to it
@@ -49,13 +59,20 @@ struct H2Stream {
   std::vector<std::pair<std::string, std::string>> requestHeaders;  // regular headers, lower case
   std::string method, path, authority, scheme, contentType;
   bool headersDone = false;
+  std::vector<std::pair<std::string, std::string>> upstreamHeaders;  // as sent upstream, kept for retries
   // Request body on its way up, response body on its way down: bytes [offset, size) are pending.
+  // While the request body fits kRetainBody it is kept whole (a retry sends it again).
   std::string requestBody, responseBody;
   size_t requestOffset = 0, responseOffset = 0;
+  uint64_t requestDiscarded = 0;  // request body bytes dropped from the front (no retry possible then)
+  uint64_t requestConsumed = 0;   // request body bytes whose window went back to the client
   bool requestEnd = false, responseEnd = false;
   std::vector<std::pair<std::string, std::string>> responseHeaders, trailers;
   bool responseStarted = false;  // response HEADERS submitted to the client
   bool counted = false;          // cluster request count taken
+  bool endpointHeld = false;     // the try's endpoint counts this stream as active
+  bool backingOff = false;       // waiting to be tried again
+  Clock::time_point backoffUntil = kNever;
   bool local = false;            // answered by the proxy
   std::string localBody;
   size_t localOffset = 0;
@@ -142,10 +159,17 @@ ssize_t provideRequestBody(nghttp2_session*, int32_t, uint8_t* buf, size_t lengt
   if (n) {
     std::memcpy(buf, s->requestBody.data() + s->requestOffset, n);
     s->requestOffset += n;
-    if (s->requestOffset == s->requestBody.size()) s->requestBody.clear(), s->requestOffset = 0;
-    if (s->down) {  // the client may send this much more
-      nghttp2_session_consume(s->down->session_, s->downId, n);
+    // The client may send as much more as went upstream for the first time (a retry resends).
+    uint64_t sent = s->requestDiscarded + s->requestOffset;
+    if (sent > s->requestConsumed && s->down) {
+      nghttp2_session_consume(s->down->session_, s->downId, size_t(sent - s->requestConsumed));
       s->down->markDirty();
+    }
+    s->requestConsumed = std::max(s->requestConsumed, sent);
+    if (!s->ex.bodyRetained && s->requestOffset == s->requestBody.size()) {
+      s->requestDiscarded += s->requestBody.size();
+      s->requestBody.clear();
+      s->requestOffset = 0;
     }
   }
   if (s->requestOffset == s->requestBody.size() && s->requestEnd) {
@@ -267,8 +291,7 @@ void H2Server::shutdown() {
   dead_ = true;
   for (auto& [id, s] : streams_) {
     if (s->up) s->up->cancel(*s);
-    if (s->counted) s->ex.cluster->state->requests.fetch_sub(1, std::memory_order_relaxed);
-    s->counted = false;
+    release(*s);
   }
   streams_.clear();
 }
@@ -296,6 +319,7 @@ void H2Server::onWritable() {
 
 void H2Server::sendPending() {
   if (down_.closed_) return;
+  retryDue(down_.w_.loop_.now());
   if (!send(down_)) {
     down_.close();
     return;
@@ -305,9 +329,26 @@ void H2Server::sendPending() {
 
 void H2Server::armDeadline() {
   Clock::time_point d = streams_.empty() ? down_.w_.loop_.now() + down_.w_.options_.idleTimeout : kNever;
-  for (const auto& [id, s] : streams_)
-    if (!s->local) d = std::min(d, s->ex.requestDeadline);
+  for (const auto& [id, s] : streams_) {
+    if (s->local) continue;
+    d = std::min(d, s->ex.requestDeadline);
+    if (s->backingOff) d = std::min(d, s->backoffUntil);
+    else if (Clock::time_point t = tryDeadline(*s); t < d) d = t;
+  }
   down_.deadline_ = d;
+}
+
+Clock::time_point H2Server::tryDeadline(const H2Stream& s) const {
+  if (!s.up || s.responseStarted || !s.ex.route || !s.ex.route->attemptTimeout.count()) return kNever;
+  return s.ex.attemptStart + s.ex.route->attemptTimeout;
+}
+
+void H2Server::retryDue(Clock::time_point now) {
+  std::vector<H2Stream*> due;
+  for (auto& [id, s] : streams_)
+    if (s->backingOff && s->backoffUntil <= now) due.push_back(s.get());
+  for (H2Stream* s : due) attempt(*s);
+  if (!due.empty()) armDeadline();
 }
 
 void H2Server::onTimeout(Clock::time_point now) {
@@ -318,15 +359,24 @@ void H2Server::onTimeout(Clock::time_point now) {
     down_.close();
     return;
   }
-  std::vector<H2Stream*> late;
-  for (auto& [id, s] : streams_)
-    if (!s->local && s->ex.requestDeadline <= now) late.push_back(s.get());
+  std::vector<H2Stream*> late, slowTry;
+  for (auto& [id, s] : streams_) {
+    if (s->local) continue;
+    if (s->ex.requestDeadline <= now) late.push_back(s.get());
+    else if (tryDeadline(*s) <= now) slowTry.push_back(s.get());
+  }
   for (H2Stream* s : late) {
     if (s->ex.cluster) proxyEvent(s->ex.cluster->name, "timeout").inc();
     if (s->up) s->up->cancel(*s);
+    s->backingOff = false;
     if (!s->responseStarted) localReply(*s, 504, "upstream request timeout");
     else reset(*s, NGHTTP2_CANCEL);
   }
+  for (H2Stream* s : slowTry) {  // the try took longer than the route's per-try timeout
+    proxyEvent(s->ex.cluster->name, "attempt_timeout").inc();
+    failAttempt(*s, 504, "upstream request timeout", false);
+  }
+  retryDue(now);
   armDeadline();
   flushHttp2(*worker_);
 }
@@ -380,14 +430,15 @@ int H2Server::onFrame(const nghttp2_frame* frame) {
 
 int H2Server::onData(int32_t id, const uint8_t* data, size_t len) {
   auto it = streams_.find(id);
-  if (it == streams_.end() || !it->second->up) {
+  if (it == streams_.end() || it->second->local) {
     // Nobody takes these bytes (answered locally, or gone): give the window back at once.
     if (nghttp2_session_consume(session_, id, len) != 0) nghttp2_session_consume_connection(session_, len);
     return 0;
   }
   H2Stream& s = *it->second;
   s.requestBody.append(reinterpret_cast<const char*>(data), len);
-  s.up->resume(s);
+  if (s.ex.bodyRetained && s.requestBody.size() > kRetainBody) s.ex.bodyRetained = false;  // too big to send twice
+  if (s.up) s.up->resume(s);
   return 0;
 }
 
@@ -404,17 +455,53 @@ int H2Server::onStreamClose(int32_t id, uint32_t error) {
 }
 
 void H2Server::finish(H2Stream& s) {
+  release(s);
+  if (s.ex.listener) down_.w_.record(s.ex, down_.peer_.sin_addr.s_addr, down_.peerText_);
+}
+
+void H2Server::release(H2Stream& s) {
   if (s.counted) {
     s.ex.cluster->state->requests.fetch_sub(1, std::memory_order_relaxed);
     s.counted = false;
   }
-  if (s.ex.cluster && s.ex.endpoint >= 0 && s.ex.attempts > 0) {
-    auto& es = *s.ex.cluster->endpoints[size_t(s.ex.endpoint)].state;
-    es.active.fetch_sub(1, std::memory_order_relaxed);
-    if (s.ex.status >= 500 && s.ex.status != 504) countOutlierError(*s.ex.cluster, s.ex.endpoint, down_.w_.loop_.now());
-    else if (s.ex.status > 0 && s.ex.status < 500) es.consecutiveErrors.store(0, std::memory_order_relaxed);
+  if (s.ex.inRetryBudget) {
+    s.ex.cluster->state->retries.fetch_sub(1, std::memory_order_relaxed);
+    s.ex.inRetryBudget = false;
   }
-  if (s.ex.listener) down_.w_.record(s.ex, down_.peer_.sin_addr.s_addr, down_.peerText_);
+  releaseEndpoint(s);
+}
+
+void H2Server::releaseEndpoint(H2Stream& s) {
+  if (!s.endpointHeld) return;
+  s.ex.cluster->endpoints[size_t(s.ex.endpoint)].state->active.fetch_sub(1, std::memory_order_relaxed);
+  s.endpointHeld = false;
+}
+
+void H2Server::failAttempt(H2Stream& s, int status, std::string_view reason, bool connectionFailure) {
+  if (s.up) s.up->cancel(s);
+  if (s.responseStarted) {
+    reset(s, NGHTTP2_INTERNAL_ERROR);
+    return;
+  }
+  Worker& w = down_.w_;
+  auto now = w.loop_.now();
+  int failed = s.ex.endpoint;
+  if (connectionFailure && s.endpointHeld) countOutlierError(*s.ex.cluster, failed, now);
+  releaseEndpoint(s);
+  s.responseHeaders.clear();
+  s.trailers.clear();
+  s.responseBody.clear();
+  s.responseOffset = 0;
+  s.responseEnd = false;
+  if (auto wait = planRetry(s.ex, connectionFailure, now, w.random())) {
+    s.ex.lastFailed = failed;
+    s.backingOff = true;
+    s.backoffUntil = now + *wait;
+    markDirty();  // sendPending starts a retry that is due (never from inside a session's callback)
+    armDeadline();
+    return;
+  }
+  localReply(s, status, reason);
 }
 
 void H2Server::reset(H2Stream& s, uint32_t error) {
@@ -507,29 +594,18 @@ void H2Server::route(H2Stream& s) {
   auto timeout = route->timeout.count() ? route->timeout : c.timeout;
   if (timeout.count()) ex.requestDeadline = ex.start + timeout;
 
-  uint64_t hashKey = 0;
+  ex.retriesLeft = retryPolicyOf(route, c).attempts;
   if (c.lb == LbPolicy::kConsistentHash && c.hash.source == HashPolicy::Source::kHeader) {
     for (const auto& [k, v] : s.requestHeaders)
-      if (k == c.hash.name) hashKey = hash64(v);
+      if (k == c.hash.name) ex.hashKey = hash64(v);
   } else if ((c.lb == LbPolicy::kConsistentHash && c.hash.source == HashPolicy::Source::kSourceIp) || listener->clientIpAffinity) {
-    hashKey = hash64(std::string_view(reinterpret_cast<const char*>(&down_.peer_.sin_addr), 4));
+    ex.hashKey = hash64(std::string_view(reinterpret_cast<const char*>(&down_.peer_.sin_addr), 4));
   }
-  uint64_t rnd = w.random();
-  int e = pickEndpoint(c, hashKey, -1, rnd, ex.start);
-  if (e < 0) return localReply(s, 503, "no healthy upstream for " + c.name);
-  ex.endpoint = e;
-  if (!w.authorize(*ex.table, c, e, ex.table->workloadOf(down_.peer_.sin_addr.s_addr), s.method, path, s.authority))
-    return localReply(s, 403, "RBAC: access denied");  // not the endpoint's doing: no attempt counted
-  ex.attempts = 1;
-  ex.attemptStart = ex.start;
-  c.endpoints[size_t(e)].state->active.fetch_add(1, std::memory_order_relaxed);
 
   // The request as it goes upstream: route edits, trace context and forwarding headers.
   std::string upstreamPath = upstreamTarget(*route, s.path);
-  std::vector<std::pair<std::string, std::string>> out{{":method", s.method},
-                                                       {":scheme", "http"},
-                                                       {":authority", route->rewriteHost ? *route->rewriteHost : s.authority},
-                                                       {":path", upstreamPath}};
+  std::vector<std::pair<std::string, std::string>>& out = s.upstreamHeaders;
+  out = {{":method", s.method}, {":scheme", "http"}, {":authority", route->rewriteHost ? *route->rewriteHost : s.authority}, {":path", upstreamPath}};
   std::string forwardedFor;
   for (const auto& [k, v] : s.requestHeaders) {
     if (isHopByHopHeader(k) || k == "traceparent" || (k == "te" && v != "trailers")) continue;
@@ -550,12 +626,36 @@ void H2Server::route(H2Stream& s) {
     std::transform(out[i].first.begin(), out[i].first.end(), out[i].first.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
   out.emplace_back("x-forwarded-for", forwardedFor + down_.peerText_);
   out.emplace_back("traceparent", "00-" + ex.traceId + "-" + ex.spanId + "-" + flags);
+  attempt(s);
+}
+
+// One try: an endpoint (not the one that just failed, if there is another), authorized for this
+// caller, and a stream on this worker's HTTP/2 connection to it.
+void H2Server::attempt(H2Stream& s) {
+  Worker& w = down_.w_;
+  Exchange& ex = s.ex;
+  const Cluster& c = *ex.cluster;
+  s.backingOff = false;
+  s.backoffUntil = kNever;
+  auto now = w.loop_.now();
+  uint64_t rnd = w.random();
+  int e = pickEndpoint(c, ex.hashKey, ex.lastFailed, rnd, now);
+  if (e < 0) return localReply(s, 503, "no healthy upstream for " + c.name);
+  ex.endpoint = e;
+  std::string_view path = std::string_view(s.path).substr(0, s.path.find('?'));
+  if (!w.authorize(*ex.table, c, e, ex.table->workloadOf(down_.peer_.sin_addr.s_addr), s.method, path, s.authority))
+    return localReply(s, 403, "RBAC: access denied");  // not the endpoint's doing: no attempt counted
+  ++ex.attempts;
+  ex.attemptStart = now;
+  c.endpoints[size_t(e)].state->active.fetch_add(1, std::memory_order_relaxed);
+  s.endpointHeld = true;
+  s.requestOffset = 0;  // a retry sends the whole (retained) body again
 
   // An HTTP/2 connection to that endpoint from this worker, shared with other streams.
   // A pod on another node: through the mesh, as the caller's identity (see Worker::connection).
   const Endpoint& ep = c.endpoints[size_t(e)];
   const MeshTls* mesh = ep.remote ? ex.table->mesh.get() : nullptr;
-  if (ep.remote && !mesh) return localReply(s, 503, "upstream connect error (no mesh credentials to reach another node)");
+  if (ep.remote && !mesh) return failAttempt(s, 503, "upstream connect error (no mesh credentials to reach another node)", true);
   std::string identity;
   if (mesh) {
     const Workload* source = ex.table->workloadOf(down_.peer_.sin_addr.s_addr);
@@ -567,22 +667,24 @@ void H2Server::route(H2Stream& s) {
   if (!client) {
     bool inProgress = false;
     int fd = connectTo(mesh ? ep.via : ep.address, inProgress);
-    if (fd < 0) return localReply(s, 503, "upstream connect error or disconnect/reset before headers (connection refused)");
+    if (fd < 0) return failAttempt(s, 503, "upstream connect error or disconnect/reset before headers (connection refused)", true);
     client = new H2Client(w, fd, key, c, e);
     client->connecting_ = inProgress;
     client->tcpUp_ = !inProgress;
+    client->deadline_ = now + c.connectTimeout;
     w.track(client);
     if (!w.loop_.add(fd, client) || (mesh && !client->startDial(mesh->client(identity), ep.viaId, ep.text))) {
       client->close();
-      return localReply(s, 503, "upstream connect error");
+      return failAttempt(s, 503, "upstream connect error", true);
     }
     if (auto old = w.h2Clients_.find(key); old != w.h2Clients_.end()) old->second->key_.clear();  // draining: not reused
     w.h2Clients_[key] = client;
   }
   std::vector<nghttp2_nv> nva;
-  nva.reserve(out.size());
-  for (const auto& [k, v] : out) nva.push_back(nv(k, v));
-  if (!client->submit(s, nva, !s.requestEnd)) return localReply(s, 503, "upstream connection cannot take a new stream");
+  nva.reserve(s.upstreamHeaders.size());
+  for (const auto& [k, v] : s.upstreamHeaders) nva.push_back(nv(k, v));
+  if (!client->submit(s, nva, !(s.requestEnd && s.requestBody.empty())))
+    return failAttempt(s, 503, "upstream connection cannot take a new stream", true);
   armDeadline();
 }
 
@@ -645,7 +747,7 @@ bool H2Client::submit(H2Stream& s, const std::vector<nghttp2_nv>& headers, bool 
   s.up = this;
   s.upId = id;
   streams_[id] = &s;
-  deadline_ = kNever;
+  if (!connecting_) deadline_ = kNever;  // while connecting: the connect timeout
   markDirty();
   return true;
 }
@@ -676,10 +778,11 @@ void H2Client::onEvents(uint32_t events) {
     }
     if (dial_ && !dialStep()) {
       if (!dialFailed_) return;
-      return fail(dial_->status == 403 ? "RBAC: access denied (by the destination node)"
-                                       : "upstream connect error (the mesh tunnel to the pod's node failed)");
+      if (dial_->status == 403) return fail("RBAC: access denied", 403, false);  // the destination node's policy
+      return fail("upstream connect error (the mesh tunnel to the pod's node failed)");
     }
     connecting_ = false;
+    deadline_ = streams_.empty() ? w_.loop_.now() + std::chrono::seconds(60) : kNever;
     markDirty();
   }
   if (events & EPOLLERR) return fail("upstream connection error");
@@ -701,12 +804,16 @@ void H2Client::sendPending() {
 }
 
 void H2Client::expire(Clock::time_point) {
+  if (connecting_) {
+    proxyEvent(clusterName_, "connect_timeout").inc();
+    return fail("upstream connect timeout");
+  }
   if (streams_.empty()) close();
 }
 
-void H2Client::fail(const char* why) {
+void H2Client::fail(const char* why, int status, bool retriable) {
   if (closed_) return;
-  // Streams still waiting for a response get an answer; streams mid-response are reset.
+  // Streams still waiting for a response are tried again or answered; streams mid-response are reset.
   auto streams = std::move(streams_);
   streams_.clear();
   for (auto& [id, s] : streams) {
@@ -714,7 +821,8 @@ void H2Client::fail(const char* why) {
     s->upId = -1;
     if (!s->down) continue;
     if (!s->responseStarted) {
-      s->down->localReply(*s, 503, why);  // counts against the endpoint (outlier detection) when the stream ends
+      if (retriable) s->down->failAttempt(*s, status, why, true);
+      else s->down->localReply(*s, status, why);
     } else if (!s->responseEnd) {
       s->down->reset(*s, NGHTTP2_INTERNAL_ERROR);
     }
@@ -752,6 +860,23 @@ int H2Client::onHeader(const nghttp2_frame* frame, std::string_view name, std::s
   return 0;
 }
 
+bool H2Client::considerResponse(H2Stream& s, bool endStream) {
+  int status = 0;
+  for (const auto& [k, v] : s.responseHeaders) {
+    if (k == ":status") status = std::atoi(v.c_str());
+    else if (k == "grpc-status" && endStream && status == 200) status = httpStatusForGrpc(v);  // trailers-only gRPC answer
+  }
+  const Cluster& c = *s.ex.cluster;
+  bool gatewayError = status == 502 || status == 503 || status == 504;
+  if (c.outlier.all5xx ? status >= 500 : gatewayError) countOutlierError(c, s.ex.endpoint, w_.loop_.now());
+  else c.endpoints[size_t(s.ex.endpoint)].state->consecutiveErrors.store(0, std::memory_order_relaxed);
+  if (retryableStatus(retryPolicyOf(s.ex.route, c), status) && s.ex.retriesLeft > 0 && s.ex.bodyRetained) {
+    s.down->failAttempt(s, status, "retryable status", false);
+    return false;
+  }
+  return true;
+}
+
 int H2Client::onFrame(const nghttp2_frame* frame) {
   auto it = streams_.find(frame->hd.stream_id);
   if (it == streams_.end()) return 0;
@@ -763,8 +888,10 @@ int H2Client::onFrame(const nghttp2_frame* frame) {
         s.responseHeaders.clear();  // 1xx: the final response follows
         return 0;
       }
+      if (!s.down) return 0;
+      if (!considerResponse(s, end)) return 0;  // tried again
       s.responseEnd = end;
-      if (s.down) s.down->startResponse(s, end);
+      s.down->startResponse(s, end);
       return 0;
     }
     if (end) {  // trailers
@@ -802,7 +929,8 @@ int H2Client::onStreamClose(int32_t id, uint32_t error) {
   if (streams_.empty()) deadline_ = w_.loop_.now() + std::chrono::seconds(60);
   if (!s.down) return 0;
   if (!s.responseStarted) {
-    s.down->localReply(s, 502, error == NGHTTP2_REFUSED_STREAM ? "upstream refused the stream" : "upstream reset the stream before a response");
+    // Refused (never processed) or reset before any answer: a connection failure for the retry policy.
+    s.down->failAttempt(s, 502, error == NGHTTP2_REFUSED_STREAM ? "upstream refused the stream" : "upstream reset the stream before a response", true);
   } else if (!s.responseEnd) {
     s.down->reset(s, error ? error : uint32_t(NGHTTP2_INTERNAL_ERROR));
   }

@@ -64,12 +64,20 @@ class H2Server : public H2Session {
   void startResponse(H2Stream& s, bool endStream);
   void resume(H2Stream& s);
   void reset(H2Stream& s, uint32_t error);
+  // The current try failed before the client saw a response: try again after a back-off if the
+  // retry policy and budget allow (the same rules as HTTP/1.1), else answer `status`.
+  void failAttempt(H2Stream& s, int status, std::string_view reason, bool connectionFailure);
 
   Downstream& down_;
 
  private:
   void route(H2Stream& s);
+  void attempt(H2Stream& s);
+  void retryDue(Clock::time_point now);
   void finish(H2Stream& s);
+  void release(H2Stream& s);
+  void releaseEndpoint(H2Stream& s);
+  Clock::time_point tryDeadline(const H2Stream& s) const;
   void armDeadline();
   std::map<int32_t, std::unique_ptr<H2Stream>> streams_;
 };
@@ -101,7 +109,12 @@ class H2Client : public Socket, public H2Session {
   std::map<int32_t, H2Stream*> streams_;
 
  private:
-  void fail(const char* why);
+  // Outlier detection and the retry policy look at a try's response head; false when the stream
+  // is tried again instead of answered.
+  bool considerResponse(H2Stream& s, bool endStream);
+  // The connection is lost: streams without a response yet are tried again or answered `status`
+  // (`retriable` false: answered, as when the destination node refused the caller).
+  void fail(const char* why, int status = 503, bool retriable = true);
 };
 
 // Sends what every session marked dirty has queued (after an event, never from inside a callback

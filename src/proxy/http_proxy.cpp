@@ -381,8 +381,7 @@ void Downstream::startExchange(const http1::Head& head) {
     return;
   }
   cluster.state->requests.fetch_add(1, std::memory_order_relaxed);
-  const RetryPolicy& retry = route->retry ? *route->retry : cluster.retry;
-  ex.retriesLeft = retry.attempts;
+  ex.retriesLeft = retryPolicyOf(route, cluster).attempts;
   auto timeout = route->timeout.count() ? route->timeout : cluster.timeout;
   if (timeout.count()) ex.requestDeadline = now + timeout;
   // Hash key for consistent hashing.
@@ -782,10 +781,8 @@ void Downstream::readResponse() {
         continue;
       }
       // Retry on a status the policy names, before anything reached the client.
-      const RetryPolicy& retry = ex.route->retry ? *ex.route->retry : ex.cluster->retry;
       bool gatewayError = head.status == 502 || head.status == 503 || head.status == 504;
-      bool retryable = (retry.on5xx && head.status >= 500) || (retry.onGatewayError && gatewayError) ||
-                       std::find(retry.codes.begin(), retry.codes.end(), head.status) != retry.codes.end();
+      bool retryable = retryableStatus(retryPolicyOf(ex.route, *ex.cluster), head.status);
       auto& es = *ex.cluster->endpoints[size_t(ex.endpoint)].state;
       bool outlierError = ex.cluster->outlier.all5xx ? head.status >= 500 : gatewayError;
       if (outlierError) {
@@ -1031,34 +1028,16 @@ void Downstream::failAttempt(int status, const char* reason, bool connectionFail
     sendAttempt();
     return;
   }
-  const RetryPolicy& retry = ex.route && ex.route->retry ? *ex.route->retry : c.retry;
-  bool policyAllows = connectionFailure ? retry.onConnectFailure : true;  // statuses were checked by the caller
-  bool budget = ex.inRetryBudget ||
-                c.state->retries.load(std::memory_order_relaxed) < std::max(c.limits.maxRetries, c.state->requests.load(std::memory_order_relaxed) / 5);
-  if (policyAllows && ex.retriesLeft > 0 && ex.bodyRetained && now < ex.requestDeadline) {
-    if (!budget) {
-      proxyEvent(c.name, "retry_budget_exhausted").inc();
+  if (auto wait = planRetry(ex, connectionFailure, now, w_.random())) {
+    ex.lastFailed = failedEndpoint;
+    if (wait->count() == 0) {
+      sendAttempt();
     } else {
-      --ex.retriesLeft;
-      if (!ex.inRetryBudget) {
-        ex.inRetryBudget = true;
-        c.state->retries.fetch_add(1, std::memory_order_relaxed);
-      }
-      ex.lastFailed = failedEndpoint;
-      proxyEvent(c.name, "retry").inc();
-      // Jittered exponential back-off: uniform in [0, min(max, base * 2^n)].
-      int n = std::min(ex.attempts - 1, 10);
-      auto cap = std::min(retry.backoffMax, retry.backoffBase * (1 << n));
-      auto wait = std::chrono::milliseconds(cap.count() > 0 ? int64_t(w_.random() % uint64_t(cap.count() + 1)) : 0);
-      if (wait.count() == 0) {
-        sendAttempt();
-      } else {
-        ex.backingOff = true;
-        ex.backoffUntil = now + wait;
-        setExchangeDeadline();
-      }
-      return;
+      ex.backingOff = true;
+      ex.backoffUntil = now + *wait;
+      setExchangeDeadline();
     }
+    return;
   }
   if (tunnel_) {
     close();
