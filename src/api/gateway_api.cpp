@@ -161,9 +161,38 @@ void validateGatewayApi(std::string_view kind, const json::value& obj, std::vect
       std::string protocol = stringAt(l, "protocol");
       if (protocol.empty()) c.required(f + ".protocol");
       else c.oneOf(f + ".protocol", protocol, {"HTTP", "HTTPS", "TLS", "TCP", "UDP"});
+      // The CRD's rules: TLS settings exactly where TLS is spoken, and a certificate to terminate with.
+      bool tlsProtocol = protocol == "HTTPS" || protocol == "TLS";
+      const json::value* tls = valueAt(l, "tls");
+      if (tlsProtocol && !tls) c.required(f + ".tls");
+      if (!tlsProtocol && tls && !protocol.empty()) c.invalid(f + ".tls", "", "tls must not be specified for protocol " + protocol);
+      if (tlsProtocol && tls) {
+        std::string mode = stringAt(l, "tls.mode");
+        if (!mode.empty()) c.oneOf(f + ".tls.mode", mode, {"Terminate", "Passthrough"});
+        const json::array* refs = arrayAt(l, "tls.certificateRefs");
+        if ((mode.empty() || mode == "Terminate") && (!refs || refs->empty()) && !valueAt(l, "tls.options"))
+          c.invalid(f + ".tls.certificateRefs", "", "certificateRefs or options must be specified when mode is Terminate");
+        for (size_t r = 0; refs && r < refs->size(); ++r)
+          if (stringAt((*refs)[r], "name").empty()) c.required(idx(f + ".tls.certificateRefs", r) + ".name");
+      }
     }
   } else if (kind == "HTTPRoute") {
     validateHttpRoute(obj, c);
+  } else if (kind == "ReferenceGrant") {
+    for (const char* side : {"from", "to"}) {
+      std::string f = std::string("spec.") + side;
+      const json::array* list = arrayAt(obj, f);
+      if (!list || list->empty()) {
+        c.required(f);
+        continue;
+      }
+      for (size_t i = 0; i < list->size(); ++i) {
+        const json::value& e = (*list)[i];
+        if (!valueAt(e, "group")) c.required(idx(f, i) + ".group");
+        if (stringAt(e, "kind").empty()) c.required(idx(f, i) + ".kind");
+        if (std::string_view(side) == "from" && stringAt(e, "namespace").empty()) c.required(idx(f, i) + ".namespace");
+      }
+    }
   } else if (kind == "AuthorizationPolicy") {
     std::string action = stringAt(obj, "spec.action");
     if (!action.empty() && action != "ALLOW" && action != "DENY")

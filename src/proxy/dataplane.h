@@ -123,6 +123,12 @@ inline bool retryableStatus(const RetryPolicy& policy, int status) {
          std::find(policy.codes.begin(), policy.codes.end(), status) != policy.codes.end();
 }
 
+inline observe::Counter& tlsHandshakes(const std::string& listener, const char* result) {
+  static observe::Family<observe::Counter> f("skiff_proxy_tls_handshakes_total",
+                                             "TLS handshakes on Gateway HTTPS listeners, by listener and result (ok, failed).", {"listener", "result"});
+  return f.with({listener, result});
+}
+
 inline observe::Counter& tcpConnections(const std::string& listener, const char* result) {
   static observe::Family<observe::Counter> f("skiff_proxy_tcp_connections_total", "TCP connections tunnelled by the node proxy, by listener and result.",
                                              {"service", "result"});
@@ -394,10 +400,16 @@ class Downstream : public Socket {
   void startHttp2();
   // The mesh's inbound port: TLS handshake, then CONNECT to a pod on this node, then a tunnel.
   enum class MeshPhase { kNone, kHandshake, kConnect, kOpen } mesh_ = MeshPhase::kNone;
+  // Gateway HTTPS listeners: the TLS handshake, then HTTP (gateway_tls.h). The terminator is held
+  // for the connection's life: its SNI callback runs during the handshake.
+  std::shared_ptr<const TlsTerminator> tls_;
+  bool tlsHandshake_ = false;
+  void tlsHandshakeStep();
   std::unique_ptr<Workload> meshPeer_;  // who the caller's certificate says it is
   bool meshAwaiting200_ = false;         // the pod's connection is being set up
  public:
   void startMeshInbound();
+  void startTlsTermination(std::shared_ptr<const TlsTerminator> tls);
  private:
   void meshInboundStep();
   void meshRefuse(int status, const char* reason, const char* result);

@@ -571,7 +571,7 @@ void H2Server::route(H2Stream& s) {
   if (!route) return localReply(s, 404, "no route for " + s.authority + std::string(path));
   if (route->redirectStatus) {
     std::string host = route->redirectHost.empty() ? s.authority.substr(0, s.authority.rfind(':')) : route->redirectHost;
-    std::string location = (route->redirectScheme.empty() ? "http" : route->redirectScheme) + "://" + host +
+    std::string location = (route->redirectScheme.empty() ? (down_.tls_ ? "https" : "http") : route->redirectScheme) + "://" + host +
                            (route->redirectPort ? ":" + std::to_string(route->redirectPort) : "") + s.path;
     return localReply(s, route->redirectStatus, "", {{"location", location}});
   }
@@ -613,6 +613,7 @@ void H2Server::route(H2Stream& s) {
       forwardedFor = v + ", ";
       continue;
     }
+    if (down_.tls_ && k == "x-forwarded-proto") continue;
     bool skip = false;
     for (const auto& r : route->requestHeaders.remove) skip = skip || k == r;
     for (const auto& [n, val] : route->requestHeaders.set) skip = skip || http1::equalsIgnoreCase(k, n);
@@ -625,6 +626,7 @@ void H2Server::route(H2Stream& s) {
   for (size_t i = added; i < out.size(); ++i)
     std::transform(out[i].first.begin(), out[i].first.end(), out[i].first.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
   out.emplace_back("x-forwarded-for", forwardedFor + down_.peerText_);
+  if (down_.tls_) out.emplace_back("x-forwarded-proto", "https");
   out.emplace_back("traceparent", "00-" + ex.traceId + "-" + ex.spanId + "-" + flags);
   attempt(s);
 }

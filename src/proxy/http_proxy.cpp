@@ -21,6 +21,7 @@
 #include "observe/metrics.h"
 #include "observe/otlp.h"
 #include "proxy/buffer.h"
+#include "proxy/gateway_tls.h"
 #include "proxy/event_loop.h"
 #include "proxy/http1.h"
 
@@ -161,6 +162,7 @@ void ListenSocket::onEvents(uint32_t) {
     }
     if (slot_->config && slot_->config->protocol == Listener::Protocol::kTcp) d->startTcp(*slot_->config);
     else if (slot_->config && slot_->config->protocol == Listener::Protocol::kMesh) d->startMeshInbound();
+    else if (slot_->config && slot_->config->tls) d->startTlsTermination(slot_->config->tls);
   }
 }
 
@@ -196,6 +198,10 @@ void Downstream::onEvents(uint32_t events) {
   if (events & (EPOLLRDHUP | EPOLLHUP)) peerClosed_ = true;
   if (events & EPOLLERR) {
     close();
+    return;
+  }
+  if (tlsHandshake_) {
+    tlsHandshakeStep();
     return;
   }
   if (mesh_ == MeshPhase::kHandshake || mesh_ == MeshPhase::kConnect) {
@@ -357,7 +363,7 @@ void Downstream::startExchange(const http1::Head& head) {
     return;
   }
   if (route->redirectStatus) {
-    std::string location = (route->redirectScheme.empty() ? "http" : route->redirectScheme) + "://" +
+    std::string location = (route->redirectScheme.empty() ? (tls_ ? "https" : "http") : route->redirectScheme) + "://" +
                            (route->redirectHost.empty() ? std::string(head.host.substr(0, head.host.rfind(':'))) : route->redirectHost) +
                            (route->redirectPort ? ":" + std::to_string(route->redirectPort) : "") + std::string(target);
     consumeHead();
@@ -432,6 +438,7 @@ void Downstream::startExchange(const http1::Head& head) {
       forwardedFor = h.value;
       continue;
     }
+    if (tls_ && http1::equalsIgnoreCase(h.name, "x-forwarded-proto")) continue;  // the proxy knows
     if (route->rewriteHost && http1::equalsIgnoreCase(h.name, "host")) continue;
     if (!route->requestHeaders.empty()) {
       bool skip = false;
@@ -453,6 +460,7 @@ void Downstream::startExchange(const http1::Head& head) {
     out += ", ";
   }
   out += peerText_;
+  if (tls_) out += "\r\nx-forwarded-proto: https";
   out += "\r\ntraceparent: 00-";
   out += ex.traceId;
   out += '-';
@@ -1204,6 +1212,43 @@ void Downstream::startMeshInbound() {
   SSL_set_accept_state(ssl_);
   mesh_ = MeshPhase::kHandshake;
   meshInboundStep();
+}
+
+void Downstream::startTlsTermination(std::shared_ptr<const TlsTerminator> tls) {
+  tls_ = std::move(tls);
+  ssl_ = SSL_new(tls_->context());
+  if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) {
+    close();
+    return;
+  }
+  SSL_set_accept_state(ssl_);
+  tlsHandshake_ = true;
+  tlsHandshakeStep();  // the ClientHello may be here already
+}
+
+void Downstream::tlsHandshakeStep() {
+  const std::string& listener = slot_->config ? slot_->config->name : slot_->key;
+  ERR_clear_error();
+  int r = SSL_do_handshake(ssl_);
+  if (r != 1) {
+    int e = SSL_get_error(ssl_, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
+    tlsHandshakes(listener, "failed").inc();
+    log::debug("proxy", "TLS handshake from " + peerText_ + " on " + listener + " failed: " + tlsError());
+    close();
+    return;
+  }
+  tlsHandshake_ = false;
+  tlsHandshakes(listener, "ok").inc();
+  const unsigned char* alpn = nullptr;
+  unsigned int alpnLength = 0;
+  SSL_get0_alpn_selected(ssl_, &alpn, &alpnLength);
+  if (alpnLength == 2 && std::memcmp(alpn, "h2", 2) == 0) {
+    startHttp2();
+    return;
+  }
+  readable_ = true;  // OpenSSL may hold the first request already
+  onReadable();
 }
 
 void Downstream::meshRefuse(int status, const char* reason, const char* result) {

@@ -37,6 +37,8 @@ void carryTransitionTimes(json::value& desired, const json::value* current) {
   }
 }
 
+bool isTlsSecret(const json::value& secret) { return api::stringAt(secret, "type") == "kubernetes.io/tls"; }
+
 observe::Histogram& buildDuration() {
   static observe::Family<observe::Histogram> f("skiff_proxy_route_build_duration_seconds",
                                                "Time to rebuild the node proxy's route table from Services, Endpoints and routes.", {},
@@ -56,8 +58,12 @@ NodeProxy::NodeProxy(apiserver::Registry& registry, NodeProxyInformers informers
     cv_.notify_one();
   };
   for (controller::Informer* i : {&inf_.services, &inf_.endpoints, &inf_.pods, &inf_.gatewayClasses, &inf_.gateways, &inf_.httpRoutes,
-                                  &inf_.authorizationPolicies})
+                                  &inf_.authorizationPolicies, &inf_.referenceGrants})
     i->addHandler(poke);
+  // Of Secrets only certificates matter (HTTPS Gateway listeners).
+  inf_.secrets.addHandler([poke](const std::string& key, const controller::ObjectPtr& before, const controller::ObjectPtr& after) {
+    if ((before && isTlsSecret(*before)) || (after && isTlsSecret(*after))) poke(key, before, after);
+  });
   // Nodes change every heartbeat; only their addresses matter here (where the mesh dials).
   inf_.nodes.addHandler([poke](const std::string& key, const controller::ObjectPtr& before, const controller::ObjectPtr& after) {
     const json::value* a = before ? api::valueAt(*before, "status.addresses") : nullptr;
@@ -120,7 +126,9 @@ std::chrono::microseconds NodeProxy::rebuild() {
   auto t0 = Clock::now();
   RouteSources sources{inf_.services.list(),  inf_.endpoints.list(), inf_.pods.list(),
                        inf_.gatewayClasses.list(), inf_.gateways.list(), inf_.httpRoutes.list(),
-                       inf_.authorizationPolicies.list(), inf_.nodes.list()};
+                       inf_.authorizationPolicies.list(), inf_.nodes.list(), {}, inf_.referenceGrants.list()};
+  for (auto& secret : inf_.secrets.list())
+    if (isTlsSecret(*secret)) sources.secrets.push_back(std::move(secret));
   BuildResult result = builder_.build(sources, t0);
   if (builder_.meshError() != lastMeshError_) {
     lastMeshError_ = builder_.meshError();

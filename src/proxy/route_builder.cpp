@@ -9,6 +9,8 @@
 
 #include "api/object.h"
 #include "api/traffic_policy.h"
+#include "common/log.h"
+#include "proxy/gateway_tls.h"
 
 namespace skiff::proxy {
 namespace json = boost::json;
@@ -378,7 +380,13 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
     int port;
     bool ok;
     int attached = 0;
+    bool https = false;
+    std::string problem;  // why it is not accepted (ok false)
+    // HTTPS: the certificates its references resolved to, and what was wrong with the others.
+    std::vector<ServedCertificate> certificates;
+    std::string refReason, refMessage;
   };
+  std::map<std::string, bool> portIsHttps;  // listener key -> served with TLS
   std::vector<GatewayListener> gatewayListeners;
   std::map<std::string, const json::value*> gateways;
   for (const auto& gw : src.gateways) {
@@ -398,7 +406,17 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
       g.key = address + ":" + std::to_string(g.port);
       g.allowFrom = str(l, "allowedRoutes.namespaces.from");
       if (g.allowFrom.empty()) g.allowFrom = "Same";
-      g.ok = str(l, "protocol") == "HTTP" && g.port > 0;
+      std::string protocol = str(l, "protocol");
+      g.https = protocol == "HTTPS";
+      g.ok = (protocol == "HTTP" || g.https) && g.port > 0;
+      if (!g.ok) g.problem = "protocol " + protocol + " is not served (HTTP and HTTPS are)";
+      if (g.https) g.certificates = listenerCertificates(l, g.ns, src.secrets, src.referenceGrants, g.refReason, g.refMessage);
+      if (g.ok && portIsHttps.count(g.key) && portIsHttps[g.key] != g.https) {
+        g.ok = false;  // one port speaks TLS or not
+        g.problem = "port " + std::to_string(g.port) + " is used by another listener with " + (g.https ? "HTTP" : "HTTPS");
+      } else if (g.ok) {
+        portIsHttps[g.key] = g.https;
+      }
       if (g.ok && !listeners.count(g.key)) {
         Listener x;
         x.ip = address;
@@ -409,6 +427,7 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
         listeners[g.key] = std::move(x);
       } else if (g.ok && listeners[g.key].protocol != Listener::Protocol::kHttp) {
         g.ok = false;  // the port is a Service's TCP node port
+        g.problem = "port " + std::to_string(g.port) + " is a Service's TCP port";
       }
       gatewayListeners.push_back(g);
     }
@@ -439,9 +458,10 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
         if ((!kind.empty() && kind != "Service") || !group.empty()) {
           refReason = "InvalidKind";
           refProblem = "backendRef " + str(b, "name") + ": only Services can be backends";
-        } else if (bns != ns) {
+        } else if (!referenceAllowed(src.referenceGrants, "gateway.networking.k8s.io", "HTTPRoute", ns, "", "Service", bns, str(b, "name"))) {
           refReason = "RefNotPermitted";
-          refProblem = "backendRef " + bns + "/" + str(b, "name") + ": references to other namespaces are not permitted";
+          refProblem = "backendRef " + bns + "/" + str(b, "name") + ": a reference to another namespace needs a ReferenceGrant in " + bns +
+                       " from HTTPRoutes in " + ns + " to Services";
         } else if (!services.count(bns + "/" + str(b, "name"))) {
           refReason = "BackendNotFound";
           refProblem = "Service " + bns + "/" + str(b, "name") + " does not exist";
@@ -579,7 +599,7 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
           for (const auto& h : hosts)
             for (const auto& r : routes) routesByListenerHost[gl.key][h].push_back({r, created, ns + "/" + name, order++});
         }
-        if (!accepted && message.empty()) message = "no listener of Gateway " + pns + "/" + pname + " matches (sectionName/port, protocol HTTP)";
+        if (!accepted && message.empty()) message = "no listener of Gateway " + pns + "/" + pname + " matches (sectionName/port, protocol HTTP or HTTPS)";
       }
       json::object ref{{"group", kind == "Service" ? "" : "gateway.networking.k8s.io"}, {"kind", kind}, {"namespace", pns}, {"name", pname}};
       if (!section.empty()) ref["sectionName"] = section;
@@ -600,10 +620,15 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
     bool allOk = true;
     for (const auto& gl : gatewayListeners) {
       if (gl.gateway != gkey) continue;
-      allOk = allOk && gl.ok;
-      json::array conds{condition("Accepted", gl.ok, gl.ok ? "Accepted" : "UnsupportedProtocol", gl.ok ? "listening on " + gl.key : "only HTTP listeners are served so far", generation),
-                        condition("Programmed", gl.ok, gl.ok ? "Programmed" : "Invalid", gl.ok ? "listening on " + gl.key : "not served", generation),
-                        condition("ResolvedRefs", true, "ResolvedRefs", "", generation)};
+      bool refsOk = gl.refMessage.empty();
+      bool programmed = gl.ok && (!gl.https || !gl.certificates.empty());
+      allOk = allOk && programmed;
+      std::string where = "listening on " + gl.key + (gl.https ? " (TLS)" : "");
+      json::array conds{condition("Accepted", gl.ok, gl.ok ? "Accepted" : gl.problem.starts_with("protocol") ? "UnsupportedProtocol" : "PortUnavailable",
+                                  gl.ok ? where : gl.problem, generation),
+                        condition("Programmed", programmed, programmed ? "Programmed" : "Invalid",
+                                  programmed ? where : gl.ok ? "no usable certificate: " + gl.refMessage : "not served", generation),
+                        condition("ResolvedRefs", refsOk, refsOk ? "ResolvedRefs" : gl.refReason, refsOk ? "all references resolved" : gl.refMessage, generation)};
       ls.push_back(json::object{{"name", gl.name},
                                 {"attachedRoutes", gl.attached},
                                 {"supportedKinds", json::array{json::object{{"group", "gateway.networking.k8s.io"}, {"kind", "HTTPRoute"}}}},
@@ -619,10 +644,39 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
         {"listeners", ls}};
   }
 
+  // HTTPS ports: the certificates of every Gateway listener on the port, by hostname (SNI).
+  auto addTls = [&](Listener& l) {
+    std::vector<ServedCertificate> certificates;
+    for (const auto& gl : gatewayListeners)
+      if (gl.ok && gl.key == l.key) certificates.insert(certificates.end(), gl.certificates.begin(), gl.certificates.end());
+    // HTTP/2 with TLS clients (ALPN h2) only where every route leads to an HTTP/2 upstream:
+    // browsers would otherwise speak HTTP/2 to routes whose backends speak HTTP/1.1.
+    bool h2 = false, h1 = false;
+    for (const auto& vh : l.hosts)
+      for (const auto& r : vh.routes)
+        for (const auto& b : r.backends)
+          if (b.cluster >= 0) (t.clusters[size_t(b.cluster)].http2 ? h2 : h1) = true;
+    bool offerH2 = h2 && !h1;
+    if (certificates.empty()) return false;  // Programmed=False: the port stays closed
+    uint64_t fingerprint = hash64(offerH2 ? "h2" : "h1");
+    for (const auto& c : certificates) fingerprint ^= hash64(c.hostname + '\n' + c.certPem + '\n' + c.keyPem) * 0x9e3779b97f4a7c15ULL;
+    auto& cached = tlsByListener_[l.key];
+    if (!cached.second || cached.first != fingerprint) {
+      auto tls = TlsTerminator::create(certificates, offerH2);
+      if (!tls) {
+        log::warn("proxy", "not serving " + l.name + ": " + tls.error().message);
+        return false;
+      }
+      cached = {fingerprint, *tls};
+    }
+    l.tls = cached.second;
+    return true;
+  };
   // Assemble HTTP listeners' virtual hosts: a host's own routes first, then those for any host.
   for (auto& [key, l] : listeners) {
     auto it = routesByListenerHost.find(key);
     if (it == routesByListenerHost.end()) {
+      if (portIsHttps[key] && !addTls(l)) continue;
       t.listeners.push_back(std::move(l));
       continue;
     }
@@ -639,6 +693,7 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
       for (auto& r : any) vh.routes.push_back(r.route);
       l.hosts.push_back(std::move(vh));
     }
+    if (portIsHttps[key] && !addTls(l)) continue;
     t.listeners.push_back(std::move(l));
   }
   // The mesh's inbound port, and the pods on this node it may reach.

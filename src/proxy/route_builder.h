@@ -18,6 +18,7 @@
 
 #include "common/result.h"
 #include "pki/pki.h"
+#include "proxy/gateway_tls.h"
 #include "proxy/mesh_tls.h"
 #include "proxy/routes.h"
 
@@ -27,6 +28,7 @@ using ObjectList = std::vector<std::shared_ptr<const boost::json::value>>;
 
 struct RouteSources {
   ObjectList services, endpoints, pods, gatewayClasses, gateways, httpRoutes, authorizationPolicies, nodes;
+  ObjectList secrets, referenceGrants;  // certificates of HTTPS Gateway listeners; cross-namespace grants
 };
 
 // The mesh as this node takes part in it (mesh_tls.h). Off while `nodeName` or `issue` is empty.
@@ -78,6 +80,9 @@ class RouteBuilder {
   uint64_t meshGeneration_ = 0;
   Clock::time_point nextRenewal_ = Clock::time_point::max();
   std::string meshError_;
+  // HTTPS listeners' TLS contexts, kept while their certificates stay the same: by listener key,
+  // (fingerprint of the certificates, terminator).
+  std::map<std::string, std::pair<uint64_t, std::shared_ptr<const TlsTerminator>>> tlsByListener_;
   uint64_t version_ = 0;
   // State that outlives one table (request counts, ejections, slow start), by cluster and endpoint.
   std::map<std::string, std::shared_ptr<ClusterState>> clusterStates_;

@@ -206,6 +206,8 @@ struct Route {
   int directResponse = 0;  // answer this status without an upstream (no backends: 500)
 };
 
+class TlsTerminator;  // gateway_tls.h
+
 struct VirtualHost {
   std::vector<std::string> hostnames;  // exact or "*.suffix"; empty = any
   std::vector<Route> routes;           // in match precedence order
@@ -222,6 +224,7 @@ struct Listener {
   int tcpCluster = -1;     // kTcp and kUdp: where connections (datagram flows) go
   bool clientIpAffinity = false;  // kTcp: sessionAffinity ClientIP
   std::vector<VirtualHost> hosts;  // kHttp
+  std::shared_ptr<const TlsTerminator> tls;  // kHttp on a Gateway HTTPS port (gateway_tls.h)
 };
 
 struct RouteTable {

@@ -336,7 +336,8 @@ class PlatformImpl final : public Platform {
           *registry_,
           proxy::NodeProxyInformers{informer("v1", "Service"), informer("v1", "Endpoints"), pods, informer("gateway.networking.k8s.io/v1", "GatewayClass"),
                                     informer("gateway.networking.k8s.io/v1", "Gateway"), informer("gateway.networking.k8s.io/v1", "HTTPRoute"),
-                                    informer("security.istio.io/v1", "AuthorizationPolicy"), nodes},
+                                    informer("security.istio.io/v1", "AuthorizationPolicy"), nodes, informer("v1", "Secret"),
+                                    informer("gateway.networking.k8s.io/v1beta1", "ReferenceGrant")},
           proxyOptions);
       if (spans_)
         proxy_->data().onSpan([spans = spans_.get()](proxy::SpanRecord&& r) {

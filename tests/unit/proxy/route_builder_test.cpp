@@ -1,5 +1,8 @@
 #include "proxy/route_builder.h"
 
+#include "common/base64.h"
+#include "pki/pki.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
@@ -109,13 +112,76 @@ TEST(RouteBuilder, GatewayApiStatus) {
   const auto& listeners = gw.at("listeners").as_array();
   ASSERT_EQ(listeners.size(), 2u);
   EXPECT_EQ(listeners[0].at("attachedRoutes").as_int64(), 1);
-  EXPECT_EQ(listeners[1].at("conditions").as_array()[0].at("reason").as_string(), "UnsupportedProtocol");
+  // The HTTPS listener names no certificate: accepted, not programmed, and the reference is the problem.
+  const auto& tlsConds = listeners[1].at("conditions").as_array();
+  EXPECT_EQ(tlsConds[0].at("status").as_string(), "True");
+  EXPECT_EQ(tlsConds[1].at("status").as_string(), "False");
+  EXPECT_EQ(tlsConds[2].at("reason").as_string(), "InvalidCertificateRef");
+  EXPECT_EQ(listener(*result.table, "0.0.0.0:8443"), nullptr);  // no certificate: the port stays closed
   const json::value& front = result.routeStatus.at("shop/front");
   const auto& conds = front.at("parents").as_array()[0].at("conditions").as_array();
   EXPECT_EQ(conds[0].at("status").as_string(), "True");  // Accepted
   EXPECT_EQ(conds[1].at("status").as_string(), "False");  // ResolvedRefs: Service missing
   EXPECT_EQ(conds[1].at("reason").as_string(), "BackendNotFound");
   EXPECT_EQ(conds[1].at("observedGeneration").as_int64(), 2);
+}
+
+// The listener conditions of Gateway `gw` in a build result, by listener name: "type=reason" list.
+std::string listenerConditions(const BuildResult& r, const std::string& gw, const std::string& name) {
+  std::string out;
+  for (const auto& l : r.gatewayStatus.at(gw).at("listeners").as_array())
+    if (l.at("name").as_string() == name)
+      for (const auto& c : l.at("conditions").as_array())
+        out += std::string(c.at("type").as_string()) + "=" + std::string(c.at("status").as_string()) + ":" + std::string(c.at("reason").as_string()) + " ";
+  return out;
+}
+
+TEST(RouteBuilder, HttpsListenersTakeCertificatesFromSecretsAndGrants) {
+  auto ca = pki::CertificateAuthority::ephemeral();
+  auto id = ca->issue("spiffe://cluster.local/ns/shop/sa/edge", std::chrono::hours(1));
+  std::string secret = R"({"metadata":{"namespace":"NS","name":"NAME"},"type":"kubernetes.io/tls","data":{"tls.crt":")" + base64Encode(id->certPem) +
+                       R"(","tls.key":")" + base64Encode(id->keyPem) + R"("}})";
+  auto secretIn = [&](const std::string& ns, const std::string& name) {
+    std::string text = secret;
+    text.replace(text.find("NS"), 2, ns);
+    text.replace(text.find("NAME"), 4, name);
+    return std::make_shared<const json::value>(json::parse(text));
+  };
+  RouteSources s = shop();
+  s.gateways = {obj(R"({"metadata":{"name":"edge","namespace":"shop","generation":1},"spec":{"gatewayClassName":"skiff","listeners":[
+      {"name":"shop","port":8443,"protocol":"HTTPS","hostname":"shop.example.com","tls":{"certificateRefs":[{"name":"shop-cert"}]}},
+      {"name":"wild","port":8443,"protocol":"HTTPS","hostname":"*.example.com","tls":{"certificateRefs":[{"name":"wildcard","namespace":"certs"}]}},
+      {"name":"gone","port":8443,"protocol":"HTTPS","hostname":"gone.example.com","tls":{"certificateRefs":[{"name":"missing"}]}},
+      {"name":"plain","port":8443,"protocol":"HTTP"}]}})")};
+  s.secrets = {secretIn("shop", "shop-cert"), secretIn("certs", "wildcard")};
+  s.httpRoutes = {obj(R"({"metadata":{"name":"front","namespace":"shop"},"spec":{"parentRefs":[{"name":"edge"}],
+      "rules":[{"backendRefs":[{"name":"web","port":80}]},{"matches":[{"path":{"value":"/blog"}}],"backendRefs":[{"name":"blog","namespace":"blog","port":80}]}]}})")};
+  s.services.push_back(obj(R"({"metadata":{"name":"blog","namespace":"blog"},"spec":{"clusterIP":"10.96.0.20","ports":[{"name":"http","port":80}]}})"));
+  RouteBuilder b;
+  auto r = b.build(s, Clock::now());
+  EXPECT_EQ(listenerConditions(r, "shop/edge", "shop"), "Accepted=True:Accepted Programmed=True:Programmed ResolvedRefs=True:ResolvedRefs ");
+  EXPECT_EQ(listenerConditions(r, "shop/edge", "wild"), "Accepted=True:Accepted Programmed=False:Invalid ResolvedRefs=False:RefNotPermitted ");
+  EXPECT_EQ(listenerConditions(r, "shop/edge", "gone"), "Accepted=True:Accepted Programmed=False:Invalid ResolvedRefs=False:InvalidCertificateRef ");
+  EXPECT_EQ(listenerConditions(r, "shop/edge", "plain"), "Accepted=False:PortUnavailable Programmed=False:Invalid ResolvedRefs=True:ResolvedRefs ");
+  const Listener* l = listener(*r.table, "0.0.0.0:8443");
+  ASSERT_NE(l, nullptr);
+  ASSERT_TRUE(l->tls);
+  EXPECT_NE(l->tls->contextFor("shop.example.com"), nullptr);
+  EXPECT_EQ(l->tls->contextFor("api.example.com"), nullptr);  // the wildcard's Secret is not granted
+  const auto& routeConds = r.routeStatus.at("shop/front").at("parents").as_array()[0].at("conditions").as_array();
+  EXPECT_EQ(routeConds[1].at("reason").as_string(), "RefNotPermitted");  // the blog Service is in another namespace
+  // ReferenceGrants in certs (for the Secret) and in blog (for the Service) open both.
+  s.referenceGrants = {obj(R"({"metadata":{"namespace":"certs","name":"edge-certs"},"spec":{"from":[{"group":"gateway.networking.k8s.io","kind":"Gateway","namespace":"shop"}],"to":[{"group":"","kind":"Secret"}]}})"),
+                       obj(R"({"metadata":{"namespace":"blog","name":"shop-routes"},"spec":{"from":[{"group":"gateway.networking.k8s.io","kind":"HTTPRoute","namespace":"shop"}],"to":[{"group":"","kind":"Service","name":"blog"}]}})")};
+  auto granted = b.build(s, Clock::now());
+  EXPECT_EQ(listenerConditions(granted, "shop/edge", "wild"), "Accepted=True:Accepted Programmed=True:Programmed ResolvedRefs=True:ResolvedRefs ");
+  l = listener(*granted.table, "0.0.0.0:8443");
+  ASSERT_NE(l, nullptr);
+  EXPECT_NE(l->tls->contextFor("api.example.com"), nullptr);
+  EXPECT_EQ(granted.routeStatus.at("shop/front").at("parents").as_array()[0].at("conditions").as_array()[1].at("status").as_string(), "True");
+  // The same certificates on the next build: the same TLS contexts (no re-parsing per rebuild).
+  auto again = b.build(s, Clock::now());
+  EXPECT_EQ(listener(*again.table, "0.0.0.0:8443")->tls, l->tls);
 }
 
 TEST(RouteBuilder, EndpointStateOutlivesRebuilds) {

@@ -1,0 +1,172 @@
+# HTTPS on a Gateway, end to end with kubectl and curl: certificates from `kubectl create secret
+# tls`, chosen by SNI; a Secret in another namespace only with a ReferenceGrant; a certificate
+# replaced in place; an HTTP listener redirecting to HTTPS; refused manifests and listener status.
+source "$(dirname "$0")/lib.sh"
+
+TLS_PORT=$(free_port)
+HTTP_PORT=$(free_port)
+# Self-signed certificates with the names curl checks.
+cert() {  # cert FILE-PREFIX DNS-NAME
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=$2" \
+    -addext "subjectAltName=DNS:$2" -keyout "$WORK/$1.key" -out "$WORK/$1.crt" 2>/dev/null
+}
+cert shop shop.example.com
+cert shop2 shop.example.com
+cert wild '*.example.com'
+
+cat >"$WORK/server.py" <<'EOF'
+import http.server, os
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args): pass
+    def do_GET(self):
+        body = f"{os.environ['POD_NAME']} proto={self.headers.get('x-forwarded-proto', '-')} host={self.headers.get('host')}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+EOF
+
+start_skiff
+check "create namespace certs" kubectl create namespace certs
+check "kubectl create secret tls" kubectl create secret tls shop-cert --cert "$WORK/shop.crt" --key "$WORK/shop.key"
+check "a certificate Secret in another namespace" kubectl -n certs create secret tls wildcard --cert "$WORK/wild.crt" --key "$WORK/wild.key"
+
+cat >"$WORK/app.yaml" <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: busybox
+        command: ["python3", "$WORK/server.py"]
+        ports: [{name: http, containerPort: 8080}]
+        readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: edge}
+spec:
+  gatewayClassName: skiff
+  addresses: [{type: IPAddress, value: 127.0.0.1}]
+  listeners:
+  - name: shop
+    port: $TLS_PORT
+    protocol: HTTPS
+    hostname: shop.example.com
+    tls: {certificateRefs: [{name: shop-cert}]}
+  - name: wild
+    port: $TLS_PORT
+    protocol: HTTPS
+    hostname: "*.example.com"
+    tls: {certificateRefs: [{name: wildcard, namespace: certs}]}
+  - name: http
+    port: $HTTP_PORT
+    protocol: HTTP
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: site}
+spec:
+  parentRefs: [{name: edge, sectionName: shop}, {name: edge, sectionName: wild}]
+  rules: [{backendRefs: [{name: web, port: 80}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: to-https}
+spec:
+  parentRefs: [{name: edge, sectionName: http}]
+  rules: [{filters: [{type: RequestRedirect, requestRedirect: {scheme: https, port: $TLS_PORT, statusCode: 301}}]}]
+EOF
+check "apply the app, an HTTPS Gateway and routes" kubectl apply -f "$WORK/app.yaml"
+check "web ready" wait_for "web ready" 30 bash -c "[ \"\$(kubectl get deploy web -o jsonpath='{.status.readyReplicas}')\" = 1 ]"
+
+https() {  # https NAME CA-FILE [curl args]: a GET to https://NAME:TLS_PORT/ checked against CA-FILE
+  local name=$1 ca=$2
+  shift 2
+  curl -sS --max-time 5 --resolve "$name:$TLS_PORT:127.0.0.1" --cacert "$ca" "$@" "https://$name:$TLS_PORT/"
+}
+check "HTTPS answers with the shop certificate" wait_for "https" 15 https shop.example.com "$WORK/shop.crt"
+out=$(https shop.example.com "$WORK/shop.crt" 2>&1 || true)
+check "the pod sees plain HTTP marked x-forwarded-proto https" contains "$out" "proto=https host=shop.example.com:$TLS_PORT"
+check "HTTP/1.1 negotiated (the backend speaks HTTP/1.1)" bash -c "curl -s --http2 -o /dev/null -w '%{http_version}' --resolve shop.example.com:$TLS_PORT:127.0.0.1 --cacert $WORK/shop.crt https://shop.example.com:$TLS_PORT/ | grep -qx 1.1"
+listener_cond() {  # listener_cond LISTENER TYPE FIELD
+  kubectl get gateway edge -o jsonpath="{.status.listeners[?(@.name==\"$1\")].conditions[?(@.type==\"$2\")].$3}"
+}
+check "listener shop Programmed" wait_for "programmed" 10 bash -c "[ \"\$(kubectl get gateway edge -o jsonpath='{.status.listeners[?(@.name==\"shop\")].conditions[?(@.type==\"Programmed\")].status}')\" = True ]"
+check "listener wild: RefNotPermitted without a ReferenceGrant" bash -c "[ \"\$(kubectl get gateway edge -o jsonpath='{.status.listeners[?(@.name==\"wild\")].conditions[?(@.type==\"ResolvedRefs\")].reason}')\" = RefNotPermitted ]"
+msg=$(listener_cond wild ResolvedRefs message)
+check "the reason says which grant is missing" contains "$msg" "needs a ReferenceGrant in certs from Gateways in default to Secrets"
+check "a name no granted certificate serves is refused" bash -c "! https api.example.com $WORK/wild.crt"
+
+cat >"$WORK/grant.yaml" <<EOF
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: gateways-in-default, namespace: certs}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: Gateway, namespace: default}]
+  to: [{group: "", kind: Secret, name: wildcard}]
+EOF
+check "kubectl apply a ReferenceGrant" kubectl apply -f "$WORK/grant.yaml"
+check "kubectl get referencegrants" bash -c "kubectl get referencegrants -n certs | grep -q gateways-in-default"
+check "with the grant the wildcard certificate serves api.example.com" wait_for "wildcard" 10 https api.example.com "$WORK/wild.crt"
+check "the exact name still gets its own certificate" https shop.example.com "$WORK/shop.crt"
+check "listener wild ResolvedRefs True" wait_for "resolved" 10 bash -c "[ \"\$(kubectl get gateway edge -o jsonpath='{.status.listeners[?(@.name==\"wild\")].conditions[?(@.type==\"ResolvedRefs\")].status}')\" = True ]"
+
+# Renewing a certificate: the Secret is replaced, new connections get the new one.
+check "replace the shop certificate" bash -c "kubectl create secret tls shop-cert --cert $WORK/shop2.crt --key $WORK/shop2.key --dry-run=client -o yaml | kubectl apply -f -"
+check "new connections get the new certificate" wait_for "rotated" 10 https shop.example.com "$WORK/shop2.crt"
+
+# HTTP to HTTPS.
+loc=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' -H "Host: shop.example.com" "http://127.0.0.1:$HTTP_PORT/cart?id=7")
+check "the HTTP listener redirects to HTTPS" test "$loc" = "301 https://shop.example.com:$TLS_PORT/cart?id=7"
+
+# Plain HTTP on the HTTPS port gets no answer; the port keeps serving.
+check "plain HTTP on the HTTPS port is refused" bash -c "! curl -s --max-time 3 -H 'Host: shop.example.com' http://127.0.0.1:$TLS_PORT/"
+check "and HTTPS still works" https shop.example.com "$WORK/shop2.crt"
+metrics=$(curl -s --cacert "$CA" -H "Authorization: Bearer $TOKEN" "$SERVER/metrics")
+check "handshakes are counted" contains "$metrics" 'skiff_proxy_tls_handshakes_total{listener="gateway default/edge/shop",result="failed"}'
+
+# Bad manifests are refused with the field and the reason.
+out=$(kubectl apply -f - 2>&1 <<EOF || true
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: broken}
+spec:
+  gatewayClassName: skiff
+  listeners: [{name: https, port: 9443, protocol: HTTPS}]
+EOF
+)
+check "an HTTPS listener without tls is refused" contains "$out" 'spec.listeners\[0\].tls: Required value'
+out=$(kubectl apply -f - 2>&1 <<EOF || true
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: empty, namespace: certs}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: Gateway}]
+  to: []
+EOF
+)
+check "a ReferenceGrant without a from namespace is refused" contains "$out" 'spec.from\[0\].namespace: Required value'
+check "and without a to" contains "$out" 'spec.to: Required value'
+# A missing Secret: the listener says so and the other listeners go on.
+check "point the shop listener at a missing Secret" kubectl patch gateway edge --type=json -p '[{"op":"replace","path":"/spec/listeners/0/tls/certificateRefs/0/name","value":"nope"}]'
+check "listener shop: InvalidCertificateRef" wait_for "invalid ref" 10 bash -c "[ \"\$(kubectl get gateway edge -o jsonpath='{.status.listeners[?(@.name==\"shop\")].conditions[?(@.type==\"ResolvedRefs\")].reason}')\" = InvalidCertificateRef ]"
+msg=$(listener_cond shop ResolvedRefs message)
+check "the message names the Secret" contains "$msg" "Secret default/nope does not exist"
+check "shop.example.com falls to the wildcard listener" wait_for "wildcard for shop" 10 https shop.example.com "$WORK/wild.crt"
+finish
