@@ -160,6 +160,10 @@ void applyDefaults(const ResourceType& type, json::value& object) {
   } else if (k == "Namespace") {
     auto& spec = objectAt(o, "spec");
     setDefault(spec, "finalizers", json::array{"kubernetes"});
+    // As Kubernetes does: every namespace carries its name as a label, so selectors (Gateway
+    // allowedRoutes, NetworkPolicy) can pick namespaces by name.
+    if (std::string name = stringAt(object, "metadata.name"); !name.empty())
+      objectAt(objectAt(o, "metadata"), "labels")["kubernetes.io/metadata.name"] = name;
     setDefault(objectAt(o, "status"), "phase", "Active");
   } else if (k == "Secret") {
     setDefault(o, "type", "Opaque");

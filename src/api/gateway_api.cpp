@@ -162,6 +162,9 @@ void validateGatewayApi(std::string_view kind, const json::value& obj, std::vect
       if (protocol.empty()) c.required(f + ".protocol");
       else c.oneOf(f + ".protocol", protocol, {"HTTP", "HTTPS", "TLS", "TCP", "UDP"});
       // The CRD's rules: TLS settings exactly where TLS is spoken, and a certificate to terminate with.
+      std::string from = stringAt(l, "allowedRoutes.namespaces.from");
+      if (!from.empty()) c.oneOf(f + ".allowedRoutes.namespaces.from", from, {"All", "Same", "Selector"});
+      if (from == "Selector" && !valueAt(l, "allowedRoutes.namespaces.selector")) c.required(f + ".allowedRoutes.namespaces.selector");
       bool tlsProtocol = protocol == "HTTPS" || protocol == "TLS";
       const json::value* tls = valueAt(l, "tls");
       if (tlsProtocol && !tls) c.required(f + ".tls");

@@ -30,6 +30,7 @@ struct NodeProxyOptions {
 struct NodeProxyInformers {
   controller::Informer &services, &endpoints, &pods, &gatewayClasses, &gateways, &httpRoutes, &authorizationPolicies, &nodes;
   controller::Informer &secrets, &referenceGrants;  // HTTPS Gateway listeners' certificates; cross-namespace grants
+  controller::Informer& namespaces;  // labels, for Gateway listeners' namespace selectors
 };
 
 class NodeProxy {

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "api/object.h"
+#include "api/selector.h"
 #include "api/traffic_policy.h"
 #include "common/log.h"
 #include "proxy/gateway_tls.h"
@@ -374,9 +375,22 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
           {"conditions", json::array{condition("Accepted", true, "Accepted", "handled by skiff's node proxy", intAt(*gc, "metadata.generation", 1))}}};
   }
 
+  // Namespace labels, for listeners that take routes from namespaces a selector matches.
+  std::unordered_map<std::string, const json::value*> namespaceLabels;
+  for (const auto& n : src.namespaces) namespaceLabels[str(*n, "metadata.name")] = api::valueAt(*n, "metadata.labels");
+  auto namespaceSelected = [&](const json::value* selector, const std::string& ns) {
+    if (!selector) return false;  // from: Selector needs one (admission refuses the rest)
+    auto parsed = api::LabelSelector::fromObject(*selector);
+    if (!parsed) return false;
+    auto it = namespaceLabels.find(ns);
+    json::value labels = it != namespaceLabels.end() && it->second && it->second->is_object() ? *it->second : json::object{};
+    labels.as_object().emplace("kubernetes.io/metadata.name", ns);  // as Kubernetes labels every namespace
+    return parsed->matches(&labels);
+  };
   // Gateways: listeners on the node; which routes each listener takes.
   struct GatewayListener {
     std::string gateway, name, hostname, key, allowFrom, ns;
+    const json::value* selector = nullptr;  // allowedRoutes.namespaces.selector (from: Selector)
     int port;
     bool ok;
     int attached = 0;
@@ -406,6 +420,7 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
       g.key = address + ":" + std::to_string(g.port);
       g.allowFrom = str(l, "allowedRoutes.namespaces.from");
       if (g.allowFrom.empty()) g.allowFrom = "Same";
+      g.selector = api::valueAt(l, "allowedRoutes.namespaces.selector");
       std::string protocol = str(l, "protocol");
       g.https = protocol == "HTTPS";
       g.ok = (protocol == "HTTP" || g.https) && g.port > 0;
@@ -580,9 +595,9 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
             message = "listener " + gl.name + " only takes routes from namespace " + gl.ns;
             continue;
           }
-          if (gl.allowFrom == "Selector") {
+          if (gl.allowFrom == "Selector" && !namespaceSelected(gl.selector, ns)) {
             reason = "NotAllowedByListeners";
-            message = "listener " + gl.name + ": namespace selectors are not supported yet";
+            message = "listener " + gl.name + " takes routes from namespaces its selector matches, and " + ns + "'s labels do not";
             continue;
           }
           std::vector<std::string> hosts;

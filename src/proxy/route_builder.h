@@ -29,6 +29,7 @@ using ObjectList = std::vector<std::shared_ptr<const boost::json::value>>;
 struct RouteSources {
   ObjectList services, endpoints, pods, gatewayClasses, gateways, httpRoutes, authorizationPolicies, nodes;
   ObjectList secrets, referenceGrants;  // certificates of HTTPS Gateway listeners; cross-namespace grants
+  ObjectList namespaces;  // their labels, for Gateway listeners that take routes by namespace selector
 };
 
 // The mesh as this node takes part in it (mesh_tls.h). Off while `nodeName` or `issue` is empty.

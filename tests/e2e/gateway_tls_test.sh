@@ -31,6 +31,7 @@ EOF
 start_skiff
 check "create namespace certs" kubectl create namespace certs
 check "kubectl create secret tls" kubectl create secret tls shop-cert --cert "$WORK/shop.crt" --key "$WORK/shop.key"
+check "namespaces carry their name as a label" bash -c "[ \"\$(kubectl get ns certs -o jsonpath='{.metadata.labels.kubernetes\\.io/metadata\\.name}')\" = certs ]"
 check "a certificate Secret in another namespace" kubectl -n certs create secret tls wildcard --cert "$WORK/wild.crt" --key "$WORK/wild.key"
 
 cat >"$WORK/app.yaml" <<EOF

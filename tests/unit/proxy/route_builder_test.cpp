@@ -184,6 +184,30 @@ TEST(RouteBuilder, HttpsListenersTakeCertificatesFromSecretsAndGrants) {
   EXPECT_EQ(listener(*again.table, "0.0.0.0:8443")->tls, l->tls);
 }
 
+TEST(RouteBuilder, ListenersTakeRoutesFromNamespacesTheirSelectorMatches) {
+  RouteSources s = shop();
+  s.gateways = {obj(R"({"metadata":{"name":"edge","namespace":"infra"},"spec":{"gatewayClassName":"skiff","listeners":[
+      {"name":"teams","port":8081,"protocol":"HTTP","allowedRoutes":{"namespaces":{"from":"Selector","selector":{"matchLabels":{"team":"shop"}}}}},
+      {"name":"named","port":8082,"protocol":"HTTP","allowedRoutes":{"namespaces":{"from":"Selector","selector":{"matchExpressions":[
+          {"key":"kubernetes.io/metadata.name","operator":"In","values":["blog"]}]}}}}]}})")};
+  s.namespaces = {obj(R"({"metadata":{"name":"shop","labels":{"team":"shop"}}})"), obj(R"({"metadata":{"name":"blog","labels":{"team":"blog"}}})")};
+  s.httpRoutes = {obj(R"({"metadata":{"name":"a","namespace":"shop"},"spec":{"parentRefs":[{"name":"edge","namespace":"infra"}],"rules":[{"backendRefs":[{"name":"web","port":80}]}]}})"),
+                  obj(R"({"metadata":{"name":"b","namespace":"blog"},"spec":{"parentRefs":[{"name":"edge","namespace":"infra","sectionName":"teams"}],"rules":[]}})"),
+                  obj(R"({"metadata":{"name":"c","namespace":"blog"},"spec":{"parentRefs":[{"name":"edge","namespace":"infra","sectionName":"named"}],"rules":[]}})")};
+  RouteBuilder b;
+  auto r = b.build(s, Clock::now());
+  auto accepted = [&](const std::string& route) {
+    const auto& c = r.routeStatus.at(route).at("parents").as_array()[0].at("conditions").as_array()[0];
+    return std::string(c.at("reason").as_string()) + ": " + std::string(c.at("message").as_string());
+  };
+  EXPECT_EQ(accepted("shop/a"), "Accepted: attached");  // team=shop on listener teams (not named: shop is not blog)
+  EXPECT_EQ(accepted("blog/b"), "NotAllowedByListeners: listener teams takes routes from namespaces its selector matches, and blog's labels do not");
+  EXPECT_EQ(accepted("blog/c"), "Accepted: attached");  // by the name label every namespace has
+  const auto& listeners = r.gatewayStatus.at("infra/edge").at("listeners").as_array();
+  EXPECT_EQ(listeners[0].at("attachedRoutes").as_int64(), 1);
+  EXPECT_EQ(listeners[1].at("attachedRoutes").as_int64(), 1);
+}
+
 TEST(RouteBuilder, EndpointStateOutlivesRebuilds) {
   RouteBuilder b;
   auto first = b.build(shop(), Clock::now());
