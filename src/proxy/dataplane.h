@@ -220,6 +220,9 @@ class Socket : public EventLoop::Handler {
   void releaseBuffers();
   // No more bytes from us: FIN (after a TLS close_notify).
   void shutdownWrite();
+  // Advances the TLS handshake of `ssl_` as far as the network allows.
+  enum class Handshake { kDone, kWaiting, kFailed };
+  Handshake handshake();
 
   Worker& w_;
   int fd_;
@@ -318,6 +321,23 @@ inline std::optional<std::chrono::milliseconds> planRetry(Exchange& ex, bool con
   int n = std::min(ex.attempts - 1, 10);
   auto cap = std::min(retry.backoffMax, retry.backoffBase * (1 << std::max(n, 0)));
   return std::chrono::milliseconds(cap.count() > 0 ? int64_t(random % uint64_t(cap.count() + 1)) : 0);
+}
+
+// A try's answer, for both protocols: outlier detection counts it against the endpoint (gateway
+// errors, or every 5xx if the cluster says so) or ends the endpoint's error streak; true when the
+// retry policy wants another try for it and one is possible.
+inline bool answerWantsRetry(const Exchange& ex, int status, Clock::time_point now) {
+  const Cluster& c = *ex.cluster;
+  bool gatewayError = status == 502 || status == 503 || status == 504;
+  if (c.outlier.all5xx ? status >= 500 : gatewayError) countOutlierError(c, ex.endpoint, now);
+  else c.endpoints[size_t(ex.endpoint)].state->consecutiveErrors.store(0, std::memory_order_relaxed);
+  return retryableStatus(retryPolicyOf(ex.route, c), status) && ex.retriesLeft > 0 && ex.bodyRetained;
+}
+
+// The identity a caller's traffic to another node carries (mesh_tls.h): its pod's service
+// account, or the node's own for callers that are not pods.
+inline std::string meshIdentity(const MeshTls& mesh, const Workload* source) {
+  return source ? "spiffe://" + source->principal : mesh.nodeId();
 }
 
 class Upstream : public Socket {

@@ -658,11 +658,7 @@ void H2Server::attempt(H2Stream& s) {
   const Endpoint& ep = c.endpoints[size_t(e)];
   const MeshTls* mesh = ep.remote ? ex.table->mesh.get() : nullptr;
   if (ep.remote && !mesh) return failAttempt(s, 503, "upstream connect error (no mesh credentials to reach another node)", true);
-  std::string identity;
-  if (mesh) {
-    const Workload* source = ex.table->workloadOf(down_.peer_.sin_addr.s_addr);
-    identity = source ? "spiffe://" + source->principal : mesh->nodeId();
-  }
+  std::string identity = mesh ? meshIdentity(*mesh, ex.table->workloadOf(down_.peer_.sin_addr.s_addr)) : std::string();
   std::string key = c.name + "|" + ep.text + (mesh ? "|" + identity + "|" + std::to_string(mesh->generation()) : "");
   H2Client* client = nullptr;
   if (auto it = w.h2Clients_.find(key); it != w.h2Clients_.end() && it->second->accepting()) client = it->second;
@@ -868,11 +864,7 @@ bool H2Client::considerResponse(H2Stream& s, bool endStream) {
     if (k == ":status") status = std::atoi(v.c_str());
     else if (k == "grpc-status" && endStream && status == 200) status = httpStatusForGrpc(v);  // trailers-only gRPC answer
   }
-  const Cluster& c = *s.ex.cluster;
-  bool gatewayError = status == 502 || status == 503 || status == 504;
-  if (c.outlier.all5xx ? status >= 500 : gatewayError) countOutlierError(c, s.ex.endpoint, w_.loop_.now());
-  else c.endpoints[size_t(s.ex.endpoint)].state->consecutiveErrors.store(0, std::memory_order_relaxed);
-  if (retryableStatus(retryPolicyOf(s.ex.route, c), status) && s.ex.retriesLeft > 0 && s.ex.bodyRetained) {
+  if (answerWantsRetry(s.ex, status, w_.loop_.now())) {
     s.down->failAttempt(s, status, "retryable status", false);
     return false;
   }

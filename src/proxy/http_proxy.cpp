@@ -132,6 +132,14 @@ void Socket::shutdownWrite() {
   ::shutdown(fd_, SHUT_WR);
 }
 
+Socket::Handshake Socket::handshake() {
+  ERR_clear_error();
+  int r = SSL_do_handshake(ssl_);
+  if (r == 1) return Handshake::kDone;
+  int e = SSL_get_error(ssl_, r);
+  return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? Handshake::kWaiting : Handshake::kFailed;
+}
+
 void Socket::releaseBuffers() {
   in_.release(w_.pool_);
   out_.release(w_.pool_);
@@ -644,13 +652,7 @@ bool Socket::dialStep() {
     return false;
   };
   if (!d.tlsDone) {
-    ERR_clear_error();
-    int r = SSL_do_handshake(ssl_);
-    if (r != 1) {
-      int e = SSL_get_error(ssl_, r);
-      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return false;
-      return fail("TLS handshake: " + tlsError());
-    }
+    if (Handshake h = handshake(); h != Handshake::kDone) return h == Handshake::kWaiting ? false : fail("TLS handshake: " + tlsError());
     std::string peer = peerSpiffeId(ssl_);
     if (peer != d.expectedPeer) return fail("the node presented " + (peer.empty() ? std::string("no SPIFFE id") : peer) + ", not " + d.expectedPeer);
     d.tlsDone = true;
@@ -789,16 +791,7 @@ void Downstream::readResponse() {
         continue;
       }
       // Retry on a status the policy names, before anything reached the client.
-      bool gatewayError = head.status == 502 || head.status == 503 || head.status == 504;
-      bool retryable = retryableStatus(retryPolicyOf(ex.route, *ex.cluster), head.status);
-      auto& es = *ex.cluster->endpoints[size_t(ex.endpoint)].state;
-      bool outlierError = ex.cluster->outlier.all5xx ? head.status >= 500 : gatewayError;
-      if (outlierError) {
-        countOutlierError(*ex.cluster, ex.endpoint, w_.loop_.now());
-      } else {
-        es.consecutiveErrors.store(0, std::memory_order_relaxed);
-      }
-      if (retryable && ex.retriesLeft > 0 && ex.bodyRetained) {
+      if (answerWantsRetry(ex, head.status, w_.loop_.now())) {
         failAttempt(head.status, "retryable status", false);
         return;
       }
@@ -1228,11 +1221,8 @@ void Downstream::startTlsTermination(std::shared_ptr<const TlsTerminator> tls) {
 
 void Downstream::tlsHandshakeStep() {
   const std::string& listener = slot_->config ? slot_->config->name : slot_->key;
-  ERR_clear_error();
-  int r = SSL_do_handshake(ssl_);
-  if (r != 1) {
-    int e = SSL_get_error(ssl_, r);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
+  if (Handshake h = handshake(); h != Handshake::kDone) {
+    if (h == Handshake::kWaiting) return;
     tlsHandshakes(listener, "failed").inc();
     log::debug("proxy", "TLS handshake from " + peerText_ + " on " + listener + " failed: " + tlsError());
     close();
@@ -1270,11 +1260,8 @@ void Downstream::meshInboundStep() {
     return;
   }
   if (mesh_ == MeshPhase::kHandshake) {
-    ERR_clear_error();
-    int r = SSL_do_handshake(ssl_);
-    if (r != 1) {
-      int e = SSL_get_error(ssl_, r);
-      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
+    if (Handshake h = handshake(); h != Handshake::kDone) {
+      if (h == Handshake::kWaiting) return;
       meshConnections("inbound", "handshake_failed").inc();
       log::debug("proxy", "mesh handshake from " + peerText_ + " failed: " + tlsError());
       close();
@@ -1511,8 +1498,12 @@ Upstream* Worker::connection(const Cluster& c, int e, Downstream* owner, const W
     refused = true;  // no credentials to reach another node with (the CA failed; logged by the node proxy)
     return nullptr;
   }
-  std::string identity = mesh ? (source ? "spiffe://" + source->principal : mesh->nodeId()) : std::string();
-  std::string key = mesh ? ep.text + "|" + identity + "|" + std::to_string(mesh->generation()) : ep.text;
+  std::string identity, meshKey;
+  if (mesh) {
+    identity = meshIdentity(*mesh, source);
+    meshKey = ep.text + "|" + identity + "|" + std::to_string(mesh->generation());
+  }
+  const std::string& key = mesh ? meshKey : ep.text;
   auto it = idle_.find(key);
   if (it != idle_.end() && !it->second.empty()) {
     Upstream* u = it->second.back();
