@@ -256,33 +256,8 @@ TEST(HttpProxy, TcpListenerTunnelsBytes) {
   close(beFd);
 }
 
-}  // namespace
-}  // namespace skiff::proxy
-
-namespace skiff::proxy {
-namespace {
-
-using namespace proxytest;
 TEST(HttpProxy, UdpFlowsAreAuthorized) {
-  int be = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(be, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  getsockname(be, reinterpret_cast<sockaddr*>(&a), &len);
-  std::atomic<bool> stop{false};
-  std::thread echo([&] {
-    char buf[512];
-    while (!stop) {
-      pollfd p{be, POLLIN, 0};
-      if (poll(&p, 1, 50) != 1) continue;
-      sockaddr_in from{};
-      socklen_t fl = sizeof from;
-      ssize_t n = recvfrom(be, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &fl);
-      if (n > 0) sendto(be, buf, size_t(n), 0, reinterpret_cast<sockaddr*>(&from), fl);
-    }
-  });
+  UdpEcho be;
   ProxyOptions one;
   one.workers = 1;
   HttpProxy proxy(one);
@@ -290,7 +265,7 @@ TEST(HttpProxy, UdpFlowsAreAuthorized) {
   int port = freePort();
   auto table = [&](bool deny) {
     auto t = std::make_shared<RouteTable>();
-    t->clusters.push_back(cluster("dns-guarded", {ntohs(a.sin_port)}));
+    t->clusters.push_back(cluster("dns-guarded", {be.port()}));
     if (deny) {
       AuthzPolicy p;
       p.name = "test/deny-udp";
@@ -341,39 +316,16 @@ TEST(HttpProxy, UdpFlowsAreAuthorized) {
   EXPECT_GT(denied(), 0);  // ...because the policy denied it (not because nothing listened)
   proxy.update(table(false));
   EXPECT_EQ(ask(100), "query");
-  stop = true;
-  echo.join();
-  close(be);
 }
 
 TEST(HttpProxy, UdpListenerForwardsDatagramsBothWays) {
-  // An echo server on a UDP port.
-  int be = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(be, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  getsockname(be, reinterpret_cast<sockaddr*>(&a), &len);
-  int bePort = ntohs(a.sin_port);
-  std::atomic<bool> stop{false};
-  std::thread echo([&] {
-    char buf[512];
-    while (!stop) {
-      pollfd p{be, POLLIN, 0};
-      if (poll(&p, 1, 50) != 1) continue;
-      sockaddr_in from{};
-      socklen_t fl = sizeof from;
-      ssize_t n = recvfrom(be, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &fl);
-      if (n > 0) sendto(be, buf, size_t(n), 0, reinterpret_cast<sockaddr*>(&from), fl);
-    }
-  });
+  UdpEcho be;
   ProxyOptions one;
   one.workers = 1;
   HttpProxy proxy(one);
   ASSERT_TRUE(proxy.start());
   auto t = std::make_shared<RouteTable>();
-  t->clusters.push_back(cluster("dns", {bePort}));
+  t->clusters.push_back(cluster("dns", {be.port()}));
   Listener l;
   l.ip = "127.0.0.1";
   l.port = freePort();
@@ -406,9 +358,6 @@ TEST(HttpProxy, UdpListenerForwardsDatagramsBothWays) {
   getpeername(client, reinterpret_cast<sockaddr*>(&peer), &pl);
   EXPECT_EQ(ntohs(peer.sin_port), l.port);
   close(client);
-  stop = true;
-  echo.join();
-  close(be);
 }
 
 

@@ -5,7 +5,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <nghttp2/nghttp2.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -27,6 +26,7 @@
 #include "pki/pki.h"
 #include "proxy/http_proxy.h"
 #include "proxy/route_builder.h"
+#include "proxy_test_support.h"
 
 namespace skiff::proxy::mesh_test {
 
@@ -237,46 +237,8 @@ std::string h2Get(const std::string& source, const std::string& ip, int port) {
     fd = dial(source, ip, port);
     if (fd < 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  if (fd < 0) return "";
-  struct Answer {
-    std::string status, location;
-    bool closed = false;
-  } answer;
-  nghttp2_session_callbacks* cbs = nullptr;
-  nghttp2_session_callbacks_new(&cbs);
-  nghttp2_session_callbacks_set_on_header_callback(
-      cbs, [](nghttp2_session*, const nghttp2_frame*, const uint8_t* n, size_t nl, const uint8_t* v, size_t vl, uint8_t, void* u) {
-        std::string name(reinterpret_cast<const char*>(n), nl), value(reinterpret_cast<const char*>(v), vl);
-        if (name == ":status") static_cast<Answer*>(u)->status = value;
-        if (name == "location") static_cast<Answer*>(u)->location = value;
-        return 0;
-      });
-  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, [](nghttp2_session*, int32_t, uint32_t, void* u) {
-    static_cast<Answer*>(u)->closed = true;
-    return 0;
-  });
-  nghttp2_session* s = nullptr;
-  nghttp2_session_client_new(&s, cbs, &answer);
-  nghttp2_session_callbacks_del(cbs);
-  nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, nullptr, 0);
-  std::vector<std::pair<std::string, std::string>> h{{":method", "GET"}, {":scheme", "http"}, {":authority", "catalog.shop"}, {":path", "/items"}};
-  std::vector<nghttp2_nv> nva;
-  for (auto& [k, v] : h)
-    nva.push_back({reinterpret_cast<uint8_t*>(k.data()), reinterpret_cast<uint8_t*>(v.data()), k.size(), v.size(), NGHTTP2_NV_FLAG_NONE});
-  nghttp2_submit_request(s, nullptr, nva.data(), nva.size(), nullptr, nullptr);
-  for (int rounds = 0; rounds < 200 && !answer.closed; ++rounds) {
-    const uint8_t* data;
-    ssize_t n;
-    while ((n = nghttp2_session_mem_send(s, &data)) > 0) ::send(fd, data, size_t(n), MSG_NOSIGNAL);
-    char buf[16384];
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, 5000) <= 0) break;
-    ssize_t r = ::recv(fd, buf, sizeof buf, 0);
-    if (r <= 0 || nghttp2_session_mem_recv(s, reinterpret_cast<const uint8_t*>(buf), size_t(r)) < 0) break;
-  }
-  nghttp2_session_del(s);
-  ::close(fd);
-  return answer.status.empty() ? "" : answer.status + " " + answer.location;
+  proxytest::H2Answer a = proxytest::h2RequestOn(fd, "GET", "/items", "", nullptr, "catalog.shop");
+  return a.headers.count(":status") ? a.headers[":status"] + " " + a.headers["location"] : "";
 }
 
 using Objects = std::vector<std::shared_ptr<const boost::json::value>>;

@@ -221,6 +221,43 @@ class Backend {
   Message last_;
 };
 
+// A UDP echo server on a loopback port, for as long as it lives.
+class UdpEcho {
+ public:
+  UdpEcho() {
+    fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      char buf[512];
+      while (!stop_) {
+        pollfd p{fd_, POLLIN, 0};
+        if (poll(&p, 1, 50) != 1) continue;
+        sockaddr_in from{};
+        socklen_t fl = sizeof from;
+        ssize_t n = recvfrom(fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &fl);
+        if (n > 0) sendto(fd_, buf, size_t(n), 0, reinterpret_cast<sockaddr*>(&from), fl);
+      }
+    });
+  }
+  ~UdpEcho() {
+    stop_ = true;
+    thread_.join();
+    close(fd_);
+  }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1, port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
 inline Endpoint endpoint(int port) {
   Endpoint e;
   e.address.sin_family = AF_INET;
@@ -309,10 +346,10 @@ struct H2Upload {
   std::string body;
   size_t offset = 0;
 };
-inline H2Answer h2Request(int port, const std::string& method, const std::string& path, const std::string& contentType = "",
-                          const std::string* body = nullptr) {
+// The request on a connected socket `fd` (closed after), for `authority`.
+inline H2Answer h2RequestOn(int fd, const std::string& method, const std::string& path, const std::string& contentType = "",
+                            const std::string* body = nullptr, const std::string& authority = "shop") {
   H2Answer a;
-  int fd = connectTo(port);
   if (fd < 0) return a;
   nghttp2_session_callbacks* cbs = nullptr;
   nghttp2_session_callbacks_new(&cbs);
@@ -334,7 +371,7 @@ inline H2Answer h2Request(int port, const std::string& method, const std::string
   nghttp2_session_client_new(&s, cbs, &a);
   nghttp2_session_callbacks_del(cbs);
   nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, nullptr, 0);
-  std::vector<std::pair<std::string, std::string>> h{{":method", method}, {":scheme", "http"}, {":authority", "shop"}, {":path", path}};
+  std::vector<std::pair<std::string, std::string>> h{{":method", method}, {":scheme", "http"}, {":authority", authority}, {":path", path}};
   if (!contentType.empty()) h.emplace_back("content-type", contentType);
   std::vector<nghttp2_nv> nva;
   for (auto& [k, v] : h)
@@ -368,6 +405,10 @@ inline H2Answer h2Request(int port, const std::string& method, const std::string
   nghttp2_session_del(s);
   close(fd);
   return a;
+}
+inline H2Answer h2Request(int port, const std::string& method, const std::string& path, const std::string& contentType = "",
+                          const std::string* body = nullptr) {
+  return h2RequestOn(connectTo(port), method, path, contentType, body);
 }
 inline H2Answer h2Get(int port, const std::string& path, const std::string& contentType = "") { return h2Request(port, "GET", path, contentType); }
 
