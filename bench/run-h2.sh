@@ -8,18 +8,10 @@ set -euo pipefail
 SKIFF=$(readlink -f "${1:-build/skiff}")
 REPS=${REPS:-3}
 DUR=${DUR:-8}
-W=$(mktemp -d -t skiff-bench-h2.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
-  rm -rf "$W"
-}
-trap cleanup EXIT
-for c in nginx haproxy h2load taskset; do command -v $c >/dev/null || { echo "needs $c: apt-get install nginx haproxy nghttp2-client" >&2; exit 1; }; done
-for port in 18090 18091 18093 16991; do
-  if ss -ltn "( sport = :$port )" | grep -q LISTEN; then echo "port $port is in use" >&2; exit 1; fi
-done
+BENCH_NAME=h2
+source "$(dirname "$0")/lib.sh"
+need_commands "apt-get install nginx haproxy nghttp2-client" nginx haproxy h2load taskset
+need_free_ports 18090 18091 18093 16991
 echo "# skiff HTTP/2 benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, h2load -c16 -m16 -D${DUR}, $REPS interleaved runs"
 mkdir -p "$W/be/tmp"
 cat >"$W/be/nginx.conf" <<EOF
@@ -88,7 +80,6 @@ for p in "${PORTS[@]}"; do
   for _ in $(seq 1 100); do h2load -n1 -c1 "http://127.0.0.1:$p/" 2>/dev/null | grep -q "1 succeeded" && break; sleep 0.1; done
   h2load -n1 -c1 "http://127.0.0.1:$p/" | grep -q "1 succeeded" || { echo "nothing answers h2c on port $p" >&2; exit 1; }
 done
-median() { sort -g | awk '{a[NR]=$1} END{ if(NR%2) print a[(NR+1)/2]; else printf "%.1f\n",(a[NR/2]+a[NR/2+1])/2 }'; }
 declare -A RPS MEAN
 for rep in $(seq 1 "$REPS"); do
   for i in "${!NAMES[@]}"; do

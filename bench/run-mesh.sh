@@ -15,18 +15,10 @@ PBENCH=$(readlink -f "${1:-build/bench/proxy_bench}")
 REPS=${REPS:-3}
 DUR=${DUR:-8}
 CONNS=${CONNS:-64}
-W=$(mktemp -d -t skiff-bench-mesh.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
-  rm -rf "$W"
-}
-trap cleanup EXIT
-for port in 18080 18190 18191 18192 18193; do
-  if ss -ltn "( sport = :$port )" | grep -q LISTEN; then echo "port $port is in use; stop what holds it" >&2; exit 1; fi
-done
-for c in nginx haproxy wrk taskset curl bc; do command -v $c >/dev/null || { echo "needs $c: apt-get install nginx haproxy wrk bc" >&2; exit 1; }; done
+BENCH_NAME=mesh
+source "$(dirname "$0")/lib.sh"
+need_free_ports 18080 18190 18191 18192 18193
+need_commands "apt-get install nginx haproxy wrk bc" nginx haproxy wrk taskset curl bc
 [ -x "$PBENCH" ] || { echo "build $PBENCH first (make build)" >&2; exit 1; }
 echo "# skiff mesh (mTLS) benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# $(haproxy -v | awk 'NR==1{print "HAProxy", $3}'), $(openssl version | cut -d' ' -f1-2), wrk -t1 -c$CONNS -d${DUR}s, $REPS interleaved runs"
@@ -68,8 +60,6 @@ for p in "${PORTS[@]}"; do
   for _ in $(seq 1 100); do [ "$(curl -s -m 1 http://127.0.0.1:$p/ || true)" = ok ] && break; sleep 0.1; done
   [ "$(curl -s -m 1 http://127.0.0.1:$p/ || true)" = ok ] || { echo "nothing answers ok on port $p" >&2; tail -n 5 "$W"/*.log >&2; exit 1; }
 done
-to_ms() { awk -v v="$1" 'BEGIN{ n=v; u=v; sub(/[a-z]+$/,"",n); sub(/^[0-9.]+/,"",u); f=(u=="us")?0.001:(u=="ms")?1:(u=="s")?1000:1; printf "%.3f", n*f }'; }
-median() { sort -g | awk '{a[NR]=$1} END{ if(NR%2) print a[(NR+1)/2]; else printf "%.3f\n",(a[NR/2]+a[NR/2+1])/2 }'; }
 cputicks() { local t=0 p; for p in $1; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo $t; }
 for p in "${PORTS[@]}"; do taskset -c 1 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$p/" >/dev/null 2>&1; done
 TCK=$(getconf CLK_TCK)

@@ -9,18 +9,10 @@ set -euo pipefail
 PBENCH=$(readlink -f "${1:-build/bench/proxy_bench}")
 DUR=${DUR:-5}
 CONNS=${CONNS:-64}
-W=$(mktemp -d -t skiff-bench-syscalls.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
-  rm -rf "$W"
-}
-trap cleanup EXIT
-for port in 18080 18081 18082 18083; do
-  if ss -ltn "( sport = :$port )" | grep -q LISTEN; then echo "port $port is in use; stop what holds it" >&2; exit 1; fi
-done
-for c in nginx haproxy wrk taskset curl perf nstat; do command -v $c >/dev/null || { echo "needs $c (apt-get install nginx haproxy wrk linux-perf iproute2)" >&2; exit 1; }; done
+BENCH_NAME=syscalls
+source "$(dirname "$0")/lib.sh"
+need_free_ports 18080 18081 18082 18083
+need_commands "apt-get install nginx haproxy wrk linux-perf iproute2" nginx haproxy wrk taskset curl perf nstat
 [ -x "$PBENCH" ] || { echo "build $PBENCH first (make build)" >&2; exit 1; }
 
 mkdir -p "$W/be/tmp" "$W/nx/tmp"

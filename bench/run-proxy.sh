@@ -15,18 +15,10 @@ PBENCH=$(readlink -f "${2:-build/bench/proxy_bench}")
 REPS=${REPS:-3}
 DUR=${DUR:-8}
 CONNS=${CONNS:-64}
-W=$(mktemp -d -t skiff-bench-proxy.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
-  rm -rf "$W"
-}
-trap cleanup EXIT
-for port in 18080 18081 18082 18083 18084 16981 16982; do
-  if ss -ltn "( sport = :$port )" | grep -q LISTEN; then echo "port $port is in use; stop what holds it" >&2; exit 1; fi
-done
-for c in nginx haproxy wrk taskset curl; do command -v $c >/dev/null || { echo "needs $c: apt-get install nginx haproxy wrk (their services need not run)" >&2; exit 1; }; done
+BENCH_NAME=proxy
+source "$(dirname "$0")/lib.sh"
+need_free_ports 18080 18081 18082 18083 18084 16981 16982
+need_commands "apt-get install nginx haproxy wrk (their services need not run)" nginx haproxy wrk taskset curl
 echo "# skiff proxy benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# nginx $(nginx -v 2>&1 | sed 's/.*\///'), $(haproxy -v | awk 'NR==1{print "HAProxy", $3}'), wrk -t1 -c$CONNS -d${DUR}s, $REPS interleaved runs"
 
@@ -129,8 +121,6 @@ for p in "${PORTS[@]}"; do
   for _ in $(seq 1 100); do [ "$(curl -s -m 1 http://127.0.0.1:$p/ || true)" = ok ] && break; sleep 0.1; done
   [ "$(curl -s -m 1 http://127.0.0.1:$p/)" = ok ] || { echo "nothing answers ok on port $p" >&2; exit 1; }
 done
-to_ms() { awk -v v="$1" 'BEGIN{ n=v; u=v; sub(/[a-z]+$/,"",n); sub(/^[0-9.]+/,"",u); f=(u=="us")?0.001:(u=="ms")?1:(u=="s")?1000:1; printf "%.3f", n*f }'; }
-median() { sort -g | awk '{a[NR]=$1} END{ if(NR%2) print a[(NR+1)/2]; else printf "%.3f\n",(a[NR/2]+a[NR/2+1])/2 }'; }
 cputicks() { [ -n "$1" ] && awk '{print $14+$15}' "/proc/$1/stat" || echo 0; }
 for p in "${PORTS[@]}"; do taskset -c 1 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$p/" >/dev/null 2>&1; done
 TCK=$(getconf CLK_TCK)
