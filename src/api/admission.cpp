@@ -5,6 +5,7 @@
 #include <set>
 
 #include "api/cron.h"
+#include "common/base64.h"
 #include "api/gateway_api.h"
 #include "api/traffic_policy.h"
 #include "api/object.h"
@@ -167,6 +168,13 @@ void applyDefaults(const ResourceType& type, json::value& object) {
     setDefault(objectAt(o, "status"), "phase", "Active");
   } else if (k == "Secret") {
     setDefault(o, "type", "Opaque");
+    // stringData is a write-only convenience: merged into data (base64), overriding, and never stored.
+    if (const json::value* sd = o.if_contains("stringData"); sd && sd->is_object()) {
+      auto& data = objectAt(o, "data");
+      for (const auto& [key, value] : sd->get_object())
+        if (value.is_string()) data[key] = base64Encode(value.get_string());
+      o.erase("stringData");
+    }
   } else if (k == "Service") {
     auto& spec = objectAt(o, "spec");
     setDefault(spec, "type", "ClusterIP");
@@ -720,6 +728,16 @@ std::vector<FieldCause> validateObject(const ResourceType& type, const json::val
     validateDataKeys(object, "binaryData", e, true);
   } else if (k == "Secret") {
     validateDataKeys(object, "data", e, true);
+    // The keys each built-in type promises its readers, as Kubernetes checks them.
+    std::string type = stringAt(object, "type");
+    const json::value* data = valueAt(object, "data");
+    auto needKey = [&](const char* key) {
+      if (!data || !data->is_object() || !data->get_object().contains(key)) e.required(std::string("data[") + key + "]");
+    };
+    if (type == "kubernetes.io/tls") needKey("tls.crt"), needKey("tls.key");
+    else if (type == "kubernetes.io/dockerconfigjson") needKey(".dockerconfigjson");
+    else if (type == "kubernetes.io/dockercfg") needKey(".dockercfg");
+    else if (type == "kubernetes.io/ssh-auth") needKey("ssh-privatekey");
   } else if (k == "Lease") {
     if (const json::object* spec = objAt(object, "spec"))
       if (auto d = intAt(*spec, "leaseDurationSeconds"); d && *d <= 0)

@@ -495,7 +495,8 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route) {
   const api::ResourceType& type = storedType ? *storedType : served;
   auto in = [&](json::value v) { return storedType ? api::convertToStored(served, std::move(v)) : v; };
   auto out = [&](json::value v) { return storedType ? api::convertFromStored(served, std::move(v)) : v; };
-  auto fail = [&](const Error& e) { ex.respond(errorResponse(e, route.name, type.group, type.plural)); };
+  // As Kubernetes: a refused object is named by its kind ("The Gateway "x" is invalid"), a missing one by its resource.
+  auto fail = [&](const Error& e) { ex.respond(errorResponse(e, route.name, type.group, e.reason == "Invalid" ? type.kind : type.plural)); };
   std::vector<std::string> warnings;
   auto respondObject = [&](int status, json::value obj) {
     obj = out(std::move(obj));
@@ -725,7 +726,8 @@ json::value scaleOf(const json::value& obj) {
 void ApiServer::serveScale(http::Exchange& ex, const Route& route) {
   const http::Request& req = ex.request();
   const api::ResourceType& type = *route.type;
-  auto fail = [&](const Error& e) { ex.respond(errorResponse(e, route.name, type.group, type.plural)); };
+  // As Kubernetes: a refused object is named by its kind ("The Gateway "x" is invalid"), a missing one by its resource.
+  auto fail = [&](const Error& e) { ex.respond(errorResponse(e, route.name, type.group, e.reason == "Invalid" ? type.kind : type.plural)); };
   if (req.method == "GET") {
     auto obj = registry_.get(type, route.ns, route.name);
     if (!obj) return fail(obj.error());

@@ -640,7 +640,7 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
       allOk = allOk && programmed;
       std::string where = "listening on " + gl.key + (gl.https ? " (TLS)" : "");
       json::array conds{condition("Accepted", gl.ok, gl.ok ? "Accepted" : gl.problem.starts_with("protocol") ? "UnsupportedProtocol" : "PortUnavailable",
-                                  gl.ok ? where : gl.problem, generation),
+                                  gl.ok ? (programmed ? where : "accepted; not listening until it has a certificate (see ResolvedRefs)") : gl.problem, generation),
                         condition("Programmed", programmed, programmed ? "Programmed" : "Invalid",
                                   programmed ? where : gl.ok ? "no usable certificate: " + gl.refMessage : "not served", generation),
                         condition("ResolvedRefs", refsOk, refsOk ? "ResolvedRefs" : gl.refReason, refsOk ? "all references resolved" : gl.refMessage, generation)};

@@ -153,6 +153,18 @@ spec:
 EOF
 )
 check "an HTTPS listener without tls is refused" contains "$out" 'spec.listeners\[0\].tls: Required value'
+check "named by its kind, as kubectl shows Kubernetes' refusals" contains "$out" 'The Gateway "broken" is invalid'
+out=$(kubectl apply -f - 2>&1 <<EOF || true
+apiVersion: v1
+kind: Secret
+metadata: {name: half}
+type: kubernetes.io/tls
+stringData: {tls.crt: only-a-certificate}
+EOF
+)
+check "a TLS Secret without a key is refused" contains "$out" 'data\[tls.key\]: Required value'
+check "a TLS Secret written as stringData" bash -c "kubectl create secret tls from-strings --cert $WORK/shop.crt --key $WORK/shop.key --dry-run=client -o json | python3 -c 'import json,sys,base64; s=json.load(sys.stdin); s[\"stringData\"]={k: base64.b64decode(v).decode() for k,v in s.pop(\"data\").items()}; print(json.dumps(s))' | kubectl apply -f -"
+check "is stored as data, as Kubernetes stores it" bash -c "kubectl get secret from-strings -o jsonpath='{.data.tls\\.crt}' | base64 -d | cmp - $WORK/shop.crt"
 out=$(kubectl apply -f - 2>&1 <<EOF || true
 apiVersion: gateway.networking.k8s.io/v1beta1
 kind: ReferenceGrant

@@ -86,6 +86,29 @@ TEST(Validation, ImmutableConfigMap) {
   EXPECT_EQ(f, std::vector<std::string>{"data"});
 }
 
+TEST(Defaults, SecretStringDataIsMergedIntoDataAndNamespacesLabelTheirName) {
+  json::value secret = json::parse(R"({"metadata":{"name":"s"},"data":{"a":"b2xk","b":"a2VlcA=="},"stringData":{"a":"new","c":"plain text"}})");
+  applyDefaults(kind("v1", "Secret"), secret);
+  EXPECT_EQ(secret.at_pointer("/data/a"), json::value("bmV3"));  // stringData wins
+  EXPECT_EQ(secret.at_pointer("/data/b"), json::value("a2VlcA=="));
+  EXPECT_EQ(secret.at_pointer("/data/c"), json::value("cGxhaW4gdGV4dA=="));
+  EXPECT_FALSE(secret.as_object().contains("stringData"));
+  EXPECT_EQ(secret.at_pointer("/type"), json::value("Opaque"));
+  json::value ns = json::parse(R"({"metadata":{"name":"shop","labels":{"team":"a"}}})");
+  applyDefaults(kind("v1", "Namespace"), ns);
+  EXPECT_EQ(ns.at_pointer("/metadata/labels/kubernetes.io~1metadata.name"), json::value("shop"));
+  EXPECT_EQ(ns.at_pointer("/metadata/labels/team"), json::value("a"));
+}
+
+TEST(Validation, SecretTypesNeedTheirKeys) {
+  json::value tls = json::parse(R"({"metadata":{"name":"t"},"type":"kubernetes.io/tls","data":{"tls.crt":"aGVsbG8="}})");
+  EXPECT_EQ(fields(validateObject(kind("v1", "Secret"), tls, nullptr)), std::vector<std::string>{"data[tls.key]"});
+  json::value pull = json::parse(R"({"metadata":{"name":"p"},"type":"kubernetes.io/dockerconfigjson"})");
+  EXPECT_EQ(fields(validateObject(kind("v1", "Secret"), pull, nullptr)), std::vector<std::string>{"data[.dockerconfigjson]"});
+  json::value opaque = json::parse(R"({"metadata":{"name":"o"},"type":"Opaque"})");
+  EXPECT_TRUE(validateObject(kind("v1", "Secret"), opaque, nullptr).empty());
+}
+
 TEST(Validation, Quantities) {
   for (const char* q : {"100m", "1.5Gi", "2e3", "128974848", "1", "0.5", ".5"}) EXPECT_TRUE(isValidQuantity(q)) << q;
   for (const char* q : {"", "1GB", "abc", "1.2.3", "Mi"}) EXPECT_FALSE(isValidQuantity(q)) << q;
