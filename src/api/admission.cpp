@@ -169,11 +169,12 @@ void applyDefaults(const ResourceType& type, json::value& object) {
   } else if (k == "Secret") {
     setDefault(o, "type", "Opaque");
     // stringData is a write-only convenience: merged into data (base64), overriding, and never stored.
-    if (const json::value* sd = o.if_contains("stringData"); sd && sd->is_object()) {
-      auto& data = objectAt(o, "data");
-      for (const auto& [key, value] : sd->get_object())
-        if (value.is_string()) data[key] = base64Encode(value.get_string());
+    if (json::value* sd = o.if_contains("stringData"); sd && sd->is_object()) {
+      json::object strings = std::move(sd->get_object());  // taken out first: adding "data" may rehash `o`
       o.erase("stringData");
+      auto& data = objectAt(o, "data");
+      for (const auto& [key, value] : strings)
+        if (value.is_string()) data[key] = base64Encode(value.get_string());
     }
   } else if (k == "Service") {
     auto& spec = objectAt(o, "spec");
