@@ -3,6 +3,8 @@
 # nginx h2c backend directly, through HAProxy 2.6 (1 thread, h2 both sides) and through skiff's
 # node proxy (1 worker, Gateway listener to a Service port named h2c). Proxies on core 0, backend
 # and load generator on core 1. Reports requests/s and mean request time, median of REPS runs.
+# The rows ending in "-h1": the same HTTP/2 clients through HAProxy and skiff to an nginx backend
+# that speaks HTTP/1.1 (keep-alive), which each proxy translates to.
 # Usage: bench/run-h2.sh [path/to/skiff]
 set -euo pipefail
 SKIFF=$(readlink -f "${1:-build/skiff}")
@@ -11,7 +13,7 @@ DUR=${DUR:-8}
 BENCH_NAME=h2
 source "$(dirname "$0")/lib.sh"
 need_commands "apt-get install nginx haproxy nghttp2-client" nginx haproxy h2load taskset
-need_free_ports 18090 18091 18093 16991
+need_free_ports 18090 18091 18093 18094 18095 18096 16991
 echo "# skiff HTTP/2 benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, h2load -c16 -m16 -D${DUR}, $REPS interleaved runs"
 mkdir -p "$W/be/tmp"
 cat >"$W/be/nginx.conf" <<EOF
@@ -26,6 +28,7 @@ http {
   uwsgi_temp_path $W/be/tmp/uwsgi; scgi_temp_path $W/be/tmp/scgi;
   keepalive_requests 100000000;
   server { listen 127.0.0.1:18090 http2; location / { return 200 "ok"; } }
+  server { listen 127.0.0.1:18094; location / { return 200 "ok"; } }
 }
 EOF
 cat >"$W/haproxy.cfg" <<'EOF'
@@ -42,6 +45,13 @@ frontend fe
   default_backend be
 backend be
   server s1 127.0.0.1:18090 proto h2
+frontend fe1
+  bind 127.0.0.1:18095 proto h2
+  option http-keep-alive
+  http-reuse always
+  default_backend be1
+backend be1
+  server s1 127.0.0.1:18094 maxconn 1000
 EOF
 taskset -c 1 nginx -c "$W/be/nginx.conf" -e "$W/be/error.log" & PIDS+=($!)
 taskset -c 0 haproxy -db -f "$W/haproxy.cfg" >"$W/haproxy.log" 2>&1 & PIDS+=($!)
@@ -65,17 +75,34 @@ metadata: {name: bench}
 spec:
   gatewayClassName: skiff
   addresses: [{type: IPAddress, value: 127.0.0.1}]
-  listeners: [{name: http, port: 18093, protocol: HTTP}]
+  listeners: [{name: http, port: 18093, protocol: HTTP}, {name: h1, port: 18096, protocol: HTTP}]
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: bench}
 spec:
-  parentRefs: [{name: bench}]
+  parentRefs: [{name: bench, sectionName: http}]
   rules: [{backendRefs: [{name: backend, port: 80}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: backend1}
+spec: {ports: [{name: http, port: 80, targetPort: 18094}]}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: backend1}
+subsets: [{addresses: [{ip: 127.0.0.1}], ports: [{name: http, port: 18094}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: bench1}
+spec:
+  parentRefs: [{name: bench, sectionName: h1}]
+  rules: [{backendRefs: [{name: backend1, port: 80}]}]
 EOF
-NAMES=(direct haproxy skiff)
-PORTS=(18090 18091 18093)
+NAMES=(direct haproxy skiff haproxy-h1 skiff-h1)
+PORTS=(18090 18091 18093 18095 18096)
 for p in "${PORTS[@]}"; do
   for _ in $(seq 1 100); do h2load -n1 -c1 "http://127.0.0.1:$p/" 2>/dev/null | grep -q "1 succeeded" && break; sleep 0.1; done
   h2load -n1 -c1 "http://127.0.0.1:$p/" | grep -q "1 succeeded" || { echo "nothing answers h2c on port $p" >&2; exit 1; }

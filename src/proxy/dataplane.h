@@ -340,6 +340,15 @@ inline std::string meshIdentity(const MeshTls& mesh, const Workload* source) {
   return source ? "spiffe://" + source->principal : mesh.nodeId();
 }
 
+// Who an upstream HTTP/1.1 connection works for while it carries a request: a client's HTTP/1.1
+// connection (Downstream), or one HTTP/2 stream's try (Http1Leg, http2_to_http1.h).
+class UpstreamOwner {
+ public:
+  virtual ~UpstreamOwner() = default;
+  virtual void onUpstreamEvent(uint32_t events) = 0;
+  virtual void onConnectFailed() = 0;
+};
+
 class Upstream : public Socket {
  public:
   Upstream(Worker& w, int fd, std::string key, std::shared_ptr<ClusterState> cluster) : Socket(w, fd), key_(std::move(key)), cluster_(std::move(cluster)) {
@@ -357,12 +366,12 @@ class Upstream : public Socket {
 
   std::string key_;  // endpoint "ip:port"
   std::shared_ptr<ClusterState> cluster_;
-  Downstream* owner_ = nullptr;
+  UpstreamOwner* owner_ = nullptr;
   bool reused_ = false;
   bool tunnel_ = false;
 };
 
-class Downstream : public Socket {
+class Downstream : public Socket, public UpstreamOwner {
  public:
   Downstream(Worker& w, int fd, std::shared_ptr<struct ListenerSlot> slot, const sockaddr_in& peer);
   ~Downstream() override;
@@ -372,8 +381,8 @@ class Downstream : public Socket {
   void onTimeout(Clock::time_point now);
 
   // Upstream side.
-  void onUpstreamEvent(uint32_t events);
-  void onConnectFailed();
+  void onUpstreamEvent(uint32_t events) override;
+  void onConnectFailed() override;
 
   // TCP listeners.
   void startTcp(const Listener& l);
@@ -497,7 +506,7 @@ class Worker {
   // (through the mesh, presenting `source`'s identity, when the endpoint is on another node).
   // Null when the circuit breaker's connection limit is reached, or (refused set) when the
   // endpoint refused at once.
-  Upstream* connection(const Cluster& c, int e, Downstream* owner, const Workload* source, bool& refused);
+  Upstream* connection(const Cluster& c, int e, UpstreamOwner* owner, const Workload* source, bool& refused);
   void giveBack(Upstream* u);
   void forget(Upstream* u);  // removes from the idle pool (closing)
   void track(Socket* s) {

@@ -39,16 +39,16 @@ int onTlsServerName(SSL* ssl, int* alert, void* arg) {
   return SSL_TLSEXT_ERR_OK;
 }
 
-// ALPN: h2 only where the listener offers it, else http/1.1; a client offering neither gets no
-// ALPN answer (and speaks HTTP/1.1 as clients without ALPN do).
-int onTlsAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen, void* arg) {
-  bool offerH2 = static_cast<const TlsTerminator*>(arg)->offersH2();
+// ALPN: h2 when the client offers it (streams reach HTTP/1.1 services through http2_to_http1.h),
+// else http/1.1; a client offering neither gets no ALPN answer (and speaks HTTP/1.1 as clients
+// without ALPN do).
+int onTlsAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen, void*) {
   const unsigned char* http11 = nullptr;
   for (unsigned int i = 0; i < inlen;) {
     unsigned int n = in[i];
     if (i + 1 + n > inlen) break;
     std::string_view proto(reinterpret_cast<const char*>(in + i + 1), n);
-    if (offerH2 && proto == "h2") {
+    if (proto == "h2") {
       *out = in + i + 1;
       *outlen = static_cast<unsigned char>(n);
       return SSL_TLSEXT_ERR_OK;
@@ -98,10 +98,9 @@ Status checkKeyPair(const std::string& certPem, const std::string& keyPem) {
   return {};
 }
 
-Result<std::shared_ptr<const TlsTerminator>> TlsTerminator::create(const std::vector<ServedCertificate>& certificates, bool offerH2) {
+Result<std::shared_ptr<const TlsTerminator>> TlsTerminator::create(const std::vector<ServedCertificate>& certificates) {
   if (certificates.empty()) return Error::invalid("no certificate to serve");
   std::shared_ptr<TlsTerminator> tls(new TlsTerminator());
-  tls->offerH2_ = offerH2;
   for (const auto& c : certificates) {
     SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) return Error::internal("cannot make a TLS context: " + tlsError());
@@ -111,7 +110,7 @@ Result<std::shared_ptr<const TlsTerminator>> TlsTerminator::create(const std::ve
     SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_tlsext_servername_callback(ctx, onTlsServerName);
     SSL_CTX_set_tlsext_servername_arg(ctx, tls.get());
-    SSL_CTX_set_alpn_select_cb(ctx, onTlsAlpn, tls.get());
+    SSL_CTX_set_alpn_select_cb(ctx, onTlsAlpn, nullptr);
     // The chain: the leaf, then any intermediates that follow it in tls.crt.
     BIO* bio = BIO_new_mem_buf(c.certPem.data(), int(c.certPem.size()));
     X509* leaf = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);

@@ -1,7 +1,7 @@
 // TLS termination on Gateway listeners (protocol HTTPS, tls.mode Terminate): the certificates
 // of kubernetes.io/tls Secrets, chosen per connection by the name the client asks for (SNI)
-// among the Gateway listeners that share a port, then HTTP/1.1 (or HTTP/2 when ALPN agrees and
-// every route of the port leads to an HTTP/2 upstream) as on a plain listener.
+// among the Gateway listeners that share a port, then HTTP/2 when the client offers it in ALPN
+// (as browsers do), else HTTP/1.1, as on a plain listener.
 //
 // Also the checks Gateway API asks of references: a certificate Secret or a backend Service in
 // another namespace needs a ReferenceGrant there.
@@ -28,8 +28,7 @@ struct ServedCertificate {
 
 class TlsTerminator {
  public:
-  // `offerH2`: agree to HTTP/2 when the client offers it (ALPN "h2"); otherwise HTTP/1.1.
-  static Result<std::shared_ptr<const TlsTerminator>> create(const std::vector<ServedCertificate>& certificates, bool offerH2);
+  static Result<std::shared_ptr<const TlsTerminator>> create(const std::vector<ServedCertificate>& certificates);
   ~TlsTerminator();
   TlsTerminator(const TlsTerminator&) = delete;
   TlsTerminator& operator=(const TlsTerminator&) = delete;
@@ -40,12 +39,10 @@ class TlsTerminator {
   // The certificate context for `serverName` (exact names before wildcards, wildcards before
   // the any-name listener); null when none serves it. "" (no SNI): the any-name one, else the first.
   SSL_CTX* contextFor(std::string_view serverName) const;
-  bool offersH2() const { return offerH2_; }
 
  private:
   TlsTerminator() = default;
   std::vector<std::pair<std::string, SSL_CTX*>> contexts_;  // by hostname, in the order given
-  bool offerH2_ = false;
 };
 
 // Checks that `certPem` holds a certificate and `keyPem` its private key; the reason otherwise.

@@ -302,7 +302,7 @@ Parse parseResponse(std::string_view data, size_t maxHeadBytes, std::string_view
   return Parse::kComplete;
 }
 
-size_t ChunkedFramer::feed(const char* p, size_t n) {
+size_t ChunkedFramer::feed(const char* p, size_t n, std::string* payload) {
   size_t i = 0;
   while (i < n && state_ != State::kDone && state_ != State::kFailed) {
     char c = p[i];
@@ -342,6 +342,7 @@ size_t ChunkedFramer::feed(const char* p, size_t n) {
         break;
       case State::kData: {
         size_t take = size_t(std::min<uint64_t>(remaining_, n - i));
+        if (payload) payload->append(p + i, take);
         i += take;
         remaining_ -= take;
         if (remaining_ == 0) state_ = State::kDataCr;

@@ -51,12 +51,13 @@ Parse parseRequest(std::string_view data, size_t maxHeadBytes, Head& out, Error&
 // `requestMethod` decides whether a body can follow (HEAD and CONNECT responses have none).
 Parse parseResponse(std::string_view data, size_t maxHeadBytes, std::string_view requestMethod, Head& out, Error& error);
 
-// Finds where a chunked body ends without decoding it (the proxy forwards the bytes as they are).
+// Finds where a chunked body ends (the HTTP/1.1 path forwards the bytes as they are).
 class ChunkedFramer {
  public:
   // Consumes up to n bytes; returns how many belong to the body (less than n only once done()).
-  // Sets failed() on malformed framing.
-  size_t feed(const char* p, size_t n);
+  // Sets failed() on malformed framing. With `payload`, the chunks' data (without the framing)
+  // is appended to it: for relaying the body to a protocol with framing of its own (HTTP/2).
+  size_t feed(const char* p, size_t n, std::string* payload = nullptr);
   bool done() const { return state_ == State::kDone; }
   bool failed() const { return state_ == State::kFailed; }
 

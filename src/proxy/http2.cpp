@@ -1,5 +1,7 @@
 #include "proxy/http2.h"
 
+#include "proxy/http2_to_http1.h"
+
 
 namespace skiff::proxy {
 namespace dataplane {
@@ -47,36 +49,6 @@ int httpStatusForGrpc(std::string_view code) {
 }
 
 }  // namespace
-
-// One request/response pair across both sessions. Owned by the H2Server; the H2Client refers to it
-// by its upstream stream id while that stream is open.
-struct H2Stream {
-  H2Server* down = nullptr;
-  int32_t downId = 0;
-  H2Client* up = nullptr;
-  int32_t upId = -1;
-  Exchange ex;
-  std::vector<std::pair<std::string, std::string>> requestHeaders;  // regular headers, lower case
-  std::string method, path, authority, scheme, contentType;
-  bool headersDone = false;
-  std::vector<std::pair<std::string, std::string>> upstreamHeaders;  // as sent upstream, kept for retries
-  // Request body on its way up, response body on its way down: bytes [offset, size) are pending.
-  // While the request body fits kRetainBody it is kept whole (a retry sends it again).
-  std::string requestBody, responseBody;
-  size_t requestOffset = 0, responseOffset = 0;
-  uint64_t requestDiscarded = 0;  // request body bytes dropped from the front (no retry possible then)
-  uint64_t requestConsumed = 0;   // request body bytes whose window went back to the client
-  bool requestEnd = false, responseEnd = false;
-  std::vector<std::pair<std::string, std::string>> responseHeaders, trailers;
-  bool responseStarted = false;  // response HEADERS submitted to the client
-  bool counted = false;          // cluster request count taken
-  bool endpointHeld = false;     // the try's endpoint counts this stream as active
-  bool backingOff = false;       // waiting to be tried again
-  Clock::time_point backoffUntil = kNever;
-  bool local = false;            // answered by the proxy
-  std::string localBody;
-  size_t localOffset = 0;
-};
 
 Preface http2Preface(std::string_view in) {
   size_t n = std::min(in.size(), kPreface.size());
@@ -137,6 +109,8 @@ ssize_t provideResponseBody(nghttp2_session* session, int32_t id, uint8_t* buf, 
     if (s->up && s->upId > 0) {  // the upstream may send this much more
       nghttp2_session_consume(s->up->session_, s->upId, n);
       s->up->markDirty();
+    } else if (s->h1 && !s->responseEnd) {
+      s->down->wakeLeg(*s);  // reading the HTTP/1.1 upstream may have paused for room
     }
   }
   if (s->responseOffset == s->responseBody.size() && s->responseEnd) {
@@ -158,19 +132,7 @@ ssize_t provideRequestBody(nghttp2_session*, int32_t, uint8_t* buf, size_t lengt
   size_t n = std::min(length, s->requestBody.size() - s->requestOffset);
   if (n) {
     std::memcpy(buf, s->requestBody.data() + s->requestOffset, n);
-    s->requestOffset += n;
-    // The client may send as much more as went upstream for the first time (a retry resends).
-    uint64_t sent = s->requestDiscarded + s->requestOffset;
-    if (sent > s->requestConsumed && s->down) {
-      nghttp2_session_consume(s->down->session_, s->downId, size_t(sent - s->requestConsumed));
-      s->down->markDirty();
-    }
-    s->requestConsumed = std::max(s->requestConsumed, sent);
-    if (!s->ex.bodyRetained && s->requestOffset == s->requestBody.size()) {
-      s->requestDiscarded += s->requestBody.size();
-      s->requestBody.clear();
-      s->requestOffset = 0;
-    }
+    takeRequestBody(*s, n);
   }
   if (s->requestOffset == s->requestBody.size() && s->requestEnd) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -224,6 +186,22 @@ void sendSettings(nghttp2_session* session) {
 }
 
 }  // namespace
+
+void takeRequestBody(H2Stream& s, size_t n) {
+  s.requestOffset += n;
+  // The client may send as much more as went upstream for the first time (a retry resends).
+  uint64_t sent = s.requestDiscarded + s.requestOffset;
+  if (sent > s.requestConsumed && s.down) {
+    nghttp2_session_consume(s.down->session_, s.downId, size_t(sent - s.requestConsumed));
+    s.down->markDirty();
+  }
+  s.requestConsumed = std::max(s.requestConsumed, sent);
+  if (!s.ex.bodyRetained && s.requestOffset == s.requestBody.size()) {
+    s.requestDiscarded += s.requestBody.size();
+    s.requestBody.clear();
+    s.requestOffset = 0;
+  }
+}
 
 // ---- H2Session ----
 
@@ -290,7 +268,7 @@ void H2Server::shutdown() {
   if (dead_) return;
   dead_ = true;
   for (auto& [id, s] : streams_) {
-    if (s->up) s->up->cancel(*s);
+    dropUpstream(*s);
     release(*s);
   }
   streams_.clear();
@@ -320,10 +298,12 @@ void H2Server::onWritable() {
 void H2Server::sendPending() {
   if (down_.closed_) return;
   retryDue(down_.w_.loop_.now());
+  runLegs();
   if (!send(down_)) {
     down_.close();
     return;
   }
+  if (!legsToRun_.empty()) markDirty();  // the client took response bytes: read more next round
   if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_) && down_.out_.empty()) down_.close();
 }
 
@@ -339,8 +319,28 @@ void H2Server::armDeadline() {
 }
 
 Clock::time_point H2Server::tryDeadline(const H2Stream& s) const {
-  if (!s.up || s.responseStarted || !s.ex.route || !s.ex.route->attemptTimeout.count()) return kNever;
-  return s.ex.attemptStart + s.ex.route->attemptTimeout;
+  if ((!s.up && !s.h1) || s.responseStarted) return kNever;
+  Clock::time_point d = kNever;
+  if (s.h1 && s.h1->connecting()) d = s.ex.attemptStart + s.ex.cluster->connectTimeout;  // HTTP/2 connections time out themselves
+  if (s.ex.route && s.ex.route->attemptTimeout.count()) d = std::min(d, s.ex.attemptStart + s.ex.route->attemptTimeout);
+  return d;
+}
+
+void H2Server::dropUpstream(H2Stream& s) {
+  if (s.up) s.up->cancel(s);
+  s.h1.reset();
+}
+
+void H2Server::wakeLeg(H2Stream& s) {
+  legsToRun_.push_back(s.downId);
+  markDirty();
+}
+
+void H2Server::runLegs() {
+  std::vector<int32_t> ids;
+  ids.swap(legsToRun_);
+  for (int32_t id : ids)
+    if (auto it = streams_.find(id); it != streams_.end() && it->second->h1) it->second->h1->pump();
 }
 
 void H2Server::retryDue(Clock::time_point now) {
@@ -367,13 +367,18 @@ void H2Server::onTimeout(Clock::time_point now) {
   }
   for (H2Stream* s : late) {
     if (s->ex.cluster) proxyEvent(s->ex.cluster->name, "timeout").inc();
-    if (s->up) s->up->cancel(*s);
+    dropUpstream(*s);
     s->backingOff = false;
     if (!s->responseStarted) localReply(*s, 504, "upstream request timeout");
     else reset(*s, NGHTTP2_CANCEL);
   }
-  for (H2Stream* s : slowTry) {  // the try took longer than the route's per-try timeout
-    proxyEvent(s->ex.cluster->name, "attempt_timeout").inc();
+  for (H2Stream* s : slowTry) {
+    if (s->h1 && s->h1->connecting()) {
+      proxyEvent(s->ex.cluster->name, "connect_timeout").inc();
+      failAttempt(*s, 503, "upstream connect timeout", true);
+      continue;
+    }
+    proxyEvent(s->ex.cluster->name, "attempt_timeout").inc();  // longer than the route's per-try timeout
     failAttempt(*s, 504, "upstream request timeout", false);
   }
   retryDue(now);
@@ -424,6 +429,7 @@ int H2Server::onFrame(const nghttp2_frame* frame) {
   if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) && end) {
     s.requestEnd = true;
     if (s.up) s.up->resume(s);
+    else if (s.h1) wakeLeg(s);
   }
   return 0;
 }
@@ -439,6 +445,7 @@ int H2Server::onData(int32_t id, const uint8_t* data, size_t len) {
   s.requestBody.append(reinterpret_cast<const char*>(data), len);
   if (s.ex.bodyRetained && s.requestBody.size() > kRetainBody) s.ex.bodyRetained = false;  // too big to send twice
   if (s.up) s.up->resume(s);
+  else if (s.h1) wakeLeg(s);
   return 0;
 }
 
@@ -447,7 +454,7 @@ int H2Server::onStreamClose(int32_t id, uint32_t error) {
   if (it == streams_.end()) return 0;
   H2Stream& s = *it->second;
   if (error != NGHTTP2_NO_ERROR && s.ex.status == 0) s.ex.status = 499;  // the client gave up
-  if (s.up) s.up->cancel(s);
+  dropUpstream(s);
   finish(s);
   streams_.erase(it);
   armDeadline();
@@ -478,7 +485,10 @@ void H2Server::releaseEndpoint(H2Stream& s) {
 }
 
 void H2Server::failAttempt(H2Stream& s, int status, std::string_view reason, bool connectionFailure) {
-  if (s.up) s.up->cancel(s);
+  // A pooled HTTP/1.1 connection the server had just closed: the pool's race, not the endpoint's
+  // fault; tried once more on a fresh connection, for free (as HTTP/1.1 callers are).
+  bool staleConnection = connectionFailure && s.h1 && s.h1->reused() && !s.responseStarted;
+  dropUpstream(s);
   if (s.responseStarted) {
     reset(s, NGHTTP2_INTERNAL_ERROR);
     return;
@@ -486,7 +496,17 @@ void H2Server::failAttempt(H2Stream& s, int status, std::string_view reason, boo
   Worker& w = down_.w_;
   auto now = w.loop_.now();
   int failed = s.ex.endpoint;
-  if (connectionFailure && s.endpointHeld) countOutlierError(*s.ex.cluster, failed, now);
+  if (staleConnection && !s.ex.reusedResetRetried && s.ex.bodyRetained) {
+    s.ex.reusedResetRetried = true;
+    --s.ex.attempts;
+    releaseEndpoint(s);
+    s.backingOff = true;
+    s.backoffUntil = now;
+    markDirty();
+    armDeadline();
+    return;
+  }
+  if (connectionFailure && s.endpointHeld && !staleConnection) countOutlierError(*s.ex.cluster, failed, now);
   releaseEndpoint(s);
   s.responseHeaders.clear();
   s.trailers.clear();
@@ -581,10 +601,6 @@ void H2Server::route(H2Stream& s) {
                       backend ? "the route's backend does not exist (see the HTTPRoute's ResolvedRefs condition)" : "the route has no backends");
   const Cluster& c = ex.table->clusters[size_t(backend->cluster)];
   ex.cluster = &c;
-  if (!c.http2)
-    return localReply(s, 502,
-                      "HTTP/2 requests reach Service ports that speak HTTP/2 (named grpc*, h2c* or http2*, or appProtocol "
-                      "kubernetes.io/h2c); " + c.name + " speaks HTTP/1.1");
   if (c.state->requests.load(std::memory_order_relaxed) >= c.limits.maxRequests) {
     proxyEvent(c.name, "overflow_requests").inc();
     return localReply(s, 503, "upstream overloaded (circuit breaker: max requests)", {{"x-skiff-overloaded", "true"}});
@@ -628,6 +644,15 @@ void H2Server::route(H2Stream& s) {
   out.emplace_back("x-forwarded-for", forwardedFor + down_.peerText_);
   if (down_.tls_) out.emplace_back("x-forwarded-proto", "https");
   out.emplace_back("traceparent", "00-" + ex.traceId + "-" + ex.spanId + "-" + flags);
+  if (!c.http2 && !s.requestEnd) {
+    // To an HTTP/1.1 service the try starts after the frames that came with the head: a body that
+    // arrived whole goes up with its length, not chunked (which more servers take).
+    s.backingOff = true;
+    s.backoffUntil = w.loop_.now();
+    markDirty();
+    armDeadline();
+    return;
+  }
   attempt(s);
 }
 
@@ -652,6 +677,23 @@ void H2Server::attempt(H2Stream& s) {
   c.endpoints[size_t(e)].state->active.fetch_add(1, std::memory_order_relaxed);
   s.endpointHeld = true;
   s.requestOffset = 0;  // a retry sends the whole (retained) body again
+
+  if (!c.http2) {
+    // An HTTP/1.1 service: a pooled connection of its own for this try (http2_to_http1.h).
+    auto leg = std::make_unique<Http1Leg>(s);
+    bool refused = false;
+    Upstream* u = w.connection(c, e, leg.get(), ex.table->workloadOf(down_.peer_.sin_addr.s_addr), refused);
+    if (!u && refused) return failAttempt(s, 503, "upstream connect error or disconnect/reset before headers (connection refused)", true);
+    if (!u) {
+      proxyEvent(c.name, "overflow_connections").inc();
+      releaseEndpoint(s);
+      return localReply(s, 503, "upstream overloaded (circuit breaker: max connections)", {{"x-skiff-overloaded", "true"}});
+    }
+    s.h1 = std::move(leg);
+    if (!s.h1->start(u)) return;  // the stream was told (retry or answer)
+    armDeadline();
+    return;
+  }
 
   // An HTTP/2 connection to that endpoint from this worker, shared with other streams.
   // A pod on another node: through the mesh, as the caller's identity (see Worker::connection).

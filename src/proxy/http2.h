@@ -3,7 +3,8 @@
 // streams is routed like an HTTP/1.1 request (routes, weights, circuit breaker, load balancing,
 // AuthorizationPolicy, metrics, access log, spans) and multiplexed onto an H2Client: one HTTP/2
 // connection per worker and endpoint of a cluster whose port speaks HTTP/2 (grpc, h2c, http2
-// names or appProtocol). Trailers pass through (gRPC status), and flow control is end to end:
+// names or appProtocol). Streams to services that speak HTTP/1.1 take a pooled HTTP/1.1
+// connection each (http2_to_http1.h). Trailers pass through (gRPC status), and flow control is end to end:
 // a stream's window opens on one side only as the other side takes its bytes, so a slow reader
 // holds memory to a window, not to a whole stream.
 #pragma once
@@ -19,7 +20,46 @@
 namespace skiff::proxy {
 namespace dataplane {
 
-struct H2Stream;
+class H2Client;
+class Http1Leg;
+
+// One request/response pair across both sessions. Owned by the H2Server; the H2Client refers to it
+// by its upstream stream id while that stream is open. A try to an HTTP/1.1 upstream goes through
+// `h1` instead (http2_to_http1.h).
+struct H2Stream {
+  H2Server* down = nullptr;
+  int32_t downId = 0;
+  H2Client* up = nullptr;
+  int32_t upId = -1;
+  Exchange ex;
+  std::vector<std::pair<std::string, std::string>> requestHeaders;  // regular headers, lower case
+  std::string method, path, authority, scheme, contentType;
+  bool headersDone = false;
+  std::vector<std::pair<std::string, std::string>> upstreamHeaders;  // as sent upstream, kept for retries
+  // Request body on its way up, response body on its way down: bytes [offset, size) are pending.
+  // While the request body fits kRetainBody it is kept whole (a retry sends it again).
+  std::string requestBody, responseBody;
+  size_t requestOffset = 0, responseOffset = 0;
+  uint64_t requestDiscarded = 0;  // request body bytes dropped from the front (no retry possible then)
+  uint64_t requestConsumed = 0;   // request body bytes whose window went back to the client
+  bool requestEnd = false, responseEnd = false;
+  std::vector<std::pair<std::string, std::string>> responseHeaders, trailers;
+  bool responseStarted = false;  // response HEADERS submitted to the client
+  bool counted = false;          // cluster request count taken
+  bool endpointHeld = false;     // the try's endpoint counts this stream as active
+  bool backingOff = false;       // waiting to be tried again
+  Clock::time_point backoffUntil = kNever;
+  bool local = false;            // answered by the proxy
+  std::string localBody;
+  size_t localOffset = 0;
+  // Last, so it is destroyed first: a leg ending mid-exchange still reads the stream's state.
+  std::unique_ptr<Http1Leg> h1;
+};
+
+// `n` request body bytes after requestOffset went upstream (already copied out): the client's
+// window reopens for bytes sent the first time, and a body too big to keep for a retry is dropped
+// as it goes.
+void takeRequestBody(H2Stream& s, size_t n);
 
 // What both ends share: an nghttp2 session over a Socket's buffers.
 class H2Session {
@@ -67,6 +107,8 @@ class H2Server : public H2Session {
   // The current try failed before the client saw a response: try again after a back-off if the
   // retry policy and budget allow (the same rules as HTTP/1.1), else answer `status`.
   void failAttempt(H2Stream& s, int status, std::string_view reason, bool connectionFailure);
+  // Runs `s`'s HTTP/1.1 leg after the current event (more request body, or room for response).
+  void wakeLeg(H2Stream& s);
 
   Downstream& down_;
 
@@ -79,7 +121,11 @@ class H2Server : public H2Session {
   void releaseEndpoint(H2Stream& s);
   Clock::time_point tryDeadline(const H2Stream& s) const;
   void armDeadline();
+  // The stream's try lets go of its upstream (HTTP/2 stream cancelled, HTTP/1.1 leg ended).
+  void dropUpstream(H2Stream& s);
+  void runLegs();
   std::map<int32_t, std::unique_ptr<H2Stream>> streams_;
+  std::vector<int32_t> legsToRun_;  // streams whose HTTP/1.1 leg has work (wakeLeg)
 };
 
 // One HTTP/2 connection to an endpoint, shared by every stream this worker sends there.

@@ -1233,11 +1233,13 @@ void Downstream::tlsHandshakeStep() {
   const unsigned char* alpn = nullptr;
   unsigned int alpnLength = 0;
   SSL_get0_alpn_selected(ssl_, &alpn, &alpnLength);
+  // OpenSSL may hold the client's first bytes already (TLS 1.3 clients send them with their
+  // Finished): read them now, as no further edge will say so.
+  readable_ = true;
   if (alpnLength == 2 && std::memcmp(alpn, "h2", 2) == 0) {
     startHttp2();
     return;
   }
-  readable_ = true;  // OpenSSL may hold the first request already
   onReadable();
 }
 
@@ -1486,7 +1488,7 @@ void UdpSession::close() {
 
 // ---- Worker ----
 
-Upstream* Worker::connection(const Cluster& c, int e, Downstream* owner, const Workload* source, bool& refused) {
+Upstream* Worker::connection(const Cluster& c, int e, UpstreamOwner* owner, const Workload* source, bool& refused) {
   refused = false;
   const Endpoint& ep = c.endpoints[size_t(e)];
   // The circuit breaker counts connections in use, across workers; idle pooled ones do not count.

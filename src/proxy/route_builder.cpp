@@ -664,20 +664,12 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
     std::vector<ServedCertificate> certificates;
     for (const auto& gl : gatewayListeners)
       if (gl.ok && gl.key == l.key) certificates.insert(certificates.end(), gl.certificates.begin(), gl.certificates.end());
-    // HTTP/2 with TLS clients (ALPN h2) only where every route leads to an HTTP/2 upstream:
-    // browsers would otherwise speak HTTP/2 to routes whose backends speak HTTP/1.1.
-    bool h2 = false, h1 = false;
-    for (const auto& vh : l.hosts)
-      for (const auto& r : vh.routes)
-        for (const auto& b : r.backends)
-          if (b.cluster >= 0) (t.clusters[size_t(b.cluster)].http2 ? h2 : h1) = true;
-    bool offerH2 = h2 && !h1;
     if (certificates.empty()) return false;  // Programmed=False: the port stays closed
-    uint64_t fingerprint = hash64(offerH2 ? "h2" : "h1");
+    uint64_t fingerprint = 0;
     for (const auto& c : certificates) fingerprint ^= hash64(c.hostname + '\n' + c.certPem + '\n' + c.keyPem) * 0x9e3779b97f4a7c15ULL;
     auto& cached = tlsByListener_[l.key];
     if (!cached.second || cached.first != fingerprint) {
-      auto tls = TlsTerminator::create(certificates, offerH2);
+      auto tls = TlsTerminator::create(certificates);
       if (!tls) {
         log::warn("proxy", "not serving " + l.name + ": " + tls.error().message);
         return false;

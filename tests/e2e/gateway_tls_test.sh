@@ -25,6 +25,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+    def do_POST(self):
+        got = self.rfile.read(int(self.headers.get("content-length", "0")))
+        body = f"posted {got.decode()}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
 EOF
 
@@ -104,7 +111,12 @@ https() {  # https NAME CA-FILE [curl args]: a GET to https://NAME:TLS_PORT/ che
 check "HTTPS answers with the shop certificate" wait_for "https" 15 https shop.example.com "$WORK/shop.crt"
 out=$(https shop.example.com "$WORK/shop.crt" 2>&1 || true)
 check "the pod sees plain HTTP marked x-forwarded-proto https" contains "$out" "proto=https host=shop.example.com:$TLS_PORT"
-check "HTTP/1.1 negotiated (the backend speaks HTTP/1.1)" bash -c "curl -s --http2 -o /dev/null -w '%{http_version}' --resolve shop.example.com:$TLS_PORT:127.0.0.1 --cacert $WORK/shop.crt https://shop.example.com:$TLS_PORT/ | grep -qx 1.1"
+check "a client offering h2 gets HTTP/2" bash -c "curl -s --http2 -o /dev/null -w '%{http_version}' --resolve shop.example.com:$TLS_PORT:127.0.0.1 --cacert $WORK/shop.crt https://shop.example.com:$TLS_PORT/ | grep -qx 2"
+out=$(https shop.example.com "$WORK/shop.crt" --http2 2>&1 || true)
+check "its streams reach the HTTP/1.1 pod" contains "$out" "proto=https host=shop.example.com:$TLS_PORT"
+out=$(https shop.example.com "$WORK/shop.crt" --http2 -d 'qty=2' 2>&1 || true)
+check "with request bodies" contains "$out" "posted qty=2"
+check "HTTP/1.1 when the client asks for it" bash -c "curl -s --http1.1 -o /dev/null -w '%{http_version}' --resolve shop.example.com:$TLS_PORT:127.0.0.1 --cacert $WORK/shop.crt https://shop.example.com:$TLS_PORT/ | grep -qx 1.1"
 listener_cond() {  # listener_cond LISTENER TYPE FIELD
   kubectl get gateway edge -o jsonpath="{.status.listeners[?(@.name==\"$1\")].conditions[?(@.type==\"$2\")].$3}"
 }
