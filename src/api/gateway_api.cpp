@@ -51,13 +51,82 @@ struct Checker {
   }
 };
 
-void validateHttpRoute(const json::value& obj, Checker& c) {
+// What HTTPRoute and GRPCRoute share: parents, header matches, backends.
+void validateParentRefs(const json::value& obj, Checker& c) {
   if (const json::array* parents = arrayAt(obj, "spec.parentRefs"))
     for (size_t i = 0; i < parents->size(); ++i) {
       std::string f = idx("spec.parentRefs", i);
       if (stringAt((*parents)[i], "name").empty()) c.required(f + ".name");
       c.port((*parents)[i], "port", f + ".port", false);
     }
+}
+
+void validateHeaderMatches(const json::value& match, const std::string& mf, Checker& c) {
+  if (const json::array* headers = arrayAt(match, "headers"))
+    for (size_t h = 0; h < headers->size(); ++h) {
+      std::string hf = idx(mf + ".headers", h);
+      std::string type = stringAt((*headers)[h], "type");
+      if (!type.empty()) c.oneOf(hf + ".type", type, {"Exact", "RegularExpression"});
+      if (stringAt((*headers)[h], "name").empty()) c.required(hf + ".name");
+      if (type == "RegularExpression") c.regex(hf + ".value", stringAt((*headers)[h], "value"));
+    }
+}
+
+void validateBackendRefs(const json::value& rule, const std::string& rf, Checker& c) {
+  if (const json::array* backends = arrayAt(rule, "backendRefs"))
+    for (size_t b = 0; b < backends->size(); ++b) {
+      const json::value& ref = (*backends)[b];
+      std::string bf = idx(rf + ".backendRefs", b);
+      if (stringAt(ref, "name").empty()) c.required(bf + ".name");
+      std::string kind = stringAt(ref, "kind");
+      if (kind.empty() || kind == "Service") c.port(ref, "port", bf + ".port", true);
+      if (const json::value* w = valueAt(ref, "weight"); w && (!w->is_int64() || w->get_int64() < 0 || w->get_int64() > 1000000))
+        c.invalid(bf + ".weight", json::serialize(*w), "must be between 0 and 1000000, inclusive");
+    }
+}
+
+// GRPCRoute (gateway.networking.k8s.io/v1): matches by gRPC service and method, and headers.
+void validateGrpcRoute(const json::value& obj, Checker& c) {
+  validateParentRefs(obj, c);
+  const json::array* rules = arrayAt(obj, "spec.rules");
+  for (size_t r = 0; rules && r < rules->size(); ++r) {
+    const json::value& rule = (*rules)[r];
+    std::string rf = idx("spec.rules", r);
+    if (const json::array* matches = arrayAt(rule, "matches"))
+      for (size_t m = 0; m < matches->size(); ++m) {
+        const json::value& match = (*matches)[m];
+        std::string mf = idx(rf + ".matches", m);
+        if (valueAt(match, "method")) {
+          std::string type = stringAt(match, "method.type");
+          if (type.empty()) type = "Exact";
+          c.oneOf(mf + ".method.type", type, {"Exact", "RegularExpression"});
+          std::string service = stringAt(match, "method.service"), method = stringAt(match, "method.method");
+          if (service.empty() && method.empty()) c.invalid(mf + ".method", "", "one or both of service and method must be specified");
+          if (type == "RegularExpression") {
+            if (!service.empty()) c.regex(mf + ".method.service", service);
+            if (!method.empty()) c.regex(mf + ".method.method", method);
+          } else {
+            // The CRD's patterns: a dotted service name, a method name (identifiers).
+            static const std::regex kService(R"(^\.?[A-Za-z_][A-Za-z_0-9]*(\.[A-Za-z_][A-Za-z_0-9]*)*$)"), kMethod(R"(^[A-Za-z_][A-Za-z_0-9]*$)");
+            if (!service.empty() && !std::regex_match(service, kService)) c.invalid(mf + ".method.service", service, "must be a gRPC service name such as shop.v1.Catalog");
+            if (!method.empty() && !std::regex_match(method, kMethod)) c.invalid(mf + ".method.method", method, "must be a method name such as ListItems");
+          }
+        }
+        validateHeaderMatches(match, mf, c);
+      }
+    validateBackendRefs(rule, rf, c);
+    if (const json::array* filters = arrayAt(rule, "filters"))
+      for (size_t i = 0; i < filters->size(); ++i) {
+        std::string ff = idx(rf + ".filters", i);
+        std::string type = stringAt((*filters)[i], "type");
+        if (type.empty()) c.required(ff + ".type");
+        else c.oneOf(ff + ".type", type, {"RequestHeaderModifier", "ResponseHeaderModifier"});
+      }
+  }
+}
+
+void validateHttpRoute(const json::value& obj, Checker& c) {
+  validateParentRefs(obj, c);
   const json::array* rules = arrayAt(obj, "spec.rules");
   if (!rules) return;
   for (size_t r = 0; r < rules->size(); ++r) {
@@ -76,14 +145,7 @@ void validateHttpRoute(const json::value& obj, Checker& c) {
           if (type == "RegularExpression") c.regex(mf + ".path.value", value);
           else if (value.front() != '/') c.invalid(mf + ".path.value", value, "must be an absolute path (start with /)");
         }
-        if (const json::array* headers = arrayAt(match, "headers"))
-          for (size_t h = 0; h < headers->size(); ++h) {
-            std::string hf = idx(mf + ".headers", h);
-            std::string type = stringAt((*headers)[h], "type");
-            if (!type.empty()) c.oneOf(hf + ".type", type, {"Exact", "RegularExpression"});
-            if (stringAt((*headers)[h], "name").empty()) c.required(hf + ".name");
-            if (type == "RegularExpression") c.regex(hf + ".value", stringAt((*headers)[h], "value"));
-          }
+        validateHeaderMatches(match, mf, c);
         if (const json::array* params = arrayAt(match, "queryParams"))
           for (size_t q = 0; q < params->size(); ++q) {
             std::string qf = idx(mf + ".queryParams", q);
@@ -95,16 +157,7 @@ void validateHttpRoute(const json::value& obj, Checker& c) {
         if (std::string method = stringAt(match, "method"); !method.empty())
           c.oneOf(mf + ".method", method, {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"});
       }
-    if (const json::array* backends = arrayAt(rule, "backendRefs"))
-      for (size_t b = 0; b < backends->size(); ++b) {
-        const json::value& ref = (*backends)[b];
-        std::string bf = idx(rf + ".backendRefs", b);
-        if (stringAt(ref, "name").empty()) c.required(bf + ".name");
-        std::string kind = stringAt(ref, "kind");
-        if (kind.empty() || kind == "Service") c.port(ref, "port", bf + ".port", true);
-        if (const json::value* w = valueAt(ref, "weight"); w && (!w->is_int64() || w->get_int64() < 0 || w->get_int64() > 1000000))
-          c.invalid(bf + ".weight", json::serialize(*w), "must be between 0 and 1000000, inclusive");
-      }
+    validateBackendRefs(rule, rf, c);
     if (const json::array* filters = arrayAt(rule, "filters"))
       for (size_t i = 0; i < filters->size(); ++i) {
         std::string ff = idx(rf + ".filters", i);
@@ -181,6 +234,8 @@ void validateGatewayApi(std::string_view kind, const json::value& obj, std::vect
     }
   } else if (kind == "HTTPRoute") {
     validateHttpRoute(obj, c);
+  } else if (kind == "GRPCRoute") {
+    validateGrpcRoute(obj, c);
   } else if (kind == "ReferenceGrant") {
     for (const char* side : {"from", "to"}) {
       std::string f = std::string("spec.") + side;

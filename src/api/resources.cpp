@@ -29,6 +29,7 @@ const std::vector<ResourceType>& builtinResources() {
       {"gateway.networking.k8s.io", "v1", "GatewayClass", "gatewayclasses", "gatewayclass", false, true, false, {"gc"}, {"gateway-api"}},
       {"gateway.networking.k8s.io", "v1", "Gateway", "gateways", "gateway", true, true, false, {"gtw"}, {"gateway-api"}},
       {"gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes", "httproute", true, true, false, {}, {"gateway-api"}},
+      {"gateway.networking.k8s.io", "v1", "GRPCRoute", "grpcroutes", "grpcroute", true, true, false, {}, {"gateway-api"}},
       {"gateway.networking.k8s.io", "v1beta1", "ReferenceGrant", "referencegrants", "referencegrant", true, false, false, {"refgrant"}, {"gateway-api"}},
       {"security.istio.io", "v1", "AuthorizationPolicy", "authorizationpolicies", "authorizationpolicy", true, false, false, {"ap"}, {}},
   };

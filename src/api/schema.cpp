@@ -95,6 +95,7 @@ CronJobStatus active:[]any lastScheduleTime:time lastSuccessfulTime:time
 GatewayClass apiVersion:string kind:string metadata:ObjectMeta spec:any status:any
 Gateway apiVersion:string kind:string metadata:ObjectMeta spec:any status:any
 HTTPRoute apiVersion:string kind:string metadata:ObjectMeta spec:any status:any
+GRPCRoute apiVersion:string kind:string metadata:ObjectMeta spec:any status:any
 ReferenceGrant apiVersion:string kind:string metadata:ObjectMeta spec:any
 AuthorizationPolicy apiVersion:string kind:string metadata:ObjectMeta spec:any status:any
 

@@ -58,7 +58,7 @@ NodeProxy::NodeProxy(apiserver::Registry& registry, NodeProxyInformers informers
     cv_.notify_one();
   };
   for (controller::Informer* i : {&inf_.services, &inf_.endpoints, &inf_.pods, &inf_.gatewayClasses, &inf_.gateways, &inf_.httpRoutes,
-                                  &inf_.authorizationPolicies, &inf_.referenceGrants, &inf_.namespaces})
+                                  &inf_.authorizationPolicies, &inf_.referenceGrants, &inf_.namespaces, &inf_.grpcRoutes})
     i->addHandler(poke);
   // Of Secrets only certificates matter (HTTPS Gateway listeners).
   inf_.secrets.addHandler([poke](const std::string& key, const controller::ObjectPtr& before, const controller::ObjectPtr& after) {
@@ -126,7 +126,7 @@ std::chrono::microseconds NodeProxy::rebuild() {
   auto t0 = Clock::now();
   RouteSources sources{inf_.services.list(),  inf_.endpoints.list(), inf_.pods.list(),
                        inf_.gatewayClasses.list(), inf_.gateways.list(), inf_.httpRoutes.list(),
-                       inf_.authorizationPolicies.list(), inf_.nodes.list(), {}, inf_.referenceGrants.list(), inf_.namespaces.list()};
+                       inf_.authorizationPolicies.list(), inf_.nodes.list(), {}, inf_.referenceGrants.list(), inf_.namespaces.list(), inf_.grpcRoutes.list()};
   for (auto& secret : inf_.secrets.list())
     if (isTlsSecret(*secret)) sources.secrets.push_back(std::move(secret));
   BuildResult result = builder_.build(sources, t0);
@@ -229,6 +229,7 @@ void NodeProxy::writeStatus(const BuildResult& result) {
   write("GatewayClass", inf_.gatewayClasses, result.gatewayClassStatus);
   write("Gateway", inf_.gateways, result.gatewayStatus);
   write("HTTPRoute", inf_.httpRoutes, result.routeStatus);
+  write("GRPCRoute", inf_.grpcRoutes, result.grpcRouteStatus);
 }
 
 }  // namespace skiff::proxy

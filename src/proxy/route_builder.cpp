@@ -448,123 +448,74 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
     }
   }
 
-  // HTTPRoutes.
-  for (const auto& hr : src.httpRoutes) {
-    std::string ns = str(*hr, "metadata.namespace"), name = str(*hr, "metadata.name");
-    int64_t generation = intAt(*hr, "metadata.generation", 1);
-    std::string created = str(*hr, "metadata.creationTimestamp");
-    std::vector<std::string> hostnames;
-    for (const auto& h : arrayAt(*hr, "spec.hostnames"))
-      if (h.is_string()) hostnames.emplace_back(h.get_string());
-    // Rules to routes, one per match; backend problems go to ResolvedRefs.
-    std::vector<Route> routes;
-    std::string refProblem, refReason = "ResolvedRefs";
-    const auto& rules = arrayAt(*hr, "spec.rules");
-    for (size_t ri = 0; ri < rules.size(); ++ri) {
-      const json::value& rule = rules[ri];
-      Route base;
-      base.name = ns + "/" + name + "/" + std::to_string(ri);
-      for (const auto& b : arrayAt(rule, "backendRefs")) {
-        BackendRef ref;
-        ref.weight = uint32_t(intAt(b, "weight", 1));
-        std::string kind = str(b, "kind"), group = str(b, "group");
-        std::string bns = str(b, "namespace").empty() ? ns : str(b, "namespace");
-        std::string cname = bns + "/" + str(b, "name") + ":" + std::to_string(intAt(b, "port", 0));
-        if ((!kind.empty() && kind != "Service") || !group.empty()) {
-          refReason = "InvalidKind";
-          refProblem = "backendRef " + str(b, "name") + ": only Services can be backends";
-        } else if (!referenceAllowed(src.referenceGrants, "gateway.networking.k8s.io", "HTTPRoute", ns, "", "Service", bns, str(b, "name"))) {
-          refReason = "RefNotPermitted";
-          refProblem = "backendRef " + bns + "/" + str(b, "name") + ": a reference to another namespace needs a ReferenceGrant in " + bns +
-                       " from HTTPRoutes in " + ns + " to Services";
-        } else if (!services.count(bns + "/" + str(b, "name"))) {
-          refReason = "BackendNotFound";
-          refProblem = "Service " + bns + "/" + str(b, "name") + " does not exist";
-        } else if (!clusterIndex.count(cname)) {
-          refReason = "BackendNotFound";
-          refProblem = "Service " + bns + "/" + str(b, "name") + " has no port " + std::to_string(intAt(b, "port", 0));
-        } else {
-          ref.cluster = clusterIndex[cname];
-        }
-        base.backends.push_back(ref);
-        base.totalWeight += ref.weight;
+  // What HTTPRoutes and GRPCRoutes share: backends (problems go to ResolvedRefs), header edits,
+  // and attaching to parents (Gateway listeners or Services).
+  struct RouteRefs {
+    std::string problem, reason = "ResolvedRefs";
+  };
+  auto resolveBackends = [&](const json::value& rule, const std::string& ns, const char* routeKind, Route& base, RouteRefs& refs) {
+    for (const auto& b : arrayAt(rule, "backendRefs")) {
+      BackendRef ref;
+      ref.weight = uint32_t(intAt(b, "weight", 1));
+      std::string kind = str(b, "kind"), group = str(b, "group");
+      std::string bns = str(b, "namespace").empty() ? ns : str(b, "namespace");
+      std::string cname = bns + "/" + str(b, "name") + ":" + std::to_string(intAt(b, "port", 0));
+      if ((!kind.empty() && kind != "Service") || !group.empty()) {
+        refs.reason = "InvalidKind";
+        refs.problem = "backendRef " + str(b, "name") + ": only Services can be backends";
+      } else if (!referenceAllowed(src.referenceGrants, "gateway.networking.k8s.io", routeKind, ns, "", "Service", bns, str(b, "name"))) {
+        refs.reason = "RefNotPermitted";
+        refs.problem = "backendRef " + bns + "/" + str(b, "name") + ": a reference to another namespace needs a ReferenceGrant in " + bns + " from " +
+                       routeKind + "s in " + ns + " to Services";
+      } else if (!services.count(bns + "/" + str(b, "name"))) {
+        refs.reason = "BackendNotFound";
+        refs.problem = "Service " + bns + "/" + str(b, "name") + " does not exist";
+      } else if (!clusterIndex.count(cname)) {
+        refs.reason = "BackendNotFound";
+        refs.problem = "Service " + bns + "/" + str(b, "name") + " has no port " + std::to_string(intAt(b, "port", 0));
+      } else {
+        ref.cluster = clusterIndex[cname];
       }
-      if (base.backends.empty()) base.directResponse = 500;
-      if (auto d = api::parseDurationMillis(str(rule, "timeouts.request"))) base.timeout = std::chrono::milliseconds(*d);
-      if (auto d = api::parseDurationMillis(str(rule, "timeouts.backendRequest"))) base.attemptTimeout = std::chrono::milliseconds(*d);
-      if (api::valueAt(rule, "retry")) {
-        RetryPolicy rp;
-        rp.attempts = int(intAt(rule, "retry.attempts", 1));
-        for (const auto& c : arrayAt(rule, "retry.codes"))
-          if (c.is_int64()) rp.codes.push_back(int(c.get_int64()));
-        if (auto d = api::parseDurationMillis(str(rule, "retry.backoff"))) rp.backoffBase = std::chrono::milliseconds(*d);
-        rp.backoffMax = std::max(rp.backoffMax, rp.backoffBase * 10);
-        base.retry = rp;
-      }
-      for (const auto& f : arrayAt(rule, "filters")) {
-        std::string type = str(f, "type");
-        auto edits = [&](const char* field, HeaderEdit& edit) {
-          for (const auto& h : arrayAt(f, std::string(field) + ".set")) edit.set.emplace_back(str(h, "name"), str(h, "value"));
-          for (const auto& h : arrayAt(f, std::string(field) + ".add")) edit.add.emplace_back(str(h, "name"), str(h, "value"));
-          for (const auto& h : arrayAt(f, std::string(field) + ".remove"))
-            if (h.is_string()) {
-              std::string n(h.get_string());
-              for (char& c : n) c = char(std::tolower(static_cast<unsigned char>(c)));
-              edit.remove.push_back(n);
-            }
-        };
-        if (type == "RequestHeaderModifier") edits("requestHeaderModifier", base.requestHeaders);
-        else if (type == "ResponseHeaderModifier") edits("responseHeaderModifier", base.responseHeaders);
-        else if (type == "RequestRedirect") {
-          base.redirectStatus = int(intAt(f, "requestRedirect.statusCode", 302));
-          base.redirectScheme = str(f, "requestRedirect.scheme");
-          base.redirectHost = str(f, "requestRedirect.hostname");
-          base.redirectPort = int(intAt(f, "requestRedirect.port", 0));
-        } else if (type == "URLRewrite") {
-          if (std::string h = str(f, "urlRewrite.hostname"); !h.empty()) base.rewriteHost = h;
-          if (str(f, "urlRewrite.path.type") == "ReplacePrefixMatch") base.rewritePrefix = str(f, "urlRewrite.path.replacePrefixMatch");
-          if (base.rewritePrefix.empty() && str(f, "urlRewrite.path.type") == "ReplacePrefixMatch") base.rewritePrefix = "/";
-        }
-      }
-      const auto& matches = arrayAt(rule, "matches");
-      if (matches.empty()) {
-        Route r = base;
-        r.matches.push_back(RouteMatch{});
-        routes.push_back(std::move(r));
-      }
-      for (const auto& m : matches) {
-        RouteMatch rm;
-        std::string type = str(m, "path.type");
-        rm.path = str(m, "path.value").empty() ? "/" : str(m, "path.value");
-        if (type == "Exact") rm.pathType = RouteMatch::Path::kExact;
-        else if (type == "RegularExpression") {
-          rm.pathType = RouteMatch::Path::kRegex;
-          rm.pathRegex = compile(rm.path);
-        }
-        rm.method = str(m, "method");
-        for (const auto& h : arrayAt(m, "headers")) {
-          HeaderMatch hm;
-          hm.name = str(h, "name");
-          for (char& c : hm.name) c = char(std::tolower(static_cast<unsigned char>(c)));
-          hm.value = str(h, "value");
-          if (str(h, "type") == "RegularExpression") hm.regex = compile(hm.value);
-          rm.headers.push_back(std::move(hm));
-        }
-        for (const auto& q : arrayAt(m, "queryParams")) {
-          QueryMatch qm;
-          qm.name = str(q, "name");
-          qm.value = str(q, "value");
-          if (str(q, "type") == "RegularExpression") qm.regex = compile(qm.value);
-          rm.query.push_back(std::move(qm));
-        }
-        Route r = base;
-        r.matches.push_back(std::move(rm));
-        routes.push_back(std::move(r));
-      }
+      base.backends.push_back(ref);
+      base.totalWeight += ref.weight;
     }
-    // Attach to each parent.
+    if (base.backends.empty()) base.directResponse = 500;
+  };
+  auto headerEdits = [](const json::value& filter, Route& base) {
+    auto edits = [&](const char* field, HeaderEdit& edit) {
+      for (const auto& h : arrayAt(filter, std::string(field) + ".set")) edit.set.emplace_back(str(h, "name"), str(h, "value"));
+      for (const auto& h : arrayAt(filter, std::string(field) + ".add")) edit.add.emplace_back(str(h, "name"), str(h, "value"));
+      for (const auto& h : arrayAt(filter, std::string(field) + ".remove"))
+        if (h.is_string()) {
+          std::string n(h.get_string());
+          for (char& c : n) c = char(std::tolower(static_cast<unsigned char>(c)));
+          edit.remove.push_back(n);
+        }
+    };
+    std::string type = str(filter, "type");
+    if (type == "RequestHeaderModifier") edits("requestHeaderModifier", base.requestHeaders);
+    else if (type == "ResponseHeaderModifier") edits("responseHeaderModifier", base.responseHeaders);
+  };
+  auto headerMatches = [](const json::value& match, RouteMatch& rm) {
+    for (const auto& h : arrayAt(match, "headers")) {
+      HeaderMatch hm;
+      hm.name = str(h, "name");
+      for (char& c : hm.name) c = char(std::tolower(static_cast<unsigned char>(c)));
+      hm.value = str(h, "value");
+      if (str(h, "type") == "RegularExpression") hm.regex = compile(hm.value);
+      rm.headers.push_back(std::move(hm));
+    }
+  };
+  // Attaches a route's rules to each of its parents and returns its status.
+  auto attach = [&](const json::value& route, const std::vector<Route>& routes, const RouteRefs& refs) {
+    std::string ns = str(route, "metadata.namespace"), name = str(route, "metadata.name");
+    int64_t generation = intAt(route, "metadata.generation", 1);
+    std::string created = str(route, "metadata.creationTimestamp");
+    std::vector<std::string> hostnames;
+    for (const auto& h : arrayAt(route, "spec.hostnames"))
+      if (h.is_string()) hostnames.emplace_back(h.get_string());
     json::array parentStatuses;
-    for (const auto& parent : arrayAt(*hr, "spec.parentRefs")) {
+    for (const auto& parent : arrayAt(route, "spec.parentRefs")) {
       std::string kind = str(parent, "kind").empty() ? "Gateway" : str(parent, "kind");
       std::string pns = str(parent, "namespace").empty() ? ns : str(parent, "namespace");
       std::string pname = str(parent, "name"), section = str(parent, "sectionName");
@@ -621,11 +572,130 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
       if (pport) ref["port"] = pport;
       json::array conditions{
           condition("Accepted", accepted, accepted ? "Accepted" : reason, accepted ? "attached" : message, generation),
-          condition("ResolvedRefs", refProblem.empty(), refProblem.empty() ? "ResolvedRefs" : refReason, refProblem.empty() ? "all references resolved" : refProblem,
-                    generation)};
+          condition("ResolvedRefs", refs.problem.empty(), refs.problem.empty() ? "ResolvedRefs" : refs.reason,
+                    refs.problem.empty() ? "all references resolved" : refs.problem, generation)};
       parentStatuses.push_back(json::object{{"parentRef", ref}, {"controllerName", kGatewayController}, {"conditions", conditions}});
     }
-    result.routeStatus[ns + "/" + name] = json::object{{"parents", parentStatuses}};
+    return json::value(json::object{{"parents", parentStatuses}});
+  };
+
+  // HTTPRoutes: rules to routes, one per match.
+  for (const auto& hr : src.httpRoutes) {
+    std::string ns = str(*hr, "metadata.namespace"), name = str(*hr, "metadata.name");
+    std::vector<Route> routes;
+    RouteRefs refs;
+    const auto& rules = arrayAt(*hr, "spec.rules");
+    for (size_t ri = 0; ri < rules.size(); ++ri) {
+      const json::value& rule = rules[ri];
+      Route base;
+      base.name = ns + "/" + name + "/" + std::to_string(ri);
+      resolveBackends(rule, ns, "HTTPRoute", base, refs);
+      if (auto d = api::parseDurationMillis(str(rule, "timeouts.request"))) base.timeout = std::chrono::milliseconds(*d);
+      if (auto d = api::parseDurationMillis(str(rule, "timeouts.backendRequest"))) base.attemptTimeout = std::chrono::milliseconds(*d);
+      if (api::valueAt(rule, "retry")) {
+        RetryPolicy rp;
+        rp.attempts = int(intAt(rule, "retry.attempts", 1));
+        for (const auto& c : arrayAt(rule, "retry.codes"))
+          if (c.is_int64()) rp.codes.push_back(int(c.get_int64()));
+        if (auto d = api::parseDurationMillis(str(rule, "retry.backoff"))) rp.backoffBase = std::chrono::milliseconds(*d);
+        rp.backoffMax = std::max(rp.backoffMax, rp.backoffBase * 10);
+        base.retry = rp;
+      }
+      for (const auto& f : arrayAt(rule, "filters")) {
+        std::string type = str(f, "type");
+        headerEdits(f, base);
+        if (type == "RequestRedirect") {
+          base.redirectStatus = int(intAt(f, "requestRedirect.statusCode", 302));
+          base.redirectScheme = str(f, "requestRedirect.scheme");
+          base.redirectHost = str(f, "requestRedirect.hostname");
+          base.redirectPort = int(intAt(f, "requestRedirect.port", 0));
+        } else if (type == "URLRewrite") {
+          if (std::string h = str(f, "urlRewrite.hostname"); !h.empty()) base.rewriteHost = h;
+          if (str(f, "urlRewrite.path.type") == "ReplacePrefixMatch") base.rewritePrefix = str(f, "urlRewrite.path.replacePrefixMatch");
+          if (base.rewritePrefix.empty() && str(f, "urlRewrite.path.type") == "ReplacePrefixMatch") base.rewritePrefix = "/";
+        }
+      }
+      const auto& matches = arrayAt(rule, "matches");
+      if (matches.empty()) {
+        Route r = base;
+        r.matches.push_back(RouteMatch{});
+        routes.push_back(std::move(r));
+      }
+      for (const auto& m : matches) {
+        RouteMatch rm;
+        std::string type = str(m, "path.type");
+        rm.path = str(m, "path.value").empty() ? "/" : str(m, "path.value");
+        if (type == "Exact") rm.pathType = RouteMatch::Path::kExact;
+        else if (type == "RegularExpression") {
+          rm.pathType = RouteMatch::Path::kRegex;
+          rm.pathRegex = compile(rm.path);
+        }
+        rm.method = str(m, "method");
+        headerMatches(m, rm);
+        for (const auto& q : arrayAt(m, "queryParams")) {
+          QueryMatch qm;
+          qm.name = str(q, "name");
+          qm.value = str(q, "value");
+          if (str(q, "type") == "RegularExpression") qm.regex = compile(qm.value);
+          rm.query.push_back(std::move(qm));
+        }
+        Route r = base;
+        r.matches.push_back(std::move(rm));
+        routes.push_back(std::move(r));
+      }
+    }
+    result.routeStatus[ns + "/" + name] = attach(*hr, routes, refs);
+  }
+
+  // GRPCRoutes: a gRPC call is a POST to /<service>/<method>, so service and method matches are
+  // path matches (an exact path when both are named, which outranks prefixes as in Gateway API's
+  // precedence). gRPC needs HTTP/2, so the Services they reach are spoken to over h2c whatever
+  // their port is called.
+  for (const auto& gr : src.grpcRoutes) {
+    std::string ns = str(*gr, "metadata.namespace"), name = str(*gr, "metadata.name");
+    std::vector<Route> routes;
+    RouteRefs refs;
+    const auto& rules = arrayAt(*gr, "spec.rules");
+    for (size_t ri = 0; ri < rules.size(); ++ri) {
+      const json::value& rule = rules[ri];
+      Route base;
+      base.name = ns + "/" + name + "/" + std::to_string(ri);
+      resolveBackends(rule, ns, "GRPCRoute", base, refs);
+      for (const auto& b : base.backends)
+        if (b.cluster >= 0) t.clusters[size_t(b.cluster)].http2 = true;
+      for (const auto& f : arrayAt(rule, "filters")) headerEdits(f, base);
+      const auto& matches = arrayAt(rule, "matches");
+      if (matches.empty()) {
+        Route r = base;
+        r.matches.push_back(RouteMatch{});
+        routes.push_back(std::move(r));
+      }
+      for (const auto& m : matches) {
+        RouteMatch rm;
+        std::string service = str(m, "method.service"), method = str(m, "method.method");
+        if (str(m, "method.type") == "RegularExpression") {
+          if (!service.empty() || !method.empty()) {
+            rm.pathType = RouteMatch::Path::kRegex;
+            rm.path = "/" + (service.empty() ? std::string("[^/]+") : "(?:" + service + ")") + "/" + (method.empty() ? std::string("[^/]+") : "(?:" + method + ")");
+            rm.pathRegex = compile(rm.path);
+          }
+        } else if (!service.empty() && !method.empty()) {
+          rm.pathType = RouteMatch::Path::kExact;
+          rm.path = "/" + service + "/" + method;
+        } else if (!service.empty()) {
+          rm.path = "/" + service + "/";
+        } else if (!method.empty()) {
+          rm.pathType = RouteMatch::Path::kRegex;
+          rm.path = "/[^/]+/" + method;
+          rm.pathRegex = compile(rm.path);
+        }
+        headerMatches(m, rm);
+        Route r = base;
+        r.matches.push_back(std::move(rm));
+        routes.push_back(std::move(r));
+      }
+    }
+    result.grpcRouteStatus[ns + "/" + name] = attach(*gr, routes, refs);
   }
 
   // Gateway status.
@@ -646,7 +716,8 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
                         condition("ResolvedRefs", refsOk, refsOk ? "ResolvedRefs" : gl.refReason, refsOk ? "all references resolved" : gl.refMessage, generation)};
       ls.push_back(json::object{{"name", gl.name},
                                 {"attachedRoutes", gl.attached},
-                                {"supportedKinds", json::array{json::object{{"group", "gateway.networking.k8s.io"}, {"kind", "HTTPRoute"}}}},
+                                {"supportedKinds", json::array{json::object{{"group", "gateway.networking.k8s.io"}, {"kind", "HTTPRoute"}},
+                                                                json::object{{"group", "gateway.networking.k8s.io"}, {"kind", "GRPCRoute"}}}},
                                 {"conditions", conds}});
     }
     std::string address = "0.0.0.0";

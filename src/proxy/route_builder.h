@@ -1,10 +1,10 @@
-// Turns Services, Endpoints, Pods, GatewayClasses, Gateways and HTTPRoutes into the proxy's
-// RouteTable, and works out the status Gateway API asks for on each Gateway and HTTPRoute.
+// Turns Services, Endpoints, Pods, GatewayClasses, Gateways, HTTPRoutes and GRPCRoutes into the
+// proxy's RouteTable, and works out the status Gateway API asks for on each Gateway and route.
 //
 // Services: every cluster IP port gets a listener; ports named `http`/`http-*` or with
 // appProtocol `http` are routed at L7 (retries, metrics, traceparent...), others are tunnelled as
-// TCP. NodePort/LoadBalancer ports also listen on the node's port. HTTPRoutes may attach to a
-// Gateway of class `skiff` (or of a GatewayClass whose controllerName is skiff.dev/gateway-controller)
+// TCP. NodePort/LoadBalancer ports also listen on the node's port. HTTPRoutes and GRPCRoutes may
+// attach to a Gateway of class `skiff` (or of a GatewayClass whose controllerName is skiff.dev/gateway-controller)
 // or to a Service (GAMMA), whose own route stays the fallback.
 #pragma once
 #include <functional>
@@ -30,6 +30,7 @@ struct RouteSources {
   ObjectList services, endpoints, pods, gatewayClasses, gateways, httpRoutes, authorizationPolicies, nodes;
   ObjectList secrets, referenceGrants;  // certificates of HTTPS Gateway listeners; cross-namespace grants
   ObjectList namespaces;  // their labels, for Gateway listeners that take routes by namespace selector
+  ObjectList grpcRoutes;
 };
 
 // The mesh as this node takes part in it (mesh_tls.h). Off while `nodeName` or `issue` is empty.
@@ -46,7 +47,7 @@ inline std::string nodeSpiffeId(const std::string& trustDomain, const std::strin
 struct BuildResult {
   std::shared_ptr<RouteTable> table;
   // Desired `status` per object, keyed "ns/name" (GatewayClasses by name).
-  std::map<std::string, boost::json::value> gatewayClassStatus, gatewayStatus, routeStatus;
+  std::map<std::string, boost::json::value> gatewayClassStatus, gatewayStatus, routeStatus, grpcRouteStatus;
 };
 
 inline constexpr const char* kGatewayController = "skiff.dev/gateway-controller";

@@ -337,7 +337,8 @@ class PlatformImpl final : public Platform {
           proxy::NodeProxyInformers{informer("v1", "Service"), informer("v1", "Endpoints"), pods, informer("gateway.networking.k8s.io/v1", "GatewayClass"),
                                     informer("gateway.networking.k8s.io/v1", "Gateway"), informer("gateway.networking.k8s.io/v1", "HTTPRoute"),
                                     informer("security.istio.io/v1", "AuthorizationPolicy"), nodes, informer("v1", "Secret"),
-                                    informer("gateway.networking.k8s.io/v1beta1", "ReferenceGrant"), informer("v1", "Namespace")},
+                                    informer("gateway.networking.k8s.io/v1beta1", "ReferenceGrant"), informer("v1", "Namespace"),
+                                    informer("gateway.networking.k8s.io/v1", "GRPCRoute")},
           proxyOptions);
       if (spans_)
         proxy_->data().onSpan([spans = spans_.get()](proxy::SpanRecord&& r) {

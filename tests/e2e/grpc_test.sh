@@ -2,6 +2,7 @@
 # python3-grpcio) on one channel — one HTTP/2 connection — reaches a Service whose port is named
 # grpc; the proxy spreads its calls over every pod per request, passes server streaming, status
 # and trailers, large messages (flow control) and routes; HTTP/1.1 ports refuse HTTP/2 clearly.
+# A Gateway with a GRPCRoute routes calls by gRPC service, method and metadata (headers).
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 if ! $PY -c 'import grpc' 2>/dev/null; then echo "python3-grpcio missing: skipping"; echo "0 passed, 0 failed"; exit 0; fi
@@ -54,6 +55,12 @@ elif what == "timeout":
         call("Sleep")(b"3", timeout=10)
     except grpc.RpcError as e:
         print(e.code().name, e.details())
+elif what == "who":
+    # which pods answer Say, with metadata given as k=v arguments
+    md = [tuple(a.split("=", 1)) for a in sys.argv[3:]]
+    print(" ".join(sorted(set(call("Say")(b"hi", timeout=5, metadata=md).split()[0].decode().rsplit("-", 2)[0] for _ in range(20)))))
+elif what == "count":
+    print(",".join(x.decode() for x in ch.unary_stream("/echo.Echo/Count")(b"3", timeout=5)))
 elif what == "unknown":
     try:
         call("Nope")(b"", timeout=5)
@@ -62,6 +69,7 @@ elif what == "unknown":
 PYEOF
 
 start_skiff --proxy-workers 2
+GW_PORT=$(free_port)
 cat >"$WORK/app.yaml" <<EOF
 apiVersion: apps/v1
 kind: Deployment
@@ -101,6 +109,51 @@ metadata: {name: plain}
 spec:
   selector: {app: echo}
   ports: [{name: http, port: 8080, targetPort: grpc}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: canary}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: canary}}
+  template:
+    metadata: {labels: {app: canary}}
+    spec:
+      containers:
+      - name: echo
+        image: busybox
+        command: ["$PY", "$WORK/server.py"]
+        ports: [{containerPort: 50051}]
+        readinessProbe: {tcpSocket: {port: 50051}, periodSeconds: 1}
+---
+# Its port says nothing about gRPC: a GRPCRoute's backend is spoken to over h2c all the same.
+apiVersion: v1
+kind: Service
+metadata: {name: canary}
+spec:
+  selector: {app: canary}
+  ports: [{port: 7000, targetPort: 50051}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: rpc}
+spec:
+  gatewayClassName: skiff
+  addresses: [{type: IPAddress, value: 127.0.0.1}]
+  listeners: [{name: h2c, port: $GW_PORT, protocol: HTTP}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: echo}
+spec:
+  parentRefs: [{name: rpc}]
+  rules:
+  - matches: [{method: {service: echo.Echo, method: Say}, headers: [{name: x-canary, value: "1"}]}]
+    backendRefs: [{name: canary, port: 7000}]
+  - matches: [{method: {service: echo.Echo}}]
+    backendRefs: [{name: echo, port: 50051}]
+  - matches: [{method: {type: RegularExpression, service: 'gone\\..*'}}]
+    backendRefs: [{name: no-such-service, port: 1}]
 EOF
 check "apply a gRPC service" kubectl apply -f "$WORK/app.yaml"
 ready() { [ "$(kubectl get deploy echo -o jsonpath='{.status.readyReplicas}')" = 3 ]; }
@@ -127,6 +180,33 @@ out=$($PY "$WORK/client.py" "$SLOW:50051" timeout 2>&1)
 check "route timeout: DEADLINE_EXCEEDED from the proxy" contains "$out" "DEADLINE_EXCEEDED upstream request timeout"
 out=$($PY "$WORK/client.py" "$PLAIN:8080" unknown 2>&1)
 check "HTTP/2 to an HTTP/1.1 port is refused" contains "$out" "UNAVAILABLE\|INTERNAL\|UNKNOWN"
+# GRPCRoute on a Gateway.
+ready_canary() { [ "$(kubectl get deploy canary -o jsonpath='{.status.readyReplicas}')" = 1 ]; }
+check "canary ready" wait_for "canary ready" 40 ready_canary
+GW="127.0.0.1:$GW_PORT"
+via_gw() { $PY "$WORK/client.py" "$GW" count >/dev/null 2>&1; }
+check "the Gateway answers gRPC" wait_for "gateway grpc" 20 via_gw
+check "GRPCRoute Accepted" bash -c "kubectl get grpcroute echo -o jsonpath='{.status.parents[0].conditions[?(@.type==\"Accepted\")].status}' | grep -qx True"
+check "missing backend: ResolvedRefs BackendNotFound" bash -c "kubectl get grpcroute echo -o jsonpath='{.status.parents[0].conditions[?(@.type==\"ResolvedRefs\")].reason}' | grep -qx BackendNotFound"
+check "the listener counts the GRPCRoute" bash -c "[ \"\$(kubectl get gateway rpc -o jsonpath='{.status.listeners[0].attachedRoutes}')\" = 1 ]"
+check "kubectl get grpcroutes" bash -c "kubectl get grpcroutes | grep -q '^echo '"
+out=$($PY "$WORK/client.py" "$GW" who 2>&1)
+check "service match: calls reach the echo pods ($out)" test "$out" = "echo"
+out=$($PY "$WORK/client.py" "$GW" who x-canary=1 2>&1)
+check "method and metadata match: the canary, over h2c to an unnamed port ($out)" test "$out" = "canary"
+out=$($PY "$WORK/client.py" "$GW" count 2>&1)
+check "streaming through the GRPCRoute" test "$out" = "0,1,2"
+cat >"$WORK/bad-route.yaml" <<EOF
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: bad}
+spec:
+  parentRefs: [{name: rpc}]
+  rules: [{matches: [{method: {service: "echo/Echo", method: Say}}], backendRefs: [{name: echo, port: 50051}]}]
+EOF
+out=$(kubectl apply -f "$WORK/bad-route.yaml" 2>&1 || true)
+check "a bad service name is refused with its field" contains "$out" 'spec.rules\[0\].matches\[0\].method.service'
+
 out=$(curl -sS --cacert "$CA" -H "Authorization: Bearer $TOKEN" "$SERVER/metrics")
 check "gRPC requests in the RED metrics" contains "$out" 'skiff_http_requests_total{route="default/echo".*code="200"} [0-9]'
 kubectl delete -f "$WORK/app.yaml" --wait=false >/dev/null

@@ -159,6 +159,19 @@ TEST(Validation, TrafficPolicyAnnotationsAndGatewayApi) {
     EXPECT_NE(std::find(f.begin(), f.end(), want), f.end()) << want;
   json::value ok = json::parse(R"({"metadata":{"name":"r"},"spec":{"parentRefs":[{"name":"gw"}],"rules":[{"backendRefs":[{"name":"web","port":80}]}]}})");
   EXPECT_TRUE(validateObject(kind("gateway.networking.k8s.io/v1", "HTTPRoute"), ok, nullptr).empty());
+  json::value grpc = json::parse(R"({"metadata":{"name":"r"},"spec":{"parentRefs":[{"name":"gw"}],"rules":[
+      {"matches":[{"method":{}},{"method":{"service":"shop/v1","method":"Get"}},{"method":{"type":"RegularExpression","method":"(["}},
+                  {"method":{"type":"Prefix","service":"a"},"headers":[{"name":"","value":"x"}]}],
+       "backendRefs":[{"name":"api"}],"filters":[{"type":"URLRewrite"}]}]}})");
+  f = fields(validateObject(kind("gateway.networking.k8s.io/v1", "GRPCRoute"), grpc, nullptr));
+  for (const char* want : {"spec.rules[0].matches[0].method", "spec.rules[0].matches[1].method.service", "spec.rules[0].matches[2].method.method",
+                           "spec.rules[0].matches[3].method.type", "spec.rules[0].matches[3].headers[0].name", "spec.rules[0].backendRefs[0].port",
+                           "spec.rules[0].filters[0].type"})
+    EXPECT_NE(std::find(f.begin(), f.end(), want), f.end()) << want;
+  json::value grpcOk = json::parse(R"({"metadata":{"name":"r"},"spec":{"parentRefs":[{"name":"gw"}],"rules":[
+      {"matches":[{"method":{"service":"shop.v1.Catalog","method":"Get"}},{"method":{"type":"RegularExpression","service":"shop\\..*"}}],
+       "backendRefs":[{"name":"api","port":50051}]}]}})");
+  EXPECT_TRUE(validateObject(kind("gateway.networking.k8s.io/v1", "GRPCRoute"), grpcOk, nullptr).empty());
 }
 
 }  // namespace skiff::api

@@ -126,6 +126,48 @@ TEST(RouteBuilder, GatewayApiStatus) {
   EXPECT_EQ(conds[1].at("observedGeneration").as_int64(), 2);
 }
 
+TEST(RouteBuilder, GrpcRoutesMatchServiceAndMethodAndSpeakH2cToTheirBackends) {
+  RouteSources s = shop();
+  s.grpcRoutes = {obj(R"({"metadata":{"name":"rpc","namespace":"shop","generation":3,"creationTimestamp":"2026-01-03T00:00:00Z"},"spec":{
+                          "parentRefs":[{"name":"edge","sectionName":"http"}],
+                          "rules":[{"matches":[{"method":{"service":"shop.v1.Catalog","method":"Get"}}],"backendRefs":[{"name":"api","port":8080}]},
+                                   {"matches":[{"method":{"service":"shop.v1.Catalog"}}],"backendRefs":[{"name":"web","port":80}]},
+                                   {"matches":[{"method":{"method":"Check"}}],"backendRefs":[{"name":"api","port":8080}]},
+                                   {"matches":[{"method":{"type":"RegularExpression","service":"shop\\.v[0-9]+\\.Orders"},
+                                                "headers":[{"name":"X-Tenant","value":"blue"}]}],"backendRefs":[{"name":"web","port":80}]},
+                                   {"matches":[{"method":{"service":"shop.v1.Gone"}}],"backendRefs":[{"name":"gone","port":9}]}]}})")};
+  RouteBuilder b;
+  auto result = b.build(s, Clock::now());
+  const RouteTable& t = *result.table;
+  const Listener* edge = listener(t, "0.0.0.0:8081");
+  ASSERT_TRUE(edge);
+  std::vector<http1::Header> blue{{"x-tenant", "blue"}};
+  auto route = [&](const char* path, const std::vector<http1::Header>* headers = nullptr) {
+    RequestView r{"POST", path, "", "shop.example", headers};
+    return clusterOf(t, matchRoute(*edge, r));
+  };
+  EXPECT_EQ(route("/shop.v1.Catalog/Get"), "shop/api:8080");   // service and method: exact, first
+  EXPECT_EQ(route("/shop.v1.Catalog/List"), "shop/web:80");    // service only
+  EXPECT_EQ(route("/grpc.health.v1.Health/Check"), "shop/api:8080");  // method only, any service
+  EXPECT_EQ(route("/shop.v2.Orders/Place", &blue), "shop/web:80");
+  EXPECT_EQ(route("/shop.v2.Orders/Place"), "split");          // header missing: the HTTPRoute's catch-all
+  EXPECT_EQ(route("/shop.v1.Gone/X"), "missing");
+  EXPECT_EQ(route("/shop.v1.CatalogX/Get"), "split");          // a service is a whole name, not a prefix
+  // Backends of GRPCRoutes speak HTTP/2, whatever their Service port is called.
+  for (const auto& c : t.clusters) {
+    bool grpcBackend = c.name == "shop/web:80" || c.name == "shop/api:8080";
+    EXPECT_EQ(c.http2, grpcBackend) << c.name;
+  }
+  const auto& conds = result.grpcRouteStatus.at("shop/rpc").at("parents").as_array()[0].at("conditions").as_array();
+  EXPECT_EQ(conds[0].at("status").as_string(), "True");
+  EXPECT_EQ(conds[1].at("reason").as_string(), "BackendNotFound");
+  EXPECT_EQ(conds[1].at("observedGeneration").as_int64(), 3);
+  // The listener counts it, and says it takes GRPCRoutes.
+  const auto& l0 = result.gatewayStatus.at("shop/edge").at("listeners").as_array()[0];
+  EXPECT_EQ(l0.at("attachedRoutes").as_int64(), 2);
+  EXPECT_NE(json::serialize(l0.at("supportedKinds")).find("GRPCRoute"), std::string::npos);
+}
+
 // The listener conditions of Gateway `gw` in a build result, by listener name: "type=reason" list.
 std::string listenerConditions(const BuildResult& r, const std::string& gw, const std::string& name) {
   std::string out;
