@@ -706,7 +706,8 @@ std::vector<FieldCause> validateObject(const ResourceType& type, const json::val
     std::vector<PolicyProblem> problems;
     readTrafficPolicy(object, &problems);
     for (const auto& p : problems) e.invalid(p.field, json::string(p.value), p.message);
-  } else if (k == "Gateway" || k == "GatewayClass" || k == "HTTPRoute" || k == "GRPCRoute" || k == "ReferenceGrant" || k == "AuthorizationPolicy") {
+  } else if (k == "Gateway" || k == "GatewayClass" || k == "HTTPRoute" || k == "GRPCRoute" ||
+             k == "TLSRoute" || k == "TCPRoute" || k == "UDPRoute" || k == "ReferenceGrant" || k == "AuthorizationPolicy") {
     std::vector<PolicyProblem> problems;
     validateGatewayApi(k, object, problems);
     for (const auto& p : problems) {

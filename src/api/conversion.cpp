@@ -112,16 +112,28 @@ json::value hpaToV1(json::value object) {
 
 const ResourceType* storedVersionOf(const ResourceType& served) {
   if (served.group == "autoscaling" && served.version == "v1") return findByKind("autoscaling/v2", served.kind);
+  if (served.group == "gateway.networking.k8s.io" && served.version == "v1alpha2" && served.kind == "TLSRoute")
+    return findByKind("gateway.networking.k8s.io/v1", served.kind);
   return nullptr;
 }
 
+// TLSRoute v1alpha2 and v1 have the same fields: only the apiVersion changes.
 json::value convertToStored(const ResourceType& served, json::value object) {
-  if (!object.is_object() || !storedVersionOf(served)) return object;
+  const ResourceType* stored = object.is_object() ? storedVersionOf(served) : nullptr;
+  if (!stored) return object;
+  if (served.kind == "TLSRoute") {
+    object.as_object()["apiVersion"] = stored->group + "/" + stored->version;
+    return object;
+  }
   return hpaToV2(std::move(object));
 }
 
 json::value convertFromStored(const ResourceType& served, json::value object) {
   if (!object.is_object() || !storedVersionOf(served)) return object;
+  if (served.kind == "TLSRoute") {
+    object.as_object()["apiVersion"] = served.group + "/" + served.version;
+    return object;
+  }
   return hpaToV1(std::move(object));
 }
 

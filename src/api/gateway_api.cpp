@@ -125,6 +125,29 @@ void validateGrpcRoute(const json::value& obj, Checker& c) {
   }
 }
 
+// TLSRoute, TCPRoute and UDPRoute: rules of backends only; TLSRoutes name the SNI host names they
+// take (RFC 1123 names, a leading "*." wildcard, never an IP address).
+void validateL4Route(std::string_view kind, const json::value& obj, Checker& c) {
+  validateParentRefs(obj, c);
+  const json::array* rules = arrayAt(obj, "spec.rules");
+  if (!rules || rules->empty()) c.required("spec.rules");
+  for (size_t r = 0; rules && r < rules->size(); ++r) {
+    std::string rf = idx("spec.rules", r);
+    const json::array* backends = arrayAt((*rules)[r], "backendRefs");
+    if (!backends || backends->empty()) c.required(rf + ".backendRefs");
+    validateBackendRefs((*rules)[r], rf, c);
+  }
+  if (kind != "TLSRoute") return;
+  static const std::regex kHostname(R"(^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$)");
+  static const std::regex kAddress(R"(^[0-9.]+$|:)");
+  if (const json::array* hosts = arrayAt(obj, "spec.hostnames"))
+    for (size_t i = 0; i < hosts->size(); ++i) {
+      std::string h = (*hosts)[i].is_string() ? std::string((*hosts)[i].get_string()) : "";
+      if (std::regex_search(h, kAddress)) c.invalid(idx("spec.hostnames", i), h, "must be a host name, not an IP address (SNI carries names only)");
+      else if (!std::regex_match(h, kHostname)) c.invalid(idx("spec.hostnames", i), h, "must be a lower-case RFC 1123 host name, optionally starting with *.");
+    }
+}
+
 void validateHttpRoute(const json::value& obj, Checker& c) {
   validateParentRefs(obj, c);
   const json::array* rules = arrayAt(obj, "spec.rules");
@@ -236,6 +259,8 @@ void validateGatewayApi(std::string_view kind, const json::value& obj, std::vect
     validateHttpRoute(obj, c);
   } else if (kind == "GRPCRoute") {
     validateGrpcRoute(obj, c);
+  } else if (kind == "TLSRoute" || kind == "TCPRoute" || kind == "UDPRoute") {
+    validateL4Route(kind, obj, c);
   } else if (kind == "ReferenceGrant") {
     for (const char* side : {"from", "to"}) {
       std::string f = std::string("spec.") + side;

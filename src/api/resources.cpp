@@ -30,6 +30,11 @@ const std::vector<ResourceType>& builtinResources() {
       {"gateway.networking.k8s.io", "v1", "Gateway", "gateways", "gateway", true, true, false, {"gtw"}, {"gateway-api"}},
       {"gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes", "httproute", true, true, false, {}, {"gateway-api"}},
       {"gateway.networking.k8s.io", "v1", "GRPCRoute", "grpcroutes", "grpcroute", true, true, false, {}, {"gateway-api"}},
+      {"gateway.networking.k8s.io", "v1", "TLSRoute", "tlsroutes", "tlsroute", true, true, false, {}, {"gateway-api"}},
+      // The experimental channel's version, for manifests written before TLSRoute went GA; stored as v1.
+      {"gateway.networking.k8s.io", "v1alpha2", "TLSRoute", "tlsroutes", "tlsroute", true, true, false, {}, {"gateway-api"}},
+      {"gateway.networking.k8s.io", "v1alpha2", "TCPRoute", "tcproutes", "tcproute", true, true, false, {}, {"gateway-api"}},
+      {"gateway.networking.k8s.io", "v1alpha2", "UDPRoute", "udproutes", "udproute", true, true, false, {}, {"gateway-api"}},
       {"gateway.networking.k8s.io", "v1beta1", "ReferenceGrant", "referencegrants", "referencegrant", true, false, false, {"refgrant"}, {"gateway-api"}},
       {"security.istio.io", "v1", "AuthorizationPolicy", "authorizationpolicies", "authorizationpolicy", true, false, false, {"ap"}, {}},
   };

@@ -96,6 +96,9 @@ GatewayClass apiVersion:string kind:string metadata:ObjectMeta spec:any status:a
 Gateway apiVersion:string kind:string metadata:ObjectMeta spec:any status:any
 HTTPRoute apiVersion:string kind:string metadata:ObjectMeta spec:any status:any
 GRPCRoute apiVersion:string kind:string metadata:ObjectMeta spec:any status:any
+TLSRoute apiVersion:string kind:string metadata:ObjectMeta spec:any status:any
+TCPRoute apiVersion:string kind:string metadata:ObjectMeta spec:any status:any
+UDPRoute apiVersion:string kind:string metadata:ObjectMeta spec:any status:any
 ReferenceGrant apiVersion:string kind:string metadata:ObjectMeta spec:any
 AuthorizationPolicy apiVersion:string kind:string metadata:ObjectMeta spec:any status:any
 

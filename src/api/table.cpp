@@ -55,7 +55,8 @@ std::vector<Column> columnsFor(const std::string& kind) {
     return {{"Name", "string", 0, "name"}, {"Controller", "string", 0}, {"Accepted", "string", 0}, {"Age", "string", 0}, {"Description", "string", 1}};
   if (kind == "Gateway")
     return {{"Name", "string", 0, "name"}, {"Class", "string", 0}, {"Address", "string", 0}, {"Programmed", "string", 0}, {"Age", "string", 0}};
-  if (kind == "HTTPRoute" || kind == "GRPCRoute") return {{"Name", "string", 0, "name"}, {"Hostnames", "string", 0}, {"Age", "string", 0}};
+  if (kind == "TCPRoute" || kind == "UDPRoute") return {{"Name", "string", 0, "name"}, {"Age", "string", 0}};
+  if (kind == "HTTPRoute" || kind == "GRPCRoute" || kind == "TLSRoute") return {{"Name", "string", 0, "name"}, {"Hostnames", "string", 0}, {"Age", "string", 0}};
   if (kind == "PersistentVolumeClaim")
     return {{"Name", "string", 0, "name"}, {"Status", "string", 0}, {"Volume", "string", 0}, {"Capacity", "string", 0},
             {"Access Modes", "string", 0}, {"StorageClass", "string", 0}, {"Age", "string", 0}, {"VolumeMode", "string", 1}};
@@ -307,7 +308,8 @@ void fillCells(const ResourceType& type, const json::value& o, json::array& cell
     std::string shown = eps.empty() ? "<none>" : joinStrings(std::vector<std::string>(eps.begin(), eps.begin() + long(std::min<size_t>(eps.size(), 3))));
     if (eps.size() > 3) shown += " + " + std::to_string(eps.size() - 3) + " more...";
     cells = {json::value(name), json::value(shown), json::value(age(o))};
-  } else if (k == "GatewayClass" || k == "Gateway" || k == "HTTPRoute" || k == "GRPCRoute") {
+  } else if (k == "GatewayClass" || k == "Gateway" || k == "HTTPRoute" || k == "GRPCRoute" || k == "TLSRoute" || k == "TCPRoute" ||
+             k == "UDPRoute") {
     auto conditionStatus = [&](const char* type) {
       if (const json::value* cs = valueAt(o, "status.conditions"); cs && cs->is_array())
         for (const auto& cond : cs->get_array())
@@ -323,6 +325,8 @@ void fillCells(const ResourceType& type, const json::value& o, json::array& cell
         address = stringAt(as->get_array()[0], "value");
       cells = {json::value(name), json::value(stringAt(o, "spec.gatewayClassName")), json::value(address), json::value(conditionStatus("Programmed")),
                json::value(age(o))};
+    } else if (k == "TCPRoute" || k == "UDPRoute") {
+      cells = {json::value(name), json::value(age(o))};
     } else {
       std::vector<std::string> hosts = stringsAt(o, "spec.hostnames");
       cells = {json::value(name), json::value(hosts.empty() ? "" : joinStrings(hosts)), json::value(age(o))};

@@ -384,8 +384,10 @@ class Downstream : public Socket, public UpstreamOwner {
   void onUpstreamEvent(uint32_t events) override;
   void onConnectFailed() override;
 
-  // TCP listeners.
-  void startTcp(const Listener& l);
+  // TCP listeners; on a TLS passthrough port, once the ClientHello named the server.
+  void startTcp(const Listener& l, std::string_view serverName = {});
+  // TLS passthrough: read the ClientHello (tls_client_hello.h), then tunnel it and the rest.
+  void startTlsPassthrough() { sniffing_ = true; }
 
   void sendAttempt();
   void resumeAfterQueue() {
@@ -425,6 +427,8 @@ class Downstream : public Socket, public UpstreamOwner {
   Upstream* peerUp_ = nullptr;  // tunnel partner
   bool headStarted_ = false;    // bytes of a request head have arrived
   bool sawRequest_ = false;     // an HTTP/1 request came first: this connection is not HTTP/2
+  bool sniffing_ = false;       // TLS passthrough: waiting for the whole ClientHello
+  void sniffClientHello();
   std::unique_ptr<H2Server> h2_;  // the client spoke the HTTP/2 preface (http2.h)
   void startHttp2();
   // The mesh's inbound port: TLS handshake, then CONNECT to a pod on this node, then a tunnel.

@@ -27,6 +27,7 @@
 
 #include "proxy/dataplane.h"
 #include "proxy/http2.h"
+#include "proxy/tls_client_hello.h"
 
 namespace skiff::proxy {
 namespace dataplane {
@@ -169,6 +170,7 @@ void ListenSocket::onEvents(uint32_t) {
       continue;
     }
     if (slot_->config && slot_->config->protocol == Listener::Protocol::kTcp) d->startTcp(*slot_->config);
+    else if (slot_->config && slot_->config->protocol == Listener::Protocol::kTls) d->startTlsPassthrough();
     else if (slot_->config && slot_->config->protocol == Listener::Protocol::kMesh) d->startMeshInbound();
     else if (slot_->config && slot_->config->tls) d->startTlsTermination(slot_->config->tls);
   }
@@ -252,6 +254,10 @@ void Downstream::onEvents(uint32_t events) {
 
 void Downstream::onReadable() {
   if (closed_) return;
+  if (sniffing_) {
+    sniffClientHello();
+    return;
+  }
   if (tunnel_) {
     if (peerUp_) pumpTunnel(*this, *peerUp_);
     return;
@@ -1148,19 +1154,30 @@ void Downstream::onTimeout(Clock::time_point now) {
 
 // ---- tunnels (TCP listeners, WebSocket after 101) ----
 
-void Downstream::startTcp(const Listener& l) {
+// A Gateway TCP, UDP or TLS port's backend for one connection (flow): the route for the server
+// name (TLS) or the port's oldest route, then a weighted choice among its backends; -1 for none.
+static int routedCluster(const Listener& l, std::string_view serverName, uint64_t random) {
+  if (l.tcpCluster >= 0 || l.hosts.empty()) return l.tcpCluster;
+  RequestView view{"", "/", "", serverName, nullptr};
+  const Route* route = matchRoute(l, view);
+  const BackendRef* backend = route ? chooseBackend(*route, random) : nullptr;
+  return backend ? backend->cluster : -1;
+}
+
+void Downstream::startTcp(const Listener& l, std::string_view serverName) {
   tunnel_ = true;
   ex_ = std::make_unique<Exchange>();
   ex_->table = w_.table_;
   ex_->listener = &l;
-  if (l.tcpCluster < 0) {
+  int cluster = routedCluster(l, serverName, w_.random());
+  if (cluster < 0) {
     tcpConnections(l.name, "no_endpoints").inc();
     linger lg{1, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);  // refused, as kube-proxy's REJECT
     close();
     return;
   }
-  const Cluster& c = ex_->table->clusters[size_t(l.tcpCluster)];
+  const Cluster& c = ex_->table->clusters[size_t(cluster)];
   uint64_t key = hash64(std::string_view(reinterpret_cast<const char*>(&peer_.sin_addr), 4));
   // Try each endpoint once (round robin, or the client's own with ClientIP affinity); one that
   // refuses is skipped for the next.
@@ -1183,6 +1200,11 @@ void Downstream::startTcp(const Listener& l) {
       ex_.reset();
       deadline_ = now + w_.options_.tunnelIdleTimeout;
       tcpConnections(l.name, "forwarded").inc();
+      if (!in_.empty()) {  // the ClientHello a TLS passthrough port read to choose
+        u->write(in_.data(), in_.size());
+        in_.consume(in_.size());
+      }
+      if (readable_) pumpTunnel(*this, *u);
       return;
     }
   }
@@ -1190,6 +1212,28 @@ void Downstream::startTcp(const Listener& l) {
   linger lg{1, 0};
   ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
   close();
+}
+
+void Downstream::sniffClientHello() {
+  const Listener* l = slot_->config;
+  if (!fill(64 * 1024 + 4096) || !l) {
+    close();
+    return;
+  }
+  std::string serverName;
+  switch (parseClientHello(in_.view(), serverName)) {
+    case ClientHello::kIncomplete:
+      if (eof_) close();
+      return;  // the header timeout bounds a client that stalls here
+    case ClientHello::kNotTls:
+      tcpConnections(l->name, "not_tls").inc();
+      close();
+      return;
+    case ClientHello::kComplete:
+      sniffing_ = false;
+      startTcp(*l, serverName);
+      return;
+  }
 }
 
 // ---- the mesh's inbound port (mesh_tls.h) ----
@@ -1422,14 +1466,19 @@ void ListenSocket::onDatagrams() {
       return;
     }
     const Listener* l = slot_->config;
-    if (!l || l->tcpCluster < 0 || !w_.table_) continue;
+    if (!l || (l->tcpCluster < 0 && l->hosts.empty()) || !w_.table_) continue;
     std::pair<const void*, uint64_t> key{this, (uint64_t(from.sin_addr.s_addr) << 16) | from.sin_port};
     UdpSession* s = nullptr;
     if (auto it = w_.udpSessions_.find(key); it != w_.udpSessions_.end() && !it->second->closed()) {
       s = it->second;
     } else {
-      const Cluster& c = w_.table_->clusters[size_t(l->tcpCluster)];
       uint64_t r = w_.random();
+      int cluster = routedCluster(*l, "", r);
+      if (cluster < 0) {
+        udpSessions(l->name, "no_endpoints").inc();
+        continue;
+      }
+      const Cluster& c = w_.table_->clusters[size_t(cluster)];
       uint64_t hash = hash64(std::string_view(reinterpret_cast<const char*>(&from.sin_addr), 4));
       int e = l->clientIpAffinity && !c.endpoints.empty() ? int(hash % c.endpoints.size()) : pickEndpoint(c, 0, -1, r, now);
       if (e < 0) {

@@ -58,7 +58,8 @@ NodeProxy::NodeProxy(apiserver::Registry& registry, NodeProxyInformers informers
     cv_.notify_one();
   };
   for (controller::Informer* i : {&inf_.services, &inf_.endpoints, &inf_.pods, &inf_.gatewayClasses, &inf_.gateways, &inf_.httpRoutes,
-                                  &inf_.authorizationPolicies, &inf_.referenceGrants, &inf_.namespaces, &inf_.grpcRoutes})
+                                  &inf_.authorizationPolicies, &inf_.referenceGrants, &inf_.namespaces, &inf_.grpcRoutes, &inf_.tlsRoutes,
+                                  &inf_.tcpRoutes, &inf_.udpRoutes})
     i->addHandler(poke);
   // Of Secrets only certificates matter (HTTPS Gateway listeners).
   inf_.secrets.addHandler([poke](const std::string& key, const controller::ObjectPtr& before, const controller::ObjectPtr& after) {
@@ -126,7 +127,8 @@ std::chrono::microseconds NodeProxy::rebuild() {
   auto t0 = Clock::now();
   RouteSources sources{inf_.services.list(),  inf_.endpoints.list(), inf_.pods.list(),
                        inf_.gatewayClasses.list(), inf_.gateways.list(), inf_.httpRoutes.list(),
-                       inf_.authorizationPolicies.list(), inf_.nodes.list(), {}, inf_.referenceGrants.list(), inf_.namespaces.list(), inf_.grpcRoutes.list()};
+                       inf_.authorizationPolicies.list(), inf_.nodes.list(), {}, inf_.referenceGrants.list(), inf_.namespaces.list(), inf_.grpcRoutes.list(),
+                       inf_.tlsRoutes.list(), inf_.tcpRoutes.list(), inf_.udpRoutes.list()};
   for (auto& secret : inf_.secrets.list())
     if (isTlsSecret(*secret)) sources.secrets.push_back(std::move(secret));
   BuildResult result = builder_.build(sources, t0);
@@ -198,7 +200,7 @@ void NodeProxy::writeStatus(const BuildResult& result) {
   // Listeners the data plane could not open make their Gateway listener un-Programmed.
   auto errors = data_.listenErrors();
   auto write = [&](const char* kind, controller::Informer& informer, const std::map<std::string, json::value>& desired) {
-    const api::ResourceType& type = *api::findByKind("gateway.networking.k8s.io/v1", kind);
+    const api::ResourceType& type = informer.type();
     for (const auto& [key, status] : desired) {
       auto [ns, name] = controller::splitKey(key);
       if (!type.namespaced) name = key;
@@ -228,8 +230,9 @@ void NodeProxy::writeStatus(const BuildResult& result) {
   };
   write("GatewayClass", inf_.gatewayClasses, result.gatewayClassStatus);
   write("Gateway", inf_.gateways, result.gatewayStatus);
-  write("HTTPRoute", inf_.httpRoutes, result.routeStatus);
-  write("GRPCRoute", inf_.grpcRoutes, result.grpcRouteStatus);
+  for (auto [kind, informer] : {std::pair{"HTTPRoute", &inf_.httpRoutes}, std::pair{"GRPCRoute", &inf_.grpcRoutes}, std::pair{"TLSRoute", &inf_.tlsRoutes},
+                                 std::pair{"TCPRoute", &inf_.tcpRoutes}, std::pair{"UDPRoute", &inf_.udpRoutes}})
+    if (auto it = result.routeStatus.find(kind); it != result.routeStatus.end()) write(kind, *informer, it->second);
 }
 
 }  // namespace skiff::proxy

@@ -22,7 +22,7 @@ namespace skiff::proxy {
 struct NodeProxyOptions {
   std::string bridge;  // cluster IPs are added here as /32s (empty: they are local already, 127/8)
   ProxyOptions data;
-  bool writeStatus = true;  // Gateway/HTTPRoute/GRPCRoute/GatewayClass status (one node writes it)
+  bool writeStatus = true;  // Gateway, GatewayClass and route status (one node writes it)
   RouteBuilder::HostPortFn hostPort;
   MeshOptions mesh;  // mTLS to other nodes' proxies (off without a node name and an issuer)
 };
@@ -31,7 +31,7 @@ struct NodeProxyInformers {
   controller::Informer &services, &endpoints, &pods, &gatewayClasses, &gateways, &httpRoutes, &authorizationPolicies, &nodes;
   controller::Informer &secrets, &referenceGrants;  // HTTPS Gateway listeners' certificates; cross-namespace grants
   controller::Informer& namespaces;  // labels, for Gateway listeners' namespace selectors
-  controller::Informer& grpcRoutes;
+  controller::Informer &grpcRoutes, &tlsRoutes, &tcpRoutes, &udpRoutes;
 };
 
 class NodeProxy {

@@ -389,7 +389,7 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
   };
   // Gateways: listeners on the node; which routes each listener takes.
   struct GatewayListener {
-    std::string gateway, name, hostname, key, allowFrom, ns;
+    std::string gateway, name, hostname, key, allowFrom, ns, protocol;
     const json::value* selector = nullptr;  // allowedRoutes.namespaces.selector (from: Selector)
     int port;
     bool ok;
@@ -400,7 +400,8 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
     std::vector<ServedCertificate> certificates;
     std::string refReason, refMessage;
   };
-  std::map<std::string, bool> portIsHttps;  // listener key -> served with TLS
+  std::map<std::string, std::string> portProtocol;  // listener key -> the Gateway protocol served there
+  std::set<std::string> gatewayPorts;               // listener keys a Gateway opened
   std::vector<GatewayListener> gatewayListeners;
   std::map<std::string, const json::value*> gateways;
   for (const auto& gw : src.gateways) {
@@ -417,36 +418,52 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
       g.name = str(l, "name");
       g.hostname = str(l, "hostname");
       g.port = int(intAt(l, "port", 0));
-      g.key = address + ":" + std::to_string(g.port);
+      g.protocol = str(l, "protocol");
+      g.key = (g.protocol == "UDP" ? "udp/" : "") + address + ":" + std::to_string(g.port);
       g.allowFrom = str(l, "allowedRoutes.namespaces.from");
       if (g.allowFrom.empty()) g.allowFrom = "Same";
       g.selector = api::valueAt(l, "allowedRoutes.namespaces.selector");
-      std::string protocol = str(l, "protocol");
-      g.https = protocol == "HTTPS";
-      g.ok = (protocol == "HTTP" || g.https) && g.port > 0;
-      if (!g.ok) g.problem = "protocol " + protocol + " is not served (HTTP and HTTPS are)";
+      g.https = g.protocol == "HTTPS";
+      bool passthrough = g.protocol == "TLS" && str(l, "tls.mode") == "Passthrough";
+      g.ok = g.port > 0 && (g.protocol == "HTTP" || g.https || passthrough || g.protocol == "TCP" || g.protocol == "UDP");
+      if (!g.ok && g.protocol == "TLS")
+        g.problem = "protocol TLS is served with tls.mode Passthrough (TLSRoutes pick backends by SNI); to terminate TLS use protocol HTTPS";
+      else if (!g.ok)
+        g.problem = "protocol " + g.protocol + " is not served (HTTP, HTTPS, TLS, TCP and UDP are)";
       if (g.https) g.certificates = listenerCertificates(l, g.ns, src.secrets, src.referenceGrants, g.refReason, g.refMessage);
-      if (g.ok && portIsHttps.count(g.key) && portIsHttps[g.key] != g.https) {
-        g.ok = false;  // one port speaks TLS or not
-        g.problem = "port " + std::to_string(g.port) + " is used by another listener with " + (g.https ? "HTTP" : "HTTPS");
+      if (g.ok && portProtocol.count(g.key) && portProtocol[g.key] != g.protocol) {
+        g.ok = false;  // one port speaks one protocol
+        g.problem = "port " + std::to_string(g.port) + " is used by another listener with protocol " + portProtocol[g.key];
       } else if (g.ok) {
-        portIsHttps[g.key] = g.https;
+        portProtocol[g.key] = g.protocol;
       }
+      Listener::Protocol served = g.protocol == "TLS"   ? Listener::Protocol::kTls
+                                  : g.protocol == "TCP" ? Listener::Protocol::kTcp
+                                  : g.protocol == "UDP" ? Listener::Protocol::kUdp
+                                                        : Listener::Protocol::kHttp;
       if (g.ok && !listeners.count(g.key)) {
         Listener x;
         x.ip = address;
         x.port = g.port;
         x.key = g.key;
         x.name = "gateway " + gkey + "/" + g.name;
-        x.protocol = Listener::Protocol::kHttp;
+        x.protocol = served;
         listeners[g.key] = std::move(x);
-      } else if (g.ok && listeners[g.key].protocol != Listener::Protocol::kHttp) {
-        g.ok = false;  // the port is a Service's TCP node port
-        g.problem = "port " + std::to_string(g.port) + " is a Service's TCP port";
+        gatewayPorts.insert(g.key);
+      } else if (g.ok && !gatewayPorts.count(g.key) && (served != Listener::Protocol::kHttp || listeners[g.key].protocol != Listener::Protocol::kHttp)) {
+        g.ok = false;  // the port is a Service's node port
+        g.problem = "port " + std::to_string(g.port) + " is a Service's " + (served == Listener::Protocol::kUdp ? "UDP" : "TCP") + " port";
       }
       gatewayListeners.push_back(g);
     }
   }
+  // The route kinds each listener protocol takes.
+  auto takes = [](const std::string& protocol, std::string_view routeKind) {
+    if (routeKind == "HTTPRoute" || routeKind == "GRPCRoute") return protocol == "HTTP" || protocol == "HTTPS";
+    if (routeKind == "TLSRoute") return protocol == "TLS";
+    if (routeKind == "TCPRoute") return protocol == "TCP";
+    return routeKind == "UDPRoute" && protocol == "UDP";
+  };
 
   // What HTTPRoutes and GRPCRoutes share: backends (problems go to ResolvedRefs), header edits,
   // and attaching to parents (Gateway listeners or Services).
@@ -459,7 +476,7 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
       ref.weight = uint32_t(intAt(b, "weight", 1));
       std::string kind = str(b, "kind"), group = str(b, "group");
       std::string bns = str(b, "namespace").empty() ? ns : str(b, "namespace");
-      std::string cname = bns + "/" + str(b, "name") + ":" + std::to_string(intAt(b, "port", 0));
+      std::string cname = bns + "/" + str(b, "name") + ":" + std::to_string(intAt(b, "port", 0)) + (std::string_view(routeKind) == "UDPRoute" ? "/UDP" : "");
       if ((!kind.empty() && kind != "Service") || !group.empty()) {
         refs.reason = "InvalidKind";
         refs.problem = "backendRef " + str(b, "name") + ": only Services can be backends";
@@ -507,7 +524,8 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
     }
   };
   // Attaches a route's rules to each of its parents and returns its status.
-  auto attach = [&](const json::value& route, const std::vector<Route>& routes, const RouteRefs& refs) {
+  auto attach = [&](const json::value& route, std::string_view routeKind, const std::vector<Route>& routes, const RouteRefs& refs) {
+    bool l7 = routeKind == "HTTPRoute" || routeKind == "GRPCRoute";
     std::string ns = str(route, "metadata.namespace"), name = str(route, "metadata.name");
     int64_t generation = intAt(route, "metadata.generation", 1);
     std::string created = str(route, "metadata.creationTimestamp");
@@ -522,7 +540,9 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
       int64_t pport = intAt(parent, "port", 0);
       bool accepted = false;
       std::string reason = "NoMatchingParent", message;
-      if (kind == "Service") {
+      if (kind == "Service" && !l7) {
+        message = std::string(routeKind) + "s attach to Gateways only";
+      } else if (kind == "Service") {
         // GAMMA: the route applies to traffic for the Service's HTTP ports.
         for (const auto& [cname, keys] : serviceListeners) {
           if (!cname.starts_with(pns + "/" + pname + ":")) continue;
@@ -541,6 +561,11 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
           if (gl.gateway != pns + "/" + pname || !gl.ok) continue;
           if (!section.empty() && gl.name != section) continue;
           if (pport && gl.port != pport) continue;
+          if (!takes(gl.protocol, routeKind)) {
+            reason = "NotAllowedByListeners";
+            message = "listener " + gl.name + " (protocol " + gl.protocol + ") does not take " + std::string(routeKind) + "s";
+            continue;
+          }
           if (gl.allowFrom == "Same" && gl.ns != ns) {
             reason = "NotAllowedByListeners";
             message = "listener " + gl.name + " only takes routes from namespace " + gl.ns;
@@ -552,7 +577,9 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
             continue;
           }
           std::vector<std::string> hosts;
-          if (hostnames.empty()) hosts.push_back(gl.hostname);
+          bool named = l7 || routeKind == "TLSRoute";  // TCP and UDP have no host names
+          if (hostnames.empty() || !named) hosts.push_back(named ? gl.hostname : "");
+          if (named)
           for (const auto& h : hostnames)
             if (hostnameIntersects(gl.hostname, h)) hosts.push_back(h.starts_with("*.") && !gl.hostname.empty() && !gl.hostname.starts_with("*.") ? gl.hostname : h);
           if (hosts.empty()) {
@@ -565,7 +592,7 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
           for (const auto& h : hosts)
             for (const auto& r : routes) routesByListenerHost[gl.key][h].push_back({r, created, ns + "/" + name, order++});
         }
-        if (!accepted && message.empty()) message = "no listener of Gateway " + pns + "/" + pname + " matches (sectionName/port, protocol HTTP or HTTPS)";
+        if (!accepted && message.empty()) message = "no listener of Gateway " + pns + "/" + pname + " matches (sectionName, port)";
       }
       json::object ref{{"group", kind == "Service" ? "" : "gateway.networking.k8s.io"}, {"kind", kind}, {"namespace", pns}, {"name", pname}};
       if (!section.empty()) ref["sectionName"] = section;
@@ -579,123 +606,119 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
     return json::value(json::object{{"parents", parentStatuses}});
   };
 
-  // HTTPRoutes: rules to routes, one per match.
-  for (const auto& hr : src.httpRoutes) {
-    std::string ns = str(*hr, "metadata.namespace"), name = str(*hr, "metadata.name");
-    std::vector<Route> routes;
-    RouteRefs refs;
-    const auto& rules = arrayAt(*hr, "spec.rules");
-    for (size_t ri = 0; ri < rules.size(); ++ri) {
-      const json::value& rule = rules[ri];
-      Route base;
-      base.name = ns + "/" + name + "/" + std::to_string(ri);
-      resolveBackends(rule, ns, "HTTPRoute", base, refs);
-      if (auto d = api::parseDurationMillis(str(rule, "timeouts.request"))) base.timeout = std::chrono::milliseconds(*d);
-      if (auto d = api::parseDurationMillis(str(rule, "timeouts.backendRequest"))) base.attemptTimeout = std::chrono::milliseconds(*d);
-      if (api::valueAt(rule, "retry")) {
-        RetryPolicy rp;
-        rp.attempts = int(intAt(rule, "retry.attempts", 1));
-        for (const auto& c : arrayAt(rule, "retry.codes"))
-          if (c.is_int64()) rp.codes.push_back(int(c.get_int64()));
-        if (auto d = api::parseDurationMillis(str(rule, "retry.backoff"))) rp.backoffBase = std::chrono::milliseconds(*d);
-        rp.backoffMax = std::max(rp.backoffMax, rp.backoffBase * 10);
-        base.retry = rp;
-      }
-      for (const auto& f : arrayAt(rule, "filters")) {
-        std::string type = str(f, "type");
-        headerEdits(f, base);
-        if (type == "RequestRedirect") {
-          base.redirectStatus = int(intAt(f, "requestRedirect.statusCode", 302));
-          base.redirectScheme = str(f, "requestRedirect.scheme");
-          base.redirectHost = str(f, "requestRedirect.hostname");
-          base.redirectPort = int(intAt(f, "requestRedirect.port", 0));
-        } else if (type == "URLRewrite") {
-          if (std::string h = str(f, "urlRewrite.hostname"); !h.empty()) base.rewriteHost = h;
-          if (str(f, "urlRewrite.path.type") == "ReplacePrefixMatch") base.rewritePrefix = str(f, "urlRewrite.path.replacePrefixMatch");
-          if (base.rewritePrefix.empty() && str(f, "urlRewrite.path.type") == "ReplacePrefixMatch") base.rewritePrefix = "/";
-        }
-      }
-      const auto& matches = arrayAt(rule, "matches");
-      if (matches.empty()) {
-        Route r = base;
-        r.matches.push_back(RouteMatch{});
-        routes.push_back(std::move(r));
-      }
-      for (const auto& m : matches) {
-        RouteMatch rm;
-        std::string type = str(m, "path.type");
-        rm.path = str(m, "path.value").empty() ? "/" : str(m, "path.value");
-        if (type == "Exact") rm.pathType = RouteMatch::Path::kExact;
-        else if (type == "RegularExpression") {
-          rm.pathType = RouteMatch::Path::kRegex;
-          rm.pathRegex = compile(rm.path);
-        }
-        rm.method = str(m, "method");
-        headerMatches(m, rm);
-        for (const auto& q : arrayAt(m, "queryParams")) {
-          QueryMatch qm;
-          qm.name = str(q, "name");
-          qm.value = str(q, "value");
-          if (str(q, "type") == "RegularExpression") qm.regex = compile(qm.value);
-          rm.query.push_back(std::move(qm));
-        }
-        Route r = base;
-        r.matches.push_back(std::move(rm));
-        routes.push_back(std::move(r));
+  // Rules to routes, one per match. HTTPRoute: paths, methods, headers, query parameters, filters,
+  // timeouts and retries.
+  auto httpRules = [&](const json::value& rule, Route& base, std::vector<Route>& routes) {
+    if (auto d = api::parseDurationMillis(str(rule, "timeouts.request"))) base.timeout = std::chrono::milliseconds(*d);
+    if (auto d = api::parseDurationMillis(str(rule, "timeouts.backendRequest"))) base.attemptTimeout = std::chrono::milliseconds(*d);
+    if (api::valueAt(rule, "retry")) {
+      RetryPolicy rp;
+      rp.attempts = int(intAt(rule, "retry.attempts", 1));
+      for (const auto& c : arrayAt(rule, "retry.codes"))
+        if (c.is_int64()) rp.codes.push_back(int(c.get_int64()));
+      if (auto d = api::parseDurationMillis(str(rule, "retry.backoff"))) rp.backoffBase = std::chrono::milliseconds(*d);
+      rp.backoffMax = std::max(rp.backoffMax, rp.backoffBase * 10);
+      base.retry = rp;
+    }
+    for (const auto& f : arrayAt(rule, "filters")) {
+      std::string type = str(f, "type");
+      headerEdits(f, base);
+      if (type == "RequestRedirect") {
+        base.redirectStatus = int(intAt(f, "requestRedirect.statusCode", 302));
+        base.redirectScheme = str(f, "requestRedirect.scheme");
+        base.redirectHost = str(f, "requestRedirect.hostname");
+        base.redirectPort = int(intAt(f, "requestRedirect.port", 0));
+      } else if (type == "URLRewrite") {
+        if (std::string h = str(f, "urlRewrite.hostname"); !h.empty()) base.rewriteHost = h;
+        if (str(f, "urlRewrite.path.type") == "ReplacePrefixMatch") base.rewritePrefix = str(f, "urlRewrite.path.replacePrefixMatch");
+        if (base.rewritePrefix.empty() && str(f, "urlRewrite.path.type") == "ReplacePrefixMatch") base.rewritePrefix = "/";
       }
     }
-    result.routeStatus[ns + "/" + name] = attach(*hr, routes, refs);
-  }
-
-  // GRPCRoutes: a gRPC call is a POST to /<service>/<method>, so service and method matches are
+    for (const auto& m : arrayAt(rule, "matches")) {
+      RouteMatch rm;
+      std::string type = str(m, "path.type");
+      rm.path = str(m, "path.value").empty() ? "/" : str(m, "path.value");
+      if (type == "Exact") rm.pathType = RouteMatch::Path::kExact;
+      else if (type == "RegularExpression") {
+        rm.pathType = RouteMatch::Path::kRegex;
+        rm.pathRegex = compile(rm.path);
+      }
+      rm.method = str(m, "method");
+      headerMatches(m, rm);
+      for (const auto& q : arrayAt(m, "queryParams")) {
+        QueryMatch qm;
+        qm.name = str(q, "name");
+        qm.value = str(q, "value");
+        if (str(q, "type") == "RegularExpression") qm.regex = compile(qm.value);
+        rm.query.push_back(std::move(qm));
+      }
+      Route r = base;
+      r.matches.push_back(std::move(rm));
+      routes.push_back(std::move(r));
+    }
+  };
+  // GRPCRoute: a gRPC call is a POST to /<service>/<method>, so service and method matches are
   // path matches (an exact path when both are named, which outranks prefixes as in Gateway API's
   // precedence). gRPC needs HTTP/2, so the Services they reach are spoken to over h2c whatever
   // their port is called.
-  for (const auto& gr : src.grpcRoutes) {
-    std::string ns = str(*gr, "metadata.namespace"), name = str(*gr, "metadata.name");
-    std::vector<Route> routes;
-    RouteRefs refs;
-    const auto& rules = arrayAt(*gr, "spec.rules");
-    for (size_t ri = 0; ri < rules.size(); ++ri) {
-      const json::value& rule = rules[ri];
-      Route base;
-      base.name = ns + "/" + name + "/" + std::to_string(ri);
-      resolveBackends(rule, ns, "GRPCRoute", base, refs);
-      for (const auto& b : base.backends)
-        if (b.cluster >= 0) t.clusters[size_t(b.cluster)].http2 = true;
-      for (const auto& f : arrayAt(rule, "filters")) headerEdits(f, base);
-      const auto& matches = arrayAt(rule, "matches");
-      if (matches.empty()) {
-        Route r = base;
-        r.matches.push_back(RouteMatch{});
-        routes.push_back(std::move(r));
-      }
-      for (const auto& m : matches) {
-        RouteMatch rm;
-        std::string service = str(m, "method.service"), method = str(m, "method.method");
-        if (str(m, "method.type") == "RegularExpression") {
-          if (!service.empty() || !method.empty()) {
-            rm.pathType = RouteMatch::Path::kRegex;
-            rm.path = "/" + (service.empty() ? std::string("[^/]+") : "(?:" + service + ")") + "/" + (method.empty() ? std::string("[^/]+") : "(?:" + method + ")");
-            rm.pathRegex = compile(rm.path);
-          }
-        } else if (!service.empty() && !method.empty()) {
-          rm.pathType = RouteMatch::Path::kExact;
-          rm.path = "/" + service + "/" + method;
-        } else if (!service.empty()) {
-          rm.path = "/" + service + "/";
-        } else if (!method.empty()) {
+  auto grpcRules = [&](const json::value& rule, Route& base, std::vector<Route>& routes) {
+    for (const auto& b : base.backends)
+      if (b.cluster >= 0) t.clusters[size_t(b.cluster)].http2 = true;
+    for (const auto& f : arrayAt(rule, "filters")) headerEdits(f, base);
+    for (const auto& m : arrayAt(rule, "matches")) {
+      RouteMatch rm;
+      std::string service = str(m, "method.service"), method = str(m, "method.method");
+      if (str(m, "method.type") == "RegularExpression") {
+        if (!service.empty() || !method.empty()) {
           rm.pathType = RouteMatch::Path::kRegex;
-          rm.path = "/[^/]+/" + method;
+          rm.path = "/" + (service.empty() ? std::string("[^/]+") : "(?:" + service + ")") + "/" + (method.empty() ? std::string("[^/]+") : "(?:" + method + ")");
           rm.pathRegex = compile(rm.path);
         }
-        headerMatches(m, rm);
-        Route r = base;
-        r.matches.push_back(std::move(rm));
-        routes.push_back(std::move(r));
+      } else if (!service.empty() && !method.empty()) {
+        rm.pathType = RouteMatch::Path::kExact;
+        rm.path = "/" + service + "/" + method;
+      } else if (!service.empty()) {
+        rm.path = "/" + service + "/";
+      } else if (!method.empty()) {
+        rm.pathType = RouteMatch::Path::kRegex;
+        rm.path = "/[^/]+/" + method;
+        rm.pathRegex = compile(rm.path);
       }
+      headerMatches(m, rm);
+      Route r = base;
+      r.matches.push_back(std::move(rm));
+      routes.push_back(std::move(r));
     }
-    result.grpcRouteStatus[ns + "/" + name] = attach(*gr, routes, refs);
+  };
+  // TLSRoute, TCPRoute, UDPRoute: a rule is its backends (TLSRoutes are picked by SNI host name).
+  struct RouteKind {
+    const char* kind;
+    const ObjectList& objects;
+    std::function<void(const json::value&, Route&, std::vector<Route>&)> rules;
+  };
+  for (const RouteKind& k : {RouteKind{"HTTPRoute", src.httpRoutes, httpRules}, RouteKind{"GRPCRoute", src.grpcRoutes, grpcRules},
+                             RouteKind{"TLSRoute", src.tlsRoutes, nullptr}, RouteKind{"TCPRoute", src.tcpRoutes, nullptr},
+                             RouteKind{"UDPRoute", src.udpRoutes, nullptr}}) {
+    for (const auto& obj : k.objects) {
+      std::string ns = str(*obj, "metadata.namespace"), name = str(*obj, "metadata.name");
+      std::vector<Route> routes;
+      RouteRefs refs;
+      const auto& rules = arrayAt(*obj, "spec.rules");
+      for (size_t ri = 0; ri < rules.size(); ++ri) {
+        const json::value& rule = rules[ri];
+        Route base;
+        base.name = ns + "/" + name + "/" + std::to_string(ri);
+        resolveBackends(rule, ns, k.kind, base, refs);
+        size_t before = routes.size();
+        if (k.rules) k.rules(rule, base, routes);
+        if (routes.size() == before) {  // no matches: everything
+          Route r = base;
+          r.matches.push_back(RouteMatch{});
+          routes.push_back(std::move(r));
+        }
+      }
+      result.routeStatus[k.kind][ns + "/" + name] = attach(*obj, k.kind, routes, refs);
+    }
   }
 
   // Gateway status.
@@ -708,17 +731,16 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
       bool refsOk = gl.refMessage.empty();
       bool programmed = gl.ok && (!gl.https || !gl.certificates.empty());
       allOk = allOk && programmed;
-      std::string where = "listening on " + gl.key + (gl.https ? " (TLS)" : "");
+      std::string where = "listening on " + gl.key + (gl.https ? " (TLS)" : gl.protocol == "TLS" ? " (TLS passthrough)" : "");
       json::array conds{condition("Accepted", gl.ok, gl.ok ? "Accepted" : gl.problem.starts_with("protocol") ? "UnsupportedProtocol" : "PortUnavailable",
                                   gl.ok ? (programmed ? where : "accepted; not listening until it has a certificate (see ResolvedRefs)") : gl.problem, generation),
                         condition("Programmed", programmed, programmed ? "Programmed" : "Invalid",
                                   programmed ? where : gl.ok ? "no usable certificate: " + gl.refMessage : "not served", generation),
                         condition("ResolvedRefs", refsOk, refsOk ? "ResolvedRefs" : gl.refReason, refsOk ? "all references resolved" : gl.refMessage, generation)};
-      ls.push_back(json::object{{"name", gl.name},
-                                {"attachedRoutes", gl.attached},
-                                {"supportedKinds", json::array{json::object{{"group", "gateway.networking.k8s.io"}, {"kind", "HTTPRoute"}},
-                                                                json::object{{"group", "gateway.networking.k8s.io"}, {"kind", "GRPCRoute"}}}},
-                                {"conditions", conds}});
+      json::array kinds;
+      for (const char* kind : {"HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute"})
+        if (takes(gl.protocol, kind)) kinds.push_back(json::object{{"group", "gateway.networking.k8s.io"}, {"kind", kind}});
+      ls.push_back(json::object{{"name", gl.name}, {"attachedRoutes", gl.attached}, {"supportedKinds", kinds}, {"conditions", conds}});
     }
     std::string address = "0.0.0.0";
     for (const auto& a : arrayAt(*gw, "spec.addresses"))
@@ -754,7 +776,7 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
   for (auto& [key, l] : listeners) {
     auto it = routesByListenerHost.find(key);
     if (it == routesByListenerHost.end()) {
-      if (portIsHttps[key] && !addTls(l)) continue;
+      if (portProtocol[key] == "HTTPS" && !addTls(l)) continue;
       t.listeners.push_back(std::move(l));
       continue;
     }
@@ -771,7 +793,7 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
       for (auto& r : any) vh.routes.push_back(r.route);
       l.hosts.push_back(std::move(vh));
     }
-    if (portIsHttps[key] && !addTls(l)) continue;
+    if (portProtocol[key] == "HTTPS" && !addTls(l)) continue;
     t.listeners.push_back(std::move(l));
   }
   // The mesh's inbound port, and the pods on this node it may reach.

@@ -1,11 +1,12 @@
-// Turns Services, Endpoints, Pods, GatewayClasses, Gateways, HTTPRoutes and GRPCRoutes into the
-// proxy's RouteTable, and works out the status Gateway API asks for on each Gateway and route.
+// Turns Services, Endpoints, Pods, GatewayClasses, Gateways and routes (HTTPRoute, GRPCRoute,
+// TLSRoute, TCPRoute, UDPRoute) into the proxy's RouteTable, and works out the status Gateway API
+// asks for on each Gateway and route.
 //
 // Services: every cluster IP port gets a listener; ports named `http`/`http-*` or with
 // appProtocol `http` are routed at L7 (retries, metrics, traceparent...), others are tunnelled as
-// TCP. NodePort/LoadBalancer ports also listen on the node's port. HTTPRoutes and GRPCRoutes may
-// attach to a Gateway of class `skiff` (or of a GatewayClass whose controllerName is skiff.dev/gateway-controller)
-// or to a Service (GAMMA), whose own route stays the fallback.
+// TCP. NodePort/LoadBalancer ports also listen on the node's port. Routes attach to a Gateway of
+// class `skiff` (or of a GatewayClass whose controllerName is skiff.dev/gateway-controller);
+// HTTPRoutes and GRPCRoutes also to a Service (GAMMA), whose own route stays the fallback.
 #pragma once
 #include <functional>
 #include <map>
@@ -30,7 +31,7 @@ struct RouteSources {
   ObjectList services, endpoints, pods, gatewayClasses, gateways, httpRoutes, authorizationPolicies, nodes;
   ObjectList secrets, referenceGrants;  // certificates of HTTPS Gateway listeners; cross-namespace grants
   ObjectList namespaces;  // their labels, for Gateway listeners that take routes by namespace selector
-  ObjectList grpcRoutes;
+  ObjectList grpcRoutes, tlsRoutes, tcpRoutes, udpRoutes;
 };
 
 // The mesh as this node takes part in it (mesh_tls.h). Off while `nodeName` or `issue` is empty.
@@ -46,8 +47,10 @@ inline std::string nodeSpiffeId(const std::string& trustDomain, const std::strin
 
 struct BuildResult {
   std::shared_ptr<RouteTable> table;
-  // Desired `status` per object, keyed "ns/name" (GatewayClasses by name).
-  std::map<std::string, boost::json::value> gatewayClassStatus, gatewayStatus, routeStatus, grpcRouteStatus;
+  // Desired `status` per object, keyed "ns/name" (GatewayClasses by name); routes by kind
+  // ("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute") first.
+  std::map<std::string, boost::json::value> gatewayClassStatus, gatewayStatus;
+  std::map<std::string, std::map<std::string, boost::json::value>> routeStatus;
 };
 
 inline constexpr const char* kGatewayController = "skiff.dev/gateway-controller";

@@ -217,13 +217,16 @@ struct Listener {
   std::string key;  // "ip:port" ("udp/ip:port" for UDP)
   std::string ip;   // "0.0.0.0" for every address
   int port = 0;
-  // kMesh: the mTLS inbound port other nodes' proxies tunnel to (mesh_tls.h).
-  enum class Protocol { kTcp, kHttp, kUdp, kMesh } protocol = Protocol::kHttp;
+  // kMesh: the mTLS inbound port other nodes' proxies tunnel to (mesh_tls.h). kTls: a Gateway's
+  // TLS passthrough port, where the ClientHello's server name picks the route.
+  enum class Protocol { kTcp, kHttp, kUdp, kMesh, kTls } protocol = Protocol::kHttp;
   bool clusterIp = false;  // the address is a cluster IP (added to the node bridge)
   std::string name;        // "service ns/name" or "gateway ns/name/listener"
-  int tcpCluster = -1;     // kTcp and kUdp: where connections (datagram flows) go
+  // kTcp and kUdp of a Service: where connections (datagram flows) go. -1 on Gateway ports, whose
+  // routes (TCPRoute, UDPRoute, TLSRoute) in `hosts` pick a backend per connection.
+  int tcpCluster = -1;
   bool clientIpAffinity = false;  // kTcp: sessionAffinity ClientIP
-  std::vector<VirtualHost> hosts;  // kHttp
+  std::vector<VirtualHost> hosts;  // kHttp; kTls (by server name); Gateway kTcp and kUdp (one, unnamed)
   std::shared_ptr<const TlsTerminator> tls;  // kHttp on a Gateway HTTPS port (gateway_tls.h)
 };
 

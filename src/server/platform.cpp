@@ -338,7 +338,8 @@ class PlatformImpl final : public Platform {
                                     informer("gateway.networking.k8s.io/v1", "Gateway"), informer("gateway.networking.k8s.io/v1", "HTTPRoute"),
                                     informer("security.istio.io/v1", "AuthorizationPolicy"), nodes, informer("v1", "Secret"),
                                     informer("gateway.networking.k8s.io/v1beta1", "ReferenceGrant"), informer("v1", "Namespace"),
-                                    informer("gateway.networking.k8s.io/v1", "GRPCRoute")},
+                                    informer("gateway.networking.k8s.io/v1", "GRPCRoute"), informer("gateway.networking.k8s.io/v1", "TLSRoute"),
+                                    informer("gateway.networking.k8s.io/v1alpha2", "TCPRoute"), informer("gateway.networking.k8s.io/v1alpha2", "UDPRoute")},
           proxyOptions);
       if (spans_)
         proxy_->data().onSpan([spans = spans_.get()](proxy::SpanRecord&& r) {

@@ -212,6 +212,85 @@ TEST(HttpProxy, WebSocketUpgradeBecomesATunnel) {
   close(fd);
 }
 
+TEST(HttpProxy, TlsPassthroughPicksTheBackendByServerNameAndPassesTheHelloUntouched) {
+  // Two "TLS servers" that report who they are and what they were sent first.
+  struct Backend {
+    int port = 0, fd = -1;
+    std::string first;
+    std::thread thread;
+  };
+  Backend a, b;
+  for (Backend* be : {&a, &b}) {
+    be->fd = listenOn(be->port);
+    be->thread = std::thread([be, name = be == &a ? "A" : "B"] {
+      int c = accept(be->fd, nullptr, nullptr);
+      char tmp[8192];
+      ssize_t n;
+      while ((n = recv(c, tmp, sizeof tmp, 0)) > 0) {
+        be->first.append(tmp, size_t(n));
+        if (be->first.find("END") != std::string::npos) break;
+      }
+      sendAll(c, name);
+      close(c);
+    });
+  }
+  ProxyOptions one;
+  one.workers = 1;
+  one.headerTimeout = std::chrono::milliseconds(300);
+  HttpProxy proxy(one);
+  ASSERT_TRUE(proxy.start());
+  auto t = std::make_shared<RouteTable>();
+  t->clusters.push_back(cluster("a", {a.port}));
+  t->clusters.push_back(cluster("b", {b.port}));
+  Listener l;
+  l.ip = "127.0.0.1";
+  l.port = freePort();
+  l.key = "127.0.0.1:" + std::to_string(l.port);
+  l.protocol = Listener::Protocol::kTls;
+  l.name = "gateway test/edge/tls";
+  VirtualHost exact, wildcard;
+  exact.hostnames = {"a.example"};
+  exact.routes = {routeTo({{0, 1}})};
+  wildcard.hostnames = {"*.b.example"};
+  wildcard.routes = {routeTo({{1, 1}})};
+  l.hosts = {exact, wildcard};
+  t->listeners.push_back(l);
+  proxy.update(t);
+  auto answer = [&](const std::string& hello, bool split) {
+    int fd = connectWhenListening(l.port);
+    if (fd < 0) return std::string("connect failed");
+    if (split) {  // the ClientHello in two segments, apart in time
+      sendAll(fd, hello.substr(0, 40));
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      sendAll(fd, hello.substr(40) + "END");
+    } else {
+      sendAll(fd, hello + "END");
+    }
+    std::string got;
+    char tmp[64];
+    ssize_t n;
+    while ((n = recv(fd, tmp, sizeof tmp, 0)) > 0) got.append(tmp, size_t(n));
+    close(fd);
+    return got;
+  };
+  std::string helloA = clientHelloBytes("A.Example"), helloB = clientHelloBytes("api.b.example");
+  EXPECT_EQ(answer(helloA, true), "A");
+  EXPECT_EQ(answer(helloB, false), "B");
+  a.thread.join();
+  b.thread.join();
+  EXPECT_EQ(a.first, helloA + "END");  // byte for byte: the backend terminates TLS itself
+  EXPECT_EQ(b.first, helloB + "END");
+  // A name no route takes, plain text, and a client that never finishes its hello: closed.
+  EXPECT_EQ(answer(clientHelloBytes("c.example"), false), "");
+  EXPECT_EQ(answer("GET / HTTP/1.1\r\nHost: a.example\r\n\r\n", false), "");
+  int stalled = connectWhenListening(l.port);
+  sendAll(stalled, helloA.substr(0, 20));
+  char tmp[8];
+  EXPECT_LE(recv(stalled, tmp, sizeof tmp, 0), 0);  // the header timeout ends it
+  close(stalled);
+  for (Backend* be : {&a, &b}) close(be->fd);
+}
+
 TEST(HttpProxy, TcpListenerTunnelsBytes) {
   int bePort;
   int beFd = listenOn(bePort);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <nghttp2/nghttp2.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -288,6 +289,23 @@ inline Route routeTo(std::vector<std::pair<int, uint32_t>> backends) {
     r.totalWeight += w;
   }
   return r;
+}
+
+// The bytes OpenSSL's client really sends first, asking for `sni` ("" = no SNI).
+inline std::string clientHelloBytes(const char* sni) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL* ssl = SSL_new(ctx);
+  BIO* out = BIO_new(BIO_s_mem());
+  SSL_set_bio(ssl, BIO_new(BIO_s_mem()), out);
+  if (*sni) SSL_set_tlsext_host_name(ssl, sni);
+  SSL_set_connect_state(ssl);
+  (void)SSL_do_handshake(ssl);  // wants to read the ServerHello; the ClientHello is written
+  char* data = nullptr;
+  long n = BIO_get_mem_data(out, &data);
+  std::string bytes(data, size_t(n));
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  return bytes;
 }
 
 // A proxy with one HTTP listener on a free port serving `routes` over `clusters`.

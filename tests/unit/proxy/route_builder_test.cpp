@@ -118,7 +118,7 @@ TEST(RouteBuilder, GatewayApiStatus) {
   EXPECT_EQ(tlsConds[1].at("status").as_string(), "False");
   EXPECT_EQ(tlsConds[2].at("reason").as_string(), "InvalidCertificateRef");
   EXPECT_EQ(listener(*result.table, "0.0.0.0:8443"), nullptr);  // no certificate: the port stays closed
-  const json::value& front = result.routeStatus.at("shop/front");
+  const json::value& front = result.routeStatus.at("HTTPRoute").at("shop/front");
   const auto& conds = front.at("parents").as_array()[0].at("conditions").as_array();
   EXPECT_EQ(conds[0].at("status").as_string(), "True");  // Accepted
   EXPECT_EQ(conds[1].at("status").as_string(), "False");  // ResolvedRefs: Service missing
@@ -158,7 +158,7 @@ TEST(RouteBuilder, GrpcRoutesMatchServiceAndMethodAndSpeakH2cToTheirBackends) {
     bool grpcBackend = c.name == "shop/web:80" || c.name == "shop/api:8080";
     EXPECT_EQ(c.http2, grpcBackend) << c.name;
   }
-  const auto& conds = result.grpcRouteStatus.at("shop/rpc").at("parents").as_array()[0].at("conditions").as_array();
+  const auto& conds = result.routeStatus.at("GRPCRoute").at("shop/rpc").at("parents").as_array()[0].at("conditions").as_array();
   EXPECT_EQ(conds[0].at("status").as_string(), "True");
   EXPECT_EQ(conds[1].at("reason").as_string(), "BackendNotFound");
   EXPECT_EQ(conds[1].at("observedGeneration").as_int64(), 3);
@@ -176,6 +176,69 @@ std::string listenerConditions(const BuildResult& r, const std::string& gw, cons
       for (const auto& c : l.at("conditions").as_array())
         out += std::string(c.at("type").as_string()) + "=" + std::string(c.at("status").as_string()) + ":" + std::string(c.at("reason").as_string()) + " ";
   return out;
+}
+
+TEST(RouteBuilder, TlsPassthroughTcpAndUdpListenersTakeTheirRouteKinds) {
+  RouteSources s = shop();
+  s.services.push_back(obj(R"({"metadata":{"name":"dns","namespace":"shop"},"spec":{"clusterIP":"10.96.0.13","ports":[{"name":"dns","port":53,"protocol":"UDP"}]}})"));
+  s.gateways = {obj(R"({"metadata":{"name":"l4","namespace":"shop","generation":1},"spec":{"gatewayClassName":"skiff","listeners":[
+                        {"name":"tls","port":9443,"protocol":"TLS","tls":{"mode":"Passthrough"}},
+                        {"name":"pg","port":9432,"protocol":"TCP"},
+                        {"name":"dns","port":9432,"protocol":"UDP"},
+                        {"name":"terminate","port":9444,"protocol":"TLS","tls":{"mode":"Terminate","certificateRefs":[{"name":"x"}]}},
+                        {"name":"clash","port":9432,"protocol":"HTTP"}]}})")};
+  s.httpRoutes = {obj(R"({"metadata":{"name":"web","namespace":"shop"},"spec":{"parentRefs":[{"name":"l4","sectionName":"tls"}],
+                          "rules":[{"backendRefs":[{"name":"web","port":80}]}]}})")};
+  s.tlsRoutes = {obj(R"({"metadata":{"name":"sni","namespace":"shop","creationTimestamp":"2026-01-01T00:00:00Z"},"spec":{"parentRefs":[{"name":"l4"}],
+                         "hostnames":["web.example"],"rules":[{"backendRefs":[{"name":"web","port":80}]}]}})"),
+                 obj(R"({"metadata":{"name":"wild","namespace":"shop","creationTimestamp":"2026-01-01T00:00:00Z"},"spec":{"parentRefs":[{"name":"l4"}],
+                         "hostnames":["*.api.example"],"rules":[{"backendRefs":[{"name":"api","port":8080}]}]}})")};
+  s.tcpRoutes = {obj(R"({"metadata":{"name":"pg","namespace":"shop","creationTimestamp":"2026-01-02T00:00:00Z"},"spec":{"parentRefs":[{"name":"l4","sectionName":"pg"}],
+                         "rules":[{"backendRefs":[{"name":"db","port":5432}]}]}})"),
+                 obj(R"({"metadata":{"name":"pg-later","namespace":"shop","creationTimestamp":"2026-01-03T00:00:00Z"},"spec":{"parentRefs":[{"name":"l4"}],
+                         "rules":[{"backendRefs":[{"name":"web","port":80}]}]}})")};
+  s.udpRoutes = {obj(R"({"metadata":{"name":"dns","namespace":"shop"},"spec":{"parentRefs":[{"name":"l4","sectionName":"dns"}],
+                         "rules":[{"backendRefs":[{"name":"dns","port":53}]}]}})")};
+  RouteBuilder b;
+  auto result = b.build(s, Clock::now());
+  const RouteTable& t = *result.table;
+  auto routed = [&](const Listener* l, const char* serverName) {
+    RequestView v{"", "/", "", serverName, nullptr};
+    return l ? clusterOf(t, matchRoute(*l, v)) : "no listener";
+  };
+  const Listener* tls = listener(t, "0.0.0.0:9443");
+  ASSERT_TRUE(tls);
+  EXPECT_EQ(tls->protocol, Listener::Protocol::kTls);
+  EXPECT_EQ(routed(tls, "web.example"), "shop/web:80");
+  EXPECT_EQ(routed(tls, "v2.api.example"), "shop/api:8080");
+  EXPECT_EQ(routed(tls, "other.example"), "404");
+  const Listener* tcp = listener(t, "0.0.0.0:9432");
+  ASSERT_TRUE(tcp);
+  EXPECT_EQ(tcp->protocol, Listener::Protocol::kTcp);
+  EXPECT_EQ(tcp->tcpCluster, -1);
+  EXPECT_EQ(routed(tcp, ""), "shop/db:5432");  // two TCPRoutes on one port: the older wins
+  const Listener* udp = listener(t, "udp/0.0.0.0:9432");
+  ASSERT_TRUE(udp);
+  EXPECT_EQ(udp->protocol, Listener::Protocol::kUdp);
+  EXPECT_EQ(routed(udp, ""), "shop/dns:53/UDP");
+  // Listener conditions: Terminate is not served; HTTP cannot share the TCP port.
+  EXPECT_NE(listenerConditions(result, "shop/l4", "tls").find("Programmed=True"), std::string::npos);
+  EXPECT_NE(listenerConditions(result, "shop/l4", "terminate").find("Accepted=False:UnsupportedProtocol"), std::string::npos);
+  EXPECT_NE(listenerConditions(result, "shop/l4", "clash").find("Accepted=False:PortUnavailable"), std::string::npos);
+  for (const auto& l : result.gatewayStatus.at("shop/l4").at("listeners").as_array())
+    if (l.at("name").as_string() == "pg") {
+      EXPECT_EQ(l.at("attachedRoutes").as_int64(), 2);
+      EXPECT_EQ(json::serialize(l.at("supportedKinds")), R"([{"group":"gateway.networking.k8s.io","kind":"TCPRoute"}])");
+    }
+  auto accepted = [&](const char* kind, const char* key) {
+    const auto& c = result.routeStatus.at(kind).at(key).at("parents").as_array()[0].at("conditions").as_array()[0];
+    return std::string(c.at("status").as_string()) + " " + std::string(c.at("reason").as_string()) + " " + std::string(c.at("message").as_string());
+  };
+  EXPECT_EQ(accepted("TLSRoute", "shop/sni").substr(0, 13), "True Accepted");
+  EXPECT_EQ(accepted("UDPRoute", "shop/dns").substr(0, 13), "True Accepted");
+  // An HTTPRoute pointed at the TLS listener is not taken, and says why.
+  EXPECT_NE(accepted("HTTPRoute", "shop/web").find("False NotAllowedByListeners listener tls (protocol TLS) does not take HTTPRoutes"), std::string::npos)
+      << accepted("HTTPRoute", "shop/web");
 }
 
 TEST(RouteBuilder, HttpsListenersTakeCertificatesFromSecretsAndGrants) {
@@ -210,7 +273,7 @@ TEST(RouteBuilder, HttpsListenersTakeCertificatesFromSecretsAndGrants) {
   ASSERT_TRUE(l->tls);
   EXPECT_NE(l->tls->contextFor("shop.example.com"), nullptr);
   EXPECT_EQ(l->tls->contextFor("api.example.com"), nullptr);  // the wildcard's Secret is not granted
-  const auto& routeConds = r.routeStatus.at("shop/front").at("parents").as_array()[0].at("conditions").as_array();
+  const auto& routeConds = r.routeStatus.at("HTTPRoute").at("shop/front").at("parents").as_array()[0].at("conditions").as_array();
   EXPECT_EQ(routeConds[1].at("reason").as_string(), "RefNotPermitted");  // the blog Service is in another namespace
   // ReferenceGrants in certs (for the Secret) and in blog (for the Service) open both.
   s.referenceGrants = {obj(R"({"metadata":{"namespace":"certs","name":"edge-certs"},"spec":{"from":[{"group":"gateway.networking.k8s.io","kind":"Gateway","namespace":"shop"}],"to":[{"group":"","kind":"Secret"}]}})"),
@@ -220,7 +283,7 @@ TEST(RouteBuilder, HttpsListenersTakeCertificatesFromSecretsAndGrants) {
   l = listener(*granted.table, "0.0.0.0:8443");
   ASSERT_NE(l, nullptr);
   EXPECT_NE(l->tls->contextFor("api.example.com"), nullptr);
-  EXPECT_EQ(granted.routeStatus.at("shop/front").at("parents").as_array()[0].at("conditions").as_array()[1].at("status").as_string(), "True");
+  EXPECT_EQ(granted.routeStatus.at("HTTPRoute").at("shop/front").at("parents").as_array()[0].at("conditions").as_array()[1].at("status").as_string(), "True");
   // The same certificates on the next build: the same TLS contexts (no re-parsing per rebuild).
   auto again = b.build(s, Clock::now());
   EXPECT_EQ(listener(*again.table, "0.0.0.0:8443")->tls, l->tls);
@@ -239,7 +302,7 @@ TEST(RouteBuilder, ListenersTakeRoutesFromNamespacesTheirSelectorMatches) {
   RouteBuilder b;
   auto r = b.build(s, Clock::now());
   auto accepted = [&](const std::string& route) {
-    const auto& c = r.routeStatus.at(route).at("parents").as_array()[0].at("conditions").as_array()[0];
+    const auto& c = r.routeStatus.at("HTTPRoute").at(route).at("parents").as_array()[0].at("conditions").as_array()[0];
     return std::string(c.at("reason").as_string()) + ": " + std::string(c.at("message").as_string());
   };
   EXPECT_EQ(accepted("shop/a"), "Accepted: attached");  // team=shop on listener teams (not named: shop is not blog)

@@ -1,30 +1,14 @@
 #include "proxy/tls_client_hello.h"
 
 #include <gtest/gtest.h>
-#include <openssl/ssl.h>
 
 #include <string>
 
+#include "proxy_test_support.h"
+
 namespace skiff::proxy {
 namespace {
-
-// The bytes OpenSSL's client really sends first, asking for `sni` ("" = no SNI).
-std::string realClientHello(const char* sni) {
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  SSL* ssl = SSL_new(ctx);
-  BIO* in = BIO_new(BIO_s_mem());
-  BIO* out = BIO_new(BIO_s_mem());
-  SSL_set_bio(ssl, in, out);
-  if (*sni) SSL_set_tlsext_host_name(ssl, sni);
-  SSL_set_connect_state(ssl);
-  (void)SSL_do_handshake(ssl);  // wants to read the ServerHello; the ClientHello is written
-  char* data = nullptr;
-  long n = BIO_get_mem_data(out, &data);
-  std::string bytes(data, size_t(n));
-  SSL_free(ssl);
-  SSL_CTX_free(ctx);
-  return bytes;
-}
+using proxytest::clientHelloBytes;
 
 // The same handshake message re-cut into records of at most `chunk` bytes.
 std::string fragmented(const std::string& oneRecord, size_t chunk) {
@@ -37,16 +21,16 @@ std::string fragmented(const std::string& oneRecord, size_t chunk) {
 }
 
 TEST(TlsClientHello, ReadsTheServerNameOfARealClientHello) {
-  std::string hello = realClientHello("Shop.Example.");
+  std::string hello = clientHelloBytes("Shop.Example.");
   std::string name;
   ASSERT_EQ(parseClientHello(hello, name), ClientHello::kComplete);
   EXPECT_EQ(name, "shop.example");  // lower case, without the root dot
-  ASSERT_EQ(parseClientHello(realClientHello(""), name), ClientHello::kComplete);
+  ASSERT_EQ(parseClientHello(clientHelloBytes(""), name), ClientHello::kComplete);
   EXPECT_EQ(name, "");
 }
 
 TEST(TlsClientHello, WaitsForEveryByteOfAFragmentedHello) {
-  std::string hello = fragmented(realClientHello("api.shop.example"), 50);
+  std::string hello = fragmented(clientHelloBytes("api.shop.example"), 50);
   std::string name;
   for (size_t cut = 0; cut < hello.size(); ++cut) {
     ASSERT_EQ(parseClientHello(std::string_view(hello).substr(0, cut), name), ClientHello::kIncomplete) << cut;
@@ -60,7 +44,7 @@ TEST(TlsClientHello, RefusesWhatIsNotATlsClientHello) {
   std::string name;
   EXPECT_EQ(parseClientHello("GET / HTTP/1.1\r\nHost: x\r\n\r\n", name), ClientHello::kNotTls);
   EXPECT_EQ(parseClientHello(std::string("\x16\x03\x01\x00\x00", 5), name), ClientHello::kNotTls);  // empty record
-  std::string hello = realClientHello("a.example");
+  std::string hello = clientHelloBytes("a.example");
   std::string serverHelloType = hello;
   serverHelloType[5] = 2;  // a ServerHello from a client
   EXPECT_EQ(parseClientHello(serverHelloType, name), ClientHello::kNotTls);
