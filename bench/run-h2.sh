@@ -55,8 +55,10 @@ backend be1
 EOF
 taskset -c 1 nginx -c "$W/be/nginx.conf" -e "$W/be/error.log" & PIDS+=($!)
 taskset -c 0 haproxy -db -f "$W/haproxy.cfg" >"$W/haproxy.log" 2>&1 & PIDS+=($!)
+HAPROXY_PID=$!
 taskset -c 0 "$SKIFF" up --runtime process --data-dir "$W/skiff" --listen 127.0.0.1:16991 --proxy-workers 1 --access-log off >"$W/skiff.log" 2>&1 &
 PIDS+=($!)
+SKIFF_PID=$!
 for _ in $(seq 1 100); do grep -q "skiff is up" "$W/skiff.log" 2>/dev/null && break; sleep 0.05; done
 KUBECONFIG="$W/skiff/kubeconfig" "$SKIFF" apply -f - >/dev/null <<EOF
 apiVersion: v1
@@ -103,23 +105,28 @@ spec:
 EOF
 NAMES=(direct haproxy skiff haproxy-h1 skiff-h1)
 PORTS=(18090 18091 18093 18095 18096)
+PROCS=("" "$HAPROXY_PID" "$SKIFF_PID" "$HAPROXY_PID" "$SKIFF_PID")
 for p in "${PORTS[@]}"; do
   for _ in $(seq 1 100); do h2load -n1 -c1 "http://127.0.0.1:$p/" 2>/dev/null | grep -q "1 succeeded" && break; sleep 0.1; done
   h2load -n1 -c1 "http://127.0.0.1:$p/" | grep -q "1 succeeded" || { echo "nothing answers h2c on port $p" >&2; exit 1; }
 done
-declare -A RPS MEAN
+declare -A RPS MEAN CPU
 for rep in $(seq 1 "$REPS"); do
   for i in "${!NAMES[@]}"; do
+    t0=$(cputicks "${PROCS[$i]}")
     out=$(taskset -c 1 h2load -c16 -m16 -t1 -D"$DUR" "http://127.0.0.1:${PORTS[$i]}/" 2>&1)
+    t1=$(cputicks "${PROCS[$i]}")
     rps=$(awk '/^finished in/{gsub(",","",$4); print $4}' <<<"$out")
     ok=$(awk '/^requests:/{print $8}' <<<"$out")
     mean=$(awk '/^time for request:/{print $6}' <<<"$out")
     [ "${ok:-0}" -gt 0 ] || { echo "${NAMES[$i]}: no successful requests: $out" >&2; exit 1; }
     RPS[${NAMES[$i]}]+="$rps "
     MEAN[${NAMES[$i]}]+="$mean "
+    [ -n "${PROCS[$i]}" ] && CPU[${NAMES[$i]}]+="$(awk -v a="$t0" -v b="$t1" -v tk="$TCK" -v r="$rps" -v d="$DUR" 'BEGIN{printf "%.2f", 1e6*(b-a)/tk/(r*d)}') "
   done
 done
-printf "%-8s %12s %16s\n" target "req/s" "mean request"
+printf "%-10s %12s %16s %16s\n" target "req/s" "mean request" "proxy cpu/req"
 for n in "${NAMES[@]}"; do
-  printf "%-8s %12s %16s\n" "$n" "$(tr ' ' '\n' <<<"${RPS[$n]}" | grep . | median)" "$(tr ' ' '\n' <<<"${MEAN[$n]}" | grep . | sed 's/ms$//;s/us$/e-3/' | median)ms"
+  cpu=$([ -n "${CPU[$n]:-}" ] && tr " " "\n" <<<"${CPU[$n]}" | grep . | median || true)
+  printf "%-10s %12s %16s %16s\n" "$n" "$(tr ' ' '\n' <<<"${RPS[$n]}" | grep . | median)" "$(tr ' ' '\n' <<<"${MEAN[$n]}" | grep . | sed 's/ms$//;s/us$/e-3/' | median)ms" "${cpu:+${cpu}us}"
 done

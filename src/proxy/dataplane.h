@@ -487,11 +487,19 @@ class UdpSession : public Socket {
   std::pair<const void*, uint64_t> key_;
 };
 
+// Sends what every HTTP/2 session of the worker has queued (http2.h).
+void flushHttp2(Worker& w);
+
 class Worker {
  public:
   Worker(int index, const ProxyOptions& options, std::function<void(SpanRecord&&)>* spanSink)
       : index_(index), options_(options), spanSink_(spanSink), rng_(uint64_t(unixNanos()) ^ (uint64_t(index) << 32)) {
     loop_.onTick([this](Clock::time_point now) { tick(now); });
+    // Responses that reach one HTTP/2 client from many HTTP/1.1 upstream connections in one batch
+    // of events leave in one write.
+    loop_.afterEvents([this] {
+      if (!h2Dirty_.empty()) flushHttp2(*this);
+    });
     if (!options_.accessLogPath.empty()) accessLog_ = ::open(options_.accessLogPath.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   }
   ~Worker() {

@@ -81,11 +81,14 @@ void EventLoop::run() {
       }
       static_cast<Handler*>(events[i].data.ptr)->onEvents(events[i].events);
     }
-    if (!graveyard_.empty()) collect();
+    bool ticked = false;
     if (tick_ && (ticking_ || n == 0) && now_ - lastTick_ >= std::chrono::milliseconds(10)) {
       lastTick_ = now_;
       tick_(now_);
+      ticked = true;
     }
+    if (afterEvents_ && (n > 0 || ticked)) afterEvents_();
+    if (!graveyard_.empty()) collect();
   }
   runPosted();
   collect();

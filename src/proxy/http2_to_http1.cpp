@@ -92,7 +92,6 @@ bool Http1Leg::pump() {
 }
 
 void Http1Leg::onUpstreamEvent(uint32_t events) {
-  Worker& w = up_->w_;
   if (events & EPOLLERR) {
     fail(503, "upstream connect error or disconnect/reset before headers", true);
   } else {
@@ -110,11 +109,11 @@ void Http1Leg::onUpstreamEvent(uint32_t events) {
       readResponse();
     }
   }
-  flushHttp2(w);  // the frames this produced for the client
+  // The frames this produced for the client leave at the end of the batch of events
+  // (EventLoop::afterEvents), with those of the other streams' upstreams.
 }
 
 void Http1Leg::onConnectFailed() {
-  Worker& w = up_->w_;
   if (up_->dial_ && up_->dial_->status == 403) {
     // The destination node's policy refused this caller: as if decided here (no retry).
     detach(false);
@@ -122,7 +121,6 @@ void Http1Leg::onConnectFailed() {
   } else {
     fail(503, "upstream connect error or disconnect/reset before headers", true);
   }
-  flushHttp2(w);
 }
 
 bool Http1Leg::readResponse() {
