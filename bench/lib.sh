@@ -27,8 +27,8 @@ need_commands() {
 
 # to_ms TOKEN: a wrk latency ("512.00us", "1.20ms", "2.01s") in milliseconds.
 to_ms() { awk -v v="$1" 'BEGIN{ n=v; u=v; sub(/[a-z]+$/,"",n); sub(/^[0-9.]+/,"",u); f=(u=="us")?0.001:(u=="ms")?1:(u=="s")?1000:1; printf "%.3f", n*f }'; }
-# median: of the numbers on stdin, one per line.
-# CPU time (user + system, in clock ticks) process $1 has used so far; 0 without a process.
-cputicks() { [ -n "$1" ] && awk '{print $14+$15}' "/proc/$1/stat" || echo 0; }
+# CPU time (user + system, in clock ticks) the processes in $1 (PIDs, space-separated) have used so far.
+cputicks() { local t=0 p; for p in $1; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo $t; }
 TCK=$(getconf CLK_TCK)
+# median: of the numbers on stdin, one per line.
 median() { sort -g | awk '{a[NR]=$1} END{ if(NR%2) print a[(NR+1)/2]; else printf "%.3f\n",(a[NR/2]+a[NR/2+1])/2 }'; }

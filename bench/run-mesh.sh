@@ -60,9 +60,7 @@ for p in "${PORTS[@]}"; do
   for _ in $(seq 1 100); do [ "$(curl -s -m 1 http://127.0.0.1:$p/ || true)" = ok ] && break; sleep 0.1; done
   [ "$(curl -s -m 1 http://127.0.0.1:$p/ || true)" = ok ] || { echo "nothing answers ok on port $p" >&2; tail -n 5 "$W"/*.log >&2; exit 1; }
 done
-cputicks() { local t=0 p; for p in $1; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo $t; }
 for p in "${PORTS[@]}"; do taskset -c 1 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$p/" >/dev/null 2>&1; done
-TCK=$(getconf CLK_TCK)
 for r in $(seq 1 "$REPS"); do
   for i in "${!NAMES[@]}"; do
     n=${NAMES[$i]}

@@ -98,7 +98,7 @@ Status checkKeyPair(const std::string& certPem, const std::string& keyPem) {
   return {};
 }
 
-Result<std::shared_ptr<const TlsTerminator>> TlsTerminator::create(const std::vector<ServedCertificate>& certificates) {
+Result<std::shared_ptr<const TlsTerminator>> TlsTerminator::create(const std::vector<ServedCertificate>& certificates, bool http) {
   if (certificates.empty()) return Error::invalid("no certificate to serve");
   std::shared_ptr<TlsTerminator> tls(new TlsTerminator());
   for (const auto& c : certificates) {
@@ -110,7 +110,7 @@ Result<std::shared_ptr<const TlsTerminator>> TlsTerminator::create(const std::ve
     SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_tlsext_servername_callback(ctx, onTlsServerName);
     SSL_CTX_set_tlsext_servername_arg(ctx, tls.get());
-    SSL_CTX_set_alpn_select_cb(ctx, onTlsAlpn, nullptr);
+    if (http) SSL_CTX_set_alpn_select_cb(ctx, onTlsAlpn, nullptr);
     // The chain: the leaf, then any intermediates that follow it in tls.crt.
     BIO* bio = BIO_new_mem_buf(c.certPem.data(), int(c.certPem.size()));
     X509* leaf = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);

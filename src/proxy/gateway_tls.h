@@ -1,7 +1,8 @@
-// TLS termination on Gateway listeners (protocol HTTPS, tls.mode Terminate): the certificates
+// TLS termination on Gateway listeners (protocol HTTPS, or TLS with tls.mode Terminate): the certificates
 // of kubernetes.io/tls Secrets, chosen per connection by the name the client asks for (SNI)
 // among the Gateway listeners that share a port, then HTTP/2 when the client offers it in ALPN
-// (as browsers do), else HTTP/1.1, as on a plain listener.
+// (as browsers do), else HTTP/1.1, as on a plain listener; on a TLS listener the bytes inside go to
+// the backend of its TLSRoute or TCPRoute as a TCP stream.
 //
 // Also the checks Gateway API asks of references: a certificate Secret or a backend Service in
 // another namespace needs a ReferenceGrant there.
@@ -28,7 +29,9 @@ struct ServedCertificate {
 
 class TlsTerminator {
  public:
-  static Result<std::shared_ptr<const TlsTerminator>> create(const std::vector<ServedCertificate>& certificates);
+  // `http`: the connection carries HTTP (an HTTPS listener), so ALPN may pick h2 or http/1.1;
+  // otherwise (a TLS listener that terminates, TCP inside) no protocol is negotiated.
+  static Result<std::shared_ptr<const TlsTerminator>> create(const std::vector<ServedCertificate>& certificates, bool http = true);
   ~TlsTerminator();
   TlsTerminator(const TlsTerminator&) = delete;
   TlsTerminator& operator=(const TlsTerminator&) = delete;

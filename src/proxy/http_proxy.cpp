@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <cctype>
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <netinet/tcp.h>
@@ -170,7 +172,7 @@ void ListenSocket::onEvents(uint32_t) {
       continue;
     }
     if (slot_->config && slot_->config->protocol == Listener::Protocol::kTcp) d->startTcp(*slot_->config);
-    else if (slot_->config && slot_->config->protocol == Listener::Protocol::kTls) d->startTlsPassthrough();
+    else if (slot_->config && slot_->config->protocol == Listener::Protocol::kTls && !slot_->config->tls) d->startTlsPassthrough();
     else if (slot_->config && slot_->config->protocol == Listener::Protocol::kMesh) d->startMeshInbound();
     else if (slot_->config && slot_->config->tls) d->startTlsTermination(slot_->config->tls);
   }
@@ -1280,6 +1282,13 @@ void Downstream::tlsHandshakeStep() {
   // OpenSSL may hold the client's first bytes already (TLS 1.3 clients send them with their
   // Finished): read them now, as no further edge will say so.
   readable_ = true;
+  if (slot_->config && slot_->config->protocol == Listener::Protocol::kTls) {  // TLS Terminate: TCP inside
+    std::string serverName;
+    if (const char* n = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name))
+      for (const char* c = n; *c; ++c) serverName += char(std::tolower(static_cast<unsigned char>(*c)));
+    startTcp(*slot_->config, serverName);
+    return;
+  }
   if (alpnLength == 2 && std::memcmp(alpn, "h2", 2) == 0) {
     startHttp2();
     return;

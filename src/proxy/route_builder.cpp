@@ -395,6 +395,7 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
     bool ok;
     int attached = 0;
     bool https = false;
+    bool terminate = false;  // HTTPS, or TLS with tls.mode Terminate: the listener holds certificates
     std::string problem;  // why it is not accepted (ok false)
     // HTTPS: the certificates its references resolved to, and what was wrong with the others.
     std::vector<ServedCertificate> certificates;
@@ -424,20 +425,19 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
       if (g.allowFrom.empty()) g.allowFrom = "Same";
       g.selector = api::valueAt(l, "allowedRoutes.namespaces.selector");
       g.https = g.protocol == "HTTPS";
-      bool passthrough = g.protocol == "TLS" && str(l, "tls.mode") == "Passthrough";
-      g.ok = g.port > 0 && (g.protocol == "HTTP" || g.https || passthrough || g.protocol == "TCP" || g.protocol == "UDP");
-      if (!g.ok && g.protocol == "TLS")
-        g.problem = "protocol TLS is served with tls.mode Passthrough (TLSRoutes pick backends by SNI); to terminate TLS use protocol HTTPS";
-      else if (!g.ok)
-        g.problem = "protocol " + g.protocol + " is not served (HTTP, HTTPS, TLS, TCP and UDP are)";
-      if (g.https) g.certificates = listenerCertificates(l, g.ns, src.secrets, src.referenceGrants, g.refReason, g.refMessage);
-      if (g.ok && portProtocol.count(g.key) && portProtocol[g.key] != g.protocol) {
-        g.ok = false;  // one port speaks one protocol
+      g.terminate = g.https || (g.protocol == "TLS" && str(l, "tls.mode") != "Passthrough");  // Terminate is the default
+      g.ok = g.port > 0 && (g.protocol == "HTTP" || g.https || g.protocol == "TLS" || g.protocol == "TCP" || g.protocol == "UDP");
+      if (!g.ok) g.problem = "protocol " + g.protocol + " is not served (HTTP, HTTPS, TLS, TCP and UDP are)";
+      if (g.terminate) g.certificates = listenerCertificates(l, g.ns, src.secrets, src.referenceGrants, g.refReason, g.refMessage);
+      // One port speaks one protocol (and a TLS port either terminates or passes through).
+      std::string served = g.protocol == "TLS" ? (g.terminate ? "TLS (Terminate)" : "TLS (Passthrough)") : g.protocol;
+      if (g.ok && portProtocol.count(g.key) && portProtocol[g.key] != served) {
+        g.ok = false;
         g.problem = "port " + std::to_string(g.port) + " is used by another listener with protocol " + portProtocol[g.key];
       } else if (g.ok) {
-        portProtocol[g.key] = g.protocol;
+        portProtocol[g.key] = served;
       }
-      Listener::Protocol served = g.protocol == "TLS"   ? Listener::Protocol::kTls
+      Listener::Protocol kind = g.protocol == "TLS"   ? Listener::Protocol::kTls
                                   : g.protocol == "TCP" ? Listener::Protocol::kTcp
                                   : g.protocol == "UDP" ? Listener::Protocol::kUdp
                                                         : Listener::Protocol::kHttp;
@@ -447,21 +447,22 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
         x.port = g.port;
         x.key = g.key;
         x.name = "gateway " + gkey + "/" + g.name;
-        x.protocol = served;
+        x.protocol = kind;
         listeners[g.key] = std::move(x);
         gatewayPorts.insert(g.key);
-      } else if (g.ok && !gatewayPorts.count(g.key) && (served != Listener::Protocol::kHttp || listeners[g.key].protocol != Listener::Protocol::kHttp)) {
+      } else if (g.ok && !gatewayPorts.count(g.key) && (kind != Listener::Protocol::kHttp || listeners[g.key].protocol != Listener::Protocol::kHttp)) {
         g.ok = false;  // the port is a Service's node port
-        g.problem = "port " + std::to_string(g.port) + " is a Service's " + (served == Listener::Protocol::kUdp ? "UDP" : "TCP") + " port";
+        g.problem = "port " + std::to_string(g.port) + " is a Service's " + (kind == Listener::Protocol::kUdp ? "UDP" : "TCP") + " port";
       }
       gatewayListeners.push_back(g);
     }
   }
-  // The route kinds each listener protocol takes.
-  auto takes = [](const std::string& protocol, std::string_view routeKind) {
+  // The route kinds each listener takes (a TLS listener that terminates also takes TCPRoutes).
+  auto takes = [](const GatewayListener& gl, std::string_view routeKind) {
+    const std::string& protocol = gl.protocol;
     if (routeKind == "HTTPRoute" || routeKind == "GRPCRoute") return protocol == "HTTP" || protocol == "HTTPS";
     if (routeKind == "TLSRoute") return protocol == "TLS";
-    if (routeKind == "TCPRoute") return protocol == "TCP";
+    if (routeKind == "TCPRoute") return protocol == "TCP" || (protocol == "TLS" && gl.terminate);
     return routeKind == "UDPRoute" && protocol == "UDP";
   };
 
@@ -561,7 +562,7 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
           if (gl.gateway != pns + "/" + pname || !gl.ok) continue;
           if (!section.empty() && gl.name != section) continue;
           if (pport && gl.port != pport) continue;
-          if (!takes(gl.protocol, routeKind)) {
+          if (!takes(gl, routeKind)) {
             reason = "NotAllowedByListeners";
             message = "listener " + gl.name + " (protocol " + gl.protocol + ") does not take " + std::string(routeKind) + "s";
             continue;
@@ -729,9 +730,9 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
     for (const auto& gl : gatewayListeners) {
       if (gl.gateway != gkey) continue;
       bool refsOk = gl.refMessage.empty();
-      bool programmed = gl.ok && (!gl.https || !gl.certificates.empty());
+      bool programmed = gl.ok && (!gl.terminate || !gl.certificates.empty());
       allOk = allOk && programmed;
-      std::string where = "listening on " + gl.key + (gl.https ? " (TLS)" : gl.protocol == "TLS" ? " (TLS passthrough)" : "");
+      std::string where = "listening on " + gl.key + (gl.terminate ? " (TLS)" : gl.protocol == "TLS" ? " (TLS passthrough)" : "");
       json::array conds{condition("Accepted", gl.ok, gl.ok ? "Accepted" : gl.problem.starts_with("protocol") ? "UnsupportedProtocol" : "PortUnavailable",
                                   gl.ok ? (programmed ? where : "accepted; not listening until it has a certificate (see ResolvedRefs)") : gl.problem, generation),
                         condition("Programmed", programmed, programmed ? "Programmed" : "Invalid",
@@ -739,7 +740,7 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
                         condition("ResolvedRefs", refsOk, refsOk ? "ResolvedRefs" : gl.refReason, refsOk ? "all references resolved" : gl.refMessage, generation)};
       json::array kinds;
       for (const char* kind : {"HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute"})
-        if (takes(gl.protocol, kind)) kinds.push_back(json::object{{"group", "gateway.networking.k8s.io"}, {"kind", kind}});
+        if (takes(gl, kind)) kinds.push_back(json::object{{"group", "gateway.networking.k8s.io"}, {"kind", kind}});
       ls.push_back(json::object{{"name", gl.name}, {"attachedRoutes", gl.attached}, {"supportedKinds", kinds}, {"conditions", conds}});
     }
     std::string address = "0.0.0.0";
@@ -752,17 +753,21 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
         {"listeners", ls}};
   }
 
-  // HTTPS ports: the certificates of every Gateway listener on the port, by hostname (SNI).
+  // Ports that terminate TLS (HTTPS, TLS Terminate): the certificates of every Gateway listener on
+  // the port, by hostname (SNI).
+  auto terminates = [&](const std::string& key) { return portProtocol[key] == "HTTPS" || portProtocol[key] == "TLS (Terminate)"; };
   auto addTls = [&](Listener& l) {
+    bool http = l.protocol == Listener::Protocol::kHttp;
     std::vector<ServedCertificate> certificates;
     for (const auto& gl : gatewayListeners)
       if (gl.ok && gl.key == l.key) certificates.insert(certificates.end(), gl.certificates.begin(), gl.certificates.end());
     if (certificates.empty()) return false;  // Programmed=False: the port stays closed
     uint64_t fingerprint = 0;
     for (const auto& c : certificates) fingerprint ^= hash64(c.hostname + '\n' + c.certPem + '\n' + c.keyPem) * 0x9e3779b97f4a7c15ULL;
+    fingerprint += http;
     auto& cached = tlsByListener_[l.key];
     if (!cached.second || cached.first != fingerprint) {
-      auto tls = TlsTerminator::create(certificates);
+      auto tls = TlsTerminator::create(certificates, http);
       if (!tls) {
         log::warn("proxy", "not serving " + l.name + ": " + tls.error().message);
         return false;
@@ -776,7 +781,7 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
   for (auto& [key, l] : listeners) {
     auto it = routesByListenerHost.find(key);
     if (it == routesByListenerHost.end()) {
-      if (portProtocol[key] == "HTTPS" && !addTls(l)) continue;
+      if (terminates(key) && !addTls(l)) continue;
       t.listeners.push_back(std::move(l));
       continue;
     }
@@ -793,7 +798,7 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
       for (auto& r : any) vh.routes.push_back(r.route);
       l.hosts.push_back(std::move(vh));
     }
-    if (portProtocol[key] == "HTTPS" && !addTls(l)) continue;
+    if (terminates(key) && !addTls(l)) continue;
     t.listeners.push_back(std::move(l));
   }
   // The mesh's inbound port, and the pods on this node it may reach.

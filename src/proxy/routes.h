@@ -218,7 +218,8 @@ struct Listener {
   std::string ip;   // "0.0.0.0" for every address
   int port = 0;
   // kMesh: the mTLS inbound port other nodes' proxies tunnel to (mesh_tls.h). kTls: a Gateway's
-  // TLS passthrough port, where the ClientHello's server name picks the route.
+  // TLS port, where the ClientHello's server name picks the route; with `tls` the proxy
+  // terminates TLS and tunnels the bytes inside, else it passes the TLS stream through.
   enum class Protocol { kTcp, kHttp, kUdp, kMesh, kTls } protocol = Protocol::kHttp;
   bool clusterIp = false;  // the address is a cluster IP (added to the node bridge)
   std::string name;        // "service ns/name" or "gateway ns/name/listener"
@@ -227,7 +228,8 @@ struct Listener {
   int tcpCluster = -1;
   bool clientIpAffinity = false;  // kTcp: sessionAffinity ClientIP
   std::vector<VirtualHost> hosts;  // kHttp; kTls (by server name); Gateway kTcp and kUdp (one, unnamed)
-  std::shared_ptr<const TlsTerminator> tls;  // kHttp on a Gateway HTTPS port (gateway_tls.h)
+  // kHttp on a Gateway HTTPS port, kTls on a TLS port that terminates (gateway_tls.h).
+  std::shared_ptr<const TlsTerminator> tls;
 };
 
 struct RouteTable {

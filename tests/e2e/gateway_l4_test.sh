@@ -1,17 +1,20 @@
 # Gateway listeners below HTTP, end to end with kubectl, curl and sockets: TLS passthrough where
 # the client's SNI picks a TLSRoute and the pods terminate TLS with their own certificates (curl
-# verifies them), a TLSRoute in the experimental channel's v1alpha2, TCPRoute and UDPRoute ports,
+# verifies them), a TLSRoute in the experimental channel's v1alpha2, a TLS listener that
+# terminates with a Secret's certificate in front of a TCP pod, TCPRoute and UDPRoute ports,
 # listener and route status, and refused manifests.
 source "$(dirname "$0")/lib.sh"
 
 TLS_PORT=$(free_port)
 L4_PORT=$(free_port)
+TERM_PORT=$(free_port)
 cert() {  # cert NAME DNS-NAME: a self-signed certificate the pod serves
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=$2" \
     -addext "subjectAltName=DNS:$2" -keyout "$WORK/$1.key" -out "$WORK/$1.crt" 2>/dev/null
 }
 cert a a.example.com
 cert b b.example.com
+cert echo echo.example.com
 
 cat >"$WORK/https.py" <<'EOF'
 import http.server, os, ssl
@@ -52,6 +55,7 @@ while True:
 EOF
 
 start_skiff
+check "kubectl create secret tls for the terminating listener" kubectl create secret tls echo-cert --cert "$WORK/echo.crt" --key "$WORK/echo.key"
 deployment() {  # deployment NAME CERT
   cat <<EOF
 apiVersion: apps/v1
@@ -117,6 +121,14 @@ spec:
   - {name: passthrough, port: $TLS_PORT, protocol: TLS, tls: {mode: Passthrough}}
   - {name: tcp, port: $L4_PORT, protocol: TCP}
   - {name: udp, port: $L4_PORT, protocol: UDP}
+  - {name: terminate, port: $TERM_PORT, protocol: TLS, hostname: echo.example.com, tls: {mode: Terminate, certificateRefs: [{name: echo-cert}]}}
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: {name: echo-tls}
+spec:
+  parentRefs: [{name: l4, sectionName: terminate}]
+  rules: [{backendRefs: [{name: echo, port: 5000}]}]
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: TLSRoute
@@ -176,15 +188,28 @@ udp_ok() { [ "$(udp hello 2>/dev/null)" = udp:hello ]; }
 check "TCPRoute: bytes reach the pod and back" wait_for "tcp route" 20 tcp_ok
 check "UDPRoute: datagrams on the same port number reach the pod and back" wait_for "udp route" 20 udp_ok
 
+tls_tcp() {  # TLS with the listener's certificate (verified), clear text to the pod
+  python3 - "$TERM_PORT" "$WORK/echo.crt" "$1" <<'PYEOF'
+import socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=3) as raw:
+    with ctx.wrap_socket(raw, server_hostname="echo.example.com") as s:
+        s.sendall(sys.argv[3].encode())
+        print(s.recv(64).decode(), s.version())
+PYEOF
+}
+tls_tcp_ok() { tls_tcp ping 2>/dev/null | grep -q "^tcp:ping TLS"; }
+check "TLS Terminate + TCPRoute: the Gateway's certificate, then clear bytes to the pod" wait_for "tls terminate" 20 tls_tcp_ok
+
 # Status, as kubectl shows it.
 cond() {  # cond RESOURCE NAME TYPE -> status of the first parent's condition
   kubectl get "$1" "$2" -o jsonpath="{.status.parents[0].conditions[?(@.type==\"$3\")].status}"
 }
-for r in "tlsroute site-a" "tlsroute site-b" "tcproute echo" "udproute echo"; do
+for r in "tlsroute site-a" "tlsroute site-b" "tcproute echo" "udproute echo" "tcproute echo-tls"; do
   check "$r Accepted" bash -c "[ \"\$(kubectl get $r -o jsonpath='{.status.parents[0].conditions[?(@.type==\"Accepted\")].status}')\" = True ]"
 done
 out=$(kubectl get gateway l4 -o jsonpath='{range .status.listeners[*]}{.name}={.attachedRoutes}:{.supportedKinds[0].kind} {end}')
-check "listeners count their routes and say which kinds they take ($out)" test "$out" = "passthrough=2:TLSRoute tcp=1:TCPRoute udp=1:UDPRoute "
+check "listeners count their routes and say which kinds they take ($out)" test "$out" = "passthrough=2:TLSRoute tcp=1:TCPRoute udp=1:UDPRoute terminate=1:TLSRoute "
 out=$(kubectl get tlsroutes,tcproutes,udproutes 2>&1)
 check "kubectl get tlsroutes,tcproutes,udproutes" bash -c "grep -q 'a.example.com' <<<\"\$0\" && grep -q 'tcproute.*/echo' <<<\"\$0\"" "$out"
 out=$(kubectl get tlsroute.v1alpha2.gateway.networking.k8s.io site-a -o jsonpath='{.apiVersion}')

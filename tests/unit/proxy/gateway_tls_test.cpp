@@ -182,5 +182,55 @@ TEST(GatewayTls, HttpsListenerTerminatesTlsAndForwardsPlainHttp) {
   EXPECT_EQ(tlsGet(f.port, "shop.example.com", std::string("\x02h2\x08http/1.1", 12), "").alpn, "h2");
 }
 
+TEST(GatewayTls, TlsListenerThatTerminatesTunnelsThePlainBytesToItsRoute) {
+  // A TCP backend that answers what it was sent, in clear.
+  int bePort;
+  int beFd = listenOn(bePort);
+  std::thread backend([beFd] {
+    for (int i = 0; i < 2; ++i) {
+      int c = accept(beFd, nullptr, nullptr);
+      char tmp[4096];
+      ssize_t n = recv(c, tmp, sizeof tmp, 0);
+      if (n > 0) sendAll(c, "got:" + std::string(tmp, size_t(n)));
+      close(c);
+    }
+  });
+  ProxyOptions one;
+  one.workers = 1;
+  HttpProxy proxy(one);
+  ASSERT_TRUE(proxy.start());
+  ServedCertificate db = servedFor("db.example.com", "db");
+  auto tls = TlsTerminator::create({db}, /*http=*/false);
+  ASSERT_TRUE(tls);
+  auto t = std::make_shared<RouteTable>();
+  t->clusters.push_back(cluster("db", {bePort}));
+  Listener l;
+  l.ip = "127.0.0.1";
+  l.port = freePort();
+  l.key = "127.0.0.1:" + std::to_string(l.port);
+  l.protocol = Listener::Protocol::kTls;
+  l.name = "gateway shop/edge/db";
+  l.tls = *tls;
+  VirtualHost vh;
+  vh.hostnames = {"db.example.com"};
+  vh.routes = {routeTo({{0, 1}})};
+  l.hosts = {vh};
+  t->listeners.push_back(l);
+  proxy.update(t);
+  int probe = connectWhenListening(l.port);
+  ASSERT_GE(probe, 0);
+  close(probe);
+  TlsAnswer a = tlsGet(l.port, "DB.example.com", std::string("\x02h2\x08http/1.1", 12), "/query");
+  ASSERT_TRUE(a.handshake);
+  EXPECT_EQ(a.serial, serialOf(db));
+  EXPECT_EQ(a.alpn, "");  // not HTTP: no protocol negotiated
+  EXPECT_TRUE(a.response.starts_with("got:GET /query HTTP/1.1\r\nHost: DB.example.com")) << a.response;
+  // A name the certificate does not serve fails the handshake; the next client is served.
+  EXPECT_FALSE(tlsGet(l.port, "other.example.com", "", "/").handshake);
+  EXPECT_TRUE(tlsGet(l.port, "db.example.com", "", "/x").response.starts_with("got:GET /x "));
+  backend.join();
+  close(beFd);
+}
+
 }  // namespace
 }  // namespace skiff::proxy
