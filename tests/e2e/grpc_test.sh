@@ -33,7 +33,13 @@ PYEOF
 cat >"$WORK/client.py" <<'PYEOF'
 import grpc, sys, collections
 target, what = sys.argv[1], sys.argv[2]
-ch = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 8 << 20), ("grpc.max_send_message_length", 8 << 20)])
+opts = [("grpc.max_receive_message_length", 8 << 20), ("grpc.max_send_message_length", 8 << 20)]
+if target.startswith("tls:"):  # tls:HOST:PORT:CA-FILE: TLS to a Gateway HTTPS listener as grpc.example.com
+    _, host, port, ca = target.split(":", 3)
+    creds = grpc.ssl_channel_credentials(root_certificates=open(ca, "rb").read())
+    ch = grpc.secure_channel(host + ":" + port, creds, options=opts + [("grpc.ssl_target_name_override", "grpc.example.com")])
+else:
+    ch = grpc.insecure_channel(target, options=opts)
 grpc.channel_ready_future(ch).result(timeout=10)
 call = lambda m: ch.unary_unary("/echo.Echo/" + m)
 if what == "spread":
@@ -70,6 +76,10 @@ PYEOF
 
 start_skiff --proxy-workers 2
 GW_PORT=$(free_port)
+TLS_PORT=$(free_port)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=grpc.example.com" \
+  -addext "subjectAltName=DNS:grpc.example.com" -keyout "$WORK/grpc.key" -out "$WORK/grpc.crt" 2>/dev/null
+check "kubectl create secret tls" kubectl create secret tls grpc-cert --cert "$WORK/grpc.crt" --key "$WORK/grpc.key"
 cat >"$WORK/app.yaml" <<EOF
 apiVersion: apps/v1
 kind: Deployment
@@ -140,7 +150,9 @@ metadata: {name: rpc}
 spec:
   gatewayClassName: skiff
   addresses: [{type: IPAddress, value: 127.0.0.1}]
-  listeners: [{name: h2c, port: $GW_PORT, protocol: HTTP}]
+  listeners:
+  - {name: h2c, port: $GW_PORT, protocol: HTTP}
+  - {name: tls, port: $TLS_PORT, protocol: HTTPS, hostname: grpc.example.com, tls: {certificateRefs: [{name: grpc-cert}]}}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: GRPCRoute
@@ -188,7 +200,7 @@ via_gw() { $PY "$WORK/client.py" "$GW" count >/dev/null 2>&1; }
 check "the Gateway answers gRPC" wait_for "gateway grpc" 20 via_gw
 check "GRPCRoute Accepted" bash -c "kubectl get grpcroute echo -o jsonpath='{.status.parents[0].conditions[?(@.type==\"Accepted\")].status}' | grep -qx True"
 check "missing backend: ResolvedRefs BackendNotFound" bash -c "kubectl get grpcroute echo -o jsonpath='{.status.parents[0].conditions[?(@.type==\"ResolvedRefs\")].reason}' | grep -qx BackendNotFound"
-check "the listener counts the GRPCRoute" bash -c "[ \"\$(kubectl get gateway rpc -o jsonpath='{.status.listeners[0].attachedRoutes}')\" = 1 ]"
+check "both listeners count the GRPCRoute" bash -c "[ \"\$(kubectl get gateway rpc -o jsonpath='{.status.listeners[*].attachedRoutes}')\" = '1 1' ]"
 check "kubectl get grpcroutes" bash -c "kubectl get grpcroutes | grep -q '^echo '"
 out=$($PY "$WORK/client.py" "$GW" who 2>&1)
 check "service match: calls reach the echo pods ($out)" test "$out" = "echo"
@@ -196,6 +208,8 @@ out=$($PY "$WORK/client.py" "$GW" who x-canary=1 2>&1)
 check "method and metadata match: the canary, over h2c to an unnamed port ($out)" test "$out" = "canary"
 out=$($PY "$WORK/client.py" "$GW" count 2>&1)
 check "streaming through the GRPCRoute" test "$out" = "0,1,2"
+out=$($PY "$WORK/client.py" "tls:127.0.0.1:$TLS_PORT:$WORK/grpc.crt" who x-canary=1 2>&1)
+check "gRPC over TLS (ALPN h2) on the HTTPS listener, routed by the same GRPCRoute ($out)" test "$out" = "canary"
 cat >"$WORK/bad-route.yaml" <<EOF
 apiVersion: gateway.networking.k8s.io/v1
 kind: GRPCRoute
