@@ -74,8 +74,15 @@ Status Context::loadDiscovery() {
   auto groups = call("GET", "/apis");
   if (!groups) return groups.error();
   if (const json::value* gs = api::valueAt(*groups, "groups"); gs && gs->is_array())
-    for (const auto& g : gs->get_array())
-      groupVersions.push_back("/apis/" + api::stringAt(g, "preferredVersion.groupVersion"));
+    for (const auto& g : gs->get_array()) {
+      // Every served version (a kind may exist only in an older one, as TCPRoute in v1alpha2),
+      // the preferred first so that names resolve to it as kubectl's do.
+      std::string preferred = api::stringAt(g, "preferredVersion.groupVersion");
+      groupVersions.push_back("/apis/" + preferred);
+      if (const json::value* vs = api::valueAt(g, "versions"); vs && vs->is_array())
+        for (const auto& v : vs->get_array())
+          if (std::string gv = api::stringAt(v, "groupVersion"); !gv.empty() && gv != preferred) groupVersions.push_back("/apis/" + gv);
+    }
   for (const auto& path : groupVersions) {
     auto list = call("GET", path);
     if (!list) return list.error();

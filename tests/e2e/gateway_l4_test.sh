@@ -211,6 +211,7 @@ done
 out=$(kubectl get gateway l4 -o jsonpath='{range .status.listeners[*]}{.name}={.attachedRoutes}:{.supportedKinds[0].kind} {end}' || true)
 check "listeners count their routes and say which kinds they take ($out)" test "$out" = "passthrough=2:TLSRoute tcp=1:TCPRoute udp=1:UDPRoute terminate=1:TLSRoute "
 out=$(kubectl get tlsroutes,tcproutes,udproutes 2>&1 || true)
+check "skiff's own CLI finds kinds only served in v1alpha2" bash -c "\"$SKIFF\" get tcproutes | grep -q '^echo '"
 check "kubectl get tlsroutes,tcproutes,udproutes" bash -c "grep -q 'a.example.com' <<<\"\$0\" && grep -q 'tcproute.*/echo' <<<\"\$0\"" "$out"
 out=$(kubectl get tlsroute.v1alpha2.gateway.networking.k8s.io site-a -o jsonpath='{.apiVersion}' || true)
 check "a TLSRoute reads back in either version" test "$out" = "gateway.networking.k8s.io/v1alpha2"
