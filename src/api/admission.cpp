@@ -180,6 +180,11 @@ void applyDefaults(const ResourceType& type, json::value& object) {
     auto& spec = objectAt(o, "spec");
     setDefault(spec, "type", "ClusterIP");
     setDefault(spec, "sessionAffinity", "None");
+    // As Kubernetes: ClientIP affinity without a config sticks for three hours.
+    if (auto* aff = spec.if_contains("sessionAffinity"); aff && aff->is_string() && aff->get_string() == "ClientIP") {
+      auto& config = objectAt(spec, "sessionAffinityConfig");
+      setDefault(objectAt(config, "clientIP"), "timeoutSeconds", 10800);
+    }
     setDefault(spec, "internalTrafficPolicy", "Cluster");
     if (auto* ports = spec.if_contains("ports"); ports && ports->is_array()) {
       for (auto& p : ports->get_array()) {
@@ -257,6 +262,9 @@ void applyDefaults(const ResourceType& type, json::value& object) {
 
 // ---------- validation ----------
 namespace {
+
+// Kubernetes' bound on spec.sessionAffinityConfig.clientIP.timeoutSeconds: one day.
+constexpr int64_t kMaxClientIpAffinitySeconds = 86400;
 
 const char* kDns1123LabelMsg =
     "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end "
@@ -602,6 +610,18 @@ void validateService(const json::value& obj, Errors& e) {
     e.unsupported("spec.type", type, {"ClusterIP", "ExternalName", "LoadBalancer", "NodePort"});
   std::string aff = strAt(*spec, "sessionAffinity");
   if (!aff.empty() && aff != "None" && aff != "ClientIP") e.unsupported("spec.sessionAffinity", aff, {"ClientIP", "None"});
+  if (const auto* configValue = spec->if_contains("sessionAffinityConfig"); configValue && configValue->is_object()) {
+    const json::object* config = &configValue->get_object();
+    if (aff != "ClientIP") {
+      e.forbidden("spec.sessionAffinityConfig", "must not be set when session affinity is " + (aff.empty() ? std::string("None") : aff));
+    } else if (const auto* clientIp = config->if_contains("clientIP"); clientIp && clientIp->is_object()) {
+      const auto* t = clientIp->get_object().if_contains("timeoutSeconds");
+      auto seconds = intAt(clientIp->get_object(), "timeoutSeconds");
+      if (t && (!seconds || *seconds <= 0 || *seconds > kMaxClientIpAffinitySeconds))
+        e.invalid("spec.sessionAffinityConfig.clientIP.timeoutSeconds", *t,
+                  "must be greater than 0 and less than " + std::to_string(kMaxClientIpAffinitySeconds));
+    }
+  }
   const json::array* ports = arrAt(*spec, "ports");
   bool headless = strAt(*spec, "clusterIP") == "None";
   if ((!ports || ports->empty()) && type != "ExternalName" && !headless) e.required("spec.ports");

@@ -614,7 +614,7 @@ void H2Server::route(H2Stream& s) {
   if (c.lb == LbPolicy::kConsistentHash && c.hash.source == HashPolicy::Source::kHeader) {
     for (const auto& [k, v] : s.requestHeaders)
       if (k == c.hash.name) ex.hashKey = hash64(v);
-  } else if ((c.lb == LbPolicy::kConsistentHash && c.hash.source == HashPolicy::Source::kSourceIp) || listener->clientIpAffinity) {
+  } else if (c.lb == LbPolicy::kConsistentHash && c.hash.source == HashPolicy::Source::kSourceIp) {
     ex.hashKey = hash64(std::string_view(reinterpret_cast<const char*>(&down_.peer_.sin_addr), 4));
   }
 
@@ -666,7 +666,7 @@ void H2Server::attempt(H2Stream& s) {
   s.backoffUntil = kNever;
   auto now = w.loop_.now();
   uint64_t rnd = w.random();
-  int e = pickEndpoint(c, ex.hashKey, ex.lastFailed, rnd, now);
+  int e = pickEndpointFor(c, down_.peer_.sin_addr.s_addr, ex.hashKey, ex.lastFailed, rnd, now);
   if (e < 0) return localReply(s, 503, "no healthy upstream for " + c.name);
   ex.endpoint = e;
   std::string_view path = std::string_view(s.path).substr(0, s.path.find('?'));

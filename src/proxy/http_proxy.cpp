@@ -435,8 +435,6 @@ void Downstream::startExchange(const http1::Head& head) {
       case HashPolicy::Source::kNone:
         break;
     }
-  } else if (listener->clientIpAffinity) {
-    ex.hashKey = hash64(std::string_view(reinterpret_cast<const char*>(&peer_.sin_addr), 4));
   }
 
   // The head as it goes upstream: hop-by-hop headers dropped, route edits applied, trace context
@@ -534,7 +532,7 @@ void Downstream::sendAttempt() {
   auto now = w_.loop_.now();
   ex.backingOff = false;
   uint64_t rnd = w_.random();
-  int e = pickEndpoint(c, ex.hashKey, ex.lastFailed, rnd, now);
+  int e = pickEndpointFor(c, peer_.sin_addr.s_addr, ex.hashKey, ex.lastFailed, rnd, now);
   if (e < 0) {
     respond(503, "no healthy upstream for " + c.name, !ex.requestDone);
     return;
@@ -1180,13 +1178,13 @@ void Downstream::startTcp(const Listener& l, std::string_view serverName) {
     return;
   }
   const Cluster& c = ex_->table->clusters[size_t(cluster)];
-  uint64_t key = hash64(std::string_view(reinterpret_cast<const char*>(&peer_.sin_addr), 4));
-  // Try each endpoint once (round robin, or the client's own with ClientIP affinity); one that
-  // refuses is skipped for the next.
+  // Try each endpoint once (by the cluster's policy, or the client's own with ClientIP affinity);
+  // one that refuses is skipped for the next.
   auto now = w_.loop_.now();
+  int refusedBy = -1;
   for (size_t tries = 0; tries < c.endpoints.size(); ++tries) {
     uint64_t r = w_.random();
-    int e = l.clientIpAffinity ? int((key + tries) % c.endpoints.size()) : pickEndpoint(c, 0, -1, r, now);
+    int e = pickEndpointFor(c, peer_.sin_addr.s_addr, 0, refusedBy, r, now);
     if (e < 0) break;
     if (!authorize(*ex_->table, c, e, "", "", "")) {
       linger lg{1, 0};
@@ -1209,6 +1207,7 @@ void Downstream::startTcp(const Listener& l, std::string_view serverName) {
       if (readable_) pumpTunnel(*this, *u);
       return;
     }
+    refusedBy = e;
   }
   tcpConnections(l.name, "no_endpoints").inc();
   linger lg{1, 0};
@@ -1488,8 +1487,7 @@ void ListenSocket::onDatagrams() {
         continue;
       }
       const Cluster& c = w_.table_->clusters[size_t(cluster)];
-      uint64_t hash = hash64(std::string_view(reinterpret_cast<const char*>(&from.sin_addr), 4));
-      int e = l->clientIpAffinity && !c.endpoints.empty() ? int(hash % c.endpoints.size()) : pickEndpoint(c, 0, -1, r, now);
+      int e = pickEndpointFor(c, from.sin_addr.s_addr, 0, -1, r, now);
       if (e < 0) {
         udpSessions(l->name, "no_endpoints").inc();
         continue;  // dropped, as kube-proxy drops datagrams for a Service without endpoints

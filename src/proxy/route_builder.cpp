@@ -218,7 +218,11 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
     services[key] = svc.get();
     std::string ns = str(*svc, "metadata.namespace"), name = str(*svc, "metadata.name");
     api::TrafficPolicy policy = api::readTrafficPolicy(*svc, nullptr);
-    bool affinity = str(*svc, "spec.sessionAffinity") == "ClientIP";
+    std::chrono::seconds affinityTimeout{0};
+    if (str(*svc, "spec.sessionAffinity") == "ClientIP") {
+      int64_t seconds = intAt(*svc, "spec.sessionAffinityConfig.clientIP.timeoutSeconds", 10800);
+      affinityTimeout = std::chrono::seconds(seconds > 0 ? seconds : 10800);
+    }
     const json::value* ep = endpointsByService.count(key) ? endpointsByService[key] : nullptr;
     for (const auto& port : arrayAt(*svc, "spec.ports")) {
       int64_t number = intAt(port, "port", 0);
@@ -240,10 +244,7 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
       if (policy.hashSource == "header") c.hash = {HashPolicy::Source::kHeader, policy.hashName};
       else if (policy.hashSource == "cookie") c.hash = {HashPolicy::Source::kCookie, policy.hashName};
       else if (policy.hashSource == "source-ip") c.hash = {HashPolicy::Source::kSourceIp, ""};
-      if (affinity) {
-        c.lb = LbPolicy::kConsistentHash;
-        c.hash = {HashPolicy::Source::kSourceIp, ""};
-      }
+      c.affinityTimeout = affinityTimeout;
       c.slowStart = std::chrono::milliseconds(policy.slowStartMs);
       c.timeout = std::chrono::milliseconds(policy.timeoutMs);
       c.limits = {policy.maxConnections, policy.maxPendingRequests, policy.maxRequests, policy.maxRetries};
@@ -352,7 +353,6 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
         l.name = ns + "/" + name;
         l.protocol = udp ? Listener::Protocol::kUdp : http ? Listener::Protocol::kHttp : Listener::Protocol::kTcp;
         l.tcpCluster = cluster;
-        l.clientIpAffinity = str(*svc, "spec.sessionAffinity") == "ClientIP";
         if (http) routesByListenerHost[l.key][""].push_back({serviceRoute(ns, name, cluster), "~", "~", order++});  // fallback: last
         if (!udp) serviceListeners[cname].push_back(l.key);
         listeners[l.key] = std::move(l);

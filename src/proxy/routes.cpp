@@ -229,6 +229,51 @@ const Route* matchRoute(const Listener& listener, const RequestView& request) {
   return nullptr;
 }
 
+namespace {
+uint64_t endpointAddressKey(const Endpoint& e) {
+  return uint64_t(ntohl(e.address.sin_addr.s_addr)) << 16 | ntohs(e.address.sin_port);
+}
+}  // namespace
+
+int pickEndpointFor(const Cluster& c, uint32_t clientIp, uint64_t hashKey, int exclude, uint64_t& random,
+                    Clock::time_point now) {
+  if (c.affinityTimeout.count() <= 0 || c.endpoints.empty()) return pickEndpoint(c, hashKey, exclude, random, now);
+  const int64_t nowNs = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+  const int64_t timeoutNs = std::chrono::duration_cast<std::chrono::nanoseconds>(c.affinityTimeout).count();
+  ClientAffinityTable& table = c.state->affinity;
+  std::lock_guard lock(table.mutex);
+  auto usable = [&](int i) {
+    // An ejected endpoint loses its clients, unless every endpoint is ejected (pickEndpoint's panic mode).
+    return i != exclude && c.endpoints[size_t(i)].state->ejectedUntil.load(std::memory_order_relaxed) <= nowNs;
+  };
+  auto it = table.byClient.find(clientIp);
+  if (it != table.byClient.end() && nowNs - it->second.lastUsedNs <= timeoutNs) {
+    auto& entry = it->second;
+    int found = -1;
+    if (entry.indexHint < c.endpoints.size() && endpointAddressKey(c.endpoints[entry.indexHint]) == entry.endpoint) {
+      found = int(entry.indexHint);
+    } else {
+      for (size_t i = 0; i < c.endpoints.size() && found < 0; ++i)
+        if (endpointAddressKey(c.endpoints[i]) == entry.endpoint) found = int(i);
+    }
+    if (found >= 0 && usable(found)) {
+      entry.indexHint = uint32_t(found);
+      entry.lastUsedNs = nowNs;
+      return found;
+    }
+  }
+  int e = pickEndpoint(c, hashKey, exclude, random, now);
+  if (e < 0) return e;
+  if (nowNs >= table.nextReapNs || (it == table.byClient.end() && table.byClient.size() >= ClientAffinityTable::kMaxClients)) {
+    std::erase_if(table.byClient, [&](const auto& kv) { return nowNs - kv.second.lastUsedNs > timeoutNs; });
+    table.nextReapNs = nowNs + std::min<int64_t>(timeoutNs, int64_t(60) * 1000000000);
+    it = table.byClient.find(clientIp);
+  }
+  if (it == table.byClient.end() && table.byClient.size() >= ClientAffinityTable::kMaxClients) return e;
+  table.byClient[clientIp] = {endpointAddressKey(c.endpoints[size_t(e)]), uint32_t(e), nowNs};
+  return e;
+}
+
 void buildRing(Cluster& c) {
   c.ring.clear();
   constexpr int kPointsPerEndpoint = 100;

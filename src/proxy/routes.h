@@ -11,10 +11,12 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <regex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "proxy/event_loop.h"
@@ -38,6 +40,21 @@ struct EndpointState {
   Clock::time_point readySince;           // slow start counts from here
 };
 
+// sessionAffinity ClientIP: which endpoint each client address was sent to, and when last. Shared
+// by every worker (a client's connections land on any of them), so guarded by a mutex; only
+// Services that ask for affinity pay for it. Kept across route-table rebuilds with the cluster.
+struct ClientAffinityTable {
+  struct Entry {
+    uint64_t endpoint = 0;  // the endpoint's address: IPv4 << 16 | port (an index moves between tables)
+    uint32_t indexHint = 0;  // where it was in the table that recorded it
+    int64_t lastUsedNs = 0;
+  };
+  static constexpr size_t kMaxClients = 100000;  // beyond this (after reaping), new clients are not remembered
+  std::mutex mutex;
+  std::unordered_map<uint32_t, Entry> byClient;  // client IPv4 (network order)
+  int64_t nextReapNs = 0;
+};
+
 struct ClusterState {
   std::atomic<uint64_t> roundRobin{0};
   std::atomic<int> connections{0};  // upstream connections open, idle ones included
@@ -46,6 +63,7 @@ struct ClusterState {
   std::atomic<int> requests{0};     // requests in flight
   std::atomic<int> retries{0};      // retries in flight (budget)
   std::atomic<int> ejected{0};      // endpoints ejected now
+  ClientAffinityTable affinity;
 };
 
 struct Endpoint {
@@ -155,6 +173,9 @@ struct Cluster {
   RetryPolicy retry;                      // defaults for routes that set none
   std::chrono::milliseconds timeout{0};   // whole request, 0 = none
   std::chrono::milliseconds connectTimeout{3000};
+  // sessionAffinity ClientIP: a client sticks to its endpoint while it comes back within this
+  // long (spec.sessionAffinityConfig.clientIP.timeoutSeconds); 0 = no affinity.
+  std::chrono::seconds affinityTimeout{0};
   std::shared_ptr<ClusterState> state;
 };
 
@@ -226,7 +247,6 @@ struct Listener {
   // kTcp and kUdp of a Service: where connections (datagram flows) go. -1 on Gateway ports, whose
   // routes (TCPRoute, UDPRoute, TLSRoute) in `hosts` pick a backend per connection.
   int tcpCluster = -1;
-  bool clientIpAffinity = false;  // kTcp: sessionAffinity ClientIP
   std::vector<VirtualHost> hosts;  // kHttp; kTls (by server name); Gateway kTcp and kUdp (one, unnamed)
   // kHttp on a Gateway HTTPS port, kTls on a TLS port that terminates (gateway_tls.h).
   std::shared_ptr<const TlsTerminator> tls;
@@ -263,6 +283,12 @@ const Route* matchRoute(const Listener& listener, const RequestView& request);
 // that just failed); -1 when none is available. `hashKey` feeds consistent hashing; `random` is a
 // per-worker generator.
 int pickEndpoint(const Cluster& cluster, uint64_t hashKey, int exclude, uint64_t& random, Clock::time_point now);
+// pickEndpoint for a request or connection from `clientIp` (IPv4, network order): with
+// sessionAffinity ClientIP the endpoint this client was last sent to, while it is still in the
+// cluster, not ejected, not `exclude`, and within the affinity timeout; otherwise a fresh pick,
+// remembered for the client.
+int pickEndpointFor(const Cluster& cluster, uint32_t clientIp, uint64_t hashKey, int exclude, uint64_t& random,
+                    Clock::time_point now);
 // Builds the consistent-hash ring of a cluster from its endpoints.
 void buildRing(Cluster& cluster);
 uint64_t hash64(std::string_view s);

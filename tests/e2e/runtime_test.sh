@@ -260,6 +260,8 @@ check "a NodePort Service answers on the node's port" wait_for "node port" 10 ba
 check "traffic reaches both ready replicas" wait_for "both replicas" 15 bash -c "out=\$($(declare -f seen); SVC_IP=$SVC_IP seen); grep -q second-replica <<<\"\$out\" && grep -q served-from-image <<<\"\$out\""
 sticky=$(for _ in $(seq 1 12); do curl -sf --max-time 2 "http://$STICKY_IP/"; done | sort -u | wc -l)
 check "sessionAffinity ClientIP keeps one client on one replica" test "$sticky" = 1
+timeout_s=$("$SKIFF" get svc sticky -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["spec"]["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"])')
+check "ClientIP affinity defaults to Kubernetes' three hours" test "$timeout_s" = 10800
 "$SKIFF" delete svc sticky >/dev/null
 check "a deleted Service's node port closes" wait_for "node port closed" 10 bash -c "! curl -sf --max-time 1 http://127.0.0.1:$NODE_PORT/ >/dev/null"
 "$SKIFF" exec web2 -- rm /w/ready

@@ -38,6 +38,32 @@ TEST(Defaults, DeploymentStrategyAndReplicas) {
   EXPECT_EQ(d.at_pointer("/spec/template/spec/dnsPolicy"), json::value("ClusterFirst"));
 }
 
+TEST(Defaults, ServiceClientIpAffinityStaysThreeHoursAndItsBoundsAreChecked) {
+  json::value svc = json::parse(R"({"metadata":{"name":"s"},"spec":{"sessionAffinity":"ClientIP","ports":[{"port":80}]}})");
+  applyDefaults(kind("v1", "Service"), svc);
+  EXPECT_EQ(svc.at_pointer("/spec/sessionAffinityConfig/clientIP/timeoutSeconds"), json::value(10800));
+  EXPECT_TRUE(validateObject(kind("v1", "Service"), svc, nullptr).empty());
+
+  json::value kept = json::parse(R"({"metadata":{"name":"s"},"spec":{"sessionAffinity":"ClientIP",
+      "sessionAffinityConfig":{"clientIP":{"timeoutSeconds":60}},"ports":[{"port":80}]}})");
+  applyDefaults(kind("v1", "Service"), kept);
+  EXPECT_EQ(kept.at_pointer("/spec/sessionAffinityConfig/clientIP/timeoutSeconds"), json::value(60));
+
+  for (const char* bad : {"0", "86401", "\"1h\""}) {
+    json::value svc2 = json::parse(std::string(R"({"metadata":{"name":"s"},"spec":{"sessionAffinity":"ClientIP",
+        "sessionAffinityConfig":{"clientIP":{"timeoutSeconds":)") + bad + R"(}},"ports":[{"port":80}]}})");
+    auto causes = validateObject(kind("v1", "Service"), svc2, nullptr);
+    ASSERT_FALSE(causes.empty()) << bad;
+    EXPECT_EQ(causes[0].field, "spec.sessionAffinityConfig.clientIP.timeoutSeconds") << bad;
+  }
+  json::value none = json::parse(R"({"metadata":{"name":"s"},"spec":{"sessionAffinityConfig":{"clientIP":{"timeoutSeconds":60}},"ports":[{"port":80}]}})");
+  applyDefaults(kind("v1", "Service"), none);
+  auto causes = validateObject(kind("v1", "Service"), none, nullptr);
+  ASSERT_EQ(causes.size(), 1u);
+  EXPECT_EQ(causes[0].field, "spec.sessionAffinityConfig");
+  EXPECT_EQ(causes[0].message, "Forbidden: must not be set when session affinity is None");
+}
+
 TEST(Validation, PodReportsEveryFieldPath) {
   json::value pod = json::parse(R"({"metadata":{"name":"Bad_Name"},"spec":{"restartPolicy":"Sometimes","containers":[
       {"name":"a"},{"name":"a","image":"x","ports":[{"containerPort":70000}]}]}})");

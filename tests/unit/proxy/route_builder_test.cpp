@@ -8,6 +8,7 @@
 
 #include <boost/json.hpp>
 #include <map>
+#include <set>
 
 namespace skiff::proxy {
 namespace {
@@ -429,6 +430,65 @@ TEST(LoadBalancing, SlowStartRampsNewEndpoints) {
   for (int i = 0; i < 2000; ++i) ++n[pickEndpoint(c, 0, -1, rng, now)];
   EXPECT_LT(n[1], 400);  // about 10% of the old one's share at first
   EXPECT_GT(n[1], 50);
+}
+
+TEST(LoadBalancing, ClientIpAffinityKeepsEachClientOnItsEndpointUntilTheTimeout) {
+  RouteSources sources = shop();
+  sources.services.push_back(obj(R"({"metadata":{"name":"cart","namespace":"shop"},"spec":{"clusterIP":"10.96.0.13",
+      "sessionAffinity":"ClientIP","sessionAffinityConfig":{"clientIP":{"timeoutSeconds":60}},"ports":[{"port":80}]}})"));
+  auto endpointsWith = [](int count) {
+    std::string addresses;
+    for (int i = 0; i < count; ++i) addresses += std::string(i ? "," : "") + R"({"ip":"10.244.1.)" + std::to_string(i + 1) + R"("})";
+    return obj((R"({"metadata":{"name":"cart","namespace":"shop"},"subsets":[{"addresses":[)" + addresses + R"(],"ports":[{"port":8080}]}]})").c_str());
+  };
+  RouteBuilder b;
+  auto now = Clock::now();
+  sources.endpoints.push_back(endpointsWith(3));
+  auto first = b.build(sources, now);
+  const Cluster* cart = nullptr;
+  for (const auto& c : first.table->clusters)
+    if (c.name == "shop/cart:80") cart = &c;
+  ASSERT_TRUE(cart);
+  EXPECT_EQ(cart->affinityTimeout, std::chrono::seconds(60));
+  uint64_t rng = 1;
+  // Each client sticks; different clients are spread by the cluster's own policy (round robin).
+  std::map<uint32_t, std::string> home;
+  std::set<std::string> used;
+  for (uint32_t client = 1; client <= 30; ++client) {
+    int e = pickEndpointFor(*cart, client, 0, -1, rng, now);
+    ASSERT_GE(e, 0);
+    home[client] = cart->endpoints[size_t(e)].text;
+    used.insert(home[client]);
+    for (int again = 0; again < 5; ++again)
+      EXPECT_EQ(cart->endpoints[size_t(pickEndpointFor(*cart, client, 0, -1, rng, now + std::chrono::seconds(again)))].text, home[client]);
+  }
+  EXPECT_EQ(used.size(), 3u);
+  // A new endpoint (a rebuilt table, the endpoints in another order) takes no one's clients away.
+  sources.endpoints.back() = endpointsWith(4);
+  auto second = b.build(sources, now + std::chrono::seconds(10));
+  for (const auto& c : second.table->clusters)
+    if (c.name == "shop/cart:80") cart = &c;
+  for (uint32_t client = 1; client <= 30; ++client)
+    EXPECT_EQ(cart->endpoints[size_t(pickEndpointFor(*cart, client, 0, -1, rng, now + std::chrono::seconds(20)))].text, home[client]);
+  // A retry that excludes the endpoint moves the client, and it sticks to the new one.
+  int moved = pickEndpointFor(*cart, 1, 0, 0, rng, now + std::chrono::seconds(21));
+  if (cart->endpoints[0].text == home[1]) {
+    EXPECT_NE(moved, 0);
+    EXPECT_EQ(pickEndpointFor(*cart, 1, 0, -1, rng, now + std::chrono::seconds(22)), moved);
+  }
+  // Past the timeout since its last request, a client is placed afresh: over 30 clients, round
+  // robin over 4 endpoints puts some of them elsewhere.
+  int changed = 0;
+  for (uint32_t client = 2; client <= 30; ++client)
+    changed += cart->endpoints[size_t(pickEndpointFor(*cart, client, 0, -1, rng, now + std::chrono::seconds(200)))].text != home[client];
+  EXPECT_GT(changed, 0);
+  // A client whose endpoint left the Service goes elsewhere.
+  sources.endpoints.back() = endpointsWith(1);
+  auto third = b.build(sources, now + std::chrono::seconds(201));
+  for (const auto& c : third.table->clusters)
+    if (c.name == "shop/cart:80") cart = &c;
+  for (uint32_t client = 1; client <= 30; ++client)
+    EXPECT_EQ(pickEndpointFor(*cart, client, 0, -1, rng, now + std::chrono::seconds(202)), 0);
 }
 
 }  // namespace
