@@ -178,10 +178,12 @@ nghttp2_option* sessionOptions() {
   return opt;
 }
 
-void sendSettings(nghttp2_session* session) {
+void sendSettings(nghttp2_session* session, bool server) {
+  // A server also offers extended CONNECT (RFC 8441), which browsers use for WebSockets.
   nghttp2_settings_entry settings[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams},
-                                       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, uint32_t(kStreamWindow)}};
-  nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings, 2);
+                                       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, uint32_t(kStreamWindow)},
+                                       {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1}};
+  nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings, server ? 3 : 2);
   nghttp2_session_set_local_window_size(session, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
 }
 
@@ -258,7 +260,7 @@ H2Server::~H2Server() { shutdown(); }
 
 bool H2Server::start() {
   if (nghttp2_session_server_new2(&session_, serverCallbacks(), this, sessionOptions()) != 0) return false;
-  sendSettings(session_);
+  sendSettings(session_, true);
   down_.deadline_ = kNever;
   armDeadline();
   return true;
@@ -407,6 +409,7 @@ int H2Server::onHeader(const nghttp2_frame* frame, std::string_view name, std::s
   else if (name == ":path") s.path = value;
   else if (name == ":authority") s.authority = value;
   else if (name == ":scheme") s.scheme = value;
+  else if (name == ":protocol") s.protocol = value;
   else if (!name.empty() && name[0] != ':') {
     if (name == "content-type") s.contentType = value;
     if (name == "host" && s.authority.empty()) s.authority = value;
@@ -569,6 +572,12 @@ void H2Server::route(H2Stream& s) {
   Exchange& ex = s.ex;
   ex.table = w.table_;
   ex.listener = listener;
+  if (!s.protocol.empty()) {  // extended CONNECT: routed as the GET it stands for
+    if (s.protocol != "websocket")
+      return localReply(s, 501, "extended CONNECT is served for the websocket protocol only, not " + s.protocol);
+    s.websocket = true;
+    s.method = "GET";
+  }
   ex.method = s.method;
   ex.target = s.path;
   ex.host = s.authority;
@@ -601,6 +610,8 @@ void H2Server::route(H2Stream& s) {
                       backend ? "the route's backend does not exist (see the HTTPRoute's ResolvedRefs condition)" : "the route has no backends");
   const Cluster& c = ex.table->clusters[size_t(backend->cluster)];
   ex.cluster = &c;
+  if (s.websocket && c.http2)
+    return localReply(s, 501, "WebSockets over HTTP/2 reach HTTP/1.1 service ports; " + c.name + " speaks HTTP/2");
   if (c.state->requests.load(std::memory_order_relaxed) >= c.limits.maxRequests) {
     proxyEvent(c.name, "overflow_requests").inc();
     return localReply(s, 503, "upstream overloaded (circuit breaker: max requests)", {{"x-skiff-overloaded", "true"}});
@@ -766,7 +777,7 @@ H2Client::H2Client(Worker& w, int fd, std::string key, const Cluster& cluster, i
   cluster_->connections.fetch_add(1, std::memory_order_relaxed);
   cluster_->busy.fetch_add(1, std::memory_order_relaxed);
   nghttp2_session_client_new2(&session_, clientCallbacks(), static_cast<H2Session*>(this), sessionOptions());
-  sendSettings(session_);
+  sendSettings(session_, false);
 }
 
 H2Client::~H2Client() {

@@ -6,7 +6,9 @@
 // names or appProtocol). Streams to services that speak HTTP/1.1 take a pooled HTTP/1.1
 // connection each (http2_to_http1.h). Trailers pass through (gRPC status), and flow control is end to end:
 // a stream's window opens on one side only as the other side takes its bytes, so a slow reader
-// holds memory to a window, not to a whole stream.
+// holds memory to a window, not to a whole stream. WebSockets over HTTP/2 (RFC 8441 extended
+// CONNECT, announced with SETTINGS_ENABLE_CONNECT_PROTOCOL) reach HTTP/1.1 services as an
+// Upgrade: websocket request; after the 101 the stream's DATA carries the socket's bytes.
 #pragma once
 #include <nghttp2/nghttp2.h>
 
@@ -34,6 +36,8 @@ struct H2Stream {
   Exchange ex;
   std::vector<std::pair<std::string, std::string>> requestHeaders;  // regular headers, lower case
   std::string method, path, authority, scheme, contentType;
+  std::string protocol;    // :protocol of an extended CONNECT (RFC 8441)
+  bool websocket = false;  // a WebSocket over this stream: upgraded upstream, then bytes both ways
   bool headersDone = false;
   std::vector<std::pair<std::string, std::string>> upstreamHeaders;  // as sent upstream, kept for retries
   // Request body on its way up, response body on its way down: bytes [offset, size) are pending.

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/base64.h"
+#include "http/websocket.h"
+
 namespace skiff::proxy::dataplane {
 
 namespace {
@@ -34,13 +37,22 @@ bool Http1Leg::start(Upstream* upstream) {
   std::string head;
   head.reserve(size);
   head.append(method).append(" ").append(path).append(" HTTP/1.1\r\nhost: ").append(authority).append("\r\n");
+  if (s_.websocket) {
+    // The key is this hop's: an HTTP/2 client sends none (RFC 8441 section 5).
+    uint64_t nonce[2] = {up_->w_.random(), up_->w_.random()};
+    webSocketKey_ = base64Encode(std::string_view(reinterpret_cast<const char*>(nonce), sizeof nonce));
+    head.append("connection: upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: ")
+        .append(webSocketKey_)
+        .append("\r\n");
+  }
   bool hasLength = false;
   for (const auto& [k, v] : s_.upstreamHeaders) {
     if (k.empty() || k[0] == ':' || k == "te") continue;  // TE: trailers is HTTP/2's; hop-by-hop in HTTP/1.1
+    if (s_.websocket && (k == "content-length" || k == "sec-websocket-key" || k == "sec-websocket-version")) continue;
     hasLength = hasLength || k == "content-length";       // nghttp2 checked it against the DATA
     head.append(k).append(": ").append(v).append("\r\n");
   }
-  if (!hasLength) {
+  if (!hasLength && !s_.websocket) {  // a WebSocket's bytes are not a body: they follow the 101 unframed
     if (s_.requestEnd && s_.requestDiscarded == 0) {
       if (!s_.requestBody.empty() || expectsBody(method)) head.append("content-length: ").append(std::to_string(s_.requestBody.size())).append("\r\n");
     } else {
@@ -70,6 +82,7 @@ bool Http1Leg::sendRequestBody() {
   }
   if (s_.requestEnd && s_.requestOffset == s_.requestBody.size()) {
     if (chunkedRequest_) up_->out_.append(w.pool_, "0\r\n\r\n", 5);
+    if (s_.websocket && headDone_) up_->shutdownAfterFlush_ = true;  // the client is done sending: FIN upstream
     requestSent_ = true;
   }
   if (!up_->connecting_ && !up_->flush()) {
@@ -151,7 +164,13 @@ bool Http1Leg::readResponseHead() {
       case http1::Parse::kComplete:
         break;
     }
-    if (head.status == 101) {
+    if (s_.websocket) {
+      if (head.status == 101) return acceptWebSocket(head);
+      if (head.status < 300) {  // the client would take a 2xx as the socket being open
+        fail(502, ("the upstream answered the WebSocket upgrade with " + std::to_string(head.status) + " instead of 101").c_str(), false);
+        return false;
+      }
+    } else if (head.status == 101) {
       fail(502, "the upstream switched protocols, which an HTTP/2 stream cannot carry", false);
       return false;
     }
@@ -182,6 +201,32 @@ bool Http1Leg::readResponseHead() {
     if (end) detach(keepAlive_ && requestSent_);
     return true;
   }
+}
+
+bool Http1Leg::acceptWebSocket(const http1::Head& head) {
+  if (head.header("sec-websocket-accept") != http::webSocketAccept(webSocketKey_)) {
+    fail(502, "the upstream's Sec-WebSocket-Accept does not answer the key sent", false);
+    return false;
+  }
+  s_.responseHeaders.clear();
+  s_.responseHeaders.emplace_back(":status", "200");  // RFC 8441: a 2xx opens the stream's socket
+  for (const auto& h : head.headers) {
+    if (head.isHopByHop(h.name) || http1::equalsIgnoreCase(h.name, "sec-websocket-accept")) continue;
+    std::string name(h.name);
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    s_.responseHeaders.emplace_back(std::move(name), std::string(h.value));
+  }
+  up_->in_.consume(head.length);
+  framing_ = http1::Framing::kUntilClose;  // the socket's bytes, until the upstream closes
+  keepAlive_ = false;
+  headDone_ = true;
+  s_.ex.requestDeadline = kNever;  // a request timeout bounds the upgrade, not the socket's life
+  s_.down->startResponse(s_, false);
+  if (requestSent_ && up_) {  // the client finished before the upgrade was answered
+    up_->shutdownAfterFlush_ = true;
+    if (!up_->flush()) up_->readable_ = true;  // the read that follows finds the broken socket
+  }
+  return true;
 }
 
 bool Http1Leg::readResponseBody() {

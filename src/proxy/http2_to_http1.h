@@ -5,6 +5,10 @@
 // lower-cased, hop-by-hop headers dropped) and its body, whatever its HTTP/1.1 framing, the
 // stream's DATA. The connection goes back to the pool when both messages are complete.
 //
+// A WebSocket stream (RFC 8441) goes up as a GET with Upgrade: websocket and a key of the leg's
+// own; the 101 (its Sec-WebSocket-Accept checked) becomes the stream's 200, and from then on the
+// bytes pass unframed both ways until either side ends.
+//
 // Backpressure both ways: request bytes reopen the client's window only as the upstream socket
 // takes them, and reading the upstream pauses while the client has a full buffer unread.
 #pragma once
@@ -38,6 +42,8 @@ class Http1Leg final : public UpstreamOwner {
   bool readResponse();
   bool readResponseHead();
   bool readResponseBody();
+  // The upstream accepted a WebSocket stream's upgrade (101): the stream opens with a 200.
+  bool acceptWebSocket(const http1::Head& head);
   // The try failed before the client saw a response: the stream decides (retry or answer).
   // The leg is destroyed by then; callers return at once.
   void fail(int status, const char* reason, bool connectionFailure);
@@ -54,6 +60,7 @@ class Http1Leg final : public UpstreamOwner {
   http1::Framing framing_ = http1::Framing::kNone;
   uint64_t remaining_ = 0;
   http1::ChunkedFramer chunks_;
+  std::string webSocketKey_;  // sent upstream for a WebSocket stream
 };
 
 }  // namespace skiff::proxy::dataplane

@@ -5,6 +5,10 @@
 
 #include "proxy_test_support.h"
 
+#include <mutex>
+
+#include "http/websocket.h"
+
 namespace skiff::proxy {
 namespace {
 
@@ -110,6 +114,7 @@ class H2Caller {
       if (!step(ms)) return;
     }
   }
+  uint32_t remoteSetting(nghttp2_settings_id id) const { return nghttp2_session_get_remote_settings(session_, id); }
   // Sends what is queued and reads once (waiting up to `ms`). False when the connection ended.
   bool step(int ms) {
     const uint8_t* data;
@@ -163,6 +168,121 @@ class RawBackend {
   int fd_ = -1, port_ = 0;
   std::thread thread_;
 };
+
+// A WebSocket server of the simplest kind: answers an upgrade with 101 (or with `refusal` when
+// set), then echoes every byte until the client finishes, then closes. Remembers the last head.
+class WebSocketEcho {
+ public:
+  explicit WebSocketEcho(std::string refusal = "") : refusal_(std::move(refusal)) {
+    fd_ = listenOn(port_);
+    thread_ = std::thread([this] {
+      while (true) {
+        int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) return;
+        std::string buf;
+        char tmp[4096];
+        ssize_t n;
+        while (buf.find("\r\n\r\n") == std::string::npos && (n = recv(c, tmp, sizeof tmp, 0)) > 0) buf.append(tmp, size_t(n));
+        size_t end = buf.find("\r\n\r\n");
+        if (end == std::string::npos) {
+          close(c);
+          continue;
+        }
+        std::string head = buf.substr(0, end + 4), rest = buf.substr(end + 4);
+        {
+          std::lock_guard lock(mutex_);
+          lastHead_ = head;
+        }
+        if (!refusal_.empty()) {
+          sendAll(c, refusal_);
+          close(c);
+          continue;
+        }
+        std::string key;
+        for (size_t at = head.find("\r\n"); at != std::string::npos && at + 2 < head.size(); at = head.find("\r\n", at + 2)) {
+          std::string line = head.substr(at + 2, head.find("\r\n", at + 2) - at - 2);
+          std::string lower = line;
+          for (auto& ch : lower) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+          if (lower.starts_with("sec-websocket-key:")) key = line.substr(line.find(':') + 2);
+        }
+        sendAll(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+                       http::webSocketAccept(key) + "\r\nSec-WebSocket-Protocol: chat\r\n\r\n");
+        if (!rest.empty()) sendAll(c, rest);
+        while ((n = recv(c, tmp, sizeof tmp, 0)) > 0) sendAll(c, std::string_view(tmp, size_t(n)));
+        close(c);
+      }
+    });
+  }
+  ~WebSocketEcho() {
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+  std::string lastHead() {
+    std::lock_guard lock(mutex_);
+    return lastHead_;
+  }
+
+ private:
+  std::string refusal_;
+  int fd_ = -1, port_ = 0;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::string lastHead_;
+};
+
+TEST(Http2ToHttp1, WebSocketsOverHttp2ReachAnHttp11ServiceThroughExtendedConnect) {
+  WebSocketEcho echo;
+  WebSocketEcho plainServer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  WebSocketEcho forbidding("HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno");
+  auto under = [](const char* prefix, int cluster) {
+    Route r = routeTo({{cluster, 1}});
+    r.matches.push_back(RouteMatch{RouteMatch::Path::kPrefix, prefix, nullptr, "GET", {}, {}});  // a WebSocket is a GET
+    return r;
+  };
+  Fixture f({cluster("echo", {echo.port()}), cluster("plain", {plainServer.port()}), cluster("forbidding", {forbidding.port()})},
+            {under("/plain", 1), under("/forbidden", 2), under("/", 0)});
+  H2Caller caller(f.port);
+  caller.step(2000);  // the proxy's SETTINGS
+  EXPECT_EQ(caller.remoteSetting(NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL), 1u);
+  std::vector<std::pair<std::string, std::string>> upgrade{{":protocol", "websocket"}, {"sec-websocket-version", "13"},
+                                                           {"sec-websocket-protocol", "chat"}};
+  auto& socket = caller.submit("CONNECT", "/chat?room=1", upgrade, {"hello ", "world"}, true);
+  // The first bytes come back once the socket is open; then the rest, then the client finishes.
+  for (int i = 0; i < 50 && socket.body.size() < 6; ++i) caller.step(100);
+  EXPECT_EQ(socket.headers[":status"], "200");
+  EXPECT_EQ(socket.headers["sec-websocket-protocol"], "chat");
+  EXPECT_EQ(socket.headers.count("sec-websocket-accept"), 0u);  // that hop's business
+  EXPECT_EQ(socket.body, "hello ");
+  caller.release();
+  caller.run();
+  EXPECT_TRUE(socket.closed);
+  EXPECT_EQ(socket.resetCode, 0u);
+  EXPECT_EQ(socket.body, "hello world");
+  std::string head = echo.lastHead();
+  EXPECT_TRUE(head.starts_with("GET /chat?room=1 HTTP/1.1\r\n")) << head;
+  EXPECT_NE(head.find("upgrade: websocket\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("connection: upgrade\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("sec-websocket-version: 13\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("sec-websocket-key: "), std::string::npos) << head;
+  EXPECT_NE(head.find("sec-websocket-protocol: chat\r\n"), std::string::npos) << head;
+  EXPECT_EQ(head.find("content-length"), std::string::npos) << head;
+
+  // A server that does not switch: its 2xx would look like an open socket, so the caller gets 502;
+  // a refusal passes through as it is; a protocol other than websocket is not served.
+  auto& notSwitched = caller.submit("CONNECT", "/plain", upgrade, {}, true);
+  auto& refused = caller.submit("CONNECT", "/forbidden", upgrade, {}, true);
+  auto& other = caller.submit("CONNECT", "/chat", {{":protocol", "connect-udp"}}, {}, true);
+  auto& plainGet = caller.submit("GET", "/chat");  // the same connection keeps serving requests
+  caller.run();
+  EXPECT_EQ(notSwitched.headers[":status"], "502") << notSwitched.body;
+  EXPECT_EQ(refused.headers[":status"], "403");
+  EXPECT_EQ(refused.body, "no");
+  EXPECT_EQ(other.headers[":status"], "501");
+  EXPECT_TRUE(plainGet.closed);
+  EXPECT_EQ(plainGet.headers[":status"], "502");  // the echo server's 101 to a plain GET: no switch on HTTP/2
+}
 
 TEST(Http2ToHttp1, TheBackendSeesAnHttp11RequestAndTheCallerAnHttp2Response) {
   Backend be([](const Message& m) {
