@@ -265,6 +265,7 @@ struct Exchange {
   const Cluster* cluster = nullptr;
   int endpoint = -1, lastFailed = -1;
   std::string method, target, host, userAgent;
+  const char* protocol = "HTTP/1.1";  // the client's, as the access log names it
   std::string upstreamHead;  // the request head as sent upstream (kept for retries)
   std::string body;          // request body so far, while it fits kRetainBody
   bool bodyRetained = true;

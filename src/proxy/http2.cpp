@@ -572,6 +572,7 @@ void H2Server::route(H2Stream& s) {
   Exchange& ex = s.ex;
   ex.table = w.table_;
   ex.listener = listener;
+  ex.protocol = "HTTP/2";
   if (!s.protocol.empty()) {  // extended CONNECT: routed as the GET it stands for
     if (s.protocol != "websocket")
       return localReply(s, 501, "extended CONNECT is served for the websocket protocol only, not " + s.protocol);

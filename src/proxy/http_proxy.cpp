@@ -1690,6 +1690,9 @@ void Worker::accessLog(const Exchange& ex, Clock::time_point now, const std::str
   appendJsonString(b, ex.method);
   b += ",\"path\":";
   appendJsonString(b, ex.target);
+  b += ",\"protocol\":\"";
+  b += ex.protocol;
+  b += '"';
   b += ",\"host\":";
   appendJsonString(b, ex.host);
   b += ",\"status\":" + std::to_string(ex.status);

@@ -15,11 +15,35 @@ cert shop2 shop.example.com
 cert wild '*.example.com'
 
 cat >"$WORK/server.py" <<'EOF'
-import http.server, os
+import base64, hashlib, http.server, os, struct
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def log_message(self, *args): pass
+    def websocket(self):  # RFC 6455, text messages: each is answered "<pod> echo <text>"
+        key = self.headers["sec-websocket-key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", base64.b64encode(hashlib.sha1(key.encode()).digest()).decode())
+        self.end_headers()
+        self.close_connection = True
+        while True:
+            h = self.rfile.read(2)
+            if len(h) < 2: return
+            op, n = h[0] & 15, h[1] & 127
+            if n == 126: n = struct.unpack("!H", self.rfile.read(2))[0]
+            elif n == 127: n = struct.unpack("!Q", self.rfile.read(8))[0]
+            mask = self.rfile.read(4) if h[1] & 128 else bytes(4)
+            data = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(n)))
+            if op == 8:
+                self.wfile.write(b"\x88\x00")
+                return
+            if op == 1:
+                reply = f"{os.environ['POD_NAME']} echo {data.decode()}".encode()[:125]
+                self.wfile.write(bytes([0x81, len(reply)]) + reply)
     def do_GET(self):
+        if self.headers.get("upgrade", "").lower() == "websocket":
+            return self.websocket()
         body = f"{os.environ['POD_NAME']} proto={self.headers.get('x-forwarded-proto', '-')} host={self.headers.get('host')}\n".encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -117,6 +141,20 @@ check "its streams reach the HTTP/1.1 pod" contains "$out" "proto=https host=sho
 out=$(https shop.example.com "$WORK/shop.crt" --http2 -d 'qty=2' 2>&1 || true)
 check "with request bodies" contains "$out" "posted qty=2"
 check "HTTP/1.1 when the client asks for it" bash -c "curl -s --http1.1 -o /dev/null -w '%{http_version}' --resolve shop.example.com:$TLS_PORT:127.0.0.1 --cacert $WORK/shop.crt https://shop.example.com:$TLS_PORT/ | grep -qx 1.1"
+# A browser's WebSocket over the HTTPS listener: Chromium loads the page over HTTP/2 and, the
+# proxy offering extended CONNECT, opens the socket as a stream of that connection (RFC 8441).
+UI=$(cd "$(dirname "$0")/../ui" && pwd)
+if [ -x /usr/bin/chromium ] && command -v npm >/dev/null; then
+  if [ ! -d "$UI/node_modules/playwright-core" ]; then
+    npm install --prefix "$UI" --no-audit --no-fund >"$WORK/npm.log" 2>&1 || { cat "$WORK/npm.log"; echo "npm install of playwright-core failed"; exit 1; }
+  fi
+  out=$(cd "$UI" && node websocket.test.mjs shop.example.com "$TLS_PORT" /chat 2>&1 || true)
+  check "a browser's WebSocket through the HTTPS Gateway gets the pod's echo" contains "$out" "reply: web-.* echo hello"
+  ws_log() { grep '"path":"/chat"' "$WORK/data/logs/proxy-access.log"; }
+  check "it went over HTTP/2 as an extended CONNECT" wait_for "access log" 5 bash -c "$(declare -f ws_log); WORK=$WORK ws_log | grep -q '\"protocol\":\"HTTP/2\",\"host\":\"shop.example.com:$TLS_PORT\",\"status\":200'"
+else
+  echo "SKIP: the browser WebSocket checks need Debian's chromium and npm"
+fi
 listener_cond() {  # listener_cond LISTENER TYPE FIELD
   kubectl get gateway edge -o jsonpath="{.status.listeners[?(@.name==\"$1\")].conditions[?(@.type==\"$2\")].$3}"
 }
