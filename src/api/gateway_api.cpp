@@ -148,6 +148,34 @@ void validateL4Route(std::string_view kind, const json::value& obj, Checker& c) 
     }
 }
 
+// The path of a URLRewrite or RequestRedirect filter (HTTPPathModifier), with the rules the
+// Gateway API CRD states: the value its type names must be given, and a prefix replacement needs
+// the rule to match by exactly one PathPrefix.
+void validatePathModifier(const json::value& rule, const json::value& filter, const std::string& kind, const std::string& ff, Checker& c) {
+  const json::value* path = valueAt(filter, kind + ".path");
+  if (!path) return;
+  std::string pf = ff + "." + kind + ".path";
+  std::string type = stringAt(*path, "type");
+  if (type.empty()) return c.required(pf + ".type");
+  c.oneOf(pf + ".type", type, {"ReplaceFullPath", "ReplacePrefixMatch"});
+  if (type == "ReplaceFullPath" && !valueAt(*path, "replaceFullPath"))
+    c.invalid(pf, "", "replaceFullPath must be specified when type is set to 'ReplaceFullPath'");
+  if (type == "ReplacePrefixMatch") {
+    if (!valueAt(*path, "replacePrefixMatch"))
+      c.invalid(pf, "", "replacePrefixMatch must be specified when type is set to 'ReplacePrefixMatch'");
+    const json::array* matches = arrayAt(rule, "matches");
+    bool onePrefix = matches && matches->size() == 1 &&
+                     (stringAt((*matches)[0], "path.type").empty() || stringAt((*matches)[0], "path.type") == "PathPrefix");
+    if (matches && !matches->empty() && !onePrefix)
+      c.invalid(pf + ".replacePrefixMatch", stringAt(*path, "replacePrefixMatch"),
+                "When using " + kind + " with path.replacePrefixMatch, exactly one PathPrefix match must be specified");
+  }
+  for (const char* field : {"replaceFullPath", "replacePrefixMatch"}) {
+    std::string value = stringAt(*path, field);
+    if (!value.empty() && value.front() != '/') c.invalid(pf + "." + field, value, "must be an absolute path (start with /)");
+  }
+}
+
 void validateHttpRoute(const json::value& obj, Checker& c) {
   validateParentRefs(obj, c);
   const json::array* rules = arrayAt(obj, "spec.rules");
@@ -192,10 +220,8 @@ void validateHttpRoute(const json::value& obj, Checker& c) {
             c.invalid(ff + ".requestRedirect.statusCode", json::serialize(*code), "supported values: 301, 302");
           c.port((*filters)[i], "requestRedirect.port", ff + ".requestRedirect.port", false);
         }
-        if (type == "URLRewrite") {
-          std::string pt = stringAt((*filters)[i], "urlRewrite.path.type");
-          if (!pt.empty()) c.oneOf(ff + ".urlRewrite.path.type", pt, {"ReplacePrefixMatch"});
-        }
+        if (type == "URLRewrite") validatePathModifier(rule, (*filters)[i], "urlRewrite", ff, c);
+        if (type == "RequestRedirect") validatePathModifier(rule, (*filters)[i], "requestRedirect", ff, c);
       }
     c.duration(rule, "timeouts.request", rf + ".timeouts.request");
     c.duration(rule, "timeouts.backendRequest", rf + ".timeouts.backendRequest");

@@ -163,8 +163,12 @@ inline int connectTo(const sockaddr_in& to, bool& inProgress) {
   return fd;
 }
 
-// The request target as it goes upstream: the route's URL rewrite (ReplacePrefixMatch) applied.
+// The request target as it goes upstream: the route's URL rewrite (full path or prefix) applied.
 std::string upstreamTarget(const Route& route, std::string_view target);
+// A RequestRedirect's Location (Gateway API): scheme, host, port and path from the filter, each
+// defaulting to the request's. A port left out follows the filter's scheme (its well-known port)
+// or, without one, stays the listener's; well-known ports are not written.
+std::string redirectLocation(const Route& route, bool tls, std::string_view authority, int listenerPort, std::string_view target);
 
 struct MetricKey {
   uint64_t version;

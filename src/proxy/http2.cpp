@@ -600,9 +600,7 @@ void H2Server::route(H2Stream& s) {
   ex.route = route;
   if (!route) return localReply(s, 404, "no route for " + s.authority + std::string(path));
   if (route->redirectStatus) {
-    std::string host = route->redirectHost.empty() ? s.authority.substr(0, s.authority.rfind(':')) : route->redirectHost;
-    std::string location = (route->redirectScheme.empty() ? (down_.tls_ ? "https" : "http") : route->redirectScheme) + "://" + host +
-                           (route->redirectPort ? ":" + std::to_string(route->redirectPort) : "") + s.path;
+    std::string location = redirectLocation(*route, down_.tls_ != nullptr, s.authority, listener->port, s.path);
     return localReply(s, route->redirectStatus, "", {{"location", location}});
   }
   const BackendRef* backend = chooseBackend(*route, w.random());

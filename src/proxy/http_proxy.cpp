@@ -379,9 +379,7 @@ void Downstream::startExchange(const http1::Head& head) {
     return;
   }
   if (route->redirectStatus) {
-    std::string location = (route->redirectScheme.empty() ? (tls_ ? "https" : "http") : route->redirectScheme) + "://" +
-                           (route->redirectHost.empty() ? std::string(head.host.substr(0, head.host.rfind(':'))) : route->redirectHost) +
-                           (route->redirectPort ? ":" + std::to_string(route->redirectPort) : "") + std::string(target);
+    std::string location = redirectLocation(*route, tls_ != nullptr, head.host, listener->port, target);
     consumeHead();
     respond(route->redirectStatus, "", !ex.requestDone, "location: " + location + "\r\n");
     return;
@@ -929,20 +927,46 @@ std::string Worker::startTrace(Exchange& ex, std::string_view traceparent) {
   return incoming ? incoming->flags : "01";
 }
 
-std::string upstreamTarget(const Route& route, std::string_view target) {
-  if (route.rewritePrefix.empty() || route.matches.empty() || route.matches.front().pathType != RouteMatch::Path::kPrefix)
-    return std::string(target);
+namespace {
+
+// `target` with its path changed by `m` (the query stays). A prefix replacement needs the route's
+// PathPrefix match (validation asks for one; without it the path is kept).
+std::string modifiedTarget(const Route& route, const Route::PathModifier& m, std::string_view target) {
+  using Kind = Route::PathModifier::Kind;
+  if (m.kind == Kind::kNone) return std::string(target);
   size_t q = target.find('?');
   std::string_view path = target.substr(0, q);
-  std::string_view prefix = route.matches.front().path;
-  std::string_view rest = path.substr(std::min(path.size(), prefix.size()));
-  std::string rewritten = route.rewritePrefix;
-  if (!rest.empty() && rest.front() != '/' && (rewritten.empty() || rewritten.back() != '/')) rewritten += '/';
-  if (!rest.empty() && rest.front() == '/' && !rewritten.empty() && rewritten.back() == '/') rest.remove_prefix(1);
-  rewritten.append(rest);
+  std::string rewritten;
+  if (m.kind == Kind::kFullPath) {
+    rewritten = m.value;
+  } else {
+    bool prefixMatch = !route.matches.empty() && route.matches.front().pathType == RouteMatch::Path::kPrefix;
+    std::string_view prefix = prefixMatch ? std::string_view(route.matches.front().path) : std::string_view();
+    if (!prefixMatch && !route.matches.empty()) return std::string(target);
+    std::string_view rest = path.substr(std::min(path.size(), prefix.size()));
+    rewritten = m.value;
+    if (!rest.empty() && rest.front() != '/' && (rewritten.empty() || rewritten.back() != '/')) rewritten += '/';
+    if (!rest.empty() && rest.front() == '/' && !rewritten.empty() && rewritten.back() == '/') rest.remove_prefix(1);
+    rewritten.append(rest);
+  }
   if (rewritten.empty()) rewritten = "/";
   if (q != std::string_view::npos) rewritten.append(target.substr(q));
   return rewritten;
+}
+
+}  // namespace
+
+std::string upstreamTarget(const Route& route, std::string_view target) { return modifiedTarget(route, route.rewritePath, target); }
+
+std::string redirectLocation(const Route& route, bool tls, std::string_view authority, int listenerPort, std::string_view target) {
+  std::string scheme = route.redirectScheme.empty() ? (tls ? "https" : "http") : route.redirectScheme;
+  std::string_view host = authority;
+  if (size_t colon = host.rfind(':'); colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos) host = host.substr(0, colon);
+  std::string location = scheme + "://" + (route.redirectHost.empty() ? std::string(host) : route.redirectHost);
+  int port = route.redirectPort ? route.redirectPort : route.redirectScheme.empty() ? listenerPort : 0;
+  bool wellKnown = port == 0 || (scheme == "http" && port == 80) || (scheme == "https" && port == 443);
+  if (!wellKnown) location += ":" + std::to_string(port);
+  return location + modifiedTarget(route, route.redirectPath, target);
 }
 
 void Worker::record(const Exchange& ex, uint32_t peerIp, const std::string& peerText) {

@@ -24,6 +24,22 @@ int64_t intAt(const json::value& v, std::string_view path, int64_t def) {
   return x && x->is_int64() ? x->get_int64() : def;
 }
 
+// HTTPPathModifier: {type: ReplaceFullPath, replaceFullPath} or {type: ReplacePrefixMatch,
+// replacePrefixMatch} (an empty prefix replacement means "/").
+Route::PathModifier pathModifier(const json::value& filter, const std::string& at) {
+  Route::PathModifier m;
+  std::string type = str(filter, at + ".type");
+  if (type == "ReplaceFullPath") {
+    m.kind = Route::PathModifier::Kind::kFullPath;
+    m.value = str(filter, at + ".replaceFullPath");
+  } else if (type == "ReplacePrefixMatch") {
+    m.kind = Route::PathModifier::Kind::kPrefix;
+    m.value = str(filter, at + ".replacePrefixMatch");
+  }
+  if (m.value.empty()) m.value = "/";
+  return m;
+}
+
 const json::array& arrayAt(const json::value& v, std::string_view path) {
   static const json::array empty;
   const json::value* a = api::valueAt(v, path);
@@ -629,10 +645,10 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
         base.redirectScheme = str(f, "requestRedirect.scheme");
         base.redirectHost = str(f, "requestRedirect.hostname");
         base.redirectPort = int(intAt(f, "requestRedirect.port", 0));
+        base.redirectPath = pathModifier(f, "requestRedirect.path");
       } else if (type == "URLRewrite") {
         if (std::string h = str(f, "urlRewrite.hostname"); !h.empty()) base.rewriteHost = h;
-        if (str(f, "urlRewrite.path.type") == "ReplacePrefixMatch") base.rewritePrefix = str(f, "urlRewrite.path.replacePrefixMatch");
-        if (base.rewritePrefix.empty() && str(f, "urlRewrite.path.type") == "ReplacePrefixMatch") base.rewritePrefix = "/";
+        base.rewritePath = pathModifier(f, "urlRewrite.path");
       }
     }
     for (const auto& m : arrayAt(rule, "matches")) {

@@ -219,11 +219,17 @@ struct Route {
   std::chrono::milliseconds attemptTimeout{0};  // per try; 0 = none
   std::optional<RetryPolicy> retry;             // unset: the cluster's
   HeaderEdit requestHeaders, responseHeaders;
-  std::string rewritePrefix;  // URLRewrite ReplacePrefixMatch (with a prefix match)
+  // A path modifier of URLRewrite or RequestRedirect: the whole path, or the matched prefix, replaced.
+  struct PathModifier {
+    enum class Kind { kNone, kFullPath, kPrefix } kind = Kind::kNone;
+    std::string value;
+  };
+  PathModifier rewritePath;  // URLRewrite
   std::optional<std::string> rewriteHost;
   int redirectStatus = 0;  // RequestRedirect: answer this status with Location
   std::string redirectScheme, redirectHost;
   int redirectPort = 0;
+  PathModifier redirectPath;
   int directResponse = 0;  // answer this status without an upstream (no backends: 500)
 };
 

@@ -165,6 +165,18 @@ TEST(Schema, VolumeSourcesAndAnySubtreesAreKept) {
   EXPECT_EQ(pod, before);
 }
 
+TEST(Validation, HttpRoutePathModifiersFollowTheGatewayApiRules) {
+  json::value route = json::parse(R"({"apiVersion":"gateway.networking.k8s.io/v1","kind":"HTTPRoute","metadata":{"name":"r"},"spec":{"rules":[
+      {"matches":[{"path":{"type":"Exact","value":"/a"}}],"filters":[{"type":"URLRewrite","urlRewrite":{"path":{"type":"ReplacePrefixMatch","replacePrefixMatch":"/b"}}}]},
+      {"filters":[{"type":"URLRewrite","urlRewrite":{"path":{"type":"ReplaceFullPath"}}}]},
+      {"filters":[{"type":"RequestRedirect","requestRedirect":{"path":{"type":"Replace","replaceFullPath":"x"}}}]},
+      {"matches":[{"path":{"type":"PathPrefix","value":"/ok"}}],"filters":[{"type":"URLRewrite","urlRewrite":{"path":{"type":"ReplacePrefixMatch","replacePrefixMatch":"/fine"}}}]}]}})");
+  auto f = fields(validateObject(kind("gateway.networking.k8s.io/v1", "HTTPRoute"), route, nullptr));
+  EXPECT_EQ(f, (std::vector<std::string>{"spec.rules[0].filters[0].urlRewrite.path.replacePrefixMatch", "spec.rules[1].filters[0].urlRewrite.path",
+                                         "spec.rules[2].filters[0].requestRedirect.path.type",
+                                         "spec.rules[2].filters[0].requestRedirect.path.replaceFullPath"}));
+}
+
 TEST(Validation, TrafficPolicyAnnotationsAndGatewayApi) {
   json::value svc = json::parse(R"({"metadata":{"name":"web","annotations":{"skiff.dev/timeout":"soon","skiff.dev/retries":"99",
       "skiff.dev/load-balancer":"fastest","skiff.dev/retry-on":"5xx,teapot"}},"spec":{"ports":[{"port":80}]}})");

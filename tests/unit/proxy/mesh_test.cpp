@@ -426,13 +426,13 @@ TEST_F(Mesh, Http2CrossesNodesOnOneMultiplexedTunnel) {
   install(*b_, *proxyB_, builderB, cluster(false));
   double established = metric(R"(skiff_mesh_connections_total{direction="outbound",result="established"})");
   for (int i = 0; i < 3; ++i)
-    EXPECT_EQ(a_->run([] { return h2Get("198.18.231.1", "10.96.231.10", 8082); }), "307 http://answered-by-catalog-0/items");
+    EXPECT_EQ(a_->run([] { return h2Get("198.18.231.1", "10.96.231.10", 8082); }), "307 http://answered-by-catalog-0:8082/items");
   // Three calls, one HTTP/2 connection from node A's worker to the pod, so one tunnel.
   EXPECT_EQ(metric(R"(skiff_mesh_connections_total{direction="outbound",result="established"})"), established + 1);
   // Node B's policy refuses the intruder's tunnel: the gRPC caller hears 403 (PERMISSION_DENIED), not 503.
   install(*b_, *proxyB_, builderB, cluster(true));
   EXPECT_EQ(a_->run([] { return h2Get("198.18.231.3", "10.96.231.10", 8082); }), "403 ");
-  EXPECT_EQ(a_->run([] { return h2Get("198.18.231.1", "10.96.231.10", 8082); }), "307 http://answered-by-catalog-0/items");
+  EXPECT_EQ(a_->run([] { return h2Get("198.18.231.1", "10.96.231.10", 8082); }), "307 http://answered-by-catalog-0:8082/items");
   b_->run([&] { podH2.reset(); });
 }
 

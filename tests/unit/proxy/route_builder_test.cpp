@@ -1,5 +1,7 @@
 #include "proxy/route_builder.h"
 
+#include "proxy/dataplane.h"
+
 #include "common/base64.h"
 #include "pki/pki.h"
 
@@ -104,6 +106,45 @@ TEST(RouteBuilder, HttpRouteMatchPrecedenceAndHostnames) {
   EXPECT_EQ(clusterOf(t, matchRoute(*web, withHeader)), "shop/api:8080");
   RequestView plain{"GET", "/", "", "web", nullptr};
   EXPECT_EQ(clusterOf(t, matchRoute(*web, plain)), "shop/web:80");
+}
+
+TEST(RouteBuilder, UrlRewriteAndRedirectPathsHostsAndPorts) {
+  RouteSources src = shop();
+  src.httpRoutes = {obj(R"({"metadata":{"name":"paths","namespace":"shop"},"spec":{"parentRefs":[{"name":"edge"}],"rules":[
+      {"matches":[{"path":{"type":"PathPrefix","value":"/shop"}}],"backendRefs":[{"name":"web","port":80}],
+       "filters":[{"type":"URLRewrite","urlRewrite":{"hostname":"web.internal","path":{"type":"ReplacePrefixMatch","replacePrefixMatch":"/store"}}}]},
+      {"matches":[{"path":{"type":"PathPrefix","value":"/strip"}}],"backendRefs":[{"name":"web","port":80}],
+       "filters":[{"type":"URLRewrite","urlRewrite":{"path":{"type":"ReplacePrefixMatch","replacePrefixMatch":"/"}}}]},
+      {"matches":[{"path":{"type":"Exact","value":"/health"}}],"backendRefs":[{"name":"web","port":80}],
+       "filters":[{"type":"URLRewrite","urlRewrite":{"path":{"type":"ReplaceFullPath","replaceFullPath":"/healthz"}}}]},
+      {"matches":[{"path":{"type":"PathPrefix","value":"/old"}}],
+       "filters":[{"type":"RequestRedirect","requestRedirect":{"path":{"type":"ReplacePrefixMatch","replacePrefixMatch":"/new"},"statusCode":301}}]},
+      {"matches":[{"path":{"type":"PathPrefix","value":"/login"}}],
+       "filters":[{"type":"RequestRedirect","requestRedirect":{"scheme":"https","hostname":"auth.example","path":{"type":"ReplaceFullPath","replaceFullPath":"/signin"}}}]}]}})")};
+  RouteBuilder b;
+  auto result = b.build(src, Clock::now());
+  const Listener* edge = listener(*result.table, "0.0.0.0:8081");
+  ASSERT_TRUE(edge);
+  auto at = [&](const char* path) {
+    RequestView r{"GET", std::string_view(path).substr(0, std::string_view(path).find('?')), "", "shop.example:8081", nullptr};
+    const Route* route = matchRoute(*edge, r);
+    EXPECT_TRUE(route) << path;
+    return route;
+  };
+  EXPECT_EQ(dataplane::upstreamTarget(*at("/shop/cart?id=1"), "/shop/cart?id=1"), "/store/cart?id=1");
+  EXPECT_EQ(dataplane::upstreamTarget(*at("/shop"), "/shop"), "/store");
+  EXPECT_EQ(*at("/shop")->rewriteHost, "web.internal");
+  EXPECT_EQ(dataplane::upstreamTarget(*at("/strip/a/b"), "/strip/a/b"), "/a/b");
+  EXPECT_EQ(dataplane::upstreamTarget(*at("/strip"), "/strip"), "/");
+  EXPECT_EQ(dataplane::upstreamTarget(*at("/health?verbose"), "/health?verbose"), "/healthz?verbose");
+  // Redirects: without a scheme the listener's port stays; with one its well-known port is implied.
+  const Route* old = at("/old/page?x=1");
+  EXPECT_EQ(old->redirectStatus, 301);
+  EXPECT_EQ(dataplane::redirectLocation(*old, false, "shop.example:8081", 8081, "/old/page?x=1"), "http://shop.example:8081/new/page?x=1");
+  EXPECT_EQ(dataplane::redirectLocation(*old, false, "shop.example", 80, "/old"), "http://shop.example/new");
+  const Route* login = at("/login");
+  EXPECT_EQ(login->redirectStatus, 302);
+  EXPECT_EQ(dataplane::redirectLocation(*login, false, "shop.example:8081", 8081, "/login?next=/cart"), "https://auth.example/signin?next=/cart");
 }
 
 TEST(RouteBuilder, GatewayApiStatus) {
