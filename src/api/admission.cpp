@@ -180,10 +180,13 @@ void applyDefaults(const ResourceType& type, json::value& object) {
     auto& spec = objectAt(o, "spec");
     setDefault(spec, "type", "ClusterIP");
     setDefault(spec, "sessionAffinity", "None");
-    // As Kubernetes: ClientIP affinity without a config sticks for three hours.
+    // As Kubernetes: ClientIP affinity without a config sticks for three hours, and turning
+    // affinity off (None) drops the config.
     if (auto* aff = spec.if_contains("sessionAffinity"); aff && aff->is_string() && aff->get_string() == "ClientIP") {
       auto& config = objectAt(spec, "sessionAffinityConfig");
       setDefault(objectAt(config, "clientIP"), "timeoutSeconds", 10800);
+    } else if (aff && aff->is_string() && aff->get_string() == "None") {
+      spec.erase("sessionAffinityConfig");
     }
     setDefault(spec, "internalTrafficPolicy", "Cluster");
     if (auto* ports = spec.if_contains("ports"); ports && ports->is_array()) {

@@ -56,12 +56,16 @@ TEST(Defaults, ServiceClientIpAffinityStaysThreeHoursAndItsBoundsAreChecked) {
     ASSERT_FALSE(causes.empty()) << bad;
     EXPECT_EQ(causes[0].field, "spec.sessionAffinityConfig.clientIP.timeoutSeconds") << bad;
   }
-  json::value none = json::parse(R"({"metadata":{"name":"s"},"spec":{"sessionAffinityConfig":{"clientIP":{"timeoutSeconds":60}},"ports":[{"port":80}]}})");
-  applyDefaults(kind("v1", "Service"), none);
+  // Turning affinity off drops the config (kubectl patch sessionAffinity None works, as in Kubernetes);
+  // an object that skipped defaulting is still refused.
+  json::value none = json::parse(R"({"metadata":{"name":"s"},"spec":{"sessionAffinity":"None","sessionAffinityConfig":{"clientIP":{"timeoutSeconds":60}},"ports":[{"port":80}]}})");
   auto causes = validateObject(kind("v1", "Service"), none, nullptr);
   ASSERT_EQ(causes.size(), 1u);
   EXPECT_EQ(causes[0].field, "spec.sessionAffinityConfig");
   EXPECT_EQ(causes[0].message, "Forbidden: must not be set when session affinity is None");
+  applyDefaults(kind("v1", "Service"), none);
+  EXPECT_EQ(none.at("spec").as_object().count("sessionAffinityConfig"), 0u);
+  EXPECT_TRUE(validateObject(kind("v1", "Service"), none, nullptr).empty());
 }
 
 TEST(Validation, PodReportsEveryFieldPath) {
