@@ -85,6 +85,37 @@ void validateBackendRefs(const json::value& rule, const std::string& rf, Checker
     }
 }
 
+// RequestMirror: a Service backendRef (with its port), and at most one of percent (0-100) and
+// fraction (numerator <= denominator, denominator at least 1), as the CRD's rules say.
+void validateRequestMirror(const json::value& filter, const std::string& ff, Checker& c) {
+  const json::value* mirror = valueAt(filter, "requestMirror");
+  if (!mirror) {
+    c.required(ff + ".requestMirror");
+    return;
+  }
+  std::string mf = ff + ".requestMirror";
+  if (!valueAt(*mirror, "backendRef")) c.required(mf + ".backendRef");
+  else {
+    if (stringAt(*mirror, "backendRef.name").empty()) c.required(mf + ".backendRef.name");
+    std::string kind = stringAt(*mirror, "backendRef.kind");
+    if (kind.empty() || kind == "Service") c.port(*mirror, "backendRef.port", mf + ".backendRef.port", true);
+  }
+  const json::value* percent = valueAt(*mirror, "percent");
+  if (percent && (!percent->is_int64() || percent->get_int64() < 0 || percent->get_int64() > 100))
+    c.invalid(mf + ".percent", json::serialize(*percent), "must be between 0 and 100, inclusive");
+  if (const json::value* fraction = valueAt(*mirror, "fraction")) {
+    if (percent) c.invalid(mf, "", "only one of percent or fraction may be specified");
+    const json::value* num = valueAt(*fraction, "numerator");
+    const json::value* den = valueAt(*fraction, "denominator");
+    if (!num) c.required(mf + ".fraction.numerator");
+    else if (!num->is_int64() || num->get_int64() < 0) c.invalid(mf + ".fraction.numerator", json::serialize(*num), "must be 0 or more");
+    if (den && (!den->is_int64() || den->get_int64() < 1)) c.invalid(mf + ".fraction.denominator", json::serialize(*den), "must be 1 or more");
+    int64_t d = den && den->is_int64() ? den->get_int64() : 100;
+    if (num && num->is_int64() && num->get_int64() > d)
+      c.invalid(mf + ".fraction", json::serialize(*fraction), "numerator must be less than or equal to denominator");
+  }
+}
+
 // GRPCRoute (gateway.networking.k8s.io/v1): matches by gRPC service and method, and headers.
 void validateGrpcRoute(const json::value& obj, Checker& c) {
   validateParentRefs(obj, c);
@@ -214,7 +245,8 @@ void validateHttpRoute(const json::value& obj, Checker& c) {
         std::string ff = idx(rf + ".filters", i);
         std::string type = stringAt((*filters)[i], "type");
         if (type.empty()) c.required(ff + ".type");
-        else c.oneOf(ff + ".type", type, {"RequestHeaderModifier", "ResponseHeaderModifier", "RequestRedirect", "URLRewrite"});
+        else c.oneOf(ff + ".type", type, {"RequestHeaderModifier", "ResponseHeaderModifier", "RequestRedirect", "URLRewrite", "RequestMirror"});
+        if (type == "RequestMirror") validateRequestMirror((*filters)[i], ff, c);
         if (type == "RequestRedirect") {
           if (const json::value* code = valueAt((*filters)[i], "requestRedirect.statusCode"); code && !(code->is_int64() && (code->get_int64() == 301 || code->get_int64() == 302)))
             c.invalid(ff + ".requestRedirect.statusCode", json::serialize(*code), "supported values: 301, 302");

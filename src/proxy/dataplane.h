@@ -277,6 +277,7 @@ struct Exchange {
   uint64_t requestRemaining = 0;
   http1::ChunkedFramer requestChunks;
   bool requestDone = false;
+  bool mirrorPending = false;  // the route mirrors: copies leave once the whole request is here
   bool upgrade = false;
   bool clientKeepAlive = true;
   bool continueSent = false;
@@ -395,6 +396,8 @@ class Downstream : public Socket, public UpstreamOwner {
   void startTlsPassthrough() { sniffing_ = true; }
 
   void sendAttempt();
+  // RequestMirror: once the whole request is here, its copies leave (request_mirror.h).
+  void mirrorRequest();
   void resumeAfterQueue() {
     ex_->waitingForConnection = false;
     sendAttempt();
@@ -492,6 +495,8 @@ class UdpSession : public Socket {
   std::pair<const void*, uint64_t> key_;
 };
 
+class MirrorLeg;  // request_mirror.h
+
 // Sends what every HTTP/2 session of the worker has queued (http2.h).
 void flushHttp2(Worker& w);
 
@@ -551,6 +556,8 @@ class Worker {
   // HTTP/2 upstream sessions by "cluster|endpoint", and sessions with frames to send (http2.h).
   std::unordered_map<std::string, class H2Client*> h2Clients_;
   std::vector<class H2Session*> h2Dirty_;
+  // RequestMirror copies in flight (request_mirror.h); each deletes itself when it ends.
+  std::unordered_set<MirrorLeg*> mirrors_;
   void accessLog(const Exchange& ex, Clock::time_point now, const std::string& source);
   uint64_t random() { return nextRandom(rng_); }
   bool logging() const { return accessLog_ >= 0; }

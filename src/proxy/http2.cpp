@@ -1,6 +1,7 @@
 #include "proxy/http2.h"
 
 #include "proxy/http2_to_http1.h"
+#include "proxy/request_mirror.h"
 
 
 namespace skiff::proxy {
@@ -431,6 +432,7 @@ int H2Server::onFrame(const nghttp2_frame* frame) {
   }
   if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) && end) {
     s.requestEnd = true;
+    mirrorStream(s);
     if (s.up) s.up->resume(s);
     else if (s.h1) wakeLeg(s);
   }
@@ -654,6 +656,8 @@ void H2Server::route(H2Stream& s) {
   out.emplace_back("x-forwarded-for", forwardedFor + down_.peerText_);
   if (down_.tls_) out.emplace_back("x-forwarded-proto", "https");
   out.emplace_back("traceparent", "00-" + ex.traceId + "-" + ex.spanId + "-" + flags);
+  ex.mirrorPending = !route->mirrors.empty() && !s.websocket;
+  mirrorStream(s);
   if (!c.http2 && !s.requestEnd) {
     // To an HTTP/1.1 service the try starts after the frames that came with the head: a body that
     // arrived whole goes up with its length, not chunked (which more servers take).
@@ -664,6 +668,21 @@ void H2Server::route(H2Stream& s) {
     return;
   }
   attempt(s);
+}
+
+void H2Server::mirrorStream(H2Stream& s) {
+  Exchange& ex = s.ex;
+  if (!ex.mirrorPending || !s.requestEnd || !ex.route) return;
+  ex.mirrorPending = false;
+  MirrorRequest copy;
+  copy.wholeBody = ex.bodyRetained && s.requestDiscarded == 0;
+  if (copy.wholeBody) copy.bytes = shadowRequestFromHttp2(s.upstreamHeaders, s.requestBody);
+  copy.method = s.method;
+  copy.path = s.path.substr(0, s.path.find('?'));
+  copy.host = s.authority;
+  copy.clientIp = down_.peer_.sin_addr.s_addr;
+  copy.timeout = ex.route->timeout;
+  for (const RequestMirror& m : ex.route->mirrors) MirrorLeg::start(down_.w_, ex.table, m, copy);
 }
 
 // One try: an endpoint (not the one that just failed, if there is another), authorized for this

@@ -118,6 +118,8 @@ class H2Server : public H2Session {
 
  private:
   void route(H2Stream& s);
+  // RequestMirror: once the stream's request has ended, its copies leave (request_mirror.h).
+  void mirrorStream(H2Stream& s);
   void attempt(H2Stream& s);
   void retryDue(Clock::time_point now);
   void finish(H2Stream& s);

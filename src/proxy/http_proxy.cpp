@@ -29,6 +29,7 @@
 
 #include "proxy/dataplane.h"
 #include "proxy/http2.h"
+#include "proxy/request_mirror.h"
 #include "proxy/tls_client_hello.h"
 
 namespace skiff::proxy {
@@ -494,8 +495,25 @@ void Downstream::startExchange(const http1::Head& head) {
     ex.continueSent = true;
     write("HTTP/1.1 100 Continue\r\n\r\n");
   }
+  ex.mirrorPending = !route->mirrors.empty() && !ex.upgrade;
   sendAttempt();
   if (!closed_ && ex_ && !ex_->requestDone) forwardRequestBody();
+  if (!closed_ && ex_) mirrorRequest();
+}
+
+void Downstream::mirrorRequest() {
+  Exchange& ex = *ex_;
+  if (!ex.mirrorPending || !ex.requestDone) return;
+  ex.mirrorPending = false;
+  MirrorRequest copy;
+  copy.wholeBody = ex.bodyRetained;
+  if (copy.wholeBody) copy.bytes = shadowHead(ex.upstreamHead) + ex.body;
+  copy.method = ex.method;
+  copy.path = ex.target.substr(0, ex.target.find('?'));
+  copy.host = ex.host;
+  copy.clientIp = peer_.sin_addr.s_addr;
+  copy.timeout = ex.route->timeout;
+  for (const RequestMirror& m : ex.route->mirrors) MirrorLeg::start(w_, ex.table, m, copy);
 }
 
 void Downstream::setExchangeDeadline() {
@@ -609,6 +627,7 @@ void Downstream::forwardRequestBody() {
     }
     in_.consume(n);
   }
+  if (ex.requestDone && ex.mirrorPending) mirrorRequest();
 }
 
 void Upstream::onEvents(uint32_t events) {
@@ -1752,6 +1771,10 @@ void Worker::tick(Clock::time_point now) {
     if (s->deadline_ <= now) due.push_back(s);
   for (Socket* s : due)
     if (!s->closed_) s->expire(now);
+  if (!mirrors_.empty()) {
+    std::vector<MirrorLeg*> legs(mirrors_.begin(), mirrors_.end());
+    for (MirrorLeg* m : legs) m->expireIfDue(now);
+  }
 }
 
 void Worker::install(std::shared_ptr<const RouteTable> table, std::map<std::string, int> newSockets) {
@@ -1786,6 +1809,9 @@ void Worker::install(std::shared_ptr<const RouteTable> table, std::map<std::stri
 void Worker::shutdown() {
   for (auto& [key, l] : listeners_) delete l.first;
   listeners_.clear();
+  std::vector<MirrorLeg*> legs(mirrors_.begin(), mirrors_.end());
+  mirrors_.clear();
+  for (MirrorLeg* m : legs) delete m;  // closes its connection
   // Client sides first (they close their upstreams), then whatever is left.
   std::vector<Socket*> all(conns_.begin(), conns_.end());
   for (Socket* s : all)

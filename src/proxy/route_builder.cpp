@@ -487,33 +487,56 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
   struct RouteRefs {
     std::string problem, reason = "ResolvedRefs";
   };
+  // A backendRef's cluster, or -1 with the problem in `refs`.
+  auto resolveService = [&](const json::value& b, const std::string& ns, const char* routeKind, RouteRefs& refs) {
+    std::string kind = str(b, "kind"), group = str(b, "group");
+    std::string bns = str(b, "namespace").empty() ? ns : str(b, "namespace");
+    std::string cname = bns + "/" + str(b, "name") + ":" + std::to_string(intAt(b, "port", 0)) + (std::string_view(routeKind) == "UDPRoute" ? "/UDP" : "");
+    if ((!kind.empty() && kind != "Service") || !group.empty()) {
+      refs.reason = "InvalidKind";
+      refs.problem = "backendRef " + str(b, "name") + ": only Services can be backends";
+    } else if (!referenceAllowed(src.referenceGrants, "gateway.networking.k8s.io", routeKind, ns, "", "Service", bns, str(b, "name"))) {
+      refs.reason = "RefNotPermitted";
+      refs.problem = "backendRef " + bns + "/" + str(b, "name") + ": a reference to another namespace needs a ReferenceGrant in " + bns + " from " +
+                     routeKind + "s in " + ns + " to Services";
+    } else if (!services.count(bns + "/" + str(b, "name"))) {
+      refs.reason = "BackendNotFound";
+      refs.problem = "Service " + bns + "/" + str(b, "name") + " does not exist";
+    } else if (!clusterIndex.count(cname)) {
+      refs.reason = "BackendNotFound";
+      refs.problem = "Service " + bns + "/" + str(b, "name") + " has no port " + std::to_string(intAt(b, "port", 0));
+    } else {
+      return clusterIndex[cname];
+    }
+    return -1;
+  };
   auto resolveBackends = [&](const json::value& rule, const std::string& ns, const char* routeKind, Route& base, RouteRefs& refs) {
     for (const auto& b : arrayAt(rule, "backendRefs")) {
       BackendRef ref;
       ref.weight = uint32_t(intAt(b, "weight", 1));
-      std::string kind = str(b, "kind"), group = str(b, "group");
-      std::string bns = str(b, "namespace").empty() ? ns : str(b, "namespace");
-      std::string cname = bns + "/" + str(b, "name") + ":" + std::to_string(intAt(b, "port", 0)) + (std::string_view(routeKind) == "UDPRoute" ? "/UDP" : "");
-      if ((!kind.empty() && kind != "Service") || !group.empty()) {
-        refs.reason = "InvalidKind";
-        refs.problem = "backendRef " + str(b, "name") + ": only Services can be backends";
-      } else if (!referenceAllowed(src.referenceGrants, "gateway.networking.k8s.io", routeKind, ns, "", "Service", bns, str(b, "name"))) {
-        refs.reason = "RefNotPermitted";
-        refs.problem = "backendRef " + bns + "/" + str(b, "name") + ": a reference to another namespace needs a ReferenceGrant in " + bns + " from " +
-                       routeKind + "s in " + ns + " to Services";
-      } else if (!services.count(bns + "/" + str(b, "name"))) {
-        refs.reason = "BackendNotFound";
-        refs.problem = "Service " + bns + "/" + str(b, "name") + " does not exist";
-      } else if (!clusterIndex.count(cname)) {
-        refs.reason = "BackendNotFound";
-        refs.problem = "Service " + bns + "/" + str(b, "name") + " has no port " + std::to_string(intAt(b, "port", 0));
-      } else {
-        ref.cluster = clusterIndex[cname];
-      }
+      ref.cluster = resolveService(b, ns, routeKind, refs);
       base.backends.push_back(ref);
       base.totalWeight += ref.weight;
     }
     if (base.backends.empty()) base.directResponse = 500;
+    // RequestMirror filters (HTTPRoute): a mirror whose Service does not resolve is left out (the
+    // rule still routes) and reported in ResolvedRefs, as Gateway API asks.
+    if (std::string_view(routeKind) != "HTTPRoute") return;
+    for (const auto& f : arrayAt(rule, "filters")) {
+      if (str(f, "type") != "RequestMirror") continue;
+      const json::value* b = api::valueAt(f, "requestMirror.backendRef");
+      if (!b) continue;
+      RequestMirror m;
+      m.cluster = resolveService(*b, ns, routeKind, refs);
+      if (api::valueAt(f, "requestMirror.percent")) {
+        m.numerator = uint32_t(intAt(f, "requestMirror.percent", 100));
+        m.denominator = 100;
+      } else if (api::valueAt(f, "requestMirror.fraction")) {
+        m.numerator = uint32_t(intAt(f, "requestMirror.fraction.numerator", 0));
+        m.denominator = uint32_t(std::max<int64_t>(1, intAt(f, "requestMirror.fraction.denominator", 100)));
+      }
+      if (m.cluster >= 0 && m.numerator > 0) base.mirrors.push_back(m);
+    }
   };
   auto headerEdits = [](const json::value& filter, Route& base) {
     auto edits = [&](const char* field, HeaderEdit& edit) {

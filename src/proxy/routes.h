@@ -204,6 +204,13 @@ struct BackendRef {
   uint32_t weight = 1;
 };
 
+// RequestMirror: a copy of a share (numerator/denominator) of the route's requests goes to
+// `cluster` as well; its answers are read and dropped (http_proxy's MirrorLeg).
+struct RequestMirror {
+  int cluster = -1;
+  uint32_t numerator = 1, denominator = 1;
+};
+
 struct HeaderEdit {
   std::vector<std::pair<std::string, std::string>> set, add;
   std::vector<std::string> remove;  // lower case
@@ -231,6 +238,7 @@ struct Route {
   int redirectPort = 0;
   PathModifier redirectPath;
   int directResponse = 0;  // answer this status without an upstream (no backends: 500)
+  std::vector<RequestMirror> mirrors;
 };
 
 class TlsTerminator;  // gateway_tls.h

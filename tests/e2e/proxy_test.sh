@@ -19,6 +19,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         else:
             code = 503 if os.path.exists(f"{flags}/fail-{pod}") else 200
         if self.path.startswith("/slow"): time.sleep(1)
+        if self.headers.get("Host", "").split(":")[0].endswith("-shadow"):  # a RequestMirror copy
+            with open(f"{flags}/shadow-{pod}", "a") as f: f.write(self.path + "\n")
         body = f"{version} {pod} {self.headers.get('traceparent', '-')}\n".encode()
         self.send_response(code)
         self.send_header("Content-Length", str(len(body)))
@@ -99,6 +101,9 @@ spec:
     backendRefs: [{name: web-v2, port: 80}]
   - matches: [{path: {type: PathPrefix, value: /gone}}]
     backendRefs: [{name: no-such-service, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /mirrored}}]
+    backendRefs: [{name: web-v1, port: 80}]
+    filters: [{type: RequestMirror, requestMirror: {backendRef: {name: web-v2, port: 80}}}]
 EOF
 } >"$WORK/app.yaml"
 check "apply the app, a Gateway and an HTTPRoute" kubectl apply -f "$WORK/app.yaml"
@@ -125,6 +130,12 @@ check "2000 answers" test "$((v1 + v2))" -eq 2000
 check "90/10 split (v2 got $v2 of 2000)" test "$v2" -ge 150 -a "$v2" -le 250
 check "header match routes only to v2" bash -c "! curl -s -H 'x-canary: 1' $(printf "$GW/ %.0s" $(seq 1 50)) | grep -q '^v1 '"
 check "traceparent reaches the pod" bash -c "curl -s $GW/ | grep -Eq ' 00-[0-9a-f]{32}-[0-9a-f]{16}-01$'"
+
+# RequestMirror: v1 answers every request; v2 gets a copy of each (Host marked -shadow).
+out=$(curl -s $(printf "$GW/mirrored/%d " $(seq 1 5)) || true)
+check "mirrored requests are answered by their backend only" test "$(grep -c '^v1 ' <<<"$out" || true)" -eq 5
+mirrored() { [ "$(cat "$FLAGS"/shadow-web-v2-* 2>/dev/null | grep -c '^/mirrored/')" -eq 5 ]; }
+check "the mirror's pod got a copy of each" wait_for "5 mirrored copies" 10 mirrored
 
 # Pods reach the Service by cluster IP; both v1 replicas take turns.
 IP=$(kubectl get svc web-v1 -o jsonpath='{.spec.clusterIP}')
@@ -212,6 +223,7 @@ metrics=$(curl -s --cacert "$CA" -H "Authorization: Bearer $TOKEN" "$SERVER/metr
 check "RED metrics per route" contains "$metrics" 'skiff_http_requests_total{route="default/shop/0"'
 check "duration histogram" contains "$metrics" 'skiff_http_request_duration_seconds_bucket{route="default/shop/0"'
 check "retries are counted" contains "$metrics" 'skiff_proxy_events_total{cluster="default/web-v1:80",event="retry"}'
+check "mirrored copies are counted" contains "$metrics" 'skiff_proxy_mirror_requests_total{cluster="default/web-v2:80",result="completed"} 5'
 check "access log lines are JSON" wait_for "access log" 5 bash -c "grep -q '\"status\":200' '$WORK/data/logs/proxy-access.log' && tail -1 '$WORK/data/logs/proxy-access.log' | python3 -m json.tool"
 
 # Spans: the proxy continues the caller's trace; API requests are spans too.

@@ -181,6 +181,23 @@ TEST(Validation, HttpRoutePathModifiersFollowTheGatewayApiRules) {
                                          "spec.rules[2].filters[0].requestRedirect.path.replaceFullPath"}));
 }
 
+TEST(Validation, HttpRouteRequestMirrorFollowsTheGatewayApiRules) {
+  json::value route = json::parse(R"({"apiVersion":"gateway.networking.k8s.io/v1","kind":"HTTPRoute","metadata":{"name":"r"},"spec":{"rules":[
+      {"filters":[{"type":"RequestMirror"},
+                  {"type":"RequestMirror","requestMirror":{"backendRef":{"name":"m"},"percent":101}},
+                  {"type":"RequestMirror","requestMirror":{"backendRef":{"port":80},"percent":5,"fraction":{"numerator":1}}},
+                  {"type":"RequestMirror","requestMirror":{"backendRef":{"name":"m","port":80},"fraction":{"numerator":3,"denominator":2}}},
+                  {"type":"RequestMirror","requestMirror":{"backendRef":{"name":"m","port":80},"fraction":{"denominator":0}}},
+                  {"type":"RequestMirror","requestMirror":{"backendRef":{"name":"m","port":80},"fraction":{"numerator":1,"denominator":4}}},
+                  {"type":"RequestMirror","requestMirror":{"backendRef":{"name":"m","port":80},"percent":0}}]}]}})");
+  auto f = fields(validateObject(kind("gateway.networking.k8s.io/v1", "HTTPRoute"), route, nullptr));
+  EXPECT_EQ(f, (std::vector<std::string>{"spec.rules[0].filters[0].requestMirror", "spec.rules[0].filters[1].requestMirror.backendRef.port",
+                                         "spec.rules[0].filters[1].requestMirror.percent", "spec.rules[0].filters[2].requestMirror.backendRef.name",
+                                         "spec.rules[0].filters[2].requestMirror", "spec.rules[0].filters[3].requestMirror.fraction",
+                                         "spec.rules[0].filters[4].requestMirror.fraction.numerator",
+                                         "spec.rules[0].filters[4].requestMirror.fraction.denominator"}));
+}
+
 TEST(Validation, TrafficPolicyAnnotationsAndGatewayApi) {
   json::value svc = json::parse(R"({"metadata":{"name":"web","annotations":{"skiff.dev/timeout":"soon","skiff.dev/retries":"99",
       "skiff.dev/load-balancer":"fastest","skiff.dev/retry-on":"5xx,teapot"}},"spec":{"ports":[{"port":80}]}})");

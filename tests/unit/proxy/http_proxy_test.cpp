@@ -1,6 +1,7 @@
 // The node proxy's data plane against real sockets: small blocking HTTP backends on loopback,
 // requests written by hand, route tables built in the test.
 #include "proxy/http_proxy.h"
+#include "proxy/request_mirror.h"
 #include "observe/metrics.h"
 #include "proxy_test_support.h"
 
@@ -466,6 +467,158 @@ TEST(HttpProxy, Http2ClientsGetClearAnswersAndBadFramesCostOnlyTheirConnection) 
   close(fd);
   EXPECT_EQ(f.get("/shop").status, 200);
   EXPECT_EQ(h2Get(f.port, "/nowhere").headers[":status"], "404");
+}
+
+
+// A metric's value in the exposition (0 when the series is absent).
+double seriesValue(const std::string& series) {
+  std::string text = observe::exposition();
+  size_t at = text.find(series + " ");
+  return at == std::string::npos ? 0.0 : std::atof(text.c_str() + at + series.size() + 1);
+}
+
+// Waits (bounded) until `n()` stops changing for a moment: copies are sent after the answers.
+template <typename F>
+int settled(F n) {
+  int last = -1;
+  for (int i = 0; i < 100; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    int now = n();
+    if (now == last) return now;
+    last = now;
+  }
+  return last;
+}
+
+TEST(HttpProxy, RequestMirrorSendsCopiesWhoseAnswersNobodyWaitsFor) {
+  Backend primary([](const Message& m) { return Backend::Reply{200, "primary got " + m.body}; });
+  std::atomic<bool> hold{false};
+  std::mutex seenMutex;
+  std::vector<Message> seen;
+  Backend mirror([&](const Message& m) {
+    {
+      std::lock_guard lock(seenMutex);
+      seen.push_back(m);
+    }
+    for (int i = 0; i < 500 && hold; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return Backend::Reply{500, "mirror's answer, ignored"};
+  });
+  Route r = routeTo({{0, 1}});
+  r.mirrors.push_back({1, 1, 1});
+  Fixture f({cluster("web", {primary.port()}), cluster("shadow", {mirror.port()})}, {r});
+  auto seenCount = [&] {
+    std::lock_guard lock(seenMutex);
+    return int(seen.size());
+  };
+
+  // A request with a body: the client gets the primary's answer; the mirror gets a copy with
+  // the host marked as a shadow.
+  int fd = connectTo(f.port);
+  std::string buf;
+  Message m;
+  sendAll(fd, "POST /orders?x=1 HTTP/1.1\r\nHost: shop:8080\r\nContent-Length: 3\r\n\r\nabc");
+  ASSERT_TRUE(readMessage(fd, buf, m));
+  EXPECT_EQ(m.status, 200);
+  EXPECT_EQ(m.body, "primary got abc");
+  ASSERT_EQ(settled(seenCount), 1);
+  {
+    std::lock_guard lock(seenMutex);
+    EXPECT_TRUE(seen[0].head.starts_with("POST /orders?x=1 HTTP/1.1\r\n")) << seen[0].head;
+    EXPECT_EQ(seen[0].header("host"), "shop-shadow:8080");
+    EXPECT_EQ(seen[0].body, "abc");
+    EXPECT_EQ(seen[0].header("traceparent"), primary.last().header("traceparent")) << "the copy belongs to the same trace";
+  }
+  // A chunked body is mirrored whole, once it has ended.
+  sendAll(fd, "POST /chunks HTTP/1.1\r\nHost: shop\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+  ASSERT_TRUE(readMessage(fd, buf, m));
+  EXPECT_EQ(m.body, "primary got abcde");
+  ASSERT_EQ(settled(seenCount), 2);
+  {
+    std::lock_guard lock(seenMutex);
+    EXPECT_EQ(seen[1].body, "abcde");
+  }
+
+  // A mirror that does not answer holds nobody: the client's answers keep coming.
+  hold = true;
+  for (int i = 0; i < 3; ++i) {
+    sendAll(fd, "GET /while-held HTTP/1.1\r\nHost: shop\r\n\r\n");
+    ASSERT_TRUE(readMessage(fd, buf, m));
+    EXPECT_EQ(m.status, 200);
+  }
+  EXPECT_TRUE(hold) << "answered while the mirror still held its copies";
+  hold = false;
+  EXPECT_EQ(settled(seenCount), 5);
+
+  // A body too long to keep is not mirrored, and that is counted.
+  std::string big(100 * 1024, 'x');
+  sendAll(fd, "POST /big HTTP/1.1\r\nHost: shop\r\nContent-Length: " + std::to_string(big.size()) + "\r\n\r\n" + big);
+  ASSERT_TRUE(readMessage(fd, buf, m));
+  EXPECT_EQ(m.body, "primary got " + big);
+  EXPECT_EQ(settled(seenCount), 5);
+  EXPECT_EQ(seriesValue(R"(skiff_proxy_mirror_requests_total{cluster="test/shadow:80",result="body_too_large"})"), 1);
+  EXPECT_GE(seriesValue(R"(skiff_proxy_mirror_requests_total{cluster="test/shadow:80",result="completed"})"), 5);
+
+  // HTTP/2 clients are mirrored too (as HTTP/1.1, with the whole body).
+  std::string body = "from h2";
+  H2Answer a = h2Request(f.port, "POST", "/h2", "text/plain", &body);
+  EXPECT_EQ(a.headers[":status"], "200");
+  EXPECT_EQ(a.body, "primary got from h2");
+  ASSERT_EQ(settled(seenCount), 6);
+  {
+    std::lock_guard lock(seenMutex);
+    EXPECT_TRUE(seen[5].head.starts_with("POST /h2 HTTP/1.1\r\n")) << seen[5].head;
+    EXPECT_EQ(seen[5].header("host"), "shop-shadow");
+    EXPECT_EQ(seen[5].header("content-type"), "text/plain");
+    EXPECT_EQ(seen[5].body, "from h2");
+  }
+  close(fd);
+  EXPECT_LE(mirror.accepted(), 3) << "copies reuse pooled connections to the mirror";
+}
+
+TEST(HttpProxy, RequestMirrorSendsItsShareOfRequests) {
+  Backend primary([](const Message&) { return Backend::Reply{200, "p"}; });
+  Backend mirror([](const Message&) { return Backend::Reply{200, "m"}; });
+  Route r = routeTo({{0, 1}});
+  r.mirrors.push_back({1, 1, 5});  // 20%
+  Fixture f({cluster("web", {primary.port()}), cluster("shadow20", {mirror.port()})}, {r});
+  int fd = connectTo(f.port);
+  std::string buf;
+  for (int i = 0; i < 2000; ++i) {
+    sendAll(fd, "GET / HTTP/1.1\r\nHost: shop\r\n\r\n");
+    Message m;
+    ASSERT_TRUE(readMessage(fd, buf, m));
+  }
+  close(fd);
+  int copies = settled([&] { return mirror.requests(); });
+  EXPECT_NEAR(copies, 400, 80);  // binomial: sd ~18
+  EXPECT_EQ(primary.requests(), 2000);
+}
+
+TEST(HttpProxy, RequestMirrorGivesUpOnASlowMirrorAtTheRouteTimeout) {
+  Backend primary([](const Message&) { return Backend::Reply{200, "p"}; });
+  Backend slow([](const Message&) { return Backend::Reply{200, "late", 1500}; });
+  Route r = routeTo({{0, 1}});
+  r.timeout = std::chrono::milliseconds(100);
+  r.mirrors.push_back({1, 1, 1});
+  Fixture f({cluster("web", {primary.port()}), cluster("slow-shadow", {slow.port()})}, {r});
+  EXPECT_EQ(f.get("/").status, 200);
+  std::string series = R"(skiff_proxy_mirror_requests_total{cluster="test/slow-shadow:80",result="timeout"})";
+  for (int i = 0; i < 100 && seriesValue(series) < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(seriesValue(series), 1);
+  EXPECT_EQ(f.table->clusters[1].state->requests.load(), 0) << "the abandoned copy no longer counts against the mirror's limits";
+}
+
+TEST(RequestMirror, ShadowHostsKeepThePort) {
+  using dataplane::shadowHead;
+  using dataplane::shadowHost;
+  EXPECT_EQ(shadowHost("shop"), "shop-shadow");
+  EXPECT_EQ(shadowHost("shop.example:8080"), "shop.example-shadow:8080");
+  EXPECT_EQ(shadowHost("[::1]"), "[::1]-shadow");
+  EXPECT_EQ(shadowHost("[::1]:80"), "[::1]-shadow:80");
+  EXPECT_EQ(shadowHead("GET / HTTP/1.1\r\nX-Host: a\r\nHOST: b\r\n\r\n"), "GET / HTTP/1.1\r\nX-Host: a\r\nHOST: b-shadow\r\n\r\n");
+  std::vector<std::pair<std::string, std::string>> h2{{":method", "PUT"}, {":scheme", "http"}, {":authority", "a:81"}, {":path", "/p?q"},
+                                                      {"te", "trailers"}, {"content-length", "9"}, {"x-y", "z"}};
+  EXPECT_EQ(dataplane::shadowRequestFromHttp2(h2, "body"), "PUT /p?q HTTP/1.1\r\nhost: a-shadow:81\r\nx-y: z\r\ncontent-length: 4\r\n\r\nbody");
 }
 
 }  // namespace

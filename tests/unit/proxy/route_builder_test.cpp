@@ -147,6 +147,48 @@ TEST(RouteBuilder, UrlRewriteAndRedirectPathsHostsAndPorts) {
   EXPECT_EQ(dataplane::redirectLocation(*login, false, "shop.example:8081", 8081, "/login?next=/cart"), "https://auth.example/signin?next=/cart");
 }
 
+TEST(RouteBuilder, RequestMirrorsResolveTheirServiceAndShare) {
+  RouteSources src = shop();
+  src.httpRoutes = {obj(R"({"metadata":{"name":"mirrored","namespace":"shop"},"spec":{"parentRefs":[{"name":"edge"}],"rules":[
+      {"matches":[{"path":{"type":"PathPrefix","value":"/all"}}],"backendRefs":[{"name":"web","port":80}],
+       "filters":[{"type":"RequestMirror","requestMirror":{"backendRef":{"name":"api","port":8080}}}]},
+      {"matches":[{"path":{"type":"PathPrefix","value":"/some"}}],"backendRefs":[{"name":"web","port":80}],
+       "filters":[{"type":"RequestMirror","requestMirror":{"backendRef":{"name":"api","port":8080},"percent":20}},
+                  {"type":"RequestMirror","requestMirror":{"backendRef":{"name":"web","port":80},"fraction":{"numerator":1,"denominator":3}}}]},
+      {"matches":[{"path":{"type":"PathPrefix","value":"/none"}}],"backendRefs":[{"name":"web","port":80}],
+       "filters":[{"type":"RequestMirror","requestMirror":{"backendRef":{"name":"gone","port":80}}}]}]}})")};
+  RouteBuilder b;
+  auto result = b.build(src, Clock::now());
+  const Listener* edge = listener(*result.table, "0.0.0.0:8081");
+  ASSERT_TRUE(edge);
+  auto at = [&](const char* path) {
+    const Route* route = matchRoute(*edge, RequestView{"GET", path, "", "shop.example", nullptr});
+    EXPECT_TRUE(route) << path;
+    return route;
+  };
+  auto mirrorName = [&](const RequestMirror& m) { return result.table->clusters[size_t(m.cluster)].name; };
+  const Route* all = at("/all");
+  ASSERT_EQ(all->mirrors.size(), 1u);
+  EXPECT_EQ(mirrorName(all->mirrors[0]), "shop/api:8080");
+  EXPECT_EQ(all->mirrors[0].numerator, all->mirrors[0].denominator);
+  EXPECT_EQ(clusterOf(*result.table, all), "shop/web:80");
+  const Route* some = at("/some");
+  ASSERT_EQ(some->mirrors.size(), 2u);
+  EXPECT_EQ(some->mirrors[0].numerator, 20u);
+  EXPECT_EQ(some->mirrors[0].denominator, 100u);
+  EXPECT_EQ(mirrorName(some->mirrors[1]), "shop/web:80");
+  EXPECT_EQ(some->mirrors[1].numerator, 1u);
+  EXPECT_EQ(some->mirrors[1].denominator, 3u);
+  // A mirror whose Service is missing is left out; the rule still routes, and ResolvedRefs says why.
+  const Route* none = at("/none");
+  EXPECT_TRUE(none->mirrors.empty());
+  EXPECT_EQ(clusterOf(*result.table, none), "shop/web:80");
+  const auto& conds = result.routeStatus.at("HTTPRoute").at("shop/mirrored").at("parents").as_array()[0].at("conditions").as_array();
+  EXPECT_EQ(conds[1].at("status").as_string(), "False");
+  EXPECT_EQ(conds[1].at("reason").as_string(), "BackendNotFound");
+  EXPECT_EQ(conds[1].at("message").as_string(), "Service shop/gone does not exist");
+}
+
 TEST(RouteBuilder, GatewayApiStatus) {
   RouteBuilder b;
   auto result = b.build(shop(), Clock::now());
