@@ -64,16 +64,7 @@ for p in "${PORTS[@]}"; do taskset -c 1 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.
 for r in $(seq 1 "$REPS"); do
   for i in "${!NAMES[@]}"; do
     n=${NAMES[$i]}
-    t0=$(cputicks "${PROCS[$i]}")
-    out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "http://127.0.0.1:${PORTS[$i]}/")
-    t1=$(cputicks "${PROCS[$i]}")
-    rps=$(awk '/^Requests\/sec:/{print $2}' <<<"$out")
-    p50=$(to_ms "$(awk '$1=="50%"{print $2}' <<<"$out")")
-    p99=$(to_ms "$(awk '$1=="99%"{print $2}' <<<"$out")")
-    cpu=$(awk -v a="$t0" -v b="$t1" -v tk="$TCK" -v r="$rps" -v d="$DUR" 'BEGIN{ printf "%.2f", 1e6*(b-a)/tk/(r*d) }')
-    echo "$rps" >>"$W/$n.rps"; echo "$p50" >>"$W/$n.p50"; echo "$p99" >>"$W/$n.p99"; echo "$cpu" >>"$W/$n.cpu"
-    printf "run %d %-13s rps=%-10s p50=%-6s p99=%-6s proxies_cpu_us_per_req=%s %s\n" "$r" "$n" "$rps" "$p50" "$p99" "$cpu" \
-      "$(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ' | tr '\n' ' ')"
+    measure_wrk "$r" "$n" "${PROCS[$i]}" "http://127.0.0.1:${PORTS[$i]}/"
   done
 done
 echo

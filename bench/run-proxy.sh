@@ -127,17 +127,8 @@ for r in $(seq 1 "$REPS"); do
     n=${NAMES[$i]}
     SCRAPER=
     if [ "$n" = skiff+scrape ]; then taskset -c 1 bash -c "$(declare -f scrape_loop); W=$W scrape_loop" & SCRAPER=$!; fi
-    t0=$(cputicks "${PROCS[$i]}")
-    out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "http://127.0.0.1:${PORTS[$i]}/")
-    t1=$(cputicks "${PROCS[$i]}")
+    measure_wrk "$r" "$n" "${PROCS[$i]}" "http://127.0.0.1:${PORTS[$i]}/"
     [ -n "$SCRAPER" ] && { kill "$SCRAPER"; wait "$SCRAPER" 2>/dev/null || true; }
-    rps=$(awk '/^Requests\/sec:/{print $2}' <<<"$out")
-    p50=$(to_ms "$(awk '$1=="50%"{print $2}' <<<"$out")")
-    p99=$(to_ms "$(awk '$1=="99%"{print $2}' <<<"$out")")
-    cpu=$(awk -v a="$t0" -v b="$t1" -v tk="$TCK" -v r="$rps" -v d="$DUR" 'BEGIN{ if (b==a) print "-"; else printf "%.2f", 1e6*(b-a)/tk/(r*d) }')
-    echo "$rps" >>"$W/$n.rps"; echo "$p50" >>"$W/$n.p50"; echo "$p99" >>"$W/$n.p99"; echo "$cpu" >>"$W/$n.cpu"
-    printf "run %d %-9s rps=%-10s p50=%-6s p99=%-6s proxy_cpu_us_per_req=%s %s\n" "$r" "$n" "$rps" "$p50" "$p99" "$cpu" \
-      "$(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ' | tr '\n' ' ')"
   done
 done
 echo

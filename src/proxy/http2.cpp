@@ -310,9 +310,27 @@ void H2Server::sendPending() {
   if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_) && down_.out_.empty()) down_.close();
 }
 
+namespace {
+
+// Bytes that moved for a stream so far, either way (only grows while the stream lives).
+uint64_t streamProgress(const H2Stream& s) {
+  return s.ex.bytesSent + (s.responseBody.size() - s.responseOffset) + s.requestDiscarded + s.requestBody.size() + s.localOffset +
+         (s.headersDone ? 1 : 0) + (s.responseStarted ? 1 : 0) + (s.responseEnd ? 1 : 0);
+}
+
+}  // namespace
+
+std::chrono::milliseconds H2Server::idleLimit(const H2Stream& s) const {
+  const ProxyOptions& o = down_.w_.options_;
+  if (!s.headersDone) return o.headerTimeout;
+  if (s.websocket && s.responseStarted) return o.tunnelIdleTimeout;
+  return o.upstreamIdle;
+}
+
 void H2Server::armDeadline() {
   Clock::time_point d = streams_.empty() ? down_.w_.loop_.now() + down_.w_.options_.idleTimeout : kNever;
   for (const auto& [id, s] : streams_) {
+    d = std::min(d, s->lastProgress + idleLimit(*s));
     if (s->local) continue;
     d = std::min(d, s->ex.requestDeadline);
     if (s->backingOff) d = std::min(d, s->backoffUntil);
@@ -362,11 +380,45 @@ void H2Server::onTimeout(Clock::time_point now) {
     down_.close();
     return;
   }
-  std::vector<H2Stream*> late, slowTry;
+  std::vector<H2Stream*> late, slowTry, idle;
+  bool stuckInHeaders = false;
   for (auto& [id, s] : streams_) {
+    if (s->lastProgress + idleLimit(*s) <= now) {
+      if (uint64_t p = streamProgress(*s); p != s->progressMark) {
+        s->progressMark = p;  // bytes moved since the last look: idle from now on at most
+        s->lastProgress = now;
+      } else if (!s->headersDone) {
+        stuckInHeaders = true;
+      } else {
+        idle.push_back(s.get());
+        continue;
+      }
+    }
     if (s->local) continue;
     if (s->ex.requestDeadline <= now) late.push_back(s.get());
     else if (tryDeadline(*s) <= now) slowTry.push_back(s.get());
+  }
+  if (stuckInHeaders) {
+    // A header block left unfinished stalls the whole connection (HPACK state is shared): close
+    // it, as an HTTP/1.1 client that never finishes its head gets 408 and a close.
+    proxyEvent("-", "header_timeout").inc();
+    nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
+    markDirty();
+    flushHttp2(*worker_);
+    down_.close();
+    return;
+  }
+  for (H2Stream* s : idle) {
+    // Nothing moved either way for the idle limit: the client stopped sending its body, the
+    // upstream stopped answering, or the client stopped reading.
+    proxyEvent(s->ex.cluster ? s->ex.cluster->name : "-", "stream_idle_timeout").inc();
+    dropUpstream(*s);
+    s->backingOff = false;
+    if (s->local || s->responseStarted) reset(*s, NGHTTP2_CANCEL);
+    else if (!s->requestEnd) localReply(*s, 408, "request body timeout: the client sent nothing for " + std::to_string(idleLimit(*s).count() / 1000) + " s");
+    else localReply(*s, 504, "upstream idle timeout: no answer for " + std::to_string(idleLimit(*s).count() / 1000) + " s");
+    s->lastProgress = now;  // the reply or reset gets its own idle period
+    s->progressMark = streamProgress(*s);
   }
   for (H2Stream* s : late) {
     if (s->ex.cluster) proxyEvent(s->ex.cluster->name, "timeout").inc();
@@ -396,6 +448,8 @@ int H2Server::onBeginHeaders(const nghttp2_frame* frame) {
   s->downId = frame->hd.stream_id;
   s->ex.start = down_.w_.loop_.now();
   s->ex.startUnix = unixNanos();
+  s->lastProgress = s->ex.start;
+  down_.deadline_ = std::min(down_.deadline_, s->lastProgress + idleLimit(*s));  // its header block must end in time
   nghttp2_session_set_stream_user_data(session_, s->downId, s.get());
   streams_[s->downId] = std::move(s);
   return 0;

@@ -56,6 +56,9 @@ struct H2Stream {
   bool local = false;            // answered by the proxy
   std::string localBody;
   size_t localOffset = 0;
+  // Stream idle timeout: when bytes last moved either way (checked against progressMark).
+  Clock::time_point lastProgress;
+  uint64_t progressMark = 0;
   // Last, so it is destroyed first: a leg ending mid-exchange still reads the stream's state.
   std::unique_ptr<Http1Leg> h1;
 };
@@ -91,6 +94,12 @@ class H2Server : public H2Session {
   void onReadable();
   void onWritable();
   void onTimeout(Clock::time_point now);
+  // How long `s` may go without a byte moving: its header block 10 s (slow clients), an open
+  // WebSocket the tunnel idle time, any other stream the upstream idle time. A stream is looked
+  // at each time its limit passes and ended when nothing moved since the previous look (so after
+  // one to two limits): 408 while the client still owed its body, 504 while the upstream owed
+  // its answer, a reset once the answer had started.
+  std::chrono::milliseconds idleLimit(const H2Stream& s) const;
   // The client connection is going away: every stream lets go of its upstream.
   void shutdown();
   void sendPending() override;
