@@ -728,15 +728,8 @@ void H2Server::mirrorStream(H2Stream& s) {
   Exchange& ex = s.ex;
   if (!ex.mirrorPending || !s.requestEnd || !ex.route) return;
   ex.mirrorPending = false;
-  MirrorRequest copy;
-  copy.wholeBody = ex.bodyRetained && s.requestDiscarded == 0;
-  if (copy.wholeBody) copy.bytes = shadowRequestFromHttp2(s.upstreamHeaders, s.requestBody);
-  copy.method = s.method;
-  copy.path = s.path.substr(0, s.path.find('?'));
-  copy.host = s.authority;
-  copy.clientIp = down_.peer_.sin_addr.s_addr;
-  copy.timeout = ex.route->timeout;
-  for (const RequestMirror& m : ex.route->mirrors) MirrorLeg::start(down_.w_, ex.table, m, copy);
+  mirrorExchange(down_.w_, ex, down_.peer_.sin_addr.s_addr, ex.bodyRetained && s.requestDiscarded == 0,
+                 [&] { return shadowRequestFromHttp2(s.upstreamHeaders, s.requestBody); });
 }
 
 // One try: an endpoint (not the one that just failed, if there is another), authorized for this

@@ -505,15 +505,7 @@ void Downstream::mirrorRequest() {
   Exchange& ex = *ex_;
   if (!ex.mirrorPending || !ex.requestDone) return;
   ex.mirrorPending = false;
-  MirrorRequest copy;
-  copy.wholeBody = ex.bodyRetained;
-  if (copy.wholeBody) copy.bytes = shadowHead(ex.upstreamHead) + ex.body;
-  copy.method = ex.method;
-  copy.path = ex.target.substr(0, ex.target.find('?'));
-  copy.host = ex.host;
-  copy.clientIp = peer_.sin_addr.s_addr;
-  copy.timeout = ex.route->timeout;
-  for (const RequestMirror& m : ex.route->mirrors) MirrorLeg::start(w_, ex.table, m, copy);
+  mirrorExchange(w_, ex, peer_.sin_addr.s_addr, ex.bodyRetained, [&] { return shadowHead(ex.upstreamHead) + ex.body; });
 }
 
 void Downstream::setExchangeDeadline() {

@@ -1,5 +1,7 @@
 #include "proxy/request_mirror.h"
 
+#include <optional>
+
 namespace skiff::proxy::dataplane {
 
 namespace {
@@ -64,14 +66,31 @@ std::string shadowRequestFromHttp2(const std::vector<std::pair<std::string, std:
   return out;
 }
 
-void MirrorLeg::start(Worker& w, const std::shared_ptr<const RouteTable>& table, const RequestMirror& m, const MirrorRequest& request) {
-  if (!table || m.cluster < 0 || size_t(m.cluster) >= table->clusters.size()) return;
-  if (m.numerator < m.denominator && w.random() % m.denominator >= m.numerator) return;  // not in the mirrored share
-  const Cluster& c = table->clusters[size_t(m.cluster)];
-  if (!request.wholeBody) {
-    mirrored(c.name, "body_too_large").inc();
-    return;
+void mirrorExchange(Worker& w, const Exchange& ex, uint32_t clientIp, bool wholeBody, const std::function<std::string()>& copyBytes) {
+  if (!ex.route || !ex.table) return;
+  std::optional<MirrorRequest> copy;
+  for (const RequestMirror& m : ex.route->mirrors) {
+    if (m.cluster < 0 || size_t(m.cluster) >= ex.table->clusters.size()) continue;
+    if (m.numerator < m.denominator && w.random() % m.denominator >= m.numerator) continue;  // not in this mirror's share
+    const Cluster& c = ex.table->clusters[size_t(m.cluster)];
+    if (!wholeBody) {
+      mirrored(c.name, "body_too_large").inc();
+      continue;
+    }
+    if (!copy) {
+      copy.emplace();
+      copy->bytes = copyBytes();
+      copy->method = ex.method;
+      copy->path = ex.target.substr(0, ex.target.find('?'));
+      copy->host = ex.host;
+      copy->clientIp = clientIp;
+      copy->timeout = ex.route->timeout;
+    }
+    MirrorLeg::start(w, ex.table, c, *copy);
   }
+}
+
+void MirrorLeg::start(Worker& w, const std::shared_ptr<const RouteTable>& table, const Cluster& c, const MirrorRequest& request) {
   if (c.http2) {  // spoken to over h2c (a GRPCRoute backend): copies go over HTTP/1.1 only
     mirrored(c.name, "http2_backend").inc();
     return;

@@ -9,6 +9,7 @@
 // started them. They are bounded by the route's (or cluster's) timeout, the mirror cluster's
 // circuit breaker, its AuthorizationPolicy for the original caller, and a cap per worker.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,9 +20,14 @@
 
 namespace skiff::proxy::dataplane {
 
+// Starts the copies of `ex`'s request for those of its route's mirrors that draw it (each takes
+// its share of requests), from the caller at `clientIp` (IPv4, network order). `copyBytes` builds
+// the copy, HTTP/1.1 head and whole body: at most once, and only when some mirror draws the
+// request. Without `wholeBody` (the body was too long to keep) a drawn copy is counted, not sent.
+void mirrorExchange(Worker& w, const Exchange& ex, uint32_t clientIp, bool wholeBody, const std::function<std::string()>& copyBytes);
+
 struct MirrorRequest {
   std::string bytes;  // head and whole body, HTTP/1.1 framing
-  bool wholeBody = true;  // false: the body was too long to keep, nothing is sent (counted)
   std::string method, path, host;
   uint32_t clientIp = 0;  // network order: the caller's identity for policy
   std::chrono::milliseconds timeout{0};  // the route's; 0: the mirror cluster's, else kMirrorTimeout
@@ -32,9 +38,9 @@ class MirrorLeg final : public UpstreamOwner {
   static constexpr size_t kMaxPerWorker = 1024;  // beyond this, copies are dropped (counted)
   static constexpr std::chrono::milliseconds kMirrorTimeout{15000};
 
-  // Sends the copy to an endpoint of `m`'s cluster, if this request is in its share; the worker
-  // keeps the leg until it ends.
-  static void start(Worker& w, const std::shared_ptr<const RouteTable>& table, const RequestMirror& m, const MirrorRequest& request);
+  // Sends the copy to an endpoint of `c` (a cluster of `table`); the worker keeps the leg until
+  // it ends.
+  static void start(Worker& w, const std::shared_ptr<const RouteTable>& table, const Cluster& c, const MirrorRequest& request);
 
   MirrorLeg(const MirrorLeg&) = delete;
   MirrorLeg& operator=(const MirrorLeg&) = delete;

@@ -137,6 +137,15 @@ class H2Caller {
   std::vector<int32_t> ids_;
 };
 
+// What a connection sends up to the end of its request head (and any bytes after it).
+std::string readHead(int c) {
+  std::string buf;
+  char tmp[4096];
+  ssize_t n;
+  while (buf.find("\r\n\r\n") == std::string::npos && (n = recv(c, tmp, sizeof tmp, 0)) > 0) buf.append(tmp, size_t(n));
+  return buf;
+}
+
 // A raw HTTP/1.1 backend: each connection gets `answer` once the request head has arrived,
 // then is closed.
 class RawBackend {
@@ -147,10 +156,7 @@ class RawBackend {
       while (true) {
         int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
         if (c < 0) return;
-        std::string buf;
-        char tmp[4096];
-        ssize_t n;
-        while (buf.find("\r\n\r\n") == std::string::npos && (n = recv(c, tmp, sizeof tmp, 0)) > 0) buf.append(tmp, size_t(n));
+        readHead(c);
         sendAll(c, answer_);
         close(c);
       }
@@ -179,10 +185,7 @@ class WebSocketEcho {
       while (true) {
         int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
         if (c < 0) return;
-        std::string buf;
-        char tmp[4096];
-        ssize_t n;
-        while (buf.find("\r\n\r\n") == std::string::npos && (n = recv(c, tmp, sizeof tmp, 0)) > 0) buf.append(tmp, size_t(n));
+        std::string buf = readHead(c);
         size_t end = buf.find("\r\n\r\n");
         if (end == std::string::npos) {
           close(c);
@@ -208,6 +211,8 @@ class WebSocketEcho {
         sendAll(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
                        http::webSocketAccept(key) + "\r\nSec-WebSocket-Protocol: chat\r\n\r\n");
         if (!rest.empty()) sendAll(c, rest);
+        char tmp[4096];
+        ssize_t n;
         while ((n = recv(c, tmp, sizeof tmp, 0)) > 0) sendAll(c, std::string_view(tmp, size_t(n)));
         close(c);
       }

@@ -633,44 +633,8 @@ TEST(HttpProxy, Http2StreamsThatStopMovingTimeOut) {
   EXPECT_NE(a.body.find("upstream idle timeout"), std::string::npos) << a.body;
 
   // A client that opens a request body and sends no more of it: 408.
-  {
-    int fd = connectTo(f.port);
-    nghttp2_session_callbacks* cbs = nullptr;
-    nghttp2_session_callbacks_new(&cbs);
-    nghttp2_session_callbacks_set_on_header_callback(
-        cbs, [](nghttp2_session*, const nghttp2_frame*, const uint8_t* n, size_t nl, const uint8_t* v, size_t vl, uint8_t, void* u) {
-          static_cast<H2Answer*>(u)->headers[std::string(reinterpret_cast<const char*>(n), nl)] = std::string(reinterpret_cast<const char*>(v), vl);
-          return 0;
-        });
-    H2Answer stalled;
-    nghttp2_session* s = nullptr;
-    nghttp2_session_client_new(&s, cbs, &stalled);
-    nghttp2_session_callbacks_del(cbs);
-    nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, nullptr, 0);
-    std::vector<std::pair<std::string, std::string>> h{{":method", "POST"}, {":scheme", "http"}, {":authority", "shop"}, {":path", "/upload"}};
-    std::vector<nghttp2_nv> nva;
-    for (auto& [k, v] : h)
-      nva.push_back({reinterpret_cast<uint8_t*>(k.data()), reinterpret_cast<uint8_t*>(v.data()), k.size(), v.size(), NGHTTP2_NV_FLAG_NONE});
-    nghttp2_data_provider never{};
-    never.read_callback = [](nghttp2_session*, int32_t, uint8_t*, size_t, uint32_t*, nghttp2_data_source*, void*) -> ssize_t {
-      return NGHTTP2_ERR_DEFERRED;  // the body never comes
-    };
-    nghttp2_submit_request(s, nullptr, nva.data(), nva.size(), &never, nullptr);
-    for (int rounds = 0; rounds < 100 && stalled.headers.count(":status") == 0; ++rounds) {
-      const uint8_t* data;
-      ssize_t n;
-      while ((n = nghttp2_session_mem_send(s, &data)) > 0) sendAll(fd, {reinterpret_cast<const char*>(data), size_t(n)});
-      char buf[16384];
-      pollfd p{fd, POLLIN, 0};
-      if (poll(&p, 1, 5000) <= 0) break;
-      ssize_t r = recv(fd, buf, sizeof buf, 0);
-      if (r <= 0) break;
-      if (nghttp2_session_mem_recv(s, reinterpret_cast<const uint8_t*>(buf), size_t(r)) < 0) break;
-    }
-    EXPECT_EQ(stalled.headers[":status"], "408");
-    nghttp2_session_del(s);
-    close(fd);
-  }
+  H2Answer stalled = h2RequestOn(connectTo(f.port), "POST", "/upload", "", nullptr, "shop", true);
+  EXPECT_EQ(stalled.headers[":status"], "408");
 
   // A header block that never ends (slow loris over HTTP/2): the connection is closed.
   {

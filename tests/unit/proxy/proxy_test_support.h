@@ -364,9 +364,10 @@ struct H2Upload {
   std::string body;
   size_t offset = 0;
 };
-// The request on a connected socket `fd` (closed after), for `authority`.
+// The request on a connected socket `fd` (closed after), for `authority`. With `bodyNeverEnds`
+// the request says a body follows and never sends it (a client that stalls).
 inline H2Answer h2RequestOn(int fd, const std::string& method, const std::string& path, const std::string& contentType = "",
-                            const std::string* body = nullptr, const std::string& authority = "shop") {
+                            const std::string* body = nullptr, const std::string& authority = "shop", bool bodyNeverEnds = false) {
   H2Answer a;
   if (fd < 0) return a;
   nghttp2_session_callbacks* cbs = nullptr;
@@ -408,7 +409,11 @@ inline H2Answer h2RequestOn(int fd, const std::string& method, const std::string
       return ssize_t(n);
     };
   }
-  nghttp2_submit_request(s, nullptr, nva.data(), nva.size(), body ? &provider : nullptr, nullptr);
+  if (bodyNeverEnds)
+    provider.read_callback = [](nghttp2_session*, int32_t, uint8_t*, size_t, uint32_t*, nghttp2_data_source*, void*) -> ssize_t {
+      return NGHTTP2_ERR_DEFERRED;
+    };
+  nghttp2_submit_request(s, nullptr, nva.data(), nva.size(), body || bodyNeverEnds ? &provider : nullptr, nullptr);
   for (int rounds = 0; rounds < 2000 && !a.closed; ++rounds) {
     const uint8_t* data;
     ssize_t n;
