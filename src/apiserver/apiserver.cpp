@@ -8,7 +8,14 @@
 #include "http/websocket.h"
 
 #include <boost/json.hpp>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <condition_variable>
+#include <random>
+#include <set>
 #include <deque>
 #include <fstream>
 #include <thread>
@@ -162,6 +169,12 @@ class ApiServer::Recorder final : public http::Exchange {
     longRunning = true;
     return inner_.startStream(s, std::move(contentType), std::move(headers));
   }
+  std::shared_ptr<http::EventStream> startEventStream(int s, std::string contentType, http::EventStreamOptions options) override {
+    status = s;
+    longRunning = true;
+    return inner_.startEventStream(s, std::move(contentType), std::move(options));
+  }
+  bool writeDirect(std::string_view chunk) override { return inner_.writeDirect(chunk); }
   Result<http::WebSocket*> upgradeToWebSocket(const std::vector<std::string>& protocols) override {
     auto ws = inner_.upgradeToWebSocket(protocols);
     if (ws) {
@@ -179,6 +192,11 @@ class ApiServer::Recorder final : public http::Exchange {
 };
 
 namespace {
+std::string boundedVerb(const std::string& verb) {
+  static const std::set<std::string> known{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
+                                           "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT"};
+  return known.count(verb) ? verb : "other";
+}
 observe::Family<observe::Counter>& requestCounter() {
   static observe::Family<observe::Counter> f("apiserver_request_total", "Counter of API requests by verb, resource and HTTP code.",
                                              {"verb", "resource", "code"});
@@ -201,7 +219,8 @@ void ApiServer::handle(http::Exchange& ex) {
   auto start = std::chrono::steady_clock::now();
   Recorder rec(ex);
   dispatch(rec);
-  if (rec.verb.empty()) rec.verb = rec.request().method;
+  // Labels come from bounded sets: a client inventing methods must not grow /metrics.
+  rec.verb = boundedVerb(rec.verb.empty() ? rec.request().method : rec.verb);
   requestCounter().with({rec.verb, rec.resource, std::to_string(rec.status)}).inc();
   if (!rec.longRunning)
     requestLatency().with({rec.verb, rec.resource}).observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -220,6 +239,79 @@ void ApiServer::handle(http::Exchange& ex) {
     span.intAttributes = {{"http.response.status_code", rec.status}};
     options_.spans(std::move(span));
   }
+}
+
+namespace {
+bool isPublicPath(const std::string& path) {
+  return path == "/healthz" || path == "/livez" || path == "/readyz" || path == "/version" || path == "/version/" || path == "/ui" ||
+         path.starts_with("/ui/");
+}
+
+// Exec, attach, port-forward and log follows hold a thread for as long as they last.
+bool isLongRunning(const http::Request& req, const std::vector<std::string>& parts) {
+  if (parts.size() < 2) return false;
+  const std::string& last = parts.back();
+  if (last == "exec" || last == "attach" || last == "portforward") return true;
+  std::string follow = req.queryValue("follow");
+  return last == "log" && (follow == "true" || follow == "1" || follow == "True");
+}
+
+bool sameSecret(const std::string& given, const std::string& expected) {
+  // Compare digests, so neither the length nor the first differing byte shows in the timing.
+  unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(given.data()), given.size(), a);
+  SHA256(reinterpret_cast<const unsigned char*>(expected.data()), expected.size(), b);
+  return CRYPTO_memcmp(a, b, sizeof a) == 0;
+}
+}  // namespace
+
+// Failed logins are logged, at most one line a second with the count of those not shown.
+void ApiServer::logRefusal(const http::Request& req, const std::string& why) {
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(refusalLogMutex_);
+  ++refusalsUnlogged_;
+  if (now - lastRefusalLog_ < std::chrono::seconds(1)) return;
+  lastRefusalLog_ = now;
+  std::string more = refusalsUnlogged_ > 1 ? " (" + std::to_string(refusalsUnlogged_ - 1) + " more since the last report)" : "";
+  refusalsUnlogged_ = 0;
+  log::warn("apiserver", "refused " + req.method + " " + req.path + " from " + req.remoteAddress + ": " + why + more);
+}
+
+http::Admission ApiServer::admit(const http::Request& req) {
+  http::Admission out;
+  if (isPublicPath(req.path)) {
+    out.user = "system:anonymous";
+    return out;
+  }
+  std::vector<std::string> parts = splitPath(req.path);
+  out.longRunning = isLongRunning(req, parts);
+  std::string auth = req.header("authorization");
+  std::string token = auth.size() > 7 && (auth.starts_with("Bearer ") || auth.starts_with("bearer ")) ? auth.substr(7) : "";
+  if (!options_.token.empty() && !token.empty() && sameSecret(token, options_.token)) {
+    out.user = "system:admin";
+    return out;
+  }
+  // A pod's service-account token: valid while unexpired, for the API's audience, and while its
+  // pod lives; read-only.
+  std::optional<ServiceAccountIdentity> who;
+  if (options_.serviceAccounts && !token.empty()) who = options_.serviceAccounts->verify(token);
+  if (who) {
+    auto pod = registry_.get(*api::findByKind("v1", "Pod"), who->ns, who->pod);
+    if (!pod || api::stringAt(*pod, "metadata.uid") != who->podUid) who.reset();
+  }
+  if (!who) {
+    logRefusal(req, token.empty() ? "no bearer token" : "a bearer token that is not valid here");
+    out.refusal = errorResponse(Error{401, "Unauthorized", "Unauthorized: send the bearer token from the kubeconfig skiff wrote", {}});
+    return out;
+  }
+  std::string why;
+  if (!serviceAccountMay(*who, req.method, parts, why)) {
+    logRefusal(req, who->user() + " is not allowed");
+    out.refusal = errorResponse(Error{403, "Forbidden", why, {}});
+    return out;
+  }
+  out.user = who->user();
+  return out;
 }
 
 void ApiServer::dispatch(Recorder& ex) {
@@ -241,23 +333,12 @@ void ApiServer::dispatch(Recorder& ex) {
     options_.console(ex);
     return;
   }
-  std::string auth = req.header("authorization");
   std::vector<std::string> parts = splitPath(path);
-  if (options_.token.empty() || auth != "Bearer " + options_.token) {
-    // A pod's service-account token: valid while unexpired and its pod lives; read-only.
-    std::optional<ServiceAccountIdentity> who;
-    if (options_.serviceAccounts && auth.starts_with("Bearer ")) who = options_.serviceAccounts->verify(auth.substr(7));
-    if (who) {
-      auto pod = registry_.get(*api::findByKind("v1", "Pod"), who->ns, who->pod);
-      if (!pod || api::stringAt(*pod, "metadata.uid") != who->podUid) who.reset();
-    }
-    if (!who) {
-      ex.respond(errorResponse(Error{401, "Unauthorized", "Unauthorized: send the bearer token from the kubeconfig skiff wrote", {}}));
-      return;
-    }
-    std::string why;
-    if (!serviceAccountMay(*who, req.method, parts, why)) {
-      ex.respond(errorResponse(Error{403, "Forbidden", why, {}}));
+  if (req.user.empty()) {
+    // Not admitted by the HTTP server (an in-process caller): check it here.
+    http::Admission a = admit(req);
+    if (a.refusal) {
+      ex.respond(std::move(*a.refusal));
       return;
     }
   }
@@ -432,13 +513,26 @@ Result<WriteOptions> writeOptionsFrom(const http::Request& req, std::vector<std:
   return o;
 }
 
+// The media type of a request body, lower-cased, without parameters; "" when none was sent.
+std::string mediaType(const http::Request& req) {
+  std::string ct = req.header("content-type");
+  ct = ct.substr(0, ct.find(';'));
+  ct.erase(0, ct.find_first_not_of(" \t"));
+  ct.erase(ct.find_last_not_of(" \t") + 1);
+  std::transform(ct.begin(), ct.end(), ct.begin(), ::tolower);
+  return ct;
+}
+
 Result<json::value> decodeBody(const http::Request& req) {
   if (req.body.empty()) return Error::badRequest("the request needs a body: a JSON or YAML object");
-  std::string ct = req.header("content-type");
-  if (ct.find("application/vnd.kubernetes.protobuf") != std::string::npos) return api::decodeKubernetesProtobuf(req.body);
-  if (ct.find("protobuf") != std::string::npos || ct.find("cbor") != std::string::npos)
-    return Error{415, "UnsupportedMediaType", "skiff accepts JSON, YAML and Kubernetes protobuf request bodies, not " + ct, {}};
-  if (ct.find("yaml") != std::string::npos) {
+  // As kube-apiserver negotiates: no Content-Type means JSON; anything it does not serve is 415.
+  std::string ct = mediaType(req);
+  if (ct == "application/vnd.kubernetes.protobuf") return api::decodeKubernetesProtobuf(req.body);
+  if (!ct.empty() && ct != "application/json" && ct != "application/yaml")
+    return Error{415, "UnsupportedMediaType",
+                 "the body of the request was in an unknown format (" + ct +
+                     ") - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf", {}};
+  if (ct == "application/yaml") {
     auto docs = api::decodeManifests(req.body);
     if (!docs) return docs.error();
     if (docs->size() != 1) return Error::badRequest("the request body must hold exactly one object");
@@ -1042,116 +1136,172 @@ void ApiServer::serveLog(http::Exchange& ex, const Route& route) {
   }
 }
 
+namespace {
+// timeoutSeconds as kube-apiserver reads it: a non-negative integer; absent or 0 means a random
+// time between the minimum request timeout (30 min) and twice that, so watches do not all end
+// (and relist) together.
+Result<std::chrono::seconds> watchTimeout(const http::Request& req) {
+  std::string t = req.queryValue("timeoutSeconds");
+  int64_t seconds = 0;
+  if (!t.empty()) {
+    errno = 0;
+    char* end = nullptr;
+    long long v = std::strtoll(t.c_str(), &end, 10);
+    if (*end || errno == ERANGE || v < 0)
+      return Error::badRequest("timeoutSeconds \"" + t + "\" is not valid: it must be a whole number of seconds, 0 or more");
+    seconds = v;
+  }
+  constexpr int64_t kMinRequestTimeout = 1800;
+  if (seconds == 0) seconds = kMinRequestTimeout + int64_t(std::random_device{}() % kMinRequestTimeout);
+  // Beyond a year is forever for a watch; capping keeps the deadline arithmetic from overflowing.
+  return std::chrono::seconds(std::min<int64_t>(seconds, 365LL * 24 * 3600));
+}
+
+// The ERROR event Kubernetes clients expect when their watch cannot continue: client-go and
+// the Python client relist on 410.
+http::Chunk watchError(const Error& e) {
+  json::value status = api::decodeJson(statusBody(e)).value();
+  return std::make_shared<const std::string>(json::serialize(json::object{{"type", "ERROR"}, {"object", status}}) + "\n");
+}
+}  // namespace
+
+// The state one watch shares between the thread that set it up, the store's commit thread
+// (events) and the HTTP server's loop (ticks) and workers (the end).
+struct ApiServer::WatchState {
+  std::mutex mutex;  // guards watch and sentColumns
+  std::unique_ptr<store::Watch> watch;
+  bool sentColumns = false;
+  std::atomic<int64_t> lastRevision{0};
+  std::atomic<int64_t> lastWriteMillis{0};
+  std::thread::id setupThread;
+};
+
+http::Chunk ApiServer::watchFrame(const WatchEvent& e, const WatchRequest& w, WatchState& state) {
+  if (w.table) {
+    json::value object = api::decodeJson(*e.raw).value();
+    std::lock_guard lock(state.mutex);
+    json::object t{{"kind", "Table"}, {"apiVersion", "meta.k8s.io/v1"},
+                   {"metadata", json::object{{"resourceVersion", std::to_string(e.revision)}}},
+                   {"columnDefinitions", state.sentColumns ? json::array() : api::tableColumns(*w.stored)},
+                   {"rows", json::array{api::tableRow(*w.stored, object, w.include)}}};
+    state.sentColumns = true;
+    return std::make_shared<const std::string>(json::serialize(json::object{{"type", e.type}, {"object", std::move(t)}}) + "\n");
+  }
+  // One frame per event and type, shared by every watcher of this served version.
+  int64_t tag = (e.type == "ADDED" ? 1 : e.type == "MODIFIED" ? 2 : 3) + (w.converted ? 4 : 0);
+  return frames_->get(e.raw, tag, [&] {
+    std::string out = "{\"type\":\"" + e.type + "\",\"object\":";
+    if (w.converted) out += json::serialize(api::convertFromStored(*w.served, api::decodeJson(*e.raw).value()));
+    else out += *e.raw;  // stored bytes go out as they are
+    out += "}\n";
+    return std::make_shared<const std::string>(std::move(out));
+  });
+}
+
 void ApiServer::serveWatch(http::Exchange& ex, const Route& route) {
   const http::Request& req = ex.request();
-  const api::ResourceType& served = *route.type;
-  const api::ResourceType* storedType = api::storedVersionOf(served);
-  const api::ResourceType& type = storedType ? *storedType : served;
+  WatchRequest w;
+  w.served = route.type;
+  const api::ResourceType* storedType = api::storedVersionOf(*route.type);
+  w.stored = storedType ? storedType : route.type;
+  w.converted = storedType != nullptr;
+  w.table = wantsTable(req);
+  w.include = includeObject(req);
   auto opts = listOptionsFrom(req);
-  if (!opts) {
-    ex.respond(errorResponse(opts.error()));
-    return;
-  }
+  if (!opts) return ex.respond(errorResponse(opts.error()));
+  auto timeout = watchTimeout(req);
+  if (!timeout) return ex.respond(errorResponse(timeout.error()));
   int64_t from = 0;
   std::string rvParam = req.queryValue("resourceVersion");
   if (!rvParam.empty()) {
     char* end = nullptr;
+    errno = 0;
     long long v = std::strtoll(rvParam.c_str(), &end, 10);
-    if (*end || v < 0) {
-      ex.respond(errorResponse(Error::badRequest("resourceVersion \"" + rvParam + "\" is not a valid resource version")));
-      return;
-    }
+    if (*end || v < 0 || errno == ERANGE)
+      return ex.respond(errorResponse(Error::badRequest("resourceVersion \"" + rvParam + "\" is not a valid resource version")));
     from = v;
   }
-  std::chrono::seconds timeout{0};
-  if (auto t = req.queryValue("timeoutSeconds"); !t.empty()) timeout = std::chrono::seconds(std::atoll(t.c_str()));
-  bool bookmarks = req.queryValue("allowWatchBookmarks") == "true" || req.queryValue("allowWatchBookmarks") == "1";
-  bool table = wantsTable(req);
-  api::TableObject include = includeObject(req);
-
-  struct Queue {
-    std::mutex mutex;
-    std::condition_variable cv;
-    std::deque<WatchEvent> events;
-    bool overflow = false;
+  if (Status s = waitForRevision(from); !s) {
+    http::Response r = errorResponse(s.error());
+    r.headers.push_back({"Retry-After", "1"});
+    return ex.respond(std::move(r));
+  }
+  bool bookmarks = req.queryValue("allowWatchBookmarks") == "true" || req.queryValue("allowWatchBookmarks") == "1" ||
+                   req.queryValue("allowWatchBookmarks") == "True";
+  auto state = std::make_shared<WatchState>();
+  state->setupThread = std::this_thread::get_id();
+  auto nowMillis = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
   };
-  auto queue = std::make_shared<Queue>();
-  constexpr size_t kMaxQueued = 100000;  // a watcher this far behind is dropped; it relists
-  int64_t lastRevision = 0;
-  auto watch = registry_.watch(type, route.ns, opts->labels, opts->fields, from,
-                               [queue](WatchEvent e) {
-                                 std::lock_guard lock(queue->mutex);
-                                 if (queue->events.size() >= kMaxQueued) {
-                                   queue->overflow = true;
-                                   return;
-                                 }
-                                 bool wasEmpty = queue->events.empty();
-                                 queue->events.push_back(std::move(e));
-                                 // Only an empty queue can have a sleeping reader: wake it once
-                                 // per batch, not once per event.
-                                 if (wasEmpty) queue->cv.notify_one();
+  state->lastWriteMillis = nowMillis();
+  auto deadline = std::chrono::steady_clock::now() + *timeout;
+  http::EventStreamOptions so;
+  so.maxQueuedBytes = options_.watchBudgetBytes;
+  so.overflowChunk = [] {
+    return watchError(Error{410, "Expired", "the watch fell behind: more than its buffer of events was waiting for the client; list again and watch from there", {}});
+  };
+  so.tickInterval = std::min<std::chrono::milliseconds>(options_.bookmarkInterval, std::chrono::milliseconds(1000));
+  so.onTick = [this, state, deadline, bookmarks, served = w.served, nowMillis](http::EventStream& stream) {
+    if (std::chrono::steady_clock::now() >= deadline) return stream.end();
+    if (!bookmarks || nowMillis() - state->lastWriteMillis < options_.bookmarkInterval.count()) return;
+    // Every event up to the progress revision has been handed to this watch's queue already.
+    int64_t rv = std::max(state->lastRevision.load(), registry_.store().progressRevision());
+    json::object bm{{"kind", served->kind}, {"apiVersion", served->apiVersion()},
+                    {"metadata", json::object{{"resourceVersion", std::to_string(rv)},
+                                              {"annotations", json::object{{"k8s.io/initial-events-end", "true"}}}}}};
+    stream.push(std::make_shared<const std::string>(json::serialize(json::object{{"type", "BOOKMARK"}, {"object", bm}}) + "\n"));
+    state->lastWriteMillis = nowMillis();
+  };
+  so.onEnd = [this, state] {
+    std::unique_ptr<store::Watch> watch;
+    {
+      std::lock_guard lock(state->mutex);
+      watch.swap(state->watch);
+    }
+    if (watch) --activeWatches_;
+    watch.reset();  // outside the lock: the commit thread may be delivering to it
+  };
+  std::shared_ptr<http::EventStream> stream = ex.startEventStream(200, "application/json", so);
+  http::Exchange* direct = &ex;
+  int64_t startRevision = 0;
+  auto watch = registry_.watch(*w.stored, route.ns, opts->labels, opts->fields, from,
+                               [this, w, state, stream, direct, nowMillis](WatchEvent e) {
+                                 if (!e.raw) return;
+                                 state->lastRevision = std::max(state->lastRevision.load(), e.revision);
+                                 http::Chunk frame = watchFrame(e, w, *state);
+                                 // The initial state goes out from the handler's thread as it is
+                                 // read; live events queue for the server's loop, within budget.
+                                 if (std::this_thread::get_id() == state->setupThread) direct->writeDirect(*frame);
+                                 else stream->push(std::move(frame));
+                                 state->lastWriteMillis = nowMillis();
                                },
-                               &lastRevision);
-  http::Stream& stream = ex.startStream(200, "application/json");
+                               &startRevision);
   if (!watch) {
     // Kubernetes reports an expired resourceVersion inside the stream as an ERROR event.
-    json::value status = api::decodeJson(statusBody(watch.error())).value();
-    stream.write(json::serialize(json::object{{"type", "ERROR"}, {"object", status}}) + "\n");
+    ex.writeDirect(*watchError(watch.error()));
+    stream->end();
     return;
   }
+  state->lastRevision = std::max(state->lastRevision.load(), startRevision);
   ++activeWatches_;
-  bool sentColumns = false;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto lastWrite = std::chrono::steady_clock::now();
-  while (true) {
-    std::deque<WatchEvent> batch;
-    bool overflow = false;
-    int64_t progress = registry_.store().progressRevision();  // read before draining: see Store
-    {
-      std::unique_lock lock(queue->mutex);
-      queue->cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return !queue->events.empty() || queue->overflow; });
-      batch.swap(queue->events);
-      overflow = queue->overflow;
+  std::lock_guard lock(state->mutex);
+  state->watch = std::move(*watch);
+}
+
+// A watch from a revision the store has not reached yet waits briefly for it, then is refused
+// as kube-apiserver refuses it (504, ResourceVersionTooLarge) rather than waiting silently.
+Status ApiServer::waitForRevision(int64_t revision) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (revision > registry_.store().revision()) {
+    if (std::chrono::steady_clock::now() >= until) {
+      Error e{504, "Timeout",
+              "Too large resource version: " + std::to_string(revision) + ", current: " + std::to_string(registry_.store().revision()), {}};
+      e.causes.push_back({"ResourceVersionTooLarge", "Too large resource version", ""});
+      return e;
     }
-    std::string out;
-    for (auto& e : batch) {
-      lastRevision = std::max(lastRevision, e.revision);
-      if (table) {
-        if (e.raw) e.object = api::decodeJson(*e.raw).value();
-        json::object t{{"kind", "Table"}, {"apiVersion", "meta.k8s.io/v1"},
-                       {"metadata", json::object{{"resourceVersion", std::to_string(e.revision)}}},
-                       {"columnDefinitions", sentColumns ? json::array() : api::tableColumns(type)},
-                       {"rows", json::array{api::tableRow(type, e.object, include)}}};
-        sentColumns = true;
-        out += json::serialize(json::object{{"type", e.type}, {"object", std::move(t)}});
-      } else {
-        // Stored bytes go out as they are: no decode and re-encode per watcher.
-        out += "{\"type\":\"";
-        out += e.type;
-        out += "\",\"object\":";
-        if (storedType) out += json::serialize(api::convertFromStored(served, e.raw ? api::decodeJson(*e.raw).value() : e.object));
-        else out += e.raw ? *e.raw : json::serialize(e.object);
-        out += '}';
-      }
-      out += '\n';
-    }
-    auto now = std::chrono::steady_clock::now();
-    if (out.empty() && bookmarks && now - lastWrite >= options_.bookmarkInterval) {
-      json::object bm{{"kind", served.kind}, {"apiVersion", served.apiVersion()},
-                      {"metadata", json::object{{"resourceVersion", std::to_string(std::max(lastRevision, progress))},
-                                                {"annotations", json::object{{"k8s.io/initial-events-end", "true"}}}}}};
-      out = json::serialize(json::object{{"type", "BOOKMARK"}, {"object", bm}}) + "\n";
-    }
-    if (!out.empty()) {
-      if (!stream.write(out)) break;
-      lastWrite = now;
-    }
-    if (overflow) break;
-    if (timeout.count() > 0 && now >= deadline) break;
-    if (stream.clientGone()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  watch->reset();
-  --activeWatches_;
+  return {};
 }
 
 }  // namespace skiff::apiserver

@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "api/table.h"
 #include "apiserver/registry.h"
+#include "apiserver/shared_encodings.h"
 #include "apiserver/service_account_tokens.h"
 #include "http/http.h"
 #include "observe/otlp.h"
@@ -72,12 +74,17 @@ struct ApiServerOptions {
   std::function<void(http::Exchange&)> console;
   // Node-local extensions served under /skiff/ (authenticated like the API): path prefix -> handler.
   std::map<std::string, std::function<void(http::Exchange&)>> extensions;
+  // Bytes of events one watch may have waiting for a slow client before it is cut off (410).
+  size_t watchBudgetBytes = 8 * 1024 * 1024;
 };
 
 class ApiServer {
  public:
   ApiServer(Registry& registry, ApiServerOptions options) : registry_(registry), options_(std::move(options)) {}
   void handle(http::Exchange& exchange);
+  // Authenticates and authorises a request from its head alone, before its body is read (the
+  // HTTP server's admission check); a refusal is the answer to send.
+  http::Admission admit(const http::Request& head);
   ~ApiServer();
   // Number of watches streaming now.
   int activeWatches() const { return activeWatches_.load(); }
@@ -85,6 +92,17 @@ class ApiServer {
  private:
   struct Route;
   class Recorder;
+  struct WatchState;
+  struct WatchRequest {
+    const api::ResourceType* served = nullptr;
+    const api::ResourceType* stored = nullptr;
+    bool converted = false;  // served in another version than stored
+    bool table = false;
+    api::TableObject include = api::TableObject::Metadata;
+  };
+  http::Chunk watchFrame(const WatchEvent& e, const WatchRequest& w, WatchState& state);
+  Status waitForRevision(int64_t revision);
+  void logRefusal(const http::Request& req, const std::string& why);
   void dispatch(Recorder& ex);
   void serveResource(http::Exchange& ex, const Route& route);
   void serveWatch(http::Exchange& ex, const Route& route);
@@ -99,6 +117,10 @@ class ApiServer {
   ApiServerOptions options_;
   std::atomic<int> activeWatches_{0};
   std::atomic<bool> gaugeRegistered_{false};
+  std::shared_ptr<RecentCache<std::string>> frames_ = std::make_shared<RecentCache<std::string>>(64);
+  std::mutex refusalLogMutex_;
+  std::chrono::steady_clock::time_point lastRefusalLog_;
+  uint64_t refusalsUnlogged_ = 0;
 };
 
 // A Kubernetes Status body for an error.

@@ -502,49 +502,53 @@ Result<std::unique_ptr<store::Watch>> Registry::watch(const api::ResourceType& t
                                                       int64_t afterRevision, std::function<void(WatchEvent)> sink,
                                                       int64_t* startRevision) {
   std::string prefix = type.namespaced && !ns.empty() ? type.storagePrefix() + ns + "/" : type.storagePrefix();
-  auto matches = [labels, fields](const json::value& o) {
-    return labels.matches(api::valueAt(o, "metadata.labels")) && fields.matches(o);
+  // Every watcher of an event decodes it through one cache, so a thousand filtered watchers
+  // parse each change once, not a thousand times.
+  auto decoded = decoded_;
+  auto decode = [decoded](const store::Bytes& bytes) {
+    return decoded->get(bytes, 0, [&]() -> std::shared_ptr<const json::value> {
+      auto obj = api::decodeJson(*bytes);
+      return obj ? std::make_shared<const json::value>(std::move(*obj)) : nullptr;
+    });
+  };
+  auto matches = [labels, fields, decode](const store::Bytes& bytes) {
+    auto o = decode(bytes);
+    return o && labels.matches(api::valueAt(*o, "metadata.labels")) && fields.matches(*o);
   };
   bool filtering = !labels.empty() || !fields.empty();
   int64_t from = afterRevision;
   if (from == 0) {
     // "Most recent": the current state as ADDED events, then changes after it.
     store::RangeResult r = store_.range(prefix, "", 0);
-    for (auto& kv : r.items) {
-      if (!filtering) {
-        sink(WatchEvent{"ADDED", nullptr, kv.modRevision, kv.value});
-        continue;
-      }
-      auto obj = api::decodeJson(*kv.value);
-      if (obj && matches(*obj)) sink(WatchEvent{"ADDED", std::move(*obj), kv.modRevision, nullptr});
-    }
+    for (auto& kv : r.items)
+      if (!filtering || matches(kv.value)) sink(WatchEvent{"ADDED", nullptr, kv.modRevision, kv.value});
     from = r.revision;
   }
   if (startRevision) *startRevision = from;
-  return store_.watch(prefix, from, [sink, matches, filtering](const store::Event& e) {
+  auto deletions = deletions_;
+  return store_.watch(prefix, from, [sink, matches, filtering, deletions, decode](const store::Event& e) {
     if (e.type == store::EventType::Delete) {
-      // A deleted object reports the deletion's revision: re-encode (deletions are the rare case).
-      auto obj = api::decodeJson(*e.kv.value);
-      if (!obj || (filtering && !matches(*obj))) return;
-      api::metadataOf(*obj)["resourceVersion"] = std::to_string(e.revision);
-      sink(WatchEvent{"DELETED", std::move(*obj), e.revision, nullptr});
+      if (filtering && !matches(e.kv.value)) return;
+      // A deleted object reports the deletion's revision: re-encoded once for every watcher.
+      auto bytes = deletions->get(e.kv.value, e.revision, [&]() -> std::shared_ptr<const std::string> {
+        auto obj = decode(e.kv.value);
+        if (!obj) return nullptr;
+        json::value copy = *obj;
+        api::metadataOf(copy)["resourceVersion"] = std::to_string(e.revision);
+        return std::make_shared<const std::string>(json::serialize(copy));
+      });
+      if (bytes) sink(WatchEvent{"DELETED", nullptr, e.revision, bytes});
       return;
     }
     if (!filtering) {
       sink(WatchEvent{e.created ? "ADDED" : "MODIFIED", nullptr, e.revision, e.kv.value});
       return;
     }
-    auto obj = api::decodeJson(*e.kv.value);
-    if (!obj) return;
-    bool now = matches(*obj);
-    bool before = false;
-    if (e.previousValue) {
-      auto prev = api::decodeJson(*e.previousValue);
-      before = prev && matches(*prev);
-    }
-    if (now && (e.created || !before)) sink(WatchEvent{"ADDED", std::move(*obj), e.revision, nullptr});
-    else if (now) sink(WatchEvent{"MODIFIED", std::move(*obj), e.revision, nullptr});
-    else if (before) sink(WatchEvent{"DELETED", std::move(*obj), e.revision, nullptr});
+    bool now = matches(e.kv.value);
+    bool before = e.previousValue && matches(e.previousValue);
+    if (now && (e.created || !before)) sink(WatchEvent{"ADDED", nullptr, e.revision, e.kv.value});
+    else if (now) sink(WatchEvent{"MODIFIED", nullptr, e.revision, e.kv.value});
+    else if (before) sink(WatchEvent{"DELETED", nullptr, e.revision, e.kv.value});
   });
 }
 

@@ -18,6 +18,7 @@
 #include "api/schema.h"
 #include "api/selector.h"
 #include "common/result.h"
+#include "apiserver/shared_encodings.h"
 #include "store/store.h"
 
 namespace skiff::apiserver {
@@ -56,9 +57,9 @@ enum class PatchType { Merge, Json, Strategic };
 
 struct WatchEvent {
   std::string type;  // ADDED, MODIFIED, DELETED
-  json::value object;  // parsed object; null when `raw` carries it
+  json::value object;  // parsed object; null when `raw` carries it (Registry::watch always sets raw)
   int64_t revision = 0;
-  store::Bytes raw;    // the stored JSON, when no selector needed it parsed (fan-out stays cheap)
+  store::Bytes raw;    // the object's JSON, the same shared bytes for every watcher of the event
 };
 
 struct RegistryOptions {
@@ -119,6 +120,9 @@ class Registry {
   void releaseServiceAddresses(const json::value& service);
 
   store::Store& store_;
+  // Shared by every watch: each event is decoded (and a deletion re-encoded) once.
+  std::shared_ptr<RecentCache<json::value>> decoded_ = std::make_shared<RecentCache<json::value>>(64);
+  std::shared_ptr<RecentCache<std::string>> deletions_ = std::make_shared<RecentCache<std::string>>(64);
   RegistryOptions options_;
 };
 

@@ -55,7 +55,7 @@ std::string ServiceAccountTokens::sign(const std::string& input) const {
 
 std::string ServiceAccountTokens::issue(const ServiceAccountIdentity& who, int64_t seconds, const std::string& audience) const {
   int64_t now = nowSeconds();
-  json::object claims{{"iss", "https://kubernetes.default.svc.cluster.local"},
+  json::object claims{{"iss", kIssuer},
                       {"sub", who.user()},
                       {"aud", json::array{json::string(audience)}},
                       {"iat", now},
@@ -68,6 +68,15 @@ std::string ServiceAccountTokens::issue(const ServiceAccountIdentity& who, int64
   return input + "." + sign(input);
 }
 
+namespace {
+bool hasApiAudience(const json::value* aud) {
+  auto ours = [](const json::value& v) { return v.is_string() && (v.get_string() == kApiAudience || v.get_string() == kIssuer); };
+  if (!aud) return false;
+  if (aud->is_array()) return std::any_of(aud->get_array().begin(), aud->get_array().end(), ours);
+  return ours(*aud);
+}
+}  // namespace
+
 std::optional<ServiceAccountIdentity> ServiceAccountTokens::verify(const std::string& token) const {
   size_t dot1 = token.find('.'), dot2 = dot1 == std::string::npos ? dot1 : token.find('.', dot1 + 1);
   if (dot2 == std::string::npos || token.find('.', dot2 + 1) != std::string::npos) return std::nullopt;
@@ -78,8 +87,16 @@ std::optional<ServiceAccountIdentity> ServiceAccountTokens::verify(const std::st
   boost::system::error_code ec;
   json::value claims = json::parse(*payload, ec);
   if (ec || !claims.is_object()) return std::nullopt;
-  const json::value* exp = claims.get_object().if_contains("exp");
-  if (!exp || !exp->is_int64() || exp->get_int64() <= nowSeconds()) return std::nullopt;
+  const json::object& c = claims.get_object();
+  int64_t now = nowSeconds();
+  const json::value* exp = c.if_contains("exp");
+  if (!exp || !exp->is_int64() || exp->get_int64() <= now) return std::nullopt;
+  // Not yet valid: nbf in the future, beyond the minute of clock skew JWT libraries allow.
+  constexpr int64_t kLeewaySeconds = 60;
+  if (const json::value* nbf = c.if_contains("nbf"); nbf && (!nbf->is_int64() || nbf->get_int64() > now + kLeewaySeconds)) return std::nullopt;
+  // Only tokens meant for this API: a token a pod requested for another audience (a vault, a
+  // webhook) must not open the cluster to whoever it was handed to.
+  if (!hasApiAudience(c.if_contains("aud"))) return std::nullopt;
   const json::value* k = claims.get_object().if_contains("kubernetes.io");
   if (!k || !k->is_object()) return std::nullopt;
   auto str = [](const json::value& v, std::initializer_list<const char*> path) -> std::string {

@@ -15,6 +15,11 @@
 
 namespace skiff::apiserver {
 
+// Tokens are issued by this issuer; the API accepts those whose audience is the API's own
+// ("skiff", what a pod's default token carries) or the issuer (Kubernetes' default API audience).
+inline constexpr const char* kIssuer = "https://kubernetes.default.svc.cluster.local";
+inline constexpr const char* kApiAudience = "skiff";
+
 struct ServiceAccountIdentity {
   std::string ns, name, pod, podUid;
   std::string user() const { return "system:serviceaccount:" + ns + ":" + name; }
@@ -26,7 +31,8 @@ class ServiceAccountTokens {
   static Result<std::unique_ptr<ServiceAccountTokens>> open(const std::string& dataDir);
   explicit ServiceAccountTokens(std::string key) : key_(std::move(key)) {}
   std::string issue(const ServiceAccountIdentity& who, int64_t seconds, const std::string& audience = "skiff") const;
-  // The identity in a token this key signed that has not expired; nothing otherwise.
+  // The identity in a token this key signed that is valid now (exp, nbf) and meant for this API
+  // (aud); nothing otherwise.
   std::optional<ServiceAccountIdentity> verify(const std::string& token) const;
 
  private:

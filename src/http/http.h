@@ -1,11 +1,19 @@
 // A small HTTP/1.1 server and client on Boost.Beast, kept behind this header so only two
 // translation units pay for Beast's compile time.
 //
-// Server threading: one thread accepts; each connection gets a thread that reads requests in a
-// keep-alive loop and calls the handler synchronously. A handler may answer once (respond) or
-// stream a chunked body (startStream) until the client goes away, which is how watches work.
+// Server threading: one event-loop thread owns every connection while it is idle, shaking hands
+// or sending a request: TLS handshakes, request heads and bodies are read there without blocking,
+// each under a deadline, and a request is admitted (authenticated) from its head alone before any
+// body byte is read. A whole request then runs its handler on one of a fixed pool of worker
+// threads (or, for long-running requests such as exec and log follows, on a thread of its own,
+// capped in number), which answers with blocking writes and hands a keep-alive connection back to
+// the loop. Event streams (watches) are written by the loop from shared chunks, so a watcher
+// costs a queue, not a thread. Connections are capped; at the cap the oldest one that has not
+// yet sent a request is closed to make room.
 #pragma once
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <functional>
 #include <map>
 #include <memory>
@@ -28,6 +36,8 @@ struct Request {
   std::map<std::string, std::string> headers;  // lower-cased names
   std::string body;
   std::string remoteAddress;
+  // Who the server's admission check found (ServerOptions::admit); empty when none ran.
+  std::string user;
 
   std::string header(const std::string& lowerName) const;
   std::string queryValue(const std::string& name) const;  // "" if absent
@@ -52,12 +62,44 @@ class Stream {
 
 class WebSocket;
 
+// One chunk of an event stream; shared, so an event serialised once can go to every watcher.
+using Chunk = std::shared_ptr<const std::string>;
+
+// A chunked response fed from any thread and written by the server's event loop.
+class EventStream {
+ public:
+  virtual ~EventStream() = default;
+  // Queues a chunk without blocking. False once the stream has ended, or when the chunk would
+  // take the queue past its byte budget: the stream then ends with the overflow chunk.
+  virtual bool push(Chunk chunk) = 0;
+  // Ends the stream once what is queued has been written.
+  virtual void end() = 0;
+  virtual bool ended() const = 0;
+};
+
+struct EventStreamOptions {
+  size_t maxQueuedBytes = 8 * 1024 * 1024;
+  // The last chunk a stream gets when it is cut off for falling behind (null: none).
+  std::function<Chunk()> overflowChunk;
+  // Runs on the event loop about every tickInterval while the stream lives; must not block.
+  std::chrono::milliseconds tickInterval{1000};
+  std::function<void(EventStream&)> onTick;
+  // Runs once, on a worker thread, after the stream ended for any reason (client gone included).
+  std::function<void()> onEnd;
+};
+
 class Exchange {
  public:
   virtual ~Exchange() = default;
   virtual const Request& request() const = 0;
   virtual void respond(Response response) = 0;
+  // A chunked body written by the handler's own thread (log follows): for long-running requests.
   virtual Stream& startStream(int status, std::string contentType, Headers headers = {}) = 0;
+  // A chunked body the event loop writes after the handler returns (watches). Chunks pushed
+  // with `direct` before the handler returns are written at once from the handler's thread
+  // (blocking, without the budget): the initial state of a watch.
+  virtual std::shared_ptr<EventStream> startEventStream(int status, std::string contentType, EventStreamOptions options) = 0;
+  virtual bool writeDirect(std::string_view chunk) = 0;
   // Answers a WebSocket upgrade, agreeing on the first of the client's Sec-WebSocket-Protocol
   // offers that `protocols` has; an error (nothing sent) when it is no WebSocket request or no
   // protocol matches. The connection ends with the exchange.
@@ -66,20 +108,45 @@ class Exchange {
 
 using Handler = std::function<void(Exchange&)>;
 
+// Decides from a request's head alone (no body byte read yet) whether it may go on.
+struct Admission {
+  std::optional<Response> refusal;  // sent at once; the connection is then closed
+  std::string user;                 // who sent it (Request::user), for per-client limits
+  bool longRunning = false;         // exec, attach, log follows: a thread of its own
+};
+using Admit = std::function<Admission(const Request& head)>;
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;  // 0 picks a free port
   size_t maxBodyBytes = 3 * 1024 * 1024;  // Kubernetes' own request limit
   size_t maxHeaderBytes = 64 * 1024;
+  Admit admit;  // null admits everything
+  size_t maxConnections = 20000;
+  size_t workers = 16;              // threads for ordinary requests
+  size_t maxQueued = 1024;          // admitted requests waiting for a worker; past it, 429
+  size_t maxQueuedPerUser = 256;    // so one client cannot fill the queue for the rest
+  size_t maxLongRunning = 512;      // threads for long-running requests; past it, 429
+  std::chrono::milliseconds handshakeTimeout{10000};
+  std::chrono::milliseconds headerTimeout{10000};  // from a request's first byte to its blank line
+  std::chrono::milliseconds bodyTimeout{60000};
+  std::chrono::milliseconds idleTimeout{90000};    // keep-alive wait for the next request
+  std::chrono::milliseconds writeTimeout{60000};   // a blocked answer or a stream's last words
   // PEM certificate chain and key; both empty serves plain HTTP.
   std::string tlsCertPem;
   std::string tlsKeyPem;
+};
+
+struct ServerStats {
+  size_t connections = 0, streams = 0, queued = 0, longRunning = 0;
+  uint64_t refused = 0, evicted = 0, timedOut = 0, overflowed = 0;
 };
 
 class Server {
  public:
   virtual ~Server() = default;
   virtual uint16_t port() const = 0;
+  virtual ServerStats stats() const = 0;
   // Stops accepting, closes every connection and waits for their threads.
   virtual void stop() = 0;
 };

@@ -1,23 +1,36 @@
+// The API server's front door: an epoll loop that owns idle and arriving connections, a fixed
+// pool of workers for handlers, and loop-written event streams. See http.h for the model.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
-#include <boost/asio.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <climits>
 #include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <list>
+#include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
 #include "common/log.h"
 #include "http/http.h"
 #include "http/websocket_connection.h"
+#include "proxy/event_loop.h"
+#include "proxy/http1.h"
 
 namespace skiff::http {
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-using tcp = asio::ip::tcp;
 
 std::string Request::header(const std::string& name) const {
   auto it = headers.find(name);
@@ -61,94 +74,411 @@ std::string percentEncode(std::string_view s) {
 
 namespace {
 
-const char* reasonPhrase(int status) {
-  return beast::http::obsolete_reason(static_cast<beast::http::status>(status)).data();
+using Clock = std::chrono::steady_clock;
+namespace http1 = proxy::http1;
+
+std::string statusLine(int status) { return "HTTP/1.1 " + std::to_string(status) + " " + http1::reasonPhrase(status) + "\r\n"; }
+
+std::string statusJson(int code, const std::string& reason, const std::string& message) {
+  return boost::json::serialize(boost::json::object{{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", boost::json::object()},
+                                                    {"status", "Failure"}, {"message", message}, {"reason", reason}, {"code", code}});
 }
 
-std::string statusLine(int status) { return "HTTP/1.1 " + std::to_string(status) + " " + reasonPhrase(status) + "\r\n"; }
-
-template <class Socket>
-int nativeHandle(Socket& s) {
-  if constexpr (std::is_same_v<Socket, tcp::socket>) return s.native_handle();
-  else return s.next_layer().native_handle();
+// A whole answer that closes the connection, for refusals made before any handler runs.
+std::string closingAnswer(int status, const std::string& reason, const std::string& message, const std::string& extraHeaders = "") {
+  std::string body = statusJson(status, reason, message);
+  return statusLine(status) + "Content-Type: application/json\r\nConnection: close\r\n" + extraHeaders +
+         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
-template <class Socket>
+std::string chunkFrame(std::string_view data) {
+  char size[20];
+  int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+  std::string out;
+  out.reserve(size_t(n) + data.size() + 2);
+  out.append(size, size_t(n)).append(data).append("\r\n");
+  return out;
+}
+
+void setBlocking(int fd, bool blocking) {
+  int flags = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, blocking ? flags & ~O_NONBLOCK : flags | O_NONBLOCK);
+}
+
+// Splits a raw target into the decoded path and query parameters.
+void parseTarget(Request& r) {
+  std::string_view target = r.target;
+  auto q = target.find('?');
+  r.path = percentDecode(target.substr(0, q));
+  if (q == std::string_view::npos) return;
+  std::string_view qs = target.substr(q + 1);
+  while (!qs.empty()) {
+    auto amp = qs.find('&');
+    std::string_view pair = qs.substr(0, amp);
+    auto eq = pair.find('=');
+    if (!pair.empty())
+      r.query.emplace(percentDecode(pair.substr(0, eq)), eq == std::string_view::npos ? std::string() : percentDecode(pair.substr(eq + 1)));
+    if (amp == std::string_view::npos) break;
+    qs.remove_prefix(amp + 1);
+  }
+}
+
+Request requestFromHead(const http1::Head& head, const std::string& remote) {
+  Request r;
+  r.method = std::string(head.method);
+  r.target = std::string(head.target);
+  parseTarget(r);
+  for (const auto& h : head.headers) {
+    std::string name(h.name);
+    std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+    r.headers[name] = std::string(h.value);
+  }
+  r.remoteAddress = remote;
+  return r;
+}
+
+class ServerImpl;
+class EventStreamImpl;
+
+// One client connection. The loop thread owns it except while a worker runs its request
+// (state kWorker): then only that worker touches it, and hands it back through the loop.
+struct Conn final : proxy::EventLoop::Handler {
+  enum class State { kHandshake, kHead, kBody, kWorker, kStreaming, kFlushing };
+  Conn(ServerImpl& s, int f, SSL* t, std::string r) : server(s), fd(f), ssl(t), remote(std::move(r)) {}
+  ~Conn() override {
+    if (ssl) SSL_free(ssl);
+    if (fd >= 0) ::close(fd);
+  }
+  void onEvents(uint32_t events) override;
+
+  // Non-blocking on the loop, blocking on a worker. >0 bytes, 0 = would block, -1 = gone.
+  ssize_t readSome(char* buf, size_t n);
+  ssize_t writeSome(const char* p, size_t n);
+  // Blocking (worker) write of everything; false once the client is gone or the write timed out.
+  bool writeAll(std::string_view data);
+
+  ServerImpl& server;
+  int fd;
+  SSL* ssl;
+  std::string remote;
+  State state = State::kHandshake;
+  Clock::time_point deadline;
+  bool sawRequest = false;  // some request of this connection was admitted
+  bool closed = false;
+  std::list<Conn*>::iterator position;
+  std::string in;  // bytes read and not yet consumed
+  // The request being read.
+  Request request;
+  bool chunked = false;
+  uint64_t bodyLeft = 0;
+  http1::ChunkedFramer framer;
+  bool longRunning = false;
+  // Streaming.
+  std::shared_ptr<EventStreamImpl> stream;
+  std::string out;  // framed bytes on their way out
+  size_t outSent = 0;
+  Clock::time_point nextTick;
+};
+
+// Blocking socket adapter for the WebSocket template (read_some / write_some, fd, TLS session).
+struct ConnSocket {
+  Conn& conn;
+  template <class Buffers>
+  size_t read_some(const Buffers& buffers, boost::system::error_code& ec) {
+    auto b = *boost::asio::buffer_sequence_begin(buffers);
+    ssize_t n = conn.readSome(static_cast<char*>(b.data()), b.size());
+    if (n <= 0) {
+      ec = boost::asio::error::eof;
+      return 0;
+    }
+    ec = {};
+    return size_t(n);
+  }
+  template <class Buffers>
+  size_t write_some(const Buffers& buffers, boost::system::error_code& ec) {
+    for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it) {
+      boost::asio::const_buffer b = *it;
+      if (b.size() == 0) continue;
+      ssize_t n = conn.writeSome(static_cast<const char*>(b.data()), b.size());
+      if (n <= 0) {
+        ec = boost::asio::error::broken_pipe;
+        return 0;
+      }
+      ec = {};
+      return size_t(n);
+    }
+    ec = {};
+    return 0;
+  }
+};
+int socketFd(ConnSocket& s) { return s.conn.fd; }
+SSL* tlsSessionOf(ConnSocket& s) { return s.conn.ssl; }
+
+ssize_t Conn::readSome(char* buf, size_t n) {
+  if (ssl) {
+    ERR_clear_error();
+    int r = SSL_read(ssl, buf, int(std::min<size_t>(n, INT_MAX)));
+    if (r > 0) return r;
+    int e = SSL_get_error(ssl, r);
+    return (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) ? 0 : -1;
+  }
+  while (true) {
+    ssize_t r = ::recv(fd, buf, n, 0);
+    if (r > 0) return r;
+    if (r == 0) return -1;
+    if (errno == EINTR) continue;
+    return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+  }
+}
+
+ssize_t Conn::writeSome(const char* p, size_t n) {
+  if (ssl) {
+    ERR_clear_error();
+    int r = SSL_write(ssl, p, int(std::min<size_t>(n, INT_MAX)));
+    if (r > 0) return r;
+    int e = SSL_get_error(ssl, r);
+    return (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) ? 0 : -1;
+  }
+  while (true) {
+    ssize_t r = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (r >= 0) return r;
+    if (errno == EINTR) continue;
+    return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+  }
+}
+
+bool Conn::writeAll(std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = writeSome(data.data(), data.size());
+    if (n <= 0) return false;  // blocking socket: 0 means SO_SNDTIMEO ran out
+    data.remove_prefix(size_t(n));
+  }
+  return true;
+}
+
+// The event stream of one watch: a queue of shared chunks under a byte budget.
+class EventStreamImpl final : public EventStream, public std::enable_shared_from_this<EventStreamImpl> {
+ public:
+  EventStreamImpl(ServerImpl& server, EventStreamOptions options) : server_(server), options_(std::move(options)) {}
+  bool push(Chunk chunk) override;
+  void end() override;
+  bool ended() const override {
+    std::lock_guard lock(mutex_);
+    return ended_;
+  }
+  // Loop thread: moves queued chunks, framed, onto `out` (at most about `limit` bytes). True
+  // when the stream has ended and nothing is left to take.
+  bool take(std::string& out, size_t limit);
+  const EventStreamOptions& options() const { return options_; }
+  // Runs onEnd the first time it is called.
+  void runOnEnd() {
+    if (!onEndRan_.exchange(true) && options_.onEnd) options_.onEnd();
+  }
+  Conn* conn = nullptr;  // loop thread only: set once the loop writes this stream
+
+ private:
+  void wakeLoop();
+  ServerImpl& server_;
+  EventStreamOptions options_;
+  mutable std::mutex mutex_;
+  std::deque<Chunk> queue_;
+  size_t queuedBytes_ = 0;
+  bool ended_ = false;
+  bool wakePending_ = false;
+  std::atomic<bool> onEndRan_{false};
+};
+
+class ServerImpl final : public Server {
+ public:
+  ServerImpl(ServerOptions options, Handler handler) : options_(std::move(options)), handler_(std::move(handler)) {}
+  ~ServerImpl() override {
+    stop();
+    if (tls_) SSL_CTX_free(tls_);
+  }
+
+  Status start();
+  uint16_t port() const override { return port_; }
+  ServerStats stats() const override {
+    std::lock_guard lock(jobsMutex_);
+    ServerStats s = stats_;
+    s.connections = connectionCount_.load();
+    s.streams = streamCount_.load();
+    s.queued = jobs_.size();
+    s.longRunning = longRunning_;
+    return s;
+  }
+  void stop() override;
+
+  // Loop thread.
+  void onAcceptable();
+  void onConnEvents(Conn& c, uint32_t events);
+  void closeConn(Conn& c);
+  // Any thread: runs `f` on the loop.
+  void post(std::function<void()> f) { loop_.post(std::move(f)); }
+  proxy::EventLoop& loop() { return loop_; }
+  const ServerOptions& options() const { return options_; }
+  void streamEnded(std::shared_ptr<EventStreamImpl> stream);
+  // Worker thread: the request has been answered.
+  void finishRequest(Conn& c, bool keepAlive, std::shared_ptr<EventStreamImpl> stream);
+  void noteOverflow() {
+    std::lock_guard lock(jobsMutex_);
+    ++stats_.overflowed;
+  }
+  // Every stream lives in this set from its start until its onEnd has run, so stopping the
+  // server can end the ones still open (their store watches must not outlive the server).
+  void streamStarted(const std::shared_ptr<EventStreamImpl>& s) {
+    std::lock_guard lock(jobsMutex_);
+    streams_.insert(s);
+  }
+
+ private:
+  Status loadCertificate();
+  void refuseOrEvict(int fd);
+  void handshake(Conn& c);
+  void readRequest(Conn& c);
+  bool parseHead(Conn& c);
+  void afterHead(Conn& c);
+  bool readBody(Conn& c);
+  void dispatch(Conn& c);
+  void enterHead(Conn& c, bool keepAliveWait);
+  void refuse(Conn& c, const std::string& answer);
+  void writeStream(Conn& c);
+  void sweep(Clock::time_point now);
+  void runWorker();
+  void runRequest(Conn& c);
+  void runOnWorker(std::function<void()> task);
+
+  ServerOptions options_;
+  Handler handler_;
+  proxy::EventLoop loop_;
+  SSL_CTX* tls_ = nullptr;
+  int listenFd_ = -1;
+  uint16_t port_ = 0;
+  std::thread loopThread_;
+  std::atomic<bool> stopped_{false};
+  std::list<Conn*> conns_;  // oldest first; loop thread only
+  std::atomic<size_t> connectionCount_{0}, streamCount_{0};
+  Clock::time_point lastSweep_ = Clock::now();
+  Clock::time_point lastRefusalLog_;
+
+  // Work for the worker pool: a request to run, or a stream's clean-up.
+  mutable std::mutex jobsMutex_;
+  std::condition_variable jobsReady_, drained_;
+  std::deque<std::function<void()>> jobs_;
+  std::map<std::string, size_t> queuedPerUser_;
+  std::vector<std::thread> workers_;
+  bool stopWorkers_ = false;
+  std::set<std::shared_ptr<EventStreamImpl>> streams_;
+  std::unique_ptr<proxy::EventLoop::Handler> listener_;
+  size_t longRunning_ = 0, busy_ = 0;
+  ServerStats stats_;
+};
+
+void Conn::onEvents(uint32_t events) {
+  if (!closed) server.onConnEvents(*this, events);
+}
+
+struct Listener final : proxy::EventLoop::Handler {
+  explicit Listener(ServerImpl& s) : server(s) {}
+  void onEvents(uint32_t) override { server.onAcceptable(); }
+  ServerImpl& server;
+};
+
+// ---- event streams ----
+
+bool EventStreamImpl::push(Chunk chunk) {
+  bool accepted = true, wake = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (ended_) return false;
+    if (queuedBytes_ + chunk->size() > options_.maxQueuedBytes) {
+      accepted = false;
+      // Fallen behind: what is queued is dropped and the client hears why, then the stream ends.
+      queue_.clear();
+      queuedBytes_ = 0;
+      if (options_.overflowChunk)
+        if (Chunk last = options_.overflowChunk()) queue_.push_back(std::move(last));
+      ended_ = true;
+      server_.noteOverflow();
+    } else {
+      queuedBytes_ += chunk->size();
+      queue_.push_back(std::move(chunk));
+    }
+    wake = !wakePending_;
+    wakePending_ = true;
+  }
+  if (wake) wakeLoop();
+  return accepted;
+}
+
+void EventStreamImpl::end() {
+  {
+    std::lock_guard lock(mutex_);
+    if (ended_) return;
+    ended_ = true;
+    if (wakePending_) return;
+    wakePending_ = true;
+  }
+  wakeLoop();
+}
+
+void EventStreamImpl::wakeLoop() {
+  server_.post([self = shared_from_this()] {
+    {
+      std::lock_guard lock(self->mutex_);
+      self->wakePending_ = false;
+    }
+    if (self->conn) self->conn->onEvents(EPOLLOUT);
+  });
+}
+
+bool EventStreamImpl::take(std::string& out, size_t limit) {
+  std::lock_guard lock(mutex_);
+  while (!queue_.empty() && out.size() < limit) {
+    out += chunkFrame(*queue_.front());
+    queuedBytes_ -= std::min(queuedBytes_, queue_.front()->size());
+    queue_.pop_front();
+  }
+  return ended_ && queue_.empty();
+}
+
+// ---- exchanges run by workers ----
+
 class ChunkedStream final : public Stream {
  public:
-  explicit ChunkedStream(Socket& socket) : socket_(socket) {}
+  explicit ChunkedStream(Conn& c) : conn_(c) {}
   bool write(std::string_view chunk) override {
     if (broken_) return false;
     if (chunk.empty()) return true;
-    char size[20];
-    int n = std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
-    std::array<asio::const_buffer, 3> bufs{asio::buffer(size, n), asio::buffer(chunk.data(), chunk.size()),
-                                           asio::buffer("\r\n", 2)};
-    boost::system::error_code ec;
-    asio::write(socket_, bufs, ec);
-    if (ec) broken_ = true;
+    if (!conn_.writeAll(chunkFrame(chunk))) broken_ = true;
     return !broken_;
   }
   bool clientGone() override {
     if (broken_) return true;
-    int fd = nativeHandle(socket_);
-    pollfd p{fd, POLLIN | POLLRDHUP, 0};
+    pollfd p{conn_.fd, POLLIN | POLLRDHUP, 0};
     if (::poll(&p, 1, 0) > 0) {
       if (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) return broken_ = true;
       char c;
-      ssize_t r = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (r == 0) return broken_ = true;
+      if (::recv(conn_.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0) return broken_ = true;
     }
     return false;
   }
   void finish() {
-    boost::system::error_code ec;
-    if (!broken_) asio::write(socket_, asio::buffer("0\r\n\r\n", 5), ec);
+    if (!broken_) conn_.writeAll("0\r\n\r\n");
   }
 
  private:
-  Socket& socket_;
+  Conn& conn_;
   bool broken_ = false;
 };
 
-template <class Socket>
-class ConnectionExchange final : public Exchange {
+class WorkerExchange final : public Exchange {
  public:
-  ConnectionExchange(Socket& socket, Request request, bool keepAlive, beast::flat_buffer& buffer)
-      : socket_(socket), request_(std::move(request)), keepAlive_(keepAlive), buffer_(buffer) {}
-
-  Result<WebSocket*> upgradeToWebSocket(const std::vector<std::string>& protocols) override {
-    std::string upgrade = request_.header("upgrade");
-    std::transform(upgrade.begin(), upgrade.end(), upgrade.begin(), ::tolower);
-    std::string key = request_.header("sec-websocket-key");
-    if (upgrade != "websocket" || key.empty()) return Error::badRequest("not a WebSocket upgrade request");
-    std::string chosen;
-    std::string offered = request_.header("sec-websocket-protocol");
-    for (size_t start = 0; start < offered.size() && chosen.empty();) {
-      size_t comma = offered.find(',', start);
-      std::string p = offered.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      p.erase(0, p.find_first_not_of(' '));
-      p.erase(p.find_last_not_of(' ') + 1);
-      if (std::find(protocols.begin(), protocols.end(), p) != protocols.end()) chosen = p;
-      start = comma == std::string::npos ? offered.size() : comma + 1;
-    }
-    if (!protocols.empty() && chosen.empty()) return Error::badRequest("none of the offered WebSocket protocols (" + offered + ") is supported");
-    std::string head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-                       webSocketAccept(key) + "\r\n";
-    if (!chosen.empty()) head += "Sec-WebSocket-Protocol: " + chosen + "\r\n";
-    head += "\r\n";
-    boost::system::error_code ec;
-    asio::write(socket_, asio::buffer(head), ec);
-    answered_ = true;
-    keepAlive_ = false;
-    if (ec) return Error::unavailable("writing the upgrade response failed: " + ec.message());
-    std::string already(static_cast<const char*>(buffer_.data().data()), buffer_.size());
-    buffer_.consume(buffer_.size());
-    webSocket_ = std::make_unique<detail::SocketWebSocket<Socket>>(socket_, false, chosen, std::move(already));
-    return webSocket_.get();
+  WorkerExchange(ServerImpl& server, Conn& conn) : server_(server), conn_(conn) {
+    keepAlive_ = conn.request.header("connection").find("close") == std::string::npos;
   }
 
-  const Request& request() const override { return request_; }
+  const Request& request() const override { return conn_.request; }
 
   void respond(Response r) override {
     if (answered_) return;
@@ -160,219 +490,648 @@ class ConnectionExchange final : public Exchange {
     head += "Cache-Control: no-cache, private\r\n";
     for (const auto& [k, v] : r.headers) head += k + ": " + v + "\r\n";
     head += "\r\n";
-    std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(r.body)};
-    boost::system::error_code ec;
-    asio::write(socket_, bufs, ec);
-    if (ec) keepAlive_ = false;
+    // A HEAD answer names the length a GET would have but carries no body (RFC 9110 9.3.2).
+    if (conn_.request.method != "HEAD") head += r.body;
+    if (!conn_.writeAll(head)) keepAlive_ = false;
   }
 
   Stream& startStream(int status, std::string contentType, Headers headers) override {
     answered_ = true;
     keepAlive_ = false;  // a stream ends the connection, as Kubernetes watches do
-    std::string head = statusLine(status);
-    head += "Content-Type: " + contentType + "\r\nTransfer-Encoding: chunked\r\nCache-Control: no-cache, private\r\n";
-    for (const auto& [k, v] : headers) head += k + ": " + v + "\r\n";
-    head += "\r\n";
-    boost::system::error_code ec;
-    asio::write(socket_, asio::buffer(head), ec);
-    stream_ = std::make_unique<ChunkedStream<Socket>>(socket_);
+    conn_.writeAll(streamHead(status, contentType, headers));
+    stream_ = std::make_unique<ChunkedStream>(conn_);
     return *stream_;
+  }
+
+  std::shared_ptr<EventStream> startEventStream(int status, std::string contentType, EventStreamOptions options) override {
+    answered_ = true;
+    keepAlive_ = false;
+    if (!conn_.writeAll(streamHead(status, contentType, {}))) directBroken_ = true;
+    eventStream_ = std::make_shared<EventStreamImpl>(server_, std::move(options));
+    server_.streamStarted(eventStream_);
+    return eventStream_;
+  }
+
+  bool writeDirect(std::string_view chunk) override {
+    if (directBroken_ || chunk.empty()) return !directBroken_;
+    if (!conn_.writeAll(chunkFrame(chunk))) directBroken_ = true;
+    return !directBroken_;
+  }
+
+  Result<WebSocket*> upgradeToWebSocket(const std::vector<std::string>& protocols) override {
+    std::string upgrade = conn_.request.header("upgrade");
+    std::transform(upgrade.begin(), upgrade.end(), upgrade.begin(), ::tolower);
+    std::string key = conn_.request.header("sec-websocket-key");
+    if (upgrade != "websocket" || key.empty()) return Error::badRequest("not a WebSocket upgrade request");
+    std::string chosen = chooseProtocol(protocols);
+    if (!protocols.empty() && chosen.empty())
+      return Error::badRequest("none of the offered WebSocket protocols (" + conn_.request.header("sec-websocket-protocol") + ") is supported");
+    std::string head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+                       webSocketAccept(key) + "\r\n";
+    if (!chosen.empty()) head += "Sec-WebSocket-Protocol: " + chosen + "\r\n";
+    head += "\r\n";
+    answered_ = true;
+    keepAlive_ = false;
+    if (!conn_.writeAll(head)) return Error::unavailable("writing the upgrade response failed: the client is gone");
+    socket_ = std::make_unique<ConnSocket>(ConnSocket{conn_});
+    std::string already = std::move(conn_.in);
+    conn_.in.clear();
+    webSocket_ = std::make_unique<detail::SocketWebSocket<ConnSocket>>(*socket_, false, chosen, std::move(already));
+    return webSocket_.get();
   }
 
   bool answered() const { return answered_; }
   bool keepAlive() const { return keepAlive_; }
+  std::shared_ptr<EventStreamImpl> eventStream() const { return directBroken_ ? nullptr : eventStream_; }
+  std::shared_ptr<EventStreamImpl> anyEventStream() const { return eventStream_; }
   void finish() {
     if (stream_) stream_->finish();
   }
 
  private:
-  Socket& socket_;
-  Request request_;
-  bool keepAlive_;
+  static std::string streamHead(int status, const std::string& contentType, const Headers& headers) {
+    std::string head = statusLine(status);
+    head += "Content-Type: " + contentType + "\r\nTransfer-Encoding: chunked\r\nCache-Control: no-cache, private\r\n";
+    for (const auto& [k, v] : headers) head += k + ": " + v + "\r\n";
+    return head + "\r\n";
+  }
+  std::string chooseProtocol(const std::vector<std::string>& protocols) const {
+    std::string offered = conn_.request.header("sec-websocket-protocol");
+    for (size_t start = 0; start < offered.size();) {
+      size_t comma = offered.find(',', start);
+      std::string p = offered.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      p.erase(0, p.find_first_not_of(' '));
+      p.erase(p.find_last_not_of(' ') + 1);
+      if (std::find(protocols.begin(), protocols.end(), p) != protocols.end()) return p;
+      start = comma == std::string::npos ? offered.size() : comma + 1;
+    }
+    return "";
+  }
+
+  ServerImpl& server_;
+  Conn& conn_;
+  bool keepAlive_ = true;
   bool answered_ = false;
-  beast::flat_buffer& buffer_;
-  std::unique_ptr<ChunkedStream<Socket>> stream_;
+  bool directBroken_ = false;
+  std::unique_ptr<ChunkedStream> stream_;
+  std::shared_ptr<EventStreamImpl> eventStream_;
+  std::unique_ptr<ConnSocket> socket_;
   std::unique_ptr<WebSocket> webSocket_;
 };
 
-Request toRequest(const beast::http::request<beast::http::string_body>& req, const std::string& remote) {
-  Request r;
-  r.method = std::string(req.method_string());
-  r.target = std::string(req.target());
-  std::string_view target = r.target;
-  auto q = target.find('?');
-  r.path = percentDecode(target.substr(0, q));
-  if (q != std::string_view::npos) {
-    std::string_view qs = target.substr(q + 1);
-    while (!qs.empty()) {
-      auto amp = qs.find('&');
-      std::string_view pair = qs.substr(0, amp);
-      auto eq = pair.find('=');
-      if (!pair.empty())
-        r.query.emplace(percentDecode(pair.substr(0, eq)),
-                        eq == std::string_view::npos ? std::string() : percentDecode(pair.substr(eq + 1)));
-      if (amp == std::string_view::npos) break;
-      qs.remove_prefix(amp + 1);
+// ---- the server ----
+
+Status ServerImpl::loadCertificate() {
+  tls_ = SSL_CTX_new(TLS_server_method());
+  if (!tls_) return Error::internal("cannot create a TLS context");
+  SSL_CTX_set_min_proto_version(tls_, TLS1_2_VERSION);
+  SSL_CTX_set_mode(tls_, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  std::unique_ptr<BIO, decltype(&BIO_free)> certs(BIO_new_mem_buf(options_.tlsCertPem.data(), int(options_.tlsCertPem.size())), BIO_free);
+  X509* leaf = PEM_read_bio_X509(certs.get(), nullptr, nullptr, nullptr);
+  bool ok = leaf && SSL_CTX_use_certificate(tls_, leaf) == 1;
+  X509_free(leaf);
+  while (ok) {
+    X509* extra = PEM_read_bio_X509(certs.get(), nullptr, nullptr, nullptr);
+    if (!extra) break;
+    if (SSL_CTX_add_extra_chain_cert(tls_, extra) != 1) {
+      X509_free(extra);
+      ok = false;
     }
   }
-  for (const auto& f : req) {
-    std::string name(f.name_string());
-    std::transform(name.begin(), name.end(), name.begin(), ::tolower);
-    r.headers[name] = std::string(f.value());
-  }
-  r.body = req.body();
-  r.remoteAddress = remote;
-  return r;
+  ERR_clear_error();  // the end of the PEM list reads as an error
+  std::unique_ptr<BIO, decltype(&BIO_free)> keyBio(BIO_new_mem_buf(options_.tlsKeyPem.data(), int(options_.tlsKeyPem.size())), BIO_free);
+  EVP_PKEY* key = ok ? PEM_read_bio_PrivateKey(keyBio.get(), nullptr, nullptr, nullptr) : nullptr;
+  ok = key && SSL_CTX_use_PrivateKey(tls_, key) == 1 && SSL_CTX_check_private_key(tls_) == 1;
+  EVP_PKEY_free(key);
+  if (!ok) return Error::internal("cannot load the TLS certificate and key: they are not PEM, or do not belong together");
+  return {};
 }
 
-class ServerImpl final : public Server {
- public:
-  ServerImpl(ServerOptions options, Handler handler)
-      : options_(std::move(options)), handler_(std::move(handler)), acceptor_(io_), tls_(asio::ssl::context::tls_server) {}
+// Raising the soft descriptor limit to the hard one lets the connection cap, not the kernel,
+// decide how many clients are held.
+void raiseFileLimit(size_t want) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= want + 1024) return;
+  lim.rlim_cur = std::min<rlim_t>(lim.rlim_max, want + 1024);
+  setrlimit(RLIMIT_NOFILE, &lim);
+}
 
-  ~ServerImpl() override { stop(); }
+Status ServerImpl::start() {
+  if (!options_.tlsCertPem.empty())
+    if (Status s = loadCertificate(); !s) return s;
+  raiseFileLimit(options_.maxConnections);
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(options_.host, ec);
+  if (ec) return Error::badRequest("invalid listen address \"" + options_.host + "\": " + ec.message());
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (address.is_v4()) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(options_.port);
+    auto bytes = address.to_v4().to_bytes();
+    std::memcpy(&a->sin_addr, bytes.data(), 4);
+    len = sizeof(sockaddr_in);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(options_.port);
+    auto bytes = address.to_v6().to_bytes();
+    std::memcpy(&a->sin6_addr, bytes.data(), 16);
+    len = sizeof(sockaddr_in6);
+  }
+  listenFd_ = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  std::string where = options_.host + ":" + std::to_string(options_.port);
+  if (listenFd_ < 0 || setsockopt(listenFd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      ::bind(listenFd_, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(listenFd_, 4096) != 0)
+    return Error::unavailable("cannot listen on " + where + ": " + std::strerror(errno));
+  sockaddr_storage bound{};
+  socklen_t boundLen = sizeof bound;
+  getsockname(listenFd_, reinterpret_cast<sockaddr*>(&bound), &boundLen);
+  port_ = ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  listener_ = std::make_unique<Listener>(*this);
+  loop_.add(listenFd_, listener_.get(), EPOLLIN);
+  loop_.onTick([this](Clock::time_point now) {
+    if (now - lastSweep_ >= std::chrono::milliseconds(100)) sweep(now);
+  });
+  loop_.setTicking(true);
+  for (size_t i = 0; i < std::max<size_t>(1, options_.workers); ++i) workers_.emplace_back([this] { runWorker(); });
+  loopThread_ = std::thread([this] { loop_.run(); });
+  return {};
+}
 
-  Status start() {
-    boost::system::error_code ec;
-    if (!options_.tlsCertPem.empty()) {
-      tls_.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
-      tls_.use_certificate_chain(asio::buffer(options_.tlsCertPem), ec);
-      if (!ec) tls_.use_private_key(asio::buffer(options_.tlsKeyPem), asio::ssl::context::pem, ec);
-      if (ec) return Error::internal("cannot load the TLS certificate: " + ec.message());
-      useTls_ = true;
+void ServerImpl::stop() {
+  if (stopped_.exchange(true)) return;
+  if (!loopThread_.joinable()) return;
+  // Wake every worker blocked on a client; they hand their connections back.
+  post([this] {
+    ::shutdown(listenFd_, SHUT_RDWR);
+    for (Conn* c : conns_) ::shutdown(c->fd, SHUT_RDWR);
+  });
+  {
+    std::unique_lock lock(jobsMutex_);
+    drained_.wait(lock, [&] { return busy_ == 0 && longRunning_ == 0 && jobs_.empty(); });
+  }
+  loop_.stop();
+  loopThread_.join();
+  {
+    std::lock_guard lock(jobsMutex_);
+    stopWorkers_ = true;
+    jobsReady_.notify_all();
+  }
+  for (auto& w : workers_) w.join();
+  workers_.clear();
+  std::set<std::shared_ptr<EventStreamImpl>> open;
+  {
+    std::lock_guard lock(jobsMutex_);
+    open.swap(streams_);
+  }
+  for (const auto& stream : open) {
+    stream->conn = nullptr;
+    stream->end();
+    stream->runOnEnd();
+  }
+  for (Conn* c : conns_) delete c;
+  conns_.clear();
+  loop_.collect();
+  ::close(listenFd_);
+}
+
+void ServerImpl::onAcceptable() {
+  for (int i = 0; i < 256 && !stopped_; ++i) {
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    int fd = ::accept4(listenFd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE) refuseOrEvict(-1);
+      return;
     }
-    auto address = asio::ip::make_address(options_.host, ec);
-    if (ec) return Error::badRequest("invalid listen address \"" + options_.host + "\": " + ec.message());
-    tcp::endpoint ep(address, options_.port);
-    acceptor_.open(ep.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(ep, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec)
-      return Error::unavailable("cannot listen on " + options_.host + ":" + std::to_string(options_.port) + ": " +
-                                ec.message());
-    port_ = acceptor_.local_endpoint().port();
-    acceptThread_ = std::thread([this] { acceptLoop(); });
-    return {};
-  }
-
-  uint16_t port() const override { return port_; }
-
-  void stop() override {
-    if (stopped_.exchange(true)) return;
-    boost::system::error_code ec;
-    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
-    acceptor_.close(ec);
-    if (acceptThread_.joinable()) acceptThread_.join();
-    std::unique_lock lock(mutex_);
-    for (int fd : openSockets_) ::shutdown(fd, SHUT_RDWR);
-    drained_.wait(lock, [&] { return active_ == 0; });
-  }
-
- private:
-  void acceptLoop() {
-    while (!stopped_) {
-      tcp::socket socket(io_);
-      boost::system::error_code ec;
-      acceptor_.accept(socket, ec);
-      if (ec) {
-        if (stopped_) return;
-        if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-        continue;
-      }
-      socket.set_option(tcp::no_delay(true), ec);
-      std::lock_guard lock(mutex_);
-      ++active_;
-      openSockets_.insert(socket.native_handle());
-      std::thread([this, s = std::move(socket)]() mutable { serve(std::move(s)); }).detach();
+    if (connectionCount_ >= options_.maxConnections) {
+      refuseOrEvict(fd);
+      if (connectionCount_ >= options_.maxConnections) continue;
     }
-  }
-
-  void serve(tcp::socket socket) {
-    int fd = socket.native_handle();
-    std::string remote;
-    boost::system::error_code ec;
-    auto ep = socket.remote_endpoint(ec);
-    if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
-    if (useTls_) {
-      asio::ssl::stream<tcp::socket> tls(std::move(socket), tls_);
-      tls.handshake(asio::ssl::stream_base::server, ec);
-      if (!ec) serveRequests(tls, remote);
-      tls.shutdown(ec);
-      tls.next_layer().shutdown(tcp::socket::shutdown_both, ec);
-      tls.next_layer().close(ec);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    char host[INET6_ADDRSTRLEN] = "";
+    uint16_t port = 0;
+    if (peer.ss_family == AF_INET) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&peer);
+      inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+      port = ntohs(a->sin_port);
+    } else if (peer.ss_family == AF_INET6) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&peer);
+      inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+      port = ntohs(a->sin6_port);
+    }
+    // The TLS session is made once the client's first record has arrived whole (handshake()):
+    // until then a connection costs its small Conn, not OpenSSL's tens of kilobytes.
+    auto* c = new Conn(*this, fd, nullptr, std::string(host) + ":" + std::to_string(port));
+    c->position = conns_.insert(conns_.end(), c);
+    ++connectionCount_;
+    if (tls_) {
+      c->state = Conn::State::kHandshake;
+      c->deadline = loop_.now() + options_.handshakeTimeout;
     } else {
-      serveRequests(socket, remote);
-      socket.shutdown(tcp::socket::shutdown_both, ec);
-      socket.close(ec);
+      enterHead(*c, false);
     }
-    std::lock_guard lock(mutex_);
-    openSockets_.erase(fd);
-    if (--active_ == 0) drained_.notify_all();
+    loop_.add(fd, c);
   }
+}
 
-  template <class Socket>
-  void serveRequests(Socket& socket, const std::string& remote) {
-    boost::system::error_code ec;
-    beast::flat_buffer buffer;
-    while (!stopped_) {
-      beast::http::request_parser<beast::http::string_body> parser;
-      parser.body_limit(options_.maxBodyBytes);
-      parser.header_limit(uint32_t(options_.maxHeaderBytes));
-      beast::http::read(socket, buffer, parser, ec);
-      if (ec) {
-        if (ec == beast::http::error::body_limit) {
-          writeError(socket, 413, "request body is larger than the " + std::to_string(options_.maxBodyBytes) + " byte limit");
-        } else if (ec == beast::http::error::header_limit) {
-          writeError(socket, 431, "request headers are larger than the limit");
-        } else if (ec != beast::http::error::end_of_stream && ec != asio::error::eof &&
-                   ec != asio::error::connection_reset && ec != asio::error::operation_aborted && buffer.size() > 0) {
-          writeError(socket, 400, "malformed HTTP request: " + ec.message());
+// At the cap the oldest connection that has not sent a request yet makes room: an idle or
+// dribbling flood cannot lock out a client that talks at once. With nothing to evict, the new
+// connection is refused (plain HTTP hears why; TLS cannot be answered before a handshake).
+void ServerImpl::refuseOrEvict(int fd) {
+  Conn* victim = nullptr;
+  for (Conn* c : conns_)
+    if (!c->sawRequest && (c->state == Conn::State::kHandshake || c->state == Conn::State::kHead)) {
+      victim = c;
+      break;
+    }
+  auto now = loop_.now();
+  bool logNow = now - lastRefusalLog_ >= std::chrono::seconds(10);
+  if (logNow) lastRefusalLog_ = now;
+  {
+    std::lock_guard lock(jobsMutex_);
+    ++(victim ? stats_.evicted : stats_.refused);
+  }
+  if (victim) {
+    if (logNow)
+      log::warn("http", "connection limit (" + std::to_string(options_.maxConnections) +
+                            ") reached: closing the oldest connections that sent no request to make room");
+    closeConn(*victim);
+    return;
+  }
+  if (logNow) log::warn("http", "connection limit (" + std::to_string(options_.maxConnections) + ") reached: refusing new connections");
+  if (fd >= 0) {
+    if (!tls_) {
+      std::string answer = closingAnswer(503, "ServiceUnavailable", "the server holds its limit of connections; retry later",
+                                         "Retry-After: 1\r\n");
+      (void)::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    ::close(fd);
+  }
+}
+
+void ServerImpl::closeConn(Conn& c) {
+  if (c.closed) return;
+  c.closed = true;
+  loop_.remove(c.fd);
+  conns_.erase(c.position);
+  --connectionCount_;
+  if (c.stream) {
+    --streamCount_;
+    c.stream->conn = nullptr;
+    c.stream->end();
+    streamEnded(std::move(c.stream));
+  }
+  loop_.retire(&c);
+}
+
+void ServerImpl::streamEnded(std::shared_ptr<EventStreamImpl> stream) {
+  runOnWorker([this, stream] {
+    stream->runOnEnd();
+    std::lock_guard lock(jobsMutex_);
+    streams_.erase(stream);
+  });
+}
+
+void ServerImpl::enterHead(Conn& c, bool keepAliveWait) {
+  c.state = Conn::State::kHead;
+  c.deadline = loop_.now() + (keepAliveWait ? options_.idleTimeout : options_.headerTimeout);
+  if (c.in.empty()) std::string().swap(c.in);  // an idle connection keeps no buffer
+}
+
+void ServerImpl::onConnEvents(Conn& c, uint32_t events) {
+  switch (c.state) {
+    case Conn::State::kHandshake: handshake(c); break;
+    case Conn::State::kHead:
+    case Conn::State::kBody: readRequest(c); break;
+    case Conn::State::kStreaming:
+    case Conn::State::kFlushing:
+      if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        // A watcher says nothing; reading tells whether it is still there.
+        char buf[4096];
+        ssize_t n = 0;
+        for (int i = 0; i < 16 && (n = c.readSome(buf, sizeof buf)) > 0; ++i) {
+        }
+        if (n != 0 || (events & (EPOLLHUP | EPOLLERR))) {  // gone, or talking more than a watcher does
+          closeConn(c);
+          return;
+        }
+      }
+      writeStream(c);
+      break;
+    case Conn::State::kWorker: break;
+  }
+}
+
+// True once the first TLS record (the ClientHello) is whole in the kernel's buffer; the bytes
+// stay there for OpenSSL to read. A client that dribbles its hello holds no memory of ours.
+bool firstRecordArrived(Conn& c, bool& gone) {
+  unsigned char head[5];
+  ssize_t n = ::recv(c.fd, head, sizeof head, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) gone = true;
+  if (n < 5) return false;
+  size_t want = 5 + ((size_t(head[3]) << 8) | head[4]);
+  static thread_local std::vector<char> peek(5 + 65535);
+  return ::recv(c.fd, peek.data(), want, MSG_PEEK | MSG_DONTWAIT) >= ssize_t(want);
+}
+
+void ServerImpl::handshake(Conn& c) {
+  if (!c.ssl) {
+    bool gone = false;
+    if (!firstRecordArrived(c, gone)) {
+      if (gone) closeConn(c);
+      return;
+    }
+    c.ssl = SSL_new(tls_);
+    SSL_set_fd(c.ssl, c.fd);
+    SSL_set_accept_state(c.ssl);
+  }
+  ERR_clear_error();
+  int r = SSL_do_handshake(c.ssl);
+  if (r == 1) {
+    enterHead(c, false);
+    readRequest(c);
+    return;
+  }
+  int e = SSL_get_error(c.ssl, r);
+  if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) closeConn(c);
+}
+
+void ServerImpl::readRequest(Conn& c) {
+  char buf[16384];
+  while (c.state == Conn::State::kHead || c.state == Conn::State::kBody) {
+    // Bytes already here (pipelined, or left from the head) are used before reading more.
+    if (c.state == Conn::State::kHead && !c.in.empty() && parseHead(c)) continue;
+    if (c.state == Conn::State::kBody && readBody(c)) continue;
+    if (c.closed || (c.state != Conn::State::kHead && c.state != Conn::State::kBody)) return;
+    size_t room = c.state == Conn::State::kHead ? options_.maxHeaderBytes + 4 - std::min(c.in.size(), options_.maxHeaderBytes)
+                                                : sizeof buf;
+    ssize_t n = c.readSome(buf, std::min(sizeof buf, room));
+    if (n == 0) return;
+    if (n < 0) {
+      closeConn(c);
+      return;
+    }
+    if (c.state == Conn::State::kHead && c.in.empty()) c.deadline = loop_.now() + options_.headerTimeout;
+    c.in.append(buf, size_t(n));
+  }
+}
+
+// True when it made progress (a head was taken, or the connection was refused).
+bool ServerImpl::parseHead(Conn& c) {
+  http1::Head head;
+  http1::Error error;
+  switch (http1::parseRequest(c.in, options_.maxHeaderBytes, head, error)) {
+    case http1::Parse::kIncomplete: return false;
+    case http1::Parse::kError:
+      refuse(c, closingAnswer(error.status, error.status == 431 ? "RequestHeaderFieldsTooLarge" : "BadRequest",
+                              "malformed HTTP request: " + error.reason));
+      return true;
+    case http1::Parse::kComplete: break;
+  }
+  c.request = requestFromHead(head, c.remote);
+  c.chunked = head.framing == http1::Framing::kChunked;
+  c.bodyLeft = head.framing == http1::Framing::kLength ? head.contentLength : 0;
+  bool expectContinue = head.expectContinue;
+  c.in.erase(0, head.length);
+  if (!c.chunked && c.bodyLeft > options_.maxBodyBytes) {
+    refuse(c, closingAnswer(413, "RequestEntityTooLarge", "request body is larger than the " + std::to_string(options_.maxBodyBytes) + " byte limit"));
+    return true;
+  }
+  afterHead(c);
+  if (!c.closed && c.state == Conn::State::kBody && expectContinue) c.writeAll("HTTP/1.1 100 Continue\r\n\r\n");
+  return true;
+}
+
+// The head is in: admit it before a single body byte is read.
+void ServerImpl::afterHead(Conn& c) {
+  Admission admission;
+  if (options_.admit) admission = options_.admit(c.request);
+  if (admission.refusal) {
+    Response& r = *admission.refusal;
+    std::string answer = statusLine(r.status) + "Content-Type: " + r.contentType + "\r\nConnection: close\r\n";
+    for (const auto& [k, v] : r.headers) answer += k + ": " + v + "\r\n";
+    answer += "Content-Length: " + std::to_string(r.body.size()) + "\r\n\r\n";
+    if (c.request.method != "HEAD") answer += r.body;
+    refuse(c, answer);
+    return;
+  }
+  c.request.user = admission.user;
+  c.longRunning = admission.longRunning;
+  c.sawRequest = true;
+  c.framer = {};
+  c.state = Conn::State::kBody;
+  c.deadline = loop_.now() + options_.bodyTimeout;
+}
+
+// True when it made progress.
+bool ServerImpl::readBody(Conn& c) {
+  if (c.chunked) {
+    size_t used = c.framer.feed(c.in.data(), c.in.size(), &c.request.body);
+    c.in.erase(0, used);
+    if (c.framer.failed()) {
+      refuse(c, closingAnswer(400, "BadRequest", "malformed chunked request body"));
+      return true;
+    }
+    if (c.request.body.size() > options_.maxBodyBytes) {
+      refuse(c, closingAnswer(413, "RequestEntityTooLarge", "request body is larger than the " + std::to_string(options_.maxBodyBytes) + " byte limit"));
+      return true;
+    }
+    if (!c.framer.done()) return false;
+  } else {
+    size_t take = size_t(std::min<uint64_t>(c.bodyLeft, c.in.size()));
+    c.request.body.append(c.in, 0, take);
+    c.in.erase(0, take);
+    c.bodyLeft -= take;
+    if (c.bodyLeft > 0) return false;
+  }
+  dispatch(c);
+  return true;
+}
+
+// Answers and closes without running a handler (the client may still be sending: it is not read).
+void ServerImpl::refuse(Conn& c, const std::string& answer) {
+  setBlocking(c.fd, false);
+  c.writeSome(answer.data(), answer.size());  // best effort: a refusal never waits on a client
+  closeConn(c);
+}
+
+void ServerImpl::dispatch(Conn& c) {
+  c.state = Conn::State::kWorker;
+  loop_.remove(c.fd);
+  std::unique_lock lock(jobsMutex_);
+  const std::string& user = c.request.user;
+  std::string tooMany;
+  if (c.longRunning ? longRunning_ >= options_.maxLongRunning : jobs_.size() >= options_.maxQueued)
+    tooMany = "the server is busy with other requests";
+  else if (!c.longRunning && queuedPerUser_[user] >= options_.maxQueuedPerUser)
+    tooMany = "this client has too many requests waiting";
+  if (!tooMany.empty()) {
+    lock.unlock();
+    refuse(c, closingAnswer(429, "TooManyRequests", "Too many requests, please try again later (" + tooMany + ").", "Retry-After: 1\r\n"));
+    return;
+  }
+  Conn* conn = &c;
+  if (c.longRunning) {
+    ++longRunning_;
+    lock.unlock();
+    std::thread([this, conn] {
+      runRequest(*conn);
+      std::lock_guard l(jobsMutex_);
+      --longRunning_;
+      drained_.notify_all();
+    }).detach();
+    return;
+  }
+  ++queuedPerUser_[user];
+  jobs_.push_back([this, conn, user] {
+    {
+      std::lock_guard l(jobsMutex_);
+      if (--queuedPerUser_[user] == 0) queuedPerUser_.erase(user);
+    }
+    runRequest(*conn);
+  });
+  jobsReady_.notify_one();
+}
+
+void ServerImpl::runOnWorker(std::function<void()> task) {
+  std::lock_guard lock(jobsMutex_);
+  jobs_.push_back(std::move(task));
+  jobsReady_.notify_one();
+}
+
+void ServerImpl::runWorker() {
+  while (true) {
+    std::function<void()> job;
+    {
+      std::unique_lock lock(jobsMutex_);
+      jobsReady_.wait(lock, [&] { return !jobs_.empty() || stopWorkers_; });
+      if (jobs_.empty()) return;
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+      ++busy_;
+    }
+    try {
+      job();
+    } catch (const std::exception& e) {
+      log::error("http", std::string("worker task failed: ") + e.what());
+    }
+    std::lock_guard lock(jobsMutex_);
+    --busy_;
+    drained_.notify_all();
+  }
+}
+
+void ServerImpl::runRequest(Conn& c) {
+  setBlocking(c.fd, true);
+  timeval tv{time_t(options_.writeTimeout.count() / 1000), suseconds_t(options_.writeTimeout.count() % 1000 * 1000)};
+  setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  WorkerExchange exchange(*this, c);
+  try {
+    handler_(exchange);
+  } catch (const std::exception& e) {
+    log::error("http", std::string("handler failed: ") + e.what());
+    if (!exchange.answered()) exchange.respond({500, "application/json", {}, statusJson(500, "InternalError", "internal error")});
+  }
+  if (!exchange.answered()) exchange.respond({500, "text/plain", {}, "no response"});
+  exchange.finish();
+  auto stream = exchange.eventStream();
+  if (!stream && exchange.anyEventStream()) {
+    exchange.anyEventStream()->end();
+    streamEnded(exchange.anyEventStream());
+  }
+  finishRequest(c, exchange.keepAlive() && !stopped_, std::move(stream));
+}
+
+void ServerImpl::finishRequest(Conn& c, bool keepAlive, std::shared_ptr<EventStreamImpl> stream) {
+  Conn* conn = &c;
+  post([this, conn, keepAlive, stream = std::move(stream)]() mutable {
+    Conn& c = *conn;
+    setBlocking(c.fd, false);
+    c.request = Request();
+    if (stopped_ || (!keepAlive && !stream)) {
+      closeConn(c);
+      return;
+    }
+    if (stream) {
+      c.state = Conn::State::kStreaming;
+      c.stream = std::move(stream);
+      c.stream->conn = &c;
+      c.nextTick = loop_.now() + c.stream->options().tickInterval;
+      ++streamCount_;
+    } else {
+      enterHead(c, true);
+    }
+    if (!loop_.add(c.fd, &c)) {
+      closeConn(c);
+      return;
+    }
+    if (c.stream) writeStream(c);
+    else readRequest(c);  // a pipelined request may already be here
+  });
+}
+
+void ServerImpl::writeStream(Conn& c) {
+  constexpr size_t kBatch = 64 * 1024;
+  while (!c.closed) {
+    if (c.outSent == c.out.size()) {
+      c.out.clear();
+      c.outSent = 0;
+      bool done = c.stream->take(c.out, kBatch);
+      if (done && c.state == Conn::State::kStreaming) {
+        c.out += "0\r\n\r\n";
+        c.state = Conn::State::kFlushing;
+        c.deadline = loop_.now() + options_.writeTimeout;  // last words to a client that may not read
+      }
+      if (c.out.empty()) {
+        if (c.state == Conn::State::kFlushing) closeConn(c);
+        std::string().swap(c.out);
+        return;
+      }
+    }
+    ssize_t n = c.writeSome(c.out.data() + c.outSent, c.out.size() - c.outSent);
+    if (n == 0) return;  // EPOLLOUT resumes
+    if (n < 0) {
+      closeConn(c);
+      return;
+    }
+    c.outSent += size_t(n);
+  }
+}
+
+void ServerImpl::sweep(Clock::time_point now) {
+  lastSweep_ = now;
+  uint64_t timedOut = 0;
+  for (auto it = conns_.begin(); it != conns_.end();) {
+    Conn& c = **it++;  // closing erases c from the list
+    switch (c.state) {
+      case Conn::State::kHandshake:
+      case Conn::State::kHead:
+      case Conn::State::kBody:
+      case Conn::State::kFlushing:
+        if (now >= c.deadline) {
+          ++timedOut;
+          closeConn(c);
         }
         break;
-      }
-      auto& req = parser.get();
-      ConnectionExchange<Socket> exchange(socket, toRequest(req, remote), req.keep_alive(), buffer);
-      try {
-        handler_(exchange);
-      } catch (const std::exception& e) {
-        log::error("http", std::string("handler failed: ") + e.what());
-        if (!exchange.answered()) exchange.respond({500, "application/json", {}, R"({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"InternalError","code":500,"message":"internal error"})"});
-      }
-      if (!exchange.answered()) exchange.respond({500, "text/plain", {}, "no response"});
-      exchange.finish();
-      if (!exchange.keepAlive()) break;
+      case Conn::State::kStreaming:
+        if (now >= c.nextTick && c.stream->options().onTick) {
+          c.nextTick = now + c.stream->options().tickInterval;
+          c.stream->options().onTick(*c.stream);
+        }
+        break;
+      case Conn::State::kWorker: break;
     }
   }
-
-  template <class Socket>
-  static void writeError(Socket& socket, int status, const std::string& message) {
-    std::string body = boost::json::serialize(boost::json::object{
-        {"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", boost::json::object()}, {"status", "Failure"},
-        {"message", message}, {"reason", status == 413 ? "RequestEntityTooLarge" : "BadRequest"}, {"code", status}});
-    std::string out = statusLine(status) + "Content-Type: application/json\r\nConnection: close\r\nContent-Length: " +
-                      std::to_string(body.size()) + "\r\n\r\n" + body;
-    boost::system::error_code ec;
-    asio::write(socket, asio::buffer(out), ec);
+  if (timedOut) {
+    std::lock_guard lock(jobsMutex_);
+    stats_.timedOut += timedOut;
   }
-
-  ServerOptions options_;
-  Handler handler_;
-  asio::io_context io_;
-  tcp::acceptor acceptor_;
-  uint16_t port_ = 0;
-  std::thread acceptThread_;
-  std::atomic<bool> stopped_{false};
-  std::mutex mutex_;
-  std::condition_variable drained_;
-  size_t active_ = 0;
-  std::set<int> openSockets_;
-  asio::ssl::context tls_;
-  bool useTls_ = false;
-};
+}
 
 }  // namespace
 

@@ -9,11 +9,12 @@
 
 namespace skiff::http::detail {
 
-template <class Socket>
-int socketFd(Socket& s) {
-  if constexpr (std::is_same_v<Socket, boost::asio::ip::tcp::socket>) return s.native_handle();
-  else return s.next_layer().native_handle();
-}
+// The socket's fd and its TLS session (null for plain TCP). The server's own connection type
+// supplies overloads of these found by argument-dependent lookup.
+inline int socketFd(boost::asio::ip::tcp::socket& s) { return s.native_handle(); }
+inline int socketFd(boost::asio::ssl::stream<boost::asio::ip::tcp::socket>& s) { return s.next_layer().native_handle(); }
+inline SSL* tlsSessionOf(boost::asio::ip::tcp::socket&) { return nullptr; }
+inline SSL* tlsSessionOf(boost::asio::ssl::stream<boost::asio::ip::tcp::socket>& s) { return s.native_handle(); }
 
 template <class Socket>
 class SocketWebSocket final : public WebSocket {
@@ -28,12 +29,9 @@ class SocketWebSocket final : public WebSocket {
     size_t used = 0;
     auto f = parseWebSocketFrame(buffer_, used);
     if (!f || *f) return true;  // a whole frame (or an error) is waiting
-    if constexpr (!std::is_same_v<Socket, boost::asio::ip::tcp::socket>) {
-      // Asio's TLS engine moves whatever the kernel had into the SSL read BIO at once, so a
-      // second frame can wait there (or decrypted in SSL) with nothing left for poll() to see.
-      SSL* ssl = const_cast<Socket&>(socket_).native_handle();
-      return SSL_pending(ssl) > 0 || SSL_has_pending(ssl) || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0;
-    }
+    // A TLS engine may have moved whatever the kernel had into the SSL read BIO at once, so a
+    // second frame can wait there (or decrypted in SSL) with nothing left for poll() to see.
+    if (SSL* ssl = tlsSessionOf(socket_)) return SSL_pending(ssl) > 0 || SSL_has_pending(ssl) || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0;
     return false;
   }
   Result<std::optional<std::string>> receive() override {

@@ -487,6 +487,7 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   httpOptions.host = options.listenHost;
   httpOptions.port = options.listenPort;
   auto* api = p->api_.get();
+  httpOptions.admit = [api](const http::Request& head) { return api->admit(head); };
   auto server = http::listen(httpOptions, [api](http::Exchange& ex) { api->handle(ex); });
   if (!server) return server.error();
   p->server_ = std::move(*server);

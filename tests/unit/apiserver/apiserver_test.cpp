@@ -6,9 +6,12 @@
 
 #include <boost/json.hpp>
 #include <filesystem>
+#include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "api/object.h"
+#include "observe/metrics.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace skiff::apiserver {
@@ -25,9 +28,76 @@ class FakeStream final : public http::Stream {
   bool closed = false;
 };
 
+// What the HTTP server does with an event stream, by hand: chunks land in `data` (within the
+// byte budget), ticks and the end are driven by the test.
+class FakeEventStream final : public http::EventStream {
+ public:
+  explicit FakeEventStream(http::EventStreamOptions o) : options(std::move(o)) {}
+  bool push(http::Chunk c) override {
+    std::lock_guard lock(mutex);
+    if (ended_) return false;
+    chunks.push_back(c);
+    if (queued + c->size() > options.maxQueuedBytes) {
+      ended_ = true;
+      if (options.overflowChunk) data += *options.overflowChunk();
+      return false;
+    }
+    queued += c->size();
+    data += *c;
+    return true;
+  }
+  void end() override {
+    std::lock_guard lock(mutex);
+    ended_ = true;
+  }
+  bool ended() const override {
+    std::lock_guard lock(mutex);
+    return ended_;
+  }
+  std::string text() {
+    std::lock_guard lock(mutex);
+    return data;
+  }
+  http::EventStreamOptions options;
+  mutable std::mutex mutex;
+  std::string data;
+  std::vector<http::Chunk> chunks;
+  size_t queued = 0;
+  bool ended_ = false;
+};
+
 class FakeExchange final : public http::Exchange {
  public:
   explicit FakeExchange(http::Request r) : request_(std::move(r)) {}
+  std::shared_ptr<http::EventStream> startEventStream(int status, std::string, http::EventStreamOptions o) override {
+    response.status = status;
+    events = std::make_shared<FakeEventStream>(std::move(o));
+    return events;
+  }
+  bool writeDirect(std::string_view chunk) override {
+    std::lock_guard lock(events->mutex);
+    events->data += chunk;
+    return true;
+  }
+  // Plays the server's loop for a watch: ticks until the stream ends or `limit` passes, then
+  // the end (as when the client leaves). Returns what the client would have read.
+  std::string watchFor(std::chrono::milliseconds limit) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (events && !events->ended() && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (events->options.onTick) events->options.onTick(*events);
+    }
+    finish();
+    return events ? events->text() : "";
+  }
+  void finish() {
+    if (events && events->options.onEnd && !endRan) {
+      endRan = true;
+      events->options.onEnd();
+    }
+  }
+  std::shared_ptr<FakeEventStream> events;
+  bool endRan = false;
   const http::Request& request() const override { return request_; }
   void respond(http::Response r) override { response = std::move(r); }
   http::Stream& startStream(int status, std::string, http::Headers) override {
@@ -167,11 +237,12 @@ TEST_F(ApiServerTest, WatchResumesFromAResourceVersion) {
   call(request("DELETE", "/api/v1/namespaces/default/configmaps/w1"));
   FakeExchange ex(request("GET", "/api/v1/namespaces/default/configmaps", "",
                           {{"watch", "1"}, {"resourceVersion", rv}, {"timeoutSeconds", "1"}}));
-  api_->handle(ex);  // returns after timeoutSeconds
+  api_->handle(ex);
+  std::string data = ex.watchFor(std::chrono::seconds(5));  // ends after timeoutSeconds
   std::vector<std::string> lines;
-  std::stringstream ss(ex.stream.data);
+  std::stringstream ss(data);
   for (std::string line; std::getline(ss, line);) lines.push_back(line);
-  ASSERT_EQ(lines.size(), 2u) << ex.stream.data;
+  ASSERT_EQ(lines.size(), 2u) << data;
   auto e1 = json::parse(lines[0]), e2 = json::parse(lines[1]);
   EXPECT_EQ(e1.at("type"), json::value("ADDED"));
   EXPECT_EQ(e1.at_pointer("/object/metadata/name"), json::value("w2"));
@@ -184,7 +255,8 @@ TEST_F(ApiServerTest, WatchSendsBookmarksWhenAsked) {
                           {{"watch", "true"}, {"allowWatchBookmarks", "true"}, {"resourceVersion", std::to_string(store_->revision())},
                            {"timeoutSeconds", "1"}}));
   api_->handle(ex);
-  EXPECT_NE(ex.stream.data.find("\"type\":\"BOOKMARK\""), std::string::npos) << ex.stream.data;
+  std::string data = ex.watchFor(std::chrono::seconds(5));
+  EXPECT_NE(data.find("\"type\":\"BOOKMARK\""), std::string::npos) << data;
 }
 
 TEST_F(ApiServerTest, WatchFromACompactedRevisionIs410) {
@@ -192,7 +264,7 @@ TEST_F(ApiServerTest, WatchFromACompactedRevisionIs410) {
     call(request("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"name":"h)" + std::to_string(i) + R"("}})"));
   FakeExchange ex(request("GET", "/api/v1/namespaces/default/configmaps", "", {{"watch", "1"}, {"resourceVersion", "2"}}));
   api_->handle(ex);
-  auto e = json::parse(ex.stream.data);
+  auto e = json::parse(ex.watchFor(std::chrono::seconds(5)));
   EXPECT_EQ(e.at("type"), json::value("ERROR"));
   EXPECT_EQ(e.at_pointer("/object/code"), json::value(410));
   EXPECT_EQ(e.at_pointer("/object/reason"), json::value("Expired"));
@@ -200,11 +272,9 @@ TEST_F(ApiServerTest, WatchFromACompactedRevisionIs410) {
 
 TEST_F(ApiServerTest, WatchEndsWhenTheClientLeaves) {
   FakeExchange ex(request("GET", "/api/v1/namespaces/default/configmaps", "", {{"watch", "1"}}));
-  std::thread t([&] { api_->handle(ex); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  api_->handle(ex);  // the handler returns; the stream lives on
   EXPECT_EQ(api_->activeWatches(), 1);
-  ex.stream.closed = true;
-  t.join();
+  ex.finish();  // the server ends the stream when the client leaves
   EXPECT_EQ(api_->activeWatches(), 0);
 }
 
@@ -215,6 +285,98 @@ TEST_F(ApiServerTest, DeleteCollectionBySelector) {
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(call(request("GET", "/api/v1/namespaces/default/configmaps/x1")).status, 404);
   EXPECT_EQ(call(request("GET", "/api/v1/namespaces/default/configmaps/x2")).status, 200);
+}
+
+TEST_F(ApiServerTest, EveryWatcherOfAnEventSharesOneSerialisedFrame) {
+  std::vector<std::unique_ptr<FakeExchange>> watchers;
+  for (int i = 0; i < 3; ++i) {
+    auto query = std::multimap<std::string, std::string>{{"watch", "1"}, {"resourceVersion", std::to_string(store_->revision())}};
+    if (i == 2) query.emplace("labelSelector", "app=web");  // a filtered watch shares the same bytes
+    watchers.push_back(std::make_unique<FakeExchange>(request("GET", "/api/v1/namespaces/default/configmaps", "", query)));
+    api_->handle(*watchers.back());
+  }
+  call(request("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"name":"s1","labels":{"app":"web"}}})"));
+  for (auto& w : watchers) ASSERT_EQ(w->events->chunks.size(), 1u);
+  EXPECT_EQ(watchers[0]->events->chunks[0].get(), watchers[1]->events->chunks[0].get());
+  EXPECT_EQ(watchers[0]->events->chunks[0].get(), watchers[2]->events->chunks[0].get());
+  EXPECT_NE(watchers[0]->events->chunks[0]->find("\"type\":\"ADDED\""), std::string::npos);
+  for (auto& w : watchers) w->finish();
+}
+
+TEST_F(ApiServerTest, AWatcherThatFallsBehindItsBudgetIsCutOffWith410) {
+  ApiServerOptions o;
+  o.token = "secret";
+  o.watchBudgetBytes = 4096;
+  api_ = std::make_unique<ApiServer>(*registry_, o);
+  FakeExchange ex(request("GET", "/api/v1/namespaces/default/configmaps", "", {{"watch", "1"}, {"resourceVersion", std::to_string(store_->revision())}}));
+  api_->handle(ex);
+  for (int i = 0; i < 20; ++i)
+    call(request("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"name":"b)" + std::to_string(i) + R"("},"data":{"v":")" + std::string(500, 'x') + R"("}})"));
+  EXPECT_TRUE(ex.events->ended());
+  std::string data = ex.events->text();
+  std::string last = data.substr(data.rfind("{\"type\""));
+  auto e = json::parse(last);
+  EXPECT_EQ(e.at("type"), json::value("ERROR"));
+  EXPECT_EQ(e.at_pointer("/object/code"), json::value(410));
+  ex.finish();
+  EXPECT_EQ(api_->activeWatches(), 0);
+}
+
+TEST_F(ApiServerTest, WatchTimeoutsAreCheckedAsKubernetesDoes) {
+  for (std::string bad : {"-1", "99999999999999999999", "ten"}) {
+    FakeExchange ex(request("GET", "/api/v1/namespaces/default/configmaps", "", {{"watch", "1"}, {"timeoutSeconds", bad}}));
+    api_->handle(ex);
+    EXPECT_EQ(ex.response.status, 400) << bad;
+    EXPECT_FALSE(ex.events) << bad;
+  }
+}
+
+TEST_F(ApiServerTest, AWatchFromAFutureResourceVersionIsRefused) {
+  int64_t future = store_->revision() + 1000;
+  FakeExchange ex(request("GET", "/api/v1/namespaces/default/configmaps", "", {{"watch", "1"}, {"resourceVersion", std::to_string(future)}}));
+  api_->handle(ex);  // waits a moment for the revision, as kube-apiserver does, then refuses
+  EXPECT_EQ(ex.response.status, 504);
+  auto b = json::parse(ex.response.body);
+  EXPECT_EQ(b.at("reason"), json::value("Timeout"));
+  EXPECT_EQ(b.at_pointer("/details/causes/0/reason"), json::value("ResourceVersionTooLarge"));
+}
+
+TEST_F(ApiServerTest, BodiesInMediaTypesItDoesNotServeAre415) {
+  auto r = request("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"name":"t1"}})");
+  r.headers["content-type"] = "text/plain";
+  EXPECT_EQ(call(r).status, 415);
+  r.headers.erase("content-type");  // none at all is JSON, as kube-apiserver reads it
+  EXPECT_EQ(call(r).status, 201);
+  r = request("POST", "/api/v1/namespaces/default/configmaps", "metadata:\n  name: t2\n");
+  r.headers["content-type"] = "application/yaml; charset=utf-8";
+  EXPECT_EQ(call(r).status, 201);
+}
+
+TEST_F(ApiServerTest, InventedMethodsDoNotBecomeMetricLabels) {
+  for (int i = 0; i < 20; ++i) call(request("XMETHOD" + std::to_string(i), "/api/v1/namespaces/default/configmaps"));
+  std::string metrics = observe::exposition();
+  EXPECT_EQ(metrics.find("XMETHOD"), std::string::npos);
+  EXPECT_NE(metrics.find("verb=\"other\""), std::string::npos);
+}
+
+TEST_F(ApiServerTest, AdmissionDecidesFromTheHead) {
+  http::Request r = request("POST", "/api/v1/namespaces/default/configmaps");
+  EXPECT_FALSE(api_->admit(r).refusal);
+  EXPECT_EQ(api_->admit(r).user, "system:admin");
+  r.headers["authorization"] = "Bearer secreT";
+  auto refused = api_->admit(r);
+  ASSERT_TRUE(refused.refusal);
+  EXPECT_EQ(refused.refusal->status, 401);
+  r.headers.erase("authorization");
+  EXPECT_TRUE(api_->admit(r).refusal);
+  r.path = "/healthz";
+  EXPECT_FALSE(api_->admit(r).refusal);
+  r = request("GET", "/api/v1/namespaces/default/pods/p/exec");
+  EXPECT_TRUE(api_->admit(r).longRunning);
+  r = request("GET", "/api/v1/namespaces/default/pods/p/log", "", {{"follow", "true"}});
+  EXPECT_TRUE(api_->admit(r).longRunning);
+  r = request("GET", "/api/v1/namespaces/default/pods", "", {{"watch", "1"}});
+  EXPECT_FALSE(api_->admit(r).longRunning);  // watches are event streams, not threads
 }
 
 }  // namespace skiff::apiserver
