@@ -1,6 +1,8 @@
 #include "agent/volumes.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <cstring>
@@ -9,6 +11,7 @@
 #include "api/object.h"
 #include "api/quantity.h"
 #include "common/base64.h"
+#include "common/files.h"
 #include "controller/workload.h"
 
 namespace skiff::agent {
@@ -24,12 +27,8 @@ Status writeKey(const std::string& dir, const std::string& relative, const std::
   fs::path p = fs::path(dir) / relative;
   std::error_code ec;
   fs::create_directories(p.parent_path(), ec);
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << data;
-  out.close();
-  if (!out) return Error::internal("cannot write " + p.string());
-  chmod(p.c_str(), mode_t(mode));
-  return {};
+  for (fs::path d = p.parent_path(); d != fs::path(dir) && d.has_relative_path(); d = d.parent_path()) chmod(d.c_str(), 0755);
+  return writeFileAtomic(p.string(), data, mode_t(mode) & 07777);
 }
 
 // ConfigMap/Secret keys, honouring items and optional. Returns false when absent and optional.
@@ -118,14 +117,22 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const json::value& 
       pv.hostPath = api::stringAt(*hp, "path");
       std::string type = api::stringAt(*hp, "type");
       bool exists = fs::exists(pv.hostPath, ec);
-      if (type == "DirectoryOrCreate" && !exists) fs::create_directories(pv.hostPath, ec);
-      else if (type == "FileOrCreate" && !exists) std::ofstream(pv.hostPath).close();
+      // Made as the kubelet makes them (0755 directories, 0644 files), whatever skiff's umask.
+      if (type == "DirectoryOrCreate" && !exists) {
+        fs::create_directories(pv.hostPath, ec);
+        chmod(pv.hostPath.c_str(), 0755);
+      } else if (type == "FileOrCreate" && !exists) {
+        int fd = open(pv.hostPath.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd >= 0) (void)fchmod(fd, 0644), close(fd);
+      }
       else if ((type == "Directory" && !fs::is_directory(pv.hostPath, ec)) || (type == "File" && !fs::is_regular_file(pv.hostPath, ec)) ||
                (type == "Socket" && !fs::is_socket(pv.hostPath, ec)) || ((type == "CharDevice") && !fs::is_character_file(pv.hostPath, ec)) ||
                ((type == "BlockDevice") && !fs::is_block_file(pv.hostPath, ec)))
         return Error::badRequest("hostPath type check failed: " + pv.hostPath + " is not a " + type);
-      else if (!exists)
+      else if (!exists) {
         fs::create_directories(pv.hostPath, ec);  // no type: like Kubernetes, an empty directory is made
+        chmod(pv.hostPath.c_str(), 0755);
+      }
     } else if (const json::value* pvc = api::valueAt(v, "persistentVolumeClaim")) {
       std::string claim = api::stringAt(*pvc, "claimName");
       auto obj = registry.get(*api::findByKind("v1", "PersistentVolumeClaim"), ns, claim);
@@ -141,23 +148,27 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const json::value& 
     } else if (const json::value* cm = api::valueAt(v, "configMap")) {
       fs::remove_all(dir, ec);
       fs::create_directories(dir, ec);
+      chmod(dir.c_str(), 0755);
       auto r = writeSource(*cm, "ConfigMap", "name", ns, dir, 0644, registry);
       if (!r) return r.error();
       pv.readOnly = true;
     } else if (const json::value* sec = api::valueAt(v, "secret")) {
       fs::remove_all(dir, ec);
       fs::create_directories(dir, ec);
+      chmod(dir.c_str(), 0755);
       auto r = writeSource(*sec, "Secret", "secretName", ns, dir, 0644, registry);
       if (!r) return r.error();
       pv.readOnly = true;
     } else if (const json::value* da = api::valueAt(v, "downwardAPI")) {
       fs::remove_all(dir, ec);
       fs::create_directories(dir, ec);
+      chmod(dir.c_str(), 0755);
       if (Status s = writeDownward(*da, pod, dir); !s) return s.error();
       pv.readOnly = true;
     } else if (const json::value* pr = api::valueAt(v, "projected")) {
       fs::remove_all(dir, ec);
       fs::create_directories(dir, ec);
+      chmod(dir.c_str(), 0755);
       int mode = int(controller::intAt(*pr, "defaultMode", 0644));
       if (const json::value* sources = api::valueAt(*pr, "sources"); sources && sources->is_array())
         for (const auto& s : sources->get_array()) {
@@ -196,8 +207,9 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const json::value& 
     TokenFile f{dir + "/token", 3600, "", {}};
     if (Status st = writeToken(f, *tokens); !st) return st.error();
     if (tokenFiles) tokenFiles->push_back(f);
-    std::ofstream(dir + "/ca.crt") << tokens->caPem;
-    std::ofstream(dir + "/namespace") << ns;
+    for (auto [file, text] : {std::pair{"/ca.crt", tokens->caPem}, {"/namespace", ns}})
+      if (Status st = writeFileAtomic(dir + file, text, 0644); !st) return st.error();
+    chmod(dir.c_str(), 0755);
     PreparedVolume pv;
     pv.hostPath = dir;
     pv.readOnly = true;
@@ -208,16 +220,9 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const json::value& 
 
 Status writeToken(TokenFile& file, const TokenSource& tokens) {
   std::string token = tokens.issue(file.seconds, file.audience);
-  std::string tmp = file.path + ".tmp";
   std::error_code ec;
   fs::create_directories(fs::path(file.path).parent_path(), ec);
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << token;
-    if (!out) return Error::internal("cannot write the service-account token " + tmp);
-  }
-  chmod(tmp.c_str(), 0644);
-  if (std::rename(tmp.c_str(), file.path.c_str()) != 0) return Error::internal("cannot replace " + file.path + ": " + std::strerror(errno));
+  if (Status st = writeFileAtomic(file.path, token, 0644); !st) return Error::internal("cannot write the service-account token: " + st.error().message);
   file.issued = std::chrono::steady_clock::now();
   return {};
 }
