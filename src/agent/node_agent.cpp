@@ -1100,6 +1100,8 @@ bool NodeAgent::prepareIsolated(PodState& pod, const std::shared_ptr<ContainerSt
   if (const json::value* fs = api::valueAt(obj, "spec.securityContext.supplementalGroups"); fs && fs->is_array())
     for (const auto& g : fs->get_array())
       if (g.is_int64()) spec.security.supplementalGroups.push_back(g.get_int64());
+  // The kubelet adds fsGroup to every container's groups: that is how it reaches its volumes.
+  if (int64_t fsGroup = intOr(obj, "spec.securityContext.fsGroup", -1); fsGroup >= 0) spec.security.supplementalGroups.push_back(fsGroup);
   if (const json::value* p = api::valueAt(c.spec, "securityContext.privileged"); p && p->is_bool()) spec.security.privileged = p->get_bool();
   if (const json::value* ro = api::valueAt(c.spec, "securityContext.readOnlyRootFilesystem"); ro && ro->is_bool())
     spec.security.readOnlyRootFilesystem = ro->get_bool();

@@ -105,7 +105,7 @@ check "a pod with runAsUser and fsGroup runs" wait_for "grouped" 60 running grou
 out=$("$SKIFF" logs grouped)
 check "containers get umask 022, not skiff's 077" contains "$out" "umask=0022"
 check "fsGroup is a supplementary group of the container" contains "$out" "groups=.*2000"
-check "a secret with defaultMode 0400 is group-readable by fsGroup (0440), as SetVolumeOwnership makes it" contains "$out" "mode 440 0 2000 /secret/password"
+check "a secret with defaultMode 0400 (256) is group-readable by fsGroup (0440), as SetVolumeOwnership makes it" contains "$out" "mode 440 0 2000 /secret/password"
 check "configMap files keep 0644, group fsGroup" contains "$out" "mode 644 0 2000 /conf/greeting"
 check "an emptyDir is 0777 with the setgid bit, group fsGroup (the kubelet's emptyDir)" contains "$out" "mode 2777 0 2000 /scratch"
 check "the token is 0640, owned by runAsUser, group fsGroup" contains "$out" "mode 640 1000 2000 /var/run/secrets/kubernetes.io/serviceaccount/token"
