@@ -21,6 +21,7 @@
 #include "api/object.h"
 #include "api/quantity.h"
 #include "common/base64.h"
+#include "common/files.h"
 #include "common/log.h"
 #include "observe/metrics.h"
 #include "controller/workload.h"
@@ -379,18 +380,20 @@ void NodeAgent::writeResolvConf(PodState& pod, const json::value& obj) {
       std::string name = api::stringAt(o, "name"), value = api::stringAt(o, "value");
       if (!name.empty()) options.push_back(value.empty() ? name : name + ":" + value);
     }
-  std::ofstream out(pod.dir + "/resolv.conf", std::ios::trunc);
-  for (const auto& s : servers) out << "nameserver " << s << "\n";
+  std::string out;
+  for (const auto& s : servers) out += "nameserver " + s + "\n";
   if (!searches.empty()) {
-    out << "search";
-    for (const auto& s : searches) out << " " << s;
-    out << "\n";
+    out += "search";
+    for (const auto& s : searches) out += " " + s;
+    out += "\n";
   }
   if (!options.empty()) {
-    out << "options";
-    for (const auto& o : options) out << " " << o;
-    out << "\n";
+    out += "options";
+    for (const auto& o : options) out += " " + o;
+    out += "\n";
   }
+  // Read by the container's user, whoever that is (skiff's own files are 0600).
+  if (Status st = writeFileAtomic(pod.dir + "/resolv.conf", out, 0644); !st) log::warn("agent", st.error().message);
 }
 
 // Hands a pod that left this node to the cleaner thread: tearing down a veth alone waits for an
@@ -1011,9 +1014,9 @@ bool NodeAgent::prepareIsolated(PodState& pod, const std::shared_ptr<ContainerSt
     pod.netnsPath = att->netnsPath;
     // /etc/hosts and /etc/hostname as the kubelet writes them.
     std::string hostname = api::stringAt(obj, "spec.hostname").empty() ? pod.name : api::stringAt(obj, "spec.hostname");
-    std::ofstream(pod.dir + "/hosts") << "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                                     << pod.podIP << "\t" << hostname << "\n";
-    std::ofstream(pod.dir + "/hostname") << hostname << "\n";
+    for (auto [file, text] : {std::pair{"/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" + pod.podIP + "\t" + hostname + "\n"},
+                              {"/hostname", hostname + "\n"}})
+      if (Status st = writeFileAtomic(pod.dir + file, text, 0644); !st) log::warn("agent", st.error().message);
     writeResolvConf(pod, obj);
   }
   if (!pod.volumes) {
@@ -1097,6 +1100,8 @@ bool NodeAgent::prepareIsolated(PodState& pod, const std::shared_ptr<ContainerSt
   if (const json::value* fs = api::valueAt(obj, "spec.securityContext.supplementalGroups"); fs && fs->is_array())
     for (const auto& g : fs->get_array())
       if (g.is_int64()) spec.security.supplementalGroups.push_back(g.get_int64());
+  // The kubelet adds fsGroup to every container's groups: that is how it reaches its volumes.
+  if (int64_t fsGroup = intOr(obj, "spec.securityContext.fsGroup", -1); fsGroup >= 0) spec.security.supplementalGroups.push_back(fsGroup);
   if (const json::value* p = api::valueAt(c.spec, "securityContext.privileged"); p && p->is_bool()) spec.security.privileged = p->get_bool();
   if (const json::value* ro = api::valueAt(c.spec, "securityContext.readOnlyRootFilesystem"); ro && ro->is_bool())
     spec.security.readOnlyRootFilesystem = ro->get_bool();

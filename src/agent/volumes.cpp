@@ -1,6 +1,9 @@
 #include "agent/volumes.h"
 
+#include <fcntl.h>
+#include <ftw.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <cstring>
@@ -9,6 +12,7 @@
 #include "api/object.h"
 #include "api/quantity.h"
 #include "common/base64.h"
+#include "common/files.h"
 #include "controller/workload.h"
 
 namespace skiff::agent {
@@ -17,24 +21,101 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// What the kubelet's volume ownership needs from the pod, read once.
+struct Ownership {
+  int64_t fsGroup = -1;  // spec.securityContext.fsGroup: group of every volume file, setgid directories
+  int64_t fsUser = -1;   // the runAsUser every (init) container runs as, if they agree: owns token files
+  bool onRootMismatch = false;  // fsGroupChangePolicy: OnRootMismatch
+};
+
+Ownership ownershipOf(const json::value& pod) {
+  Ownership o;
+  o.fsGroup = controller::intAt(pod, "spec.securityContext.fsGroup", -1);
+  o.onRootMismatch = api::stringAt(pod, "spec.securityContext.fsGroupChangePolicy") == "OnRootMismatch";
+  // As the kubelet's FsUserFrom: every container must name a user (its own or the pod's; the
+  // image's does not count), and the same one.
+  int64_t podUser = controller::intAt(pod, "spec.securityContext.runAsUser", -1);
+  int64_t agreed = -1;
+  bool any = false;
+  for (const char* list : {"spec.initContainers", "spec.containers"})
+    if (const json::value* cs = api::valueAt(pod, list); cs && cs->is_array())
+      for (const auto& c : cs->get_array()) {
+        int64_t user = controller::intAt(c, "securityContext.runAsUser", podUser);
+        if (user < 0 || (any && user != agreed)) return o;
+        agreed = user;
+        any = true;
+      }
+  o.fsUser = any ? agreed : -1;
+  return o;
+}
+
+gid_t groupOf(const Ownership& o) { return o.fsGroup >= 0 ? gid_t(o.fsGroup) : gid_t(-1); }
+
+// SetVolumeOwnership's bits: the group may read (read-only volumes) or read and write, and enter
+// directories, which are setgid so new files join the group.
+mode_t withGroupAccess(mode_t mode, const Ownership& o, bool readOnly, bool dir) {
+  if (o.fsGroup < 0) return mode;
+  mode |= readOnly ? 0440 : 0660;
+  if (dir) mode |= S_ISGID | 0110;
+  return mode;
+}
+
+// A directory of a read-only volume: 0755 (the kubelet's wrapper is 0777 but mounted read-only:
+// nobody writes either way), group access and setgid with fsGroup.
+Status makeContentDir(const std::string& path, const Ownership& o) {
+  if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return Error::internal("cannot create " + path + ": " + std::strerror(errno));
+  if (chown(path.c_str(), uid_t(-1), groupOf(o)) != 0 || chmod(path.c_str(), withGroupAccess(0755, o, true, true)) != 0)
+    return Error::internal("cannot set the owner of " + path + ": " + std::strerror(errno));
+  return {};
+}
+
+// The kubelet's SetVolumeOwnership over a writable volume (emptyDir, claims): every entry joins
+// fsGroup with group read/write, directories setgid. With OnRootMismatch a root that already has
+// them is trusted to speak for the tree.
+thread_local gid_t walkGroup;
+thread_local bool walkReadOnly;
+Status setVolumeOwnership(const std::string& root, const Ownership& o, bool readOnly) {
+  if (o.fsGroup < 0) return {};
+  struct stat st;
+  if (lstat(root.c_str(), &st) != 0) return Error::internal("cannot read " + root + ": " + std::strerror(errno));
+  mode_t wanted = withGroupAccess(st.st_mode & 07777, o, readOnly, true);
+  if (o.onRootMismatch && st.st_gid == gid_t(o.fsGroup) && (st.st_mode & 07777) == wanted) return {};
+  walkGroup = gid_t(o.fsGroup);
+  walkReadOnly = readOnly;
+  auto visit = [](const char* path, const struct stat* s, int, FTW*) -> int {
+    if (lchown(path, uid_t(-1), walkGroup) != 0) return 0;  // keep going: one odd entry must not stop the pod
+    if (S_ISLNK(s->st_mode)) return 0;
+    mode_t mode = s->st_mode & 07777;
+    mode |= walkReadOnly ? 0440 : 0660;
+    if (S_ISDIR(s->st_mode)) mode |= S_ISGID | 0110;
+    (void)chmod(path, mode);
+    return 0;
+  };
+  if (nftw(root.c_str(), visit, 16, FTW_PHYS | FTW_MOUNT) != 0) return Error::internal("cannot set the owner of " + root + ": " + std::strerror(errno));
+  return {};
+}
+
+// Where a volume's files go and how they are owned.
+struct ContentTarget {
+  std::string dir;
+  const Ownership& owner;
+};
+
 // Writes one file of a volume, refusing names that would leave the volume.
-Status writeKey(const std::string& dir, const std::string& relative, const std::string& data, int mode) {
+Status writeKey(const ContentTarget& to, const std::string& relative, const std::string& data, int mode) {
   if (relative.empty() || relative.front() == '/' || relative.find("..") != std::string::npos)
     return Error::badRequest("volume item path \"" + relative + "\" must be relative and must not contain '..'");
-  fs::path p = fs::path(dir) / relative;
-  std::error_code ec;
-  fs::create_directories(p.parent_path(), ec);
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << data;
-  out.close();
-  if (!out) return Error::internal("cannot write " + p.string());
-  chmod(p.c_str(), mode_t(mode));
-  return {};
+  std::string path = to.dir;
+  size_t at = 0;
+  for (size_t slash; (slash = relative.find('/', at)) != std::string::npos; at = slash + 1)
+    if (slash > at)
+      if (Status s = makeContentDir(path += "/" + relative.substr(at, slash - at), to.owner); !s) return s;
+  return writeFileAtomic(to.dir + "/" + relative, data, withGroupAccess(mode_t(mode) & 07777, to.owner, true, false), uid_t(-1), groupOf(to.owner));
 }
 
 // ConfigMap/Secret keys, honouring items and optional. Returns false when absent and optional.
 Result<bool> writeSource(const json::value& source, const char* kind, const std::string& nameField, const std::string& ns,
-                         const std::string& dir, int defaultMode, apiserver::Registry& registry) {
+                         const ContentTarget& dir, int defaultMode, apiserver::Registry& registry) {
   std::string name = api::stringAt(source, nameField);
   bool optional = api::valueAt(source, "optional") && api::valueAt(source, "optional")->is_bool() && api::valueAt(source, "optional")->get_bool();
   auto obj = registry.get(*api::findByKind("v1", kind), ns, name);
@@ -70,7 +151,7 @@ Result<bool> writeSource(const json::value& source, const char* kind, const std:
   return true;
 }
 
-Status writeDownward(const json::value& source, const json::value& pod, const std::string& dir) {
+Status writeDownward(const json::value& source, const json::value& pod, const ContentTarget& dir, int defaultMode) {
   if (const json::value* items = api::valueAt(source, "items"); items && items->is_array())
     for (const auto& item : items->get_array()) {
       std::string path = api::stringAt(item, "fieldRef.fieldPath");
@@ -84,7 +165,7 @@ Status writeDownward(const json::value& source, const json::value& pod, const st
       } else if (const json::value* r = api::valueAt(item, "resourceFieldRef")) {
         value = api::stringAt(*r, "resource");
       }
-      if (Status s = writeKey(dir, api::stringAt(item, "path"), value, 0644); !s) return s;
+      if (Status s = writeKey(dir, api::stringAt(item, "path"), value, int(controller::intAt(item, "mode", defaultMode))); !s) return s;
     }
   return {};
 }
@@ -95,9 +176,35 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const json::value& 
                                                               const std::string& claimsDir, apiserver::Registry& registry,
                                                               const TokenSource* tokens, std::vector<TokenFile>* tokenFiles) {
   std::map<std::string, PreparedVolume> out;
-  const json::value* vols = api::valueAt(pod, "spec.volumes");
-  if (!vols || !vols->is_array()) return out;
+  const Ownership owner = ownershipOf(pod);
   std::string ns = api::stringAt(pod, "metadata.namespace");
+  if (Status s = makeContentDir(podDir + "/volumes", Ownership{}); !s) return s.error();
+  // A fresh read-only volume directory, written whole on every prepare.
+  auto contentDir = [&](const std::string& dir) -> Result<ContentTarget> {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    if (Status s = makeContentDir(dir, owner); !s) return s.error();
+    return ContentTarget{dir, owner};
+  };
+  // A token file as the kubelet writes it: 0600 (0640 with fsGroup) owned by the pods' one user
+  // when it has one or an fsGroup, else the volume's defaultMode.
+  auto tokenFile = [&](const ContentTarget& to, const std::string& path, int64_t seconds, const std::string& audience,
+                       int defaultMode) -> Result<TokenFile> {
+    if (path.empty() || path.front() == '/' || path.find("..") != std::string::npos)
+      return Error::badRequest("serviceAccountToken.path must be a relative path without ..");
+    for (size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1))
+      if (Status s = makeContentDir(to.dir + "/" + path.substr(0, slash), owner); !s) return s.error();
+    TokenFile f{to.dir + "/" + path, seconds, audience, {}};
+    bool private_ = owner.fsUser >= 0 || owner.fsGroup >= 0;
+    f.mode = withGroupAccess(private_ ? 0600 : mode_t(defaultMode) & 07777, owner, true, false);
+    f.uid = owner.fsUser >= 0 ? uid_t(owner.fsUser) : uid_t(-1);
+    f.gid = groupOf(owner);
+    if (tokens && tokens->issue)
+      if (Status st = writeToken(f, *tokens); !st) return st.error();
+    return f;
+  };
+  const json::value* vols = api::valueAt(pod, "spec.volumes");
+  if (vols && vols->is_array())
   for (const auto& v : vols->get_array()) {
     std::string name = api::stringAt(v, "name");
     std::string dir = podDir + "/volumes/" + name;
@@ -109,23 +216,36 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const json::value& 
         pv.tmpfs = true;
         pv.hostPath.clear();
         int64_t limit = api::quantityMilli(api::valueAt(*ed, "sizeLimit")) / 1000;
-        pv.tmpfsOptions = "mode=1777" + (limit > 0 ? ",size=" + std::to_string(limit) : std::string());
+        pv.tmpfsOptions = owner.fsGroup >= 0 ? "mode=3777,gid=" + std::to_string(owner.fsGroup) : "mode=1777";
+        if (limit > 0) pv.tmpfsOptions += ",size=" + std::to_string(limit);
       } else {
-        fs::create_directories(dir, ec);
-        chmod(dir.c_str(), 0777);
+        // The kubelet's emptyDir: 0777 (its empty_dir.go), then fsGroup ownership. Other host
+        // users never reach it: the pods' tree is under the 0700 data dir.
+        if (mkdir(dir.c_str(), 0777) == 0) chmod(dir.c_str(), 0777);
+        else if (errno != EEXIST) return Error::internal("cannot create the emptyDir " + dir + ": " + std::strerror(errno));
+        if (Status s = setVolumeOwnership(dir, owner, false); !s) return s.error();
       }
     } else if (const json::value* hp = api::valueAt(v, "hostPath")) {
+      // hostPath volumes are the host's: no ownership change, as in Kubernetes.
       pv.hostPath = api::stringAt(*hp, "path");
       std::string type = api::stringAt(*hp, "type");
       bool exists = fs::exists(pv.hostPath, ec);
-      if (type == "DirectoryOrCreate" && !exists) fs::create_directories(pv.hostPath, ec);
-      else if (type == "FileOrCreate" && !exists) std::ofstream(pv.hostPath).close();
+      // Made as the kubelet makes them (0755 directories, 0644 files), whatever skiff's umask.
+      if (type == "DirectoryOrCreate" && !exists) {
+        fs::create_directories(pv.hostPath, ec);
+        chmod(pv.hostPath.c_str(), 0755);
+      } else if (type == "FileOrCreate" && !exists) {
+        int fd = open(pv.hostPath.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd >= 0) (void)fchmod(fd, 0644), close(fd);
+      }
       else if ((type == "Directory" && !fs::is_directory(pv.hostPath, ec)) || (type == "File" && !fs::is_regular_file(pv.hostPath, ec)) ||
                (type == "Socket" && !fs::is_socket(pv.hostPath, ec)) || ((type == "CharDevice") && !fs::is_character_file(pv.hostPath, ec)) ||
                ((type == "BlockDevice") && !fs::is_block_file(pv.hostPath, ec)))
         return Error::badRequest("hostPath type check failed: " + pv.hostPath + " is not a " + type);
-      else if (!exists)
+      else if (!exists) {
         fs::create_directories(pv.hostPath, ec);  // no type: like Kubernetes, an empty directory is made
+        chmod(pv.hostPath.c_str(), 0755);
+      }
     } else if (const json::value* pvc = api::valueAt(v, "persistentVolumeClaim")) {
       std::string claim = api::stringAt(*pvc, "claimName");
       auto obj = registry.get(*api::findByKind("v1", "PersistentVolumeClaim"), ns, claim);
@@ -133,51 +253,51 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const json::value& 
       if (api::stringAt(*obj, "status.phase") != "Bound")
         return Error::unavailable("persistentvolumeclaim \"" + claim + "\" is not bound yet");
       pv.hostPath = claimsDir + "/" + api::stringAt(*obj, "spec.volumeName");
-      fs::create_directories(pv.hostPath, ec);
-      if (ec) return Error::internal("cannot create the volume of claim " + claim + ": " + ec.message());
-      chmod(pv.hostPath.c_str(), 0777);
       const json::value* ro = api::valueAt(*pvc, "readOnly");
       pv.readOnly = ro && ro->is_bool() && ro->get_bool();
+      // Provisioned once as local-path-provisioner does (0777); later modes are the pods' own.
+      fs::create_directories(claimsDir, ec);
+      if (mkdir(pv.hostPath.c_str(), 0777) == 0) chmod(pv.hostPath.c_str(), 0777);
+      else if (errno != EEXIST) return Error::internal("cannot create the volume of claim " + claim + ": " + std::strerror(errno));
+      if (Status s = setVolumeOwnership(pv.hostPath, owner, pv.readOnly); !s) return s.error();
     } else if (const json::value* cm = api::valueAt(v, "configMap")) {
-      fs::remove_all(dir, ec);
-      fs::create_directories(dir, ec);
-      auto r = writeSource(*cm, "ConfigMap", "name", ns, dir, 0644, registry);
+      auto to = contentDir(dir);
+      if (!to) return to.error();
+      auto r = writeSource(*cm, "ConfigMap", "name", ns, *to, int(controller::intAt(*cm, "defaultMode", 0644)), registry);
       if (!r) return r.error();
       pv.readOnly = true;
     } else if (const json::value* sec = api::valueAt(v, "secret")) {
-      fs::remove_all(dir, ec);
-      fs::create_directories(dir, ec);
-      auto r = writeSource(*sec, "Secret", "secretName", ns, dir, 0644, registry);
+      auto to = contentDir(dir);
+      if (!to) return to.error();
+      auto r = writeSource(*sec, "Secret", "secretName", ns, *to, int(controller::intAt(*sec, "defaultMode", 0644)), registry);
       if (!r) return r.error();
       pv.readOnly = true;
     } else if (const json::value* da = api::valueAt(v, "downwardAPI")) {
-      fs::remove_all(dir, ec);
-      fs::create_directories(dir, ec);
-      if (Status s = writeDownward(*da, pod, dir); !s) return s.error();
+      auto to = contentDir(dir);
+      if (!to) return to.error();
+      if (Status s = writeDownward(*da, pod, *to, int(controller::intAt(*da, "defaultMode", 0644))); !s) return s.error();
       pv.readOnly = true;
     } else if (const json::value* pr = api::valueAt(v, "projected")) {
-      fs::remove_all(dir, ec);
-      fs::create_directories(dir, ec);
+      auto to = contentDir(dir);
+      if (!to) return to.error();
       int mode = int(controller::intAt(*pr, "defaultMode", 0644));
       if (const json::value* sources = api::valueAt(*pr, "sources"); sources && sources->is_array())
         for (const auto& s : sources->get_array()) {
           if (const json::value* c = api::valueAt(s, "configMap")) {
-            auto r = writeSource(*c, "ConfigMap", "name", ns, dir, mode, registry);
+            auto r = writeSource(*c, "ConfigMap", "name", ns, *to, mode, registry);
             if (!r) return r.error();
           } else if (const json::value* se = api::valueAt(s, "secret")) {
-            auto r = writeSource(*se, "Secret", "name", ns, dir, mode, registry);
+            auto r = writeSource(*se, "Secret", "name", ns, *to, mode, registry);
             if (!r) return r.error();
           } else if (const json::value* d = api::valueAt(s, "downwardAPI")) {
-            if (Status st = writeDownward(*d, pod, dir); !st) return st.error();
+            if (Status st = writeDownward(*d, pod, *to, mode); !st) return st.error();
           } else if (const json::value* t = api::valueAt(s, "serviceAccountToken")) {
             if (!tokens || !tokens->issue)
               return Error::badRequest("volume \"" + name + "\": projected serviceAccountToken needs the native or oci runtime");
-            std::string path = api::stringAt(*t, "path");
-            if (path.empty() || path.front() == '/' || path.find("..") != std::string::npos)
-              return Error::badRequest("volume \"" + name + "\": serviceAccountToken.path must be a relative path without ..");
-            TokenFile f{dir + "/" + path, std::max<int64_t>(600, controller::intAt(*t, "expirationSeconds", 3600)), api::stringAt(*t, "audience"), {}};
-            if (Status st = writeToken(f, *tokens); !st) return st.error();
-            if (tokenFiles) tokenFiles->push_back(f);
+            auto f = tokenFile(*to, api::stringAt(*t, "path"), std::max<int64_t>(600, controller::intAt(*t, "expirationSeconds", 3600)),
+                               api::stringAt(*t, "audience"), mode);
+            if (!f) return Error::badRequest("volume \"" + name + "\": " + f.error().message);
+            if (tokenFiles) tokenFiles->push_back(*f);
           }
         }
       pv.readOnly = true;
@@ -186,20 +306,19 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const json::value& 
     }
     out[name] = pv;
   }
-  // The service account's token, CA and namespace, as the kubelet mounts them by default.
+  // The service account's token, CA and namespace, as the kubelet mounts them by default (a
+  // projected volume with defaultMode 0644).
   const json::value* automount = api::valueAt(pod, "spec.automountServiceAccountToken");
   if (tokens && tokens->issue && !(automount && automount->is_bool() && !automount->get_bool()) && !out.count(kServiceAccountVolume)) {
-    std::string dir = podDir + "/volumes/" + kServiceAccountVolume;
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) return Error::internal("cannot create " + dir + ": " + ec.message());
-    TokenFile f{dir + "/token", 3600, "", {}};
-    if (Status st = writeToken(f, *tokens); !st) return st.error();
-    if (tokenFiles) tokenFiles->push_back(f);
-    std::ofstream(dir + "/ca.crt") << tokens->caPem;
-    std::ofstream(dir + "/namespace") << ns;
+    auto to = contentDir(podDir + "/volumes/" + kServiceAccountVolume);
+    if (!to) return to.error();
+    auto f = tokenFile(*to, "token", 3600, "", 0644);
+    if (!f) return f.error();
+    if (tokenFiles) tokenFiles->push_back(*f);
+    if (Status st = writeKey(*to, "ca.crt", tokens->caPem, 0644); !st) return st.error();
+    if (Status st = writeKey(*to, "namespace", ns, 0644); !st) return st.error();
     PreparedVolume pv;
-    pv.hostPath = dir;
+    pv.hostPath = to->dir;
     pv.readOnly = true;
     out[kServiceAccountVolume] = pv;
   }
@@ -208,16 +327,8 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const json::value& 
 
 Status writeToken(TokenFile& file, const TokenSource& tokens) {
   std::string token = tokens.issue(file.seconds, file.audience);
-  std::string tmp = file.path + ".tmp";
-  std::error_code ec;
-  fs::create_directories(fs::path(file.path).parent_path(), ec);
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << token;
-    if (!out) return Error::internal("cannot write the service-account token " + tmp);
-  }
-  chmod(tmp.c_str(), 0644);
-  if (std::rename(tmp.c_str(), file.path.c_str()) != 0) return Error::internal("cannot replace " + file.path + ": " + std::strerror(errno));
+  if (Status st = writeFileAtomic(file.path, token, file.mode, file.uid, file.gid); !st)
+    return Error::internal("cannot write the service-account token: " + st.error().message);
   file.issued = std::chrono::steady_clock::now();
   return {};
 }

@@ -4,6 +4,8 @@
 // persistentVolumeClaim and projected (configMap, secret, downwardAPI) are supported, with items, defaultMode and
 // optional as Kubernetes reads them.
 #pragma once
+#include <sys/types.h>
+
 #include <boost/json.hpp>
 #include <chrono>
 #include <functional>
@@ -35,13 +37,23 @@ struct TokenFile {
   int64_t seconds = 3600;
   std::string audience;
   std::chrono::steady_clock::time_point issued;
+  mode_t mode = 0644;  // and owner, as the kubelet sets them (see prepareVolumes)
+  uid_t uid = uid_t(-1);
+  gid_t gid = gid_t(-1);
 };
 inline constexpr const char* kServiceAccountVolume = "kube-api-access";
 inline constexpr const char* kServiceAccountMountPath = "/var/run/secrets/kubernetes.io/serviceaccount";
 // Writes (or rewrites) a token file atomically.
 Status writeToken(TokenFile& file, const TokenSource& tokens);
 
-// Materialises the pod's volumes under `podDir`/volumes; persistentVolumeClaims live longer, in
+// Materialises the pod's volumes under `podDir`/volumes, owned as the kubelet owns them: with
+// spec.securityContext.fsGroup every volume but hostPath belongs to that group (group read, and
+// write where the volume is writable; setgid directories; fsGroupChangePolicy OnRootMismatch
+// skips a tree whose root is already right); emptyDir directories are 0777 and claims are made
+// 0777 once, as the kubelet and local-path-provisioner make them; configMap, secret, downwardAPI
+// and projected files get their mode or defaultMode (0644), and token files 0600 owned by the
+// pod's user when every container names the same runAsUser, or when there is an fsGroup.
+// persistentVolumeClaims live longer, in
 // `claimsDir`/<volumeName> (node-local, like k3s' local-path). A missing (non-optional) ConfigMap,
 // Secret or claim is an error naming it, as the kubelet reports it.
 // With `tokens`, projected serviceAccountToken sources get tokens and, unless the pod or its

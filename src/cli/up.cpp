@@ -1,6 +1,7 @@
 // skiff up [--data-dir DIR] [--listen HOST:PORT]: the whole platform in this process.
 #include <malloc.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <chrono>
@@ -17,6 +18,10 @@ namespace skiff::cli {
 
 int runUp(const Args& args) {
   auto started = std::chrono::steady_clock::now();
+  // Everything the server creates (store, WAL, tokens, keys, logs, pod directories) is private
+  // from the first byte; files that others must read (a pod's volume files) ask for their mode.
+  // Containers get 022 back from their runtime, as runc gives them.
+  umask(077);
   // One arena per connection thread would keep freed request buffers resident; two is enough here.
   mallopt(M_ARENA_MAX, 2);
   auto flags = Flags::parse(args, {{"data-dir", "d", true}, {"listen", "", true}, {"log-level", "", true}, {"simulated-nodes", "", true}, {"node-monitor-grace-period", "", true}, {"no-agent", "", false}, {"no-controllers", "", false},

@@ -87,6 +87,7 @@ Result<Fd> openParent(int root, const std::vector<std::string>& parts, size_t n,
       if (mkdirat(cur.fd, parts[i].c_str(), 0755) != 0 && errno != EEXIST)
         return Error::internal("mkdir " + parts[i] + ": " + errnoText());
       fd = openat(cur.fd, parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd >= 0) (void)fchmod(fd, 0755);  // as a tar without the entry means it, whatever skiff's umask
     }
     if (fd < 0) {
       if (errno == ELOOP || errno == ENOTDIR)
@@ -311,6 +312,7 @@ Status unpackLayer(ByteSource tarStream, const std::string& dir) {
   mkdir(dir.c_str(), 0755);
   Fd root(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (root.fd < 0) return Error::internal("cannot open " + dir + ": " + errnoText());
+  (void)fchmod(root.fd, 0755);
   TarReader tar(std::move(tarStream));
   TarEntry e;
   std::vector<char> buf(1 << 16);
@@ -382,6 +384,7 @@ Status unpackLayer(ByteSource tarStream, const std::string& dir) {
         mode_t kind = e.type == '3' ? S_IFCHR : e.type == '4' ? S_IFBLK : S_IFIFO;
         if (mknodat(pfd, name.c_str(), kind | e.mode, makedev(e.devMajor, e.devMinor)) != 0) return fail("mknod");
         if (fchownat(pfd, name.c_str(), e.uid, e.gid, AT_SYMLINK_NOFOLLOW) != 0) return fail("chown");
+        if (fchmodat(pfd, name.c_str(), e.mode, 0) != 0) return fail("chmod");  // mknod's mode went through the umask
         break;
       }
       default:

@@ -15,6 +15,8 @@
 #include <memory>
 #include <sstream>
 
+#include "common/files.h"
+
 namespace skiff::pki {
 namespace fs = std::filesystem;
 namespace {
@@ -115,20 +117,9 @@ std::string readFile(const fs::path& p) {
   return ss.str();
 }
 
-Status writeFile(const fs::path& p, const std::string& data, bool secret) {
-  fs::path tmp = p;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << data;
-    if (!out) return Error::unavailable("cannot write " + tmp.string());
-  }
-  if (secret) ::chmod(tmp.c_str(), 0600);
-  std::error_code ec;
-  fs::rename(tmp, p, ec);
-  if (ec) return Error::unavailable("cannot write " + p.string() + ": " + ec.message());
-  return {};
-}
+// Keys and certificates alike are the owner's (the data dir is private; clients get the CA from
+// the kubeconfig).
+Status writeFile(const fs::path& p, const std::string& data) { return writeFileAtomic(p.string(), data, 0600); }
 
 bool coversHostsAndFresh(X509* cert, const std::vector<std::string>& hosts) {
   if (X509_cmp_time(X509_get0_notAfter(cert), nullptr) <= 0) return false;
@@ -160,8 +151,8 @@ Result<std::pair<KeyPtr, CertPtr>> loadOrCreateCa(const fs::path& dir) {
     if (!caKey) return Error::internal("cannot generate a CA key: " + opensslError());
     caCert = signCertificate(caKey.get(), "skiff-ca", caKey.get(), nullptr, std::chrono::hours(24 * 3650), std::chrono::hours(1), true, "");
     if (!caCert) return Error::internal("cannot sign the CA certificate: " + opensslError());
-    if (Status s = writeFile(dir / "ca.key", keyToPem(caKey.get()), true); !s) return s.error();
-    if (Status s = writeFile(dir / "ca.crt", certToPem(caCert.get()), false); !s) return s.error();
+    if (Status s = writeFile(dir / "ca.key", keyToPem(caKey.get())); !s) return s.error();
+    if (Status s = writeFile(dir / "ca.crt", certToPem(caCert.get())); !s) return s.error();
   }
   return std::make_pair(std::move(caKey), std::move(caCert));
 }
@@ -196,8 +187,8 @@ Result<ServingBundle> ensureServingCertificate(const std::string& dirPath, const
   if (!cert) return Error::internal("cannot sign the serving certificate: " + opensslError());
   bundle.certPem = certToPem(cert.get());
   bundle.keyPem = keyToPem(key.get());
-  if (Status s = writeFile(dir / "server.key", bundle.keyPem, true); !s) return s.error();
-  if (Status s = writeFile(dir / "server.crt", bundle.certPem, false); !s) return s.error();
+  if (Status s = writeFile(dir / "server.key", bundle.keyPem); !s) return s.error();
+  if (Status s = writeFile(dir / "server.crt", bundle.certPem); !s) return s.error();
   return bundle;
 }
 

@@ -15,6 +15,7 @@
 #include "apiserver/apiserver.h"
 #include "apiserver/registry.h"
 #include "cli/kubeconfig.h"
+#include "common/files.h"
 #include "common/log.h"
 #include "agent/node_agent.h"
 #include "agent/simulated_nodes.h"
@@ -389,9 +390,7 @@ class PlatformImpl final : public Platform {
 }  // namespace
 
 Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options) {
-  std::error_code ec;
-  fs::create_directories(options.dataDir, ec);
-  if (ec) return Error::unavailable("cannot create data dir " + options.dataDir + ": " + ec.message());
+  if (Status s = makePrivateDir(options.dataDir); !s) return s.error();
   auto p = std::make_unique<PlatformImpl>();
   if (Status s = p->lock_.acquire(options.dataDir); !s) return s.error();
   auto token = loadOrCreateToken(options.dataDir);
@@ -497,15 +496,7 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   std::string clientHost = options.listenHost == "0.0.0.0" ? "127.0.0.1" : options.listenHost == "::" ? "[::1]" : host;
   cli::Kubeconfig kc{"https://" + clientHost + ":" + std::to_string(p->server_->port()), p->token_, tls->caCertPem, "default"};
   p->kubeconfig_ = options.dataDir + "/kubeconfig";
-  std::string tmp = p->kubeconfig_ + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << cli::renderKubeconfig(kc);
-    if (!out) return Error::unavailable("cannot write " + tmp);
-  }
-  fs::permissions(tmp, fs::perms::owner_read | fs::perms::owner_write, ec);
-  fs::rename(tmp, p->kubeconfig_, ec);
-  if (ec) return Error::unavailable("cannot write " + p->kubeconfig_ + ": " + ec.message());
+  if (Status s = writeFileAtomic(p->kubeconfig_, cli::renderKubeconfig(kc), 0600); !s) return s.error();
   return std::unique_ptr<Platform>(std::move(p));
 }
 

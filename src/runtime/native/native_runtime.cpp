@@ -342,6 +342,7 @@ class NativeRuntime final : public Runtime {
           ioctl(1, TIOCSCTTY, 0);
         }
         if (chdir("/") != 0) _exit(126);
+        umask(022);  // the container's, not skiff's 077
         for (int cap = 0; cap <= lastCap; ++cap)
           if (!(defaultCaps & (uint64_t(1) << cap))) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
         prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);

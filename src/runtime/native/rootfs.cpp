@@ -79,9 +79,12 @@ Result<std::string> makeInRoot(const std::string& root, const std::string& path,
     if (last && file) {
       int fd = open(cur.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
       if (fd < 0) return Error::internal("cannot create mount point " + path + " in the container: " + std::strerror(errno));
+      (void)fchmod(fd, 0644);  // skiff's umask is 077; the container's users must pass
       close(fd);
     } else if (mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) {
       return Error::internal("cannot create mount point " + path + " in the container: " + std::strerror(errno));
+    } else {
+      (void)chmod(cur.c_str(), 0755);
     }
   }
   return *full;
@@ -151,6 +154,8 @@ Status mountOverlayRoot(const std::vector<std::string>& layers, const std::strin
   removeOverlayRoot(bundleDir);
   for (const char* sub : {"/upper", "/work", "/rootfs"}) fs::create_directories(bundleDir + sub, ec);
   if (ec) return Error::internal("cannot create " + bundleDir + ": " + ec.message());
+  // The upper dir's mode is the container's "/": 0755 as Docker's, not skiff's umask 077.
+  if (chmod((bundleDir + "/upper").c_str(), 0755) != 0) return Error::internal("cannot set the mode of " + bundleDir + "/upper");
   std::string lower;
   for (auto it = layers.rbegin(); it != layers.rend(); ++it) lower += (lower.empty() ? "" : ":") + *it;  // topmost first
   std::string options = "lowerdir=" + lower + ",upperdir=" + bundleDir + "/upper,workdir=" + bundleDir + "/work";

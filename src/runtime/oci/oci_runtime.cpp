@@ -4,6 +4,7 @@
 // runc's own errors go to a log file in the bundle and come back as the start error.
 #include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +31,7 @@ int runTool(const std::vector<std::string>& argv, int outFd) {
   args.push_back(nullptr);
   pid_t pid = fork();
   if (pid == 0) {
+    umask(022);  // runc makes mount points with it (skiff's own is 077)
     int devnull = open("/dev/null", O_RDWR);
     dup2(devnull, 0);
     dup2(outFd >= 0 ? outFd : devnull, 1);
@@ -99,6 +101,7 @@ class OciRuntime final : public Runtime {
     pid_t pid = fork();
     if (pid == 0) {
       setsid();
+      umask(022);
       int devnull = open("/dev/null", O_RDONLY);
       dup2(in >= 0 ? in : devnull, 0);
       dup2(out, 1);

@@ -79,6 +79,7 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::vector<std:
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     signal(SIGPIPE, SIG_DFL);
+    umask(022);  // skiff runs with 077; containers get what runc gives them
     if (dir && chdir(dir) != 0) fail(1);
     // execvpe searches PATH from the container's environment, like a container runtime would.
     execvpe(cargv[0], cargv.data(), cenv.data());
