@@ -12,6 +12,10 @@
 //   proxy_bench mesh-certs --dir D
 //       writes a CA and two identities from it (ca.crt, a.pem, b.pem: certificate then key), for
 //       a peer proxy to do the same mTLS hop
+//   proxy_bench scrape --port P --data-dir D [--interval-ms 1000] [--seconds S]
+//       scrapes https://127.0.0.1:P/metrics as Prometheus does: one kept-alive TLS connection,
+//       one GET per interval, for S seconds (token and CA from skiff's data dir D); prints the
+//       number of scrapes, the exposition's size and the median and slowest scrape
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -24,11 +28,13 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "http/http.h"
 #include "pki/pki.h"
 #include "proxy/http_proxy.h"
 #include "proxy/route_builder.h"
@@ -175,9 +181,41 @@ int meshCerts(const std::string& dir) {
   return 0;
 }
 
+std::string fileText(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+int scrape(int port, const std::string& dataDir, int intervalMs, int seconds) {
+  std::string token = fileText(dataDir + "/token"), ca = fileText(dataDir + "/tls/ca.crt");
+  while (!token.empty() && token.back() == '\n') token.pop_back();
+  if (token.empty() || ca.empty()) {
+    std::fprintf(stderr, "scrape: no token or CA under %s (a skiff data dir)\n", dataDir.c_str());
+    return 2;
+  }
+  skiff::http::Client client("127.0.0.1", uint16_t(port), token, ca);
+  std::vector<double> ms;
+  size_t bytes = 0;
+  auto end = Clock::now() + std::chrono::seconds(seconds);
+  for (auto next = Clock::now(); next < end; next += std::chrono::milliseconds(intervalMs)) {
+    std::this_thread::sleep_until(next);
+    auto t0 = Clock::now();
+    auto r = client.request("GET", "/metrics");
+    if (!r || r->status != 200) {
+      std::fprintf(stderr, "scrape failed: %s\n", r ? ("status " + std::to_string(r->status)).c_str() : r.error().message.c_str());
+      return 1;
+    }
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    bytes = r->body.size();
+  }
+  std::sort(ms.begin(), ms.end());
+  std::printf("scrapes=%zu bytes=%zu p50_ms=%.3f max_ms=%.3f\n", ms.size(), bytes, ms.empty() ? 0 : ms[ms.size() / 2], ms.empty() ? 0 : ms.back());
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: proxy_bench route-build|idle-conns|mesh-pair|mesh-certs [--flag value]...\n");
+    std::fprintf(stderr, "usage: proxy_bench route-build|idle-conns|mesh-pair|mesh-certs|scrape [--flag value]...\n");
     return 2;
   }
   std::string mode = argv[1];
@@ -187,6 +225,7 @@ int main(int argc, char** argv) {
   if (mode == "idle-conns") return idleConns(num("port", 18083), num("count", 10000), num("hold", 5));
   if (mode == "mesh-pair") return meshPair(args["mode"], num("listen", 18190), num("backend", 18080), num("hop", 18195), num("seconds", 3600));
   if (mode == "mesh-certs") return meshCerts(args.count("dir") ? args["dir"] : ".");
+  if (mode == "scrape") return scrape(num("port", 16981), args["data-dir"], num("interval-ms", 1000), num("seconds", 6));
   std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
   return 2;
 }

@@ -1,7 +1,13 @@
 // Prometheus metrics: counters, gauges and histograms with labels, rendered in the text
-// exposition format on /metrics. Recording is lock-free (atomics) once a series exists; a series
-// is looked up under a shared lock. Components define their metrics as function-local statics
+// exposition format on /metrics. Components define their metrics as function-local statics
 // next to the code they measure.
+//
+// Threading: recording is lock-free (atomics) once a series exists; finding a series takes its
+// family's lock, briefly. Collection takes no lock that recording or registering takes: every
+// family and every series is published once, fully built, on an append-only list that the
+// exposition walks with acquire loads, and its label text is escaped when the series is created.
+// So a scrape never holds up a proxy worker, however long it takes (issue 18: scraping /metrics
+// every second had raised the node proxy's p99).
 #pragma once
 #include <atomic>
 #include <functional>
@@ -53,28 +59,56 @@ class Histogram {
 // Latency buckets from 0.5 ms to 10 s.
 const std::vector<double>& latencyBuckets();
 
+// What the exposition knows of a family: how to render itself, and the next one registered.
+class RegisteredFamily {
+ public:
+  virtual ~RegisteredFamily() = default;
+  virtual void render(std::string& out) const = 0;
+  std::atomic<const RegisteredFamily*> next{nullptr};  // set once, when the next family registers
+};
+
 template <class Metric>
-class Family {
+class Family final : public RegisteredFamily {
  public:
   Family(std::string name, std::string help, std::vector<std::string> labelNames, std::vector<double> bounds = {});
+  ~Family() override;
+  Family(const Family&) = delete;
+  Family& operator=(const Family&) = delete;
+
   Metric& with(const Labels& values);
-  // For exposition.
+  // Every series created so far, without the lock `with` takes.
   void forEach(const std::function<void(const Labels&, const Metric&)>& f) const;
+  void render(std::string& out) const override;
   const std::string& name() const { return name_; }
   const std::string& help() const { return help_; }
   const std::vector<std::string>& labelNames() const { return labelNames_; }
 
  private:
+  struct Series {
+    template <class... MetricArgs>
+    Series(Labels l, std::string text, MetricArgs&&... args) : labels(std::move(l)), labelText(std::move(text)), metric(args...) {}
+    Labels labels;
+    std::string labelText;  // name="value",... escaped once
+    Metric metric;
+    std::atomic<const Series*> next{nullptr};
+  };
+
   std::string name_, help_;
   std::vector<std::string> labelNames_;
   std::vector<double> bounds_;
-  mutable std::shared_mutex mutex_;
-  std::map<Labels, std::unique_ptr<Metric>> series_;
+  std::string header_;               // the # HELP and # TYPE lines
+  std::vector<std::string> le_;      // histograms: each bucket's le="..." text, +Inf last
+  mutable std::shared_mutex mutex_;  // guards index_ and tail_; the exposition never takes it
+  std::map<Labels, Series*> index_;  // owns the series (deleted with the family)
+  std::atomic<const Series*> head_{nullptr};
+  Series* tail_ = nullptr;
 };
 
-// A gauge computed when scraped (queue depths, watch counts, store revision).
+// A gauge computed when scraped (queue depths, watch counts, store revision). It runs on the
+// scraping thread and must not wait for a proxy worker.
 void registerCallbackGauge(const std::string& name, const std::string& help, std::function<double()> value);
-// Removes callback gauges registered under `name` (components that stop, tests).
+// Removes callback gauges registered under `name` (components that stop, tests); waits for a
+// scrape that is running them.
 void unregisterCallbackGauge(const std::string& name);
 
 // Everything registered, in the Prometheus text format (version 0.0.4).
