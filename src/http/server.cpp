@@ -1076,7 +1076,7 @@ void ServerImpl::finishRequest(Conn& c, bool keepAlive, std::shared_ptr<EventStr
 }
 
 void ServerImpl::writeStream(Conn& c) {
-  constexpr size_t kBatch = 64 * 1024;
+  constexpr size_t kBatch = 16 * 1024;  // per connection while its client does not read: keep it small
   while (!c.closed) {
     if (c.outSent == c.out.size()) {
       c.out.clear();
