@@ -347,6 +347,7 @@ void NodeAgent::removeOrphans() {
       if (!f["bundle"].empty()) umount2((f["bundle"] + "/rootfs").c_str(), MNT_DETACH);
     }
     if (options_.network) options_.network->tearDown(name.substr(name.rfind('_') + 1));
+    unmountSubPaths(dir.path().string());
     fs::remove_all(dir.path(), ec);
   }
 }
@@ -434,6 +435,7 @@ void NodeAgent::releasePod(PodState& pod) {
       }
   if (options_.network && pod.networkReady) options_.network->tearDown(pod.uid);
   pod.networkReady = false;
+  unmountSubPaths(pod.dir);
   std::error_code ec;
   fs::remove_all(pod.dir, ec);
   // Pods retired to the cleaner gave their ports back already (hostPorts is empty then); on stop
@@ -1039,7 +1041,7 @@ bool NodeAgent::prepareIsolated(PodState& pod, const std::shared_ptr<ContainerSt
     }
     pod.volumes = std::move(*vols);
   }
-  auto mounts = mountsFor(c.spec, *pod.volumes);
+  auto mounts = mountsFor(c.spec, *pod.volumes, subPathDirOf(pod.dir, c.name));
   if (!mounts) {
     c.waitingReason = "CreateContainerConfigError";
     c.waitingMessage = mounts.error().message;

@@ -2,12 +2,17 @@
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <linux/openat2.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
-#include <filesystem>
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "api/object.h"
 #include "api/quantity.h"
@@ -100,6 +105,69 @@ struct ContentTarget {
   std::string dir;
   const Ownership& owner;
 };
+
+
+// An fd closed when it goes out of scope.
+struct OwnedFd {
+  int fd = -1;
+  explicit OwnedFd(int f = -1) : fd(f) {}
+  OwnedFd(const OwnedFd&) = delete;
+  OwnedFd& operator=(const OwnedFd&) = delete;
+  ~OwnedFd() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+// `path` below `dirFd` as an O_PATH fd; ".." and symlinks may not leave `dirFd` (EXDEV), and
+// /proc magic links are refused. glibc 2.36 has no wrapper for openat2.
+int openBeneath(int dirFd, const std::string& path, uint64_t flags) {
+  open_how how{};
+  how.flags = flags | O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  int fd = -1;
+  // EAGAIN: a concurrent rename in the volume; a few tries, then it counts as a failure.
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    fd = int(syscall(SYS_openat2, dirFd, path.c_str(), &how, sizeof how));
+    if (fd >= 0 || (errno != EAGAIN && errno != EINTR)) break;
+  }
+  return fd;
+}
+
+std::string subPathFailure(const std::string& subPath, int err) {
+  if (err == EXDEV) return "subPath \"" + subPath + "\" leads outside its volume (through a symbolic link or ..); refusing to mount it";
+  if (err == ELOOP) return "subPath \"" + subPath + "\" has too many levels of symbolic links";
+  if (err == ENOSYS) return "subPath needs openat2 (Linux 5.6 or newer) to be resolved safely";
+  return "subPath \"" + subPath + "\": " + std::strerror(err);
+}
+
+// Opens subPath below the volume, making missing directories one component at a time: each
+// mkdirat names a single entry of a directory already opened beneath the volume, and the next
+// component is checked again from the volume's root.
+Result<int> openSubPath(int volumeFd, const std::string& subPath) {
+  int fd = openBeneath(volumeFd, subPath, 0);
+  if (fd >= 0) return fd;
+  if (errno != ENOENT) return Error::badRequest(subPathFailure(subPath, errno));
+  std::vector<std::string> parts;
+  std::stringstream in(subPath);
+  for (std::string part; std::getline(in, part, '/');)
+    if (!part.empty() && part != ".") parts.push_back(part);
+  OwnedFd parent(fcntl(volumeFd, F_DUPFD_CLOEXEC, 0));
+  std::string prefix;
+  for (const auto& part : parts) {
+    prefix += (prefix.empty() ? "" : "/") + part;
+    int next = openBeneath(volumeFd, prefix, O_DIRECTORY);
+    if (next < 0 && errno == ENOENT) {
+      if (mkdirat(parent.fd, part.c_str(), 0755) != 0 && errno != EEXIST) return Error::internal(subPathFailure(subPath, errno));
+      next = openBeneath(volumeFd, prefix, O_DIRECTORY);
+    }
+    if (next < 0) return Error::badRequest(subPathFailure(subPath, errno));
+    close(parent.fd);
+    parent.fd = next;
+  }
+  int out = parent.fd;
+  parent.fd = -1;
+  return out;
+}
 
 // Writes one file of a volume, refusing names that would leave the volume.
 Status writeKey(const ContentTarget& to, const std::string& relative, const std::string& data, int mode) {
@@ -333,7 +401,49 @@ Status writeToken(TokenFile& file, const TokenSource& tokens) {
   return {};
 }
 
-Result<std::vector<runtime::MountSpec>> mountsFor(const json::value& container, const std::map<std::string, PreparedVolume>& volumes) {
+Status bindSubPath(const std::string& volumeDir, const std::string& subPath, const std::string& mountPoint) {
+  OwnedFd volume(open(volumeDir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (volume.fd < 0) return Error::internal("cannot open volume " + volumeDir + ": " + std::strerror(errno));
+  auto opened = openSubPath(volume.fd, subPath);
+  if (!opened) return opened.error();
+  OwnedFd target(*opened);
+  struct stat st;
+  if (fstat(target.fd, &st) != 0) return Error::internal("cannot stat subPath \"" + subPath + "\": " + std::strerror(errno));
+  // A previous attempt of the container may have left its bind here.
+  for (int i = 0; i < 8 && umount2(mountPoint.c_str(), MNT_DETACH) == 0; ++i) {
+  }
+  std::error_code ec;
+  fs::remove(mountPoint, ec);
+  fs::create_directories(fs::path(mountPoint).parent_path(), ec);
+  if (S_ISDIR(st.st_mode)) {
+    if (mkdir(mountPoint.c_str(), 0700) != 0) return Error::internal("cannot create " + mountPoint + ": " + std::strerror(errno));
+  } else {
+    int fd = open(mountPoint.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return Error::internal("cannot create " + mountPoint + ": " + std::strerror(errno));
+    close(fd);
+  }
+  std::string viaFd = "/proc/self/fd/" + std::to_string(target.fd);
+  if (mount(viaFd.c_str(), mountPoint.c_str(), nullptr, MS_BIND, nullptr) != 0)
+    return Error::internal("cannot bind subPath \"" + subPath + "\": " + std::strerror(errno));
+  return {};
+}
+
+void unmountSubPaths(const std::string& podDir) {
+  std::string under = subPathDirOf(podDir, "");
+  std::vector<std::string> points;
+  std::ifstream in("/proc/self/mountinfo");
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, dev, root, point;
+    if (!(fields >> id >> parent >> dev >> root >> point)) continue;
+    if (point.starts_with(under)) points.push_back(point);  // skiff's own names: no octal escapes
+  }
+  std::sort(points.rbegin(), points.rend());
+  for (const auto& p : points) umount2(p.c_str(), MNT_DETACH);
+}
+
+Result<std::vector<runtime::MountSpec>> mountsFor(const json::value& container, const std::map<std::string, PreparedVolume>& volumes,
+                                                  const std::string& subPathDir) {
   std::vector<runtime::MountSpec> out;
   const json::value* vms = api::valueAt(container, "volumeMounts");
   // The automounted service-account volume, unless the container mounts something there itself.
@@ -350,7 +460,9 @@ Result<std::vector<runtime::MountSpec>> mountsFor(const json::value& container, 
     }
   }
   if (!vms || !vms->is_array()) return out;
+  size_t index = 0;
   for (const auto& vm : vms->get_array()) {
+    ++index;
     std::string name = api::stringAt(vm, "name");
     auto it = volumes.find(name);
     if (it == volumes.end()) return Error::badRequest("volumeMount \"" + name + "\" names no volume of the pod");
@@ -366,9 +478,12 @@ Result<std::vector<runtime::MountSpec>> mountsFor(const json::value& container, 
       if (sub.front() == '/' || sub.find("..") != std::string::npos)
         return Error::badRequest("volumeMount \"" + name + "\": subPath must be relative and must not contain '..'");
       if (m.tmpfs) return Error::badRequest("volumeMount \"" + name + "\": subPath of a memory-backed emptyDir is not supported");
-      m.source += "/" + sub;
-      std::error_code ec;
-      if (!fs::exists(m.source, ec)) fs::create_directories(m.source, ec);
+      // As the kubelet: volume-subpaths/<container>/<index of the volumeMount>.
+      std::string point = subPathDir + "/" + std::to_string(index - 1);
+      if (Status s = bindSubPath(m.source, sub, point); !s)
+        return Error::badRequest("failed to prepare subPath for volumeMount \"" + name + "\" of container \"" +
+                                 api::stringAt(container, "name") + "\": " + s.error().message);
+      m.source = point;
     }
     out.push_back(m);
   }

@@ -63,8 +63,21 @@ Status writeToken(TokenFile& file, const TokenSource& tokens);
 Result<std::map<std::string, PreparedVolume>> prepareVolumes(const boost::json::value& pod, const std::string& podDir,
                                                               const std::string& claimsDir, apiserver::Registry& registry,
                                                               const TokenSource* tokens = nullptr, std::vector<TokenFile>* tokenFiles = nullptr);
-// The mounts for one container's volumeMounts.
+// The mounts for one container's volumeMounts. A subPath is resolved inside its volume and bound
+// at a mount point under `subPathDir` (bindSubPath), which the runtime then mounts.
 Result<std::vector<runtime::MountSpec>> mountsFor(const boost::json::value& container,
-                                                  const std::map<std::string, PreparedVolume>& volumes);
+                                                  const std::map<std::string, PreparedVolume>& volumes, const std::string& subPathDir);
+
+// Opens `subPath` inside `volumeDir` with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), so
+// neither ".." nor a symlink the pod planted (`link -> /`, CVE-2017-1002101) leads out of the
+// volume; missing directories are made one component at a time below fds already checked. The
+// result is bind-mounted at `mountPoint` through /proc/self/fd/N: what was checked is what is
+// mounted, even if the pod swaps a component for a link meanwhile.
+Status bindSubPath(const std::string& volumeDir, const std::string& subPath, const std::string& mountPoint);
+// Where a container's subPath binds live (as the kubelet's volume-subpaths/<container>).
+inline std::string subPathDirOf(const std::string& podDir, const std::string& container) { return podDir + "/volume-subpaths/" + container; }
+// Unmounts every subPath bind under `podDir` (before the pod's directory is removed: removing it
+// with a bind still mounted would delete the volume's files through it).
+void unmountSubPaths(const std::string& podDir);
 
 }  // namespace skiff::agent

@@ -32,7 +32,7 @@ const Layout& layout() {
       if (type != "cgroup") continue;
       std::stringstream ss(opts);
       for (std::string o; std::getline(ss, o, ',');)
-        if (o == "memory" || o == "cpu" || o == "cpuacct" || o == "pids") out.v1[o] = dir;
+        if (o == "memory" || o == "cpu" || o == "cpuacct" || o == "pids" || o == "devices") out.v1[o] = dir;
     }
     if (!out.v2Mount.empty()) {
       std::ifstream c(out.v2Mount + "/cgroup.controllers");
@@ -149,6 +149,15 @@ Result<std::unique_ptr<Cgroup>> Cgroup::create(const std::string& relative, cons
     cg->pidsDir_ = *d;
     if (limits.pids > 0) writeFile(*d + "/pids.max", std::to_string(limits.pids));
   }
+  // Devices. cgroup v2 has no devices controller (runc attaches an eBPF program there); this
+  // host's hybrid layout and v1 have one.
+  if (limits.defaultDevicesOnly) {
+    if (!l.v1.count("devices"))
+      return Error::unavailable("this host has no cgroup v1 devices controller, and skiff's native runtime cannot confine device access without it yet (use --runtime oci)");
+    auto d = makeDir(l.v1.at("devices"), "devices");
+    if (!d) return d.error();
+    if (Status s = cg->restrictDevices(*d); !s) return s.error();
+  }
   // Block IO accounting (no limits: Kubernetes sets none).
   if (hasV2("io")) {
     auto d = makeDir(l.v2Mount, "");
@@ -161,6 +170,29 @@ Result<std::unique_ptr<Cgroup>> Cgroup::create(const std::string& relative, cons
     cg->ioDir_ = *d;
   }
   return cg;
+}
+
+const std::vector<DeviceRule>& defaultDeviceRules() {
+  static const std::vector<DeviceRule> rules{
+      {'c', -1, -1, "m"},   {'b', -1, -1, "m"},                                                // mknod of anything
+      {'c', 1, 3, "rwm"},   {'c', 1, 5, "rwm"},   {'c', 1, 7, "rwm"}, {'c', 1, 8, "rwm"},      // null zero full random
+      {'c', 1, 9, "rwm"},   {'c', 5, 0, "rwm"},   {'c', 5, 1, "rwm"}, {'c', 5, 2, "rwm"},      // urandom tty console ptmx
+      {'c', 136, -1, "rwm"}, {'c', 10, 200, "rwm"}};                                           // pts, tun
+  return rules;
+}
+
+std::string deviceRuleLine(const DeviceRule& rule) {
+  auto number = [](int64_t n) { return n < 0 ? std::string("*") : std::to_string(n); };
+  return std::string(1, rule.type) + " " + number(rule.major) + ":" + number(rule.minor) + " " + rule.access;
+}
+
+// A fresh v1 group inherits its parent's "a *:* rwm": deny everything, then allow the defaults.
+Status Cgroup::restrictDevices(const std::string& dir) {
+  if (!writeFile(dir + "/devices.deny", "a")) return Error::internal("cannot deny devices in " + dir + ": " + std::strerror(errno));
+  for (const auto& rule : defaultDeviceRules())
+    if (!writeFile(dir + "/devices.allow", deviceRuleLine(rule)))
+      return Error::internal("cannot allow " + deviceRuleLine(rule) + " in " + dir + ": " + std::strerror(errno));
+  return {};
 }
 
 Cgroup::~Cgroup() {

@@ -1,7 +1,8 @@
 // Container cgroups on cgroup v1 (one hierarchy per controller), cgroup v2 (unified), or the
 // hybrid this host has (v1 controllers beside an empty cgroup2 mount): for memory, cpu,
-// cpuacct and pids each controller is found where it is actually enabled. New groups nest
-// under the agent's own group, so containers stay inside any limits the agent itself runs under.
+// cpuacct, pids and devices each controller is found where it is actually enabled. New groups
+// nest under the agent's own group, so containers stay inside any limits the agent itself runs
+// under.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -17,7 +18,22 @@ struct ResourceLimits {
   int64_t memoryBytes = 0;  // 0 = unlimited
   int64_t cpuMillis = 0;    // CFS quota per 100 ms period
   int64_t pids = 0;
+  // The container's own devices cgroup denying every device but defaultDeviceRules() (the
+  // isolating runtimes, unless privileged). Off: the agent's own device access.
+  bool defaultDevicesOnly = false;
 };
+
+// One device-cgroup allow rule: type 'c' or 'b', -1 for any major or minor, access from "rwm".
+struct DeviceRule {
+  char type;
+  int64_t major, minor;
+  const char* access;
+};
+// What runc and containerd allow a container: creating any node (mknod), but opening only
+// null, zero, full, random, urandom, tty, console, ptmx, its pseudo-terminals and tun.
+const std::vector<DeviceRule>& defaultDeviceRules();
+// "c 1:3 rwm", as devices.allow reads it.
+std::string deviceRuleLine(const DeviceRule& rule);
 
 struct CgroupStats {
   uint64_t cpuUsageNanos = 0;
@@ -44,6 +60,7 @@ class Cgroup {
   std::vector<std::string> dirs_;
   std::vector<std::string> procsFiles_;
   std::string memoryDir_, cpuacctDir_, pidsDir_, ioDir_;
+  Status restrictDevices(const std::string& dir);
   bool v2Io_ = false;
   std::string hierarchyPath_;
   bool v2Memory_ = false, v2Cpu_ = false;

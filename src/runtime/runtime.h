@@ -141,6 +141,11 @@ std::unique_ptr<Runtime> makeOciRuntime(std::string stateDir);
 // Shared by the runtimes: a container that is a child process of this one (its own session, so
 // signals reach the whole group), with an optional cgroup and a clean-up run once it is gone.
 std::unique_ptr<Container> makeChildContainer(int pid, std::unique_ptr<Cgroup> cgroup, std::function<void()> cleanup = {});
+// Right before exec in a forked child: every fd from 3 up becomes close-on-exec, so a container
+// (or runc) keeps only its stdio and never skiff's sockets, store or logs, whatever flags they
+// were opened with. close_range(CLOSE_RANGE_CLOEXEC), or a loop over the fd limit where the kernel
+// lacks it. Async-signal-safe: no allocation.
+void closeFdsOnExec();
 // Waits for `pid` (a child) with a deadline, collecting what it writes to `outFd` (closed after).
 ExecResult collectChild(int pid, int outFd, std::chrono::milliseconds timeout);
 

@@ -21,7 +21,9 @@ start_skiff() {
   # Suites run side by side: each skiff gets its own port for the mesh's mTLS listener.
   local mesh=(--mesh-port "$(free_port)")
   [[ " $* " == *" --mesh-port "* ]] && mesh=()
-  "$SKIFF" up --data-dir "$WORK/data" --listen 127.0.0.1:0 "${runtime[@]}" "${mesh[@]}" "$@" >"$WORK/up.log" 2>&1 &
+  local listen=(--listen 127.0.0.1:0)
+  [[ " $* " == *" --listen "* ]] && listen=()
+  "$SKIFF" up --data-dir "$WORK/data" "${listen[@]}" "${runtime[@]}" "${mesh[@]}" "$@" >"$WORK/up.log" 2>&1 &
   SKIFF_PID=$!
   for _ in $(seq 1 200); do
     [ -s "$WORK/data/kubeconfig" ] && grep -q "skiff is up" "$WORK/up.log" && break

@@ -28,6 +28,9 @@
 #include <filesystem>
 #include <fstream>
 #include <grp.h>
+#include <map>
+#include <mutex>
+#include <optional>
 
 #include "common/log.h"
 #include "runtime/native/rootfs.h"
@@ -42,7 +45,7 @@ namespace {
 struct PlannedMount {
   std::string source, target, fstype, data;
   unsigned long flags = 0;
-  bool remountReadOnly = false;  // binds: a second mount makes them read-only
+  unsigned long remountFlags = 0;  // binds: per-mount flags (ro, nodev) need a second mount
   bool optional = false;         // masks of /proc paths the kernel may not have
   bool populatesDev = false;     // the /dev tmpfs: device nodes and links follow it
 };
@@ -69,6 +72,33 @@ struct ChildPlan {
   int lastCapability = 40;  // read before clone: the child must not allocate (or take a lock)
   bool privileged = false, noNewPrivileges = true, readOnlyRoot = false, seccomp = true;
   int logFd = -1;
+};
+
+// What the container's first process runs with. An exec into the container gets exactly this
+// (Kubernetes' exec is the container's process spec with another command); it is kept in the
+// container's directory so an agent that adopts the container after a restart knows it too.
+struct Confinement {
+  uint32_t uid = 0, gid = 0;
+  std::vector<gid_t> groups;
+  uint64_t capabilities = 0;
+  bool privileged = false, noNewPrivileges = true;
+
+  std::string serialize() const {
+    std::string out = std::to_string(uid) + " " + std::to_string(gid) + " " + std::to_string(capabilities) + " " +
+                      (privileged ? "1" : "0") + " " + (noNewPrivileges ? "1" : "0");
+    for (gid_t g : groups) out += " " + std::to_string(g);
+    return out + "\n";
+  }
+  static std::optional<Confinement> read(const std::string& path) {
+    std::ifstream in(path);
+    Confinement c;
+    int privileged = 0, nnp = 1;
+    if (!(in >> c.uid >> c.gid >> c.capabilities >> privileged >> nnp)) return std::nullopt;
+    c.privileged = privileged == 1;
+    c.noNewPrivileges = nnp == 1;
+    for (gid_t g; in >> g;) c.groups.push_back(g);
+    return c;
+  }
 };
 
 enum Step : int {
@@ -165,9 +195,7 @@ int receiveFd(int socket, int timeoutMs) {
       if (m.optional) continue;
       fail(kMount, int(i));
     }
-    if (m.remountReadOnly &&
-        mount(nullptr, m.target.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | (m.flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)), nullptr) != 0 &&
-        !m.optional)
+    if (m.remountFlags && mount(nullptr, m.target.c_str(), nullptr, MS_REMOUNT | MS_BIND | m.remountFlags, nullptr) != 0 && !m.optional)
       fail(kMount, int(i));
     // Device nodes and links go into /dev right after its tmpfs is mounted.
     if (m.populatesDev) {
@@ -182,7 +210,9 @@ int receiveFd(int socket, int timeoutMs) {
   if (chdir(plan.rootfs.c_str()) != 0 || syscall(SYS_pivot_root, ".", ".") != 0 || umount2(".", MNT_DETACH) != 0 || chdir("/") != 0)
     fail(kPivot);
   if (sethostname(plan.hostname.c_str(), plan.hostname.size()) != 0) fail(kHostname);
-  if (plan.readOnlyRoot && mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) fail(kReadOnlyRoot);
+  // A remount replaces the per-mount flags: keep the root's nodev.
+  if (plan.readOnlyRoot && mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | (plan.privileged ? 0 : MS_NODEV), nullptr) != 0)
+    fail(kReadOnlyRoot);
   umask(022);
   if (!plan.workingDir.empty() && chdir(plan.workingDir.c_str()) != 0) fail(kChdir);
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -205,12 +235,12 @@ int receiveFd(int socket, int timeoutMs) {
   if (plan.uid == 0 && !plan.privileged) {
     __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct data[2] = {};
-    for (int i = 0; i < 2; ++i) {
-      uint32_t bits = uint32_t(plan.capabilities >> (32 * i));
-      data[i].effective = data[i].permitted = data[i].inheritable = bits;
-    }
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    // Inheritable stays empty (CVE-2022-24769): a file's inheritable caps must not add to them.
+    for (int i = 0; i < 2; ++i) data[i].effective = data[i].permitted = uint32_t(plan.capabilities >> (32 * i));
     if (syscall(SYS_capset, &header, data) != 0) fail(kCapset);
   }
+  closeFdsOnExec();
   execve(plan.executable.c_str(), const_cast<char* const*>(argv.data()), const_cast<char* const*>(envp.data()));
   fail(kExec);
   _exit(127);
@@ -222,7 +252,7 @@ class NativeRuntime final : public Runtime {
 
   Result<std::unique_ptr<Container>> start(const ContainerSpec& spec) override {
     if (spec.bundleDir.empty()) return Error::internal("no container directory given");
-    if (Status s = mountOverlayRoot(spec.rootfsLayers, spec.bundleDir, spec.image); !s) return s.error();
+    if (Status s = mountOverlayRoot(spec.rootfsLayers, spec.bundleDir, spec.image, !spec.security.privileged); !s) return s.error();
     ChildPlan plan;
     plan.rootfs = spec.bundleDir + "/rootfs";
     std::string bundle = spec.bundleDir;
@@ -233,13 +263,24 @@ class NativeRuntime final : public Runtime {
       return result.error();
     }
     auto [pid, cgroup] = std::move(*result);
-    return makeChildContainer(pid, std::move(cgroup), cleanup);
+    Confinement confinement{plan.uid, plan.gid, plan.groups, plan.capabilities, plan.privileged, plan.noNewPrivileges};
+    std::ofstream(bundle + "/confinement") << confinement.serialize();
+    remember(pid, bundle);
+    return makeChildContainer(pid, std::move(cgroup), [this, pid, cleanup] {
+      forget(pid);
+      cleanup();
+    });
   }
 
   Result<ExecProcess> startExec(const Container& container, const std::vector<std::string>& command, bool withStdin,
                                 ExecStdio stdio) override {
     if (command.empty()) return Error::badRequest("no command to run");
     int pid = container.pid();
+    auto confinement = confinementOf(pid);
+    if (!confinement) return Error::conflict("container is not running (or was started by an older skiff that kept no record of its confinement)");
+    const SeccompProgram& seccomp = defaultSeccomp(confinement->capabilities);
+    if (!confinement->privileged && seccomp.instructions.empty())
+      return Error::internal("the default seccomp profile could not be compiled (libseccomp)");
     std::vector<int> nsFds;
     for (const char* ns : {"ipc", "uts", "net", "pid", "mnt"}) {
       int fd = open(("/proc/" + std::to_string(pid) + "/ns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
@@ -288,18 +329,9 @@ class NativeRuntime final : public Runtime {
     envPointers.push_back(nullptr);
     const char* const* envp = envPointers.data();
     std::vector<std::string> procs = cgroupProcsOf(pid);
-    const SeccompProgram& seccomp = defaultSeccomp();
     sock_fprog filter{uint16_t(seccomp.instructions.size()), const_cast<sock_filter*>(seccomp.instructions.data())};
-    uint32_t uid = 0, gid = 0;
-    {
-      struct stat st;
-      if (stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0) {
-        uid = st.st_uid;
-        gid = st.st_gid;
-      }
-    }
+    const Confinement& who = *confinement;
     const int lastCap = lastCapability();
-    const uint64_t defaultCaps = defaultCapabilities();
     int in = pipes->childIn, out = pipes->childOut, err = pipes->childErr;
     int keptIn = pipes->parent.stdinFd, keptOut = pipes->parent.stdoutFd, keptErr = pipes->parent.stderrFd;
     pid_t child = fork();
@@ -343,11 +375,22 @@ class NativeRuntime final : public Runtime {
         }
         if (chdir("/") != 0) _exit(126);
         umask(022);  // the container's, not skiff's 077
-        for (int cap = 0; cap <= lastCap; ++cap)
-          if (!(defaultCaps & (uint64_t(1) << cap))) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
-        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-        if (!seccomp.instructions.empty()) prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &filter);
-        if (setgroups(0, nullptr) != 0 || setgid(gid) != 0 || setuid(uid) != 0) _exit(126);
+        // The container's confinement, in the order its first process got it.
+        if (!who.privileged) {
+          for (int cap = 0; cap <= lastCap; ++cap)
+            if (!(who.capabilities & (uint64_t(1) << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) _exit(126);
+        }
+        if (who.noNewPrivileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(126);
+        if (!who.privileged && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &filter) != 0) _exit(126);
+        if (setgroups(who.groups.size(), who.groups.data()) != 0 || setgid(who.gid) != 0 || setuid(who.uid) != 0) _exit(126);
+        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+        if (who.uid == 0 && !who.privileged) {
+          __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+          __user_cap_data_struct data[2] = {};
+          for (int i = 0; i < 2; ++i) data[i].effective = data[i].permitted = uint32_t(who.capabilities >> (32 * i));
+          if (syscall(SYS_capset, &header, data) != 0) _exit(126);
+        }
+        closeFdsOnExec();
         for (const auto& c : candidates) execve(c.c_str(), const_cast<char* const*>(argv.data()), const_cast<char* const*>(envp));
         const char msg[] = "exec failed: executable file not found in $PATH\n";
         ssize_t n = write(2, msg, sizeof msg - 1);
@@ -386,10 +429,31 @@ class NativeRuntime final : public Runtime {
     std::string bundle = record.bundleDir;
     auto cleanup = [bundle] { removeOverlayRoot(bundle); };
     if (record.pid <= 0 || processStartTicks(record.pid) != record.startTicks) return Error::notFound("container " + record.id + " is gone");
-    return makeAdoptedContainer(record, cleanup);
+    remember(record.pid, bundle);
+    return makeAdoptedContainer(record, [this, pid = record.pid, cleanup] {
+      forget(pid);
+      cleanup();
+    });
   }
 
  private:
+  std::mutex mutex_;                    // starts on the agent's thread, execs on API threads
+  std::map<int, std::string> bundles_;  // container pid -> its directory (and confinement)
+
+  void remember(int pid, const std::string& bundle) {
+    std::lock_guard lock(mutex_);
+    bundles_[pid] = bundle;
+  }
+  void forget(int pid) {
+    std::lock_guard lock(mutex_);
+    bundles_.erase(pid);
+  }
+  std::optional<Confinement> confinementOf(int pid) {
+    std::lock_guard lock(mutex_);
+    auto it = bundles_.find(pid);
+    return it == bundles_.end() ? std::nullopt : Confinement::read(it->second + "/confinement");
+  }
+
   // The cgroup.procs files of the cgroups `pid` is in (exec joins the container's cgroups).
   static std::vector<std::string> cgroupProcsOf(int pid) {
     std::vector<std::string> out;
@@ -425,8 +489,7 @@ class NativeRuntime final : public Runtime {
     if (!caps) return caps.error();
     plan.capabilities = *caps;
     plan.lastCapability = lastCapability();
-    uint64_t sysAdmin = uint64_t(1) << CAP_SYS_ADMIN;
-    plan.seccomp = !plan.privileged && !(plan.capabilities & sysAdmin);
+    plan.seccomp = !plan.privileged;
     // What runs.
     std::string pathVariable;
     for (const auto& [k, v] : spec.env)
@@ -480,7 +543,7 @@ class NativeRuntime final : public Runtime {
         pm = {"tmpfs", "", "tmpfs", m.tmpfsOptions, nosuid | nodev};
       } else {
         pm = {m.source, "", "", "", MS_BIND | MS_REC};
-        pm.remountReadOnly = m.readOnly;
+        pm.remountFlags = (m.readOnly ? MS_RDONLY : 0) | (plan.privileged ? 0 : MS_NODEV);
       }
       bool file = !m.tmpfs && !fs::is_directory(m.source);
       if (Status s = addMount(m.target, pm, file); !s) return s.error();
@@ -494,7 +557,7 @@ class NativeRuntime final : public Runtime {
       }
       for (const char* ro : {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}) {
         PlannedMount pm{root + ro, root + ro, "", "", MS_BIND | MS_REC};
-        pm.remountReadOnly = true;
+        pm.remountFlags = MS_RDONLY;
         pm.optional = true;
         plan.mounts.push_back(pm);
       }
@@ -502,7 +565,9 @@ class NativeRuntime final : public Runtime {
     // Resources, network, logs.
     std::unique_ptr<Cgroup> cgroup;
     if (!spec.cgroup.empty()) {
-      auto cg = Cgroup::create(spec.cgroup, spec.limits);
+      ResourceLimits limits = spec.limits;
+      limits.defaultDevicesOnly = !plan.privileged;
+      auto cg = Cgroup::create(spec.cgroup, limits);
       if (!cg) return cg.error();
       cgroup = std::move(*cg);
       plan.cgroupProcs = cgroup->procsFiles();
@@ -526,9 +591,10 @@ class NativeRuntime final : public Runtime {
     argv.push_back(nullptr);
     for (const auto& e : plan.env) envp.push_back(e.c_str());
     envp.push_back(nullptr);
-    const SeccompProgram& seccomp = defaultSeccomp();
+    const SeccompProgram& seccomp = defaultSeccomp(plan.capabilities);
+    if (plan.seccomp && seccomp.instructions.empty()) return Error::internal("the default seccomp profile could not be compiled (libseccomp)");
     sock_fprog filter{uint16_t(seccomp.instructions.size()), const_cast<sock_filter*>(seccomp.instructions.data())};
-    sock_fprog* filterPtr = plan.seccomp && !seccomp.instructions.empty() ? &filter : nullptr;
+    sock_fprog* filterPtr = plan.seccomp ? &filter : nullptr;
     // A raw clone with SIGCHLD behaves as fork() into the new namespaces.
     long pid = syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
     if (pid == 0) {

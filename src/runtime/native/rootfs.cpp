@@ -147,7 +147,7 @@ Result<ResolvedUser> resolveUser(const std::string& root, const std::string& use
   return out;
 }
 
-Status mountOverlayRoot(const std::vector<std::string>& layers, const std::string& bundleDir, const std::string& image) {
+Status mountOverlayRoot(const std::vector<std::string>& layers, const std::string& bundleDir, const std::string& image, bool nodev) {
   namespace fs = std::filesystem;
   if (layers.empty()) return Error::badRequest("image " + image + " has no layers to run");
   std::error_code ec;
@@ -160,7 +160,7 @@ Status mountOverlayRoot(const std::vector<std::string>& layers, const std::strin
   for (auto it = layers.rbegin(); it != layers.rend(); ++it) lower += (lower.empty() ? "" : ":") + *it;  // topmost first
   std::string options = "lowerdir=" + lower + ",upperdir=" + bundleDir + "/upper,workdir=" + bundleDir + "/work";
   if (options.size() >= 4000) return Error::badRequest("image " + image + " has too many layers for one overlay mount");
-  if (mount("overlay", (bundleDir + "/rootfs").c_str(), "overlay", 0, options.c_str()) != 0)
+  if (mount("overlay", (bundleDir + "/rootfs").c_str(), "overlay", nodev ? MS_NODEV : 0, options.c_str()) != 0)
     return Error::internal("mounting the overlay root file system: " + std::string(std::strerror(errno)));
   return {};
 }

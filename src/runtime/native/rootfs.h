@@ -25,8 +25,9 @@ struct ResolvedUser {
 Result<ResolvedUser> resolveUser(const std::string& root, const std::string& user);
 
 // Mounts an overlay of `layers` (lowest first) with a fresh writable layer at bundleDir/rootfs,
-// removing whatever an earlier container left in bundleDir.
-Status mountOverlayRoot(const std::vector<std::string>& layers, const std::string& bundleDir, const std::string& image);
+// removing whatever an earlier container left in bundleDir. `nodev` (unprivileged containers):
+// device nodes in the image or made in the container cannot be opened through it.
+Status mountOverlayRoot(const std::vector<std::string>& layers, const std::string& bundleDir, const std::string& image, bool nodev);
 // Unmounts it and removes bundleDir.
 void removeOverlayRoot(const std::string& bundleDir);
 

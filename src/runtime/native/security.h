@@ -1,12 +1,16 @@
 // The default confinement of a container, as Docker and containerd define it: the default
-// capability set, and a seccomp filter refusing (EPERM) the system calls a container has no
-// business making (kernel modules, kexec, reboot, clock changes, keyrings, bpf, ptrace of other
-// processes' memory, new user namespaces...). The filter is compiled once, as BPF, so a freshly
-// cloned child can install it without allocating.
+// capability set, and Docker's default seccomp profile: an allowlist (anything else fails with
+// EPERM) whose extra entries depend on the container's capabilities (mount, unshare, setns and
+// clone with namespace flags only with CAP_SYS_ADMIN, ptrace helpers with CAP_SYS_PTRACE, ...);
+// clone3 fails with ENOSYS so libcs fall back to clone, whose flags the filter can see;
+// personality only with the harmless values; no io_uring, no AF_VSOCK sockets. One rule list feeds
+// both the BPF the native runtime installs (compiled once per capability set, so a freshly cloned
+// child installs it without allocating) and runc's config.json.
 #pragma once
 #include <linux/filter.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,9 +31,21 @@ struct SeccompProgram {
   std::vector<sock_filter> instructions;
   sock_fprog program() { return sock_fprog{uint16_t(instructions.size()), instructions.data()}; }
 };
-// System calls the default profile refuses with EPERM (for runc's config.json too).
-const std::vector<std::string>& blockedSyscalls();
-// The default filter (built once per process).
-const SeccompProgram& defaultSeccomp();
+// A condition on a system call's first argument (the only one the default profile looks at).
+struct SeccompArgument {
+  enum Op { kEqual, kNotEqual, kMaskedEqual } op = kEqual;
+  uint64_t value = 0;     // kMaskedEqual: the mask
+  uint64_t valueTwo = 0;  // kMaskedEqual: what the masked argument must equal
+};
+// The system call is allowed, or fails with `errnoRet` when that is set, if its argument passes.
+struct SeccompRule {
+  std::string name;
+  int errnoRet = 0;
+  std::optional<SeccompArgument> argument;
+};
+// Docker's default profile for a container holding `capabilities`; unlisted calls fail with EPERM.
+std::vector<SeccompRule> defaultSeccompRules(uint64_t capabilities);
+// Those rules as BPF for this machine's architectures (built once per capability set).
+const SeccompProgram& defaultSeccomp(uint64_t capabilities);
 
 }  // namespace skiff::runtime

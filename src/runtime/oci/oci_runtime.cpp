@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "runtime/native/rootfs.h"
@@ -36,6 +37,7 @@ int runTool(const std::vector<std::string>& argv, int outFd) {
     dup2(devnull, 0);
     dup2(outFd >= 0 ? outFd : devnull, 1);
     dup2(outFd >= 0 ? outFd : devnull, 2);
+    closeFdsOnExec();
     execvp(args[0], args.data());
     _exit(127);
   }
@@ -59,6 +61,43 @@ std::string runcError(const std::string& logPath) {
   return last.empty() ? "runc failed (see " + logPath + ")" : last;
 }
 
+// The default profile (security.h) in config.json's form; runc compiles it with libseccomp.
+json::object ociSeccomp(uint64_t capabilities) {
+  json::array plain, syscalls;
+  for (const auto& rule : defaultSeccompRules(capabilities)) {
+    if (!rule.argument && !rule.errnoRet) {
+      plain.push_back(json::string(rule.name));
+      continue;
+    }
+    json::object entry{{"names", json::array{json::string(rule.name)}}, {"action", rule.errnoRet ? "SCMP_ACT_ERRNO" : "SCMP_ACT_ALLOW"}};
+    if (rule.errnoRet) entry["errnoRet"] = rule.errnoRet;
+    if (const auto& a = rule.argument) {
+      const char* op = a->op == SeccompArgument::kEqual ? "SCMP_CMP_EQ" : a->op == SeccompArgument::kNotEqual ? "SCMP_CMP_NE" : "SCMP_CMP_MASKED_EQ";
+      entry["args"] = json::array{json::object{{"index", 0}, {"value", a->value}, {"valueTwo", a->valueTwo}, {"op", op}}};
+    }
+    syscalls.push_back(std::move(entry));
+  }
+  syscalls.insert(syscalls.begin(), json::object{{"names", std::move(plain)}, {"action", "SCMP_ACT_ALLOW"}});
+  return json::object{{"defaultAction", "SCMP_ACT_ERRNO"},
+                      {"defaultErrnoRet", 1},
+                      {"architectures", json::array{"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"}},
+                      {"syscalls", std::move(syscalls)}};
+}
+
+// linux.resources.devices: deny everything, then the default set (cgroups.h), as containerd
+// writes it; runc enforces it in the container's devices cgroup (or eBPF program on cgroup v2).
+json::array ociDeviceRules(bool privileged) {
+  if (privileged) return json::array{json::object{{"allow", true}, {"access", "rwm"}}};
+  json::array rules{json::object{{"allow", false}, {"access", "rwm"}}};
+  for (const auto& d : defaultDeviceRules()) {
+    json::object rule{{"allow", true}, {"type", std::string(1, d.type)}, {"access", d.access}};
+    if (d.major >= 0) rule["major"] = d.major;
+    if (d.minor >= 0) rule["minor"] = d.minor;
+    rules.push_back(std::move(rule));
+  }
+  return rules;
+}
+
 class OciRuntime final : public Runtime {
  public:
   explicit OciRuntime(std::string stateDir) : stateDir_(std::move(stateDir)) {
@@ -71,7 +110,7 @@ class OciRuntime final : public Runtime {
 
   Result<std::unique_ptr<Container>> start(const ContainerSpec& spec) override {
     if (spec.bundleDir.empty()) return Error::internal("no container directory given");
-    if (Status s = mountOverlayRoot(spec.rootfsLayers, spec.bundleDir, spec.image); !s) return s.error();
+    if (Status s = mountOverlayRoot(spec.rootfsLayers, spec.bundleDir, spec.image, !spec.security.privileged); !s) return s.error();
     std::string bundle = spec.bundleDir, id = spec.id, state = stateDir_;
     auto cleanup = [bundle, id, state] {
       runTool({"runc", "--root", state, "delete", "--force", id}, -1);
@@ -87,12 +126,17 @@ class OciRuntime final : public Runtime {
 
   Result<ExecProcess> startExec(const Container& container, const std::vector<std::string>& command, bool withStdin,
                                 ExecStdio stdio) override {
-    auto it = ids_.find(container.pid());
-    if (it == ids_.end()) return Error::conflict("container is not running");
+    std::string id;
+    {
+      std::lock_guard lock(idsMutex_);
+      auto it = ids_.find(container.pid());
+      if (it == ids_.end()) return Error::conflict("container is not running");
+      id = it->second;
+    }
     if (command.empty()) return Error::badRequest("no command to run");
     auto pipes = ExecPipes::make(withStdin, stdio);
     if (!pipes) return pipes.error();
-    std::vector<std::string> argv{"runc", "--root", stateDir_, "exec", it->second};
+    std::vector<std::string> argv{"runc", "--root", stateDir_, "exec", id};
     argv.insert(argv.end(), command.begin(), command.end());
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -106,6 +150,7 @@ class OciRuntime final : public Runtime {
       dup2(in >= 0 ? in : devnull, 0);
       dup2(out, 1);
       dup2(err, 2);
+      closeFdsOnExec();
       execvp(args[0], args.data());
       _exit(127);
     }
@@ -119,6 +164,7 @@ class OciRuntime final : public Runtime {
       removeOverlayRoot(bundle);
     };
     if (record.pid <= 0 || processStartTicks(record.pid) != record.startTicks) return Error::notFound("container " + record.id + " is gone");
+    std::lock_guard lock(idsMutex_);
     ids_[record.pid] = record.id;
     return makeAdoptedContainer(record, cleanup);
   }
@@ -176,7 +222,8 @@ class OciRuntime final : public Runtime {
         mounts.push_back(json::object{{"destination", m.target}, {"type", "tmpfs"}, {"source", "tmpfs"}, {"options", opts}});
       } else {
         mounts.push_back(json::object{{"destination", m.target}, {"type", "bind"}, {"source", m.source},
-                                      {"options", json::array{"rbind", m.readOnly ? "ro" : "rw"}}});
+                                      {"options", privileged ? json::array{"rbind", m.readOnly ? "ro" : "rw"}
+                                                             : json::array{"rbind", m.readOnly ? "ro" : "rw", "nodev"}}});
       }
     }
     json::array namespaces{json::object{{"type", "pid"}}, json::object{{"type", "ipc"}}, json::object{{"type", "uts"}},
@@ -186,18 +233,13 @@ class OciRuntime final : public Runtime {
     if (spec.limits.memoryBytes > 0) resources["memory"] = json::object{{"limit", spec.limits.memoryBytes}};
     if (spec.limits.cpuMillis > 0) resources["cpu"] = json::object{{"quota", spec.limits.cpuMillis * 100}, {"period", 100000}};
     if (spec.limits.pids > 0) resources["pids"] = json::object{{"limit", spec.limits.pids}};
+    resources["devices"] = ociDeviceRules(privileged);
     json::object linuxSection{{"namespaces", namespaces}, {"resources", resources}};
     if (cgroup && cgroup->available()) linuxSection["cgroupsPath"] = cgroup->hierarchyPath();
     if (!privileged) {
       linuxSection["maskedPaths"] = json::array{"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/sys/firmware"};
       linuxSection["readonlyPaths"] = json::array{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
-      if (!(caps & (uint64_t(1) << 21))) {  // CAP_SYS_ADMIN lifts the filter, as Docker does
-        json::array names;
-        for (const auto& n : blockedSyscalls()) names.push_back(json::string(n));
-        linuxSection["seccomp"] = json::object{{"defaultAction", "SCMP_ACT_ALLOW"},
-                                        {"architectures", json::array{"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"}},
-                                        {"syscalls", json::array{json::object{{"names", names}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 1}}}}};
-      }
+      linuxSection["seccomp"] = ociSeccomp(caps);
     }
     json::object config{{"ociVersion", "1.0.2"},
                         {"process", process},
@@ -223,11 +265,13 @@ class OciRuntime final : public Runtime {
     int pid = 0;
     pidIn >> pid;
     if (pid <= 0) return Error::internal("runc started " + spec.id + " but wrote no pid");
+    std::lock_guard lock(idsMutex_);
     ids_[pid] = spec.id;
     return std::make_pair(pid, std::move(cgroup));
   }
 
   std::string stateDir_;
+  std::mutex idsMutex_;               // starts on the agent's thread, execs on API threads
   std::map<int, std::string> ids_;  // container init pid -> runc id (for exec)
 };
 

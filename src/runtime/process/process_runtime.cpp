@@ -3,7 +3,10 @@
 // file. No isolation: meant for machines without root and for fast tests; pods share the host
 // network and learn their ports from environment variables.
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -81,6 +84,7 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::vector<std:
     signal(SIGPIPE, SIG_DFL);
     umask(022);  // skiff runs with 077; containers get what runc gives them
     if (dir && chdir(dir) != 0) fail(1);
+    closeFdsOnExec();
     // execvpe searches PATH from the container's environment, like a container runtime would.
     execvpe(cargv[0], cargv.data(), cenv.data());
     fail(2);
@@ -202,6 +206,13 @@ class ProcessRuntime final : public Runtime {
 }  // namespace
 
 std::unique_ptr<Runtime> makeProcessRuntime() { return std::make_unique<ProcessRuntime>(); }
+
+void closeFdsOnExec() {
+  if (syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) == 0) return;
+  rlimit limit{};
+  int top = syscall(SYS_getrlimit, RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < (1u << 20) ? int(limit.rlim_cur) : (1 << 20);
+  for (int fd = 3; fd < top; ++fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
 
 uint64_t processStartTicks(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");

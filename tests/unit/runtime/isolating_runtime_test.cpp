@@ -2,6 +2,7 @@
 // read-only roots, mounts, exec, and the failures a user meets (missing binary, unknown user).
 // Needs root and busybox-static (both are there in CI); skipped otherwise.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,6 +32,9 @@ class IsolatingRuntimeTest : public ::testing::TestWithParam<std::string> {
     fs::copy_file(fs::exists("/usr/bin/busybox") ? "/usr/bin/busybox" : "/bin/busybox", layer_ + "/bin/busybox");
     for (const char* a : {"sh", "echo", "cat", "id", "hostname", "ls", "sleep", "touch", "grep", "ps", "mount"})
       fs::create_symlink("busybox", layer_ + "/bin/" + a);
+#ifdef SKIFF_WALLS_PROBE
+    fs::copy_file(SKIFF_WALLS_PROBE, layer_ + "/bin/walls");
+#endif
     std::ofstream(layer_ + "/etc/passwd") << "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n";
     std::ofstream(layer_ + "/etc/group") << "root:x:0:\napp:x:1000:\nextra:x:2000:app\n";
     if (GetParam() == "oci" && std::system("runc --version >/dev/null 2>&1") != 0) GTEST_SKIP() << "needs runc";
@@ -156,6 +160,101 @@ TEST_P(IsolatingRuntimeTest, ExecEntersTheRunningContainer) {
   c->reset();
   EXPECT_FALSE(fs::exists(s.bundleDir));
 }
+
+// The walls (issue 18): what an unprivileged container may not do, checked from inside with the
+// static probe (tests/helpers/walls_probe.cpp).
+class ContainerWallsTest : public IsolatingRuntimeTest {
+ protected:
+  void SetUp() override {
+    IsolatingRuntimeTest::SetUp();
+    if (IsSkipped()) return;
+    if (!fs::exists(layer_ + "/bin/walls")) GTEST_SKIP() << "needs the static walls_probe";
+  }
+  ContainerSpec walled(std::vector<std::string> command) {
+    auto s = spec(std::move(command));
+    s.cgroup = "walls-" + s.id;  // the devices cgroup comes with the container's cgroups
+    return s;
+  }
+  // Runs `command` in a running container until it answers (exec right after start may race).
+  ExecResult execIn(const Container& c, const std::vector<std::string>& command) {
+    ExecResult r;
+    for (int i = 0; i < 100; ++i) {
+      r = runtime_->exec(c, command, std::chrono::milliseconds(5000));
+      if (r.exitCode == 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return r;
+  }
+};
+
+TEST_P(ContainerWallsTest, DevicesOutsideTheDefaultSetCannotBeOpened) {
+  fs::create_directories(dir_ + "/vol");
+  auto s = walled({"sh", "-c",
+                   "walls mknod-open /dev/xloop b 7 0; walls mknod-open /dev/xtty c 4 1; walls open /dev/null; "
+                   "walls mknod-open /tmp/xnull c 1 3; walls mknod-open /data/xnull c 1 3"});
+  s.mounts.push_back({dir_ + "/vol", "/data", false, false, ""});
+  auto [code, out] = run(s);
+  // The devices cgroup refuses a host block device and a host tty (mknod itself is allowed, as in runc).
+  EXPECT_NE(out.find("open /dev/xloop: EPERM"), std::string::npos) << out;
+  EXPECT_NE(out.find("open /dev/xtty: EPERM"), std::string::npos) << out;
+  EXPECT_NE(out.find("open /dev/null: allowed"), std::string::npos) << out;
+  // The root and the volumes are nodev: even an allowed device opens nowhere but /dev.
+  EXPECT_NE(out.find("open /tmp/xnull: EACCES"), std::string::npos) << out;
+  EXPECT_NE(out.find("open /data/xnull: EACCES"), std::string::npos) << out;
+}
+
+TEST_P(ContainerWallsTest, SeccompRefusesNamespaceClonesIoUringAndPersonality) {
+  auto [code, out] = run(walled({"sh", "-c", "for t in clone-ns clone3-ns io-uring personality fork; do walls $t; done"}));
+  EXPECT_NE(out.find("clone-ns: EPERM"), std::string::npos) << out;
+  EXPECT_NE(out.find("clone3-ns: ENOSYS"), std::string::npos) << out;  // so libcs fall back to clone
+  EXPECT_NE(out.find("io-uring: EPERM"), std::string::npos) << out;
+  EXPECT_NE(out.find("personality: EPERM"), std::string::npos) << out;
+  EXPECT_NE(out.find("fork: allowed"), std::string::npos) << out;
+}
+
+TEST_P(ContainerWallsTest, RootHasNoInheritableCapabilities) {
+  auto [code, out] = run(walled({"walls", "status"}));
+  EXPECT_NE(out.find("CapInh:\t0000000000000000"), std::string::npos) << out;
+  EXPECT_NE(out.find("CapEff:\t00000000a80425fb"), std::string::npos) << out;
+}
+
+TEST_P(ContainerWallsTest, ContainerAndExecHoldOnlyTheirStdio) {
+  int leaked = open("/dev/null", O_RDONLY);  // no O_CLOEXEC, like a careless library's fd
+  ASSERT_GE(leaked, 0);
+  auto s = walled({"sh", "-c", "walls fds; exec sleep 30"});
+  auto c = runtime_->start(s);
+  close(leaked);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  auto r = execIn(**c, {"walls", "fds"});
+  EXPECT_EQ(r.output, "fds: 0 1 2\n");
+  std::ifstream in(s.logPath);
+  std::string first;
+  std::getline(in, first);
+  EXPECT_EQ(first, "fds: 0 1 2");
+  (*c)->stop(std::chrono::milliseconds(0));
+}
+
+TEST_P(ContainerWallsTest, ExecGetsTheContainersCapabilitiesUserAndGroups) {
+  auto s = walled({"sleep", "30"});
+  s.security.capDrop = {"ALL"};
+  auto c = runtime_->start(s);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  auto r = execIn(**c, {"walls", "status"});
+  for (const char* line : {"CapInh:\t0000000000000000", "CapPrm:\t0000000000000000", "CapEff:\t0000000000000000",
+                           "CapBnd:\t0000000000000000", "NoNewPrivs:\t1", "Seccomp:\t2"})
+    EXPECT_NE(r.output.find(line), std::string::npos) << line << " in\n" << r.output;
+  (*c)->stop(std::chrono::milliseconds(0));
+  auto app = walled({"sleep", "30"});
+  app.security.user = "app";
+  auto c2 = runtime_->start(app);
+  ASSERT_TRUE(c2.ok()) << c2.error().message;
+  auto id = execIn(**c2, {"id"});
+  EXPECT_NE(id.output.find("uid=1000"), std::string::npos) << id.output;
+  EXPECT_NE(id.output.find("2000"), std::string::npos) << id.output;  // the image's supplementary group
+  (*c2)->stop(std::chrono::milliseconds(0));
+}
+
+INSTANTIATE_TEST_SUITE_P(Runtimes, ContainerWallsTest, ::testing::Values("native", "oci"), [](const auto& info) { return info.param; });
 
 INSTANTIATE_TEST_SUITE_P(Runtimes, IsolatingRuntimeTest, ::testing::Values("native", "oci"),
                          [](const auto& info) { return info.param; });
