@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What a pod gets from the node beyond its walls, on the native runtime: private data from the
+# What a pod gets from the node beyond its walls, on the native runtime and then the oci one: private data from the
 # first byte (the data dir and skiff's files closed to other host users, containers still at
 # umask 022), volume ownership and modes as the kubelet sets them (fsGroup, runAsUser, the token
 # file), hostNetwork/hostPID/hostIPC honoured, and ephemeral-storage limits enforced by eviction.
@@ -35,7 +35,8 @@ printf 'root:x:0:\n' >"$WORK/src/etc/group"
   umoci repack --image oci:bb bundle >/dev/null
 ) || { echo "could not build the test image"; exit 1; }
 
-start_skiff --runtime native --bridge "$BRIDGE" --pod-cidr "$CIDR"
+RUNTIME=${SKIFF_TEST_RUNTIME:-native}
+start_skiff --runtime "$RUNTIME" --bridge "$BRIDGE" --pod-cidr "$CIDR"
 DATA=$WORK/data
 "$SKIFF" image import "$WORK/oci" --name local/bb:v1 >/dev/null
 IMG=local/bb:v1
@@ -124,8 +125,8 @@ check "the admin kubeconfig is 0600 and no temporary copy is left" bash -c "test
 # Everything skiff made itself is private; what a container sees through a mount keeps the mode
 # the image or the pod asked for (images' layers, containers' roots, pod volumes and the
 # /etc/hosts, hostname and resolv.conf files), all behind the 0700 data dir. Network namespace
-# files are nsfs mounts (0444 by the kernel).
-open_files=$(cd "$DATA" && find . -path ./images/layers -prune -o -path ./network/netns -prune -o -path './pods/*/c' -prune -o -path './pods/*/volumes' -prune \
+# files are nsfs mounts (0444 by the kernel); runc makes its state dirs 0711 itself.
+open_files=$(cd "$DATA" && find . -path ./images/layers -prune -o -path ./network/netns -prune -o -path ./runc -prune -o -path './pods/*/c' -prune -o -path './pods/*/volumes' -prune \
   -o -path './pods/*/hosts' -prune -o -path './pods/*/hostname' -prune -o -path './pods/*/resolv.conf' -prune -o -path ./volumes -prune \
   -o \( -perm /077 -a ! -type l \) -printf '%m %p\n')
 check "every other file and directory under the data dir is owner-only" test -z "$open_files"
@@ -251,4 +252,7 @@ check "and keeps running" phase modest Running
 check "without a reason" test -z "$(status modest 'p["status"].get("reason","")')"
 
 stop_skiff
+if [ "$RUNTIME" = native ] && command -v runc >/dev/null; then
+  check "all of the above on the oci runtime (runc) too" env SKIFF_TEST_RUNTIME=oci bash "$0" "$SKIFF"
+fi
 finish
