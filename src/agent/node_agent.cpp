@@ -14,6 +14,7 @@
 #include <optional>
 #include <sstream>
 
+#include "agent/eviction.h"
 #include "agent/probe.h"
 #include "agent/volumes.h"
 #include "image/image_store.h"
@@ -88,12 +89,19 @@ struct NodeAgent::PodState {
   bool startReported = false;
   std::string netnsPath;
   bool networkReady = false;
+  // spec.hostNetwork/hostPID/hostIPC: the node's namespaces instead of the pod's own.
+  bool hostNetwork = false, hostPID = false, hostIPC = false;
+  StorageLimits storage;        // read from the spec once
+  std::string evictionMessage;  // set once the pod is evicted: it stays Failed
   std::optional<std::map<std::string, PreparedVolume>> volumes;
   std::vector<TokenFile> tokenFiles;  // service-account tokens to keep fresh
   TokenSource tokens;
 };
 
 namespace {
+
+// The node's InternalIP (and every pod's hostIP); hostNetwork pods have it as their podIP.
+constexpr const char* kNodeAddress = "127.0.0.1";
 
 int64_t intOr(const json::value& o, const char* path, int64_t fallback) { return controller::intAt(o, path, fallback); }
 
@@ -174,7 +182,7 @@ Status NodeAgent::start() {
       {"conditions", json::array{json::object{{"type", "Ready"}, {"status", "True"}, {"reason", "KubeletReady"},
                                               {"message", "skiff agent is posting ready status"}, {"lastHeartbeatTime", now},
                                               {"lastTransitionTime", now}}}},
-      {"addresses", json::array{json::object{{"type", "InternalIP"}, {"address", "127.0.0.1"}},
+      {"addresses", json::array{json::object{{"type", "InternalIP"}, {"address", kNodeAddress}},
                                 json::object{{"type", "Hostname"}, {"address", options_.nodeName}}}},
       {"nodeInfo", json::object{{"kubeletVersion", "v1.32.0-skiff-" SKIFF_VERSION}, {"osImage", osImage},
                                 {"kernelVersion", u.release}, {"containerRuntimeVersion", runtime_->name() + "://" SKIFF_VERSION},
@@ -215,6 +223,19 @@ Status NodeAgent::start() {
       }
     }
   });
+  storage_ = std::thread([this] {
+    auto next = Clock::now() + options_.storageCheckInterval;
+    while (!stopping_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (Clock::now() < next) continue;
+      try {
+        enforceStorageLimits();
+      } catch (const std::exception& e) {
+        log::error("agent", std::string("measuring pods' local storage: ") + e.what());
+      }
+      next = Clock::now() + options_.storageCheckInterval;
+    }
+  });
   log::info("agent", "node " + options_.nodeName + " registered with the " + runtime_->name() + " runtime");
   return {};
 }
@@ -233,6 +254,7 @@ void NodeAgent::stop() {
   wake_.notify_all();
   if (sync_.joinable()) sync_.join();
   if (lease_.joinable()) lease_.join();
+  if (storage_.joinable()) storage_.join();
   std::lock_guard lock(mutex_);
   for (auto& [key, pod] : pods_by_key_) {
     if (pod->terminator.joinable()) pod->terminator.join();
@@ -315,7 +337,10 @@ void NodeAgent::adoptContainers(PodState& pod, const json::value& obj) {
     ++pod.initIndex;
   }
   bool any = std::any_of(pod.containers.begin(), pod.containers.end(), [](auto& c) { return c->proc || c->exit; });
-  if (any && options_.network) {
+  if (any && pod.hostNetwork) {
+    pod.networkReady = true;
+    pod.podIP = kNodeAddress;
+  } else if (any && options_.network) {
     if (auto att = options_.network->setUp(pod.uid)) {
       pod.networkReady = true;
       pod.podIP = att->ip;
@@ -358,6 +383,10 @@ void NodeAgent::removeOrphans() {
 void NodeAgent::writeResolvConf(PodState& pod, const json::value& obj) {
   std::string policy = api::stringAt(obj, "spec.dnsPolicy");
   if (policy.empty()) policy = "ClusterFirst";
+  // As the kubelet: a hostNetwork pod resolves like the node unless it asks for
+  // ClusterFirstWithHostNet.
+  if (policy == "ClusterFirst" && pod.hostNetwork) policy = "Default";
+  if (policy == "ClusterFirstWithHostNet") policy = "ClusterFirst";
   std::vector<std::string> servers, searches, options;
   if (policy == "ClusterFirst" && !options_.clusterDns.empty()) {
     servers.push_back(options_.clusterDns);
@@ -433,7 +462,7 @@ void NodeAgent::releasePod(PodState& pod) {
         c->proc->stop(std::chrono::milliseconds(0));
         c->proc.reset();  // the runtime's clean-up (mounts, container directory) runs here
       }
-  if (options_.network && pod.networkReady) options_.network->tearDown(pod.uid);
+  if (options_.network && pod.networkReady && !pod.hostNetwork) options_.network->tearDown(pod.uid);
   pod.networkReady = false;
   unmountSubPaths(pod.dir);
   std::error_code ec;
@@ -485,6 +514,14 @@ void NodeAgent::syncLoop() {
         state->uid = uid;
         state->dir = options_.dataDir + "/pods/" + state->ns + "_" + state->name + "_" + uid;
         state->startTime = api::rfc3339Now();
+        auto flag = [&](const char* path) {
+          const json::value* v = api::valueAt(*obj, path);
+          return v && v->is_bool() && v->get_bool();
+        };
+        state->hostNetwork = flag("spec.hostNetwork");
+        state->hostPID = flag("spec.hostPID");
+        state->hostIPC = flag("spec.hostIPC");
+        state->storage = storageLimitsOf(*obj);
         auto add = [&](const char* list, bool init, std::vector<std::shared_ptr<ContainerState>>& out) {
           if (const json::value* cs = api::valueAt(*obj, list); cs && cs->is_array())
             for (const auto& c : cs->get_array()) {
@@ -661,7 +698,7 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
         } else if (const json::value* fref = api::valueAt(item, "valueFrom.fieldRef")) {
           std::string path = api::stringAt(*fref, "fieldPath");
           if (path == "status.podIP") env.emplace_back(n, pod.podIP);
-          else if (path == "status.hostIP") env.emplace_back(n, "127.0.0.1");
+          else if (path == "status.hostIP") env.emplace_back(n, kNodeAddress);
           else if (path == "spec.nodeName") env.emplace_back(n, options_.nodeName);
           else env.emplace_back(n, api::stringAt(obj, path));
         } else {
@@ -997,8 +1034,17 @@ bool NodeAgent::prepareIsolated(PodState& pod, const std::shared_ptr<ContainerSt
       return false;
     }
   }
-  // The pod's network namespace, once for all its containers.
-  if (!pod.networkReady) {
+  // The pod's network namespace, once for all its containers; hostNetwork pods have the node's.
+  if (!pod.networkReady && pod.hostNetwork) {
+    pod.networkReady = true;
+    pod.podIP = kNodeAddress;
+    // The kubelet gives them the node's /etc/hosts and host name.
+    std::ifstream hostsIn("/etc/hosts");
+    std::string hosts((std::istreambuf_iterator<char>(hostsIn)), std::istreambuf_iterator<char>());
+    for (auto [file, text] : {std::pair{"/hosts", hosts}, {"/hostname", hostName() + "\n"}})
+      if (Status st = writeFileAtomic(pod.dir + file, text, 0644); !st) log::warn("agent", st.error().message);
+    writeResolvConf(pod, obj);
+  } else if (!pod.networkReady) {
     auto netBegan = Clock::now();
     auto att = options_.network->setUp(pod.uid);
     static observe::Family<observe::Histogram> netSeconds("skiff_agent_pod_network_setup_duration_seconds",
@@ -1078,6 +1124,9 @@ bool NodeAgent::prepareIsolated(PodState& pod, const std::shared_ptr<ContainerSt
   spec.rootfsLayers = c.layers;
   spec.bundleDir = pod.dir + "/c/" + c.name + "." + std::to_string(c.attempt);
   spec.netnsPath = pod.netnsPath;
+  spec.hostNetwork = pod.hostNetwork;
+  spec.hostPID = pod.hostPID;
+  spec.hostIPC = pod.hostIPC;
   spec.hostname = api::stringAt(obj, "spec.hostname").empty() ? pod.name : api::stringAt(obj, "spec.hostname");
   spec.mounts = *mounts;
   spec.mounts.push_back({pod.dir + "/hosts", "/etc/hosts", false, false, ""});
@@ -1176,6 +1225,7 @@ void NodeAgent::writeStatus(PodState& pod, const json::value& obj) {
   else if (waiting > 0 && std::all_of(pod.containers.begin(), pod.containers.end(), [](auto& c) { return c->attempt == 0; })) phase = "Pending";
   else phase = "Running";  // restarting
   std::string old = api::stringAt(obj, "status.phase");
+  if (!pod.evictionMessage.empty()) phase = "Failed";
   if (old == "Succeeded" || old == "Failed") phase = old;  // terminal phases stay
   if (phase == "Running" && !pod.startReported) {
     pod.startReported = true;
@@ -1192,10 +1242,17 @@ void NodeAgent::writeStatus(PodState& pod, const json::value& obj) {
   json::array conditions{cond("PodReadyToStartContainers", true), cond("Initialized", initialized, "ContainersNotInitialized"),
                          cond("Ready", allReady, "ContainersNotReady"), cond("ContainersReady", allReady, "ContainersNotReady"),
                          cond("PodScheduled", true)};
-  json::object status{{"phase", phase}, {"conditions", conditions}, {"hostIP", "127.0.0.1"}, {"podIP", pod.podIP},
+  if (!pod.evictionMessage.empty())  // as the kubelet marks the pods it evicts
+    conditions.push_back(json::object{{"type", "DisruptionTarget"}, {"status", "True"}, {"lastProbeTime", nullptr},
+                                      {"reason", "TerminationByKubelet"}, {"message", pod.evictionMessage}});
+  json::object status{{"phase", phase}, {"conditions", conditions}, {"hostIP", kNodeAddress}, {"podIP", pod.podIP},
                       {"podIPs", json::array{json::object{{"ip", pod.podIP}}}}, {"startTime", pod.startTime},
                       {"qosClass", "BestEffort"}, {"containerStatuses", statuses}};
   if (!pod.init.empty()) status["initContainerStatuses"] = initStatuses;
+  if (!pod.evictionMessage.empty()) {
+    status["reason"] = "Evicted";
+    status["message"] = pod.evictionMessage;
+  }
   std::string text = json::serialize(status);
   if (text == pod.lastStatus) return;
   // lastTransitionTime only moves when a condition's status changes.
@@ -1214,6 +1271,66 @@ void NodeAgent::writeStatus(PodState& pod, const json::value& obj) {
                            json::object{{"status", status}}, "status");
   if (r) pod.lastStatus = text;
   else if (r.error().code != 404) log::warn("agent", "writing status of " + pod.key + ": " + r.error().message);
+}
+
+void NodeAgent::enforceStorageLimits() {
+  // What to measure, taken under the lock; the walks run without it.
+  struct Job {
+    std::string key, uid;
+    StorageLimits limits;
+    std::map<std::string, std::vector<std::string>> containerPaths;  // writable layer, logs
+    std::map<std::string, std::string> emptyDirs;
+  };
+  std::vector<Job> jobs;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [key, pod] : pods_by_key_) {
+      if (!pod->storage.any() || pod->deleting || !pod->evictionMessage.empty()) continue;
+      Job job{key, pod->uid, pod->storage, {}, {}};
+      for (auto* list : {&pod->init, &pod->containers})
+        for (auto& c : *list) {
+          auto& paths = job.containerPaths[c->name];
+          paths.push_back(c->logDir);
+          if (c->proc && c->attempt > 0) paths.push_back(pod->dir + "/c/" + c->name + "." + std::to_string(c->attempt - 1) + "/upper");
+        }
+      for (const auto& d : pod->storage.emptyDirs) job.emptyDirs[d.name] = pod->dir + "/volumes/" + d.name;
+      jobs.push_back(std::move(job));
+    }
+  }
+  for (const auto& job : jobs) {
+    StorageUsage usage;
+    for (const auto& [name, paths] : job.containerPaths)
+      for (const auto& path : paths) usage.containers[name] += diskUsage(path, options_.storageWalkBudget);
+    for (const auto& [name, path] : job.emptyDirs) usage.emptyDirs[name] = diskUsage(path, options_.storageWalkBudget);
+    auto message = evictionMessage(job.limits, usage);
+    if (!message) continue;
+    std::lock_guard lock(mutex_);
+    auto it = pods_by_key_.find(job.key);
+    if (it != pods_by_key_.end() && it->second->uid == job.uid && !it->second->deleting && it->second->evictionMessage.empty())
+      evict(*it->second, *message);
+  }
+}
+
+// The kubelet's eviction: every container killed at once (no grace for local storage), the pod
+// Failed with reason Evicted, never restarted. Runs under mutex_.
+void NodeAgent::evict(PodState& pod, const std::string& message) {
+  log::info("agent", "evicting " + pod.key + ": " + message);
+  pod.evictionMessage = message;
+  auto obj = pods_.get(pod.ns, pod.name);
+  if (obj) events_->warning(*obj, "Evicted", message);
+  for (auto* list : {&pod.init, &pod.containers})
+    for (auto& c : *list) {
+      c->nextStart = Clock::time_point::max();
+      c->killing = false;
+      if (!c->proc) continue;
+      if (obj) events_->normal(*obj, "Killing", "Stopping container " + c->name);
+      c->exit = c->proc->stop(std::chrono::milliseconds(0));
+      c->exitStartedAt = c->startedAt;
+      c->proc.reset();  // the runtime removes the writable layer with it
+      c->ready = false;
+      c->waitingReason.clear();
+    }
+  poke();
 }
 
 Result<std::string> NodeAgent::logPath(const std::string& ns, const std::string& pod, const std::string& container, bool previous) {

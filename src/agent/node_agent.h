@@ -45,6 +45,10 @@ struct AgentOptions {
   // seconds, audience); null = no tokens. caPem goes into the pods' ca.crt.
   std::function<std::string(const std::string&, const std::string&, const std::string&, const std::string&, int64_t, const std::string&)> issueToken;
   std::string caPem;
+  // Local ephemeral storage (limits.ephemeral-storage, emptyDir sizeLimit): how often pods with
+  // limits are measured, and how many directory entries one measurement may walk.
+  std::chrono::milliseconds storageCheckInterval{5000};
+  size_t storageWalkBudget = 200000;
 };
 
 class NodeAgent {
@@ -104,6 +108,9 @@ class NodeAgent {
   void renewLease();
   void poke();
   void writeStatus(PodState& pod, const boost::json::value& object);
+  // Measures the pods with storage limits and evicts those past them (see eviction.h).
+  void enforceStorageLimits();
+  void evict(PodState& pod, const std::string& message);
 
   apiserver::Registry& registry_;
   controller::Informer& pods_;
@@ -119,7 +126,7 @@ class NodeAgent {
     double rate = 0;
   };
   std::map<std::string, RateSample> cpuRates_;  // "ns/pod/container", and "" for the node  // host ports handed to pods that may not be listening yet
-  std::thread sync_, lease_;
+  std::thread sync_, lease_, storage_;
   std::mutex retiredMutex_;
   std::condition_variable retiredCv_;
   std::deque<std::unique_ptr<PodState>> retired_;  // pods being cleaned up by cleaner_

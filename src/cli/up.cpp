@@ -105,6 +105,7 @@ int runUp(const Args& args) {
   options.accessLog = flags->get("access-log");
   options.otlpEndpoint = flags->get("otlp-endpoint");
   if (const char* b = std::getenv("SKIFF_RESTART_BACKOFF_MS")) options.restartBackoff = std::chrono::milliseconds(std::atol(b));
+  if (const char* e = std::getenv("SKIFF_EVICTION_INTERVAL_MS")) options.storageCheckInterval = std::chrono::milliseconds(std::max(100L, std::atol(e)));
   if (const char* l = std::getenv("SKIFF_LOG_MAX_BYTES")) options.maxLogBytes = uint64_t(std::atoll(l));
   if (const char* bm = std::getenv("SKIFF_BOOKMARK_INTERVAL_MS")) options.bookmarkInterval = std::chrono::milliseconds(std::atol(bm));
 

@@ -48,6 +48,9 @@ struct ContainerSpec {
   std::vector<std::string> rootfsLayers;  // unpacked image layers, lowest first
   std::string bundleDir;                  // this container's own directory (upper layer, state)
   std::string netnsPath;                  // pod network namespace to join ("" = the host's)
+  // The node's namespaces (spec.hostNetwork, hostPID, hostIPC). hostNetwork shares the node's
+  // UTS namespace too (its host name), and hostIPC its /dev/shm, as CRI runtimes do.
+  bool hostNetwork = false, hostPID = false, hostIPC = false;
   std::string hostname;
   std::vector<MountSpec> mounts;
   SecuritySpec security;

@@ -270,6 +270,7 @@ class PlatformImpl final : public Platform {
       agentOptions.dataDir = options.dataDir;
       agentOptions.leaseRenewInterval = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(10000), options.nodeGracePeriod / 4);
       agentOptions.restartBackoff = options.restartBackoff;
+      agentOptions.storageCheckInterval = options.storageCheckInterval;
       agentOptions.maxLogBytes = options.maxLogBytes;
       if (saTokens_) {
         agentOptions.issueToken = [tokens = saTokens_.get()](const std::string& ns, const std::string& sa, const std::string& pod,

@@ -20,6 +20,7 @@ struct PlatformOptions {
   bool controllers = true;      // scheduler and workload controllers (false: API server and store only)
   std::string nodeName;         // default: the host name
   std::chrono::milliseconds restartBackoff{10000};
+  std::chrono::milliseconds storageCheckInterval{5000};  // how often local storage limits are measured
   uint64_t maxLogBytes = 10 * 1024 * 1024;
   std::string serviceCidr;  // default: 10.96.0.0/16 with the native and oci runtimes, 127.19.0.0/16 otherwise
   // Container runtime of this node's agent: "native" (default as root), "oci" (runc) or "process".

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What a pod gets from the node beyond its walls, on the native runtime: private data from the
+# What a pod gets from the node beyond its walls, on the native runtime and then the oci one: private data from the
 # first byte (the data dir and skiff's files closed to other host users, containers still at
 # umask 022), volume ownership and modes as the kubelet sets them (fsGroup, runAsUser, the token
 # file), hostNetwork/hostPID/hostIPC honoured, and ephemeral-storage limits enforced by eviction.
@@ -35,10 +35,12 @@ printf 'root:x:0:\n' >"$WORK/src/etc/group"
   umoci repack --image oci:bb bundle >/dev/null
 ) || { echo "could not build the test image"; exit 1; }
 
-start_skiff --runtime native --bridge "$BRIDGE" --pod-cidr "$CIDR"
+RUNTIME=${SKIFF_TEST_RUNTIME:-native}
+start_skiff --runtime "$RUNTIME" --bridge "$BRIDGE" --pod-cidr "$CIDR"
 DATA=$WORK/data
 "$SKIFF" image import "$WORK/oci" --name local/bb:v1 >/dev/null
 IMG=local/bb:v1
+nsid() { readlink /proc/self/ns/"$1" | tr -d '[]'; }  # brackets would be a pattern to grep
 status() { "$SKIFF" get pod "$1" -o json | python3 -c "import json,sys; p=json.load(sys.stdin); print($2)"; }
 phase() { [ "$(status "$1" 'p.get("status",{}).get("phase","")')" = "$2" ]; }
 running() { phase "$1" Running && "$SKIFF" logs "$1" 2>/dev/null | grep -q "^ready$"; }
@@ -123,8 +125,8 @@ check "the admin kubeconfig is 0600 and no temporary copy is left" bash -c "test
 # Everything skiff made itself is private; what a container sees through a mount keeps the mode
 # the image or the pod asked for (images' layers, containers' roots, pod volumes and the
 # /etc/hosts, hostname and resolv.conf files), all behind the 0700 data dir. Network namespace
-# files are nsfs mounts (0444 by the kernel).
-open_files=$(cd "$DATA" && find . -path ./images/layers -prune -o -path ./network/netns -prune -o -path './pods/*/c' -prune -o -path './pods/*/volumes' -prune \
+# files are nsfs mounts (0444 by the kernel); runc makes its state dirs 0711 itself.
+open_files=$(cd "$DATA" && find . -path ./images/layers -prune -o -path ./network/netns -prune -o -path ./runc -prune -o -path './pods/*/c' -prune -o -path './pods/*/volumes' -prune \
   -o -path './pods/*/hosts' -prune -o -path './pods/*/hostname' -prune -o -path './pods/*/resolv.conf' -prune -o -path ./volumes -prune \
   -o \( -perm /077 -a ! -type l \) -printf '%m %p\n')
 check "every other file and directory under the data dir is owner-only" test -z "$open_files"
@@ -151,7 +153,7 @@ spec:
   - name: c
     image: $IMG
     imagePullPolicy: Never
-    command: [sh, -c, 'echo net=\$(readlink /proc/self/ns/net) pid=\$(readlink /proc/self/ns/pid) ipc=\$(readlink /proc/self/ns/ipc) uts=\$(readlink /proc/self/ns/uts) host=\$(hostname); echo ready; exec sleep 300']
+    command: [sh, -c, 'echo net=\$(readlink /proc/self/ns/net | tr -d \"[]\") pid=\$(readlink /proc/self/ns/pid | tr -d \"[]\") ipc=\$(readlink /proc/self/ns/ipc | tr -d \"[]\") uts=\$(readlink /proc/self/ns/uts | tr -d \"[]\") host=\$(hostname); echo ready; exec sleep 300']
 ---
 apiVersion: v1
 kind: Pod
@@ -162,21 +164,21 @@ spec:
   - name: c
     image: $IMG
     imagePullPolicy: Never
-    command: [sh, -c, 'echo net=\$(readlink /proc/self/ns/net) pid=\$(readlink /proc/self/ns/pid) ipc=\$(readlink /proc/self/ns/ipc); echo ready; exec sleep 300']
+    command: [sh, -c, 'echo net=\$(readlink /proc/self/ns/net | tr -d \"[]\") pid=\$(readlink /proc/self/ns/pid | tr -d \"[]\") ipc=\$(readlink /proc/self/ns/ipc | tr -d \"[]\"); echo ready; exec sleep 300']
 YAML
 check "a pod with hostNetwork, hostPID and hostIPC runs" wait_for "hostns" 60 running hostns
 check "a pod without them runs" wait_for "ownns" 60 running ownns
 out=$("$SKIFF" logs hostns)
-check "hostNetwork: the container is in the node's network namespace" contains "$out" "net=$(readlink /proc/self/ns/net) "
-check "hostPID: in the node's pid namespace" contains "$out" "pid=$(readlink /proc/self/ns/pid) "
-check "hostIPC: in the node's ipc namespace" contains "$out" "ipc=$(readlink /proc/self/ns/ipc) "
-check "hostNetwork shares the node's UTS namespace and host name" contains "$out" "uts=$(readlink /proc/self/ns/uts) host=$(hostname)"
+check "hostNetwork: the container is in the node's network namespace" contains "$out" "net=$(nsid net) "
+check "hostPID: in the node's pid namespace" contains "$out" "pid=$(nsid pid) "
+check "hostIPC: in the node's ipc namespace" contains "$out" "ipc=$(nsid ipc) "
+check "hostNetwork shares the node's UTS namespace and host name" contains "$out" "uts=$(nsid uts) host=$(hostname)"
 out=$("$SKIFF" exec hostns -- sh -c 'cat /proc/1/cmdline | tr "\0" " "')
 check "hostPID: the node's processes are visible (its pid 1)" contains "$out" "$(tr '\0' ' ' </proc/1/cmdline | head -c 20)"
 check "status.podIP is the node's address (hostIP)" bash -c "test \"\$($(declare -f status); SKIFF=$SKIFF status hostns 'p[\"status\"][\"podIP\"] == p[\"status\"][\"hostIP\"]')\" = True"
 out=$("$SKIFF" logs ownns)
-check "a pod without them keeps its own network namespace" lacks "$out" "net=$(readlink /proc/self/ns/net) "
-check "and its own pid and ipc namespaces" bash -c "! grep -q 'pid=$(readlink /proc/self/ns/pid) ' <<<'$out' && ! grep -q 'ipc=$(readlink /proc/self/ns/ipc)' <<<'$out'"
+check "a pod without them keeps its own network namespace" lacks "$out" "net=$(nsid net) "
+check "and its own pid and ipc namespaces" bash -c "! grep -q 'pid=$(nsid pid) ' <<<'$out' && ! grep -q 'ipc=$(nsid ipc)' <<<'$out'"
 "$SKIFF" delete pod hostns ownns grouped user >/dev/null 2>&1 || true
 
 # --- 4. ephemeral storage: eviction past the limits ---------------------------------------------
@@ -244,7 +246,13 @@ check "a container past its own limit, the pod under its total, is evicted" wait
 check "with the kubelet's message for the container" test "$(status twofill 'p["status"].get("message","")')" = 'Container hog exceeded its local ephemeral storage limit "50Mi". '
 check "an emptyDir past its sizeLimit evicts the pod" wait_for "dirfill evicted" 60 evicted dirfill
 check "with the kubelet's message for the volume" test "$(status dirfill 'p["status"].get("message","")')" = 'Usage of EmptyDir volume "scratch" exceeds the limit "20Mi". '
-check "a pod under its limit keeps running" bash -c "$(declare -f status phase running); SKIFF=$SKIFF; wait_for() { :; }; running modest && sleep 3 && phase modest Running"
+check "a pod under its limit wrote its 10 MB" wait_for "modest" 30 running modest
+sleep 2  # four more measurements
+check "and keeps running" phase modest Running
+check "without a reason" test -z "$(status modest 'p["status"].get("reason","")')"
 
 stop_skiff
+if [ "$RUNTIME" = native ] && command -v runc >/dev/null; then
+  check "all of the above on the oci runtime (runc) too" env SKIFF_TEST_RUNTIME=oci bash "$0" "$SKIFF"
+fi
 finish

@@ -71,6 +71,7 @@ struct ChildPlan {
   uint64_t capabilities = 0;
   int lastCapability = 40;  // read before clone: the child must not allocate (or take a lock)
   bool privileged = false, noNewPrivileges = true, readOnlyRoot = false, seccomp = true;
+  bool ownUts = true;  // false with hostNetwork: the node's host name must stay untouched
   int logFd = -1;
 };
 
@@ -209,7 +210,7 @@ int receiveFd(int socket, int timeoutMs) {
   }
   if (chdir(plan.rootfs.c_str()) != 0 || syscall(SYS_pivot_root, ".", ".") != 0 || umount2(".", MNT_DETACH) != 0 || chdir("/") != 0)
     fail(kPivot);
-  if (sethostname(plan.hostname.c_str(), plan.hostname.size()) != 0) fail(kHostname);
+  if (plan.ownUts && sethostname(plan.hostname.c_str(), plan.hostname.size()) != 0) fail(kHostname);
   // A remount replaces the per-mount flags: keep the root's nodev.
   if (plan.readOnlyRoot && mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | (plan.privileged ? 0 : MS_NODEV), nullptr) != 0)
     fail(kReadOnlyRoot);
@@ -534,7 +535,8 @@ class NativeRuntime final : public Runtime {
     // /dev is empty until the child mounts its tmpfs; the child makes these mount points then.
     for (const char* sub : {"/pts", "/shm", "/mqueue"}) plan.devDirs.push_back(dev + sub);
     plan.mounts.push_back({"devpts", dev + "/pts", "devpts", "newinstance,ptmxmode=0666,mode=0620", nosuid | noexec});
-    plan.mounts.push_back({"shm", dev + "/shm", "tmpfs", "mode=1777,size=65536k", nosuid | nodev | noexec});
+    if (spec.hostIPC) plan.mounts.push_back({"/dev/shm", dev + "/shm", "", "", MS_BIND | MS_REC});
+    else plan.mounts.push_back({"shm", dev + "/shm", "tmpfs", "mode=1777,size=65536k", nosuid | nodev | noexec});
     plan.mounts.push_back({"mqueue", dev + "/mqueue", "mqueue", "", nosuid | nodev | noexec});
     if (Status s = addMount("/sys", {"sysfs", "", "sysfs", "", nosuid | nodev | noexec | MS_RDONLY}); !s) return s.error();
     for (const auto& m : spec.mounts) {
@@ -596,7 +598,10 @@ class NativeRuntime final : public Runtime {
     sock_fprog filter{uint16_t(seccomp.instructions.size()), const_cast<sock_filter*>(seccomp.instructions.data())};
     sock_fprog* filterPtr = plan.seccomp ? &filter : nullptr;
     // A raw clone with SIGCHLD behaves as fork() into the new namespaces.
-    long pid = syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+    plan.ownUts = !spec.hostNetwork;
+    unsigned long namespaces = CLONE_NEWNS | (spec.hostPID ? 0 : CLONE_NEWPID) | (spec.hostIPC ? 0 : CLONE_NEWIPC) |
+                               (spec.hostNetwork ? 0 : CLONE_NEWUTS);
+    long pid = syscall(SYS_clone, namespaces | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
     if (pid == 0) {
       close(errPipe[0]);
       childMain(plan, errPipe[1], argv, envp, filterPtr);

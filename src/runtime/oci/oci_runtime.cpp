@@ -212,7 +212,8 @@ class OciRuntime final : public Runtime {
         json::object{{"destination", "/dev"}, {"type", "tmpfs"}, {"source", "tmpfs"}, {"options", json::array{"nosuid", "strictatime", "mode=755", "size=65536k"}}},
         json::object{{"destination", "/dev/pts"}, {"type", "devpts"}, {"source", "devpts"},
                      {"options", json::array{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}}},
-        json::object{{"destination", "/dev/shm"}, {"type", "tmpfs"}, {"source", "shm"}, {"options", json::array{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}}},
+        spec.hostIPC ? json::object{{"destination", "/dev/shm"}, {"type", "bind"}, {"source", "/dev/shm"}, {"options", json::array{"rbind", "rw"}}}
+                     : json::object{{"destination", "/dev/shm"}, {"type", "tmpfs"}, {"source", "shm"}, {"options", json::array{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}}},
         json::object{{"destination", "/dev/mqueue"}, {"type", "mqueue"}, {"source", "mqueue"}, {"options", json::array{"nosuid", "noexec", "nodev"}}},
         json::object{{"destination", "/sys"}, {"type", "sysfs"}, {"source", "sysfs"}, {"options", json::array{"nosuid", "noexec", "nodev", "ro"}}}};
     for (const auto& m : spec.mounts) {
@@ -226,9 +227,14 @@ class OciRuntime final : public Runtime {
                                                              : json::array{"rbind", m.readOnly ? "ro" : "rw", "nodev"}}});
       }
     }
-    json::array namespaces{json::object{{"type", "pid"}}, json::object{{"type", "ipc"}}, json::object{{"type", "uts"}},
-                           json::object{{"type", "mount"}}};
-    namespaces.push_back(spec.netnsPath.empty() ? json::object{{"type", "network"}} : json::object{{"type", "network"}, {"path", spec.netnsPath}});
+    // A namespace left out of the list is the node's (hostPID, hostIPC, hostNetwork with its UTS).
+    json::array namespaces{json::object{{"type", "mount"}}};
+    if (!spec.hostPID) namespaces.push_back(json::object{{"type", "pid"}});
+    if (!spec.hostIPC) namespaces.push_back(json::object{{"type", "ipc"}});
+    if (!spec.hostNetwork) {
+      namespaces.push_back(json::object{{"type", "uts"}});
+      namespaces.push_back(spec.netnsPath.empty() ? json::object{{"type", "network"}} : json::object{{"type", "network"}, {"path", spec.netnsPath}});
+    }
     json::object resources;
     if (spec.limits.memoryBytes > 0) resources["memory"] = json::object{{"limit", spec.limits.memoryBytes}};
     if (spec.limits.cpuMillis > 0) resources["cpu"] = json::object{{"quota", spec.limits.cpuMillis * 100}, {"period", 100000}};
@@ -244,9 +250,9 @@ class OciRuntime final : public Runtime {
     json::object config{{"ociVersion", "1.0.2"},
                         {"process", process},
                         {"root", json::object{{"path", "rootfs"}, {"readonly", spec.security.readOnlyRootFilesystem}}},
-                        {"hostname", spec.hostname.empty() ? spec.id.substr(0, 63) : spec.hostname},
                         {"mounts", mounts},
                         {"linux", linuxSection}};
+    if (!spec.hostNetwork) config["hostname"] = spec.hostname.empty() ? spec.id.substr(0, 63) : spec.hostname;
     {
       std::ofstream out(spec.bundleDir + "/config.json");
       out << json::serialize(config);
