@@ -177,7 +177,7 @@ TEST_F(RegistryTest, WatchTurnsSelectorTransitionsIntoAddedAndDeleted) {
   auto w = registry_->watch(cm, "default", *api::LabelSelector::parse("watch=yes"), {}, store_->revision(),
                             [&](WatchEvent e) {
                               std::lock_guard lock(m);
-                              seen.push_back(e.type + ":" + api::stringAt(e.object, "metadata.name"));
+                              seen.push_back(e.type + ":" + api::stringAt(api::decodeJson(*e.raw).value(), "metadata.name"));
                             });
   ASSERT_TRUE(w.ok());
   ASSERT_TRUE(registry_->create(cm, "default", json::parse(R"({"metadata":{"name":"a","labels":{"watch":"no"}}})")).ok());

@@ -154,8 +154,9 @@ TEST(HttpServer, TooManyQueuedRequestsFromOneClientAre429) {
   ServerOptions o;
   o.workers = 1;
   o.maxQueuedPerUser = 2;
-  std::atomic<bool> release{false};
+  std::atomic<bool> release{false}, running{false};
   TestServer t(o, [&](Exchange& ex) {
+    running = true;
     while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     ex.respond({200, "text/plain", {}, "ok"});
   });
@@ -163,6 +164,7 @@ TEST(HttpServer, TooManyQueuedRequestsFromOneClientAre429) {
   for (int i = 0; i < 6; ++i) {
     fds.push_back(dial(t.port()));
     sendAll(fds.back(), kGood);
+    for (int w = 0; i == 0 && w < 1000 && !running; ++w) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   int tooMany = 0;
   for (int i = 0; i < 100 && tooMany < 3; ++i) {
