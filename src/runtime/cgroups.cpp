@@ -92,10 +92,13 @@ Result<std::unique_ptr<Cgroup>> Cgroup::create(const std::string& relative, cons
   auto cg = std::unique_ptr<Cgroup>(new Cgroup());
   if (!cgroupsUsable()) return cg;  // no cgroups here: processes run without limits
   const Layout& l = layout();
-  auto makeDir = [&](const std::string& mount, const std::string& controller) -> Result<std::string> {
+  auto pathIn = [&](const std::string& controller) {
     std::string parent = l.selfPath.count(controller) ? l.selfPath.at(controller) : "/";
-    std::string dir = mount + (parent == "/" ? "" : parent) + "/skiff/" + relative;
-    if (cg->hierarchyPath_.empty()) cg->hierarchyPath_ = (parent == "/" ? "" : parent) + "/skiff/" + relative;
+    return (parent == "/" ? "" : parent) + "/skiff/" + relative;
+  };
+  auto makeDir = [&](const std::string& mount, const std::string& controller) -> Result<std::string> {
+    std::string dir = mount + pathIn(controller);
+    if (cg->hierarchyPath_.empty()) cg->hierarchyPath_ = pathIn(controller);
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) return Error::internal("cannot create cgroup " + dir + ": " + ec.message());
@@ -157,6 +160,14 @@ Result<std::unique_ptr<Cgroup>> Cgroup::create(const std::string& relative, cons
     auto d = makeDir(l.v1.at("devices"), "devices");
     if (!d) return d.error();
     if (Status s = cg->restrictDevices(*d); !s) return s.error();
+  } else if (l.v1.count("devices")) {
+    // A container adopted after a restart: its devices group (and rules) exist already; own it
+    // so it is removed with the others, without touching its rules.
+    std::string dir = l.v1.at("devices") + pathIn("devices");
+    if (fs::is_directory(dir)) {
+      cg->dirs_.push_back(dir);
+      cg->procsFiles_.push_back(dir + "/cgroup.procs");
+    }
   }
   // Block IO accounting (no limits: Kubernetes sets none).
   if (hasV2("io")) {

@@ -21,9 +21,13 @@ CIDR=10.217.0.0/24
 PORT=$(free_port)
 cleanup_walls() {
   if [ -n "$SKIFF_PID" ] && kill -0 "$SKIFF_PID" 2>/dev/null; then kill "$SKIFF_PID"; wait "$SKIFF_PID" 2>/dev/null || true; fi
-  # Containers a failed run left behind (skiff killed): their root is under our data dir.
-  for p in /proc/[0-9]*; do
-    case "$(readlink "$p/root" 2>/dev/null)" in "$WORK"/*) kill -9 "${p#/proc/}" 2>/dev/null || true ;; esac
+  # Containers a failed run left behind (skiff killed): they sit in the pids cgroups named after
+  # our pods' uids (DIR/pods/<ns>_<name>_<uid>).
+  for pod in "$WORK"/data/pods/*_*; do
+    [ -d "$pod" ] || continue
+    for procs in /sys/fs/cgroup/pids/skiff/"${pod##*_}"_*/cgroup.procs /sys/fs/cgroup/pids/*/*/skiff/"${pod##*_}"_*/cgroup.procs; do
+      if [ -f "$procs" ]; then while read -r pid; do kill -9 "$pid" 2>/dev/null || true; done <"$procs"; fi
+    done
   done
   { grep -o " $WORK[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   ip link del "$BRIDGE" 2>/dev/null || true
@@ -146,9 +150,13 @@ for RUNTIME in native oci; do
   check "$RUNTIME: the probe container was adopted, not restarted" wait_for "adopted" 30 \
     bash -c "[ \"\$($(declare -f status); SKIFF=$SKIFF status probe 'p[\"status\"][\"containerStatuses\"][0][\"containerID\"].split(\"//\")[1]')\" = '$probe_pid' ]"
 
+  uids=$(ls "$WORK/data/pods" | sed 's/.*_//')
   "$SKIFF" delete pod --all --wait=false >/dev/null 2>&1 || true
   check "$RUNTIME: pods go away" wait_for "pods gone" 60 bash -c "! $SKIFF get pods -o name | grep -q pod/"
   check "$RUNTIME: no subPath binds remain" wait_for "subPath binds gone" 30 bash -c "! grep -q \"$WORK.*volume-subpaths\" /proc/mounts"
+  leftover() { for u in $uids; do ls -d /sys/fs/cgroup/devices/skiff/"${u}"_* 2>/dev/null; done; }
+  check "$RUNTIME: no devices cgroup of the pods remains (adopted ones included)" wait_for "devices cgroups gone" 30 \
+    bash -c "[ -z \"\$($(declare -f leftover); uids='$uids' leftover)\" ]"
   stop_skiff
 done
 finish
