@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <filesystem>
 
+#include "api/codec.h"
 #include "api/object.h"
 #include "store/sqlite/sqlite_store.h"
 
