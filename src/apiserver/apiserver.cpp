@@ -1187,8 +1187,10 @@ http::Chunk ApiServer::watchFrame(const WatchEvent& e, const WatchRequest& w, Wa
     state.sentColumns = true;
     return std::make_shared<const std::string>(json::serialize(json::object{{"type", e.type}, {"object", std::move(t)}}) + "\n");
   }
-  // One frame per event and type, shared by every watcher of this served version.
-  int64_t tag = (e.type == "ADDED" ? 1 : e.type == "MODIFIED" ? 2 : 3) + (w.converted ? 4 : 0);
+  // One frame per event, type and served version, shared by every watcher of them: a converted
+  // frame names its served version (several versions may convert from one stored object).
+  int64_t tag = (e.type == "ADDED" ? 1 : e.type == "MODIFIED" ? 2 : 3);
+  if (w.converted) tag += int64_t(reinterpret_cast<uintptr_t>(w.served)) << 2;
   return frames_->get(e.raw, tag, [&] {
     std::string out = "{\"type\":\"" + e.type + "\",\"object\":";
     if (w.converted) out += json::serialize(api::convertFromStored(*w.served, api::decodeJson(*e.raw).value()));

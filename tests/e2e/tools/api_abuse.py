@@ -101,18 +101,22 @@ def timed_gets(api, count, seconds):
     return lat, failures
 
 
-def cmd_idle(api, a):
-    """Opens connections that say nothing (a flood) and reports the server's memory per connection."""
+def open_many(a, connect):
+    """Up to a.count connections made by `connect`, for at most a.seconds; stops at the first refusal."""
     raise_nofile(a.count)
-    before = rss_kib(a.pid)
     socks, t0 = [], time.time()
-    for _ in range(a.count):
-        if time.time() - t0 > a.seconds:
-            break
+    while len(socks) < a.count and time.time() - t0 <= a.seconds:
         try:
-            socks.append(api.tcp(5))
+            socks.append(connect())
         except OSError:
             break
+    return socks
+
+
+def cmd_idle(api, a):
+    """Opens connections that say nothing (a flood) and reports the server's memory per connection."""
+    before = rss_kib(a.pid)
+    socks = open_many(a, lambda: api.tcp(5))
     time.sleep(0.5)
     held = rss_kib(a.pid)
     lat, failures = timed_gets(api, a.gets, 20)
@@ -134,16 +138,8 @@ def cmd_idle(api, a):
 
 def cmd_tls_idle(api, a):
     """Connections that finished the TLS handshake and then say nothing."""
-    raise_nofile(a.count)
     before = rss_kib(a.pid)
-    socks, t0 = [], time.time()
-    for _ in range(a.count):
-        if time.time() - t0 > a.seconds:
-            break
-        try:
-            socks.append(api.tls(5))
-        except OSError:
-            break
+    socks = open_many(a, lambda: api.tls(5))
     held = rss_kib(a.pid)
     for s in socks:
         s.close()
