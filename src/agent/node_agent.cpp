@@ -143,12 +143,12 @@ std::string envName(std::string s) {
 
 }  // namespace
 
-NodeAgent::NodeAgent(apiserver::Registry& registry, controller::Informer& pods, std::unique_ptr<runtime::Runtime> runtime,
+NodeAgent::NodeAgent(client::Client& client, client::Informer& pods, std::unique_ptr<runtime::Runtime> runtime,
                      AgentOptions options)
-    : registry_(registry), pods_(pods), runtime_(std::move(runtime)), options_(std::move(options)) {
+    : client_(client), pods_(pods), runtime_(std::move(runtime)), options_(std::move(options)) {
   if (options_.nodeName.empty()) options_.nodeName = hostName();
-  events_ = std::make_unique<controller::EventRecorder>(registry_, "kubelet", options_.nodeName);
-  pods_.addHandler([this](const std::string&, const controller::ObjectPtr& pod, const controller::ObjectPtr&) {
+  events_ = std::make_unique<client::EventRecorder>(client_, "kubelet", options_.nodeName);
+  pods_.addHandler([this](const std::string&, const client::ObjectPtr& pod, const client::ObjectPtr&) {
     if (api::stringAt(*pod, "spec.nodeName") == options_.nodeName) poke();
   });
 }
@@ -193,10 +193,10 @@ Status NodeAgent::start() {
                                                         {"kubernetes.io/arch", "amd64"}, {"node-role.kubernetes.io/control-plane", ""}}}}},
       {"spec", json::object()},
       {"status", status}};
-  auto created = registry_.create(nodeType, "", node);
+  auto created = client_.create(nodeType, "", node);
   if (!created && created.error().reason != "AlreadyExists") return created.error();
   if (!created) {
-    auto r = registry_.patch(nodeType, "", options_.nodeName, apiserver::PatchType::Merge, json::object{{"status", status}}, "status");
+    auto r = client_.patch(nodeType, "", options_.nodeName, client::PatchType::Merge, json::object{{"status", status}}, "status");
     if (!r) return r.error();
   }
   std::error_code ec;
@@ -476,10 +476,10 @@ void NodeAgent::releasePod(PodState& pod) {
 void NodeAgent::renewLease() {
   const api::ResourceType& leaseType = *api::findByKind("coordination.k8s.io/v1", "Lease");
   std::string now = api::rfc3339Now();
-  auto r = registry_.patch(leaseType, "kube-node-lease", options_.nodeName, apiserver::PatchType::Merge,
+  auto r = client_.patch(leaseType, "kube-node-lease", options_.nodeName, client::PatchType::Merge,
                            json::object{{"spec", json::object{{"renewTime", now}}}}, "");
   if (!r && r.error().code == 404)
-    r = registry_.create(leaseType, "kube-node-lease",
+    r = client_.create(leaseType, "kube-node-lease",
                          json::object{{"metadata", json::object{{"name", options_.nodeName}}},
                                       {"spec", json::object{{"holderIdentity", options_.nodeName}, {"leaseDurationSeconds", 40}, {"renewTime", now}}}});
   if (!r && r.error().reason != "AlreadyExists") log::warn("agent", "renewing the node lease: " + r.error().message);
@@ -497,7 +497,7 @@ void NodeAgent::syncLoop() {
     std::lock_guard lock(mutex_);
     std::set<std::string> seen;
     for (const auto& obj : pods) {
-      std::string key = controller::keyOf(*obj);
+      std::string key = client::keyOf(*obj);
       std::string uid = api::stringAt(*obj, "metadata.uid");
       auto it = pods_by_key_.find(key);
       if (it != pods_by_key_.end() && it->second->uid != uid) {
@@ -599,10 +599,10 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
       // SIGTERM to every container at once, SIGKILL to whatever is left after the grace period.
       for (auto& p : procs) p->kill(SIGTERM);
       for (auto& p : procs) p->stop(std::chrono::milliseconds(grace * 1000));
-      apiserver::DeleteOptions now;
+      client::DeleteOptions now;
       now.gracePeriodSeconds = 0;
       now.preconditionUid = uid;
-      auto r = registry_.remove(*api::findByKind("v1", "Pod"), ns, name, now);
+      auto r = client_.remove(*api::findByKind("v1", "Pod"), ns, name, now);
       if (!r && r.error().code != 404 && r.error().code != 409) log::warn("agent", "removing pod " + ns + "/" + name + ": " + r.error().message);
       finished->store(true);
     });
@@ -630,10 +630,10 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
     // started, as <NAME>_SERVICE_HOST/_PORT and the Docker-link variables (enableServiceLinks).
     const json::value* links = api::valueAt(obj, "spec.enableServiceLinks");
     if (!links || !links->is_bool() || links->get_bool())
-      if (auto services = registry_.list(*api::findByKind("v1", "Service"), pod.ns, {}); services) {
+      if (auto services = client_.list(*api::findByKind("v1", "Service"), pod.ns, {}); services) {
         // Every pod also learns where the API is (KUBERNETES_SERVICE_HOST), whatever its namespace.
         if (pod.ns != "default")
-          if (auto api = registry_.get(*api::findByKind("v1", "Service"), "default", "kubernetes")) services->items.push_back(*api);
+          if (auto api = client_.get(*api::findByKind("v1", "Service"), "default", "kubernetes")) services->items.push_back(*api);
         for (const auto& svc : services->items) {
           std::string ip = api::stringAt(svc, "spec.clusterIP");
           const json::value* ports = api::valueAt(svc, "spec.ports");
@@ -661,7 +661,7 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
         }
       }
     auto lookup = [&](const char* kind, const std::string& name, const std::string& key, bool secret) -> std::optional<std::string> {
-      auto obj2 = registry_.get(*api::findByKind("v1", kind), pod.ns, name);
+      auto obj2 = client_.get(*api::findByKind("v1", kind), pod.ns, name);
       if (!obj2) return std::nullopt;
       const json::value* data = api::valueAt(*obj2, "data");
       const json::value* v = data && data->is_object() ? data->get_object().if_contains(key) : nullptr;
@@ -675,7 +675,7 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
         for (const auto& [field, kind, secret] : {std::tuple{"configMapRef.name", "ConfigMap", false}, std::tuple{"secretRef.name", "Secret", true}}) {
           std::string name = api::stringAt(f, field);
           if (name.empty()) continue;
-          auto o = registry_.get(*api::findByKind("v1", kind), pod.ns, name);
+          auto o = client_.get(*api::findByKind("v1", kind), pod.ns, name);
           if (!o) continue;
           if (const json::value* data = api::valueAt(*o, "data"); data && data->is_object())
             for (const auto& kv : data->get_object())
@@ -927,12 +927,12 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
 namespace {
 
 // Registry credentials from the pod's imagePullSecrets (kubernetes.io/dockerconfigjson).
-std::map<std::string, image::RegistryAuth> pullSecrets(apiserver::Registry& registry, const json::value& pod) {
+std::map<std::string, image::RegistryAuth> pullSecrets(client::Client& client, const json::value& pod) {
   std::map<std::string, image::RegistryAuth> out;
   const json::value* refs = api::valueAt(pod, "spec.imagePullSecrets");
   if (!refs || !refs->is_array()) return out;
   for (const auto& r : refs->get_array()) {
-    auto secret = registry.get(*api::findByKind("v1", "Secret"), api::stringAt(pod, "metadata.namespace"), api::stringAt(r, "name"));
+    auto secret = client.get(*api::findByKind("v1", "Secret"), api::stringAt(pod, "metadata.namespace"), api::stringAt(r, "name"));
     if (!secret) continue;
     auto text = base64Decode(api::stringAt(*secret, "data..dockerconfigjson"));
     if (!text) continue;
@@ -963,7 +963,7 @@ bool NodeAgent::prepareIsolated(PodState& pod, const std::shared_ptr<ContainerSt
                                 runtime::ContainerSpec& spec) {
   ContainerState& c = *cptr;
   auto now = Clock::now();
-  // The image: present, or pulled on a thread of its own (the sync loop must not wait on a registry).
+  // The image: present, or pulled on a thread of its own (the sync loop must not wait on a client).
   if (!c.image) {
     if (c.pulling) return false;
     std::string ref = api::stringAt(c.spec, "image");
@@ -1001,7 +1001,7 @@ bool NodeAgent::prepareIsolated(PodState& pod, const std::shared_ptr<ContainerSt
       c.waitingReason = "ContainerCreating";
       c.waitingMessage.clear();
       events_->normal(obj, "Pulling", "Pulling image \"" + ref + "\"");
-      auto auth = pullSecrets(registry_, obj);
+      auto auth = pullSecrets(client_, obj);
       json::value podCopy = obj;
       std::thread([this, cptr, ref, auth, podCopy] {
         auto began = Clock::now();
@@ -1077,7 +1077,7 @@ bool NodeAgent::prepareIsolated(PodState& pod, const std::shared_ptr<ContainerSt
       pod.tokens.caPem = options_.caPem;
     }
     pod.tokenFiles.clear();
-    auto vols = prepareVolumes(obj, pod.dir, options_.dataDir + "/volumes", registry_, options_.issueToken ? &pod.tokens : nullptr, &pod.tokenFiles);
+    auto vols = prepareVolumes(obj, pod.dir, options_.dataDir + "/volumes", client_, options_.issueToken ? &pod.tokens : nullptr, &pod.tokenFiles);
     if (!vols) {
       c.waitingReason = "ContainerCreating";
       c.waitingMessage = "MountVolume.SetUp failed: " + vols.error().message;
@@ -1267,7 +1267,7 @@ void NodeAgent::writeStatus(PodState& pod, const json::value& obj) {
     c.get_object()["lastTransitionTime"] = ts;
   }
   status["conditions"] = conditions;
-  auto r = registry_.patch(*api::findByKind("v1", "Pod"), pod.ns, pod.name, apiserver::PatchType::Merge,
+  auto r = client_.patch(*api::findByKind("v1", "Pod"), pod.ns, pod.name, client::PatchType::Merge,
                            json::object{{"status", status}}, "status");
   if (r) pod.lastStatus = text;
   else if (r.error().code != 404) log::warn("agent", "writing status of " + pod.key + ": " + r.error().message);

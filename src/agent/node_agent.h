@@ -19,8 +19,8 @@
 #include <string>
 #include <thread>
 
-#include "controller/event_recorder.h"
-#include "controller/informer.h"
+#include "client/event_recorder.h"
+#include "client/informer.h"
 #include "runtime/runtime.h"
 
 namespace skiff::image { class ImageStore; }
@@ -53,7 +53,7 @@ struct AgentOptions {
 
 class NodeAgent {
  public:
-  NodeAgent(apiserver::Registry& registry, controller::Informer& pods, std::unique_ptr<runtime::Runtime> runtime,
+  NodeAgent(client::Client& client, client::Informer& pods, std::unique_ptr<runtime::Runtime> runtime,
             AgentOptions options);
   ~NodeAgent();
   Status start();
@@ -112,11 +112,11 @@ class NodeAgent {
   void enforceStorageLimits();
   void evict(PodState& pod, const std::string& message);
 
-  apiserver::Registry& registry_;
-  controller::Informer& pods_;
+  client::Client& client_;
+  client::Informer& pods_;
   std::unique_ptr<runtime::Runtime> runtime_;
   AgentOptions options_;
-  std::unique_ptr<controller::EventRecorder> events_;
+  std::unique_ptr<client::EventRecorder> events_;
   std::mutex mutex_;
   std::map<std::string, std::unique_ptr<PodState>> pods_by_key_;  // "ns/name"
   std::set<int> reservedPorts_;

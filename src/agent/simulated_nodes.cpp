@@ -8,13 +8,13 @@
 namespace skiff::agent {
 namespace json = boost::json;
 
-SimulatedNodes::SimulatedNodes(apiserver::Registry& registry, controller::Informer& pods, SimulatedNodeOptions options)
-    : registry_(registry), pods_(pods), options_(std::move(options)),
+SimulatedNodes::SimulatedNodes(client::Client& client, client::Informer& pods, SimulatedNodeOptions options)
+    : client_(client), pods_(pods), options_(std::move(options)),
       loop_("simulated-nodes", [this](const std::string& key) { return reconcilePod(key); }) {
   for (int i = 0; i < options_.count; ++i) names_.insert(options_.prefix + std::to_string(i));
-  pods_.addHandler([this](const std::string& type, const controller::ObjectPtr& pod, const controller::ObjectPtr&) {
+  pods_.addHandler([this](const std::string& type, const client::ObjectPtr& pod, const client::ObjectPtr&) {
     if (type == "DELETED") return;
-    if (names_.count(api::stringAt(*pod, "spec.nodeName"))) loop_.queue().add(controller::keyOf(*pod));
+    if (names_.count(api::stringAt(*pod, "spec.nodeName"))) loop_.queue().add(client::keyOf(*pod));
   });
 }
 
@@ -40,10 +40,10 @@ Status SimulatedNodes::start() {
                        {"nodeInfo", json::object{{"kubeletVersion", "v1.32.0-skiff-simulated"}, {"osImage", "simulated"},
                                                  {"kernelVersion", "none"}, {"containerRuntimeVersion", "simulated://0"},
                                                  {"operatingSystem", "linux"}, {"architecture", "amd64"}}}}}};
-    auto created = registry_.create(nodeType, "", node);
+    auto created = client_.create(nodeType, "", node);
     if (!created && created.error().reason != "AlreadyExists") return created.error();
     if (!created) {  // left from an earlier run: mark it ready again
-      auto r = registry_.patch(nodeType, "", name, apiserver::PatchType::Merge,
+      auto r = client_.patch(nodeType, "", name, client::PatchType::Merge,
                                json::object{{"status", node.at("status")}}, "status");
       if (!r) return r.error();
     }
@@ -84,33 +84,33 @@ void SimulatedNodes::renewLeases() {
       if (dead_.count(name)) continue;
     }
     // `skiff.dev/simulate: dead` on the Node makes its machine "die": no more lease renewals.
-    if (auto node = registry_.get(nodeType, "", name); node) {
+    if (auto node = client_.get(nodeType, "", name); node) {
       const json::value* ann = api::valueAt(*node, "metadata.annotations");
       const json::value* sim = ann && ann->is_object() ? ann->get_object().if_contains("skiff.dev/simulate") : nullptr;
       if (sim && *sim == json::value("dead")) continue;
     }
-    auto r = registry_.patch(leaseType, "kube-node-lease", name, apiserver::PatchType::Merge,
+    auto r = client_.patch(leaseType, "kube-node-lease", name, client::PatchType::Merge,
                              json::object{{"spec", json::object{{"renewTime", now}}}}, "");
     if (!r && r.error().code == 404) {
       json::value lease = json::object{
           {"metadata", json::object{{"name", name}}},
           {"spec", json::object{{"holderIdentity", name}, {"leaseDurationSeconds", 40}, {"renewTime", now}}}};
-      r = registry_.create(leaseType, "kube-node-lease", lease);
+      r = client_.create(leaseType, "kube-node-lease", lease);
     }
     if (!r && r.error().reason != "AlreadyExists") log::warn("simulated-nodes", "lease of " + name + ": " + r.error().message);
   }
 }
 
 Result<controller::Requeue> SimulatedNodes::reconcilePod(const std::string& key) {
-  auto [ns, name] = controller::splitKey(key);
-  controller::ObjectPtr pod = pods_.get(ns, name);
+  auto [ns, name] = client::splitKey(key);
+  client::ObjectPtr pod = pods_.get(ns, name);
   if (!pod) return controller::Requeue::done();
   std::string node = api::stringAt(*pod, "spec.nodeName");
   {
     std::lock_guard lock(deadMutex_);
     if (dead_.count(node)) return controller::Requeue::done();  // a dead node does nothing
   }
-  if (auto n = registry_.get(*api::findByKind("v1", "Node"), "", node); n) {
+  if (auto n = client_.get(*api::findByKind("v1", "Node"), "", node); n) {
     const json::value* ann = api::valueAt(*n, "metadata.annotations");
     const json::value* sim = ann && ann->is_object() ? ann->get_object().if_contains("skiff.dev/simulate") : nullptr;
     if (sim && *sim == json::value("dead")) return controller::Requeue::done();
@@ -118,9 +118,9 @@ Result<controller::Requeue> SimulatedNodes::reconcilePod(const std::string& key)
   const api::ResourceType& podType = *api::findByKind("v1", "Pod");
   if (api::valueAt(*pod, "metadata.deletionTimestamp")) {
     // Nothing to stop: finish the graceful deletion at once.
-    apiserver::DeleteOptions now;
+    client::DeleteOptions now;
     now.gracePeriodSeconds = 0;
-    auto r = registry_.remove(podType, ns, name, now);
+    auto r = client_.remove(podType, ns, name, now);
     if (!r && r.error().code != 404) return r.error();
     return controller::Requeue::done();
   }
@@ -143,7 +143,7 @@ Result<controller::Requeue> SimulatedNodes::reconcilePod(const std::string& key)
       {"startTime", ts}, {"qosClass", "BestEffort"}, {"containerStatuses", statuses},
       {"conditions", json::array{cond("PodReadyToStartContainers"), cond("Initialized"), cond("Ready"), cond("ContainersReady"),
                                  cond("PodScheduled")}}}}};
-  auto r = registry_.patch(podType, ns, name, apiserver::PatchType::Strategic, patch, "status");
+  auto r = client_.patch(podType, ns, name, client::PatchType::Strategic, patch, "status");
   if (!r && r.error().code != 404) return r.error();
   return controller::Requeue::done();
 }

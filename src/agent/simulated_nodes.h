@@ -2,14 +2,14 @@
 // Node (capacity 8 CPU, 32 GiB, 110 pods), renews its Lease in kube-node-lease, reports the pods
 // bound to it Running and Ready (with an IP from 198.18.0.0/16) without starting processes, and
 // finishes their deletion. They let the control plane be tested and measured at 5,000 nodes on
-// one machine. Node heartbeats go through the Registry like any other write.
+// one machine. Node heartbeats go through the API client like any other write.
 #pragma once
 #include <atomic>
 #include <set>
 #include <string>
 #include <thread>
 
-#include "controller/informer.h"
+#include "client/informer.h"
 #include "controller/reconcile_loop.h"
 
 namespace skiff::agent {
@@ -23,7 +23,7 @@ struct SimulatedNodeOptions {
 
 class SimulatedNodes {
  public:
-  SimulatedNodes(apiserver::Registry& registry, controller::Informer& pods, SimulatedNodeOptions options);
+  SimulatedNodes(client::Client& client, client::Informer& pods, SimulatedNodeOptions options);
   ~SimulatedNodes() { stop(); }
   Status start();
   void stop();
@@ -34,8 +34,8 @@ class SimulatedNodes {
   Result<controller::Requeue> reconcilePod(const std::string& key);
   void renewLeases();
 
-  apiserver::Registry& registry_;
-  controller::Informer& pods_;
+  client::Client& client_;
+  client::Informer& pods_;
   SimulatedNodeOptions options_;
   std::set<std::string> names_;
   std::mutex deadMutex_;

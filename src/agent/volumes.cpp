@@ -183,10 +183,10 @@ Status writeKey(const ContentTarget& to, const std::string& relative, const std:
 
 // ConfigMap/Secret keys, honouring items and optional. Returns false when absent and optional.
 Result<bool> writeSource(const json::value& source, const char* kind, const std::string& nameField, const std::string& ns,
-                         const ContentTarget& dir, int defaultMode, apiserver::Registry& registry) {
+                         const ContentTarget& dir, int defaultMode, client::Client& client) {
   std::string name = api::stringAt(source, nameField);
   bool optional = api::valueAt(source, "optional") && api::valueAt(source, "optional")->is_bool() && api::valueAt(source, "optional")->get_bool();
-  auto obj = registry.get(*api::findByKind("v1", kind), ns, name);
+  auto obj = client.get(*api::findByKind("v1", kind), ns, name);
   if (!obj) {
     if (optional) return false;
     return Error::notFound(std::string(kind == std::string("Secret") ? "secret" : "configmap") + " \"" + name + "\" not found");
@@ -241,7 +241,7 @@ Status writeDownward(const json::value& source, const json::value& pod, const Co
 }  // namespace
 
 Result<std::map<std::string, PreparedVolume>> prepareVolumes(const json::value& pod, const std::string& podDir,
-                                                              const std::string& claimsDir, apiserver::Registry& registry,
+                                                              const std::string& claimsDir, client::Client& client,
                                                               const TokenSource* tokens, std::vector<TokenFile>* tokenFiles) {
   std::map<std::string, PreparedVolume> out;
   const Ownership owner = ownershipOf(pod);
@@ -316,7 +316,7 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const json::value& 
       }
     } else if (const json::value* pvc = api::valueAt(v, "persistentVolumeClaim")) {
       std::string claim = api::stringAt(*pvc, "claimName");
-      auto obj = registry.get(*api::findByKind("v1", "PersistentVolumeClaim"), ns, claim);
+      auto obj = client.get(*api::findByKind("v1", "PersistentVolumeClaim"), ns, claim);
       if (!obj) return Error::notFound("persistentvolumeclaim \"" + claim + "\" not found");
       if (api::stringAt(*obj, "status.phase") != "Bound")
         return Error::unavailable("persistentvolumeclaim \"" + claim + "\" is not bound yet");
@@ -331,13 +331,13 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const json::value& 
     } else if (const json::value* cm = api::valueAt(v, "configMap")) {
       auto to = contentDir(dir);
       if (!to) return to.error();
-      auto r = writeSource(*cm, "ConfigMap", "name", ns, *to, int(controller::intAt(*cm, "defaultMode", 0644)), registry);
+      auto r = writeSource(*cm, "ConfigMap", "name", ns, *to, int(controller::intAt(*cm, "defaultMode", 0644)), client);
       if (!r) return r.error();
       pv.readOnly = true;
     } else if (const json::value* sec = api::valueAt(v, "secret")) {
       auto to = contentDir(dir);
       if (!to) return to.error();
-      auto r = writeSource(*sec, "Secret", "secretName", ns, *to, int(controller::intAt(*sec, "defaultMode", 0644)), registry);
+      auto r = writeSource(*sec, "Secret", "secretName", ns, *to, int(controller::intAt(*sec, "defaultMode", 0644)), client);
       if (!r) return r.error();
       pv.readOnly = true;
     } else if (const json::value* da = api::valueAt(v, "downwardAPI")) {
@@ -352,10 +352,10 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const json::value& 
       if (const json::value* sources = api::valueAt(*pr, "sources"); sources && sources->is_array())
         for (const auto& s : sources->get_array()) {
           if (const json::value* c = api::valueAt(s, "configMap")) {
-            auto r = writeSource(*c, "ConfigMap", "name", ns, *to, mode, registry);
+            auto r = writeSource(*c, "ConfigMap", "name", ns, *to, mode, client);
             if (!r) return r.error();
           } else if (const json::value* se = api::valueAt(s, "secret")) {
-            auto r = writeSource(*se, "Secret", "name", ns, *to, mode, registry);
+            auto r = writeSource(*se, "Secret", "name", ns, *to, mode, client);
             if (!r) return r.error();
           } else if (const json::value* d = api::valueAt(s, "downwardAPI")) {
             if (Status st = writeDownward(*d, pod, *to, mode); !st) return st.error();

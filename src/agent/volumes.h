@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "apiserver/registry.h"
+#include "client/client.h"
 #include "common/result.h"
 #include "runtime/runtime.h"
 
@@ -61,7 +61,7 @@ Status writeToken(TokenFile& file, const TokenSource& tokens);
 // token, ca.crt and namespace for every container at the usual path. Token files to refresh are
 // added to `tokenFiles`.
 Result<std::map<std::string, PreparedVolume>> prepareVolumes(const boost::json::value& pod, const std::string& podDir,
-                                                              const std::string& claimsDir, apiserver::Registry& registry,
+                                                              const std::string& claimsDir, client::Client& client,
                                                               const TokenSource* tokens = nullptr, std::vector<TokenFile>* tokenFiles = nullptr);
 // The mounts for one container's volumeMounts. A subPath is resolved inside its volume and bound
 // at a mount point under `subPathDir` (bindSubPath), which the runtime then mounts.

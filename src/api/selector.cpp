@@ -238,6 +238,35 @@ bool FieldSelector::matches(const json::value& object) const {
   return true;
 }
 
+namespace {
+std::string requirementsText(const std::vector<Requirement>& requirements) {
+  std::string out;
+  for (const auto& r : requirements) {
+    if (!out.empty()) out += ',';
+    auto set = [&] {
+      std::string v = " (";
+      for (size_t i = 0; i < r.values.size(); ++i) v += (i ? "," : "") + r.values[i];
+      return v + ")";
+    };
+    std::string first = r.values.empty() ? "" : r.values[0];
+    switch (r.op) {
+      case Requirement::Op::Equals: out += r.key + "=" + first; break;
+      case Requirement::Op::NotEquals: out += r.key + "!=" + first; break;
+      case Requirement::Op::In: out += r.key + " in" + set(); break;
+      case Requirement::Op::NotIn: out += r.key + " notin" + set(); break;
+      case Requirement::Op::Exists: out += r.key; break;
+      case Requirement::Op::DoesNotExist: out += "!" + r.key; break;
+      case Requirement::Op::Gt: out += r.key + ">" + first; break;
+      case Requirement::Op::Lt: out += r.key + "<" + first; break;
+    }
+  }
+  return out;
+}
+}  // namespace
+
+std::string LabelSelector::text() const { return requirementsText(requirements_); }
+std::string FieldSelector::text() const { return requirementsText(requirements_); }
+
 const std::string* FieldSelector::equalityValue(std::string_view field) const {
   for (const auto& r : requirements_)
     if (r.key == field && r.op == Requirement::Op::Equals) return &r.values[0];

@@ -28,6 +28,8 @@ class LabelSelector {
   bool matches(const boost::json::value* labels) const;  // labels: object or null
   bool empty() const { return requirements_.empty(); }
   const std::vector<Requirement>& requirements() const { return requirements_; }
+  // The query-string form parse() reads back (what a client sends as labelSelector=).
+  std::string text() const;
 
  private:
   std::vector<Requirement> requirements_;
@@ -41,6 +43,8 @@ class FieldSelector {
   bool empty() const { return requirements_.empty(); }
   // The value required for `field` with '=' if any (lets a list narrow by name cheaply).
   const std::string* equalityValue(std::string_view field) const;
+  // The query-string form parse() reads back (what a client sends as fieldSelector=).
+  std::string text() const;
 
  private:
   std::vector<Requirement> requirements_;

@@ -14,6 +14,7 @@
 
 #include <boost/json/value.hpp>
 
+#include "api/requests.h"
 #include "api/resources.h"
 #include "api/schema.h"
 #include "api/selector.h"
@@ -25,42 +26,13 @@ namespace skiff::apiserver {
 
 namespace json = boost::json;
 
-struct WriteOptions {
-  api::FieldValidation fieldValidation = api::FieldValidation::Warn;
-  bool dryRun = false;
-  std::vector<std::string>* warnings = nullptr;  // filled with unknown-field warnings
-};
-
-struct ListOptions {
-  api::LabelSelector labels;
-  api::FieldSelector fields;
-  size_t limit = 0;
-  std::string continueToken;
-};
-
-struct ListResult {
-  std::vector<json::value> items;       // parsed objects (when selectors or tables need them)
-  std::vector<store::Bytes> rawItems;   // stored JSON, when no parsing was needed
-  int64_t revision = 0;
-  std::string continueToken;
-  std::optional<int64_t> remainingItemCount;
-};
-
-struct DeleteOptions {
-  std::optional<int64_t> gracePeriodSeconds;
-  std::string preconditionUid;
-  std::string preconditionResourceVersion;
-  std::string propagationPolicy;
-};
-
-enum class PatchType { Merge, Json, Strategic };
-
-struct WatchEvent {
-  std::string type;  // ADDED, MODIFIED, DELETED
-  json::value object;  // parsed object; null when `raw` carries it (Registry::watch always sets raw)
-  int64_t revision = 0;
-  store::Bytes raw;    // the object's JSON, the same shared bytes for every watcher of the event
-};
+// The request shapes are the API's own (src/api/requests.h), shared with the client layer.
+using api::DeleteOptions;
+using api::ListOptions;
+using api::ListResult;
+using api::PatchType;
+using api::WatchEvent;
+using api::WriteOptions;
 
 struct RegistryOptions {
   std::string serviceCidr = "127.19.0.0/16";  // cluster IPs; loopback because pods share the host network for now

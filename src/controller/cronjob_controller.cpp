@@ -20,18 +20,18 @@ std::string finishedAs(const json::value& job) {
 }
 }  // namespace
 
-CronJobController::CronJobController(apiserver::Registry& registry, Informer& cronJobs, Informer& jobs, EventRecorder* events)
-    : registry_(registry), cronJobs_(cronJobs), jobs_(jobs), events_(events),
+CronJobController::CronJobController(client::Client& client, client::Informer& cronJobs, client::Informer& jobs, client::EventRecorder* events)
+    : client_(client), cronJobs_(cronJobs), jobs_(jobs), events_(events),
       loop_("cronjob-controller", [this](const std::string& key) { return reconcile(key); }) {
-  cronJobs_.addHandler([this](const std::string&, const ObjectPtr& c, const ObjectPtr&) { loop_.queue().add(keyOf(*c)); });
-  jobs_.addHandler([this](const std::string&, const ObjectPtr& job, const ObjectPtr&) {
+  cronJobs_.addHandler([this](const std::string&, const client::ObjectPtr& c, const client::ObjectPtr&) { loop_.queue().add(client::keyOf(*c)); });
+  jobs_.addHandler([this](const std::string&, const client::ObjectPtr& job, const client::ObjectPtr&) {
     if (std::string owner = controllerKey(*job, "CronJob"); !owner.empty()) loop_.queue().add(owner);
   });
 }
 
 Result<Requeue> CronJobController::reconcile(const std::string& key) {
-  auto [ns, name] = splitKey(key);
-  ObjectPtr cj = cronJobs_.get(ns, name);
+  auto [ns, name] = client::splitKey(key);
+  client::ObjectPtr cj = cronJobs_.get(ns, name);
   if (!cj || api::valueAt(*cj, "metadata.deletionTimestamp")) return Requeue::done();
   const api::ResourceType& jobType = *api::findByKind("batch/v1", "Job");
   const api::ResourceType& cjType = *api::findByKind("batch/v1", "CronJob");
@@ -39,8 +39,8 @@ Result<Requeue> CronJobController::reconcile(const std::string& key) {
   if (!schedule) return Requeue::done();  // validation refuses these; nothing to run
   std::string uid = api::stringAt(*cj, "metadata.uid");
   int64_t now = nowSeconds();
-  std::vector<ObjectPtr> jobs = jobs_.listByOwner(uid);
-  std::vector<ObjectPtr> active, succeededJobs, failedJobs;
+  std::vector<client::ObjectPtr> jobs = jobs_.listByOwner(uid);
+  std::vector<client::ObjectPtr> active, succeededJobs, failedJobs;
   std::string lastSuccess = api::stringAt(*cj, "status.lastSuccessfulTime");
   for (const auto& j : jobs) {
     std::string f = finishedAs(*j);
@@ -73,9 +73,9 @@ Result<Requeue> CronJobController::reconcile(const std::string& key) {
     } else {
       if (policy == "Replace")
         for (const auto& j : active) {
-          apiserver::DeleteOptions bg;
+          client::DeleteOptions bg;
           bg.propagationPolicy = "Background";
-          auto r = registry_.remove(jobType, ns, api::stringAt(*j, "metadata.name"), bg);
+          auto r = client_.remove(jobType, ns, api::stringAt(*j, "metadata.name"), bg);
           if (!r && r.error().code != 404) return r.error();
           if (events_) events_->normal(*cj, "SuccessfulDelete", "Deleted job " + api::stringAt(*j, "metadata.name"));
         }
@@ -86,7 +86,7 @@ Result<Requeue> CronJobController::reconcile(const std::string& key) {
       if (const json::value* l = templ ? api::valueAt(*templ, "metadata.labels") : nullptr) meta["labels"] = *l;
       json::value job = json::object{{"apiVersion", "batch/v1"}, {"kind", "Job"}, {"metadata", meta},
                                      {"spec", templ && api::valueAt(*templ, "spec") ? *api::valueAt(*templ, "spec") : json::object()}};
-      auto created = registry_.create(jobType, ns, job);
+      auto created = client_.create(jobType, ns, job);
       if (!created && created.error().reason != "AlreadyExists") {
         if (events_) events_->warning(*cj, "FailedCreate", "Error creating job: " + created.error().message);
         return created.error();
@@ -99,14 +99,14 @@ Result<Requeue> CronJobController::reconcile(const std::string& key) {
     }
   }
   // History limits: the oldest finished Jobs go first.
-  auto prune = [&](std::vector<ObjectPtr>& finished, int64_t keep) -> Status {
-    std::sort(finished.begin(), finished.end(), [](const ObjectPtr& a, const ObjectPtr& b) {
+  auto prune = [&](std::vector<client::ObjectPtr>& finished, int64_t keep) -> Status {
+    std::sort(finished.begin(), finished.end(), [](const client::ObjectPtr& a, const client::ObjectPtr& b) {
       return api::stringAt(*a, "metadata.creationTimestamp") < api::stringAt(*b, "metadata.creationTimestamp");
     });
     for (size_t i = 0; int64_t(finished.size() - i) > keep; ++i) {
-      apiserver::DeleteOptions bg;
+      client::DeleteOptions bg;
       bg.propagationPolicy = "Background";
-      auto r = registry_.remove(jobType, ns, api::stringAt(*finished[i], "metadata.name"), bg);
+      auto r = client_.remove(jobType, ns, api::stringAt(*finished[i], "metadata.name"), bg);
       if (!r && r.error().code != 404) return r.error();
     }
     return {};
@@ -121,7 +121,7 @@ Result<Requeue> CronJobController::reconcile(const std::string& key) {
   if (!newLast.empty()) status["lastScheduleTime"] = newLast;
   if (!lastSuccess.empty()) status["lastSuccessfulTime"] = lastSuccess;
   if (!sameStatus(api::valueAt(*cj, "status"), status)) {
-    auto r = registry_.patch(cjType, ns, name, apiserver::PatchType::Merge, json::object{{"status", status}}, "status");
+    auto r = client_.patch(cjType, ns, name, client::PatchType::Merge, json::object{{"status", status}}, "status");
     if (!r && r.error().code != 404) return r.error();
   }
   auto next = schedule->next(now);

@@ -48,30 +48,30 @@ bool shouldRun(const json::value& podSpec, const json::value& node) {
 }
 }  // namespace
 
-DaemonSetController::DaemonSetController(apiserver::Registry& registry, Informer& daemonSets, Informer& pods, Informer& nodes,
-                                         EventRecorder* events)
-    : registry_(registry), daemonSets_(daemonSets), pods_(pods), nodes_(nodes), events_(events),
+DaemonSetController::DaemonSetController(client::Client& client, client::Informer& daemonSets, client::Informer& pods, client::Informer& nodes,
+                                         client::EventRecorder* events)
+    : client_(client), daemonSets_(daemonSets), pods_(pods), nodes_(nodes), events_(events),
       loop_("daemonset-controller", [this](const std::string& key) { return reconcile(key); }) {
-  daemonSets_.addHandler([this](const std::string&, const ObjectPtr& d, const ObjectPtr&) { loop_.queue().add(keyOf(*d)); });
-  pods_.addHandler([this](const std::string&, const ObjectPtr& pod, const ObjectPtr&) {
+  daemonSets_.addHandler([this](const std::string&, const client::ObjectPtr& d, const client::ObjectPtr&) { loop_.queue().add(client::keyOf(*d)); });
+  pods_.addHandler([this](const std::string&, const client::ObjectPtr& pod, const client::ObjectPtr&) {
     if (std::string owner = controllerKey(*pod, "DaemonSet"); !owner.empty()) loop_.queue().add(owner);
   });
-  nodes_.addHandler([this](const std::string&, const ObjectPtr&, const ObjectPtr&) {
-    for (const auto& d : daemonSets_.list()) loop_.queue().add(keyOf(*d));
+  nodes_.addHandler([this](const std::string&, const client::ObjectPtr&, const client::ObjectPtr&) {
+    for (const auto& d : daemonSets_.list()) loop_.queue().add(client::keyOf(*d));
   });
 }
 
 Result<Requeue> DaemonSetController::reconcile(const std::string& key) {
-  auto [ns, name] = splitKey(key);
-  ObjectPtr ds = daemonSets_.get(ns, name);
+  auto [ns, name] = client::splitKey(key);
+  client::ObjectPtr ds = daemonSets_.get(ns, name);
   if (!ds || api::valueAt(*ds, "metadata.deletionTimestamp")) return Requeue::done();
   const api::ResourceType& podType = *api::findByKind("v1", "Pod");
   std::string uid = api::stringAt(*ds, "metadata.uid");
   const json::value* templ = api::valueAt(*ds, "spec.template");
   json::value podSpec = templ && api::valueAt(*templ, "spec") ? *api::valueAt(*templ, "spec") : json::value(json::object());
   std::string hash = templateHash(templ ? *templ : json::value());
-  std::map<std::string, std::vector<ObjectPtr>> byNode;
-  std::vector<ObjectPtr> unplaced;
+  std::map<std::string, std::vector<client::ObjectPtr>> byNode;
+  std::vector<client::ObjectPtr> unplaced;
   for (const auto& pod : pods_.listByOwner(uid)) {
     const json::value* ref = controllerRef(*pod);
     if (!ref || api::stringAt(*ref, "uid") != uid || !isPodActive(*pod)) continue;
@@ -88,7 +88,7 @@ Result<Requeue> DaemonSetController::reconcile(const std::string& key) {
   }
   int64_t desired = 0, scheduled = 0, ready = 0, available = 0, updated = 0, misscheduled = 0, unavailable = 0;
   int64_t minReady = intAt(*ds, "spec.minReadySeconds", 0), now = nowSeconds();
-  std::vector<ObjectPtr> oldPods;
+  std::vector<client::ObjectPtr> oldPods;
   for (const auto& node : nodes_.list()) {
     std::string nodeName = api::stringAt(*node, "metadata.name");
     bool run = shouldRun(podSpec, *node);
@@ -96,7 +96,7 @@ Result<Requeue> DaemonSetController::reconcile(const std::string& key) {
     if (!run) {
       misscheduled += int64_t(pods.size());
       for (const auto& p : pods) {
-        auto r = registry_.remove(podType, ns, api::stringAt(*p, "metadata.name"));
+        auto r = client_.remove(podType, ns, api::stringAt(*p, "metadata.name"));
         if (!r && r.error().code != 404) return r.error();
       }
       continue;
@@ -119,7 +119,7 @@ Result<Requeue> DaemonSetController::reconcile(const std::string& key) {
                                      {"metadata", json::object{{"generateName", name + "-"}, {"namespace", ns}, {"labels", labels},
                                                                {"ownerReferences", json::array{makeControllerRef(*ds)}}}},
                                      {"spec", spec}};
-      auto created = registry_.create(podType, ns, pod);
+      auto created = client_.create(podType, ns, pod);
       if (!created) return created.error();
       if (events_) events_->normal(*ds, "SuccessfulCreate", "Created pod: " + api::stringAt(*created, "metadata.name"));
       ++unavailable;
@@ -127,10 +127,10 @@ Result<Requeue> DaemonSetController::reconcile(const std::string& key) {
     }
     ++scheduled;
     for (size_t i = 1; i < pods.size(); ++i) {  // one per node
-      auto r = registry_.remove(podType, ns, api::stringAt(*pods[i], "metadata.name"));
+      auto r = client_.remove(podType, ns, api::stringAt(*pods[i], "metadata.name"));
       if (!r && r.error().code != 404) return r.error();
     }
-    const ObjectPtr& p = pods[0];
+    const client::ObjectPtr& p = pods[0];
     bool current = api::stringAt(*p, std::string("metadata.labels.") + kRevisionHashLabel) == hash;
     if (current) ++updated;
     else oldPods.push_back(p);
@@ -144,7 +144,7 @@ Result<Requeue> DaemonSetController::reconcile(const std::string& key) {
     if (maxUnavailable < 1) maxUnavailable = 1;
     for (const auto& p : oldPods) {
       if (unavailable >= maxUnavailable) break;
-      auto r = registry_.remove(podType, ns, api::stringAt(*p, "metadata.name"));
+      auto r = client_.remove(podType, ns, api::stringAt(*p, "metadata.name"));
       if (!r && r.error().code != 404) return r.error();
       ++unavailable;
     }
@@ -154,7 +154,7 @@ Result<Requeue> DaemonSetController::reconcile(const std::string& key) {
                       {"updatedNumberScheduled", updated}, {"numberMisscheduled", misscheduled},
                       {"observedGeneration", intAt(*ds, "metadata.generation", 1)}};
   if (!sameStatus(api::valueAt(*ds, "status"), status)) {
-    auto r = registry_.patch(*api::findByKind("apps/v1", "DaemonSet"), ns, name, apiserver::PatchType::Merge,
+    auto r = client_.patch(*api::findByKind("apps/v1", "DaemonSet"), ns, name, client::PatchType::Merge,
                              json::object{{"status", status}}, "status");
     if (!r && r.error().code != 404) return r.error();
   }

@@ -41,19 +41,19 @@ const json::value* findCondition(const json::value& obj, const char* type) {
 }
 }  // namespace
 
-DeploymentController::DeploymentController(apiserver::Registry& registry, Informer& deployments, Informer& replicaSets,
-                                           EventRecorder* events)
-    : registry_(registry), deployments_(deployments), replicaSets_(replicaSets), events_(events),
+DeploymentController::DeploymentController(client::Client& client, client::Informer& deployments, client::Informer& replicaSets,
+                                           client::EventRecorder* events)
+    : client_(client), deployments_(deployments), replicaSets_(replicaSets), events_(events),
       loop_("deployment-controller", [this](const std::string& key) { return reconcile(key); }) {
-  deployments_.addHandler([this](const std::string&, const ObjectPtr& d, const ObjectPtr&) { loop_.queue().add(keyOf(*d)); });
-  replicaSets_.addHandler([this](const std::string&, const ObjectPtr& rs, const ObjectPtr&) {
+  deployments_.addHandler([this](const std::string&, const client::ObjectPtr& d, const client::ObjectPtr&) { loop_.queue().add(client::keyOf(*d)); });
+  replicaSets_.addHandler([this](const std::string&, const client::ObjectPtr& rs, const client::ObjectPtr&) {
     if (std::string owner = controllerKey(*rs, "Deployment"); !owner.empty()) loop_.queue().add(owner);
   });
 }
 
 Result<Requeue> DeploymentController::reconcile(const std::string& key) {
-  auto [ns, name] = splitKey(key);
-  ObjectPtr d = deployments_.get(ns, name);
+  auto [ns, name] = client::splitKey(key);
+  client::ObjectPtr d = deployments_.get(ns, name);
   if (!d || api::valueAt(*d, "metadata.deletionTimestamp")) return Requeue::done();
   const api::ResourceType& rsType = *api::findByKind("apps/v1", "ReplicaSet");
   const api::ResourceType& deployType = *api::findByKind("apps/v1", "Deployment");
@@ -63,29 +63,29 @@ Result<Requeue> DeploymentController::reconcile(const std::string& key) {
   const json::value* templ = api::valueAt(*d, "spec.template");
   json::value wantTemplate = templateWithoutHash(templ);
 
-  std::vector<ObjectPtr> owned;
+  std::vector<client::ObjectPtr> owned;
   for (const auto& rs : replicaSets_.listByOwner(uid)) {
     const json::value* ref = controllerRef(*rs);
     if (ref && api::stringAt(*ref, "uid") == uid && !api::valueAt(*rs, "metadata.deletionTimestamp")) owned.push_back(rs);
   }
-  std::sort(owned.begin(), owned.end(), [](const ObjectPtr& a, const ObjectPtr& b) { return revisionOf(*a) < revisionOf(*b); });
-  ObjectPtr newRS;
+  std::sort(owned.begin(), owned.end(), [](const client::ObjectPtr& a, const client::ObjectPtr& b) { return revisionOf(*a) < revisionOf(*b); });
+  client::ObjectPtr newRS;
   int64_t maxRevision = 0;
   for (const auto& rs : owned) {
     maxRevision = std::max(maxRevision, revisionOf(*rs));
     if (templateWithoutHash(api::valueAt(*rs, "spec.template")) == wantTemplate) newRS = rs;
   }
-  std::vector<ObjectPtr> oldRSs;
+  std::vector<client::ObjectPtr> oldRSs;
   for (const auto& rs : owned)
     if (rs != newRS) oldRSs.push_back(rs);
 
-  auto scale = [&](const ObjectPtr& rs, int64_t to) -> Status {
+  auto scale = [&](const client::ObjectPtr& rs, int64_t to) -> Status {
     int64_t from = intAt(*rs, "spec.replicas", 1);
     if (from == to) return {};
     if (events_)
       events_->normal(*d, "ScalingReplicaSet", std::string(to > from ? "Scaled up" : "Scaled down") + " replica set " +
                                                    api::stringAt(*rs, "metadata.name") + " from " + std::to_string(from) + " to " + std::to_string(to));
-    auto r = registry_.patch(rsType, ns, api::stringAt(*rs, "metadata.name"), apiserver::PatchType::Merge,
+    auto r = client_.patch(rsType, ns, api::stringAt(*rs, "metadata.name"), client::PatchType::Merge,
                              json::object{{"spec", json::object{{"replicas", to}}}}, "");
     if (!r && r.error().code != 404) return r.error();
     return {};
@@ -120,11 +120,11 @@ Result<Requeue> DeploymentController::reconcile(const std::string& key) {
                                   {"ownerReferences", json::array{makeControllerRef(*d)}}}},
         {"spec", json::object{{"replicas", initial}, {"minReadySeconds", intAt(*d, "spec.minReadySeconds", 0)},
                               {"selector", selector}, {"template", rsTemplate}}}};
-    auto created = registry_.create(rsType, ns, rs);
+    auto created = client_.create(rsType, ns, rs);
     if (!created) {
       if (created.error().reason == "AlreadyExists") {
         // Hash collision with a ReplicaSet of another template: bump collisionCount and retry.
-        auto bumped = registry_.patch(deployType, ns, name, apiserver::PatchType::Merge,
+        auto bumped = client_.patch(deployType, ns, name, client::PatchType::Merge,
                                       json::object{{"status", json::object{{"collisionCount", intAt(*d, "status.collisionCount", 0) + 1}}}},
                                       "status");
         if (!bumped) return bumped.error();
@@ -139,7 +139,7 @@ Result<Requeue> DeploymentController::reconcile(const std::string& key) {
     maxRevision += 1;
   } else if (newRS && !paused && revisionOf(*newRS) < maxRevision) {
     // Rolling back to an older template makes its ReplicaSet the newest revision again.
-    auto r = registry_.patch(rsType, ns, api::stringAt(*newRS, "metadata.name"), apiserver::PatchType::Merge,
+    auto r = client_.patch(rsType, ns, api::stringAt(*newRS, "metadata.name"), client::PatchType::Merge,
                              json::object{{"metadata", json::object{{"annotations", json::object{{kRevision, std::to_string(maxRevision + 1)}}}}}}, "");
     if (!r) return r.error();
     maxRevision += 1;
@@ -195,7 +195,7 @@ Result<Requeue> DeploymentController::reconcile(const std::string& key) {
         int64_t canCut = std::min(maxScaleDown, totalAvailable - minAvailable);
         for (const auto& rs : oldRSs) {  // oldest first
           if (canCut <= 0) break;
-          ObjectPtr fresh = replicaSets_.get(ns, api::stringAt(*rs, "metadata.name"));
+          client::ObjectPtr fresh = replicaSets_.get(ns, api::stringAt(*rs, "metadata.name"));
           int64_t spec = fresh ? intAt(*fresh, "spec.replicas", 0) : 0;
           int64_t cut = std::min(spec, canCut);
           if (cut > 0) {
@@ -209,13 +209,13 @@ Result<Requeue> DeploymentController::reconcile(const std::string& key) {
 
   // Revision history: delete drained old ReplicaSets beyond revisionHistoryLimit (oldest first).
   int64_t limit = intAt(*d, "spec.revisionHistoryLimit", 10);
-  std::vector<ObjectPtr> drained;
+  std::vector<client::ObjectPtr> drained;
   for (const auto& rs : oldRSs) {
-    ObjectPtr fresh = replicaSets_.get(ns, api::stringAt(*rs, "metadata.name"));
+    client::ObjectPtr fresh = replicaSets_.get(ns, api::stringAt(*rs, "metadata.name"));
     if (fresh && intAt(*fresh, "spec.replicas", 0) == 0 && intAt(*fresh, "status.replicas", 0) == 0) drained.push_back(fresh);
   }
   for (size_t i = 0; int64_t(drained.size() - i) > limit; ++i) {
-    auto r = registry_.remove(rsType, ns, api::stringAt(*drained[i], "metadata.name"));
+    auto r = client_.remove(rsType, ns, api::stringAt(*drained[i], "metadata.name"));
     if (!r && r.error().code != 404) return r.error();
   }
 
@@ -272,17 +272,17 @@ Result<Requeue> DeploymentController::reconcile(const std::string& key) {
   if (const json::value* cc = api::valueAt(*d, "status.collisionCount")) status["collisionCount"] = *cc;
   // Write only when something other than timestamps changed.
   if (!sameStatus(api::valueAt(*d, "status"), status)) {
-    auto r = registry_.patch(deployType, ns, name, apiserver::PatchType::Merge, json::object{{"status", status}}, "status");
+    auto r = client_.patch(deployType, ns, name, client::PatchType::Merge, json::object{{"status", status}}, "status");
     if (!r && r.error().code != 404) return r.error();
   }
   // The revision annotation on the Deployment mirrors its newest ReplicaSet.
   if (newRS) {
     const json::value* ann = api::valueAt(*d, "metadata.annotations");
     const json::value* rev = ann && ann->is_object() ? ann->get_object().if_contains(kRevision) : nullptr;
-    ObjectPtr latest = replicaSets_.get(ns, api::stringAt(*newRS, "metadata.name"));
+    client::ObjectPtr latest = replicaSets_.get(ns, api::stringAt(*newRS, "metadata.name"));
     std::string want = std::to_string(revisionOf(latest ? *latest : *newRS));
     if (!rev || *rev != json::value(want)) {
-      auto r = registry_.patch(deployType, ns, name, apiserver::PatchType::Merge,
+      auto r = client_.patch(deployType, ns, name, client::PatchType::Merge,
                                json::object{{"metadata", json::object{{"annotations", json::object{{kRevision, want}}}}}}, "");
       if (!r && r.error().code != 404) return r.error();
     }

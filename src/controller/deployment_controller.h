@@ -8,25 +8,25 @@
 // replica counts with the Available and Progressing conditions (ProgressDeadlineExceeded after
 // progressDeadlineSeconds without progress). A paused Deployment scales but does not roll out.
 #pragma once
-#include "controller/event_recorder.h"
-#include "controller/informer.h"
+#include "client/event_recorder.h"
+#include "client/informer.h"
 #include "controller/reconcile_loop.h"
 
 namespace skiff::controller {
 
 class DeploymentController {
  public:
-  DeploymentController(apiserver::Registry& registry, Informer& deployments, Informer& replicaSets,
-                       EventRecorder* events = nullptr);
+  DeploymentController(client::Client& client, client::Informer& deployments, client::Informer& replicaSets,
+                       client::EventRecorder* events = nullptr);
   void start(int workers = 2) { loop_.start(workers); }
   void stop() { loop_.stop(); }
   Result<Requeue> reconcile(const std::string& key);
 
  private:
-  apiserver::Registry& registry_;
-  Informer& deployments_;
-  Informer& replicaSets_;
-  EventRecorder* events_;
+  client::Client& client_;
+  client::Informer& deployments_;
+  client::Informer& replicaSets_;
+  client::EventRecorder* events_;
   ReconcileLoop loop_;
 };
 

@@ -8,30 +8,30 @@
 namespace skiff::controller {
 namespace json = boost::json;
 
-EndpointsController::EndpointsController(apiserver::Registry& registry, Informer& services, Informer& pods)
-    : registry_(registry), services_(services), pods_(pods),
+EndpointsController::EndpointsController(client::Client& client, client::Informer& services, client::Informer& pods)
+    : client_(client), services_(services), pods_(pods),
       loop_("endpoints-controller", [this](const std::string& key) { return reconcile(key); }) {
-  services_.addHandler([this](const std::string&, const ObjectPtr& s, const ObjectPtr&) { loop_.queue().add(keyOf(*s)); });
-  pods_.addHandler([this](const std::string&, const ObjectPtr& pod, const ObjectPtr&) {
+  services_.addHandler([this](const std::string&, const client::ObjectPtr& s, const client::ObjectPtr&) { loop_.queue().add(client::keyOf(*s)); });
+  pods_.addHandler([this](const std::string&, const client::ObjectPtr& pod, const client::ObjectPtr&) {
     // Services of the pod's namespace whose selector matches it (before or after the change:
     // a pod that stops matching must leave the endpoints, so recheck all selector services).
     std::string ns = api::stringAt(*pod, "metadata.namespace");
     for (const auto& svc : services_.list(ns))
-      if (api::valueAt(*svc, "spec.selector")) loop_.queue().add(keyOf(*svc));
+      if (api::valueAt(*svc, "spec.selector")) loop_.queue().add(client::keyOf(*svc));
   });
 }
 
 Result<Requeue> EndpointsController::reconcile(const std::string& key) {
-  auto [ns, name] = splitKey(key);
+  auto [ns, name] = client::splitKey(key);
   const api::ResourceType& epType = *api::findByKind("v1", "Endpoints");
   const api::ResourceType& sliceType = *api::findByKind("discovery.k8s.io/v1", "EndpointSlice");
-  ObjectPtr svc = services_.get(ns, name);
+  client::ObjectPtr svc = services_.get(ns, name);
   const json::value* selectorMap = svc ? api::valueAt(*svc, "spec.selector") : nullptr;
   if (!svc || !selectorMap || !selectorMap->is_object() || selectorMap->get_object().empty()) {
     // Gone, or a service without selector: its endpoints are not ours to manage.
     if (!svc) {
-      (void)registry_.remove(epType, ns, name);
-      (void)registry_.remove(sliceType, ns, name);
+      (void)client_.remove(epType, ns, name);
+      (void)client_.remove(sliceType, ns, name);
     }
     return Requeue::done();
   }
@@ -97,9 +97,9 @@ Result<Requeue> EndpointsController::reconcile(const std::string& key) {
                                                              {"ownerReferences", json::array{makeControllerRef(*svc)}}}},
                                    {"addressType", "IPv4"}, {"endpoints", sliceEndpoints}, {"ports", ports}};
   auto upsert = [&](const api::ResourceType& type, json::value desired, const char* field1, const char* field2) -> Status {
-    auto current = registry_.get(type, ns, name);
+    auto current = client_.get(type, ns, name);
     if (!current) {
-      auto r = registry_.create(type, ns, desired);
+      auto r = client_.create(type, ns, desired);
       if (!r && r.error().reason != "AlreadyExists") return r.error();
       return {};
     }
@@ -114,7 +114,7 @@ Result<Requeue> EndpointsController::reconcile(const std::string& key) {
     json::object patch;
     for (const char* f : {field1, field2})
       if (f) patch[f] = api::valueAt(desired, f) ? *api::valueAt(desired, f) : json::value(nullptr);
-    auto r = registry_.patch(type, ns, name, apiserver::PatchType::Merge, patch, "");
+    auto r = client_.patch(type, ns, name, client::PatchType::Merge, patch, "");
     if (!r && r.error().code != 404) return r.error();
     return {};
   };

@@ -19,11 +19,11 @@ bool hasFinalizer(const json::value& o, const char* f) {
 
 // Keys: "gone/<ns>/<uid>" for a deleted owner, "hold/<kind-index>/<ns>/<name>" for an owner held by
 // a propagation finalizer.
-GarbageCollector::GarbageCollector(apiserver::Registry& registry, std::vector<Informer*> informers)
-    : registry_(registry), informers_(std::move(informers)),
+GarbageCollector::GarbageCollector(client::Client& client, std::vector<client::Informer*> informers)
+    : client_(client), informers_(std::move(informers)),
       loop_("garbage-collector", [this](const std::string& key) { return reconcile(key); }) {
   for (size_t i = 0; i < informers_.size(); ++i) {
-    informers_[i]->addHandler([this, i](const std::string& type, const ObjectPtr& o, const ObjectPtr&) {
+    informers_[i]->addHandler([this, i](const std::string& type, const client::ObjectPtr& o, const client::ObjectPtr&) {
       std::string ns = api::stringAt(*o, "metadata.namespace");
       if (type == "DELETED") {
         loop_.queue().add("gone/" + ns + "/" + api::stringAt(*o, "metadata.uid"));
@@ -40,9 +40,9 @@ GarbageCollector::GarbageCollector(apiserver::Registry& registry, std::vector<In
   }
 }
 
-std::vector<std::pair<Informer*, ObjectPtr>> GarbageCollector::dependents(const std::string& ns, const std::string& uid) {
-  std::vector<std::pair<Informer*, ObjectPtr>> out;
-  for (Informer* inf : informers_)
+std::vector<std::pair<client::Informer*, client::ObjectPtr>> GarbageCollector::dependents(const std::string& ns, const std::string& uid) {
+  std::vector<std::pair<client::Informer*, client::ObjectPtr>> out;
+  for (client::Informer* inf : informers_)
     for (const auto& o : inf->listByOwner(uid))
       if (api::stringAt(*o, "metadata.namespace") == ns) out.emplace_back(inf, o);
   return out;
@@ -60,14 +60,14 @@ Result<Requeue> GarbageCollector::reconcile(const std::string& key) {
       for (auto& [inf, dep] : dependents(ns, uid))
         for (const auto& r : api::valueAt(*dep, "metadata.ownerReferences")->get_array())
           if (api::stringAt(r, "uid") == uid)
-            for (Informer* ownerInf : informers_)
+            for (client::Informer* ownerInf : informers_)
               if (ownerInf->type().kind == api::stringAt(r, "kind"))
                 if (auto owner = ownerInf->get(ns, api::stringAt(r, "name")); owner && api::stringAt(*owner, "metadata.uid") == uid)
                   return Requeue::done();
     }
     for (auto& [inf, dep] : dependents(ns, uid)) {
       if (api::valueAt(*dep, "metadata.deletionTimestamp")) continue;
-      auto r = registry_.remove(inf->type(), ns, api::stringAt(*dep, "metadata.name"));
+      auto r = client_.remove(inf->type(), ns, api::stringAt(*dep, "metadata.name"));
       if (!r && r.error().code != 404) return r.error();
     }
     return Requeue::done();
@@ -78,8 +78,8 @@ Result<Requeue> GarbageCollector::reconcile(const std::string& key) {
   std::string nsName = rest.substr(s1 + 1);
   auto s2 = nsName.find('/');
   std::string ns = nsName.substr(0, s2), name = nsName.substr(s2 + 1);
-  Informer* ownerInf = informers_[index];
-  ObjectPtr owner = ownerInf->get(ns, name);
+  client::Informer* ownerInf = informers_[index];
+  client::ObjectPtr owner = ownerInf->get(ns, name);
   if (!owner || !api::valueAt(*owner, "metadata.deletionTimestamp")) return Requeue::done();
   std::string uid = api::stringAt(*owner, "metadata.uid");
   bool orphan = hasFinalizer(*owner, "orphan");
@@ -90,13 +90,13 @@ Result<Requeue> GarbageCollector::reconcile(const std::string& key) {
       json::array kept;
       for (const auto& r : api::valueAt(*dep, "metadata.ownerReferences")->get_array())
         if (api::stringAt(r, "uid") != uid) kept.push_back(r);
-      auto r = registry_.patch(inf->type(), ns, depName, apiserver::PatchType::Merge,
+      auto r = client_.patch(inf->type(), ns, depName, client::PatchType::Merge,
                                json::object{{"metadata", json::object{{"ownerReferences", kept}}}}, "");
       if (!r && r.error().code != 404) return r.error();
     } else if (!api::valueAt(*dep, "metadata.deletionTimestamp")) {
-      apiserver::DeleteOptions fg;
+      client::DeleteOptions fg;
       fg.propagationPolicy = "Foreground";  // foreground cascades down the whole tree
-      auto r = registry_.remove(inf->type(), ns, depName, fg);
+      auto r = client_.remove(inf->type(), ns, depName, fg);
       if (!r && r.error().code != 404) return r.error();
     }
   }
@@ -104,7 +104,7 @@ Result<Requeue> GarbageCollector::reconcile(const std::string& key) {
   json::array fins;
   for (const auto& f : api::valueAt(*owner, "metadata.finalizers")->get_array())
     if (f != json::value(orphan ? "orphan" : "foregroundDeletion")) fins.push_back(f);
-  auto r = registry_.patch(ownerInf->type(), ns, name, apiserver::PatchType::Merge,
+  auto r = client_.patch(ownerInf->type(), ns, name, client::PatchType::Merge,
                            json::object{{"metadata", json::object{{"finalizers", fins}}}}, "");
   if (!r && r.error().code != 404) return r.error();
   return Requeue::done();

@@ -6,24 +6,24 @@
 #pragma once
 #include <vector>
 
-#include "controller/informer.h"
+#include "client/informer.h"
 #include "controller/reconcile_loop.h"
 
 namespace skiff::controller {
 
 class GarbageCollector {
  public:
-  GarbageCollector(apiserver::Registry& registry, std::vector<Informer*> informers);
+  GarbageCollector(client::Client& client, std::vector<client::Informer*> informers);
   void start(int workers = 1) { loop_.start(workers); }
   void stop() { loop_.stop(); }
 
  private:
   Result<Requeue> reconcile(const std::string& key);
   // Dependents of `ownerUid` in `ns` across all informers.
-  std::vector<std::pair<Informer*, ObjectPtr>> dependents(const std::string& ns, const std::string& ownerUid);
+  std::vector<std::pair<client::Informer*, client::ObjectPtr>> dependents(const std::string& ns, const std::string& ownerUid);
 
-  apiserver::Registry& registry_;
-  std::vector<Informer*> informers_;
+  client::Client& client_;
+  std::vector<client::Informer*> informers_;
   ReconcileLoop loop_;
 };
 

@@ -10,15 +10,15 @@
 namespace skiff::controller {
 namespace json = boost::json;
 
-HpaController::HpaController(apiserver::Registry& registry, Informer& hpas, Informer& pods, PodUsageSource usage, EventRecorder* events)
-    : registry_(registry), hpas_(hpas), pods_(pods), usage_(std::move(usage)), events_(events),
+HpaController::HpaController(client::Client& client, client::Informer& hpas, client::Informer& pods, PodUsageSource usage, client::EventRecorder* events)
+    : client_(client), hpas_(hpas), pods_(pods), usage_(std::move(usage)), events_(events),
       loop_("hpa-controller", [this](const std::string& key) { return reconcile(key); }) {
-  hpas_.addHandler([this](const std::string&, const ObjectPtr& h, const ObjectPtr&) { loop_.queue().add(keyOf(*h)); });
+  hpas_.addHandler([this](const std::string&, const client::ObjectPtr& h, const client::ObjectPtr&) { loop_.queue().add(client::keyOf(*h)); });
 }
 
 Result<Requeue> HpaController::reconcile(const std::string& key) {
-  auto [ns, name] = splitKey(key);
-  ObjectPtr hpa = hpas_.get(ns, name);
+  auto [ns, name] = client::splitKey(key);
+  client::ObjectPtr hpa = hpas_.get(ns, name);
   if (!hpa || api::valueAt(*hpa, "metadata.deletionTimestamp")) return Requeue::done();
   const auto every = std::chrono::milliseconds(5000);
   std::string kind = api::stringAt(*hpa, "spec.scaleTargetRef.kind"), target = api::stringAt(*hpa, "spec.scaleTargetRef.name");
@@ -32,7 +32,7 @@ Result<Requeue> HpaController::reconcile(const std::string& key) {
   };
   auto writeStatus = [&](json::object status) -> Status {
     if (sameStatus(api::valueAt(*hpa, "status"), status)) return {};
-    auto r = registry_.patch(*api::findByKind("autoscaling/v2", "HorizontalPodAutoscaler"), ns, name, apiserver::PatchType::Merge,
+    auto r = client_.patch(*api::findByKind("autoscaling/v2", "HorizontalPodAutoscaler"), ns, name, client::PatchType::Merge,
                              json::object{{"status", status}}, "status");
     if (!r && r.error().code != 404) return r.error();
     return {};
@@ -42,7 +42,7 @@ Result<Requeue> HpaController::reconcile(const std::string& key) {
                                    {"conditions", json::array{condition("AbleToScale", false, "FailedGetScale", "the HPA controller cannot scale " + kind)}}});
     return Requeue::in(every);
   }
-  auto obj = registry_.get(*targetType, ns, target);
+  auto obj = client_.get(*targetType, ns, target);
   if (!obj) {
     (void)writeStatus(json::object{{"currentReplicas", 0}, {"desiredReplicas", 0},
                                    {"conditions", json::array{condition("AbleToScale", false, "FailedGetScale", obj.error().message)}}});
@@ -77,7 +77,7 @@ Result<Requeue> HpaController::reconcile(const std::string& key) {
           int64_t counted = 0;
           for (const auto& pod : pods) {
             if (!isPodActive(*pod) || !isPodReady(*pod)) continue;
-            auto it = usage.find(keyOf(*pod));
+            auto it = usage.find(client::keyOf(*pod));
             if (it == usage.end() || it->second.requestsPerSecond < 0) continue;
             sum += it->second.requestsPerSecond;
             ++counted;
@@ -102,7 +102,7 @@ Result<Requeue> HpaController::reconcile(const std::string& key) {
         int64_t counted = 0;
         for (const auto& pod : pods) {
           if (!isPodActive(*pod) || !isPodReady(*pod)) continue;
-          auto it = usage.find(keyOf(*pod));
+          auto it = usage.find(client::keyOf(*pod));
           if (it == usage.end() || !it->second.hasResources) continue;
           double requested = 0;
           if (const json::value* cs = api::valueAt(*pod, "spec.containers"); cs && cs->is_array())
@@ -157,7 +157,7 @@ Result<Requeue> HpaController::reconcile(const std::string& key) {
   }
   std::string lastScale = api::stringAt(*hpa, "status.lastScaleTime");
   if (finalReplicas != current) {
-    auto r = registry_.patch(*targetType, ns, target, apiserver::PatchType::Merge,
+    auto r = client_.patch(*targetType, ns, target, client::PatchType::Merge,
                              json::object{{"spec", json::object{{"replicas", finalReplicas}}}}, "");
     if (!r) return r.error();
     lastScale = now;

@@ -11,8 +11,8 @@
 #include <functional>
 #include <map>
 
-#include "controller/event_recorder.h"
-#include "controller/informer.h"
+#include "client/event_recorder.h"
+#include "client/informer.h"
 #include "controller/reconcile_loop.h"
 
 namespace skiff::controller {
@@ -28,17 +28,17 @@ using PodUsageSource = std::function<std::map<std::string, PodUsage>()>;
 
 class HpaController {
  public:
-  HpaController(apiserver::Registry& registry, Informer& hpas, Informer& pods, PodUsageSource usage, EventRecorder* events = nullptr);
+  HpaController(client::Client& client, client::Informer& hpas, client::Informer& pods, PodUsageSource usage, client::EventRecorder* events = nullptr);
   void start(int workers = 1) { loop_.start(workers); }
   void stop() { loop_.stop(); }
   Result<Requeue> reconcile(const std::string& key);
 
  private:
-  apiserver::Registry& registry_;
-  Informer& hpas_;
-  Informer& pods_;
+  client::Client& client_;
+  client::Informer& hpas_;
+  client::Informer& pods_;
   PodUsageSource usage_;
-  EventRecorder* events_;
+  client::EventRecorder* events_;
   std::mutex historyMutex_;
   std::map<std::string, std::deque<std::pair<int64_t, int64_t>>> recommendations_;  // key -> (time, replicas)
   ReconcileLoop loop_;

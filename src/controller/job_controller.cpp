@@ -8,11 +8,11 @@
 namespace skiff::controller {
 namespace json = boost::json;
 
-JobController::JobController(apiserver::Registry& registry, Informer& jobs, Informer& pods, EventRecorder* events)
-    : registry_(registry), jobs_(jobs), pods_(pods), events_(events),
+JobController::JobController(client::Client& client, client::Informer& jobs, client::Informer& pods, client::EventRecorder* events)
+    : client_(client), jobs_(jobs), pods_(pods), events_(events),
       loop_("job-controller", [this](const std::string& key) { return reconcile(key); }) {
-  jobs_.addHandler([this](const std::string&, const ObjectPtr& j, const ObjectPtr&) { loop_.queue().add(keyOf(*j)); });
-  pods_.addHandler([this](const std::string&, const ObjectPtr& pod, const ObjectPtr&) {
+  jobs_.addHandler([this](const std::string&, const client::ObjectPtr& j, const client::ObjectPtr&) { loop_.queue().add(client::keyOf(*j)); });
+  pods_.addHandler([this](const std::string&, const client::ObjectPtr& pod, const client::ObjectPtr&) {
     if (std::string owner = controllerKey(*pod, "Job"); !owner.empty()) loop_.queue().add(owner);
   });
 }
@@ -33,14 +33,14 @@ json::object condition(const char* type, const char* reason, const std::string& 
 }  // namespace
 
 Result<Requeue> JobController::reconcile(const std::string& key) {
-  auto [ns, name] = splitKey(key);
-  ObjectPtr job = jobs_.get(ns, name);
+  auto [ns, name] = client::splitKey(key);
+  client::ObjectPtr job = jobs_.get(ns, name);
   if (!job || api::valueAt(*job, "metadata.deletionTimestamp")) return Requeue::done();
   const api::ResourceType& podType = *api::findByKind("v1", "Pod");
   const api::ResourceType& jobType = *api::findByKind("batch/v1", "Job");
   std::string uid = api::stringAt(*job, "metadata.uid");
   int64_t now = nowSeconds();
-  std::vector<ObjectPtr> active;
+  std::vector<client::ObjectPtr> active;
   int64_t succeeded = 0, failed = 0, ready = 0;
   for (const auto& pod : pods_.listByOwner(uid)) {
     const json::value* ref = controllerRef(*pod);
@@ -59,7 +59,7 @@ Result<Requeue> JobController::reconcile(const std::string& key) {
   bool finished = hasCondition(*job, "Complete") || hasCondition(*job, "Failed");
   auto deleteActive = [&]() -> Status {
     for (const auto& p : active) {
-      auto r = registry_.remove(podType, ns, api::stringAt(*p, "metadata.name"));
+      auto r = client_.remove(podType, ns, api::stringAt(*p, "metadata.name"));
       if (!r && r.error().code != 404) return r.error();
     }
     return {};
@@ -74,7 +74,7 @@ Result<Requeue> JobController::reconcile(const std::string& key) {
           for (const auto& c : conds->get_array()) doneAt = std::max(doneAt, api::stringAt(c, "lastTransitionTime"));
       int64_t at = api::parseRfc3339(doneAt) + ttl->get_int64();
       if (now >= at) {
-        auto r = registry_.remove(jobType, ns, name);
+        auto r = client_.remove(jobType, ns, name);
         if (!r && r.error().code != 404) return r.error();
         return Requeue::done();
       }
@@ -125,14 +125,14 @@ Result<Requeue> JobController::reconcile(const std::string& key) {
       pod.get_object()["metadata"] = std::move(meta);
       pod.get_object()["spec"] = templ && api::valueAt(*templ, "spec") ? *api::valueAt(*templ, "spec") : json::object();
       for (int64_t i = 0; i < diff; ++i) {
-        auto created = registry_.create(podType, ns, pod);
+        auto created = client_.create(podType, ns, pod);
         if (!created) return created.error();
         if (events_) events_->normal(*job, "SuccessfulCreate", "Created pod: " + api::stringAt(*created, "metadata.name"));
         active.push_back(std::make_shared<const json::value>(std::move(*created)));
       }
     } else if (diff < 0) {
       for (int64_t i = 0; i < -diff; ++i) {
-        auto r = registry_.remove(podType, ns, api::stringAt(*active[active.size() - 1 - size_t(i)], "metadata.name"));
+        auto r = client_.remove(podType, ns, api::stringAt(*active[active.size() - 1 - size_t(i)], "metadata.name"));
         if (!r && r.error().code != 404) return r.error();
       }
     }
@@ -143,7 +143,7 @@ Result<Requeue> JobController::reconcile(const std::string& key) {
   if (!completionTime.empty()) status["completionTime"] = completionTime;
   if (!conditions.empty()) status["conditions"] = conditions;
   if (!sameStatus(api::valueAt(*job, "status"), status)) {
-    auto r = registry_.patch(jobType, ns, name, apiserver::PatchType::Merge, json::object{{"status", status}}, "status");
+    auto r = client_.patch(jobType, ns, name, client::PatchType::Merge, json::object{{"status", status}}, "status");
     if (!r && r.error().code != 404) return r.error();
   }
   if (const json::value* deadline = api::valueAt(*job, "spec.activeDeadlineSeconds"); deadline && deadline->is_int64() && !done)

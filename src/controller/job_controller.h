@@ -4,24 +4,24 @@
 // than activeDeadlineSeconds (DeadlineExceeded), stopping what is still active. Finished Jobs
 // with ttlSecondsAfterFinished are deleted (with their pods) once it passes. suspend stops pods.
 #pragma once
-#include "controller/event_recorder.h"
-#include "controller/informer.h"
+#include "client/event_recorder.h"
+#include "client/informer.h"
 #include "controller/reconcile_loop.h"
 
 namespace skiff::controller {
 
 class JobController {
  public:
-  JobController(apiserver::Registry& registry, Informer& jobs, Informer& pods, EventRecorder* events = nullptr);
+  JobController(client::Client& client, client::Informer& jobs, client::Informer& pods, client::EventRecorder* events = nullptr);
   void start(int workers = 2) { loop_.start(workers); }
   void stop() { loop_.stop(); }
   Result<Requeue> reconcile(const std::string& key);
 
  private:
-  apiserver::Registry& registry_;
-  Informer& jobs_;
-  Informer& pods_;
-  EventRecorder* events_;
+  client::Client& client_;
+  client::Informer& jobs_;
+  client::Informer& pods_;
+  client::EventRecorder* events_;
   ReconcileLoop loop_;
 };
 

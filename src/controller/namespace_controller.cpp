@@ -10,7 +10,7 @@ namespace skiff::controller {
 
 Status NamespaceController::start() {
   const api::ResourceType* ns = api::findByKind("v1", "Namespace");
-  auto w = registry_.watch(*ns, "", {}, {}, 0, [this](apiserver::WatchEvent e) {
+  auto w = client_.watch(*ns, "", {}, {}, 0, [this](client::WatchEvent e) {
     // Only namespaces being deleted need work.
     std::string text = e.raw ? *e.raw : boost::json::serialize(e.object);
     if (e.type != "DELETED" && text.find("\"deletionTimestamp\"") != std::string::npos) {
@@ -25,7 +25,7 @@ Status NamespaceController::start() {
   resync_ = std::thread([this, ns] {
     std::unique_lock lock(stopMutex_);
     while (!stopCv_.wait_for(lock, std::chrono::seconds(10), [&] { return stopping_; })) {
-      auto list = registry_.list(*ns, "", {});
+      auto list = client_.list(*ns, "", {});
       if (!list) continue;
       for (const auto& item : list->items)
         if (api::valueAt(item, "metadata.deletionTimestamp")) queue_.add(api::stringAt(item, "metadata.name"));
@@ -64,24 +64,24 @@ void NamespaceController::run() {
 
 Result<bool> NamespaceController::reconcile(const std::string& name) {
   const api::ResourceType* nsType = api::findByKind("v1", "Namespace");
-  auto ns = registry_.get(*nsType, "", name);
+  auto ns = client_.get(*nsType, "", name);
   if (!ns) return ns.error().code == 404 ? Result<bool>(true) : Result<bool>(ns.error());
   if (!api::valueAt(*ns, "metadata.deletionTimestamp")) return true;
   bool empty = true;
   for (const auto& type : api::builtinResources()) {
     if (!type.namespaced) continue;
-    auto list = registry_.list(type, name, {});
+    auto list = client_.list(type, name, {});
     if (!list) return list.error();
     for (const auto& item : list->items) {
       empty = false;
       if (api::valueAt(item, "metadata.deletionTimestamp")) continue;
-      auto removed = registry_.remove(type, name, api::stringAt(item, "metadata.name"));
+      auto removed = client_.remove(type, name, api::stringAt(item, "metadata.name"));
       if (!removed && removed.error().code != 404) return removed.error();
     }
   }
   if (!empty) return false;
   // Everything inside is gone: drop our finalizer; the API server deletes the namespace.
-  auto finalized = registry_.patch(*nsType, "", name, apiserver::PatchType::Merge,
+  auto finalized = client_.patch(*nsType, "", name, client::PatchType::Merge,
                                    boost::json::parse(R"({"spec":{"finalizers":[]}})"), "");
   if (!finalized && finalized.error().code != 404) return finalized.error();
   log::info("namespace-controller", "namespace " + name + " deleted");

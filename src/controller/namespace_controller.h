@@ -8,14 +8,14 @@
 #include <memory>
 #include <thread>
 
-#include "apiserver/registry.h"
+#include "client/client.h"
 #include "controller/work_queue.h"
 
 namespace skiff::controller {
 
 class NamespaceController {
  public:
-  explicit NamespaceController(apiserver::Registry& registry) : registry_(registry) {}
+  explicit NamespaceController(client::Client& client) : client_(client) {}
   ~NamespaceController() { stop(); }
   Status start();
   void stop();
@@ -24,7 +24,7 @@ class NamespaceController {
 
  private:
   void run();
-  apiserver::Registry& registry_;
+  client::Client& client_;
   WorkQueue queue_;
   std::unique_ptr<store::Watch> watch_;
   std::thread worker_, resync_;

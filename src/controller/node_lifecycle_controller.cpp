@@ -70,7 +70,7 @@ void NodeLifecycleController::tick() {
   std::vector<std::pair<std::string, int64_t>> tainted;  // node, taint added at
   for (const auto& node : nodes_.list()) {
     std::string name = api::stringAt(*node, "metadata.name");
-    ObjectPtr lease = leases_.get("kube-node-lease", name);
+    client::ObjectPtr lease = leases_.get("kube-node-lease", name);
     if (!lease) continue;  // nodes without a lease are not monitored (none report yet)
     int64_t renewed = api::parseRfc3339(api::stringAt(*lease, "spec.renewTime"));
     bool stale = renewed < 0 || (now - renewed) * 1000 > options_.gracePeriod.count();
@@ -82,9 +82,9 @@ void NodeLifecycleController::tick() {
       json::array taints;
       if (const json::value* t = api::valueAt(*node, "spec.taints"); t && t->is_array()) taints = t->get_array();
       taints.push_back(json::object{{"key", kUnreachable}, {"effect", "NoExecute"}, {"timeAdded", ts}});
-      auto r = registry_.patch(nodeType, "", name, apiserver::PatchType::Merge, json::object{{"spec", json::object{{"taints", taints}}}}, "");
+      auto r = client_.patch(nodeType, "", name, client::PatchType::Merge, json::object{{"spec", json::object{{"taints", taints}}}}, "");
       if (!r) continue;
-      auto s = registry_.patch(nodeType, "", name, apiserver::PatchType::Strategic,
+      auto s = client_.patch(nodeType, "", name, client::PatchType::Strategic,
                                json::object{{"status", json::object{{"conditions", json::array{json::object{
                                    {"type", "Ready"}, {"status", "Unknown"}, {"reason", "NodeStatusUnknown"},
                                    {"message", "Kubelet stopped posting node status."}, {"lastHeartbeatTime", api::stringAt(*lease, "spec.renewTime")},
@@ -98,10 +98,10 @@ void NodeLifecycleController::tick() {
       json::array taints;
       for (const auto& t : api::valueAt(*node, "spec.taints")->get_array())
         if (!(api::stringAt(t, "key") == kUnreachable)) taints.push_back(t);
-      auto r = registry_.patch(nodeType, "", name, apiserver::PatchType::Merge, json::object{{"spec", json::object{{"taints", taints}}}}, "");
+      auto r = client_.patch(nodeType, "", name, client::PatchType::Merge, json::object{{"spec", json::object{{"taints", taints}}}}, "");
       (void)r;
       if (readyStatus != "True") {
-        auto s = registry_.patch(nodeType, "", name, apiserver::PatchType::Strategic,
+        auto s = client_.patch(nodeType, "", name, client::PatchType::Strategic,
                                  json::object{{"status", json::object{{"conditions", json::array{json::object{
                                      {"type", "Ready"}, {"status", "True"}, {"reason", "KubeletReady"}, {"message", "lease renewed"},
                                      {"lastHeartbeatTime", api::rfc3339Now()}, {"lastTransitionTime", api::rfc3339Now()}}}}}}},
@@ -121,9 +121,9 @@ void NodeLifecycleController::tick() {
       if (api::valueAt(*pod, "metadata.deletionTimestamp")) continue;
       int64_t tolerated = toleratedSeconds(*pod, taint);
       if (tolerated < 0 || (tolerated > 0 && now < since + tolerated)) continue;
-      auto r = registry_.remove(podType, api::stringAt(*pod, "metadata.namespace"), api::stringAt(*pod, "metadata.name"));
-      if (r) log::info("node-lifecycle", "evicted " + keyOf(*pod) + " from unreachable node " + node);
-      if (r && events_) events_->normal(*pod, "TaintManagerEviction", "Marking for deletion Pod " + keyOf(*pod));
+      auto r = client_.remove(podType, api::stringAt(*pod, "metadata.namespace"), api::stringAt(*pod, "metadata.name"));
+      if (r) log::info("node-lifecycle", "evicted " + client::keyOf(*pod) + " from unreachable node " + node);
+      if (r && events_) events_->normal(*pod, "TaintManagerEviction", "Marking for deletion Pod " + client::keyOf(*pod));
     }
   }
 }

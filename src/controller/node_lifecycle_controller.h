@@ -8,8 +8,8 @@
 #include <chrono>
 #include <thread>
 
-#include "controller/event_recorder.h"
-#include "controller/informer.h"
+#include "client/event_recorder.h"
+#include "client/informer.h"
 
 namespace skiff::controller {
 
@@ -20,21 +20,21 @@ struct NodeLifecycleOptions {
 
 class NodeLifecycleController {
  public:
-  NodeLifecycleController(apiserver::Registry& registry, Informer& nodes, Informer& leases, Informer& pods,
-                          NodeLifecycleOptions options = {}, EventRecorder* events = nullptr)
-      : registry_(registry), nodes_(nodes), leases_(leases), pods_(pods), options_(options), events_(events) {}
+  NodeLifecycleController(client::Client& client, client::Informer& nodes, client::Informer& leases, client::Informer& pods,
+                          NodeLifecycleOptions options = {}, client::EventRecorder* events = nullptr)
+      : client_(client), nodes_(nodes), leases_(leases), pods_(pods), options_(options), events_(events) {}
   ~NodeLifecycleController() { stop(); }
   void start();
   void stop();
   void tick();  // one pass; public for tests
 
  private:
-  apiserver::Registry& registry_;
-  Informer& nodes_;
-  Informer& leases_;
-  Informer& pods_;
+  client::Client& client_;
+  client::Informer& nodes_;
+  client::Informer& leases_;
+  client::Informer& pods_;
   NodeLifecycleOptions options_;
-  EventRecorder* events_;
+  client::EventRecorder* events_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
 };

@@ -8,12 +8,12 @@
 namespace skiff::controller {
 namespace json = boost::json;
 
-ReplicaSetController::ReplicaSetController(apiserver::Registry& registry, Informer& replicaSets, Informer& pods,
-                                           EventRecorder* events)
-    : registry_(registry), replicaSets_(replicaSets), pods_(pods), events_(events),
+ReplicaSetController::ReplicaSetController(client::Client& client, client::Informer& replicaSets, client::Informer& pods,
+                                           client::EventRecorder* events)
+    : client_(client), replicaSets_(replicaSets), pods_(pods), events_(events),
       loop_("replicaset-controller", [this](const std::string& key) { return reconcile(key); }) {
-  replicaSets_.addHandler([this](const std::string&, const ObjectPtr& rs, const ObjectPtr&) { loop_.queue().add(keyOf(*rs)); });
-  pods_.addHandler([this](const std::string&, const ObjectPtr& pod, const ObjectPtr&) {
+  replicaSets_.addHandler([this](const std::string&, const client::ObjectPtr& rs, const client::ObjectPtr&) { loop_.queue().add(client::keyOf(*rs)); });
+  pods_.addHandler([this](const std::string&, const client::ObjectPtr& pod, const client::ObjectPtr&) {
     if (std::string owner = controllerKey(*pod, "ReplicaSet"); !owner.empty()) loop_.queue().add(owner);
   });
 }
@@ -29,14 +29,14 @@ int rank(const json::value& pod) {
 }  // namespace
 
 Result<Requeue> ReplicaSetController::reconcile(const std::string& key) {
-  auto [ns, name] = splitKey(key);
-  ObjectPtr rs = replicaSets_.get(ns, name);
+  auto [ns, name] = client::splitKey(key);
+  client::ObjectPtr rs = replicaSets_.get(ns, name);
   if (!rs || api::valueAt(*rs, "metadata.deletionTimestamp")) return Requeue::done();
   const api::ResourceType& podType = *api::findByKind("v1", "Pod");
   std::string uid = api::stringAt(*rs, "metadata.uid");
   auto selector = api::LabelSelector::fromObject(api::valueAt(*rs, "spec.selector") ? *api::valueAt(*rs, "spec.selector") : json::value());
   if (!selector || selector->empty()) return Requeue::done();  // validation forbids it; nothing safe to do
-  std::vector<ObjectPtr> owned;
+  std::vector<client::ObjectPtr> owned;
   for (const auto& pod : pods_.listByOwner(uid)) {
     const json::value* ref = controllerRef(*pod);
     if (ref && api::stringAt(*ref, "uid") == uid) owned.push_back(pod);
@@ -48,12 +48,12 @@ Result<Requeue> ReplicaSetController::reconcile(const std::string& key) {
       json::value refs = json::array{makeControllerRef(*rs)};
       if (const json::value* existing = api::valueAt(*pod, "metadata.ownerReferences"); existing && existing->is_array())
         for (const auto& r : existing->get_array()) refs.get_array().push_back(r);
-      auto adopted = registry_.patch(podType, ns, api::stringAt(*pod, "metadata.name"), apiserver::PatchType::Merge,
+      auto adopted = client_.patch(podType, ns, api::stringAt(*pod, "metadata.name"), client::PatchType::Merge,
                                      json::object{{"metadata", json::object{{"ownerReferences", refs}}}}, "");
       if (adopted) owned.push_back(std::make_shared<const json::value>(std::move(*adopted)));
     }
   }
-  std::vector<ObjectPtr> active;
+  std::vector<client::ObjectPtr> active;
   for (const auto& p : owned)
     if (isPodActive(*p)) active.push_back(p);
   int64_t want = intAt(*rs, "spec.replicas", 1);
@@ -69,7 +69,7 @@ Result<Requeue> ReplicaSetController::reconcile(const std::string& key) {
     pod.get_object()["metadata"] = std::move(meta);
     pod.get_object()["spec"] = templ && api::valueAt(*templ, "spec") ? *api::valueAt(*templ, "spec") : json::object();
     for (int64_t i = 0; i < toCreate; ++i) {
-      auto created = registry_.create(podType, ns, pod);
+      auto created = client_.create(podType, ns, pod);
       if (!created) {
         if (events_) events_->warning(*rs, "FailedCreate", "Error creating: " + created.error().message);
         return Error{created.error().code, created.error().reason, "creating pod: " + created.error().message, {}};
@@ -78,13 +78,13 @@ Result<Requeue> ReplicaSetController::reconcile(const std::string& key) {
     }
     if (toCreate < -diff) return Requeue::in(std::chrono::milliseconds(1));
   } else if (diff > 0) {
-    std::stable_sort(active.begin(), active.end(), [](const ObjectPtr& a, const ObjectPtr& b) {
+    std::stable_sort(active.begin(), active.end(), [](const client::ObjectPtr& a, const client::ObjectPtr& b) {
       int ra = rank(*a), rb = rank(*b);
       if (ra != rb) return ra < rb;
       return api::stringAt(*a, "metadata.creationTimestamp") > api::stringAt(*b, "metadata.creationTimestamp");
     });
     for (int64_t i = 0; i < diff; ++i) {
-      auto removed = registry_.remove(podType, ns, api::stringAt(*active[size_t(i)], "metadata.name"));
+      auto removed = client_.remove(podType, ns, api::stringAt(*active[size_t(i)], "metadata.name"));
       if (!removed && removed.error().code != 404) return removed.error();
       if (events_) events_->normal(*rs, "SuccessfulDelete", "Deleted pod: " + api::stringAt(*active[size_t(i)], "metadata.name"));
     }
@@ -118,7 +118,7 @@ Result<Requeue> ReplicaSetController::reconcile(const std::string& key) {
   if (same)
     for (const auto& kv : status) same = same && current->get_object().if_contains(kv.key()) && current->get_object().at(kv.key()) == kv.value();
   if (!same) {
-    auto r = registry_.patch(*api::findByKind("apps/v1", "ReplicaSet"), ns, name, apiserver::PatchType::Merge,
+    auto r = client_.patch(*api::findByKind("apps/v1", "ReplicaSet"), ns, name, client::PatchType::Merge,
                              json::object{{"status", status}}, "status");
     if (!r && r.error().code != 404) return r.error();
   }

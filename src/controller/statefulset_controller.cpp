@@ -12,12 +12,12 @@ namespace {
 constexpr const char* kRevisionLabel = "controller-revision-hash";
 }
 
-StatefulSetController::StatefulSetController(apiserver::Registry& registry, Informer& statefulSets, Informer& pods,
-                                             EventRecorder* events)
-    : registry_(registry), statefulSets_(statefulSets), pods_(pods), events_(events),
+StatefulSetController::StatefulSetController(client::Client& client, client::Informer& statefulSets, client::Informer& pods,
+                                             client::EventRecorder* events)
+    : client_(client), statefulSets_(statefulSets), pods_(pods), events_(events),
       loop_("statefulset-controller", [this](const std::string& key) { return reconcile(key); }) {
-  statefulSets_.addHandler([this](const std::string&, const ObjectPtr& s, const ObjectPtr&) { loop_.queue().add(keyOf(*s)); });
-  pods_.addHandler([this](const std::string&, const ObjectPtr& pod, const ObjectPtr&) {
+  statefulSets_.addHandler([this](const std::string&, const client::ObjectPtr& s, const client::ObjectPtr&) { loop_.queue().add(client::keyOf(*s)); });
+  pods_.addHandler([this](const std::string&, const client::ObjectPtr& pod, const client::ObjectPtr&) {
     if (std::string owner = controllerKey(*pod, "StatefulSet"); !owner.empty()) loop_.queue().add(owner);
   });
 }
@@ -29,7 +29,7 @@ Status StatefulSetController::ensureClaims(const json::value& sts, const std::st
   std::string ns = api::stringAt(sts, "metadata.namespace");
   for (const auto& vct : vcts->get_array()) {
     std::string claim = api::stringAt(vct, "metadata.name") + "-" + podName;
-    if (registry_.get(pvcType, ns, claim)) continue;
+    if (client_.get(pvcType, ns, claim)) continue;
     json::object labels;
     if (const json::value* l = api::valueAt(sts, "spec.selector.matchLabels"); l && l->is_object()) labels = l->get_object();
     if (const json::value* l = api::valueAt(vct, "metadata.labels"); l && l->is_object())
@@ -37,7 +37,7 @@ Status StatefulSetController::ensureClaims(const json::value& sts, const std::st
     json::value spec = api::valueAt(vct, "spec") ? *api::valueAt(vct, "spec") : json::value(json::object());
     json::value pvc = json::object{{"apiVersion", "v1"}, {"kind", "PersistentVolumeClaim"},
                                    {"metadata", json::object{{"name", claim}, {"namespace", ns}, {"labels", labels}}}, {"spec", spec}};
-    auto created = registry_.create(pvcType, ns, pvc);
+    auto created = client_.create(pvcType, ns, pvc);
     if (!created && created.error().reason != "AlreadyExists") {
       if (events_) events_->warning(sts, "FailedCreate", "create Claim " + claim + " for Pod " + podName + " failed error: " + created.error().message);
       return created.error();
@@ -48,8 +48,8 @@ Status StatefulSetController::ensureClaims(const json::value& sts, const std::st
 }
 
 Result<Requeue> StatefulSetController::reconcile(const std::string& key) {
-  auto [ns, name] = splitKey(key);
-  ObjectPtr sts = statefulSets_.get(ns, name);
+  auto [ns, name] = client::splitKey(key);
+  client::ObjectPtr sts = statefulSets_.get(ns, name);
   if (!sts || api::valueAt(*sts, "metadata.deletionTimestamp")) return Requeue::done();
   const api::ResourceType& podType = *api::findByKind("v1", "Pod");
   std::string uid = api::stringAt(*sts, "metadata.uid");
@@ -60,8 +60,8 @@ Result<Requeue> StatefulSetController::reconcile(const std::string& key) {
   const json::value* templ = api::valueAt(*sts, "spec.template");
   std::string revision = name + "-" + templateHash(templ ? *templ : json::value());
 
-  std::map<int64_t, ObjectPtr> byOrdinal;
-  std::vector<ObjectPtr> strays;  // ordinals >= replicas
+  std::map<int64_t, client::ObjectPtr> byOrdinal;
+  std::vector<client::ObjectPtr> strays;  // ordinals >= replicas
   for (const auto& pod : pods_.listByOwner(uid)) {
     const json::value* ref = controllerRef(*pod);
     if (!ref || api::stringAt(*ref, "uid") != uid) continue;
@@ -108,7 +108,7 @@ Result<Requeue> StatefulSetController::reconcile(const std::string& key) {
     auto it = byOrdinal.find(i);
     if (it == byOrdinal.end()) {
       if (Status s = ensureClaims(*sts, name + "-" + std::to_string(i)); !s) return s.error();
-      auto created = registry_.create(podType, ns, makePod(i));
+      auto created = client_.create(podType, ns, makePod(i));
       if (!created && created.error().reason != "AlreadyExists") return created.error();
       if (created && events_) events_->normal(*sts, "SuccessfulCreate", "create Pod " + name + "-" + std::to_string(i) + " in StatefulSet " + name + " successful");
       if (!parallel) break;
@@ -117,7 +117,7 @@ Result<Requeue> StatefulSetController::reconcile(const std::string& key) {
     if (!parallel && !healthy(*it->second)) break;
   }
   // Scale down from the highest ordinal, one at a time unless Parallel.
-  std::sort(strays.begin(), strays.end(), [](const ObjectPtr& a, const ObjectPtr& b) {
+  std::sort(strays.begin(), strays.end(), [](const client::ObjectPtr& a, const client::ObjectPtr& b) {
     return api::stringAt(*a, "metadata.name").size() != api::stringAt(*b, "metadata.name").size()
                ? api::stringAt(*a, "metadata.name").size() > api::stringAt(*b, "metadata.name").size()
                : api::stringAt(*a, "metadata.name") > api::stringAt(*b, "metadata.name");
@@ -127,7 +127,7 @@ Result<Requeue> StatefulSetController::reconcile(const std::string& key) {
       if (!parallel) break;
       continue;
     }
-    auto r = registry_.remove(podType, ns, api::stringAt(*p, "metadata.name"));
+    auto r = client_.remove(podType, ns, api::stringAt(*p, "metadata.name"));
     if (!r && r.error().code != 404) return r.error();
     if (events_) events_->normal(*sts, "SuccessfulDelete", "delete Pod " + api::stringAt(*p, "metadata.name") + " in StatefulSet " + name + " successful");
     if (!parallel) break;
@@ -140,7 +140,7 @@ Result<Requeue> StatefulSetController::reconcile(const std::string& key) {
       for (auto it = byOrdinal.rbegin(); it != byOrdinal.rend(); ++it) {
         if (it->first < partition) break;
         if (api::stringAt(*it->second, std::string("metadata.labels.") + kRevisionLabel) == revision) continue;
-        auto r = registry_.remove(podType, ns, api::stringAt(*it->second, "metadata.name"));
+        auto r = client_.remove(podType, ns, api::stringAt(*it->second, "metadata.name"));
         if (!r && r.error().code != 404) return r.error();
         break;
       }
@@ -160,7 +160,7 @@ Result<Requeue> StatefulSetController::reconcile(const std::string& key) {
                       {"availableReplicas", available}, {"updateRevision", revision},
                       {"currentRevision", updated == count ? revision : api::stringAt(*sts, "status.currentRevision")}};
   if (!sameStatus(api::valueAt(*sts, "status"), status)) {
-    auto r = registry_.patch(*api::findByKind("apps/v1", "StatefulSet"), ns, name, apiserver::PatchType::Merge,
+    auto r = client_.patch(*api::findByKind("apps/v1", "StatefulSet"), ns, name, client::PatchType::Merge,
                              json::object{{"status", status}}, "status");
     if (!r && r.error().code != 404) return r.error();
   }

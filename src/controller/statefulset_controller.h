@@ -5,15 +5,15 @@
 // deleted (OnDelete). Pod revisions are recorded in controller-revision-hash.
 // Not yet: volumeClaimTemplates (no PersistentVolumeClaims until the native runtime mounts them).
 #pragma once
-#include "controller/event_recorder.h"
-#include "controller/informer.h"
+#include "client/event_recorder.h"
+#include "client/informer.h"
 #include "controller/reconcile_loop.h"
 
 namespace skiff::controller {
 
 class StatefulSetController {
  public:
-  StatefulSetController(apiserver::Registry& registry, Informer& statefulSets, Informer& pods, EventRecorder* events = nullptr);
+  StatefulSetController(client::Client& client, client::Informer& statefulSets, client::Informer& pods, client::EventRecorder* events = nullptr);
   void start(int workers = 1) { loop_.start(workers); }
   void stop() { loop_.stop(); }
   Result<Requeue> reconcile(const std::string& key);
@@ -22,10 +22,10 @@ class StatefulSetController {
   // Creates the claims of one pod from the volumeClaimTemplates (kept when the pod goes: the next
   // pod of that ordinal gets the same data, as persistentVolumeClaimRetentionPolicy Retain says).
   Status ensureClaims(const boost::json::value& sts, const std::string& podName);
-  apiserver::Registry& registry_;
-  Informer& statefulSets_;
-  Informer& pods_;
-  EventRecorder* events_;
+  client::Client& client_;
+  client::Informer& statefulSets_;
+  client::Informer& pods_;
+  client::EventRecorder* events_;
   ReconcileLoop loop_;
 };
 

@@ -3,7 +3,13 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <condition_variable>
+#include <map>
 #include <optional>
+#include <thread>
 #include <variant>
 
 #include "http/http.h"
@@ -21,7 +27,108 @@ namespace {
 using TlsSocket = asio::ssl::stream<tcp::socket>;
 using Connection = std::variant<std::monostate, tcp::socket, TlsSocket>;
 
+// Shuts down the sockets of calls that passed their deadline, so a blocking read returns. One
+// process-wide thread; an armed entry is disarmed before its socket is closed.
+class DeadlineReaper {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static DeadlineReaper& instance() {
+    static DeadlineReaper* r = new DeadlineReaper;  // never destroyed: calls may run during exit
+    return *r;
+  }
+  uint64_t arm(int fd, Clock::time_point deadline) {
+    std::lock_guard lock(mutex_);
+    uint64_t id = next_++;
+    entries_[id] = {fd, deadline, false};
+    cv_.notify_one();
+    return id;
+  }
+  void rearm(uint64_t id, Clock::time_point deadline) {
+    std::lock_guard lock(mutex_);
+    if (auto it = entries_.find(id); it != entries_.end()) it->second.deadline = deadline;
+  }
+  // True when the deadline had passed (the socket was shut down).
+  bool disarm(uint64_t id) {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return false;
+    bool fired = it->second.fired;
+    entries_.erase(it);
+    return fired;
+  }
+
+ private:
+  struct Entry {
+    int fd;
+    Clock::time_point deadline;
+    bool fired;
+  };
+  DeadlineReaper() { std::thread([this] { run(); }).detach(); }
+  void run() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      auto next = Clock::time_point::max();
+      auto now = Clock::now();
+      for (auto& [id, e] : entries_) {
+        if (e.fired) continue;
+        if (e.deadline <= now) {
+          ::shutdown(e.fd, SHUT_RDWR);
+          e.fired = true;
+        } else {
+          next = std::min(next, e.deadline);
+        }
+      }
+      if (next == Clock::time_point::max()) cv_.wait(lock);
+      else cv_.wait_until(lock, next);
+    }
+  }
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::map<uint64_t, Entry> entries_;
+  uint64_t next_ = 1;
+};
+
+// Arms a deadline for one call on `fd` for the life of the guard.
+class Deadline {
+ public:
+  Deadline(int fd, std::chrono::milliseconds timeout)
+      : id_(timeout.count() > 0 && fd >= 0 ? DeadlineReaper::instance().arm(fd, DeadlineReaper::Clock::now() + timeout) : 0) {}
+  ~Deadline() { expired(); }
+  void extend(std::chrono::milliseconds timeout) {
+    if (id_) DeadlineReaper::instance().rearm(id_, DeadlineReaper::Clock::now() + timeout);
+  }
+  bool expired() {
+    if (id_) fired_ = DeadlineReaper::instance().disarm(id_) || fired_;
+    id_ = 0;
+    return fired_;
+  }
+
+ private:
+  uint64_t id_;
+  bool fired_ = false;
+};
+
 }  // namespace
+
+void Cancellation::cancel() {
+  std::lock_guard lock(mutex_);
+  cancelled_ = true;
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+}
+bool Cancellation::cancelled() const {
+  std::lock_guard lock(mutex_);
+  return cancelled_;
+}
+bool Cancellation::attach(int fd) {
+  std::lock_guard lock(mutex_);
+  if (cancelled_) return false;
+  fd_ = fd;
+  return true;
+}
+void Cancellation::detach() {
+  std::lock_guard lock(mutex_);
+  fd_ = -1;
+}
 
 struct Client::Impl {
   std::string host;
@@ -29,6 +136,8 @@ struct Client::Impl {
   std::string token;
   std::string caPem;
   std::string peer;  // what the server is, for messages ("" = the skiff API)
+  std::string certPem, keyPem;  // our client certificate, when the server asks for one
+  std::chrono::milliseconds timeout{0};
   asio::io_context io;
   std::optional<asio::ssl::context> tls;
   Connection conn;
@@ -42,7 +151,14 @@ struct Client::Impl {
     tcp::resolver resolver(io);
     auto results = resolver.resolve(host, std::to_string(port), ec);
     tcp::socket socket(io);
-    if (!ec) asio::connect(socket, results, ec);
+    if (!ec) {
+      ec = asio::error::host_not_found;
+      for (const auto& entry : results) {
+        socket.close(ec);
+        ec = connectWithin(socket, entry.endpoint());
+        if (!ec) break;
+      }
+    }
     std::string where = host + ":" + std::to_string(port);
     if (ec) {
       if (!peer.empty()) return Error::unavailable("cannot reach " + peer + " at " + where + ": " + ec.message());
@@ -60,12 +176,24 @@ struct Client::Impl {
       else tls->add_certificate_authority(asio::buffer(caPem), ec);
       if (ec) return Error::badRequest("the CA certificate in the kubeconfig is unusable: " + ec.message());
       tls->set_verify_mode(asio::ssl::verify_peer);
+      if (!certPem.empty()) {
+        tls->use_certificate_chain(asio::buffer(certPem), ec);
+        if (!ec) tls->use_private_key(asio::buffer(keyPem), asio::ssl::context::pem, ec);
+        if (ec) {
+          tls.reset();
+          return Error::badRequest("the client certificate or key is unusable: " + ec.message());
+        }
+      }
     }
     auto& s = conn.emplace<TlsSocket>(std::move(socket), *tls);
     s.set_verify_callback(asio::ssl::host_name_verification(host));
     if (!std::isdigit(static_cast<unsigned char>(host[0])) && host.find(':') == std::string::npos)
       SSL_set_tlsext_host_name(s.native_handle(), host.c_str());
-    s.handshake(asio::ssl::stream_base::client, ec);
+    {
+      Deadline deadline(s.next_layer().native_handle(), connectTimeout());
+      s.handshake(asio::ssl::stream_base::client, ec);
+      if (deadline.expired() && ec) ec = asio::error::timed_out;
+    }
     if (ec) {
       disconnect();
       if (!peer.empty()) return Error::unavailable("TLS handshake with " + peer + " at " + where + " failed: " + ec.message());
@@ -73,6 +201,42 @@ struct Client::Impl {
                                 " (is the kubeconfig's certificate-authority-data from this server?)");
     }
     return {};
+  }
+
+  std::chrono::milliseconds connectTimeout() const {
+    return timeout.count() > 0 ? timeout : std::chrono::milliseconds(10000);
+  }
+
+  // A TCP connect bounded by connectTimeout(): an address that drops SYNs must not hold a
+  // caller (an agent failing over between servers) for the kernel's two minutes.
+  boost::system::error_code connectWithin(tcp::socket& socket, const tcp::endpoint& endpoint) {
+    boost::system::error_code ec;
+    socket.open(endpoint.protocol(), ec);
+    if (ec) return ec;
+    socket.non_blocking(true, ec);
+    socket.connect(endpoint, ec);
+    if (ec == asio::error::would_block || ec == asio::error::in_progress) {
+      pollfd p{socket.native_handle(), POLLOUT, 0};
+      int n = ::poll(&p, 1, int(connectTimeout().count()));
+      if (n <= 0) return asio::error::timed_out;
+      int err = 0;
+      socklen_t len = sizeof err;
+      ::getsockopt(socket.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len);
+      ec = err ? boost::system::error_code(err, boost::system::system_category()) : boost::system::error_code{};
+    }
+    if (!ec) socket.non_blocking(false, ec);
+    return ec;
+  }
+
+  int nativeFd() {
+    return std::visit(
+        [](auto& s) -> int {
+          using S = std::decay_t<decltype(s)>;
+          if constexpr (std::is_same_v<S, std::monostate>) return -1;
+          else if constexpr (std::is_same_v<S, tcp::socket>) return s.native_handle();
+          else return s.next_layer().native_handle();
+        },
+        conn);
   }
 
   template <class F>
@@ -120,6 +284,15 @@ Client::Client(std::string host, uint16_t port, std::string bearerToken, std::st
 }
 Client::~Client() = default;
 
+void Client::setIdentity(std::string certPem, std::string keyPem) {
+  impl_->certPem = std::move(certPem);
+  impl_->keyPem = std::move(keyPem);
+  impl_->tls.reset();
+  impl_->disconnect();
+}
+
+void Client::setTimeout(std::chrono::milliseconds timeout) { impl_->timeout = timeout; }
+
 Result<ClientResponse> Client::request(const std::string& method, const std::string& target, const std::string& body,
                                        const std::string& contentType, const Headers& extra) {
   auto req = impl_->makeRequest(method, target, body, contentType, extra);
@@ -130,14 +303,19 @@ Result<ClientResponse> Client::request(const std::string& method, const std::str
       if (Status s = impl_->connect(); !s) return s.error();
     beast::http::response_parser<beast::http::string_body> parser;
     parser.body_limit(1ull << 32);
+    Deadline deadline(impl_->nativeFd(), impl_->timeout);
     boost::system::error_code ec = impl_->withSocket([&](auto& s) {
       boost::system::error_code e;
       beast::http::write(s, req, e);
       if (!e) beast::http::read(s, impl_->buffer, parser, e);
       return e;
     });
+    bool timedOut = deadline.expired();
     if (ec) {
       impl_->disconnect();
+      if (timedOut)
+        return Error::unavailable("request to " + impl_->host + ":" + std::to_string(impl_->port) + " timed out after " +
+                                  std::to_string(impl_->timeout.count()) + " ms");
       if (!fresh) continue;
       return Error::unavailable("request to " + impl_->host + ":" + std::to_string(impl_->port) + " failed: " + ec.message());
     }
@@ -158,7 +336,8 @@ Result<ClientResponse> Client::request(const std::string& method, const std::str
 
 Result<int> Client::stream(const std::string& target, const Headers& extra,
                            const std::function<bool(std::string_view)>& onData,
-                           std::map<std::string, std::string>* headersOut) {
+                           std::map<std::string, std::string>* headersOut, Cancellation* cancel,
+                           std::chrono::milliseconds idleTimeout) {
   // Streams use their own connection so the keep-alive one stays usable.
   Client::Impl conn;
   conn.host = impl_->host;
@@ -166,7 +345,19 @@ Result<int> Client::stream(const std::string& target, const Headers& extra,
   conn.token = impl_->token;
   conn.caPem = impl_->caPem;
   conn.peer = impl_->peer;
+  conn.certPem = impl_->certPem;
+  conn.keyPem = impl_->keyPem;
+  conn.timeout = impl_->timeout;
+  if (cancel && cancel->cancelled()) return Error::unavailable("streaming " + target + " was cancelled");
   if (Status s = conn.connect(); !s) return s.error();
+  if (cancel && !cancel->attach(conn.nativeFd())) return Error::unavailable("streaming " + target + " was cancelled");
+  struct Detach {
+    Cancellation* c;
+    ~Detach() {
+      if (c) c->detach();
+    }
+  } detach{cancel};
+  Deadline idle(conn.nativeFd(), idleTimeout);
   auto req = conn.makeRequest("GET", target, "", "", extra);
   int status = 0;
   boost::system::error_code ec = conn.withSocket([&](auto& s) {
@@ -191,13 +382,19 @@ Result<int> Client::stream(const std::string& target, const Headers& extra,
       parser.get().body().size = sizeof buf;
       beast::http::read_some(s, conn.buffer, parser, e);
       if (e == beast::http::error::need_buffer) e = {};
-      if (e) break;
+      if (e) return e;
+      idle.extend(idleTimeout);
       size_t n = sizeof buf - parser.get().body().size;
       if (n && !onData(std::string_view(buf, n))) break;
     }
     return boost::system::error_code{};
   });
-  if (ec) return Error::unavailable("streaming " + target + " from " + (conn.peer.empty() ? "the skiff API" : conn.peer) + " failed: " + ec.message());
+  bool timedOut = idle.expired();
+  if (ec && status == 0)
+    return Error::unavailable("streaming " + target + " from " + (conn.peer.empty() ? "the skiff API" : conn.peer) + " failed: " +
+                              (timedOut ? "no answer within " + std::to_string(idleTimeout.count()) + " ms" : ec.message()));
+  if (ec && (timedOut || (cancel && cancel->cancelled())))
+    return Error::unavailable("streaming " + target + (timedOut ? " stalled: nothing for " + std::to_string(idleTimeout.count()) + " ms" : " was cancelled"));
   return status;
 }
 
@@ -208,6 +405,9 @@ Result<std::unique_ptr<WebSocket>> Client::openWebSocket(const std::string& targ
   conn->token = impl_->token;
   conn->caPem = impl_->caPem;
   conn->peer = impl_->peer;
+  conn->certPem = impl_->certPem;
+  conn->keyPem = impl_->keyPem;
+  conn->timeout = impl_->timeout;
   if (Status s = conn->connect(); !s) return s.error();
   std::string offered;
   for (const auto& p : protocols) offered += (offered.empty() ? "" : ", ") + p;

@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -161,6 +162,22 @@ struct ClientResponse {
   std::string body;
 };
 
+// Lets another thread abort a blocking client call: the call's socket is shut down, so the call
+// returns an error at once (as does any later call handed the same Cancellation).
+class Cancellation {
+ public:
+  void cancel();
+  bool cancelled() const;
+  // Used by the client: binds the call's socket (false when already cancelled) and unbinds it.
+  bool attach(int fd);
+  void detach();
+
+ private:
+  mutable std::mutex mutex_;
+  int fd_ = -1;
+  bool cancelled_ = false;
+};
+
 // One keep-alive connection to host:port; reconnects when the server closed it.
 class Client {
  public:
@@ -172,6 +189,12 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
+  // A client certificate (PEM) to present to the server (mutual TLS).
+  void setIdentity(std::string certPem, std::string keyPem);
+  // Bounds each request from connect to the last response byte (zero: unbounded). Streams are
+  // bounded by `idleTimeout` between chunks instead.
+  void setTimeout(std::chrono::milliseconds timeout);
+
   Result<ClientResponse> request(const std::string& method, const std::string& target, const std::string& body = "",
                                  const std::string& contentType = "application/json", const Headers& extra = {});
   // Opens a WebSocket on a new connection, offering `protocols`.
@@ -179,9 +202,12 @@ class Client {
   // Streams a response body to `onData` as it arrives, until the server ends it or onData
   // returns false. Returns the status code (and the response headers, when asked: filled before
   // the first onData call, with the status under ":status").
+  // `cancel` lets another thread end the stream; `idleTimeout` (non-zero) ends it when the server
+  // sends nothing for that long (a peer that vanished without closing the connection).
   Result<int> stream(const std::string& target, const Headers& extra,
                      const std::function<bool(std::string_view)>& onData,
-                     std::map<std::string, std::string>* headersOut = nullptr);
+                     std::map<std::string, std::string>* headersOut = nullptr, Cancellation* cancel = nullptr,
+                     std::chrono::milliseconds idleTimeout = {});
 
  private:
   struct Impl;

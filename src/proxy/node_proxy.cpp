@@ -48,25 +48,25 @@ observe::Histogram& buildDuration() {
 
 }  // namespace
 
-NodeProxy::NodeProxy(apiserver::Registry& registry, NodeProxyInformers informers, NodeProxyOptions options)
-    : registry_(registry), inf_(informers), options_(std::move(options)), data_(options_.data), builder_(options_.hostPort) {
-  auto poke = [this](const std::string&, const controller::ObjectPtr&, const controller::ObjectPtr&) {
+NodeProxy::NodeProxy(client::Client& client, NodeProxyInformers informers, NodeProxyOptions options)
+    : client_(client), inf_(informers), options_(std::move(options)), data_(options_.data), builder_(options_.hostPort) {
+  auto poke = [this](const std::string&, const client::ObjectPtr&, const client::ObjectPtr&) {
     {
       std::lock_guard lock(mutex_);
       dirty_ = true;
     }
     cv_.notify_one();
   };
-  for (controller::Informer* i : {&inf_.services, &inf_.endpoints, &inf_.pods, &inf_.gatewayClasses, &inf_.gateways, &inf_.httpRoutes,
+  for (client::Informer* i : {&inf_.services, &inf_.endpoints, &inf_.pods, &inf_.gatewayClasses, &inf_.gateways, &inf_.httpRoutes,
                                   &inf_.authorizationPolicies, &inf_.referenceGrants, &inf_.namespaces, &inf_.grpcRoutes, &inf_.tlsRoutes,
                                   &inf_.tcpRoutes, &inf_.udpRoutes})
     i->addHandler(poke);
   // Of Secrets only certificates matter (HTTPS Gateway listeners).
-  inf_.secrets.addHandler([poke](const std::string& key, const controller::ObjectPtr& before, const controller::ObjectPtr& after) {
+  inf_.secrets.addHandler([poke](const std::string& key, const client::ObjectPtr& before, const client::ObjectPtr& after) {
     if ((before && isTlsSecret(*before)) || (after && isTlsSecret(*after))) poke(key, before, after);
   });
   // Nodes change every heartbeat; only their addresses matter here (where the mesh dials).
-  inf_.nodes.addHandler([poke](const std::string& key, const controller::ObjectPtr& before, const controller::ObjectPtr& after) {
+  inf_.nodes.addHandler([poke](const std::string& key, const client::ObjectPtr& before, const client::ObjectPtr& after) {
     const json::value* a = before ? api::valueAt(*before, "status.addresses") : nullptr;
     const json::value* b = after ? api::valueAt(*after, "status.addresses") : nullptr;
     if ((a == nullptr) != (b == nullptr) || (a && *a != *b)) poke(key, before, after);
@@ -199,10 +199,10 @@ void NodeProxy::syncAddresses(const RouteTable& table) {
 void NodeProxy::writeStatus(const BuildResult& result) {
   // Listeners the data plane could not open make their Gateway listener un-Programmed.
   auto errors = data_.listenErrors();
-  auto write = [&](const char* kind, controller::Informer& informer, const std::map<std::string, json::value>& desired) {
+  auto write = [&](const char* kind, client::Informer& informer, const std::map<std::string, json::value>& desired) {
     const api::ResourceType& type = informer.type();
     for (const auto& [key, status] : desired) {
-      auto [ns, name] = controller::splitKey(key);
+      auto [ns, name] = client::splitKey(key);
       if (!type.namespaced) name = key;
       auto current = type.namespaced ? informer.get(ns, name) : informer.get("", name);
       if (!current) continue;
@@ -224,7 +224,7 @@ void NodeProxy::writeStatus(const BuildResult& result) {
       const json::value* cur = api::valueAt(*current, "status");
       carryTransitionTimes(want, cur);
       if (cur && *cur == want) continue;
-      auto r = registry_.patch(type, type.namespaced ? ns : "", name, apiserver::PatchType::Merge, json::object{{"status", want}}, "status");
+      auto r = client_.patch(type, type.namespaced ? ns : "", name, client::PatchType::Merge, json::object{{"status", want}}, "status");
       if (!r && r.error().code != 404) log::warn("proxy", std::string("writing status of ") + kind + " " + key + ": " + r.error().message);
     }
   };

@@ -11,9 +11,9 @@
 #include <string>
 #include <thread>
 
-#include "apiserver/registry.h"
+#include "client/client.h"
 #include "common/result.h"
-#include "controller/informer.h"
+#include "client/informer.h"
 #include "proxy/http_proxy.h"
 #include "proxy/route_builder.h"
 
@@ -28,15 +28,15 @@ struct NodeProxyOptions {
 };
 
 struct NodeProxyInformers {
-  controller::Informer &services, &endpoints, &pods, &gatewayClasses, &gateways, &httpRoutes, &authorizationPolicies, &nodes;
-  controller::Informer &secrets, &referenceGrants;  // HTTPS Gateway listeners' certificates; cross-namespace grants
-  controller::Informer& namespaces;  // labels, for Gateway listeners' namespace selectors
-  controller::Informer &grpcRoutes, &tlsRoutes, &tcpRoutes, &udpRoutes;
+  client::Informer &services, &endpoints, &pods, &gatewayClasses, &gateways, &httpRoutes, &authorizationPolicies, &nodes;
+  client::Informer &secrets, &referenceGrants;  // HTTPS Gateway listeners' certificates; cross-namespace grants
+  client::Informer& namespaces;  // labels, for Gateway listeners' namespace selectors
+  client::Informer &grpcRoutes, &tlsRoutes, &tcpRoutes, &udpRoutes;
 };
 
 class NodeProxy {
  public:
-  NodeProxy(apiserver::Registry& registry, NodeProxyInformers informers, NodeProxyOptions options);
+  NodeProxy(client::Client& client, NodeProxyInformers informers, NodeProxyOptions options);
   ~NodeProxy();
   Status start();
   void stop();
@@ -52,7 +52,7 @@ class NodeProxy {
   void syncAddresses(const RouteTable& table);
   void writeStatus(const BuildResult& result);
 
-  apiserver::Registry& registry_;
+  client::Client& client_;
   NodeProxyInformers inf_;
   NodeProxyOptions options_;
   HttpProxy data_;

@@ -24,14 +24,14 @@ bool holdsResources(const json::value& pod) {
 }
 }  // namespace
 
-SchedulerController::SchedulerController(apiserver::Registry& registry, controller::Informer& pods,
-                                         controller::Informer& nodes, int workers, controller::EventRecorder* events)
-    : registry_(registry), pods_(pods), nodes_(nodes), workers_(workers), events_(events) {
-  pods_.addHandler([this](const std::string& t, const controller::ObjectPtr& p, const controller::ObjectPtr& o) { onPod(t, p, o); });
-  nodes_.addHandler([this](const std::string& t, const controller::ObjectPtr& n, const controller::ObjectPtr&) { onNode(t, n); });
+SchedulerController::SchedulerController(client::Client& client, client::Informer& pods,
+                                         client::Informer& nodes, int workers, client::EventRecorder* events)
+    : client_(client), pods_(pods), nodes_(nodes), workers_(workers), events_(events) {
+  pods_.addHandler([this](const std::string& t, const client::ObjectPtr& p, const client::ObjectPtr& o) { onPod(t, p, o); });
+  nodes_.addHandler([this](const std::string& t, const client::ObjectPtr& n, const client::ObjectPtr&) { onNode(t, n); });
 }
 
-void SchedulerController::onNode(const std::string& type, const controller::ObjectPtr& node) {
+void SchedulerController::onNode(const std::string& type, const client::ObjectPtr& node) {
   std::string name = api::stringAt(*node, "metadata.name");
   bool becameUsable = false;
   {
@@ -89,8 +89,8 @@ Resources* SchedulerController::requestedOn(const std::string& node) {
   return it == index_.end() ? &orphanUsage_[node] : &infos_[it->second].requested;
 }
 
-void SchedulerController::onPod(const std::string& type, const controller::ObjectPtr& pod, const controller::ObjectPtr&) {
-  std::string key = controller::keyOf(*pod);
+void SchedulerController::onPod(const std::string& type, const client::ObjectPtr& pod, const client::ObjectPtr&) {
+  std::string key = client::keyOf(*pod);
   if (type == "DELETED" || !holdsResources(*pod)) {
     unaccount(key);
   } else {
@@ -174,8 +174,8 @@ void SchedulerController::run() {
 }
 
 void SchedulerController::scheduleOne(const std::string& key) {
-  auto [ns, name] = controller::splitKey(key);
-  controller::ObjectPtr pod = pods_.get(ns, name);
+  auto [ns, name] = client::splitKey(key);
+  client::ObjectPtr pod = pods_.get(ns, name);
   if (!pod || !isPending(*pod)) return;
   ++attempts_;
   static observe::Family<observe::Counter> attemptsMetric("scheduler_schedule_attempts_total",
@@ -226,13 +226,13 @@ void SchedulerController::scheduleOne(const std::string& key) {
     if (plan) {
       const api::ResourceType& podType = *api::findByKind("v1", "Pod");
       for (const auto& victim : plan->victims) {
-        auto [vns, vname] = controller::splitKey(victim);
+        auto [vns, vname] = client::splitKey(victim);
         if (auto v = pods_.get(vns, vname); v && events_)
           events_->normal(*v, "Preempted", "Preempted by pod " + std::string(api::stringAt(*pod, "metadata.uid")) + " on node " + plan->node);
-        auto r = registry_.remove(podType, vns, vname);
+        auto r = client_.remove(podType, vns, vname);
         if (!r && r.error().code != 404) log::warn("scheduler", "preempting " + victim + ": " + r.error().message);
       }
-      auto r = registry_.patch(podType, ns, name, apiserver::PatchType::Merge,
+      auto r = client_.patch(podType, ns, name, client::PatchType::Merge,
                                json::object{{"status", json::object{{"nominatedNodeName", plan->node}}}}, "status");
       (void)r;
       report.result = "preempting";
@@ -254,11 +254,11 @@ void SchedulerController::scheduleOne(const std::string& key) {
                                                                        {"lastProbeTime", nullptr},
                                                                        {"lastTransitionTime", api::rfc3339Now()}}}}}}};
     if (events_) events_->warning(*pod, "FailedScheduling", d.message);
-    auto r = registry_.patch(*api::findByKind("v1", "Pod"), ns, name, apiserver::PatchType::Strategic, patch, "status");
+    auto r = client_.patch(*api::findByKind("v1", "Pod"), ns, name, client::PatchType::Strategic, patch, "status");
     if (!r && r.error().code != 404) log::warn("scheduler", "recording why " + key + " is unschedulable: " + r.error().message);
     return;
   }
-  auto bound = registry_.bind(ns, name, d.node);
+  auto bound = client_.bind(ns, name, d.node);
   if (!bound) {
     unaccount(key);
     if (bound.error().code == 404 || bound.error().code == 409) return;  // deleted or bound meanwhile

@@ -13,8 +13,8 @@
 #include <thread>
 #include <vector>
 
-#include "controller/event_recorder.h"
-#include "controller/informer.h"
+#include "client/event_recorder.h"
+#include "client/informer.h"
 #include "controller/work_queue.h"
 #include "scheduler/scheduler.h"
 
@@ -22,8 +22,8 @@ namespace skiff::scheduler {
 
 class SchedulerController {
  public:
-  SchedulerController(apiserver::Registry& registry, controller::Informer& pods, controller::Informer& nodes,
-                      int workers = 4, controller::EventRecorder* events = nullptr);
+  SchedulerController(client::Client& client, client::Informer& pods, client::Informer& nodes,
+                      int workers = 4, client::EventRecorder* events = nullptr);
   ~SchedulerController() { stop(); }
   void start();
   void stop();
@@ -32,7 +32,7 @@ class SchedulerController {
   uint64_t attempts() const { return attempts_.load(); }
 
  private:
-  void onPod(const std::string& type, const controller::ObjectPtr& pod, const controller::ObjectPtr& old);
+  void onPod(const std::string& type, const client::ObjectPtr& pod, const client::ObjectPtr& old);
   void run();
   void scheduleOne(const std::string& key);
   void account(const std::string& podKey, const std::string& node, const Resources& r,
@@ -40,24 +40,24 @@ class SchedulerController {
   void unaccount(const std::string& podKey);
   void retryUnschedulable();
 
-  apiserver::Registry& registry_;
-  controller::Informer& pods_;
-  controller::Informer& nodes_;
+  client::Client& client_;
+  client::Informer& pods_;
+  client::Informer& nodes_;
   int workers_;
-  controller::EventRecorder* events_;
+  client::EventRecorder* events_;
   controller::WorkQueue queue_;
   std::vector<std::thread> threads_;
   std::thread resync_;
   std::atomic<bool> stopping_{false};
 
-  void onNode(const std::string& type, const controller::ObjectPtr& node);
+  void onNode(const std::string& type, const client::ObjectPtr& node);
   Resources* requestedOn(const std::string& node);  // usageMutex_ held
 
   // The snapshot decisions read: one NodeInfo per node, kept current by node events, with the
   // requests of the pods on it kept current by pod events. Guarded by usageMutex_.
   std::mutex usageMutex_;
   std::vector<NodeInfo> infos_;
-  std::vector<controller::ObjectPtr> nodeObjects_;                    // keeps infos_[i].node alive
+  std::vector<client::ObjectPtr> nodeObjects_;                    // keeps infos_[i].node alive
   std::map<std::string, size_t> index_;                               // node name -> infos_ index
   std::map<std::string, Resources> orphanUsage_;                      // requests on nodes not seen yet
   std::map<std::string, std::pair<std::string, Resources>> placed_;   // pod key -> (node, requests)

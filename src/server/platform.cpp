@@ -15,6 +15,7 @@
 #include "apiserver/apiserver.h"
 #include "apiserver/registry.h"
 #include "cli/kubeconfig.h"
+#include "client/local_client.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "agent/node_agent.h"
@@ -31,10 +32,10 @@
 #include "controller/endpoints_controller.h"
 #include "controller/job_controller.h"
 #include "controller/statefulset_controller.h"
-#include "controller/event_recorder.h"
+#include "client/event_recorder.h"
 #include "controller/garbage_collector.h"
 #include "controller/hpa_controller.h"
-#include "controller/informer.h"
+#include "client/informer.h"
 #include "controller/namespace_controller.h"
 #include "controller/node_lifecycle_controller.h"
 #include "controller/replicaset_controller.h"
@@ -177,10 +178,11 @@ class PlatformImpl final : public Platform {
   DataDirLock lock_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<apiserver::Registry> registry_;
+  std::unique_ptr<client::LocalClient> client_;  // what every in-process component sees of the API
   std::unique_ptr<apiserver::ApiServer> api_;
   std::unique_ptr<controller::NamespaceController> namespaces_;
-  std::map<std::string, std::unique_ptr<controller::Informer>> informers_;
-  std::unique_ptr<controller::EventRecorder> schedulerEvents_, rsEvents_, deployEvents_, nodeEvents_;
+  std::map<std::string, std::unique_ptr<client::Informer>> informers_;
+  std::unique_ptr<client::EventRecorder> schedulerEvents_, rsEvents_, deployEvents_, nodeEvents_;
   std::unique_ptr<scheduler::SchedulerController> scheduler_;
   std::unique_ptr<controller::ReplicaSetController> replicaSets_;
   std::unique_ptr<controller::DeploymentController> deployments_;
@@ -191,9 +193,9 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<controller::StatefulSetController> statefulSets_;
   std::unique_ptr<controller::EndpointsController> endpoints_;
   std::unique_ptr<controller::HpaController> hpa_;
-  std::unique_ptr<controller::EventRecorder> hpaEvents_;
-  std::unique_ptr<controller::EventRecorder> stsEvents_;
-  std::unique_ptr<controller::EventRecorder> jobEvents_, cronEvents_, dsEvents_;
+  std::unique_ptr<client::EventRecorder> hpaEvents_;
+  std::unique_ptr<client::EventRecorder> stsEvents_;
+  std::unique_ptr<client::EventRecorder> jobEvents_, cronEvents_, dsEvents_;
   std::unique_ptr<agent::SimulatedNodes> simulated_;
   std::unique_ptr<controller::NodeLifecycleController> nodeLifecycle_;
   std::unique_ptr<image::ImageStore> images_;      // isolating runtimes only
@@ -211,40 +213,40 @@ class PlatformImpl final : public Platform {
 
   // Builds the controllers on shared informers; informers start once every handler is in place.
   Status startControllers(const PlatformOptions& options) {
-    auto informer = [&](const char* apiVersion, const char* kind) -> controller::Informer& {
+    auto informer = [&](const char* apiVersion, const char* kind) -> client::Informer& {
       auto& slot = informers_[kind];
-      if (!slot) slot = std::make_unique<controller::Informer>(*registry_, *api::findByKind(apiVersion, kind));
+      if (!slot) slot = std::make_unique<client::Informer>(*client_, *api::findByKind(apiVersion, kind));
       return *slot;
     };
     auto& pods = informer("v1", "Pod");
     auto& nodes = informer("v1", "Node");
     auto& rs = informer("apps/v1", "ReplicaSet");
     auto& deploys = informer("apps/v1", "Deployment");
-    schedulerEvents_ = std::make_unique<controller::EventRecorder>(*registry_, "default-scheduler");
-    rsEvents_ = std::make_unique<controller::EventRecorder>(*registry_, "replicaset-controller");
-    deployEvents_ = std::make_unique<controller::EventRecorder>(*registry_, "deployment-controller");
-    nodeEvents_ = std::make_unique<controller::EventRecorder>(*registry_, "node-controller");
-    scheduler_ = std::make_unique<scheduler::SchedulerController>(*registry_, pods, nodes, 4, schedulerEvents_.get());
-    replicaSets_ = std::make_unique<controller::ReplicaSetController>(*registry_, rs, pods, rsEvents_.get());
-    deployments_ = std::make_unique<controller::DeploymentController>(*registry_, deploys, rs, deployEvents_.get());
+    schedulerEvents_ = std::make_unique<client::EventRecorder>(*client_, "default-scheduler");
+    rsEvents_ = std::make_unique<client::EventRecorder>(*client_, "replicaset-controller");
+    deployEvents_ = std::make_unique<client::EventRecorder>(*client_, "deployment-controller");
+    nodeEvents_ = std::make_unique<client::EventRecorder>(*client_, "node-controller");
+    scheduler_ = std::make_unique<scheduler::SchedulerController>(*client_, pods, nodes, 4, schedulerEvents_.get());
+    replicaSets_ = std::make_unique<controller::ReplicaSetController>(*client_, rs, pods, rsEvents_.get());
+    deployments_ = std::make_unique<controller::DeploymentController>(*client_, deploys, rs, deployEvents_.get());
     auto& jobInf = informer("batch/v1", "Job");
     auto& cronInf = informer("batch/v1", "CronJob");
     auto& dsInf = informer("apps/v1", "DaemonSet");
-    jobEvents_ = std::make_unique<controller::EventRecorder>(*registry_, "job-controller");
-    cronEvents_ = std::make_unique<controller::EventRecorder>(*registry_, "cronjob-controller");
-    dsEvents_ = std::make_unique<controller::EventRecorder>(*registry_, "daemonset-controller");
-    jobs_ = std::make_unique<controller::JobController>(*registry_, jobInf, pods, jobEvents_.get());
-    cronJobs_ = std::make_unique<controller::CronJobController>(*registry_, cronInf, jobInf, cronEvents_.get());
-    daemonSets_ = std::make_unique<controller::DaemonSetController>(*registry_, dsInf, pods, nodes, dsEvents_.get());
+    jobEvents_ = std::make_unique<client::EventRecorder>(*client_, "job-controller");
+    cronEvents_ = std::make_unique<client::EventRecorder>(*client_, "cronjob-controller");
+    dsEvents_ = std::make_unique<client::EventRecorder>(*client_, "daemonset-controller");
+    jobs_ = std::make_unique<controller::JobController>(*client_, jobInf, pods, jobEvents_.get());
+    cronJobs_ = std::make_unique<controller::CronJobController>(*client_, cronInf, jobInf, cronEvents_.get());
+    daemonSets_ = std::make_unique<controller::DaemonSetController>(*client_, dsInf, pods, nodes, dsEvents_.get());
     auto& stsInf = informer("apps/v1", "StatefulSet");
-    stsEvents_ = std::make_unique<controller::EventRecorder>(*registry_, "statefulset-controller");
-    statefulSets_ = std::make_unique<controller::StatefulSetController>(*registry_, stsInf, pods, stsEvents_.get());
+    stsEvents_ = std::make_unique<client::EventRecorder>(*client_, "statefulset-controller");
+    statefulSets_ = std::make_unique<controller::StatefulSetController>(*client_, stsInf, pods, stsEvents_.get());
     auto& svcInf = informer("v1", "Service");
-    endpoints_ = std::make_unique<controller::EndpointsController>(*registry_, svcInf, pods);
+    endpoints_ = std::make_unique<controller::EndpointsController>(*client_, svcInf, pods);
     auto& hpaInf = informer("autoscaling/v2", "HorizontalPodAutoscaler");
-    hpaEvents_ = std::make_unique<controller::EventRecorder>(*registry_, "horizontal-pod-autoscaler");
+    hpaEvents_ = std::make_unique<client::EventRecorder>(*client_, "horizontal-pod-autoscaler");
     hpa_ = std::make_unique<controller::HpaController>(
-        *registry_, hpaInf, pods,
+        *client_, hpaInf, pods,
         [this] {
           std::map<std::string, controller::PodUsage> out;
           if (!agent_) return out;
@@ -260,10 +262,10 @@ class PlatformImpl final : public Platform {
         },
         hpaEvents_.get());
     gc_ = std::make_unique<controller::GarbageCollector>(
-        *registry_, std::vector<controller::Informer*>{&deploys, &rs, &pods, &jobInf, &cronInf, &dsInf, &stsInf});
+        *client_, std::vector<client::Informer*>{&deploys, &rs, &pods, &jobInf, &cronInf, &dsInf, &stsInf});
     auto& leases = informer("coordination.k8s.io/v1", "Lease");
     nodeLifecycle_ = std::make_unique<controller::NodeLifecycleController>(
-        *registry_, nodes, leases, pods, controller::NodeLifecycleOptions{options.nodeGracePeriod}, nodeEvents_.get());
+        *client_, nodes, leases, pods, controller::NodeLifecycleOptions{options.nodeGracePeriod}, nodeEvents_.get());
     if (options.agent) {
       agent::AgentOptions agentOptions;
       agentOptions.nodeName = options.nodeName;
@@ -310,7 +312,7 @@ class PlatformImpl final : public Platform {
       } else {
         return Error::badRequest("unknown runtime \"" + runtimeName + "\" (choose native, oci or process)");
       }
-      agent_ = std::make_unique<agent::NodeAgent>(*registry_, pods, std::move(rt), agentOptions);
+      agent_ = std::make_unique<agent::NodeAgent>(*client_, pods, std::move(rt), agentOptions);
       // The node proxy: cluster IPs (as /32s on the bridge with isolating runtimes; loopback
       // addresses are local already), node ports and Gateways, forwarded to ready endpoints.
       proxy::NodeProxyOptions proxyOptions;
@@ -335,7 +337,7 @@ class PlatformImpl final : public Platform {
       if (runtimeName == "process")
         proxyOptions.hostPort = [agent = agent_.get()](const std::string& ns, const std::string& pod, int port) { return agent->hostPort(ns, pod, port); };
       proxy_ = std::make_unique<proxy::NodeProxy>(
-          *registry_,
+          *client_,
           proxy::NodeProxyInformers{informer("v1", "Service"), informer("v1", "Endpoints"), pods, informer("gateway.networking.k8s.io/v1", "GatewayClass"),
                                     informer("gateway.networking.k8s.io/v1", "Gateway"), informer("gateway.networking.k8s.io/v1", "HTTPRoute"),
                                     informer("security.istio.io/v1", "AuthorizationPolicy"), nodes, informer("v1", "Secret"),
@@ -360,7 +362,7 @@ class PlatformImpl final : public Platform {
     }
     if (options.simulatedNodes > 0)
       simulated_ = std::make_unique<agent::SimulatedNodes>(
-          *registry_, pods,
+          *client_, pods,
           agent::SimulatedNodeOptions{options.simulatedNodes, "sim-node-",
                                       std::min<std::chrono::milliseconds>(std::chrono::milliseconds(10000), options.nodeGracePeriod / 4)});
     for (auto& [name, inf] : informers_)
@@ -407,8 +409,9 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
                             : (options.agent && effectiveRuntime != "process") ? "10.96.0.0/16"
                                                                                : "127.19.0.0/16";
   p->registry_ = std::make_unique<apiserver::Registry>(*p->store_, apiserver::RegistryOptions{serviceCidr});
+  p->client_ = std::make_unique<client::LocalClient>(*p->registry_);
   if (Status s = p->registry_->bootstrap(); !s) return Error::unavailable("cannot create the default namespaces: " + s.error().message);
-  p->namespaces_ = std::make_unique<controller::NamespaceController>(*p->registry_);
+  p->namespaces_ = std::make_unique<controller::NamespaceController>(*p->client_);
   if (Status s = p->namespaces_->start(); !s) return Error::unavailable("cannot start the namespace controller: " + s.error().message);
   // The serving certificate also names the in-cluster API address (the `kubernetes` Service).
   std::vector<std::string> hosts;

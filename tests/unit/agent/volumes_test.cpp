@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "api/object.h"
+#include "client/local_client.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace skiff::agent {
@@ -31,6 +32,7 @@ class VolumesTest : public ::testing::Test {
     store_ = std::move(*s);
     registry_ = std::make_unique<apiserver::Registry>(*store_);
     ASSERT_TRUE(registry_->bootstrap().ok());
+    client_ = std::make_unique<client::LocalClient>(*registry_);
     ASSERT_TRUE(registry_->create(*api::findByKind("v1", "Secret"), "default",
                                   json::parse(R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"creds"},"data":{"password":"czNjcmV0"}})")));
     ASSERT_TRUE(registry_->create(*api::findByKind("v1", "ConfigMap"), "default",
@@ -39,6 +41,7 @@ class VolumesTest : public ::testing::Test {
     tokens_.caPem = "pem";
   }
   void TearDown() override {
+    client_.reset();
     registry_.reset();
     store_.reset();
     fs::remove_all(dir_);
@@ -50,7 +53,7 @@ class VolumesTest : public ::testing::Test {
       "volumes":[{"name":"secret","secret":{"secretName":"creds","defaultMode":256}},
                  {"name":"conf","configMap":{"name":"conf","items":[{"key":"nested","path":"sub/b"},{"key":"greeting","path":"greeting","mode":384}]}},
                  {"name":"scratch","emptyDir":{}}]}})");
-    return prepareVolumes(pod, (dir_ / "pod").string(), (dir_ / "claims").string(), *registry_, &tokens_, &tokenFiles_);
+    return prepareVolumes(pod, (dir_ / "pod").string(), (dir_ / "claims").string(), *client_, &tokens_, &tokenFiles_);
   }
   struct stat statOf(const std::string& rel) {
     struct stat st{};
@@ -60,6 +63,7 @@ class VolumesTest : public ::testing::Test {
   fs::path dir_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<apiserver::Registry> registry_;
+  std::unique_ptr<client::LocalClient> client_;
   TokenSource tokens_;
   std::vector<TokenFile> tokenFiles_;
 };
@@ -121,7 +125,7 @@ TEST_F(VolumesTest, FilesAlreadyInAnEmptyDirJoinTheGroupOnRestart) {
 TEST_F(VolumesTest, MemoryEmptyDirGetsTheGroupThroughTmpfsOptions) {
   json::value pod = json::parse(R"({"metadata":{"namespace":"default","name":"p"},"spec":{"securityContext":{"fsGroup":2000},
     "containers":[{"name":"c"}],"volumes":[{"name":"m","emptyDir":{"medium":"Memory","sizeLimit":"1Mi"}}]}})");
-  auto v = prepareVolumes(pod, (dir_ / "pod").string(), (dir_ / "claims").string(), *registry_);
+  auto v = prepareVolumes(pod, (dir_ / "pod").string(), (dir_ / "claims").string(), *client_);
   ASSERT_TRUE(v) << v.error().message;
   EXPECT_EQ(v->at("m").tmpfsOptions, "mode=3777,gid=2000,size=1048576");
 }

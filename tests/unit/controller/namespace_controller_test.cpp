@@ -1,3 +1,4 @@
+#include "client/local_client.h"
 #include "controller/namespace_controller.h"
 
 #include <gtest/gtest.h>
@@ -31,7 +32,8 @@ TEST(NamespaceController, DeletesContentThenTheNamespace) {
     EXPECT_EQ(api::stringAt(*marked, "status.phase"), "Terminating");
     // New content is refused while terminating.
     EXPECT_EQ(registry.create(cm, "doomed", json::parse(R"({"metadata":{"name":"b"}})")).error().code, 403);
-    NamespaceController controller(registry);
+    client::LocalClient client(registry);
+    NamespaceController controller(client);
     ASSERT_TRUE(controller.start().ok());
     for (int i = 0; i < 200 && registry.get(nsType, "", "doomed").ok(); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));

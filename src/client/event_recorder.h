@@ -13,13 +13,13 @@
 
 #include <boost/json/value.hpp>
 
-#include "apiserver/registry.h"
+#include "client/client.h"
 
-namespace skiff::controller {
+namespace skiff::client {
 
 class EventRecorder {
  public:
-  EventRecorder(apiserver::Registry& registry, std::string component, std::string host = "");
+  EventRecorder(Client& client, std::string component, std::string host = "");
   ~EventRecorder();
   void normal(const boost::json::value& object, const std::string& reason, const std::string& message) {
     record(object, "Normal", reason, message);
@@ -39,7 +39,7 @@ class EventRecorder {
   void run();
   void write(const Pending& p);
 
-  apiserver::Registry& registry_;
+  Client& client_;
   std::string component_, host_;
   std::mutex mutex_;
   std::condition_variable cv_, idle_;
@@ -49,4 +49,4 @@ class EventRecorder {
   std::thread thread_;
 };
 
-}  // namespace skiff::controller
+}  // namespace skiff::client

@@ -1,15 +1,15 @@
-#include "controller/event_recorder.h"
+#include "client/event_recorder.h"
 
 #include <boost/json.hpp>
 #include <random>
 
 #include "api/object.h"
 
-namespace skiff::controller {
+namespace skiff::client {
 namespace json = boost::json;
 
-EventRecorder::EventRecorder(apiserver::Registry& registry, std::string component, std::string host)
-    : registry_(registry), component_(std::move(component)), host_(std::move(host)), thread_([this] { run(); }) {}
+EventRecorder::EventRecorder(Client& client, std::string component, std::string host)
+    : client_(client), component_(std::move(component)), host_(std::move(host)), thread_([this] { run(); }) {}
 
 EventRecorder::~EventRecorder() {
   {
@@ -66,7 +66,7 @@ void EventRecorder::write(const Pending& p) {
   auto it = recent_.find(key);
   if (it != recent_.end()) {
     int64_t count = ++it->second.second;
-    auto r = registry_.patch(eventType, p.ns, it->second.first, apiserver::PatchType::Merge,
+    auto r = client_.patch(eventType, p.ns, it->second.first, PatchType::Merge,
                              json::object{{"count", count}, {"lastTimestamp", now}}, "");
     if (r) return;
     recent_.erase(it);  // gone (expired or deleted): make a new one
@@ -87,11 +87,11 @@ void EventRecorder::write(const Pending& p) {
       {"type", p.type},
       {"reportingComponent", component_},
       {"reportingInstance", host_}};
-  auto r = registry_.create(eventType, p.ns, event);
+  auto r = client_.create(eventType, p.ns, event);
   if (r) {
     if (recent_.size() > 4096) recent_.clear();  // a small window is enough to fold repeats
     recent_[key] = {name, 1};
   }
 }
 
-}  // namespace skiff::controller
+}  // namespace skiff::client

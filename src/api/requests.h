@@ -1,0 +1,58 @@
+// The shapes of API requests and answers, independent of transport: what the Registry takes
+// in-process and what the client layer (src/client/) sends over HTTPS.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json/value.hpp>
+
+#include "api/schema.h"
+#include "api/selector.h"
+#include "store/store.h"
+
+namespace skiff::api {
+
+namespace json = boost::json;
+
+struct WriteOptions {
+  api::FieldValidation fieldValidation = api::FieldValidation::Warn;
+  bool dryRun = false;
+  std::vector<std::string>* warnings = nullptr;  // filled with unknown-field warnings
+};
+
+struct ListOptions {
+  api::LabelSelector labels;
+  api::FieldSelector fields;
+  size_t limit = 0;
+  std::string continueToken;
+};
+
+struct ListResult {
+  std::vector<json::value> items;       // parsed objects (when selectors or tables need them)
+  std::vector<store::Bytes> rawItems;   // stored JSON, when no parsing was needed
+  int64_t revision = 0;
+  std::string continueToken;
+  std::optional<int64_t> remainingItemCount;
+};
+
+struct DeleteOptions {
+  std::optional<int64_t> gracePeriodSeconds;
+  std::string preconditionUid;
+  std::string preconditionResourceVersion;
+  std::string propagationPolicy;
+};
+
+enum class PatchType { Merge, Json, Strategic };
+
+struct WatchEvent {
+  // ADDED, MODIFIED, DELETED; a remote watch the server ended for good delivers one ERROR whose
+  // object is the server's Status (code 410: the revision is gone, relist).
+  std::string type;
+  json::value object;  // parsed object; null when `raw` carries it (Registry::watch always sets raw)
+  int64_t revision = 0;
+  store::Bytes raw;    // the object's JSON, the same shared bytes for every watcher of the event
+};
+
+}  // namespace skiff::api
