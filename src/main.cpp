@@ -16,6 +16,8 @@ struct Command {
 
 const Command kCommands[] = {
     {"up", skiff::cli::runUp, "run the whole platform in this process (API server, embedded store)"},
+    {"server", skiff::cli::runServer, "run the control plane: API server, store, controllers, scheduler"},
+    {"agent", skiff::cli::runAgent, "run this machine as a node of a cluster (--server, --kubeconfig)"},
     {"apply", skiff::cli::runApply, "create or update objects from manifests (-f FILE|DIR|-)"},
     {"get", skiff::cli::runGet, "list objects as tables, or print them as yaml/json (-o)"},
     {"describe", skiff::cli::runDescribe, "show one object in detail with its events"},

@@ -187,10 +187,10 @@ Status NodeAgent::start() {
       {"nodeInfo", json::object{{"kubeletVersion", "v1.32.0-skiff-" SKIFF_VERSION}, {"osImage", osImage},
                                 {"kernelVersion", u.release}, {"containerRuntimeVersion", runtime_->name() + "://" SKIFF_VERSION},
                                 {"operatingSystem", "linux"}, {"architecture", "amd64"}}}};
+  json::object labels{{"kubernetes.io/hostname", options_.nodeName}, {"kubernetes.io/os", "linux"}, {"kubernetes.io/arch", "amd64"}};
+  if (options_.controlPlane) labels["node-role.kubernetes.io/control-plane"] = "";
   json::value node = json::object{
-      {"metadata", json::object{{"name", options_.nodeName},
-                                {"labels", json::object{{"kubernetes.io/hostname", options_.nodeName}, {"kubernetes.io/os", "linux"},
-                                                        {"kubernetes.io/arch", "amd64"}, {"node-role.kubernetes.io/control-plane", ""}}}}},
+      {"metadata", json::object{{"name", options_.nodeName}, {"labels", labels}}},
       {"spec", json::object()},
       {"status", status}};
   auto created = client_.create(nodeType, "", node);

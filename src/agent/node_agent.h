@@ -31,6 +31,7 @@ namespace skiff::agent {
 struct AgentOptions {
   std::string nodeName;  // default: the host name
   std::string dataDir;   // pod directories and logs live under DIR/pods/
+  bool controlPlane = false;  // the control plane runs on this machine too (labels the Node as such)
   std::chrono::milliseconds leaseRenewInterval{10000};
   std::chrono::milliseconds restartBackoff{10000};      // first back-off; doubles up to maxRestartBackoff
   std::chrono::milliseconds maxRestartBackoff{300000};

@@ -8,6 +8,8 @@ namespace skiff::cli {
 using Args = std::vector<std::string>;
 
 int runUp(const Args& args);
+int runServer(const Args& args);
+int runAgent(const Args& args);
 int runApply(const Args& args);
 int runGet(const Args& args);
 int runDescribe(const Args& args);

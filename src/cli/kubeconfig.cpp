@@ -13,6 +13,12 @@ namespace skiff::cli {
 namespace json = boost::json;
 
 std::string renderKubeconfig(const Kubeconfig& c) {
+  json::object user;
+  if (!c.token.empty()) user["token"] = c.token;
+  if (!c.certPem.empty()) {
+    user["client-certificate-data"] = base64Encode(c.certPem);
+    user["client-key-data"] = base64Encode(c.keyPem);
+  }
   json::object cfg{
       {"apiVersion", "v1"},
       {"kind", "Config"},
@@ -20,7 +26,7 @@ std::string renderKubeconfig(const Kubeconfig& c) {
       {"contexts", json::array{json::object{{"name", "skiff"},
                                             {"context", json::object{{"cluster", "skiff"}, {"user", "skiff-admin"}, {"namespace", c.namespace_}}}}}},
       {"current-context", "skiff"},
-      {"users", json::array{json::object{{"name", "skiff-admin"}, {"user", json::object{{"token", c.token}}}}}},
+      {"users", json::array{json::object{{"name", "skiff-admin"}, {"user", user}}}},
       {"preferences", json::object()}};
   return api::toYaml(cfg);
 }
@@ -51,7 +57,17 @@ Result<Kubeconfig> loadKubeconfig(const std::string& path) {
   const json::value* us = findNamed("users", user);
   if (!cl) return Error::badRequest("kubeconfig " + path + " has no cluster \"" + cluster + "\"");
   c.server = api::stringAt(*cl, "cluster.server");
-  if (us) c.token = api::stringAt(*us, "user.token");
+  if (us) {
+    c.token = api::stringAt(*us, "user.token");
+    for (auto [field, out] : {std::pair{"user.client-certificate-data", &c.certPem}, std::pair{"user.client-key-data", &c.keyPem}})
+      if (auto data = api::stringAt(*us, field); !data.empty()) {
+        auto pem = base64Decode(data);
+        if (!pem) return Error::badRequest("kubeconfig " + path + ": " + std::string(field).substr(5) + " is not base64");
+        *out = *pem;
+      }
+    if (c.certPem.empty() != c.keyPem.empty())
+      return Error::badRequest("kubeconfig " + path + " has a client certificate without its key (or a key without its certificate)");
+  }
   if (c.server.starts_with("https://")) {
     if (auto data = api::stringAt(*cl, "cluster.certificate-authority-data"); !data.empty()) {
       auto pem = base64Decode(data);

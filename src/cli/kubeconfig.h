@@ -1,5 +1,5 @@
-// Reading and writing kubeconfig files (the subset skiff and kubectl need: server, token,
-// current context and its namespace).
+// Reading and writing kubeconfig files (the subset skiff and kubectl need: server, token or
+// client certificate, current context and its namespace).
 #pragma once
 #include <string>
 
@@ -12,6 +12,7 @@ struct Kubeconfig {
   std::string token;
   std::string caPem;      // certificate-authority-data, decoded
   std::string namespace_ = "default";
+  std::string certPem = {}, keyPem = {};  // client-certificate-data / client-key-data, decoded (a node's identity)
 };
 
 std::string renderKubeconfig(const Kubeconfig& config);

@@ -242,3 +242,26 @@ size_t Informer::size() const {
 }
 
 }  // namespace skiff::client
+
+namespace skiff::client {
+
+Informer& InformerSet::get(const char* apiVersion, const char* kind, Informer::Scope scope, const std::string& name) {
+  auto& slot = informers_[std::string(apiVersion) + "/" + kind + (name.empty() ? "" : "#" + name)];
+  if (!slot) slot = std::make_unique<Informer>(client_, *api::findByKind(apiVersion, kind), std::move(scope));
+  return *slot;
+}
+
+Status InformerSet::start() {
+  Status first;
+  for (auto& [key, informer] : informers_) {
+    if (!started_.insert(key).second) continue;
+    if (Status s = informer->start(); !s && first) first = s;
+  }
+  return first;
+}
+
+void InformerSet::stop() {
+  for (auto& [key, informer] : informers_) informer->stop();
+}
+
+}  // namespace skiff::client

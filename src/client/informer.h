@@ -106,3 +106,29 @@ std::string keyOf(const boost::json::value& object);  // "ns/name" or "name"
 std::pair<std::string, std::string> splitKey(const std::string& key);
 
 }  // namespace skiff::client
+
+namespace skiff::client {
+
+// The informers of one process, one per kind, shared by every component that asks for the kind:
+// components ask for theirs while being built, then start() starts them all at once (so every
+// handler is in place before the first event).
+class InformerSet {
+ public:
+  explicit InformerSet(Client& client) : client_(client) {}
+  ~InformerSet() { stop(); }
+  // The informer of `kind`; `scope` applies when this call makes it. `name` tells apart two
+  // informers of one kind with different scopes ("" = the kind's shared one).
+  Informer& get(const char* apiVersion, const char* kind, Informer::Scope scope = {}, const std::string& name = "");
+  // Starts every informer not started yet; the first failure is returned (the others still start
+  // and keep trying in the background).
+  Status start();
+  void stop();
+  Client& client() { return client_; }
+
+ private:
+  Client& client_;
+  std::map<std::string, std::unique_ptr<Informer>> informers_;
+  std::set<std::string> started_;
+};
+
+}  // namespace skiff::client

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -47,6 +48,28 @@ Status makePrivateDir(const std::string& path) {
   if (::stat(path.c_str(), &st) != 0) return Error::unavailable("cannot read " + path + ": " + std::strerror(errno));
   if ((st.st_mode & 077) != 0 && ::chmod(path.c_str(), 0700) != 0)
     return Error::unavailable("cannot make " + path + " private (0700): " + std::strerror(errno));
+  return {};
+}
+
+DataDirLock::~DataDirLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status DataDirLock::acquire(const std::string& dir) {
+  std::string path = dir + "/skiff.lock";
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd_ < 0) return Error::unavailable("cannot open " + path + ": " + std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    char pid[32] = {0};
+    ssize_t n = ::pread(fd_, pid, sizeof pid - 1, 0);
+    (void)n;
+    return Error::unavailable("another skiff (pid " + std::string(pid) + ") is already using " + dir +
+                              "; stop it first or pick another --data-dir");
+  }
+  std::string me = std::to_string(::getpid());
+  if (::ftruncate(fd_, 0) == 0 && ::pwrite(fd_, me.data(), me.size(), 0) < 0) {
+    // The pid is only informative; the lock is what matters.
+  }
   return {};
 }
 

@@ -20,4 +20,18 @@ Status writeFileAtomic(const std::string& path, std::string_view data, mode_t mo
 // other bits (a data dir from an older skiff) is narrowed to 0700.
 Status makePrivateDir(const std::string& path);
 
+// An exclusive flock on DIR/skiff.lock for the life of the object, so two skiffs never share a
+// data dir (their pods, store and keys would collide).
+class DataDirLock {
+ public:
+  DataDirLock() = default;
+  DataDirLock(const DataDirLock&) = delete;
+  DataDirLock& operator=(const DataDirLock&) = delete;
+  ~DataDirLock();
+  Status acquire(const std::string& dir);
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace skiff

@@ -1,5 +1,7 @@
 #include "server/platform.h"
 
+#include "server/node.h"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -22,10 +24,7 @@
 #include "agent/simulated_nodes.h"
 #include "image/image_api.h"
 #include "image/image_store.h"
-#include "dns/dns_server.h"
-#include "network/pod_network.h"
 #include "proxy/node_proxy.h"
-#include "runtime/runtime.h"
 #include "controller/cronjob_controller.h"
 #include "controller/daemonset_controller.h"
 #include "controller/deployment_controller.h"
@@ -50,34 +49,6 @@ namespace skiff::server {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 namespace {
-
-// Holds an exclusive flock on DIR/skiff.lock for the life of the process.
-class DataDirLock {
- public:
-  ~DataDirLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Status acquire(const std::string& dir) {
-    std::string path = dir + "/skiff.lock";
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd_ < 0) return Error::unavailable("cannot open " + path + ": " + std::strerror(errno));
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      char pid[32] = {0};
-      ssize_t n = ::pread(fd_, pid, sizeof pid - 1, 0);
-      (void)n;
-      return Error::unavailable("another skiff (pid " + std::string(pid) + ") is already using " + dir +
-                                "; stop it first or pick another --data-dir");
-    }
-    std::string me = std::to_string(::getpid());
-    if (::ftruncate(fd_, 0) == 0 && ::pwrite(fd_, me.data(), me.size(), 0) < 0) {
-      // The pid is only informative; the lock is what matters.
-    }
-    return {};
-  }
-
- private:
-  int fd_ = -1;
-};
 
 std::string randomToken() {
   std::random_device rd;
@@ -154,9 +125,7 @@ class PlatformImpl final : public Platform {
   void stop() override {
     if (server_) server_->stop();
     if (history_) history_->stop();
-    if (agent_) agent_->stop();
-    if (dns_) dns_->stop();
-    if (proxy_) proxy_->stop();
+    if (node_) node_->stop();
     if (simulated_) simulated_->stop();
     if (scheduler_) scheduler_->stop();
     if (deployments_) deployments_->stop();
@@ -170,7 +139,7 @@ class PlatformImpl final : public Platform {
     if (hpa_) hpa_->stop();
     if (nodeLifecycle_) nodeLifecycle_->stop();
     if (namespaces_) namespaces_->stop();
-    for (auto& [name, inf] : informers_) inf->stop();
+    if (informers_) informers_->stop();
     if (spans_) spans_->stop();
   }
   ~PlatformImpl() override { stop(); }
@@ -181,7 +150,7 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<client::LocalClient> client_;  // what every in-process component sees of the API
   std::unique_ptr<apiserver::ApiServer> api_;
   std::unique_ptr<controller::NamespaceController> namespaces_;
-  std::map<std::string, std::unique_ptr<client::Informer>> informers_;
+  std::unique_ptr<client::InformerSet> informers_;
   std::unique_ptr<client::EventRecorder> schedulerEvents_, rsEvents_, deployEvents_, nodeEvents_;
   std::unique_ptr<scheduler::SchedulerController> scheduler_;
   std::unique_ptr<controller::ReplicaSetController> replicaSets_;
@@ -197,27 +166,50 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<client::EventRecorder> stsEvents_;
   std::unique_ptr<client::EventRecorder> jobEvents_, cronEvents_, dsEvents_;
   std::unique_ptr<agent::SimulatedNodes> simulated_;
+  std::unique_ptr<Node> node_;
+  agent::NodeAgent* agent_ = nullptr;  // node_'s parts, for the API server's node callbacks
+  proxy::NodeProxy* proxy_ = nullptr;
+  image::ImageStore* images_ = nullptr;
   std::unique_ptr<controller::NodeLifecycleController> nodeLifecycle_;
-  std::unique_ptr<image::ImageStore> images_;      // isolating runtimes only
-  std::unique_ptr<network::PodNetwork> network_;  // isolating runtimes only
-  std::unique_ptr<dns::DnsServer> dns_;           // isolating runtimes only
-  std::unique_ptr<proxy::NodeProxy> proxy_;
   std::unique_ptr<observe::SpanExporter> spans_;
   std::unique_ptr<console::History> history_;
   std::unique_ptr<apiserver::ServiceAccountTokens> saTokens_;
   std::string caPem_;
-  std::unique_ptr<agent::NodeAgent> agent_;
 
  public:
   agent::SimulatedNodes* simulated() { return simulated_.get(); }
 
+  // This machine as a node, on the same in-process client and informers as the controllers.
+  Status startNode(const PlatformOptions& options, client::Informer& pods) {
+    NodeOptions n = options.node;
+    n.dataDir = options.dataDir;
+    n.controlPlane = true;
+    n.leaseRenewInterval = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(10000), options.nodeGracePeriod / 4);
+    n.spans = spans_.get();
+    if (saTokens_) {
+      n.issueToken = [tokens = saTokens_.get()](const std::string& ns, const std::string& sa, const std::string& pod,
+                                                const std::string& uid, int64_t seconds, const std::string& audience) {
+        return tokens->issue({ns, sa, pod, uid}, seconds, audience.empty() ? "skiff" : audience);
+      };
+      n.caPem = caPem_;
+    }
+    if (n.meshPort > 0) {
+      auto ca = pki::CertificateAuthority::open(options.dataDir + "/tls");
+      if (!ca) return ca.error();
+      n.issueMeshCertificate = [ca = *ca](const std::string& id, std::chrono::seconds lifetime) { return ca.issue(id, lifetime); };
+    }
+    auto node = Node::create(n, *client_, *informers_, pods);
+    if (!node) return node.error();
+    node_ = std::move(*node);
+    agent_ = &node_->agent();
+    proxy_ = node_->proxy();
+    images_ = node_->images();
+    return {};
+  }
+
   // Builds the controllers on shared informers; informers start once every handler is in place.
   Status startControllers(const PlatformOptions& options) {
-    auto informer = [&](const char* apiVersion, const char* kind) -> client::Informer& {
-      auto& slot = informers_[kind];
-      if (!slot) slot = std::make_unique<client::Informer>(*client_, *api::findByKind(apiVersion, kind));
-      return *slot;
-    };
+    auto informer = [&](const char* apiVersion, const char* kind) -> client::Informer& { return informers_->get(apiVersion, kind); };
     auto& pods = informer("v1", "Pod");
     auto& nodes = informer("v1", "Node");
     auto& rs = informer("apps/v1", "ReplicaSet");
@@ -266,113 +258,18 @@ class PlatformImpl final : public Platform {
     auto& leases = informer("coordination.k8s.io/v1", "Lease");
     nodeLifecycle_ = std::make_unique<controller::NodeLifecycleController>(
         *client_, nodes, leases, pods, controller::NodeLifecycleOptions{options.nodeGracePeriod}, nodeEvents_.get());
-    if (options.agent) {
-      agent::AgentOptions agentOptions;
-      agentOptions.nodeName = options.nodeName;
-      agentOptions.dataDir = options.dataDir;
-      agentOptions.leaseRenewInterval = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(10000), options.nodeGracePeriod / 4);
-      agentOptions.restartBackoff = options.restartBackoff;
-      agentOptions.storageCheckInterval = options.storageCheckInterval;
-      agentOptions.maxLogBytes = options.maxLogBytes;
-      if (saTokens_) {
-        agentOptions.issueToken = [tokens = saTokens_.get()](const std::string& ns, const std::string& sa, const std::string& pod,
-                                                             const std::string& uid, int64_t seconds, const std::string& audience) {
-          return tokens->issue({ns, sa, pod, uid}, seconds, audience.empty() ? "skiff" : audience);
-        };
-        agentOptions.caPem = caPem_;
-      }
-      std::string runtimeName = options.runtime.empty() ? (geteuid() == 0 ? "native" : "process") : options.runtime;
-      std::unique_ptr<runtime::Runtime> rt;
-      if (runtimeName == "process") {
-        rt = runtime::makeProcessRuntime();
-      } else if (runtimeName == "native" || runtimeName == "oci") {
-        if (geteuid() != 0)
-          return Error::badRequest("the " + runtimeName + " runtime needs root (namespaces, mounts, a bridge); run as root or use --runtime process");
-        images_ = std::make_unique<image::ImageStore>(options.dataDir + "/images");
-        if (Status s = images_->open(); !s) return s.error();
-        network_ = std::make_unique<network::PodNetwork>(network::PodNetworkOptions{options.dataDir + "/network", options.bridge, options.podCidr});
-        if (Status s = network_->init(); !s) return Error::unavailable("setting up the node bridge " + options.bridge + ": " + s.error().message);
-        rt = runtimeName == "native" ? runtime::makeNativeRuntime() : runtime::makeOciRuntime(options.dataDir + "/runc");
-        agentOptions.images = images_.get();
-        agentOptions.network = network_.get();
-        // The node DNS server on the bridge address, answering from the informers.
-        auto& svcForDns = informer("v1", "Service");
-        dns_ = std::make_unique<dns::DnsServer>(dns::DnsServerOptions{network_->gateway(), 53, "cluster.local", {}},
-                                                dns::ClusterView{
-                                                    [&svcForDns](const std::string& ns, const std::string& name) { return svcForDns.get(ns, name); },
-                                                    [&pods](const std::string& ns) { return pods.list(ns); },
-                                                    [&svcForDns] { return svcForDns.list(); }, [&pods] { return pods.list(); }});
-        // Without port 53 (another DNS server holds it on every address) pods keep the host's resolvers.
-        if (Status s = dns_->start(); !s) {
-          log::warn("dns", s.error().message + "; pods will use the host's resolv.conf");
-          dns_.reset();
-        } else {
-          agentOptions.clusterDns = network_->gateway();
-        }
-      } else {
-        return Error::badRequest("unknown runtime \"" + runtimeName + "\" (choose native, oci or process)");
-      }
-      agent_ = std::make_unique<agent::NodeAgent>(*client_, pods, std::move(rt), agentOptions);
-      // The node proxy: cluster IPs (as /32s on the bridge with isolating runtimes; loopback
-      // addresses are local already), node ports and Gateways, forwarded to ready endpoints.
-      proxy::NodeProxyOptions proxyOptions;
-      proxyOptions.bridge = runtimeName == "process" ? "" : options.bridge;
-      proxyOptions.data.workers = options.proxyWorkers;
-      if (options.accessLog != "off") {
-        std::string path = options.accessLog.empty() ? options.dataDir + "/logs/proxy-access.log" : options.accessLog;
-        std::error_code ec;
-        fs::create_directories(fs::path(path).parent_path(), ec);
-        proxyOptions.data.accessLogPath = path;
-      }
-      if (options.meshPort > 0) {
-        // The mesh: this node's proxy holds identities for its pods' service accounts, issued by
-        // the platform CA, and speaks mTLS to other nodes' proxies (proxy/mesh_tls.h).
-        auto ca = pki::CertificateAuthority::open(options.dataDir + "/tls");
-        if (!ca) return ca.error();
-        proxyOptions.mesh.nodeName = agent_->nodeName();
-        proxyOptions.mesh.port = options.meshPort;
-        proxyOptions.mesh.lifetime = options.meshCertificateLifetime;
-        proxyOptions.mesh.issue = [ca = *ca](const std::string& id, std::chrono::seconds lifetime) { return ca.issue(id, lifetime); };
-      }
-      if (runtimeName == "process")
-        proxyOptions.hostPort = [agent = agent_.get()](const std::string& ns, const std::string& pod, int port) { return agent->hostPort(ns, pod, port); };
-      proxy_ = std::make_unique<proxy::NodeProxy>(
-          *client_,
-          proxy::NodeProxyInformers{informer("v1", "Service"), informer("v1", "Endpoints"), pods, informer("gateway.networking.k8s.io/v1", "GatewayClass"),
-                                    informer("gateway.networking.k8s.io/v1", "Gateway"), informer("gateway.networking.k8s.io/v1", "HTTPRoute"),
-                                    informer("security.istio.io/v1", "AuthorizationPolicy"), nodes, informer("v1", "Secret"),
-                                    informer("gateway.networking.k8s.io/v1beta1", "ReferenceGrant"), informer("v1", "Namespace"),
-                                    informer("gateway.networking.k8s.io/v1", "GRPCRoute"), informer("gateway.networking.k8s.io/v1", "TLSRoute"),
-                                    informer("gateway.networking.k8s.io/v1alpha2", "TCPRoute"), informer("gateway.networking.k8s.io/v1alpha2", "UDPRoute")},
-          proxyOptions);
-      if (spans_)
-        proxy_->data().onSpan([spans = spans_.get()](proxy::SpanRecord&& r) {
-          observe::Span s;
-          s.traceId = std::move(r.traceId);
-          s.spanId = std::move(r.spanId);
-          s.parentSpanId = std::move(r.parentSpanId);
-          s.name = r.method + " " + r.name;
-          s.startUnixNanos = r.startUnixNanos;
-          s.endUnixNanos = r.endUnixNanos;
-          s.error = r.status >= 500;
-          s.attributes = {{"http.request.method", r.method}, {"url.path", r.path}, {"server.address", r.upstream}, {"skiff.component", "proxy"}};
-          s.intAttributes = {{"http.response.status_code", r.status}};
-          spans->record(std::move(s));
-        });
-    }
+    if (options.agent)
+      if (Status st = startNode(options, pods); !st) return st.error();
     if (options.simulatedNodes > 0)
       simulated_ = std::make_unique<agent::SimulatedNodes>(
           *client_, pods,
           agent::SimulatedNodeOptions{options.simulatedNodes, "sim-node-",
                                       std::min<std::chrono::milliseconds>(std::chrono::milliseconds(10000), options.nodeGracePeriod / 4)});
-    for (auto& [name, inf] : informers_)
-      if (Status s = inf->start(); !s) return s.error();
+    if (Status s = informers_->start(); !s) return s.error();
     if (simulated_)
       if (Status s = simulated_->start(); !s) return s.error();
-    if (proxy_)
-      if (Status s = proxy_->start(); !s) return s.error();
-    if (agent_)
-      if (Status s = agent_->start(); !s) return s.error();
+    if (node_)
+      if (Status s = node_->start(); !s) return s.error();
     scheduler_->start();
     replicaSets_->start();
     deployments_->start();
@@ -404,12 +301,13 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   p->store_ = std::move(*store);
   // Pods in their own network namespaces reach cluster IPs through the node; loopback addresses
   // would be their own. Shared-host-network pods (process runtime) use loopback ones.
-  std::string effectiveRuntime = options.runtime.empty() ? (geteuid() == 0 ? "native" : "process") : options.runtime;
+  std::string effectiveRuntime = options.node.runtime.empty() ? (geteuid() == 0 ? "native" : "process") : options.node.runtime;
   std::string serviceCidr = !options.serviceCidr.empty() ? options.serviceCidr
                             : (options.agent && effectiveRuntime != "process") ? "10.96.0.0/16"
                                                                                : "127.19.0.0/16";
   p->registry_ = std::make_unique<apiserver::Registry>(*p->store_, apiserver::RegistryOptions{serviceCidr});
   p->client_ = std::make_unique<client::LocalClient>(*p->registry_);
+  p->informers_ = std::make_unique<client::InformerSet>(*p->client_);
   if (Status s = p->registry_->bootstrap(); !s) return Error::unavailable("cannot create the default namespaces: " + s.error().message);
   p->namespaces_ = std::make_unique<controller::NamespaceController>(*p->client_);
   if (Status s = p->namespaces_->start(); !s) return Error::unavailable("cannot start the namespace controller: " + s.error().message);
@@ -435,7 +333,7 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
     if (Status s = p->startControllers(options); !s) return Error::unavailable("cannot start the controllers: " + s.error().message);
   apiserver::ApiServerOptions apiOptions;
   apiOptions.token = p->token_;
-  if (auto* agent = p->agent_.get()) {
+  if (auto* agent = p->agent_) {
     apiOptions.usage.nodeName = agent->nodeName();
     apiOptions.usage.containers = [agent] {
       std::vector<apiserver::UsageSample> out;
@@ -462,7 +360,7 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
       if (!e) return e.error();
       return apiserver::ExecSession{e->pid, e->stdinFd, e->stdoutFd, e->stderrFd};
     };
-    if (auto* images = p->images_.get())
+    if (auto* images = p->images_)
       apiOptions.extensions["/skiff/v1/images"] = [images, agent](http::Exchange& ex) {
         image::serveImages(*images, ex, [agent] { return agent->imagesInUse(); });
       };
@@ -472,7 +370,7 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   // The web console at /ui and its chart history (node usage when this process is a node, and
   // the node proxy's request totals).
   apiOptions.console = [](http::Exchange& ex) { console::serveAsset(ex); };
-  p->history_ = std::make_unique<console::History>([agent = p->agent_.get()] {
+  p->history_ = std::make_unique<console::History>([agent = p->agent_] {
     console::Sample s;
     if (agent) std::tie(s.cpuCores, s.memoryBytes) = agent->nodeUsage();
     std::tie(s.requests, s.errors) = proxy::requestTotals();

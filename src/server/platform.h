@@ -1,11 +1,13 @@
-// Platform: the one place that wires skiff's components together for `skiff up` (and for tests
-// that want a whole server in-process). Everything else meets through headers and the API.
+// Platform: the wiring of the control plane — store, API server, controllers and scheduler — for
+// `skiff server`, plus this machine as a node (server/node.h) for `skiff up`. Everything else
+// meets through headers and the API.
 #pragma once
 #include <chrono>
 #include <memory>
 #include <string>
 
 #include "common/result.h"
+#include "server/node.h"
 
 namespace skiff::server {
 
@@ -16,22 +18,12 @@ struct PlatformOptions {
   std::chrono::milliseconds bookmarkInterval{10000};
   int simulatedNodes = 0;  // hollow nodes for tests and scale figures (no processes run)
   std::chrono::milliseconds nodeGracePeriod{40000};  // lease age after which a node is NotReady
-  bool agent = true;            // run this machine as a node
+  bool agent = true;            // run this machine as a node too (`skiff up`; `skiff server` does not)
   bool controllers = true;      // scheduler and workload controllers (false: API server and store only)
-  std::string nodeName;         // default: the host name
-  std::chrono::milliseconds restartBackoff{10000};
-  std::chrono::milliseconds storageCheckInterval{5000};  // how often local storage limits are measured
-  uint64_t maxLogBytes = 10 * 1024 * 1024;
   std::string serviceCidr;  // default: 10.96.0.0/16 with the native and oci runtimes, 127.19.0.0/16 otherwise
-  // Container runtime of this node's agent: "native" (default as root), "oci" (runc) or "process".
-  std::string runtime;
-  std::string podCidr = "10.244.0.0/16";  // isolating runtimes: pod addresses on the node bridge
-  std::string bridge = "skiff0";
-  int proxyWorkers = 0;        // node proxy worker threads; 0 = one per core
-  int meshPort = 15008;        // the node proxy's mTLS port for other nodes' proxies; 0 = no mesh
-  std::chrono::seconds meshCertificateLifetime{24 * 3600};  // workload certificates, renewed at half life
-  std::string accessLog;
-  std::string otlpEndpoint;    // http://collector:4318: spans of API requests and proxied requests go there       // node proxy access log (JSON lines); "" = DATA/logs/proxy-access.log, "off" = none
+  std::string otlpEndpoint;    // http://collector:4318: spans of API requests and proxied requests go there
+  // This machine as a node (with `agent`); its dataDir is the platform's.
+  NodeOptions node;
 };
 
 class Platform {

@@ -1,0 +1,81 @@
+#include "server/agent.h"
+
+#include <unistd.h>
+
+#include <thread>
+
+#include "agent/node_agent.h"
+#include "common/files.h"
+#include "common/log.h"
+
+namespace skiff::server {
+namespace {
+
+class AgentImpl final : public Agent {
+ public:
+  ~AgentImpl() override { stop(); }
+  void stop() override {
+    if (node_) node_->stop();
+    if (informers_) informers_->stop();
+  }
+  const std::string& nodeName() const override { return nodeName_; }
+
+  DataDirLock lock_;
+  std::string nodeName_;
+  std::unique_ptr<client::RestClient> client_;
+  std::unique_ptr<client::InformerSet> informers_;
+  std::unique_ptr<Node> node_;
+};
+
+// Asks the servers who they are until one answers. Transport failures are retried (a server
+// may still be starting); an answer that refuses us or is not an API server's ends the start.
+Status reachServers(client::RestClient& client, const std::vector<std::string>& servers, const std::function<bool()>& stopRequested) {
+  auto lastLog = std::chrono::steady_clock::time_point();
+  for (;;) {
+    auto r = client.request("GET", "/version");
+    if (r && r->status == 200) return {};
+    if (r) return client::errorFromResponse(*r, client.currentServer());  // e.g. 401: the credentials are wrong
+    if (stopRequested()) return Error::unavailable("stopped before an API server answered");
+    if (std::chrono::steady_clock::now() - lastLog > std::chrono::seconds(5)) {
+      std::string list;
+      for (const auto& s : servers) list += (list.empty() ? "" : ", ") + s;
+      log::warn("agent", "waiting for an API server (" + list + "): " + r.error().message);
+      lastLog = std::chrono::steady_clock::now();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Agent>> Agent::start(const AgentProcessOptions& options, const std::function<bool()>& stopRequested) {
+  auto agent = std::make_unique<AgentImpl>();
+  if (Status s = makePrivateDir(options.node.dataDir); !s) return s.error();
+  if (Status s = agent->lock_.acquire(options.node.dataDir); !s) return s.error();
+  NodeOptions node = options.node;
+  if (node.nodeName.empty()) {
+    char host[256] = {0};
+    ::gethostname(host, sizeof host - 1);
+    node.nodeName = host;
+  }
+  agent->nodeName_ = node.nodeName;
+  if (node.caPem.empty()) node.caPem = options.api.caPem;
+  auto client = client::RestClient::create(options.api);
+  if (!client) return client.error();
+  agent->client_ = std::move(*client);
+  if (Status s = reachServers(*agent->client_, options.api.servers, stopRequested); !s) return s.error();
+  agent->informers_ = std::make_unique<client::InformerSet>(*agent->client_);
+  // kubelet's view: only the pods bound here (the DNS server keeps its own cluster-wide one).
+  auto& podsOnNode = agent->informers_->get("v1", "Pod", {"", {}, *api::FieldSelector::parse("spec.nodeName=" + node.nodeName)}, "on-node");
+  auto built = Node::create(node, *agent->client_, *agent->informers_, podsOnNode);
+  if (!built) return built.error();
+  agent->node_ = std::move(*built);
+  if (Status s = agent->informers_->start(); !s) log::warn("agent", "listing from the API server failed (retrying): " + s.error().message);
+  while (!podsOnNode.waitForSync(std::chrono::seconds(5)))
+    if (stopRequested()) return Error::unavailable("stopped before this node's pods were listed");
+  if (Status s = agent->node_->start(); !s) return s.error();
+  log::info("agent", "node " + node.nodeName + " joined through " + agent->client_->currentServer());
+  return std::unique_ptr<Agent>(std::move(agent));
+}
+
+}  // namespace skiff::server

@@ -1,0 +1,152 @@
+#include "server/node.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "agent/node_agent.h"
+#include "common/log.h"
+#include "dns/dns_server.h"
+#include "image/image_store.h"
+#include "network/pod_network.h"
+#include "observe/otlp.h"
+#include "proxy/node_proxy.h"
+#include "runtime/runtime.h"
+
+namespace skiff::server {
+namespace fs = std::filesystem;
+namespace {
+
+class NodeImpl final : public Node {
+ public:
+  ~NodeImpl() override { stop(); }
+  Status start() override {
+    if (proxy_)
+      if (Status s = proxy_->start(); !s) return s.error();
+    return agent_->start();
+  }
+  void stop() override {
+    if (agent_) agent_->stop();
+    if (dns_) dns_->stop();
+    if (proxy_) proxy_->stop();
+  }
+  agent::NodeAgent& agent() override { return *agent_; }
+  proxy::NodeProxy* proxy() override { return proxy_.get(); }
+  image::ImageStore* images() override { return images_.get(); }
+
+  Result<std::unique_ptr<runtime::Runtime>> makeRuntime(const NodeOptions& options, const std::string& name,
+                                                         agent::AgentOptions& agentOptions, client::InformerSet& informers) {
+    if (name == "process") return runtime::makeProcessRuntime();
+    if (name != "native" && name != "oci") return Error::badRequest("unknown runtime \"" + name + "\" (choose native, oci or process)");
+    if (geteuid() != 0)
+      return Error::badRequest("the " + name + " runtime needs root (namespaces, mounts, a bridge); run as root or use --runtime process");
+    images_ = std::make_unique<image::ImageStore>(options.dataDir + "/images");
+    if (Status s = images_->open(); !s) return s.error();
+    network_ = std::make_unique<network::PodNetwork>(network::PodNetworkOptions{options.dataDir + "/network", options.bridge, options.podCidr});
+    if (Status s = network_->init(); !s) return Error::unavailable("setting up the node bridge " + options.bridge + ": " + s.error().message);
+    agentOptions.images = images_.get();
+    agentOptions.network = network_.get();
+    startDns(informers, agentOptions);
+    if (name == "native") return runtime::makeNativeRuntime();
+    return runtime::makeOciRuntime(options.dataDir + "/runc");
+  }
+
+  // The node DNS server on the bridge address, answering from the informers. Without port 53
+  // (another DNS server holds it on every address) pods keep the host's resolvers.
+  void startDns(client::InformerSet& informers, agent::AgentOptions& agentOptions) {
+    auto& services = informers.get("v1", "Service");
+    auto& pods = informers.get("v1", "Pod");
+    dns_ = std::make_unique<dns::DnsServer>(
+        dns::DnsServerOptions{network_->gateway(), 53, "cluster.local", {}},
+        dns::ClusterView{[&services](const std::string& ns, const std::string& name) { return services.get(ns, name); },
+                         [&pods](const std::string& ns) { return pods.list(ns); }, [&services] { return services.list(); },
+                         [&pods] { return pods.list(); }});
+    if (Status s = dns_->start(); !s) {
+      log::warn("dns", s.error().message + "; pods will use the host's resolv.conf");
+      dns_.reset();
+    } else {
+      agentOptions.clusterDns = network_->gateway();
+    }
+  }
+
+  // The node proxy: cluster IPs (as /32s on the bridge with isolating runtimes; loopback
+  // addresses are local already), node ports and Gateways, forwarded to ready endpoints.
+  Status makeProxy(const NodeOptions& options, const std::string& runtimeName, client::Client& client,
+                   client::InformerSet& informers) {
+    proxy::NodeProxyOptions proxyOptions;
+    proxyOptions.bridge = runtimeName == "process" ? "" : options.bridge;
+    proxyOptions.data.workers = options.proxyWorkers;
+    if (options.accessLog != "off") {
+      std::string path = options.accessLog.empty() ? options.dataDir + "/logs/proxy-access.log" : options.accessLog;
+      std::error_code ec;
+      fs::create_directories(fs::path(path).parent_path(), ec);
+      proxyOptions.data.accessLogPath = path;
+    }
+    if (options.meshPort > 0 && options.issueMeshCertificate) {
+      // The mesh: this node's proxy holds identities for its pods' service accounts and speaks
+      // mTLS to other nodes' proxies (proxy/mesh_tls.h).
+      proxyOptions.mesh.nodeName = agent_->nodeName();
+      proxyOptions.mesh.port = options.meshPort;
+      proxyOptions.mesh.lifetime = options.meshCertificateLifetime;
+      proxyOptions.mesh.issue = options.issueMeshCertificate;
+    }
+    if (runtimeName == "process")
+      proxyOptions.hostPort = [agent = agent_.get()](const std::string& ns, const std::string& pod, int port) { return agent->hostPort(ns, pod, port); };
+    auto i = [&](const char* apiVersion, const char* kind) -> client::Informer& { return informers.get(apiVersion, kind); };
+    proxy_ = std::make_unique<proxy::NodeProxy>(
+        client,
+        proxy::NodeProxyInformers{i("v1", "Service"), i("v1", "Endpoints"), i("v1", "Pod"), i("gateway.networking.k8s.io/v1", "GatewayClass"),
+                                  i("gateway.networking.k8s.io/v1", "Gateway"), i("gateway.networking.k8s.io/v1", "HTTPRoute"),
+                                  i("security.istio.io/v1", "AuthorizationPolicy"), i("v1", "Node"), i("v1", "Secret"),
+                                  i("gateway.networking.k8s.io/v1beta1", "ReferenceGrant"), i("v1", "Namespace"),
+                                  i("gateway.networking.k8s.io/v1", "GRPCRoute"), i("gateway.networking.k8s.io/v1", "TLSRoute"),
+                                  i("gateway.networking.k8s.io/v1alpha2", "TCPRoute"), i("gateway.networking.k8s.io/v1alpha2", "UDPRoute")},
+        proxyOptions);
+    if (options.spans)
+      proxy_->data().onSpan([spans = options.spans](proxy::SpanRecord&& r) {
+        observe::Span s;
+        s.traceId = std::move(r.traceId);
+        s.spanId = std::move(r.spanId);
+        s.parentSpanId = std::move(r.parentSpanId);
+        s.name = r.method + " " + r.name;
+        s.startUnixNanos = r.startUnixNanos;
+        s.endUnixNanos = r.endUnixNanos;
+        s.error = r.status >= 500;
+        s.attributes = {{"http.request.method", r.method}, {"url.path", r.path}, {"server.address", r.upstream}, {"skiff.component", "proxy"}};
+        s.intAttributes = {{"http.response.status_code", r.status}};
+        spans->record(std::move(s));
+      });
+    return {};
+  }
+
+  std::unique_ptr<image::ImageStore> images_;      // isolating runtimes only
+  std::unique_ptr<network::PodNetwork> network_;  // isolating runtimes only
+  std::unique_ptr<dns::DnsServer> dns_;           // isolating runtimes only
+  std::unique_ptr<agent::NodeAgent> agent_;
+  std::unique_ptr<proxy::NodeProxy> proxy_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Node>> Node::create(const NodeOptions& options, client::Client& client, client::InformerSet& informers,
+                                           client::Informer& podsOnNode) {
+  auto node = std::make_unique<NodeImpl>();
+  agent::AgentOptions agentOptions;
+  agentOptions.nodeName = options.nodeName;
+  agentOptions.dataDir = options.dataDir;
+  agentOptions.controlPlane = options.controlPlane;
+  agentOptions.leaseRenewInterval = options.leaseRenewInterval;
+  agentOptions.restartBackoff = options.restartBackoff;
+  agentOptions.storageCheckInterval = options.storageCheckInterval;
+  agentOptions.maxLogBytes = options.maxLogBytes;
+  agentOptions.issueToken = options.issueToken;
+  agentOptions.caPem = options.caPem;
+  std::string runtimeName = options.runtime.empty() ? (geteuid() == 0 ? "native" : "process") : options.runtime;
+  auto rt = node->makeRuntime(options, runtimeName, agentOptions, informers);
+  if (!rt) return rt.error();
+  node->agent_ = std::make_unique<agent::NodeAgent>(client, podsOnNode, std::move(*rt), agentOptions);
+  if (Status s = node->makeProxy(options, runtimeName, client, informers); !s) return s.error();
+  return std::unique_ptr<Node>(std::move(node));
+}
+
+}  // namespace skiff::server

@@ -1,0 +1,64 @@
+// Node: the wiring of one machine's share of skiff — the agent with its container runtime, the
+// pod network, the node DNS server and the node proxy. It meets the control plane only through a
+// client::Client and the informers made on it, so the same wiring runs inside `skiff up` (an
+// in-process client) and as `skiff agent` on another machine (HTTPS to the servers).
+#pragma once
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "client/informer.h"
+#include "common/result.h"
+#include "pki/pki.h"
+
+namespace skiff::agent { class NodeAgent; }
+namespace skiff::image { class ImageStore; }
+namespace skiff::proxy { class NodeProxy; }
+namespace skiff::observe { class SpanExporter; }
+
+namespace skiff::server {
+
+struct NodeOptions {
+  std::string dataDir = ".skiff";
+  std::string nodeName;  // default: the host name
+  bool controlPlane = false;  // the control plane runs on this machine too (`skiff up`)
+  // Container runtime: "native" (default as root), "oci" (runc) or "process".
+  std::string runtime;
+  std::string podCidr = "10.244.0.0/16";  // isolating runtimes: pod addresses on the node bridge
+  std::string bridge = "skiff0";
+  std::chrono::milliseconds leaseRenewInterval{10000};
+  std::chrono::milliseconds restartBackoff{10000};
+  std::chrono::milliseconds storageCheckInterval{5000};
+  uint64_t maxLogBytes = 10 * 1024 * 1024;
+  int proxyWorkers = 0;  // node proxy worker threads; 0 = one per core
+  int meshPort = 15008;  // the node proxy's mTLS port for other nodes' proxies; 0 = no mesh
+  std::chrono::seconds meshCertificateLifetime{24 * 3600};
+  std::string accessLog;  // "" = DATA/logs/proxy-access.log, "off" = none
+  // What the control plane hands the node: the cluster CA (pods' ca.crt), service-account tokens
+  // for pods (ns, serviceAccount, pod, podUid, seconds, audience) and the mesh's workload
+  // certificates (SPIFFE id, lifetime). Null: pods get no tokens / the mesh is off.
+  std::string caPem;
+  std::function<std::string(const std::string&, const std::string&, const std::string&, const std::string&, int64_t,
+                            const std::string&)>
+      issueToken;
+  std::function<Result<pki::Identity>(const std::string&, std::chrono::seconds)> issueMeshCertificate;
+  observe::SpanExporter* spans = nullptr;
+};
+
+class Node {
+ public:
+  // Builds the node's components and asks `informers` for what they watch; they run once
+  // start() is called after the informers started. `podsOnNode` is the informer of the pods
+  // bound to this node (in-process it may be the cluster-wide one).
+  static Result<std::unique_ptr<Node>> create(const NodeOptions& options, client::Client& client, client::InformerSet& informers,
+                                              client::Informer& podsOnNode);
+  virtual ~Node() = default;
+  virtual Status start() = 0;
+  virtual void stop() = 0;
+  virtual agent::NodeAgent& agent() = 0;
+  virtual proxy::NodeProxy* proxy() = 0;
+  virtual image::ImageStore* images() = 0;  // null with the process runtime
+};
+
+}  // namespace skiff::server
