@@ -213,6 +213,7 @@ int runServer(const Args& args) {
   server::PlatformOptions options;
   if (Status s = platformOptionsFrom(*flags, options); !s) return fail(s.error().message);
   options.agent = false;
+  options.electLeader = true;
   return servePlatform(options, "server", started);
 }
 

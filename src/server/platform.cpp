@@ -17,7 +17,9 @@
 #include "apiserver/apiserver.h"
 #include "apiserver/registry.h"
 #include "cli/kubeconfig.h"
+#include "client/leader_election.h"
 #include "client/local_client.h"
+#include "server/control_loops.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "agent/node_agent.h"
@@ -25,20 +27,9 @@
 #include "image/image_api.h"
 #include "image/image_store.h"
 #include "proxy/node_proxy.h"
-#include "controller/cronjob_controller.h"
-#include "controller/daemonset_controller.h"
-#include "controller/deployment_controller.h"
-#include "controller/endpoints_controller.h"
-#include "controller/job_controller.h"
-#include "controller/statefulset_controller.h"
 #include "client/event_recorder.h"
-#include "controller/garbage_collector.h"
-#include "controller/hpa_controller.h"
 #include "client/informer.h"
 #include "controller/namespace_controller.h"
-#include "controller/node_lifecycle_controller.h"
-#include "controller/replicaset_controller.h"
-#include "scheduler/scheduler_controller.h"
 #include "http/http.h"
 #include "console/console.h"
 #include "observe/otlp.h"
@@ -125,19 +116,10 @@ class PlatformImpl final : public Platform {
   void stop() override {
     if (server_) server_->stop();
     if (history_) history_->stop();
+    if (elector_) elector_->stop();  // stops the loops it started
     if (node_) node_->stop();
     if (simulated_) simulated_->stop();
-    if (scheduler_) scheduler_->stop();
-    if (deployments_) deployments_->stop();
-    if (replicaSets_) replicaSets_->stop();
-    if (gc_) gc_->stop();
-    if (jobs_) jobs_->stop();
-    if (cronJobs_) cronJobs_->stop();
-    if (daemonSets_) daemonSets_->stop();
-    if (statefulSets_) statefulSets_->stop();
-    if (endpoints_) endpoints_->stop();
-    if (hpa_) hpa_->stop();
-    if (nodeLifecycle_) nodeLifecycle_->stop();
+    if (loops_) loops_->stop();
     if (namespaces_) namespaces_->stop();
     if (informers_) informers_->stop();
     if (spans_) spans_->stop();
@@ -151,26 +133,17 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<apiserver::ApiServer> api_;
   std::unique_ptr<controller::NamespaceController> namespaces_;
   std::unique_ptr<client::InformerSet> informers_;
-  std::unique_ptr<client::EventRecorder> schedulerEvents_, rsEvents_, deployEvents_, nodeEvents_;
-  std::unique_ptr<scheduler::SchedulerController> scheduler_;
-  std::unique_ptr<controller::ReplicaSetController> replicaSets_;
-  std::unique_ptr<controller::DeploymentController> deployments_;
-  std::unique_ptr<controller::GarbageCollector> gc_;
-  std::unique_ptr<controller::JobController> jobs_;
-  std::unique_ptr<controller::CronJobController> cronJobs_;
-  std::unique_ptr<controller::DaemonSetController> daemonSets_;
-  std::unique_ptr<controller::StatefulSetController> statefulSets_;
-  std::unique_ptr<controller::EndpointsController> endpoints_;
-  std::unique_ptr<controller::HpaController> hpa_;
-  std::unique_ptr<client::EventRecorder> hpaEvents_;
-  std::unique_ptr<client::EventRecorder> stsEvents_;
-  std::unique_ptr<client::EventRecorder> jobEvents_, cronEvents_, dsEvents_;
+  std::unique_ptr<ControlLoops> loops_;
+  // `skiff server`: the loops run while this server holds the controller Lease, on informers of
+  // their own (made and dropped with the leadership).
+  std::unique_ptr<client::LeaderElector> elector_;
+  std::unique_ptr<client::InformerSet> leaderInformers_;
+  std::mutex leaderMutex_;
   std::unique_ptr<agent::SimulatedNodes> simulated_;
   std::unique_ptr<Node> node_;
   agent::NodeAgent* agent_ = nullptr;  // node_'s parts, for the API server's node callbacks
   proxy::NodeProxy* proxy_ = nullptr;
   image::ImageStore* images_ = nullptr;
-  std::unique_ptr<controller::NodeLifecycleController> nodeLifecycle_;
   std::unique_ptr<observe::SpanExporter> spans_;
   std::unique_ptr<console::History> history_;
   std::unique_ptr<apiserver::ServiceAccountTokens> saTokens_;
@@ -207,57 +180,30 @@ class PlatformImpl final : public Platform {
     return {};
   }
 
-  // Builds the controllers on shared informers; informers start once every handler is in place.
+  ControlLoopOptions loopOptions(const PlatformOptions& options) {
+    ControlLoopOptions o;
+    o.nodeGracePeriod = options.nodeGracePeriod;
+    o.usage = [this] {
+      std::map<std::string, controller::PodUsage> out;
+      if (!agent_) return out;
+      for (const auto& u : agent_->usage()) {
+        auto& p = out[u.ns + "/" + u.pod];
+        p.cpuCores += u.cpuCores;
+        p.memoryBytes += u.stats.memoryWorkingSetBytes;
+        p.hasResources = true;
+      }
+      if (proxy_)
+        for (const auto& [pod, rate] : proxy_->podRequestRates()) out[pod].requestsPerSecond = rate;
+      return out;
+    };
+    return o;
+  }
+
+  // `skiff up`: the loops, this machine's node and any hollow nodes on one set of informers,
+  // which start once every handler is in place.
   Status startControllers(const PlatformOptions& options) {
-    auto informer = [&](const char* apiVersion, const char* kind) -> client::Informer& { return informers_->get(apiVersion, kind); };
-    auto& pods = informer("v1", "Pod");
-    auto& nodes = informer("v1", "Node");
-    auto& rs = informer("apps/v1", "ReplicaSet");
-    auto& deploys = informer("apps/v1", "Deployment");
-    schedulerEvents_ = std::make_unique<client::EventRecorder>(*client_, "default-scheduler");
-    rsEvents_ = std::make_unique<client::EventRecorder>(*client_, "replicaset-controller");
-    deployEvents_ = std::make_unique<client::EventRecorder>(*client_, "deployment-controller");
-    nodeEvents_ = std::make_unique<client::EventRecorder>(*client_, "node-controller");
-    scheduler_ = std::make_unique<scheduler::SchedulerController>(*client_, pods, nodes, 4, schedulerEvents_.get());
-    replicaSets_ = std::make_unique<controller::ReplicaSetController>(*client_, rs, pods, rsEvents_.get());
-    deployments_ = std::make_unique<controller::DeploymentController>(*client_, deploys, rs, deployEvents_.get());
-    auto& jobInf = informer("batch/v1", "Job");
-    auto& cronInf = informer("batch/v1", "CronJob");
-    auto& dsInf = informer("apps/v1", "DaemonSet");
-    jobEvents_ = std::make_unique<client::EventRecorder>(*client_, "job-controller");
-    cronEvents_ = std::make_unique<client::EventRecorder>(*client_, "cronjob-controller");
-    dsEvents_ = std::make_unique<client::EventRecorder>(*client_, "daemonset-controller");
-    jobs_ = std::make_unique<controller::JobController>(*client_, jobInf, pods, jobEvents_.get());
-    cronJobs_ = std::make_unique<controller::CronJobController>(*client_, cronInf, jobInf, cronEvents_.get());
-    daemonSets_ = std::make_unique<controller::DaemonSetController>(*client_, dsInf, pods, nodes, dsEvents_.get());
-    auto& stsInf = informer("apps/v1", "StatefulSet");
-    stsEvents_ = std::make_unique<client::EventRecorder>(*client_, "statefulset-controller");
-    statefulSets_ = std::make_unique<controller::StatefulSetController>(*client_, stsInf, pods, stsEvents_.get());
-    auto& svcInf = informer("v1", "Service");
-    endpoints_ = std::make_unique<controller::EndpointsController>(*client_, svcInf, pods);
-    auto& hpaInf = informer("autoscaling/v2", "HorizontalPodAutoscaler");
-    hpaEvents_ = std::make_unique<client::EventRecorder>(*client_, "horizontal-pod-autoscaler");
-    hpa_ = std::make_unique<controller::HpaController>(
-        *client_, hpaInf, pods,
-        [this] {
-          std::map<std::string, controller::PodUsage> out;
-          if (!agent_) return out;
-          for (const auto& u : agent_->usage()) {
-            auto& p = out[u.ns + "/" + u.pod];
-            p.cpuCores += u.cpuCores;
-            p.memoryBytes += u.stats.memoryWorkingSetBytes;
-            p.hasResources = true;
-          }
-          if (proxy_)
-            for (const auto& [pod, rate] : proxy_->podRequestRates()) out[pod].requestsPerSecond = rate;
-          return out;
-        },
-        hpaEvents_.get());
-    gc_ = std::make_unique<controller::GarbageCollector>(
-        *client_, std::vector<client::Informer*>{&deploys, &rs, &pods, &jobInf, &cronInf, &dsInf, &stsInf});
-    auto& leases = informer("coordination.k8s.io/v1", "Lease");
-    nodeLifecycle_ = std::make_unique<controller::NodeLifecycleController>(
-        *client_, nodes, leases, pods, controller::NodeLifecycleOptions{options.nodeGracePeriod}, nodeEvents_.get());
+    loops_ = ControlLoops::build(*client_, *informers_, loopOptions(options));
+    auto& pods = informers_->get("v1", "Pod");
     if (options.agent)
       if (Status st = startNode(options, pods); !st) return st.error();
     if (options.simulatedNodes > 0)
@@ -270,19 +216,36 @@ class PlatformImpl final : public Platform {
       if (Status s = simulated_->start(); !s) return s.error();
     if (node_)
       if (Status s = node_->start(); !s) return s.error();
-    scheduler_->start();
-    replicaSets_->start();
-    deployments_->start();
-    gc_->start();
-    jobs_->start();
-    cronJobs_->start();
-    daemonSets_->start();
-    statefulSets_->start();
-    endpoints_->start();
-    hpa_->start();
-    nodeLifecycle_->start();
+    loops_->run();
     return {};
   }
+
+  // `skiff server`: the loops follow the controller Lease.
+  void electControllers(const PlatformOptions& options) {
+    client::LeaderElectionConfig c = options.leaderElection;
+    if (c.identity.empty()) {
+      char host[256] = {0};
+      ::gethostname(host, sizeof host - 1);
+      c.identity = std::string(host) + "_" + randomToken().substr(0, 8);
+    }
+    c.onStartedLeading = [this, options] {
+      std::lock_guard lock(leaderMutex_);
+      leaderInformers_ = std::make_unique<client::InformerSet>(*client_);
+      loops_ = ControlLoops::build(*client_, *leaderInformers_, loopOptions(options));
+      if (Status s = leaderInformers_->start(); !s) log::warn("platform", "controller informers: " + s.error().message);
+      loops_->run();
+    };
+    c.onStoppedLeading = [this] {
+      std::lock_guard lock(leaderMutex_);
+      if (loops_) loops_->stop();
+      if (leaderInformers_) leaderInformers_->stop();
+      loops_.reset();
+      leaderInformers_.reset();
+    };
+    elector_ = std::make_unique<client::LeaderElector>(*client_, c);
+    elector_->start();
+  }
+
   std::unique_ptr<http::Server> server_;
   std::string kubeconfig_, token_;
 };
@@ -329,8 +292,11 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
     if (!exporter) return exporter.error();
     p->spans_ = std::move(*exporter);
   }
-  if (options.controllers)
+  if (options.controllers && options.electLeader) {
+    p->electControllers(options);
+  } else if (options.controllers) {
     if (Status s = p->startControllers(options); !s) return Error::unavailable("cannot start the controllers: " + s.error().message);
+  }
   apiserver::ApiServerOptions apiOptions;
   apiOptions.token = p->token_;
   if (auto* agent = p->agent_) {

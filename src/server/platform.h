@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "client/leader_election.h"
 #include "server/node.h"
 
 namespace skiff::server {
@@ -20,6 +21,10 @@ struct PlatformOptions {
   std::chrono::milliseconds nodeGracePeriod{40000};  // lease age after which a node is NotReady
   bool agent = true;            // run this machine as a node too (`skiff up`; `skiff server` does not)
   bool controllers = true;      // scheduler and workload controllers (false: API server and store only)
+  // Run the controllers only while holding the controller Lease (`skiff server`: several servers
+  // on one store, one acting at a time).
+  bool electLeader = false;
+  client::LeaderElectionConfig leaderElection;  // timings; identity defaults to host name + suffix
   std::string serviceCidr;  // default: 10.96.0.0/16 with the native and oci runtimes, 127.19.0.0/16 otherwise
   std::string otlpEndpoint;    // http://collector:4318: spans of API requests and proxied requests go there
   // This machine as a node (with `agent`); its dataDir is the platform's.
