@@ -92,6 +92,13 @@ Status platformOptionsFrom(const Flags& flags, server::PlatformOptions& options)
   if (!hp) return hp.error();
   options.listenHost = hp->first;
   options.listenPort = hp->second;
+  options.advertiseAddress = flags.get("advertise-address");
+  if (!options.advertiseAddress.empty()) {
+    unsigned a, b, c, d;
+    char extra;
+    if (std::sscanf(options.advertiseAddress.c_str(), "%u.%u.%u.%u%c", &a, &b, &c, &d, &extra) != 4 || a > 255 || b > 255 || c > 255 || d > 255)
+      return Error::badRequest("--advertise-address takes this server's IPv4 address, like 10.0.0.5, not \"" + options.advertiseAddress + "\"");
+  }
   if (flags.has("simulated-nodes")) {
     char* end = nullptr;
     long n = std::strtol(flags.get("simulated-nodes").c_str(), &end, 10);
@@ -123,7 +130,8 @@ Status platformOptionsFrom(const Flags& flags, server::PlatformOptions& options)
 
 const std::vector<FlagSpec> kPlatformFlags = {{"data-dir", "d", true},      {"listen", "", true},       {"log-level", "", true},
                                               {"simulated-nodes", "", true}, {"node-monitor-grace-period", "", true},
-                                              {"no-controllers", "", false}, {"service-cidr", "", true}, {"otlp-endpoint", "", true}};
+                                              {"no-controllers", "", false}, {"service-cidr", "", true}, {"otlp-endpoint", "", true},
+                                              {"advertise-address", "", true}};
 
 // SIGINT/SIGTERM, blocked before any thread starts so only wait() receives them.
 class StopSignals {

@@ -27,13 +27,15 @@ class AgentImpl final : public Agent {
   std::unique_ptr<Node> node_;
 };
 
-// Asks the servers who they are until one answers. Transport failures are retried (a server
-// may still be starting); an answer that refuses us or is not an API server's ends the start.
-Status reachServers(client::RestClient& client, const std::vector<std::string>& servers, const std::function<bool()>& stopRequested) {
+// Reads this node's own Node (which a node may always do) until a server answers. Transport
+// failures are retried (a server may still be starting); an answer that refuses our credentials
+// or is not an API server's ends the start.
+Status reachServers(client::RestClient& client, const std::vector<std::string>& servers, const std::string& nodeName,
+                    const std::function<bool()>& stopRequested) {
   auto lastLog = std::chrono::steady_clock::time_point();
   for (;;) {
-    auto r = client.request("GET", "/version");
-    if (r && r->status == 200) return {};
+    auto r = client.request("GET", client::resourcePath(*api::findByKind("v1", "Node"), "", nodeName));
+    if (r && (r->status == 200 || (r->status == 404 && client::errorFromResponse(*r, "").reason == "NotFound"))) return {};
     if (r) return client::errorFromResponse(*r, client.currentServer());  // e.g. 401: the credentials are wrong
     if (stopRequested()) return Error::unavailable("stopped before an API server answered");
     if (std::chrono::steady_clock::now() - lastLog > std::chrono::seconds(5)) {
@@ -63,7 +65,7 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentProcessOptions& options, 
   auto client = client::RestClient::create(options.api);
   if (!client) return client.error();
   agent->client_ = std::move(*client);
-  if (Status s = reachServers(*agent->client_, options.api.servers, stopRequested); !s) return s.error();
+  if (Status s = reachServers(*agent->client_, options.api.servers, node.nodeName, stopRequested); !s) return s.error();
   agent->informers_ = std::make_unique<client::InformerSet>(*agent->client_);
   // kubelet's view: only the pods bound here (the DNS server keeps its own cluster-wide one).
   auto& podsOnNode = agent->informers_->get("v1", "Pod", {"", {}, *api::FieldSelector::parse("spec.nodeName=" + node.nodeName)}, "on-node");

@@ -19,7 +19,9 @@
 #include "cli/kubeconfig.h"
 #include "client/leader_election.h"
 #include "client/local_client.h"
+#include "server/apiserver_endpoints.h"
 #include "server/control_loops.h"
+#include "network/host_address.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "agent/node_agent.h"
@@ -75,11 +77,10 @@ std::string firstServiceIp(const std::string& cidr) {
   return std::to_string(ip >> 24) + "." + std::to_string((ip >> 16) & 255) + "." + std::to_string((ip >> 8) & 255) + "." + std::to_string(ip & 255);
 }
 
-// Service default/kubernetes (port 443 on the range's first address) and its Endpoints naming
-// this API server, so pods reach the API the way they do on any Kubernetes.
+// Service default/kubernetes (port 443 on the range's first address), so pods reach the API the
+// way they do on any Kubernetes; its Endpoints name the live servers (server/apiserver_endpoints.h).
 Status ensureKubernetesService(apiserver::Registry& registry, const std::string& clusterIp, uint16_t apiPort) {
   const api::ResourceType& svcType = *api::findByKind("v1", "Service");
-  const api::ResourceType& epType = *api::findByKind("v1", "Endpoints");
   json::object port{{"name", "https"}, {"port", 443}, {"protocol", "TCP"}, {"targetPort", apiPort}};
   if (auto svc = registry.get(svcType, "default", "kubernetes"); !svc) {
     json::object spec{{"ports", json::array{port}}, {"sessionAffinity", "None"}, {"type", "ClusterIP"}};
@@ -96,15 +97,6 @@ Status ensureKubernetesService(apiserver::Registry& registry, const std::string&
     auto r = registry.patch(svcType, "default", "kubernetes", apiserver::PatchType::Merge, json::object{{"spec", json::object{{"ports", json::array{port}}}}}, "");
     if (!r) return r.error();
   }
-  json::value subsets = json::array{json::object{{"addresses", json::array{json::object{{"ip", "127.0.0.1"}}}},
-                                                 {"ports", json::array{json::object{{"name", "https"}, {"port", apiPort}, {"protocol", "TCP"}}}}}};
-  if (auto ep = registry.get(epType, "default", "kubernetes"); !ep) {
-    auto r = registry.create(epType, "default", json::object{{"metadata", json::object{{"name", "kubernetes"}}}, {"subsets", subsets}});
-    if (!r && r.error().reason != "AlreadyExists") return r.error();
-  } else if (!api::valueAt(*ep, "subsets") || *api::valueAt(*ep, "subsets") != subsets) {
-    auto r = registry.patch(epType, "default", "kubernetes", apiserver::PatchType::Merge, json::object{{"subsets", subsets}}, "");
-    if (!r) return r.error();
-  }
   return {};
 }
 
@@ -114,6 +106,7 @@ class PlatformImpl final : public Platform {
   std::string kubeconfigPath() const override { return kubeconfig_; }
   std::string token() const override { return token_; }
   void stop() override {
+    if (apiEndpoints_) apiEndpoints_->stop();
     if (server_) server_->stop();
     if (history_) history_->stop();
     if (elector_) elector_->stop();  // stops the loops it started
@@ -134,6 +127,7 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<controller::NamespaceController> namespaces_;
   std::unique_ptr<client::InformerSet> informers_;
   std::unique_ptr<ControlLoops> loops_;
+  std::unique_ptr<ApiServerEndpoints> apiEndpoints_;
   // `skiff server`: the loops run while this server holds the controller Lease, on informers of
   // their own (made and dropped with the leadership).
   std::unique_ptr<client::LeaderElector> elector_;
@@ -277,6 +271,12 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   // The serving certificate also names the in-cluster API address (the `kubernetes` Service).
   std::vector<std::string> hosts;
   if (options.listenHost != "0.0.0.0" && options.listenHost != "::") hosts.push_back(options.listenHost);
+  // The address pods and nodes reach this server at: given, or the listen address, or the
+  // default route's.
+  std::string advertise = options.advertiseAddress;
+  if (advertise.empty()) advertise = options.listenHost != "0.0.0.0" && options.listenHost != "::" ? options.listenHost : network::defaultRouteAddress();
+  if (advertise.empty()) advertise = "127.0.0.1";
+  if (std::find(hosts.begin(), hosts.end(), advertise) == hosts.end()) hosts.push_back(advertise);
   std::string apiClusterIp = firstServiceIp(serviceCidr);
   for (std::string h : {std::string("kubernetes"), std::string("kubernetes.default"), std::string("kubernetes.default.svc"),
                         std::string("kubernetes.default.svc.cluster.local"), apiClusterIp})
@@ -360,6 +360,9 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   p->server_ = std::move(*server);
   if (Status s = ensureKubernetesService(*p->registry_, apiClusterIp, p->server_->port()); !s)
     log::warn("platform", "cannot publish the API as Service default/kubernetes: " + s.error().message);
+  p->apiEndpoints_ = std::make_unique<ApiServerEndpoints>(*p->client_, ApiServerEndpointOptions{advertise, p->server_->port()});
+  if (Status s = p->apiEndpoints_->start(); !s)
+    log::warn("platform", "cannot publish this server in Endpoints default/kubernetes: " + s.error().message);
   std::string host = options.listenHost.find(':') != std::string::npos ? "[" + options.listenHost + "]" : options.listenHost;
   std::string clientHost = options.listenHost == "0.0.0.0" ? "127.0.0.1" : options.listenHost == "::" ? "[::1]" : host;
   cli::Kubeconfig kc{"https://" + clientHost + ":" + std::to_string(p->server_->port()), p->token_, tls->caCertPem, "default"};

@@ -16,6 +16,7 @@ struct PlatformOptions {
   std::string dataDir = ".skiff";
   std::string listenHost = "127.0.0.1";
   uint16_t listenPort = 6443;
+  std::string advertiseAddress;  // what pods and nodes reach this server at; default: listen or default-route address
   std::chrono::milliseconds bookmarkInterval{10000};
   int simulatedNodes = 0;  // hollow nodes for tests and scale figures (no processes run)
   std::chrono::milliseconds nodeGracePeriod{40000};  // lease age after which a node is NotReady
