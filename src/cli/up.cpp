@@ -228,13 +228,23 @@ int runServer(const Args& args) {
 int runAgent(const Args& args) {
   prepareProcess();
   auto flags = Flags::parse(args, withFlags(kNodeFlags, {{"data-dir", "d", true}, {"log-level", "", true}, {"server", "", true},
-                                                         {"kubeconfig", "", true}}));
+                                                         {"kubeconfig", "", true}, {"node-lease-duration", "", true}}));
   if (!flags) return fail(flags.error().message);
   if (!flags->positional().empty()) return fail("skiff agent takes no arguments, got \"" + flags->positional()[0] + "\"");
   setLogLevel(*flags);
   server::AgentProcessOptions options;
   options.node.dataDir = flags->get("data-dir", ".skiff-agent");
   if (Status s = nodeOptionsFrom(*flags, options.node); !s) return fail(s.error().message);
+  if (flags->has("node-lease-duration")) {
+    // kubelet's nodeLeaseDurationSeconds: the node's Lease is renewed every quarter of it. Keep it
+    // at or under the servers' --node-monitor-grace-period.
+    std::string v = flags->get("node-lease-duration");
+    char* end = nullptr;
+    double secs = std::strtod(v.c_str(), &end);
+    if (end == v.c_str() || (*end && std::string(end) != "s") || secs < 1 || secs > 3600)
+      return fail("--node-lease-duration takes seconds from 1 to 3600, like 40s");
+    options.node.leaseRenewInterval = std::chrono::milliseconds(int64_t(secs * 1000 / 4));
+  }
   if (!flags->has("kubeconfig"))
     return fail("skiff agent needs credentials: --kubeconfig FILE (a kubeconfig for this node, e.g. one the server's admin wrote)");
   auto kc = loadKubeconfig(flags->get("kubeconfig"));

@@ -4,12 +4,13 @@
 # the controller Lease; the kubernetes Endpoints name the server; agents with bad credentials or
 # no server to talk to say so. (Several hosts in network namespaces: cluster_network_test.sh.)
 source "$(dirname "$0")/lib.sh"
-AGENTS=()
+declare -A AGENT  # node name -> pid
 stop_agents() {
-  for pid in "${AGENTS[@]}"; do
+  for pid in "${AGENT[@]}"; do
+    kill -CONT "$pid" 2>/dev/null || true
     if kill -0 "$pid" 2>/dev/null; then kill "$pid"; wait "$pid" 2>/dev/null || true; fi
   done
-  AGENTS=()
+  AGENT=()
 }
 trap 'stop_agents; cleanup' EXIT
 
@@ -21,9 +22,10 @@ export KUBECONFIG="$WORK/server/kubeconfig"
 start_agent() {  # start_agent NAME [extra flags]: a node with the process runtime
   local name=$1
   shift
-  "$SKIFF" agent --data-dir "$WORK/$name" --kubeconfig "$KUBECONFIG" --node-name "$name" --runtime process --mesh-port 0 "$@" \
+  "$SKIFF" agent --data-dir "$WORK/$name" --kubeconfig "$KUBECONFIG" --node-name "$name" --runtime process --mesh-port 0 \
+    --node-lease-duration 2s "$@" \
     >>"$WORK/$name.log" 2>&1 &
-  AGENTS+=($!)
+  AGENT[$name]=$!
 }
 start_agent node-a
 start_agent node-b
@@ -60,12 +62,49 @@ out=$(kubectl get endpoints kubernetes -o jsonpath='{.subsets[0].addresses[0].ip
 check "the kubernetes Endpoints name the server" test "$out" = 127.0.0.1
 
 # An agent restarted keeps its pods' objects (nothing duplicated) and reports Ready again.
-kill "${AGENTS[1]}"; wait "${AGENTS[1]}" 2>/dev/null || true
+kill "${AGENT[node-b]}"; wait "${AGENT[node-b]}" 2>/dev/null || true
 start_agent node-b
 check "the restarted agent's node is Ready" wait_for "node-b ready" 20 ready_nodes
 check "still four pods, all running again" wait_for "pods running" 30 running
 out=$(kubectl get pods -l app=spread --no-headers | wc -l)
 check "no duplicate pods" test "$out" = 4
+
+# A node cut off (its agent stopped, not killed): its pods move to the other node; when it comes
+# back it drops the pods that moved, and nothing is duplicated.
+kubectl apply -f - >/dev/null <<YAML
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: mover}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: mover}}
+  template:
+    metadata: {labels: {app: mover}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      tolerations:
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 1}
+      - {key: node.kubernetes.io/not-ready, operator: Exists, effect: NoExecute, tolerationSeconds: 1}
+      containers:
+      - {name: main, image: busybox, command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]}
+YAML
+# Live mover pods (not being deleted): "node phase". Pods of an unreachable node stay Terminating
+# until it answers, as in Kubernetes; their replacements are what counts.
+movers() { kubectl get pods -l app=mover --no-headers -o custom-columns=N:.spec.nodeName,S:.status.phase,D:.metadata.deletionTimestamp 2>/dev/null | grep '<none>$'; }
+check "the mover pods run" wait_for "movers" 30 bash -c "[ \$(kubectl get pods -l app=mover --no-headers | grep -c Running) = 2 ]"
+victim=$(kubectl get pods -l app=mover -o jsonpath='{.items[0].spec.nodeName}')
+[ "$victim" = node-a ] && survivor=node-b || survivor=node-a
+kill -STOP "${AGENT[$victim]}"
+moved() { [ "$(movers | grep -c "$survivor *Running")" = 2 ] && [ "$(movers | wc -l)" = 2 ]; }
+check "pods of a node that stopped answering run on the other node" wait_for "moved" 40 moved
+out=$(kubectl get node "$victim" --no-headers)
+check "the cut-off node is NotReady" contains "$out" "NotReady"
+kill -CONT "${AGENT[$victim]}"
+back() { kubectl get node "$victim" --no-headers | grep -q " Ready "; }
+check "the node is Ready again when its agent answers" wait_for "back" 20 back
+gone() { [ "$(kubectl get pods -l app=mover --no-headers | wc -l)" = 2 ]; }
+check "the returning node finishes its evicted pods' deletion" wait_for "terminated" 20 gone
+check "nothing duplicated after it came back" moved
 
 # Bad credentials: refused with the server's reason, nothing registered.
 sed "s/token: .*/token: not-the-token/" "$KUBECONFIG" >"$WORK/bad-kubeconfig"
