@@ -1,5 +1,7 @@
 #include "controller/node_lifecycle_controller.h"
 
+#include <set>
+
 #include <boost/json.hpp>
 
 #include "api/object.h"
@@ -68,12 +70,21 @@ void NodeLifecycleController::tick() {
   const api::ResourceType& podType = *api::findByKind("v1", "Pod");
   int64_t now = nowSeconds();
   std::vector<std::pair<std::string, int64_t>> tainted;  // node, taint added at
-  for (const auto& node : nodes_.list()) {
+  auto nodes = nodes_.list();
+  std::set<std::string> names;
+  for (const auto& node : nodes) names.insert(api::stringAt(*node, "metadata.name"));
+  std::erase_if(observed_, [&](const auto& entry) { return !names.count(entry.first); });
+  for (const auto& node : nodes) {
     std::string name = api::stringAt(*node, "metadata.name");
     client::ObjectPtr lease = leases_.get("kube-node-lease", name);
     if (!lease) continue;  // nodes without a lease are not monitored (none report yet)
-    int64_t renewed = api::parseRfc3339(api::stringAt(*lease, "spec.renewTime"));
-    bool stale = renewed < 0 || (now - renewed) * 1000 > options_.gracePeriod.count();
+    // As kube-controller-manager: a lease is alive while its renewTime keeps changing, timed on
+    // this controller's clock, so a node whose clock is off by minutes is judged by its renewals.
+    std::string renewTime = api::stringAt(*lease, "spec.renewTime");
+    auto steady = std::chrono::steady_clock::now();
+    auto [seen, fresh] = observed_.try_emplace(name, Observation{renewTime, steady});
+    if (!fresh && seen->second.renewTime != renewTime) seen->second = Observation{renewTime, steady};
+    bool stale = steady - seen->second.at > options_.gracePeriod;
     const json::value* taint = unreachableTaint(*node);
     const json::value* ready = nodeReadyCondition(*node);
     std::string readyStatus = ready ? api::stringAt(*ready, "status") : "";

@@ -1,11 +1,15 @@
 // NodeLifecycleController: watches node Leases. A node whose Lease has not been renewed for the
-// grace period gets Ready=Unknown and the node.kubernetes.io/unreachable:NoExecute taint; pods on
+// grace period (no change of spec.renewTime seen for that long on this controller's clock, so
+// clock skew between machines does not matter; a new controller gives every node a full grace
+// period) gets Ready=Unknown and the node.kubernetes.io/unreachable:NoExecute taint; pods on
 // it that do not tolerate the taint are evicted at once, those that tolerate it for
 // tolerationSeconds are evicted when that runs out (Kubernetes adds a 300 s toleration to every
 // pod). When the Lease is renewed again the taint goes and the node is Ready.
 #pragma once
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <string>
 #include <thread>
 
 #include "client/event_recorder.h"
@@ -37,6 +41,11 @@ class NodeLifecycleController {
   client::EventRecorder* events_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
+  struct Observation {
+    std::string renewTime;
+    std::chrono::steady_clock::time_point at;  // when this controller saw renewTime change
+  };
+  std::map<std::string, Observation> observed_;  // node -> its lease, as last seen (tick() only)
 };
 
 }  // namespace skiff::controller

@@ -17,6 +17,7 @@
 #include <climits>
 #include <condition_variable>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <list>
 #include <map>
@@ -77,7 +78,26 @@ namespace {
 using Clock = std::chrono::steady_clock;
 namespace http1 = proxy::http1;
 
-std::string statusLine(int status) { return "HTTP/1.1 " + std::to_string(status) + " " + http1::reasonPhrase(status) + "\r\n"; }
+// The IMF-fixdate every answer carries (RFC 9110 6.6.1): clients (a joining node) compare it with
+// their own clock. Formatted once a second per thread.
+const std::string& httpDate() {
+  thread_local std::time_t last = 0;
+  thread_local std::string text;
+  std::time_t now = std::time(nullptr);
+  if (now != last) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[40];
+    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    text = buf;
+    last = now;
+  }
+  return text;
+}
+
+std::string statusLine(int status) {
+  return "HTTP/1.1 " + std::to_string(status) + " " + http1::reasonPhrase(status) + "\r\nDate: " + httpDate() + "\r\n";
+}
 
 std::string statusJson(int code, const std::string& reason, const std::string& message) {
   return boost::json::serialize(boost::json::object{{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", boost::json::object()},

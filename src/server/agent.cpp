@@ -2,9 +2,12 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
+#include <ctime>
 #include <thread>
 
 #include "agent/node_agent.h"
+#include "client/event_recorder.h"
 #include "common/files.h"
 #include "common/log.h"
 
@@ -30,12 +33,20 @@ class AgentImpl final : public Agent {
 // Reads this node's own Node (which a node may always do) until a server answers. Transport
 // failures are retried (a server may still be starting); an answer that refuses our credentials
 // or is not an API server's ends the start.
+// `skew` is set to how far this machine's clock is ahead of the server's (seconds, from the
+// answer's Date header).
 Status reachServers(client::RestClient& client, const std::vector<std::string>& servers, const std::string& nodeName,
-                    const std::function<bool()>& stopRequested) {
+                    const std::function<bool()>& stopRequested, int64_t& skew) {
   auto lastLog = std::chrono::steady_clock::time_point();
   for (;;) {
     auto r = client.request("GET", client::resourcePath(*api::findByKind("v1", "Node"), "", nodeName));
-    if (r && (r->status == 200 || (r->status == 404 && client::errorFromResponse(*r, "").reason == "NotFound"))) return {};
+    if (r && (r->status == 200 || (r->status == 404 && client::errorFromResponse(*r, "").reason == "NotFound"))) {
+      std::tm tm{};
+      auto date = r->headers.find("date");
+      if (date != r->headers.end() && strptime(date->second.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm))
+        skew = int64_t(std::time(nullptr)) - int64_t(timegm(&tm));
+      return {};
+    }
     if (r) return client::errorFromResponse(*r, client.currentServer());  // e.g. 401: the credentials are wrong
     if (stopRequested()) return Error::unavailable("stopped before an API server answered");
     if (std::chrono::steady_clock::now() - lastLog > std::chrono::seconds(5)) {
@@ -46,6 +57,22 @@ Status reachServers(client::RestClient& client, const std::vector<std::string>& 
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
+}
+
+// Past this, certificates and tokens this node is handed may look not yet valid or expired to it.
+constexpr int64_t kTolerableSkewSeconds = 30;
+
+// Says so in the log and on the Node (`kubectl describe node`): liveness is judged by renewals,
+// not timestamps, so the node still works, but time-bound credentials may not.
+void reportClockSkew(client::Client& client, const std::string& nodeName, int64_t skew) {
+  std::string what = "this node's clock is " + std::to_string(std::abs(skew)) + " s " + (skew > 0 ? "ahead of" : "behind") +
+                     " the API server's; certificates and tokens may look expired or not yet valid here — sync it (NTP, chrony)";
+  log::warn("agent", what);
+  auto node = client.get(*api::findByKind("v1", "Node"), "", nodeName);
+  if (!node) return;
+  client::EventRecorder events(client, "kubelet", nodeName);
+  events.warning(*node, "ClockSkew", what);
+  events.flush();
 }
 
 }  // namespace
@@ -65,7 +92,8 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentProcessOptions& options, 
   auto client = client::RestClient::create(options.api);
   if (!client) return client.error();
   agent->client_ = std::move(*client);
-  if (Status s = reachServers(*agent->client_, options.api.servers, node.nodeName, stopRequested); !s) return s.error();
+  int64_t skew = 0;
+  if (Status s = reachServers(*agent->client_, options.api.servers, node.nodeName, stopRequested, skew); !s) return s.error();
   agent->informers_ = std::make_unique<client::InformerSet>(*agent->client_);
   // kubelet's view: only the pods bound here (the DNS server keeps its own cluster-wide one).
   auto& podsOnNode = agent->informers_->get("v1", "Pod", {"", {}, *api::FieldSelector::parse("spec.nodeName=" + node.nodeName)}, "on-node");
@@ -76,6 +104,7 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentProcessOptions& options, 
   while (!podsOnNode.waitForSync(std::chrono::seconds(5)))
     if (stopRequested()) return Error::unavailable("stopped before this node's pods were listed");
   if (Status s = agent->node_->start(); !s) return s.error();
+  if (std::abs(skew) > kTolerableSkewSeconds) reportClockSkew(*agent->client_, node.nodeName, skew);
   log::info("agent", "node " + node.nodeName + " joined through " + agent->client_->currentServer());
   return std::unique_ptr<Agent>(std::move(agent));
 }

@@ -106,6 +106,20 @@ gone() { [ "$(kubectl get pods -l app=mover --no-headers | wc -l)" = 2 ]; }
 check "the returning node finishes its evicted pods' deletion" wait_for "terminated" 20 gone
 check "nothing duplicated after it came back" moved
 
+# A node whose clock is ten minutes behind: it says so (log and node events) and stays Ready,
+# because liveness is judged by renewals as the server sees them, not by the node's timestamps.
+if command -v faketime >/dev/null; then
+  faketime -f "-10m" "$SKIFF" agent --data-dir "$WORK/skewed" --kubeconfig "$KUBECONFIG" --node-name skewed --runtime process \
+    --mesh-port 0 --node-lease-duration 2s >"$WORK/skewed.log" 2>&1 &
+  AGENT[skewed]=$!
+  skewed_ready() { kubectl get node skewed --no-headers | grep -q " Ready "; }
+  check "a node with a skewed clock joins" wait_for "skewed ready" 20 skewed_ready
+  check "its agent says its clock is behind" wait_for "skew line" 10 grep -q "clock is 6[0-9][0-9] s behind" "$WORK/skewed.log"
+  check "kubectl describe node shows the ClockSkew event" wait_for "event" 10 bash -c "kubectl describe node skewed | grep -q ClockSkew"
+  sleep 5
+  check "and it stays Ready past the grace period" skewed_ready
+fi
+
 # Bad credentials: refused with the server's reason, nothing registered.
 sed "s/token: .*/token: not-the-token/" "$KUBECONFIG" >"$WORK/bad-kubeconfig"
 timeout 20 "$SKIFF" agent --data-dir "$WORK/bad" --kubeconfig "$WORK/bad-kubeconfig" --node-name intruder --runtime process \

@@ -1,0 +1,70 @@
+// Node liveness is judged by lease renewals as this controller sees them, not by the node's
+// clock: a node whose clock is hours off but keeps renewing stays Ready; one that stops renewing
+// is tainted unreachable after the grace period.
+#include "controller/node_lifecycle_controller.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <thread>
+
+#include "api/object.h"
+#include "apiserver/registry.h"
+#include "client/local_client.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace skiff::controller {
+namespace {
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+TEST(NodeLifecycleController, JudgesLeasesByRenewalsNotByTheNodesClock) {
+  fs::path dir = fs::temp_directory_path() / ("skiff-nlc-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  {
+    auto store = std::move(*store::openSqliteStore({(dir / "store.db").string(), 50, 1024}));
+    apiserver::Registry registry(*store);
+    ASSERT_TRUE(registry.bootstrap().ok());
+    client::LocalClient client(registry);
+    const auto& nodeType = *api::findByKind("v1", "Node");
+    const auto& leaseType = *api::findByKind("coordination.k8s.io/v1", "Lease");
+    for (const char* n : {"skewed", "silent"}) {
+      ASSERT_TRUE(client.create(nodeType, "", json::object{{"metadata", json::object{{"name", n}}}}).ok());
+      // Both clocks read the year 2000: hours behind the controller's.
+      ASSERT_TRUE(client.create(leaseType, "kube-node-lease",
+                                json::object{{"metadata", json::object{{"name", n}}},
+                                             {"spec", json::object{{"holderIdentity", n}, {"renewTime", "2000-01-01T00:00:00.000000Z"}}}})
+                      .ok());
+    }
+    client::Informer nodes(client, nodeType), leases(client, leaseType), pods(client, *api::findByKind("v1", "Pod"));
+    ASSERT_TRUE(nodes.start().ok());
+    ASSERT_TRUE(leases.start().ok());
+    ASSERT_TRUE(pods.start().ok());
+    NodeLifecycleController controller(client, nodes, leases, pods, NodeLifecycleOptions{std::chrono::milliseconds(400)});
+    auto tainted = [&](const char* n) {
+      auto node = client.get(nodeType, "", n);
+      const json::value* taints = node ? api::valueAt(*node, "spec.taints") : nullptr;
+      return taints && taints->is_array() && !taints->as_array().empty();
+    };
+    for (int i = 0; i < 12; ++i) {  // 1.2 s: three grace periods
+      std::string stamp = "2000-01-01T00:00:" + std::string(i < 10 ? "0" : "") + std::to_string(i) + ".000000Z";
+      ASSERT_TRUE(client.patch(leaseType, "kube-node-lease", "skewed", client::PatchType::Merge,
+                               json::object{{"spec", json::object{{"renewTime", stamp}}}}, "")
+                      .ok());
+      controller.tick();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    controller.tick();
+    EXPECT_FALSE(tainted("skewed")) << "a node that keeps renewing was judged by its clock";
+    EXPECT_TRUE(tainted("silent")) << "a node that never renewed within the grace period stayed Ready";
+    nodes.stop();
+    leases.stop();
+    pods.stop();
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace skiff::controller
