@@ -476,12 +476,16 @@ void NodeAgent::releasePod(PodState& pod) {
 void NodeAgent::renewLease() {
   const api::ResourceType& leaseType = *api::findByKind("coordination.k8s.io/v1", "Lease");
   std::string now = api::rfc3339Now();
+  // Lease duration as kubelet: four renewals. The agent id tells two agents claiming one node
+  // name apart (server/agent.cpp refuses the second).
+  int64_t duration = std::max<int64_t>(1, (options_.leaseRenewInterval.count() * 4 + 999) / 1000);
+  json::object metadata{{"name", options_.nodeName}};
+  if (!options_.agentId.empty()) metadata["annotations"] = json::object{{kAgentIdAnnotation, options_.agentId}};
+  json::object spec{{"holderIdentity", options_.nodeName}, {"leaseDurationSeconds", duration}, {"renewTime", now}};
   auto r = client_.patch(leaseType, "kube-node-lease", options_.nodeName, client::PatchType::Merge,
-                           json::object{{"spec", json::object{{"renewTime", now}}}}, "");
+                         json::object{{"metadata", metadata}, {"spec", spec}}, "");
   if (!r && r.error().code == 404)
-    r = client_.create(leaseType, "kube-node-lease",
-                         json::object{{"metadata", json::object{{"name", options_.nodeName}}},
-                                      {"spec", json::object{{"holderIdentity", options_.nodeName}, {"leaseDurationSeconds", 40}, {"renewTime", now}}}});
+    r = client_.create(leaseType, "kube-node-lease", json::object{{"metadata", metadata}, {"spec", spec}});
   if (!r && r.error().reason != "AlreadyExists") log::warn("agent", "renewing the node lease: " + r.error().message);
 }
 

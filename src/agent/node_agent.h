@@ -28,10 +28,14 @@ namespace skiff::network { class PodNetwork; }
 
 namespace skiff::agent {
 
+// The node Lease annotation naming the agent that renews it.
+inline constexpr const char* kAgentIdAnnotation = "skiff.io/agent-id";
+
 struct AgentOptions {
   std::string nodeName;  // default: the host name
   std::string dataDir;   // pod directories and logs live under DIR/pods/
   bool controlPlane = false;  // the control plane runs on this machine too (labels the Node as such)
+  std::string agentId;  // this agent (machine + data dir), written on the node Lease
   std::chrono::milliseconds leaseRenewInterval{10000};
   std::chrono::milliseconds restartBackoff{10000};      // first back-off; doubles up to maxRestartBackoff
   std::chrono::milliseconds maxRestartBackoff{300000};

@@ -2,16 +2,24 @@
 
 #include <unistd.h>
 
+#include <openssl/sha.h>
+
+#include <boost/json.hpp>
+
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <ctime>
 #include <thread>
 
 #include "agent/node_agent.h"
+#include "api/object.h"
 #include "client/event_recorder.h"
 #include "common/files.h"
 #include "common/log.h"
 
 namespace skiff::server {
+namespace json = boost::json;
 namespace {
 
 class AgentImpl final : public Agent {
@@ -59,6 +67,49 @@ Status reachServers(client::RestClient& client, const std::vector<std::string>& 
   }
 }
 
+// Who this agent is: the machine and its data dir, so a restart on the same machine is the same
+// agent and a second machine (or data dir) claiming the node name is not.
+std::string agentIdentity(const std::string& dataDir) {
+  std::string machine;
+  std::ifstream("/etc/machine-id") >> machine;
+  std::error_code ec;
+  std::string seed = machine + "|" + std::filesystem::absolute(dataDir, ec).string();
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(seed.data()), seed.size(), digest);
+  static const char* hex = "0123456789abcdef";
+  std::string id;
+  for (int i = 0; i < 8; ++i) {
+    id += hex[digest[i] >> 4];
+    id += hex[digest[i] & 15];
+  }
+  return id;
+}
+
+// Refuses a node name another live agent holds: its lease names another agent and keeps being
+// renewed while we watch for one renewal interval (a dead one's lease is taken over).
+Status checkNameFree(client::Client& client, const std::string& nodeName, const std::string& agentId,
+                     const std::function<bool()>& stopRequested) {
+  const api::ResourceType& leaseType = *api::findByKind("coordination.k8s.io/v1", "Lease");
+  auto lease = client.get(leaseType, "kube-node-lease", nodeName);
+  if (!lease) return {};
+  std::string holder;
+  if (const json::value* a = api::valueAt(*lease, "metadata.annotations"); a && a->is_object())
+    if (const json::value* id = a->as_object().if_contains(agent::kAgentIdAnnotation); id && id->is_string()) holder = id->as_string();
+  if (holder.empty() || holder == agentId) return {};
+  std::string renewed = api::stringAt(*lease, "spec.renewTime");
+  int64_t duration = 40;
+  if (const json::value* d = api::valueAt(*lease, "spec.leaseDurationSeconds"); d && d->is_int64()) duration = d->as_int64();
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(duration * 1000 / 4 + 1500);
+  while (std::chrono::steady_clock::now() < until && !stopRequested()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto now = client.get(leaseType, "kube-node-lease", nodeName);
+    if (now && api::stringAt(*now, "spec.renewTime") != renewed)
+      return Error::conflict("node name \"" + nodeName + "\" is in use: another agent (" + holder +
+                             ") keeps its lease renewed; give this machine another --node-name, or stop that agent first");
+  }
+  return {};
+}
+
 // Past this, certificates and tokens this node is handed may look not yet valid or expired to it.
 constexpr int64_t kTolerableSkewSeconds = 30;
 
@@ -94,6 +145,8 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentProcessOptions& options, 
   agent->client_ = std::move(*client);
   int64_t skew = 0;
   if (Status s = reachServers(*agent->client_, options.api.servers, node.nodeName, stopRequested, skew); !s) return s.error();
+  node.agentId = agentIdentity(node.dataDir);
+  if (Status s = checkNameFree(*agent->client_, node.nodeName, node.agentId, stopRequested); !s) return s.error();
   agent->informers_ = std::make_unique<client::InformerSet>(*agent->client_);
   // kubelet's view: only the pods bound here (the DNS server keeps its own cluster-wide one).
   auto& podsOnNode = agent->informers_->get("v1", "Pod", {"", {}, *api::FieldSelector::parse("spec.nodeName=" + node.nodeName)}, "on-node");

@@ -135,6 +135,7 @@ Result<std::unique_ptr<Node>> Node::create(const NodeOptions& options, client::C
   agentOptions.nodeName = options.nodeName;
   agentOptions.dataDir = options.dataDir;
   agentOptions.controlPlane = options.controlPlane;
+  agentOptions.agentId = options.agentId;
   agentOptions.leaseRenewInterval = options.leaseRenewInterval;
   agentOptions.restartBackoff = options.restartBackoff;
   agentOptions.storageCheckInterval = options.storageCheckInterval;

@@ -23,6 +23,7 @@ struct NodeOptions {
   std::string dataDir = ".skiff";
   std::string nodeName;  // default: the host name
   bool controlPlane = false;  // the control plane runs on this machine too (`skiff up`)
+  std::string agentId;  // tells two agents claiming one node name apart (see server/agent.h)
   // Container runtime: "native" (default as root), "oci" (runc) or "process".
   std::string runtime;
   std::string podCidr = "10.244.0.0/16";  // isolating runtimes: pod addresses on the node bridge

@@ -108,8 +108,11 @@ check "nothing duplicated after it came back" moved
 
 # A node whose clock is ten minutes behind: it says so (log and node events) and stays Ready,
 # because liveness is judged by renewals as the server sees them, not by the node's timestamps.
-if command -v faketime >/dev/null; then
-  faketime -f "-10m" "$SKIFF" agent --data-dir "$WORK/skewed" --kubeconfig "$KUBECONFIG" --node-name skewed --runtime process \
+# libfaketime preloaded into the agent itself (the faketime wrapper would stand between the test
+# and the agent's PID).
+FAKETIME_LIB=$(ls /usr/lib/*/faketime/libfaketimeMT.so.1 2>/dev/null | head -1)
+if [ -n "$FAKETIME_LIB" ]; then
+  LD_PRELOAD=$FAKETIME_LIB FAKETIME="-10m" "$SKIFF" agent --data-dir "$WORK/skewed" --kubeconfig "$KUBECONFIG" --node-name skewed --runtime process \
     --mesh-port 0 --node-lease-duration 2s >"$WORK/skewed.log" 2>&1 &
   AGENT[skewed]=$!
   skewed_ready() { kubectl get node skewed --no-headers | grep -q " Ready "; }
@@ -119,6 +122,12 @@ if command -v faketime >/dev/null; then
   sleep 5
   check "and it stays Ready past the grace period" skewed_ready
 fi
+
+# A second agent claiming a live node's name is refused with the reason; nothing changes.
+timeout 30 "$SKIFF" agent --data-dir "$WORK/clash" --kubeconfig "$KUBECONFIG" --node-name node-a --runtime process --mesh-port 0 \
+  >"$WORK/clash.log" 2>&1 && rc=0 || rc=$?
+check "a node name clash is refused" bash -c "[ $rc = 1 ] && grep -q 'node name \"node-a\" is in use' '$WORK/clash.log'"
+check "and node-a is still served by its own agent" bash -c "kubectl get node node-a --no-headers | grep -q ' Ready '"
 
 # Bad credentials: refused with the server's reason, nothing registered.
 sed "s/token: .*/token: not-the-token/" "$KUBECONFIG" >"$WORK/bad-kubeconfig"
