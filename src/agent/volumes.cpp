@@ -140,6 +140,19 @@ std::string subPathFailure(const std::string& subPath, int err) {
   return "subPath \"" + subPath + "\": " + std::strerror(err);
 }
 
+// Makes one missing subPath directory with the volume root's mode, as the kubelet does: skiff's
+// umask (077) would otherwise leave it 0700 and a container running as another user could not
+// use it. Only a directory made here is chmodded, through an fd that does not follow a link.
+Status makeSubPathDir(int parentFd, const std::string& name, mode_t mode) {
+  if (mkdirat(parentFd, name.c_str(), mode) != 0) {
+    if (errno == EEXIST) return {};  // made meanwhile by another container of the pod
+    return Error::internal(std::strerror(errno));
+  }
+  OwnedFd made(openat(parentFd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (made.fd < 0 || fchmod(made.fd, mode) != 0) return Error::internal(std::strerror(errno));
+  return {};
+}
+
 // Opens subPath below the volume, making missing directories one component at a time: each
 // mkdirat names a single entry of a directory already opened beneath the volume, and the next
 // component is checked again from the volume's root.
@@ -147,6 +160,9 @@ Result<int> openSubPath(int volumeFd, const std::string& subPath) {
   int fd = openBeneath(volumeFd, subPath, 0);
   if (fd >= 0) return fd;
   if (errno != ENOENT) return Error::badRequest(subPathFailure(subPath, errno));
+  struct stat root {};
+  if (fstat(volumeFd, &root) != 0) return Error::internal(subPathFailure(subPath, errno));
+  const mode_t mode = root.st_mode & 07777;
   std::vector<std::string> parts;
   std::stringstream in(subPath);
   for (std::string part; std::getline(in, part, '/');)
@@ -157,7 +173,8 @@ Result<int> openSubPath(int volumeFd, const std::string& subPath) {
     prefix += (prefix.empty() ? "" : "/") + part;
     int next = openBeneath(volumeFd, prefix, O_DIRECTORY);
     if (next < 0 && errno == ENOENT) {
-      if (mkdirat(parent.fd, part.c_str(), 0755) != 0 && errno != EEXIST) return Error::internal(subPathFailure(subPath, errno));
+      if (auto made = makeSubPathDir(parent.fd, part, mode); !made.ok())
+        return Error::internal("cannot create subPath \"" + subPath + "\": " + made.error().message);
       next = openBeneath(volumeFd, prefix, O_DIRECTORY);
     }
     if (next < 0) return Error::badRequest(subPathFailure(subPath, errno));

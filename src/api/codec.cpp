@@ -3,7 +3,9 @@
 #include <yaml.h>
 
 #include <boost/json.hpp>
+#include <cctype>
 #include <charconv>
+#include <cstdint>
 #include <cmath>
 #include <map>
 #include <optional>
@@ -45,25 +47,57 @@ bool isYamlFloat(std::string_view s) {
   return i == s.size();
 }
 
-// YAML 1.2 core schema resolution for plain (unquoted) scalars.
+bool isBin(char c) { return c == '0' || c == '1'; }
+
+// An integer as Go's strconv.ParseInt/ParseUint(s, 0, 64) reads it once sigs.k8s.io/yaml (go-yaml
+// v2) has dropped the underscores: an optional sign, then 0x/0X hex, 0o/0O or a leading 0 octal,
+// 0b/0B binary, else decimal. Past int64 a non-negative value is a uint64; past that, nothing.
+std::optional<json::value> resolveInteger(std::string_view s) {
+  bool negative = false;
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
+    negative = s[0] == '-';
+    s.remove_prefix(1);
+  }
+  auto prefixed = [&](char letter) {
+    return s.size() > 1 && s[0] == '0' && (s[1] == letter || s[1] == char(std::toupper(letter)));
+  };
+  int base = 10;
+  bool (*digit)(char) = isDec;
+  if (prefixed('x')) base = 16, digit = isHex;
+  else if (prefixed('o')) base = 8, digit = isOct;
+  else if (prefixed('b')) base = 2, digit = isBin;
+  if (base != 10) s.remove_prefix(2);
+  else if (s.size() > 1 && s[0] == '0') base = 8, digit = isOct, s.remove_prefix(1);
+  if (!allDigits(s, digit)) return std::nullopt;
+  uint64_t magnitude = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), magnitude, base);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  constexpr uint64_t kInt64Max = uint64_t(INT64_MAX);
+  if (!negative) return magnitude <= kInt64Max ? json::value(int64_t(magnitude)) : json::value(magnitude);
+  if (magnitude <= kInt64Max) return json::value(-int64_t(magnitude));
+  if (magnitude == kInt64Max + 1) return json::value(INT64_MIN);
+  return std::nullopt;
+}
+
+// Plain (unquoted) scalars: null and booleans by the YAML 1.2 core schema (so `yes` stays a
+// string), numbers as Kubernetes reads them through go-yaml v2 (YAML 1.1): `defaultMode: 0400`
+// is octal 256, as kubectl sends it, underscores are dropped, and a number past the integers
+// falls through to a float.
 json::value resolvePlainScalar(const std::string& s) {
   if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
   if (s == "true" || s == "True" || s == "TRUE") return true;
   if (s == "false" || s == "False" || s == "FALSE") return false;
-  std::string_view v = s;
-  std::string_view digits = (v[0] == '-' || v[0] == '+') ? v.substr(1) : v;
-  if (allDigits(digits, isDec)) {
-    int64_t out = 0;
-    const char* b = s.data() + (s[0] == '+' ? 1 : 0);
-    auto [p, ec] = std::from_chars(b, s.data() + s.size(), out);
-    if (ec == std::errc() && p == s.data() + s.size()) return out;
-    return std::strtod(s.c_str(), nullptr);  // out of int64 range
-  }
-  if (v.starts_with("0x") && allDigits(v.substr(2), isHex) && v.size() <= 18) return int64_t(std::strtoull(s.c_str() + 2, nullptr, 16));
-  if (v.starts_with("0o") && allDigits(v.substr(2), isOct) && v.size() <= 23) return int64_t(std::strtoull(s.c_str() + 2, nullptr, 8));
-  if (isYamlFloat(v)) return std::strtod(s.c_str(), nullptr);
   if (s == ".inf" || s == ".Inf" || s == "+.inf" || s == ".INF") return HUGE_VAL;
   if (s == "-.inf" || s == "-.Inf" || s == "-.INF") return -HUGE_VAL;
+  if (isDec(s[0]) || s[0] == '-' || s[0] == '+') {
+    std::string plain;
+    for (char c : s)
+      if (c != '_') plain += c;
+    if (auto integer = resolveInteger(plain)) return *integer;
+    if (isYamlFloat(plain)) return std::strtod(plain.c_str(), nullptr);
+  } else if (s[0] == '.' && isYamlFloat(s)) {
+    return std::strtod(s.c_str(), nullptr);
+  }
   return json::string(s);
 }
 

@@ -10,6 +10,8 @@
 #include <map>
 #include <sstream>
 
+#include "runtime/device_filter.h"
+
 namespace skiff::runtime {
 namespace fs = std::filesystem;
 namespace {
@@ -152,14 +154,20 @@ Result<std::unique_ptr<Cgroup>> Cgroup::create(const std::string& relative, cons
     cg->pidsDir_ = *d;
     if (limits.pids > 0) writeFile(*d + "/pids.max", std::to_string(limits.pids));
   }
-  // Devices. cgroup v2 has no devices controller (runc attaches an eBPF program there); this
-  // host's hybrid layout and v1 have one.
+  // Devices. Where a v1 devices controller exists (v1, or this host's hybrid) it confines the
+  // group, as runc does there; on a v2-only host runc's eBPF filter on the v2 group does.
   if (limits.defaultDevicesOnly) {
-    if (!l.v1.count("devices"))
-      return Error::unavailable("this host has no cgroup v1 devices controller, and skiff's native runtime cannot confine device access without it yet (use --runtime oci)");
-    auto d = makeDir(l.v1.at("devices"), "devices");
-    if (!d) return d.error();
-    if (Status s = cg->restrictDevices(*d); !s) return s.error();
+    if (l.v1.count("devices")) {
+      auto d = makeDir(l.v1.at("devices"), "devices");
+      if (!d) return d.error();
+      if (Status s = cg->restrictDevices(*d); !s) return s.error();
+    } else if (!l.v2Mount.empty()) {
+      auto d = makeDir(l.v2Mount, "");
+      if (!d) return d.error();
+      if (Status s = attachDeviceFilter(*d, defaultDeviceRules()); !s) return s.error();
+    } else {
+      return Error::unavailable("this host has neither a cgroup v1 devices controller nor a cgroup2 mount, so skiff's native runtime cannot confine device access (mount cgroup2, or use --runtime oci)");
+    }
   } else if (l.v1.count("devices")) {
     // A container adopted after a restart: its devices group (and rules) exist already; own it
     // so it is removed with the others, without touching its rules.

@@ -18,8 +18,9 @@ struct ResourceLimits {
   int64_t memoryBytes = 0;  // 0 = unlimited
   int64_t cpuMillis = 0;    // CFS quota per 100 ms period
   int64_t pids = 0;
-  // The container's own devices cgroup denying every device but defaultDeviceRules() (the
-  // isolating runtimes, unless privileged). Off: the agent's own device access.
+  // Only defaultDeviceRules() for the container (the isolating runtimes, unless privileged):
+  // its own v1 devices group where the controller exists, else an eBPF device filter on its v2
+  // group (runtime/device_filter.h). Off: the agent's own device access.
   bool defaultDevicesOnly = false;
 };
 

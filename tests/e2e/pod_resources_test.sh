@@ -80,7 +80,7 @@ spec:
     - {name: conf, mountPath: /conf}
     - {name: scratch, mountPath: /scratch}
   volumes:
-  - {name: secret, secret: {secretName: creds, defaultMode: 256}}  # 0400
+  - {name: secret, secret: {secretName: creds, defaultMode: 0400}}  # octal (256), as kubectl reads it
   - {name: conf, configMap: {name: conf}}
   - {name: scratch, emptyDir: {}}
 ---

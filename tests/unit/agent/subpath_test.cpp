@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -62,6 +63,26 @@ TEST_F(SubPathTest, BindsWhatWasResolvedAndCreatesMissingDirectories) {
   std::ifstream mounts("/proc/self/mountinfo");
   std::string all((std::istreambuf_iterator<char>(mounts)), std::istreambuf_iterator<char>());
   EXPECT_EQ(all.find(pod_), std::string::npos) << "a subPath bind is still mounted";
+}
+
+// The kubelet makes missing subPath directories with the volume root's mode; under skiff's
+// umask 077 they were 0700 and a container of another user could not enter them.
+TEST_F(SubPathTest, CreatedDirectoriesTakeTheVolumeRootsMode) {
+  const mode_t old = umask(077);
+  ASSERT_EQ(chmod(volume_.c_str(), 02775), 0);
+  fs::create_directories(volume_ + "/kept");
+  ASSERT_EQ(chmod((volume_ + "/kept").c_str(), 0700), 0);
+  auto bound = bindSubPath(volume_, "kept/made/deeper", point("0"));
+  umask(old);
+  ASSERT_TRUE(bound.ok()) << bound.error().message;
+  auto modeOf = [](const std::string& p) {
+    struct stat st {};
+    EXPECT_EQ(stat(p.c_str(), &st), 0) << p;
+    return st.st_mode & 07777;
+  };
+  EXPECT_EQ(modeOf(volume_ + "/kept/made"), 02775u);
+  EXPECT_EQ(modeOf(volume_ + "/kept/made/deeper"), 02775u);
+  EXPECT_EQ(modeOf(volume_ + "/kept"), 0700u) << "a directory that existed keeps its mode";
 }
 
 }  // namespace

@@ -86,4 +86,58 @@ TEST(Codec, PrettyJsonParsesBack) {
   EXPECT_EQ(json::parse(toPrettyJson(v)), v);
 }
 
+// kubectl reads YAML through sigs.k8s.io/yaml (go-yaml v2, YAML 1.1 integers): `defaultMode: 0400`
+// reaches the API server as 256, not 400; a file mode read as decimal 400 is 0620.
+TEST(Codec, YamlIntegersAreReadAsKubectlReadsThem) {
+  auto docs = decodeManifests(
+      "defaultMode: 0400\nmode: 0o644\nupper: 0O17\nhex: 0X1f\nneg: -0x10\nbin: 0b101\nnegbin: -0b101\n"
+      "under: 1_000\nzero: 0\nzeros: 00\nplus: +0400\neight: 08\nfloat: 1_0.5\nbig: 18446744073709551615\n"
+      "huge: 99999999999999999999\nmin: -9223372036854775808\nbare: 0x\nquoted: \"0400\"\nword: 0400a\n");
+  ASSERT_TRUE(docs.ok()) << docs.error().message;
+  const auto& o = (*docs)[0].get_object();
+  EXPECT_EQ(o.at("defaultMode"), json::value(256));
+  EXPECT_EQ(o.at("mode"), json::value(420));
+  EXPECT_EQ(o.at("upper"), json::value(15));
+  EXPECT_EQ(o.at("hex"), json::value(31));
+  EXPECT_EQ(o.at("neg"), json::value(-16));
+  EXPECT_EQ(o.at("bin"), json::value(5));
+  EXPECT_EQ(o.at("negbin"), json::value(-5));
+  EXPECT_EQ(o.at("under"), json::value(1000));
+  EXPECT_EQ(o.at("zero"), json::value(0));
+  EXPECT_EQ(o.at("zeros"), json::value(0));
+  EXPECT_EQ(o.at("plus"), json::value(256));
+  EXPECT_DOUBLE_EQ(o.at("eight").as_double(), 8.0);  // not octal, so go-yaml's float
+  EXPECT_DOUBLE_EQ(o.at("float").as_double(), 10.5);
+  EXPECT_EQ(o.at("big"), json::value(uint64_t(18446744073709551615u)));
+  EXPECT_TRUE(o.at("huge").is_double());
+  EXPECT_EQ(o.at("min"), json::value(INT64_MIN));
+  EXPECT_EQ(o.at("bare"), json::value("0x"));
+  EXPECT_EQ(o.at("quoted"), json::value("0400"));
+  EXPECT_EQ(o.at("word"), json::value("0400a"));
+}
+
+// Every short string of number-like characters decodes without failing, and a string value
+// written by our emitter reads back as the same string (it is quoted when it would read as a number).
+TEST(Codec, NumberLikeStringsNeverFailAndRoundTrip) {
+  const std::string alphabet = "0178xXoObB_+-.eE";
+  uint32_t state = 12345;
+  for (int i = 0; i < 20000; ++i) {
+    std::string s;
+    state = state * 1103515245u + 12345u;
+    for (size_t n = 1 + (state >> 16) % 8; n > 0; --n) {
+      state = state * 1103515245u + 12345u;
+      s += alphabet[(state >> 16) % alphabet.size()];
+    }
+    auto plain = decodeManifests("a: " + s + "\n");
+    if (!plain.ok()) {  // some strings are not plain scalars at all ("- x", ". ")
+      EXPECT_FALSE(plain.error().message.empty()) << s;
+      continue;
+    }
+    json::value v = {{"a", s}};
+    auto back = decodeManifests(toYaml(v));
+    ASSERT_TRUE(back.ok()) << s << ": " << back.error().message;
+    EXPECT_EQ((*back)[0], v) << s << "\n" << toYaml(v);
+  }
+}
+
 }  // namespace skiff::api
