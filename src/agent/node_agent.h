@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "controller/event_recorder.h"
+#include "agent/node_server.h"
 #include "controller/informer.h"
 #include "runtime/runtime.h"
 
@@ -30,6 +31,9 @@ namespace skiff::agent {
 
 struct AgentOptions {
   std::string nodeName;  // default: the host name
+  // The node's InternalIP (also hostIP, and podIP of hostNetwork pods); "" = the address of the
+  // default-route interface, else 127.0.0.1.
+  std::string nodeIp;
   std::string dataDir;   // pod directories and logs live under DIR/pods/
   std::chrono::milliseconds leaseRenewInterval{10000};
   std::chrono::milliseconds restartBackoff{10000};      // first back-off; doubles up to maxRestartBackoff
@@ -60,6 +64,9 @@ class NodeAgent {
   // Stops every container (the process runtime cannot hand them to a later agent) and the loops.
   void stop();
   const std::string& nodeName() const { return options_.nodeName; }
+  const std::string& nodeIp() const { return options_.nodeIp; }
+  // Where this node's server listens (status.daemonEndpoints.kubeletEndpoint.Port); set before start().
+  void publishNodeServer(uint16_t port) { nodeServerPort_ = port; }
   // Log file of a container of a pod on this node; previous = the attempt before the current one.
   Result<std::string> logPath(const std::string& ns, const std::string& pod, const std::string& container, bool previous);
   // Starts a command in a running container of a pod on this node (exec).
@@ -136,6 +143,10 @@ class NodeAgent {
   bool wakePending_ = false;  // guarded by wakeMutex_
   std::condition_variable wake_;
   std::atomic<bool> stopping_{false};
+  uint16_t nodeServerPort_ = 0;
 };
+
+// The node server's view of this agent (logs, exec, usage, its pods); requests stay unset.
+NodeView nodeViewOf(NodeAgent& agent, controller::Informer& pods);
 
 }  // namespace skiff::agent

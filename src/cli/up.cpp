@@ -27,7 +27,8 @@ int runUp(const Args& args) {
   auto flags = Flags::parse(args, {{"data-dir", "d", true}, {"listen", "", true}, {"log-level", "", true}, {"simulated-nodes", "", true}, {"node-monitor-grace-period", "", true}, {"no-agent", "", false}, {"no-controllers", "", false},
                                       {"node-name", "", true}, {"service-cidr", "", true}, {"runtime", "", true}, {"pod-cidr", "", true}, {"bridge", "", true},
                                       {"proxy-workers", "", true}, {"access-log", "", true}, {"otlp-endpoint", "", true},
-                                      {"mesh-port", "", true}, {"mesh-cert-lifetime", "", true}});
+                                      {"mesh-port", "", true}, {"mesh-cert-lifetime", "", true},
+                                      {"node-ip", "", true}, {"node-server-port", "", true}});
   if (!flags) return fail(flags.error().message);
   if (!flags->positional().empty()) return fail("skiff up takes no arguments, got \"" + flags->positional()[0] + "\"");
   std::string level = flags->get("log-level", "info");
@@ -66,6 +67,19 @@ int runUp(const Args& args) {
     options.serviceCidr = cidr;
   }
   options.nodeName = flags->get("node-name");
+  options.nodeIp = flags->get("node-ip");
+  if (!options.nodeIp.empty()) {
+    unsigned a, b, c, d;
+    char extra;
+    if (std::sscanf(options.nodeIp.c_str(), "%u.%u.%u.%u%c", &a, &b, &c, &d, &extra) != 4 || a > 255 || b > 255 || c > 255 || d > 255)
+      return fail("--node-ip takes this machine's IPv4 address, like 192.168.1.20, not \"" + options.nodeIp + "\"");
+  }
+  if (flags->has("node-server-port")) {
+    char* end = nullptr;
+    long n = std::strtol(flags->get("node-server-port").c_str(), &end, 10);
+    if (*end || n < 0 || n > 65535) return fail("--node-server-port takes a TCP port (0 picks a free one), not \"" + flags->get("node-server-port") + "\"");
+    options.nodeServerPort = uint16_t(n);
+  }
   options.runtime = flags->get("runtime");
   if (!options.runtime.empty() && options.runtime != "native" && options.runtime != "oci" && options.runtime != "process")
     return fail("--runtime takes native, oci or process, not \"" + options.runtime + "\"");

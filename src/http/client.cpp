@@ -28,6 +28,7 @@ struct Client::Impl {
   uint16_t port = 0;
   std::string token;
   std::string caPem;
+  std::string clientCertPem, clientKeyPem;  // presented when set (mTLS)
   std::string peer;  // what the server is, for messages ("" = the skiff API)
   asio::io_context io;
   std::optional<asio::ssl::context> tls;
@@ -60,6 +61,14 @@ struct Client::Impl {
       else tls->add_certificate_authority(asio::buffer(caPem), ec);
       if (ec) return Error::badRequest("the CA certificate in the kubeconfig is unusable: " + ec.message());
       tls->set_verify_mode(asio::ssl::verify_peer);
+      if (!clientCertPem.empty()) {
+        tls->use_certificate_chain(asio::buffer(clientCertPem), ec);
+        if (!ec) tls->use_private_key(asio::buffer(clientKeyPem), asio::ssl::context::pem, ec);
+        if (ec) {
+          tls.reset();
+          return Error::badRequest("the client certificate for " + where + " is unusable: " + ec.message());
+        }
+      }
     }
     auto& s = conn.emplace<TlsSocket>(std::move(socket), *tls);
     s.set_verify_callback(asio::ssl::host_name_verification(host));
@@ -120,6 +129,13 @@ Client::Client(std::string host, uint16_t port, std::string bearerToken, std::st
 }
 Client::~Client() = default;
 
+void Client::setClientCertificate(std::string certPem, std::string keyPem) {
+  impl_->clientCertPem = std::move(certPem);
+  impl_->clientKeyPem = std::move(keyPem);
+  impl_->tls.reset();
+  impl_->disconnect();
+}
+
 Result<ClientResponse> Client::request(const std::string& method, const std::string& target, const std::string& body,
                                        const std::string& contentType, const Headers& extra) {
   auto req = impl_->makeRequest(method, target, body, contentType, extra);
@@ -165,6 +181,8 @@ Result<int> Client::stream(const std::string& target, const Headers& extra,
   conn.port = impl_->port;
   conn.token = impl_->token;
   conn.caPem = impl_->caPem;
+  conn.clientCertPem = impl_->clientCertPem;
+  conn.clientKeyPem = impl_->clientKeyPem;
   conn.peer = impl_->peer;
   if (Status s = conn.connect(); !s) return s.error();
   auto req = conn.makeRequest("GET", target, "", "", extra);
@@ -207,6 +225,8 @@ Result<std::unique_ptr<WebSocket>> Client::openWebSocket(const std::string& targ
   conn->port = impl_->port;
   conn->token = impl_->token;
   conn->caPem = impl_->caPem;
+  conn->clientCertPem = impl_->clientCertPem;
+  conn->clientKeyPem = impl_->clientKeyPem;
   conn->peer = impl_->peer;
   if (Status s = conn->connect(); !s) return s.error();
   std::string offered;

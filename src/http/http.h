@@ -38,6 +38,9 @@ struct Request {
   std::string remoteAddress;
   // Who the server's admission check found (ServerOptions::admit); empty when none ran.
   std::string user;
+  // The client certificate (ServerOptions::clientCaPem): its subject's CN and O once it
+  // verified against that CA; otherwise why it did not ("" when none was presented).
+  std::string clientCommonName, clientOrganization, clientCertificateProblem;
 
   std::string header(const std::string& lowerName) const;
   std::string queryValue(const std::string& name) const;  // "" if absent
@@ -135,6 +138,10 @@ struct ServerOptions {
   // PEM certificate chain and key; both empty serves plain HTTP.
   std::string tlsCertPem;
   std::string tlsKeyPem;
+  // Asks TLS clients for a certificate and checks it against this CA (PEM). A missing or
+  // unverifiable one does not fail the handshake: the admission check sees the outcome in the
+  // Request and answers 401 with a message, which a TLS alert could not carry.
+  std::string clientCaPem;
 };
 
 struct ServerStats {
@@ -168,6 +175,8 @@ class Client {
   // is kSystemRoots) and the host name. `peer` names the server in messages ("" = the skiff API).
   static constexpr const char* kSystemRoots = "system";
   Client(std::string host, uint16_t port, std::string bearerToken, std::string caPem = "", std::string peer = "");
+  // Presents this certificate (PEM chain and key) in TLS handshakes from now on (mTLS).
+  void setClientCertificate(std::string certPem, std::string keyPem);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;

@@ -18,6 +18,8 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "agent/node_agent.h"
+#include "agent/node_server.h"
+#include "apiserver/node_client.h"
 #include "agent/simulated_nodes.h"
 #include "image/image_api.h"
 #include "image/image_store.h"
@@ -153,6 +155,7 @@ class PlatformImpl final : public Platform {
   void stop() override {
     if (server_) server_->stop();
     if (history_) history_->stop();
+    if (nodeServer_) nodeServer_->stop();
     if (agent_) agent_->stop();
     if (dns_) dns_->stop();
     if (proxy_) proxy_->stop();
@@ -205,6 +208,9 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<apiserver::ServiceAccountTokens> saTokens_;
   std::string caPem_;
   std::unique_ptr<agent::NodeAgent> agent_;
+  std::unique_ptr<agent::NodeServer> nodeServer_;
+  std::optional<pki::CertificateAuthority> ca_;
+  std::unique_ptr<apiserver::NodeClient> nodeClient_;
 
  public:
   agent::SimulatedNodes* simulated() { return simulated_.get(); }
@@ -243,22 +249,7 @@ class PlatformImpl final : public Platform {
     endpoints_ = std::make_unique<controller::EndpointsController>(*registry_, svcInf, pods);
     auto& hpaInf = informer("autoscaling/v2", "HorizontalPodAutoscaler");
     hpaEvents_ = std::make_unique<controller::EventRecorder>(*registry_, "horizontal-pod-autoscaler");
-    hpa_ = std::make_unique<controller::HpaController>(
-        *registry_, hpaInf, pods,
-        [this] {
-          std::map<std::string, controller::PodUsage> out;
-          if (!agent_) return out;
-          for (const auto& u : agent_->usage()) {
-            auto& p = out[u.ns + "/" + u.pod];
-            p.cpuCores += u.cpuCores;
-            p.memoryBytes += u.stats.memoryWorkingSetBytes;
-            p.hasResources = true;
-          }
-          if (proxy_)
-            for (const auto& [pod, rate] : proxy_->podRequestRates()) out[pod].requestsPerSecond = rate;
-          return out;
-        },
-        hpaEvents_.get());
+    hpa_ = std::make_unique<controller::HpaController>(*registry_, hpaInf, pods, controller::usageFromNodes(*nodeClient_), hpaEvents_.get());
     gc_ = std::make_unique<controller::GarbageCollector>(
         *registry_, std::vector<controller::Informer*>{&deploys, &rs, &pods, &jobInf, &cronInf, &dsInf, &stsInf});
     auto& leases = informer("coordination.k8s.io/v1", "Lease");
@@ -267,6 +258,7 @@ class PlatformImpl final : public Platform {
     if (options.agent) {
       agent::AgentOptions agentOptions;
       agentOptions.nodeName = options.nodeName;
+      agentOptions.nodeIp = options.nodeIp;
       agentOptions.dataDir = options.dataDir;
       agentOptions.leaseRenewInterval = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(10000), options.nodeGracePeriod / 4);
       agentOptions.restartBackoff = options.restartBackoff;
@@ -310,6 +302,7 @@ class PlatformImpl final : public Platform {
       } else {
         return Error::badRequest("unknown runtime \"" + runtimeName + "\" (choose native, oci or process)");
       }
+      if (agentOptions.nodeIp.empty() && runtimeName == "process") agentOptions.nodeIp = "127.0.0.1";  // pods share the host's loopback
       agent_ = std::make_unique<agent::NodeAgent>(*registry_, pods, std::move(rt), agentOptions);
       // The node proxy: cluster IPs (as /32s on the bridge with isolating runtimes; loopback
       // addresses are local already), node ports and Gateways, forwarded to ready endpoints.
@@ -358,6 +351,8 @@ class PlatformImpl final : public Platform {
           spans->record(std::move(s));
         });
     }
+    if (agent_)
+      if (Status s = startNodeServer(options, pods); !s) return s.error();
     if (options.simulatedNodes > 0)
       simulated_ = std::make_unique<agent::SimulatedNodes>(
           *registry_, pods,
@@ -382,6 +377,28 @@ class PlatformImpl final : public Platform {
     endpoints_->start();
     hpa_->start();
     nodeLifecycle_->start();
+    return {};
+  }
+  // The agent's node server (the kubelet's port), its certificate issued by the cluster CA for
+  // the node's name and address; the port it got goes on the Node object.
+  Status startNodeServer(const PlatformOptions& options, controller::Informer& pods) {
+    agent::NodeView view = agent::nodeViewOf(*agent_, pods);
+    if (auto* proxy = proxy_.get())
+      view.requests = [proxy] {
+        auto [requests, errors] = proxy::requestTotals();
+        return agent::RequestSample{proxy->podRequestRates(), uint64_t(requests), uint64_t(errors)};
+      };
+    agent::NodeServerOptions serverOptions;
+    serverOptions.nodeName = agent_->nodeName();
+    serverOptions.port = options.nodeServerPort;
+    serverOptions.clientCaPem = caPem_;
+    serverOptions.adminToken = token_;
+    serverOptions.certificate = [ca = *ca_, name = agent_->nodeName(), ip = agent_->nodeIp()] {
+      return ca.issueCertificate({name, "system:nodes", {name, ip, "127.0.0.1", "localhost"}, true, false, std::chrono::hours(24 * 365)});
+    };
+    nodeServer_ = std::make_unique<agent::NodeServer>(std::move(view), std::move(serverOptions));
+    if (Status s = nodeServer_->start(); !s) return s.error();
+    agent_->publishNodeServer(nodeServer_->port());
     return {};
   }
   std::unique_ptr<http::Server> server_;
@@ -420,6 +437,14 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   auto tls = pki::ensureServingCertificate(options.dataDir + "/tls", hosts);
   if (!tls) return tls.error();
   p->caPem_ = tls->caCertPem;
+  auto ca = pki::CertificateAuthority::open(options.dataDir + "/tls");
+  if (!ca) return ca.error();
+  p->ca_ = *ca;
+  // The API server's way to the node servers, presenting its kubelet-client identity.
+  p->nodeClient_ = std::make_unique<apiserver::NodeClient>(
+      *p->registry_, apiserver::NodeClientOptions{p->caPem_, [ca = *ca] {
+        return ca.issueCertificate({agent::kApiServerClientName, "system:masters", {}, false, true, std::chrono::hours(24)});
+      }});
   auto saTokens = apiserver::ServiceAccountTokens::open(options.dataDir);
   if (!saTokens) return saTokens.error();
   p->saTokens_ = std::move(*saTokens);
@@ -432,33 +457,8 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
     if (Status s = p->startControllers(options); !s) return Error::unavailable("cannot start the controllers: " + s.error().message);
   apiserver::ApiServerOptions apiOptions;
   apiOptions.token = p->token_;
+  apiOptions.nodes = p->nodeClient_.get();
   if (auto* agent = p->agent_.get()) {
-    apiOptions.usage.nodeName = agent->nodeName();
-    apiOptions.usage.containers = [agent] {
-      std::vector<apiserver::UsageSample> out;
-      for (auto& u : agent->usage())
-        out.push_back({u.ns, u.pod, u.container, u.cpuCores, u.stats.cpuUsageNanos, u.stats.memoryWorkingSetBytes,
-                       u.stats.memoryUsageBytes, u.memoryLimitBytes, u.stats.ioReadBytes, u.stats.ioWriteBytes});
-      return out;
-    };
-    apiOptions.usage.networks = [agent] {
-      std::vector<apiserver::PodNetworkSample> out;
-      for (auto& n : agent->networkUsage()) out.push_back({n.ns, n.pod, n.receiveBytes, n.transmitBytes, n.receivePackets, n.transmitPackets});
-      return out;
-    };
-    apiOptions.usage.node = [agent] { return agent->nodeUsage(); };
-    apiOptions.logs.path = [agent](const std::string& ns, const std::string& pod, const std::string& c, bool prev) {
-      return agent->logPath(ns, pod, c, prev);
-    };
-    apiOptions.logs.running = [agent](const std::string& ns, const std::string& pod, const std::string& c) {
-      return agent->running(ns, pod, c);
-    };
-    apiOptions.exec.start = [agent](const std::string& ns, const std::string& pod, const std::string& c,
-                                    const std::vector<std::string>& command, bool withStdin, bool tty) -> Result<apiserver::ExecSession> {
-      auto e = agent->startExec(ns, pod, c, command, withStdin, tty);
-      if (!e) return e.error();
-      return apiserver::ExecSession{e->pid, e->stdinFd, e->stdoutFd, e->stderrFd};
-    };
     if (auto* images = p->images_.get())
       apiOptions.extensions["/skiff/v1/images"] = [images, agent](http::Exchange& ex) {
         image::serveImages(*images, ex, [agent] { return agent->imagesInUse(); });
@@ -466,15 +466,9 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   }
   apiOptions.bookmarkInterval = options.bookmarkInterval;
   apiOptions.serviceAccounts = p->saTokens_.get();
-  // The web console at /ui and its chart history (node usage when this process is a node, and
-  // the node proxy's request totals).
+  // The web console at /ui and its chart history (the nodes' usage and request totals).
   apiOptions.console = [](http::Exchange& ex) { console::serveAsset(ex); };
-  p->history_ = std::make_unique<console::History>([agent = p->agent_.get()] {
-    console::Sample s;
-    if (agent) std::tie(s.cpuCores, s.memoryBytes) = agent->nodeUsage();
-    std::tie(s.requests, s.errors) = proxy::requestTotals();
-    return s;
-  });
+  p->history_ = std::make_unique<console::History>(console::sampleNodes(*p->nodeClient_));
   p->history_->start();
   apiOptions.extensions["/skiff/v1/history"] = [history = p->history_.get()](http::Exchange& ex) {
     ex.respond({200, "application/json", {}, history->json()});

@@ -19,6 +19,8 @@ struct PlatformOptions {
   bool agent = true;            // run this machine as a node
   bool controllers = true;      // scheduler and workload controllers (false: API server and store only)
   std::string nodeName;         // default: the host name
+  std::string nodeIp;           // the node's InternalIP; "" = the default-route interface's address (127.0.0.1 with --runtime process)
+  uint16_t nodeServerPort = 10250;  // the node server (the kubelet's port); a free one when taken, 0 = any
   std::chrono::milliseconds restartBackoff{10000};
   std::chrono::milliseconds storageCheckInterval{5000};  // how often local storage limits are measured
   uint64_t maxLogBytes = 10 * 1024 * 1024;
