@@ -187,24 +187,27 @@ void NodeClient::forward(http::Exchange& ex, const std::string& node, const std:
   if (!upgrade.empty())
     return ex.respond(errorAnswer(Error::badRequest("skiff relays WebSocket upgrades to nodes, not " + upgrade +
                                                     "; use kubectl 1.30 or newer")));
-  // The node's status and content type are only known with its first bytes, so the answer
-  // starts then: a short error comes back whole, with its own status.
+  // The answer starts with the node's head: a 200 streams on (and a client that leaves ends the
+  // upstream too, even while the node is quiet), anything else comes back whole with its status.
   http::Stream* stream = nullptr;
-  std::map<std::string, std::string> headers;
   std::string pending;
+  int nodeStatus = 0;
+  std::string type = "text/plain";
+  http::Client::StreamHooks hooks;
+  hooks.onHeaders = [&](int status, const std::map<std::string, std::string>& headers) {
+    nodeStatus = status;
+    if (auto it = headers.find("content-type"); it != headers.end()) type = it->second;
+    if (status == 200) stream = &ex.startStream(200, type);
+  };
+  hooks.stillWanted = [&] { return !stream || !stream->clientGone(); };
   auto status = (*client)->stream(target, {}, [&](std::string_view data) {
-    int code = std::atoi(headers[":status"].c_str());
-    if (code != 200) {
-      pending.append(data);
-      return pending.size() < (1 << 20);
-    }
-    if (!stream) stream = &ex.startStream(200, headers.count("content-type") ? headers["content-type"] : "text/plain");
-    return stream->write(data);
-  }, &headers);
+    if (stream) return stream->write(data);
+    pending.append(data);
+    return pending.size() < (1 << 20);
+  }, nullptr, &hooks);
   if (stream) return;
   if (!status) return ex.respond(errorAnswer(Error::unavailable(status.error().message)));
-  std::string type = headers.count("content-type") ? headers["content-type"] : "text/plain";
-  ex.respond({*status, type, {}, std::move(pending)});
+  ex.respond({nodeStatus ? nodeStatus : *status, type, {}, std::move(pending)});
 }
 
 // Both ends speak the same subprotocol (the node's choice among the client's offers), so

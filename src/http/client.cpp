@@ -3,7 +3,12 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <sys/socket.h>
+
+#include <condition_variable>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <variant>
 
 #include "http/http.h"
@@ -174,7 +179,7 @@ Result<ClientResponse> Client::request(const std::string& method, const std::str
 
 Result<int> Client::stream(const std::string& target, const Headers& extra,
                            const std::function<bool(std::string_view)>& onData,
-                           std::map<std::string, std::string>* headersOut) {
+                           std::map<std::string, std::string>* headersOut, const StreamHooks* hooks) {
   // Streams use their own connection so the keep-alive one stays usable.
   Client::Impl conn;
   conn.host = impl_->host;
@@ -187,6 +192,36 @@ Result<int> Client::stream(const std::string& target, const Headers& extra,
   if (Status s = conn.connect(); !s) return s.error();
   auto req = conn.makeRequest("GET", target, "", "", extra);
   int status = 0;
+  // Shutting the socket down wakes the blocked read below when the caller no longer wants the rest.
+  std::mutex watchMutex;
+  std::condition_variable watchCv;
+  bool finished = false;
+  std::thread watcher;
+  if (hooks && hooks->stillWanted) {
+    int fd = std::visit(
+        [](auto& s) -> int {
+          if constexpr (std::is_same_v<std::decay_t<decltype(s)>, std::monostate>) return -1;
+          else return detail::socketFd(s);
+        },
+        conn.conn);
+    watcher = std::thread([&, fd] {
+      std::unique_lock lock(watchMutex);
+      while (!watchCv.wait_for(lock, std::chrono::milliseconds(200), [&] { return finished; }))
+        if (!hooks->stillWanted()) {
+          ::shutdown(fd, SHUT_RDWR);
+          return;
+        }
+    });
+  }
+  auto stopWatching = [&] {
+    if (!watcher.joinable()) return;
+    {
+      std::lock_guard lock(watchMutex);
+      finished = true;
+    }
+    watchCv.notify_all();
+    watcher.join();
+  };
   boost::system::error_code ec = conn.withSocket([&](auto& s) {
     boost::system::error_code e;
     beast::http::write(s, req, e);
@@ -196,13 +231,15 @@ Result<int> Client::stream(const std::string& target, const Headers& extra,
     beast::http::read_header(s, conn.buffer, parser, e);
     if (e) return e;
     status = parser.get().result_int();
-    if (headersOut) (*headersOut)[":status"] = std::to_string(status);
-    if (headersOut)
-      for (const auto& f : parser.get()) {
-        std::string name(f.name_string());
-        std::transform(name.begin(), name.end(), name.begin(), ::tolower);
-        (*headersOut)[name] = std::string(f.value());
-      }
+    std::map<std::string, std::string> heads;
+    heads[":status"] = std::to_string(status);
+    for (const auto& f : parser.get()) {
+      std::string name(f.name_string());
+      std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+      heads[name] = std::string(f.value());
+    }
+    if (headersOut) *headersOut = heads;
+    if (hooks && hooks->onHeaders) hooks->onHeaders(status, heads);
     char buf[65536];
     while (!parser.is_done()) {
       parser.get().body().data = buf;
@@ -215,6 +252,7 @@ Result<int> Client::stream(const std::string& target, const Headers& extra,
     }
     return boost::system::error_code{};
   });
+  stopWatching();
   if (ec) return Error::unavailable("streaming " + target + " from " + (conn.peer.empty() ? "the skiff API" : conn.peer) + " failed: " + ec.message());
   return status;
 }

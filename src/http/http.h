@@ -59,7 +59,7 @@ class Stream {
   virtual ~Stream() = default;
   // Sends one chunk; false once the client is gone.
   virtual bool write(std::string_view chunk) = 0;
-  // True when the client closed its side (checked without blocking).
+  // True when the client closed its side (checked without blocking; safe beside write() on another thread).
   virtual bool clientGone() = 0;
 };
 
@@ -188,9 +188,16 @@ class Client {
   // Streams a response body to `onData` as it arrives, until the server ends it or onData
   // returns false. Returns the status code (and the response headers, when asked: filled before
   // the first onData call, with the status under ":status").
+  // `hooks` (for relays): onHeaders runs once the head is in, before any body byte; while the
+  // body is awaited, stillWanted is asked every 200 ms and false ends the stream (a client
+  // that left must not pin a quiet upstream).
+  struct StreamHooks {
+    std::function<void(int status, const std::map<std::string, std::string>& headers)> onHeaders;
+    std::function<bool()> stillWanted;
+  };
   Result<int> stream(const std::string& target, const Headers& extra,
                      const std::function<bool(std::string_view)>& onData,
-                     std::map<std::string, std::string>* headersOut = nullptr);
+                     std::map<std::string, std::string>* headersOut = nullptr, const StreamHooks* hooks = nullptr);
 
  private:
   struct Impl;

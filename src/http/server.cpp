@@ -471,7 +471,7 @@ class ChunkedStream final : public Stream {
 
  private:
   Conn& conn_;
-  bool broken_ = false;
+  std::atomic<bool> broken_{false};  // clientGone() may be asked from another thread (relays)
 };
 
 class WorkerExchange final : public Exchange {

@@ -194,6 +194,29 @@ TEST_F(NodeServerTest, FollowStreamsNewLinesUntilTheContainerStops) {
   EXPECT_EQ(got, "four\nfive\n");
 }
 
+// A relay whose client left ends its upstream follow even while the container is quiet (else
+// both ends would wait for the next log line, holding a thread each).
+TEST_F(NodeServerTest, AFollowEndsWhenTheRelayNoLongerWantsIt) {
+  running_ = true;
+  std::atomic<bool> wanted{true}, sawHead{false};
+  http::Client::StreamHooks hooks;
+  hooks.onHeaders = [&](int status, const std::map<std::string, std::string>&) { sawHead = status == 200; };
+  hooks.stillWanted = [&] { return wanted.load(); };
+  std::thread leave([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    wanted = false;
+  });
+  std::string got;
+  auto status = apiServer()->stream("/containerLogs/default/web/app?follow=true&tailLines=0", {}, [&](std::string_view d) {
+    got.append(d);
+    return true;
+  }, nullptr, &hooks);
+  leave.join();
+  EXPECT_TRUE(sawHead);
+  EXPECT_EQ(got, "");
+  EXPECT_TRUE(running_);  // it ended because it was not wanted, not because the container stopped
+}
+
 TEST_F(NodeServerTest, ExecRelaysStdinOutputAndTheExitCode) {
   auto ws = apiServer()->openWebSocket("/exec/default/web/app?command=sh&command=-c&command=read+x%3B+echo+got+%24x%3B+echo+oops+%3E%262%3B+exit+3&stdin=true",
                                        {"v5.channel.k8s.io", "v4.channel.k8s.io"});
