@@ -35,8 +35,8 @@ sleep 0.5
 echo "# $(basename "$SKIFF") at $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), N=$N"
 # curl keeps one TLS connection for all N requests, so the figure is the request, not the handshake.
 urls=()
-for _ in $(seq 1 "$N"); do urls+=("$SERVER/api/v1/namespaces/default/pods/bench/log"); done
-curl -s --cacert "$CA" -H "Authorization: Bearer $TOKEN" -o /dev/null -w '%{time_total}\n' "${urls[@]}" | awk '{print $1*1000}' >"$W/log.ms"
+for _ in $(seq 1 "$N"); do urls+=(-o /dev/null "$SERVER/api/v1/namespaces/default/pods/bench/log"); done
+curl -s --cacert "$CA" -H "Authorization: Bearer $TOKEN" -w '%{time_total}\n' "${urls[@]}" | awk '{print $1*1000}' >"$W/log.ms"
 echo "pods/log over one connection:  median $(median <"$W/log.ms") ms, p90 $(p90 <"$W/log.ms") ms"
 for _ in $(seq 1 "$N"); do
   s=$(date +%s%N); "$SKIFF" exec bench -- true >/dev/null; e=$(date +%s%N)

@@ -247,14 +247,18 @@ bool isPublicPath(const std::string& path) {
          path.starts_with("/ui/");
 }
 
+bool isFollow(const http::Request& req) {
+  std::string follow = req.queryValue("follow");
+  return follow == "true" || follow == "1" || follow == "True";
+}
+
 // Exec, attach, port-forward and log follows hold a thread for as long as they last.
 bool isLongRunning(const http::Request& req, const std::vector<std::string>& parts) {
   if (parts.size() < 2) return false;
   const std::string& last = parts.back();
   if (last == "exec" || last == "attach" || last == "portforward") return true;
-  if (parts.size() >= 5 && parts[2] == "nodes" && parts[4] == "proxy") return true;  // may stream (log follows)
-  std::string follow = req.queryValue("follow");
-  return last == "log" && (follow == "true" || follow == "1" || follow == "True");
+  if (parts.size() >= 5 && parts[2] == "nodes" && parts[4] == "proxy") return isFollow(req);
+  return last == "log" && isFollow(req);
 }
 
 bool sameSecret(const std::string& given, const std::string& expected) {
@@ -998,7 +1002,7 @@ void ApiServer::serveNodeStream(http::Exchange& ex, const Route& route) {
     else
       target = "/" + sub + where + queryString(req, {"command", "stdin", "stdout", "stderr", "tty"});
   }
-  options_.nodes->forward(ex, node, target);
+  options_.nodes->forward(ex, node, target, sub != "log" || isFollow(req));
 }
 
 // /api/v1/nodes/<name>/proxy/<path>: a GET relayed to that node's server, as kube-apiserver relays
@@ -1011,7 +1015,7 @@ void ApiServer::serveNodeProxy(http::Exchange& ex, const std::vector<std::string
   for (size_t i = 5; i < parts.size(); ++i) target += "/" + http::percentEncode(parts[i]);
   if (target.empty()) target = "/";
   if (size_t q = req.target.find('?'); q != std::string::npos) target += req.target.substr(q);
-  options_.nodes->forward(ex, parts[3], target);
+  options_.nodes->forward(ex, parts[3], target, isFollow(req));
 }
 
 namespace {

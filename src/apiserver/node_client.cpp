@@ -157,36 +157,87 @@ Result<pki::Certificate> NodeClient::clientCertificate() {
   if (!cert) return Error::unavailable("the API server cannot get its client certificate for node servers: " + cert.error().message);
   certificate_ = *cert;
   certificateAt_ = now;
+  std::lock_guard poolLock(poolMutex_);
+  idle_.clear();  // their connections present the certificate before this one
   return *cert;
 }
 
-Result<std::unique_ptr<http::Client>> NodeClient::connect(const std::string& node) {
+// A client taken from the pool for one call; it goes back when the call went well.
+class NodeClient::Lease {
+ public:
+  Lease(NodeClient& owner, std::string key, std::unique_ptr<http::Client> client) : owner_(&owner), key_(std::move(key)), client_(std::move(client)) {}
+  Lease(Lease&&) = default;
+  ~Lease() {
+    if (owner_ && client_ && keep_) owner_->giveBack(key_, std::move(client_));
+  }
+  http::Client& operator*() { return *client_; }
+  http::Client* operator->() { return client_.get(); }
+  void keep() { keep_ = true; }
+
+ private:
+  NodeClient* owner_;
+  std::string key_;
+  std::unique_ptr<http::Client> client_;
+  bool keep_ = false;
+};
+
+Result<NodeClient::Lease> NodeClient::lease(const std::string& node) {
   auto where = endpoint(node);
   if (!where) return where.error();
   auto cert = clientCertificate();
   if (!cert) return cert.error();
-  auto client = std::make_unique<http::Client>(where->address, where->port, "", options_.caPem,
-                                               "the node server of " + node);
+  std::string key = where->address + ":" + std::to_string(where->port);
+  {
+    std::lock_guard lock(poolMutex_);
+    if (auto it = idle_.find(key); it != idle_.end()) {
+      auto client = std::move(it->second);
+      idle_.erase(it);
+      return Lease(*this, key, std::move(client));
+    }
+  }
+  auto client = std::make_unique<http::Client>(where->address, where->port, "", options_.caPem, "the node server of " + node);
   client->setClientCertificate(cert->certPem, cert->keyPem);
-  return client;
+  return Lease(*this, key, std::move(client));
+}
+
+void NodeClient::giveBack(const std::string& key, std::unique_ptr<http::Client> client) {
+  std::lock_guard lock(poolMutex_);
+  if (idle_.count(key) < 8) idle_.emplace(key, std::move(client));
 }
 
 Result<http::ClientResponse> NodeClient::get(const std::string& node, const std::string& target) {
-  auto client = connect(node);
+  auto client = lease(node);
   if (!client) return client.error();
-  return (*client)->request("GET", target);
+  auto r = (*client)->request("GET", target);
+  if (r) client->keep();
+  return r;
 }
 
-void NodeClient::forward(http::Exchange& ex, const std::string& node, const std::string& target) {
-  auto client = connect(node);
+void NodeClient::forward(http::Exchange& ex, const std::string& node, const std::string& target, bool streaming) {
+  auto client = lease(node);
   if (!client) return ex.respond(errorAnswer(client.error()));
   const http::Request& req = ex.request();
   std::string upgrade = req.header("upgrade");
   std::transform(upgrade.begin(), upgrade.end(), upgrade.begin(), ::tolower);
-  if (upgrade == "websocket") return relayWebSocket(ex, **client, node, target);
+  if (upgrade == "websocket") {
+    relayWebSocket(ex, **client, node, target);
+    return client->keep();  // its own connection is untouched; the parsed certificates are kept
+  }
   if (!upgrade.empty())
     return ex.respond(errorAnswer(Error::badRequest("skiff relays WebSocket upgrades to nodes, not " + upgrade +
                                                     "; use kubectl 1.30 or newer")));
+  if (streaming) {
+    relayStream(ex, **client, target);
+    return client->keep();
+  }
+  auto r = (*client)->request("GET", target);
+  if (!r) return ex.respond(errorAnswer(r.error()));
+  client->keep();
+  std::string type = r->headers.count("content-type") ? r->headers["content-type"] : "text/plain";
+  ex.respond({r->status, type, {}, std::move(r->body)});
+}
+
+void NodeClient::relayStream(http::Exchange& ex, http::Client& client, const std::string& target) {
   // The answer starts with the node's head: a 200 streams on (and a client that leaves ends the
   // upstream too, even while the node is quiet), anything else comes back whole with its status.
   http::Stream* stream = nullptr;
@@ -200,7 +251,7 @@ void NodeClient::forward(http::Exchange& ex, const std::string& node, const std:
     if (status == 200) stream = &ex.startStream(200, type);
   };
   hooks.stillWanted = [&] { return !stream || !stream->clientGone(); };
-  auto status = (*client)->stream(target, {}, [&](std::string_view data) {
+  auto status = client.stream(target, {}, [&](std::string_view data) {
     if (stream) return stream->write(data);
     pending.append(data);
     return pending.size() < (1 << 20);

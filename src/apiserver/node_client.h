@@ -70,12 +70,10 @@ class NodeClient {
   NodeClient(Registry& registry, NodeClientOptions options) : registry_(registry), options_(std::move(options)) {}
 
   Result<NodeEndpoint> endpoint(const std::string& node) const;
-  // A client for that node's server (not yet connected).
-  Result<std::unique_ptr<http::Client>> connect(const std::string& node);
-  // Answers `ex` with what the node's server answers to GET `target`: a streamed body, or for a
-  // WebSocket upgrade both directions relayed message by message. 503 when the node cannot be
-  // reached, with the node and address in the message.
-  void forward(http::Exchange& ex, const std::string& node, const std::string& target);
+  // Answers `ex` with what the node's server answers to GET `target`: the whole body, or with
+  // `streaming` a body relayed as it comes, or for a WebSocket upgrade both directions relayed
+  // message by message. 503 when the node cannot be reached, with the node and address in the message.
+  void forward(http::Exchange& ex, const std::string& node, const std::string& target, bool streaming);
   Result<http::ClientResponse> get(const std::string& node, const std::string& target);
   // Every node with a node server, asked in parallel for `target`; nodes that fail are logged and left out.
   std::map<std::string, http::ClientResponse> getFromAll(const std::string& target);
@@ -83,7 +81,13 @@ class NodeClient {
   NodeRequests requests();  // summed over nodes
 
  private:
+  // Clients are kept per node address between calls: a kept-alive connection (and the parsed
+  // CA and certificate) saves a TLS handshake per request.
+  class Lease;
+  Result<Lease> lease(const std::string& node);
+  void giveBack(const std::string& key, std::unique_ptr<http::Client> client);
   Result<pki::Certificate> clientCertificate();
+  void relayStream(http::Exchange& ex, http::Client& client, const std::string& target);
   void relayWebSocket(http::Exchange& ex, http::Client& client, const std::string& node, const std::string& target);
 
   Registry& registry_;
@@ -91,6 +95,8 @@ class NodeClient {
   std::mutex mutex_;
   std::optional<pki::Certificate> certificate_;
   std::chrono::steady_clock::time_point certificateAt_;
+  std::mutex poolMutex_;
+  std::multimap<std::string, std::unique_ptr<http::Client>> idle_;  // "address:port" -> clients
 };
 
 }  // namespace skiff::apiserver

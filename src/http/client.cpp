@@ -36,7 +36,9 @@ struct Client::Impl {
   std::string clientCertPem, clientKeyPem;  // presented when set (mTLS)
   std::string peer;  // what the server is, for messages ("" = the skiff API)
   asio::io_context io;
-  std::optional<asio::ssl::context> tls;
+  // Shared with the connections of stream() and openWebSocket(), so the CA and client certificate
+  // are parsed once per Client, not once per connection.
+  std::shared_ptr<asio::ssl::context> tls;
   Connection conn;
   beast::flat_buffer buffer;
 
@@ -61,7 +63,7 @@ struct Client::Impl {
       return {};
     }
     if (!tls) {
-      tls.emplace(asio::ssl::context::tls_client);
+      tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
       if (caPem == kSystemRoots) tls->set_default_verify_paths(ec);
       else tls->add_certificate_authority(asio::buffer(caPem), ec);
       if (ec) return Error::badRequest("the CA certificate in the kubeconfig is unusable: " + ec.message());
@@ -188,6 +190,7 @@ Result<int> Client::stream(const std::string& target, const Headers& extra,
   conn.caPem = impl_->caPem;
   conn.clientCertPem = impl_->clientCertPem;
   conn.clientKeyPem = impl_->clientKeyPem;
+  conn.tls = impl_->tls;
   conn.peer = impl_->peer;
   if (Status s = conn.connect(); !s) return s.error();
   auto req = conn.makeRequest("GET", target, "", "", extra);
@@ -265,6 +268,7 @@ Result<std::unique_ptr<WebSocket>> Client::openWebSocket(const std::string& targ
   conn->caPem = impl_->caPem;
   conn->clientCertPem = impl_->clientCertPem;
   conn->clientKeyPem = impl_->clientKeyPem;
+  conn->tls = impl_->tls;
   conn->peer = impl_->peer;
   if (Status s = conn->connect(); !s) return s.error();
   std::string offered;
