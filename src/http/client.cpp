@@ -5,6 +5,8 @@
 #include <boost/json.hpp>
 #include <sys/socket.h>
 
+#include <openssl/ssl.h>
+
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -28,6 +30,37 @@ using Connection = std::variant<std::monostate, tcp::socket, TlsSocket>;
 
 }  // namespace
 
+// A TLS context with the last session its server handed out, so the next connection resumes it
+// (no certificate exchange, no signatures: the handshake of a relay's new connection gets cheaper).
+struct ClientTlsState {
+  asio::ssl::context context{asio::ssl::context::tls_client};
+  std::mutex mutex;
+  SSL_SESSION* session = nullptr;  // guarded by mutex
+  ClientTlsState() {
+    SSL_CTX_set_ex_data(context.native_handle(), index(), this);  // asio owns the app data slot
+    SSL_CTX_set_session_cache_mode(context.native_handle(), SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(context.native_handle(), [](SSL* ssl, SSL_SESSION* session) {
+      auto* self = static_cast<ClientTlsState*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), index()));
+      std::lock_guard lock(self->mutex);
+      if (self->session) SSL_SESSION_free(self->session);
+      self->session = session;
+      return 1;  // ours now
+    });
+  }
+  static int index() {
+    static const int i = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return i;
+  }
+  ~ClientTlsState() {
+    if (session) SSL_SESSION_free(session);
+  }
+  void resume(SSL* ssl) {
+    std::lock_guard lock(mutex);
+    if (session) SSL_set_session(ssl, session);
+  }
+};
+
+
 struct Client::Impl {
   std::string host;
   uint16_t port = 0;
@@ -38,7 +71,7 @@ struct Client::Impl {
   asio::io_context io;
   // Shared with the connections of stream() and openWebSocket(), so the CA and client certificate
   // are parsed once per Client, not once per connection.
-  std::shared_ptr<asio::ssl::context> tls;
+  std::shared_ptr<ClientTlsState> tls;
   Connection conn;
   beast::flat_buffer buffer;
 
@@ -63,22 +96,24 @@ struct Client::Impl {
       return {};
     }
     if (!tls) {
-      tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-      if (caPem == kSystemRoots) tls->set_default_verify_paths(ec);
-      else tls->add_certificate_authority(asio::buffer(caPem), ec);
+      tls = std::make_shared<ClientTlsState>();
+      asio::ssl::context& context = tls->context;
+      if (caPem == kSystemRoots) context.set_default_verify_paths(ec);
+      else context.add_certificate_authority(asio::buffer(caPem), ec);
       if (ec) return Error::badRequest("the CA certificate in the kubeconfig is unusable: " + ec.message());
-      tls->set_verify_mode(asio::ssl::verify_peer);
+      context.set_verify_mode(asio::ssl::verify_peer);
       if (!clientCertPem.empty()) {
-        tls->use_certificate_chain(asio::buffer(clientCertPem), ec);
-        if (!ec) tls->use_private_key(asio::buffer(clientKeyPem), asio::ssl::context::pem, ec);
+        context.use_certificate_chain(asio::buffer(clientCertPem), ec);
+        if (!ec) context.use_private_key(asio::buffer(clientKeyPem), asio::ssl::context::pem, ec);
         if (ec) {
           tls.reset();
           return Error::badRequest("the client certificate for " + where + " is unusable: " + ec.message());
         }
       }
     }
-    auto& s = conn.emplace<TlsSocket>(std::move(socket), *tls);
+    auto& s = conn.emplace<TlsSocket>(std::move(socket), tls->context);
     s.set_verify_callback(asio::ssl::host_name_verification(host));
+    tls->resume(s.native_handle());
     if (!std::isdigit(static_cast<unsigned char>(host[0])) && host.find(':') == std::string::npos)
       SSL_set_tlsext_host_name(s.native_handle(), host.c_str());
     s.handshake(asio::ssl::stream_base::client, ec);
