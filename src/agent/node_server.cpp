@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -177,6 +178,7 @@ void NodeServer::handle(http::Exchange& ex) {
     if (parts.empty()) return ex.respond(errorResponse(Error::notFound("the node server has nothing at /")));
     const std::string& first = parts[0];
     if (first == "exec") return serveExec(ex, parts);
+    if (first == "attach") return serveAttach(ex, parts);
     if (req.method != "GET" && req.method != "HEAD")
       return ex.respond(errorResponse(Error{405, "MethodNotAllowed", req.method + " is not allowed on " + req.path, {}}));
     if (first == "containerLogs") return serveLogs(ex, parts);
@@ -185,8 +187,9 @@ void NodeServer::handle(http::Exchange& ex) {
     if (req.path == "/metrics/cadvisor") return serveCadvisorMetrics(ex);
     if (req.path == "/pods" || req.path == "/pods/") return servePods(ex);
     if (req.path == "/skiff/v1/proxy") return serveRequests(ex);
-    if (first == "attach" || first == "portForward")
-      return ex.respond(errorResponse(Error{501, "NotImplemented", first + " is not supported by skiff's node server yet; use exec or a Service", {}}));
+    if (first == "portForward")
+      return ex.respond(errorResponse(Error{501, "NotImplemented", "port-forward is not supported by skiff's node server yet; use a Service "
+                                                                   "(a NodePort, or a Gateway) to reach the pod", {}}));
     ex.respond(errorResponse(Error::notFound("the node server has no " + req.path)));
   } catch (const std::exception& e) {
     log::error("node-server", req.method + " " + req.path + ": " + e.what());
@@ -347,6 +350,43 @@ void NodeServer::serveExec(http::Exchange& ex, const std::vector<std::string>& p
     result["details"] = json::object{{"causes", json::array{json::object{{"reason", "ExitCode"}, {"message", std::to_string(code)}}}}};
   }
   sendFinalStatus(socket, result);
+}
+
+// /attach/{ns}/{pod}/{container}: the container's output from now on, over the same WebSocket
+// protocol as exec (channel 1), until it stops or the client leaves. skiff's runtimes give
+// containers no stdin to attach to, so stdin (and a terminal) are refused with the final Status.
+void NodeServer::serveAttach(http::Exchange& ex, const std::vector<std::string>& parts) {
+  const http::Request& req = ex.request();
+  auto fail = [&](const Error& e) { ex.respond(errorResponse(e)); };
+  if (req.method != "GET" && req.method != "POST") return fail(Error{405, "MethodNotAllowed", "attach accepts GET and POST", {}});
+  if (parts.size() != 4) return fail(Error::badRequest("use /attach/<namespace>/<pod>/<container>"));
+  const std::string &ns = parts[1], &pod = parts[2], &container = parts[3];
+  auto path = view_.logPath(ns, pod, container, false);
+  if (!path) return fail(path.error());
+  auto ws = ex.upgradeToWebSocket({"v5.channel.k8s.io", "v4.channel.k8s.io"});
+  if (!ws) return fail(ws.error());
+  http::WebSocket& socket = **ws;
+  if (truthy(req.queryValue("stdin")) || truthy(req.queryValue("input")) || truthy(req.queryValue("tty")))
+    return sendFinalStatus(socket, json::object{{"metadata", json::object()}, {"status", "Failure"}, {"reason", "BadRequest"}, {"code", 400},
+                                                {"message", "skiff's containers have no stdin or terminal to attach to; attach without -i/-t "
+                                                            "streams their output, exec runs a shell"}});
+  std::error_code ec;
+  uint64_t offset = std::filesystem::file_size(*path, ec);
+  if (ec) offset = 0;
+  char buf[32768];
+  while (view_.running(ns, pod, container)) {
+    pollfd p{socket.fd(), POLLIN, 0};
+    if (::poll(&p, 1, socket.pending() ? 0 : 100) > 0 || socket.pending())
+      if (!socket.receive()) return;  // the client left (messages it sends are ignored: no stdin)
+    std::ifstream in(*path, std::ios::binary);
+    in.seekg(std::streamoff(offset));
+    while (in.read(buf + 1, sizeof buf - 1) || in.gcount() > 0) {
+      buf[0] = 1;
+      offset += uint64_t(in.gcount());
+      if (!socket.send(std::string_view(buf, size_t(in.gcount()) + 1))) return;
+    }
+  }
+  sendFinalStatus(socket, json::object{{"metadata", json::object()}, {"status", "Success"}});
 }
 
 namespace {

@@ -5,6 +5,7 @@
 //   GET  /pods                                     PodList of the pods bound to this node
 //   GET  /containerLogs/{ns}/{pod}/{container}     follow, previous, tailLines, limitBytes
 //   GET  /exec/{ns}/{pod}/{container}?command=...  WebSocket, v5/v4.channel.k8s.io (also POST)
+//   GET  /attach/{ns}/{pod}/{container}            WebSocket: the container's output from now on
 //   GET  /stats/summary                            the kubelet Summary API (stats/v1alpha1)
 //   GET  /metrics/resource, /metrics/cadvisor      Prometheus text
 //   GET  /skiff/v1/proxy                           the node proxy's per-pod request rates and totals
@@ -106,6 +107,7 @@ class NodeServer {
  private:
   void serveLogs(http::Exchange& ex, const std::vector<std::string>& parts);
   void serveExec(http::Exchange& ex, const std::vector<std::string>& parts);
+  void serveAttach(http::Exchange& ex, const std::vector<std::string>& parts);
   void serveSummary(http::Exchange& ex);
   void serveResourceMetrics(http::Exchange& ex);
   void serveCadvisorMetrics(http::Exchange& ex);

@@ -992,6 +992,13 @@ void ApiServer::serveNodeStream(http::Exchange& ex, const Route& route) {
   if (!options_.nodes) return fail(Error::unavailable("this API server reaches no node servers"));
   std::string target;
   if (sub == "portforward") {
+    // kubectl tries a WebSocket (SPDY tunnelled in it) and falls back to SPDY; the node server
+    // speaks neither yet, and the fallback's refusal is what kubectl shows.
+    std::string upgrade = req.header("upgrade");
+    std::transform(upgrade.begin(), upgrade.end(), upgrade.begin(), ::tolower);
+    if (upgrade != "websocket")
+      return fail(Error{501, "NotImplemented", "port-forward is not supported by skiff yet (kubectl speaks SPDY for it); reach the pod "
+                                               "through a Service (a NodePort, or a Gateway), or with exec", {}});
     target = "/portForward/" + http::percentEncode(route.ns) + "/" + http::percentEncode(route.name) + queryString(req, {"ports"});
   } else {
     auto container = containerFor(*pod, req.queryValue("container"));

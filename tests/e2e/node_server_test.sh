@@ -62,6 +62,12 @@ out=$(printf 'line-one\nline-two\n' | kubectl exec -i ticker -- sh -c 'cat; echo
 check "kubectl exec -i relays stdin and stdout" contains "$out" "line-two"
 check "kubectl exec -i relays stderr" contains "$out" "to-stderr"
 check "kubectl exec -i returns the exit code" test "$rc" = 4
+out=$(timeout 3 kubectl attach ticker 2>&1 || true)
+check "kubectl attach streams the container's output" contains "$out" "tick-"
+out=$(kubectl attach -i ticker </dev/null 2>&1 || true)
+check "kubectl attach -i says containers have no stdin" contains "$out" "no stdin or terminal to attach to"
+out=$(timeout 5 kubectl port-forward pod/ticker 18080:80 2>&1 || true)
+check "kubectl port-forward fails with a reason, not a hang" contains "$out" "port-forward is not supported"
 top_ready() { kubectl top pod ticker --no-headers 2>/dev/null | grep -q ticker; }
 check "kubectl top pod reads the node's summary" wait_for top 20 top_ready
 check "kubectl top node lists this node" contains "$(kubectl top node 2>&1)" "$NODE"

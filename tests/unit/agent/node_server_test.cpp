@@ -251,6 +251,40 @@ TEST_F(NodeServerTest, ExecFailureTravelsAsTheFinalStatus) {
   EXPECT_NE(msg->find("choose one of: [app]"), std::string::npos) << *msg;
 }
 
+TEST_F(NodeServerTest, AttachStreamsTheOutputFromNowOnUntilTheContainerStops) {
+  running_ = true;
+  auto ws = apiServer()->openWebSocket("/attach/default/web/app?stdout=true", {"v5.channel.k8s.io"});
+  ASSERT_TRUE(ws.ok()) << ws.error().message;
+  std::thread writer([this] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::ofstream(dir_ / "0.log", std::ios::app) << "six\n";
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    running_ = false;
+  });
+  std::string out, status;
+  for (int i = 0; i < 20 && status.empty(); ++i) {
+    auto msg = (*ws)->receiveBlocking();
+    if (!msg) break;
+    if (msg->empty()) continue;
+    if ((*msg)[0] == 1) out += msg->substr(1);
+    if ((*msg)[0] == 3) status = msg->substr(1);
+  }
+  writer.join();
+  EXPECT_EQ(out, "six\n");  // not the lines written before it attached
+  EXPECT_NE(status.find("\"Success\""), std::string::npos) << status;
+}
+
+TEST_F(NodeServerTest, AttachRefusesStdinWithAReason) {
+  running_ = true;
+  auto ws = apiServer()->openWebSocket("/attach/default/web/app?stdin=true&stdout=true", {"v5.channel.k8s.io"});
+  ASSERT_TRUE(ws.ok()) << ws.error().message;
+  auto msg = (*ws)->receiveBlocking();
+  ASSERT_TRUE(msg.ok());
+  ASSERT_FALSE(msg->empty());
+  EXPECT_EQ((*msg)[0], 3);
+  EXPECT_NE(msg->find("no stdin or terminal to attach to"), std::string::npos) << *msg;
+}
+
 TEST_F(NodeServerTest, SummaryAndResourceMetricsHaveTheKubeletShape) {
   auto c = apiServer();
   auto r = c->request("GET", "/stats/summary");
