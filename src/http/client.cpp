@@ -3,6 +3,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <openssl/ssl.h>
@@ -78,12 +79,39 @@ struct Client::Impl {
   bool connected() const { return conn.index() != 0; }
   void disconnect() { conn.emplace<std::monostate>(); }
 
+  // A machine that is down (or a route that drops packets) answers no SYN; the kernel would try
+  // for two minutes, so each address gets kConnectTimeout.
+  static constexpr int kConnectTimeoutMs = 10000;
+  static void connectWithin(tcp::socket& socket, const tcp::resolver::results_type& results, boost::system::error_code& ec) {
+    ec = asio::error::host_not_found;
+    for (const auto& entry : results) {
+      socket.close(ec);
+      socket.open(entry.endpoint().protocol(), ec);
+      if (ec) continue;
+      socket.non_blocking(true, ec);
+      socket.connect(entry.endpoint(), ec);
+      if (ec == asio::error::would_block || ec == asio::error::in_progress) {
+        pollfd p{socket.native_handle(), POLLOUT, 0};
+        int ready = ::poll(&p, 1, kConnectTimeoutMs);
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (ready == 0) err = ETIMEDOUT;
+        else if (ready < 0 || getsockopt(socket.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno ? errno : EIO;
+        ec = boost::system::error_code(err, boost::system::system_category());
+      }
+      if (!ec) {
+        socket.non_blocking(false, ec);
+        if (!ec) return;
+      }
+    }
+  }
+
   Status connect() {
     boost::system::error_code ec;
     tcp::resolver resolver(io);
     auto results = resolver.resolve(host, std::to_string(port), ec);
     tcp::socket socket(io);
-    if (!ec) asio::connect(socket, results, ec);
+    if (!ec) connectWithin(socket, results, ec);
     std::string where = host + ":" + std::to_string(port);
     if (ec) {
       if (!peer.empty()) return Error::unavailable("cannot reach " + peer + " at " + where + ": " + ec.message());
