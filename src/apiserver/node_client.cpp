@@ -35,6 +35,16 @@ uint64_t numberIn(const json::object* o, const char* key) {
   if (v->is_double()) return v->get_double() > 0 ? uint64_t(v->get_double()) : 0;
   return 0;
 }
+// The node's answer as the client gets it. A node that refuses the API server itself is a fault
+// between the two (502), not the client's: relayed as 401 it would tell kubectl to log in again.
+http::Response nodeAnswer(const std::string& node, int status, std::string type, std::string body) {
+  if (status != 401 && status != 403) return {status, std::move(type), {}, std::move(body)};
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  std::string why = !ec && v.is_object() ? stringIn(&v.get_object(), "message") : body;
+  return errorAnswer(Error{502, "BadGateway", "the node server of " + node + " refused the API server's client certificate: " + why, {}});
+}
+
 double coresIn(const json::object& stats) { return double(numberIn(objectIn(stats, "cpu"), "usageNanoCores")) / 1e9; }
 uint64_t workingSetIn(const json::object& stats) { return numberIn(objectIn(stats, "memory"), "workingSetBytes"); }
 
@@ -227,17 +237,17 @@ void NodeClient::forward(http::Exchange& ex, const std::string& node, const std:
     return ex.respond(errorAnswer(Error::badRequest("skiff relays WebSocket upgrades to nodes, not " + upgrade +
                                                     "; use kubectl 1.30 or newer")));
   if (streaming) {
-    relayStream(ex, **client, target);
+    relayStream(ex, **client, node, target);
     return client->keep();
   }
   auto r = (*client)->request("GET", target);
   if (!r) return ex.respond(errorAnswer(r.error()));
   client->keep();
   std::string type = r->headers.count("content-type") ? r->headers["content-type"] : "text/plain";
-  ex.respond({r->status, type, {}, std::move(r->body)});
+  ex.respond(nodeAnswer(node, r->status, type, std::move(r->body)));
 }
 
-void NodeClient::relayStream(http::Exchange& ex, http::Client& client, const std::string& target) {
+void NodeClient::relayStream(http::Exchange& ex, http::Client& client, const std::string& node, const std::string& target) {
   // The answer starts with the node's head: a 200 streams on (and a client that leaves ends the
   // upstream too, even while the node is quiet), anything else comes back whole with its status.
   http::Stream* stream = nullptr;
@@ -258,7 +268,7 @@ void NodeClient::relayStream(http::Exchange& ex, http::Client& client, const std
   }, nullptr, &hooks);
   if (stream) return;
   if (!status) return ex.respond(errorAnswer(Error::unavailable(status.error().message)));
-  ex.respond({nodeStatus ? nodeStatus : *status, type, {}, std::move(pending)});
+  ex.respond(nodeAnswer(node, nodeStatus ? nodeStatus : *status, type, std::move(pending)));
 }
 
 // Both ends speak the same subprotocol (the node's choice among the client's offers), so
@@ -278,6 +288,8 @@ void NodeClient::relayWebSocket(http::Exchange& ex, http::Client& client, const 
   if (!upstream) {
     Error e = upstream.error();
     if (e.code == 503) e.message = "node " + node + " cannot be reached: " + e.message;
+    if (e.code == 401 || e.code == 403)
+      e = Error{502, "BadGateway", "the node server of " + node + " refused the API server's client certificate: " + e.message, {}};
     return ex.respond(errorAnswer(e));
   }
   http::WebSocket& nodeSide = **upstream;

@@ -87,7 +87,7 @@ class NodeClient {
   Result<Lease> lease(const std::string& node);
   void giveBack(const std::string& key, std::unique_ptr<http::Client> client);
   Result<pki::Certificate> clientCertificate();
-  void relayStream(http::Exchange& ex, http::Client& client, const std::string& target);
+  void relayStream(http::Exchange& ex, http::Client& client, const std::string& node, const std::string& target);
   void relayWebSocket(http::Exchange& ex, http::Client& client, const std::string& node, const std::string& target);
 
   Registry& registry_;

@@ -383,6 +383,36 @@ TEST_F(NodeClientTest, SaysWhichNodeCannotBeReached) {
   EXPECT_EQ(missing.error().code, 404);
 }
 
+// Just enough of an exchange to see what the relay answers with.
+class AnswerOnly final : public http::Exchange {
+ public:
+  const http::Request& request() const override { return request_; }
+  void respond(http::Response r) override { response = std::move(r); }
+  http::Stream& startStream(int, std::string, http::Headers) override { throw std::logic_error("no stream expected"); }
+  std::shared_ptr<http::EventStream> startEventStream(int, std::string, http::EventStreamOptions) override { return nullptr; }
+  bool writeDirect(std::string_view) override { return false; }
+  Result<http::WebSocket*> upgradeToWebSocket(const std::vector<std::string>&) override { return Error::badRequest("no"); }
+  http::Request request_;
+  http::Response response;
+};
+
+// A node that refuses the API server's certificate is a fault between the two (502): relayed as
+// a 401, kubectl would tell the user to log in again.
+TEST_F(NodeClientTest, ANodeRefusingTheApiServerIsABadGateway) {
+  addNode("n1", server_->port());
+  apiserver::NodeClient impostor(*registry_, apiserver::NodeClientOptions{ca_.certPem(), [ca = ca_] {
+    return ca.issueCertificate({"someone-else", "", {}, false, true});
+  }});
+  AnswerOnly ex;
+  impostor.forward(ex, "n1", "/pods", false);
+  EXPECT_EQ(ex.response.status, 502);
+  EXPECT_NE(ex.response.body.find("the node server of n1 refused the API server's client certificate"), std::string::npos) << ex.response.body;
+  AnswerOnly ok;
+  nodes_->forward(ok, "n1", "/pods", false);
+  EXPECT_EQ(ok.response.status, 200);
+  EXPECT_NE(ok.response.body.find("PodList"), std::string::npos);
+}
+
 TEST(MergeExpositions, KeepsEachFamilysHeaderOnce) {
   std::string a = "# HELP x_total X.\n# TYPE x_total counter\nx_total{node=\"a\"} 1\n";
   std::string b = "# HELP x_total X.\n# TYPE x_total counter\nx_total{node=\"b\"} 2\n";
