@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "agent/eviction.h"
+#include "network/host_address.h"
 #include "agent/probe.h"
 #include "agent/volumes.h"
 #include "image/image_store.h"
@@ -100,8 +101,6 @@ struct NodeAgent::PodState {
 
 namespace {
 
-// The node's InternalIP (and every pod's hostIP); hostNetwork pods have it as their podIP.
-constexpr const char* kNodeAddress = "127.0.0.1";
 
 int64_t intOr(const json::value& o, const char* path, int64_t fallback) { return controller::intAt(o, path, fallback); }
 
@@ -147,6 +146,8 @@ NodeAgent::NodeAgent(client::Client& client, client::Informer& pods, std::unique
                      AgentOptions options)
     : client_(client), pods_(pods), runtime_(std::move(runtime)), options_(std::move(options)) {
   if (options_.nodeName.empty()) options_.nodeName = hostName();
+  if (options_.nodeIp.empty()) options_.nodeIp = network::defaultRouteAddress();
+  if (options_.nodeIp.empty()) options_.nodeIp = "127.0.0.1";
   events_ = std::make_unique<client::EventRecorder>(client_, "kubelet", options_.nodeName);
   pods_.addHandler([this](const std::string&, const client::ObjectPtr& pod, const client::ObjectPtr&) {
     if (api::stringAt(*pod, "spec.nodeName") == options_.nodeName) poke();
@@ -182,8 +183,9 @@ Status NodeAgent::start() {
       {"conditions", json::array{json::object{{"type", "Ready"}, {"status", "True"}, {"reason", "KubeletReady"},
                                               {"message", "skiff agent is posting ready status"}, {"lastHeartbeatTime", now},
                                               {"lastTransitionTime", now}}}},
-      {"addresses", json::array{json::object{{"type", "InternalIP"}, {"address", kNodeAddress}},
+      {"addresses", json::array{json::object{{"type", "InternalIP"}, {"address", options_.nodeIp}},
                                 json::object{{"type", "Hostname"}, {"address", options_.nodeName}}}},
+      {"daemonEndpoints", json::object{{"kubeletEndpoint", json::object{{"Port", nodeServerPort_}}}}},
       {"nodeInfo", json::object{{"kubeletVersion", "v1.32.0-skiff-" SKIFF_VERSION}, {"osImage", osImage},
                                 {"kernelVersion", u.release}, {"containerRuntimeVersion", runtime_->name() + "://" SKIFF_VERSION},
                                 {"operatingSystem", "linux"}, {"architecture", "amd64"}}}};
@@ -339,7 +341,7 @@ void NodeAgent::adoptContainers(PodState& pod, const json::value& obj) {
   bool any = std::any_of(pod.containers.begin(), pod.containers.end(), [](auto& c) { return c->proc || c->exit; });
   if (any && pod.hostNetwork) {
     pod.networkReady = true;
-    pod.podIP = kNodeAddress;
+    pod.podIP = options_.nodeIp;
   } else if (any && options_.network) {
     if (auto att = options_.network->setUp(pod.uid)) {
       pod.networkReady = true;
@@ -702,7 +704,7 @@ void NodeAgent::syncPod(PodState& pod, const json::value& obj) {
         } else if (const json::value* fref = api::valueAt(item, "valueFrom.fieldRef")) {
           std::string path = api::stringAt(*fref, "fieldPath");
           if (path == "status.podIP") env.emplace_back(n, pod.podIP);
-          else if (path == "status.hostIP") env.emplace_back(n, kNodeAddress);
+          else if (path == "status.hostIP") env.emplace_back(n, options_.nodeIp);
           else if (path == "spec.nodeName") env.emplace_back(n, options_.nodeName);
           else env.emplace_back(n, api::stringAt(obj, path));
         } else {
@@ -1041,7 +1043,7 @@ bool NodeAgent::prepareIsolated(PodState& pod, const std::shared_ptr<ContainerSt
   // The pod's network namespace, once for all its containers; hostNetwork pods have the node's.
   if (!pod.networkReady && pod.hostNetwork) {
     pod.networkReady = true;
-    pod.podIP = kNodeAddress;
+    pod.podIP = options_.nodeIp;
     // The kubelet gives them the node's /etc/hosts and host name.
     std::ifstream hostsIn("/etc/hosts");
     std::string hosts((std::istreambuf_iterator<char>(hostsIn)), std::istreambuf_iterator<char>());
@@ -1249,7 +1251,7 @@ void NodeAgent::writeStatus(PodState& pod, const json::value& obj) {
   if (!pod.evictionMessage.empty())  // as the kubelet marks the pods it evicts
     conditions.push_back(json::object{{"type", "DisruptionTarget"}, {"status", "True"}, {"lastProbeTime", nullptr},
                                       {"reason", "TerminationByKubelet"}, {"message", pod.evictionMessage}});
-  json::object status{{"phase", phase}, {"conditions", conditions}, {"hostIP", kNodeAddress}, {"podIP", pod.podIP},
+  json::object status{{"phase", phase}, {"conditions", conditions}, {"hostIP", options_.nodeIp}, {"podIP", pod.podIP},
                       {"podIPs", json::array{json::object{{"ip", pod.podIP}}}}, {"startTime", pod.startTime},
                       {"qosClass", "BestEffort"}, {"containerStatuses", statuses}};
   if (!pod.init.empty()) status["initContainerStatuses"] = initStatuses;
@@ -1471,6 +1473,33 @@ int NodeAgent::hostPort(const std::string& ns, const std::string& pod, int conta
   if (it == pods_by_key_.end()) return 0;
   auto p = it->second->hostPorts.find(containerPort);
   return p == it->second->hostPorts.end() ? 0 : p->second;
+}
+
+NodeView nodeViewOf(NodeAgent& agent, client::Informer& pods) {
+  NodeView view;
+  NodeAgent* a = &agent;
+  view.logPath = [a](const std::string& ns, const std::string& pod, const std::string& c, bool previous) { return a->logPath(ns, pod, c, previous); };
+  view.running = [a](const std::string& ns, const std::string& pod, const std::string& c) { return a->running(ns, pod, c); };
+  view.startExec = [a](const std::string& ns, const std::string& pod, const std::string& c, const std::vector<std::string>& command,
+                       bool withStdin, bool tty) { return a->startExec(ns, pod, c, command, withStdin, tty); };
+  view.containers = [a] {
+    std::vector<ContainerSample> out;
+    for (auto& u : a->usage())
+      out.push_back({u.ns, u.pod, u.container, u.cpuCores, u.stats.cpuUsageNanos, u.stats.memoryWorkingSetBytes, u.stats.memoryUsageBytes,
+                     u.memoryLimitBytes, u.stats.ioReadBytes, u.stats.ioWriteBytes});
+    return out;
+  };
+  view.networks = [a] {
+    std::vector<PodNetworkSample> out;
+    for (auto& n : a->networkUsage()) out.push_back({n.ns, n.pod, n.receiveBytes, n.transmitBytes, n.receivePackets, n.transmitPackets});
+    return out;
+  };
+  view.node = [a] {
+    auto [cores, memory] = a->nodeUsage();
+    return NodeUsageSample{cores, memory};
+  };
+  view.pods = [a, &pods] { return pods.listByNode(a->nodeName()); };
+  return view;
 }
 
 }  // namespace skiff::agent

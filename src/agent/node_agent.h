@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "agent/node_server.h"
 #include "client/event_recorder.h"
 #include "client/informer.h"
 #include "runtime/runtime.h"
@@ -33,6 +34,9 @@ inline constexpr const char* kAgentIdAnnotation = "skiff.io/agent-id";
 
 struct AgentOptions {
   std::string nodeName;  // default: the host name
+  // The node's InternalIP (also hostIP, and podIP of hostNetwork pods); "" = the address of the
+  // default-route interface, else 127.0.0.1.
+  std::string nodeIp;
   std::string dataDir;   // pod directories and logs live under DIR/pods/
   bool controlPlane = false;  // the control plane runs on this machine too (labels the Node as such)
   std::string agentId;  // this agent (machine + data dir), written on the node Lease
@@ -65,6 +69,9 @@ class NodeAgent {
   // Stops every container (the process runtime cannot hand them to a later agent) and the loops.
   void stop();
   const std::string& nodeName() const { return options_.nodeName; }
+  const std::string& nodeIp() const { return options_.nodeIp; }
+  // Where this node's server listens (status.daemonEndpoints.kubeletEndpoint.Port); set before start().
+  void publishNodeServer(uint16_t port) { nodeServerPort_ = port; }
   // Log file of a container of a pod on this node; previous = the attempt before the current one.
   Result<std::string> logPath(const std::string& ns, const std::string& pod, const std::string& container, bool previous);
   // Starts a command in a running container of a pod on this node (exec).
@@ -141,6 +148,10 @@ class NodeAgent {
   bool wakePending_ = false;  // guarded by wakeMutex_
   std::condition_variable wake_;
   std::atomic<bool> stopping_{false};
+  uint16_t nodeServerPort_ = 0;
 };
+
+// The node server's view of this agent (logs, exec, usage, its pods); requests stay unset.
+NodeView nodeViewOf(NodeAgent& agent, client::Informer& pods);
 
 }  // namespace skiff::agent

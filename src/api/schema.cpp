@@ -203,7 +203,7 @@ const char* jsonKindName(const json::value& v) {
   return "?";
 }
 
-struct Checker {
+struct SchemaChecker {
   FieldValidation mode;
   SchemaReport report;
 
@@ -293,7 +293,7 @@ const TypeRef* schemaForKind(std::string_view kind) {
 }
 
 SchemaReport checkSchema(const TypeRef& type, json::value& object, FieldValidation mode) {
-  Checker c{mode, {}};
+  SchemaChecker c{mode, {}};
   c.check(type, object, "");
   return std::move(c.report);
 }

@@ -147,7 +147,7 @@ Result<bool> parseResourcePath(const std::vector<std::string>& parts, const api:
   if (!sub.empty()) {
     bool ok = (sub == "status" && type->hasStatus) || (sub == "finalize" && type->kind == "Namespace") ||
               (sub == "binding" && type->kind == "Pod") || (sub == "scale" && type->hasScale) ||
-              (sub == "log" && type->kind == "Pod") || (sub == "exec" && type->kind == "Pod");
+              (type->kind == "Pod" && (sub == "log" || sub == "exec" || sub == "attach" || sub == "portforward"));
     if (!ok) return Error::notFound("the server could not find the requested resource: " + type->plural + "/" + sub + " is not served");
   }
   return true;
@@ -247,13 +247,18 @@ bool isPublicPath(const std::string& path) {
          path.starts_with("/ui/");
 }
 
+bool isFollow(const http::Request& req) {
+  std::string follow = req.queryValue("follow");
+  return follow == "true" || follow == "1" || follow == "True";
+}
+
 // Exec, attach, port-forward and log follows hold a thread for as long as they last.
 bool isLongRunning(const http::Request& req, const std::vector<std::string>& parts) {
   if (parts.size() < 2) return false;
   const std::string& last = parts.back();
   if (last == "exec" || last == "attach" || last == "portforward") return true;
-  std::string follow = req.queryValue("follow");
-  return last == "log" && (follow == "true" || follow == "1" || follow == "True");
+  if (parts.size() >= 5 && parts[2] == "nodes" && parts[4] == "proxy") return isFollow(req);
+  return last == "log" && isFollow(req);
 }
 
 bool sameSecret(const std::string& given, const std::string& expected) {
@@ -350,9 +355,19 @@ void ApiServer::dispatch(Recorder& ex) {
       return;
     }
   if (path == "/metrics/cadvisor") {
+    // Every node's cAdvisor series as one exposition (kept for scrapers of the API server itself).
     ex.verb = "get";
     ex.resource = "metrics/cadvisor";
-    ex.respond({200, "text/plain; version=0.0.4; charset=utf-8", {}, cadvisorMetrics()});
+    std::vector<std::string> texts;
+    if (options_.nodes)
+      for (auto& [node, r] : options_.nodes->getFromAll("/metrics/cadvisor")) texts.push_back(std::move(r.body));
+    ex.respond({200, "text/plain; version=0.0.4; charset=utf-8", {}, mergeExpositions(texts)});
+    return;
+  }
+  if (parts.size() >= 5 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "nodes" && parts[4] == "proxy") {
+    ex.verb = "get";
+    ex.resource = "nodes/proxy";
+    serveNodeProxy(ex, parts);
     return;
   }
   if (parts.size() >= 3 && parts[0] == "apis" && parts[1] == "metrics.k8s.io") {
@@ -447,7 +462,7 @@ void ApiServer::serveDiscovery(http::Exchange& ex, const std::string& path) {
         seen.push_back(gv.group);
         groups.push_back(groupObject(gv.group));
       }
-    if (options_.usage.containers) groups.push_back(groupObject("metrics.k8s.io"));
+    if (options_.nodes) groups.push_back(groupObject("metrics.k8s.io"));
     ex.respond(jsonResponse(200, json::object{{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}}));
     return;
   }
@@ -623,12 +638,9 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route) {
     serveScale(ex, route);
     return;
   }
-  if (route.subresource == "exec") {
-    serveExec(ex, route);
-    return;
-  }
-  if (route.subresource == "log") {
-    serveLog(ex, route);
+  if (type.kind == "Pod" && (route.subresource == "exec" || route.subresource == "log" || route.subresource == "attach" ||
+                             route.subresource == "portforward")) {
+    serveNodeStream(ex, route);
     return;
   }
   if (route.name.empty()) {
@@ -858,56 +870,16 @@ void ApiServer::serveScale(http::Exchange& ex, const Route& route) {
   ex.respond(jsonResponse(200, scaleOf(*written)));
 }
 
-std::string ApiServer::cadvisorMetrics() {
-  std::string out =
-      "# HELP container_cpu_usage_seconds_total Cumulative cpu time consumed in seconds.\n"
-      "# TYPE container_cpu_usage_seconds_total counter\n";
-  std::vector<UsageSample> samples = options_.usage.containers ? options_.usage.containers() : std::vector<UsageSample>{};
-  auto labels = [&](const UsageSample& s) {
-    return "{namespace=\"" + s.ns + "\",pod=\"" + s.pod + "\",container=\"" + s.container + "\",node=\"" + options_.usage.nodeName + "\"}";
-  };
-  char buf[64];
-  for (const auto& s : samples) {
-    std::snprintf(buf, sizeof buf, "%.9f", double(s.cpuUsageNanos) / 1e9);
-    out += "container_cpu_usage_seconds_total" + labels(s) + " " + buf + "\n";
-  }
-  out += "# HELP container_memory_working_set_bytes Current working set in bytes.\n# TYPE container_memory_working_set_bytes gauge\n";
-  for (const auto& s : samples) out += "container_memory_working_set_bytes" + labels(s) + " " + std::to_string(s.memoryWorkingSet) + "\n";
-  out += "# HELP container_memory_usage_bytes Current memory usage in bytes, including cache.\n# TYPE container_memory_usage_bytes gauge\n";
-  for (const auto& s : samples) out += "container_memory_usage_bytes" + labels(s) + " " + std::to_string(s.memoryUsage) + "\n";
-  out += "# HELP container_spec_memory_limit_bytes Memory limit for the container.\n# TYPE container_spec_memory_limit_bytes gauge\n";
-  for (const auto& s : samples) out += "container_spec_memory_limit_bytes" + labels(s) + " " + std::to_string(s.memoryLimit) + "\n";
-  out += "# HELP container_fs_reads_bytes_total Cumulative count of bytes read.\n# TYPE container_fs_reads_bytes_total counter\n";
-  for (const auto& s : samples) out += "container_fs_reads_bytes_total" + labels(s) + " " + std::to_string(s.ioReadBytes) + "\n";
-  out += "# HELP container_fs_writes_bytes_total Cumulative count of bytes written.\n# TYPE container_fs_writes_bytes_total counter\n";
-  for (const auto& s : samples) out += "container_fs_writes_bytes_total" + labels(s) + " " + std::to_string(s.ioWriteBytes) + "\n";
-  // Network is the pod's (its namespace's eth0), reported as cAdvisor does for the pod sandbox.
-  std::vector<PodNetworkSample> nets = options_.usage.networks ? options_.usage.networks() : std::vector<PodNetworkSample>{};
-  auto netLabels = [&](const PodNetworkSample& n) {
-    return "{namespace=\"" + n.ns + "\",pod=\"" + n.pod + "\",container=\"POD\",interface=\"eth0\",node=\"" + options_.usage.nodeName + "\"}";
-  };
-  const std::pair<const char*, uint64_t PodNetworkSample::*> netSeries[] = {
-      {"container_network_receive_bytes_total", &PodNetworkSample::receiveBytes},
-      {"container_network_transmit_bytes_total", &PodNetworkSample::transmitBytes},
-      {"container_network_receive_packets_total", &PodNetworkSample::receivePackets},
-      {"container_network_transmit_packets_total", &PodNetworkSample::transmitPackets}};
-  for (const auto& [name, field] : netSeries) {
-    out += std::string("# HELP ") + name + " Cumulative count of network " + (std::string(name).find("bytes") != std::string::npos ? "bytes" : "packets") + " of the pod.\n";
-    out += std::string("# TYPE ") + name + " counter\n";
-    for (const auto& n : nets) out += name + netLabels(n) + " " + std::to_string(n.*field) + "\n";
-  }
-  return out;
-}
-
 namespace {
 std::string nanocores(double cores) { return std::to_string(int64_t(cores * 1e9)) + "n"; }
 std::string kibibytes(uint64_t bytes) { return std::to_string(bytes / 1024) + "Ki"; }
 }  // namespace
 
+// /apis/metrics.k8s.io/v1beta1[/namespaces/<ns>]/pods[/<name>] and /nodes[/<name>], what `kubectl
+// top` reads: each node server's Summary API, gathered as metrics-server does.
 void ApiServer::serveMetricsApi(http::Exchange& ex, const std::vector<std::string>& parts) {
-  // /apis/metrics.k8s.io/v1beta1[/namespaces/<ns>]/pods[/<name>] and /nodes[/<name>], what `kubectl top` reads.
-  if (!options_.usage.containers) {
-    ex.respond(errorResponse(Error::notFound("metrics are not available: no node agent runs in this process")));
+  if (!options_.nodes) {
+    ex.respond(errorResponse(Error::notFound("metrics are not available: this API server reaches no node servers")));
     return;
   }
   if (parts.size() == 3) {
@@ -924,44 +896,45 @@ void ApiServer::serveMetricsApi(http::Exchange& ex, const std::vector<std::strin
     ns = rest[1];
     rest.erase(rest.begin(), rest.begin() + 2);
   }
-  if (rest.empty()) {
+  if (rest.empty() || (rest[0] != "nodes" && rest[0] != "pods")) {
     ex.respond(errorResponse(Error::notFound("the server could not find the requested resource")));
     return;
   }
   if (rest.size() > 1) name = rest[1];
   std::string now = api::rfc3339Now();
+  std::vector<NodeUsage> nodes = options_.nodes->usage();
   if (rest[0] == "nodes") {
-    auto [cores, memory] = options_.usage.node ? options_.usage.node() : std::pair<double, uint64_t>{0, 0};
-    json::object item{{"metadata", json::object{{"name", options_.usage.nodeName}, {"creationTimestamp", now}}},
-                      {"timestamp", now}, {"window", "10s"},
-                      {"usage", json::object{{"cpu", nanocores(cores)}, {"memory", kibibytes(memory)}}}};
+    json::array items;
+    for (const auto& n : nodes) {
+      if (!name.empty() && n.node != name) continue;
+      items.push_back(json::object{{"metadata", json::object{{"name", n.node}, {"creationTimestamp", now}}}, {"timestamp", now}, {"window", "10s"},
+                                   {"usage", json::object{{"cpu", nanocores(n.cpuCores)}, {"memory", kibibytes(n.memoryWorkingSet)}}}});
+    }
     if (!name.empty()) {
-      if (name != options_.usage.nodeName) return ex.respond(errorResponse(Error::notFound("nodemetrics.metrics.k8s.io \"" + name + "\" not found")));
-      item["kind"] = "NodeMetrics";
-      item["apiVersion"] = "metrics.k8s.io/v1beta1";
-      return ex.respond(jsonResponse(200, item));
+      if (items.empty()) return ex.respond(errorResponse(Error::notFound("nodemetrics.metrics.k8s.io \"" + name + "\" not found")));
+      json::object one = items[0].as_object();
+      one["kind"] = "NodeMetrics";
+      one["apiVersion"] = "metrics.k8s.io/v1beta1";
+      return ex.respond(jsonResponse(200, one));
     }
     return ex.respond(jsonResponse(200, json::object{{"kind", "NodeMetricsList"}, {"apiVersion", "metrics.k8s.io/v1beta1"},
-                                                     {"metadata", json::object()}, {"items", json::array{item}}}));
-  }
-  if (rest[0] != "pods") return ex.respond(errorResponse(Error::notFound("the server could not find the requested resource")));
-  std::map<std::pair<std::string, std::string>, json::array> byPod;
-  for (const auto& s : options_.usage.containers()) {
-    if (!ns.empty() && s.ns != ns) continue;
-    if (!name.empty() && s.pod != name) continue;
-    byPod[{s.ns, s.pod}].push_back(json::object{{"name", s.container},
-                                                {"usage", json::object{{"cpu", nanocores(s.cpuCores)}, {"memory", kibibytes(s.memoryWorkingSet)}}}});
+                                                     {"metadata", json::object()}, {"items", items}}));
   }
   auto selector = api::LabelSelector::parse(ex.request().queryValue("labelSelector"));
   json::array items;
-  for (auto& [key, containers] : byPod) {
-    if (selector && !selector->empty()) {
-      auto pod = registry_.get(*api::findByKind("v1", "Pod"), key.first, key.second);
-      if (!pod || !selector->matches(api::valueAt(*pod, "metadata.labels"))) continue;
+  for (const auto& n : nodes)
+    for (const auto& p : n.pods) {
+      if ((!ns.empty() && p.ns != ns) || (!name.empty() && p.name != name)) continue;
+      if (selector && !selector->empty()) {
+        auto pod = registry_.get(*api::findByKind("v1", "Pod"), p.ns, p.name);
+        if (!pod || !selector->matches(api::valueAt(*pod, "metadata.labels"))) continue;
+      }
+      json::array containers;
+      for (const auto& c : p.containers)
+        containers.push_back(json::object{{"name", c.name}, {"usage", json::object{{"cpu", nanocores(c.cpuCores)}, {"memory", kibibytes(c.memoryWorkingSet)}}}});
+      items.push_back(json::object{{"metadata", json::object{{"name", p.name}, {"namespace", p.ns}, {"creationTimestamp", now}}},
+                                   {"timestamp", now}, {"window", "10s"}, {"containers", std::move(containers)}});
     }
-    items.push_back(json::object{{"metadata", json::object{{"name", key.second}, {"namespace", key.first}, {"creationTimestamp", now}}},
-                                 {"timestamp", now}, {"window", "10s"}, {"containers", containers}});
-  }
   if (!name.empty()) {
     if (items.empty()) return ex.respond(errorResponse(Error::notFound("podmetrics.metrics.k8s.io \"" + name + "\" not found")));
     json::object one = items[0].as_object();
@@ -973,167 +946,83 @@ void ApiServer::serveMetricsApi(http::Exchange& ex, const std::vector<std::strin
                                             {"metadata", json::object()}, {"items", items}}));
 }
 
-// pods/exec over Kubernetes' WebSocket streaming protocol: each binary message starts with a
-// channel byte (0 stdin, 1 stdout, 2 stderr, 3 the final Status, 4 resize); v5 adds 255 to close a
-// channel (the client's end of stdin). One thread polls the socket and the command's pipes.
-void ApiServer::serveExec(http::Exchange& ex, const Route& route) {
-  const http::Request& req = ex.request();
-  auto fail = [&](const Error& e) { ex.respond(errorResponse(e, route.name, "", "pods")); };
-  if (req.method != "GET" && req.method != "POST") return fail(Error{405, "MethodNotAllowed", "pods/exec accepts GET and POST", {}});
-  std::vector<std::string> command;
-  for (auto [it, end] = req.query.equal_range("command"); it != end; ++it) command.push_back(it->second);
-  if (command.empty()) return fail(Error::badRequest("you must specify at least one command for the container"));
-  auto pod = registry_.get(*route.type, route.ns, route.name);
-  if (!pod) return fail(pod.error());
-  if (api::stringAt(*pod, "status.phase") != "Running")
-    return fail(Error::badRequest("unable to upgrade connection: pod does not exist or is not running (phase " + api::stringAt(*pod, "status.phase") + ")"));
-  if (!options_.exec.start) return fail(Error::badRequest("no node agent runs in this process to exec in"));
-  std::string upgrade = req.header("upgrade");
-  std::transform(upgrade.begin(), upgrade.end(), upgrade.begin(), ::tolower);
-  if (upgrade != "websocket")
-    return fail(Error::badRequest("skiff speaks the WebSocket streaming protocol (v5/v4.channel.k8s.io) for exec, not " +
-                                  (upgrade.empty() ? std::string("plain HTTP") : upgrade) + "; use kubectl 1.30 or newer, or skiff exec"));
-  bool withStdin = req.queryValue("stdin") == "true" || req.queryValue("stdin") == "1";
-  auto ws = ex.upgradeToWebSocket({"v5.channel.k8s.io", "v4.channel.k8s.io"});
-  if (!ws) return fail(ws.error());
-  http::WebSocket& socket = **ws;
-  bool tty = req.queryValue("tty") == "true" || req.queryValue("tty") == "1";
-  auto session = options_.exec.start(route.ns, route.name, req.queryValue("container"), command, withStdin, tty);
-  if (!session) {
-    // Upgraded already: the failure travels as the final Status, as the kubelet sends it.
-    json::object result{{"metadata", json::object()}, {"status", "Failure"}, {"message", session.error().message},
-                        {"reason", session.error().reason}, {"code", session.error().code}};
-    socket.send(std::string(1, '\x03') + json::serialize(result));
-    socket.close();
-    return;
-  }
-  bool v5 = socket.protocol() == "v5.channel.k8s.io";
-  int outFd = session->stdoutFd, errFd = session->stderrFd, inFd = session->stdinFd;
-  bool clientGone = false;
-  char buf[32768];
-  while (outFd >= 0 || errFd >= 0) {
-    pollfd fds[3] = {{socket.fd(), POLLIN, 0}, {outFd, POLLIN, 0}, {errFd, POLLIN, 0}};
-    int timeout = socket.pending() ? 0 : 1000;
-    if (::poll(fds, 3, timeout) < 0 && errno != EINTR) break;
-    if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) || socket.pending()) {
-      auto msg = socket.receive();
-      if (!msg) {
-        clientGone = true;
-        break;
-      }
-      if (*msg && !(*msg)->empty()) {
-        unsigned char channel = static_cast<unsigned char>((**msg)[0]);
-        std::string_view data = std::string_view(**msg).substr(1);
-        if (channel == 0 && inFd >= 0 && !data.empty()) {
-          if (write(inFd, data.data(), data.size()) < 0) {
-            close(inFd);
-            inFd = -1;
-          }
-        } else if (channel == 4 && tty && outFd >= 0) {
-          // Resize: {"Width":80,"Height":24}
-          boost::system::error_code rec;
-          json::value size = json::parse(data, rec);
-          if (!rec && size.is_object()) {
-            winsize ws{};
-            auto dim = [&](const char* k) {
-              const json::value* v = size.get_object().if_contains(k);
-              return v && v->is_number() ? uint16_t(v->to_number<int64_t>()) : uint16_t(0);
-            };
-            ws.ws_col = dim("Width");
-            ws.ws_row = dim("Height");
-            ioctl(outFd, TIOCSWINSZ, &ws);
-          }
-        } else if (channel == 255 && !data.empty() && data[0] == 0 && inFd >= 0) {
-          close(inFd);  // v5: the client closed stdin
-          inFd = -1;
-        }
-      }
-    }
-    for (int i : {1, 2}) {
-      int& fd = i == 1 ? outFd : errFd;
-      if (fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      ssize_t n = read(fd, buf + 1, sizeof buf - 1);
-      if (n <= 0) {
-        close(fd);
-        fd = -1;
-        continue;
-      }
-      buf[0] = char(i);
-      if (!socket.send(std::string_view(buf, size_t(n) + 1))) {
-        clientGone = true;
-        break;
-      }
-    }
-    if (clientGone) break;
-  }
-  for (int fd : {inFd, outFd, errFd})
-    if (fd >= 0) close(fd);
-  if (clientGone) ::kill(session->pid, SIGKILL);
-  int status = 0;
-  while (waitpid(session->pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  if (!clientGone) {
-    json::object result{{"metadata", json::object()}, {"status", code == 0 ? "Success" : "Failure"}};
-    if (code != 0) {
-      result["message"] = "command terminated with non-zero exit code: error executing command [" + command[0] + "], exit code " + std::to_string(code);
-      result["reason"] = "NonZeroExitCode";
-      result["details"] = json::object{{"causes", json::array{json::object{{"reason", "ExitCode"}, {"message", std::to_string(code)}}}}};
-    }
-    socket.send(std::string(1, '\x03') + json::serialize(result));
-    socket.close();
-  }
-  (void)v5;
+namespace {
+// The container a pods/log or pods/exec request means, as kube-apiserver picks it: the one named,
+// else the annotated default, else the only one.
+Result<std::string> containerFor(const json::value& pod, const std::string& requested) {
+  if (!requested.empty()) return requested;
+  std::string annotated;
+  if (const json::value* a = api::valueAt(pod, "metadata.annotations"); a && a->is_object())
+    if (const json::value* d = a->get_object().if_contains("kubectl.kubernetes.io/default-container"); d && d->is_string())
+      annotated = std::string(d->get_string());
+  if (!annotated.empty()) return annotated;
+  std::vector<std::string> names;
+  if (const json::value* cs = api::valueAt(pod, "spec.containers"); cs && cs->is_array())
+    for (const auto& c : cs->get_array()) names.push_back(api::stringAt(c, "name"));
+  if (names.size() == 1) return names[0];
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : " ") + n;
+  return Error::badRequest("a container name must be specified for pod " + api::stringAt(pod, "metadata.name") + ", choose one of: [" + list + "]");
 }
 
-void ApiServer::serveLog(http::Exchange& ex, const Route& route) {
+std::string queryString(const http::Request& req, std::initializer_list<const char*> names) {
+  std::string out;
+  for (const char* n : names)
+    for (auto [it, end] = req.query.equal_range(n); it != end; ++it)
+      out += (out.empty() ? "?" : "&") + std::string(n) + "=" + http::percentEncode(it->second);
+  return out;
+}
+}  // namespace
+
+// pods/log, pods/exec, pods/attach and pods/portforward: relayed to the node server of the pod's
+// node (the kubelet's /containerLogs, /exec, /attach and /portForward), streaming.
+void ApiServer::serveNodeStream(http::Exchange& ex, const Route& route) {
   const http::Request& req = ex.request();
+  const std::string& sub = route.subresource;
   auto fail = [&](const Error& e) { ex.respond(errorResponse(e, route.name, "", "pods")); };
-  if (req.method != "GET") return fail(Error{405, "MethodNotAllowed", "pods/log only accepts GET", {}});
+  bool streaming = sub != "log";
+  if (!streaming && req.method != "GET") return fail(Error{405, "MethodNotAllowed", "pods/log only accepts GET", {}});
+  if (streaming && req.method != "GET" && req.method != "POST") return fail(Error{405, "MethodNotAllowed", "pods/" + sub + " accepts GET and POST", {}});
   auto pod = registry_.get(*route.type, route.ns, route.name);
   if (!pod) return fail(pod.error());
-  if (!options_.logs.path) return fail(Error::badRequest("no node agent runs in this process to read logs from"));
-  std::string container = req.queryValue("container");
-  bool previous = req.queryValue("previous") == "true";
-  bool follow = req.queryValue("follow") == "true";
-  auto path = options_.logs.path(route.ns, route.name, container, previous);
-  if (!path) return fail(path.error());
-  std::ifstream in(*path, std::ios::binary);
-  if (!in) return fail(Error::notFound("log file of container " + container + " not found"));
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (auto tail = req.queryValue("tailLines"); !tail.empty()) {
-    long n = std::atol(tail.c_str());
-    size_t pos = data.size();
-    if (pos && data.back() == '\n') --pos;
-    while (n > 0 && pos > 0) {
-      pos = data.rfind('\n', pos - 1);
-      if (pos == std::string::npos) {
-        pos = 0;
-        break;
-      }
-      --n;
-      if (n == 0) ++pos;
-    }
-    data = data.substr(pos);
+  std::string node = api::stringAt(*pod, "spec.nodeName");
+  if (node.empty()) return fail(Error::badRequest("pod " + route.name + " is not scheduled to a node yet"));
+  if (streaming && api::stringAt(*pod, "status.phase") != "Running")
+    return fail(Error::badRequest("unable to upgrade connection: pod does not exist or is not running (phase " + api::stringAt(*pod, "status.phase") + ")"));
+  if (!options_.nodes) return fail(Error::unavailable("this API server reaches no node servers"));
+  std::string target;
+  if (sub == "portforward") {
+    // kubectl tries a WebSocket (SPDY tunnelled in it) and falls back to SPDY; the node server
+    // speaks neither yet, and the fallback's refusal is what kubectl shows.
+    std::string upgrade = req.header("upgrade");
+    std::transform(upgrade.begin(), upgrade.end(), upgrade.begin(), ::tolower);
+    if (upgrade != "websocket")
+      return fail(Error{501, "NotImplemented", "port-forward is not supported by skiff yet (kubectl speaks SPDY for it); reach the pod "
+                                               "through a Service (a NodePort, or a Gateway), or with exec", {}});
+    target = "/portForward/" + http::percentEncode(route.ns) + "/" + http::percentEncode(route.name) + queryString(req, {"ports"});
+  } else {
+    auto container = containerFor(*pod, req.queryValue("container"));
+    if (!container) return fail(container.error());
+    std::string where = "/" + http::percentEncode(route.ns) + "/" + http::percentEncode(route.name) + "/" + http::percentEncode(*container);
+    if (sub == "log")
+      target = "/containerLogs" + where + queryString(req, {"follow", "previous", "tailLines", "limitBytes", "timestamps", "sinceSeconds", "sinceTime"});
+    else
+      target = "/" + sub + where + queryString(req, {"command", "stdin", "stdout", "stderr", "tty"});
   }
-  if (auto limit = req.queryValue("limitBytes"); !limit.empty()) data = data.substr(0, size_t(std::atoll(limit.c_str())));
-  if (!follow) {
-    ex.respond({200, "text/plain", {}, std::move(data)});
-    return;
-  }
-  http::Stream& stream = ex.startStream(200, "text/plain");
-  if (!stream.write(data)) return;
-  std::streamoff offset = in.tellg();
-  if (offset < 0) offset = std::streamoff(data.size());
-  while (!stream.clientGone()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    std::ifstream more(*path, std::ios::binary);
-    more.seekg(offset);
-    std::string chunk((std::istreambuf_iterator<char>(more)), std::istreambuf_iterator<char>());
-    offset += std::streamoff(chunk.size());
-    if (!chunk.empty() && !stream.write(chunk)) return;
-    if (chunk.empty() && !options_.logs.running(route.ns, route.name, container)) return;  // container ended
-  }
+  options_.nodes->forward(ex, node, target, sub != "log" || isFollow(req));
+}
+
+// /api/v1/nodes/<name>/proxy/<path>: a GET relayed to that node's server, as kube-apiserver relays
+// to the kubelet (Prometheus scrapes /metrics/cadvisor this way).
+void ApiServer::serveNodeProxy(http::Exchange& ex, const std::vector<std::string>& parts) {
+  const http::Request& req = ex.request();
+  if (!options_.nodes) return ex.respond(errorResponse(Error::unavailable("this API server reaches no node servers")));
+  if (req.method != "GET") return ex.respond(errorResponse(Error{405, "MethodNotAllowed", "nodes/proxy relays GET only", {}}));
+  std::string target;
+  for (size_t i = 5; i < parts.size(); ++i) target += "/" + http::percentEncode(parts[i]);
+  if (target.empty()) target = "/";
+  if (size_t q = req.target.find('?'); q != std::string::npos) target += req.target.substr(q);
+  options_.nodes->forward(ex, parts[3], target, isFollow(req));
 }
 
 namespace {

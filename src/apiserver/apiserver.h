@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "api/table.h"
+#include "apiserver/node_client.h"
 #include "apiserver/registry.h"
 #include "apiserver/shared_encodings.h"
 #include "apiserver/service_account_tokens.h"
@@ -20,49 +21,10 @@
 
 namespace skiff::apiserver {
 
-// Where container logs live, answered by the node agent (in-process for `skiff up`).
-struct LogSource {
-  std::function<Result<std::string>(const std::string& ns, const std::string& pod, const std::string& container, bool previous)> path;
-  std::function<bool(const std::string& ns, const std::string& pod, const std::string& container)> running;
-};
-
-// Commands run inside containers (pods/exec), answered by the node agent.
-struct ExecSession {
-  int pid = -1;  // a child of this process; the exec handler waits for it
-  int stdinFd = -1, stdoutFd = -1, stderrFd = -1;
-};
-struct ExecSource {
-  std::function<Result<ExecSession>(const std::string& ns, const std::string& pod, const std::string& container,
-                                    const std::vector<std::string>& command, bool withStdin, bool tty)>
-      start;
-};
-
-// Resource usage of the containers on this process's node (the agent's cgroups).
-struct UsageSample {
-  std::string ns, pod, container;
-  double cpuCores = 0;           // rate over the last sampling window
-  uint64_t cpuUsageNanos = 0;    // cumulative
-  uint64_t memoryWorkingSet = 0;
-  uint64_t memoryUsage = 0;
-  int64_t memoryLimit = 0;
-  uint64_t ioReadBytes = 0, ioWriteBytes = 0;
-};
-struct PodNetworkSample {
-  std::string ns, pod;
-  uint64_t receiveBytes = 0, transmitBytes = 0, receivePackets = 0, transmitPackets = 0;
-};
-struct UsageSource {
-  std::string nodeName;
-  std::function<std::vector<UsageSample>()> containers;
-  std::function<std::vector<PodNetworkSample>()> networks;
-  std::function<std::pair<double, uint64_t>()> node;  // cores in use, memory working set
-};
-
 struct ApiServerOptions {
   std::string token;  // bearer token every request but health and version must carry
-  LogSource logs;
-  ExecSource exec;
-  UsageSource usage;
+  // Reaches the node servers for logs, exec, attach, port-forward, nodes/proxy and metrics.k8s.io; null = none.
+  NodeClient* nodes = nullptr;
   std::chrono::milliseconds bookmarkInterval{10000};
   std::string advertiseAddress;  // host:port clients should use
   // Accepts service-account tokens (read-only in their namespace) besides the admin token.
@@ -107,10 +69,9 @@ class ApiServer {
   void serveResource(http::Exchange& ex, const Route& route);
   void serveWatch(http::Exchange& ex, const Route& route);
   void serveScale(http::Exchange& ex, const Route& route);
-  void serveLog(http::Exchange& ex, const Route& route);
-  void serveExec(http::Exchange& ex, const Route& route);
+  void serveNodeStream(http::Exchange& ex, const Route& route);
+  void serveNodeProxy(http::Exchange& ex, const std::vector<std::string>& parts);
   void serveMetricsApi(http::Exchange& ex, const std::vector<std::string>& parts);
-  std::string cadvisorMetrics();
   void serveDiscovery(http::Exchange& ex, const std::string& path);
 
   Registry& registry_;

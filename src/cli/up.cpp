@@ -20,7 +20,7 @@
 namespace skiff::cli {
 namespace {
 
-const std::vector<FlagSpec> kNodeFlags = {{"node-name", "", true}, {"runtime", "", true}, {"pod-cidr", "", true}, {"bridge", "", true},
+const std::vector<FlagSpec> kNodeFlags = {{"node-name", "", true}, {"node-ip", "", true}, {"node-server-port", "", true}, {"runtime", "", true}, {"pod-cidr", "", true}, {"bridge", "", true},
                                           {"proxy-workers", "", true}, {"access-log", "", true}, {"mesh-port", "", true},
                                           {"mesh-cert-lifetime", "", true}};
 
@@ -39,6 +39,20 @@ void setLogLevel(const Flags& flags) {
 // Flags every process that runs pods shares (`skiff up`, `skiff agent`).
 Status nodeOptionsFrom(const Flags& flags, server::NodeOptions& options) {
   options.nodeName = flags.get("node-name");
+  options.nodeIp = flags.get("node-ip");
+  if (!options.nodeIp.empty()) {
+    unsigned a, b, c, d;
+    char extra;
+    if (std::sscanf(options.nodeIp.c_str(), "%u.%u.%u.%u%c", &a, &b, &c, &d, &extra) != 4 || a > 255 || b > 255 || c > 255 || d > 255)
+      return Error::badRequest("--node-ip takes this machine's IPv4 address, like 192.168.1.20, not \"" + options.nodeIp + "\"");
+  }
+  if (flags.has("node-server-port")) {
+    char* end = nullptr;
+    long n = std::strtol(flags.get("node-server-port").c_str(), &end, 10);
+    if (*end || n < 0 || n > 65535)
+      return Error::badRequest("--node-server-port takes a TCP port (0 picks a free one), not \"" + flags.get("node-server-port") + "\"");
+    options.nodeServerPort = uint16_t(n);
+  }
   options.runtime = flags.get("runtime");
   if (!options.runtime.empty() && options.runtime != "native" && options.runtime != "oci" && options.runtime != "process")
     return Error::badRequest("--runtime takes native, oci or process, not \"" + options.runtime + "\"");

@@ -133,7 +133,7 @@ std::unique_ptr<http::Client> RestClient::connection(Server& s) {
     }
   }
   auto c = std::make_unique<http::Client>(s.host, s.port, config_.token, config_.caPem, "the API server " + s.url);
-  if (!config_.certPem.empty()) c->setIdentity(config_.certPem, config_.keyPem);
+  if (!config_.certPem.empty()) c->setClientCertificate(config_.certPem, config_.keyPem);
   c->setTimeout(config_.timeout);
   return c;
 }
@@ -307,7 +307,7 @@ class RestClient::RemoteWatch final : public Watch {
     if (!conn_ || connServer_ != index) {
       conn_ = std::make_unique<http::Client>(server.host, server.port, client_.config_.token, client_.config_.caPem,
                                              "the API server " + server.url);
-      if (!client_.config_.certPem.empty()) conn_->setIdentity(client_.config_.certPem, client_.config_.keyPem);
+      if (!client_.config_.certPem.empty()) conn_->setClientCertificate(client_.config_.certPem, client_.config_.keyPem);
       conn_->setTimeout(client_.config_.timeout);
       connServer_ = index;
     }
@@ -338,7 +338,7 @@ class RestClient::RemoteWatch final : public Watch {
           }
           return true;
         },
-        &headers, &cancel_, client_.config_.watchIdleTimeout);
+        &headers, &hooks_);
     if (!r) {
       if (!stopped()) {
         log::warn("client", "watch of " + type_.plural + " on " + server.url + ": " + r.error().message);
@@ -403,6 +403,7 @@ class RestClient::RemoteWatch final : public Watch {
   std::unique_ptr<http::Client> conn_;
   size_t connServer_ = 0;
   http::Cancellation cancel_;
+  http::Client::StreamHooks hooks_{nullptr, nullptr, &cancel_, client_.config_.watchIdleTimeout};
   std::mutex mutex_;
   std::condition_variable cv_;
   bool stopping_ = false;

@@ -1,8 +1,24 @@
 #include "console/history.h"
 
+#include "apiserver/node_client.h"
+
 #include <boost/json.hpp>
 
 namespace skiff::console {
+
+std::function<Sample()> sampleNodes(apiserver::NodeClient& nodes) {
+  return [&nodes] {
+    Sample s;
+    for (const auto& n : nodes.usage()) {
+      s.cpuCores += n.cpuCores;
+      s.memoryBytes += double(n.memoryWorkingSet);
+    }
+    apiserver::NodeRequests r = nodes.requests();
+    s.requests = double(r.requests);
+    s.errors = double(r.errors);
+    return s;
+  };
+}
 
 History::History(Source source, std::chrono::milliseconds interval, size_t capacity)
     : source_(std::move(source)), interval_(interval), capacity_(capacity) {}

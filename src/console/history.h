@@ -10,6 +10,8 @@
 #include <string>
 #include <thread>
 
+namespace skiff::apiserver { class NodeClient; }
+
 namespace skiff::console {
 
 struct Sample {
@@ -19,6 +21,9 @@ struct Sample {
   double requests = 0;      // proxied requests so far (cumulative)
   double errors = 0;        // of which answered 5xx (cumulative)
 };
+
+// Samples summed over every node server (CPU, memory, the node proxies' request totals).
+std::function<Sample()> sampleNodes(apiserver::NodeClient& nodes);
 
 class History {
  public:

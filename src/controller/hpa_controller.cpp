@@ -10,6 +10,21 @@
 namespace skiff::controller {
 namespace json = boost::json;
 
+PodUsageSource usageFromNodes(apiserver::NodeClient& nodes) {
+  return [&nodes] {
+    std::map<std::string, PodUsage> out;
+    for (const auto& node : nodes.usage())
+      for (const auto& pod : node.pods) {
+        PodUsage& u = out[pod.ns + "/" + pod.name];
+        u.cpuCores += pod.cpuCores;
+        u.memoryBytes += pod.memoryWorkingSet;
+        u.hasResources = true;
+      }
+    for (const auto& [pod, rate] : nodes.requests().podRequestRates) out[pod].requestsPerSecond = rate;
+    return out;
+  };
+}
+
 HpaController::HpaController(client::Client& client, client::Informer& hpas, client::Informer& pods, PodUsageSource usage, client::EventRecorder* events)
     : client_(client), hpas_(hpas), pods_(pods), usage_(std::move(usage)), events_(events),
       loop_("hpa-controller", [this](const std::string& key) { return reconcile(key); }) {

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 
+#include "apiserver/node_client.h"
 #include "client/event_recorder.h"
 #include "client/informer.h"
 #include "controller/reconcile_loop.h"
@@ -25,6 +26,9 @@ struct PodUsage {
 };
 // Usage of running pods, by "ns/name" (summed over containers); pods without data are absent.
 using PodUsageSource = std::function<std::map<std::string, PodUsage>()>;
+// Usage as the node servers report it (their Summary API and the node proxies' request rates),
+// the way the HPA reads metrics.k8s.io and custom metrics in Kubernetes.
+PodUsageSource usageFromNodes(apiserver::NodeClient& nodes);
 
 class HpaController {
  public:

@@ -6,7 +6,10 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <openssl/ssl.h>
+
 #include <condition_variable>
+#include <mutex>
 #include <map>
 #include <optional>
 #include <thread>
@@ -110,6 +113,37 @@ class Deadline {
 
 }  // namespace
 
+// A TLS context with the last session its server handed out, so the next connection resumes it
+// (no certificate exchange, no signatures: the handshake of a relay's new connection gets cheaper).
+struct ClientTlsState {
+  asio::ssl::context context{asio::ssl::context::tls_client};
+  std::mutex mutex;
+  SSL_SESSION* session = nullptr;  // guarded by mutex
+  ClientTlsState() {
+    SSL_CTX_set_ex_data(context.native_handle(), index(), this);  // asio owns the app data slot
+    SSL_CTX_set_session_cache_mode(context.native_handle(), SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(context.native_handle(), [](SSL* ssl, SSL_SESSION* session) {
+      auto* self = static_cast<ClientTlsState*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), index()));
+      std::lock_guard lock(self->mutex);
+      if (self->session) SSL_SESSION_free(self->session);
+      self->session = session;
+      return 1;  // ours now
+    });
+  }
+  static int index() {
+    static const int i = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return i;
+  }
+  ~ClientTlsState() {
+    if (session) SSL_SESSION_free(session);
+  }
+  void resume(SSL* ssl) {
+    std::lock_guard lock(mutex);
+    if (session) SSL_set_session(ssl, session);
+  }
+};
+
+
 void Cancellation::cancel() {
   std::lock_guard lock(mutex_);
   cancelled_ = true;
@@ -130,35 +164,66 @@ void Cancellation::detach() {
   fd_ = -1;
 }
 
+
 struct Client::Impl {
   std::string host;
   uint16_t port = 0;
   std::string token;
   std::string caPem;
+  std::string clientCertPem, clientKeyPem;  // presented when set (mTLS)
   std::string peer;  // what the server is, for messages ("" = the skiff API)
-  std::string certPem, keyPem;  // our client certificate, when the server asks for one
-  std::chrono::milliseconds timeout{0};
+  std::chrono::milliseconds timeout{0};  // setTimeout: each request; also bounds connect and handshake
   asio::io_context io;
-  std::optional<asio::ssl::context> tls;
+  // Shared with the connections of stream() and openWebSocket(), so the CA and client certificate
+  // are parsed once per Client, not once per connection.
+  std::shared_ptr<ClientTlsState> tls;
   Connection conn;
   beast::flat_buffer buffer;
 
   bool connected() const { return conn.index() != 0; }
   void disconnect() { conn.emplace<std::monostate>(); }
 
+  // A machine that is down (or a route that drops packets) answers no SYN; the kernel would try
+  // for two minutes, so each address gets connectTimeout() (the request timeout, or 10 s).
+  std::chrono::milliseconds connectTimeout() const { return timeout.count() > 0 ? timeout : std::chrono::milliseconds(10000); }
+  int nativeFd() {
+    return std::visit(
+        [](auto& s) -> int {
+          if constexpr (std::is_same_v<std::decay_t<decltype(s)>, std::monostate>) return -1;
+          else return detail::socketFd(s);
+        },
+        conn);
+  }
+  void connectWithin(tcp::socket& socket, const tcp::resolver::results_type& results, boost::system::error_code& ec) {
+    ec = asio::error::host_not_found;
+    for (const auto& entry : results) {
+      socket.close(ec);
+      socket.open(entry.endpoint().protocol(), ec);
+      if (ec) continue;
+      socket.non_blocking(true, ec);
+      socket.connect(entry.endpoint(), ec);
+      if (ec == asio::error::would_block || ec == asio::error::in_progress) {
+        pollfd p{socket.native_handle(), POLLOUT, 0};
+        int ready = ::poll(&p, 1, int(connectTimeout().count()));
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (ready == 0) err = ETIMEDOUT;
+        else if (ready < 0 || getsockopt(socket.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno ? errno : EIO;
+        ec = boost::system::error_code(err, boost::system::system_category());
+      }
+      if (!ec) {
+        socket.non_blocking(false, ec);
+        if (!ec) return;
+      }
+    }
+  }
+
   Status connect() {
     boost::system::error_code ec;
     tcp::resolver resolver(io);
     auto results = resolver.resolve(host, std::to_string(port), ec);
     tcp::socket socket(io);
-    if (!ec) {
-      ec = asio::error::host_not_found;
-      for (const auto& entry : results) {
-        socket.close(ec);
-        ec = connectWithin(socket, entry.endpoint());
-        if (!ec) break;
-      }
-    }
+    if (!ec) connectWithin(socket, results, ec);
     std::string where = host + ":" + std::to_string(port);
     if (ec) {
       if (!peer.empty()) return Error::unavailable("cannot reach " + peer + " at " + where + ": " + ec.message());
@@ -171,22 +236,24 @@ struct Client::Impl {
       return {};
     }
     if (!tls) {
-      tls.emplace(asio::ssl::context::tls_client);
-      if (caPem == kSystemRoots) tls->set_default_verify_paths(ec);
-      else tls->add_certificate_authority(asio::buffer(caPem), ec);
+      tls = std::make_shared<ClientTlsState>();
+      asio::ssl::context& context = tls->context;
+      if (caPem == kSystemRoots) context.set_default_verify_paths(ec);
+      else context.add_certificate_authority(asio::buffer(caPem), ec);
       if (ec) return Error::badRequest("the CA certificate in the kubeconfig is unusable: " + ec.message());
-      tls->set_verify_mode(asio::ssl::verify_peer);
-      if (!certPem.empty()) {
-        tls->use_certificate_chain(asio::buffer(certPem), ec);
-        if (!ec) tls->use_private_key(asio::buffer(keyPem), asio::ssl::context::pem, ec);
+      context.set_verify_mode(asio::ssl::verify_peer);
+      if (!clientCertPem.empty()) {
+        context.use_certificate_chain(asio::buffer(clientCertPem), ec);
+        if (!ec) context.use_private_key(asio::buffer(clientKeyPem), asio::ssl::context::pem, ec);
         if (ec) {
           tls.reset();
-          return Error::badRequest("the client certificate or key is unusable: " + ec.message());
+          return Error::badRequest("the client certificate for " + where + " is unusable: " + ec.message());
         }
       }
     }
-    auto& s = conn.emplace<TlsSocket>(std::move(socket), *tls);
+    auto& s = conn.emplace<TlsSocket>(std::move(socket), tls->context);
     s.set_verify_callback(asio::ssl::host_name_verification(host));
+    tls->resume(s.native_handle());
     if (!std::isdigit(static_cast<unsigned char>(host[0])) && host.find(':') == std::string::npos)
       SSL_set_tlsext_host_name(s.native_handle(), host.c_str());
     {
@@ -201,42 +268,6 @@ struct Client::Impl {
                                 " (is the kubeconfig's certificate-authority-data from this server?)");
     }
     return {};
-  }
-
-  std::chrono::milliseconds connectTimeout() const {
-    return timeout.count() > 0 ? timeout : std::chrono::milliseconds(10000);
-  }
-
-  // A TCP connect bounded by connectTimeout(): an address that drops SYNs must not hold a
-  // caller (an agent failing over between servers) for the kernel's two minutes.
-  boost::system::error_code connectWithin(tcp::socket& socket, const tcp::endpoint& endpoint) {
-    boost::system::error_code ec;
-    socket.open(endpoint.protocol(), ec);
-    if (ec) return ec;
-    socket.non_blocking(true, ec);
-    socket.connect(endpoint, ec);
-    if (ec == asio::error::would_block || ec == asio::error::in_progress) {
-      pollfd p{socket.native_handle(), POLLOUT, 0};
-      int n = ::poll(&p, 1, int(connectTimeout().count()));
-      if (n <= 0) return asio::error::timed_out;
-      int err = 0;
-      socklen_t len = sizeof err;
-      ::getsockopt(socket.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len);
-      ec = err ? boost::system::error_code(err, boost::system::system_category()) : boost::system::error_code{};
-    }
-    if (!ec) socket.non_blocking(false, ec);
-    return ec;
-  }
-
-  int nativeFd() {
-    return std::visit(
-        [](auto& s) -> int {
-          using S = std::decay_t<decltype(s)>;
-          if constexpr (std::is_same_v<S, std::monostate>) return -1;
-          else if constexpr (std::is_same_v<S, tcp::socket>) return s.native_handle();
-          else return s.next_layer().native_handle();
-        },
-        conn);
   }
 
   template <class F>
@@ -284,14 +315,14 @@ Client::Client(std::string host, uint16_t port, std::string bearerToken, std::st
 }
 Client::~Client() = default;
 
-void Client::setIdentity(std::string certPem, std::string keyPem) {
-  impl_->certPem = std::move(certPem);
-  impl_->keyPem = std::move(keyPem);
+void Client::setTimeout(std::chrono::milliseconds timeout) { impl_->timeout = timeout; }
+
+void Client::setClientCertificate(std::string certPem, std::string keyPem) {
+  impl_->clientCertPem = std::move(certPem);
+  impl_->clientKeyPem = std::move(keyPem);
   impl_->tls.reset();
   impl_->disconnect();
 }
-
-void Client::setTimeout(std::chrono::milliseconds timeout) { impl_->timeout = timeout; }
 
 Result<ClientResponse> Client::request(const std::string& method, const std::string& target, const std::string& body,
                                        const std::string& contentType, const Headers& extra) {
@@ -336,18 +367,20 @@ Result<ClientResponse> Client::request(const std::string& method, const std::str
 
 Result<int> Client::stream(const std::string& target, const Headers& extra,
                            const std::function<bool(std::string_view)>& onData,
-                           std::map<std::string, std::string>* headersOut, Cancellation* cancel,
-                           std::chrono::milliseconds idleTimeout) {
+                           std::map<std::string, std::string>* headersOut, const StreamHooks* hooks) {
   // Streams use their own connection so the keep-alive one stays usable.
   Client::Impl conn;
   conn.host = impl_->host;
   conn.port = impl_->port;
   conn.token = impl_->token;
   conn.caPem = impl_->caPem;
+  conn.clientCertPem = impl_->clientCertPem;
+  conn.clientKeyPem = impl_->clientKeyPem;
+  conn.tls = impl_->tls;
   conn.peer = impl_->peer;
-  conn.certPem = impl_->certPem;
-  conn.keyPem = impl_->keyPem;
   conn.timeout = impl_->timeout;
+  Cancellation* cancel = hooks ? hooks->cancel : nullptr;
+  std::chrono::milliseconds idleTimeout = hooks ? hooks->idleTimeout : std::chrono::milliseconds{};
   if (cancel && cancel->cancelled()) return Error::unavailable("streaming " + target + " was cancelled");
   if (Status s = conn.connect(); !s) return s.error();
   if (cancel && !cancel->attach(conn.nativeFd())) return Error::unavailable("streaming " + target + " was cancelled");
@@ -360,6 +393,36 @@ Result<int> Client::stream(const std::string& target, const Headers& extra,
   Deadline idle(conn.nativeFd(), idleTimeout);
   auto req = conn.makeRequest("GET", target, "", "", extra);
   int status = 0;
+  // Shutting the socket down wakes the blocked read below when the caller no longer wants the rest.
+  std::mutex watchMutex;
+  std::condition_variable watchCv;
+  bool finished = false;
+  std::thread watcher;
+  if (hooks && hooks->stillWanted) {
+    int fd = std::visit(
+        [](auto& s) -> int {
+          if constexpr (std::is_same_v<std::decay_t<decltype(s)>, std::monostate>) return -1;
+          else return detail::socketFd(s);
+        },
+        conn.conn);
+    watcher = std::thread([&, fd] {
+      std::unique_lock lock(watchMutex);
+      while (!watchCv.wait_for(lock, std::chrono::milliseconds(200), [&] { return finished; }))
+        if (!hooks->stillWanted()) {
+          ::shutdown(fd, SHUT_RDWR);
+          return;
+        }
+    });
+  }
+  auto stopWatching = [&] {
+    if (!watcher.joinable()) return;
+    {
+      std::lock_guard lock(watchMutex);
+      finished = true;
+    }
+    watchCv.notify_all();
+    watcher.join();
+  };
   boost::system::error_code ec = conn.withSocket([&](auto& s) {
     boost::system::error_code e;
     beast::http::write(s, req, e);
@@ -369,13 +432,15 @@ Result<int> Client::stream(const std::string& target, const Headers& extra,
     beast::http::read_header(s, conn.buffer, parser, e);
     if (e) return e;
     status = parser.get().result_int();
-    if (headersOut) (*headersOut)[":status"] = std::to_string(status);
-    if (headersOut)
-      for (const auto& f : parser.get()) {
-        std::string name(f.name_string());
-        std::transform(name.begin(), name.end(), name.begin(), ::tolower);
-        (*headersOut)[name] = std::string(f.value());
-      }
+    std::map<std::string, std::string> heads;
+    heads[":status"] = std::to_string(status);
+    for (const auto& f : parser.get()) {
+      std::string name(f.name_string());
+      std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+      heads[name] = std::string(f.value());
+    }
+    if (headersOut) *headersOut = heads;
+    if (hooks && hooks->onHeaders) hooks->onHeaders(status, heads);
     char buf[65536];
     while (!parser.is_done()) {
       parser.get().body().data = buf;
@@ -389,6 +454,7 @@ Result<int> Client::stream(const std::string& target, const Headers& extra,
     }
     return boost::system::error_code{};
   });
+  stopWatching();
   bool timedOut = idle.expired();
   if (ec && status == 0)
     return Error::unavailable("streaming " + target + " from " + (conn.peer.empty() ? "the skiff API" : conn.peer) + " failed: " +
@@ -404,9 +470,10 @@ Result<std::unique_ptr<WebSocket>> Client::openWebSocket(const std::string& targ
   conn->port = impl_->port;
   conn->token = impl_->token;
   conn->caPem = impl_->caPem;
+  conn->clientCertPem = impl_->clientCertPem;
+  conn->clientKeyPem = impl_->clientKeyPem;
+  conn->tls = impl_->tls;
   conn->peer = impl_->peer;
-  conn->certPem = impl_->certPem;
-  conn->keyPem = impl_->keyPem;
   conn->timeout = impl_->timeout;
   if (Status s = conn->connect(); !s) return s.error();
   std::string offered;

@@ -39,6 +39,9 @@ struct Request {
   std::string remoteAddress;
   // Who the server's admission check found (ServerOptions::admit); empty when none ran.
   std::string user;
+  // The client certificate (ServerOptions::clientCaPem): its subject's CN and O once it
+  // verified against that CA; otherwise why it did not ("" when none was presented).
+  std::string clientCommonName, clientOrganization, clientCertificateProblem;
 
   std::string header(const std::string& lowerName) const;
   std::string queryValue(const std::string& name) const;  // "" if absent
@@ -57,7 +60,7 @@ class Stream {
   virtual ~Stream() = default;
   // Sends one chunk; false once the client is gone.
   virtual bool write(std::string_view chunk) = 0;
-  // True when the client closed its side (checked without blocking).
+  // True when the client closed its side (checked without blocking; safe beside write() on another thread).
   virtual bool clientGone() = 0;
 };
 
@@ -136,6 +139,10 @@ struct ServerOptions {
   // PEM certificate chain and key; both empty serves plain HTTP.
   std::string tlsCertPem;
   std::string tlsKeyPem;
+  // Asks TLS clients for a certificate and checks it against this CA (PEM). A missing or
+  // unverifiable one does not fail the handshake: the admission check sees the outcome in the
+  // Request and answers 401 with a message, which a TLS alert could not carry.
+  std::string clientCaPem;
 };
 
 struct ServerStats {
@@ -185,12 +192,12 @@ class Client {
   // is kSystemRoots) and the host name. `peer` names the server in messages ("" = the skiff API).
   static constexpr const char* kSystemRoots = "system";
   Client(std::string host, uint16_t port, std::string bearerToken, std::string caPem = "", std::string peer = "");
+  // Presents this certificate (PEM chain and key) in TLS handshakes from now on (mTLS).
+  void setClientCertificate(std::string certPem, std::string keyPem);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // A client certificate (PEM) to present to the server (mutual TLS).
-  void setIdentity(std::string certPem, std::string keyPem);
   // Bounds each request from connect to the last response byte (zero: unbounded). Streams are
   // bounded by `idleTimeout` between chunks instead.
   void setTimeout(std::chrono::milliseconds timeout);
@@ -202,12 +209,20 @@ class Client {
   // Streams a response body to `onData` as it arrives, until the server ends it or onData
   // returns false. Returns the status code (and the response headers, when asked: filled before
   // the first onData call, with the status under ":status").
-  // `cancel` lets another thread end the stream; `idleTimeout` (non-zero) ends it when the server
-  // sends nothing for that long (a peer that vanished without closing the connection).
+  // `hooks` (for relays and watches): onHeaders runs once the head is in, before any body byte;
+  // while the body is awaited, stillWanted is asked every 200 ms and false ends the stream (a
+  // client that left must not pin a quiet upstream); `cancel` lets another thread end it at once;
+  // `idleTimeout` (non-zero) ends it when the server sends nothing for that long (a peer that
+  // vanished without closing the connection).
+  struct StreamHooks {
+    std::function<void(int status, const std::map<std::string, std::string>& headers)> onHeaders;
+    std::function<bool()> stillWanted;
+    Cancellation* cancel = nullptr;
+    std::chrono::milliseconds idleTimeout{};
+  };
   Result<int> stream(const std::string& target, const Headers& extra,
                      const std::function<bool(std::string_view)>& onData,
-                     std::map<std::string, std::string>* headersOut = nullptr, Cancellation* cancel = nullptr,
-                     std::chrono::milliseconds idleTimeout = {});
+                     std::map<std::string, std::string>* headersOut = nullptr, const StreamHooks* hooks = nullptr);
 
  private:
   struct Impl;

@@ -317,6 +317,8 @@ class ServerImpl final : public Server {
   }
 
   Status start();
+  Status trustClientCa();
+  void readClientCertificate(SSL* ssl, Request& r) const;
   uint16_t port() const override { return port_; }
   ServerStats stats() const override {
     std::lock_guard lock(jobsMutex_);
@@ -489,7 +491,7 @@ class ChunkedStream final : public Stream {
 
  private:
   Conn& conn_;
-  bool broken_ = false;
+  std::atomic<bool> broken_{false};  // clientGone() may be asked from another thread (relays)
 };
 
 class WorkerExchange final : public Exchange {
@@ -624,7 +626,59 @@ Status ServerImpl::loadCertificate() {
   ok = key && SSL_CTX_use_PrivateKey(tls_, key) == 1 && SSL_CTX_check_private_key(tls_) == 1;
   EVP_PKEY_free(key);
   if (!ok) return Error::internal("cannot load the TLS certificate and key: they are not PEM, or do not belong together");
+  if (!options_.clientCaPem.empty()) return trustClientCa();
   return {};
+}
+
+Status ServerImpl::trustClientCa() {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(options_.clientCaPem.data(), int(options_.clientCaPem.size())), BIO_free);
+  STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
+  X509_STORE* store = SSL_CTX_get_cert_store(tls_);
+  int added = 0;
+  while (X509* ca = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    if (X509_STORE_add_cert(store, ca) == 1) ++added;
+    sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(ca)));
+    X509_free(ca);
+  }
+  ERR_clear_error();
+  if (added == 0) {
+    sk_X509_NAME_pop_free(names, X509_NAME_free);
+    return Error::internal("the client CA is not a PEM certificate");
+  }
+  SSL_CTX_set_client_CA_list(tls_, names);
+  // Every outcome is accepted here and judged from SSL_get_verify_result per request.
+  SSL_CTX_set_verify(tls_, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+  static const unsigned char kSessionContext[] = "skiff";
+  SSL_CTX_set_session_id_context(tls_, kSessionContext, sizeof kSessionContext - 1);
+  return {};
+}
+
+namespace {
+std::string nameEntry(X509_NAME* name, int nid) {
+  int i = X509_NAME_get_index_by_NID(name, nid, -1);
+  if (i < 0) return "";
+  ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
+  unsigned char* utf8 = nullptr;
+  int n = ASN1_STRING_to_UTF8(&utf8, data);
+  if (n < 0) return "";
+  std::string out(reinterpret_cast<char*>(utf8), size_t(n));
+  OPENSSL_free(utf8);
+  return out;
+}
+}  // namespace
+
+void ServerImpl::readClientCertificate(SSL* ssl, Request& r) const {
+  if (!ssl || options_.clientCaPem.empty()) return;
+  X509* peer = SSL_get1_peer_certificate(ssl);
+  if (!peer) return;
+  long verdict = SSL_get_verify_result(ssl);
+  if (verdict == X509_V_OK) {
+    r.clientCommonName = nameEntry(X509_get_subject_name(peer), NID_commonName);
+    r.clientOrganization = nameEntry(X509_get_subject_name(peer), NID_organizationName);
+  } else {
+    r.clientCertificateProblem = std::string("the client certificate is not valid here: ") + X509_verify_cert_error_string(verdict);
+  }
+  X509_free(peer);
 }
 
 // Raising the soft descriptor limit to the hard one lets the connection cap, not the kernel,
@@ -914,6 +968,7 @@ bool ServerImpl::parseHead(Conn& c) {
     case http1::Parse::kComplete: break;
   }
   c.request = requestFromHead(head, c.remote);
+  readClientCertificate(c.ssl, c.request);
   c.chunked = head.framing == http1::Framing::kChunked;
   c.bodyLeft = head.framing == http1::Framing::kLength ? head.contentLength : 0;
   bool expectContinue = head.expectContinue;

@@ -1,5 +1,6 @@
 // The address other machines reach this one at, when nobody said: the IPv4 address of the
-// interface that holds the default route (what kubelet and kube-apiserver pick by default).
+// interface that holds the default route with the lowest metric (what kubelet and
+// kube-apiserver pick by default for --node-ip / --advertise-address).
 #pragma once
 #include <string>
 

@@ -78,7 +78,8 @@ bool addExtension(X509* cert, X509* issuer, int nid, const std::string& value) {
 // Signs a certificate for `subjectKey`, valid from `backdate` ago for `lifetime`. Leaf
 // certificates carry `extendedKeyUsage` and `subjectAltNames` (OpenSSL's "DNS:...,IP:...,URI:...").
 CertPtr signCertificate(EVP_PKEY* subjectKey, const std::string& commonName, EVP_PKEY* issuerKey, X509* issuerCert, std::chrono::seconds lifetime,
-              std::chrono::seconds backdate, bool isCa, const std::string& subjectAltNames, const char* extendedKeyUsage = "serverAuth") {
+              std::chrono::seconds backdate, bool isCa, const std::string& subjectAltNames, const char* extendedKeyUsage = "serverAuth",
+              const std::string& organization = "skiff") {
   CertPtr cert(X509_new());
   X509_set_version(cert.get(), 2);
   unsigned char serial[16];
@@ -91,7 +92,7 @@ CertPtr signCertificate(EVP_PKEY* subjectKey, const std::string& commonName, EVP
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), long(lifetime.count()));
   X509_set_pubkey(cert.get(), subjectKey);
   X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("skiff"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(organization.c_str()), -1, -1, 0);
   if (!commonName.empty())
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(commonName.c_str()), -1, -1, 0);
   X509* issuer = issuerCert ? issuerCert : cert.get();
@@ -121,13 +122,23 @@ std::string readFile(const fs::path& p) {
 // the kubeconfig).
 Status writeFile(const fs::path& p, const std::string& data) { return writeFileAtomic(p.string(), data, 0600); }
 
+bool isIpAddress(const std::string& h) {
+  return h.find_first_not_of("0123456789.:abcdefABCDEF") == std::string::npos && h.find_first_of(".:") != std::string::npos;
+}
+
+// OpenSSL's "DNS:a,IP:b" form.
+std::string subjectAltNamesOf(const std::vector<std::string>& hosts) {
+  std::string sans;
+  for (const auto& h : hosts) sans += (sans.empty() ? "" : ",") + std::string(isIpAddress(h) ? "IP:" : "DNS:") + h;
+  return sans;
+}
+
 bool coversHostsAndFresh(X509* cert, const std::vector<std::string>& hosts) {
   if (X509_cmp_time(X509_get0_notAfter(cert), nullptr) <= 0) return false;
   time_t soon = time(nullptr) + 30 * 86400;
   if (X509_cmp_time(X509_get0_notAfter(cert), &soon) <= 0) return false;
   for (const auto& h : hosts) {
-    bool ip = h.find_first_not_of("0123456789.:abcdefABCDEF") == std::string::npos && h.find_first_of(".:") != std::string::npos;
-    int ok = ip ? X509_check_ip_asc(cert, h.c_str(), 0) : X509_check_host(cert, h.c_str(), h.size(), 0, nullptr);
+    int ok = isIpAddress(h) ? X509_check_ip_asc(cert, h.c_str(), 0) : X509_check_host(cert, h.c_str(), h.size(), 0, nullptr);
     if (ok != 1) return false;
   }
   return true;
@@ -177,10 +188,7 @@ Result<ServingBundle> ensureServingCertificate(const std::string& dirPath, const
     }
   }
   std::string sans = "DNS:localhost,IP:127.0.0.1,IP:0:0:0:0:0:0:0:1";
-  for (const auto& h : hosts) {
-    bool ip = h.find_first_not_of("0123456789.:abcdefABCDEF") == std::string::npos && h.find_first_of(".:") != std::string::npos;
-    sans += (ip ? ",IP:" : ",DNS:") + h;
-  }
+  if (!hosts.empty()) sans += "," + subjectAltNamesOf(hosts);
   KeyPtr key = newKey();
   if (!key) return Error::internal("cannot generate a serving key: " + opensslError());
   CertPtr cert = signCertificate(key.get(), "skiff-apiserver", caKey.get(), caCert.get(), std::chrono::hours(24 * 365), std::chrono::hours(1), false, sans);
@@ -232,6 +240,22 @@ Result<CertificateAuthority> CertificateAuthority::ephemeral() {
 }
 
 const std::string& CertificateAuthority::certPem() const { return keys_->certPem; }
+
+Result<Certificate> CertificateAuthority::issueCertificate(const CertificateRequest& request) const {
+  if (request.commonName.empty()) return Error::invalid("a component certificate needs a common name");
+  if (!request.serverAuth && !request.clientAuth) return Error::invalid("a component certificate must be for serving, clients or both");
+  if (request.serverAuth && request.hosts.empty()) return Error::invalid("a serving certificate must name at least one host");
+  for (const auto& h : request.hosts)
+    if (h.empty() || h.find_first_of(",; \t\r\n") != std::string::npos) return Error::invalid("\"" + h + "\" is not a host name or address");
+  if (request.lifetime.count() <= 0) return Error::invalid("a certificate's lifetime must be positive");
+  KeyPtr key = newKey();
+  if (!key) return Error::internal("cannot generate a key: " + opensslError());
+  const char* usage = request.serverAuth && request.clientAuth ? "serverAuth,clientAuth" : request.serverAuth ? "serverAuth" : "clientAuth";
+  CertPtr cert = signCertificate(key.get(), request.commonName, keys_->key, keys_->cert, request.lifetime, std::chrono::minutes(1), false,
+                                 subjectAltNamesOf(request.hosts), usage, request.organization.empty() ? "skiff" : request.organization);
+  if (!cert) return Error::internal("cannot sign the certificate for " + request.commonName + ": " + opensslError());
+  return Certificate{certToPem(cert.get()), keyToPem(key.get()), keys_->certPem};
+}
 
 Result<Identity> CertificateAuthority::issue(const std::string& spiffeId, std::chrono::seconds lifetime) const {
   // spiffe://<trust domain>/<path>: lower-case domain, a path, no query, fragment or spaces.

@@ -37,6 +37,22 @@ inline std::string workloadSpiffeId(const std::string& trustDomain, const std::s
   return "spiffe://" + trustDomain + "/ns/" + ns + "/sa/" + serviceAccount;
 }
 
+// A certificate with its key, for TLS between cluster components (node servers, the API
+// server's client identity towards them).
+struct Certificate {
+  std::string certPem, keyPem, caCertPem;
+};
+
+// What a component certificate names: the subject's common name (and organisation, as
+// Kubernetes reads groups from O), and for serving certificates the DNS names and IPs it answers for.
+struct CertificateRequest {
+  std::string commonName;
+  std::string organization;
+  std::vector<std::string> hosts;  // DNS names and IP addresses; empty for client certificates
+  bool serverAuth = false, clientAuth = false;
+  std::chrono::seconds lifetime{24 * 3600};
+};
+
 class CertificateAuthority {
  public:
   // The CA in DIR (ca.key, ca.crt), made when missing.
@@ -46,6 +62,8 @@ class CertificateAuthority {
   // A fresh key and a certificate for `spiffeId` valid for `lifetime` (backdated a minute for clock
   // skew), usable as TLS client and server. Refuses ids that are not spiffe://<domain>/<path>.
   Result<Identity> issue(const std::string& spiffeId, std::chrono::seconds lifetime) const;
+  // A fresh key and a certificate for a cluster component (backdated a minute for clock skew).
+  Result<Certificate> issueCertificate(const CertificateRequest& request) const;
   const std::string& certPem() const;
 
  private:

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "agent/node_agent.h"
+#include "agent/node_server.h"
 #include "common/log.h"
 #include "dns/dns_server.h"
 #include "image/image_store.h"
@@ -23,9 +24,15 @@ class NodeImpl final : public Node {
   Status start() override {
     if (proxy_)
       if (Status s = proxy_->start(); !s) return s.error();
+    // The port goes on the Node the agent registers, so the server listens first.
+    if (nodeServer_) {
+      if (Status s = nodeServer_->start(); !s) return s.error();
+      agent_->publishNodeServer(nodeServer_->port());
+    }
     return agent_->start();
   }
   void stop() override {
+    if (nodeServer_) nodeServer_->stop();
     if (agent_) agent_->stop();
     if (dns_) dns_->stop();
     if (proxy_) proxy_->stop();
@@ -122,8 +129,29 @@ class NodeImpl final : public Node {
   std::unique_ptr<image::ImageStore> images_;      // isolating runtimes only
   std::unique_ptr<network::PodNetwork> network_;  // isolating runtimes only
   std::unique_ptr<dns::DnsServer> dns_;           // isolating runtimes only
+  // The node server (the kubelet's port): what the API server relays logs, exec and stats to.
+  void makeNodeServer(const NodeOptions& options, client::Informer& podsOnNode) {
+    if (!options.nodeServerCertificate) return;
+    agent::NodeView view = agent::nodeViewOf(*agent_, podsOnNode);
+    if (auto* proxy = proxy_.get())
+      view.requests = [proxy] {
+        auto [requests, errors] = proxy::requestTotals();
+        return agent::RequestSample{proxy->podRequestRates(), uint64_t(requests), uint64_t(errors)};
+      };
+    agent::NodeServerOptions serverOptions;
+    serverOptions.nodeName = agent_->nodeName();
+    serverOptions.port = options.nodeServerPort;
+    serverOptions.clientCaPem = options.clientCaPem;
+    serverOptions.adminToken = options.adminToken;
+    serverOptions.certificate = [issue = options.nodeServerCertificate, name = agent_->nodeName(), ip = agent_->nodeIp()] {
+      return issue(name, ip);
+    };
+    nodeServer_ = std::make_unique<agent::NodeServer>(std::move(view), std::move(serverOptions));
+  }
+
   std::unique_ptr<agent::NodeAgent> agent_;
   std::unique_ptr<proxy::NodeProxy> proxy_;
+  std::unique_ptr<agent::NodeServer> nodeServer_;
 };
 
 }  // namespace
@@ -142,11 +170,14 @@ Result<std::unique_ptr<Node>> Node::create(const NodeOptions& options, client::C
   agentOptions.maxLogBytes = options.maxLogBytes;
   agentOptions.issueToken = options.issueToken;
   agentOptions.caPem = options.caPem;
+  agentOptions.nodeIp = options.nodeIp;
   std::string runtimeName = options.runtime.empty() ? (geteuid() == 0 ? "native" : "process") : options.runtime;
   auto rt = node->makeRuntime(options, runtimeName, agentOptions, informers);
   if (!rt) return rt.error();
+  if (agentOptions.nodeIp.empty() && runtimeName == "process") agentOptions.nodeIp = "127.0.0.1";  // pods share the host's loopback
   node->agent_ = std::make_unique<agent::NodeAgent>(client, podsOnNode, std::move(*rt), agentOptions);
   if (Status s = node->makeProxy(options, runtimeName, client, informers); !s) return s.error();
+  node->makeNodeServer(options, podsOnNode);
   return std::unique_ptr<Node>(std::move(node));
 }
 

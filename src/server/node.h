@@ -22,6 +22,8 @@ namespace skiff::server {
 struct NodeOptions {
   std::string dataDir = ".skiff";
   std::string nodeName;  // default: the host name
+  std::string nodeIp;    // the node's InternalIP; "" = the default-route interface's address (127.0.0.1 with --runtime process)
+  uint16_t nodeServerPort = 10250;  // the node server (the kubelet's port); a free one when taken, 0 = any
   bool controlPlane = false;  // the control plane runs on this machine too (`skiff up`)
   std::string agentId;  // tells two agents claiming one node name apart (see server/agent.h)
   // Container runtime: "native" (default as root), "oci" (runc) or "process".
@@ -44,6 +46,12 @@ struct NodeOptions {
                             const std::string&)>
       issueToken;
   std::function<Result<pki::Identity>(const std::string&, std::chrono::seconds)> issueMeshCertificate;
+  // The node server (the kubelet's port): its serving certificate for (node name, node IP), the CA
+  // its callers' client certificates chain to, and a bearer token it also accepts (""= none).
+  // Null certificate: no node server (logs/exec of this node's pods are unavailable).
+  std::function<Result<pki::Certificate>(const std::string&, const std::string&)> nodeServerCertificate;
+  std::string clientCaPem;
+  std::string adminToken;
   observe::SpanExporter* spans = nullptr;
 };
 

@@ -25,6 +25,10 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "agent/node_agent.h"
+#include "agent/node_server.h"
+#include "apiserver/node_client.h"
+#include "agent/node_server.h"
+#include "apiserver/node_client.h"
 #include "agent/simulated_nodes.h"
 #include "image/image_api.h"
 #include "image/image_store.h"
@@ -142,6 +146,8 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<console::History> history_;
   std::unique_ptr<apiserver::ServiceAccountTokens> saTokens_;
   std::string caPem_;
+  std::optional<pki::CertificateAuthority> ca_;
+  std::unique_ptr<apiserver::NodeClient> nodeClient_;  // the API server's way to the node servers
 
  public:
   agent::SimulatedNodes* simulated() { return simulated_.get(); }
@@ -160,11 +166,13 @@ class PlatformImpl final : public Platform {
       };
       n.caPem = caPem_;
     }
-    if (n.meshPort > 0) {
-      auto ca = pki::CertificateAuthority::open(options.dataDir + "/tls");
-      if (!ca) return ca.error();
-      n.issueMeshCertificate = [ca = *ca](const std::string& id, std::chrono::seconds lifetime) { return ca.issue(id, lifetime); };
-    }
+    if (n.meshPort > 0)
+      n.issueMeshCertificate = [ca = *ca_](const std::string& id, std::chrono::seconds lifetime) { return ca.issue(id, lifetime); };
+    n.clientCaPem = caPem_;
+    n.adminToken = token_;
+    n.nodeServerCertificate = [ca = *ca_](const std::string& name, const std::string& ip) {
+      return ca.issueCertificate({name, "system:nodes", {name, ip, "127.0.0.1", "localhost"}, true, false, std::chrono::hours(24 * 365)});
+    };
     auto node = Node::create(n, *client_, *informers_, pods);
     if (!node) return node.error();
     node_ = std::move(*node);
@@ -177,19 +185,7 @@ class PlatformImpl final : public Platform {
   ControlLoopOptions loopOptions(const PlatformOptions& options) {
     ControlLoopOptions o;
     o.nodeGracePeriod = options.nodeGracePeriod;
-    o.usage = [this] {
-      std::map<std::string, controller::PodUsage> out;
-      if (!agent_) return out;
-      for (const auto& u : agent_->usage()) {
-        auto& p = out[u.ns + "/" + u.pod];
-        p.cpuCores += u.cpuCores;
-        p.memoryBytes += u.stats.memoryWorkingSetBytes;
-        p.hasResources = true;
-      }
-      if (proxy_)
-        for (const auto& [pod, rate] : proxy_->podRequestRates()) out[pod].requestsPerSecond = rate;
-      return out;
-    };
+    o.usage = controller::usageFromNodes(*nodeClient_);
     return o;
   }
 
@@ -284,6 +280,14 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   auto tls = pki::ensureServingCertificate(options.dataDir + "/tls", hosts);
   if (!tls) return tls.error();
   p->caPem_ = tls->caCertPem;
+  auto ca = pki::CertificateAuthority::open(options.dataDir + "/tls");
+  if (!ca) return ca.error();
+  p->ca_ = *ca;
+  // The API server's way to the node servers, presenting its kubelet-client identity.
+  p->nodeClient_ = std::make_unique<apiserver::NodeClient>(
+      *p->registry_, apiserver::NodeClientOptions{p->caPem_, [ca = *ca] {
+        return ca.issueCertificate({agent::kApiServerClientName, "system:masters", {}, false, true, std::chrono::hours(24)});
+      }});
   auto saTokens = apiserver::ServiceAccountTokens::open(options.dataDir);
   if (!saTokens) return saTokens.error();
   p->saTokens_ = std::move(*saTokens);
@@ -299,33 +303,8 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   }
   apiserver::ApiServerOptions apiOptions;
   apiOptions.token = p->token_;
+  apiOptions.nodes = p->nodeClient_.get();
   if (auto* agent = p->agent_) {
-    apiOptions.usage.nodeName = agent->nodeName();
-    apiOptions.usage.containers = [agent] {
-      std::vector<apiserver::UsageSample> out;
-      for (auto& u : agent->usage())
-        out.push_back({u.ns, u.pod, u.container, u.cpuCores, u.stats.cpuUsageNanos, u.stats.memoryWorkingSetBytes,
-                       u.stats.memoryUsageBytes, u.memoryLimitBytes, u.stats.ioReadBytes, u.stats.ioWriteBytes});
-      return out;
-    };
-    apiOptions.usage.networks = [agent] {
-      std::vector<apiserver::PodNetworkSample> out;
-      for (auto& n : agent->networkUsage()) out.push_back({n.ns, n.pod, n.receiveBytes, n.transmitBytes, n.receivePackets, n.transmitPackets});
-      return out;
-    };
-    apiOptions.usage.node = [agent] { return agent->nodeUsage(); };
-    apiOptions.logs.path = [agent](const std::string& ns, const std::string& pod, const std::string& c, bool prev) {
-      return agent->logPath(ns, pod, c, prev);
-    };
-    apiOptions.logs.running = [agent](const std::string& ns, const std::string& pod, const std::string& c) {
-      return agent->running(ns, pod, c);
-    };
-    apiOptions.exec.start = [agent](const std::string& ns, const std::string& pod, const std::string& c,
-                                    const std::vector<std::string>& command, bool withStdin, bool tty) -> Result<apiserver::ExecSession> {
-      auto e = agent->startExec(ns, pod, c, command, withStdin, tty);
-      if (!e) return e.error();
-      return apiserver::ExecSession{e->pid, e->stdinFd, e->stdoutFd, e->stderrFd};
-    };
     if (auto* images = p->images_)
       apiOptions.extensions["/skiff/v1/images"] = [images, agent](http::Exchange& ex) {
         image::serveImages(*images, ex, [agent] { return agent->imagesInUse(); });
@@ -333,15 +312,9 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   }
   apiOptions.bookmarkInterval = options.bookmarkInterval;
   apiOptions.serviceAccounts = p->saTokens_.get();
-  // The web console at /ui and its chart history (node usage when this process is a node, and
-  // the node proxy's request totals).
+  // The web console at /ui and its chart history (the nodes' usage and request totals).
   apiOptions.console = [](http::Exchange& ex) { console::serveAsset(ex); };
-  p->history_ = std::make_unique<console::History>([agent = p->agent_] {
-    console::Sample s;
-    if (agent) std::tie(s.cpuCores, s.memoryBytes) = agent->nodeUsage();
-    std::tie(s.requests, s.errors) = proxy::requestTotals();
-    return s;
-  });
+  p->history_ = std::make_unique<console::History>(console::sampleNodes(*p->nodeClient_));
   p->history_->start();
   apiOptions.extensions["/skiff/v1/history"] = [history = p->history_.get()](http::Exchange& ex) {
     ex.respond({200, "application/json", {}, history->json()});

@@ -53,6 +53,43 @@ TEST(CertificateAuthority, IssuesSpiffeIdentitiesSignedByTheCa) {
   X509_free(caCert);
 }
 
+// Component certificates (node servers, the API server's kubelet-client identity): the names asked
+// for, the one TLS role asked for, and refusals of requests that would make a useless certificate.
+TEST(CertificateAuthority, IssuesComponentCertificatesForTheirNamesAndRole) {
+  auto ca = CertificateAuthority::ephemeral();
+  ASSERT_TRUE(ca);
+  auto serving = ca->issueCertificate({"node-1", "system:nodes", {"node-1", "10.0.0.7"}, true, false});
+  ASSERT_TRUE(serving) << serving.error().message;
+  X509* cert = parsePem(serving->certPem);
+  X509* caCert = parsePem(ca->certPem());
+  ASSERT_TRUE(cert && caCert);
+  EXPECT_EQ(X509_verify(cert, X509_get0_pubkey(caCert)), 1);
+  EXPECT_EQ(X509_check_host(cert, "node-1", 0, 0, nullptr), 1);
+  EXPECT_EQ(X509_check_ip_asc(cert, "10.0.0.7", 0), 1);
+  EXPECT_NE(X509_check_ip_asc(cert, "10.0.0.8", 0), 1);
+  EXPECT_NE(X509_get_extended_key_usage(cert) & XKU_SSL_SERVER, 0u);
+  EXPECT_EQ(X509_get_extended_key_usage(cert) & XKU_SSL_CLIENT, 0u);
+  X509_free(cert);
+
+  auto client = ca->issueCertificate({"kube-apiserver-kubelet-client", "system:masters", {}, false, true});
+  ASSERT_TRUE(client) << client.error().message;
+  cert = parsePem(client->certPem);
+  char cn[128] = {0}, o[128] = {0};
+  X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
+  X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_organizationName, o, sizeof o);
+  EXPECT_STREQ(cn, "kube-apiserver-kubelet-client");
+  EXPECT_STREQ(o, "system:masters");
+  EXPECT_NE(X509_get_extended_key_usage(cert) & XKU_SSL_CLIENT, 0u);
+  EXPECT_EQ(X509_get_extended_key_usage(cert) & XKU_SSL_SERVER, 0u);
+  X509_free(cert);
+  X509_free(caCert);
+
+  EXPECT_FALSE(ca->issueCertificate({"", "", {"a"}, true, false}));                 // no name
+  EXPECT_FALSE(ca->issueCertificate({"n", "", {}, true, false}));                   // serving for no host
+  EXPECT_FALSE(ca->issueCertificate({"n", "", {"a,DNS:evil.example"}, true, false}));  // a host that smuggles another
+  EXPECT_FALSE(ca->issueCertificate({"n", "", {}, false, false}));                  // no role
+}
+
 TEST(CertificateAuthority, RefusesIdsThatAreNotSpiffeIds) {
   auto ca = CertificateAuthority::ephemeral();
   ASSERT_TRUE(ca);
