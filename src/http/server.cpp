@@ -16,6 +16,7 @@
 #include <boost/json.hpp>
 #include <climits>
 #include <condition_variable>
+#include <csignal>
 #include <cstring>
 #include <ctime>
 #include <deque>
@@ -1211,6 +1212,10 @@ void ServerImpl::sweep(Clock::time_point now) {
 }  // namespace
 
 Result<std::unique_ptr<Server>> listen(const ServerOptions& options, Handler handler) {
+  // TLS writes go through OpenSSL's socket BIO (write(2), not send with MSG_NOSIGNAL): a client
+  // that left must make a write fail, not kill the process. Every process that serves ignores it.
+  static std::once_flag ignorePipe;
+  std::call_once(ignorePipe, [] { ::signal(SIGPIPE, SIG_IGN); });
   auto server = std::make_unique<ServerImpl>(options, std::move(handler));
   if (Status s = server->start(); !s) return s.error();
   return std::unique_ptr<Server>(std::move(server));
