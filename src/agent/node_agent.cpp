@@ -156,7 +156,7 @@ NodeAgent::NodeAgent(client::Client& client, client::Informer& pods, std::unique
 
 NodeAgent::~NodeAgent() { stop(); }
 
-Status NodeAgent::start() {
+Status NodeAgent::registerNode() {
   const api::ResourceType& nodeType = *api::findByKind("v1", "Node");
   std::ifstream meminfo("/proc/meminfo");
   std::string label;
@@ -195,12 +195,28 @@ Status NodeAgent::start() {
       {"metadata", json::object{{"name", options_.nodeName}, {"labels", labels}}},
       {"spec", json::object()},
       {"status", status}};
+  if (!options_.podCidr.empty())
+    node.as_object()["spec"] = json::object{{"podCIDR", options_.podCidr}, {"podCIDRs", json::array{json::string(options_.podCidr)}}};
   auto created = client_.create(nodeType, "", node);
   if (!created && created.error().reason != "AlreadyExists") return created.error();
   if (!created) {
     auto r = client_.patch(nodeType, "", options_.nodeName, client::PatchType::Merge, json::object{{"status", status}}, "status");
     if (!r) return r.error();
+    // A Node without a range takes the one this node brings; one that has a range keeps it.
+    if (!options_.podCidr.empty() && api::stringAt(*r, "spec.podCIDR").empty()) {
+      json::object spec{{"metadata", json::object{{"resourceVersion", api::stringAt(*r, "metadata.resourceVersion")}}},
+                        {"spec", node.as_object()["spec"]}};
+      if (auto p = client_.patch(nodeType, "", options_.nodeName, client::PatchType::Merge, spec, ""); !p && p.error().code != 409)
+        return p.error();
+    }
   }
+  registered_ = true;
+  return {};
+}
+
+Status NodeAgent::start() {
+  if (!registered_)
+    if (Status s = registerNode(); !s) return s;
   std::error_code ec;
   fs::create_directories(options_.dataDir + "/pods", ec);
   if (ec) return Error::unavailable("cannot create " + options_.dataDir + "/pods: " + ec.message());

@@ -40,6 +40,9 @@ struct AgentOptions {
   std::string dataDir;   // pod directories and logs live under DIR/pods/
   bool controlPlane = false;  // the control plane runs on this machine too (labels the Node as such)
   std::string agentId;  // this agent (machine + data dir), written on the node Lease
+  // A pod range this node brings itself (--pod-cidr), written into a new Node's spec.podCIDR;
+  // "" = the control plane's node IPAM gives one.
+  std::string podCidr;
   std::chrono::milliseconds leaseRenewInterval{10000};
   std::chrono::milliseconds restartBackoff{10000};      // first back-off; doubles up to maxRestartBackoff
   std::chrono::milliseconds maxRestartBackoff{300000};
@@ -72,6 +75,11 @@ class NodeAgent {
   const std::string& nodeIp() const { return options_.nodeIp; }
   // Where this node's server listens (status.daemonEndpoints.kubeletEndpoint.Port); set before start().
   void publishNodeServer(uint16_t port) { nodeServerPort_ = port; }
+  // Creates or refreshes this machine's Node (start() does it when it has not been done), so
+  // the node can wait for what the control plane assigns it (its pod range) before running pods.
+  Status registerNode();
+  // The node DNS server pods with dnsPolicy ClusterFirst use; before start().
+  void useClusterDns(const std::string& address) { options_.clusterDns = address; }
   // Log file of a container of a pod on this node; previous = the attempt before the current one.
   Result<std::string> logPath(const std::string& ns, const std::string& pod, const std::string& container, bool previous);
   // Starts a command in a running container of a pod on this node (exec).
@@ -149,6 +157,7 @@ class NodeAgent {
   std::condition_variable wake_;
   std::atomic<bool> stopping_{false};
   uint16_t nodeServerPort_ = 0;
+  bool registered_ = false;
 };
 
 // The node server's view of this agent (logs, exec, usage, its pods); requests stay unset.

@@ -14,6 +14,7 @@
 #include "cli/kubeconfig.h"
 #include "common/log.h"
 #include "http/http.h"
+#include "network/cidr_set.h"
 #include "server/agent.h"
 #include "server/platform.h"
 
@@ -99,6 +100,30 @@ Status nodeOptionsFrom(const Flags& flags, server::NodeOptions& options) {
   return {};
 }
 
+// --cluster-cidr and --node-cidr-mask-size (kube-controller-manager's): the range Nodes' pod
+// ranges are cut from, apart from the Services' range.
+Status nodeIpamFrom(const Flags& flags, server::PlatformOptions& options) {
+  if (flags.has("cluster-cidr")) {
+    auto cidr = network::Ipv4Cidr::parse(flags.get("cluster-cidr"));
+    if (!cidr) return Error::badRequest("--cluster-cidr: " + cidr.error().message);
+    options.nodeIpam.clusterCidr = *cidr;
+  }
+  if (flags.has("node-cidr-mask-size")) {
+    char* end = nullptr;
+    long n = std::strtol(flags.get("node-cidr-mask-size").c_str(), &end, 10);
+    if (*end || n < 1 || n > 30) return Error::badRequest("--node-cidr-mask-size takes a prefix length like 24, not \"" + flags.get("node-cidr-mask-size") + "\"");
+    options.nodeIpam.nodeMaskSize = int(n);
+  }
+  if (auto set = network::CidrSet::create(options.nodeIpam.clusterCidr, options.nodeIpam.nodeMaskSize); !set)
+    return Error::badRequest("--cluster-cidr " + options.nodeIpam.clusterCidr.str() + " with --node-cidr-mask-size: " + set.error().message);
+  // Pods and Services need separate ranges (the defaults, 10.244.0.0/16 and 10.96.0.0/16, are).
+  for (const std::string& services : {options.serviceCidr.empty() ? std::string("10.96.0.0/16") : options.serviceCidr, std::string("127.19.0.0/16")})
+    if (auto s = network::Ipv4Cidr::parse(services); s && s->overlaps(options.nodeIpam.clusterCidr))
+      return Error::badRequest("--cluster-cidr " + options.nodeIpam.clusterCidr.str() + " overlaps the service range " + services +
+                               "; pick ranges that do not overlap (--cluster-cidr, --service-cidr)");
+  return {};
+}
+
 // Flags of the processes that serve the API (`skiff up`, `skiff server`).
 Status platformOptionsFrom(const Flags& flags, server::PlatformOptions& options) {
   options.dataDir = flags.get("data-dir", ".skiff");
@@ -137,6 +162,7 @@ Status platformOptionsFrom(const Flags& flags, server::PlatformOptions& options)
       return Error::badRequest("--service-cidr takes an IPv4 range like 10.96.0.0/16 (prefix 8 to 30), not \"" + cidr + "\"");
     options.serviceCidr = cidr;
   }
+  if (Status s = nodeIpamFrom(flags, options); !s) return s;
   options.otlpEndpoint = flags.get("otlp-endpoint");
   if (const char* bm = std::getenv("SKIFF_BOOKMARK_INTERVAL_MS")) options.bookmarkInterval = std::chrono::milliseconds(std::atol(bm));
   return {};
@@ -145,7 +171,7 @@ Status platformOptionsFrom(const Flags& flags, server::PlatformOptions& options)
 const std::vector<FlagSpec> kPlatformFlags = {{"data-dir", "d", true},      {"listen", "", true},       {"log-level", "", true},
                                               {"simulated-nodes", "", true}, {"node-monitor-grace-period", "", true},
                                               {"no-controllers", "", false}, {"service-cidr", "", true}, {"otlp-endpoint", "", true},
-                                              {"advertise-address", "", true}};
+                                              {"advertise-address", "", true}, {"cluster-cidr", "", true}, {"node-cidr-mask-size", "", true}};
 
 // SIGINT/SIGTERM, blocked before any thread starts so only wait() receives them.
 class StopSignals {

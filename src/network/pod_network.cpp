@@ -16,17 +16,6 @@
 namespace skiff::network {
 namespace fs = std::filesystem;
 
-namespace {
-
-std::string ipString(uint32_t hostOrder) {
-  in_addr a{htonl(hostOrder)};
-  char buf[INET_ADDRSTRLEN];
-  inet_ntop(AF_INET, &a, buf, sizeof buf);
-  return buf;
-}
-
-}  // namespace
-
 PodNetwork::PodNetwork(PodNetworkOptions options) : options_(std::move(options)) {}
 
 std::string PodNetwork::hostInterfaceFor(const std::string& podUid) const {
@@ -36,20 +25,27 @@ std::string PodNetwork::hostInterfaceFor(const std::string& podUid) const {
   return "sk" + id.substr(0, 13);
 }
 
-Status PodNetwork::init() {
-  auto slash = options_.cidr.find('/');
-  in_addr a{};
-  if (slash == std::string::npos || inet_pton(AF_INET, options_.cidr.substr(0, slash).c_str(), &a) != 1)
-    return Error::badRequest("invalid pod CIDR \"" + options_.cidr + "\" (want an IPv4 network like 10.244.0.0/16)");
-  prefix_ = uint32_t(std::atoi(options_.cidr.c_str() + slash + 1));
-  if (prefix_ < 8 || prefix_ > 28) return Error::badRequest("pod CIDR " + options_.cidr + " must have a prefix between /8 and /28");
-  uint32_t mask = prefix_ == 0 ? 0 : ~uint32_t(0) << (32 - prefix_);
-  network_ = ntohl(a.s_addr) & mask;
-  gateway_ = ipString(network_ + 1);
+Status PodNetwork::configure(const std::string& cidr, int mtu) {
+  auto range = Ipv4Cidr::parse(cidr);
+  if (!range) return Error::badRequest("invalid pod range: " + range.error().message);
+  if (range->prefix < 8 || range->prefix > 28) return Error::badRequest("the pod range " + cidr + " must have a prefix between /8 and /28");
+  prefix_ = uint32_t(range->prefix);
+  network_ = range->network;
+  gateway_ = ipv4String(network_ + 1);
+  cidr_ = cidr;
+  mtu_ = mtu;
   std::error_code ec;
   fs::create_directories(options_.stateDir + "/netns", ec);
   fs::create_directories(options_.stateDir + "/ips", ec);
   if (ec) return Error::unavailable("cannot create " + options_.stateDir + ": " + ec.message());
+  // Leases from another range (this node's Node was replaced and got a new one while pods were
+  // left behind) are void: those pods get addresses from the new range.
+  for (const auto& e : fs::directory_iterator(options_.stateDir + "/ips", ec)) {
+    auto leased = parseIpv4(e.path().filename().string());
+    if (leased && range->contains(*leased)) continue;
+    log::info("network", "dropping the lease of " + e.path().filename().string() + ": outside this node's range " + cidr);
+    fs::remove(e.path(), ec);
+  }
   Netlink nl;
   if (!nl.ok()) return Error::unavailable("cannot open a netlink socket (the native runtime needs root)");
   if (!nl.linkIndex(options_.bridge)) {
@@ -57,13 +53,13 @@ Status PodNetwork::init() {
     createdBridge_ = true;
   }
   if (Status s = nl.addAddress(options_.bridge, gateway_, int(prefix_)); !s) return s;
-  return nl.setUp(options_.bridge);
+  if (Status s = nl.setUp(options_.bridge); !s) return s;
+  configured_ = true;
+  return {};
 }
 
-Result<std::string> PodNetwork::leaseAddress(const std::string& podUid) {
+std::string PodNetwork::heldLease(const std::string& podUid) {
   std::lock_guard lock(mutex_);
-  uint32_t size = uint32_t(1) << (32 - prefix_);
-  // A lease this pod already holds (agent restart) comes first.
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(options_.stateDir + "/ips", ec)) {
     std::ifstream in(e.path());
@@ -71,30 +67,35 @@ Result<std::string> PodNetwork::leaseAddress(const std::string& podUid) {
     in >> owner;
     if (owner == podUid) return e.path().filename().string();
   }
+  return "";
+}
+
+Result<std::string> PodNetwork::leaseAddress(const std::string& podUid) {
+  std::lock_guard lock(mutex_);
+  uint32_t size = uint32_t(1) << (32 - prefix_);
   for (uint32_t tries = 0; tries < size; ++tries) {
     uint32_t host = next_;
     next_ = next_ + 1 >= size - 1 ? 2 : next_ + 1;  // round robin: a freed address is not reused at once
-    std::string ip = ipString(network_ + host);
+    std::string ip = ipv4String(network_ + host);
     int fd = open((options_.stateDir + "/ips/" + ip).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) continue;
     ssize_t n = write(fd, podUid.data(), podUid.size());
     close(fd);
     if (n == ssize_t(podUid.size())) return ip;
   }
-  return Error::unavailable("the pod CIDR " + options_.cidr + " has no free addresses left");
+  return Error::unavailable("the pod range " + cidr_ + " has no free addresses left");
 }
 
 Result<PodNetworkAttachment> PodNetwork::setUp(const std::string& podUid) {
+  if (!configured_) return Error::unavailable("the pod network is not ready: this node has no pod range (spec.podCIDR) yet");
   PodNetworkAttachment att;
   att.netnsPath = options_.stateDir + "/netns/" + podUid;
   att.hostInterface = hostInterfaceFor(podUid);
-  auto ip = leaseAddress(podUid);
-  if (!ip) return ip.error();
-  att.ip = *ip;
   Netlink host;
-  if (host.linkIndex(att.hostInterface) && fs::exists(att.netnsPath)) return att;  // set up before a restart
+  att.ip = heldLease(podUid);
+  if (!att.ip.empty() && host.linkIndex(att.hostInterface) && fs::exists(att.netnsPath)) return att;  // set up before a restart
   tearDown(podUid);
-  ip = leaseAddress(podUid);
+  auto ip = leaseAddress(podUid);
   if (!ip) return ip.error();
   att.ip = *ip;
   Status result;
@@ -109,7 +110,7 @@ Result<PodNetworkAttachment> PodNetwork::setUp(const std::string& podUid) {
     int nsFd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
     Netlink inside;
     Status s = inside.setUp("lo");
-    if (s) s = outside.createVethPair(att.hostInterface, "eth0", nsFd);
+    if (s) s = outside.createVethPair(att.hostInterface, "eth0", nsFd, mtu_);
     close(nsFd);
     if (s) s = outside.setMaster(att.hostInterface, options_.bridge);
     if (s) s = outside.setUp(att.hostInterface);

@@ -156,7 +156,7 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentProcessOptions& options, 
   if (Status s = agent->informers_->start(); !s) log::warn("agent", "listing from the API server failed (retrying): " + s.error().message);
   while (!podsOnNode.waitForSync(std::chrono::seconds(5)))
     if (stopRequested()) return Error::unavailable("stopped before this node's pods were listed");
-  if (Status s = agent->node_->start(); !s) return s.error();
+  if (Status s = agent->node_->start(stopRequested); !s) return s.error();
   if (std::abs(skew) > kTolerableSkewSeconds) reportClockSkew(*agent->client_, node.nodeName, skew);
   log::info("agent", "node " + node.nodeName + " joined through " + agent->client_->currentServer());
   return std::unique_ptr<Agent>(std::move(agent));

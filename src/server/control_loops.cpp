@@ -8,6 +8,7 @@
 #include "controller/garbage_collector.h"
 #include "controller/job_controller.h"
 #include "controller/namespace_controller.h"
+#include "common/log.h"
 #include "controller/node_lifecycle_controller.h"
 #include "controller/replicaset_controller.h"
 #include "controller/statefulset_controller.h"
@@ -31,6 +32,7 @@ class Loops final : public ControlLoops {
     endpoints_->start();
     hpa_->start();
     nodeLifecycle_->start();
+    ipam_->start();
   }
   void stop() override {
     if (scheduler_) scheduler_->stop();
@@ -44,6 +46,7 @@ class Loops final : public ControlLoops {
     if (endpoints_) endpoints_->stop();
     if (hpa_) hpa_->stop();
     if (nodeLifecycle_) nodeLifecycle_->stop();
+    if (ipam_) ipam_->stop();
   }
 
   std::unique_ptr<client::EventRecorder> schedulerEvents_, rsEvents_, deployEvents_, nodeEvents_, hpaEvents_, stsEvents_, jobEvents_,
@@ -59,6 +62,7 @@ class Loops final : public ControlLoops {
   std::unique_ptr<controller::EndpointsController> endpoints_;
   std::unique_ptr<controller::HpaController> hpa_;
   std::unique_ptr<controller::NodeLifecycleController> nodeLifecycle_;
+  std::unique_ptr<controller::NodeIpamController> ipam_;
 };
 
 }  // namespace
@@ -101,6 +105,12 @@ std::unique_ptr<ControlLoops> ControlLoops::build(client::Client& client, client
       client, std::vector<client::Informer*>{&deploys, &rs, &pods, &jobs, &cronJobs, &daemonSets, &statefulSets});
   l->nodeLifecycle_ = std::make_unique<controller::NodeLifecycleController>(
       client, nodes, leases, pods, controller::NodeLifecycleOptions{options.nodeGracePeriod}, l->nodeEvents_.get());
+  auto ipam = controller::NodeIpamController::create(client, nodes, options.ipam, l->nodeEvents_.get());
+  if (!ipam) {  // the command line checked the ranges: reaching this is a bug
+    log::error("control-loops", "node IPAM: " + ipam.error().message);
+    std::abort();
+  }
+  l->ipam_ = std::move(*ipam);
   return l;
 }
 

@@ -12,11 +12,13 @@
 #include "client/informer.h"
 #include "common/result.h"
 #include "controller/hpa_controller.h"
+#include "controller/node_ipam_controller.h"
 
 namespace skiff::server {
 
 struct ControlLoopOptions {
   std::chrono::milliseconds nodeGracePeriod{40000};
+  controller::NodeIpamOptions ipam;  // pod ranges for Nodes (checked at the command line)
   // Per-pod usage for the HPA ("ns/pod" -> usage); null = none known.
   std::function<std::map<std::string, controller::PodUsage>()> usage;
 };

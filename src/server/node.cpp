@@ -3,12 +3,15 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "agent/node_agent.h"
 #include "agent/node_server.h"
 #include "common/log.h"
 #include "dns/dns_server.h"
 #include "image/image_store.h"
+#include "network/node_addressing.h"
+#include "network/overlay_controller.h"
 #include "network/pod_network.h"
 #include "observe/otlp.h"
 #include "proxy/node_proxy.h"
@@ -21,17 +24,21 @@ namespace {
 class NodeImpl final : public Node {
  public:
   ~NodeImpl() override { stop(); }
-  Status start() override {
-    if (proxy_)
-      if (Status s = proxy_->start(); !s) return s.error();
+  Status start(const std::function<bool()>& stopRequested) override {
     // The port goes on the Node the agent registers, so the server listens first.
     if (nodeServer_) {
       if (Status s = nodeServer_->start(); !s) return s.error();
       agent_->publishNodeServer(nodeServer_->port());
     }
+    if (Status s = agent_->registerNode(); !s) return s.error();
+    if (network_)
+      if (Status s = startPodNetwork(stopRequested); !s) return s.error();
+    if (proxy_)
+      if (Status s = proxy_->start(); !s) return s.error();
     return agent_->start();
   }
   void stop() override {
+    if (overlay_) overlay_->stop();
     if (nodeServer_) nodeServer_->stop();
     if (agent_) agent_->stop();
     if (dns_) dns_->stop();
@@ -49,20 +56,68 @@ class NodeImpl final : public Node {
       return Error::badRequest("the " + name + " runtime needs root (namespaces, mounts, a bridge); run as root or use --runtime process");
     images_ = std::make_unique<image::ImageStore>(options.dataDir + "/images");
     if (Status s = images_->open(); !s) return s.error();
-    network_ = std::make_unique<network::PodNetwork>(network::PodNetworkOptions{options.dataDir + "/network", options.bridge, options.podCidr});
-    if (Status s = network_->init(); !s) return Error::unavailable("setting up the node bridge " + options.bridge + ": " + s.error().message);
+    network_ = std::make_unique<network::PodNetwork>(network::PodNetworkOptions{options.dataDir + "/network", options.bridge});
     agentOptions.images = images_.get();
     agentOptions.network = network_.get();
-    startDns(informers, agentOptions);
+    agentOptions.podCidr = options.podCidr;
+    // What start() reads once the pod range is known (informers are asked for before they start).
+    nodes_ = &informers.get("v1", "Node");
+    services_ = &informers.get("v1", "Service");
+    pods_ = &informers.get("v1", "Pod");
+    bridge_ = options.bridge;
+    podCidr_ = options.podCidr;
     if (name == "native") return runtime::makeNativeRuntime();
     return runtime::makeOciRuntime(options.dataDir + "/runc");
   }
 
+  // This node's range from its Node (the control plane's node IPAM writes it moments after the
+  // Node is registered).
+  Result<network::Ipv4Cidr> waitForPodCidr(const std::function<bool()>& stopRequested) {
+    auto lastLog = std::chrono::steady_clock::now();
+    for (;;) {
+      if (client::ObjectPtr node = nodes_->get("", agent_->nodeName())) {
+        auto n = network::nodeAddressingOf(*node);
+        if (!n.podCidrText.empty() && !n.podCidr)
+          return Error::badRequest("node " + agent_->nodeName() + " has spec.podCIDR \"" + n.podCidrText + "\", which is not an IPv4 range");
+        if (n.podCidr) {
+          if (!podCidr_.empty() && podCidr_ != n.podCidrText)
+            log::warn("agent", "--pod-cidr " + podCidr_ + " ignored: node " + agent_->nodeName() + " already has the range " + n.podCidrText);
+          return *n.podCidr;
+        }
+      }
+      if (stopRequested()) return Error::unavailable("node " + agent_->nodeName() + " got no pod range (spec.podCIDR) from the control plane");
+      if (std::chrono::steady_clock::now() - lastLog > std::chrono::seconds(5)) {
+        log::warn("agent", "waiting for the control plane to give node " + agent_->nodeName() +
+                               " a pod range (spec.podCIDR); its node IPAM may have no range left (--cluster-cidr)");
+        lastLog = std::chrono::steady_clock::now();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+  // The bridge on this node's range, pods' MTU from the overlay, the node DNS server, and the
+  // routes to other nodes' ranges.
+  Status startPodNetwork(const std::function<bool()>& stopRequested) {
+    auto cidr = waitForPodCidr(stopRequested);
+    if (!cidr) return cidr.error();
+    auto localIp = network::parseIpv4(agent_->nodeIp());
+    if (!localIp) return Error::badRequest("the node address " + agent_->nodeIp() + ": " + localIp.error().message);
+    auto overlay = std::make_unique<network::Overlay>(network::OverlayOptions{}, *cidr, *localIp);
+    auto mtu = overlay->podMtu();
+    if (!mtu) log::warn("overlay", mtu.error().message + "; pods keep the default MTU");
+    if (Status s = network_->configure(cidr->str(), mtu ? *mtu : 0); !s)
+      return Error::unavailable("setting up the node bridge " + bridge_ + ": " + s.error().message);
+    log::info("agent", "node " + agent_->nodeName() + " runs pods in " + cidr->str() + " on " + bridge_);
+    startDns();
+    overlay_->start(std::move(overlay), *cidr, *localIp);
+    return {};
+  }
+
   // The node DNS server on the bridge address, answering from the informers. Without port 53
   // (another DNS server holds it on every address) pods keep the host's resolvers.
-  void startDns(client::InformerSet& informers, agent::AgentOptions& agentOptions) {
-    auto& services = informers.get("v1", "Service");
-    auto& pods = informers.get("v1", "Pod");
+  void startDns() {
+    auto& services = *services_;
+    auto& pods = *pods_;
     dns_ = std::make_unique<dns::DnsServer>(
         dns::DnsServerOptions{network_->gateway(), 53, "cluster.local", {}},
         dns::ClusterView{[&services](const std::string& ns, const std::string& name) { return services.get(ns, name); },
@@ -72,7 +127,7 @@ class NodeImpl final : public Node {
       log::warn("dns", s.error().message + "; pods will use the host's resolv.conf");
       dns_.reset();
     } else {
-      agentOptions.clusterDns = network_->gateway();
+      agent_->useClusterDns(network_->gateway());
     }
   }
 
@@ -129,6 +184,9 @@ class NodeImpl final : public Node {
   std::unique_ptr<image::ImageStore> images_;      // isolating runtimes only
   std::unique_ptr<network::PodNetwork> network_;  // isolating runtimes only
   std::unique_ptr<dns::DnsServer> dns_;           // isolating runtimes only
+  std::unique_ptr<network::OverlayController> overlay_;  // isolating runtimes only
+  client::Informer *nodes_ = nullptr, *services_ = nullptr, *pods_ = nullptr;  // cluster-wide
+  std::string bridge_, podCidr_;
   // The node server (the kubelet's port): what the API server relays logs, exec and stats to.
   void makeNodeServer(const NodeOptions& options, client::Informer& podsOnNode) {
     if (!options.nodeServerCertificate) return;
@@ -176,6 +234,7 @@ Result<std::unique_ptr<Node>> Node::create(const NodeOptions& options, client::C
   if (!rt) return rt.error();
   if (agentOptions.nodeIp.empty() && runtimeName == "process") agentOptions.nodeIp = "127.0.0.1";  // pods share the host's loopback
   node->agent_ = std::make_unique<agent::NodeAgent>(client, podsOnNode, std::move(*rt), agentOptions);
+  if (node->network_) node->overlay_ = std::make_unique<network::OverlayController>(*node->nodes_, node->agent_->nodeName());
   if (Status s = node->makeProxy(options, runtimeName, client, informers); !s) return s.error();
   node->makeNodeServer(options, podsOnNode);
   return std::unique_ptr<Node>(std::move(node));

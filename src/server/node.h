@@ -28,7 +28,10 @@ struct NodeOptions {
   std::string agentId;  // tells two agents claiming one node name apart (see server/agent.h)
   // Container runtime: "native" (default as root), "oci" (runc) or "process".
   std::string runtime;
-  std::string podCidr = "10.244.0.0/16";  // isolating runtimes: pod addresses on the node bridge
+  // Isolating runtimes: the node's pod range. "" = the one the control plane's node IPAM writes
+  // into this Node's spec.podCIDR (the node waits for it); given (--pod-cidr), it goes into a
+  // new Node's spec, and a Node that already has a range keeps its own.
+  std::string podCidr;
   std::string bridge = "skiff0";
   std::chrono::milliseconds leaseRenewInterval{10000};
   std::chrono::milliseconds restartBackoff{10000};
@@ -63,7 +66,9 @@ class Node {
   static Result<std::unique_ptr<Node>> create(const NodeOptions& options, client::Client& client, client::InformerSet& informers,
                                               client::Informer& podsOnNode);
   virtual ~Node() = default;
-  virtual Status start() = 0;
+  // Registers the Node, waits for its pod range (isolating runtimes; until `stopRequested` says
+  // to give up), sets up the bridge, DNS and overlay, then runs the proxy and the agent.
+  virtual Status start(const std::function<bool()>& stopRequested) = 0;
   virtual void stop() = 0;
   virtual agent::NodeAgent& agent() = 0;
   virtual proxy::NodeProxy* proxy() = 0;

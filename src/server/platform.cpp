@@ -185,6 +185,7 @@ class PlatformImpl final : public Platform {
   ControlLoopOptions loopOptions(const PlatformOptions& options) {
     ControlLoopOptions o;
     o.nodeGracePeriod = options.nodeGracePeriod;
+    o.ipam = options.nodeIpam;
     o.usage = controller::usageFromNodes(*nodeClient_);
     return o;
   }
@@ -204,9 +205,12 @@ class PlatformImpl final : public Platform {
     if (Status s = informers_->start(); !s) return s.error();
     if (simulated_)
       if (Status s = simulated_->start(); !s) return s.error();
-    if (node_)
-      if (Status s = node_->start(); !s) return s.error();
+    // The loops first: the node waits for the pod range their node IPAM gives it.
     loops_->run();
+    if (node_) {
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      if (Status s = node_->start([deadline] { return std::chrono::steady_clock::now() > deadline; }); !s) return s.error();
+    }
     return {};
   }
 

@@ -8,6 +8,7 @@
 
 #include "common/result.h"
 #include "client/leader_election.h"
+#include "controller/node_ipam_controller.h"
 #include "server/node.h"
 
 namespace skiff::server {
@@ -26,6 +27,7 @@ struct PlatformOptions {
   // on one store, one acting at a time).
   bool electLeader = false;
   client::LeaderElectionConfig leaderElection;  // timings; identity defaults to host name + suffix
+  controller::NodeIpamOptions nodeIpam;  // --cluster-cidr, --node-cidr-mask-size: Nodes' pod ranges
   std::string serviceCidr;  // default: 10.96.0.0/16 with the native and oci runtimes, 127.19.0.0/16 otherwise
   std::string otlpEndpoint;    // http://collector:4318: spans of API requests and proxied requests go there
   // This machine as a node (with `agent`); its dataDir is the platform's.
