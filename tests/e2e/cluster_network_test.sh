@@ -4,11 +4,12 @@
 # gets its own pod range from the node IPAM; a pod on h1 reaches pods on h2 and h3 by pod IP,
 # through a Service's cluster IP and through its DNS name, over the VXLAN overlay; a node that
 # leaves (its agent stopped, its Node deleted) leaves the others' routes, and one that joins
-# again gets a fresh range and routes on the others.
+# again gets a fresh range and routes on the others. And `skiff up` on a machine of its own still
+# needs no network flag: its node gets the first range and no overlay device.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/cluster_lib.sh"
 cluster_requirements || { echo "skipped: $CLUSTER_MISSING"; exit 0; }
-cluster_hosts cp h1 h2 h3
+cluster_hosts cp h1 h2 h3 solo
 cluster_registries
 # Cluster IPs pods can route to (skiff server alone picks loopback ones, for process-runtime nodes).
 cluster_server cp --service-cidr 10.96.0.0/16
@@ -123,4 +124,20 @@ for h in h1 h2 h3; do cluster_agent_stop "$h"; done
 left=$(for h in h1 h2 h3; do on "$h" ip -o link show | grep -E 'skiff0|sk[0-9a-f]{8}' || true; done)
 check "stopped agents leave no bridge or pod veth behind" test -z "$left"
 check "the VXLAN device stays for pods that outlive an agent" bash -c "ip -n ${HOST_NS[h1]} -d link show skiff.1 | grep -q 'vxlan id 1'"
+
+# --- one machine: skiff up, no flags about networks --------------------------------------------
+start_in solo "$WORK/solo-up.log" "$SKIFF" up --data-dir "$WORK/solo" --listen "${HOST_IP[solo]}:6443" --runtime native \
+  --node-ip "${HOST_IP[solo]}"
+HOST_PID[solo]=$STARTED_PID
+check "skiff up starts" wait_for "up" 30 grep -q "skiff is up" "$WORK/solo-up.log"
+sk() { on solo kubectl --kubeconfig "$WORK/solo/kubeconfig" "$@"; }
+sk run alone --image "$CLUSTER_IMAGE" --restart Never >/dev/null
+alone_running() { [ "$(sk get pod alone -o jsonpath='{.status.phase}' 2>/dev/null)" = Running ]; }
+check "a pod runs" wait_for "alone" 60 alone_running
+NODE=$(sk get nodes -o jsonpath='{.items[0].metadata.name}')
+check "the node gets the first range of the default cluster CIDR" test "$(sk get node "$NODE" -o jsonpath='{.spec.podCIDR}')" = 10.244.0.0/24
+ALONE_IP=$(sk get pod alone -o jsonpath='{.status.podIP}')
+check "the pod's address is in it" bash -c "$(declare -f in_range); in_range '$ALONE_IP' 10.244.0.0/24"
+check "and it answers" bash -c "[ \"\$(ip netns exec ${HOST_NS[solo]} curl -s --max-time 5 http://$ALONE_IP:8080/)\" = alone ]"
+check "no overlay device on a machine alone" bash -c "! ip -n ${HOST_NS[solo]} link show skiff.1 2>/dev/null"
 finish
