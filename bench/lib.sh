@@ -25,13 +25,7 @@ need_commands() {
   for c in "$@"; do command -v "$c" >/dev/null || { echo "needs $c: $hint" >&2; exit 1; }; done
 }
 
-# to_ms TOKEN: a wrk latency ("512.00us", "1.20ms", "2.01s") in milliseconds.
-to_ms() { awk -v v="$1" 'BEGIN{ n=v; u=v; sub(/[a-z]+$/,"",n); sub(/^[0-9.]+/,"",u); f=(u=="us")?0.001:(u=="ms")?1:(u=="s")?1000:1; printf "%.3f", n*f }'; }
-# CPU time (user + system, in clock ticks) the processes in $1 (PIDs, space-separated) have used so far.
-cputicks() { local t=0 p; for p in $1; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo $t; }
-TCK=$(getconf CLK_TCK)
-# median: of the numbers on stdin, one per line.
-median() { sort -g | awk '{a[NR]=$1} END{ if(NR%2) print a[(NR+1)/2]; else printf "%.3f\n",(a[NR/2]+a[NR/2+1])/2 }'; }
+source "$(dirname "${BASH_SOURCE[0]}")/stats.sh"  # to_ms, cputicks, median
 
 # measure_wrk RUN NAME "PIDS" URL [wrk options...]: one wrk run against URL, pinned to CPU 1
 # (-t1 -c$CONNS -d$DUR --latency). Appends its requests per second, p50 and p99 (ms) and the CPU

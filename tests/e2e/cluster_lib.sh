@@ -29,6 +29,7 @@ declare -A HOST_IP=() HOST_NS=() HOST_PID=()
 CLUSTER_HOSTS=()
 CLUSTER_SERVER_HOST=
 CLUSTER_REGISTRY_PIDS=()
+CLUSTER_EXTRA_PIDS=()  # other processes a test or benchmark started (stopped first, by PID)
 CLUSTER_CGROUPS=()
 CLUSTER_MISSING=
 
@@ -71,6 +72,10 @@ cluster_hosts() {
     cluster_make_cgroups "$host"
   done
 }
+
+# pod_netns NODE-HOST POD: the network namespace of a pod on that host (the agent pins it in its
+# data dir), for tools that should run where the pod's processes do (nsenter --net=...).
+pod_netns() { echo "$WORK/$1/network/netns/$(hk get pod "$2" -o jsonpath='{.metadata.uid}')"; }
 
 # on HOST COMMAND...: runs a command inside the host's network namespace.
 on() {
@@ -218,6 +223,7 @@ cluster_ready_nodes() { [ "$(hk get nodes --no-headers 2>/dev/null | grep -c ' R
 cluster_cleanup() {
   local host pid dir
   set +e
+  for pid in "${CLUSTER_EXTRA_PIDS[@]}"; do stop_pid "$pid"; done
   # Agents first (they stop their pods), then the server, then the registries.
   for host in "${CLUSTER_HOSTS[@]}"; do
     [ "$host" = "$CLUSTER_SERVER_HOST" ] || stop_pid "${HOST_PID[$host]:-}"
