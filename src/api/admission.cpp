@@ -881,6 +881,16 @@ std::vector<FieldCause> validateObject(const ResourceType& type, const json::val
       std::string a = stringAt(*old, "spec.clusterIP"), b = stringAt(object, "spec.clusterIP");
       if (!a.empty() && a != b) e.invalid("spec.clusterIP", json::string(b), "field is immutable");
     }
+    if (k == "Node") {
+      // A node's pod range, once given, stays: every other node routes it there and its pods hold
+      // addresses from it (kube-apiserver's rule and message).
+      for (const char* f : {"spec.podCIDR", "spec.podCIDRs"}) {
+        const json::value* a = valueAt(*old, f);
+        const json::value* b = valueAt(object, f);
+        bool given = a && ((a->is_string() && !a->get_string().empty()) || (a->is_array() && !a->get_array().empty()));
+        if (given && (!b || *a != *b)) e.forbidden(f, "node updates may not change podCIDR except from \"\" to valid");
+      }
+    }
   }
   return e.list;
 }

@@ -8,7 +8,19 @@
 # needs no network flag: its node gets the first range and no overlay device.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/cluster_lib.sh"
-cluster_requirements || { echo "skipped: $CLUSTER_MISSING"; exit 0; }
+
+# --- ranges that cannot work are refused at the command line (nothing starts) ------------------
+refused() {  # refused "expected message" FLAGS...: skiff server exits 1 with the message
+  local want=$1 out rc=0
+  shift
+  out=$(timeout 10 "$SKIFF" server --data-dir "$WORK/refused" --listen 127.0.0.1:0 "$@" 2>&1) || rc=$?
+  [ "$rc" = 1 ] && contains "$out" "$want" && [ ! -e "$WORK/refused" ]
+}
+check "a cluster CIDR over the service range is refused" refused "overlaps the service range 10.96.0.0/16" --cluster-cidr 10.96.0.0/12
+check "a node mask shorter than the cluster CIDR's is refused" refused "must lie between" --node-cidr-mask-size 8
+check "a cluster CIDR with host bits is refused, naming the network" refused "the network is 10.244.0.0/16" --cluster-cidr 10.244.1.0/16
+
+cluster_requirements || { finish; echo "skipped the cluster: $CLUSTER_MISSING"; exit 0; }
 cluster_hosts cp h1 h2 h3 solo
 cluster_registries
 # Cluster IPs pods can route to (skiff server alone picks loopback ones, for process-runtime nodes).
@@ -66,7 +78,7 @@ spec:
     readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
 YAML
 ready_pods() { [ "$(hk get pods --no-headers 2>/dev/null | grep -c ' 1/1 *Running')" = 4 ]; }
-check "the web pods and the client run" wait_for "pods ready" 90 ready_pods || hk get pods -o wide >&2
+check "the web pods and the client run" wait_for "pods ready" 90 ready_pods
 placement=$(hk get pods -l app=web -o jsonpath='{range .items[*]}{.spec.nodeName}{"\n"}{end}' | sort | tr '\n' ' ')
 check "one web pod per node" test "$placement" = "h1 h2 h3 "
 web_on() { hk get pods -l app=web --field-selector "spec.nodeName=$1" -o jsonpath="{.items[0].metadata.name} {.items[0].status.podIP}"; }

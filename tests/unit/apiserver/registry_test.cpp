@@ -57,6 +57,25 @@ TEST_F(RegistryTest, CreateFillsServerFields) {
   EXPECT_EQ(dup.error().message, "pods \"p1\" already exists");
 }
 
+TEST_F(RegistryTest, ANodesPodRangeIsSetOnceThenFixed) {
+  const auto& nodeType = type("v1", "Node");
+  ASSERT_TRUE(registry_->create(nodeType, "", json::parse(R"({"metadata":{"name":"n1"}})")).ok());
+  auto set = registry_->patch(nodeType, "", "n1", PatchType::Merge,
+                              json::parse(R"({"spec":{"podCIDR":"10.244.1.0/24","podCIDRs":["10.244.1.0/24"]}})"), "");
+  ASSERT_TRUE(set.ok()) << set.error().message;
+  auto moved = registry_->patch(nodeType, "", "n1", PatchType::Merge,
+                                json::parse(R"({"spec":{"podCIDR":"10.244.2.0/24","podCIDRs":["10.244.2.0/24"]}})"), "");
+  ASSERT_FALSE(moved.ok());
+  EXPECT_EQ(moved.error().code, 422);
+  EXPECT_NE(moved.error().message.find("node updates may not change podCIDR except from \"\" to valid"), std::string::npos)
+      << moved.error().message;
+  auto dropped = registry_->patch(nodeType, "", "n1", PatchType::Merge, json::parse(R"({"spec":{"podCIDR":null,"podCIDRs":null}})"), "");
+  EXPECT_FALSE(dropped.ok());
+  auto other = registry_->patch(nodeType, "", "n1", PatchType::Merge, json::parse(R"({"spec":{"unschedulable":true}})"), "");
+  EXPECT_TRUE(other.ok()) << "the rest of the spec still changes";
+  EXPECT_EQ(api::stringAt(*registry_->get(nodeType, "", "n1"), "spec.podCIDR"), "10.244.1.0/24");
+}
+
 TEST_F(RegistryTest, GenerateNameAndNamespaceChecks) {
   json::value obj = pod("");
   api::metadataOf(obj).erase("name");
