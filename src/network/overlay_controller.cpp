@@ -70,9 +70,14 @@ bool OverlayController::pass() {
   auto peers = overlayPeers(nodes_.list(), nodeName_, localCidr_, localIp_);
   auto changes = overlay_->sync(peers);
   if (!changes) {
-    log::warn("overlay", "updating the routes to other nodes: " + changes.error().message + " (retrying)");
+    // Retried every second: say it once per distinct reason, not every second.
+    if (changes.error().message != lastError_)
+      log::warn("overlay", "updating the routes to other nodes: " + changes.error().message + " (retrying every second)");
+    lastError_ = changes.error().message;
     return false;
   }
+  if (!lastError_.empty()) log::info("overlay", "routes to other nodes are in place again");
+  lastError_.clear();
   for (const auto& p : peers)
     if (std::find(applied_.begin(), applied_.end(), p) == applied_.end())
       log::info("overlay", "pods of node " + p.node + " (" + p.podCidr.str() + ") are reached through " + ipv4String(p.nodeIp));

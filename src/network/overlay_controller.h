@@ -45,6 +45,7 @@ class OverlayController {
   Ipv4Cidr localCidr_;
   uint32_t localIp_ = 0;
   std::vector<OverlayPeer> applied_;  // peers of the last successful pass (run() only)
+  std::string lastError_;             // of the last failed pass, "" after a success (run() only)
   std::mutex mutex_;
   std::condition_variable wake_;
   bool dirty_ = true;        // guarded by mutex_
