@@ -8,6 +8,7 @@
 #include "common/base64.h"
 #include "api/gateway_api.h"
 #include "api/traffic_policy.h"
+#include "pki/pki.h"
 #include "api/object.h"
 #include "api/selector.h"
 
@@ -699,6 +700,62 @@ bool isValidQuantity(std::string_view q) {
   return !q.empty() && std::regex_match(q.begin(), q.end(), re);
 }
 
+// certificates.k8s.io/v1 as Kubernetes validates it: a real PKCS#10 request, a signer, usages
+// from the known set, Approved and Denied exclusive and, once given, kept; the request itself
+// never changes.
+static void validateCertificateSigningRequest(const json::value& object, const json::value* old, Errors& e) {
+  std::string request = stringAt(object, "spec.request");
+  if (request.empty()) {
+    e.required("spec.request");
+  } else if (auto pem = base64Decode(request); !pem) {
+    e.invalid("spec.request", json::string("<bytes>"), "must be base64-encoded PEM (the PKCS#10 request)");
+  } else if (auto names = pki::parseCertificateRequest(*pem); !names) {
+    e.invalid("spec.request", json::string("<bytes>"), names.error().message);
+  }
+  std::string signer = stringAt(object, "spec.signerName");
+  if (signer.empty()) e.required("spec.signerName");
+  else if (signer.find('/') == std::string::npos || signer.front() == '/' || signer.back() == '/')
+    e.invalid("spec.signerName", json::string(signer), "must be a fully qualified domain and path of the form 'example.com/signer-name'");
+  static const std::set<std::string> usages = {
+      "signing", "digital signature", "content commitment", "key encipherment", "key agreement", "data encipherment",
+      "cert sign", "crl sign", "encipher only", "decipher only", "any", "server auth", "client auth", "code signing",
+      "email protection", "s/mime", "ipsec end system", "ipsec tunnel", "ipsec user", "timestamping", "ocsp signing",
+      "microsoft sgc", "netscape sgc"};
+  const json::value* u = valueAt(object, "spec.usages");
+  if (!u || !u->is_array() || u->as_array().empty()) e.required("spec.usages");
+  else
+    for (size_t i = 0; i < u->as_array().size(); ++i) {
+      const json::value& v = u->as_array()[i];
+      if (!v.is_string() || !usages.count(std::string(v.as_string())))
+        e.unsupported("spec.usages[" + std::to_string(i) + "]", v.is_string() ? std::string(v.as_string()) : json::serialize(v),
+                      {"client auth", "digital signature", "key encipherment", "server auth"});
+    }
+  if (const json::value* x = valueAt(object, "spec.expirationSeconds"); x && (!x->is_int64() || x->as_int64() < 600))
+    e.invalid("spec.expirationSeconds", *x, "may not specify a duration less than 600 seconds (10 minutes)");
+  auto conditionSet = [](const json::value& o, const char* type) {
+    if (const json::value* cs = valueAt(o, "status.conditions"); cs && cs->is_array())
+      for (const auto& c : cs->as_array())
+        if (stringAt(c, "type") == type && stringAt(c, "status") != "False") return true;
+    return false;
+  };
+  if (const json::value* cs = valueAt(object, "status.conditions"); cs && cs->is_array())
+    for (size_t i = 0; i < cs->as_array().size(); ++i) {
+      std::string t = stringAt(cs->as_array()[i], "type");
+      if (t.empty()) e.required("status.conditions[" + std::to_string(i) + "].type");
+    }
+  if (conditionSet(object, "Approved") && conditionSet(object, "Denied"))
+    e.invalid("status.conditions", json::string("Approved,Denied"), "Approved and Denied conditions are mutually exclusive");
+  if (!old) return;
+  for (const char* f : {"spec.request", "spec.signerName", "spec.usages", "spec.username", "spec.groups", "spec.expirationSeconds"}) {
+    const json::value* a = valueAt(object, f);
+    const json::value* b = valueAt(*old, f);
+    if ((a == nullptr) != (b == nullptr) || (a && *a != *b)) e.forbidden(f, "field is immutable");
+  }
+  for (const char* c : {"Approved", "Denied"})
+    if (conditionSet(*old, c) && !conditionSet(object, c))
+      e.forbidden("status.conditions", std::string("the ") + c + " condition may not be removed");
+}
+
 std::vector<FieldCause> validateObject(const ResourceType& type, const json::value& object, const json::value* old) {
   Errors e;
   validateMeta(type, object, e);
@@ -763,6 +820,8 @@ std::vector<FieldCause> validateObject(const ResourceType& type, const json::val
     else if (type == "kubernetes.io/dockerconfigjson") needKey(".dockerconfigjson");
     else if (type == "kubernetes.io/dockercfg") needKey(".dockercfg");
     else if (type == "kubernetes.io/ssh-auth") needKey("ssh-privatekey");
+  } else if (k == "CertificateSigningRequest") {
+    validateCertificateSigningRequest(object, old, e);
   } else if (k == "Lease") {
     if (const json::object* spec = objAt(object, "spec"))
       if (auto d = intAt(*spec, "leaseDurationSeconds"); d && *d <= 0)

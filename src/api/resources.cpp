@@ -36,6 +36,7 @@ const std::vector<ResourceType>& builtinResources() {
       {"gateway.networking.k8s.io", "v1alpha2", "TCPRoute", "tcproutes", "tcproute", true, true, false, {}, {"gateway-api"}},
       {"gateway.networking.k8s.io", "v1alpha2", "UDPRoute", "udproutes", "udproute", true, true, false, {}, {"gateway-api"}},
       {"gateway.networking.k8s.io", "v1beta1", "ReferenceGrant", "referencegrants", "referencegrant", true, false, false, {"refgrant"}, {"gateway-api"}},
+      {"certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests", "certificatesigningrequest", false, true, false, {"csr"}, {}},
       {"security.istio.io", "v1", "AuthorizationPolicy", "authorizationpolicies", "authorizationpolicy", true, false, false, {"ap"}, {}},
   };
   return types;

@@ -36,6 +36,9 @@ std::vector<Column> columnsFor(const std::string& kind) {
     return {{"Last Seen", "string", 0}, {"Type", "string", 0}, {"Reason", "string", 0}, {"Object", "string", 0},
             {"Message", "string", 0}, {"Name", "string", 1, "name"}};
   if (kind == "Lease") return {{"Name", "string", 0, "name"}, {"Holder", "string", 0}, {"Age", "string", 0}};
+  if (kind == "CertificateSigningRequest")
+    return {{"Name", "string", 0, "name"}, {"Age", "string", 0}, {"SignerName", "string", 0}, {"Requestor", "string", 0},
+            {"RequestedDuration", "string", 0}, {"Condition", "string", 0}};
   if (kind == "Deployment")
     return {{"Name", "string", 0, "name"}, {"Ready", "string", 0}, {"Up-to-date", "string", 0},
             {"Available", "string", 0}, {"Age", "string", 0}, {"Containers", "string", 1}, {"Images", "string", 1},
@@ -233,6 +236,18 @@ void fillCells(const ResourceType& type, const json::value& o, json::array& cell
     cells = {json::value(lastSeen), json::value(stringAt(o, "type")), json::value(stringAt(o, "reason")),
              json::value(kind + "/" + stringAt(o, "involvedObject.name")), json::value(stringAt(o, "message")),
              json::value(name)};
+  } else if (k == "CertificateSigningRequest") {
+    // Condition as kubectl prints it: "Approved,Issued", "Pending", "Denied", "Failed".
+    std::string condition;
+    if (const json::value* cs = valueAt(o, "status.conditions"); cs && cs->is_array())
+      for (const auto& c : cs->as_array())
+        if (stringAt(c, "status") != "False") condition += (condition.empty() ? "" : ",") + stringAt(c, "type");
+    if (!stringAt(o, "status.certificate").empty()) condition += condition.empty() ? "Issued" : ",Issued";
+    if (condition.empty()) condition = "Pending";
+    std::string duration = "<none>";
+    if (const json::value* d = valueAt(o, "spec.expirationSeconds"); d && d->is_int64()) duration = std::to_string(d->as_int64() / 60) + "m";
+    cells = {json::value(name), json::value(age(o)), json::value(stringAt(o, "spec.signerName")), json::value(stringAt(o, "spec.username")),
+             json::value(duration), json::value(condition)};
   } else if (k == "Lease") {
     std::string holder = stringAt(o, "spec.holderIdentity");
     cells = {json::value(name), json::value(holder.empty() ? "<none>" : holder), json::value(age(o))};

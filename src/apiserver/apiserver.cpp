@@ -1,5 +1,8 @@
 #include "apiserver/apiserver.h"
 
+#include "apiserver/requester_admission.h"
+#include "auth/request_info.h"
+
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -146,6 +149,7 @@ Result<bool> parseResourcePath(const std::vector<std::string>& parts, const api:
   if (rest.size() > 3) return Error::notFound("the server could not find the requested resource");
   if (!sub.empty()) {
     bool ok = (sub == "status" && type->hasStatus) || (sub == "finalize" && type->kind == "Namespace") ||
+              (sub == "approval" && type->kind == "CertificateSigningRequest") ||
               (sub == "binding" && type->kind == "Pod") || (sub == "scale" && type->hasScale) ||
               (type->kind == "Pod" && (sub == "log" || sub == "exec" || sub == "attach" || sub == "portforward"));
     if (!ok) return Error::notFound("the server could not find the requested resource: " + type->plural + "/" + sub + " is not served");
@@ -186,6 +190,7 @@ class ApiServer::Recorder final : public http::Exchange {
   int status = 0;
   bool longRunning = false;
   std::string verb, resource;
+  auth::UserInfo user;  // who sent it, as admission found
 
  private:
   http::Exchange& inner_;
@@ -209,6 +214,47 @@ observe::Family<observe::Histogram>& requestLatency() {
   return f;
 }
 }  // namespace
+
+namespace {
+auth::AuthenticatorOptions authenticatorOptions(Registry& registry, const ApiServerOptions& options) {
+  auth::AuthenticatorOptions a;
+  a.adminToken = options.token;
+  if (const ServiceAccountTokens* tokens = options.serviceAccounts)
+    a.serviceAccountToken = [tokens, &registry](const std::string& token) -> std::optional<auth::UserInfo> {
+      // Valid while unexpired, for the API's audience, and while its pod lives.
+      auto who = tokens->verify(token);
+      if (!who) return std::nullopt;
+      auto pod = registry.get(*api::findByKind("v1", "Pod"), who->ns, who->pod);
+      if (!pod || api::stringAt(*pod, "metadata.uid") != who->podUid) return std::nullopt;
+      return auth::UserInfo{who->user(), {"system:serviceaccounts", "system:serviceaccounts:" + who->ns, auth::kAuthenticated}, who->pod, who->podUid};
+    };
+  a.kubeSystemSecret = [&registry](const std::string& name) -> std::optional<json::value> {
+    auto s = registry.get(*api::findByKind("v1", "Secret"), "kube-system", name);
+    if (!s) return std::nullopt;
+    return std::move(*s);
+  };
+  return a;
+}
+
+auth::ClusterView clusterViewOf(Registry& registry) {
+  return {[&registry](const std::string& node) {
+    std::vector<auth::PodReferences> out;
+    ListOptions opts;
+    if (auto sel = api::FieldSelector::parse("spec.nodeName=" + node)) opts.fields = std::move(*sel);
+    else return out;  // a node name no selector can hold matches no pod
+    auto pods = registry.list(*api::findByKind("v1", "Pod"), "", opts);
+    if (!pods) return out;
+    for (const auto& p : pods->items) out.push_back(auth::podReferencesOf(p));
+    return out;
+  }};
+}
+}  // namespace
+
+ApiServer::ApiServer(Registry& registry, ApiServerOptions options)
+    : registry_(registry),
+      options_(std::move(options)),
+      authenticator_(authenticatorOptions(registry_, options_)),
+      authorizer_(clusterViewOf(registry_)) {}
 
 ApiServer::~ApiServer() { observe::unregisterCallbackGauge("apiserver_registered_watchers"); }
 
@@ -261,13 +307,6 @@ bool isLongRunning(const http::Request& req, const std::vector<std::string>& par
   return last == "log" && isFollow(req);
 }
 
-bool sameSecret(const std::string& given, const std::string& expected) {
-  // Compare digests, so neither the length nor the first differing byte shows in the timing.
-  unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(given.data()), given.size(), a);
-  SHA256(reinterpret_cast<const unsigned char*>(expected.data()), expected.size(), b);
-  return CRYPTO_memcmp(a, b, sizeof a) == 0;
-}
 }  // namespace
 
 // Failed logins are logged, at most one line a second with the count of those not shown.
@@ -285,37 +324,31 @@ void ApiServer::logRefusal(const http::Request& req, const std::string& why) {
 http::Admission ApiServer::admit(const http::Request& req) {
   http::Admission out;
   if (isPublicPath(req.path)) {
-    out.user = "system:anonymous";
+    out.user = auth::kAnonymous;
+    out.groups = {auth::kUnauthenticated};
     return out;
   }
   std::vector<std::string> parts = splitPath(req.path);
   out.longRunning = isLongRunning(req, parts);
-  std::string auth = req.header("authorization");
-  std::string token = auth.size() > 7 && (auth.starts_with("Bearer ") || auth.starts_with("bearer ")) ? auth.substr(7) : "";
-  if (!options_.token.empty() && !token.empty() && sameSecret(token, options_.token)) {
-    out.user = "system:admin";
+  auto user = authenticator_.authenticate(req);
+  if (!user) {
+    logRefusal(req, user.error().message);
+    out.refusal = errorResponse(Error{401, "Unauthorized", "Unauthorized: " + user.error().message +
+                                                               "; use the kubeconfig skiff wrote (its token or client certificate)", {}});
     return out;
   }
-  // A pod's service-account token: valid while unexpired, for the API's audience, and while its
-  // pod lives; read-only.
-  std::optional<ServiceAccountIdentity> who;
-  if (options_.serviceAccounts && !token.empty()) who = options_.serviceAccounts->verify(token);
-  if (who) {
-    auto pod = registry_.get(*api::findByKind("v1", "Pod"), who->ns, who->pod);
-    if (!pod || api::stringAt(*pod, "metadata.uid") != who->podUid) who.reset();
-  }
-  if (!who) {
-    logRefusal(req, token.empty() ? "no bearer token" : "a bearer token that is not valid here");
-    out.refusal = errorResponse(Error{401, "Unauthorized", "Unauthorized: send the bearer token from the kubeconfig skiff wrote", {}});
+  auth::RequestInfo info = auth::requestInfoOf(req.method, req.path, req.queryValue("watch"), req.queryValue("fieldSelector"));
+  auth::Decision d = authorizer_.authorize(*user, info);
+  if (!d.allowed) {
+    logRefusal(req, user->name + " is not allowed");
+    // Anonymous: the answer is "who are you?", as without anonymous access.
+    bool anonymous = user->name == auth::kAnonymous;
+    out.refusal = errorResponse(anonymous ? Error{401, "Unauthorized", "Unauthorized: send the bearer token or client certificate from the kubeconfig skiff wrote", {}}
+                                          : Error{403, "Forbidden", d.reason, {}});
     return out;
   }
-  std::string why;
-  if (!serviceAccountMay(*who, req.method, parts, why)) {
-    logRefusal(req, who->user() + " is not allowed");
-    out.refusal = errorResponse(Error{403, "Forbidden", why, {}});
-    return out;
-  }
-  out.user = who->user();
+  out.user = user->name;
+  out.groups = user->groups;
   return out;
 }
 
@@ -339,6 +372,7 @@ void ApiServer::dispatch(Recorder& ex) {
     return;
   }
   std::vector<std::string> parts = splitPath(path);
+  ex.user = {req.user, req.groups, "", ""};
   if (req.user.empty()) {
     // Not admitted by the HTTP server (an in-process caller): check it here.
     http::Admission a = admit(req);
@@ -346,6 +380,7 @@ void ApiServer::dispatch(Recorder& ex) {
       ex.respond(std::move(*a.refusal));
       return;
     }
+    ex.user = {a.user, a.groups, "", ""};
   }
   for (const auto& [prefix, handler] : options_.extensions)
     if (path.starts_with(prefix)) {
@@ -420,7 +455,7 @@ void ApiServer::dispatch(Recorder& ex) {
   try {
     std::string watch = req.queryValue("watch");
     if (req.method == "GET" && (watch == "1" || watch == "true") && route.name.empty()) serveWatch(ex, route);
-    else serveResource(ex, route);
+    else serveResource(ex, route, ex.user);
   } catch (const std::exception& e) {
     log::error("apiserver", std::string("request ") + req.method + " " + req.target + " failed: " + e.what());
     ex.respond(errorResponse(Error::internal(std::string("internal error: ") + e.what())));
@@ -595,7 +630,7 @@ Headers warningHeaders(const std::vector<std::string>& warnings) {
 
 }  // namespace
 
-void ApiServer::serveResource(http::Exchange& ex, const Route& route) {
+void ApiServer::serveResource(http::Exchange& ex, const Route& route, const auth::UserInfo& user) {
   const http::Request& req = ex.request();
   // A version stored as another (api/conversion.h): the registry sees the stored type, requests and
   // responses are converted at this edge.
@@ -692,6 +727,7 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route) {
       auto opts = writeOptionsFrom(req, &warnings);
       if (!opts) return fail(opts.error());
       std::string name = api::stringAt(*body, "metadata.name");  // before the body moves into create
+      if (Status s = admitRequester(type, route.ns, *body, user); !s) return fail(s.error());
       auto created = registry_.create(type, route.ns, in(std::move(*body)), *opts);
       if (!created) return ex.respond(errorResponse(created.error(), name, type.group, type.kind));
       respondObject(201, *created);

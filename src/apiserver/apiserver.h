@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "api/table.h"
+#include "auth/authenticator.h"
+#include "auth/authorizer.h"
 #include "apiserver/node_client.h"
 #include "apiserver/registry.h"
 #include "apiserver/shared_encodings.h"
@@ -22,7 +24,7 @@
 namespace skiff::apiserver {
 
 struct ApiServerOptions {
-  std::string token;  // bearer token every request but health and version must carry
+  std::string token;  // the admin token (system:admin in system:masters)
   // Reaches the node servers for logs, exec, attach, port-forward, nodes/proxy and metrics.k8s.io; null = none.
   NodeClient* nodes = nullptr;
   std::chrono::milliseconds bookmarkInterval{10000};
@@ -42,7 +44,7 @@ struct ApiServerOptions {
 
 class ApiServer {
  public:
-  ApiServer(Registry& registry, ApiServerOptions options) : registry_(registry), options_(std::move(options)) {}
+  ApiServer(Registry& registry, ApiServerOptions options);
   void handle(http::Exchange& exchange);
   // Authenticates and authorises a request from its head alone, before its body is read (the
   // HTTP server's admission check); a refusal is the answer to send.
@@ -66,7 +68,7 @@ class ApiServer {
   Status waitForRevision(int64_t revision);
   void logRefusal(const http::Request& req, const std::string& why);
   void dispatch(Recorder& ex);
-  void serveResource(http::Exchange& ex, const Route& route);
+  void serveResource(http::Exchange& ex, const Route& route, const auth::UserInfo& user);
   void serveWatch(http::Exchange& ex, const Route& route);
   void serveScale(http::Exchange& ex, const Route& route);
   void serveNodeStream(http::Exchange& ex, const Route& route);
@@ -76,6 +78,8 @@ class ApiServer {
 
   Registry& registry_;
   ApiServerOptions options_;
+  auth::Authenticator authenticator_;
+  auth::Authorizer authorizer_;
   std::atomic<int> activeWatches_{0};
   std::atomic<bool> gaugeRegistered_{false};
   std::shared_ptr<RecentCache<std::string>> frames_ = std::make_shared<RecentCache<std::string>>(64);

@@ -330,7 +330,14 @@ Result<json::value> Registry::updateWith(const api::ResourceType& type, const st
     meta.erase("managedFields");
     meta.erase("selfLink");
     auto& o = object.get_object();
-    if (subresource == "status") {
+    if (subresource == "approval") {
+      // /approval (CertificateSigningRequest) changes the approval conditions only.
+      json::value merged = *current;
+      json::value& conditions = api::ensurePath(merged, "status.conditions");
+      const json::value* given = api::valueAt(object, "status.conditions");
+      conditions = given ? *given : json::array();
+      object = std::move(merged);
+    } else if (subresource == "status") {
       // /status changes status only (and nothing else of the stored object).
       json::value merged = *current;
       if (auto* st = o.if_contains("status")) merged.get_object()["status"] = *st;

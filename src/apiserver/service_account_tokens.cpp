@@ -112,28 +112,4 @@ std::optional<ServiceAccountIdentity> ServiceAccountTokens::verify(const std::st
   return who;
 }
 
-bool serviceAccountMay(const ServiceAccountIdentity& who, const std::string& method, const std::vector<std::string>& parts, std::string& why) {
-  std::string verb = method == "GET" ? "get" : method == "POST" ? "create" : method == "PUT" ? "update" : method == "PATCH" ? "patch"
-                     : method == "DELETE" ? "delete" : method;
-  // Discovery and version: /api, /api/v1, /apis, /apis/<group>, /apis/<group>/<version>, /version, /openapi/...
-  bool discovery = (!parts.empty() && parts[0] == "api" && parts.size() <= 2) || (!parts.empty() && parts[0] == "apis" && parts.size() <= 3) ||
-                   (!parts.empty() && (parts[0] == "version" || parts[0] == "openapi"));
-  if (discovery && method == "GET") return true;
-  // /api/v1/namespaces/<ns>/<resource>... or /apis/<group>/<version>/namespaces/<ns>/<resource>...
-  size_t base = !parts.empty() && parts[0] == "api" ? 2 : 3;
-  std::string group = !parts.empty() && parts[0] == "apis" && parts.size() > 1 ? parts[1] : "";
-  bool namespaced = parts.size() > base + 2 && parts[base] == "namespaces";
-  std::string resource = namespaced ? parts[base + 2] : parts.size() > base ? parts[base] : "";
-  std::string ns = namespaced ? parts[base + 1] : "";
-  // Subresources that act rather than read (exec, attach, port-forward, proxy) stay out of reach.
-  std::string sub = namespaced && parts.size() > base + 4 ? parts[base + 4] : "";
-  bool acts = sub == "exec" || sub == "attach" || sub == "portforward" || sub == "proxy";
-  if (method == "GET" && namespaced && ns == who.ns && resource != "secrets" && !acts) return true;
-  if (acts) resource += "/" + sub;
-  why = resource + " is forbidden: User \"" + who.user() + "\" cannot " + verb + " resource \"" + resource + "\" in API group \"" + group + "\"" +
-        (namespaced ? " in the namespace \"" + ns + "\"" : " at the cluster scope") +
-        " (service-account tokens may read their own namespace, Secrets excepted)";
-  return false;
-}
-
 }  // namespace skiff::apiserver

@@ -40,8 +40,4 @@ class ServiceAccountTokens {
   std::string key_;
 };
 
-// Whether a service account may make this request (read-only in its namespace, no Secrets, plus
-// discovery). `parts` is the request path split at '/'. On refusal, `why` says what it may not do.
-bool serviceAccountMay(const ServiceAccountIdentity& who, const std::string& method, const std::vector<std::string>& parts, std::string& why);
-
 }  // namespace skiff::apiserver

@@ -36,7 +36,11 @@ Result<Kubeconfig> loadKubeconfig(const std::string& path) {
   if (!in) return Error::notFound("cannot read kubeconfig " + path + " (start skiff with `skiff up`, or pass --kubeconfig)");
   std::stringstream ss;
   ss << in.rdbuf();
-  auto docs = api::decodeManifests(ss.str());
+  return parseKubeconfig(ss.str(), path);
+}
+
+Result<Kubeconfig> parseKubeconfig(const std::string& text, const std::string& path) {
+  auto docs = api::decodeManifests(text);
   if (!docs || docs->empty() || !(*docs)[0].is_object())
     return Error::badRequest("kubeconfig " + path + " is not a valid YAML document");
   const json::value& doc = (*docs)[0];

@@ -17,6 +17,8 @@ struct Kubeconfig {
 
 std::string renderKubeconfig(const Kubeconfig& config);
 Result<Kubeconfig> loadKubeconfig(const std::string& path);
+// `path` names the text's origin in messages.
+Result<Kubeconfig> parseKubeconfig(const std::string& text, const std::string& path);
 // --kubeconfig, then $KUBECONFIG, then ./.skiff/kubeconfig, then ~/.kube/config.
 std::string findKubeconfig(const std::string& flagValue);
 

@@ -37,11 +37,13 @@ struct Request {
   std::map<std::string, std::string> headers;  // lower-cased names
   std::string body;
   std::string remoteAddress;
-  // Who the server's admission check found (ServerOptions::admit); empty when none ran.
+  // Who the server's admission check found (ServerOptions::admit) and their groups; empty when none ran.
   std::string user;
+  std::vector<std::string> groups;
   // The client certificate (ServerOptions::clientCaPem): its subject's CN and O once it
   // verified against that CA; otherwise why it did not ("" when none was presented).
-  std::string clientCommonName, clientOrganization, clientCertificateProblem;
+  std::string clientCommonName, clientCertificateProblem;
+  std::vector<std::string> clientOrganizations;
 
   std::string header(const std::string& lowerName) const;
   std::string queryValue(const std::string& name) const;  // "" if absent
@@ -116,6 +118,7 @@ using Handler = std::function<void(Exchange&)>;
 struct Admission {
   std::optional<Response> refusal;  // sent at once; the connection is then closed
   std::string user;                 // who sent it (Request::user), for per-client limits
+  std::vector<std::string> groups;  // their groups (Request::groups)
   bool longRunning = false;         // exec, attach, log follows: a thread of its own
 };
 using Admit = std::function<Admission(const Request& head)>;

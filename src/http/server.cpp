@@ -675,7 +675,14 @@ void ServerImpl::readClientCertificate(SSL* ssl, Request& r) const {
   long verdict = SSL_get_verify_result(ssl);
   if (verdict == X509_V_OK) {
     r.clientCommonName = nameEntry(X509_get_subject_name(peer), NID_commonName);
-    r.clientOrganization = nameEntry(X509_get_subject_name(peer), NID_organizationName);
+    X509_NAME* subject = X509_get_subject_name(peer);
+    for (int i = X509_NAME_get_index_by_NID(subject, NID_organizationName, -1); i >= 0;
+         i = X509_NAME_get_index_by_NID(subject, NID_organizationName, i)) {
+      unsigned char* utf8 = nullptr;
+      int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i)));
+      if (n >= 0) r.clientOrganizations.emplace_back(reinterpret_cast<char*>(utf8), size_t(n));
+      OPENSSL_free(utf8);
+    }
   } else {
     r.clientCertificateProblem = std::string("the client certificate is not valid here: ") + X509_verify_cert_error_string(verdict);
   }
@@ -997,6 +1004,7 @@ void ServerImpl::afterHead(Conn& c) {
     return;
   }
   c.request.user = admission.user;
+  c.request.groups = std::move(admission.groups);
   c.longRunning = admission.longRunning;
   c.sawRequest = true;
   c.framer = {};

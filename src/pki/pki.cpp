@@ -7,7 +7,10 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <arpa/inet.h>
 #include <sys/stat.h>
+
+#include <ctime>
 
 #include <chrono>
 #include <filesystem>
@@ -79,7 +82,7 @@ bool addExtension(X509* cert, X509* issuer, int nid, const std::string& value) {
 // certificates carry `extendedKeyUsage` and `subjectAltNames` (OpenSSL's "DNS:...,IP:...,URI:...").
 CertPtr signCertificate(EVP_PKEY* subjectKey, const std::string& commonName, EVP_PKEY* issuerKey, X509* issuerCert, std::chrono::seconds lifetime,
               std::chrono::seconds backdate, bool isCa, const std::string& subjectAltNames, const char* extendedKeyUsage = "serverAuth",
-              const std::string& organization = "skiff") {
+              const std::string& organization = "skiff", X509_NAME* subject = nullptr) {
   CertPtr cert(X509_new());
   X509_set_version(cert.get(), 2);
   unsigned char serial[16];
@@ -91,10 +94,14 @@ CertPtr signCertificate(EVP_PKEY* subjectKey, const std::string& commonName, EVP
   X509_gmtime_adj(X509_getm_notBefore(cert.get()), -long(backdate.count()));
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), long(lifetime.count()));
   X509_set_pubkey(cert.get(), subjectKey);
-  X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(organization.c_str()), -1, -1, 0);
-  if (!commonName.empty())
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(commonName.c_str()), -1, -1, 0);
+  if (subject) {
+    X509_set_subject_name(cert.get(), subject);
+  } else {
+    X509_NAME* name = X509_get_subject_name(cert.get());
+    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(organization.c_str()), -1, -1, 0);
+    if (!commonName.empty())
+      X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(commonName.c_str()), -1, -1, 0);
+  }
   X509* issuer = issuerCert ? issuerCert : cert.get();
   X509_set_issuer_name(cert.get(), X509_get_subject_name(issuer));
   if (isCa) {
@@ -287,6 +294,123 @@ Result<Identity> CertificateAuthority::issue(const std::string& spiffeId, std::c
   id.notBefore = now - std::chrono::minutes(1);
   id.notAfter = now + lifetime;
   return id;
+}
+
+namespace {
+using RequestPtr = std::unique_ptr<X509_REQ, Deleter<X509_REQ, X509_REQ_free>>;
+
+RequestPtr requestFromPem(const std::string& pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), int(pem.size())));
+  return RequestPtr(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
+}
+
+std::string nameEntry(X509_NAME_ENTRY* e) {
+  unsigned char* utf8 = nullptr;
+  int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e));
+  std::string out = n > 0 ? std::string(reinterpret_cast<char*>(utf8), size_t(n)) : "";
+  OPENSSL_free(utf8);
+  return out;
+}
+
+std::string ipText(const ASN1_OCTET_STRING* ip) {
+  char buf[64] = {0};
+  int af = ip->length == 4 ? AF_INET : ip->length == 16 ? AF_INET6 : 0;
+  if (!af || !inet_ntop(af, ip->data, buf, sizeof buf)) return "";
+  return buf;
+}
+}  // namespace
+
+Result<KeyAndRequest> makeCertificateRequest(const CertificateRequest& request) {
+  for (const auto& h : request.hosts)
+    if (h.empty() || h.find_first_of(",; \t\r\n") != std::string::npos) return Error::invalid("\"" + h + "\" is not a host name or address");
+  KeyPtr key = newKey();
+  if (!key) return Error::internal("cannot generate a key: " + opensslError());
+  RequestPtr req(X509_REQ_new());
+  X509_REQ_set_version(req.get(), 0);
+  X509_NAME* name = X509_REQ_get_subject_name(req.get());
+  if (!request.organization.empty())
+    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(request.organization.c_str()), -1, -1, 0);
+  if (!request.commonName.empty())
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(request.commonName.c_str()), -1, -1, 0);
+  X509_REQ_set_pubkey(req.get(), key.get());
+  if (!request.hosts.empty()) {
+    STACK_OF(X509_EXTENSION)* exts = sk_X509_EXTENSION_new_null();
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, nullptr, nullptr, req.get(), nullptr, 0);
+    X509_EXTENSION* san = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, subjectAltNamesOf(request.hosts).c_str());
+    if (san) sk_X509_EXTENSION_push(exts, san);
+    bool added = san && X509_REQ_add_extensions(req.get(), exts) == 1;
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    if (!added) return Error::internal("cannot name the hosts in the request: " + opensslError());
+  }
+  if (!X509_REQ_sign(req.get(), key.get(), EVP_sha256())) return Error::internal("cannot sign the request: " + opensslError());
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_X509_REQ(bio.get(), req.get());
+  char* data;
+  long n = BIO_get_mem_data(bio.get(), &data);
+  return KeyAndRequest{keyToPem(key.get()), std::string(data, size_t(n))};
+}
+
+Result<RequestedNames> parseCertificateRequest(const std::string& pem) {
+  RequestPtr req = requestFromPem(pem);
+  if (!req) return Error::invalid("the request is not a PEM-encoded PKCS#10 certificate request (-----BEGIN CERTIFICATE REQUEST-----)");
+  EVP_PKEY* key = X509_REQ_get0_pubkey(req.get());
+  if (!key || X509_REQ_verify(req.get(), key) != 1) return Error::invalid("the certificate request's signature does not match its public key");
+  RequestedNames out;
+  X509_NAME* name = X509_REQ_get_subject_name(req.get());
+  for (int i = 0; i < X509_NAME_entry_count(name); ++i) {
+    X509_NAME_ENTRY* e = X509_NAME_get_entry(name, i);
+    int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(e));
+    if (nid == NID_commonName) out.commonName = nameEntry(e);
+    else if (nid == NID_organizationName) out.organizations.push_back(nameEntry(e));
+  }
+  STACK_OF(X509_EXTENSION)* exts = X509_REQ_get_extensions(req.get());
+  for (int i = 0; exts && i < sk_X509_EXTENSION_num(exts); ++i) {
+    X509_EXTENSION* ext = sk_X509_EXTENSION_value(exts, i);
+    if (OBJ_obj2nid(X509_EXTENSION_get_object(ext)) != NID_subject_alt_name) continue;
+    auto* names = static_cast<GENERAL_NAMES*>(X509V3_EXT_d2i(ext));
+    for (int j = 0; names && j < sk_GENERAL_NAME_num(names); ++j) {
+      const GENERAL_NAME* g = sk_GENERAL_NAME_value(names, j);
+      if (g->type == GEN_DNS) out.dnsNames.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(g->d.dNSName)), size_t(ASN1_STRING_length(g->d.dNSName)));
+      else if (g->type == GEN_URI) out.uris.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(g->d.uniformResourceIdentifier)), size_t(ASN1_STRING_length(g->d.uniformResourceIdentifier)));
+      else if (g->type == GEN_IPADD) out.ipAddresses.push_back(ipText(g->d.iPAddress));
+    }
+    GENERAL_NAMES_free(names);
+  }
+  sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+  return out;
+}
+
+Result<std::chrono::system_clock::time_point> certificateNotAfter(const std::string& pem) {
+  CertPtr cert = certFromPem(pem);
+  if (!cert) return Error::invalid("not a PEM certificate");
+  struct tm tm{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &tm) != 1) return Error::invalid("the certificate's expiry is unreadable");
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+Result<std::string> CertificateAuthority::signRequest(const std::string& requestPem, bool serverAuth, bool clientAuth,
+                                                      std::chrono::seconds lifetime) const {
+  auto names = parseCertificateRequest(requestPem);
+  if (!names) return names.error();
+  if (!serverAuth && !clientAuth) return Error::invalid("a certificate must be for serving, clients or both");
+  if (lifetime.count() <= 0) return Error::invalid("a certificate's lifetime must be positive");
+  RequestPtr req = requestFromPem(requestPem);
+  std::vector<std::string> hosts = names->dnsNames;
+  hosts.insert(hosts.end(), names->ipAddresses.begin(), names->ipAddresses.end());
+  std::string sans = subjectAltNamesOf(hosts);
+  for (const auto& u : names->uris) {
+    if (u.find_first_of(",; \t\r\n") != std::string::npos) return Error::invalid("\"" + u + "\" is not a URI");
+    sans += (sans.empty() ? "URI:" : ",URI:") + u;
+  }
+  for (const auto& h : hosts)
+    if (h.empty() || h.find_first_of(",; \t\r\n") != std::string::npos) return Error::invalid("\"" + h + "\" is not a host name or address");
+  const char* usage = serverAuth && clientAuth ? "serverAuth,clientAuth" : serverAuth ? "serverAuth" : "clientAuth";
+  CertPtr cert = signCertificate(X509_REQ_get0_pubkey(req.get()), "", keys_->key, keys_->cert, lifetime, std::chrono::minutes(1), false, sans,
+                                 usage, "", X509_REQ_get_subject_name(req.get()));
+  if (!cert) return Error::internal("cannot sign the request for " + names->commonName + ": " + opensslError());
+  return certToPem(cert.get());
 }
 
 }  // namespace skiff::pki

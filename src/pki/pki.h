@@ -53,6 +53,25 @@ struct CertificateRequest {
   std::chrono::seconds lifetime{24 * 3600};
 };
 
+// Certificate signing requests (PKCS#10, PEM), as Kubernetes' CSR API carries them: a component
+// makes its key and a request, and only the request travels.
+struct KeyAndRequest {
+  std::string keyPem, requestPem;
+};
+// A fresh P-256 key and a request for `request`'s common name, organization and hosts (usages and
+// lifetime are for the signer to decide).
+Result<KeyAndRequest> makeCertificateRequest(const CertificateRequest& request);
+
+struct RequestedNames {
+  std::string commonName;
+  std::vector<std::string> organizations, dnsNames, ipAddresses, uris;
+};
+// What a PEM request asks for, once its signature proves the requester holds the key.
+Result<RequestedNames> parseCertificateRequest(const std::string& pem);
+
+// When a PEM certificate stops being valid; an error when it is not a certificate.
+Result<std::chrono::system_clock::time_point> certificateNotAfter(const std::string& pem);
+
 class CertificateAuthority {
  public:
   // The CA in DIR (ca.key, ca.crt), made when missing.
@@ -64,6 +83,10 @@ class CertificateAuthority {
   Result<Identity> issue(const std::string& spiffeId, std::chrono::seconds lifetime) const;
   // A fresh key and a certificate for a cluster component (backdated a minute for clock skew).
   Result<Certificate> issueCertificate(const CertificateRequest& request) const;
+  // Signs a PKCS#10 request as it stands — its subject and subject alternative names — for the
+  // usages given, valid for `lifetime` (backdated a minute). Check what it asks for first
+  // (parseCertificateRequest): this signs whatever the request names.
+  Result<std::string> signRequest(const std::string& requestPem, bool serverAuth, bool clientAuth, std::chrono::seconds lifetime) const;
   const std::string& certPem() const;
 
  private:

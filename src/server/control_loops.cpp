@@ -1,7 +1,10 @@
 #include "server/control_loops.h"
 
 #include "client/event_recorder.h"
+#include "auth/bootstrap_token.h"
+#include "controller/bootstrap_signer.h"
 #include "controller/cronjob_controller.h"
+#include "controller/csr_controller.h"
 #include "controller/daemonset_controller.h"
 #include "controller/deployment_controller.h"
 #include "controller/endpoints_controller.h"
@@ -33,6 +36,8 @@ class Loops final : public ControlLoops {
     hpa_->start();
     nodeLifecycle_->start();
     ipam_->start();
+    if (csrs_) csrs_->start();
+    bootstrapSigner_->start();
   }
   void stop() override {
     if (scheduler_) scheduler_->stop();
@@ -47,6 +52,8 @@ class Loops final : public ControlLoops {
     if (hpa_) hpa_->stop();
     if (nodeLifecycle_) nodeLifecycle_->stop();
     if (ipam_) ipam_->stop();
+    if (csrs_) csrs_->stop();
+    if (bootstrapSigner_) bootstrapSigner_->stop();
   }
 
   std::unique_ptr<client::EventRecorder> schedulerEvents_, rsEvents_, deployEvents_, nodeEvents_, hpaEvents_, stsEvents_, jobEvents_,
@@ -63,6 +70,8 @@ class Loops final : public ControlLoops {
   std::unique_ptr<controller::HpaController> hpa_;
   std::unique_ptr<controller::NodeLifecycleController> nodeLifecycle_;
   std::unique_ptr<controller::NodeIpamController> ipam_;
+  std::unique_ptr<controller::CsrController> csrs_;
+  std::unique_ptr<controller::BootstrapSigner> bootstrapSigner_;
 };
 
 }  // namespace
@@ -111,6 +120,12 @@ std::unique_ptr<ControlLoops> ControlLoops::build(client::Client& client, client
     std::abort();
   }
   l->ipam_ = std::move(*ipam);
+  auto& tokens = informers.get("v1", "Secret", {"kube-system", {}, *api::FieldSelector::parse(std::string("type=") + auth::kBootstrapTokenType)},
+                                "bootstrap-tokens");
+  auto& publicConfigMaps = informers.get("v1", "ConfigMap", {auth::kClusterInfoNamespace, {}, {}}, "kube-public");
+  l->bootstrapSigner_ = std::make_unique<controller::BootstrapSigner>(client, tokens, publicConfigMaps);
+  if (options.ca)
+    l->csrs_ = std::make_unique<controller::CsrController>(client, informer("certificates.k8s.io/v1", "CertificateSigningRequest"), nodes, *options.ca);
   return l;
 }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 
@@ -13,12 +14,15 @@
 #include "common/result.h"
 #include "controller/hpa_controller.h"
 #include "controller/node_ipam_controller.h"
+#include "pki/pki.h"
 
 namespace skiff::server {
 
 struct ControlLoopOptions {
   std::chrono::milliseconds nodeGracePeriod{40000};
   controller::NodeIpamOptions ipam;  // pod ranges for Nodes (checked at the command line)
+  // Signs certificate signing requests (controller/csr_controller.h); none = no signer runs.
+  std::optional<pki::CertificateAuthority> ca;
   // Per-pod usage for the HPA ("ns/pod" -> usage); null = none known.
   std::function<std::map<std::string, controller::PodUsage>()> usage;
 };

@@ -21,6 +21,7 @@
 #include "client/local_client.h"
 #include "server/apiserver_endpoints.h"
 #include "server/control_loops.h"
+#include "server/node_join_token.h"
 #include "network/host_address.h"
 #include "common/files.h"
 #include "common/log.h"
@@ -187,6 +188,7 @@ class PlatformImpl final : public Platform {
     o.nodeGracePeriod = options.nodeGracePeriod;
     o.ipam = options.nodeIpam;
     o.usage = controller::usageFromNodes(*nodeClient_);
+    o.ca = ca_;
     return o;
   }
 
@@ -327,6 +329,8 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   p->api_ = std::make_unique<apiserver::ApiServer>(*p->registry_, apiOptions);
   http::ServerOptions httpOptions;
   httpOptions.tlsCertPem = tls->certPem;
+  // Client certificates signed by the cluster CA authenticate (nodes, and users given one).
+  httpOptions.clientCaPem = p->caPem_;
   httpOptions.tlsKeyPem = tls->keyPem;
   httpOptions.host = options.listenHost;
   httpOptions.port = options.listenPort;
@@ -340,6 +344,12 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   p->apiEndpoints_ = std::make_unique<ApiServerEndpoints>(*p->client_, ApiServerEndpointOptions{advertise, p->server_->port()});
   if (Status s = p->apiEndpoints_->start(); !s)
     log::warn("platform", "cannot publish this server in Endpoints default/kubernetes: " + s.error().message);
+  // Joining nodes: the token (DATA/node-token) and the signed cluster-info they check the CA with.
+  if (auto t = ensureNodeJoinToken(*p->client_, options.dataDir); !t)
+    log::warn("platform", "cannot make the node join token (skiff agent --token will not work): " + t.error().message);
+  std::string advertiseHost = advertise.find(':') != std::string::npos ? "[" + advertise + "]" : advertise;
+  if (Status s = publishClusterInfo(*p->client_, "https://" + advertiseHost + ":" + std::to_string(p->server_->port()), p->caPem_); !s)
+    log::warn("platform", "cannot publish kube-public/cluster-info: " + s.error().message);
   std::string host = options.listenHost.find(':') != std::string::npos ? "[" + options.listenHost + "]" : options.listenHost;
   std::string clientHost = options.listenHost == "0.0.0.0" ? "127.0.0.1" : options.listenHost == "::" ? "[::1]" : host;
   cli::Kubeconfig kc{"https://" + clientHost + ":" + std::to_string(p->server_->port()), p->token_, tls->caCertPem, "default"};

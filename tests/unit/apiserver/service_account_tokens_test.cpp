@@ -61,24 +61,5 @@ TEST(ServiceAccountTokens, IssuedTokensVerifyAndForgeriesDoNot) {
   EXPECT_FALSE(tokens.verify(""));
 }
 
-TEST(ServiceAccountTokens, ReadOnlyInTheirNamespaceWithoutSecrets) {
-  ServiceAccountIdentity who{"shop", "buyer", "cart-1", "uid-1"};
-  std::string why;
-  auto may = [&](const std::string& method, std::vector<std::string> parts) { return serviceAccountMay(who, method, parts, why); };
-  EXPECT_TRUE(may("GET", {"api", "v1", "namespaces", "shop", "pods"}));
-  EXPECT_TRUE(may("GET", {"apis", "apps", "v1", "namespaces", "shop", "deployments", "web"}));
-  EXPECT_TRUE(may("GET", {"api", "v1", "namespaces", "shop", "pods", "cart-1", "log"}));
-  EXPECT_TRUE(may("GET", {"apis"}));
-  EXPECT_TRUE(may("GET", {"version"}));
-  EXPECT_FALSE(may("GET", {"api", "v1", "namespaces", "shop", "secrets"}));
-  EXPECT_FALSE(may("GET", {"api", "v1", "namespaces", "shop", "pods", "cart-1", "exec"}));
-  EXPECT_FALSE(may("GET", {"api", "v1", "namespaces", "other", "pods"}));
-  EXPECT_FALSE(may("GET", {"api", "v1", "pods"}));
-  EXPECT_FALSE(may("GET", {"api", "v1", "nodes"}));
-  EXPECT_FALSE(may("DELETE", {"api", "v1", "namespaces", "shop", "pods", "cart-1"}));
-  EXPECT_NE(why.find("User \"system:serviceaccount:shop:buyer\" cannot delete resource \"pods\""), std::string::npos) << why;
-  EXPECT_FALSE(may("GET", {"metrics"}));
-}
-
 }  // namespace
 }  // namespace skiff::apiserver

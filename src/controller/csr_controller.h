@@ -1,0 +1,53 @@
+// CsrController: approves and signs certificatesigningrequests for the signers the cluster CA
+// serves, as kube-controller-manager's csrapproving and csrsigning controllers do.
+//
+// Signers (Kubernetes' well-known ones; anything else is left for someone else to sign):
+// - kubernetes.io/kube-apiserver-client-kubelet: a node's client certificate
+//   (CN system:node:<name>, O system:nodes, client auth, no alternative names). Approved
+//   automatically when a bootstrapper asks (a node joining with its token) or the node itself
+//   (renewal).
+// - kubernetes.io/kubelet-serving: a node server's certificate (same subject, server auth,
+//   DNS names and IPs). Approved automatically only when the node itself asks and every name is
+//   one of its Node's addresses — so a node cannot get a certificate for another's address.
+// - kubernetes.io/kube-apiserver-client: client certificates for people and tools; signed once a
+//   human approves (`kubectl certificate approve`), never automatically.
+// Signed certificates last spec.expirationSeconds, at most `maxLifetime` (a year, Kubernetes'
+// --cluster-signing-duration). A request a signer cannot honour gets the Failed condition with
+// the reason, as Kubernetes reports it.
+//
+// Threading: one ReconcileLoop worker; handlers only enqueue.
+#pragma once
+#include <chrono>
+#include <memory>
+
+#include "client/informer.h"
+#include "controller/reconcile_loop.h"
+#include "pki/pki.h"
+
+namespace skiff::controller {
+
+inline constexpr const char* kKubeletClientSigner = "kubernetes.io/kube-apiserver-client-kubelet";
+inline constexpr const char* kKubeletServingSigner = "kubernetes.io/kubelet-serving";
+inline constexpr const char* kApiServerClientSigner = "kubernetes.io/kube-apiserver-client";
+
+struct CsrOptions {
+  std::chrono::seconds maxLifetime{365 * 24 * 3600};
+};
+
+class CsrController {
+ public:
+  CsrController(client::Client& client, client::Informer& csrs, client::Informer& nodes, pki::CertificateAuthority ca, CsrOptions options = {});
+  void start() { loop_.start(1); }
+  void stop() { loop_.stop(); }
+  Result<Requeue> reconcile(const std::string& name);
+
+ private:
+  client::Client& client_;
+  client::Informer& csrs_;
+  client::Informer& nodes_;
+  pki::CertificateAuthority ca_;
+  CsrOptions options_;
+  ReconcileLoop loop_;
+};
+
+}  // namespace skiff::controller
