@@ -187,6 +187,15 @@ const char* const kProtobufSchema[][2] = {
      "scaleTargetRef:1:CrossVersionObjectReference minReplicas:2:i? maxReplicas:3:i targetCPUUtilizationPercentage:4:i?"},
     {"CrossVersionObjectReference", "kind:1:s name:2:s apiVersion:3:s"},
     {"PriorityClass", "metadata:1:ObjectMeta value:2:i globalDefault:3:b description:4:s preemptionPolicy:5:s?"},
+    {"TokenRequest", "metadata:1:ObjectMeta spec:2:TokenRequestSpec status:3:-"},
+    {"TokenRequestSpec", "audiences:1:*s expirationSeconds:4:i? boundObjectRef:3:BoundObjectReference"},
+    {"BoundObjectReference", "kind:1:s apiVersion:2:s name:3:s uid:4:s"},
+    {"CertificateSigningRequest", "metadata:1:ObjectMeta spec:2:CertificateSigningRequestSpec status:3:CertificateSigningRequestStatus"},
+    {"CertificateSigningRequestSpec",
+     "request:1:y signerName:7:s expirationSeconds:8:i? usages:5:*s username:2:s uid:3:s groups:4:*s"},
+    {"CertificateSigningRequestStatus", "conditions:1:*CertificateSigningRequestCondition certificate:2:y"},
+    {"CertificateSigningRequestCondition",
+     "type:1:s status:6:s reason:2:s message:3:s lastUpdateTime:4:t lastTransitionTime:5:t"},
 };
 
 // Top-level objects by apiVersion and kind.
@@ -206,6 +215,8 @@ const char* const kProtobufKinds[][3] = {
     {"batch/v1", "CronJob", "CronJob"},
     {"autoscaling/v1", "HorizontalPodAutoscaler", "HorizontalPodAutoscalerV1"},
     {"scheduling.k8s.io/v1", "PriorityClass", "PriorityClass"},
+    {"authentication.k8s.io/v1", "TokenRequest", "TokenRequest"},
+    {"certificates.k8s.io/v1", "CertificateSigningRequest", "CertificateSigningRequest"},
 };
 
 enum class FieldType { String, Bool, Int, Bytes, Time, Quantity, IntOrString, RawJson, Ignored, MapString, MapBytes, MapQuantity, Message };

@@ -149,7 +149,7 @@ Result<bool> parseResourcePath(const std::vector<std::string>& parts, const api:
   if (rest.size() > 3) return Error::notFound("the server could not find the requested resource");
   if (!sub.empty()) {
     bool ok = (sub == "status" && type->hasStatus) || (sub == "finalize" && type->kind == "Namespace") ||
-              (sub == "approval" && type->kind == "CertificateSigningRequest") ||
+              (sub == "approval" && type->kind == "CertificateSigningRequest") || (sub == "token" && type->kind == "ServiceAccount") ||
               (sub == "binding" && type->kind == "Pod") || (sub == "scale" && type->hasScale) ||
               (type->kind == "Pod" && (sub == "log" || sub == "exec" || sub == "attach" || sub == "portforward"));
     if (!ok) return Error::notFound("the server could not find the requested resource: " + type->plural + "/" + sub + " is not served");
@@ -673,6 +673,11 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route, const auth
     serveScale(ex, route);
     return;
   }
+  if (route.subresource == "token") {
+    if (m != "POST") return fail(Error{405, "MethodNotAllowed", "serviceaccounts/token only accepts POST (a TokenRequest)", {}});
+    serveTokenRequest(ex, route, user);
+    return;
+  }
   if (type.kind == "Pod" && (route.subresource == "exec" || route.subresource == "log" || route.subresource == "attach" ||
                              route.subresource == "portforward")) {
     serveNodeStream(ex, route);
@@ -864,6 +869,44 @@ json::value scaleOf(const json::value& obj) {
                       {"status", json::object{{"replicas", current ? *current : json::value(0)}, {"selector", selector}}}};
 }
 }  // namespace
+
+// TokenRequest (authentication.k8s.io/v1): a token for a service account, bound to a pod that
+// runs as it. The pod must exist with the given uid; a node may only ask for its own pods. The
+// ServiceAccount object itself is not required (skiff creates none per namespace yet).
+void ApiServer::serveTokenRequest(http::Exchange& ex, const Route& route, const auth::UserInfo& user) {
+  auto fail = [&](const Error& e) { ex.respond(errorResponse(e, route.name, "", "serviceaccounts")); };
+  if (!options_.serviceAccounts) return fail(Error::unavailable("this server issues no service-account tokens"));
+  auto body = decodeBody(ex.request());
+  if (!body) return fail(body.error());
+  if (api::stringAt(*body, "kind") != "TokenRequest") return fail(Error::badRequest("the body must be a TokenRequest (authentication.k8s.io/v1)"));
+  int64_t seconds = 3600;
+  if (const json::value* e = api::valueAt(*body, "spec.expirationSeconds"); e && e->is_int64()) seconds = e->as_int64();
+  if (seconds < 600) return fail(api::invalidObject(*api::findByKind("v1", "ServiceAccount"), route.name,
+                                                    {{"FieldValueInvalid", "may not specify a duration less than 10 minutes", "spec.expirationSeconds"}}));
+  seconds = std::min<int64_t>(seconds, 48 * 3600);
+  std::string audience = "skiff";
+  if (const json::value* a = api::valueAt(*body, "spec.audiences"); a && a->is_array() && !a->as_array().empty() && a->as_array()[0].is_string())
+    audience = a->as_array()[0].as_string();
+  if (api::stringAt(*body, "spec.boundObjectRef.kind") != "Pod")
+    return fail(Error::badRequest("skiff binds service-account tokens to pods: set spec.boundObjectRef to the Pod (kind, name, uid)"));
+  std::string podName = api::stringAt(*body, "spec.boundObjectRef.name"), podUid = api::stringAt(*body, "spec.boundObjectRef.uid");
+  auto pod = registry_.get(*api::findByKind("v1", "Pod"), route.ns, podName);
+  if (!pod) return fail(pod.error());
+  auth::PodReferences refs = auth::podReferencesOf(*pod);
+  if (!podUid.empty() && api::stringAt(*pod, "metadata.uid") != podUid)
+    return fail(Error::conflict("pod " + podName + " has another uid than spec.boundObjectRef.uid: it was replaced"));
+  if (refs.serviceAccount != route.name)
+    return fail(Error{403, "Forbidden", "pod " + podName + " runs as service account " + refs.serviceAccount + ", not " + route.name, {}});
+  if (std::string node = user.nodeName(); !node.empty() && refs.nodeName != node)
+    return fail(Error{403, "Forbidden", "node \"" + node + "\" may not get tokens for pod " + podName + ", which is not bound to it", {}});
+  std::string token = options_.serviceAccounts->issue({route.ns, route.name, podName, api::stringAt(*pod, "metadata.uid")}, seconds, audience);
+  json::object answer{{"apiVersion", "authentication.k8s.io/v1"},
+                      {"kind", "TokenRequest"},
+                      {"metadata", json::object{{"name", route.name}, {"namespace", route.ns}}},
+                      {"spec", api::valueAt(*body, "spec") ? *api::valueAt(*body, "spec") : json::value(json::object())},
+                      {"status", json::object{{"token", token}, {"expirationTimestamp", api::rfc3339(std::time(nullptr) + seconds)}}}};
+  ex.respond(jsonResponse(201, std::move(answer)));
+}
 
 void ApiServer::serveScale(http::Exchange& ex, const Route& route) {
   const http::Request& req = ex.request();

@@ -71,6 +71,7 @@ class ApiServer {
   void serveResource(http::Exchange& ex, const Route& route, const auth::UserInfo& user);
   void serveWatch(http::Exchange& ex, const Route& route);
   void serveScale(http::Exchange& ex, const Route& route);
+  void serveTokenRequest(http::Exchange& ex, const Route& route, const auth::UserInfo& user);
   void serveNodeStream(http::Exchange& ex, const Route& route);
   void serveNodeProxy(http::Exchange& ex, const std::vector<std::string>& parts);
   void serveMetricsApi(http::Exchange& ex, const std::vector<std::string>& parts);

@@ -155,6 +155,9 @@ Decision Authorizer::node(const UserInfo& user, const std::string& n, const Requ
     return deny(user, r, "no relationship found between node '" + n + "' and this object");
   }
   if (r.apiGroup.empty() && res == "persistentvolumes" && v == "get") return allow();
+  // The node proxy is the Gateway API's controller on every node: it reports the status of the
+  // classes, gateways and routes it serves (as istiod does with its own rights).
+  if (r.apiGroup == "gateway.networking.k8s.io" && r.subresource == "status" && (v == "update" || v == "patch")) return allow();
   return deny(user, r, "");
 }
 

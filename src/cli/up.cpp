@@ -268,7 +268,7 @@ int runServer(const Args& args) {
 int runAgent(const Args& args) {
   prepareProcess();
   auto flags = Flags::parse(args, withFlags(kNodeFlags, {{"data-dir", "d", true}, {"log-level", "", true}, {"server", "", true},
-                                                         {"kubeconfig", "", true}, {"node-lease-duration", "", true}}));
+                                                         {"kubeconfig", "", true}, {"token", "", true}, {"node-lease-duration", "", true}}));
   if (!flags) return fail(flags.error().message);
   if (!flags->positional().empty()) return fail("skiff agent takes no arguments, got \"" + flags->positional()[0] + "\"");
   setLogLevel(*flags);
@@ -285,15 +285,23 @@ int runAgent(const Args& args) {
       return fail("--node-lease-duration takes seconds from 1 to 3600, like 40s");
     options.node.leaseRenewInterval = std::chrono::milliseconds(int64_t(secs * 1000 / 4));
   }
-  if (!flags->has("kubeconfig"))
-    return fail("skiff agent needs credentials: --kubeconfig FILE (a kubeconfig for this node, e.g. one the server's admin wrote)");
-  auto kc = loadKubeconfig(flags->get("kubeconfig"));
-  if (!kc) return fail(kc.error().message);
-  options.api.caPem = kc->caPem;
-  options.api.token = kc->token;
-  options.api.certPem = kc->certPem;
-  options.api.keyPem = kc->keyPem;
-  std::string servers = flags->has("server") ? flags->get("server") : kc->server;
+  std::string servers = flags->get("server");
+  if (flags->has("token")) {
+    // Join with the server's node token: the agent gets its own certificate (server/node_join.h).
+    if (flags->has("kubeconfig")) return fail("give either --token (join as a node) or --kubeconfig, not both");
+    if (servers.empty()) return fail("--token needs --server https://HOST:PORT[,https://HOST2:PORT] (the servers to join)");
+    options.joinToken = flags->get("token");
+  } else if (flags->has("kubeconfig")) {
+    auto kc = loadKubeconfig(flags->get("kubeconfig"));
+    if (!kc) return fail(kc.error().message);
+    options.api.caPem = kc->caPem;
+    options.api.token = kc->token;
+    options.api.certPem = kc->certPem;
+    options.api.keyPem = kc->keyPem;
+    if (servers.empty()) servers = kc->server;
+  } else {
+    return fail("skiff agent needs credentials: --server URL --token TOKEN (the server's DATA/node-token), or --kubeconfig FILE");
+  }
   for (size_t start = 0; start <= servers.size();) {
     size_t comma = servers.find(',', start);
     std::string s = servers.substr(start, comma == std::string::npos ? std::string::npos : comma - start);

@@ -131,7 +131,8 @@ Result<Requeue> CsrController::reconcile(const std::string& name) {
     if (v.signer == kKubeletClientSigner) {
       bool bootstrapper = std::find(v.requesterGroups.begin(), v.requesterGroups.end(), auth::kBootstrappers) != v.requesterGroups.end();
       approve = bootstrapper || v.requester == cn;
-    } else if (v.signer == kKubeletServingSigner && v.requester == cn) {
+    } else if (v.signer == kKubeletServingSigner &&
+               (v.requester == cn || std::find(v.requesterGroups.begin(), v.requesterGroups.end(), auth::kMasters) != v.requesterGroups.end())) {
       std::string nodeName = cn.substr(std::string_view(auth::kNodeUserPrefix).size());
       client::ObjectPtr node = nodes_.get("", nodeName);
       std::set<std::string> known;

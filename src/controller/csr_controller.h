@@ -7,8 +7,9 @@
 //   automatically when a bootstrapper asks (a node joining with its token) or the node itself
 //   (renewal).
 // - kubernetes.io/kubelet-serving: a node server's certificate (same subject, server auth,
-//   DNS names and IPs). Approved automatically only when the node itself asks and every name is
-//   one of its Node's addresses — so a node cannot get a certificate for another's address.
+//   DNS names and IPs). Approved automatically only when the node itself (or an admin: an agent
+//   run with the admin kubeconfig) asks and every name is one of its Node's addresses — so a
+//   node cannot get a certificate for another's address.
 // - kubernetes.io/kube-apiserver-client: client certificates for people and tools; signed once a
 //   human approves (`kubectl certificate approve`), never automatically.
 // Signed certificates last spec.expirationSeconds, at most `maxLifetime` (a year, Kubernetes'

@@ -194,6 +194,9 @@ class Client {
   // caPem non-empty: HTTPS, verifying the server against that CA (or the system's roots when it
   // is kSystemRoots) and the host name. `peer` names the server in messages ("" = the skiff API).
   static constexpr const char* kSystemRoots = "system";
+  // HTTPS that checks nothing about the server: only for answers verified otherwise (a joining
+  // node's discovery, whose cluster-info is checked against its token's signature).
+  static constexpr const char* kUnverified = "unverified";
   Client(std::string host, uint16_t port, std::string bearerToken, std::string caPem = "", std::string peer = "");
   // Presents this certificate (PEM chain and key) in TLS handshakes from now on (mTLS).
   void setClientCertificate(std::string certPem, std::string keyPem);

@@ -17,6 +17,10 @@
 #include "client/event_recorder.h"
 #include "common/files.h"
 #include "common/log.h"
+#include "auth/user.h"
+#include "controller/csr_controller.h"
+#include "pki/pki.h"
+#include "server/node_join.h"
 
 namespace skiff::server {
 namespace json = boost::json;
@@ -126,6 +130,32 @@ void reportClockSkew(client::Client& client, const std::string& nodeName, int64_
   events.flush();
 }
 
+// What the control plane hands this node comes through the API, under the node's identity: the
+// node server's certificate by CSR (kubelet-serving), pods' tokens by TokenRequest; the API
+// server's client certificate towards the node server chains to the cluster CA.
+void handOutThroughTheApi(client::RestClient& client, const std::string& caPem, NodeOptions& node, const std::function<bool()>& stopRequested) {
+  if (node.clientCaPem.empty()) node.clientCaPem = caPem;
+  if (!node.nodeServerCertificate)
+    node.nodeServerCertificate = [&client, caPem, stopRequested](const std::string& name, const std::string& ip) -> Result<pki::Certificate> {
+      std::vector<std::string> hosts{name};
+      if (!ip.empty() && ip != name) hosts.push_back(ip);
+      auto kr = pki::makeCertificateRequest({std::string(auth::kNodeUserPrefix) + name, auth::kNodesGroup, hosts, true, false});
+      if (!kr) return kr.error();
+      auto cert = requestCertificate(client, "node-serving-", kr->requestPem, controller::kKubeletServingSigner,
+                                     {"digital signature", "key encipherment", "server auth"}, std::chrono::seconds(60), stopRequested);
+      if (!cert) return cert.error();
+      return pki::Certificate{*cert, kr->keyPem, caPem};
+    };
+  if (!node.issueToken)
+    node.issueToken = [&client](const std::string& ns, const std::string& sa, const std::string& pod, const std::string& uid, int64_t seconds,
+                                const std::string& audience) -> std::string {
+      auto t = requestServiceAccountToken(client, ns, sa, pod, uid, seconds, audience);
+      if (t) return *t;
+      log::warn("agent", "no service-account token for pod " + ns + "/" + pod + ": " + t.error().message);
+      return "";
+    };
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Agent>> Agent::start(const AgentProcessOptions& options, const std::function<bool()>& stopRequested) {
@@ -139,12 +169,19 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentProcessOptions& options, 
     node.nodeName = host;
   }
   agent->nodeName_ = node.nodeName;
-  if (node.caPem.empty()) node.caPem = options.api.caPem;
-  auto client = client::RestClient::create(options.api);
+  client::RestConfig api = options.api;
+  if (!options.joinToken.empty()) {
+    auto joined = joinCluster({api.servers, options.joinToken, node.dataDir, node.nodeName}, stopRequested);
+    if (!joined) return joined.error();
+    api = std::move(*joined);
+  }
+  if (node.caPem.empty()) node.caPem = api.caPem;
+  auto client = client::RestClient::create(api);
   if (!client) return client.error();
   agent->client_ = std::move(*client);
   int64_t skew = 0;
-  if (Status s = reachServers(*agent->client_, options.api.servers, node.nodeName, stopRequested, skew); !s) return s.error();
+  if (Status s = reachServers(*agent->client_, api.servers, node.nodeName, stopRequested, skew); !s) return s.error();
+  handOutThroughTheApi(*agent->client_, api.caPem, node, stopRequested);
   node.agentId = agentIdentity(node.dataDir);
   if (Status s = checkNameFree(*agent->client_, node.nodeName, node.agentId, stopRequested); !s) return s.error();
   agent->informers_ = std::make_unique<client::InformerSet>(*agent->client_);

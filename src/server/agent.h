@@ -13,7 +13,10 @@ namespace skiff::server {
 
 struct AgentProcessOptions {
   NodeOptions node;
+  // The servers and, unless a join token is given, the credentials (a kubeconfig's).
   client::RestConfig api;
+  // Join with the server's node token (server/node_join.h): the agent gets its own identity.
+  std::string joinToken;
 };
 
 class Agent {

@@ -1,5 +1,7 @@
 #include "server/node.h"
 
+#include "api/selector.h"
+
 #include <unistd.h>
 
 #include <filesystem>
@@ -25,12 +27,14 @@ class NodeImpl final : public Node {
  public:
   ~NodeImpl() override { stop(); }
   Status start(const std::function<bool()>& stopRequested) override {
-    // The port goes on the Node the agent registers, so the server listens first.
+    // The Node comes first: a node server certificate from the CSR API is approved only for the
+    // addresses the Node shows. Its port then goes on the Node.
+    if (Status s = agent_->registerNode(); !s) return s.error();
     if (nodeServer_) {
       if (Status s = nodeServer_->start(); !s) return s.error();
       agent_->publishNodeServer(nodeServer_->port());
+      if (Status s = agent_->registerNode(); !s) return s.error();
     }
-    if (Status s = agent_->registerNode(); !s) return s.error();
     if (network_)
       if (Status s = startPodNetwork(stopRequested); !s) return s.error();
     if (proxy_)
@@ -159,7 +163,9 @@ class NodeImpl final : public Node {
         client,
         proxy::NodeProxyInformers{i("v1", "Service"), i("v1", "Endpoints"), i("v1", "Pod"), i("gateway.networking.k8s.io/v1", "GatewayClass"),
                                   i("gateway.networking.k8s.io/v1", "Gateway"), i("gateway.networking.k8s.io/v1", "HTTPRoute"),
-                                  i("security.istio.io/v1", "AuthorizationPolicy"), i("v1", "Node"), i("v1", "Secret"),
+                                  i("security.istio.io/v1", "AuthorizationPolicy"), i("v1", "Node"),
+                                  // Gateway certificates only: a node may list TLS Secrets, not all (auth/authorizer.h).
+                                  informers.get("v1", "Secret", {"", {}, *api::FieldSelector::parse("type=kubernetes.io/tls")}, "tls"),
                                   i("gateway.networking.k8s.io/v1beta1", "ReferenceGrant"), i("v1", "Namespace"),
                                   i("gateway.networking.k8s.io/v1", "GRPCRoute"), i("gateway.networking.k8s.io/v1", "TLSRoute"),
                                   i("gateway.networking.k8s.io/v1alpha2", "TCPRoute"), i("gateway.networking.k8s.io/v1alpha2", "UDPRoute")},

@@ -200,13 +200,15 @@ cluster_server() {
 hk() { on "$CLUSTER_SERVER_HOST" kubectl "$@"; }
 
 # cluster_agent HOST [flags...]: `skiff agent` for node HOST (the native runtime unless flags
-# name one), its InternalIP the host's address.
+# name one), its InternalIP the host's address, joining with the server's node token (its own
+# certificate through the CSR API, as a real machine joins).
 cluster_agent() {
   local host=$1
   shift
   local runtime=(--runtime native)
   [[ " $* " == *" --runtime "* ]] && runtime=()
-  start_in "$host" "$WORK/$host.log" "$SKIFF" agent --data-dir "$WORK/$host" --kubeconfig "$KUBECONFIG" --node-name "$host" \
+  start_in "$host" "$WORK/$host.log" "$SKIFF" agent --data-dir "$WORK/$host" --server "https://${HOST_IP[$CLUSTER_SERVER_HOST]}:6443" \
+    --token "$(cat "$WORK/$CLUSTER_SERVER_HOST/node-token")" --node-name "$host" \
     --node-ip "${HOST_IP[$host]}" "${runtime[@]}" --mesh-port 0 "$@"
   HOST_PID[$host]=$STARTED_PID
 }

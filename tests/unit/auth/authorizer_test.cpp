@@ -97,6 +97,8 @@ TEST(Authorizer, NodesTouchOnlyTheirOwnAndWhatTheirPodsUse) {
   EXPECT_TRUE(ask(a, n1, "POST", "/apis/certificates.k8s.io/v1/certificatesigningrequests").allowed);
   EXPECT_TRUE(ask(a, n1, "POST", "/api/v1/namespaces/shop/events").allowed);
   EXPECT_FALSE(ask(a, n1, "DELETE", "/api/v1/namespaces/shop").allowed);
+  EXPECT_TRUE(ask(a, n1, "PATCH", "/apis/gateway.networking.k8s.io/v1/gatewayclasses/skiff/status").allowed);
+  EXPECT_FALSE(ask(a, n1, "PATCH", "/apis/gateway.networking.k8s.io/v1/gatewayclasses/skiff").allowed);
   EXPECT_FALSE(ask(a, n1, "GET", "/apis/apps/v1/deployments").allowed);
   // A certificate naming a node without the group is not a node.
   UserInfo impostor{"system:node:n1", {kAuthenticated}, "", ""};
