@@ -1,6 +1,14 @@
 #include "store/etcd/etcd_connection.h"
 
 namespace skiff::store::etcd {
+namespace {
+
+// gRPC takes wall-clock deadlines; skiff counts time on the steady clock.
+std::chrono::system_clock::time_point toWallClock(Clock::time_point t) {
+  return std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::system_clock::duration>(t - Clock::now());
+}
+
+}  // namespace
 
 EtcdConnection::EtcdConnection(const std::vector<std::string>& endpoints) {
   grpc::ChannelArguments args;
@@ -26,6 +34,16 @@ EtcdConnection::EtcdConnection(const std::vector<std::string>& endpoints) {
   }
 }
 
+grpc::Status EtcdConnection::connect(size_t member, Clock::time_point deadline) {
+  Member& m = members_[member];
+  if (m.channel->GetState(true) == GRPC_CHANNEL_READY) return grpc::Status::OK;
+  auto until = std::min(deadline, Clock::now() + std::chrono::seconds(2));
+  if (m.channel->WaitForConnected(toWallClock(until))) return grpc::Status::OK;
+  grpc::Status st(grpc::StatusCode::UNAVAILABLE, "cannot connect to the member at " + m.endpoint);
+  failed(member, st);
+  return st;
+}
+
 void EtcdConnection::failed(size_t member, const grpc::Status& status) {
   if (!outcomeUnknown(status) || members_.size() < 2) return;
   size_t expected = member;
@@ -33,10 +51,7 @@ void EtcdConnection::failed(size_t member, const grpc::Status& status) {
 }
 
 void EtcdConnection::prepare(grpc::ClientContext& context, std::optional<Clock::time_point> deadline) {
-  // gRPC takes wall-clock deadlines; skiff counts time on the steady clock.
-  if (deadline)
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::duration_cast<std::chrono::system_clock::duration>(*deadline - Clock::now()));
+  if (deadline) context.set_deadline(toWallClock(*deadline));
   // etcd's "require leader": a member without a leader refuses at once instead of answering
   // from a stale copy or holding the call (and a watch stream) open.
   context.AddMetadata("hasleader", "true");

@@ -33,6 +33,23 @@ class EtcdConnection {
   pb::Watch::Stub& watch(size_t member) { return *members_[member].watch; }
   // The call through `member` failed the way `status` says: leave that member if it is to blame.
   void failed(size_t member, const grpc::Status& status);
+  // Waits (briefly, within `deadline`) for `member`'s connection. gRPC's synchronous calls fail at
+  // once on a channel that lost its connection, and nothing drives the reconnection then but a
+  // poller every 5 s; waiting here drives it, and a member that cannot be reached soon is left.
+  grpc::Status connect(size_t member, Clock::time_point deadline);
+
+  // One unary KV call on the current member, ending by `deadline`.
+  template <class Request, class Response>
+  grpc::Status call(grpc::Status (pb::KV::Stub::*method)(grpc::ClientContext*, const Request&, Response*), const Request& request,
+                    Response* response, Clock::time_point deadline) {
+    size_t member = current();
+    if (grpc::Status st = connect(member, deadline); !st.ok()) return st;
+    grpc::ClientContext context;
+    prepare(context, deadline);
+    grpc::Status st = (kv(member).*method)(&context, request, response);
+    if (!st.ok()) failed(member, st);
+    return st;
+  }
 
   // Makes `context` ready for a call that must end by `deadline` (none for the watch stream).
   static void prepare(grpc::ClientContext& context, std::optional<Clock::time_point> deadline);

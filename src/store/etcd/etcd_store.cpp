@@ -148,13 +148,9 @@ class EtcdStore final : public Store {
     pb::CompactionRequest req;
     req.set_revision(revision);
     pb::CompactionResponse resp;
-    size_t member = connection_.current();
-    grpc::ClientContext ctx;
-    EtcdConnection::prepare(ctx, Clock::now() + options_.callTimeout);
-    grpc::Status st = connection_.kv(member).Compact(&ctx, req, &resp);
+    grpc::Status st = connection_.call(&pb::KV::Stub::Compact, req, &resp, Clock::now() + options_.callTimeout);
     // OUT_OF_RANGE: etcd is compacted past it already (another server did it).
     if (!st.ok() && st.error_code() != grpc::StatusCode::OUT_OF_RANGE) {
-      connection_.failed(member, st);
       log::warn("store", connection_.error(st, "compact to revision " + std::to_string(revision)).message);
     }
     history_->compact(revision);
@@ -181,15 +177,11 @@ class EtcdStore final : public Store {
   Status read(const pb::RangeRequest& req, pb::RangeResponse& resp, const std::string& doing) {
     auto deadline = Clock::now() + options_.callTimeout;
     for (;;) {
-      size_t member = connection_.current();
-      grpc::ClientContext ctx;
-      EtcdConnection::prepare(ctx, deadline);
-      grpc::Status st = connection_.kv(member).Range(&ctx, req, &resp);
+      grpc::Status st = connection_.call(&pb::KV::Stub::Range, req, &resp, deadline);
       if (st.ok()) {
         noteRevision(resp.header().revision());
         return {};
       }
-      connection_.failed(member, st);
       if (!EtcdConnection::outcomeUnknown(st) || Clock::now() + kRetryPause >= deadline) return connection_.error(st, doing);
       std::this_thread::sleep_for(kRetryPause);
     }
@@ -223,6 +215,7 @@ class EtcdStore final : public Store {
   int64_t sentinelRevision_ = 0;
   bool sentinelKnown_ = false;
   uint64_t writeSeq_ = 0;
+  grpc::Status lastFailure_;  // why the sentinel could not be read, for the start's message
 
   std::mutex stopMutex_;
   std::condition_variable stopCv_;
@@ -334,13 +327,9 @@ Result<Outcome> EtcdStore::commit(pb::TxnRequest txn, const std::string& key, Cl
   bool maybeSent = false;
   grpc::Status last;
   while (Clock::now() < deadline && !stopping()) {
-    size_t member = connection_.current();
-    grpc::ClientContext ctx;
-    EtcdConnection::prepare(ctx, std::min(deadline, Clock::now() + options_.callTimeout));
     pb::TxnResponse resp;
-    last = connection_.kv(member).Txn(&ctx, txn, &resp);
+    last = connection_.call(&pb::KV::Stub::Txn, txn, &resp, std::min(deadline, Clock::now() + options_.callTimeout));
     if (!last.ok()) {
-      connection_.failed(member, last);
       if (!EtcdConnection::outcomeUnknown(last)) return connection_.error(last, "write " + key);
       maybeSent = true;
       std::this_thread::sleep_for(kRetryPause);
@@ -404,13 +393,9 @@ Result<std::optional<pb::KeyValue>> EtcdStore::readAt(const std::string& key, in
   req.set_key(key);
   req.set_revision(revision);
   for (;;) {
-    size_t member = connection_.current();
-    grpc::ClientContext ctx;
-    EtcdConnection::prepare(ctx, deadline);
     pb::RangeResponse resp;
-    grpc::Status st = connection_.kv(member).Range(&ctx, req, &resp);
+    grpc::Status st = connection_.call(&pb::KV::Stub::Range, req, &resp, deadline);
     if (st.ok()) return resp.kvs().empty() ? std::optional<pb::KeyValue>() : std::optional<pb::KeyValue>(resp.kvs(0));
-    connection_.failed(member, st);
     if (!EtcdConnection::outcomeUnknown(st) || Clock::now() + kRetryPause >= deadline)
       return connection_.error(st, "tell whether a write whose answer was lost applied (reading " + key + " at revision " +
                                        std::to_string(revision) + ")");
@@ -422,11 +407,8 @@ Status EtcdStore::readSentinel(Clock::time_point deadline, int64_t* headerRevisi
   pb::RangeRequest req;
   req.set_key(sentinelKey_);
   for (;;) {
-    size_t member = connection_.current();
-    grpc::ClientContext ctx;
-    EtcdConnection::prepare(ctx, deadline);
     pb::RangeResponse resp;
-    grpc::Status st = connection_.kv(member).Range(&ctx, req, &resp);
+    grpc::Status st = connection_.call(&pb::KV::Stub::Range, req, &resp, deadline);
     if (st.ok()) {
       noteRevision(resp.header().revision());
       sentinelRevision_ = resp.kvs().empty() ? 0 : resp.kvs(0).mod_revision();
@@ -434,9 +416,10 @@ Status EtcdStore::readSentinel(Clock::time_point deadline, int64_t* headerRevisi
       if (headerRevision) *headerRevision = resp.header().revision();
       return {};
     }
-    connection_.failed(member, st);
-    if (!EtcdConnection::outcomeUnknown(st) || Clock::now() + kRetryPause >= deadline)
+    if (!EtcdConnection::outcomeUnknown(st) || Clock::now() + kRetryPause >= deadline) {
+      lastFailure_ = st;
       return connection_.error(st, "read the store's revision");
+    }
     std::this_thread::sleep_for(kRetryPause);
   }
 }
@@ -468,8 +451,8 @@ Status EtcdStore::start() {
   {
     std::lock_guard lock(writeMutex_);
     if (Status s = readSentinel(Clock::now() + options_.callTimeout, &header); !s)
-      return Error::unavailable("cannot reach etcd at " + connection_.endpoints() + ": " + s.error().message +
-                                "; is it running? (--store etcd://HOST:PORT,... names its members' client URLs)");
+      return Error::unavailable("cannot reach etcd at " + connection_.endpoints() + ": " + lastFailure_.error_message() +
+                                "; is it running? (--store etcd://HOST:PORT,... names the members' client URLs)");
     if (sentinelRevision_ != header) {
       if (sentinelRevision_ == 0 && header > 1)
         log::warn("store", "etcd at " + connection_.endpoints() + " already holds other data (revision " + std::to_string(header) +
@@ -504,12 +487,22 @@ Status EtcdStore::start() {
 
 void EtcdStore::streamLoop(int64_t next) {
   bool delivered = false;  // before the first catch-up, nothing older was promised to anyone
+  bool broken = false;     // said once per outage, not at every retry
   auto backoff = std::chrono::milliseconds(100);
+  auto lost = [&](const std::string& why) {
+    if (!broken) log::warn("store", "etcd watch stream (" + connection_.endpoints() + "): " + why + "; resuming at revision " + std::to_string(next));
+    else log::debug("store", "etcd watch stream: " + why);
+    broken = true;
+  };
   const std::string root = options_.prefix + "/";
   while (!stopping()) {
+    size_t member = connection_.current();
+    if (grpc::Status st = connection_.connect(member, Clock::now() + options_.callTimeout); !st.ok()) {
+      lost(st.error_message());
+      continue;  // connect() waited; the next member is tried at once
+    }
     grpc::ClientContext ctx;
     EtcdConnection::prepare(ctx, std::nullopt);
-    size_t member = connection_.current();
     {
       std::lock_guard lock(stopMutex_);
       if (stopping_) break;
@@ -546,6 +539,8 @@ void EtcdStore::streamLoop(int64_t next) {
         }
         if (resp.created()) {
           backoff = std::chrono::milliseconds(100);
+          if (broken) log::info("store", "etcd watch stream resumed at revision " + std::to_string(next));
+          broken = false;
           continue;
         }
         next = deliver(resp, next);
@@ -564,7 +559,7 @@ void EtcdStore::streamLoop(int64_t next) {
       connection_.failed(member, st);
       why = st.error_message().empty() ? "stream closed" : st.error_message();
     }
-    log::warn("store", "etcd watch stream (" + connection_.endpoints() + "): " + why + "; resuming at revision " + std::to_string(next));
+    lost(why);
     std::unique_lock lock(stopMutex_);
     stopCv_.wait_for(lock, backoff, [&] { return stopping_; });
     backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));

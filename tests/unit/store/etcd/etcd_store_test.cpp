@@ -194,6 +194,9 @@ TEST_F(EtcdStoreTest, EtcdGoingAwayMidRunFailsReadsAndWritesWithAReason) {
   auto s = openEtcdStore(options);
   ASSERT_TRUE(s.ok()) << s.error().message;
   auto& store = **s;
+  Collector watched;
+  auto w = store.watch("/", store.revision(), watched.callback());
+  ASSERT_TRUE(w.ok());
   ASSERT_TRUE(store.create("/a", value("1")).ok());
   etcd.kill(0);
   auto got = store.get("/a");
@@ -206,6 +209,18 @@ TEST_F(EtcdStoreTest, EtcdGoingAwayMidRunFailsReadsAndWritesWithAReason) {
   ASSERT_FALSE(written.ok());
   EXPECT_EQ(written.error().code, 503);
   EXPECT_NE(written.error().message.find("etcd at 127.0.0.1:"), std::string::npos) << written.error().message;
+  // etcd back (same data): the store goes on, and the watch resumes where it stopped.
+  etcd.restart(0);
+  ASSERT_TRUE(etcd.waitHealthy());
+  Result<KeyValue> again = Error::unavailable("not tried");
+  for (int i = 0; i < 50 && !again.ok(); ++i) again = store.create("/c", revisioned());
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(*again->value, std::to_string(again->modRevision));
+  ASSERT_TRUE(watched.waitFor(2));
+  auto events = watched.snapshot();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kv.key, "/a");
+  EXPECT_EQ(events[1].kv.key, "/c");
 }
 
 TEST_F(EtcdStoreTest, OneServerCompactsEtcdPerInterval) {
