@@ -22,6 +22,12 @@ Error notFound(const api::ResourceType& type, const std::string& name) {
   return e;
 }
 
+// A read that found nothing is the API's NotFound; a store that could not answer (etcd out of
+// reach) stays what it is, so the client gets 503 with the reason instead of a false 404.
+Error storeMiss(const Error& error, const api::ResourceType& type, const std::string& name) {
+  return error.code == 404 ? notFound(type, name) : error;
+}
+
 Result<json::value> parseStored(const store::KeyValue& kv) {
   auto v = api::decodeJson(*kv.value);
   if (!v) return Error::internal("stored object " + kv.key + " is not valid JSON: " + v.error().message);
@@ -60,7 +66,7 @@ Status Registry::checkNamespace(const api::ResourceType& type, const std::string
   if (ns.empty()) return Error::badRequest("the namespace of the object is required for " + type.plural);
   const api::ResourceType* nsType = api::findByKind("v1", "Namespace");
   auto kv = store_.get(nsType->storageKey("", ns));
-  if (!kv) return notFound(*nsType, ns);
+  if (!kv) return storeMiss(kv.error(), *nsType, ns);
   auto obj = parseStored(*kv);
   if (obj && api::valueAt(*obj, "metadata.deletionTimestamp"))
     return Error::forbidden(type.plural + " is forbidden: unable to create new content in namespace " + ns +
@@ -194,7 +200,7 @@ Result<json::value> Registry::create(const api::ResourceType& type, const std::s
 
 Result<json::value> Registry::get(const api::ResourceType& type, const std::string& ns, const std::string& name) {
   auto kv = store_.get(type.storageKey(ns, name));
-  if (!kv) return notFound(type, name);
+  if (!kv) return storeMiss(kv.error(), type, name);
   return parseStored(*kv);
 }
 
@@ -234,7 +240,9 @@ Result<ListResult> Registry::list(const api::ResourceType& type, const std::stri
     size_t batch = options.limit ? std::max<size_t>(options.limit, 256) : 0;
     std::string cursor = startAfter;
     while (true) {
-      store::RangeResult r = store_.range(prefix, cursor, filtering ? batch : options.limit);
+      auto ranged = store_.range(prefix, cursor, filtering ? batch : options.limit);
+      if (!ranged) return ranged.error();
+      store::RangeResult& r = *ranged;
       if (!out.revision) out.revision = r.revision;
       for (auto& kv : r.items) {
         cursor = kv.key;
@@ -295,7 +303,7 @@ Result<json::value> Registry::updateWith(const api::ResourceType& type, const st
   std::string key = type.storageKey(ns, name);
   for (int attempt = 0;; ++attempt) {
     auto kv = store_.get(key);
-    if (!kv) return notFound(type, name);
+    if (!kv) return storeMiss(kv.error(), type, name);
     auto current = parseStored(*kv);
     if (!current) return current.error();
     auto next = mutate(*current);
@@ -439,7 +447,7 @@ Result<json::value> Registry::remove(const api::ResourceType& type, const std::s
   std::string key = type.storageKey(ns, name);
   for (int attempt = 0; attempt < 16; ++attempt) {
     auto kv = store_.get(key);
-    if (!kv) return notFound(type, name);
+    if (!kv) return storeMiss(kv.error(), type, name);
     auto current = parseStored(*kv);
     if (!current) return current.error();
     if (!options.preconditionUid.empty() && options.preconditionUid != api::stringAt(*current, "metadata.uid"))
@@ -526,10 +534,11 @@ Result<std::unique_ptr<store::Watch>> Registry::watch(const api::ResourceType& t
   int64_t from = afterRevision;
   if (from == 0) {
     // "Most recent": the current state as ADDED events, then changes after it.
-    store::RangeResult r = store_.range(prefix, "", 0);
-    for (auto& kv : r.items)
+    auto r = store_.range(prefix, "", 0);
+    if (!r) return r.error();
+    for (auto& kv : r->items)
       if (!filtering || matches(kv.value)) sink(WatchEvent{"ADDED", nullptr, kv.modRevision, kv.value});
-    from = r.revision;
+    from = r->revision;
   }
   if (startRevision) *startRevision = from;
   auto deletions = deletions_;

@@ -127,6 +127,10 @@ Status nodeIpamFrom(const Flags& flags, server::PlatformOptions& options) {
 // Flags of the processes that serve the API (`skiff up`, `skiff server`).
 Status platformOptionsFrom(const Flags& flags, server::PlatformOptions& options) {
   options.dataDir = flags.get("data-dir", ".skiff");
+  options.storeUrl = flags.get("store");
+  if (flags.has("store") && !options.storeUrl.starts_with("etcd://"))
+    return Error::badRequest("--store takes etcd://HOST:PORT[,HOST:PORT...][/PREFIX] (several servers on one etcd cluster), not \"" +
+                             options.storeUrl + "\"; without --store the store is SQLite in --data-dir");
   auto hp = http::parseHostPort(flags.get("listen", "127.0.0.1:6443"), 6443);
   if (!hp) return hp.error();
   options.listenHost = hp->first;
@@ -171,7 +175,8 @@ Status platformOptionsFrom(const Flags& flags, server::PlatformOptions& options)
 const std::vector<FlagSpec> kPlatformFlags = {{"data-dir", "d", true},      {"listen", "", true},       {"log-level", "", true},
                                               {"simulated-nodes", "", true}, {"node-monitor-grace-period", "", true},
                                               {"no-controllers", "", false}, {"service-cidr", "", true}, {"otlp-endpoint", "", true},
-                                              {"advertise-address", "", true}, {"cluster-cidr", "", true}, {"node-cidr-mask-size", "", true}};
+                                              {"advertise-address", "", true}, {"cluster-cidr", "", true}, {"node-cidr-mask-size", "", true},
+                                              {"store", "", true}};
 
 // SIGINT/SIGTERM, blocked before any thread starts so only wait() receives them.
 class StopSignals {

@@ -41,7 +41,8 @@
 #include "console/console.h"
 #include "observe/otlp.h"
 #include "pki/pki.h"
-#include "store/sqlite/sqlite_store.h"
+#include "server/cluster_secrets.h"
+#include "store/open_store.h"
 
 namespace skiff::server {
 namespace fs = std::filesystem;
@@ -252,12 +253,24 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   if (Status s = makePrivateDir(options.dataDir); !s) return s.error();
   auto p = std::make_unique<PlatformImpl>();
   if (Status s = p->lock_.acquire(options.dataDir); !s) return s.error();
+  auto store = store::openStore(options.storeUrl, options.dataDir);
+  if (!store) return store.error();
+  p->store_ = std::move(store->store);
+  log::info("platform", "store: " + store->description);
+  if (store->shared) {
+    // Every server on this store must sign and accept the same certificates and tokens.
+    auto makeSecrets = [&]() -> Status {
+      if (auto ca = pki::CertificateAuthority::open(options.dataDir + "/tls"); !ca) return ca.error();
+      if (auto sa = apiserver::ServiceAccountTokens::open(options.dataDir); !sa) return sa.error();
+      if (auto t = loadOrCreateToken(options.dataDir); !t) return t.error();
+      return {};
+    };
+    if (Status s = shareClusterSecrets(*p->store_, options.dataDir, makeSecrets); !s)
+      return Error::unavailable("cannot share the cluster's CA, service-account key and token through the store: " + s.error().message);
+  }
   auto token = loadOrCreateToken(options.dataDir);
   if (!token) return token.error();
   p->token_ = *token;
-  auto store = store::openSqliteStore({options.dataDir + "/store.db"});
-  if (!store) return store.error();
-  p->store_ = std::move(*store);
   // Pods in their own network namespaces reach cluster IPs through the node; loopback addresses
   // would be their own. Shared-host-network pods (process runtime) use loopback ones.
   std::string effectiveRuntime = options.node.runtime.empty() ? (geteuid() == 0 ? "native" : "process") : options.node.runtime;

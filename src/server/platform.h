@@ -15,6 +15,7 @@ namespace skiff::server {
 
 struct PlatformOptions {
   std::string dataDir = ".skiff";
+  std::string storeUrl;  // --store: "" is SQLite in dataDir; etcd://HOST:PORT,... is shared by several servers
   std::string listenHost = "127.0.0.1";
   uint16_t listenPort = 6443;
   std::string advertiseAddress;  // what pods and nodes reach this server at; default: listen or default-route address

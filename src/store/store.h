@@ -10,7 +10,8 @@
 // handed the revision the write will get.
 //
 // Threading: every method is safe to call from any thread. Watch callbacks run on the store's
-// commit thread: they must be quick and must not call back into the store.
+// delivery thread (SQLite: its commit thread; etcd: its watch stream's): they must be quick and
+// must not call back into the store. A write returns after its event reached the callbacks.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -65,9 +66,9 @@ class Store {
 
   virtual Result<KeyValue> get(std::string_view key) = 0;
   // Keys with `prefix`, in key order, strictly after `startAfter` (empty = from the start).
-  // limit 0 means no limit.
-  virtual RangeResult range(std::string_view prefix, std::string_view startAfter, size_t limit) = 0;
-  virtual size_t count(std::string_view prefix) = 0;
+  // limit 0 means no limit. Reads fail (Unavailable) only when the store cannot be reached.
+  virtual Result<RangeResult> range(std::string_view prefix, std::string_view startAfter, size_t limit) = 0;
+  virtual Result<size_t> count(std::string_view prefix) = 0;
 
   // Fails with AlreadyExists when the key exists.
   virtual Result<KeyValue> create(std::string key, ValueBuilder build) = 0;

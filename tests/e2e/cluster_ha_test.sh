@@ -50,9 +50,16 @@ check "a write through one server is read through the other" contains "$out" "ma
 leader() { KUBECONFIG=$KC0 kubectl get lease -n kube-system skiff-controller-manager -o jsonpath='{.spec.holderIdentity}' 2>/dev/null; }
 check "one server leads the controllers" wait_for "a leader" 10 test -n "$(leader)"
 
-# A node, with both servers listed.
+# The leader is the server whose log says the holder's identity leads.
+holder=$(leader)
+lead=0
+grep -q "$holder now leads" "$WORK/server1.log" && lead=1
+other=$((1 - lead))
+
+# A node, with both servers listed, the leader first (so killing it makes the node fail over).
 S0=$(awk '/server:/{print $2}' "$KC0") S1=$(awk '/server:/{print $2}' "$KC1")
-"$SKIFF" agent --data-dir "$WORK/agent" --kubeconfig "$KC0" --server "$S0,$S1" --node-name ha-node --runtime process --mesh-port 0 \
+SERVER_URLS=("$S0" "$S1")
+"$SKIFF" agent --data-dir "$WORK/agent" --kubeconfig "$KC0" --server "${SERVER_URLS[$lead]},${SERVER_URLS[$other]}" --node-name ha-node --runtime process --mesh-port 0 \
   --node-lease-duration 2s >"$WORK/agent.log" 2>&1 &
 AGENT_PID=$!
 check "the node joins" wait_for "node ready" 20 bash -c "KUBECONFIG=$KC0 kubectl get node ha-node --no-headers | grep -q ' Ready '"
@@ -61,18 +68,16 @@ running() { [ "$(KUBECONFIG=$1 kubectl get pods -l app=web --no-headers 2>/dev/n
 check "a deployment runs" wait_for "web running" 30 running "$KC0" 1
 
 # --- kill -9 the leading server -------------------------------------------------------------------
-holder=$(leader)
-# The leader is the server whose log says the holder's identity leads.
-lead=0
-grep -q "$holder now leads" "$WORK/server1.log" && lead=1
-other=$((1 - lead))
 kill -9 "${SERVERS[$lead]}"; wait "${SERVERS[$lead]}" 2>/dev/null || true
 KC=$WORK/server$other/kubeconfig
-check "kubectl keeps working against the other server" KUBECONFIG=$KC kubectl get nodes
+renewed_at_kill=$(KUBECONFIG=$KC kubectl get lease -n kube-node-lease ha-node -o jsonpath='{.spec.renewTime}' 2>/dev/null || true)
+check "kubectl keeps working against the other server" env KUBECONFIG="$KC" kubectl get nodes
 check "the other server takes the controller Lease" wait_for "new leader" 15 bash -c "KUBECONFIG=$KC kubectl get lease -n kube-system skiff-controller-manager -o jsonpath='{.spec.holderIdentity}' | grep -v '^$holder\$'"
 KUBECONFIG=$KC kubectl scale deployment web --replicas=3 >/dev/null
 check "a scale-up issued after the kill completes" wait_for "three running" 30 running "$KC" 3
-check "the node fails over to the surviving server" wait_for "agent moved" 20 grep -q "now talking to" "$WORK/agent.log"
+# The node's heartbeat (its Lease) goes on through the surviving server, the only one left.
+check "the node fails over to the surviving server" wait_for "node lease renewed" 20 bash -c "[ \"\$(KUBECONFIG=$KC kubectl get lease -n kube-node-lease ha-node -o jsonpath='{.spec.renewTime}')\" != '$renewed_at_kill' ]"
+check "the node stays Ready" bash -c "KUBECONFIG=$KC kubectl get node ha-node --no-headers | grep -q ' Ready '"
 
 # --- kill -9 an etcd member during a stream of writes --------------------------------------------
 acked="$WORK/acked"
@@ -82,7 +87,13 @@ acked="$WORK/acked"
   done ) &
 WRITER=$!
 sleep 2
-kill -9 "${ETCD_PIDS[1]}"; wait "${ETCD_PIDS[1]}" 2>/dev/null || true
+# The member that leads etcd now: its death costs an election as well as a connection.
+victim=1
+status=$(etcdctl --endpoints "$ENDPOINTS" endpoint status -w json 2>/dev/null || true)
+for i in 0 1 2; do
+  [ "$(jq -r ".[] | select(.Endpoint == \"127.0.0.1:${CLIENT[$i]}\") | (.Status.header.member_id == .Status.leader)" <<<"$status" 2>/dev/null)" = true ] && victim=$i
+done
+kill -9 "${ETCD_PIDS[$victim]}"; wait "${ETCD_PIDS[$victim]}" 2>/dev/null || true
 wait "$WRITER"
 n=$(wc -l <"$acked")
 check "writes kept being acknowledged with a member down" test "$n" -gt 100

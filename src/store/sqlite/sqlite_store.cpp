@@ -145,7 +145,7 @@ class SqliteStore final : public Store {
     return toKeyValue(it->first, it->second);
   }
 
-  RangeResult range(std::string_view prefix, std::string_view startAfter, size_t limit) override {
+  Result<RangeResult> range(std::string_view prefix, std::string_view startAfter, size_t limit) override {
     RangeResult out;
     std::shared_lock lock(indexMutex_);
     out.revision = revision_;
@@ -161,7 +161,7 @@ class SqliteStore final : public Store {
     return out;
   }
 
-  size_t count(std::string_view prefix) override {
+  Result<size_t> count(std::string_view prefix) override {
     std::shared_lock lock(indexMutex_);
     size_t n = 0;
     for (auto it = index_.lower_bound(std::string(prefix));

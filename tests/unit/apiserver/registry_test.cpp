@@ -7,7 +7,9 @@
 
 #include "api/codec.h"
 #include "api/object.h"
+#include "store/etcd/etcd_store.h"
 #include "store/sqlite/sqlite_store.h"
+#include "../store/etcd_cluster.h"
 
 namespace skiff::apiserver {
 namespace fs = std::filesystem;
@@ -229,6 +231,36 @@ TEST_F(RegistryTest, SecretStringDataIsEncoded) {
   EXPECT_EQ(s->at_pointer("/data/password"), json::value("aHVudGVyMg=="));
   EXPECT_EQ(s->get_object().count("stringData"), 0u);
   EXPECT_EQ(s->at_pointer("/type"), json::value("Opaque"));
+}
+
+
+// The Registry on the etcd store, with etcd gone: reads and writes fail with 503 and etcd's
+// reason, not a false NotFound or an empty list (which an informer would take for "all deleted").
+TEST(RegistryOnEtcd, AStoreOutOfReachIsUnavailableNotNotFound) {
+  if (!store::testing::EtcdCluster::available()) GTEST_SKIP() << "etcd is not installed";
+  store::testing::EtcdCluster etcd(1);
+  ASSERT_TRUE(etcd.start());
+  store::EtcdOptions options = etcd.options("/skiff");
+  options.callTimeout = std::chrono::milliseconds(500);
+  auto s = store::openEtcdStore(options);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  Registry registry(**s);
+  ASSERT_TRUE(registry.bootstrap().ok());
+  const api::ResourceType& cm = *api::findByKind("v1", "ConfigMap");
+  ASSERT_TRUE(registry.create(cm, "default", json::parse(R"({"metadata":{"name":"a"},"data":{"k":"v"}})")).ok());
+  auto listed = registry.list(cm, "default", ListOptions{});
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->items.size(), 1u);
+  etcd.kill(0);
+  auto got = registry.get(cm, "default", "a");
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().code, 503) << got.error().message;
+  auto list = registry.list(cm, "default", ListOptions{});
+  ASSERT_FALSE(list.ok());
+  EXPECT_EQ(list.error().code, 503);
+  auto update = registry.patch(cm, "default", "a", PatchType::Merge, json::parse(R"({"data":{"k":"w"}})"), "");
+  ASSERT_FALSE(update.ok());
+  EXPECT_EQ(update.error().code, 503);
 }
 
 }  // namespace skiff::apiserver
