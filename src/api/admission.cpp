@@ -5,6 +5,8 @@
 #include <set>
 
 #include "api/cron.h"
+#include "api/custom_resource_definition.h"
+#include "api/structural_schema.h"
 #include "common/base64.h"
 #include "api/gateway_api.h"
 #include "api/traffic_policy.h"
@@ -125,6 +127,14 @@ void defaultTemplate(json::object& spec) {
 
 void applyDefaults(const ResourceType& type, json::value& object) {
   if (!object.is_object()) return;
+  if (type.custom) {  // a custom kind: the `default`s of its schema
+    if (type.custom->schema) applySchemaDefaults(*type.custom->schema, object);
+    return;
+  }
+  if (type.builtin("CustomResourceDefinition")) {
+    defaultCustomResourceDefinition(object);
+    return;
+  }
   auto& o = object.get_object();
   const std::string& k = type.kind;
   if (k == "PersistentVolumeClaim") {
@@ -389,7 +399,7 @@ void validateMeta(const ResourceType& type, const json::value& obj, Errors& e, c
     if (name.empty()) {
       e.required("metadata.name");
     } else {
-      bool labelOnly = type.kind == "Namespace" || type.kind == "Service";
+      bool labelOnly = type.builtin("Namespace") || type.builtin("Service");
       if (labelOnly ? !isDns1123Label(name) : !isDns1123Subdomain(name))
         e.invalid("metadata.name", json::string(name), labelOnly ? kDns1123LabelMsg : kDns1123SubdomainMsg);
     }
@@ -759,6 +769,15 @@ static void validateCertificateSigningRequest(const json::value& object, const j
 std::vector<FieldCause> validateObject(const ResourceType& type, const json::value& object, const json::value* old) {
   Errors e;
   validateMeta(type, object, e);
+  if (type.custom) {  // a custom kind: its structural schema's value validations
+    if (type.custom->schema)
+      for (auto& c : validateValue(*type.custom->schema, object)) e.list.push_back(std::move(c));
+    return e.list;
+  }
+  if (type.builtin("CustomResourceDefinition")) {
+    for (auto& c : validateCustomResourceDefinition(object)) e.list.push_back(std::move(c));
+    return e.list;
+  }
   const std::string& k = type.kind;
   if (k == "Pod") {
     if (const json::object* spec = objAt(object, "spec")) validatePodSpec(*spec, "spec", e);
@@ -955,7 +974,8 @@ std::vector<FieldCause> validateObject(const ResourceType& type, const json::val
 }
 
 Error invalidObject(const ResourceType& type, const std::string& name, std::vector<FieldCause> causes) {
-  std::string msg = type.kind + " " + quote(name) + " is invalid: ";
+  // Custom kinds are named with their group, as Kubernetes names them (CronTab.stable.example.com).
+  std::string msg = (type.custom ? type.kind + "." + type.group : type.kind) + " " + quote(name) + " is invalid: ";
   auto one = [](const FieldCause& c) { return c.field + ": " + c.message; };
   if (causes.size() == 1) {
     msg += one(causes[0]);

@@ -111,6 +111,7 @@ json::value hpaToV1(json::value object) {
 }  // namespace
 
 const ResourceType* storedVersionOf(const ResourceType& served) {
+  if (served.custom) return served.custom->storedAs;  // conversion None: only apiVersion differs
   if (served.group == "autoscaling" && served.version == "v1") return findByKind("autoscaling/v2", served.kind);
   if (served.group == "gateway.networking.k8s.io" && served.version == "v1alpha2" && served.kind == "TLSRoute")
     return findByKind("gateway.networking.k8s.io/v1", served.kind);
@@ -121,7 +122,7 @@ const ResourceType* storedVersionOf(const ResourceType& served) {
 json::value convertToStored(const ResourceType& served, json::value object) {
   const ResourceType* stored = object.is_object() ? storedVersionOf(served) : nullptr;
   if (!stored) return object;
-  if (served.kind == "TLSRoute") {
+  if (served.custom || served.kind == "TLSRoute") {
     object.as_object()["apiVersion"] = stored->group + "/" + stored->version;
     return object;
   }
@@ -130,7 +131,7 @@ json::value convertToStored(const ResourceType& served, json::value object) {
 
 json::value convertFromStored(const ResourceType& served, json::value object) {
   if (!object.is_object() || !storedVersionOf(served)) return object;
-  if (served.kind == "TLSRoute") {
+  if (served.custom || served.kind == "TLSRoute") {
     object.as_object()["apiVersion"] = served.group + "/" + served.version;
     return object;
   }

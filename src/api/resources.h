@@ -1,10 +1,32 @@
 // The kinds skiff serves: group, version, names, scope and subresources, as discovery reports them.
 #pragma once
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <boost/json/fwd.hpp>
+
 namespace skiff::api {
+
+struct StructuralSchema;
+struct ResourceType;
+
+// additionalPrinterColumns of a CustomResourceDefinition version.
+struct PrinterColumn {
+  std::string name, type, format, description, jsonPath;
+  int priority = 0;
+};
+
+// What a CustomResourceDefinition version adds to its ResourceType.
+struct CustomKind {
+  std::string definition;  // the CustomResourceDefinition's name (<plural>.<group>)
+  std::shared_ptr<const StructuralSchema> schema;
+  std::shared_ptr<const boost::json::value> openApiSchema;  // as written in the definition (for OpenAPI, explain)
+  std::vector<PrinterColumn> columns;
+  std::string specReplicasPath, statusReplicasPath, labelSelectorPath;  // scale subresource
+  const ResourceType* storedAs = nullptr;  // the storage version's type, when this version is not it
+};
 
 struct ResourceType {
   std::string group;     // "" for the core group
@@ -17,7 +39,10 @@ struct ResourceType {
   bool hasScale = false;   // scale subresource
   std::vector<std::string> shortNames;
   std::vector<std::string> categories;
+  std::shared_ptr<const CustomKind> custom;  // null for the built-in kinds
 
+  // A built-in kind (a custom kind may reuse a built-in's name in its own group: Knative's Service).
+  bool builtin(std::string_view k) const { return !custom && kind == k; }
   std::string apiVersion() const { return group.empty() ? version : group + "/" + version; }
   std::string listKind() const { return kind + "List"; }
   // Storage key prefix for the whole resource: /registry/<group>/<plural>/

@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "api/object.h"
+#include "api/structural_schema.h"
 
 namespace skiff::api {
 namespace json = boost::json;
@@ -402,10 +403,44 @@ void fillCells(const ResourceType& type, const json::value& o, json::array& cell
   }
 }
 
+// A custom kind's cells: Name, then its additionalPrinterColumns (Kubernetes' default when it
+// lists none is one Age column). Dates show as ages, as kubectl prints them.
+void fillCustomCells(const CustomKind& custom, const json::value& o, json::array& cells) {
+  cells.emplace_back(stringAt(o, "metadata.name"));
+  if (custom.columns.empty()) {
+    cells.emplace_back(age(o));
+    return;
+  }
+  for (const auto& c : custom.columns) {
+    const json::value* v = valueAtJsonPath(o, c.jsonPath);
+    if (!v || v->is_null()) {
+      cells.emplace_back(nullptr);
+    } else if (c.type == "date" && v->is_string()) {
+      int64_t t = parseRfc3339(v->get_string());
+      cells.emplace_back(t < 0 ? std::string(v->get_string()) : humanDuration(int64_t(std::time(nullptr)) - t));
+    } else if (c.type == "string" && !v->is_string()) {
+      cells.emplace_back(json::serialize(*v));
+    } else {
+      cells.push_back(*v);
+    }
+  }
+}
+
 }  // namespace
 
 json::array tableColumns(const ResourceType& type) {
   json::array out;
+  if (type.custom) {
+    out.push_back(json::object{{"name", "Name"}, {"type", "string"}, {"format", "name"},
+                               {"description", "Name must be unique within a namespace."}, {"priority", 0}});
+    if (type.custom->columns.empty())
+      out.push_back(json::object{{"name", "Age"}, {"type", "date"}, {"format", ""},
+                                 {"description", "CreationTimestamp of the object."}, {"priority", 0}});
+    for (const auto& c : type.custom->columns)
+      out.push_back(json::object{{"name", c.name}, {"type", c.type}, {"format", c.format},
+                                 {"description", c.description}, {"priority", c.priority}});
+    return out;
+  }
   for (const auto& c : columnsFor(type.kind))
     out.push_back(json::object{{"name", c.name}, {"type", c.type}, {"format", c.format},
                                {"description", std::string(c.name) + " of the " + type.singular},
@@ -415,7 +450,8 @@ json::array tableColumns(const ResourceType& type) {
 
 json::object tableRow(const ResourceType& type, const json::value& object, TableObject include) {
   json::array cells;
-  fillCells(type, object, cells);
+  if (type.custom) fillCustomCells(*type.custom, object, cells);
+  else fillCells(type, object, cells);
   json::object row{{"cells", std::move(cells)}};
   if (include == TableObject::Object) {
     row["object"] = object;
@@ -432,7 +468,7 @@ json::object makeTable(const ResourceType& type, const std::vector<json::value>&
   json::array rows;
   std::vector<const json::value*> ordered;
   for (const auto& o : objects) ordered.push_back(&o);
-  if (type.kind == "Event")  // oldest first, as `kubectl get events` reads best
+  if (type.builtin("Event"))  // oldest first, as `kubectl get events` reads best
     std::stable_sort(ordered.begin(), ordered.end(), [](const json::value* a, const json::value* b) {
       return stringAt(*a, "lastTimestamp") < stringAt(*b, "lastTimestamp");
     });

@@ -26,6 +26,7 @@
 #include "api/codec.h"
 #include "api/conversion.h"
 #include "api/object.h"
+#include "api/structural_schema.h"
 #include "api/table.h"
 #include "observe/metrics.h"
 #include "api/admission.h"
@@ -69,6 +70,24 @@ api::TableObject includeObject(const http::Request& req) {
   if (v == "None") return api::TableObject::None;
   if (v == "Object") return api::TableObject::Object;
   return api::TableObject::Metadata;
+}
+
+// Every served kind: the built-in table, then the custom kinds definitions add.
+std::vector<const api::ResourceType*> servedTypes(const CustomResources* custom) {
+  std::vector<const api::ResourceType*> out;
+  for (const auto& t : api::builtinResources()) out.push_back(&t);
+  if (custom)
+    for (const api::ResourceType* t : custom->served()) out.push_back(t);
+  return out;
+}
+
+// Every group/version served, core first, in the order of servedTypes.
+std::vector<api::GroupVersion> servedGroupVersions(const CustomResources* custom) {
+  std::vector<api::GroupVersion> out;
+  for (const api::ResourceType* t : servedTypes(custom))
+    if (std::none_of(out.begin(), out.end(), [&](const api::GroupVersion& gv) { return gv.group == t->group && gv.version == t->version; }))
+      out.push_back({t->group, t->version});
+  return out;
 }
 
 json::array verbsFor(bool subresource) {
@@ -117,8 +136,8 @@ std::vector<std::string> splitPath(std::string_view path) {
 }
 
 // Resolves /api/v1/... and /apis/<group>/<version>/... to a resource route.
-Result<bool> parseResourcePath(const std::vector<std::string>& parts, const api::ResourceType*& type, std::string& ns,
-                               std::string& name, std::string& sub) {
+Result<bool> parseResourcePath(const std::vector<std::string>& parts, const CustomResources* custom, const api::ResourceType*& type,
+                               std::string& ns, std::string& name, std::string& sub) {
   size_t i;
   std::string group, version;
   if (parts.size() >= 3 && parts[0] == "api") {
@@ -138,6 +157,7 @@ Result<bool> parseResourcePath(const std::vector<std::string>& parts, const api:
     rest.erase(rest.begin(), rest.begin() + 2);
   }
   type = api::findByPlural(group, version, rest[0]);
+  if (!type && custom) type = custom->findByPlural(group, version, rest[0]);
   if (!type) {
     std::string gv = group.empty() ? version : group + "/" + version;
     return Error::notFound("the server could not find the requested resource: " + rest[0] + " is not served in " + gv);
@@ -418,11 +438,11 @@ void ApiServer::dispatch(Recorder& ex) {
     return;
   }
   if (path == "/openapi/v3") {
-    ex.respond(jsonResponse(200, openApiV3Root()));
+    ex.respond(jsonResponse(200, openApiV3Root(options_.customResources)));
     return;
   }
   if (path.starts_with("/openapi/v3/")) {
-    if (auto doc = openApiV3Document(path.substr(12))) ex.respond(jsonResponse(200, *doc));
+    if (auto doc = openApiV3Document(path.substr(12), options_.customResources)) ex.respond(jsonResponse(200, *doc));
     else ex.respond(errorResponse(Error::notFound("no OpenAPI document for " + path)));
     return;
   }
@@ -438,7 +458,7 @@ void ApiServer::dispatch(Recorder& ex) {
   }
   Route route;
   std::string sub;
-  auto parsed = parseResourcePath(parts, route.type, route.ns, route.name, route.subresource);
+  auto parsed = parseResourcePath(parts, options_.customResources, route.type, route.ns, route.name, route.subresource);
   if (!parsed) {
     ex.respond(errorResponse(parsed.error()));
     return;
@@ -466,7 +486,7 @@ void ApiServer::serveDiscovery(http::Exchange& ex, const std::string& path) {
   auto parts = splitPath(path);
   if (parts.empty()) {
     json::array paths{"/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version"};
-    for (const auto& gv : api::servedGroupVersions())
+    for (const auto& gv : servedGroupVersions(options_.customResources))
       if (!gv.group.empty()) {
         paths.push_back(json::string("/apis/" + gv.group));
         paths.push_back(json::string("/apis/" + gv.group + "/" + gv.version));
@@ -481,9 +501,9 @@ void ApiServer::serveDiscovery(http::Exchange& ex, const std::string& path) {
     return;
   }
   // A group lists every served version; the first in the resource table is the preferred one.
-  auto groupObject = [](const std::string& group) {
+  auto groupObject = [this](const std::string& group) {
     json::array versions;
-    for (const auto& gv : api::servedGroupVersions())
+    for (const auto& gv : servedGroupVersions(options_.customResources))
       if (gv.group == group) versions.push_back(json::object{{"groupVersion", group + "/" + gv.version}, {"version", gv.version}});
     if (versions.empty()) versions.push_back(json::object{{"groupVersion", group + "/v1beta1"}, {"version", "v1beta1"}});  // metrics.k8s.io
     json::value preferred = versions.front();
@@ -492,7 +512,7 @@ void ApiServer::serveDiscovery(http::Exchange& ex, const std::string& path) {
   if (parts.size() == 1 && parts[0] == "apis") {
     json::array groups;
     std::vector<std::string> seen;
-    for (const auto& gv : api::servedGroupVersions())
+    for (const auto& gv : servedGroupVersions(options_.customResources))
       if (!gv.group.empty() && std::find(seen.begin(), seen.end(), gv.group) == seen.end()) {
         seen.push_back(gv.group);
         groups.push_back(groupObject(gv.group));
@@ -502,7 +522,7 @@ void ApiServer::serveDiscovery(http::Exchange& ex, const std::string& path) {
     return;
   }
   if (parts.size() == 2 && parts[0] == "apis") {
-    for (const auto& gv : api::servedGroupVersions())
+    for (const auto& gv : servedGroupVersions(options_.customResources))
       if (gv.group == parts[1]) {
         json::object g = groupObject(gv.group);
         g["kind"] = "APIGroup";
@@ -516,7 +536,8 @@ void ApiServer::serveDiscovery(http::Exchange& ex, const std::string& path) {
   std::string group = parts[0] == "api" ? "" : parts[1];
   std::string version = parts[0] == "api" ? parts[1] : parts[2];
   json::array resources;
-  for (const auto& t : api::builtinResources()) {
+  for (const api::ResourceType* type : servedTypes(options_.customResources)) {
+    const api::ResourceType& t = *type;
     if (t.group != group || t.version != version) continue;
     json::object r{{"name", t.plural}, {"singularName", t.singular}, {"namespaced", t.namespaced},
                    {"kind", t.kind}, {"verbs", verbsFor(false)}};
@@ -656,6 +677,8 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route, const auth
     return;
   }
   std::string sub = route.subresource == "finalize" ? "" : route.subresource;
+  if (m == "POST" && served.custom && options_.customResources && options_.customResources->terminating(served.custom->definition))
+    return fail(Error{405, "MethodNotAllowed", "create not allowed while custom resource definition is terminating", {}});
   if (route.subresource == "binding") {
     // POST pods/<name>/binding with a Binding {target: {kind: Node, name}}, as kube-scheduler sends.
     if (m != "POST") return fail(Error{405, "MethodNotAllowed", "pods/binding only accepts POST", {}});
@@ -678,7 +701,7 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route, const auth
     serveTokenRequest(ex, route, user);
     return;
   }
-  if (type.kind == "Pod" && (route.subresource == "exec" || route.subresource == "log" || route.subresource == "attach" ||
+  if (type.builtin("Pod") && (route.subresource == "exec" || route.subresource == "log" || route.subresource == "attach" ||
                              route.subresource == "portforward")) {
     serveNodeStream(ex, route);
     return;
@@ -853,20 +876,47 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route, const auth
 
 namespace {
 // The autoscaling/v1 Scale view of a Deployment or ReplicaSet.
-json::value scaleOf(const json::value& obj) {
+// Where a kind keeps its replicas: spec.replicas and status.replicas for the built-in kinds, the
+// paths its definition names for a custom kind.
+struct ScalePaths {
+  std::string spec = ".spec.replicas", status = ".status.replicas", selector;
+  int64_t unset = 1;  // what a missing spec replicas means (the built-in kinds default it to 1)
+};
+ScalePaths scalePathsOf(const api::ResourceType& type) {
+  if (!type.custom) return {};
+  return {type.custom->specReplicasPath, type.custom->statusReplicasPath, type.custom->labelSelectorPath, 0};
+}
+
+json::value scaleOf(const json::value& obj, const ScalePaths& paths) {
   const json::value* meta = api::valueAt(obj, "metadata");
   json::object m;
   for (const char* f : {"name", "namespace", "uid", "resourceVersion", "creationTimestamp"})
     if (meta && meta->is_object() && meta->get_object().if_contains(f)) m[f] = meta->get_object().at(f);
   std::string selector;
-  if (const json::value* ml = api::valueAt(obj, "spec.selector.matchLabels"); ml && ml->is_object())
+  if (!paths.selector.empty()) {
+    if (const json::value* sel = api::valueAtJsonPath(obj, paths.selector); sel && sel->is_string()) selector = std::string(sel->get_string());
+  } else if (const json::value* ml = api::valueAt(obj, "spec.selector.matchLabels"); ml && ml->is_object()) {
     for (const auto& kv : ml->get_object())
       selector += (selector.empty() ? "" : ",") + std::string(kv.key()) + "=" + (kv.value().is_string() ? std::string(kv.value().get_string()) : "");
-  const json::value* replicas = api::valueAt(obj, "spec.replicas");
-  const json::value* current = api::valueAt(obj, "status.replicas");
+  }
+  const json::value* replicas = api::valueAtJsonPath(obj, paths.spec);
+  const json::value* current = api::valueAtJsonPath(obj, paths.status);
   return json::object{{"kind", "Scale"}, {"apiVersion", "autoscaling/v1"}, {"metadata", m},
-                      {"spec", json::object{{"replicas", replicas ? *replicas : json::value(1)}}},
+                      {"spec", json::object{{"replicas", replicas ? *replicas : json::value(paths.unset)}}},
                       {"status", json::object{{"replicas", current ? *current : json::value(0)}, {"selector", selector}}}};
+}
+
+// A merge patch that sets the field at a simple path (".spec.replicas") to `value`.
+json::value patchAtPath(std::string_view path, json::value value) {
+  std::vector<std::string> parts;
+  for (size_t i = 1; i <= path.size();) {
+    size_t dot = path.find('.', i);
+    if (dot == std::string_view::npos) dot = path.size();
+    parts.emplace_back(path.substr(i, dot - i));
+    i = dot + 1;
+  }
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) value = json::object{{*it, std::move(value)}};
+  return value;
 }
 }  // namespace
 
@@ -916,7 +966,7 @@ void ApiServer::serveScale(http::Exchange& ex, const Route& route) {
   if (req.method == "GET") {
     auto obj = registry_.get(type, route.ns, route.name);
     if (!obj) return fail(obj.error());
-    ex.respond(jsonResponse(200, scaleOf(*obj)));
+    ex.respond(jsonResponse(200, scaleOf(*obj, scalePathsOf(type))));
     return;
   }
   if (req.method != "PUT" && req.method != "PATCH") return fail(Error{405, "MethodNotAllowed", req.method + " is not supported on scale", {}});
@@ -926,7 +976,8 @@ void ApiServer::serveScale(http::Exchange& ex, const Route& route) {
   // Apply the change to the Scale view, then carry spec.replicas back to the object.
   auto current = registry_.get(type, route.ns, route.name);
   if (!current) return fail(current.error());
-  json::value scale = scaleOf(*current);
+  const ScalePaths paths = scalePathsOf(type);
+  json::value scale = scaleOf(*current, paths);
   if (req.method == "PUT") {
     scale = *body;
     std::string rv = api::stringAt(scale, "metadata.resourceVersion");
@@ -943,10 +994,9 @@ void ApiServer::serveScale(http::Exchange& ex, const Route& route) {
   const json::value* replicas = api::valueAt(scale, "spec.replicas");
   if (!replicas || !(replicas->is_int64() || replicas->is_uint64()))
     return fail(Error::badRequest("spec.replicas must be an integer"));
-  auto written = registry_.patch(type, route.ns, route.name, PatchType::Merge,
-                                 json::object{{"spec", json::object{{"replicas", *replicas}}}}, "");
+  auto written = registry_.patch(type, route.ns, route.name, PatchType::Merge, patchAtPath(paths.spec, *replicas), "");
   if (!written) return fail(written.error());
-  ex.respond(jsonResponse(200, scaleOf(*written)));
+  ex.respond(jsonResponse(200, scaleOf(*written, paths)));
 }
 
 namespace {

@@ -14,6 +14,7 @@
 #include "api/table.h"
 #include "auth/authenticator.h"
 #include "auth/authorizer.h"
+#include "apiserver/custom_resources.h"
 #include "apiserver/node_client.h"
 #include "apiserver/registry.h"
 #include "apiserver/shared_encodings.h"
@@ -38,6 +39,8 @@ struct ApiServerOptions {
   std::function<void(http::Exchange&)> console;
   // Node-local extensions served under /skiff/ (authenticated like the API): path prefix -> handler.
   std::map<std::string, std::function<void(http::Exchange&)>> extensions;
+  // Kinds added by CustomResourceDefinitions, served after the built-in ones; null = none.
+  const CustomResources* customResources = nullptr;
   // Bytes of events one watch may have waiting for a slow client before it is cut off (410).
   size_t watchBudgetBytes = 8 * 1024 * 1024;
 };

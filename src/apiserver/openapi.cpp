@@ -1,5 +1,6 @@
 #include "apiserver/openapi.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include "api/resources.h"
@@ -31,24 +32,73 @@ json::object operation(const api::ResourceType& t, const char* action, bool with
   return op;
 }
 
+std::vector<const api::ResourceType*> servedTypes(const CustomResources* custom) {
+  std::vector<const api::ResourceType*> out;
+  for (const auto& t : api::builtinResources()) out.push_back(&t);
+  if (custom)
+    for (const api::ResourceType* t : custom->served()) out.push_back(t);
+  return out;
+}
+
+std::vector<api::GroupVersion> groupVersions(const CustomResources* custom) {
+  std::vector<api::GroupVersion> out;
+  for (const api::ResourceType* t : servedTypes(custom))
+    if (std::none_of(out.begin(), out.end(), [&](const api::GroupVersion& gv) { return gv.group == t->group && gv.version == t->version; }))
+      out.push_back({t->group, t->version});
+  return out;
+}
+
+// A custom kind's schema as kube-apiserver publishes it: the definition's, with apiVersion, kind
+// and metadata described, tagged with its group-version-kind. Named like Kubernetes' (reversed group).
+std::pair<std::string, json::value> customSchema(const api::ResourceType& t) {
+  json::value schema = t.custom->openApiSchema ? *t.custom->openApiSchema : json::value(json::object{{"type", "object"}});
+  if (!schema.is_object()) schema = json::object{{"type", "object"}};
+  json::object& s = schema.get_object();
+  json::value& props = s["properties"];
+  if (!props.is_object()) props = json::object();
+  props.get_object()["apiVersion"] = json::object{
+      {"type", "string"},
+      {"description", "APIVersion defines the versioned schema of this representation of an object."}};
+  props.get_object()["kind"] = json::object{{"type", "string"}, {"description", "Kind is a string value representing the REST resource this object represents."}};
+  props.get_object()["metadata"] = json::object{
+      {"type", "object"},
+      {"description", "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"}};
+  s["x-kubernetes-group-version-kind"] = json::array{json::object{{"group", t.group}, {"version", t.version}, {"kind", t.kind}}};
+  std::vector<std::string> parts;
+  for (size_t start = 0;;) {
+    size_t dot = t.group.find('.', start);
+    parts.push_back(t.group.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  std::string reversed;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) reversed += (reversed.empty() ? "" : ".") + *it;
+  return {reversed + "." + t.version + "." + t.kind, std::move(schema)};
+}
+
 }  // namespace
 
-json::value openApiV3Root() {
+json::value openApiV3Root(const CustomResources* custom) {
   json::object paths;
-  for (const auto& gv : api::servedGroupVersions())
+  for (const auto& gv : groupVersions(custom))
     paths[pathFor(gv)] = json::object{{"serverRelativeURL", "/openapi/v3/" + pathFor(gv)}};
   return json::object{{"paths", std::move(paths)}};
 }
 
-std::optional<json::value> openApiV3Document(const std::string& gvPath) {
+std::optional<json::value> openApiV3Document(const std::string& gvPath, const CustomResources* custom) {
   const api::GroupVersion* found = nullptr;
-  auto gvs = api::servedGroupVersions();
+  auto gvs = groupVersions(custom);
   for (const auto& gv : gvs)
     if (pathFor(gv) == gvPath) found = &gv;
   if (!found) return std::nullopt;
-  json::object paths;
-  for (const auto& t : api::builtinResources()) {
+  json::object paths, schemas;
+  for (const api::ResourceType* type : servedTypes(custom)) {
+    const api::ResourceType& t = *type;
     if (t.group != found->group || t.version != found->version) continue;
+    if (t.custom) {
+      auto [name, schema] = customSchema(t);
+      schemas[name] = std::move(schema);
+    }
     std::string base = "/" + gvPath + (t.namespaced ? "/namespaces/{namespace}/" : "/") + t.plural;
     json::array writeParams{queryParam("dryRun", "When present, changes are not persisted."),
                             queryParam("fieldManager", "Name of the actor making the change."),
@@ -59,8 +109,8 @@ std::optional<json::value> openApiV3Document(const std::string& gvPath) {
     paths[base] = json::object{{"get", operation(t, "list", false, listParams)},
                                {"post", operation(t, "post", true, writeParams)},
                                {"delete", operation(t, "deletecollection", false, listParams)}};
-    json::array patchTypes{"application/json-patch+json", "application/merge-patch+json",
-                           "application/strategic-merge-patch+json"};
+    json::array patchTypes{"application/json-patch+json", "application/merge-patch+json"};
+    if (!t.custom) patchTypes.emplace_back("application/strategic-merge-patch+json");  // custom kinds have no patch strategies
     json::object item{{"get", operation(t, "get", false, {})},
                       {"put", operation(t, "put", true, writeParams)},
                       {"patch", operation(t, "patch", true, writeParams, patchTypes)},
@@ -73,7 +123,7 @@ std::optional<json::value> openApiV3Document(const std::string& gvPath) {
   return json::object{{"openapi", "3.0.0"},
                       {"info", json::object{{"title", "skiff"}, {"version", "v1.32.0"}}},
                       {"paths", std::move(paths)},
-                      {"components", json::object{{"schemas", json::object()}}}};
+                      {"components", json::object{{"schemas", std::move(schemas)}}}};
 }
 
 }  // namespace skiff::apiserver

@@ -8,6 +8,7 @@
 #include "api/codec.h"
 #include "api/object.h"
 #include "api/patch.h"
+#include "api/structural_schema.h"
 #include "common/base64.h"
 
 namespace skiff::apiserver {
@@ -76,6 +77,28 @@ Status Registry::checkNamespace(const api::ResourceType& type, const std::string
 
 namespace {
 
+// A custom kind's unknown fields: pruned (Kubernetes drops them silently), a warning each when
+// fieldValidation is Warn, refused when Strict.
+Status pruneCustom(const api::ResourceType& type, json::value& object, const WriteOptions& options) {
+  if (!type.custom->schema) return {};
+  std::vector<std::string> pruned;
+  api::pruneUnknown(*type.custom->schema, object, pruned);
+  if (pruned.empty()) return {};
+  if (options.fieldValidation == api::FieldValidation::Strict) {
+    Error e = Error::badRequest("");
+    std::string msg = "strict decoding error: ";
+    for (size_t i = 0; i < pruned.size(); ++i) {
+      msg += (i ? ", " : "") + std::string("unknown field ") + quoted(pruned[i]);
+      e.causes.push_back({"FieldValueInvalid", "unknown field", pruned[i]});
+    }
+    e.message = msg;
+    return e;
+  }
+  if (options.fieldValidation == api::FieldValidation::Warn && options.warnings)
+    for (const auto& f : pruned) options.warnings->push_back("unknown field " + quoted(f));
+  return {};
+}
+
 // Shared checks for any object arriving in a request: kind and apiVersion, schema, and size.
 Status admitShape(const api::ResourceType& type, json::value& object, const WriteOptions& options) {
   if (!object.is_object()) return Error::badRequest("the request body must be a JSON or YAML object");
@@ -89,6 +112,7 @@ Status admitShape(const api::ResourceType& type, json::value& object, const Writ
                              "; use " + type.apiVersion());
   o["kind"] = type.kind;
   o["apiVersion"] = type.apiVersion();
+  if (type.custom) return pruneCustom(type, object, options);
   if (const api::TypeRef* schema = api::schemaForKind(type.kind)) {
     api::SchemaReport report = api::checkSchema(*schema, object, options.fieldValidation);
     if (!report.typeErrors.empty()) {
@@ -119,7 +143,7 @@ Status admitShape(const api::ResourceType& type, json::value& object, const Writ
 
 // Secret.stringData is a write-only convenience: merged into data, base64-encoded.
 void foldStringData(const api::ResourceType& type, json::value& object) {
-  if (type.kind != "Secret") return;
+  if (!type.builtin("Secret")) return;
   auto& o = object.get_object();
   auto* sd = o.if_contains("stringData");
   if (!sd) return;
@@ -161,7 +185,7 @@ Result<json::value> Registry::create(const api::ResourceType& type, const std::s
   meta.erase("managedFields");
   meta.erase("selfLink");
   foldStringData(type, object);
-  if (type.kind == "Pod")
+  if (type.builtin("Pod"))
     if (Status s = resolvePriority(object); !s) return s.error();
   api::applyDefaults(type, object);
   // A generated name may collide; Kubernetes retries too.
@@ -172,7 +196,7 @@ Result<json::value> Registry::create(const api::ResourceType& type, const std::s
     auto causes = api::validateObject(type, object, nullptr);
     if (!causes.empty()) return api::invalidObject(type, name, std::move(causes));
     std::string key = type.storageKey(ns, name);
-    if (type.kind == "Service" && !options.dryRun)
+    if (type.builtin("Service") && !options.dryRun)
       if (Status s = allocateServiceAddresses(object); !s) return s.error();
     if (options.dryRun) {
       if (store_.get(key)) return Error::alreadyExists(qualifiedResource(type) + " " + quoted(name) + " already exists");
@@ -186,7 +210,7 @@ Result<json::value> Registry::create(const api::ResourceType& type, const std::s
       return bytes;
     });
     if (kv) return stored;
-    if (type.kind == "Service") releaseServiceAddresses(object);
+    if (type.builtin("Service")) releaseServiceAddresses(object);
     if (kv.error().reason == "AlreadyExists") {
       if (generated) continue;
       return Error::alreadyExists(qualifiedResource(type) + " " + quoted(name) + " already exists");
@@ -367,13 +391,13 @@ Result<json::value> Registry::updateWith(const api::ResourceType& type, const st
     // Removing the last finalizer of an object being deleted completes the deletion.
     const json::value* fin = api::valueAt(object, "metadata.finalizers");
     bool noFinalizers = !fin || !fin->is_array() || fin->get_array().empty();
-    if (type.kind == "Namespace") {
+    if (type.builtin("Namespace")) {
       // Namespaces also wait for spec.finalizers (the namespace controller's "kubernetes").
       const json::value* nf = api::valueAt(object, "spec.finalizers");
       noFinalizers = noFinalizers && (!nf || !nf->is_array() || nf->get_array().empty());
     }
     if (api::valueAt(object, "metadata.deletionTimestamp") && noFinalizers &&
-        !(type.kind == "Pod" && !api::stringAt(object, "spec.nodeName").empty())) {
+        !(type.builtin("Pod") && !api::stringAt(object, "spec.nodeName").empty())) {
       if (options.dryRun) return object;
       auto removed = store_.remove(key, expected);
       if (!removed) {
@@ -436,6 +460,10 @@ Result<json::value> Registry::patch(const api::ResourceType& type, const std::st
       case PatchType::Json:
         return api::applyJsonPatch(current, patchBody);
       case PatchType::Strategic:
+        if (type.custom)  // as kube-apiserver: custom kinds have no patch strategies
+          return Error{415, "UnsupportedMediaType",
+                       "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, "
+                       "application/merge-patch+json, application/apply-patch+yaml", {}};
         return api::applyStrategicMergePatch(current, patchBody, api::schemaForKind(type.kind));
     }
     return Error::badRequest("unknown patch type");
@@ -472,14 +500,14 @@ Result<json::value> Registry::remove(const api::ResourceType& type, const std::s
     const json::value* fin = api::valueAt(object, "metadata.finalizers");
     bool hasFinalizers = fin && fin->is_array() && !fin->get_array().empty();
     bool namespaceFinalizer = false;
-    if (type.kind == "Namespace") {
+    if (type.builtin("Namespace")) {
       const json::value* nf = api::valueAt(object, "spec.finalizers");
       namespaceFinalizer = nf && nf->is_array() && !nf->get_array().empty();
     }
     // Pods on a node stop gracefully: the node's agent finishes the deletion after the grace period.
     int64_t grace = 0;
     bool graceful = false;
-    if (type.kind == "Pod" && !api::stringAt(object, "spec.nodeName").empty()) {
+    if (type.builtin("Pod") && !api::stringAt(object, "spec.nodeName").empty()) {
       grace = 30;
       if (auto* g = api::valueAt(object, "spec.terminationGracePeriodSeconds"); g && g->is_int64()) grace = g->get_int64();
       if (options.gracePeriodSeconds) grace = *options.gracePeriodSeconds;
@@ -494,7 +522,7 @@ Result<json::value> Registry::remove(const api::ResourceType& type, const std::s
       }
       meta["deletionTimestamp"] = api::rfc3339(int64_t(std::time(nullptr)) + (graceful ? grace : 0));
       meta["deletionGracePeriodSeconds"] = graceful ? grace : 0;
-      if (type.kind == "Namespace") api::ensurePath(object, "status.phase") = "Terminating";
+      if (type.builtin("Namespace")) api::ensurePath(object, "status.phase") = "Terminating";
       auto written = writeUpdate(type, key, kv->modRevision, std::move(object), false);
       if (!written && written.error().reason == "Conflict") continue;
       return written;
@@ -505,7 +533,7 @@ Result<json::value> Registry::remove(const api::ResourceType& type, const std::s
       if (removed.error().reason == "NotFound") return notFound(type, name);
       return removed.error();
     }
-    if (type.kind == "Service") releaseServiceAddresses(object);
+    if (type.builtin("Service")) releaseServiceAddresses(object);
     return object;
   }
   return Error::conflict("Operation cannot be fulfilled on " + qualifiedResource(type) + " " + quoted(name) +

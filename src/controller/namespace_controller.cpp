@@ -1,5 +1,7 @@
 #include "controller/namespace_controller.h"
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 
 #include "api/codec.h"
@@ -68,7 +70,15 @@ Result<bool> NamespaceController::reconcile(const std::string& name) {
   if (!ns) return ns.error().code == 404 ? Result<bool>(true) : Result<bool>(ns.error());
   if (!api::valueAt(*ns, "metadata.deletionTimestamp")) return true;
   bool empty = true;
-  for (const auto& type : api::builtinResources()) {
+  std::vector<const api::ResourceType*> kinds;
+  for (const auto& type : api::builtinResources()) kinds.push_back(&type);
+  if (customKinds_)
+    for (const api::ResourceType* t : customKinds_()) {
+      const api::ResourceType* stored = t->custom && t->custom->storedAs ? t->custom->storedAs : t;
+      if (std::find(kinds.begin(), kinds.end(), stored) == kinds.end()) kinds.push_back(stored);  // each stored kind once
+    }
+  for (const api::ResourceType* kind : kinds) {
+    const api::ResourceType& type = *kind;
     if (!type.namespaced) continue;
     auto list = client_.list(type, name, {});
     if (!list) return list.error();

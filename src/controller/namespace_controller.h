@@ -5,7 +5,9 @@
 // Runs in-process on the Registry (the same calls the REST layer makes), with one worker thread
 // fed by a watch on namespaces plus a periodic resync.
 #pragma once
+#include <functional>
 #include <memory>
+#include <vector>
 #include <thread>
 
 #include "client/client.h"
@@ -15,7 +17,9 @@ namespace skiff::controller {
 
 class NamespaceController {
  public:
-  explicit NamespaceController(client::Client& client) : client_(client) {}
+  // `customKinds`: the kinds CustomResourceDefinitions add (their objects go with the namespace too).
+  using Kinds = std::function<std::vector<const api::ResourceType*>()>;
+  explicit NamespaceController(client::Client& client, Kinds customKinds = {}) : client_(client), customKinds_(std::move(customKinds)) {}
   ~NamespaceController() { stop(); }
   Status start();
   void stop();
@@ -25,6 +29,7 @@ class NamespaceController {
  private:
   void run();
   client::Client& client_;
+  Kinds customKinds_;
   WorkQueue queue_;
   std::unique_ptr<store::Watch> watch_;
   std::thread worker_, resync_;

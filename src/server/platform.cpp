@@ -36,6 +36,7 @@
 #include "proxy/node_proxy.h"
 #include "client/event_recorder.h"
 #include "client/informer.h"
+#include "controller/crd_controller.h"
 #include "controller/namespace_controller.h"
 #include "http/http.h"
 #include "console/console.h"
@@ -120,6 +121,7 @@ class PlatformImpl final : public Platform {
     if (simulated_) simulated_->stop();
     if (loops_) loops_->stop();
     if (namespaces_) namespaces_->stop();
+    if (definitions_) definitions_->stop();
     if (informers_) informers_->stop();
     if (spans_) spans_->stop();
   }
@@ -131,6 +133,9 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<client::LocalClient> client_;  // what every in-process component sees of the API
   std::unique_ptr<apiserver::ApiServer> api_;
   std::unique_ptr<controller::NamespaceController> namespaces_;
+  // Kinds added by CustomResourceDefinitions, and the controller that publishes them.
+  apiserver::CustomResources customResources_;
+  std::unique_ptr<controller::CustomResourceDefinitionController> definitions_;
   std::unique_ptr<client::InformerSet> informers_;
   std::unique_ptr<ControlLoops> loops_;
   std::unique_ptr<ApiServerEndpoints> apiEndpoints_;
@@ -281,7 +286,10 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   p->client_ = std::make_unique<client::LocalClient>(*p->registry_);
   p->informers_ = std::make_unique<client::InformerSet>(*p->client_);
   if (Status s = p->registry_->bootstrap(); !s) return Error::unavailable("cannot create the default namespaces: " + s.error().message);
-  p->namespaces_ = std::make_unique<controller::NamespaceController>(*p->client_);
+  p->definitions_ = std::make_unique<controller::CustomResourceDefinitionController>(*p->client_, p->customResources_);
+  if (Status s = p->definitions_->start(); !s) return Error::unavailable("cannot serve the CustomResourceDefinitions: " + s.error().message);
+  p->namespaces_ = std::make_unique<controller::NamespaceController>(
+      *p->client_, [catalog = &p->customResources_] { return catalog->served(); });
   if (Status s = p->namespaces_->start(); !s) return Error::unavailable("cannot start the namespace controller: " + s.error().message);
   // The serving certificate also names the in-cluster API address (the `kubernetes` Service).
   std::vector<std::string> hosts;
@@ -330,6 +338,7 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
       };
   }
   apiOptions.bookmarkInterval = options.bookmarkInterval;
+  apiOptions.customResources = &p->customResources_;
   apiOptions.serviceAccounts = p->saTokens_.get();
   // The web console at /ui and its chart history (the nodes' usage and request totals).
   apiOptions.console = [](http::Exchange& ex) { console::serveAsset(ex); };
