@@ -72,24 +72,6 @@ api::TableObject includeObject(const http::Request& req) {
   return api::TableObject::Metadata;
 }
 
-// Every served kind: the built-in table, then the custom kinds definitions add.
-std::vector<const api::ResourceType*> servedTypes(const CustomResources* custom) {
-  std::vector<const api::ResourceType*> out;
-  for (const auto& t : api::builtinResources()) out.push_back(&t);
-  if (custom)
-    for (const api::ResourceType* t : custom->served()) out.push_back(t);
-  return out;
-}
-
-// Every group/version served, core first, in the order of servedTypes.
-std::vector<api::GroupVersion> servedGroupVersions(const CustomResources* custom) {
-  std::vector<api::GroupVersion> out;
-  for (const api::ResourceType* t : servedTypes(custom))
-    if (std::none_of(out.begin(), out.end(), [&](const api::GroupVersion& gv) { return gv.group == t->group && gv.version == t->version; }))
-      out.push_back({t->group, t->version});
-  return out;
-}
-
 json::array verbsFor(bool subresource) {
   if (subresource) return {"get", "patch", "update"};
   return {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"};
@@ -536,7 +518,7 @@ void ApiServer::serveDiscovery(http::Exchange& ex, const std::string& path) {
   std::string group = parts[0] == "api" ? "" : parts[1];
   std::string version = parts[0] == "api" ? parts[1] : parts[2];
   json::array resources;
-  for (const api::ResourceType* type : servedTypes(options_.customResources)) {
+  for (const api::ResourceType* type : servedResourceTypes(options_.customResources)) {
     const api::ResourceType& t = *type;
     if (t.group != group || t.version != version) continue;
     json::object r{{"name", t.plural}, {"singularName", t.singular}, {"namespaced", t.namespaced},

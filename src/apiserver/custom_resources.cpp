@@ -100,4 +100,20 @@ const api::ResourceType* CustomResources::storageType(const std::string& definit
   return it == byDefinition_.end() ? nullptr : it->second.storage;
 }
 
+std::vector<const api::ResourceType*> servedResourceTypes(const CustomResources* custom) {
+  std::vector<const api::ResourceType*> out;
+  for (const auto& t : api::builtinResources()) out.push_back(&t);
+  if (custom)
+    for (const api::ResourceType* t : custom->served()) out.push_back(t);
+  return out;
+}
+
+std::vector<api::GroupVersion> servedGroupVersions(const CustomResources* custom) {
+  std::vector<api::GroupVersion> out;
+  for (const api::ResourceType* t : servedResourceTypes(custom))
+    if (std::none_of(out.begin(), out.end(), [&](const api::GroupVersion& gv) { return gv.group == t->group && gv.version == t->version; }))
+      out.push_back({t->group, t->version});
+  return out;
+}
+
 }  // namespace skiff::apiserver

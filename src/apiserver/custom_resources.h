@@ -57,4 +57,9 @@ class CustomResources {
   std::map<std::string, Published, std::less<>> byDefinition_;
 };
 
+// Every served kind: the built-in table, then the custom kinds `custom` serves (null = none).
+std::vector<const api::ResourceType*> servedResourceTypes(const CustomResources* custom);
+// Every group/version served, core first, in the order of servedResourceTypes.
+std::vector<api::GroupVersion> servedGroupVersions(const CustomResources* custom);
+
 }  // namespace skiff::apiserver

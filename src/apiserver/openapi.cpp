@@ -32,22 +32,6 @@ json::object operation(const api::ResourceType& t, const char* action, bool with
   return op;
 }
 
-std::vector<const api::ResourceType*> servedTypes(const CustomResources* custom) {
-  std::vector<const api::ResourceType*> out;
-  for (const auto& t : api::builtinResources()) out.push_back(&t);
-  if (custom)
-    for (const api::ResourceType* t : custom->served()) out.push_back(t);
-  return out;
-}
-
-std::vector<api::GroupVersion> groupVersions(const CustomResources* custom) {
-  std::vector<api::GroupVersion> out;
-  for (const api::ResourceType* t : servedTypes(custom))
-    if (std::none_of(out.begin(), out.end(), [&](const api::GroupVersion& gv) { return gv.group == t->group && gv.version == t->version; }))
-      out.push_back({t->group, t->version});
-  return out;
-}
-
 // A custom kind's schema as kube-apiserver publishes it: the definition's, with apiVersion, kind
 // and metadata described, tagged with its group-version-kind. Named like Kubernetes' (reversed group).
 std::pair<std::string, json::value> customSchema(const api::ResourceType& t) {
@@ -80,19 +64,19 @@ std::pair<std::string, json::value> customSchema(const api::ResourceType& t) {
 
 json::value openApiV3Root(const CustomResources* custom) {
   json::object paths;
-  for (const auto& gv : groupVersions(custom))
+  for (const auto& gv : servedGroupVersions(custom))
     paths[pathFor(gv)] = json::object{{"serverRelativeURL", "/openapi/v3/" + pathFor(gv)}};
   return json::object{{"paths", std::move(paths)}};
 }
 
 std::optional<json::value> openApiV3Document(const std::string& gvPath, const CustomResources* custom) {
   const api::GroupVersion* found = nullptr;
-  auto gvs = groupVersions(custom);
+  auto gvs = servedGroupVersions(custom);
   for (const auto& gv : gvs)
     if (pathFor(gv) == gvPath) found = &gv;
   if (!found) return std::nullopt;
   json::object paths, schemas;
-  for (const api::ResourceType* type : servedTypes(custom)) {
+  for (const api::ResourceType* type : servedResourceTypes(custom)) {
     const api::ResourceType& t = *type;
     if (t.group != found->group || t.version != found->version) continue;
     if (t.custom) {

@@ -78,7 +78,8 @@ out=$(K get crontabs.v1beta1.stable.example.com nightly -o jsonpath='{.apiVersio
 check "v1beta1 serves the same object" test "$out" = "stable.example.com/v1beta1/backup:2"
 
 out=$(K explain crontabs.spec.replicas 2>&1 || true)
-check "kubectl explain reads the definition's schema" bash -c "grep -q 'FIELD: *replicas <integer>' <<<'$out' && grep -q 'GROUP: *stable.example.com' <<<'$out'"
+check "kubectl explain reads the definition's schema" contains "$out" "FIELD: *replicas <integer>"
+check "… of its group" contains "$out" "GROUP: *stable.example.com"
 
 out=$(api GET "$CRONTABS?watch=1&timeoutSeconds=1")
 check "watch" contains "$out" '"type":"ADDED","object":{"apiVersion":"stable.example.com/v1","kind":"CronTab"'
