@@ -1269,7 +1269,7 @@ void NodeAgent::writeStatus(PodState& pod, const json::value& obj) {
                                       {"reason", "TerminationByKubelet"}, {"message", pod.evictionMessage}});
   json::object status{{"phase", phase}, {"conditions", conditions}, {"hostIP", options_.nodeIp}, {"podIP", pod.podIP},
                       {"podIPs", json::array{json::object{{"ip", pod.podIP}}}}, {"startTime", pod.startTime},
-                      {"qosClass", "BestEffort"}, {"containerStatuses", statuses}};
+                      {"containerStatuses", statuses}};
   if (!pod.init.empty()) status["initContainerStatuses"] = initStatuses;
   if (!pod.evictionMessage.empty()) {
     status["reason"] = "Evicted";

@@ -140,7 +140,7 @@ Result<controller::Requeue> SimulatedNodes::reconcilePod(const std::string& key)
   };
   json::value patch = json::object{{"status", json::object{
       {"phase", "Running"}, {"hostIP", "127.0.0.1"}, {"podIP", ip}, {"podIPs", json::array{json::object{{"ip", ip}}}},
-      {"startTime", ts}, {"qosClass", "BestEffort"}, {"containerStatuses", statuses},
+      {"startTime", ts}, {"containerStatuses", statuses},
       {"conditions", json::array{cond("PodReadyToStartContainers"), cond("Initialized"), cond("Ready"), cond("ContainersReady"),
                                  cond("PodScheduled")}}}}};
   auto r = client_.patch(podType, ns, name, client::PatchType::Strategic, patch, "status");

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "api/cron.h"
+#include "api/quantity.h"
 #include "api/custom_resource_definition.h"
 #include "api/structural_schema.h"
 #include "common/base64.h"
@@ -125,6 +126,27 @@ void defaultTemplate(json::object& spec) {
 
 }  // namespace
 
+// Kubernetes' QoS class of a pod: BestEffort when no container asks for or limits CPU or memory,
+// Guaranteed when every container limits both and asks for exactly its limits, else Burstable.
+std::string podQosClass(const json::value& spec) {
+  bool any = false, guaranteed = true;
+  for (const char* list : {"initContainers", "containers"}) {
+    const json::value* cs = valueAt(spec, list);
+    if (!cs || !cs->is_array()) continue;
+    for (const auto& c : cs->get_array()) {
+      for (const char* r : {"cpu", "memory"}) {
+        const json::value* request = valueAt(c, std::string("resources.requests.") + r);
+        const json::value* limit = valueAt(c, std::string("resources.limits.") + r);
+        int64_t req = quantityMilli(request), lim = quantityMilli(limit);
+        any = any || req > 0 || lim > 0;
+        if (lim <= 0 || (request && req != lim)) guaranteed = false;
+      }
+    }
+  }
+  if (!any) return "BestEffort";
+  return guaranteed ? "Guaranteed" : "Burstable";
+}
+
 void applyDefaults(const ResourceType& type, json::value& object) {
   if (!object.is_object()) return;
   if (type.custom) {  // a custom kind: the `default`s of its schema
@@ -169,6 +191,7 @@ void applyDefaults(const ResourceType& type, json::value& object) {
     }
     auto& status = objectAt(o, "status");
     setDefault(status, "phase", "Pending");
+    setDefault(status, "qosClass", json::value(podQosClass(json::value(spec))));
   } else if (k == "Namespace") {
     auto& spec = objectAt(o, "spec");
     setDefault(spec, "finalizers", json::array{"kubernetes"});

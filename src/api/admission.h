@@ -11,6 +11,10 @@
 
 namespace skiff::api {
 
+// A pod's QoS class from its spec (status.qosClass, set when the pod is created):
+// BestEffort, Burstable or Guaranteed by Kubernetes' rules.
+std::string podQosClass(const boost::json::value& podSpec);
+
 // Fills the fields Kubernetes defaults (restartPolicy, imagePullPolicy, strategy, ...).
 void applyDefaults(const ResourceType& type, boost::json::value& object);
 

@@ -20,6 +20,10 @@ struct WriteOptions {
   api::FieldValidation fieldValidation = api::FieldValidation::Warn;
   bool dryRun = false;
   std::vector<std::string>* warnings = nullptr;  // filled with unknown-field warnings
+  // Who writes (fieldManager, or the client's program name): ownership is recorded in
+  // metadata.managedFields (api/field_manager.h). Empty: in-process writers, not recorded.
+  std::string fieldManager;
+  bool force = false;  // server-side apply takes the fields other managers own
 };
 
 struct ListOptions {
@@ -44,7 +48,7 @@ struct DeleteOptions {
   std::string propagationPolicy;
 };
 
-enum class PatchType { Merge, Json, Strategic };
+enum class PatchType { Merge, Json, Strategic, Apply };  // Apply: server-side apply (application/apply-patch+yaml)
 
 struct WatchEvent {
   // ADDED, MODIFIED, DELETED; a remote watch the server ended for good delivers one ERROR whose

@@ -563,6 +563,19 @@ Result<WriteOptions> writeOptionsFrom(const http::Request& req, std::vector<std:
   std::string dry = req.queryValue("dryRun");
   if (!dry.empty() && dry != "All") return Error::badRequest("dryRun must be All, not \"" + dry + "\"");
   o.dryRun = dry == "All";
+  // The writer's name for managedFields: fieldManager, else the client's program (User-Agent up
+  // to its first '/'), as kube-apiserver infers it.
+  o.fieldManager = req.queryValue("fieldManager");
+  if (o.fieldManager.empty()) {
+    std::string agent = req.header("user-agent");
+    o.fieldManager = agent.substr(0, std::min(agent.find('/'), size_t(128)));
+  }
+  if (o.fieldManager.size() > 128 ||
+      std::any_of(o.fieldManager.begin(), o.fieldManager.end(), [](unsigned char c) { return c < 0x20 || c > 0x7e; }))
+    return Error::badRequest("fieldManager must be at most 128 printable ASCII characters");
+  std::string force = req.queryValue("force");
+  if (!force.empty() && force != "true" && force != "false") return Error::badRequest("force must be true or false, not \"" + force + "\"");
+  o.force = force == "true";
   return o;
 }
 
@@ -795,14 +808,27 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route, const auth
     if (ct == "application/merge-patch+json") pt = PatchType::Merge;
     else if (ct == "application/json-patch+json") pt = PatchType::Json;
     else if (ct == "application/strategic-merge-patch+json") pt = PatchType::Strategic;
+    else if (ct == "application/apply-patch+yaml") pt = PatchType::Apply;
     else
       return fail(Error{415, "UnsupportedMediaType",
                         "the patch content type \"" + ct + "\" is not supported; use application/merge-patch+json, "
-                        "application/json-patch+json or application/strategic-merge-patch+json (server-side apply is not served yet)", {}});
-    auto body = api::decodeJson(req.body);
-    if (!body) return fail(Error::badRequest("the patch is not valid JSON: " + body.error().message));
+                        "application/json-patch+json, application/strategic-merge-patch+json or application/apply-patch+yaml", {}});
     auto opts = writeOptionsFrom(req, &warnings);
     if (!opts) return fail(opts.error());
+    if (opts->force && pt != PatchType::Apply) return fail(Error::badRequest("force is only meaningful for server-side apply (application/apply-patch+yaml)"));
+    if (pt == PatchType::Apply) {
+      if (req.queryValue("fieldManager").empty())
+        return fail(Error::badRequest("PATCH requests with application/apply-patch+yaml need the fieldManager parameter (kubectl apply --server-side sends one)"));
+      auto docs = api::decodeManifests(req.body);
+      if (!docs) return fail(Error::badRequest("the apply configuration is not valid YAML or JSON: " + docs.error().message));
+      if (docs->size() != 1) return fail(Error::badRequest("an apply configuration must hold exactly one object"));
+      auto applied = registry_.patch(type, route.ns, route.name, PatchType::Apply, in(std::move((*docs)[0])), sub, *opts);
+      if (!applied) return fail(applied.error());
+      respondObject(200, *applied);
+      return;
+    }
+    auto body = api::decodeJson(req.body);
+    if (!body) return fail(Error::badRequest("the patch is not valid JSON: " + body.error().message));
     if (storedType) {
       // The patch is written against the served version: apply it to that view, then store.
       auto current = registry_.get(type, route.ns, route.name);

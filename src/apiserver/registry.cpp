@@ -7,6 +7,7 @@
 #include "api/admission.h"
 #include "api/codec.h"
 #include "api/object.h"
+#include "api/field_manager.h"
 #include "api/patch.h"
 #include "api/structural_schema.h"
 #include "common/base64.h"
@@ -141,6 +142,28 @@ Status admitShape(const api::ResourceType& type, json::value& object, const Writ
   return {};
 }
 
+// metadata.managedFields after an update: what an apply computed stays; managedFields the request
+// changed itself are taken as given (kubectl moves client-side apply's ownership that way);
+// otherwise the writer gets the fields it changed, and in-process writers (no manager) leave
+// ownership as it was.
+void recordOwnership(const api::ResourceType& type, const json::value& current, json::value& object, const std::string& subresource,
+                     const WriteOptions& options, bool applying) {
+  if (applying) return;
+  auto& meta = api::metadataOf(object);
+  const json::value* prior = api::valueAt(current, "metadata.managedFields");
+  const json::value* given = meta.if_contains("managedFields");
+  if (given && (!prior || *given != *prior)) return;
+  if (!options.fieldManager.empty()) {
+    json::value owned = api::managedFieldsAfterUpdate(type, &current, object, {options.fieldManager, type.apiVersion(), subresource == "status" ? "status" : "", ""});
+    if (owned.is_array() && owned.get_array().empty()) meta.erase("managedFields");
+    else meta["managedFields"] = std::move(owned);
+  } else if (prior) {
+    meta["managedFields"] = *prior;
+  } else {
+    meta.erase("managedFields");
+  }
+}
+
 // Secret.stringData is a write-only convenience: merged into data, base64-encoded.
 void foldStringData(const api::ResourceType& type, json::value& object) {
   if (!type.builtin("Secret")) return;
@@ -160,6 +183,11 @@ void foldStringData(const api::ResourceType& type, json::value& object) {
 
 Result<json::value> Registry::create(const api::ResourceType& type, const std::string& ns, json::value object,
                                      const WriteOptions& options) {
+  return createObject(type, ns, std::move(object), options, nullptr);
+}
+
+Result<json::value> Registry::createObject(const api::ResourceType& type, const std::string& ns, json::value object,
+                                           const WriteOptions& options, const json::value* appliedFields) {
   if (Status s = admitShape(type, object, options); !s) return s.error();
   auto& meta = api::metadataOf(object);
   std::string bodyNs = api::stringAt(object, "metadata.namespace");
@@ -195,6 +223,9 @@ Result<json::value> Registry::create(const api::ResourceType& type, const std::s
     api::metadataOf(object)["name"] = name;  // re-fetched: defaulting may have moved metadata
     auto causes = api::validateObject(type, object, nullptr);
     if (!causes.empty()) return api::invalidObject(type, name, std::move(causes));
+    if (appliedFields) api::metadataOf(object)["managedFields"] = *appliedFields;
+    else if (!options.fieldManager.empty())
+      api::metadataOf(object)["managedFields"] = api::managedFieldsAfterUpdate(type, nullptr, object, {options.fieldManager, type.apiVersion(), "", ""});
     std::string key = type.storageKey(ns, name);
     if (type.builtin("Service") && !options.dryRun)
       if (Status s = allocateServiceAddresses(object); !s) return s.error();
@@ -323,7 +354,7 @@ Result<json::value> Registry::writeUpdate(const api::ResourceType& type, const s
 
 Result<json::value> Registry::updateWith(const api::ResourceType& type, const std::string& ns, const std::string& name,
                                          const std::string& subresource, const WriteOptions& options, bool retry,
-                                         const std::function<Result<json::value>(const json::value&)>& mutate) {
+                                         const std::function<Result<json::value>(const json::value&)>& mutate, bool applying) {
   std::string key = type.storageKey(ns, name);
   for (int attempt = 0;; ++attempt) {
     auto kv = store_.get(key);
@@ -359,7 +390,6 @@ Result<json::value> Registry::updateWith(const api::ResourceType& type, const st
       if (auto* v = oldMeta.if_contains(f)) meta[f] = *v;
       else meta.erase(f);
     }
-    meta.erase("managedFields");
     meta.erase("selfLink");
     auto& o = object.get_object();
     if (subresource == "approval") {
@@ -381,6 +411,7 @@ Result<json::value> Registry::updateWith(const api::ResourceType& type, const st
     }
     foldStringData(type, object);
     api::applyDefaults(type, object);
+    recordOwnership(type, *current, object, subresource, options, applying);
     if (specPart(object) != specPart(*current)) {
       int64_t gen = 1;
       if (auto* g = oldMeta.if_contains("generation"); g && g->is_int64()) gen = g->get_int64();
@@ -450,6 +481,7 @@ Result<json::value> Registry::bind(const std::string& ns, const std::string& nam
 Result<json::value> Registry::patch(const api::ResourceType& type, const std::string& ns, const std::string& name,
                                     PatchType patchType, const json::value& patchBody, const std::string& subresource,
                                     const WriteOptions& options) {
+  if (patchType == PatchType::Apply) return apply(type, ns, name, patchBody, subresource, options);
   // A patch that names a resourceVersion is a precondition: no silent retry past it.
   bool pinned = patchBody.is_object() && !api::stringAt(patchBody, "metadata.resourceVersion").empty();
   return updateWith(type, ns, name, subresource, options, !pinned, [&](const json::value& current) -> Result<json::value> {
@@ -459,6 +491,8 @@ Result<json::value> Registry::patch(const api::ResourceType& type, const std::st
         return api::applyMergePatch(current, patchBody);
       case PatchType::Json:
         return api::applyJsonPatch(current, patchBody);
+      case PatchType::Apply:
+        return Error::internal("apply is handled before the patch types that edit the stored object");
       case PatchType::Strategic:
         if (type.custom)  // as kube-apiserver: custom kinds have no patch strategies
           return Error{415, "UnsupportedMediaType",
@@ -468,6 +502,39 @@ Result<json::value> Registry::patch(const api::ResourceType& type, const std::st
     }
     return Error::badRequest("unknown patch type");
   });
+}
+
+Result<json::value> Registry::apply(const api::ResourceType& type, const std::string& ns, const std::string& name,
+                                    const json::value& applied, const std::string& subresource, const WriteOptions& options) {
+  if (options.fieldManager.empty())
+    return Error::badRequest("PATCH requests with application/apply-patch+yaml need a fieldManager (kubectl apply --server-side sends one)");
+  if (!applied.is_object()) return Error::badRequest("an apply configuration must be a YAML or JSON object");
+  if (api::stringAt(applied, "apiVersion").empty() || api::stringAt(applied, "kind").empty())
+    return Error::badRequest("an apply configuration needs apiVersion and kind");
+  std::string bodyName = api::stringAt(applied, "metadata.name");
+  if (!bodyName.empty() && bodyName != name)
+    return Error::badRequest("the name of the object (" + bodyName + ") does not match the name on the URL (" + name + ")");
+  api::ManagedWrite write{options.fieldManager, type.apiVersion(), subresource == "status" ? "status" : "", ""};
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    auto existing = store_.get(type.storageKey(ns, name));
+    if (!existing && existing.error().reason != "NotFound") return existing.error();
+    if (existing) {
+      auto r = updateWith(type, ns, name, subresource, options, true,
+                          [&](const json::value& current) { return api::applyConfiguration(type, &current, applied, write, options.force); }, true);
+      if (r || r.error().reason != "NotFound") return r;
+      continue;  // deleted meanwhile: create it
+    }
+    // Apply to an object that does not exist creates it, owned by the applier.
+    json::value object = applied;
+    api::metadataOf(object)["name"] = name;
+    auto made = api::applyConfiguration(type, nullptr, object, write, options.force);
+    if (!made) return made.error();
+    json::value owned = *api::valueAt(*made, "metadata.managedFields");
+    api::metadataOf(*made).erase("managedFields");
+    auto r = createObject(type, ns, std::move(*made), options, &owned);
+    if (r || r.error().reason != "AlreadyExists") return r;  // created meanwhile: apply to it
+  }
+  return Error::conflict("the object kept changing between being read and written; apply again");
 }
 
 Result<json::value> Registry::remove(const api::ResourceType& type, const std::string& ns, const std::string& name,

@@ -78,9 +78,15 @@ class Registry {
 
  private:
   // Read-modify-write with optimistic concurrency; retried on conflict when `retry`.
+  // `applying`: the mutation is a server-side apply, which computes managedFields itself.
   Result<json::value> updateWith(const api::ResourceType& type, const std::string& ns, const std::string& name,
                                  const std::string& subresource, const WriteOptions& options, bool retry,
-                                 const std::function<Result<json::value>(const json::value&)>& mutate);
+                                 const std::function<Result<json::value>(const json::value&)>& mutate, bool applying = false);
+  Result<json::value> createObject(const api::ResourceType& type, const std::string& ns, json::value object, const WriteOptions& options,
+                                   const json::value* appliedFields);
+  // Server-side apply (PatchType::Apply): creates the object when it does not exist.
+  Result<json::value> apply(const api::ResourceType& type, const std::string& ns, const std::string& name, const json::value& applied,
+                            const std::string& subresource, const WriteOptions& options);
   Status checkNamespace(const api::ResourceType& type, const std::string& ns);
   Result<json::value> writeUpdate(const api::ResourceType& type, const std::string& key, int64_t expectedRevision,
                                   json::value object, bool dryRun);

@@ -40,6 +40,10 @@ std::string query(const Flags& f, bool watch, const std::string& rv = "") {
 
 void printObjects(const std::string& format, json::array items, bool single) {
   if (format == "name") return;
+  // As kubectl (without --show-managed-fields): field ownership is noise in a listing.
+  for (auto& item : items)
+    if (json::value* meta = item.is_object() ? item.get_object().if_contains("metadata") : nullptr; meta && meta->is_object())
+      meta->get_object().erase("managedFields");
   json::value out = single && items.size() == 1
                         ? items[0]
                         : json::value(json::object{{"apiVersion", "v1"}, {"kind", "List"}, {"metadata", {{"resourceVersion", ""}}}, {"items", items}});

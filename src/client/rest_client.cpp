@@ -20,6 +20,7 @@ std::string patchContentType(PatchType t) {
   switch (t) {
     case PatchType::Json: return "application/json-patch+json";
     case PatchType::Strategic: return "application/strategic-merge-patch+json";
+    case PatchType::Apply: return "application/apply-patch+yaml";
     case PatchType::Merge: break;
   }
   return "application/merge-patch+json";
@@ -34,6 +35,8 @@ std::string writeQuery(const WriteOptions& o) {
     case api::FieldValidation::Warn: break;  // the server's default
   }
   if (o.dryRun) add("dryRun=All");
+  if (!o.fieldManager.empty()) add("fieldManager=" + http::percentEncode(o.fieldManager));
+  if (o.force) add("force=true");
   return q;
 }
 

@@ -2,6 +2,7 @@
 
 #include "client/event_recorder.h"
 #include "auth/bootstrap_token.h"
+#include "controller/service_account_controller.h"
 #include "controller/bootstrap_signer.h"
 #include "controller/cronjob_controller.h"
 #include "controller/csr_controller.h"
@@ -38,6 +39,7 @@ class Loops final : public ControlLoops {
     ipam_->start();
     if (csrs_) csrs_->start();
     bootstrapSigner_->start();
+    serviceAccounts_->start();
   }
   void stop() override {
     if (scheduler_) scheduler_->stop();
@@ -54,6 +56,7 @@ class Loops final : public ControlLoops {
     if (ipam_) ipam_->stop();
     if (csrs_) csrs_->stop();
     if (bootstrapSigner_) bootstrapSigner_->stop();
+    if (serviceAccounts_) serviceAccounts_->stop();
   }
 
   std::unique_ptr<client::EventRecorder> schedulerEvents_, rsEvents_, deployEvents_, nodeEvents_, hpaEvents_, stsEvents_, jobEvents_,
@@ -72,6 +75,7 @@ class Loops final : public ControlLoops {
   std::unique_ptr<controller::NodeIpamController> ipam_;
   std::unique_ptr<controller::CsrController> csrs_;
   std::unique_ptr<controller::BootstrapSigner> bootstrapSigner_;
+  std::unique_ptr<controller::ServiceAccountController> serviceAccounts_;
 };
 
 }  // namespace
@@ -124,6 +128,8 @@ std::unique_ptr<ControlLoops> ControlLoops::build(client::Client& client, client
                                 "bootstrap-tokens");
   auto& publicConfigMaps = informers.get("v1", "ConfigMap", {auth::kClusterInfoNamespace, {}, {}}, "kube-public");
   l->bootstrapSigner_ = std::make_unique<controller::BootstrapSigner>(client, tokens, publicConfigMaps);
+  l->serviceAccounts_ =
+      std::make_unique<controller::ServiceAccountController>(client, informer("v1", "Namespace"), informer("v1", "ServiceAccount"));
   if (options.ca)
     l->csrs_ = std::make_unique<controller::CsrController>(client, informer("certificates.k8s.io/v1", "CertificateSigningRequest"), nodes, *options.ca);
   return l;

@@ -90,6 +90,17 @@ out=$(K get hpa gen-web -n gen 2>&1)
 check "kubectl get hpa after autoscale" contains "$out" "Deployment/gen-web.*/60%.*1 *4"
 out=$(K get --raw /apis/autoscaling/v1/namespaces/gen/horizontalpodautoscalers/gen-web)
 check "served as autoscaling/v1 too" contains "$out" '"targetCPUUtilizationPercentage":60'
+sa_default() { K get serviceaccount default -n gen -o name >/dev/null 2>&1; }
+check "a namespace gets its default ServiceAccount" wait_for "default sa" 10 sa_default
+K delete serviceaccount default -n gen >/dev/null 2>&1 || true
+check "… again when it is deleted" wait_for "default sa back" 10 sa_default
+qos() { K create deployment "$1" -n gen --image=busybox --dry-run=client -o json | python3 -c "
+import json,sys; d=json.load(sys.stdin); d['spec']['template']['spec']['containers'][0]['resources']=json.loads(sys.argv[1]); print(json.dumps(d))" "$2" |
+  K apply -f - >/dev/null 2>&1 || true; }
+qos q-guaranteed '{"limits":{"cpu":"100m","memory":"64Mi"}}'
+qos q-burstable '{"requests":{"cpu":"100m"}}'
+check "qosClass Guaranteed (limits only, requests default to them)" wait_for "guaranteed" 10 bash -c "[ \"\$(kubectl get pods -n gen -l app=q-guaranteed -o jsonpath='{.items[0].status.qosClass}')\" = Guaranteed ]"
+check "qosClass Burstable" wait_for "burstable" 10 bash -c "[ \"\$(kubectl get pods -n gen -l app=q-burstable -o jsonpath='{.items[0].status.qosClass}')\" = Burstable ]"
 K delete ns gen --wait=false >/dev/null
 out=$(K get pods --token=wrong 2>&1 || true)
 check "wrong token refused" contains "$out" "Unauthorized\|provide credentials"

@@ -234,3 +234,21 @@ TEST(Validation, TrafficPolicyAnnotationsAndGatewayApi) {
 }
 
 }  // namespace skiff::api
+
+namespace skiff::api {
+namespace {
+
+TEST(PodQosClass, KubernetesRules) {
+  auto qos = [](std::string_view containers) {
+    return podQosClass(boost::json::parse(std::string(R"({"containers":)") + std::string(containers) + "}"));
+  };
+  EXPECT_EQ(qos(R"([{"name":"a"}])"), "BestEffort");
+  EXPECT_EQ(qos(R"([{"name":"a","resources":{"requests":{"cpu":"100m"}}}])"), "Burstable");
+  EXPECT_EQ(qos(R"([{"name":"a","resources":{"limits":{"cpu":"1","memory":"1Gi"}}}])"), "Guaranteed");
+  EXPECT_EQ(qos(R"([{"name":"a","resources":{"limits":{"cpu":"1","memory":"1Gi"},"requests":{"cpu":"1000m","memory":"1Gi"}}}])"), "Guaranteed");
+  EXPECT_EQ(qos(R"([{"name":"a","resources":{"limits":{"cpu":"1","memory":"1Gi"},"requests":{"cpu":"500m"}}}])"), "Burstable");
+  EXPECT_EQ(qos(R"([{"name":"a","resources":{"limits":{"cpu":"1","memory":"1Gi"}}},{"name":"b"}])"), "Burstable");
+}
+
+}  // namespace
+}  // namespace skiff::api

@@ -203,8 +203,11 @@ TEST_F(ApiServerTest, CreateGetConflictAndStatusBodies) {
   cbor.headers["content-type"] = "application/cbor";
   EXPECT_EQ(call(cbor).status, 415);
   auto badPatch = request("PATCH", "/api/v1/namespaces/default/configmaps/a", "{}");
-  badPatch.headers["content-type"] = "application/apply-patch+yaml";
+  badPatch.headers["content-type"] = "application/x-unknown-patch+json";
   EXPECT_EQ(call(badPatch).status, 415);
+  auto anonymousApply = request("PATCH", "/api/v1/namespaces/default/configmaps/a", "{}");
+  anonymousApply.headers["content-type"] = "application/apply-patch+yaml";
+  EXPECT_EQ(call(anonymousApply).status, 400);  // server-side apply needs a fieldManager
 }
 
 TEST_F(ApiServerTest, ListSplicesStoredObjectsAndPaginates) {
