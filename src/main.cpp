@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/flags.h"
 
 namespace {
 
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 2, argv + argc);
   for (const auto& c : kCommands)
     if (!std::strcmp(argv[1], c.name)) {
+      skiff::cli::Flags::describeCommand(c.name, c.summary);
       try {
         return c.run(args);
       } catch (const std::exception& e) {

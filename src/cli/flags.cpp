@@ -1,6 +1,37 @@
 #include "cli/flags.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace skiff::cli {
+namespace {
+
+std::string& commandName() {
+  static std::string name;
+  return name;
+}
+std::string& commandSummary() {
+  static std::string summary;
+  return summary;
+}
+
+[[noreturn]] void printHelp(const std::vector<FlagSpec>& specs) {
+  std::printf("skiff %s: %s\n\nUsage: skiff %s [flags] [arguments]\n\nFlags:\n", commandName().c_str(), commandSummary().c_str(),
+              commandName().c_str());
+  for (const auto& s : specs)
+    std::printf("  %s--%s%s\n", s.shortName.empty() ? "    " : ("-" + s.shortName + ", ").c_str(), s.name.c_str(),
+                s.takesValue ? " VALUE" : "");
+  std::printf("  -h, --help\n\nREADME.md describes each command with examples.\n");
+  std::fflush(stdout);
+  std::exit(0);
+}
+
+}  // namespace
+
+void Flags::describeCommand(std::string name, std::string summary) {
+  commandName() = std::move(name);
+  commandSummary() = std::move(summary);
+}
 
 Result<Flags> Flags::parse(const std::vector<std::string>& args, const std::vector<FlagSpec>& specs) {
   Flags f;
@@ -15,6 +46,7 @@ Result<Flags> Flags::parse(const std::vector<std::string>& args, const std::vect
       for (++i; i < args.size(); ++i) f.positional_.push_back(args[i]);
       break;
     }
+    if (a == "--help" || a == "-h") printHelp(specs);
     if (a.size() < 2 || a[0] != '-' || a == "-") {
       f.positional_.push_back(a);
       continue;

@@ -19,7 +19,10 @@ struct FlagSpec {
 
 class Flags {
  public:
+  // `--help`/`-h` prints the running command's usage and its flags, then exits 0.
   static Result<Flags> parse(const std::vector<std::string>& args, const std::vector<FlagSpec>& specs);
+  // The command being run (main sets it), for --help.
+  static void describeCommand(std::string name, std::string summary);
   bool has(const std::string& name) const { return values_.count(name) > 0; }
   std::string get(const std::string& name, const std::string& fallback = "") const;
   std::vector<std::string> all(const std::string& name) const;

@@ -133,4 +133,7 @@ out=$("$SKIFF" up --data-dir "$WORK/corrupt" --listen 127.0.0.1:0 2>&1 || true)
 check "corrupt store: clear message" contains "$out" "corrupt/store.db"
 check "corrupt store: file untouched" cmp "$WORK/corrupt/store.db" "$WORK/corrupt.orig"
 
+for cmd in up server agent get apply logs; do
+  check "skiff $cmd --help prints its usage and flags" bash -c "'$SKIFF' $cmd --help | grep -q '^Usage: skiff $cmd' && '$SKIFF' $cmd -h | grep -q -- '--'"
+done
 finish
