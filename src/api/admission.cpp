@@ -5,6 +5,7 @@
 #include <set>
 
 #include "api/cron.h"
+#include "api/disruption_budget.h"
 #include "api/quantity.h"
 #include "api/custom_resource_definition.h"
 #include "api/structural_schema.h"
@@ -726,6 +727,30 @@ void validateJobSpec(const json::value* specValue, const std::string& path, Erro
   if (rp != "Never" && rp != "OnFailure") e.unsupported(path + ".template.spec.restartPolicy", rp.empty() ? "Always" : rp, {"OnFailure", "Never"});
 }
 
+// As Kubernetes' ValidatePodDisruptionBudgetSpec and its status update rules.
+void validatePodDisruptionBudget(const json::value& object, Errors& e) {
+  const json::value* minAvailable = valueAt(object, "spec.minAvailable");
+  const json::value* maxUnavailable = valueAt(object, "spec.maxUnavailable");
+  if (minAvailable && minAvailable->is_null()) minAvailable = nullptr;
+  if (maxUnavailable && maxUnavailable->is_null()) maxUnavailable = nullptr;
+  if (minAvailable && maxUnavailable) e.invalid("spec.minAvailable", *minAvailable, "minAvailable and maxUnavailable cannot be both set");
+  for (auto [field, v] : {std::pair{"spec.minAvailable", minAvailable}, std::pair{"spec.maxUnavailable", maxUnavailable}}) {
+    if (!v) continue;
+    auto parsed = IntOrPercent::from(*v);
+    if (v->is_int64() && v->get_int64() < 0) e.invalid(field, *v, "must be greater than or equal to 0");
+    else if (!parsed) e.invalid(field, *v, "must be an integer or percentage (e.g '5%')");
+    else if (parsed->percent && parsed->value > 100) e.invalid(field, *v, "must not be greater than 100%");
+  }
+  if (const json::value* selector = valueAt(object, "spec.selector"); selector && !selector->is_null())
+    if (auto sel = LabelSelector::fromObject(*selector); !sel) e.invalid("spec.selector", *selector, sel.error().message);
+  std::string policy = stringAt(object, "spec.unhealthyPodEvictionPolicy");
+  if (!policy.empty() && policy != "IfHealthyBudget" && policy != "AlwaysAllow")
+    e.unsupported("spec.unhealthyPodEvictionPolicy", policy, {"AlwaysAllow", "IfHealthyBudget"});
+  for (const char* field : {"disruptionsAllowed", "currentHealthy", "desiredHealthy", "expectedPods"})
+    if (const json::value* v = valueAt(object, std::string("status.") + field); v && v->is_int64() && v->get_int64() < 0)
+      e.invalid(std::string("status.") + field, *v, "must be greater than or equal to 0");
+}
+
 }  // namespace
 
 bool isValidQuantity(std::string_view q) {
@@ -870,6 +895,8 @@ std::vector<FieldCause> validateObject(const ResourceType& type, const json::val
         e.invalid("spec.leaseDurationSeconds", *d, "must be greater than 0");
   } else if (k == "Event") {
     if (!valueAt(object, "involvedObject")) e.required("involvedObject");
+  } else if (k == "PodDisruptionBudget") {
+    validatePodDisruptionBudget(object, e);
   } else if (k == "PriorityClass") {
     const json::object* o = object.if_object();
     auto v = o ? intAt(*o, "value") : std::nullopt;

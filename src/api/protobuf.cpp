@@ -190,6 +190,13 @@ const char* const kProtobufSchema[][2] = {
     {"TokenRequest", "metadata:1:ObjectMeta spec:2:TokenRequestSpec status:3:-"},
     {"TokenRequestSpec", "audiences:1:*s expirationSeconds:4:i? boundObjectRef:3:BoundObjectReference"},
     {"BoundObjectReference", "kind:1:s apiVersion:2:s name:3:s uid:4:s"},
+    {"PodDisruptionBudget", "metadata:1:ObjectMeta spec:2:PodDisruptionBudgetSpec status:3:-"},
+    {"PodDisruptionBudgetSpec", "minAvailable:1:n? selector:2:LabelSelector maxUnavailable:3:n? unhealthyPodEvictionPolicy:4:s?"},
+    {"Eviction", "metadata:1:ObjectMeta deleteOptions:2:DeleteOptions"},
+    {"DeleteOptions",
+     "gracePeriodSeconds:1:i? preconditions:2:Preconditions orphanDependents:3:b? propagationPolicy:4:s? dryRun:5:*s "
+     "ignoreStoreReadErrorWithClusterBreakingPotential:6:b?"},
+    {"Preconditions", "uid:1:s? resourceVersion:2:s?"},
     {"CertificateSigningRequest", "metadata:1:ObjectMeta spec:2:CertificateSigningRequestSpec status:3:CertificateSigningRequestStatus"},
     {"CertificateSigningRequestSpec",
      "request:1:y signerName:7:s expirationSeconds:8:i? usages:5:*s username:2:s uid:3:s groups:4:*s"},
@@ -217,6 +224,9 @@ const char* const kProtobufKinds[][3] = {
     {"scheduling.k8s.io/v1", "PriorityClass", "PriorityClass"},
     {"authentication.k8s.io/v1", "TokenRequest", "TokenRequest"},
     {"certificates.k8s.io/v1", "CertificateSigningRequest", "CertificateSigningRequest"},
+    {"policy/v1", "PodDisruptionBudget", "PodDisruptionBudget"},
+    {"policy/v1", "Eviction", "Eviction"},
+    {"policy/v1beta1", "Eviction", "Eviction"},
 };
 
 enum class FieldType { String, Bool, Int, Bytes, Time, Quantity, IntOrString, RawJson, Ignored, MapString, MapBytes, MapQuantity, Message };

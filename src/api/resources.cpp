@@ -26,6 +26,7 @@ const std::vector<ResourceType>& builtinResources() {
       {"apps", "v1", "ReplicaSet", "replicasets", "replicaset", true, true, true, {"rs"}, {"all"}},
       {"apps", "v1", "DaemonSet", "daemonsets", "daemonset", true, true, false, {"ds"}, {"all"}},
       {"apps", "v1", "StatefulSet", "statefulsets", "statefulset", true, true, true, {"sts"}, {"all"}},
+      {"policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", true, true, false, {"pdb"}, {}},
       {"batch", "v1", "Job", "jobs", "job", true, true, false, {}, {"all"}},
       {"autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", true, true, false, {"hpa"}, {"all"}},
       // Served for kubectl autoscale and older clients; stored as v2 (api/conversion.h). After v2 so v2 is preferred.

@@ -58,6 +58,10 @@ HorizontalPodAutoscaler apiVersion:string kind:string metadata:ObjectMeta spec:H
 HorizontalPodAutoscalerSpec scaleTargetRef:CrossVersionObjectReference minReplicas:int maxReplicas:int metrics:[]any behavior:any
 CrossVersionObjectReference apiVersion:string kind:string name:string
 
+PodDisruptionBudget apiVersion:string kind:string metadata:ObjectMeta spec:PodDisruptionBudgetSpec status:PodDisruptionBudgetStatus
+PodDisruptionBudgetSpec minAvailable:intstr selector:LabelSelector maxUnavailable:intstr unhealthyPodEvictionPolicy:string
+PodDisruptionBudgetStatus observedGeneration:int disruptedPods:map<time> disruptionsAllowed:int currentHealthy:int desiredHealthy:int expectedPods:int conditions:[]any@type
+
 PriorityClass apiVersion:string kind:string metadata:ObjectMeta value:int globalDefault:bool description:string preemptionPolicy:string
 
 Lease apiVersion:string kind:string metadata:ObjectMeta spec:LeaseSpec

@@ -51,6 +51,9 @@ std::vector<Column> columnsFor(const std::string& kind) {
   if (kind == "HorizontalPodAutoscaler")
     return {{"Name", "string", 0, "name"}, {"Reference", "string", 0}, {"Targets", "string", 0}, {"MinPods", "string", 0},
             {"MaxPods", "integer", 0}, {"Replicas", "integer", 0}, {"Age", "string", 0}};
+  if (kind == "PodDisruptionBudget")
+    return {{"Name", "string", 0, "name"}, {"Min Available", "string", 0}, {"Max Unavailable", "string", 0},
+            {"Allowed Disruptions", "integer", 0}, {"Age", "string", 0}};
   if (kind == "PriorityClass")
     return {{"Name", "string", 0, "name"}, {"Value", "integer", 0}, {"Global-Default", "boolean", 0},
             {"Preemption-Policy", "string", 0}, {"Age", "string", 0}};
@@ -291,6 +294,15 @@ void fillCells(const ResourceType& type, const json::value& o, json::array& cell
     cells = {json::value(name), json::value(stringAt(o, "spec.scaleTargetRef.kind") + "/" + stringAt(o, "spec.scaleTargetRef.name")),
              json::value(targets.empty() ? "<none>" : joinStrings(targets, ", ")), json::value(std::to_string(intOr0(o, "spec.minReplicas"))),
              json::value(intOr0(o, "spec.maxReplicas")), json::value(intOr0(o, "status.currentReplicas")), json::value(age(o))};
+  } else if (k == "PodDisruptionBudget") {
+    // As kubectl: the int-or-percent as written, N/A when the budget does not set it.
+    auto intOrPercent = [&](const char* path) -> std::string {
+      const json::value* v = valueAt(o, path);
+      if (!v || v->is_null()) return "N/A";
+      return v->is_string() ? std::string(v->get_string()) : json::serialize(*v);
+    };
+    cells = {json::value(name), json::value(intOrPercent("spec.minAvailable")), json::value(intOrPercent("spec.maxUnavailable")),
+             json::value(intOr0(o, "status.disruptionsAllowed")), json::value(age(o))};
   } else if (k == "PriorityClass") {
     const json::value* g = valueAt(o, "globalDefault");
     std::string pp = stringAt(o, "preemptionPolicy");

@@ -33,6 +33,7 @@
 #include "api/patch.h"
 #include "api/protobuf.h"
 #include "apiserver/openapi.h"
+#include "apiserver/pod_eviction.h"
 #include "common/log.h"
 
 namespace skiff::apiserver {
@@ -152,7 +153,7 @@ Result<bool> parseResourcePath(const std::vector<std::string>& parts, const Cust
   if (!sub.empty()) {
     bool ok = (sub == "status" && type->hasStatus) || (sub == "finalize" && type->kind == "Namespace") ||
               (sub == "approval" && type->kind == "CertificateSigningRequest") || (sub == "token" && type->kind == "ServiceAccount") ||
-              (sub == "binding" && type->kind == "Pod") || (sub == "scale" && type->hasScale) ||
+              (sub == "binding" && type->kind == "Pod") || (sub == "eviction" && type->kind == "Pod") || (sub == "scale" && type->hasScale) ||
               (type->kind == "Pod" && (sub == "log" || sub == "exec" || sub == "attach" || sub == "portforward"));
     if (!ok) return Error::notFound("the server could not find the requested resource: " + type->plural + "/" + sub + " is not served");
   }
@@ -537,6 +538,9 @@ void ApiServer::serveDiscovery(http::Exchange& ex, const std::string& path) {
     if (t.hasStatus)
       resources.push_back(json::object{{"name", t.plural + "/status"}, {"singularName", ""}, {"namespaced", t.namespaced},
                                        {"kind", t.kind}, {"verbs", verbsFor(true)}});
+    if (t.builtin("Pod"))  // kubectl drain evicts (rather than deletes) when discovery lists this
+      resources.push_back(json::object{{"name", "pods/eviction"}, {"singularName", ""}, {"namespaced", true}, {"group", "policy"},
+                                       {"version", "v1"}, {"kind", "Eviction"}, {"verbs", json::array{"create"}}});
     if (t.hasScale)
       resources.push_back(json::object{{"name", t.plural + "/scale"}, {"singularName", ""}, {"namespaced", t.namespaced},
                                        {"group", "autoscaling"}, {"version", "v1"}, {"kind", "Scale"}, {"verbs", verbsFor(true)}});
@@ -685,6 +689,19 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route, const auth
     if (!bound) return fail(bound.error());
     ex.respond(jsonResponse(201, json::object{{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", json::object()},
                                               {"status", "Success"}, {"code", 201}}));
+    return;
+  }
+  if (route.subresource == "eviction") {
+    // POST pods/<name>/eviction with a policy/v1 Eviction, as kubectl drain sends (apiserver/pod_eviction.h).
+    if (m != "POST") return fail(Error{405, "MethodNotAllowed", "pods/eviction only accepts POST (an Eviction)", {}});
+    auto body = decodeBody(req);
+    if (!body) return fail(body.error());
+    auto eviction = evictionRequestOf(*body, route.name);
+    if (!eviction) return fail(eviction.error());
+    eviction->dryRun = eviction->dryRun || req.queryValue("dryRun") == "All";
+    auto evicted = evictPod(registry_, route.ns, *eviction);
+    if (!evicted) return fail(evicted.error());
+    ex.respond(jsonResponse(201, *evicted));
     return;
   }
   if (route.subresource == "scale") {

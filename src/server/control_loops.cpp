@@ -8,6 +8,7 @@
 #include "controller/csr_controller.h"
 #include "controller/daemonset_controller.h"
 #include "controller/deployment_controller.h"
+#include "controller/disruption_controller.h"
 #include "controller/endpoints_controller.h"
 #include "controller/garbage_collector.h"
 #include "controller/job_controller.h"
@@ -33,6 +34,7 @@ class Loops final : public ControlLoops {
     cronJobs_->start();
     daemonSets_->start();
     statefulSets_->start();
+    disruption_->start();
     endpoints_->start();
     hpa_->start();
     nodeLifecycle_->start();
@@ -50,6 +52,7 @@ class Loops final : public ControlLoops {
     if (cronJobs_) cronJobs_->stop();
     if (daemonSets_) daemonSets_->stop();
     if (statefulSets_) statefulSets_->stop();
+    if (disruption_) disruption_->stop();
     if (endpoints_) endpoints_->stop();
     if (hpa_) hpa_->stop();
     if (nodeLifecycle_) nodeLifecycle_->stop();
@@ -60,7 +63,7 @@ class Loops final : public ControlLoops {
   }
 
   std::unique_ptr<client::EventRecorder> schedulerEvents_, rsEvents_, deployEvents_, nodeEvents_, hpaEvents_, stsEvents_, jobEvents_,
-      cronEvents_, dsEvents_;
+      cronEvents_, dsEvents_, disruptionEvents_;
   std::unique_ptr<scheduler::SchedulerController> scheduler_;
   std::unique_ptr<controller::ReplicaSetController> replicaSets_;
   std::unique_ptr<controller::DeploymentController> deployments_;
@@ -69,6 +72,7 @@ class Loops final : public ControlLoops {
   std::unique_ptr<controller::CronJobController> cronJobs_;
   std::unique_ptr<controller::DaemonSetController> daemonSets_;
   std::unique_ptr<controller::StatefulSetController> statefulSets_;
+  std::unique_ptr<controller::DisruptionController> disruption_;
   std::unique_ptr<controller::EndpointsController> endpoints_;
   std::unique_ptr<controller::HpaController> hpa_;
   std::unique_ptr<controller::NodeLifecycleController> nodeLifecycle_;
@@ -111,6 +115,9 @@ std::unique_ptr<ControlLoops> ControlLoops::build(client::Client& client, client
   l->cronJobs_ = std::make_unique<controller::CronJobController>(client, cronJobs, jobs, l->cronEvents_.get());
   l->daemonSets_ = std::make_unique<controller::DaemonSetController>(client, daemonSets, pods, nodes, l->dsEvents_.get());
   l->statefulSets_ = std::make_unique<controller::StatefulSetController>(client, statefulSets, pods, l->stsEvents_.get());
+  l->disruptionEvents_ = events("controllermanager");
+  l->disruption_ = std::make_unique<controller::DisruptionController>(client, informer("policy/v1", "PodDisruptionBudget"), pods, rs, deploys,
+                                                                      statefulSets, l->disruptionEvents_.get());
   l->endpoints_ = std::make_unique<controller::EndpointsController>(client, services, pods);
   auto usage = options.usage ? options.usage : [] { return std::map<std::string, controller::PodUsage>(); };
   l->hpa_ = std::make_unique<controller::HpaController>(client, hpas, pods, usage, l->hpaEvents_.get());

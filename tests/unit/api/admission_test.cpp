@@ -92,6 +92,35 @@ TEST(Validation, DeploymentSelectorMustMatchTemplate) {
     EXPECT_NE(std::find(f.begin(), f.end(), want), f.end()) << want;
 }
 
+TEST(Validation, PodDisruptionBudgetAsKubernetes) {
+  const auto& pdb = kind("policy/v1", "PodDisruptionBudget");
+  auto causes = [&](const char* spec) {
+    return validateObject(pdb, json::parse(std::string(R"({"metadata":{"name":"web","namespace":"shop"},"spec":)") + spec + "}"), nullptr);
+  };
+  EXPECT_TRUE(causes(R"({"minAvailable":2,"selector":{"matchLabels":{"app":"web"}}})").empty());
+  EXPECT_TRUE(causes(R"({"maxUnavailable":"25%","selector":{}})").empty());
+  EXPECT_TRUE(causes(R"({"minAvailable":1})").empty()) << "a budget without a selector is valid (it selects nothing)";
+  auto both = causes(R"({"minAvailable":1,"maxUnavailable":1})");
+  ASSERT_EQ(both.size(), 1u);
+  EXPECT_EQ(both[0].field, "spec.minAvailable");
+  EXPECT_EQ(both[0].message, "Invalid value: 1: minAvailable and maxUnavailable cannot be both set");
+  auto word = causes(R"({"minAvailable":"half"})");
+  ASSERT_EQ(word.size(), 1u);
+  EXPECT_EQ(word[0].message, "Invalid value: \"half\": must be an integer or percentage (e.g '5%')");
+  auto over = causes(R"({"maxUnavailable":"150%"})");
+  ASSERT_EQ(over.size(), 1u);
+  EXPECT_EQ(over[0].message, "Invalid value: \"150%\": must not be greater than 100%");
+  auto negative = causes(R"({"minAvailable":-1})");
+  ASSERT_EQ(negative.size(), 1u);
+  EXPECT_EQ(negative[0].message, "Invalid value: -1: must be greater than or equal to 0");
+  auto selector = causes(R"({"minAvailable":1,"selector":{"matchExpressions":[{"key":"app","operator":"Near"}]}})");
+  ASSERT_EQ(selector.size(), 1u);
+  EXPECT_EQ(selector[0].field, "spec.selector");
+  auto policy = causes(R"({"minAvailable":1,"unhealthyPodEvictionPolicy":"Sometimes"})");
+  ASSERT_EQ(policy.size(), 1u);
+  EXPECT_EQ(policy[0].field, "spec.unhealthyPodEvictionPolicy");
+}
+
 TEST(Validation, ValidObjectsPass) {
   json::value svc = json::parse(R"({"metadata":{"name":"web"},"spec":{"ports":[{"port":80}],"selector":{"a":"b"}}})");
   applyDefaults(kind("v1", "Service"), svc);

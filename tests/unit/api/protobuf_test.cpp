@@ -82,6 +82,23 @@ TEST(Protobuf, PointerZerosKeptOmitemptyZerosDropped) {
             R"("securityContext":{"runAsUser":0}})");
 }
 
+TEST(Protobuf, DisruptionBudgetAndEvictionAsKubectlSendsThem) {
+  // kubectl create pdb web --selector=app=web --min-available=2
+  Pb spec;
+  spec.msg(1, Pb().num(1, 0).num(2, 2)).msg(2, Pb().entry(1, "app", "web"));
+  auto pdb = decodeKubernetesProtobuf(envelope("policy/v1", "PodDisruptionBudget", Pb().msg(1, Pb().str(1, "web")).msg(2, spec)));
+  ASSERT_TRUE(pdb.ok()) << pdb.error().message;
+  EXPECT_EQ(json::serialize(*valueAt(*pdb, "spec")), R"({"minAvailable":2,"selector":{"matchLabels":{"app":"web"}}})");
+  // An Eviction with a zero grace period (a pointer: kept) and a dry run.
+  Pb eviction;
+  eviction.msg(1, Pb().str(1, "web-1").str(3, "shop")).msg(2, Pb().num(1, 0).str(5, "All"));
+  auto v = decodeKubernetesProtobuf(envelope("policy/v1", "Eviction", eviction));
+  ASSERT_TRUE(v.ok()) << v.error().message;
+  EXPECT_EQ(json::serialize(*v), R"({"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"web-1","namespace":"shop"},)"
+                                 R"("deleteOptions":{"gracePeriodSeconds":0,"dryRun":["All"]}})");
+  EXPECT_TRUE(decodeKubernetesProtobuf(envelope("policy/v1beta1", "Eviction", eviction)).ok());
+}
+
 TEST(Protobuf, NegativeNumbersAndTimes) {
   Pb meta;
   meta.str(1, "p").msg(8, Pb().num(1, 1795000000));

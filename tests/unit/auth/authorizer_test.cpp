@@ -35,6 +35,22 @@ TEST(RequestInfo, ReadsVerbsAndResourcesAsKubernetes) {
   EXPECT_EQ(r.verb, "get");
 }
 
+TEST(Authorizer, EvictionIsCreateOnPodsEviction) {
+  auto r = requestInfoOf("POST", "/api/v1/namespaces/shop/pods/web-1/eviction", "", "");
+  EXPECT_TRUE(r.isResource);
+  EXPECT_EQ(r.verb, "create");
+  EXPECT_EQ(r.resource, "pods");
+  EXPECT_EQ(r.subresource, "eviction");
+  EXPECT_EQ(r.name, "web-1");
+  Authorizer a({});
+  UserInfo admin{"system:admin", {kMasters, kAuthenticated}, "", ""};
+  EXPECT_TRUE(ask(a, admin, "POST", "/api/v1/namespaces/shop/pods/web-1/eviction").allowed);
+  UserInfo sa{"system:serviceaccount:shop:buyer", {"system:serviceaccounts", "system:serviceaccounts:shop", kAuthenticated}, "", ""};
+  Decision d = ask(a, sa, "POST", "/api/v1/namespaces/shop/pods/web-1/eviction");
+  EXPECT_FALSE(d.allowed);
+  EXPECT_NE(d.reason.find("cannot create resource \"pods/eviction\""), std::string::npos) << d.reason;
+}
+
 TEST(Authorizer, ServiceAccountsReadTheirNamespaceWithoutSecrets) {
   Authorizer a({});
   UserInfo sa{"system:serviceaccount:shop:buyer", {"system:serviceaccounts", "system:serviceaccounts:shop", kAuthenticated}, "cart-1", "uid-1"};
