@@ -108,9 +108,34 @@ json::value hpaToV1(json::value object) {
   return object;
 }
 
+// events.k8s.io/v1 Event and core/v1 Event are one object under two sets of names, as in
+// Kubernetes: {events.k8s.io name, core name}.
+constexpr std::pair<const char*, const char*> kEventFields[] = {
+    {"regarding", "involvedObject"},        {"note", "message"},
+    {"reportingController", "reportingComponent"}, {"deprecatedSource", "source"},
+    {"deprecatedFirstTimestamp", "firstTimestamp"}, {"deprecatedLastTimestamp", "lastTimestamp"},
+    {"deprecatedCount", "count"}};
+
+json::value renameFields(json::value object, bool toCore) {
+  json::object& o = object.as_object();
+  for (const auto& [modern, core] : kEventFields) {
+    std::string_view from = toCore ? modern : core, to = toCore ? core : modern;
+    if (json::value* v = o.if_contains(from)) {
+      json::value moved = std::move(*v);
+      o.erase(from);
+      o[to] = std::move(moved);
+    }
+  }
+  o["apiVersion"] = toCore ? "v1" : "events.k8s.io/v1";
+  return object;
+}
+
+bool isEventsV1(const ResourceType& t) { return !t.custom && t.group == "events.k8s.io" && t.kind == "Event"; }
+
 }  // namespace
 
 const ResourceType* storedVersionOf(const ResourceType& served) {
+  if (isEventsV1(served)) return findByKind("v1", "Event");
   if (served.custom) return served.custom->storedAs;  // conversion None: only apiVersion differs
   if (served.group == "autoscaling" && served.version == "v1") return findByKind("autoscaling/v2", served.kind);
   if (served.group == "gateway.networking.k8s.io" && served.version == "v1alpha2" && served.kind == "TLSRoute")
@@ -122,6 +147,7 @@ const ResourceType* storedVersionOf(const ResourceType& served) {
 json::value convertToStored(const ResourceType& served, json::value object) {
   const ResourceType* stored = object.is_object() ? storedVersionOf(served) : nullptr;
   if (!stored) return object;
+  if (isEventsV1(served)) return renameFields(std::move(object), true);
   if (served.custom || served.kind == "TLSRoute") {
     object.as_object()["apiVersion"] = stored->group + "/" + stored->version;
     return object;
@@ -131,6 +157,7 @@ json::value convertToStored(const ResourceType& served, json::value object) {
 
 json::value convertFromStored(const ResourceType& served, json::value object) {
   if (!object.is_object() || !storedVersionOf(served)) return object;
+  if (isEventsV1(served)) return renameFields(std::move(object), false);
   if (served.custom || served.kind == "TLSRoute") {
     object.as_object()["apiVersion"] = served.group + "/" + served.version;
     return object;

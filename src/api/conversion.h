@@ -1,5 +1,6 @@
 // Served versions that are stored as another version (autoscaling/v1 HorizontalPodAutoscaler is
-// stored as autoscaling/v2, as Kubernetes does). The API server converts request bodies to the
+// stored as autoscaling/v2, events.k8s.io/v1 Event as core/v1 Event, a custom kind's other
+// versions as its storage version, as Kubernetes does). The API server converts request bodies to the
 // stored version and responses back; everything inside skiff only sees the stored version.
 #pragma once
 #include <boost/json/value.hpp>

@@ -16,6 +16,7 @@ const std::vector<ResourceType>& builtinResources() {
       {"", "v1", "Node", "nodes", "node", false, true, false, {"no"}, {}},
       {"", "v1", "Service", "services", "service", true, true, false, {"svc"}, {"all"}},
       {"", "v1", "Event", "events", "event", true, false, false, {"ev"}, {}},
+      {"events.k8s.io", "v1", "Event", "events", "event", true, false, false, {}, {}},  // stored as core/v1 (api/conversion.h)
       {"", "v1", "Endpoints", "endpoints", "endpoints", true, false, false, {"ep"}, {}},
       {"", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", true, false, false, {"sa"}, {}},
       {"", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", true, true, false, {"pvc"}, {}},

@@ -90,6 +90,13 @@ out=$(K get hpa gen-web -n gen 2>&1)
 check "kubectl get hpa after autoscale" contains "$out" "Deployment/gen-web.*/60%.*1 *4"
 out=$(K get --raw /apis/autoscaling/v1/namespaces/gen/horizontalpodautoscalers/gen-web)
 check "served as autoscaling/v1 too" contains "$out" '"targetCPUUtilizationPercentage":60'
+# events.k8s.io/v1 and core/v1 Events are the same objects under two sets of field names.
+api POST /apis/events.k8s.io/v1/namespaces/gen/events -H 'Content-Type: application/json' -d '{"apiVersion":"events.k8s.io/v1","kind":"Event",
+  "metadata":{"name":"e1"},"eventTime":"2026-01-01T00:00:00.000000Z","reportingController":"tester","reportingInstance":"t1","action":"Test",
+  "reason":"Checked","note":"hello from events.k8s.io","type":"Normal","regarding":{"kind":"Namespace","name":"gen"}}' >/dev/null
+check "an events.k8s.io/v1 Event reads as core/v1" test "$(K get events.v1. e1 -n gen -o jsonpath='{.message}/{.involvedObject.name}' 2>&1)" = "hello from events.k8s.io/gen"
+out=$(api GET /apis/events.k8s.io/v1/namespaces/gen/events)
+check "… and core Events list through events.k8s.io/v1" contains "$out" '"note":"hello from events.k8s.io"'
 sa_default() { K get serviceaccount default -n gen -o name >/dev/null 2>&1; }
 check "a namespace gets its default ServiceAccount" wait_for "default sa" 10 sa_default
 K delete serviceaccount default -n gen >/dev/null 2>&1 || true
