@@ -11,7 +11,7 @@ build_pkgs=(g++ cmake ninja-build ccache pkg-config
 # Real peers used by tests and benchmarks.
 peer_pkgs=(etcd-server etcd-client curl python3 prometheus
   docker-registry skopeo umoci runc busybox-static iproute2 hyperfine jq chromium nghttp2-client python3-grpcio
-  nginx haproxy wrk faketime)  # the proxy benchmarks start their own nginx and HAProxy; the services need not run
+  nginx haproxy wrk faketime python3-kubernetes)  # the proxy benchmarks start their own nginx and HAProxy; the services need not run
 
 missing=()
 for p in "${build_pkgs[@]}" "${peer_pkgs[@]}"; do

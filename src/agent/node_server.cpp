@@ -39,8 +39,6 @@ std::vector<std::string> splitPath(const std::string& path) {
   return parts;
 }
 
-bool truthy(const std::string& v) { return v == "true" || v == "1" || v == "True"; }
-
 bool sameSecret(const std::string& a, const std::string& b) {
   if (a.size() != b.size()) return false;
   unsigned char diff = 0;
@@ -144,7 +142,7 @@ http::Admission NodeServer::admit(const http::Request& req) const {
   if (!parts.empty()) {
     const std::string& first = parts[0];
     out.longRunning = first == "exec" || first == "attach" || first == "portForward" ||
-                      (first == "containerLogs" && truthy(req.queryValue("follow")));
+                      (first == "containerLogs" && req.queryFlag("follow"));
   }
   std::string auth = req.header("authorization");
   std::string token = auth.size() > 7 && (auth.starts_with("Bearer ") || auth.starts_with("bearer ")) ? auth.substr(7) : "";
@@ -204,14 +202,14 @@ void NodeServer::serveLogs(http::Exchange& ex, const std::vector<std::string>& p
   if (parts.size() != 4) return ex.respond(errorResponse(Error::badRequest("use /containerLogs/<namespace>/<pod>/<container>")));
   const std::string &ns = parts[1], &pod = parts[2], &container = parts[3];
   // skiff's runtimes write raw output without per-line times, so these cannot be honoured.
-  if (truthy(req.queryValue("timestamps")) || req.hasQuery("sinceSeconds") || req.hasQuery("sinceTime"))
+  if (req.queryFlag("timestamps") || req.hasQuery("sinceSeconds") || req.hasQuery("sinceTime"))
     return ex.respond(errorResponse(Error::badRequest("timestamps, sinceSeconds and sinceTime need per-line times, which skiff's container "
                                                       "logs do not record; use tailLines or limitBytes")));
   auto tail = wholeNumber(req, "tailLines");
   if (!tail) return ex.respond(errorResponse(tail.error()));
   auto limit = wholeNumber(req, "limitBytes");
   if (!limit) return ex.respond(errorResponse(limit.error()));
-  auto path = view_.logPath(ns, pod, container, truthy(req.queryValue("previous")));
+  auto path = view_.logPath(ns, pod, container, req.queryFlag("previous"));
   if (!path) return ex.respond(errorResponse(path.error()));
   std::ifstream in(*path, std::ios::binary);
   if (!in) return ex.respond(errorResponse(Error::notFound("the log of container " + container + " in pod " + ns + "/" + pod + " is gone")));
@@ -221,7 +219,7 @@ void NodeServer::serveLogs(http::Exchange& ex, const std::vector<std::string>& p
   uint64_t budget = *limit ? uint64_t(**limit) : UINT64_MAX;
   if (data.size() > budget) data.resize(size_t(budget));
   budget -= data.size();
-  if (!truthy(req.queryValue("follow"))) return ex.respond({200, "text/plain", {}, std::move(data)});
+  if (!req.queryFlag("follow")) return ex.respond({200, "text/plain", {}, std::move(data)});
   http::Stream& stream = ex.startStream(200, "text/plain");
   if (!data.empty() && !stream.write(data)) return;
   while (budget > 0 && !stream.clientGone()) {
@@ -321,8 +319,8 @@ void NodeServer::serveExec(http::Exchange& ex, const std::vector<std::string>& p
   if (upgrade != "websocket")
     return fail(Error::badRequest("skiff speaks the WebSocket streaming protocol (v5/v4.channel.k8s.io) for exec, not " +
                                   (upgrade.empty() ? std::string("plain HTTP") : upgrade) + "; use kubectl 1.30 or newer, or skiff exec"));
-  bool withStdin = truthy(req.queryValue("stdin")) || truthy(req.queryValue("input"));
-  bool tty = truthy(req.queryValue("tty"));
+  bool withStdin = req.queryFlag("stdin") || req.queryFlag("input");
+  bool tty = req.queryFlag("tty");
   std::string container = parts.size() == 4 ? parts[3] : "";
   auto ws = ex.upgradeToWebSocket({"v5.channel.k8s.io", "v4.channel.k8s.io"});
   if (!ws) return fail(ws.error());
@@ -366,7 +364,7 @@ void NodeServer::serveAttach(http::Exchange& ex, const std::vector<std::string>&
   auto ws = ex.upgradeToWebSocket({"v5.channel.k8s.io", "v4.channel.k8s.io"});
   if (!ws) return fail(ws.error());
   http::WebSocket& socket = **ws;
-  if (truthy(req.queryValue("stdin")) || truthy(req.queryValue("input")) || truthy(req.queryValue("tty")))
+  if (req.queryFlag("stdin") || req.queryFlag("input") || req.queryFlag("tty"))
     return sendFinalStatus(socket, json::object{{"metadata", json::object()}, {"status", "Failure"}, {"reason", "BadRequest"}, {"code", 400},
                                                 {"message", "skiff's containers have no stdin or terminal to attach to; attach without -i/-t "
                                                             "streams their output, exec runs a shell"}});

@@ -814,6 +814,68 @@ static void validateCertificateSigningRequest(const json::value& object, const j
       e.forbidden("status.conditions", std::string("the ") + c + " condition may not be removed");
 }
 
+namespace {
+
+// networking.k8s.io/v1 Ingress, as Kubernetes validates it: a backend somewhere, every path
+// absolute with a pathType, every backend a Service with a port (number or name) or a resource.
+void validateIngressBackend(const json::value& b, const std::string& at, Errors& e) {
+  const json::value* svc = valueAt(b, "service");
+  const json::value* res = valueAt(b, "resource");
+  if (svc && res) e.invalid(at, json::value("service and resource"), "cannot set both service and resource backends");
+  if (!svc && !res) e.required(at + ".service");
+  if (svc) {
+    if (stringAt(*svc, "name").empty()) e.required(at + ".service.name");
+    const json::value* number = valueAt(*svc, "port.number");
+    std::string portName = stringAt(*svc, "port.name");
+    if (!number && portName.empty()) e.required(at + ".service.port");
+    if (number && !portName.empty()) e.invalid(at + ".service.port", json::value(portName), "cannot set both port name & port number");
+    if (number && (!number->is_int64() || number->get_int64() < 1 || number->get_int64() > 65535))
+      e.invalid(at + ".service.port.number", *number, "must be between 1 and 65535, inclusive");
+  }
+}
+
+void validateIngress(const json::value& object, Errors& e) {
+  const json::value* def = valueAt(object, "spec.defaultBackend");
+  const json::value* rules = valueAt(object, "spec.rules");
+  if (def) validateIngressBackend(*def, "spec.defaultBackend", e);
+  if (!def && !(rules && rules->is_array() && !rules->get_array().empty()))
+    e.invalid("spec", json::value("nil"), "either `defaultBackend` or `rules` must be specified");
+  if (rules && rules->is_array())
+    for (size_t i = 0; i < rules->get_array().size(); ++i) {
+      const json::value& r = rules->get_array()[i];
+      std::string at = "spec.rules[" + std::to_string(i) + "]";
+      std::string host = stringAt(r, "host");
+      if (!host.empty() && (host.find(':') != std::string::npos || host.find('/') != std::string::npos))
+        e.invalid(at + ".host", json::value(host), "must be a DNS name, not an IP address or a URL");
+      const json::value* paths = valueAt(r, "http.paths");
+      if (!valueAt(r, "http")) continue;
+      if (!paths || !paths->is_array() || paths->get_array().empty()) {
+        e.required(at + ".http.paths");
+        continue;
+      }
+      for (size_t j = 0; j < paths->get_array().size(); ++j) {
+        const json::value& p = paths->get_array()[j];
+        std::string pat = at + ".http.paths[" + std::to_string(j) + "]";
+        std::string type = stringAt(p, "pathType"), path = stringAt(p, "path");
+        if (type.empty()) e.required(pat + ".pathType");
+        else if (type != "Exact" && type != "Prefix" && type != "ImplementationSpecific")
+          e.unsupported(pat + ".pathType", type, {"Exact", "ImplementationSpecific", "Prefix"});
+        if (!path.starts_with("/") && (type == "Exact" || type == "Prefix" || !path.empty()))
+          e.invalid(pat + ".path", json::value(path), "must be an absolute path");
+        if (const json::value* b = valueAt(p, "backend")) validateIngressBackend(*b, pat + ".backend", e);
+        else e.required(pat + ".backend");
+      }
+    }
+  if (const json::value* tls = valueAt(object, "spec.tls"); tls && tls->is_array())
+    for (size_t i = 0; i < tls->get_array().size(); ++i)
+      if (const json::value* hosts = valueAt(tls->get_array()[i], "hosts"); hosts && hosts->is_array())
+        for (size_t j = 0; j < hosts->get_array().size(); ++j)
+          if (!hosts->get_array()[j].is_string() || hosts->get_array()[j].get_string().empty())
+            e.required("spec.tls[" + std::to_string(i) + "].hosts[" + std::to_string(j) + "]");
+}
+
+}  // namespace
+
 std::vector<FieldCause> validateObject(const ResourceType& type, const json::value& object, const json::value* old) {
   Errors e;
   validateMeta(type, object, e);
@@ -830,6 +892,8 @@ std::vector<FieldCause> validateObject(const ResourceType& type, const json::val
   if (k == "Pod") {
     if (const json::object* spec = objAt(object, "spec")) validatePodSpec(*spec, "spec", e);
     else e.required("spec");
+  } else if (k == "Ingress") {
+    validateIngress(object, e);
   } else if (k == "Deployment" || k == "ReplicaSet" || k == "StatefulSet") {
     validateWorkload(object, e, k == "Deployment");
     if (k == "StatefulSet") {

@@ -33,6 +33,8 @@ const std::vector<ResourceType>& builtinResources() {
       // Served for kubectl autoscale and older clients; stored as v2 (api/conversion.h). After v2 so v2 is preferred.
       {"autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", true, true, false, {"hpa"}, {"all"}},
       {"batch", "v1", "CronJob", "cronjobs", "cronjob", true, true, false, {"cj"}, {"all"}},
+      {"networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", true, true, false, {"ing"}, {}},
+      {"networking.k8s.io", "v1", "IngressClass", "ingressclasses", "ingressclass", false, false, false, {}, {}},
       {"gateway.networking.k8s.io", "v1", "GatewayClass", "gatewayclasses", "gatewayclass", false, true, false, {"gc"}, {"gateway-api"}},
       {"gateway.networking.k8s.io", "v1", "Gateway", "gateways", "gateway", true, true, false, {"gtw"}, {"gateway-api"}},
       {"gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes", "httproute", true, true, false, {}, {"gateway-api"}},

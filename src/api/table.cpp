@@ -58,6 +58,11 @@ std::vector<Column> columnsFor(const std::string& kind) {
     return {{"Name", "string", 0, "name"}, {"Value", "integer", 0}, {"Global-Default", "boolean", 0},
             {"Preemption-Policy", "string", 0}, {"Age", "string", 0}};
   if (kind == "Endpoints") return {{"Name", "string", 0, "name"}, {"Endpoints", "string", 0}, {"Age", "string", 0}};
+  if (kind == "Ingress")
+    return {{"Name", "string", 0, "name"}, {"Class", "string", 0}, {"Hosts", "string", 0}, {"Address", "string", 0},
+            {"Ports", "string", 0}, {"Age", "string", 0}};
+  if (kind == "IngressClass")
+    return {{"Name", "string", 0, "name"}, {"Controller", "string", 0}, {"Parameters", "string", 0}, {"Age", "string", 0}};
   if (kind == "GatewayClass")
     return {{"Name", "string", 0, "name"}, {"Controller", "string", 0}, {"Accepted", "string", 0}, {"Age", "string", 0}, {"Description", "string", 1}};
   if (kind == "Gateway")
@@ -336,6 +341,23 @@ void fillCells(const ResourceType& type, const json::value& o, json::array& cell
     std::string shown = eps.empty() ? "<none>" : joinStrings(std::vector<std::string>(eps.begin(), eps.begin() + long(std::min<size_t>(eps.size(), 3))));
     if (eps.size() > 3) shown += " + " + std::to_string(eps.size() - 3) + " more...";
     cells = {json::value(name), json::value(shown), json::value(age(o))};
+  } else if (k == "Ingress") {
+    // As kubectl: the class, every rule's host ("*" when none), the load-balancer addresses, and
+    // 80 or "80, 443" when it has TLS.
+    std::vector<std::string> hosts, addresses;
+    for (const auto& r : (valueAt(o, "spec.rules") && valueAt(o, "spec.rules")->is_array()) ? valueAt(o, "spec.rules")->get_array() : json::array())
+      hosts.push_back(stringAt(r, "host").empty() ? "*" : stringAt(r, "host"));
+    if (const json::value* lb = valueAt(o, "status.loadBalancer.ingress"); lb && lb->is_array())
+      for (const auto& a : lb->get_array()) addresses.push_back(!stringAt(a, "ip").empty() ? stringAt(a, "ip") : stringAt(a, "hostname"));
+    const json::value* tls = valueAt(o, "spec.tls");
+    bool hasTls = tls && tls->is_array() && !tls->get_array().empty();
+    std::string cls = stringAt(o, "spec.ingressClassName");
+    cells = {json::value(name), json::value(cls.empty() ? "<none>" : cls), json::value(hosts.empty() ? "*" : joinStrings(hosts)),
+             json::value(joinStrings(addresses)), json::value(hasTls ? "80, 443" : "80"), json::value(age(o))};
+  } else if (k == "IngressClass") {
+    std::string params = stringAt(o, "spec.parameters.kind");
+    if (!params.empty()) params += "/" + stringAt(o, "spec.parameters.name");
+    cells = {json::value(name), json::value(stringAt(o, "spec.controller")), json::value(params.empty() ? "<none>" : params), json::value(age(o))};
   } else if (k == "GatewayClass" || k == "Gateway" || k == "HTTPRoute" || k == "GRPCRoute" || k == "TLSRoute" || k == "TCPRoute" ||
              k == "UDPRoute") {
     auto conditionStatus = [&](const char* type) {

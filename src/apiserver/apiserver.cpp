@@ -296,10 +296,7 @@ bool isPublicPath(const std::string& path) {
          path.starts_with("/ui/");
 }
 
-bool isFollow(const http::Request& req) {
-  std::string follow = req.queryValue("follow");
-  return follow == "true" || follow == "1" || follow == "True";
-}
+bool isFollow(const http::Request& req) { return req.queryFlag("follow"); }
 
 // Exec, attach, port-forward and log follows hold a thread for as long as they last.
 bool isLongRunning(const http::Request& req, const std::vector<std::string>& parts) {
@@ -362,7 +359,7 @@ void ApiServer::dispatch(Recorder& ex) {
     ex.respond({200, "text/plain; charset=utf-8", {}, "ok"});
     return;
   }
-  if (path == "/version") {
+  if (path == "/version" || path == "/version/") {  // the Python client asks for /version/
     ex.respond(jsonResponse(200, json::object{{"major", "1"}, {"minor", "32"}, {"gitVersion", std::string(kKubernetesVersion) + "+skiff-" SKIFF_VERSION},
                                               {"gitCommit", ""}, {"gitTreeState", "clean"}, {"buildDate", __DATE__},
                                               {"goVersion", "none (C++20)"}, {"compiler", "g++"}, {"platform", "linux/amd64"}}));
@@ -451,13 +448,15 @@ void ApiServer::dispatch(Recorder& ex) {
     const std::string& m = req.method;
     bool collection = route.name.empty();
     std::string w = req.queryValue("watch");
-    ex.verb = m == "GET" ? (collection ? ((w == "1" || w == "true") ? "watch" : "list") : "get")
+    ex.verb = m == "GET" ? (collection ? (http::parseBool(w).value_or(false) ? "watch" : "list") : "get")
               : m == "POST" ? "create" : m == "PUT" ? "update" : m == "PATCH" ? "patch"
               : m == "DELETE" ? (collection ? "deletecollection" : "delete") : m;
   }
   try {
     std::string watch = req.queryValue("watch");
-    if (req.method == "GET" && (watch == "1" || watch == "true") && route.name.empty()) serveWatch(ex, route);
+    if (!watch.empty() && !http::parseBool(watch))
+      return ex.respond(errorResponse(Error::badRequest("watch must be a boolean (true or false), not \"" + watch + "\"")));
+    if (req.method == "GET" && *http::parseBool(watch.empty() ? "false" : watch) && route.name.empty()) serveWatch(ex, route);
     else serveResource(ex, route, ex.user);
   } catch (const std::exception& e) {
     log::error("apiserver", std::string("request ") + req.method + " " + req.target + " failed: " + e.what());
@@ -578,8 +577,8 @@ Result<WriteOptions> writeOptionsFrom(const http::Request& req, std::vector<std:
       std::any_of(o.fieldManager.begin(), o.fieldManager.end(), [](unsigned char c) { return c < 0x20 || c > 0x7e; }))
     return Error::badRequest("fieldManager must be at most 128 printable ASCII characters");
   std::string force = req.queryValue("force");
-  if (!force.empty() && force != "true" && force != "false") return Error::badRequest("force must be true or false, not \"" + force + "\"");
-  o.force = force == "true";
+  if (!force.empty() && !http::parseBool(force)) return Error::badRequest("force must be true or false, not \"" + force + "\"");
+  o.force = req.queryFlag("force");
   return o;
 }
 
@@ -722,6 +721,7 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route, const auth
     if (m == "GET") {
       auto opts = listOptionsFrom(req);
       if (!opts) return fail(opts.error());
+      if (Status st = checkListResourceVersion(req); !st) return fail(st.error());
       bool table = wantsTable(req);
       auto list = registry_.list(type, route.ns, *opts, table || wantsYaml(req) || storedType);
       if (!list) return fail(list.error());
@@ -1271,8 +1271,7 @@ void ApiServer::serveWatch(http::Exchange& ex, const Route& route) {
     r.headers.push_back({"Retry-After", "1"});
     return ex.respond(std::move(r));
   }
-  bool bookmarks = req.queryValue("allowWatchBookmarks") == "true" || req.queryValue("allowWatchBookmarks") == "1" ||
-                   req.queryValue("allowWatchBookmarks") == "True";
+  bool bookmarks = req.queryFlag("allowWatchBookmarks");
   auto state = std::make_shared<WatchState>();
   state->setupThread = std::this_thread::get_id();
   auto nowMillis = [] {
@@ -1335,6 +1334,29 @@ void ApiServer::serveWatch(http::Exchange& ex, const Route& route) {
 
 // A watch from a revision the store has not reached yet waits briefly for it, then is refused
 // as kube-apiserver refuses it (504, ResourceVersionTooLarge) rather than waiting silently.
+// A list's resourceVersion and resourceVersionMatch, as kube-apiserver reads them. Lists are
+// always served from the latest revision: NotOlderThan (and a plain resourceVersion) wait for a
+// revision not reached yet; Exact is served only for the latest revision — skiff keeps no older
+// snapshots, so an older one is 410 Expired, as Kubernetes answers for a compacted one.
+Status ApiServer::checkListResourceVersion(const http::Request& req) {
+  std::string rv = req.queryValue("resourceVersion"), match = req.queryValue("resourceVersionMatch");
+  if (!match.empty() && match != "Exact" && match != "NotOlderThan")
+    return Error::badRequest("resourceVersionMatch must be Exact or NotOlderThan, not \"" + match + "\"");
+  if (!match.empty() && rv.empty()) return Error::badRequest("resourceVersionMatch is forbidden unless resourceVersion is provided");
+  if (rv.empty() || rv == "0") {
+    if (match == "Exact") return Error::badRequest("resourceVersionMatch \"Exact\" is forbidden for resourceVersion \"0\"");
+    return {};
+  }
+  char* end = nullptr;
+  long long wanted = std::strtoll(rv.c_str(), &end, 10);
+  if (*end || wanted < 0) return Error::badRequest("resourceVersion must be a revision number, not \"" + rv + "\"");
+  if (Status s = waitForRevision(wanted); !s) return s;
+  if (match == "Exact" && wanted != registry_.store().revision())
+    return Error::gone("too old resource version: " + rv + " (" + std::to_string(registry_.store().revision()) +
+                       "): skiff serves lists at the latest revision only; list without resourceVersionMatch=Exact");
+  return {};
+}
+
 Status ApiServer::waitForRevision(int64_t revision) {
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
   while (revision > registry_.store().revision()) {

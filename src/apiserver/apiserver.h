@@ -69,6 +69,7 @@ class ApiServer {
   };
   http::Chunk watchFrame(const WatchEvent& e, const WatchRequest& w, WatchState& state);
   Status waitForRevision(int64_t revision);
+  Status checkListResourceVersion(const http::Request& req);
   void logRefusal(const http::Request& req, const std::string& why);
   void dispatch(Recorder& ex);
   void serveResource(http::Exchange& ex, const Route& route, const auth::UserInfo& user);

@@ -63,6 +63,23 @@ std::string qualifiedResource(const api::ResourceType& type) {
   return type.group.empty() ? type.plural : type.plural + "." + type.group;
 }
 
+// The DefaultIngressClass admission plugin: an Ingress that names no class (nor the legacy
+// annotation) gets the class marked ingressclass.kubernetes.io/is-default-class.
+void Registry::defaultIngressClass(json::value& ingress) {
+  if (!api::stringAt(ingress, "spec.ingressClassName").empty()) return;
+  if (const json::value* a = api::valueAt(ingress, "metadata.annotations"); a && a->is_object() && a->get_object().contains("kubernetes.io/ingress.class"))
+    return;
+  auto classes = list(*api::findByKind("networking.k8s.io/v1", "IngressClass"), "", {});
+  if (!classes) return;
+  for (const auto& c : classes->items)
+    if (const json::value* a = api::valueAt(c, "metadata.annotations"); a && a->is_object())
+      if (const json::value* d = a->get_object().if_contains("ingressclass.kubernetes.io/is-default-class"); d && *d == json::value("true")) {
+        if (!api::valueAt(ingress, "spec") || !api::valueAt(ingress, "spec")->is_object()) return;
+        api::ensurePath(ingress, "spec.ingressClassName") = api::stringAt(c, "metadata.name");
+        return;
+      }
+}
+
 Status Registry::checkNamespace(const api::ResourceType& type, const std::string& ns) {
   if (!type.namespaced) return {};
   if (ns.empty()) return Error::badRequest("the namespace of the object is required for " + type.plural);
@@ -215,6 +232,7 @@ Result<json::value> Registry::createObject(const api::ResourceType& type, const 
   foldStringData(type, object);
   if (type.builtin("Pod"))
     if (Status s = resolvePriority(object); !s) return s.error();
+  if (type.builtin("Ingress")) defaultIngressClass(object);
   api::applyDefaults(type, object);
   // A generated name may collide; Kubernetes retries too.
   const bool generated = name.empty();
@@ -807,6 +825,14 @@ Status Registry::bootstrap() {
     (void)create(gcType, "", json::object{{"metadata", json::object{{"name", "skiff"}}},
                                           {"spec", json::object{{"controllerName", "skiff.dev/gateway-controller"},
                                                                 {"description", "skiff's node proxy: HTTP listeners on the node's ports"}}}});
+  // The IngressClass the node proxy serves (ports 80 and 443 of every node), the default one as
+  // k3s's bundled ingress controller is.
+  const api::ResourceType& icType = *api::findByKind("networking.k8s.io/v1", "IngressClass");
+  if (!store_.get(icType.storageKey("", "skiff")))
+    (void)create(icType, "",
+                 json::object{{"metadata", json::object{{"name", "skiff"},
+                                                        {"annotations", json::object{{"ingressclass.kubernetes.io/is-default-class", "true"}}}}},
+                              {"spec", json::object{{"controller", "skiff.dev/ingress-controller"}}}});
   return {};
 }
 

@@ -95,6 +95,7 @@ class Registry {
   // never get the same one and claims survive restarts.
   Status allocateServiceAddresses(json::value& service);
   Status resolvePriority(json::value& pod);
+  void defaultIngressClass(json::value& ingress);
   void releaseServiceAddresses(const json::value& service);
 
   store::Store& store_;

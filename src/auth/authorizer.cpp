@@ -30,7 +30,8 @@ Decision deny(const UserInfo& user, const RequestInfo& r, const std::string& why
 bool nodeReadsEverywhere(const RequestInfo& r) {
   static const std::set<std::pair<std::string, std::string>> kinds = {
       {"", "nodes"}, {"", "pods"}, {"", "services"}, {"", "endpoints"}, {"", "namespaces"},
-      {"discovery.k8s.io", "endpointslices"}, {"security.istio.io", "authorizationpolicies"}};
+      {"discovery.k8s.io", "endpointslices"}, {"security.istio.io", "authorizationpolicies"},
+      {"networking.k8s.io", "ingresses"}, {"networking.k8s.io", "ingressclasses"}};
   if (!r.subresource.empty() && !(r.resource == "nodes" && r.subresource == "status") && !(r.resource == "pods" && r.subresource == "status"))
     return false;
   return kinds.count({r.apiGroup, r.resource}) > 0 || r.apiGroup == "gateway.networking.k8s.io";
@@ -158,6 +159,8 @@ Decision Authorizer::node(const UserInfo& user, const std::string& n, const Requ
   // The node proxy is the Gateway API's controller on every node: it reports the status of the
   // classes, gateways and routes it serves (as istiod does with its own rights).
   if (r.apiGroup == "gateway.networking.k8s.io" && r.subresource == "status" && (v == "update" || v == "patch")) return allow();
+  // … and the Ingress controller: it reports the node's address in each Ingress it serves.
+  if (r.apiGroup == "networking.k8s.io" && res == "ingresses" && r.subresource == "status" && (v == "update" || v == "patch")) return allow();
   return deny(user, r, "");
 }
 

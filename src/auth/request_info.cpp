@@ -1,5 +1,7 @@
 #include "auth/request_info.h"
 
+#include "http/http.h"
+
 #include <cctype>
 #include <vector>
 
@@ -17,7 +19,6 @@ std::vector<std::string> pathSegments(const std::string& path) {
   return out;
 }
 
-bool truthy(const std::string& v) { return v == "true" || v == "True" || v == "TRUE" || v == "1" || v == "t" || v == "T"; }
 }  // namespace
 
 RequestInfo requestInfoOf(const std::string& method, const std::string& path, const std::string& watchParam,
@@ -63,7 +64,7 @@ RequestInfo requestInfoOf(const std::string& method, const std::string& path, co
     if (rest.size() >= 3) r.subresource = rest[2];
   }
   if (method == "GET" || method == "HEAD") {
-    if (legacyWatch || truthy(watchParam)) r.verb = "watch";
+    if (legacyWatch || http::parseBool(watchParam).value_or(false)) r.verb = "watch";
     else r.verb = r.name.empty() ? "list" : "get";
   } else if (method == "POST") {
     r.verb = "create";

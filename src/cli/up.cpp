@@ -23,7 +23,7 @@ namespace {
 
 const std::vector<FlagSpec> kNodeFlags = {{"node-name", "", true}, {"node-ip", "", true}, {"node-server-port", "", true}, {"runtime", "", true}, {"pod-cidr", "", true}, {"bridge", "", true},
                                           {"proxy-workers", "", true}, {"access-log", "", true}, {"mesh-port", "", true},
-                                          {"mesh-cert-lifetime", "", true}};
+                                          {"mesh-cert-lifetime", "", true}, {"ingress-http-port", "", true}, {"ingress-https-port", "", true}};
 
 std::vector<FlagSpec> withFlags(std::vector<FlagSpec> a, const std::vector<FlagSpec>& b) {
   a.insert(a.end(), b.begin(), b.end());
@@ -81,6 +81,14 @@ Status nodeOptionsFrom(const Flags& flags, server::NodeOptions& options) {
     if (*end || n < 0 || n > 65535)
       return Error::badRequest("--mesh-port takes a TCP port (0 turns the mesh's mTLS port off), not \"" + flags.get("mesh-port") + "\"");
     options.meshPort = int(n);
+  }
+  for (auto [flag, port] : {std::pair{"ingress-http-port", &options.ingressHttpPort}, std::pair{"ingress-https-port", &options.ingressHttpsPort}}) {
+    if (!flags.has(flag)) continue;
+    char* end = nullptr;
+    long n = std::strtol(flags.get(flag).c_str(), &end, 10);
+    if (*end || n < 0 || n > 65535)
+      return Error::badRequest(std::string("--") + flag + " takes the TCP port Ingresses are served on (0 turns it off), not \"" + flags.get(flag) + "\"");
+    *port = int(n);
   }
   if (flags.has("mesh-cert-lifetime")) {
     char* end = nullptr;

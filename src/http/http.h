@@ -48,7 +48,13 @@ struct Request {
   std::string header(const std::string& lowerName) const;
   std::string queryValue(const std::string& name) const;  // "" if absent
   bool hasQuery(const std::string& name) const { return query.count(name) > 0; }
+  // A boolean parameter as Kubernetes reads it (parseBool); false when absent or not a boolean.
+  bool queryFlag(const std::string& name) const;
 };
+
+// A boolean as Go's strconv.ParseBool reads it — what Kubernetes clients send (the Python client
+// sends `watch=True`): 1 t T TRUE true True, 0 f F FALSE false False; nullopt for anything else.
+std::optional<bool> parseBool(std::string_view v);
 
 struct Response {
   int status = 200;

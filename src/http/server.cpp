@@ -38,6 +38,14 @@ std::string Request::header(const std::string& name) const {
   auto it = headers.find(name);
   return it == headers.end() ? std::string() : it->second;
 }
+std::optional<bool> parseBool(std::string_view v) {
+  if (v == "1" || v == "t" || v == "T" || v == "TRUE" || v == "true" || v == "True") return true;
+  if (v == "0" || v == "f" || v == "F" || v == "FALSE" || v == "false" || v == "False") return false;
+  return std::nullopt;
+}
+
+bool Request::queryFlag(const std::string& name) const { return parseBool(queryValue(name)).value_or(false); }
+
 std::string Request::queryValue(const std::string& name) const {
   auto it = query.find(name);
   return it == query.end() ? std::string() : it->second;

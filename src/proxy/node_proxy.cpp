@@ -59,7 +59,7 @@ NodeProxy::NodeProxy(client::Client& client, NodeProxyInformers informers, NodeP
   };
   for (client::Informer* i : {&inf_.services, &inf_.endpoints, &inf_.pods, &inf_.gatewayClasses, &inf_.gateways, &inf_.httpRoutes,
                                   &inf_.authorizationPolicies, &inf_.referenceGrants, &inf_.namespaces, &inf_.grpcRoutes, &inf_.tlsRoutes,
-                                  &inf_.tcpRoutes, &inf_.udpRoutes})
+                                  &inf_.tcpRoutes, &inf_.udpRoutes, &inf_.ingresses, &inf_.ingressClasses})
     i->addHandler(poke);
   // Of Secrets only certificates matter (HTTPS Gateway listeners).
   inf_.secrets.addHandler([poke](const std::string& key, const client::ObjectPtr& before, const client::ObjectPtr& after) {
@@ -131,6 +131,10 @@ std::chrono::microseconds NodeProxy::rebuild() {
                        inf_.tlsRoutes.list(), inf_.tcpRoutes.list(), inf_.udpRoutes.list()};
   for (auto& secret : inf_.secrets.list())
     if (isTlsSecret(*secret)) sources.secrets.push_back(std::move(secret));
+  // Ingresses are served as the Gateway API objects they amount to (proxy/ingress.h).
+  IngressObjects ingress = ingressesAsGatewayApi(inf_.ingresses.list(), inf_.ingressClasses.list(), sources.services, options_.ingress);
+  sources.gateways.insert(sources.gateways.end(), ingress.gateways.begin(), ingress.gateways.end());
+  sources.httpRoutes.insert(sources.httpRoutes.end(), ingress.httpRoutes.begin(), ingress.httpRoutes.end());
   BuildResult result = builder_.build(sources, t0);
   if (builder_.meshError() != lastMeshError_) {
     lastMeshError_ = builder_.meshError();
@@ -142,7 +146,10 @@ std::chrono::microseconds NodeProxy::rebuild() {
   current_ = table;
   auto took = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
   buildDuration().observe(std::chrono::duration<double>(took).count());
-  if (options_.writeStatus) writeStatus(result);
+  if (options_.writeStatus) {
+    writeStatus(result);
+    writeIngressStatus(ingress);
+  }
   return took;
 }
 
@@ -233,6 +240,21 @@ void NodeProxy::writeStatus(const BuildResult& result) {
   for (auto [kind, informer] : {std::pair{"HTTPRoute", &inf_.httpRoutes}, std::pair{"GRPCRoute", &inf_.grpcRoutes}, std::pair{"TLSRoute", &inf_.tlsRoutes},
                                  std::pair{"TCPRoute", &inf_.tcpRoutes}, std::pair{"UDPRoute", &inf_.udpRoutes}})
     if (auto it = result.routeStatus.find(kind); it != result.routeStatus.end()) write(kind, *informer, it->second);
+}
+
+// Each Ingress served shows where: the node's address, as k3s's ingress controller reports it.
+void NodeProxy::writeIngressStatus(const IngressObjects& ingress) {
+  if (options_.ingressAddress.empty()) return;
+  json::value want = json::object{{"loadBalancer", json::object{{"ingress", json::array{json::object{{"ip", options_.ingressAddress}}}}}}};
+  for (const auto& [gateway, key] : ingress.ingressOfGateway) {
+    auto [ns, name] = client::splitKey(key);
+    client::ObjectPtr current = inf_.ingresses.get(ns, name);
+    if (!current) continue;
+    const json::value* have = api::valueAt(*current, "status");
+    if (have && *have == want) continue;
+    auto r = client_.patch(inf_.ingresses.type(), ns, name, client::PatchType::Merge, json::object{{"status", want}}, "status");
+    if (!r && r.error().code != 404) log::warn("proxy", "writing status of Ingress " + key + ": " + r.error().message);
+  }
 }
 
 }  // namespace skiff::proxy

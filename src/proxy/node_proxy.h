@@ -15,6 +15,7 @@
 #include "common/result.h"
 #include "client/informer.h"
 #include "proxy/http_proxy.h"
+#include "proxy/ingress.h"
 #include "proxy/route_builder.h"
 
 namespace skiff::proxy {
@@ -25,6 +26,8 @@ struct NodeProxyOptions {
   bool writeStatus = true;  // Gateway, GatewayClass and route status (one node writes it)
   RouteBuilder::HostPortFn hostPort;
   MeshOptions mesh;  // mTLS to other nodes' proxies (off without a node name and an issuer)
+  IngressPorts ingress;        // where Ingresses are served (proxy/ingress.h)
+  std::string ingressAddress;  // what their status.loadBalancer shows: the node's address
 };
 
 struct NodeProxyInformers {
@@ -32,6 +35,7 @@ struct NodeProxyInformers {
   client::Informer &secrets, &referenceGrants;  // HTTPS Gateway listeners' certificates; cross-namespace grants
   client::Informer& namespaces;  // labels, for Gateway listeners' namespace selectors
   client::Informer &grpcRoutes, &tlsRoutes, &tcpRoutes, &udpRoutes;
+  client::Informer &ingresses, &ingressClasses;
 };
 
 class NodeProxy {
@@ -50,6 +54,7 @@ class NodeProxy {
  private:
   void loop();
   void syncAddresses(const RouteTable& table);
+  void writeIngressStatus(const IngressObjects& ingress);
   void writeStatus(const BuildResult& result);
 
   client::Client& client_;

@@ -156,6 +156,8 @@ class NodeImpl final : public Node {
       proxyOptions.mesh.lifetime = options.meshCertificateLifetime;
       proxyOptions.mesh.issue = options.issueMeshCertificate;
     }
+    proxyOptions.ingress = {options.ingressHttpPort, options.ingressHttpsPort};
+    proxyOptions.ingressAddress = agent_->nodeIp();
     if (runtimeName == "process")
       proxyOptions.hostPort = [agent = agent_.get()](const std::string& ns, const std::string& pod, int port) { return agent->hostPort(ns, pod, port); };
     auto i = [&](const char* apiVersion, const char* kind) -> client::Informer& { return informers.get(apiVersion, kind); };
@@ -168,7 +170,8 @@ class NodeImpl final : public Node {
                                   informers.get("v1", "Secret", {"", {}, *api::FieldSelector::parse("type=kubernetes.io/tls")}, "tls"),
                                   i("gateway.networking.k8s.io/v1beta1", "ReferenceGrant"), i("v1", "Namespace"),
                                   i("gateway.networking.k8s.io/v1", "GRPCRoute"), i("gateway.networking.k8s.io/v1", "TLSRoute"),
-                                  i("gateway.networking.k8s.io/v1alpha2", "TCPRoute"), i("gateway.networking.k8s.io/v1alpha2", "UDPRoute")},
+                                  i("gateway.networking.k8s.io/v1alpha2", "TCPRoute"), i("gateway.networking.k8s.io/v1alpha2", "UDPRoute"),
+                                  i("networking.k8s.io/v1", "Ingress"), i("networking.k8s.io/v1", "IngressClass")},
         proxyOptions);
     if (options.spans)
       proxy_->data().onSpan([spans = options.spans](proxy::SpanRecord&& r) {

@@ -38,6 +38,7 @@ struct NodeOptions {
   std::chrono::milliseconds storageCheckInterval{5000};
   uint64_t maxLogBytes = 10 * 1024 * 1024;
   int proxyWorkers = 0;  // node proxy worker threads; 0 = one per core
+  int ingressHttpPort = 80, ingressHttpsPort = 443;  // where the node serves Ingresses (0 = off)
   int meshPort = 15008;  // the node proxy's mTLS port for other nodes' proxies; 0 = no mesh
   std::chrono::seconds meshCertificateLifetime{24 * 3600};
   std::string accessLog;  // "" = DATA/logs/proxy-access.log, "off" = none
