@@ -161,6 +161,32 @@ int main(int argc, char** argv) {
   auto num = [&](const char* k, size_t d) { return args.count(k) ? size_t(std::stoull(args[k])) : d; };
   size_t n = num("n", 10000), conc = num("conc", 16), size = num("size", 256);
 
+  if (mode == "custom-creates") {
+    // Objects of bench/run-crd.sh's Widget kind (bench.skiff.dev/v1): 40 typed spec fields the
+    // schema checks (patterns, enums, bounds, formats, list types), padded to --size bytes of body.
+    Target t = fromKubeconfig(args["kubeconfig"]);
+    std::string prefix = args.count("prefix") ? args["prefix"] : "w" + std::to_string(::getpid());
+    std::string ns = args.count("namespace") ? args["namespace"] : "default";
+    std::string fields;
+    for (int f = 0; f < 10; ++f) {
+      char buf[256];
+      std::snprintf(buf, sizeof buf, R"("name%02d":"item-%02d","count%02d":%d,"mode%02d":"%s","tags%02d":["a%d","b%d"],)", f, f, f, f + 1, f,
+                    f % 2 ? "fast" : "safe", f, f, f);
+      fields += buf;
+    }
+    auto name = [&](size_t i) { return prefix + "-" + std::to_string(i); };
+    auto body = [&](size_t i) {
+      std::string head = R"({"apiVersion":"bench.skiff.dev/v1","kind":"Widget","metadata":{"name":")" + name(i) + R"("},"spec":{)" + fields;
+      std::string tail = R"("owner":"team@example.com","created":"2026-01-01T00:00:00Z","note":")";
+      size_t used = head.size() + tail.size() + 3;
+      return head + tail + filler(size > used ? size - used : 1) + R"("}})";
+    };
+    auto make = [&](size_t i) { return std::make_pair("/apis/bench.skiff.dev/v1/namespaces/" + ns + "/widgets", body(i)); };
+    auto r = runLoad(t, n, conc, make, "application/json", nullptr, name);
+    report(mode.c_str(), r, conc, body(0).size());
+    return r.errors ? 1 : 0;
+  }
+
   if (mode == "creates" || mode == "pods") {
     Target t = fromKubeconfig(args["kubeconfig"]);
     std::string prefix = args.count("prefix") ? args["prefix"] : "b" + std::to_string(::getpid());
