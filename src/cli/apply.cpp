@@ -4,6 +4,8 @@
 // the kubectl.kubernetes.io/last-applied-configuration annotation, and an update sends a
 // three-way merge patch (fields removed since the last apply are deleted; fields others set,
 // such as status or defaults, stay). kubectl and skiff can apply the same objects in turn.
+// Unknown or misspelled fields are refused (fieldValidation=Strict), as kubectl's default
+// --validate=strict refuses them, rather than silently dropped.
 #include <boost/json.hpp>
 
 #include "api/object.h"
@@ -116,7 +118,7 @@ int runApply(const Args& args) {
     if (live->status == 404) {
       json::value toCreate = obj;
       setLastApplied(toCreate, recordedText);
-      auto created = c.call("POST", res->path(ns) + "?fieldManager=skiff" + dry, json::serialize(toCreate));
+      auto created = c.call("POST", res->path(ns) + "?fieldManager=skiff&fieldValidation=Strict" + dry, json::serialize(toCreate));
       if (!created) {
         std::fprintf(stderr, "Error from server (%s): error when creating \"%s\": %s\n", created.error().reason.c_str(),
                      m.source.c_str(), created.error().message.c_str());
@@ -145,7 +147,7 @@ int runApply(const Args& args) {
       std::printf("%s unchanged\n", ref.c_str());
       continue;
     }
-    auto patched = c.call("PATCH", res->path(ns, name) + "?fieldManager=skiff" + dry, json::serialize(patch),
+    auto patched = c.call("PATCH", res->path(ns, name) + "?fieldManager=skiff&fieldValidation=Strict" + dry, json::serialize(patch),
                           "application/merge-patch+json");
     if (!patched) {
       std::fprintf(stderr, "Error from server (%s): error when applying patch to \"%s\": %s\n", patched.error().reason.c_str(),

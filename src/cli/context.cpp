@@ -1,5 +1,6 @@
 #include "cli/context.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include "api/codec.h"
@@ -94,11 +95,14 @@ Status Context::loadDiscovery() {
       for (const auto& r : rs->get_array()) {
         std::string name = api::stringAt(r, "name");
         if (name.find('/') != std::string::npos) continue;
-        Resource res{group, version, api::stringAt(r, "kind"), name, api::stringAt(r, "singularName"), true, {}};
+        Resource res{group, version, api::stringAt(r, "kind"), name, api::stringAt(r, "singularName"), true, {}, {}};
         if (auto* ns = api::valueAt(r, "namespaced"); ns && ns->is_bool()) res.namespaced = ns->get_bool();
         if (auto* sn = api::valueAt(r, "shortNames"); sn && sn->is_array())
           for (const auto& s : sn->get_array())
             if (s.is_string()) res.shortNames.emplace_back(s.get_string());
+        if (auto* cs = api::valueAt(r, "categories"); cs && cs->is_array())
+          for (const auto& s : cs->get_array())
+            if (s.is_string()) res.categories.emplace_back(s.get_string());
         resources_.push_back(std::move(res));
       }
   }
@@ -126,6 +130,17 @@ Result<Resource> Context::resolve(const std::string& input) {
     if (hit) return r;
   }
   return Error::notFound("the server doesn't have a resource type \"" + input + "\" (see `kubectl api-resources` for the list)");
+}
+
+std::vector<Resource> Context::category(const std::string& name) {
+  std::vector<Resource> out;
+  if (!loadDiscovery()) return out;
+  for (const auto& r : resources_) {
+    if (std::find(r.categories.begin(), r.categories.end(), name) == r.categories.end()) continue;
+    bool seen = std::any_of(out.begin(), out.end(), [&](const Resource& o) { return o.group == r.group && o.plural == r.plural; });
+    if (!seen) out.push_back(r);
+  }
+  return out;
 }
 
 Result<Resource> Context::resolveKind(const std::string& apiVersion, const std::string& kind) {

@@ -18,6 +18,7 @@ struct Resource {
   std::string group, version, kind, plural, singular;
   bool namespaced = true;
   std::vector<std::string> shortNames;
+  std::vector<std::string> categories;  // e.g. "all" (`skiff get all`)
   std::string apiVersion() const { return group.empty() ? version : group + "/" + version; }
   // e.g. "deployment.apps" or "pod", as kubectl prints object references.
   std::string displayName() const;
@@ -34,6 +35,8 @@ class Context {
 
   Result<Resource> resolve(const std::string& nameOrKind);
   Result<Resource> resolveKind(const std::string& apiVersion, const std::string& kind);
+  // The resources in a discovery category ("all"), one version of each; empty when none is.
+  std::vector<Resource> category(const std::string& name);
 
   // Sends a request and decodes a JSON answer; a non-2xx answer becomes the server's Status message.
   Result<boost::json::value> call(const std::string& method, const std::string& target, const std::string& body = "",

@@ -87,6 +87,18 @@ int runGet(const Args& args) {
     kinds = splitComma(flags->positional()[0]);
   }
   bool slashForm = !names.empty() && kinds.size() == names.size() && flags->positional()[0].find('/') != std::string::npos;
+  // A category (`all`, or one a custom kind declares) stands for its kinds, as in kubectl.
+  bool fromCategory = false;
+  if (!slashForm) {
+    std::vector<std::string> expanded;
+    for (const auto& k : kinds) {
+      std::vector<Resource> members = c.resolve(k) ? std::vector<Resource>{} : c.category(k);
+      if (members.empty()) expanded.push_back(k);
+      fromCategory = fromCategory || !members.empty();
+      for (const auto& m : members) expanded.push_back(m.group.empty() ? m.plural : m.plural + "." + m.group);
+    }
+    kinds = std::move(expanded);
+  }
   int rc = 0;
   json::array collected;
   bool printedAny = false;
@@ -109,7 +121,12 @@ int runGet(const Args& args) {
         if (!table) return fail(table.error().message);
         listRv = api::stringAt(*table, "metadata.resourceVersion");
         auto rows = printer.rows(*table, true);
+        // Several kinds (a category): each name says its kind, and empty kinds print nothing.
+        if (fromCategory)
+          for (size_t r = printer.noHeaders ? 0 : 1; r < rows.size(); ++r)
+            if (!rows[r].empty()) rows[r][printer.withNamespace ? 1 : 0] = res->displayName() + "/" + rows[r][printer.withNamespace ? 1 : 0];
         if (rows.size() <= (printer.noHeaders ? 0u : 1u)) {
+          if (fromCategory) continue;
           if (!flags->has("watch")) {
             if (ns.empty()) std::fprintf(stderr, "No resources found\n");
             else std::fprintf(stderr, "No resources found in %s namespace.\n", ns.c_str());
@@ -196,6 +213,11 @@ int runGet(const Args& args) {
   if (!format.empty() && format != "wide" && format != "name" && !(collected.empty() && !names.empty())) {
     bool single = !names.empty() && collected.size() == 1 && kinds.size() == 1 && names.size() == 1;
     printObjects(format, std::move(collected), single);
+  }
+  if (fromCategory && !printedAny && (format.empty() || format == "wide")) {
+    std::string ns = allNs ? "" : c.namespace_();
+    if (ns.empty()) std::fprintf(stderr, "No resources found\n");
+    else std::fprintf(stderr, "No resources found in %s namespace.\n", ns.c_str());
   }
   return rc;
 }

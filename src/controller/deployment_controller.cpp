@@ -132,7 +132,7 @@ Result<Requeue> DeploymentController::reconcile(const std::string& key) {
       }
       return created.error();
     }
-    if (events_)
+    if (events_ && initial > 0)  // as Kubernetes: a ReplicaSet made at 0 (paused, or scaled later) is no scaling event
       events_->normal(*d, "ScalingReplicaSet", "Scaled up replica set " + name + "-" + hash + " from 0 to " + std::to_string(initial));
     newRS = replicaSets_.get(ns, name + "-" + hash);
     if (!newRS) newRS = std::make_shared<const json::value>(std::move(*created));

@@ -27,6 +27,15 @@ out=$("$SKIFF" get deploy -n hello -l app=web -o json)
 check "label selector" contains "$out" '"name": "web"'
 out=$("$SKIFF" get deploy -n hello -l app=nope 2>&1)
 check "empty result message" contains "$out" "No resources found in hello namespace."
+out=$("$SKIFF" get all -n hello 2>&1)
+check "get all: the category's kinds, names with their kind" contains "$out" "deployment.apps/web"
+check "… services too" contains "$out" "service/web"
+out=$("$SKIFF" get all -n kube-public 2>&1)
+check "get all with nothing: one message" test "$out" = "No resources found in kube-public namespace."
+logs_of_deploy() { "$SKIFF" logs deploy/web -n hello 2>"$WORK/logs.err" >/dev/null && grep -q "Found 2 pods, using pod/web-" "$WORK/logs.err"; }
+check "logs deploy/NAME picks one of its pods" wait_for "deploy logs" 20 logs_of_deploy
+out=$("$SKIFF" logs deploy/nope -n hello 2>&1 || true)
+check "logs of a missing deployment says so" contains "$out" "not found"
 out=$("$SKIFF" describe deploy web -n hello)
 check "describe" contains "$out" "Namespace:    hello"
 
@@ -78,6 +87,9 @@ check "unknown kind" contains "$out" 'no matches for kind "Gadget"'
 printf 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: t, namespace: hello}\nspec: {replicas: three}\n' >"$WORK/type.yaml"
 out=$("$SKIFF" apply -f "$WORK/type.yaml" 2>&1 || true)
 check "wrong type names the field" contains "$out" "spec.replicas: expected integer, got string"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: typo}\ndatta: {a: b}\n' >"$WORK/typo.yaml"
+out=$("$SKIFF" apply -f "$WORK/typo.yaml" 2>&1 || true)
+check "skiff apply refuses a misspelled field, as kubectl does" contains "$out" 'strict decoding error: unknown field "datta"'
 out=$("$SKIFF" get nonsense 2>&1 || true)
 check "unknown resource type" contains "$out" "doesn't have a resource type \"nonsense\""
 out=$(api POST /api/v1/namespaces/hello/configmaps -H 'Content-Type: application/json' --data '{"metadata":')
