@@ -64,17 +64,27 @@ DnsServer::~DnsServer() { stop(); }
 Status DnsServer::start() {
   sockaddr_in a;
   if (!sockaddrFor(options_.address, options_.port, a)) return Error::badRequest("invalid DNS listen address " + options_.address);
-  udp_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  tcp_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(tcp_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(udp_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-    return Error::unavailable("cannot listen for DNS on " + options_.address + ":" + std::to_string(options_.port) + "/udp: " + std::strerror(errno));
-  socklen_t len = sizeof a;
-  getsockname(udp_, reinterpret_cast<sockaddr*>(&a), &len);
-  port_ = ntohs(a.sin_port);
-  if (bind(tcp_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(tcp_, 64) != 0)
-    return Error::unavailable("cannot listen for DNS on " + options_.address + ":" + std::to_string(port_) + "/tcp: " + std::strerror(errno));
+  // One port for UDP and TCP. With port 0 the kernel picks the UDP port, and that number may be
+  // taken for TCP by someone else: then try another (a few times), as it is free to choose.
+  for (int attempt = 0;; ++attempt) {
+    udp_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    tcp_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(tcp_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in at = a;
+    if (bind(udp_, reinterpret_cast<sockaddr*>(&at), sizeof at) != 0)
+      return Error::unavailable("cannot listen for DNS on " + options_.address + ":" + std::to_string(options_.port) + "/udp: " + std::strerror(errno));
+    socklen_t len = sizeof at;
+    getsockname(udp_, reinterpret_cast<sockaddr*>(&at), &len);
+    port_ = ntohs(at.sin_port);
+    if (bind(tcp_, reinterpret_cast<sockaddr*>(&at), sizeof at) == 0 && listen(tcp_, 64) == 0) break;
+    int err = errno;
+    close(udp_);
+    close(tcp_);
+    udp_ = tcp_ = -1;
+    if (options_.port != 0 || err != EADDRINUSE || attempt >= 8)
+      return Error::unavailable("cannot listen for DNS on " + options_.address + ":" + std::to_string(port_) + "/tcp: " + std::strerror(err));
+  }
   udpThread_ = std::thread([this] { serveUdp(); });
   tcpThread_ = std::thread([this] { serveTcp(); });
   return {};
