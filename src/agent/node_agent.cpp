@@ -214,6 +214,20 @@ Status NodeAgent::registerNode() {
   return {};
 }
 
+Status NodeAgent::reportNetwork(bool available, const std::string& message) {
+  std::string now = api::rfc3339Now();
+  json::object condition{{"type", "NetworkUnavailable"},
+                         {"status", available ? "False" : "True"},
+                         {"reason", available ? "SkiffNetworkReady" : "SkiffNetworkFailed"},
+                         {"message", message},
+                         {"lastHeartbeatTime", now},
+                         {"lastTransitionTime", now}};
+  auto r = client_.patch(*api::findByKind("v1", "Node"), "", options_.nodeName, client::PatchType::Strategic,
+                         json::object{{"status", json::object{{"conditions", json::array{condition}}}}}, "status");
+  if (!r) return r.error();
+  return {};
+}
+
 Status NodeAgent::start() {
   if (!registered_)
     if (Status s = registerNode(); !s) return s;

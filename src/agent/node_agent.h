@@ -78,6 +78,9 @@ class NodeAgent {
   // Creates or refreshes this machine's Node (start() does it when it has not been done), so
   // the node can wait for what the control plane assigns it (its pod range) before running pods.
   Status registerNode();
+  // The NetworkUnavailable condition, as network plugins set it: false once this node's pod
+  // network (bridge and overlay routes) is up, true with the reason when setting it up failed.
+  Status reportNetwork(bool available, const std::string& message);
   // The node DNS server pods with dnsPolicy ClusterFirst use; before start().
   void useClusterDns(const std::string& address) { options_.clusterDns = address; }
   // Log file of a container of a pod on this node; previous = the attempt before the current one.

@@ -123,10 +123,19 @@ Status NodeServer::start() {
   }
   if (!server) return Error::unavailable("the node server cannot listen on " + options_.host + ": " + server.error().message);
   server_ = std::move(*server);
+  renewer_ = std::make_unique<pki::CertificateRenewer>(
+      "node " + options_.nodeName + "'s serving certificate", cert->certPem, [this](const std::function<bool()>&) -> Result<std::string> {
+        auto next = options_.certificate();
+        if (!next) return next.error();
+        if (Status s = server_->replaceCertificate(next->certPem, next->keyPem); !s) return s.error();
+        return next->certPem;
+      });
+  renewer_->start();
   return {};
 }
 
 void NodeServer::stop() {
+  if (renewer_) renewer_->stop();
   if (server_) server_->stop();
 }
 

@@ -31,6 +31,7 @@
 #include "common/result.h"
 #include "http/http.h"
 #include "pki/pki.h"
+#include "pki/renewal.h"
 #include "runtime/runtime.h"
 
 namespace skiff::agent {
@@ -85,7 +86,8 @@ struct NodeServerOptions {
   std::string host = "0.0.0.0";
   uint16_t port = kDefaultNodeServerPort;
   bool fallBackToFreePort = true;  // when `port` is taken, listen on a free one instead of failing
-  // The serving certificate for the node's name and addresses (asked once, at start).
+  // The serving certificate for the node's name and addresses: asked at start, and again at
+  // 70-90% of each certificate's lifetime (the kubelet's serving-certificate rotation).
   std::function<Result<pki::Certificate>()> certificate;
   std::string clientCaPem;  // client certificates must chain to it
   std::set<std::string> allowedClients{kApiServerClientName};
@@ -117,6 +119,7 @@ class NodeServer {
   NodeView view_;
   NodeServerOptions options_;
   std::unique_ptr<http::Server> server_;
+  std::unique_ptr<pki::CertificateRenewer> renewer_;
 };
 
 // The lines of `data` from the n-th last on (tailLines).

@@ -10,7 +10,7 @@ namespace skiff::api {
 namespace json = boost::json;
 namespace {
 
-const json::array* arrayAt(const json::value& v, std::string_view path) {
+const json::array* optionalArrayAt(const json::value& v, std::string_view path) {
   const json::value* a = valueAt(v, path);
   return a && a->is_array() ? &a->get_array() : nullptr;
 }
@@ -53,7 +53,7 @@ struct Checker {
 
 // What HTTPRoute and GRPCRoute share: parents, header matches, backends.
 void validateParentRefs(const json::value& obj, Checker& c) {
-  if (const json::array* parents = arrayAt(obj, "spec.parentRefs"))
+  if (const json::array* parents = optionalArrayAt(obj, "spec.parentRefs"))
     for (size_t i = 0; i < parents->size(); ++i) {
       std::string f = idx("spec.parentRefs", i);
       if (stringAt((*parents)[i], "name").empty()) c.required(f + ".name");
@@ -62,7 +62,7 @@ void validateParentRefs(const json::value& obj, Checker& c) {
 }
 
 void validateHeaderMatches(const json::value& match, const std::string& mf, Checker& c) {
-  if (const json::array* headers = arrayAt(match, "headers"))
+  if (const json::array* headers = optionalArrayAt(match, "headers"))
     for (size_t h = 0; h < headers->size(); ++h) {
       std::string hf = idx(mf + ".headers", h);
       std::string type = stringAt((*headers)[h], "type");
@@ -73,7 +73,7 @@ void validateHeaderMatches(const json::value& match, const std::string& mf, Chec
 }
 
 void validateBackendRefs(const json::value& rule, const std::string& rf, Checker& c) {
-  if (const json::array* backends = arrayAt(rule, "backendRefs"))
+  if (const json::array* backends = optionalArrayAt(rule, "backendRefs"))
     for (size_t b = 0; b < backends->size(); ++b) {
       const json::value& ref = (*backends)[b];
       std::string bf = idx(rf + ".backendRefs", b);
@@ -119,11 +119,11 @@ void validateRequestMirror(const json::value& filter, const std::string& ff, Che
 // GRPCRoute (gateway.networking.k8s.io/v1): matches by gRPC service and method, and headers.
 void validateGrpcRoute(const json::value& obj, Checker& c) {
   validateParentRefs(obj, c);
-  const json::array* rules = arrayAt(obj, "spec.rules");
+  const json::array* rules = optionalArrayAt(obj, "spec.rules");
   for (size_t r = 0; rules && r < rules->size(); ++r) {
     const json::value& rule = (*rules)[r];
     std::string rf = idx("spec.rules", r);
-    if (const json::array* matches = arrayAt(rule, "matches"))
+    if (const json::array* matches = optionalArrayAt(rule, "matches"))
       for (size_t m = 0; m < matches->size(); ++m) {
         const json::value& match = (*matches)[m];
         std::string mf = idx(rf + ".matches", m);
@@ -146,7 +146,7 @@ void validateGrpcRoute(const json::value& obj, Checker& c) {
         validateHeaderMatches(match, mf, c);
       }
     validateBackendRefs(rule, rf, c);
-    if (const json::array* filters = arrayAt(rule, "filters"))
+    if (const json::array* filters = optionalArrayAt(rule, "filters"))
       for (size_t i = 0; i < filters->size(); ++i) {
         std::string ff = idx(rf + ".filters", i);
         std::string type = stringAt((*filters)[i], "type");
@@ -160,18 +160,18 @@ void validateGrpcRoute(const json::value& obj, Checker& c) {
 // take (RFC 1123 names, a leading "*." wildcard, never an IP address).
 void validateL4Route(std::string_view kind, const json::value& obj, Checker& c) {
   validateParentRefs(obj, c);
-  const json::array* rules = arrayAt(obj, "spec.rules");
+  const json::array* rules = optionalArrayAt(obj, "spec.rules");
   if (!rules || rules->empty()) c.required("spec.rules");
   for (size_t r = 0; rules && r < rules->size(); ++r) {
     std::string rf = idx("spec.rules", r);
-    const json::array* backends = arrayAt((*rules)[r], "backendRefs");
+    const json::array* backends = optionalArrayAt((*rules)[r], "backendRefs");
     if (!backends || backends->empty()) c.required(rf + ".backendRefs");
     validateBackendRefs((*rules)[r], rf, c);
   }
   if (kind != "TLSRoute") return;
   static const std::regex kHostname(R"(^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$)");
   static const std::regex kAddress(R"(^[0-9.]+$|:)");
-  if (const json::array* hosts = arrayAt(obj, "spec.hostnames"))
+  if (const json::array* hosts = optionalArrayAt(obj, "spec.hostnames"))
     for (size_t i = 0; i < hosts->size(); ++i) {
       std::string h = (*hosts)[i].is_string() ? std::string((*hosts)[i].get_string()) : "";
       if (std::regex_search(h, kAddress)) c.invalid(idx("spec.hostnames", i), h, "must be a host name, not an IP address (SNI carries names only)");
@@ -194,7 +194,7 @@ void validatePathModifier(const json::value& rule, const json::value& filter, co
   if (type == "ReplacePrefixMatch") {
     if (!valueAt(*path, "replacePrefixMatch"))
       c.invalid(pf, "", "replacePrefixMatch must be specified when type is set to 'ReplacePrefixMatch'");
-    const json::array* matches = arrayAt(rule, "matches");
+    const json::array* matches = optionalArrayAt(rule, "matches");
     bool onePrefix = matches && matches->size() == 1 &&
                      (stringAt((*matches)[0], "path.type").empty() || stringAt((*matches)[0], "path.type") == "PathPrefix");
     if (matches && !matches->empty() && !onePrefix)
@@ -209,12 +209,12 @@ void validatePathModifier(const json::value& rule, const json::value& filter, co
 
 void validateHttpRoute(const json::value& obj, Checker& c) {
   validateParentRefs(obj, c);
-  const json::array* rules = arrayAt(obj, "spec.rules");
+  const json::array* rules = optionalArrayAt(obj, "spec.rules");
   if (!rules) return;
   for (size_t r = 0; r < rules->size(); ++r) {
     const json::value& rule = (*rules)[r];
     std::string rf = idx("spec.rules", r);
-    if (const json::array* matches = arrayAt(rule, "matches"))
+    if (const json::array* matches = optionalArrayAt(rule, "matches"))
       for (size_t m = 0; m < matches->size(); ++m) {
         const json::value& match = (*matches)[m];
         std::string mf = idx(rf + ".matches", m);
@@ -228,7 +228,7 @@ void validateHttpRoute(const json::value& obj, Checker& c) {
           else if (value.front() != '/') c.invalid(mf + ".path.value", value, "must be an absolute path (start with /)");
         }
         validateHeaderMatches(match, mf, c);
-        if (const json::array* params = arrayAt(match, "queryParams"))
+        if (const json::array* params = optionalArrayAt(match, "queryParams"))
           for (size_t q = 0; q < params->size(); ++q) {
             std::string qf = idx(mf + ".queryParams", q);
             std::string type = stringAt((*params)[q], "type");
@@ -240,7 +240,7 @@ void validateHttpRoute(const json::value& obj, Checker& c) {
           c.oneOf(mf + ".method", method, {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"});
       }
     validateBackendRefs(rule, rf, c);
-    if (const json::array* filters = arrayAt(rule, "filters"))
+    if (const json::array* filters = optionalArrayAt(rule, "filters"))
       for (size_t i = 0; i < filters->size(); ++i) {
         std::string ff = idx(rf + ".filters", i);
         std::string type = stringAt((*filters)[i], "type");
@@ -263,7 +263,7 @@ void validateHttpRoute(const json::value& obj, Checker& c) {
       c.invalid(rf + ".timeouts.backendRequest", stringAt(rule, "timeouts.backendRequest"), "must not be greater than timeouts.request");
     if (const json::value* a = valueAt(rule, "retry.attempts"); a && (!a->is_int64() || a->get_int64() < 0 || a->get_int64() > 10))
       c.invalid(rf + ".retry.attempts", json::serialize(*a), "must be between 0 and 10, inclusive");
-    if (const json::array* codes = arrayAt(rule, "retry.codes"))
+    if (const json::array* codes = optionalArrayAt(rule, "retry.codes"))
       for (size_t i = 0; i < codes->size(); ++i)
         if (!(*codes)[i].is_int64() || (*codes)[i].get_int64() < 400 || (*codes)[i].get_int64() > 599)
           c.invalid(idx(rf + ".retry.codes", i), json::serialize((*codes)[i]), "must be between 400 and 599, inclusive");
@@ -279,7 +279,7 @@ void validateGatewayApi(std::string_view kind, const json::value& obj, std::vect
     if (stringAt(obj, "spec.controllerName").empty()) c.required("spec.controllerName");
   } else if (kind == "Gateway") {
     if (stringAt(obj, "spec.gatewayClassName").empty()) c.required("spec.gatewayClassName");
-    const json::array* listeners = arrayAt(obj, "spec.listeners");
+    const json::array* listeners = optionalArrayAt(obj, "spec.listeners");
     if (!listeners || listeners->empty()) {
       c.required("spec.listeners");
       return;
@@ -306,7 +306,7 @@ void validateGatewayApi(std::string_view kind, const json::value& obj, std::vect
       if (tlsProtocol && tls) {
         std::string mode = stringAt(l, "tls.mode");
         if (!mode.empty()) c.oneOf(f + ".tls.mode", mode, {"Terminate", "Passthrough"});
-        const json::array* refs = arrayAt(l, "tls.certificateRefs");
+        const json::array* refs = optionalArrayAt(l, "tls.certificateRefs");
         if ((mode.empty() || mode == "Terminate") && (!refs || refs->empty()) && !valueAt(l, "tls.options"))
           c.invalid(f + ".tls.certificateRefs", "", "certificateRefs or options must be specified when mode is Terminate");
         for (size_t r = 0; refs && r < refs->size(); ++r)
@@ -322,7 +322,7 @@ void validateGatewayApi(std::string_view kind, const json::value& obj, std::vect
   } else if (kind == "ReferenceGrant") {
     for (const char* side : {"from", "to"}) {
       std::string f = std::string("spec.") + side;
-      const json::array* list = arrayAt(obj, f);
+      const json::array* list = optionalArrayAt(obj, f);
       if (!list || list->empty()) {
         c.required(f);
         continue;
@@ -338,7 +338,7 @@ void validateGatewayApi(std::string_view kind, const json::value& obj, std::vect
     std::string action = stringAt(obj, "spec.action");
     if (!action.empty() && action != "ALLOW" && action != "DENY")
       c.invalid("spec.action", action, "supported values: \"ALLOW\", \"DENY\" (AUDIT and CUSTOM are not)");
-    const json::array* rules = arrayAt(obj, "spec.rules");
+    const json::array* rules = optionalArrayAt(obj, "spec.rules");
     for (size_t r = 0; rules && r < rules->size(); ++r) {
       std::string rf = idx("spec.rules", r);
       const json::value& rule = (*rules)[r];
@@ -357,7 +357,7 @@ void validateGatewayApi(std::string_view kind, const json::value& obj, std::vect
             c.invalid(idx(f, i), std::string(s.get_string()), "* may only start or end a pattern");
         }
       };
-      if (const json::array* from = arrayAt(rule, "from"))
+      if (const json::array* from = optionalArrayAt(rule, "from"))
         for (size_t i = 0; i < from->size(); ++i)
           for (const char* k : {"principals", "notPrincipals", "namespaces", "notNamespaces", "requestPrincipals", "notRequestPrincipals", "ipBlocks", "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks"}) {
             std::string f = idx(rf + ".from", i) + ".source." + k;
@@ -367,12 +367,12 @@ void validateGatewayApi(std::string_view kind, const json::value& obj, std::vect
               if (!key.ends_with("amespaces") && valueAt((*from)[i], std::string("source.") + k))
                 c.invalid(f, "", "not supported yet: match sources by principals or namespaces");
           }
-      if (const json::array* to = arrayAt(rule, "to"))
+      if (const json::array* to = optionalArrayAt(rule, "to"))
         for (size_t i = 0; i < to->size(); ++i) {
           std::string tf = idx(rf + ".to", i) + ".operation.";
           for (const char* k : {"methods", "notMethods", "paths", "notPaths", "hosts", "notHosts", "ports", "notPorts"}) strings((*to)[i], std::string("operation.") + k, tf + k);
           for (const char* k : {"ports", "notPorts"})
-            if (const json::array* ports = arrayAt((*to)[i], std::string("operation.") + k))
+            if (const json::array* ports = optionalArrayAt((*to)[i], std::string("operation.") + k))
               for (size_t p = 0; p < ports->size(); ++p) {
                 std::string v = (*ports)[p].is_string() ? std::string((*ports)[p].get_string()) : "";
                 int n = std::atoi(v.c_str());

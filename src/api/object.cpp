@@ -21,6 +21,12 @@ const json::value* valueAt(const json::value& object, std::string_view path) {
   return cur;
 }
 
+const json::array& arrayAt(const json::value& object, std::string_view path) {
+  static const json::array empty;
+  const json::value* a = valueAt(object, path);
+  return a && a->is_array() ? a->get_array() : empty;
+}
+
 std::string stringAt(const json::value& object, std::string_view path) {
   const json::value* v = valueAt(object, path);
   return v && v->is_string() ? std::string(v->get_string()) : std::string();

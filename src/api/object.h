@@ -4,6 +4,7 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/json/array.hpp>
 #include <boost/json/value.hpp>
 
 namespace skiff::api {
@@ -14,6 +15,8 @@ std::string stringAt(const boost::json::value& object, std::string_view dottedPa
 std::vector<std::string> stringsAt(const boost::json::value& object, std::string_view dottedPath);
 // The value at a dotted path, or nullptr.
 const boost::json::value* valueAt(const boost::json::value& object, std::string_view dottedPath);
+// The array at a dotted path, or an empty array when absent or not an array.
+const boost::json::array& arrayAt(const boost::json::value& object, std::string_view dottedPath);
 // Creates objects along a dotted path and returns the slot at its end.
 boost::json::value& ensurePath(boost::json::value& object, std::string_view dottedPath);
 

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "api/traffic_policy.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "cli/kubeconfig.h"
@@ -164,6 +165,12 @@ Status platformOptionsFrom(const Flags& flags, server::PlatformOptions& options)
       return Error::badRequest("--node-monitor-grace-period takes seconds, like 40s");
     options.nodeGracePeriod = std::chrono::milliseconds(int64_t(secs * 1000));
   }
+  if (flags.has("cluster-signing-duration")) {
+    auto ms = api::parseDurationMillis(flags.get("cluster-signing-duration"));
+    if (!ms || *ms < 10000)
+      return Error::badRequest("--cluster-signing-duration takes a duration of at least 10s, like 8760h (the default, a year) or 24h");
+    options.clusterSigningDuration = std::chrono::seconds(*ms / 1000);
+  }
   options.controllers = !flags.has("no-controllers");
   if (flags.has("service-cidr")) {
     std::string cidr = flags.get("service-cidr");
@@ -184,7 +191,7 @@ const std::vector<FlagSpec> kPlatformFlags = {{"data-dir", "d", true},      {"li
                                               {"simulated-nodes", "", true}, {"node-monitor-grace-period", "", true},
                                               {"no-controllers", "", false}, {"service-cidr", "", true}, {"otlp-endpoint", "", true},
                                               {"advertise-address", "", true}, {"cluster-cidr", "", true}, {"node-cidr-mask-size", "", true},
-                                              {"store", "", true}};
+                                              {"store", "", true}, {"cluster-signing-duration", "", true}};
 
 // SIGINT/SIGTERM, blocked before any thread starts so only wait() receives them.
 class StopSignals {

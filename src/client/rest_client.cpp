@@ -135,10 +135,31 @@ std::unique_ptr<http::Client> RestClient::connection(Server& s) {
       return c;
     }
   }
+  return newConnection(s);
+}
+
+std::unique_ptr<http::Client> RestClient::newConnection(const Server& s) {
   auto c = std::make_unique<http::Client>(s.host, s.port, config_.token, config_.caPem, "the API server " + s.url);
-  if (!config_.certPem.empty()) c->setClientCertificate(config_.certPem, config_.keyPem);
+  {
+    std::lock_guard lock(credentialsMutex_);
+    if (!config_.certPem.empty()) c->setClientCertificate(config_.certPem, config_.keyPem);
+  }
   c->setTimeout(config_.timeout);
   return c;
+}
+
+void RestClient::setClientCertificate(std::string certPem, std::string keyPem) {
+  {
+    std::lock_guard lock(credentialsMutex_);
+    config_.certPem = std::move(certPem);
+    config_.keyPem = std::move(keyPem);
+    ++credentialsGeneration_;
+  }
+  for (auto& s : servers_) {
+    std::vector<std::unique_ptr<http::Client>> old;
+    std::lock_guard lock(s->mutex);
+    old.swap(s->idle);
+  }
 }
 
 void RestClient::giveBack(Server& s, std::unique_ptr<http::Client> c) {
@@ -307,11 +328,9 @@ class RestClient::RemoteWatch final : public Watch {
   Outcome streamOnce(std::mt19937& rng, json::value& status) {
     size_t index = client_.current_.load() % client_.servers_.size();
     Server& server = *client_.servers_[index];
-    if (!conn_ || connServer_ != index) {
-      conn_ = std::make_unique<http::Client>(server.host, server.port, client_.config_.token, client_.config_.caPem,
-                                             "the API server " + server.url);
-      if (!client_.config_.certPem.empty()) conn_->setClientCertificate(client_.config_.certPem, client_.config_.keyPem);
-      conn_->setTimeout(client_.config_.timeout);
+    if (!conn_ || connServer_ != index || connGeneration_ != client_.credentialsGeneration_.load()) {
+      connGeneration_ = client_.credentialsGeneration_.load();
+      conn_ = client_.newConnection(server);
       connServer_ = index;
     }
     // Servers end a watch after timeoutSeconds; spread reconnects as client-go does.
@@ -405,6 +424,7 @@ class RestClient::RemoteWatch final : public Watch {
   WatchSink sink_;
   std::unique_ptr<http::Client> conn_;
   size_t connServer_ = 0;
+  uint64_t connGeneration_ = 0;
   http::Cancellation cancel_;
   http::Client::StreamHooks hooks_{nullptr, nullptr, &cancel_, client_.config_.watchIdleTimeout};
   std::mutex mutex_;

@@ -63,6 +63,9 @@ class RestClient final : public Client {
                                        const std::string& contentType = "application/json");
   // The server that answered last ("https://host:port").
   std::string currentServer() const;
+  // A renewed client certificate: new connections (and watches as they reconnect) present it;
+  // idle connections made with the old one are dropped so the servers see the new identity.
+  void setClientCertificate(std::string certPem, std::string keyPem);
 
  private:
   struct Server {
@@ -74,6 +77,7 @@ class RestClient final : public Client {
   class RemoteWatch;
   explicit RestClient(RestConfig config) : config_(std::move(config)) {}
   std::unique_ptr<http::Client> connection(Server& server);
+  std::unique_ptr<http::Client> newConnection(const Server& server);  // with the current credentials
   void giveBack(Server& server, std::unique_ptr<http::Client> c);
   // The request on the current server, then on each other one while the transport fails.
   Result<http::ClientResponse> send(const std::string& method, const std::string& target, const std::string& body,
@@ -82,6 +86,8 @@ class RestClient final : public Client {
   Result<json::value> object(Result<http::ClientResponse> response, std::vector<std::string>* warnings = nullptr);
 
   RestConfig config_;
+  mutable std::mutex credentialsMutex_;  // config_.certPem and keyPem change on renewal
+  std::atomic<uint64_t> credentialsGeneration_{0};  // watches reconnect with new credentials when it moves
   std::vector<std::unique_ptr<Server>> servers_;
   std::atomic<size_t> current_{0};
 };

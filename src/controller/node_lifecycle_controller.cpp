@@ -14,6 +14,19 @@ namespace json = boost::json;
 
 namespace {
 constexpr const char* kUnreachable = "node.kubernetes.io/unreachable";
+constexpr const char* kNetworkUnavailable = "node.kubernetes.io/network-unavailable";
+
+std::string conditionStatus(const json::value& node, std::string_view type) {
+  for (const auto& c : api::arrayAt(node, "status.conditions"))
+    if (api::stringAt(c, "type") == type) return api::stringAt(c, "status");
+  return "";
+}
+
+bool hasTaint(const json::value& node, std::string_view key) {
+  for (const auto& t : api::arrayAt(node, "spec.taints"))
+    if (api::stringAt(t, "key") == key) return true;
+  return false;
+}
 
 const json::value* nodeReadyCondition(const json::value& node) {
   const json::value* conds = api::valueAt(node, "status.conditions");
@@ -63,6 +76,22 @@ void NodeLifecycleController::start() {
 void NodeLifecycleController::stop() {
   if (stopping_.exchange(true)) return;
   if (thread_.joinable()) thread_.join();
+}
+
+// Kubernetes' TaintNodesByCondition: a node whose network plugin reports NetworkUnavailable=True
+// gets node.kubernetes.io/network-unavailable:NoSchedule, so the scheduler sends no new pods
+// there; the taint goes when the condition does.
+void NodeLifecycleController::syncConditionTaints(const json::value& node) {
+  bool want = conditionStatus(node, "NetworkUnavailable") == "True";
+  if (want == hasTaint(node, kNetworkUnavailable)) return;
+  json::array taints;
+  for (const auto& t : api::arrayAt(node, "spec.taints"))
+    if (api::stringAt(t, "key") != kNetworkUnavailable) taints.push_back(t);
+  if (want) taints.push_back(json::object{{"key", kNetworkUnavailable}, {"effect", "NoSchedule"}, {"timeAdded", api::rfc3339Now()}});
+  json::object patch{{"metadata", json::object{{"resourceVersion", api::stringAt(node, "metadata.resourceVersion")}}},
+                     {"spec", json::object{{"taints", taints}}}};
+  auto r = client_.patch(*api::findByKind("v1", "Node"), "", api::stringAt(node, "metadata.name"), client::PatchType::Merge, patch, "");
+  if (!r && r.error().code != 409) log::warn("node-lifecycle", "tainting node " + api::stringAt(node, "metadata.name") + ": " + r.error().message);
 }
 
 void NodeLifecycleController::tick() {
@@ -124,6 +153,7 @@ void NodeLifecycleController::tick() {
       tainted.emplace_back(name, api::parseRfc3339(api::stringAt(*taint, "timeAdded")));
     }
   }
+  for (const auto& node : nodes) syncConditionTaints(*node);
   if (tainted.empty()) return;
   // Evict pods from unreachable nodes as their tolerations run out.
   json::value taint = json::object{{"key", kUnreachable}, {"effect", "NoExecute"}};

@@ -4,7 +4,9 @@
 // period) gets Ready=Unknown and the node.kubernetes.io/unreachable:NoExecute taint; pods on
 // it that do not tolerate the taint are evicted at once, those that tolerate it for
 // tolerationSeconds are evicted when that runs out (Kubernetes adds a 300 s toleration to every
-// pod). When the Lease is renewed again the taint goes and the node is Ready.
+// pod). When the Lease is renewed again the taint goes and the node is Ready. A node whose
+// NetworkUnavailable condition is True is tainted node.kubernetes.io/network-unavailable:NoSchedule
+// (Kubernetes' TaintNodesByCondition) until the condition clears.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -33,6 +35,8 @@ class NodeLifecycleController {
   void tick();  // one pass; public for tests
 
  private:
+  void syncConditionTaints(const boost::json::value& node);
+
   client::Client& client_;
   client::Informer& nodes_;
   client::Informer& leases_;

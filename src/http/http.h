@@ -166,6 +166,8 @@ class Server {
   virtual ServerStats stats() const = 0;
   // Stops accepting, closes every connection and waits for their threads.
   virtual void stop() = 0;
+  // A renewed serving certificate: new connections get it, open ones keep theirs.
+  virtual Status replaceCertificate(const std::string& certPem, const std::string& keyPem) = 0;
 };
 
 Result<std::unique_ptr<Server>> listen(const ServerOptions& options, Handler handler);

@@ -322,11 +322,11 @@ class ServerImpl final : public Server {
   ServerImpl(ServerOptions options, Handler handler) : options_(std::move(options)), handler_(std::move(handler)) {}
   ~ServerImpl() override {
     stop();
-    if (tls_) SSL_CTX_free(tls_);
+    if (tls_.load()) SSL_CTX_free(tls_.load());
   }
 
   Status start();
-  Status trustClientCa();
+  Status replaceCertificate(const std::string& certPem, const std::string& keyPem) override;
   void readClientCertificate(SSL* ssl, Request& r) const;
   uint16_t port() const override { return port_; }
   ServerStats stats() const override {
@@ -363,7 +363,9 @@ class ServerImpl final : public Server {
   }
 
  private:
-  Status loadCertificate();
+  // A TLS context with this certificate (and the client CA, when one is set); the caller owns it.
+  Result<SSL_CTX*> makeTlsContext(const std::string& certPem, const std::string& keyPem) const;
+  Status trustClientCa(SSL_CTX* ctx) const;
   void refuseOrEvict(int fd);
   void handshake(Conn& c);
   void readRequest(Conn& c);
@@ -382,7 +384,9 @@ class ServerImpl final : public Server {
   ServerOptions options_;
   Handler handler_;
   proxy::EventLoop loop_;
-  SSL_CTX* tls_ = nullptr;
+  // Swapped whole by replaceCertificate (sessions hold a reference to the context they began on).
+  std::atomic<SSL_CTX*> tls_{nullptr};
+  std::mutex tlsMutex_;  // a swap vs SSL_new on the loop thread
   int listenFd_ = -1;
   uint16_t port_ = 0;
   std::thread loopThread_;
@@ -612,37 +616,52 @@ class WorkerExchange final : public Exchange {
 
 // ---- the server ----
 
-Status ServerImpl::loadCertificate() {
-  tls_ = SSL_CTX_new(TLS_server_method());
-  if (!tls_) return Error::internal("cannot create a TLS context");
-  SSL_CTX_set_min_proto_version(tls_, TLS1_2_VERSION);
-  SSL_CTX_set_mode(tls_, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-  std::unique_ptr<BIO, decltype(&BIO_free)> certs(BIO_new_mem_buf(options_.tlsCertPem.data(), int(options_.tlsCertPem.size())), BIO_free);
+Result<SSL_CTX*> ServerImpl::makeTlsContext(const std::string& certPem, const std::string& keyPem) const {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (!ctx) return Error::internal("cannot create a TLS context");
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> owned(ctx, SSL_CTX_free);
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  std::unique_ptr<BIO, decltype(&BIO_free)> certs(BIO_new_mem_buf(certPem.data(), int(certPem.size())), BIO_free);
   X509* leaf = PEM_read_bio_X509(certs.get(), nullptr, nullptr, nullptr);
-  bool ok = leaf && SSL_CTX_use_certificate(tls_, leaf) == 1;
+  bool ok = leaf && SSL_CTX_use_certificate(ctx, leaf) == 1;
   X509_free(leaf);
   while (ok) {
     X509* extra = PEM_read_bio_X509(certs.get(), nullptr, nullptr, nullptr);
     if (!extra) break;
-    if (SSL_CTX_add_extra_chain_cert(tls_, extra) != 1) {
+    if (SSL_CTX_add_extra_chain_cert(ctx, extra) != 1) {
       X509_free(extra);
       ok = false;
     }
   }
   ERR_clear_error();  // the end of the PEM list reads as an error
-  std::unique_ptr<BIO, decltype(&BIO_free)> keyBio(BIO_new_mem_buf(options_.tlsKeyPem.data(), int(options_.tlsKeyPem.size())), BIO_free);
+  std::unique_ptr<BIO, decltype(&BIO_free)> keyBio(BIO_new_mem_buf(keyPem.data(), int(keyPem.size())), BIO_free);
   EVP_PKEY* key = ok ? PEM_read_bio_PrivateKey(keyBio.get(), nullptr, nullptr, nullptr) : nullptr;
-  ok = key && SSL_CTX_use_PrivateKey(tls_, key) == 1 && SSL_CTX_check_private_key(tls_) == 1;
+  ok = key && SSL_CTX_use_PrivateKey(ctx, key) == 1 && SSL_CTX_check_private_key(ctx) == 1;
   EVP_PKEY_free(key);
   if (!ok) return Error::internal("cannot load the TLS certificate and key: they are not PEM, or do not belong together");
-  if (!options_.clientCaPem.empty()) return trustClientCa();
+  if (!options_.clientCaPem.empty())
+    if (Status s = trustClientCa(ctx); !s) return s.error();
+  return owned.release();
+}
+
+Status ServerImpl::replaceCertificate(const std::string& certPem, const std::string& keyPem) {
+  if (!tls_.load()) return Error::badRequest("this server does not speak TLS");
+  auto ctx = makeTlsContext(certPem, keyPem);
+  if (!ctx) return ctx.error();
+  SSL_CTX* old;
+  {
+    std::lock_guard lock(tlsMutex_);
+    old = tls_.exchange(*ctx);
+  }
+  SSL_CTX_free(old);  // connections that began on it keep their own reference
   return {};
 }
 
-Status ServerImpl::trustClientCa() {
+Status ServerImpl::trustClientCa(SSL_CTX* ctx) const {
   std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(options_.clientCaPem.data(), int(options_.clientCaPem.size())), BIO_free);
   STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
-  X509_STORE* store = SSL_CTX_get_cert_store(tls_);
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
   int added = 0;
   while (X509* ca = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
     if (X509_STORE_add_cert(store, ca) == 1) ++added;
@@ -654,11 +673,11 @@ Status ServerImpl::trustClientCa() {
     sk_X509_NAME_pop_free(names, X509_NAME_free);
     return Error::internal("the client CA is not a PEM certificate");
   }
-  SSL_CTX_set_client_CA_list(tls_, names);
+  SSL_CTX_set_client_CA_list(ctx, names);
   // Every outcome is accepted here and judged from SSL_get_verify_result per request.
-  SSL_CTX_set_verify(tls_, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
   static const unsigned char kSessionContext[] = "skiff";
-  SSL_CTX_set_session_id_context(tls_, kSessionContext, sizeof kSessionContext - 1);
+  SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
   return {};
 }
 
@@ -707,8 +726,11 @@ void raiseFileLimit(size_t want) {
 }
 
 Status ServerImpl::start() {
-  if (!options_.tlsCertPem.empty())
-    if (Status s = loadCertificate(); !s) return s;
+  if (!options_.tlsCertPem.empty()) {
+    auto ctx = makeTlsContext(options_.tlsCertPem, options_.tlsKeyPem);
+    if (!ctx) return ctx.error();
+    tls_ = *ctx;
+  }
   raiseFileLimit(options_.maxConnections);
   boost::system::error_code ec;
   auto address = boost::asio::ip::make_address(options_.host, ec);
@@ -936,7 +958,10 @@ void ServerImpl::handshake(Conn& c) {
       if (gone) closeConn(c);
       return;
     }
-    c.ssl = SSL_new(tls_);
+    {
+      std::lock_guard lock(tlsMutex_);
+      c.ssl = SSL_new(tls_.load());
+    }
     SSL_set_fd(c.ssl, c.fd);
     SSL_set_accept_state(c.ssl);
   }

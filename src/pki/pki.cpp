@@ -382,12 +382,19 @@ Result<RequestedNames> parseCertificateRequest(const std::string& pem) {
   return out;
 }
 
-Result<std::chrono::system_clock::time_point> certificateNotAfter(const std::string& pem) {
+Result<Validity> certificateValidity(const std::string& pem) {
   CertPtr cert = certFromPem(pem);
   if (!cert) return Error::invalid("not a PEM certificate");
-  struct tm tm{};
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &tm) != 1) return Error::invalid("the certificate's expiry is unreadable");
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
+  struct tm from{}, to{};
+  if (ASN1_TIME_to_tm(X509_get0_notBefore(cert.get()), &from) != 1 || ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &to) != 1)
+    return Error::invalid("the certificate's validity period is unreadable");
+  return Validity{std::chrono::system_clock::from_time_t(timegm(&from)), std::chrono::system_clock::from_time_t(timegm(&to))};
+}
+
+Result<std::chrono::system_clock::time_point> certificateNotAfter(const std::string& pem) {
+  auto v = certificateValidity(pem);
+  if (!v) return v.error();
+  return v->notAfter;
 }
 
 Result<std::string> CertificateAuthority::signRequest(const std::string& requestPem, bool serverAuth, bool clientAuth,

@@ -69,7 +69,11 @@ struct RequestedNames {
 // What a PEM request asks for, once its signature proves the requester holds the key.
 Result<RequestedNames> parseCertificateRequest(const std::string& pem);
 
-// When a PEM certificate stops being valid; an error when it is not a certificate.
+// When a PEM certificate starts and stops being valid; an error when it is not a certificate.
+struct Validity {
+  std::chrono::system_clock::time_point notBefore, notAfter;
+};
+Result<Validity> certificateValidity(const std::string& pem);
 Result<std::chrono::system_clock::time_point> certificateNotAfter(const std::string& pem);
 
 class CertificateAuthority {

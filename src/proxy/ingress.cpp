@@ -9,14 +9,6 @@ namespace skiff::proxy {
 namespace json = boost::json;
 namespace {
 
-std::string str(const json::value& v, std::string_view path) { return api::stringAt(v, path); }
-
-const json::array& arrayAt(const json::value& v, std::string_view path) {
-  static const json::array empty;
-  const json::value* a = api::valueAt(v, path);
-  return a && a->is_array() ? a->get_array() : empty;
-}
-
 // The classes skiff serves, and which of them is the default for Ingresses that name none.
 struct Classes {
   std::set<std::string> ours;
@@ -26,8 +18,8 @@ struct Classes {
 Classes classesOf(const ObjectList& ingressClasses) {
   Classes c;
   for (const auto& ic : ingressClasses) {
-    if (str(*ic, "spec.controller") != kIngressController) continue;
-    std::string name = str(*ic, "metadata.name");
+    if (api::stringAt(*ic, "spec.controller") != kIngressController) continue;
+    std::string name = api::stringAt(*ic, "metadata.name");
     c.ours.insert(name);
     const json::value* annotations = api::valueAt(*ic, "metadata.annotations");
     if (annotations && annotations->is_object())
@@ -39,7 +31,7 @@ Classes classesOf(const ObjectList& ingressClasses) {
 }
 
 std::string classOf(const json::value& ingress) {
-  std::string cls = str(ingress, "spec.ingressClassName");
+  std::string cls = api::stringAt(ingress, "spec.ingressClassName");
   if (cls.empty())
     if (const json::value* a = api::valueAt(ingress, "metadata.annotations"); a && a->is_object())
       if (const json::value* legacy = a->get_object().if_contains("kubernetes.io/ingress.class"); legacy && legacy->is_string())
@@ -50,15 +42,15 @@ std::string classOf(const json::value& ingress) {
 // A backend as an HTTPRoute backendRef: the Service port by number (a port name is looked up in
 // the Service; unknown, the route names the port 0 and the builder reports the backend missing).
 json::object backendRef(const json::value& backend, const std::string& ns, const ObjectList& services) {
-  std::string name = str(backend, "service.name");
+  std::string name = api::stringAt(backend, "service.name");
   int64_t port = 0;
   if (const json::value* n = api::valueAt(backend, "service.port.number"); n && n->is_int64()) port = n->get_int64();
-  std::string portName = str(backend, "service.port.name");
+  std::string portName = api::stringAt(backend, "service.port.name");
   if (!portName.empty())
     for (const auto& svc : services)
-      if (str(*svc, "metadata.namespace") == ns && str(*svc, "metadata.name") == name)
-        for (const auto& p : arrayAt(*svc, "spec.ports"))
-          if (str(p, "name") == portName)
+      if (api::stringAt(*svc, "metadata.namespace") == ns && api::stringAt(*svc, "metadata.name") == name)
+        for (const auto& p : api::arrayAt(*svc, "spec.ports"))
+          if (api::stringAt(p, "name") == portName)
             if (const json::value* n = api::valueAt(p, "port"); n && n->is_int64()) port = n->get_int64();
   return json::object{{"name", name}, {"port", port}};
 }
@@ -79,19 +71,19 @@ IngressObjects ingressesAsGatewayApi(const ObjectList& ingresses, const ObjectLi
     std::string cls = classOf(*ing);
     if (cls.empty()) cls = classes.defaultClass;
     if (!classes.ours.count(cls)) continue;
-    std::string ns = str(*ing, "metadata.namespace"), name = str(*ing, "metadata.name");
+    std::string ns = api::stringAt(*ing, "metadata.namespace"), name = api::stringAt(*ing, "metadata.name");
     std::string gatewayName = kIngressPrefix + name;
 
     json::array listeners;
     if (ports.http > 0)
       listeners.push_back(json::object{{"name", "http"}, {"port", ports.http}, {"protocol", "HTTP"}});
     if (ports.https > 0) {
-      const auto& tls = arrayAt(*ing, "spec.tls");
+      const auto& tls = api::arrayAt(*ing, "spec.tls");
       for (size_t i = 0; i < tls.size(); ++i) {
-        std::string secret = str(tls[i], "secretName");
+        std::string secret = api::stringAt(tls[i], "secretName");
         if (secret.empty()) continue;  // no certificate of its own: nothing to offer by SNI
         json::object cert{{"certificateRefs", json::array{json::object{{"name", secret}}}}};
-        const auto& hosts = arrayAt(tls[i], "hosts");
+        const auto& hosts = api::arrayAt(tls[i], "hosts");
         if (hosts.empty()) listeners.push_back(json::object{{"name", "https-" + std::to_string(i)}, {"port", ports.https}, {"protocol", "HTTPS"}, {"tls", cert}});
         for (size_t j = 0; j < hosts.size(); ++j)
           if (hosts[j].is_string())
@@ -115,18 +107,18 @@ IngressObjects ingressesAsGatewayApi(const ObjectList& ingresses, const ObjectLi
       out.httpRoutes.push_back(std::make_shared<const json::value>(json::object{
           {"apiVersion", "gateway.networking.k8s.io/v1"}, {"kind", "HTTPRoute"}, {"metadata", metadata(ns, routeName, *ing)}, {"spec", std::move(spec)}}));
     };
-    const auto& rules = arrayAt(*ing, "spec.rules");
+    const auto& rules = api::arrayAt(*ing, "spec.rules");
     for (size_t i = 0; i < rules.size(); ++i) {
       json::array routeRules;
-      for (const auto& p : arrayAt(rules[i], "http.paths")) {
-        std::string path = str(p, "path");
+      for (const auto& p : api::arrayAt(rules[i], "http.paths")) {
+        std::string path = api::stringAt(p, "path");
         if (path.empty()) path = "/";
-        json::object match{{"path", json::object{{"type", str(p, "pathType") == "Exact" ? "Exact" : "PathPrefix"}, {"value", path}}}};
+        json::object match{{"path", json::object{{"type", api::stringAt(p, "pathType") == "Exact" ? "Exact" : "PathPrefix"}, {"value", path}}}};
         const json::value* backend = api::valueAt(p, "backend");
         routeRules.push_back(json::object{{"matches", json::array{match}},
                                           {"backendRefs", json::array{backend ? backendRef(*backend, ns, services) : json::object()}}});
       }
-      if (!routeRules.empty()) route(gatewayName + ".rule-" + std::to_string(i), str(rules[i], "host"), std::move(routeRules));
+      if (!routeRules.empty()) route(gatewayName + ".rule-" + std::to_string(i), api::stringAt(rules[i], "host"), std::move(routeRules));
     }
     if (const json::value* def = api::valueAt(*ing, "spec.defaultBackend"))
       route(gatewayName + ".default", "", json::array{json::object{{"backendRefs", json::array{backendRef(*def, ns, services)}}}});

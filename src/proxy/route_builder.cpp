@@ -17,8 +17,6 @@ namespace skiff::proxy {
 namespace json = boost::json;
 namespace {
 
-std::string str(const json::value& v, std::string_view path) { return api::stringAt(v, path); }
-
 int64_t intAt(const json::value& v, std::string_view path, int64_t def) {
   const json::value* x = api::valueAt(v, path);
   return x && x->is_int64() ? x->get_int64() : def;
@@ -28,44 +26,38 @@ int64_t intAt(const json::value& v, std::string_view path, int64_t def) {
 // replacePrefixMatch} (an empty prefix replacement means "/").
 Route::PathModifier pathModifier(const json::value& filter, const std::string& at) {
   Route::PathModifier m;
-  std::string type = str(filter, at + ".type");
+  std::string type = api::stringAt(filter, at + ".type");
   if (type == "ReplaceFullPath") {
     m.kind = Route::PathModifier::Kind::kFullPath;
-    m.value = str(filter, at + ".replaceFullPath");
+    m.value = api::stringAt(filter, at + ".replaceFullPath");
   } else if (type == "ReplacePrefixMatch") {
     m.kind = Route::PathModifier::Kind::kPrefix;
-    m.value = str(filter, at + ".replacePrefixMatch");
+    m.value = api::stringAt(filter, at + ".replacePrefixMatch");
   }
   if (m.value.empty()) m.value = "/";
   return m;
 }
 
-const json::array& arrayAt(const json::value& v, std::string_view path) {
-  static const json::array empty;
-  const json::value* a = api::valueAt(v, path);
-  return a && a->is_array() ? a->get_array() : empty;
-}
-
-std::string keyOf(const json::value& o) { return str(o, "metadata.namespace") + "/" + str(o, "metadata.name"); }
+std::string keyOf(const json::value& o) { return api::stringAt(o, "metadata.namespace") + "/" + api::stringAt(o, "metadata.name"); }
 
 // The workload a pod belongs to: its Deployment (ReplicaSet name minus the template hash), other
 // controller, or itself.
 std::string workloadOf(const json::value& pod) {
-  for (const auto& ref : arrayAt(pod, "metadata.ownerReferences")) {
-    std::string kind = str(ref, "kind"), name = str(ref, "name");
+  for (const auto& ref : api::arrayAt(pod, "metadata.ownerReferences")) {
+    std::string kind = api::stringAt(ref, "kind"), name = api::stringAt(ref, "name");
     if (kind == "ReplicaSet") {
-      std::string hash = str(pod, "metadata.labels.pod-template-hash");
+      std::string hash = api::stringAt(pod, "metadata.labels.pod-template-hash");
       if (!hash.empty() && name.size() > hash.size() + 1 && name.ends_with("-" + hash)) return name.substr(0, name.size() - hash.size() - 1);
     }
     if (!name.empty()) return name;
   }
-  return str(pod, "metadata.name");
+  return api::stringAt(pod, "metadata.name");
 }
 
 // Ports whose upstreams speak HTTP/2 without TLS (gRPC included), as Istio reads port names and
 // Kubernetes' appProtocol values.
 bool isHttp2Port(const json::value& port) {
-  std::string app = str(port, "appProtocol"), name = str(port, "name");
+  std::string app = api::stringAt(port, "appProtocol"), name = api::stringAt(port, "name");
   if (app == "kubernetes.io/h2c" || app == "grpc" || app == "http2" || app == "h2c") return true;
   for (const char* prefix : {"grpc", "http2", "h2c"})
     if (name == prefix || name.starts_with(std::string(prefix) + "-")) return true;
@@ -73,7 +65,7 @@ bool isHttp2Port(const json::value& port) {
 }
 
 bool isHttpPort(const json::value& port) {
-  std::string app = str(port, "appProtocol"), name = str(port, "name");
+  std::string app = api::stringAt(port, "appProtocol"), name = api::stringAt(port, "name");
   return app == "http" || app == "HTTP" || name == "http" || name.starts_with("http-") || isHttp2Port(port);
 }
 
@@ -142,15 +134,15 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
   std::unordered_map<std::string, const json::value*> podLabels;
   std::set<std::string> localIdentities;  // SPIFFE ids of this node's pods
   for (const auto& pod : src.pods) {
-    std::string ns = str(*pod, "metadata.namespace"), w = workloadOf(*pod);
-    std::string key = ns + "/" + str(*pod, "metadata.name");
+    std::string ns = api::stringAt(*pod, "metadata.namespace"), w = workloadOf(*pod);
+    std::string key = ns + "/" + api::stringAt(*pod, "metadata.name");
     podWorkload[key] = w;
     podLabels[key] = api::valueAt(*pod, "metadata.labels");
-    podNode[key] = str(*pod, "spec.nodeName");
-    std::string sa = str(*pod, "spec.serviceAccountName").empty() ? "default" : str(*pod, "spec.serviceAccountName");
+    podNode[key] = api::stringAt(*pod, "spec.nodeName");
+    std::string sa = api::stringAt(*pod, "spec.serviceAccountName").empty() ? "default" : api::stringAt(*pod, "spec.serviceAccountName");
     std::string principal = mesh_.trustDomain + "/ns/" + ns + "/sa/" + sa;
-    if (mesh && podNode[key] == mesh_.nodeName && !str(*pod, "status.podIP").empty()) localIdentities.insert("spiffe://" + principal);
-    std::string ip = str(*pod, "status.podIP");
+    if (mesh && podNode[key] == mesh_.nodeName && !api::stringAt(*pod, "status.podIP").empty()) localIdentities.insert("spiffe://" + principal);
+    std::string ip = api::stringAt(*pod, "status.podIP");
     in_addr a{};
     if (ip.empty() || ip.starts_with("127.") || inet_pton(AF_INET, ip.c_str(), &a) != 1) continue;
     t.workloadsByIp.push_back({a.s_addr, Workload{ns, w, principal}});
@@ -162,12 +154,12 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
     // connections to them fail: traffic between nodes never falls back to plain text.
     t.mesh = meshCredentials(localIdentities, now);
     for (const auto& node : src.nodes)
-      for (const auto& a : arrayAt(*node, "status.addresses"))
-        if (str(a, "type") == "InternalIP") {
+      for (const auto& a : api::arrayAt(*node, "status.addresses"))
+        if (api::stringAt(a, "type") == "InternalIP") {
           sockaddr_in via{};
           via.sin_family = AF_INET;
           via.sin_port = htons(uint16_t(mesh_.port));
-          if (inet_pton(AF_INET, str(a, "address").c_str(), &via.sin_addr) == 1) meshAddresses[str(*node, "metadata.name")] = via;
+          if (inet_pton(AF_INET, api::stringAt(a, "address").c_str(), &via.sin_addr) == 1) meshAddresses[api::stringAt(*node, "metadata.name")] = via;
           break;
         }
   }
@@ -177,31 +169,31 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
   for (const auto& ap : src.authorizationPolicies) {
     AuthzPolicy p;
     p.name = keyOf(*ap);
-    p.deny = str(*ap, "spec.action") == "DENY";
+    p.deny = api::stringAt(*ap, "spec.action") == "DENY";
     auto matches = [](const json::value& v, std::string_view path) {
       std::vector<StringMatch> out;
-      for (const auto& s : arrayAt(v, path))
+      for (const auto& s : api::arrayAt(v, path))
         if (s.is_string()) out.push_back(StringMatch::parse(std::string(s.get_string())));
       return out;
     };
     auto ports = [](const json::value& v, std::string_view path) {
       std::vector<int> out;
-      for (const auto& s : arrayAt(v, path))
+      for (const auto& s : api::arrayAt(v, path))
         if (s.is_string()) out.push_back(std::atoi(std::string(s.get_string()).c_str()));
       return out;
     };
-    for (const auto& rule : arrayAt(*ap, "spec.rules")) {
+    for (const auto& rule : api::arrayAt(*ap, "spec.rules")) {
       AuthzRule r;
-      for (const auto& f : arrayAt(rule, "from"))
+      for (const auto& f : api::arrayAt(rule, "from"))
         r.from.push_back({matches(f, "source.principals"), matches(f, "source.notPrincipals"), matches(f, "source.namespaces"),
                           matches(f, "source.notNamespaces")});
-      for (const auto& to : arrayAt(rule, "to"))
+      for (const auto& to : api::arrayAt(rule, "to"))
         r.to.push_back({matches(to, "operation.methods"), matches(to, "operation.notMethods"), matches(to, "operation.paths"),
                         matches(to, "operation.notPaths"), matches(to, "operation.hosts"), matches(to, "operation.notHosts"),
                         ports(to, "operation.ports"), ports(to, "operation.notPorts")});
       p.rules.push_back(std::move(r));
     }
-    policySelectors.emplace_back(str(*ap, "metadata.namespace"), api::valueAt(*ap, "spec.selector.matchLabels"));
+    policySelectors.emplace_back(api::stringAt(*ap, "metadata.namespace"), api::valueAt(*ap, "spec.selector.matchLabels"));
     t.policies.push_back(std::move(p));
   }
   auto policiesFor = [&](const std::string& ns, const std::string& pod) {
@@ -232,17 +224,17 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
   for (const auto& svc : src.services) {
     std::string key = keyOf(*svc);
     services[key] = svc.get();
-    std::string ns = str(*svc, "metadata.namespace"), name = str(*svc, "metadata.name");
+    std::string ns = api::stringAt(*svc, "metadata.namespace"), name = api::stringAt(*svc, "metadata.name");
     api::TrafficPolicy policy = api::readTrafficPolicy(*svc, nullptr);
     std::chrono::seconds affinityTimeout{0};
-    if (str(*svc, "spec.sessionAffinity") == "ClientIP") {
+    if (api::stringAt(*svc, "spec.sessionAffinity") == "ClientIP") {
       int64_t seconds = intAt(*svc, "spec.sessionAffinityConfig.clientIP.timeoutSeconds", 10800);
       affinityTimeout = std::chrono::seconds(seconds > 0 ? seconds : 10800);
     }
     const json::value* ep = endpointsByService.count(key) ? endpointsByService[key] : nullptr;
-    for (const auto& port : arrayAt(*svc, "spec.ports")) {
+    for (const auto& port : api::arrayAt(*svc, "spec.ports")) {
       int64_t number = intAt(port, "port", 0);
-      std::string proto = str(port, "protocol");
+      std::string proto = api::stringAt(port, "protocol");
       if (number <= 0 || (!proto.empty() && proto != "TCP" && proto != "UDP")) continue;
       Cluster c;
       c.name = key + ":" + std::to_string(number) + (proto == "UDP" ? "/UDP" : "");
@@ -275,18 +267,18 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
       c.retry.on5xx = policy.retry5xx;
       c.retry.codes = policy.retryCodes;
       // Ready endpoints of this port (by the port's name; a lone port matches whatever it is called).
-      std::string portName = str(port, "name");
+      std::string portName = api::stringAt(port, "name");
       if (ep)
-        for (const auto& subset : arrayAt(*ep, "subsets")) {
+        for (const auto& subset : api::arrayAt(*ep, "subsets")) {
           int64_t target = 0;
-          const auto& ports = arrayAt(subset, "ports");
+          const auto& ports = api::arrayAt(subset, "ports");
           for (const auto& p : ports)
-            if (str(p, "name") == portName || ports.size() == 1) target = intAt(p, "port", 0);
+            if (api::stringAt(p, "name") == portName || ports.size() == 1) target = intAt(p, "port", 0);
           if (target <= 0) continue;
-          for (const auto& a : arrayAt(subset, "addresses")) {
-            std::string ip = str(a, "ip");
-            std::string pod = str(a, "targetRef.kind") == "Pod" ? str(a, "targetRef.name") : "";
-            std::string podNs = str(a, "targetRef.namespace").empty() ? ns : str(a, "targetRef.namespace");
+          for (const auto& a : api::arrayAt(subset, "addresses")) {
+            std::string ip = api::stringAt(a, "ip");
+            std::string pod = api::stringAt(a, "targetRef.kind") == "Pod" ? api::stringAt(a, "targetRef.name") : "";
+            std::string podNs = api::stringAt(a, "targetRef.namespace").empty() ? ns : api::stringAt(a, "targetRef.namespace");
             int64_t realPort = target;
             if (hostPort_ && !pod.empty())
               if (int hp = hostPort_(podNs, pod, int(target)); hp > 0) realPort = hp;
@@ -300,7 +292,7 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
             e.policies = policiesFor(podNs, pod);
             if (mesh && !pod.empty()) {
               auto node = podNode.find(podNs + "/" + pod);
-              std::string nodeName = node != podNode.end() ? node->second : str(a, "nodeName");
+              std::string nodeName = node != podNode.end() ? node->second : api::stringAt(a, "nodeName");
               auto via = meshAddresses.find(nodeName);
               if (nodeName != mesh_.nodeName && via != meshAddresses.end()) {
                 e.remote = true;
@@ -349,12 +341,12 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
   // Service listeners; GAMMA routes attach to them below.
   std::map<std::string, std::vector<std::string>> serviceListeners;  // "ns/name:port" -> listener keys
   for (const auto& svc : src.services) {
-    std::string ip = str(*svc, "spec.clusterIP"), type = str(*svc, "spec.type");
+    std::string ip = api::stringAt(*svc, "spec.clusterIP"), type = api::stringAt(*svc, "spec.type");
     if (type == "ExternalName") continue;
-    std::string ns = str(*svc, "metadata.namespace"), name = str(*svc, "metadata.name");
-    for (const auto& port : arrayAt(*svc, "spec.ports")) {
+    std::string ns = api::stringAt(*svc, "metadata.namespace"), name = api::stringAt(*svc, "metadata.name");
+    for (const auto& port : api::arrayAt(*svc, "spec.ports")) {
       int64_t number = intAt(port, "port", 0);
-      std::string proto = str(port, "protocol");
+      std::string proto = api::stringAt(port, "protocol");
       if (number <= 0 || (!proto.empty() && proto != "TCP" && proto != "UDP")) continue;
       bool udp = proto == "UDP";
       std::string cname = ns + "/" + name + ":" + std::to_string(number) + (udp ? "/UDP" : "");
@@ -382,8 +374,8 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
   // GatewayClasses we serve.
   std::set<std::string> ourClasses{"skiff"};
   for (const auto& gc : src.gatewayClasses) {
-    std::string name = str(*gc, "metadata.name");
-    bool ours = str(*gc, "spec.controllerName") == kGatewayController;
+    std::string name = api::stringAt(*gc, "metadata.name");
+    bool ours = api::stringAt(*gc, "spec.controllerName") == kGatewayController;
     if (ours) ourClasses.insert(name);
     else if (name == "skiff") ourClasses.erase("skiff");
     if (ours)
@@ -393,7 +385,7 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
 
   // Namespace labels, for listeners that take routes from namespaces a selector matches.
   std::unordered_map<std::string, const json::value*> namespaceLabels;
-  for (const auto& n : src.namespaces) namespaceLabels[str(*n, "metadata.name")] = api::valueAt(*n, "metadata.labels");
+  for (const auto& n : src.namespaces) namespaceLabels[api::stringAt(*n, "metadata.name")] = api::valueAt(*n, "metadata.labels");
   auto namespaceSelected = [&](const json::value* selector, const std::string& ns) {
     if (!selector) return false;  // from: Selector needs one (admission refuses the rest)
     auto parsed = api::LabelSelector::fromObject(*selector);
@@ -422,26 +414,26 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
   std::vector<GatewayListener> gatewayListeners;
   std::map<std::string, const json::value*> gateways;
   for (const auto& gw : src.gateways) {
-    if (!ourClasses.count(str(*gw, "spec.gatewayClassName"))) continue;
+    if (!ourClasses.count(api::stringAt(*gw, "spec.gatewayClassName"))) continue;
     std::string gkey = keyOf(*gw);
     gateways[gkey] = gw.get();
     std::string address = "0.0.0.0";
-    for (const auto& a : arrayAt(*gw, "spec.addresses"))
-      if (str(a, "type").empty() || str(a, "type") == "IPAddress") address = str(a, "value");
-    for (const auto& l : arrayAt(*gw, "spec.listeners")) {
+    for (const auto& a : api::arrayAt(*gw, "spec.addresses"))
+      if (api::stringAt(a, "type").empty() || api::stringAt(a, "type") == "IPAddress") address = api::stringAt(a, "value");
+    for (const auto& l : api::arrayAt(*gw, "spec.listeners")) {
       GatewayListener g;
       g.gateway = gkey;
-      g.ns = str(*gw, "metadata.namespace");
-      g.name = str(l, "name");
-      g.hostname = str(l, "hostname");
+      g.ns = api::stringAt(*gw, "metadata.namespace");
+      g.name = api::stringAt(l, "name");
+      g.hostname = api::stringAt(l, "hostname");
       g.port = int(intAt(l, "port", 0));
-      g.protocol = str(l, "protocol");
+      g.protocol = api::stringAt(l, "protocol");
       g.key = (g.protocol == "UDP" ? "udp/" : "") + address + ":" + std::to_string(g.port);
-      g.allowFrom = str(l, "allowedRoutes.namespaces.from");
+      g.allowFrom = api::stringAt(l, "allowedRoutes.namespaces.from");
       if (g.allowFrom.empty()) g.allowFrom = "Same";
       g.selector = api::valueAt(l, "allowedRoutes.namespaces.selector");
       g.https = g.protocol == "HTTPS";
-      g.terminate = g.https || (g.protocol == "TLS" && str(l, "tls.mode") != "Passthrough");  // Terminate is the default
+      g.terminate = g.https || (g.protocol == "TLS" && api::stringAt(l, "tls.mode") != "Passthrough");  // Terminate is the default
       g.ok = g.port > 0 && (g.protocol == "HTTP" || g.https || g.protocol == "TLS" || g.protocol == "TCP" || g.protocol == "UDP");
       if (!g.ok) g.problem = "protocol " + g.protocol + " is not served (HTTP, HTTPS, TLS, TCP and UDP are)";
       if (g.terminate) g.certificates = listenerCertificates(l, g.ns, src.secrets, src.referenceGrants, g.refReason, g.refMessage);
@@ -489,29 +481,29 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
   };
   // A backendRef's cluster, or -1 with the problem in `refs`.
   auto resolveService = [&](const json::value& b, const std::string& ns, const char* routeKind, RouteRefs& refs) {
-    std::string kind = str(b, "kind"), group = str(b, "group");
-    std::string bns = str(b, "namespace").empty() ? ns : str(b, "namespace");
-    std::string cname = bns + "/" + str(b, "name") + ":" + std::to_string(intAt(b, "port", 0)) + (std::string_view(routeKind) == "UDPRoute" ? "/UDP" : "");
+    std::string kind = api::stringAt(b, "kind"), group = api::stringAt(b, "group");
+    std::string bns = api::stringAt(b, "namespace").empty() ? ns : api::stringAt(b, "namespace");
+    std::string cname = bns + "/" + api::stringAt(b, "name") + ":" + std::to_string(intAt(b, "port", 0)) + (std::string_view(routeKind) == "UDPRoute" ? "/UDP" : "");
     if ((!kind.empty() && kind != "Service") || !group.empty()) {
       refs.reason = "InvalidKind";
-      refs.problem = "backendRef " + str(b, "name") + ": only Services can be backends";
-    } else if (!referenceAllowed(src.referenceGrants, "gateway.networking.k8s.io", routeKind, ns, "", "Service", bns, str(b, "name"))) {
+      refs.problem = "backendRef " + api::stringAt(b, "name") + ": only Services can be backends";
+    } else if (!referenceAllowed(src.referenceGrants, "gateway.networking.k8s.io", routeKind, ns, "", "Service", bns, api::stringAt(b, "name"))) {
       refs.reason = "RefNotPermitted";
-      refs.problem = "backendRef " + bns + "/" + str(b, "name") + ": a reference to another namespace needs a ReferenceGrant in " + bns + " from " +
+      refs.problem = "backendRef " + bns + "/" + api::stringAt(b, "name") + ": a reference to another namespace needs a ReferenceGrant in " + bns + " from " +
                      routeKind + "s in " + ns + " to Services";
-    } else if (!services.count(bns + "/" + str(b, "name"))) {
+    } else if (!services.count(bns + "/" + api::stringAt(b, "name"))) {
       refs.reason = "BackendNotFound";
-      refs.problem = "Service " + bns + "/" + str(b, "name") + " does not exist";
+      refs.problem = "Service " + bns + "/" + api::stringAt(b, "name") + " does not exist";
     } else if (!clusterIndex.count(cname)) {
       refs.reason = "BackendNotFound";
-      refs.problem = "Service " + bns + "/" + str(b, "name") + " has no port " + std::to_string(intAt(b, "port", 0));
+      refs.problem = "Service " + bns + "/" + api::stringAt(b, "name") + " has no port " + std::to_string(intAt(b, "port", 0));
     } else {
       return clusterIndex[cname];
     }
     return -1;
   };
   auto resolveBackends = [&](const json::value& rule, const std::string& ns, const char* routeKind, Route& base, RouteRefs& refs) {
-    for (const auto& b : arrayAt(rule, "backendRefs")) {
+    for (const auto& b : api::arrayAt(rule, "backendRefs")) {
       BackendRef ref;
       ref.weight = uint32_t(intAt(b, "weight", 1));
       ref.cluster = resolveService(b, ns, routeKind, refs);
@@ -522,8 +514,8 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
     // RequestMirror filters (HTTPRoute): a mirror whose Service does not resolve is left out (the
     // rule still routes) and reported in ResolvedRefs, as Gateway API asks.
     if (std::string_view(routeKind) != "HTTPRoute") return;
-    for (const auto& f : arrayAt(rule, "filters")) {
-      if (str(f, "type") != "RequestMirror") continue;
+    for (const auto& f : api::arrayAt(rule, "filters")) {
+      if (api::stringAt(f, "type") != "RequestMirror") continue;
       const json::value* b = api::valueAt(f, "requestMirror.backendRef");
       if (!b) continue;
       RequestMirror m;
@@ -540,43 +532,43 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
   };
   auto headerEdits = [](const json::value& filter, Route& base) {
     auto edits = [&](const char* field, HeaderEdit& edit) {
-      for (const auto& h : arrayAt(filter, std::string(field) + ".set")) edit.set.emplace_back(str(h, "name"), str(h, "value"));
-      for (const auto& h : arrayAt(filter, std::string(field) + ".add")) edit.add.emplace_back(str(h, "name"), str(h, "value"));
-      for (const auto& h : arrayAt(filter, std::string(field) + ".remove"))
+      for (const auto& h : api::arrayAt(filter, std::string(field) + ".set")) edit.set.emplace_back(api::stringAt(h, "name"), api::stringAt(h, "value"));
+      for (const auto& h : api::arrayAt(filter, std::string(field) + ".add")) edit.add.emplace_back(api::stringAt(h, "name"), api::stringAt(h, "value"));
+      for (const auto& h : api::arrayAt(filter, std::string(field) + ".remove"))
         if (h.is_string()) {
           std::string n(h.get_string());
           for (char& c : n) c = char(std::tolower(static_cast<unsigned char>(c)));
           edit.remove.push_back(n);
         }
     };
-    std::string type = str(filter, "type");
+    std::string type = api::stringAt(filter, "type");
     if (type == "RequestHeaderModifier") edits("requestHeaderModifier", base.requestHeaders);
     else if (type == "ResponseHeaderModifier") edits("responseHeaderModifier", base.responseHeaders);
   };
   auto headerMatches = [](const json::value& match, RouteMatch& rm) {
-    for (const auto& h : arrayAt(match, "headers")) {
+    for (const auto& h : api::arrayAt(match, "headers")) {
       HeaderMatch hm;
-      hm.name = str(h, "name");
+      hm.name = api::stringAt(h, "name");
       for (char& c : hm.name) c = char(std::tolower(static_cast<unsigned char>(c)));
-      hm.value = str(h, "value");
-      if (str(h, "type") == "RegularExpression") hm.regex = compile(hm.value);
+      hm.value = api::stringAt(h, "value");
+      if (api::stringAt(h, "type") == "RegularExpression") hm.regex = compile(hm.value);
       rm.headers.push_back(std::move(hm));
     }
   };
   // Attaches a route's rules to each of its parents and returns its status.
   auto attach = [&](const json::value& route, std::string_view routeKind, const std::vector<Route>& routes, const RouteRefs& refs) {
     bool l7 = routeKind == "HTTPRoute" || routeKind == "GRPCRoute";
-    std::string ns = str(route, "metadata.namespace"), name = str(route, "metadata.name");
+    std::string ns = api::stringAt(route, "metadata.namespace"), name = api::stringAt(route, "metadata.name");
     int64_t generation = intAt(route, "metadata.generation", 1);
-    std::string created = str(route, "metadata.creationTimestamp");
+    std::string created = api::stringAt(route, "metadata.creationTimestamp");
     std::vector<std::string> hostnames;
-    for (const auto& h : arrayAt(route, "spec.hostnames"))
+    for (const auto& h : api::arrayAt(route, "spec.hostnames"))
       if (h.is_string()) hostnames.emplace_back(h.get_string());
     json::array parentStatuses;
-    for (const auto& parent : arrayAt(route, "spec.parentRefs")) {
-      std::string kind = str(parent, "kind").empty() ? "Gateway" : str(parent, "kind");
-      std::string pns = str(parent, "namespace").empty() ? ns : str(parent, "namespace");
-      std::string pname = str(parent, "name"), section = str(parent, "sectionName");
+    for (const auto& parent : api::arrayAt(route, "spec.parentRefs")) {
+      std::string kind = api::stringAt(parent, "kind").empty() ? "Gateway" : api::stringAt(parent, "kind");
+      std::string pns = api::stringAt(parent, "namespace").empty() ? ns : api::stringAt(parent, "namespace");
+      std::string pname = api::stringAt(parent, "name"), section = api::stringAt(parent, "sectionName");
       int64_t pport = intAt(parent, "port", 0);
       bool accepted = false;
       std::string reason = "NoMatchingParent", message;
@@ -649,47 +641,47 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
   // Rules to routes, one per match. HTTPRoute: paths, methods, headers, query parameters, filters,
   // timeouts and retries.
   auto httpRules = [&](const json::value& rule, Route& base, std::vector<Route>& routes) {
-    if (auto d = api::parseDurationMillis(str(rule, "timeouts.request"))) base.timeout = std::chrono::milliseconds(*d);
-    if (auto d = api::parseDurationMillis(str(rule, "timeouts.backendRequest"))) base.attemptTimeout = std::chrono::milliseconds(*d);
+    if (auto d = api::parseDurationMillis(api::stringAt(rule, "timeouts.request"))) base.timeout = std::chrono::milliseconds(*d);
+    if (auto d = api::parseDurationMillis(api::stringAt(rule, "timeouts.backendRequest"))) base.attemptTimeout = std::chrono::milliseconds(*d);
     if (api::valueAt(rule, "retry")) {
       RetryPolicy rp;
       rp.attempts = int(intAt(rule, "retry.attempts", 1));
-      for (const auto& c : arrayAt(rule, "retry.codes"))
+      for (const auto& c : api::arrayAt(rule, "retry.codes"))
         if (c.is_int64()) rp.codes.push_back(int(c.get_int64()));
-      if (auto d = api::parseDurationMillis(str(rule, "retry.backoff"))) rp.backoffBase = std::chrono::milliseconds(*d);
+      if (auto d = api::parseDurationMillis(api::stringAt(rule, "retry.backoff"))) rp.backoffBase = std::chrono::milliseconds(*d);
       rp.backoffMax = std::max(rp.backoffMax, rp.backoffBase * 10);
       base.retry = rp;
     }
-    for (const auto& f : arrayAt(rule, "filters")) {
-      std::string type = str(f, "type");
+    for (const auto& f : api::arrayAt(rule, "filters")) {
+      std::string type = api::stringAt(f, "type");
       headerEdits(f, base);
       if (type == "RequestRedirect") {
         base.redirectStatus = int(intAt(f, "requestRedirect.statusCode", 302));
-        base.redirectScheme = str(f, "requestRedirect.scheme");
-        base.redirectHost = str(f, "requestRedirect.hostname");
+        base.redirectScheme = api::stringAt(f, "requestRedirect.scheme");
+        base.redirectHost = api::stringAt(f, "requestRedirect.hostname");
         base.redirectPort = int(intAt(f, "requestRedirect.port", 0));
         base.redirectPath = pathModifier(f, "requestRedirect.path");
       } else if (type == "URLRewrite") {
-        if (std::string h = str(f, "urlRewrite.hostname"); !h.empty()) base.rewriteHost = h;
+        if (std::string h = api::stringAt(f, "urlRewrite.hostname"); !h.empty()) base.rewriteHost = h;
         base.rewritePath = pathModifier(f, "urlRewrite.path");
       }
     }
-    for (const auto& m : arrayAt(rule, "matches")) {
+    for (const auto& m : api::arrayAt(rule, "matches")) {
       RouteMatch rm;
-      std::string type = str(m, "path.type");
-      rm.path = str(m, "path.value").empty() ? "/" : str(m, "path.value");
+      std::string type = api::stringAt(m, "path.type");
+      rm.path = api::stringAt(m, "path.value").empty() ? "/" : api::stringAt(m, "path.value");
       if (type == "Exact") rm.pathType = RouteMatch::Path::kExact;
       else if (type == "RegularExpression") {
         rm.pathType = RouteMatch::Path::kRegex;
         rm.pathRegex = compile(rm.path);
       }
-      rm.method = str(m, "method");
+      rm.method = api::stringAt(m, "method");
       headerMatches(m, rm);
-      for (const auto& q : arrayAt(m, "queryParams")) {
+      for (const auto& q : api::arrayAt(m, "queryParams")) {
         QueryMatch qm;
-        qm.name = str(q, "name");
-        qm.value = str(q, "value");
-        if (str(q, "type") == "RegularExpression") qm.regex = compile(qm.value);
+        qm.name = api::stringAt(q, "name");
+        qm.value = api::stringAt(q, "value");
+        if (api::stringAt(q, "type") == "RegularExpression") qm.regex = compile(qm.value);
         rm.query.push_back(std::move(qm));
       }
       Route r = base;
@@ -704,11 +696,11 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
   auto grpcRules = [&](const json::value& rule, Route& base, std::vector<Route>& routes) {
     for (const auto& b : base.backends)
       if (b.cluster >= 0) t.clusters[size_t(b.cluster)].http2 = true;
-    for (const auto& f : arrayAt(rule, "filters")) headerEdits(f, base);
-    for (const auto& m : arrayAt(rule, "matches")) {
+    for (const auto& f : api::arrayAt(rule, "filters")) headerEdits(f, base);
+    for (const auto& m : api::arrayAt(rule, "matches")) {
       RouteMatch rm;
-      std::string service = str(m, "method.service"), method = str(m, "method.method");
-      if (str(m, "method.type") == "RegularExpression") {
+      std::string service = api::stringAt(m, "method.service"), method = api::stringAt(m, "method.method");
+      if (api::stringAt(m, "method.type") == "RegularExpression") {
         if (!service.empty() || !method.empty()) {
           rm.pathType = RouteMatch::Path::kRegex;
           rm.path = "/" + (service.empty() ? std::string("[^/]+") : "(?:" + service + ")") + "/" + (method.empty() ? std::string("[^/]+") : "(?:" + method + ")");
@@ -740,10 +732,10 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
                              RouteKind{"TLSRoute", src.tlsRoutes, nullptr}, RouteKind{"TCPRoute", src.tcpRoutes, nullptr},
                              RouteKind{"UDPRoute", src.udpRoutes, nullptr}}) {
     for (const auto& obj : k.objects) {
-      std::string ns = str(*obj, "metadata.namespace"), name = str(*obj, "metadata.name");
+      std::string ns = api::stringAt(*obj, "metadata.namespace"), name = api::stringAt(*obj, "metadata.name");
       std::vector<Route> routes;
       RouteRefs refs;
-      const auto& rules = arrayAt(*obj, "spec.rules");
+      const auto& rules = api::arrayAt(*obj, "spec.rules");
       for (size_t ri = 0; ri < rules.size(); ++ri) {
         const json::value& rule = rules[ri];
         Route base;
@@ -783,8 +775,8 @@ BuildResult RouteBuilder::build(const RouteSources& src, Clock::time_point now) 
       ls.push_back(json::object{{"name", gl.name}, {"attachedRoutes", gl.attached}, {"supportedKinds", kinds}, {"conditions", conds}});
     }
     std::string address = "0.0.0.0";
-    for (const auto& a : arrayAt(*gw, "spec.addresses"))
-      if (str(a, "type").empty() || str(a, "type") == "IPAddress") address = str(a, "value");
+    for (const auto& a : api::arrayAt(*gw, "spec.addresses"))
+      if (api::stringAt(a, "type").empty() || api::stringAt(a, "type") == "IPAddress") address = api::stringAt(a, "value");
     result.gatewayStatus[gkey] = json::object{
         {"addresses", json::array{json::object{{"type", "IPAddress"}, {"value", address == "0.0.0.0" ? "127.0.0.1" : address}}}},
         {"conditions", json::array{condition("Accepted", true, "Accepted", "handled by skiff's node proxy", generation),

@@ -20,6 +20,7 @@
 #include "auth/user.h"
 #include "controller/csr_controller.h"
 #include "pki/pki.h"
+#include "pki/renewal.h"
 #include "server/node_join.h"
 
 namespace skiff::server {
@@ -30,6 +31,7 @@ class AgentImpl final : public Agent {
  public:
   ~AgentImpl() override { stop(); }
   void stop() override {
+    if (rotator_) rotator_->stop();
     if (node_) node_->stop();
     if (informers_) informers_->stop();
   }
@@ -40,6 +42,7 @@ class AgentImpl final : public Agent {
   std::unique_ptr<client::RestClient> client_;
   std::unique_ptr<client::InformerSet> informers_;
   std::unique_ptr<Node> node_;
+  std::unique_ptr<pki::CertificateRenewer> rotator_;
 };
 
 // Reads this node's own Node (which a node may always do) until a server answers. Transport
@@ -179,6 +182,13 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentProcessOptions& options, 
   auto client = client::RestClient::create(api);
   if (!client) return client.error();
   agent->client_ = std::move(*client);
+  if (!options.joinToken.empty()) {  // agent.kubeconfig is ours: keep it fresh
+    agent->rotator_ = std::make_unique<pki::CertificateRenewer>(
+        "the node's client certificate", api.certPem,
+        [client = agent->client_.get(), join = JoinOptions{api.servers, options.joinToken, node.dataDir, node.nodeName},
+         ca = api.caPem](const std::function<bool()>& stop) { return renewClientCertificate(*client, join, ca, stop); });
+    agent->rotator_->start();
+  }
   int64_t skew = 0;
   if (Status s = reachServers(*agent->client_, api.servers, node.nodeName, stopRequested, skew); !s) return s.error();
   handOutThroughTheApi(*agent->client_, api.caPem, node, stopRequested);

@@ -15,6 +15,7 @@
 #include "controller/namespace_controller.h"
 #include "common/log.h"
 #include "controller/node_lifecycle_controller.h"
+#include "controller/pod_gc_controller.h"
 #include "controller/replicaset_controller.h"
 #include "controller/statefulset_controller.h"
 #include "scheduler/scheduler_controller.h"
@@ -38,6 +39,7 @@ class Loops final : public ControlLoops {
     endpoints_->start();
     hpa_->start();
     nodeLifecycle_->start();
+    podGc_->start();
     ipam_->start();
     if (csrs_) csrs_->start();
     bootstrapSigner_->start();
@@ -56,6 +58,7 @@ class Loops final : public ControlLoops {
     if (endpoints_) endpoints_->stop();
     if (hpa_) hpa_->stop();
     if (nodeLifecycle_) nodeLifecycle_->stop();
+    if (podGc_) podGc_->stop();
     if (ipam_) ipam_->stop();
     if (csrs_) csrs_->stop();
     if (bootstrapSigner_) bootstrapSigner_->stop();
@@ -76,6 +79,8 @@ class Loops final : public ControlLoops {
   std::unique_ptr<controller::EndpointsController> endpoints_;
   std::unique_ptr<controller::HpaController> hpa_;
   std::unique_ptr<controller::NodeLifecycleController> nodeLifecycle_;
+  std::unique_ptr<controller::PodGcController> podGc_;
+  std::unique_ptr<client::EventRecorder> podGcEvents_;
   std::unique_ptr<controller::NodeIpamController> ipam_;
   std::unique_ptr<controller::CsrController> csrs_;
   std::unique_ptr<controller::BootstrapSigner> bootstrapSigner_;
@@ -125,6 +130,8 @@ std::unique_ptr<ControlLoops> ControlLoops::build(client::Client& client, client
       client, std::vector<client::Informer*>{&deploys, &rs, &pods, &jobs, &cronJobs, &daemonSets, &statefulSets});
   l->nodeLifecycle_ = std::make_unique<controller::NodeLifecycleController>(
       client, nodes, leases, pods, controller::NodeLifecycleOptions{options.nodeGracePeriod}, l->nodeEvents_.get());
+  l->podGcEvents_ = events("pod-garbage-collector");
+  l->podGc_ = std::make_unique<controller::PodGcController>(client, nodes, pods, controller::PodGcOptions{}, l->podGcEvents_.get());
   auto ipam = controller::NodeIpamController::create(client, nodes, options.ipam, l->nodeEvents_.get());
   if (!ipam) {  // the command line checked the ranges: reaching this is a bug
     log::error("control-loops", "node IPAM: " + ipam.error().message);
@@ -138,7 +145,8 @@ std::unique_ptr<ControlLoops> ControlLoops::build(client::Client& client, client
   l->serviceAccounts_ =
       std::make_unique<controller::ServiceAccountController>(client, informer("v1", "Namespace"), informer("v1", "ServiceAccount"));
   if (options.ca)
-    l->csrs_ = std::make_unique<controller::CsrController>(client, informer("certificates.k8s.io/v1", "CertificateSigningRequest"), nodes, *options.ca);
+    l->csrs_ = std::make_unique<controller::CsrController>(client, informer("certificates.k8s.io/v1", "CertificateSigningRequest"), nodes, *options.ca,
+                                                           options.csr);
   return l;
 }
 

@@ -13,6 +13,7 @@
 #include "client/informer.h"
 #include "common/result.h"
 #include "controller/hpa_controller.h"
+#include "controller/csr_controller.h"
 #include "controller/node_ipam_controller.h"
 #include "pki/pki.h"
 
@@ -23,6 +24,7 @@ struct ControlLoopOptions {
   controller::NodeIpamOptions ipam;  // pod ranges for Nodes (checked at the command line)
   // Signs certificate signing requests (controller/csr_controller.h); none = no signer runs.
   std::optional<pki::CertificateAuthority> ca;
+  controller::CsrOptions csr;  // the longest certificate it signs (--cluster-signing-duration)
   // Per-pod usage for the HPA ("ns/pod" -> usage); null = none known.
   std::function<std::map<std::string, controller::PodUsage>()> usage;
 };

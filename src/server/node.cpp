@@ -109,9 +109,14 @@ class NodeImpl final : public Node {
     auto overlay = std::make_unique<network::Overlay>(network::OverlayOptions{}, *cidr, *localIp);
     auto mtu = overlay->podMtu();
     if (!mtu) log::warn("overlay", mtu.error().message + "; pods keep the default MTU");
-    if (Status s = network_->configure(cidr->str(), mtu ? *mtu : 0); !s)
-      return Error::unavailable("setting up the node bridge " + bridge_ + ": " + s.error().message);
+    if (Status s = network_->configure(cidr->str(), mtu ? *mtu : 0); !s) {
+      Error e = Error::unavailable("setting up the node bridge " + bridge_ + ": " + s.error().message);
+      (void)agent_->reportNetwork(false, e.message);
+      return e;
+    }
     log::info("agent", "node " + agent_->nodeName() + " runs pods in " + cidr->str() + " on " + bridge_);
+    if (Status s = agent_->reportNetwork(true, "pod network " + cidr->str() + " on bridge " + bridge_ + " with VXLAN routes to the other nodes"); !s)
+      log::warn("agent", "reporting the NetworkUnavailable condition: " + s.error().message);
     startDns();
     overlay_->start(std::move(overlay), *cidr, *localIp);
     return {};

@@ -73,7 +73,9 @@ Result<std::string> discoverCa(const std::vector<std::string>& servers, const au
 bool stillGood(const cli::Kubeconfig& kc) {
   if (kc.certPem.empty() || kc.keyPem.empty() || kc.caPem.empty()) return false;
   auto notAfter = pki::certificateNotAfter(kc.certPem);
-  return notAfter && *notAfter > std::chrono::system_clock::now() + std::chrono::hours(24);
+  // An unexpired certificate is kept (the rotator renews it at once when it is due): a node must
+  // come back after a restart even when its join token has expired since.
+  return notAfter && *notAfter > std::chrono::system_clock::now() + std::chrono::minutes(1);
 }
 }  // namespace
 
@@ -115,7 +117,7 @@ Result<client::RestConfig> joinCluster(const JoinOptions& options, const std::fu
   if (std::filesystem::exists(path)) {
     auto kc = cli::loadKubeconfig(path);
     if (kc && stillGood(*kc)) return client::RestConfig{options.servers, kc->caPem, "", kc->certPem, kc->keyPem};
-    log::info("agent", "the node certificate in " + path + " is missing, unreadable or expires within a day: joining again with the token");
+    log::info("agent", "the node certificate in " + path + " is missing, unreadable or expired: joining again with the token");
   }
   auto token = auth::parseBootstrapToken(options.token);
   if (!token)
@@ -135,6 +137,20 @@ Result<client::RestConfig> joinCluster(const JoinOptions& options, const std::fu
   if (Status s = writeFileAtomic(path, cli::renderKubeconfig(kc), 0600); !s) return s.error();
   log::info("agent", "joined as " + user + "; its credentials are in " + path);
   return client::RestConfig{options.servers, *ca, "", *cert, kr->keyPem};
+}
+
+Result<std::string> renewClientCertificate(client::RestClient& client, const JoinOptions& options, const std::string& caPem,
+                                           const std::function<bool()>& stopRequested) {
+  std::string user = std::string(auth::kNodeUserPrefix) + options.nodeName;
+  auto kr = pki::makeCertificateRequest({user, auth::kNodesGroup, {}, false, true});
+  if (!kr) return kr.error();
+  auto cert = requestCertificate(client, "node-csr-", kr->requestPem, controller::kKubeletClientSigner,
+                                 {"digital signature", "key encipherment", "client auth"}, options.certificateWait, stopRequested);
+  if (!cert) return cert.error();
+  cli::Kubeconfig kc{options.servers.front(), "", caPem, "default", *cert, kr->keyPem};
+  if (Status s = writeFileAtomic(options.dataDir + "/agent.kubeconfig", cli::renderKubeconfig(kc), 0600); !s) return s.error();
+  client.setClientCertificate(*cert, kr->keyPem);
+  return *cert;
 }
 
 Result<std::string> requestServiceAccountToken(client::RestClient& client, const std::string& ns, const std::string& serviceAccount,

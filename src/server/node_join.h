@@ -8,7 +8,8 @@
 //    CN=system:node:<name>, O=system:nodes (signer kubernetes.io/kube-apiserver-client-kubelet);
 //    the control plane approves and signs it; the key never leaves this machine.
 // 3. Keep it: DATA/agent.kubeconfig (0600) holds the certificate, key and CA; later starts use
-//    it while it is valid for more than a day, and bootstrap again with the token otherwise.
+//    it while it is valid, and bootstrap again with the token otherwise. While the agent runs,
+//    a pki::CertificateRenewer renews it through the API with the node's own identity.
 //
 // The node's serving certificate (node server) and pods' service-account tokens come the same
 // way, through the API with the node's own identity: requestCertificate() and TokenRequest.
@@ -34,6 +35,12 @@ struct JoinOptions {
 
 // Credentials for this node (RestConfig with its client certificate and the cluster CA).
 Result<client::RestConfig> joinCluster(const JoinOptions& options, const std::function<bool()>& stopRequested);
+
+// A new client certificate for this node, asked with its current one (the control plane
+// approves a node renewing itself), written to DATA/agent.kubeconfig and handed to `client` —
+// what the agent's pki::CertificateRenewer runs at 70-90% of the certificate's lifetime.
+Result<std::string> renewClientCertificate(client::RestClient& client, const JoinOptions& options, const std::string& caPem,
+                                           const std::function<bool()>& stopRequested);
 
 // Sends a CSR (`requestPem`) for `signer` and waits until it is issued (PEM certificate); fails
 // when it is denied or fails, or after `wait`.

@@ -195,6 +195,7 @@ class PlatformImpl final : public Platform {
     o.ipam = options.nodeIpam;
     o.usage = controller::usageFromNodes(*nodeClient_);
     o.ca = ca_;
+    o.csr.maxLifetime = options.clusterSigningDuration;
     return o;
   }
 

@@ -22,6 +22,7 @@ struct PlatformOptions {
   std::chrono::milliseconds bookmarkInterval{10000};
   int simulatedNodes = 0;  // hollow nodes for tests and scale figures (no processes run)
   std::chrono::milliseconds nodeGracePeriod{40000};  // lease age after which a node is NotReady
+  std::chrono::seconds clusterSigningDuration{365 * 24 * 3600};  // longest certificate the CSR signer issues
   bool agent = true;            // run this machine as a node too (`skiff up`; `skiff server` does not)
   bool controllers = true;      // scheduler and workload controllers (false: API server and store only)
   // Run the controllers only while holding the controller Lease (`skiff server`: several servers

@@ -37,6 +37,10 @@ check "every node has a /24 of the cluster CIDR" bash -c "[ \$(grep -cE '^10\.24
 check "no two nodes share a range" bash -c "[ \$(sort -u <<<'$ranges' | grep -c .) = 3 ]"
 out=$(hk get node h2 -o jsonpath='{.spec.podCIDRs[0]}')
 check "spec.podCIDRs carries the same range" test "$out" = "$(cidr h2)"
+net_ok() { [ "$(hk get nodes -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="NetworkUnavailable")].status}{" "}{end}')" = "False False False " ]; }
+check "each node reports NetworkUnavailable=False once its pod network is up" wait_for "network conditions" 20 net_ok
+out=$(hk get nodes -o jsonpath='{.items[*].spec.taints[*].key}')
+check "no node is tainted network-unavailable" lacks "$out" "network-unavailable"
 CIDR3=$(cidr h3)
 
 # --- a Deployment spread over the nodes, a Service, a client on h1 -----------------------------

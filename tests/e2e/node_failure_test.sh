@@ -37,4 +37,25 @@ check "field selector on spec.nodeName" test "$out" -gt 0
 kubectl annotate node sim-node-0 skiff.dev/simulate- >/dev/null
 ready_again() { kubectl get node sim-node-0 | grep -q " Ready "; }
 check "node recovers when the lease is renewed" wait_for recover 15 ready_again
+
+# A Node deleted for good: the pod garbage collector removes the pods bound to it (after its
+# quarantine), marked Failed with a DisruptionTarget condition first, as Kubernetes' PodGC does.
+kubectl create -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Node
+metadata: {name: ghost}
+YAML
+kubectl create -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: stranded}
+spec:
+  nodeName: ghost
+  containers: [{name: c, image: busybox}]
+YAML
+kubectl delete node ghost >/dev/null
+gone() { ! kubectl get pod stranded >/dev/null 2>&1; }
+check "pods of a deleted node are garbage-collected" wait_for podgc 20 gone
+out=$(kubectl get events --field-selector involvedObject.name=stranded -o jsonpath='{.items[*].reason}')
+check "PodGC event recorded" contains "$out" "PodGC"
 finish

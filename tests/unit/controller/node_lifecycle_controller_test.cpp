@@ -66,5 +66,49 @@ TEST(NodeLifecycleController, JudgesLeasesByRenewalsNotByTheNodesClock) {
   fs::remove_all(dir);
 }
 
+TEST(NodeLifecycleController, TaintsANodeWhoseNetworkIsUnavailableUntilItRecovers) {
+  fs::path dir = fs::temp_directory_path() / ("skiff-nlc-net-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  {
+    auto store = std::move(*store::openSqliteStore({(dir / "store.db").string(), 50, 1024}));
+    apiserver::Registry registry(*store);
+    ASSERT_TRUE(registry.bootstrap().ok());
+    client::LocalClient client(registry);
+    const auto& nodeType = *api::findByKind("v1", "Node");
+    ASSERT_TRUE(client.create(nodeType, "", json::object{{"metadata", json::object{{"name", "n1"}}},
+                                                          {"spec", json::object{{"taints", json::array{json::object{{"key", "team"}, {"value", "a"}, {"effect", "NoSchedule"}}}}}}})
+                    .ok());
+    auto setNetwork = [&](const char* status) {
+      ASSERT_TRUE(client.patch(nodeType, "", "n1", client::PatchType::Strategic,
+                               json::object{{"status", json::object{{"conditions", json::array{json::object{{"type", "NetworkUnavailable"}, {"status", status}}}}}}},
+                               "status")
+                      .ok());
+    };
+    auto taintKeys = [&] {
+      std::vector<std::string> keys;
+      auto node = client.get(nodeType, "", "n1");
+      for (const auto& t : api::arrayAt(*node, "spec.taints")) keys.push_back(api::stringAt(t, "key"));
+      return keys;
+    };
+    client::Informer nodes(client, nodeType), leases(client, *api::findByKind("coordination.k8s.io/v1", "Lease")),
+        pods(client, *api::findByKind("v1", "Pod"));
+    ASSERT_TRUE(nodes.start().ok());
+    ASSERT_TRUE(leases.start().ok());
+    ASSERT_TRUE(pods.start().ok());
+    NodeLifecycleController controller(client, nodes, leases, pods);
+    setNetwork("True");
+    controller.tick();
+    EXPECT_EQ(taintKeys(), (std::vector<std::string>{"team", "node.kubernetes.io/network-unavailable"}));
+    setNetwork("False");
+    controller.tick();
+    EXPECT_EQ(taintKeys(), (std::vector<std::string>{"team"})) << "the user's own taint must survive";
+    nodes.stop();
+    leases.stop();
+    pods.stop();
+  }
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace skiff::controller

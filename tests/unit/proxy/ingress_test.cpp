@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "helpers/json_fixtures.h"
+
 #include <boost/json.hpp>
 
 #include "proxy/dataplane.h"
@@ -11,7 +13,7 @@ namespace skiff::proxy {
 namespace {
 namespace json = boost::json;
 
-std::shared_ptr<const json::value> obj(const char* text) { return std::make_shared<const json::value>(json::parse(text)); }
+using test_support::obj;
 
 TEST(Ingress, RulesPathsAndDefaultBackendAsGatewayApi) {
   ObjectList classes = {obj(R"({"metadata":{"name":"skiff","annotations":{"ingressclass.kubernetes.io/is-default-class":"true"}},

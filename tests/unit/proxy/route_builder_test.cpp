@@ -8,6 +8,8 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include "helpers/json_fixtures.h"
+
 #include <boost/json.hpp>
 #include <map>
 #include <set>
@@ -16,7 +18,7 @@ namespace skiff::proxy {
 namespace {
 namespace json = boost::json;
 
-std::shared_ptr<const json::value> obj(const char* text) { return std::make_shared<const json::value>(json::parse(text)); }
+using test_support::obj;
 
 RouteSources shop() {
   RouteSources s;
