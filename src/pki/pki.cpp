@@ -62,6 +62,17 @@ KeyPtr keyFromPem(const std::string& pem) {
   return KeyPtr(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
 }
 
+std::string serialHexOf(X509* cert) {
+  std::string out;
+  BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr);
+  if (char* hex = bn ? BN_bn2hex(bn) : nullptr) {
+    out = hex;
+    OPENSSL_free(hex);
+  }
+  BN_free(bn);
+  return out;
+}
+
 CertPtr certFromPem(const std::string& pem) {
   BioPtr bio(BIO_new_mem_buf(pem.data(), int(pem.size())));
   return CertPtr(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
@@ -264,6 +275,23 @@ Result<Certificate> CertificateAuthority::issueCertificate(const CertificateRequ
   return Certificate{certToPem(cert.get()), keyToPem(key.get()), keys_->certPem};
 }
 
+Result<Identity> identityFromCertificate(const std::string& spiffeId, const std::string& certPem, const std::string& keyPem,
+                                         const std::string& caCertPem) {
+  CertPtr cert = certFromPem(certPem);
+  if (!cert) return Error::invalid("the certificate for " + spiffeId + " is not PEM");
+  auto validity = certificateValidity(certPem);
+  if (!validity) return validity.error();
+  Identity id;
+  id.spiffeId = spiffeId;
+  id.certPem = certPem;
+  id.keyPem = keyPem;
+  id.caCertPem = caCertPem;
+  id.serial = serialHexOf(cert.get());
+  id.notBefore = validity->notBefore;
+  id.notAfter = validity->notAfter;
+  return id;
+}
+
 Result<Identity> CertificateAuthority::issue(const std::string& spiffeId, std::chrono::seconds lifetime) const {
   // spiffe://<trust domain>/<path>: lower-case domain, a path, no query, fragment or spaces.
   std::string_view rest = spiffeId;
@@ -284,12 +312,7 @@ Result<Identity> CertificateAuthority::issue(const std::string& spiffeId, std::c
   id.certPem = certToPem(cert.get());
   id.keyPem = keyToPem(key.get());
   id.caCertPem = keys_->certPem;
-  BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert.get()), nullptr);
-  if (char* hex = bn ? BN_bn2hex(bn) : nullptr) {
-    id.serial = hex;
-    OPENSSL_free(hex);
-  }
-  BN_free(bn);
+  id.serial = serialHexOf(cert.get());
   auto now = std::chrono::system_clock::now();
   id.notBefore = now - std::chrono::minutes(1);
   id.notAfter = now + lifetime;
@@ -323,6 +346,11 @@ std::string ipText(const ASN1_OCTET_STRING* ip) {
 Result<KeyAndRequest> makeCertificateRequest(const CertificateRequest& request) {
   for (const auto& h : request.hosts)
     if (h.empty() || h.find_first_of(",; \t\r\n") != std::string::npos) return Error::invalid("\"" + h + "\" is not a host name or address");
+  std::string sans = subjectAltNamesOf(request.hosts);
+  for (const auto& u : request.uris) {
+    if (u.empty() || u.find_first_of(",; \t\r\n") != std::string::npos) return Error::invalid("\"" + u + "\" is not a URI");
+    sans += (sans.empty() ? "URI:" : ",URI:") + u;
+  }
   KeyPtr key = newKey();
   if (!key) return Error::internal("cannot generate a key: " + opensslError());
   RequestPtr req(X509_REQ_new());
@@ -333,12 +361,12 @@ Result<KeyAndRequest> makeCertificateRequest(const CertificateRequest& request) 
   if (!request.commonName.empty())
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(request.commonName.c_str()), -1, -1, 0);
   X509_REQ_set_pubkey(req.get(), key.get());
-  if (!request.hosts.empty()) {
+  if (!sans.empty()) {
     STACK_OF(X509_EXTENSION)* exts = sk_X509_EXTENSION_new_null();
     X509V3_CTX ctx;
     X509V3_set_ctx_nodb(&ctx);
     X509V3_set_ctx(&ctx, nullptr, nullptr, req.get(), nullptr, 0);
-    X509_EXTENSION* san = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, subjectAltNamesOf(request.hosts).c_str());
+    X509_EXTENSION* san = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, sans.c_str());
     if (san) sk_X509_EXTENSION_push(exts, san);
     bool added = san && X509_REQ_add_extensions(req.get(), exts) == 1;
     sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);

@@ -51,6 +51,7 @@ struct CertificateRequest {
   std::vector<std::string> hosts;  // DNS names and IP addresses; empty for client certificates
   bool serverAuth = false, clientAuth = false;
   std::chrono::seconds lifetime{24 * 3600};
+  std::vector<std::string> uris{};  // URI names (a SPIFFE id), in requests only
 };
 
 // Certificate signing requests (PKCS#10, PEM), as Kubernetes' CSR API carries them: a component
@@ -74,6 +75,10 @@ struct Validity {
   std::chrono::system_clock::time_point notBefore, notAfter;
 };
 Result<Validity> certificateValidity(const std::string& pem);
+// A workload identity from a certificate issued elsewhere (a CSR the API signed): its serial
+// and validity read from the certificate.
+Result<Identity> identityFromCertificate(const std::string& spiffeId, const std::string& certPem, const std::string& keyPem,
+                                         const std::string& caCertPem);
 Result<std::chrono::system_clock::time_point> certificateNotAfter(const std::string& pem);
 
 class CertificateAuthority {

@@ -889,7 +889,10 @@ std::shared_ptr<const MeshTls> RouteBuilder::meshCredentials(const std::set<std:
         nextRenewal_ = std::min(nextRenewal_, now + std::chrono::seconds(5));  // keep the old one a little longer
         continue;
       }
-      identities_[id] = HeldIdentity{std::move(*issued), now + mesh_.lifetime / 2};
+      // At half of what was asked, or of what the signer gave when that is less (a CSR signer caps it).
+      auto left = std::chrono::duration_cast<Clock::duration>(issued->notAfter - std::chrono::system_clock::now());
+      auto renewIn = std::min<Clock::duration>(std::chrono::duration_cast<Clock::duration>(mesh_.lifetime) / 2, left / 2);
+      identities_[id] = HeldIdentity{std::move(*issued), now + std::max<Clock::duration>(renewIn, std::chrono::seconds(1))};
       it = identities_.find(id);
       changed = true;
     }

@@ -134,8 +134,9 @@ void reportClockSkew(client::Client& client, const std::string& nodeName, int64_
 }
 
 // What the control plane hands this node comes through the API, under the node's identity: the
-// node server's certificate by CSR (kubelet-serving), pods' tokens by TokenRequest; the API
-// server's client certificate towards the node server chains to the cluster CA.
+// node server's certificate by CSR (kubelet-serving), the mesh identities its proxy presents by
+// CSR (skiff.dev/mesh-workload), pods' tokens by TokenRequest; the API server's client
+// certificate towards the node server chains to the cluster CA.
 void handOutThroughTheApi(client::RestClient& client, const std::string& caPem, NodeOptions& node, const std::function<bool()>& stopRequested) {
   if (node.clientCaPem.empty()) node.clientCaPem = caPem;
   if (!node.nodeServerCertificate)
@@ -148,6 +149,19 @@ void handOutThroughTheApi(client::RestClient& client, const std::string& caPem, 
                                      {"digital signature", "key encipherment", "server auth"}, std::chrono::seconds(60), stopRequested);
       if (!cert) return cert.error();
       return pki::Certificate{*cert, kr->keyPem, caPem};
+    };
+  if (!node.issueMeshCertificate && node.meshPort > 0)
+    node.issueMeshCertificate = [&client, caPem, stopRequested](const std::string& spiffeId, std::chrono::seconds lifetime) -> Result<pki::Identity> {
+      pki::CertificateRequest request;
+      request.uris = {spiffeId};
+      request.serverAuth = request.clientAuth = true;
+      auto kr = pki::makeCertificateRequest(request);
+      if (!kr) return kr.error();
+      auto cert = requestCertificate(client, "mesh-", kr->requestPem, controller::kMeshWorkloadSigner,
+                                     {"digital signature", "key encipherment", "client auth", "server auth"}, std::chrono::seconds(10),
+                                     stopRequested, lifetime);
+      if (!cert) return cert.error();
+      return pki::identityFromCertificate(spiffeId, *cert, kr->keyPem, caPem);
     };
   if (!node.issueToken)
     node.issueToken = [&client](const std::string& ns, const std::string& sa, const std::string& pod, const std::string& uid, int64_t seconds,

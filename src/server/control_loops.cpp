@@ -145,7 +145,7 @@ std::unique_ptr<ControlLoops> ControlLoops::build(client::Client& client, client
   l->serviceAccounts_ =
       std::make_unique<controller::ServiceAccountController>(client, informer("v1", "Namespace"), informer("v1", "ServiceAccount"));
   if (options.ca)
-    l->csrs_ = std::make_unique<controller::CsrController>(client, informer("certificates.k8s.io/v1", "CertificateSigningRequest"), nodes, *options.ca,
+    l->csrs_ = std::make_unique<controller::CsrController>(client, informer("certificates.k8s.io/v1", "CertificateSigningRequest"), nodes, pods, *options.ca,
                                                            options.csr);
   return l;
 }

@@ -81,7 +81,7 @@ bool stillGood(const cli::Kubeconfig& kc) {
 
 Result<std::string> requestCertificate(client::Client& client, const std::string& namePrefix, const std::string& requestPem,
                                        const std::string& signer, const std::vector<std::string>& usages, std::chrono::seconds wait,
-                                       const std::function<bool()>& stopRequested) {
+                                       const std::function<bool()>& stopRequested, std::optional<std::chrono::seconds> lifetime) {
   const api::ResourceType& type = *api::findByKind("certificates.k8s.io/v1", "CertificateSigningRequest");
   json::array u;
   for (const auto& x : usages) u.emplace_back(x);
@@ -89,10 +89,13 @@ Result<std::string> requestCertificate(client::Client& client, const std::string
                                  {"kind", "CertificateSigningRequest"},
                                  {"metadata", json::object{{"generateName", namePrefix}}},
                                  {"spec", json::object{{"request", base64Encode(requestPem)}, {"signerName", signer}, {"usages", std::move(u)}}}};
+  // Kubernetes refuses expirationSeconds under 10 minutes; a shorter wish asks for that.
+  if (lifetime) api::ensurePath(csr, "spec.expirationSeconds") = std::max<int64_t>(lifetime->count(), 600);
   auto created = client.create(type, "", std::move(csr));
   if (!created) return Error{created.error().code, created.error().reason, "cannot send the certificate signing request: " + created.error().message, {}};
   std::string name = api::stringAt(*created, "metadata.name");
   auto until = std::chrono::steady_clock::now() + wait;
+  auto poll = std::chrono::milliseconds(10);
   while (std::chrono::steady_clock::now() < until) {
     auto now = client.get(type, "", name);
     if (now) {
@@ -106,7 +109,9 @@ Result<std::string> requestCertificate(client::Client& client, const std::string
         }
     }
     if (stopRequested()) return Error::unavailable("stopped while waiting for certificate signing request " + name);
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    // The controller usually signs within milliseconds: look again soon, then less often.
+    std::this_thread::sleep_for(poll);
+    poll = std::min(poll * 2, std::chrono::milliseconds(200));
   }
   return Error::unavailable("certificate signing request " + name + " (" + signer + ") was not signed within " + std::to_string(wait.count()) +
                             " s: is a server's controller running, or does it wait for `kubectl certificate approve " + name + "`?");

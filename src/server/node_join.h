@@ -16,6 +16,7 @@
 #pragma once
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,9 +45,10 @@ Result<std::string> renewClientCertificate(client::RestClient& client, const Joi
 
 // Sends a CSR (`requestPem`) for `signer` and waits until it is issued (PEM certificate); fails
 // when it is denied or fails, or after `wait`.
+// `lifetime` (spec.expirationSeconds) is the wish; the signer may give less.
 Result<std::string> requestCertificate(client::Client& client, const std::string& namePrefix, const std::string& requestPem,
                                        const std::string& signer, const std::vector<std::string>& usages, std::chrono::seconds wait,
-                                       const std::function<bool()>& stopRequested);
+                                       const std::function<bool()>& stopRequested, std::optional<std::chrono::seconds> lifetime = {});
 
 // A pod's service-account token through TokenRequest (serviceaccounts/<name>/token), bound to the pod.
 Result<std::string> requestServiceAccountToken(client::RestClient& client, const std::string& ns, const std::string& serviceAccount,

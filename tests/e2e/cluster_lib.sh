@@ -199,17 +199,18 @@ cluster_server() {
 # hk ARGS...: kubectl against the server, from the server's host.
 hk() { on "$CLUSTER_SERVER_HOST" kubectl "$@"; }
 
-# cluster_agent HOST [flags...]: `skiff agent` for node HOST (the native runtime unless flags
+# cluster_agent HOST [flags...]: `skiff agent` for node HOST (the native runtime and no mesh port unless flags
 # name one), its InternalIP the host's address, joining with the server's node token (its own
 # certificate through the CSR API, as a real machine joins).
 cluster_agent() {
   local host=$1
   shift
-  local runtime=(--runtime native)
+  local runtime=(--runtime native) mesh=(--mesh-port 0)
   [[ " $* " == *" --runtime "* ]] && runtime=()
+  [[ " $* " == *" --mesh-port "* ]] && mesh=()
   start_in "$host" "$WORK/$host.log" "$SKIFF" agent --data-dir "$WORK/$host" --server "https://${HOST_IP[$CLUSTER_SERVER_HOST]}:6443" \
     --token "$(cat "$WORK/$CLUSTER_SERVER_HOST/node-token")" --node-name "$host" \
-    --node-ip "${HOST_IP[$host]}" "${runtime[@]}" --mesh-port 0 "$@"
+    --node-ip "${HOST_IP[$host]}" "${runtime[@]}" "${mesh[@]}" "$@"
   HOST_PID[$host]=$STARTED_PID
 }
 

@@ -25,7 +25,9 @@ cluster_hosts cp h1 h2 h3 solo
 cluster_registries
 # Cluster IPs pods can route to (skiff server alone picks loopback ones, for process-runtime nodes).
 cluster_server cp --service-cidr 10.96.0.0/16
-for h in h1 h2 h3; do cluster_agent "$h"; done
+# With the mesh: service traffic between nodes goes node proxy to node proxy over mTLS, with
+# identities each agent gets through the CSR API.
+for h in h1 h2 h3; do cluster_agent "$h" --mesh-port 15008; done
 check "three agents in three hosts register Ready nodes" wait_for "nodes ready" 60 cluster_ready_nodes 3
 
 # --- pod ranges -------------------------------------------------------------------------------
@@ -109,6 +111,13 @@ spread_answers() {
 check "the Service's cluster IP on h1 reaches the endpoints on h2 and h3" spread_answers "$CLUSTER_IP/"
 check "so does its DNS name" spread_answers "web.default.svc.cluster.local/"
 check "and its short name" spread_answers "web/"
+csrs=$(hk get csr --no-headers)
+check "h1's proxy got its mesh identities through the CSR API" \
+  bash -c "grep -c 'skiff.dev/mesh-workload *system:node:h1 .*Approved,Issued' <<<'$csrs' | grep -qv '^[01]$'"
+out=$(on h1 openssl s_client -connect "${HOST_IP[h2]}:15008" -CAfile "$WORK/cp/tls/ca.crt" -showcerts </dev/null 2>&1 || true)
+check "h2's mesh port chains to the cluster CA" contains "$out" "Verify return code: 0"
+san=$(awk '/BEGIN CERTIFICATE/{p=1} p{print} /END CERTIFICATE/{exit}' <<<"$out" | openssl x509 -noout -ext subjectAltName 2>&1)
+check "… as spiffe://cluster.local/node/h2" contains "$san" "URI:spiffe://cluster.local/node/h2"
 
 # --- a node leaves: its routes go from the others ---------------------------------------------
 routes_to() { on "$1" ip route show "$2"; }
@@ -121,7 +130,7 @@ check "h2 forgets them too" wait_for "h3 gone from h2" 10 gone_from h2
 check "h2's route stays on h1" contains "$(routes_to h1 "$(cidr h2)")" "dev skiff.1"
 
 # --- it joins again: a fresh range, routes on the others, reachable ---------------------------
-cluster_agent h3
+cluster_agent h3 --mesh-port 15008
 check "h3 registers again" wait_for "h3 back" 30 cluster_ready_nodes 3
 has_cidr() { [ -n "$(cidr "$1")" ]; }
 wait_for "h3's range" 10 has_cidr h3 || true
