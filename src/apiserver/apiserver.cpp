@@ -257,7 +257,7 @@ ApiServer::ApiServer(Registry& registry, ApiServerOptions options)
     : registry_(registry),
       options_(std::move(options)),
       authenticator_(authenticatorOptions(registry_, options_)),
-      authorizer_(clusterViewOf(registry_)) {}
+      authorizer_(options_.podsOnNode ? auth::ClusterView{options_.podsOnNode} : clusterViewOf(registry_)) {}
 
 ApiServer::~ApiServer() { observe::unregisterCallbackGauge("apiserver_registered_watchers"); }
 

@@ -41,6 +41,9 @@ struct ApiServerOptions {
   std::map<std::string, std::function<void(http::Exchange&)>> extensions;
   // Kinds added by CustomResourceDefinitions, served after the built-in ones; null = none.
   const CustomResources* customResources = nullptr;
+  // The pods bound to a node, for the Node authorizer (from an informer, so a node's request costs
+  // O(its pods)); null = a store list per request.
+  std::function<std::vector<auth::PodReferences>(const std::string& node)> podsOnNode;
   // Bytes of events one watch may have waiting for a slow client before it is cut off (410).
   size_t watchBudgetBytes = 8 * 1024 * 1024;
 };

@@ -123,6 +123,7 @@ class PlatformImpl final : public Platform {
     if (namespaces_) namespaces_->stop();
     if (definitions_) definitions_->stop();
     if (informers_) informers_->stop();
+    if (authorizerPods_) authorizerPods_->stop();
     if (spans_) spans_->stop();
   }
   ~PlatformImpl() override { stop(); }
@@ -137,6 +138,7 @@ class PlatformImpl final : public Platform {
   apiserver::CustomResources customResources_;
   std::unique_ptr<controller::CustomResourceDefinitionController> definitions_;
   std::unique_ptr<client::InformerSet> informers_;
+  std::unique_ptr<client::Informer> authorizerPods_;  // when informers_ holds no running pod informer
   std::unique_ptr<ControlLoops> loops_;
   std::unique_ptr<ApiServerEndpoints> apiEndpoints_;
   // `skiff server`: the loops run while this server holds the controller Lease, on informers of
@@ -339,6 +341,20 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
       };
   }
   apiOptions.bookmarkInterval = options.bookmarkInterval;
+  // The Node authorizer's pods: the loops' informer when it runs for good (`skiff up`), else one of its own.
+  client::Informer* pods = nullptr;
+  if (options.controllers && !options.electLeader) {
+    pods = &p->informers_->get("v1", "Pod");
+  } else {
+    p->authorizerPods_ = std::make_unique<client::Informer>(*p->client_, *api::findByKind("v1", "Pod"));
+    if (Status s = p->authorizerPods_->start(); !s) return Error::unavailable("cannot list pods for the node authorizer: " + s.error().message);
+    pods = p->authorizerPods_.get();
+  }
+  apiOptions.podsOnNode = [pods](const std::string& node) {
+    std::vector<auth::PodReferences> out;
+    for (const auto& pod : pods->listByNode(node)) out.push_back(auth::podReferencesOf(*pod));
+    return out;
+  };
   apiOptions.customResources = &p->customResources_;
   apiOptions.serviceAccounts = p->saTokens_.get();
   // The web console at /ui and its chart history (the nodes' usage and request totals).
