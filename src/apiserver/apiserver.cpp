@@ -417,6 +417,16 @@ void ApiServer::dispatch(Recorder& ex) {
     ex.respond({200, "text/plain; version=0.0.4; charset=utf-8", {}, observe::exposition()});
     return;
   }
+  if (path == "/openapi/v2") {
+    // client-go asks for protobuf only and retries with JSON on 406.
+    std::string accept = ex.request().header("accept");
+    if (accept.find("protobuf") != std::string::npos && accept.find("json") == std::string::npos && accept.find("*/*") == std::string::npos) {
+      ex.respond(errorResponse(Error{406, "NotAcceptable", "the OpenAPI v2 document is served as application/json only", {}}));
+      return;
+    }
+    ex.respond(jsonResponse(200, openApiV2Document(options_.customResources)));
+    return;
+  }
   if (path == "/openapi/v3") {
     ex.respond(jsonResponse(200, openApiV3Root(options_.customResources)));
     return;

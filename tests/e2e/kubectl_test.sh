@@ -109,6 +109,15 @@ qos q-burstable '{"requests":{"cpu":"100m"}}'
 check "qosClass Guaranteed (limits only, requests default to them)" wait_for "guaranteed" 10 bash -c "[ \"\$(kubectl get pods -n gen -l app=q-guaranteed -o jsonpath='{.items[0].status.qosClass}')\" = Guaranteed ]"
 check "qosClass Burstable" wait_for "burstable" 10 bash -c "[ \"\$(kubectl get pods -n gen -l app=q-burstable -o jsonpath='{.items[0].status.qosClass}')\" = Burstable ]"
 K delete ns gen --wait=false >/dev/null
+# OpenAPI schemas of the built-in kinds: kubectl explain, down to nested fields, in v3 and v2.
+out=$(K explain pods 2>&1 || true)
+check "kubectl explain pods lists the Pod's fields" contains "$out" "spec.*<PodSpec>"
+out=$(K explain deployment.spec.strategy.rollingUpdate 2>&1 || true)
+check "kubectl explain follows nested fields of apps/v1 kinds" contains "$out" "maxSurge"
+out=$(K explain pods.spec.containers 2>&1 || true)
+check "… with merge keys as Kubernetes publishes them" contains "$(K get --raw /openapi/v3/api/v1)" '"x-kubernetes-patch-merge-key":"name"'
+out=$(K get --raw /openapi/v2 2>&1 | head -c 20000)
+check "OpenAPI v2 (JSON) carries the definitions" contains "$out" '"swagger":"2.0"'
 out=$(K get pods --token=wrong 2>&1 || true)
 check "wrong token refused" contains "$out" "Unauthorized\|provide credentials"
 finish
