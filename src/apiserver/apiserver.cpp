@@ -56,6 +56,18 @@ bool wantsTable(const http::Request& req) {
   return accept.find("as=Table") != std::string::npos;
 }
 
+// client-go's metadata client: `Accept: application/json;as=PartialObjectMetadata(List);g=meta.k8s.io;v=v1`
+// gets only the objects' metadata.
+bool wantsPartialMetadata(const http::Request& req) {
+  std::string accept = req.header("accept");
+  return accept.find("as=PartialObjectMetadata") != std::string::npos;
+}
+
+json::value partialMetadata(const json::value& object) {
+  const json::value* meta = api::valueAt(object, "metadata");
+  return json::object{{"kind", "PartialObjectMetadata"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", meta ? *meta : json::object()}};
+}
+
 bool wantsYaml(const http::Request& req) {
   std::string accept = req.header("accept");
   return accept.starts_with("application/yaml");
@@ -674,7 +686,8 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route, const auth
   auto respondObject = [&](int status, json::value obj) {
     obj = out(std::move(obj));
     http::Response r = wantsTable(req) ? jsonResponse(status, api::makeTable(type, {obj}, api::stringAt(obj, "metadata.resourceVersion"), "", includeObject(req)))
-                                       : objectResponse(req, status, obj);
+                       : wantsPartialMetadata(req) ? jsonResponse(status, partialMetadata(obj))
+                                                   : objectResponse(req, status, obj);
     r.headers = warningHeaders(warnings);
     ex.respond(std::move(r));
   };
@@ -732,8 +745,8 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route, const auth
       auto opts = listOptionsFrom(req);
       if (!opts) return fail(opts.error());
       if (Status st = checkListResourceVersion(req); !st) return fail(st.error());
-      bool table = wantsTable(req);
-      auto list = registry_.list(type, route.ns, *opts, table || wantsYaml(req) || storedType);
+      bool table = wantsTable(req), partial = !table && wantsPartialMetadata(req);
+      auto list = registry_.list(type, route.ns, *opts, table || partial || wantsYaml(req) || storedType);
       if (!list) return fail(list.error());
       for (auto& item : list->items) item = out(std::move(item));
       std::string rv = std::to_string(list->revision);
@@ -744,6 +757,13 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route, const auth
       json::object meta{{"resourceVersion", rv}};
       if (!list->continueToken.empty()) meta["continue"] = list->continueToken;
       if (list->remainingItemCount) meta["remainingItemCount"] = *list->remainingItemCount;
+      if (partial) {
+        json::array items;
+        for (const auto& i : list->items) items.push_back(partialMetadata(i));
+        ex.respond(jsonResponse(200, json::object{{"kind", "PartialObjectMetadataList"}, {"apiVersion", "meta.k8s.io/v1"},
+                                                  {"metadata", meta}, {"items", std::move(items)}}));
+        return;
+      }
       if (wantsYaml(req)) {
         json::array items;
         for (auto& i : list->items) items.push_back(std::move(i));
@@ -1230,6 +1250,10 @@ struct ApiServer::WatchState {
 };
 
 http::Chunk ApiServer::watchFrame(const WatchEvent& e, const WatchRequest& w, WatchState& state) {
+  if (w.partial) {
+    json::value object = api::decodeJson(*e.raw).value();
+    return std::make_shared<const std::string>(json::serialize(json::object{{"type", e.type}, {"object", partialMetadata(object)}}) + "\n");
+  }
   if (w.table) {
     json::value object = api::decodeJson(*e.raw).value();
     std::lock_guard lock(state.mutex);
@@ -1261,6 +1285,7 @@ void ApiServer::serveWatch(http::Exchange& ex, const Route& route) {
   w.stored = storedType ? storedType : route.type;
   w.converted = storedType != nullptr;
   w.table = wantsTable(req);
+  w.partial = !w.table && wantsPartialMetadata(req);
   w.include = includeObject(req);
   auto opts = listOptionsFrom(req);
   if (!opts) return ex.respond(errorResponse(opts.error()));
@@ -1295,12 +1320,12 @@ void ApiServer::serveWatch(http::Exchange& ex, const Route& route) {
     return watchError(Error{410, "Expired", "the watch fell behind: more than its buffer of events was waiting for the client; list again and watch from there", {}});
   };
   so.tickInterval = std::min<std::chrono::milliseconds>(options_.bookmarkInterval, std::chrono::milliseconds(1000));
-  so.onTick = [this, state, deadline, bookmarks, served = w.served, nowMillis](http::EventStream& stream) {
+  so.onTick = [this, state, deadline, bookmarks, served = w.served, partial = w.partial, nowMillis](http::EventStream& stream) {
     if (std::chrono::steady_clock::now() >= deadline) return stream.end();
     if (!bookmarks || nowMillis() - state->lastWriteMillis < options_.bookmarkInterval.count()) return;
     // Every event up to the progress revision has been handed to this watch's queue already.
     int64_t rv = std::max(state->lastRevision.load(), registry_.store().progressRevision());
-    json::object bm{{"kind", served->kind}, {"apiVersion", served->apiVersion()},
+    json::object bm{{"kind", partial ? "PartialObjectMetadata" : served->kind}, {"apiVersion", partial ? "meta.k8s.io/v1" : served->apiVersion()},
                     {"metadata", json::object{{"resourceVersion", std::to_string(rv)},
                                               {"annotations", json::object{{"k8s.io/initial-events-end", "true"}}}}}};
     stream.push(std::make_shared<const std::string>(json::serialize(json::object{{"type", "BOOKMARK"}, {"object", bm}}) + "\n"));

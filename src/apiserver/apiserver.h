@@ -68,6 +68,7 @@ class ApiServer {
     const api::ResourceType* stored = nullptr;
     bool converted = false;  // served in another version than stored
     bool table = false;
+    bool partial = false;  // PartialObjectMetadata events
     api::TableObject include = api::TableObject::Metadata;
   };
   http::Chunk watchFrame(const WatchEvent& e, const WatchRequest& w, WatchState& state);

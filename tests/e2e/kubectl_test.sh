@@ -118,6 +118,16 @@ out=$(K explain pods.spec.containers 2>&1 || true)
 check "… with merge keys as Kubernetes publishes them" contains "$(K get --raw /openapi/v3/api/v1)" '"x-kubernetes-patch-merge-key":"name"'
 out=$(K get --raw /openapi/v2 2>&1 | head -c 20000)
 check "OpenAPI v2 (JSON) carries the definitions" contains "$out" '"swagger":"2.0"'
+# client-go's metadata client: PartialObjectMetadata(List) where asked, for get, list and watch.
+meta() { curl -s --cacert "$CA" -H "Authorization: Bearer $TOKEN" -H "Accept: application/json;as=$1;g=meta.k8s.io;v=v1, application/json" "$SERVER$2"; }
+K create configmap partial --from-literal=big=value-not-in-metadata >/dev/null
+out=$(meta PartialObjectMetadataList /api/v1/namespaces/default/configmaps)
+check "a list asked as PartialObjectMetadataList is one" contains "$out" '"kind":"PartialObjectMetadataList".*"name":"partial"'
+check "… without the objects' data" lacks "$out" "value-not-in-metadata"
+out=$(meta PartialObjectMetadata /api/v1/namespaces/default/configmaps/partial)
+check "a get asked as PartialObjectMetadata is one" contains "$out" '"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":{"name":"partial"'
+out=$(meta PartialObjectMetadata "/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=1")
+check "watch events carry PartialObjectMetadata" contains "$out" '"type":"ADDED","object":{"kind":"PartialObjectMetadata"'
 out=$(K get pods --token=wrong 2>&1 || true)
 check "wrong token refused" contains "$out" "Unauthorized\|provide credentials"
 finish
