@@ -65,6 +65,20 @@ std::string qualifiedResource(const api::ResourceType& type) {
 
 // The DefaultIngressClass admission plugin: an Ingress that names no class (nor the legacy
 // annotation) gets the class marked ingressclass.kubernetes.io/is-default-class.
+Registry::Registry(store::Store& store, RegistryOptions options)
+    : store_(store),
+      options_(std::move(options)),
+      podSecurity_(PodSecurityAdmission::ClusterView{
+          [this](const std::string& ns) -> std::optional<json::value> {
+            auto got = get(*api::findByKind("v1", "Namespace"), "", ns);
+            if (!got) return std::nullopt;
+            return std::move(*got);
+          },
+          [this](const std::string& ns) {
+            auto pods = list(*api::findByKind("v1", "Pod"), ns, ListOptions{});
+            return pods ? std::move(pods->items) : std::vector<json::value>{};
+          }}) {}
+
 void Registry::defaultIngressClass(json::value& ingress) {
   if (!api::stringAt(ingress, "spec.ingressClassName").empty()) return;
   if (const json::value* a = api::valueAt(ingress, "metadata.annotations"); a && a->is_object() && a->get_object().contains("kubernetes.io/ingress.class"))
@@ -241,6 +255,8 @@ Result<json::value> Registry::createObject(const api::ResourceType& type, const 
     api::metadataOf(object)["name"] = name;  // re-fetched: defaulting may have moved metadata
     auto causes = api::validateObject(type, object, nullptr);
     if (!causes.empty()) return api::invalidObject(type, name, std::move(causes));
+    if (attempt == 0)
+      if (Status s = podSecurity_.admit(type, ns, object, nullptr, "", options.warnings); !s) return s.error();
     if (appliedFields) api::metadataOf(object)["managedFields"] = *appliedFields;
     else if (!options.fieldManager.empty())
       api::metadataOf(object)["managedFields"] = api::managedFieldsAfterUpdate(type, nullptr, object, {options.fieldManager, type.apiVersion(), "", ""});
@@ -437,6 +453,7 @@ Result<json::value> Registry::updateWith(const api::ResourceType& type, const st
     }
     auto causes = api::validateObject(type, object, &*current);
     if (!causes.empty()) return api::invalidObject(type, name, std::move(causes));
+    if (Status s = podSecurity_.admit(type, ns, object, &*current, subresource, options.warnings); !s) return s.error();
     // Removing the last finalizer of an object being deleted completes the deletion.
     const json::value* fin = api::valueAt(object, "metadata.finalizers");
     bool noFinalizers = !fin || !fin->is_array() || fin->get_array().empty();

@@ -16,6 +16,7 @@
 
 #include "api/requests.h"
 #include "api/resources.h"
+#include "apiserver/pod_security_admission.h"
 #include "api/schema.h"
 #include "api/selector.h"
 #include "common/result.h"
@@ -41,7 +42,7 @@ struct RegistryOptions {
 
 class Registry {
  public:
-  explicit Registry(store::Store& store, RegistryOptions options = {}) : store_(store), options_(std::move(options)) {}
+  explicit Registry(store::Store& store, RegistryOptions options = {});
 
   Result<json::value> create(const api::ResourceType& type, const std::string& ns, json::value object,
                              const WriteOptions& options = {});
@@ -103,6 +104,7 @@ class Registry {
   std::shared_ptr<RecentCache<json::value>> decoded_ = std::make_shared<RecentCache<json::value>>(64);
   std::shared_ptr<RecentCache<std::string>> deletions_ = std::make_shared<RecentCache<std::string>>(64);
   RegistryOptions options_;
+  PodSecurityAdmission podSecurity_;
 };
 
 // "pods \"web\" not found" and friends, in Kubernetes' words.

@@ -236,6 +236,14 @@ std::vector<ObjectPtr> Informer::listByNode(const std::string& node) const {
   return parseAll(raws);
 }
 
+std::vector<std::string> Informer::nodesWithPods() const {
+  std::vector<std::string> out;
+  std::shared_lock lock(mutex_);
+  for (const auto& [node, keys] : byNode_)
+    if (!node.empty() && !keys.empty()) out.push_back(node);
+  return out;
+}
+
 size_t Informer::size() const {
   std::shared_lock lock(mutex_);
   return objects_.size();

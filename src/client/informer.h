@@ -68,6 +68,8 @@ class Informer {
   std::vector<ObjectPtr> listByOwner(const std::string& ownerUid) const;
   // Pods bound to `node` (spec.nodeName).
   std::vector<ObjectPtr> listByNode(const std::string& node) const;
+  // The nodes some cached pod is bound to (nothing is parsed).
+  std::vector<std::string> nodesWithPods() const;
   size_t size() const;
   const api::ResourceType& type() const { return type_; }
 

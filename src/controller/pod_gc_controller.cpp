@@ -35,6 +35,19 @@ bool ready(const json::value& node) {
 }
 }  // namespace
 
+PodGcController::PodGcController(client::Client& client, client::Informer& nodes, client::Informer& pods, PodGcOptions options,
+                                 client::EventRecorder* events)
+    : client_(client), nodes_(nodes), pods_(pods), options_(options), events_(events) {
+  pods_.addHandler([this](const std::string& type, const client::ObjectPtr& pod, const client::ObjectPtr&) {
+    std::string key = client::keyOf(*pod);
+    std::lock_guard lock(terminatedMutex_);
+    if (type != "DELETED" && terminated(*pod) && !api::valueAt(*pod, "metadata.deletionTimestamp"))
+      terminated_[key] = api::stringAt(*pod, "metadata.creationTimestamp");
+    else
+      terminated_.erase(key);
+  });
+}
+
 void PodGcController::start() {
   thread_ = std::thread([this] {
     while (!stopping_) {
@@ -87,13 +100,9 @@ void PodGcController::forceDelete(const json::value& pod, const std::string& why
 }
 
 void PodGcController::collectOrphans() {
-  std::set<std::string> nodes;
-  for (const auto& n : nodes_.list()) nodes.insert(api::stringAt(*n, "metadata.name"));
   std::map<std::string, std::vector<client::ObjectPtr>> orphans;  // missing node -> its pods
-  for (const auto& pod : pods_.list()) {
-    std::string node = api::stringAt(*pod, "spec.nodeName");
-    if (!node.empty() && !nodes.count(node)) orphans[node].push_back(pod);
-  }
+  for (const auto& node : pods_.nodesWithPods())
+    if (!nodes_.get("", node)) orphans[node] = pods_.listByNode(node);
   auto now = std::chrono::steady_clock::now();
   std::erase_if(missingSince_, [&](const auto& e) { return !orphans.count(e.first); });
   const api::ResourceType& nodeType = *api::findByKind("v1", "Node");
@@ -117,19 +126,20 @@ void PodGcController::collectOutOfService() {
 }
 
 void PodGcController::collectTerminated() {
-  std::vector<client::ObjectPtr> done;
-  for (const auto& pod : pods_.list())
-    if (terminated(*pod) && !api::valueAt(*pod, "metadata.deletionTimestamp")) done.push_back(pod);
-  if (done.size() <= options_.terminatedPodThreshold) return;
-  size_t excess = done.size() - options_.terminatedPodThreshold;
+  std::vector<std::pair<std::string, std::string>> oldest;  // (creationTimestamp, key)
+  {
+    std::lock_guard lock(terminatedMutex_);
+    if (terminated_.size() <= options_.terminatedPodThreshold) return;
+    for (const auto& [key, created] : terminated_) oldest.emplace_back(created, key);
+  }
+  size_t excess = oldest.size() - std::min(oldest.size(), options_.terminatedPodThreshold);
   // Oldest first, as Kubernetes orders them (creation time, then name).
-  std::partial_sort(done.begin(), done.begin() + static_cast<std::ptrdiff_t>(excess), done.end(), [](const auto& a, const auto& b) {
-    std::string ta = api::stringAt(*a, "metadata.creationTimestamp"), tb = api::stringAt(*b, "metadata.creationTimestamp");
-    if (ta != tb) return ta < tb;
-    return client::keyOf(*a) < client::keyOf(*b);
-  });
-  for (size_t i = 0; i < excess; ++i)
-    forceDelete(*done[i], "PodGC: more than " + std::to_string(options_.terminatedPodThreshold) + " terminated pods");
+  std::partial_sort(oldest.begin(), oldest.begin() + static_cast<std::ptrdiff_t>(excess), oldest.end());
+  for (size_t i = 0; i < excess; ++i) {
+    auto [ns, name] = client::splitKey(oldest[i].second);
+    if (client::ObjectPtr pod = pods_.get(ns, name))
+      forceDelete(*pod, "PodGC: more than " + std::to_string(options_.terminatedPodThreshold) + " terminated pods");
+  }
 }
 
 }  // namespace skiff::controller

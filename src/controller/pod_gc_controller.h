@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -27,9 +28,9 @@ struct PodGcOptions {
 
 class PodGcController {
  public:
+  // Before the informers start (it follows terminated pods through a handler).
   PodGcController(client::Client& client, client::Informer& nodes, client::Informer& pods, PodGcOptions options = {},
-                  client::EventRecorder* events = nullptr)
-      : client_(client), nodes_(nodes), pods_(pods), options_(options), events_(events) {}
+                  client::EventRecorder* events = nullptr);
   ~PodGcController() { stop(); }
   void start();
   void stop();
@@ -50,6 +51,10 @@ class PodGcController {
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::map<std::string, std::chrono::steady_clock::time_point> missingSince_;  // node -> first seen missing (tick() only)
+  // Terminated pods not being deleted ("ns/name" -> creationTimestamp), kept by the pod
+  // handler so a pass never parses every cached pod.
+  std::mutex terminatedMutex_;
+  std::map<std::string, std::string> terminated_;
 };
 
 }  // namespace skiff::controller

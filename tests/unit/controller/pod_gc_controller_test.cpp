@@ -31,6 +31,9 @@ class PodGcTest : public ::testing::Test {
     client_ = std::make_unique<client::LocalClient>(*registry_);
     nodes_ = std::make_unique<client::Informer>(*client_, nodeType());
     pods_ = std::make_unique<client::Informer>(*client_, podType());
+  }
+  // After the controller is made: it follows terminated pods through a handler.
+  void startInformers() {
     ASSERT_TRUE(nodes_->start().ok());
     ASSERT_TRUE(pods_->start().ok());
   }
@@ -82,6 +85,7 @@ TEST_F(PodGcTest, DeletesPodsOfADeletedNodeAfterTheQuarantineOnly) {
   ASSERT_TRUE(client_->remove(nodeType(), "", "gone").ok());
   settle();
   PodGcController gc(*client_, *nodes_, *pods_, PodGcOptions{std::chrono::milliseconds(300), std::chrono::milliseconds(100), 100});
+  startInformers();
   gc.tick();
   EXPECT_TRUE(exists("orphan")) << "deleted before the quarantine ran out";
   std::this_thread::sleep_for(std::chrono::milliseconds(350));
@@ -97,6 +101,7 @@ TEST_F(PodGcTest, ANodeThatComesBackInTimeKeepsItsPods) {
   ASSERT_TRUE(client_->remove(nodeType(), "", "flaky").ok());
   settle();
   PodGcController gc(*client_, *nodes_, *pods_, PodGcOptions{std::chrono::milliseconds(300), std::chrono::milliseconds(100), 100});
+  startInformers();
   gc.tick();
   node("flaky");  // re-registered, as an agent does after its Node was deleted
   settle();
@@ -116,6 +121,7 @@ TEST_F(PodGcTest, ForceDeletesTerminatingPodsOnAnOutOfServiceNode) {
   ASSERT_TRUE(exists("stuck"));
   settle();
   PodGcController gc(*client_, *nodes_, *pods_, PodGcOptions{std::chrono::milliseconds(300), std::chrono::milliseconds(100), 100});
+  startInformers();
   gc.tick();
   EXPECT_FALSE(exists("stuck"));
   EXPECT_TRUE(exists("running")) << "only terminating pods are force-deleted";
@@ -132,6 +138,7 @@ TEST_F(PodGcTest, KeepsAtMostTheThresholdOfTerminatedPodsOldestGoFirst) {
   pod("live", "n");
   settle();
   PodGcController gc(*client_, *nodes_, *pods_, PodGcOptions{std::chrono::milliseconds(300), std::chrono::milliseconds(100), 2});
+  startInformers();
   gc.tick();
   EXPECT_FALSE(exists("first")) << "the oldest terminated pod past the threshold stayed";
   EXPECT_TRUE(exists("second"));
