@@ -1,5 +1,8 @@
 #include "agent/node_agent.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -1505,11 +1508,80 @@ int NodeAgent::hostPort(const std::string& ns, const std::string& pod, int conta
   return p == it->second->hostPorts.end() ? 0 : p->second;
 }
 
+namespace {
+// Connects to 127.0.0.1:port from the calling thread's network namespace, within 5 s.
+Result<int> connectLocal(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return Error::internal(std::string("socket: ") + std::strerror(errno));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int r = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  if (r < 0 && errno == EINPROGRESS) {
+    pollfd p{fd, POLLOUT, 0};
+    r = ::poll(&p, 1, 5000) == 1 ? 0 : -1;
+    int err = r == 0 ? 0 : ETIMEDOUT;
+    socklen_t len = sizeof err;
+    if (r == 0) getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err) {
+      errno = err;
+      r = -1;
+    }
+  }
+  if (r < 0) {
+    std::string why = std::strerror(errno);
+    if (!why.empty()) why[0] = char(std::tolower(static_cast<unsigned char>(why[0])));  // as Go words it: "connection refused"
+    ::close(fd);
+    return Error::unavailable("dial tcp4 127.0.0.1:" + std::to_string(port) + ": connect: " + why);
+  }
+  int flags = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  timeval tv{30, 0};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  return fd;
+}
+}  // namespace
+
+Result<int> NodeAgent::dialPod(const std::string& ns, const std::string& pod, uint16_t port) {
+  std::string netns;
+  int target = port;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = pods_by_key_.find(ns + "/" + pod);
+    if (it == pods_by_key_.end()) return Error::notFound("pod " + ns + "/" + pod + " does not run on this node");
+    const PodState& p = *it->second;
+    if (!p.hostNetwork) netns = p.netnsPath;
+    if (netns.empty())
+      if (auto hp = p.hostPorts.find(port); hp != p.hostPorts.end() && hp->second > 0) target = hp->second;
+  }
+  if (netns.empty()) return connectLocal(uint16_t(target));
+  // setns changes only the calling thread: a short-lived thread enters the pod's namespace, and
+  // the socket it makes stays in it.
+  Result<int> out = Error::internal("not dialled");
+  std::thread([&] {
+    int nsFd = ::open(netns.c_str(), O_RDONLY | O_CLOEXEC);
+    if (nsFd < 0) {
+      out = Error::unavailable("cannot open the pod's network namespace " + netns + ": " + std::strerror(errno));
+      return;
+    }
+    if (::setns(nsFd, CLONE_NEWNET) != 0) {
+      out = Error::unavailable(std::string("cannot enter the pod's network namespace: ") + std::strerror(errno));
+      ::close(nsFd);
+      return;
+    }
+    ::close(nsFd);
+    out = connectLocal(port);
+  }).join();
+  return out;
+}
+
 NodeView nodeViewOf(NodeAgent& agent, client::Informer& pods) {
   NodeView view;
   NodeAgent* a = &agent;
   view.logPath = [a](const std::string& ns, const std::string& pod, const std::string& c, bool previous) { return a->logPath(ns, pod, c, previous); };
   view.running = [a](const std::string& ns, const std::string& pod, const std::string& c) { return a->running(ns, pod, c); };
+  view.dialPod = [a](const std::string& ns, const std::string& pod, uint16_t port) { return a->dialPod(ns, pod, port); };
   view.startExec = [a](const std::string& ns, const std::string& pod, const std::string& c, const std::vector<std::string>& command,
                        bool withStdin, bool tty) { return a->startExec(ns, pod, c, command, withStdin, tty); };
   view.containers = [a] {

@@ -91,6 +91,9 @@ class NodeAgent {
   // Where a pod's container port really listens on this host (process runtime: ports may move
   // when taken); 0 when the pod or port is unknown here.
   int hostPort(const std::string& ns, const std::string& pod, int containerPort);
+  // A socket connected to localhost:port as the pod sees it (inside its network namespace, or
+  // the host's for shared-network pods), for port-forward.
+  Result<int> dialPod(const std::string& ns, const std::string& pod, uint16_t port);
   // Whether a container is still running (log follow ends when it stops).
   bool running(const std::string& ns, const std::string& pod, const std::string& container);
 

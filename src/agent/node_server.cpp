@@ -1,5 +1,7 @@
 #include "agent/node_server.h"
 
+#include "agent/port_forward.h"
+
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -185,6 +187,7 @@ void NodeServer::handle(http::Exchange& ex) {
     if (parts.empty()) return ex.respond(errorResponse(Error::notFound("the node server has nothing at /")));
     const std::string& first = parts[0];
     if (first == "exec") return serveExec(ex, parts);
+    if (first == "portForward") return servePortForward(ex, parts);
     if (first == "attach") return serveAttach(ex, parts);
     if (req.method != "GET" && req.method != "HEAD")
       return ex.respond(errorResponse(Error{405, "MethodNotAllowed", req.method + " is not allowed on " + req.path, {}}));
@@ -194,9 +197,6 @@ void NodeServer::handle(http::Exchange& ex) {
     if (req.path == "/metrics/cadvisor") return serveCadvisorMetrics(ex);
     if (req.path == "/pods" || req.path == "/pods/") return servePods(ex);
     if (req.path == "/skiff/v1/proxy") return serveRequests(ex);
-    if (first == "portForward")
-      return ex.respond(errorResponse(Error{501, "NotImplemented", "port-forward is not supported by skiff's node server yet; use a Service "
-                                                                   "(a NodePort, or a Gateway) to reach the pod", {}}));
     ex.respond(errorResponse(Error::notFound("the node server has no " + req.path)));
   } catch (const std::exception& e) {
     log::error("node-server", req.method + " " + req.path + ": " + e.what());
@@ -357,6 +357,33 @@ void NodeServer::serveExec(http::Exchange& ex, const std::vector<std::string>& p
     result["details"] = json::object{{"causes", json::array{json::object{{"reason", "ExitCode"}, {"message", std::to_string(code)}}}}};
   }
   sendFinalStatus(socket, result);
+}
+
+// /portForward/{ns}/{pod}: kubectl's port-forward, SPDY streams tunnelled in a WebSocket
+// (agent/port_forward.h), each to localhost:port inside the pod.
+void NodeServer::servePortForward(http::Exchange& ex, const std::vector<std::string>& parts) {
+  const http::Request& req = ex.request();
+  auto fail = [&](const Error& e) { ex.respond(errorResponse(e)); };
+  if (req.method != "GET" && req.method != "POST") return fail(Error{405, "MethodNotAllowed", "portForward accepts GET and POST", {}});
+  if (parts.size() != 3) return fail(Error::badRequest("use /portForward/<namespace>/<pod>"));
+  if (!view_.dialPod) return fail(Error::unavailable("this node cannot reach its pods' ports"));
+  std::string upgrade = req.header("upgrade");
+  std::transform(upgrade.begin(), upgrade.end(), upgrade.begin(), ::tolower);
+  if (upgrade != "websocket")
+    return fail(Error::badRequest("skiff serves port-forward as SPDY tunnelled in a WebSocket (" + std::string(kPortForwardSpdyProtocol) +
+                                  "), as kubectl 1.31 and newer speak it; upgrade your kubectl"));
+  const std::string &ns = parts[1], &pod = parts[2];
+  std::string uid;
+  if (view_.pods)
+    for (const auto& p : view_.pods())
+      if (api::stringAt(*p, "metadata.namespace") == ns && api::stringAt(*p, "metadata.name") == pod) uid = api::stringAt(*p, "metadata.uid");
+  if (uid.empty()) return fail(Error::notFound("pod " + ns + "/" + pod + " does not run on node " + options_.nodeName));
+  auto ws = ex.upgradeToWebSocket({kPortForwardSpdyProtocol});
+  if (!ws) return fail(ws.error());
+  PortForwardOptions options;
+  options.podDescription = "pod " + pod + " (uid " + uid + ")";
+  options.dial = [this, ns, pod](uint16_t port) { return view_.dialPod(ns, pod, port); };
+  agent::servePortForward(**ws, options);
 }
 
 // /attach/{ns}/{pod}/{container}: the container's output from now on, over the same WebSocket

@@ -66,6 +66,7 @@ using PodObject = std::shared_ptr<const boost::json::value>;
 struct NodeView {
   std::function<Result<std::string>(const std::string& ns, const std::string& pod, const std::string& container, bool previous)> logPath;
   std::function<bool(const std::string& ns, const std::string& pod, const std::string& container)> running;
+  std::function<Result<int>(const std::string& ns, const std::string& pod, uint16_t port)> dialPod;  // port-forward
   std::function<Result<runtime::ExecProcess>(const std::string& ns, const std::string& pod, const std::string& container,
                                              const std::vector<std::string>& command, bool withStdin, bool tty)>
       startExec;
@@ -110,6 +111,7 @@ class NodeServer {
   void serveLogs(http::Exchange& ex, const std::vector<std::string>& parts);
   void serveExec(http::Exchange& ex, const std::vector<std::string>& parts);
   void serveAttach(http::Exchange& ex, const std::vector<std::string>& parts);
+  void servePortForward(http::Exchange& ex, const std::vector<std::string>& parts);
   void serveSummary(http::Exchange& ex);
   void serveResourceMetrics(http::Exchange& ex);
   void serveCadvisorMetrics(http::Exchange& ex);

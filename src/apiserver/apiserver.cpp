@@ -1176,13 +1176,14 @@ void ApiServer::serveNodeStream(http::Exchange& ex, const Route& route) {
   if (!options_.nodes) return fail(Error::unavailable("this API server reaches no node servers"));
   std::string target;
   if (sub == "portforward") {
-    // kubectl tries a WebSocket (SPDY tunnelled in it) and falls back to SPDY; the node server
-    // speaks neither yet, and the fallback's refusal is what kubectl shows.
+    // kubectl 1.31+ tunnels SPDY in a WebSocket, which the node server speaks; it falls back to
+    // a bare SPDY upgrade only when that fails, which skiff does not serve.
     std::string upgrade = req.header("upgrade");
     std::transform(upgrade.begin(), upgrade.end(), upgrade.begin(), ::tolower);
     if (upgrade != "websocket")
-      return fail(Error{501, "NotImplemented", "port-forward is not supported by skiff yet (kubectl speaks SPDY for it); reach the pod "
-                                               "through a Service (a NodePort, or a Gateway), or with exec", {}});
+      return fail(Error{400, "BadRequest", "skiff serves port-forward as SPDY tunnelled in a WebSocket (SPDY/3.1+portforward.k8s.io), "
+                                           "as kubectl 1.31 and newer speak it by default; upgrade kubectl (or unset "
+                                           "KUBECTL_PORT_FORWARD_WEBSOCKETS=false)", {}});
     target = "/portForward/" + http::percentEncode(route.ns) + "/" + http::percentEncode(route.name) + queryString(req, {"ports"});
   } else {
     auto container = containerFor(*pod, req.queryValue("container"));

@@ -66,8 +66,10 @@ out=$(timeout 3 kubectl attach ticker 2>&1 || true)
 check "kubectl attach streams the container's output" contains "$out" "tick-"
 out=$(kubectl attach -i ticker </dev/null 2>&1 || true)
 check "kubectl attach -i says containers have no stdin" contains "$out" "no stdin or terminal to attach to"
-out=$(timeout 5 kubectl port-forward pod/ticker 18080:80 2>&1 || true)
-check "kubectl port-forward fails with a reason, not a hang" contains "$out" "port-forward is not supported"
+# port-forward has its own test (port_forward_test.sh); a bare SPDY upgrade (kubectl's fallback) is refused with the reason.
+out=$(curl -s --cacert "$CA" -H "Authorization: Bearer $TOKEN" -H "Connection: Upgrade" -H "Upgrade: SPDY/3.1" -X POST \
+  "$SERVER/api/v1/namespaces/default/pods/ticker/portforward?ports=80")
+check "a bare SPDY upgrade is refused naming the tunnelled protocol" contains "$out" "SPDY/3.1+portforward.k8s.io"
 top_ready() { kubectl top pod ticker --no-headers 2>/dev/null | grep -q ticker; }
 check "kubectl top pod reads the node's summary" wait_for top 20 top_ready
 check "kubectl top node lists this node" contains "$(kubectl top node 2>&1)" "$NODE"
