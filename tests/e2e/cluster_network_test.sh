@@ -111,6 +111,13 @@ spread_answers() {
 check "the Service's cluster IP on h1 reaches the endpoints on h2 and h3" spread_answers "$CLUSTER_IP/"
 check "so does its DNS name" spread_answers "web.default.svc.cluster.local/"
 check "and its short name" spread_answers "web/"
+# kubectl port-forward from the server's host to a pod on h2: API server → h2's node server → the pod's network namespace.
+start_in cp "$WORK/pf.log" kubectl port-forward "pod/$WEB2" 18090:8080
+PF_PID=$STARTED_PID
+check "kubectl port-forward to a pod on another node listens" wait_for "port-forward" 15 grep -q "Forwarding from 127.0.0.1:18090" "$WORK/pf.log"
+pf_answer() { [ "$(on cp curl -s --max-time 5 http://127.0.0.1:18090/)" = "$WEB2" ]; }
+check "… and reaches it" wait_for "port-forward answer" 10 pf_answer
+stop_pid "$PF_PID"
 csrs=$(hk get csr --no-headers)
 check "h1's proxy got its mesh identities through the CSR API" \
   bash -c "grep -c 'skiff.dev/mesh-workload *system:node:h1 .*Approved,Issued' <<<'$csrs' | grep -qv '^[01]$'"
