@@ -75,6 +75,9 @@ for mode in --no-controllers --no-agent; do
   rm -rf "$W/data"
   start_skiff $mode
   echo "# skiff up $mode"
+  # The pods are bound to bench-node, which no agent runs: the Node must exist, or the pod garbage
+  # collector rightly deletes them as orphans.
+  kubectl --kubeconfig "$W/data/kubeconfig" create -f - >/dev/null <<<'{"apiVersion":"v1","kind":"Node","metadata":{"name":"bench-node"}}'
   "$BENCH" pods --kubeconfig "$W/data/kubeconfig" --n "$PODS" --conc "$CONC" --prefix p
   sleep 2
   RSS=$(rss_mib $SKIFF_PID)

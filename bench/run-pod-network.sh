@@ -6,7 +6,9 @@
 #   pod-same-node       client pod on h1 -> a pod on h1 by pod IP (veth, bridge, veth)
 #   pod-other-node      client pod on h1 -> a pod on h2 by pod IP (veth, bridge, VXLAN, bridge, veth)
 #   service-other-node  client pod on h1 -> a Service whose one endpoint is the pod on h2 (h1's node
-#                       proxy accepts on the cluster IP and forwards over the overlay)
+#                       proxy accepts on the cluster IP and forwards over the overlay; with MESH=1, the
+#                       default, through h2's node proxy over mTLS with SPIFFE identities, as Istio
+#                       ambient's two hops)
 # Hosts are network namespaces on a test bridge (tests/e2e/cluster_lib.sh): `skiff server` and two
 # `skiff agent`s with the native runtime. wrk and nginx run inside the pods' network namespaces
 # (nsenter --net), so packets take exactly the pods' path. Servers on CPU 0, wrk on CPU 1.
@@ -15,6 +17,7 @@ set -euo pipefail
 REPS=${REPS:-3}
 DUR=${DUR:-5}
 CONNS=${CONNS:-1}
+MESH=${MESH:-1}
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../tests/e2e/lib.sh" "${1:-build/skiff}"
 source "$HERE/../tests/e2e/cluster_lib.sh"
@@ -23,13 +26,15 @@ cluster_requirements || { echo "needs: $CLUSTER_MISSING" >&2; exit 1; }
 need() { command -v "$1" >/dev/null || { echo "needs $1 (apt-get install nginx wrk)" >&2; exit 1; }; }
 need nginx; need wrk; need taskset
 echo "# skiff pod network latency, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# wrk -t1 -c$CONNS -d${DUR}s against nginx (1 worker), $REPS interleaved runs, kernel $(uname -r)"
+echo "# wrk -t1 -c$CONNS -d${DUR}s against nginx (1 worker), $REPS interleaved runs, kernel $(uname -r), mesh=$MESH"
 
 cluster_hosts cp h1 h2
 cluster_registries
 cluster_server cp --service-cidr 10.96.0.0/16
-cluster_agent h1
-cluster_agent h2
+MESH_FLAGS=()
+[ "$MESH" = 1 ] && MESH_FLAGS=(--mesh-port 15008)
+cluster_agent h1 "${MESH_FLAGS[@]}"
+cluster_agent h2 "${MESH_FLAGS[@]}"
 wait_for "nodes" 60 cluster_ready_nodes 2
 hk apply -f - >/dev/null <<YAML
 apiVersion: v1

@@ -1,6 +1,7 @@
 #include "agent/node_server.h"
 
 #include "agent/port_forward.h"
+#include "observe/metrics.h"
 
 #include <poll.h>
 #include <signal.h>
@@ -194,6 +195,8 @@ void NodeServer::handle(http::Exchange& ex) {
     if (first == "containerLogs") return serveLogs(ex, parts);
     if (req.path == "/stats/summary" || req.path == "/stats/summary/") return serveSummary(ex);
     if (req.path == "/metrics/resource") return serveResourceMetrics(ex);
+    // The agent process's own metrics (its node proxy's and mesh's among them), as the kubelet's /metrics.
+    if (req.path == "/metrics") return ex.respond({200, "text/plain; version=0.0.4; charset=utf-8", {}, observe::exposition()});
     if (req.path == "/metrics/cadvisor") return serveCadvisorMetrics(ex);
     if (req.path == "/pods" || req.path == "/pods/") return servePods(ex);
     if (req.path == "/skiff/v1/proxy") return serveRequests(ex);

@@ -111,6 +111,31 @@ spread_answers() {
 check "the Service's cluster IP on h1 reaches the endpoints on h2 and h3" spread_answers "$CLUSTER_IP/"
 check "so does its DNS name" spread_answers "web.default.svc.cluster.local/"
 check "and its short name" spread_answers "web/"
+# The cross-node hops were mTLS tunnels between node proxies (the agent's /metrics through nodes/proxy).
+out=$(hk get --raw /api/v1/nodes/h1/proxy/metrics | grep 'skiff_mesh_connections_total{direction="outbound",result="established"}' || true)
+check "h1's proxy opened mTLS tunnels to the other nodes" bash -c "[ \"\$(awk '{print \$2}' <<<'$out')\" -gt 0 ] 2>/dev/null"
+out=$(hk get --raw /api/v1/nodes/h2/proxy/metrics | grep 'skiff_mesh_connections_total{direction="inbound",result="forwarded"}' || true)
+check "h2's proxy accepted them" bash -c "[ \"\$(awk '{print \$2}' <<<'$out')\" -gt 0 ] 2>/dev/null"
+# An AuthorizationPolicy denying the client's principal holds across nodes.
+hk apply -f - >/dev/null <<'YAML'
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-client}
+spec:
+  selector: {matchLabels: {app: web}}
+  action: DENY
+  rules:
+  - from: [{source: {principals: ["cluster.local/ns/default/sa/default"]}}]
+YAML
+denied_everywhere() {
+  local all="" i
+  for i in $(seq 1 10); do all+="$(from_client "$CLUSTER_IP/")"$'\n'; done
+  ! grep -qx "$WEB2" <<<"$all" && ! grep -qx "$WEB3" <<<"$all" && grep -q "403\|wget failed" <<<"$all"
+}
+check "a DENY AuthorizationPolicy on the caller's principal refuses it on the other nodes" wait_for "denied" 15 denied_everywhere
+hk delete authorizationpolicy deny-client >/dev/null
+check "… and lifting it lets traffic through again" wait_for "allowed again" 15 spread_answers "$CLUSTER_IP/"
+
 # kubectl port-forward from the server's host to a pod on h2: API server → h2's node server → the pod's network namespace.
 start_in cp "$WORK/pf.log" kubectl port-forward "pod/$WEB2" 18090:8080
 PF_PID=$STARTED_PID
