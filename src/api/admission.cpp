@@ -161,20 +161,17 @@ void applyDefaults(const ResourceType& type, json::value& object) {
   auto& o = object.get_object();
   const std::string& k = type.kind;
   if (k == "PersistentVolumeClaim") {
-    // The node-local "local-path" class (as k3s ships): claims bind at once to a directory on the
-    // node, named after the claim's uid.
+    // Claims start Pending; the volume binding controller provisions and binds them.
     auto& spec = objectAt(o, "spec");
     if (!spec.contains("volumeMode")) spec["volumeMode"] = "Filesystem";
-    if (!spec.contains("storageClassName")) spec["storageClassName"] = "local-path";
-    std::string uid = stringAt(object, "metadata.uid");
-    if (!spec.contains("volumeName") && !uid.empty()) {
-      spec["volumeName"] = "pvc-" + uid;
-      json::object status{{"phase", "Bound"}};
-      if (auto* modes = spec.if_contains("accessModes")) status["accessModes"] = *modes;
-      if (const json::value* storage = valueAt(object, "spec.resources.requests.storage"))
-        status["capacity"] = json::object{{"storage", *storage}};
-      o["status"] = status;
-    }
+    if (!o.contains("status")) o["status"] = json::object{{"phase", "Pending"}};
+    return;
+  }
+  if (k == "PersistentVolume") {
+    auto& spec = objectAt(o, "spec");
+    if (!spec.contains("volumeMode")) spec["volumeMode"] = "Filesystem";
+    if (!spec.contains("persistentVolumeReclaimPolicy")) spec["persistentVolumeReclaimPolicy"] = "Retain";
+    if (!o.contains("status")) o["status"] = json::object{{"phase", "Available"}};
     return;
   }
   if (k == "Pod") {

@@ -69,6 +69,12 @@ std::vector<Column> columnsFor(const std::string& kind) {
     return {{"Name", "string", 0, "name"}, {"Class", "string", 0}, {"Address", "string", 0}, {"Programmed", "string", 0}, {"Age", "string", 0}};
   if (kind == "TCPRoute" || kind == "UDPRoute") return {{"Name", "string", 0, "name"}, {"Age", "string", 0}};
   if (kind == "HTTPRoute" || kind == "GRPCRoute" || kind == "TLSRoute") return {{"Name", "string", 0, "name"}, {"Hostnames", "string", 0}, {"Age", "string", 0}};
+  if (kind == "PersistentVolume")
+    return {{"Name", "string", 0, "name"}, {"Capacity", "string", 0}, {"Access Modes", "string", 0}, {"Reclaim Policy", "string", 0},
+            {"Status", "string", 0}, {"Claim", "string", 0}, {"StorageClass", "string", 0}, {"Reason", "string", 0}, {"Age", "string", 0}};
+  if (kind == "StorageClass")
+    return {{"Name", "string", 0, "name"}, {"Provisioner", "string", 0}, {"ReclaimPolicy", "string", 0}, {"VolumeBindingMode", "string", 0},
+            {"AllowVolumeExpansion", "string", 0}, {"Age", "string", 0}};
   if (kind == "PersistentVolumeClaim")
     return {{"Name", "string", 0, "name"}, {"Status", "string", 0}, {"Volume", "string", 0}, {"Capacity", "string", 0},
             {"Access Modes", "string", 0}, {"StorageClass", "string", 0}, {"Age", "string", 0}, {"VolumeMode", "string", 1}};
@@ -313,6 +319,24 @@ void fillCells(const ResourceType& type, const json::value& o, json::array& cell
     std::string pp = stringAt(o, "preemptionPolicy");
     cells = {json::value(name), json::value(intOr0(o, "value")), json::value(g && g->is_bool() && g->get_bool()),
              json::value(pp.empty() ? "PreemptLowerPriority" : pp), json::value(age(o))};
+  } else if (k == "PersistentVolume") {
+    std::string claim = stringAt(o, "spec.claimRef.name").empty() ? "" : stringAt(o, "spec.claimRef.namespace") + "/" + stringAt(o, "spec.claimRef.name");
+    std::vector<std::string> modes;
+    for (const auto& v : stringsAt(o, "spec.accessModes"))
+      modes.push_back(v == "ReadWriteOnce" ? "RWO" : v == "ReadOnlyMany" ? "ROX" : v == "ReadWriteMany" ? "RWX" : v == "ReadWriteOncePod" ? "RWOP" : v);
+    cells = {json::value(name), json::value(stringAt(o, "spec.capacity.storage")), json::value(joinStrings(modes, ",")),
+             json::value(stringAt(o, "spec.persistentVolumeReclaimPolicy")), json::value(stringAt(o, "status.phase")), json::value(claim),
+             json::value(stringAt(o, "spec.storageClassName")), json::value(stringAt(o, "status.reason")), json::value(age(o))};
+  } else if (k == "StorageClass") {
+    std::string n = name;
+    if (const json::value* a = valueAt(o, "metadata.annotations"); a && a->is_object())
+      if (const json::value* d = a->get_object().if_contains("storageclass.kubernetes.io/is-default-class"); d && *d == json::value("true"))
+        n += " (default)";
+    const json::value* expand = valueAt(o, "allowVolumeExpansion");
+    cells = {json::value(n), json::value(stringAt(o, "provisioner")),
+             json::value(stringAt(o, "reclaimPolicy").empty() ? "Delete" : stringAt(o, "reclaimPolicy")),
+             json::value(stringAt(o, "volumeBindingMode").empty() ? "Immediate" : stringAt(o, "volumeBindingMode")),
+             json::value(expand && expand->is_bool() && expand->get_bool() ? "true" : "false"), json::value(age(o))};
   } else if (k == "PersistentVolumeClaim") {
     std::vector<std::string> modes;
     if (const json::value* m = valueAt(o, "status.accessModes"); m && m->is_array())

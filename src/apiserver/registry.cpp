@@ -79,6 +79,21 @@ Registry::Registry(store::Store& store, RegistryOptions options)
             return pods ? std::move(pods->items) : std::vector<json::value>{};
           }}) {}
 
+// DefaultStorageClass admission: a claim that names no class gets the default one (the class
+// annotated storageclass.kubernetes.io/is-default-class=true); none stays without a class.
+void Registry::defaultStorageClass(json::value& claim) {
+  const json::value* spec = api::valueAt(claim, "spec");
+  if (!spec || !spec->is_object() || spec->get_object().contains("storageClassName")) return;
+  auto classes = list(*api::findByKind("storage.k8s.io/v1", "StorageClass"), "", {});
+  if (!classes) return;
+  for (const auto& c : classes->items)
+    if (const json::value* a = api::valueAt(c, "metadata.annotations"); a && a->is_object())
+      if (const json::value* d = a->get_object().if_contains("storageclass.kubernetes.io/is-default-class"); d && *d == json::value("true")) {
+        api::ensurePath(claim, "spec.storageClassName") = api::stringAt(c, "metadata.name");
+        return;
+      }
+}
+
 void Registry::defaultIngressClass(json::value& ingress) {
   if (!api::stringAt(ingress, "spec.ingressClassName").empty()) return;
   if (const json::value* a = api::valueAt(ingress, "metadata.annotations"); a && a->is_object() && a->get_object().contains("kubernetes.io/ingress.class"))
@@ -247,6 +262,7 @@ Result<json::value> Registry::createObject(const api::ResourceType& type, const 
   if (type.builtin("Pod"))
     if (Status s = resolvePriority(object); !s) return s.error();
   if (type.builtin("Ingress")) defaultIngressClass(object);
+  if (type.builtin("PersistentVolumeClaim")) defaultStorageClass(object);
   api::applyDefaults(type, object);
   // A generated name may collide; Kubernetes retries too.
   const bool generated = name.empty();
@@ -850,6 +866,16 @@ Status Registry::bootstrap() {
                  json::object{{"metadata", json::object{{"name", "skiff"},
                                                         {"annotations", json::object{{"ingressclass.kubernetes.io/is-default-class", "true"}}}}},
                               {"spec", json::object{{"controller", "skiff.dev/ingress-controller"}}}});
+  // The node-local dynamic provisioner's class, the default as k3s's local-path is; claims bind
+  // once a pod that uses them is scheduled (controller/volume_binding_controller.h).
+  const api::ResourceType& scType = *api::findByKind("storage.k8s.io/v1", "StorageClass");
+  if (!store_.get(scType.storageKey("", "local-path")))
+    (void)create(scType, "",
+                 json::object{{"metadata", json::object{{"name", "local-path"},
+                                                        {"annotations", json::object{{"storageclass.kubernetes.io/is-default-class", "true"}}}}},
+                              {"provisioner", "rancher.io/local-path"},
+                              {"reclaimPolicy", "Delete"},
+                              {"volumeBindingMode", "WaitForFirstConsumer"}});
   return {};
 }
 

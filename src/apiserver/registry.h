@@ -97,6 +97,7 @@ class Registry {
   Status allocateServiceAddresses(json::value& service);
   Status resolvePriority(json::value& pod);
   void defaultIngressClass(json::value& ingress);
+  void defaultStorageClass(json::value& claim);
   void releaseServiceAddresses(const json::value& service);
 
   store::Store& store_;

@@ -25,8 +25,8 @@ bool holdsResources(const json::value& pod) {
 }  // namespace
 
 SchedulerController::SchedulerController(client::Client& client, client::Informer& pods,
-                                         client::Informer& nodes, int workers, client::EventRecorder* events)
-    : client_(client), pods_(pods), nodes_(nodes), workers_(workers), events_(events) {
+                                         client::Informer& nodes, int workers, client::EventRecorder* events, VolumeView volumes)
+    : client_(client), pods_(pods), nodes_(nodes), workers_(workers), events_(events), volumes_(std::move(volumes)) {
   pods_.addHandler([this](const std::string& t, const client::ObjectPtr& p, const client::ObjectPtr& o) { onPod(t, p, o); });
   nodes_.addHandler([this](const std::string& t, const client::ObjectPtr& n, const client::ObjectPtr&) { onNode(t, n); });
 }
@@ -173,6 +173,52 @@ void SchedulerController::run() {
   }
 }
 
+// As kube-scheduler's VolumeBinding plugin: a claim bound to a node-local volume pins the pod to
+// that node; a WaitForFirstConsumer claim not bound yet binds on whichever node is chosen; an
+// Immediate claim not bound yet (or a missing claim) keeps the pod waiting.
+SchedulerController::VolumePlan SchedulerController::volumePlan(const json::value& pod) const {
+  VolumePlan plan;
+  if (!volumes_.claim) return plan;
+  std::string ns = api::stringAt(pod, "metadata.namespace");
+  for (const auto& v : api::arrayAt(pod, "spec.volumes")) {
+    std::string claimName = api::stringAt(v, "persistentVolumeClaim.claimName");
+    if (claimName.empty()) continue;
+    client::ObjectPtr claim = volumes_.claim(ns, claimName);
+    if (!claim) {
+      plan.unschedulable = "0/0 nodes are available: persistentvolumeclaim \"" + claimName + "\" not found.";
+      return plan;
+    }
+    std::string volumeName = api::stringAt(*claim, "spec.volumeName");
+    if (volumeName.empty()) {
+      client::ObjectPtr cls = volumes_.storageClass(api::stringAt(*claim, "spec.storageClassName"));
+      if (cls && api::stringAt(*cls, "volumeBindingMode") == "WaitForFirstConsumer") {
+        plan.waitingClaims.emplace_back(ns, claimName);
+        continue;
+      }
+      plan.unschedulable = "0/0 nodes are available: pod has unbound immediate PersistentVolumeClaims.";
+      plan.retrySoon = true;
+      return plan;
+    }
+    client::ObjectPtr volume = volumes_.volume(volumeName);
+    if (!volume) {
+      plan.retrySoon = true;
+      plan.unschedulable = "0/0 nodes are available: persistentvolume \"" + volumeName + "\" not found.";
+      return plan;
+    }
+    for (const auto& term : api::arrayAt(*volume, "spec.nodeAffinity.required.nodeSelectorTerms"))
+      for (const auto& e : api::arrayAt(term, "matchExpressions")) {
+        auto values = api::stringsAt(e, "values");
+        if (api::stringAt(e, "key") != "kubernetes.io/hostname" || api::stringAt(e, "operator") != "In" || values.size() != 1) continue;
+        if (!plan.pinnedNode.empty() && plan.pinnedNode != values[0]) {
+          plan.unschedulable = "0/0 nodes are available: the pod's volumes are on different nodes (" + plan.pinnedNode + ", " + values[0] + ").";
+          return plan;
+        }
+        plan.pinnedNode = values[0];
+      }
+  }
+  return plan;
+}
+
 void SchedulerController::scheduleOne(const std::string& key) {
   auto [ns, name] = client::splitKey(key);
   client::ObjectPtr pod = pods_.get(ns, name);
@@ -193,10 +239,27 @@ void SchedulerController::scheduleOne(const std::string& key) {
   } report{attemptStart};
   Decision d;
   Resources req = podRequests(*pod);
-  {
+  VolumePlan volumes = volumePlan(*pod);
+  // A pinned pod is scheduled as if it selected that node's hostname label.
+  json::value pinned;
+  if (!volumes.pinnedNode.empty()) {
+    pinned = *pod;
+    json::value& selector = api::ensurePath(pinned, "spec.nodeSelector");
+    if (!selector.is_object()) selector = json::object();
+    selector.as_object()["kubernetes.io/hostname"] = volumes.pinnedNode;
+  }
+  const json::value& candidate = volumes.pinnedNode.empty() ? *pod : pinned;
+  if (!volumes.unschedulable.empty()) {
+    d.message = volumes.unschedulable;
+    if (volumes.retrySoon) {
+      report.result = "unschedulable";
+      queue_.addAfter(key, std::chrono::milliseconds(250));
+      return;
+    }
+  } else {
     // Decide and assume under one lock, so parallel workers never overbook a node.
     std::lock_guard lock(usageMutex_);
-    d = schedule(*pod, infos_, infos_.empty() ? 0 : size_t(rotation_++ % infos_.size()));
+    d = schedule(candidate, infos_, infos_.empty() ? 0 : size_t(rotation_++ % infos_.size()));
     if (!d.node.empty()) {
       placed_[key] = {d.node, req};
       *requestedOn(d.node) += req;
@@ -217,8 +280,8 @@ void SchedulerController::scheduleOne(const std::string& key) {
       bool waiting = false;
       if (auto it = index_.find(nominated); !nominated.empty() && it != index_.end())
         for (const auto& [k, p] : infos_[it->second].pods) waiting = waiting || p->terminating;
-      if (!waiting)
-        plan = findPreemption(*pod, infos_, [this](const std::string& podKey) {
+      if (!waiting && volumes.unschedulable.empty())
+        plan = findPreemption(candidate, infos_, [this](const std::string& podKey) {
           auto it = placed_.find(podKey);
           return it == placed_.end() ? Resources{} : it->second.second;
         });
@@ -257,6 +320,12 @@ void SchedulerController::scheduleOne(const std::string& key) {
     auto r = client_.patch(*api::findByKind("v1", "Pod"), ns, name, client::PatchType::Strategic, patch, "status");
     if (!r && r.error().code != 404) log::warn("scheduler", "recording why " + key + " is unschedulable: " + r.error().message);
     return;
+  }
+  // WaitForFirstConsumer claims learn their node before the pod binds to it.
+  for (const auto& [cns, cname] : volumes.waitingClaims) {
+    auto r = client_.patch(*api::findByKind("v1", "PersistentVolumeClaim"), cns, cname, client::PatchType::Merge,
+                           json::object{{"metadata", json::object{{"annotations", json::object{{"volume.kubernetes.io/selected-node", d.node}}}}}}, "");
+    if (!r && r.error().code != 404) log::warn("scheduler", "selecting node " + d.node + " for claim " + cns + "/" + cname + ": " + r.error().message);
   }
   auto bound = client_.bind(ns, name, d.node);
   if (!bound) {

@@ -20,10 +20,18 @@
 
 namespace skiff::scheduler {
 
+// What scheduling reads of a pod's volumes (the VolumeBinding plugin's view); empty functions =
+// volumes are not considered.
+struct VolumeView {
+  std::function<client::ObjectPtr(const std::string& ns, const std::string& name)> claim;
+  std::function<client::ObjectPtr(const std::string& name)> volume;
+  std::function<client::ObjectPtr(const std::string& name)> storageClass;
+};
+
 class SchedulerController {
  public:
   SchedulerController(client::Client& client, client::Informer& pods, client::Informer& nodes,
-                      int workers = 4, client::EventRecorder* events = nullptr);
+                      int workers = 4, client::EventRecorder* events = nullptr, VolumeView volumes = {});
   ~SchedulerController() { stop(); }
   void start();
   void stop();
@@ -39,12 +47,21 @@ class SchedulerController {
                std::shared_ptr<const PodSummary> summary = nullptr);
   void unaccount(const std::string& podKey);
   void retryUnschedulable();
+  // The pod's claims: a node they pin it to, claims to bind on the chosen node, or why it cannot be placed yet.
+  struct VolumePlan {
+    std::string unschedulable;  // a reason; the pod waits
+    bool retrySoon = false;     // a claim is being bound: look again shortly
+    std::string pinnedNode;     // kubernetes.io/hostname of a bound local volume
+    std::vector<std::pair<std::string, std::string>> waitingClaims;  // WaitForFirstConsumer claims to give the node
+  };
+  VolumePlan volumePlan(const boost::json::value& pod) const;
 
   client::Client& client_;
   client::Informer& pods_;
   client::Informer& nodes_;
   int workers_;
   client::EventRecorder* events_;
+  VolumeView volumes_;
   controller::WorkQueue queue_;
   std::vector<std::thread> threads_;
   std::thread resync_;

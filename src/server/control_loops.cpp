@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "controller/node_lifecycle_controller.h"
 #include "controller/pod_gc_controller.h"
+#include "controller/volume_binding_controller.h"
 #include "controller/replicaset_controller.h"
 #include "controller/statefulset_controller.h"
 #include "scheduler/scheduler_controller.h"
@@ -40,6 +41,7 @@ class Loops final : public ControlLoops {
     hpa_->start();
     nodeLifecycle_->start();
     podGc_->start();
+    volumes_->start();
     ipam_->start();
     if (csrs_) csrs_->start();
     bootstrapSigner_->start();
@@ -59,6 +61,7 @@ class Loops final : public ControlLoops {
     if (hpa_) hpa_->stop();
     if (nodeLifecycle_) nodeLifecycle_->stop();
     if (podGc_) podGc_->stop();
+    if (volumes_) volumes_->stop();
     if (ipam_) ipam_->stop();
     if (csrs_) csrs_->stop();
     if (bootstrapSigner_) bootstrapSigner_->stop();
@@ -81,6 +84,8 @@ class Loops final : public ControlLoops {
   std::unique_ptr<controller::NodeLifecycleController> nodeLifecycle_;
   std::unique_ptr<controller::PodGcController> podGc_;
   std::unique_ptr<client::EventRecorder> podGcEvents_;
+  std::unique_ptr<controller::VolumeBindingController> volumes_;
+  std::unique_ptr<client::EventRecorder> volumeEvents_;
   std::unique_ptr<controller::NodeIpamController> ipam_;
   std::unique_ptr<controller::CsrController> csrs_;
   std::unique_ptr<controller::BootstrapSigner> bootstrapSigner_;
@@ -113,7 +118,16 @@ std::unique_ptr<ControlLoops> ControlLoops::build(client::Client& client, client
   l->dsEvents_ = events("daemonset-controller");
   l->stsEvents_ = events("statefulset-controller");
   l->hpaEvents_ = events("horizontal-pod-autoscaler");
-  l->scheduler_ = std::make_unique<scheduler::SchedulerController>(client, pods, nodes, 4, l->schedulerEvents_.get());
+  auto& claims = informer("v1", "PersistentVolumeClaim");
+  auto& volumes = informer("v1", "PersistentVolume");
+  auto& storageClasses = informer("storage.k8s.io/v1", "StorageClass");
+  l->scheduler_ = std::make_unique<scheduler::SchedulerController>(
+      client, pods, nodes, 4, l->schedulerEvents_.get(),
+      scheduler::VolumeView{[&claims](const std::string& ns, const std::string& n) { return claims.get(ns, n); },
+                            [&volumes](const std::string& n) { return volumes.get("", n); },
+                            [&storageClasses](const std::string& n) { return storageClasses.get("", n); }});
+  l->volumeEvents_ = events("persistentvolume-controller");
+  l->volumes_ = std::make_unique<controller::VolumeBindingController>(client, claims, volumes, storageClasses, l->volumeEvents_.get());
   l->replicaSets_ = std::make_unique<controller::ReplicaSetController>(client, rs, pods, l->rsEvents_.get());
   l->deployments_ = std::make_unique<controller::DeploymentController>(client, deploys, rs, l->deployEvents_.get());
   l->jobs_ = std::make_unique<controller::JobController>(client, jobs, pods, l->jobEvents_.get());
