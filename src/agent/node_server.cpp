@@ -369,12 +369,12 @@ void NodeServer::servePortForward(http::Exchange& ex, const std::vector<std::str
   auto fail = [&](const Error& e) { ex.respond(errorResponse(e)); };
   if (req.method != "GET" && req.method != "POST") return fail(Error{405, "MethodNotAllowed", "portForward accepts GET and POST", {}});
   if (parts.size() != 3) return fail(Error::badRequest("use /portForward/<namespace>/<pod>"));
-  if (!view_.dialPod) return fail(Error::unavailable("this node cannot reach its pods' ports"));
   std::string upgrade = req.header("upgrade");
   std::transform(upgrade.begin(), upgrade.end(), upgrade.begin(), ::tolower);
   if (upgrade != "websocket")
     return fail(Error::badRequest("skiff serves port-forward as SPDY tunnelled in a WebSocket (" + std::string(kPortForwardSpdyProtocol) +
                                   "), as kubectl 1.31 and newer speak it; upgrade your kubectl"));
+  if (!view_.dialPod) return fail(Error::unavailable("this node cannot reach its pods' ports"));
   const std::string &ns = parts[1], &pod = parts[2];
   std::string uid;
   if (view_.pods)

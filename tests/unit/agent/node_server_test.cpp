@@ -313,7 +313,8 @@ TEST_F(NodeServerTest, UnknownPathsAndUnsupportedStreamsSaySo) {
   auto c = apiServer();
   EXPECT_EQ(c->request("GET", "/nothing")->status, 404);
   auto pf = c->request("GET", "/portForward/default/web");
-  EXPECT_EQ(pf->status, 501);
+  EXPECT_EQ(pf->status, 400) << "port-forward is only served as SPDY tunnelled in a WebSocket";
+  EXPECT_NE(pf->body.find("SPDY/3.1+portforward.k8s.io"), std::string::npos) << pf->body;
   EXPECT_EQ(c->request("POST", "/pods")->status, 405);
 }
 
