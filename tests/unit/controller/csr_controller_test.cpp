@@ -9,26 +9,18 @@
 #include <filesystem>
 
 #include "api/object.h"
-#include "apiserver/registry.h"
-#include "client/local_client.h"
 #include "common/base64.h"
-#include "store/sqlite/sqlite_store.h"
+#include "helpers/local_api.h"
 
 namespace skiff::controller {
 namespace {
-namespace fs = std::filesystem;
 namespace json = boost::json;
 
 class CsrControllerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("skiff-csr-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    store_ = std::move(*store::openSqliteStore({(dir_ / "store.db").string(), 50, 1024}));
-    registry_ = std::make_unique<apiserver::Registry>(*store_);
-    ASSERT_TRUE(registry_->bootstrap().ok());
-    client_ = std::make_unique<client::LocalClient>(*registry_);
+    ASSERT_TRUE(api_.ready());
+    client_ = &api_.client();
     csrs_ = std::make_unique<client::Informer>(*client_, csrType());
     nodes_ = std::make_unique<client::Informer>(*client_, *api::findByKind("v1", "Node"));
     pods_ = std::make_unique<client::Informer>(*client_, *api::findByKind("v1", "Pod"));
@@ -45,13 +37,6 @@ class CsrControllerTest : public ::testing::Test {
   }
   void TearDown() override {
     for (auto* i : {csrs_.get(), nodes_.get(), pods_.get()}) i->stop();
-    csrs_.reset();
-    nodes_.reset();
-    pods_.reset();
-    client_.reset();
-    registry_.reset();
-    store_.reset();
-    fs::remove_all(dir_);
   }
   static const api::ResourceType& csrType() { return *api::findByKind("certificates.k8s.io/v1", "CertificateSigningRequest"); }
   // A CSR as the API server stores it once the requester is known.
@@ -85,10 +70,8 @@ class CsrControllerTest : public ::testing::Test {
     return out;
   }
 
-  fs::path dir_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<apiserver::Registry> registry_;
-  std::unique_ptr<client::LocalClient> client_;
+  test_support::LocalApi api_{"csr"};
+  client::LocalClient* client_ = nullptr;
   std::unique_ptr<client::Informer> csrs_, nodes_, pods_;
   std::unique_ptr<pki::CertificateAuthority> ca_;
 };

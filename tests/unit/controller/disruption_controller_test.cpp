@@ -11,11 +11,10 @@
 #include "api/object.h"
 #include "apiserver/registry.h"
 #include "client/local_client.h"
-#include "store/sqlite/sqlite_store.h"
+#include "helpers/local_api.h"
 
 namespace skiff::controller {
 namespace {
-namespace fs = std::filesystem;
 namespace json = boost::json;
 
 constexpr int64_t kNow = 1'800'000'000;
@@ -115,14 +114,10 @@ TEST(DisruptionController, UnmanagedPodsAreLeftOutAndMissingControllersFailSafe)
 }
 
 TEST(DisruptionController, WritesStatusAndConditionFromTheCaches) {
-  fs::path dir = fs::temp_directory_path() / ("skiff-pdb-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
   {
-    auto store = std::move(*store::openSqliteStore({(dir / "store.db").string(), 50, 1024}));
-    apiserver::Registry registry(*store);
-    ASSERT_TRUE(registry.bootstrap().ok());
-    client::LocalClient client(registry);
+    test_support::LocalApi api("pdb");
+    ASSERT_TRUE(api.ready());
+    client::LocalClient& client = api.client();
     const auto& podType = *api::findByKind("v1", "Pod");
     const auto& pdbType = *api::findByKind("policy/v1", "PodDisruptionBudget");
     for (const char* name : {"a", "b", "c"}) {
@@ -168,7 +163,6 @@ TEST(DisruptionController, WritesStatusAndConditionFromTheCaches) {
     EXPECT_EQ(api::stringAt(insufficient, "reason"), "InsufficientPods");
     for (auto* i : {&budgets, &pods, &rs, &deploys, &sts}) i->stop();
   }
-  fs::remove_all(dir);
 }
 
 }  // namespace

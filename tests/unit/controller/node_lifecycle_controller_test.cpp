@@ -10,24 +10,17 @@
 #include <thread>
 
 #include "api/object.h"
-#include "apiserver/registry.h"
-#include "client/local_client.h"
-#include "store/sqlite/sqlite_store.h"
+#include "helpers/local_api.h"
 
 namespace skiff::controller {
 namespace {
-namespace fs = std::filesystem;
 namespace json = boost::json;
 
 TEST(NodeLifecycleController, JudgesLeasesByRenewalsNotByTheNodesClock) {
-  fs::path dir = fs::temp_directory_path() / ("skiff-nlc-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
   {
-    auto store = std::move(*store::openSqliteStore({(dir / "store.db").string(), 50, 1024}));
-    apiserver::Registry registry(*store);
-    ASSERT_TRUE(registry.bootstrap().ok());
-    client::LocalClient client(registry);
+    test_support::LocalApi api("nlc");
+    ASSERT_TRUE(api.ready());
+    client::LocalClient& client = api.client();
     const auto& nodeType = *api::findByKind("v1", "Node");
     const auto& leaseType = *api::findByKind("coordination.k8s.io/v1", "Lease");
     for (const char* n : {"skewed", "silent"}) {
@@ -63,18 +56,13 @@ TEST(NodeLifecycleController, JudgesLeasesByRenewalsNotByTheNodesClock) {
     leases.stop();
     pods.stop();
   }
-  fs::remove_all(dir);
 }
 
 TEST(NodeLifecycleController, TaintsANodeWhoseNetworkIsUnavailableUntilItRecovers) {
-  fs::path dir = fs::temp_directory_path() / ("skiff-nlc-net-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
   {
-    auto store = std::move(*store::openSqliteStore({(dir / "store.db").string(), 50, 1024}));
-    apiserver::Registry registry(*store);
-    ASSERT_TRUE(registry.bootstrap().ok());
-    client::LocalClient client(registry);
+    test_support::LocalApi api("nlc-net");
+    ASSERT_TRUE(api.ready());
+    client::LocalClient& client = api.client();
     const auto& nodeType = *api::findByKind("v1", "Node");
     ASSERT_TRUE(client.create(nodeType, "", json::object{{"metadata", json::object{{"name", "n1"}}},
                                                           {"spec", json::object{{"taints", json::array{json::object{{"key", "team"}, {"value", "a"}, {"effect", "NoSchedule"}}}}}}})
@@ -107,7 +95,6 @@ TEST(NodeLifecycleController, TaintsANodeWhoseNetworkIsUnavailableUntilItRecover
     leases.stop();
     pods.stop();
   }
-  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -10,25 +10,17 @@
 #include <thread>
 
 #include "api/object.h"
-#include "apiserver/registry.h"
-#include "client/local_client.h"
-#include "store/sqlite/sqlite_store.h"
+#include "helpers/local_api.h"
 
 namespace skiff::controller {
 namespace {
-namespace fs = std::filesystem;
 namespace json = boost::json;
 
 class PodGcTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("skiff-podgc-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    store_ = std::move(*store::openSqliteStore({(dir_ / "store.db").string(), 50, 1024}));
-    registry_ = std::make_unique<apiserver::Registry>(*store_);
-    ASSERT_TRUE(registry_->bootstrap().ok());
-    client_ = std::make_unique<client::LocalClient>(*registry_);
+    ASSERT_TRUE(api_.ready());
+    client_ = &api_.client();
     nodes_ = std::make_unique<client::Informer>(*client_, nodeType());
     pods_ = std::make_unique<client::Informer>(*client_, podType());
   }
@@ -40,12 +32,6 @@ class PodGcTest : public ::testing::Test {
   void TearDown() override {
     pods_->stop();
     nodes_->stop();
-    pods_.reset();
-    nodes_.reset();
-    client_.reset();
-    registry_.reset();
-    store_.reset();
-    fs::remove_all(dir_);
   }
   static const api::ResourceType& nodeType() { return *api::findByKind("v1", "Node"); }
   static const api::ResourceType& podType() { return *api::findByKind("v1", "Pod"); }
@@ -69,10 +55,8 @@ class PodGcTest : public ::testing::Test {
   // Informers see LocalClient writes before the call returns, but give a REST-like lag a chance.
   void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(50)); }
 
-  fs::path dir_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<apiserver::Registry> registry_;
-  std::unique_ptr<client::LocalClient> client_;
+  test_support::LocalApi api_{"podgc"};
+  client::LocalClient* client_ = nullptr;
   std::unique_ptr<client::Informer> nodes_, pods_;
 };
 
