@@ -177,12 +177,22 @@ Result<bool> parseResourcePath(const std::vector<std::string>& parts, const Cust
 // Wraps an exchange to learn the answer's status and what the request was, for the metrics.
 class ApiServer::Recorder final : public http::Exchange {
  public:
-  explicit Recorder(http::Exchange& inner) : inner_(inner) {}
+  Recorder(http::Exchange& inner, AuditLog* audit) : inner_(inner), audit_(audit) {}
   const http::Request& request() const override { return inner_.request(); }
   void respond(http::Response r) override {
     status = r.status;
+    // The body is kept only when the audit policy records responses for this request.
+    if (audit_ && r.body.size() < (4 << 20) && audit_->wantsResponse(user, info())) responseBody = r.body;
     inner_.respond(std::move(r));
   }
+  const auth::RequestInfo& info() {
+    if (!info_) {
+      const http::Request& req = inner_.request();
+      info_ = auth::requestInfoOf(req.method, req.path, req.queryValue("watch"), req.queryValue("fieldSelector"));
+    }
+    return *info_;
+  }
+  std::string responseBody;
   http::Stream& startStream(int s, std::string contentType, http::Headers headers) override {
     status = s;
     longRunning = true;
@@ -209,6 +219,8 @@ class ApiServer::Recorder final : public http::Exchange {
 
  private:
   http::Exchange& inner_;
+  AuditLog* audit_;
+  std::optional<auth::RequestInfo> info_;
 };
 
 namespace {
@@ -273,13 +285,38 @@ ApiServer::ApiServer(Registry& registry, ApiServerOptions options)
 
 ApiServer::~ApiServer() { observe::unregisterCallbackGauge("apiserver_registered_watchers"); }
 
+namespace {
+Result<json::value> decodeBody(const http::Request& req);  // below, with the other request decoding
+}  // namespace
+
 void ApiServer::handle(http::Exchange& ex) {
   if (!gaugeRegistered_.exchange(true))
     observe::registerCallbackGauge("apiserver_registered_watchers", "Number of watches being served.",
                                    [this] { return double(activeWatches_.load()); });
   auto start = std::chrono::steady_clock::now();
-  Recorder rec(ex);
+  std::string received = options_.audit ? api::rfc3339Now() : "";
+  Recorder rec(ex, options_.audit);
   dispatch(rec);
+  if (options_.audit && rec.status != 0) {
+    const http::Request& req = rec.request();
+    AuditLog::Entry e;
+    e.user = &rec.user;
+    e.info = &rec.info();
+    e.method = req.method;
+    e.requestURI = req.target.empty() ? req.path : req.target;
+    e.userAgent = req.header("user-agent");
+    e.sourceIp = req.remoteAddress.substr(0, req.remoteAddress.rfind(':'));
+    e.code = rec.status;
+    e.longRunning = rec.longRunning;
+    e.requestObject = [&req]() -> json::value {
+      if (req.body.empty()) return nullptr;
+      auto body = decodeBody(req);
+      return body ? std::move(*body) : json::value(nullptr);
+    };
+    e.responseBody = std::move(rec.responseBody);
+    e.received = received;
+    options_.audit->log(e);
+  }
   // Labels come from bounded sets: a client inventing methods must not grow /metrics.
   rec.verb = boundedVerb(rec.verb.empty() ? rec.request().method : rec.verb);
   requestCounter().with({rec.verb, rec.resource, std::to_string(rec.status)}).inc();

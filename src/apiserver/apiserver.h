@@ -14,6 +14,7 @@
 #include "api/table.h"
 #include "auth/authenticator.h"
 #include "auth/authorizer.h"
+#include "apiserver/audit.h"
 #include "apiserver/custom_resources.h"
 #include "apiserver/node_client.h"
 #include "apiserver/registry.h"
@@ -44,6 +45,8 @@ struct ApiServerOptions {
   // The pods bound to a node, for the Node authorizer (from an informer, so a node's request costs
   // O(its pods)); null = a store list per request.
   std::function<std::vector<auth::PodReferences>(const std::string& node)> podsOnNode;
+  // Writes audit events (--audit-policy-file, --audit-log-path); null = no audit log.
+  AuditLog* audit = nullptr;
   // Bytes of events one watch may have waiting for a slow client before it is cut off (410).
   size_t watchBudgetBytes = 8 * 1024 * 1024;
 };

@@ -165,6 +165,18 @@ Status platformOptionsFrom(const Flags& flags, server::PlatformOptions& options)
       return Error::badRequest("--node-monitor-grace-period takes seconds, like 40s");
     options.nodeGracePeriod = std::chrono::milliseconds(int64_t(secs * 1000));
   }
+  options.audit.policyFile = flags.get("audit-policy-file");
+  options.audit.logPath = flags.get("audit-log-path");
+  if (options.audit.logPath.empty() != options.audit.policyFile.empty())
+    return Error::badRequest("--audit-policy-file and --audit-log-path go together: the policy says what to record, the path where");
+  for (const char* f : {"audit-log-maxsize", "audit-log-maxbackup"})
+    if (flags.has(f)) {
+      char* end = nullptr;
+      long v = std::strtol(flags.get(f).c_str(), &end, 10);
+      if (*end || v < 0 || v > 100000) return Error::badRequest(std::string("--") + f + " takes a whole number (megabytes for maxsize, files for maxbackup)");
+      if (std::string(f) == "audit-log-maxsize") options.audit.maxSizeMiB = size_t(v);
+      else options.audit.maxBackups = int(v);
+    }
   if (flags.has("cluster-signing-duration")) {
     auto ms = api::parseDurationMillis(flags.get("cluster-signing-duration"));
     if (!ms || *ms < 10000)
@@ -191,7 +203,9 @@ const std::vector<FlagSpec> kPlatformFlags = {{"data-dir", "d", true},      {"li
                                               {"simulated-nodes", "", true}, {"node-monitor-grace-period", "", true},
                                               {"no-controllers", "", false}, {"service-cidr", "", true}, {"otlp-endpoint", "", true},
                                               {"advertise-address", "", true}, {"cluster-cidr", "", true}, {"node-cidr-mask-size", "", true},
-                                              {"store", "", true}, {"cluster-signing-duration", "", true}};
+                                              {"store", "", true}, {"cluster-signing-duration", "", true},
+                                              {"audit-policy-file", "", true}, {"audit-log-path", "", true}, {"audit-log-maxsize", "", true},
+                                              {"audit-log-maxbackup", "", true}};
 
 // SIGINT/SIGTERM, blocked before any thread starts so only wait() receives them.
 class StopSignals {

@@ -139,6 +139,7 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<controller::CustomResourceDefinitionController> definitions_;
   std::unique_ptr<client::InformerSet> informers_;
   std::unique_ptr<client::Informer> authorizerPods_;  // when informers_ holds no running pod informer
+  std::unique_ptr<apiserver::AuditLog> audit_;
   std::unique_ptr<ControlLoops> loops_;
   std::unique_ptr<ApiServerEndpoints> apiEndpoints_;
   // `skiff server`: the loops run while this server holds the controller Lease, on informers of
@@ -341,6 +342,12 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
       };
   }
   apiOptions.bookmarkInterval = options.bookmarkInterval;
+  if (!options.audit.policyFile.empty()) {
+    auto audit = apiserver::AuditLog::open(options.audit);
+    if (!audit) return audit.error();
+    p->audit_ = std::move(*audit);
+    apiOptions.audit = p->audit_.get();
+  }
   // The Node authorizer's pods: the loops' informer when it runs for good (`skiff up`), else one of its own.
   client::Informer* pods = nullptr;
   if (options.controllers && !options.electLeader) {

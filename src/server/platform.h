@@ -2,6 +2,7 @@
 // `skiff server`, plus this machine as a node (server/node.h) for `skiff up`. Everything else
 // meets through headers and the API.
 #pragma once
+#include "apiserver/audit.h"
 #include <chrono>
 #include <memory>
 #include <string>
@@ -23,6 +24,7 @@ struct PlatformOptions {
   int simulatedNodes = 0;  // hollow nodes for tests and scale figures (no processes run)
   std::chrono::milliseconds nodeGracePeriod{40000};  // lease age after which a node is NotReady
   std::chrono::seconds clusterSigningDuration{365 * 24 * 3600};  // longest certificate the CSR signer issues
+  apiserver::AuditOptions audit;  // policyFile empty: no audit log
   bool agent = true;            // run this machine as a node too (`skiff up`; `skiff server` does not)
   bool controllers = true;      // scheduler and workload controllers (false: API server and store only)
   // Run the controllers only while holding the controller Lease (`skiff server`: several servers

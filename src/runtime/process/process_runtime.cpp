@@ -2,6 +2,7 @@
 // process group (so stopping it reaches its children), with stdout and stderr appended to its log
 // file. No isolation: meant for machines without root and for fast tests; pods share the host
 // network and learn their ports from environment variables.
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <signal.h>
