@@ -671,3 +671,4 @@ FunctionMap helmFunctions(LookupFunction lookup) {
 }
 
 }  // namespace skiff::helm
+#undef NEED
