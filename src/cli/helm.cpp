@@ -46,7 +46,7 @@ int runTemplate(const std::vector<std::string>& args) {
   if (!flags) return fail(flags.error().message);
   const auto& pos = flags->positional();
   if (pos.size() != 2) return fail("usage: skiff helm template NAME CHART [-f values.yaml] [--set k=v] [--namespace N]");
-  auto chart = helm::loadChartDirectory(pos[1]);
+  auto chart = helm::loadChart(pos[1]);
   if (!chart) return fail(chart.error().message);
   auto values = userValues(*flags);
   if (!values) return fail(values.error().message);

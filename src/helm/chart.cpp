@@ -1,6 +1,7 @@
 #include "helm/chart.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -10,6 +11,8 @@
 
 #include "api/codec.h"
 #include "common/base64.h"
+#include "api/structural_schema.h"
+#include "image/layer.h"
 
 namespace skiff::helm {
 namespace json = boost::json;
@@ -47,53 +50,113 @@ Value chartMetadata(const Value& chartYaml) {
 
 }  // namespace
 
-Result<Chart> loadChartDirectory(const std::string& path) {
-  fs::path root(path);
+namespace {
+
+using FileMap = std::map<std::string, std::string>;
+
+// A chart archive: one top-level folder (the chart's name) holding Chart.yaml and the rest.
+Result<FileMap> readChartArchive(std::string_view data, const std::string& origin) {
+  image::TarReader tar(image::gunzip(image::memorySource(data)));
+  FileMap files;
+  size_t total = 0;
+  image::TarEntry e;
+  while (true) {
+    auto more = tar.next(e);
+    if (!more.ok()) return Error::invalid(origin + ": not a chart archive (.tgz): " + more.error().message);
+    if (!*more) break;
+    if (e.type != '0') continue;
+    std::string path = e.path;
+    size_t slash = path.find('/');
+    if (slash == std::string::npos || path.find("..") != std::string::npos) continue;
+    total += e.size;
+    if (total > (256u << 20)) return Error::invalid(origin + ": chart archive larger than 256 MiB unpacked");
+    std::string content(e.size, '\0');
+    size_t got = 0;
+    while (got < content.size()) {
+      auto n = tar.read(content.data() + got, content.size() - got);
+      if (!n.ok()) return Error::invalid(origin + ": " + n.error().message);
+      if (*n == 0) break;
+      got += *n;
+    }
+    files[path.substr(slash + 1)] = std::move(content);
+  }
+  if (!files.count("Chart.yaml")) return Error::notFound("chart not found: " + origin + " holds no Chart.yaml");
+  return files;
+}
+
+Result<FileMap> readChartDirectory(const fs::path& root) {
+  FileMap files;
   std::error_code ec;
-  if (!fs::is_directory(root, ec)) return Error::notFound("chart not found: " + path + " is not a chart directory");
-  auto chartYaml = readText(root / "Chart.yaml");
-  if (!chartYaml.ok()) return Error::notFound("chart not found: " + path + " has no Chart.yaml");
-  auto meta = decodeYamlMap(*chartYaml, path + "/Chart.yaml");
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file()) continue;
+    auto text = readText(it->path());
+    if (!text.ok()) return text.error();
+    files[fs::relative(it->path(), root).generic_string()] = std::move(*text);
+  }
+  if (ec) return Error::invalid("cannot read chart " + root.string() + ": " + ec.message());
+  return files;
+}
+
+Result<Chart> loadChartFiles(const FileMap& files, const std::string& origin, int depth) {
+  if (depth > 16) return Error::invalid(origin + ": subcharts nested deeper than 16");
+  auto chartYaml = files.find("Chart.yaml");
+  if (chartYaml == files.end()) return Error::notFound("chart not found: " + origin + " has no Chart.yaml");
+  auto meta = decodeYamlMap(chartYaml->second, origin + "/Chart.yaml");
   if (!meta.ok()) return meta.error();
   Chart chart;
   const Value* name = meta->get_object().if_contains("name");
   if (!name || !name->is_string() || name->get_string().empty())
-    return Error::invalid(path + "/Chart.yaml: validation: chart.metadata.name is required");
+    return Error::invalid(origin + "/Chart.yaml: validation: chart.metadata.name is required");
   chart.name = std::string(name->get_string());
   chart.metadata = chartMetadata(*meta);
   if (const Value* deps = meta->get_object().if_contains("dependencies")) chart.dependencyConditions = *deps;
   chart.values = json::object();
-  if (fs::exists(root / "values.yaml")) {
-    auto text = readText(root / "values.yaml");
-    if (!text.ok()) return text.error();
-    auto v = decodeYamlMap(*text, path + "/values.yaml");
-    if (!v.ok()) return v.error();
-    chart.values = asHelmValues(*v);
+  if (auto v = files.find("values.yaml"); v != files.end()) {
+    auto decoded = decodeYamlMap(v->second, origin + "/values.yaml");
+    if (!decoded.ok()) return decoded.error();
+    chart.values = asHelmValues(*decoded);
   }
-  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    std::string rel = fs::relative(it->path(), root).generic_string();
+  std::map<std::string, FileMap> subDirs;  // charts/NAME/... → NAME's files
+  for (const auto& [rel, text] : files) {
     if (rel.rfind("charts/", 0) == 0) {
-      it.disable_recursion_pending();
+      std::string rest = rel.substr(7);
+      size_t slash = rest.find('/');
+      if (slash != std::string::npos) {
+        subDirs[rest.substr(0, slash)][rest.substr(slash + 1)] = text;
+      } else if (rest.size() > 4 && rest.compare(rest.size() - 4, 4, ".tgz") == 0) {
+        auto archived = readChartArchive(text, origin + "/" + rel);
+        if (!archived.ok()) return archived.error();
+        subDirs[rest] = std::move(*archived);
+      }
       continue;
     }
-    if (!it->is_regular_file()) continue;
-    auto text = readText(it->path());
-    if (!text.ok()) return text.error();
-    if (rel.rfind("templates/", 0) == 0) chart.templates[rel] = *text;
-    else if (rel != "Chart.yaml" && rel != "values.yaml") chart.files[rel] = *text;
+    if (rel.rfind("templates/", 0) == 0) chart.templates[rel] = text;
+    else if (rel != "Chart.yaml" && rel != "values.yaml") chart.files[rel] = text;
   }
-  if (fs::is_directory(root / "charts", ec)) {
-    std::vector<fs::path> subs;
-    for (const auto& e : fs::directory_iterator(root / "charts", ec))
-      if (e.is_directory()) subs.push_back(e.path());
-    std::sort(subs.begin(), subs.end());
-    for (const auto& s : subs) {
-      auto sub = loadChartDirectory(s.string());
-      if (!sub.ok()) return sub.error();
-      chart.dependencies.push_back(std::move(*sub));
-    }
+  for (const auto& [sub, subFiles] : subDirs) {
+    auto loaded = loadChartFiles(subFiles, origin + "/charts/" + sub, depth + 1);
+    if (!loaded.ok()) return loaded.error();
+    chart.dependencies.push_back(std::move(*loaded));
   }
   return chart;
+}
+
+}  // namespace
+
+Result<Chart> loadChart(const std::string& path) {
+  fs::path root(path);
+  std::error_code ec;
+  if (fs::is_directory(root, ec)) {
+    auto files = readChartDirectory(root);
+    if (!files.ok()) return files.error();
+    return loadChartFiles(*files, path, 0);
+  }
+  if (!fs::is_regular_file(root, ec)) return Error::notFound("chart not found: " + path + " is neither a chart directory nor a .tgz archive");
+  auto data = readText(root);
+  if (!data.ok()) return data.error();
+  auto files = readChartArchive(*data, path);
+  if (!files.ok()) return files.error();
+  return loadChartFiles(*files, path, 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -411,6 +474,45 @@ std::vector<std::string> splitDocuments(const std::string& text) {
   return out;
 }
 
+// JSON Schema sees 3 where Go's decoder made 3.0: integral floats count as integers.
+Value integralAsInt(const Value& v) {
+  if (v.is_double() && std::floor(v.get_double()) == v.get_double() && std::fabs(v.get_double()) < 9e15)
+    return Value(int64_t(v.get_double()));
+  if (v.is_array()) {
+    json::array a;
+    for (const auto& e : v.get_array()) a.push_back(integralAsInt(e));
+    return a;
+  }
+  if (v.is_object()) {
+    json::object o;
+    for (const auto& kv : v.get_object()) o[kv.key()] = integralAsInt(kv.value());
+    return o;
+  }
+  return v;
+}
+
+// values.schema.json of every chart in the tree, checked against the values that chart sees.
+Status validateSchemas(const std::vector<ChartScope>& scopes) {
+  std::string report;
+  for (const auto& s : scopes) {
+    auto file = s.chart->files.find("values.schema.json");
+    if (file == s.chart->files.end()) continue;
+    auto schemaJson = api::decodeJson(file->second);
+    if (!schemaJson.ok()) return Error::invalid(s.path + "/values.schema.json is not valid JSON: " + schemaJson.error().message);
+    if (schemaJson->is_object()) {
+      for (const char* k : {"$schema", "$id", "title", "$comment"}) schemaJson->get_object().erase(k);
+    }
+    auto compiled = api::compileSchema(*schemaJson, "values.schema.json");
+    if (!compiled.ok()) return Error::invalid(s.path + "/values.schema.json uses what skiff cannot check yet: " + compiled.error().message);
+    std::string mine;
+    for (const auto& c : api::validateValue(*compiled->root, integralAsInt(s.values)))
+      mine += "- " + (c.field.empty() ? std::string("(root)") : c.field) + ": " + c.message + "\n";
+    if (!mine.empty()) report += s.chart->name + ":\n" + mine;
+  }
+  if (!report.empty()) return Error::invalid("values don't meet the specifications of the schema(s) in the following chart(s):\n" + report);
+  return {};
+}
+
 }  // namespace
 
 Result<std::vector<RenderedManifest>> renderChart(const Chart& chart, const Value& userValues, const ReleaseOptions& release) {
@@ -418,6 +520,7 @@ Result<std::vector<RenderedManifest>> renderChart(const Chart& chart, const Valu
   if (!top.get_object().contains("global")) top.get_object()["global"] = json::object();
   std::vector<ChartScope> scopes;
   collectScopes(chart, chart.name, top, scopes);
+  if (auto st = validateSchemas(scopes); !st.ok()) return st.error();
 
   TemplateSet set;
   FunctionMap fns = sprigFunctions();

@@ -20,7 +20,8 @@ struct Chart {
   Value dependencyConditions;                   // Chart.yaml dependencies (condition, tags, alias)
 };
 
-Result<Chart> loadChartDirectory(const std::string& path);
+// A chart directory or a .tgz archive of one (subcharts in charts/ as folders or archives).
+Result<Chart> loadChart(const std::string& path);
 
 // Helm's strvals: "a.b=c,list[0]=x,esc\,aped=y"; values typed (ints, bools, null) unless asString.
 Status applySetValue(Value& values, std::string_view expression, bool asString);

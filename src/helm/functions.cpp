@@ -223,6 +223,13 @@ std::string trimSet(const std::string& s, const std::string& cut, bool left, boo
   return s.substr(b, e - b);
 }
 
+// libstdc++'s regex matcher recurses per character: long subjects would overflow the stack.
+Status regexInputsFit(const std::string& pattern, const std::string& subject) {
+  if (pattern.size() > 1024 || subject.size() > 16384)
+    return Error::invalid("regex input too long for skiff (pattern 1 KiB, text 16 KiB at most)");
+  return {};
+}
+
 void add(FunctionMap& m, const std::string& name, std::function<Result<Value>(Args&)> fn) {
   m[name] = [fn](Executor&, Args& a) { return fn(a); };
 }
@@ -399,6 +406,7 @@ FunctionMap sprigFunctions() {
   add(m, "regexMatch", [](Args& a) -> Result<Value> {
     std::string name = "regexMatch";
     NEED(2);
+    if (auto st = regexInputsFit(str(a[0]), str(a[1])); !st.ok()) return st.error();
     try {
       return Value(std::regex_search(str(a[1]), std::regex(str(a[0]), std::regex::ECMAScript)));
     } catch (const std::regex_error& e) {
@@ -408,6 +416,7 @@ FunctionMap sprigFunctions() {
   add(m, "regexReplaceAll", [](Args& a) -> Result<Value> {
     std::string name = "regexReplaceAll";
     NEED(3);
+    if (auto st = regexInputsFit(str(a[0]), str(a[1])); !st.ok()) return st.error();
     try {
       // Go's ${1} / $1 expansion reads the same as ECMAScript's $1.
       std::string repl = std::regex_replace(str(a[2]), std::regex(R"(\$\{(\d+)\})"), "$$$1");

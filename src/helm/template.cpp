@@ -267,6 +267,10 @@ class Parser {
     return out;
   }
 
+  static bool isHex(const std::string& h) {
+    return !h.empty() && h.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
+  }
+
   std::string unescapeOne(size_t& p) {
     const std::string& s = *src_;
     char e = s[++p];
@@ -284,15 +288,16 @@ class Parser {
       case 'f': return "\f";
       case 'v': return "\v";
       case 'x': {
-        if (p + 2 > s.size()) throw ParseError{p, "bad escape"};
+        if (p + 2 > s.size() || !isHex(s.substr(p, 2))) throw ParseError{p, "invalid syntax in \\x escape"};
         int v = std::stoi(s.substr(p, 2), nullptr, 16);
         p += 2;
         return std::string(1, char(v));
       }
       case 'u': case 'U': {
         size_t n = e == 'u' ? 4 : 8;
-        if (p + n > s.size()) throw ParseError{p, "bad escape"};
+        if (p + n > s.size() || !isHex(s.substr(p, n))) throw ParseError{p, "invalid syntax in \\u escape"};
         unsigned long cp = std::stoul(s.substr(p, n), nullptr, 16);
+        if (cp > 0x10FFFF) throw ParseError{p, "escape is not a valid code point"};
         p += n;
         std::string o;
         if (cp < 0x80) o += char(cp);

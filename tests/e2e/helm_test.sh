@@ -7,6 +7,9 @@ FIX=$(cd "$(dirname "$0")/../fixtures/helm" && pwd)
 # Rendering needs no server.
 out=$("$SKIFF" helm template shop "$FIX/webapp" --namespace web)
 check "template output equals the expected helm template output" diff <(printf '%s\n' "$out") "$FIX/webapp.expected.yaml"
+tar -czf "$WORK/webapp-1.2.3.tgz" -C "$FIX" webapp
+out=$("$SKIFF" helm template shop "$WORK/webapp-1.2.3.tgz" --namespace web)
+check "a packaged chart (.tgz) renders the same" diff <(printf '%s\n' "$out") "$FIX/webapp.expected.yaml"
 out=$("$SKIFF" helm template shop "$FIX/webapp" --set cache.enabled=false --set replicaCount=4)
 check "--set disables the subchart by its condition" lacks "$out" "shop-cache"
 check "--set overrides a value" contains "$out" "replicas: 4"

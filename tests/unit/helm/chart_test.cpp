@@ -23,7 +23,7 @@ std::string slurp(const std::string& p) {
 }
 
 Result<std::string> templateChart(const std::string& dir, const Value& values, const std::string& ns = "web") {
-  auto chart = loadChartDirectory(dir);
+  auto chart = loadChart(dir);
   if (!chart.ok()) return chart.error();
   ReleaseOptions r;
   r.name = "shop";

@@ -162,3 +162,14 @@ TEST(HelmSprig, TplRendersAStringWithTheChartTemplates) {
 
 }  // namespace
 }  // namespace skiff::helm
+
+namespace skiff::helm {
+namespace {
+// Found by the helm_template fuzz target: a malformed \u escape threw out of the parser.
+TEST(HelmTemplate, MalformedEscapesAreParseErrors) {
+  EXPECT_NE(err(R"({{ "\u12zz" }})").find("escape"), std::string::npos);
+  EXPECT_NE(err(R"({{ "\xg1" }})").find("escape"), std::string::npos);
+  EXPECT_EQ(ok(R"({{ "\u00e9\x41" }})"), "\xC3\xA9" "A");
+}
+}  // namespace
+}  // namespace skiff::helm
