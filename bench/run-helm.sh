@@ -68,3 +68,11 @@ make_chart "$W/small" "$N" 10
 make_chart "$W/large" "$N" 40
 measure "$N templates, 10 env entries each" "$W/small"
 measure "$N templates, 40 env entries each" "$W/large"
+# The process start alone, to read the figures above as start + render.
+times=()
+for ((i = 0; i < RUNS; i++)); do
+  start=$(date +%s%N); "$SKIFF" version --client >/dev/null; end=$(date +%s%N)
+  times+=($(( (end - start) / 1000 )))
+done
+printf '%-34s median %s ms\n' "skiff start (version --client)" \
+  "$(printf '%s\n' "${times[@]}" | sort -n | awk -v n="${#times[@]}" 'NR == int((n + 1) / 2) { printf "%.1f", $1 / 1000 }')"
