@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <unistd.h>
+
 #include <boost/json.hpp>
 
 namespace skiff::helm {
@@ -73,5 +75,30 @@ TEST(HelmValues, CoalesceMergesMapsAndNullDeletes) {
   EXPECT_EQ(json::serialize(coalesceValues(d, u)), R"({"a":{"x":1,"y":3}})");
 }
 
+}  // namespace
+}  // namespace skiff::helm
+
+namespace skiff::helm {
+namespace {
+TEST(HelmChart, ValuesSchemaRefusesValuesThatDoNotFit) {
+  auto dir = std::filesystem::temp_directory_path() / ("skiff-helm-schema-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "templates");
+  std::ofstream(dir / "Chart.yaml") << "apiVersion: v2\nname: s\nversion: 0.1.0\n";
+  std::ofstream(dir / "values.yaml") << "replicas: 2\n";
+  std::ofstream(dir / "values.schema.json")
+      << R"({"$schema": "https://json-schema.org/draft-07/schema#", "type": "object",
+            "properties": {"replicas": {"type": "integer", "minimum": 1}}})";
+  std::ofstream(dir / "templates" / "cm.yaml") << "kind: ConfigMap\nn: {{ .Values.replicas }}\n";
+  // 2 decodes as float64 2 and still counts as an integer, as for Helm's JSON Schema check.
+  auto fine = templateChart(dir.string(), json::object());
+  EXPECT_TRUE(fine.ok()) << fine.error().message;
+  Value bad = json::object();
+  ASSERT_TRUE(applySetValue(bad, "replicas=0", false).ok());
+  auto refused = templateChart(dir.string(), bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("values don't meet the specifications of the schema(s)"), std::string::npos);
+  EXPECT_NE(refused.error().message.find("replicas"), std::string::npos) << refused.error().message;
+  std::filesystem::remove_all(dir);
+}
 }  // namespace
 }  // namespace skiff::helm
