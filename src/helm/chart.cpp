@@ -513,6 +513,29 @@ Status validateSchemas(const std::vector<ChartScope>& scopes) {
   return {};
 }
 
+// Helm's engine rewrites Go's errors: a parse error as "parse error at (LOCATION): LAST PART",
+// a fail/required as "execution error at (LOCATION): MESSAGE"; other execution errors stay Go's.
+std::string helmParseError(const std::string& file, const std::string& goError) {
+  std::vector<std::string> tokens;
+  size_t p = 0;
+  while (true) {
+    size_t q = goError.find(": ", p);
+    tokens.push_back(goError.substr(p, q == std::string::npos ? std::string::npos : q - p));
+    if (q == std::string::npos) break;
+    p = q + 2;
+  }
+  if (tokens.size() == 1) return "parse error in (" + file + "): " + goError;
+  return "parse error at (" + tokens[1] + "): " + tokens.back();
+}
+std::string helmExecError(const std::string& goError) {
+  size_t a = goError.find("HELM_ERR_START"), b = goError.rfind("HELM_ERR_END");
+  if (a == std::string::npos || b == std::string::npos || b < a) return goError;
+  size_t first = goError.find(": ");
+  size_t second = first == std::string::npos ? first : goError.find(": ", first + 2);
+  if (second == std::string::npos) return goError;
+  return "execution error at (" + goError.substr(first + 2, second - first - 2) + "): " + goError.substr(a + 14, b - a - 14);
+}
+
 }  // namespace
 
 Result<std::vector<RenderedManifest>> renderChart(const Chart& chart, const Value& userValues, const ReleaseOptions& release) {
@@ -540,7 +563,7 @@ Result<std::vector<RenderedManifest>> renderChart(const Chart& chart, const Valu
     return depth(a.first) > depth(b.first);
   });
   for (const auto& [name, text] : all)
-    if (auto st = set.parse(name, *text); !st.ok()) return Error::invalid("parse error at (" + name + "): " + st.error().message);
+    if (auto st = set.parse(name, *text); !st.ok()) return Error::invalid(helmParseError(name, st.error().message));
 
   json::object releaseObj{{"Name", release.name}, {"Namespace", release.nameSpace}, {"IsInstall", !release.isUpgrade},
                           {"IsUpgrade", release.isUpgrade}, {"Revision", release.revision}, {"Service", "Helm"}};
@@ -556,7 +579,7 @@ Result<std::vector<RenderedManifest>> renderChart(const Chart& chart, const Valu
                               {"Capabilities", caps}, {"Files", filesObject(*s.chart)},
                               {"Template", json::object{{"Name", name}, {"BasePath", s.path + "/templates"}}}};
     auto out = set.execute(name, data);
-    if (!out.ok()) return out.error();
+    if (!out.ok()) return Error::invalid(helmExecError(out.error().message));
     std::string text = std::move(*out);
     // Helm blanks what a missing value printed.
     for (size_t p; (p = text.find("<no value>")) != std::string::npos;) text.erase(p, 10);

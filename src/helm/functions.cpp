@@ -266,7 +266,8 @@ FunctionMap sprigFunctions() {
     return Value();
   });
   add(m, "ternary", [](Args& a) -> Result<Value> { std::string name = "ternary"; NEED(3); return isTrue(a[2]) ? a[0] : a[1]; });
-  add(m, "fail", [](Args& a) -> Result<Value> { return Error::invalid(a.empty() ? "" : str(a[0])); });
+  // Helm marks fail/required messages so the renderer can print just them ("execution error at").
+  add(m, "fail", [](Args& a) -> Result<Value> { return Error::invalid("HELM_ERR_START" + (a.empty() ? "" : str(a[0])) + "HELM_ERR_END"); });
   // --- strings
   add(m, "quote", [](Args& a) -> Result<Value> {
     std::string o;
@@ -656,7 +657,8 @@ FunctionMap helmFunctions(LookupFunction lookup) {
   add(m, "required", [](Args& a) -> Result<Value> {
     std::string name = "required";
     NEED(2);
-    if (a[1].is_null() || (a[1].is_string() && a[1].get_string().empty())) return Error::invalid(str(a[0]));
+    if (a[1].is_null() || (a[1].is_string() && a[1].get_string().empty()))
+      return Error::invalid("HELM_ERR_START" + str(a[0]) + "HELM_ERR_END");
     return a[1];
   });
   m["include"] = [](Executor& ex, Args& a) -> Result<Value> {

@@ -422,6 +422,7 @@ class Parser {
       ti_ = save;
     }
     (void)allowAssign;
+    if (peekNonSpace().t == Tok::End || peekNonSpace().t == Tok::RParen) throw ParseError{p->pos, "missing value for " + ctx};
     while (true) {
       Command c = command();
       p->cmds.push_back(std::move(c));

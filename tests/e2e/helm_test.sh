@@ -30,7 +30,10 @@ out=$("$SKIFF" helm template shop "$WORK/broken" 2>&1) && false
 check "a template error names file, line and column" contains "$out" "template: webapp/templates/bad.yaml:2:6: executing"
 printf 'x: {{ required "image.digest is required" .Values.image.digest }}\n' > "$WORK/broken/templates/bad.yaml"
 out=$("$SKIFF" helm template shop "$WORK/broken" 2>&1) && false
-check "required names the missing value" contains "$out" "image.digest is required"
+check "required reads as Helm prints it" contains "$out" "execution error at (webapp/templates/bad.yaml:1:6): image.digest is required"
+printf 'x: {{ if }}\n' > "$WORK/broken/templates/bad.yaml"
+out=$("$SKIFF" helm template shop "$WORK/broken" 2>&1) && false
+check "a parse error names file and line" contains "$out" "parse error at (webapp/templates/bad.yaml:1): missing value for if"
 
 # The rendered chart applies to a running skiff.
 if command -v kubectl >/dev/null; then
