@@ -30,6 +30,7 @@ const Command kCommands[] = {
     {"top", skiff::cli::runTop, "CPU and memory of pods or nodes (from their cgroups)"},
     {"exec", skiff::cli::runExec, "run a command in a container: skiff exec POD [-c C] [-i] -- CMD"},
     {"image", skiff::cli::runImage, "the node's images: ls, pull, import, rm, prune"},
+    {"helm", skiff::cli::runHelm, "render a Helm chart: helm template NAME CHART [-f values.yaml] [--set k=v]"},
     {"version", skiff::cli::runVersion, "print client and server versions"},
 };
 

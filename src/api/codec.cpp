@@ -292,6 +292,38 @@ void emitScalar(const json::value& v, std::string& out) {
   }
 }
 
+// Multi-line strings print as literal blocks (`|`, `|-`, `|+`), as go-yaml (kubectl, Helm's
+// toYaml) prints them, when each line reads back unchanged: no control characters, no trailing
+// spaces, and no leading space that would need an indentation indicator.
+bool literalBlockFits(const json::value& v) {
+  if (!v.is_string()) return false;
+  std::string_view s = v.get_string();
+  if (s.find('\n') == std::string_view::npos || s.front() == ' ' || s.front() == '\n') return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = s[i];
+    if ((c < 0x20 && c != '\n') || c == 0x7f) return false;
+    if (c == '\n' && i > 0 && s[i - 1] == ' ') return false;
+  }
+  return s.back() != ' ';
+}
+
+void emitLiteralBlock(std::string_view s, int indent, std::string& out) {
+  size_t trailing = 0;
+  while (trailing < s.size() && s[s.size() - 1 - trailing] == '\n') ++trailing;
+  out += trailing == 0 ? "|-\n" : trailing == 1 ? "|\n" : "|+\n";
+  std::string_view body = s.substr(0, s.size() - trailing);
+  size_t start = 0;
+  while (true) {
+    size_t nl = body.find('\n', start);
+    std::string_view line = body.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
+    if (!line.empty()) out.append(size_t(indent), ' ').append(line);
+    out += "\n";
+    if (nl == std::string_view::npos) break;
+    start = nl + 1;
+  }
+  for (size_t i = 1; i < trailing; ++i) out += "\n";
+}
+
 bool isEmptyCollection(const json::value& v) {
   return (v.is_object() && v.get_object().empty()) || (v.is_array() && v.get_array().empty());
 }
@@ -308,6 +340,7 @@ void emitKeyValue(std::string_view key, const json::value& v, int indent, std::s
     emitYaml(v, v.is_array() ? indent : indent + 2, out);
   } else {
     out += " ";
+    if (literalBlockFits(v)) return emitLiteralBlock(v.get_string(), indent + 2, out);
     if (isEmptyCollection(v)) out += v.is_object() ? "{}" : "[]";
     else emitScalar(v, out);
     out += "\n";
@@ -331,6 +364,10 @@ void emitYaml(const json::value& v, int indent, std::string& out) {
         emitYaml(item, indent + 2, out);
       } else {
         out += " ";
+        if (literalBlockFits(item)) {
+          emitLiteralBlock(item.get_string(), indent + 2, out);
+          continue;
+        }
         if (isEmptyCollection(item)) out += item.is_object() ? "{}" : "[]";
         else emitScalar(item, out);
         out += "\n";

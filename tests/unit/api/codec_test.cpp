@@ -81,6 +81,15 @@ TEST(Codec, YamlRoundTripsThroughOurEmitter) {
   EXPECT_EQ((*back)[0], v) << yaml;
 }
 
+// go-yaml (kubectl -o yaml, Helm's toYaml/AsConfig) prints multi-line strings as literal blocks.
+TEST(Codec, MultiLineStringsPrintAsLiteralBlocks) {
+  json::value v = json::parse(R"({"a":"x\ny\n","b":"x\n\ny","c":["p\nq\n\n"],"d":"trailing \nspace"})");
+  EXPECT_EQ(toYaml(v), "a: |\n  x\n  y\nb: |-\n  x\n\n  y\nc:\n- |+\n  p\n  q\n\nd: \"trailing \\nspace\"\n");
+  auto back = decodeManifests(toYaml(v));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ((*back)[0], v);
+}
+
 TEST(Codec, PrettyJsonParsesBack) {
   json::value v = json::parse(R"({"a":[1,{"b":"c"}],"d":{}})");
   EXPECT_EQ(json::parse(toPrettyJson(v)), v);
