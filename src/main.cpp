@@ -19,7 +19,7 @@ const Command kCommands[] = {
     {"up", skiff::cli::runUp, "run the whole platform in this process (API server, embedded store)"},
     {"server", skiff::cli::runServer, "run the control plane: API server, store, controllers, scheduler"},
     {"agent", skiff::cli::runAgent, "run this machine as a node of a cluster (--server, --kubeconfig)"},
-    {"apply", skiff::cli::runApply, "create or update objects from manifests (-f FILE|DIR|-)"},
+    {"apply", skiff::cli::runApply, "create or update objects from manifests (-f FILE|DIR|-, -k KUSTOMIZATION_DIR)"},
     {"get", skiff::cli::runGet, "list objects as tables, or print them as yaml/json (-o)"},
     {"describe", skiff::cli::runDescribe, "show one object in detail with its events"},
     {"delete", skiff::cli::runDelete, "delete objects by name, selector or manifest"},
@@ -29,6 +29,7 @@ const Command kCommands[] = {
     {"scale", skiff::cli::runScale, "set a deployment's or replica set's replicas (--replicas=N)"},
     {"top", skiff::cli::runTop, "CPU and memory of pods or nodes (from their cgroups)"},
     {"exec", skiff::cli::runExec, "run a command in a container: skiff exec POD [-c C] [-i] -- CMD"},
+    {"kustomize", skiff::cli::runKustomize, "render a kustomization: skiff kustomize build DIR"},
     {"image", skiff::cli::runImage, "the node's images: ls, pull, import, rm, prune"},
     {"version", skiff::cli::runVersion, "print client and server versions"},
 };
