@@ -61,11 +61,14 @@ std::string lastAppliedOf(const json::value& object) {
 int runApply(const Args& args) {
   auto specs = commonFlags();
   specs.push_back({"filename", "f", true, true});
+  specs.push_back({"kustomize", "k", true});
   specs.push_back({"recursive", "R", false});
   specs.push_back({"dry-run", "", true});
   auto flags = Flags::parse(args, specs);
   if (!flags) return fail(flags.error().message);
-  auto manifests = readManifests(flags->all("filename"), flags->has("recursive"));
+  if (flags->has("kustomize") && flags->has("filename")) return fail("-f and -k are exclusive: give one or the other");
+  auto manifests = flags->has("kustomize") ? readKustomization(flags->get("kustomize"))
+                                           : readManifests(flags->all("filename"), flags->has("recursive"));
   if (!manifests) return fail(manifests.error().message);
   auto ctx = Context::connect(*flags);
   if (!ctx) return fail(ctx.error().message);

@@ -23,6 +23,7 @@ int runEvents(const Args& args);
 int runTop(const Args& args);
 int runImage(const Args& args);
 int runExec(const Args& args);
+int runKustomize(const Args& args);
 
 // Prints "error: <message>" to stderr and returns 1.
 int fail(const std::string& message);

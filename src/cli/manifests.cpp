@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "api/codec.h"
+#include "kustomize/kustomize.h"
 
 namespace skiff::cli {
 namespace fs = std::filesystem;
@@ -56,6 +57,14 @@ Result<std::vector<Manifest>> readManifests(const std::vector<std::string>& path
       return s.error();
     }
   }
+  return out;
+}
+
+Result<std::vector<Manifest>> readKustomization(const std::string& dir) {
+  auto objects = kustomize::build(dir);
+  if (!objects) return objects.error();
+  std::vector<Manifest> out;
+  for (auto& o : *objects) out.push_back({dir, std::move(o)});
   return out;
 }
 

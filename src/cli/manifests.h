@@ -16,4 +16,7 @@ struct Manifest {
 
 Result<std::vector<Manifest>> readManifests(const std::vector<std::string>& paths, bool recursive);
 
+// The objects a kustomization directory builds to (apply -k), each sourced from the directory.
+Result<std::vector<Manifest>> readKustomization(const std::string& dir);
+
 }  // namespace skiff::cli
