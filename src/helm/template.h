@@ -30,7 +30,10 @@ using FunctionMap = std::map<std::string, Function, std::less<>>;
 struct Node;  // parse tree, private to template.cpp
 
 struct Limits {
-  int maxCallDepth = 1000;                 // nested template/include/tpl calls (Helm stops at 1000)
+  // Nested template/include/tpl calls. Helm stops at 1000 on Go's growable stacks; here each call
+  // is C++ frames on a fixed thread stack (several times larger under the sanitizers, where 1000
+  // overflowed 8 MiB), so 100 — far more nesting than charts use.
+  int maxCallDepth = 100;
   size_t maxOutputBytes = 64u << 20;       // per execute()
   uint64_t maxLoopIterations = 10'000'000;  // all range iterations of one execute()
 };
