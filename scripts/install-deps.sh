@@ -7,11 +7,11 @@ build_pkgs=(g++ cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libyaml-dev libsqlite3-dev libssl-dev zlib1g-dev libseccomp-dev libnghttp2-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
-  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc)
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libgit2-dev)
 # Real peers used by tests and benchmarks.
 peer_pkgs=(etcd-server etcd-client curl python3 prometheus
   docker-registry skopeo umoci runc busybox-static iproute2 hyperfine jq chromium nghttp2-client python3-grpcio
-  nginx haproxy wrk faketime python3-kubernetes)  # the proxy benchmarks start their own nginx and HAProxy; the services need not run
+  nginx haproxy wrk faketime python3-kubernetes git)  # the proxy benchmarks start their own nginx and HAProxy; the services need not run
 
 missing=()
 for p in "${build_pkgs[@]}" "${peer_pkgs[@]}"; do
