@@ -160,7 +160,9 @@ Request requestFromHead(const http1::Head& head, const std::string& remote) {
   for (const auto& h : head.headers) {
     std::string name(h.name);
     std::transform(name.begin(), name.end(), name.begin(), ::tolower);
-    r.headers[name] = std::string(h.value);
+    // A field sent more than once is one list (RFC 9110 5.3): Impersonate-Group, Accept, ...
+    auto [it, fresh] = r.headers.try_emplace(name, h.value);
+    if (!fresh) it->second += (name == "cookie" ? "; " : ", ") + std::string(h.value);
   }
   r.remoteAddress = remote;
   return r;
@@ -978,7 +980,9 @@ void ServerImpl::handshake(Conn& c) {
 
 void ServerImpl::readRequest(Conn& c) {
   char buf[16384];
-  while (c.state == Conn::State::kHead || c.state == Conn::State::kBody) {
+  // A refusal closes the connection with its bytes still buffered: stop there, or they would be
+  // parsed again and again.
+  while (!c.closed && (c.state == Conn::State::kHead || c.state == Conn::State::kBody)) {
     // Bytes already here (pipelined, or left from the head) are used before reading more.
     if (c.state == Conn::State::kHead && !c.in.empty() && parseHead(c)) continue;
     if (c.state == Conn::State::kBody && readBody(c)) continue;

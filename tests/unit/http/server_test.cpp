@@ -99,6 +99,22 @@ TEST(HttpServer, RefusesFromTheHeadWithoutReadingTheBody) {
   ::close(fd);
 }
 
+// The refused request's body arrives with its head and is not a request head itself: the
+// connection is closed and the loop goes on serving (it once parsed those bytes forever).
+TEST(HttpServer, ARefusedRequestsBufferedBodyIsNotParsedAgain) {
+  TestServer t(ServerOptions{});
+  int fd = dial(t.port());
+  std::string body = "{\"kind\":\"RoleBinding\"}\r\n\r\n";
+  sendAll(fd, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  EXPECT_NE(readSome(fd, "who are you").find("401"), std::string::npos);
+  EXPECT_TRUE(closedByPeer(fd, 5000));
+  ::close(fd);
+  fd = dial(t.port());
+  sendAll(fd, kGood);
+  EXPECT_NE(readSome(fd, "hello alice", 5000).find("hello alice"), std::string::npos);
+  ::close(fd);
+}
+
 TEST(HttpServer, AtTheCapTheOldestSilentConnectionMakesRoom) {
   ServerOptions o;
   o.maxConnections = 50;
