@@ -421,8 +421,14 @@ void validateMeta(const ResourceType& type, const json::value& obj, Errors& e, c
       e.required("metadata.name");
     } else {
       bool labelOnly = type.builtin("Namespace") || type.builtin("Service");
-      if (labelOnly ? !isDns1123Label(name) : !isDns1123Subdomain(name))
+      // RBAC objects are named by path segments (system:node-bootstrapper), as Kubernetes allows.
+      bool pathSegment = !type.custom && type.group == "rbac.authorization.k8s.io";
+      if (pathSegment) {
+        if (name == "." || name == ".." || name.find_first_of("/%") != std::string::npos)
+          e.invalid("metadata.name", json::string(name), "may not be '.' or '..' and may not contain '/' or '%'");
+      } else if (labelOnly ? !isDns1123Label(name) : !isDns1123Subdomain(name)) {
         e.invalid("metadata.name", json::string(name), labelOnly ? kDns1123LabelMsg : kDns1123SubdomainMsg);
+      }
     }
   }
   validateLabels(*meta, "labels", e);

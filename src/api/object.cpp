@@ -27,6 +27,13 @@ const json::array& arrayAt(const json::value& object, std::string_view path) {
   return a && a->is_array() ? a->get_array() : empty;
 }
 
+json::array stringArray(const std::vector<std::string>& strings) {
+  json::array a;
+  a.reserve(strings.size());
+  for (const auto& s : strings) a.emplace_back(s);
+  return a;
+}
+
 std::string stringAt(const json::value& object, std::string_view path) {
   const json::value* v = valueAt(object, path);
   return v && v->is_string() ? std::string(v->get_string()) : std::string();

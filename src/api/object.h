@@ -17,6 +17,8 @@ std::vector<std::string> stringsAt(const boost::json::value& object, std::string
 const boost::json::value* valueAt(const boost::json::value& object, std::string_view dottedPath);
 // The array at a dotted path, or an empty array when absent or not an array.
 const boost::json::array& arrayAt(const boost::json::value& object, std::string_view dottedPath);
+// A JSON array of the strings.
+boost::json::array stringArray(const std::vector<std::string>& strings);
 // Creates objects along a dotted path and returns the slot at its end.
 boost::json::value& ensurePath(boost::json::value& object, std::string_view dottedPath);
 

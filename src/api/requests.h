@@ -2,6 +2,7 @@
 // in-process and what the client layer (src/client/) sends over HTTPS.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 
 #include "api/schema.h"
 #include "api/selector.h"
+#include "common/result.h"
 #include "store/store.h"
 
 namespace skiff::api {
@@ -24,6 +26,9 @@ struct WriteOptions {
   // metadata.managedFields (api/field_manager.h). Empty: in-process writers, not recorded.
   std::string fieldManager;
   bool force = false;  // server-side apply takes the fields other managers own
+  // Admission that depends on who writes, run on the object about to be stored once it is
+  // defaulted and valid (the API server's RBAC escalation check); empty: none.
+  std::function<Status(const json::value& object)> admitWrite;
 };
 
 struct ListOptions {

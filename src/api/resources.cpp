@@ -48,6 +48,16 @@ const std::vector<ResourceType>& builtinResources() {
       {"gateway.networking.k8s.io", "v1alpha2", "UDPRoute", "udproutes", "udproute", true, true, false, {}, {"gateway-api"}},
       {"gateway.networking.k8s.io", "v1beta1", "ReferenceGrant", "referencegrants", "referencegrant", true, false, false, {"refgrant"}, {"gateway-api"}},
       {"certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests", "certificatesigningrequest", false, true, false, {"csr"}, {}},
+      {"rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", false, false, false, {}, {}},
+      {"rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", false, false, false, {}, {}},
+      {"rbac.authorization.k8s.io", "v1", "Role", "roles", "role", true, false, false, {}, {}},
+      {"rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", true, false, false, {}, {}},
+      {"authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", "selfsubjectaccessreview", false, false, false, {}, {}, nullptr, true},
+      {"authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", "selfsubjectrulesreview", false, false, false, {}, {}, nullptr, true},
+      {"authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", "subjectaccessreview", false, false, false, {}, {}, nullptr, true},
+      {"authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", "localsubjectaccessreview", true, false, false, {}, {}, nullptr, true},
+      {"authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", "selfsubjectreview", false, false, false, {}, {}, nullptr, true},
+      {"authentication.k8s.io", "v1", "TokenReview", "tokenreviews", "tokenreview", false, false, false, {}, {}, nullptr, true},
       {"security.istio.io", "v1", "AuthorizationPolicy", "authorizationpolicies", "authorizationpolicy", true, false, false, {"ap"}, {}},
   };
   return types;

@@ -40,6 +40,8 @@ struct ResourceType {
   std::vector<std::string> shortNames;
   std::vector<std::string> categories;
   std::shared_ptr<const CustomKind> custom;  // null for the built-in kinds
+  // Reviews (SelfSubjectAccessReview, TokenReview, ...): only created, answered and never stored.
+  bool createOnly = false;
 
   // A built-in kind (a custom kind may reuse a built-in's name in its own group: Knative's Service).
   bool builtin(std::string_view k) const { return !custom && kind == k; }

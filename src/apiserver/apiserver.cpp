@@ -1,4 +1,7 @@
 #include "apiserver/apiserver.h"
+#include "apiserver/rbac_admission.h"
+#include "apiserver/impersonation.h"
+#include "apiserver/access_reviews.h"
 
 #include "apiserver/requester_admission.h"
 #include "auth/request_info.h"
@@ -251,6 +254,11 @@ auth::AuthenticatorOptions authenticatorOptions(Registry& registry, const ApiSer
       // Valid while unexpired, for the API's audience, and while its pod lives.
       auto who = tokens->verify(token);
       if (!who) return std::nullopt;
+      if (who->pod.empty()) {  // bound to the service account itself (kubectl create token)
+        auto sa = registry.get(*api::findByKind("v1", "ServiceAccount"), who->ns, who->name);
+        if (!sa || who->uid.empty() || api::stringAt(*sa, "metadata.uid") != who->uid) return std::nullopt;
+        return auth::UserInfo{who->user(), {"system:serviceaccounts", "system:serviceaccounts:" + who->ns, auth::kAuthenticated}, "", ""};
+      }
       auto pod = registry.get(*api::findByKind("v1", "Pod"), who->ns, who->pod);
       if (!pod || api::stringAt(*pod, "metadata.uid") != who->podUid) return std::nullopt;
       return auth::UserInfo{who->user(), {"system:serviceaccounts", "system:serviceaccounts:" + who->ns, auth::kAuthenticated}, who->pod, who->podUid};
@@ -281,7 +289,7 @@ ApiServer::ApiServer(Registry& registry, ApiServerOptions options)
     : registry_(registry),
       options_(std::move(options)),
       authenticator_(authenticatorOptions(registry_, options_)),
-      authorizer_(options_.podsOnNode ? auth::ClusterView{options_.podsOnNode} : clusterViewOf(registry_)) {}
+      authorizer_(auth::ClusterView{options_.podsOnNode ? options_.podsOnNode : clusterViewOf(registry_).podsOnNode, options_.rbac}) {}
 
 ApiServer::~ApiServer() { observe::unregisterCallbackGauge("apiserver_registered_watchers"); }
 
@@ -386,6 +394,14 @@ http::Admission ApiServer::admit(const http::Request& req) {
                                                                "; use the kubeconfig skiff wrote (its token or client certificate)", {}});
     return out;
   }
+  // kubectl --as: the request runs as whom the requester may impersonate.
+  auto as = impersonatedUser(authorizer_, *user, req);
+  if (!as) {
+    logRefusal(req, user->name + ": " + as.error().message);
+    out.refusal = errorResponse(as.error());
+    return out;
+  }
+  user = std::move(*as);
   auth::RequestInfo info = auth::requestInfoOf(req.method, req.path, req.queryValue("watch"), req.queryValue("fieldSelector"));
   auth::Decision d = authorizer_.authorize(*user, info);
   if (!d.allowed) {
@@ -581,7 +597,7 @@ void ApiServer::serveDiscovery(http::Exchange& ex, const std::string& path) {
     const api::ResourceType& t = *type;
     if (t.group != group || t.version != version) continue;
     json::object r{{"name", t.plural}, {"singularName", t.singular}, {"namespaced", t.namespaced},
-                   {"kind", t.kind}, {"verbs", verbsFor(false)}};
+                   {"kind", t.kind}, {"verbs", t.createOnly ? json::array{"create"} : verbsFor(false)}};
     if (!t.shortNames.empty()) {
       json::array sn;
       for (const auto& s : t.shortNames) sn.push_back(json::string(s));
@@ -710,6 +726,15 @@ Headers warningHeaders(const std::vector<std::string>& warnings) {
 
 void ApiServer::serveResource(http::Exchange& ex, const Route& route, const auth::UserInfo& user) {
   const http::Request& req = ex.request();
+  // Writes of RBAC objects are checked for escalation against the writer's own grants.
+  auto writeOptions = [&](std::vector<std::string>* warnings) {
+    auto opts = writeOptionsFrom(req, warnings);
+    if (opts && isRbacKind(*route.type) && options_.rbac)
+      opts->admitWrite = [this, &route, &user](const json::value& object) {
+        return admitRbacWrite(authorizer_, *options_.rbac, *route.type, route.ns, object, user);
+      };
+    return opts;
+  };
   // A version stored as another (api/conversion.h): the registry sees the stored type, requests and
   // responses are converted at this edge.
   const api::ResourceType& served = *route.type;
@@ -734,6 +759,7 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route, const auth
                          " must be addressed inside a namespace (/namespaces/<ns>/" + type.plural + ")"));
     return;
   }
+  if (type.createOnly) return serveReview(ex, route, user);
   std::string sub = route.subresource == "finalize" ? "" : route.subresource;
   if (m == "POST" && served.custom && options_.customResources && options_.customResources->terminating(served.custom->definition))
     return fail(Error{405, "MethodNotAllowed", "create not allowed while custom resource definition is terminating", {}});
@@ -831,7 +857,7 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route, const auth
     if (m == "POST") {
       auto body = decodeBody(req);
       if (!body) return fail(body.error());
-      auto opts = writeOptionsFrom(req, &warnings);
+      auto opts = writeOptions(&warnings);
       if (!opts) return fail(opts.error());
       std::string name = api::stringAt(*body, "metadata.name");  // before the body moves into create
       if (Status s = admitRequester(type, route.ns, *body, user); !s) return fail(s.error());
@@ -868,7 +894,7 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route, const auth
   if (m == "PUT") {
     auto body = decodeBody(req);
     if (!body) return fail(body.error());
-    auto opts = writeOptionsFrom(req, &warnings);
+    auto opts = writeOptions(&warnings);
     if (!opts) return fail(opts.error());
     if (route.subresource == "finalize") {
       // Only spec.finalizers may change through /finalize.
@@ -897,7 +923,7 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route, const auth
       return fail(Error{415, "UnsupportedMediaType",
                         "the patch content type \"" + ct + "\" is not supported; use application/merge-patch+json, "
                         "application/json-patch+json, application/strategic-merge-patch+json or application/apply-patch+yaml", {}});
-    auto opts = writeOptionsFrom(req, &warnings);
+    auto opts = writeOptions(&warnings);
     if (!opts) return fail(opts.error());
     if (opts->force && pt != PatchType::Apply) return fail(Error::badRequest("force is only meaningful for server-side apply (application/apply-patch+yaml)"));
     if (pt == PatchType::Apply) {
@@ -1015,6 +1041,23 @@ json::value patchAtPath(std::string_view path, json::value value) {
 // TokenRequest (authentication.k8s.io/v1): a token for a service account, bound to a pod that
 // runs as it. The pod must exist with the given uid; a node may only ask for its own pods. The
 // ServiceAccount object itself is not required (skiff creates none per namespace yet).
+void ApiServer::serveReview(http::Exchange& ex, const Route& route, const auth::UserInfo& user) {
+  const http::Request& req = ex.request();
+  const api::ResourceType& type = *route.type;
+  if (req.method != "POST" || !route.name.empty())
+    return ex.respond(errorResponse(Error{405, "MethodNotAllowed", type.plural + " are only created (POST), never read or stored", {}}));
+  auto body = decodeBody(req);
+  if (!body) return ex.respond(errorResponse(body.error()));
+  ReviewContext context{authorizer_, options_.rbac, [this](const std::string& token) {
+                          http::Request probe;
+                          probe.headers["authorization"] = "Bearer " + token;
+                          return authenticator_.authenticate(probe);
+                        }};
+  auto answer = answerReview(type, route.ns, std::move(*body), user, context);
+  if (!answer) return ex.respond(errorResponse(answer.error(), "", type.group, type.kind));
+  ex.respond(jsonResponse(201, *answer));
+}
+
 void ApiServer::serveTokenRequest(http::Exchange& ex, const Route& route, const auth::UserInfo& user) {
   auto fail = [&](const Error& e) { ex.respond(errorResponse(e, route.name, "", "serviceaccounts")); };
   if (!options_.serviceAccounts) return fail(Error::unavailable("this server issues no service-account tokens"));
@@ -1029,8 +1072,25 @@ void ApiServer::serveTokenRequest(http::Exchange& ex, const Route& route, const 
   std::string audience = "skiff";
   if (const json::value* a = api::valueAt(*body, "spec.audiences"); a && a->is_array() && !a->as_array().empty() && a->as_array()[0].is_string())
     audience = a->as_array()[0].as_string();
-  if (api::stringAt(*body, "spec.boundObjectRef.kind") != "Pod")
-    return fail(Error::badRequest("skiff binds service-account tokens to pods: set spec.boundObjectRef to the Pod (kind, name, uid)"));
+  auto account = registry_.get(*api::findByKind("v1", "ServiceAccount"), route.ns, route.name);
+  if (!account) return fail(account.error());
+  std::string accountUid = api::stringAt(*account, "metadata.uid");
+  auto respond = [&](const std::string& token) {
+    json::object answer{{"apiVersion", "authentication.k8s.io/v1"},
+                        {"kind", "TokenRequest"},
+                        {"metadata", json::object{{"name", route.name}, {"namespace", route.ns}}},
+                        {"spec", api::valueAt(*body, "spec") ? *api::valueAt(*body, "spec") : json::value(json::object())},
+                        {"status", json::object{{"token", token}, {"expirationTimestamp", api::rfc3339(std::time(nullptr) + seconds)}}}};
+    ex.respond(jsonResponse(201, std::move(answer)));
+  };
+  std::string boundKind = api::stringAt(*body, "spec.boundObjectRef.kind");
+  if (boundKind.empty()) {
+    // Valid while the service account lives (kubectl create token); nodes only get pods' tokens.
+    if (!user.nodeName().empty()) return fail(Error{403, "Forbidden", "nodes may only request tokens bound to their pods", {}});
+    return respond(options_.serviceAccounts->issue({route.ns, route.name, "", "", accountUid}, seconds, audience));
+  }
+  if (boundKind != "Pod")
+    return fail(Error::badRequest("skiff binds service-account tokens to pods or to the service account: spec.boundObjectRef.kind must be Pod or left out"));
   std::string podName = api::stringAt(*body, "spec.boundObjectRef.name"), podUid = api::stringAt(*body, "spec.boundObjectRef.uid");
   auto pod = registry_.get(*api::findByKind("v1", "Pod"), route.ns, podName);
   if (!pod) return fail(pod.error());
@@ -1041,13 +1101,7 @@ void ApiServer::serveTokenRequest(http::Exchange& ex, const Route& route, const 
     return fail(Error{403, "Forbidden", "pod " + podName + " runs as service account " + refs.serviceAccount + ", not " + route.name, {}});
   if (std::string node = user.nodeName(); !node.empty() && refs.nodeName != node)
     return fail(Error{403, "Forbidden", "node \"" + node + "\" may not get tokens for pod " + podName + ", which is not bound to it", {}});
-  std::string token = options_.serviceAccounts->issue({route.ns, route.name, podName, api::stringAt(*pod, "metadata.uid")}, seconds, audience);
-  json::object answer{{"apiVersion", "authentication.k8s.io/v1"},
-                      {"kind", "TokenRequest"},
-                      {"metadata", json::object{{"name", route.name}, {"namespace", route.ns}}},
-                      {"spec", api::valueAt(*body, "spec") ? *api::valueAt(*body, "spec") : json::value(json::object())},
-                      {"status", json::object{{"token", token}, {"expirationTimestamp", api::rfc3339(std::time(nullptr) + seconds)}}}};
-  ex.respond(jsonResponse(201, std::move(answer)));
+  respond(options_.serviceAccounts->issue({route.ns, route.name, podName, api::stringAt(*pod, "metadata.uid"), accountUid}, seconds, audience));
 }
 
 void ApiServer::serveScale(http::Exchange& ex, const Route& route) {

@@ -31,7 +31,7 @@ struct ApiServerOptions {
   NodeClient* nodes = nullptr;
   std::chrono::milliseconds bookmarkInterval{10000};
   std::string advertiseAddress;  // host:port clients should use
-  // Accepts service-account tokens (read-only in their namespace) besides the admin token.
+  // Accepts service-account tokens (granted what RBAC binds to them) besides the admin token.
   const ServiceAccountTokens* serviceAccounts = nullptr;
   // Receives a span per request (traceparent continued when the client sent one); null = none.
   std::function<void(observe::Span)> spans;
@@ -47,6 +47,8 @@ struct ApiServerOptions {
   std::function<std::vector<auth::PodReferences>(const std::string& node)> podsOnNode;
   // Writes audit events (--audit-policy-file, --audit-log-path); null = no audit log.
   AuditLog* audit = nullptr;
+  // RBAC's roles and bindings (kept current by server/rbac_policy.h); null = no RBAC grants.
+  const auth::RbacAuthorizer* rbac = nullptr;
   // Bytes of events one watch may have waiting for a slow client before it is cut off (410).
   size_t watchBudgetBytes = 8 * 1024 * 1024;
 };
@@ -82,6 +84,7 @@ class ApiServer {
   void serveResource(http::Exchange& ex, const Route& route, const auth::UserInfo& user);
   void serveWatch(http::Exchange& ex, const Route& route);
   void serveScale(http::Exchange& ex, const Route& route);
+  void serveReview(http::Exchange& ex, const Route& route, const auth::UserInfo& user);
   void serveTokenRequest(http::Exchange& ex, const Route& route, const auth::UserInfo& user);
   void serveNodeStream(http::Exchange& ex, const Route& route);
   void serveNodeProxy(http::Exchange& ex, const std::vector<std::string>& parts);

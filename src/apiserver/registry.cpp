@@ -1,4 +1,5 @@
 #include "apiserver/registry.h"
+#include "apiserver/rbac_admission.h"
 
 #include <boost/json.hpp>
 #include <chrono>
@@ -270,9 +271,13 @@ Result<json::value> Registry::createObject(const api::ResourceType& type, const 
     if (generated) name = generateName + api::randomSuffix();
     api::metadataOf(object)["name"] = name;  // re-fetched: defaulting may have moved metadata
     auto causes = api::validateObject(type, object, nullptr);
+    for (auto& c : rbacCauses(type, object, nullptr)) causes.push_back(std::move(c));
     if (!causes.empty()) return api::invalidObject(type, name, std::move(causes));
-    if (attempt == 0)
+    if (attempt == 0) {
       if (Status s = podSecurity_.admit(type, ns, object, nullptr, "", options.warnings); !s) return s.error();
+      if (options.admitWrite)
+        if (Status s = options.admitWrite(object); !s) return s.error();
+    }
     if (appliedFields) api::metadataOf(object)["managedFields"] = *appliedFields;
     else if (!options.fieldManager.empty())
       api::metadataOf(object)["managedFields"] = api::managedFieldsAfterUpdate(type, nullptr, object, {options.fieldManager, type.apiVersion(), "", ""});
@@ -468,8 +473,11 @@ Result<json::value> Registry::updateWith(const api::ResourceType& type, const st
       api::metadataOf(object)["generation"] = gen + 1;
     }
     auto causes = api::validateObject(type, object, &*current);
+    for (auto& c : rbacCauses(type, object, &*current)) causes.push_back(std::move(c));
     if (!causes.empty()) return api::invalidObject(type, name, std::move(causes));
     if (Status s = podSecurity_.admit(type, ns, object, &*current, subresource, options.warnings); !s) return s.error();
+    if (options.admitWrite)
+      if (Status s = options.admitWrite(object); !s) return s.error();
     // Removing the last finalizer of an object being deleted completes the deletion.
     const json::value* fin = api::valueAt(object, "metadata.finalizers");
     bool noFinalizers = !fin || !fin->is_array() || fin->get_array().empty();

@@ -61,9 +61,9 @@ std::string ServiceAccountTokens::issue(const ServiceAccountIdentity& who, int64
                       {"iat", now},
                       {"nbf", now},
                       {"exp", now + seconds},
-                      {"kubernetes.io", json::object{{"namespace", who.ns},
-                                                     {"serviceaccount", json::object{{"name", who.name}}},
-                                                     {"pod", json::object{{"name", who.pod}, {"uid", who.podUid}}}}}};
+                      {"kubernetes.io", json::object{{"namespace", who.ns}, {"serviceaccount", json::object{{"name", who.name}, {"uid", who.uid}}}}}};
+  if (!who.pod.empty())
+    claims["kubernetes.io"].as_object()["pod"] = json::object{{"name", who.pod}, {"uid", who.podUid}};
   std::string input = b64url(R"({"alg":"HS256","typ":"JWT"})") + "." + b64url(json::serialize(claims));
   return input + "." + sign(input);
 }
@@ -107,7 +107,8 @@ std::optional<ServiceAccountIdentity> ServiceAccountTokens::verify(const std::st
     }
     return cur->is_string() ? std::string(cur->get_string()) : "";
   };
-  ServiceAccountIdentity who{str(*k, {"namespace"}), str(*k, {"serviceaccount", "name"}), str(*k, {"pod", "name"}), str(*k, {"pod", "uid"})};
+  ServiceAccountIdentity who{str(*k, {"namespace"}), str(*k, {"serviceaccount", "name"}), str(*k, {"pod", "name"}), str(*k, {"pod", "uid"}),
+                             str(*k, {"serviceaccount", "uid"})};
   if (who.ns.empty() || who.name.empty()) return std::nullopt;
   return who;
 }

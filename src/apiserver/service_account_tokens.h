@@ -1,9 +1,8 @@
-// Service-account tokens, as a projected serviceAccountToken volume carries them: JWTs (HS256,
-// key in DATA/sa.key) bound to a pod — subject system:serviceaccount:<ns>:<name>, the pod's name
-// and uid, an expiry. The API server accepts them for as long as they have not expired and the
-// pod they were issued to still exists, and lets them read (get, list, watch) their own
-// namespace, Secrets excepted: skiff has no RBAC yet, and an admin token in every pod would let
-// any compromised container take the cluster.
+// Service-account tokens, as a projected serviceAccountToken volume or `kubectl create token`
+// carries them: JWTs (HS256, key in DATA/sa.key) — subject system:serviceaccount:<ns>:<name>, the
+// service account's uid, an expiry, and the pod's name and uid when bound to a pod. The API
+// server accepts them while they have not expired and what they are bound to (the pod, else the
+// service account itself) still exists with that uid; RBAC decides what they may do.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -22,6 +21,7 @@ inline constexpr const char* kApiAudience = "skiff";
 
 struct ServiceAccountIdentity {
   std::string ns, name, pod, podUid;
+  std::string uid = {};  // the service account's
   std::string user() const { return "system:serviceaccount:" + ns + ":" + name; }
 };
 

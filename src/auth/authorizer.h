@@ -11,8 +11,10 @@
 //   serves Gateway certificates); events; certificate signing requests. What a node creates
 //   is checked again against the body (ApiServer: a node creates only its own Node and Lease).
 // - Bootstrappers (a join token): certificate signing requests only.
-// - Service accounts: read their own namespace, Secrets excepted (until RBAC binds them more).
 // - Anonymous: the kube-public/cluster-info ConfigMap (a joining node's discovery).
+// - Everyone else, and what the rules above do not allow: RBAC (auth/rbac_authorizer.h), as
+//   kube-apiserver runs --authorization-mode=Node,RBAC. Service accounts, users by certificate
+//   and impersonated users get exactly what their bindings grant.
 // Every authenticated user may read discovery (/api, /apis, /openapi, /version).
 #pragma once
 #include <functional>
@@ -21,6 +23,7 @@
 
 #include <boost/json/fwd.hpp>
 
+#include "auth/rbac_authorizer.h"
 #include "auth/request_info.h"
 #include "auth/user.h"
 
@@ -36,6 +39,7 @@ PodReferences podReferencesOf(const boost::json::value& pod);
 // The cluster as authorization sees it.
 struct ClusterView {
   std::function<std::vector<PodReferences>(const std::string& node)> podsOnNode;
+  const RbacAuthorizer* rbac = nullptr;  // null: no RBAC grants
 };
 
 struct Decision {
@@ -50,6 +54,7 @@ class Authorizer {
 
  private:
   Decision node(const UserInfo& user, const std::string& nodeName, const RequestInfo& r) const;
+  Decision special(const UserInfo& user, const RequestInfo& r) const;  // masters, nodes, bootstrappers, anonymous
   bool usedByPodOn(const std::string& nodeName, const RequestInfo& r) const;
   ClusterView view_;
 };

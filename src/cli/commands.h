@@ -24,6 +24,7 @@ int runTop(const Args& args);
 int runImage(const Args& args);
 int runExec(const Args& args);
 int runKustomize(const Args& args);
+int runKubeconfig(const Args& args);  // kubeconfig create USER (a person's client certificate)
 
 // Prints "error: <message>" to stderr and returns 1.
 int fail(const std::string& message);

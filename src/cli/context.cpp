@@ -43,6 +43,9 @@ Result<std::unique_ptr<Context>> Context::connect(const Flags& flags) {
   auto hp = http::parseHostPort(config.server, 6443);
   if (!hp) return hp.error();
   ctx->client_ = std::make_unique<http::Client>(hp->first, hp->second, config.token, config.caPem);
+  // A person's kubeconfig (skiff kubeconfig create) holds a client certificate instead of a token.
+  if (!config.certPem.empty() && config.token.empty()) ctx->client_->setClientCertificate(config.certPem, config.keyPem);
+  ctx->caPem_ = config.caPem;
   ctx->defaultNamespace_ = flags.get("namespace", config.namespace_);
   ctx->server_ = config.server;
   return ctx;

@@ -32,6 +32,7 @@ class Context {
   http::Client& client() { return *client_; }
   const std::string& namespace_() const { return defaultNamespace_; }
   const std::string& server() const { return server_; }
+  const std::string& caPem() const { return caPem_; }
 
   Result<Resource> resolve(const std::string& nameOrKind);
   Result<Resource> resolveKind(const std::string& apiVersion, const std::string& kind);
@@ -47,6 +48,7 @@ class Context {
   std::unique_ptr<http::Client> client_;
   std::string defaultNamespace_;
   std::string server_;
+  std::string caPem_;
   std::vector<Resource> resources_;
   bool discovered_ = false;
 };

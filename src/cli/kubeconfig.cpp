@@ -24,9 +24,9 @@ std::string renderKubeconfig(const Kubeconfig& c) {
       {"kind", "Config"},
       {"clusters", json::array{json::object{{"name", "skiff"}, {"cluster", json::object{{"server", c.server}, {"certificate-authority-data", base64Encode(c.caPem)}}}}}},
       {"contexts", json::array{json::object{{"name", "skiff"},
-                                            {"context", json::object{{"cluster", "skiff"}, {"user", "skiff-admin"}, {"namespace", c.namespace_}}}}}},
+                                            {"context", json::object{{"cluster", "skiff"}, {"user", c.userName}, {"namespace", c.namespace_}}}}}},
       {"current-context", "skiff"},
-      {"users", json::array{json::object{{"name", "skiff-admin"}, {"user", user}}}},
+      {"users", json::array{json::object{{"name", c.userName}, {"user", user}}}},
       {"preferences", json::object()}};
   return api::toYaml(cfg);
 }

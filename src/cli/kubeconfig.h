@@ -13,6 +13,7 @@ struct Kubeconfig {
   std::string caPem;      // certificate-authority-data, decoded
   std::string namespace_ = "default";
   std::string certPem = {}, keyPem = {};  // client-certificate-data / client-key-data, decoded (a node's identity)
+  std::string userName = "skiff-admin";    // the users[] entry's name
 };
 
 std::string renderKubeconfig(const Kubeconfig& config);

@@ -12,12 +12,6 @@ namespace {
 
 const api::ResourceType& crdType() { return *api::findByKind("apiextensions.k8s.io/v1", "CustomResourceDefinition"); }
 
-json::array stringArray(const std::vector<std::string>& v) {
-  json::array a;
-  for (const auto& s : v) a.emplace_back(s);
-  return a;
-}
-
 // A condition; its lastTransitionTime is kept from `old` when its status did not change.
 json::object condition(const json::value& crd, const std::string& type, const std::string& status, const std::string& reason,
                        const std::string& message) {
@@ -107,7 +101,7 @@ Result<Requeue> CustomResourceDefinitionController::establish(const client::Obje
     if (std::find(finalizers.begin(), finalizers.end(), api::kCustomResourceCleanupFinalizer) == finalizers.end()) {
       finalizers.push_back(api::kCustomResourceCleanupFinalizer);
       auto r = client_.patch(crdType(), "", name, client::PatchType::Merge,
-                             json::object{{"metadata", json::object{{"finalizers", stringArray(finalizers)},
+                             json::object{{"metadata", json::object{{"finalizers", api::stringArray(finalizers)},
                                                                     {"resourceVersion", api::stringAt(*crd, "metadata.resourceVersion")}}}},
                              "");
       if (!r) return r.error().code == 404 || r.error().code == 409 ? Result<Requeue>(Requeue::done()) : Result<Requeue>(r.error());
@@ -129,14 +123,14 @@ Result<Requeue> CustomResourceDefinitionController::establish(const client::Obje
   }
   json::object accepted{{"plural", storage.plural}, {"singular", storage.singular}, {"kind", storage.kind},
                         {"listKind", api::stringAt(*crd, "spec.names.listKind")}};
-  if (!storage.shortNames.empty()) accepted["shortNames"] = stringArray(storage.shortNames);
-  if (!storage.categories.empty()) accepted["categories"] = stringArray(storage.categories);
+  if (!storage.shortNames.empty()) accepted["shortNames"] = api::stringArray(storage.shortNames);
+  if (!storage.categories.empty()) accepted["categories"] = api::stringArray(storage.categories);
   std::vector<std::string> stored;
   if (const json::value* sv = api::valueAt(*crd, "status.storedVersions"); sv && sv->is_array())
     for (const auto& v : sv->get_array())
       if (v.is_string()) stored.emplace_back(v.get_string());
   if (std::find(stored.begin(), stored.end(), storage.version) == stored.end()) stored.push_back(storage.version);
-  json::object status{{"conditions", std::move(conditions)}, {"storedVersions", stringArray(stored)}};
+  json::object status{{"conditions", std::move(conditions)}, {"storedVersions", api::stringArray(stored)}};
   if (conflict.empty()) status["acceptedNames"] = std::move(accepted);
   if (Status s = writeStatus(crd, std::move(status)); !s) return s.error();
   return Requeue::done();
@@ -172,7 +166,7 @@ Result<Requeue> CustomResourceDefinitionController::cleanUp(const client::Object
   catalog_.withdraw(name);
   finalizers.erase(ours);
   auto r = client_.patch(crdType(), "", name, client::PatchType::Merge,
-                         json::object{{"metadata", json::object{{"finalizers", stringArray(finalizers)}}}}, "");
+                         json::object{{"metadata", json::object{{"finalizers", api::stringArray(finalizers)}}}}, "");
   if (!r && r.error().code != 404) return r.error();
   log::info("crd-controller", "deleted " + name + " and every object of its kind");
   return Requeue::done();

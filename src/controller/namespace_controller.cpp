@@ -71,7 +71,8 @@ Result<bool> NamespaceController::reconcile(const std::string& name) {
   if (!api::valueAt(*ns, "metadata.deletionTimestamp")) return true;
   bool empty = true;
   std::vector<const api::ResourceType*> kinds;
-  for (const auto& type : api::builtinResources()) kinds.push_back(&type);
+  for (const auto& type : api::builtinResources())
+    if (!type.createOnly) kinds.push_back(&type);
   if (customKinds_)
     for (const api::ResourceType* t : customKinds_()) {
       const api::ResourceType* stored = t->custom && t->custom->storedAs ? t->custom->storedAs : t;

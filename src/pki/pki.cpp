@@ -358,6 +358,8 @@ Result<KeyAndRequest> makeCertificateRequest(const CertificateRequest& request) 
   X509_NAME* name = X509_REQ_get_subject_name(req.get());
   if (!request.organization.empty())
     X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(request.organization.c_str()), -1, -1, 0);
+  for (const auto& o : request.moreOrganizations)
+    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(o.c_str()), -1, -1, 0);
   if (!request.commonName.empty())
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(request.commonName.c_str()), -1, -1, 0);
   X509_REQ_set_pubkey(req.get(), key.get());

@@ -52,6 +52,7 @@ struct CertificateRequest {
   bool serverAuth = false, clientAuth = false;
   std::chrono::seconds lifetime{24 * 3600};
   std::vector<std::string> uris{};  // URI names (a SPIFFE id), in requests only
+  std::vector<std::string> moreOrganizations{};  // further O entries (a user's other groups), in requests only
 };
 
 // Certificate signing requests (PKCS#10, PEM), as Kubernetes' CSR API carries them: a component

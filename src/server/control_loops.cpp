@@ -1,4 +1,5 @@
 #include "server/control_loops.h"
+#include "controller/clusterrole_aggregation_controller.h"
 
 #include "client/event_recorder.h"
 #include "auth/bootstrap_token.h"
@@ -46,6 +47,7 @@ class Loops final : public ControlLoops {
     if (csrs_) csrs_->start();
     bootstrapSigner_->start();
     serviceAccounts_->start();
+    roleAggregation_->start();
   }
   void stop() override {
     if (scheduler_) scheduler_->stop();
@@ -66,6 +68,7 @@ class Loops final : public ControlLoops {
     if (csrs_) csrs_->stop();
     if (bootstrapSigner_) bootstrapSigner_->stop();
     if (serviceAccounts_) serviceAccounts_->stop();
+    if (roleAggregation_) roleAggregation_->stop();
   }
 
   std::unique_ptr<client::EventRecorder> schedulerEvents_, rsEvents_, deployEvents_, nodeEvents_, hpaEvents_, stsEvents_, jobEvents_,
@@ -90,6 +93,7 @@ class Loops final : public ControlLoops {
   std::unique_ptr<controller::CsrController> csrs_;
   std::unique_ptr<controller::BootstrapSigner> bootstrapSigner_;
   std::unique_ptr<controller::ServiceAccountController> serviceAccounts_;
+  std::unique_ptr<controller::ClusterRoleAggregationController> roleAggregation_;
 };
 
 }  // namespace
@@ -158,6 +162,8 @@ std::unique_ptr<ControlLoops> ControlLoops::build(client::Client& client, client
   l->bootstrapSigner_ = std::make_unique<controller::BootstrapSigner>(client, tokens, publicConfigMaps);
   l->serviceAccounts_ =
       std::make_unique<controller::ServiceAccountController>(client, informer("v1", "Namespace"), informer("v1", "ServiceAccount"));
+  l->roleAggregation_ =
+      std::make_unique<controller::ClusterRoleAggregationController>(client, informer("rbac.authorization.k8s.io/v1", "ClusterRole"));
   if (options.ca)
     l->csrs_ = std::make_unique<controller::CsrController>(client, informer("certificates.k8s.io/v1", "CertificateSigningRequest"), nodes, pods, *options.ca,
                                                            options.csr);

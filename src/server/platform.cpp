@@ -1,4 +1,5 @@
 #include "server/platform.h"
+#include "server/rbac_policy.h"
 
 #include "server/node.h"
 
@@ -124,6 +125,7 @@ class PlatformImpl final : public Platform {
     if (definitions_) definitions_->stop();
     if (informers_) informers_->stop();
     if (authorizerPods_) authorizerPods_->stop();
+    if (rbac_) rbac_->stop();
     if (spans_) spans_->stop();
   }
   ~PlatformImpl() override { stop(); }
@@ -132,6 +134,7 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<apiserver::Registry> registry_;
   std::unique_ptr<client::LocalClient> client_;  // what every in-process component sees of the API
+  std::unique_ptr<RbacPolicy> rbac_;  // before api_: the API server reads it until it is gone
   std::unique_ptr<apiserver::ApiServer> api_;
   std::unique_ptr<controller::NamespaceController> namespaces_;
   // Kinds added by CustomResourceDefinitions, and the controller that publishes them.
@@ -362,6 +365,9 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
     for (const auto& pod : pods->listByNode(node)) out.push_back(auth::podReferencesOf(*pod));
     return out;
   };
+  p->rbac_ = std::make_unique<RbacPolicy>(*p->client_);
+  if (Status s = p->rbac_->start(); !s) return Error::unavailable("cannot read the RBAC roles and bindings: " + s.error().message);
+  apiOptions.rbac = &p->rbac_->authorizer();
   apiOptions.customResources = &p->customResources_;
   apiOptions.serviceAccounts = p->saTokens_.get();
   // The web console at /ui and its chart history (the nodes' usage and request totals).

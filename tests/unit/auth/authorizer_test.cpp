@@ -51,23 +51,43 @@ TEST(Authorizer, EvictionIsCreateOnPodsEviction) {
   EXPECT_NE(d.reason.find("cannot create resource \"pods/eviction\""), std::string::npos) << d.reason;
 }
 
-TEST(Authorizer, ServiceAccountsReadTheirNamespaceWithoutSecrets) {
-  Authorizer a({});
+TEST(Authorizer, ServiceAccountsGetWhatTheirBindingsGrantAndNothingElse) {
+  RbacAuthorizer rbac;
+  Authorizer a({{}, &rbac});
   UserInfo sa{"system:serviceaccount:shop:buyer", {"system:serviceaccounts", "system:serviceaccounts:shop", kAuthenticated}, "cart-1", "uid-1"};
-  EXPECT_TRUE(ask(a, sa, "GET", "/api/v1/namespaces/shop/pods").allowed);
-  EXPECT_TRUE(ask(a, sa, "GET", "/apis/apps/v1/namespaces/shop/deployments/web").allowed);
-  EXPECT_TRUE(ask(a, sa, "GET", "/api/v1/namespaces/shop/pods/cart-1/log").allowed);
+  // Without a binding: discovery only (no special read-only rule any more).
   EXPECT_TRUE(ask(a, sa, "GET", "/apis").allowed);
-  EXPECT_TRUE(ask(a, sa, "GET", "/version").allowed);
+  EXPECT_FALSE(ask(a, sa, "GET", "/api/v1/namespaces/shop/pods").allowed);
+  json::value role = json::parse(R"({"rules":[{"apiGroups":[""],"resources":["pods","pods/log"],"verbs":["get","list"]}]})");
+  json::value binding = json::parse(R"({"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"Role","name":"reader"},
+                                        "subjects":[{"kind":"ServiceAccount","name":"buyer"}]})");
+  rbac.set(RbacKind::Role, "shop", "reader", &role);
+  rbac.set(RbacKind::RoleBinding, "shop", "buyer-reads", &binding);
+  EXPECT_TRUE(ask(a, sa, "GET", "/api/v1/namespaces/shop/pods").allowed);
+  EXPECT_TRUE(ask(a, sa, "GET", "/api/v1/namespaces/shop/pods/cart-1/log").allowed);
+  EXPECT_FALSE(ask(a, sa, "GET", "/api/v1/namespaces/shop/pods", "", "true").allowed);  // watch not granted
   EXPECT_FALSE(ask(a, sa, "GET", "/api/v1/namespaces/shop/secrets").allowed);
-  EXPECT_FALSE(ask(a, sa, "GET", "/api/v1/namespaces/shop/pods/cart-1/exec").allowed);
   EXPECT_FALSE(ask(a, sa, "GET", "/api/v1/namespaces/other/pods").allowed);
   EXPECT_FALSE(ask(a, sa, "GET", "/api/v1/pods").allowed);
-  EXPECT_FALSE(ask(a, sa, "GET", "/api/v1/nodes").allowed);
   Decision d = ask(a, sa, "DELETE", "/api/v1/namespaces/shop/pods/cart-1");
   EXPECT_FALSE(d.allowed);
   EXPECT_NE(d.reason.find("User \"system:serviceaccount:shop:buyer\" cannot delete resource \"pods\""), std::string::npos) << d.reason;
   EXPECT_FALSE(ask(a, sa, "GET", "/metrics").allowed);
+  rbac.set(RbacKind::RoleBinding, "shop", "buyer-reads", nullptr);
+  EXPECT_FALSE(ask(a, sa, "GET", "/api/v1/namespaces/shop/pods").allowed);
+}
+
+TEST(Authorizer, NodesAndBootstrappersFallBackToRbac) {
+  RbacAuthorizer rbac;
+  Authorizer a({{}, &rbac});
+  UserInfo node{"system:node:n1", {kNodesGroup, kAuthenticated}, "", ""};
+  EXPECT_FALSE(ask(a, node, "GET", "/api/v1/namespaces/shop/configmaps").allowed);
+  json::value role = json::parse(R"({"rules":[{"apiGroups":[""],"resources":["configmaps"],"verbs":["list"]}]})");
+  json::value binding = json::parse(R"({"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cm"},
+                                        "subjects":[{"kind":"Group","name":"system:nodes","apiGroup":"rbac.authorization.k8s.io"}]})");
+  rbac.set(RbacKind::ClusterRole, "", "cm", &role);
+  rbac.set(RbacKind::ClusterRoleBinding, "", "nodes-cm", &binding);
+  EXPECT_TRUE(ask(a, node, "GET", "/api/v1/namespaces/shop/configmaps").allowed);
 }
 
 TEST(Authorizer, NodesTouchOnlyTheirOwnAndWhatTheirPodsUse) {
