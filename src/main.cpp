@@ -33,6 +33,7 @@ const Command kCommands[] = {
     {"image", skiff::cli::runImage, "the node's images: ls, pull, import, rm, prune"},
     {"helm", skiff::cli::runHelm, "render a Helm chart: helm template NAME CHART [-f values.yaml] [--set k=v]"},
     {"kubeconfig", skiff::cli::runKubeconfig, "make a kubeconfig for a person: kubeconfig create USER [--group G] [--expires 720h]"},
+    {"secrets", skiff::cli::runSecrets, "re-encrypt stored Secrets with the first configured key: secrets rotate"},
     {"version", skiff::cli::runVersion, "print client and server versions"},
 };
 

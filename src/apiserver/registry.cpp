@@ -848,6 +848,24 @@ Status Registry::resolvePriority(json::value& pod) {
   return {};
 }
 
+Result<size_t> Registry::rewriteAll(const api::ResourceType& type) {
+  size_t written = 0;
+  std::string after;
+  for (;;) {
+    auto page = store_.range(type.storagePrefix(), after, 500);
+    if (!page) return page.error();
+    for (const auto& kv : page->items) {
+      auto object = api::decodeJson(*kv.value);
+      if (!object) return Error::internal(kv.key + " does not hold JSON: " + object.error().message);
+      auto w = writeUpdate(type, kv.key, kv.modRevision, std::move(*object), false);
+      if (w) ++written;
+      else if (w.error().reason != "Conflict" && w.error().reason != "NotFound") return w.error();  // changed meanwhile: rewritten by that write
+    }
+    if (!page->more || page->items.empty()) return written;
+    after = page->items.back().key;
+  }
+}
+
 Status Registry::bootstrap() {
   const api::ResourceType& pcType = *api::findByKind("scheduling.k8s.io/v1", "PriorityClass");
   for (const auto& [name, value] : {std::pair{"system-node-critical", 2000001000}, std::pair{"system-cluster-critical", 2000000000}})

@@ -72,6 +72,10 @@ class Registry {
                                               int64_t afterRevision, std::function<void(WatchEvent)> sink,
                                               int64_t* startRevision = nullptr);
 
+  // Writes every stored object of `type` again, unchanged but for its resourceVersion, so the
+  // store transforms it as it now would (re-encryption after a key change). Returns how many.
+  Result<size_t> rewriteAll(const api::ResourceType& type);
+
   // Creates default, kube-system, kube-public and kube-node-lease if missing.
   Status bootstrap();
 

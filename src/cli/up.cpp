@@ -166,6 +166,7 @@ Status platformOptionsFrom(const Flags& flags, server::PlatformOptions& options)
     options.nodeGracePeriod = std::chrono::milliseconds(int64_t(secs * 1000));
   }
   options.audit.policyFile = flags.get("audit-policy-file");
+  options.encryptionConfig = flags.get("encryption-provider-config");
   options.audit.logPath = flags.get("audit-log-path");
   if (options.audit.logPath.empty() != options.audit.policyFile.empty())
     return Error::badRequest("--audit-policy-file and --audit-log-path go together: the policy says what to record, the path where");
@@ -204,7 +205,7 @@ const std::vector<FlagSpec> kPlatformFlags = {{"data-dir", "d", true},      {"li
                                               {"no-controllers", "", false}, {"service-cidr", "", true}, {"otlp-endpoint", "", true},
                                               {"advertise-address", "", true}, {"cluster-cidr", "", true}, {"node-cidr-mask-size", "", true},
                                               {"store", "", true}, {"cluster-signing-duration", "", true},
-                                              {"audit-policy-file", "", true}, {"audit-log-path", "", true}, {"audit-log-maxsize", "", true},
+                                              {"audit-policy-file", "", true}, {"encryption-provider-config", "", true}, {"audit-log-path", "", true}, {"audit-log-maxsize", "", true},
                                               {"audit-log-maxbackup", "", true}};
 
 // SIGINT/SIGTERM, blocked before any thread starts so only wait() receives them.

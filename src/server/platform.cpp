@@ -1,5 +1,6 @@
 #include "server/platform.h"
 #include "server/rbac_policy.h"
+#include "apiserver/encryption_config.h"
 
 #include "server/node.h"
 
@@ -267,7 +268,9 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   if (Status s = p->lock_.acquire(options.dataDir); !s) return s.error();
   auto store = store::openStore(options.storeUrl, options.dataDir);
   if (!store) return store.error();
-  p->store_ = std::move(store->store);
+  auto encrypted = apiserver::withEncryption(std::move(store->store), options.encryptionConfig, options.dataDir, store->shared);
+  if (!encrypted) return encrypted.error();
+  p->store_ = std::move(*encrypted);
   log::info("platform", "store: " + store->description);
   if (store->shared) {
     // Every server on this store must sign and accept the same certificates and tokens.
@@ -374,6 +377,10 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   apiOptions.console = [](http::Exchange& ex) { console::serveAsset(ex); };
   p->history_ = std::make_unique<console::History>(console::sampleNodes(*p->nodeClient_));
   p->history_->start();
+  if (auto* encrypted = dynamic_cast<store::EncryptingStore*>(p->store_.get()))
+    apiOptions.extensions["/skiff/v1/encryption/rewrite"] = [registry = p->registry_.get(), prefixes = encrypted->prefixes()](http::Exchange& ex) {
+      apiserver::serveEncryptionRewrite(*registry, prefixes, ex);
+    };
   apiOptions.extensions["/skiff/v1/history"] = [history = p->history_.get()](http::Exchange& ex) {
     ex.respond({200, "application/json", {}, history->json()});
   };

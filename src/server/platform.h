@@ -25,6 +25,7 @@ struct PlatformOptions {
   std::chrono::milliseconds nodeGracePeriod{40000};  // lease age after which a node is NotReady
   std::chrono::seconds clusterSigningDuration{365 * 24 * 3600};  // longest certificate the CSR signer issues
   apiserver::AuditOptions audit;  // policyFile empty: no audit log
+  std::string encryptionConfig;   // --encryption-provider-config; "": Secrets with DATA/encryption.key (apiserver/encryption_config.h)
   bool agent = true;            // run this machine as a node too (`skiff up`; `skiff server` does not)
   bool controllers = true;      // scheduler and workload controllers (false: API server and store only)
   // Run the controllers only while holding the controller Lease (`skiff server`: several servers

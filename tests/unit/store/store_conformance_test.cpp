@@ -11,6 +11,7 @@
 
 #include "store/etcd/etcd_store.h"
 #include "store/sqlite/sqlite_store.h"
+#include "store/encrypting_store.h"
 #include "store/store.h"
 #include "etcd_cluster.h"
 
@@ -42,6 +43,14 @@ testing::EtcdCluster* sharedEtcd() {
 
 std::vector<Backend> backends() {
   return {{"sqlite", [](const std::string& dir) { return openSqliteStore({dir + "/store.db", 1000, 1024}); }},
+          // Encryption at rest over SQLite, every key covered: the wrapper keeps the model.
+          {"encrypted",
+           [](const std::string& dir) -> Result<std::unique_ptr<Store>> {
+             auto inner = openSqliteStore({dir + "/store.db", 1000, 1024});
+             if (!inner) return inner.error();
+             EncryptionProvider gcm{EncryptionProvider::Kind::AesGcm, {{"k1", std::string(32, 'k')}}};
+             return std::unique_ptr<Store>(std::make_unique<EncryptingStore>(std::move(*inner), std::vector<EncryptionRule>{{{""}, {gcm}}}));
+           }},
           {"etcd",
            [](const std::string& dir) -> Result<std::unique_ptr<Store>> {
              auto* etcd = sharedEtcd();
