@@ -9,6 +9,8 @@
 #include <boost/json/value.hpp>
 
 #include "cli/flags.h"
+#include "cli/kubeconfig.h"
+#include "client/rest_client.h"
 #include "common/result.h"
 #include "http/http.h"
 
@@ -38,6 +40,11 @@ class Context {
   // The resources in a discovery category ("all"), one version of each; empty when none is.
   std::vector<Resource> category(const std::string& name);
 
+  // The same connection as a client::Client, for code written against the client layer (helm).
+  Result<std::unique_ptr<client::RestClient>> restClient() const;
+  // The discovered type of apiVersion/kind as the client layer names types.
+  Result<api::ResourceType> resourceType(const std::string& apiVersion, const std::string& kind);
+
   // Sends a request and decodes a JSON answer; a non-2xx answer becomes the server's Status message.
   Result<boost::json::value> call(const std::string& method, const std::string& target, const std::string& body = "",
                                   const std::string& contentType = "application/json", const http::Headers& extra = {});
@@ -47,6 +54,7 @@ class Context {
   std::unique_ptr<http::Client> client_;
   std::string defaultNamespace_;
   std::string server_;
+  Kubeconfig config_;
   std::vector<Resource> resources_;
   bool discovered_ = false;
 };
