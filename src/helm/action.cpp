@@ -176,7 +176,7 @@ Result<UpgradeResult> upgrade(ActionContext& ctx, const UpgradeOptions& o) {
   if (!original.ok()) return original.error();
   UpgradePlan plan = planUpgrade(*original, rendered->objects);
   Kube kube(ctx.client, ctx.resolve);
-  if (auto st = kube.checkOwnership(plan.create, o.name, o.nameSpace, "update"); !st.ok()) return st.error();
+  if (auto st = kube.checkOwnership(plan.created(), o.name, o.nameSpace, "update"); !st.ok()) return st.error();
 
   Release r;
   r.name = o.name;

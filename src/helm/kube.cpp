@@ -78,6 +78,9 @@ Readiness readiness(const std::string& kind, const json::value& live) {
     int64_t want = number(live, {"spec", "replicas"}, 1);
     bool ready = current && number(live, {"status", "readyReplicas"}) >= want;
     if (kind == "Deployment") ready = ready && number(live, {"status", "updatedReplicas"}) >= want;
+    // A partitioned rolling update only moves the pods at or above the partition.
+    if (kind == "StatefulSet")
+      ready = ready && number(live, {"status", "updatedReplicas"}) >= want - number(live, {"spec", "updateStrategy", "rollingUpdate", "partition"});
     return {ready, ""};
   }
   if (kind == "DaemonSet") {
@@ -89,12 +92,16 @@ Readiness readiness(const std::string& kind, const json::value& live) {
     return {condition(live, "Complete").status == "True", ""};
   }
   if (kind == "Pod") return {condition(live, "Ready").status == "True", ""};
+  if (kind == "CustomResourceDefinition")
+    return {condition(live, "Established").status == "True" || condition(live, "NamesAccepted").status == "False", ""};
   if (kind == "PersistentVolumeClaim") return {text(live, {"status", "phase"}) == "Bound", ""};
   if (kind == "Service") {
     std::string type = text(live, {"spec", "type"});
     if (type == "ExternalName") return {true, ""};
     if (text(live, {"spec", "clusterIP"}).empty()) return {false, ""};
     if (type == "LoadBalancer") {
+      const json::value* external = field(live, {"spec", "externalIPs"});
+      if (external && external->is_array() && !external->get_array().empty()) return {true, ""};
       const json::value* ingress = field(live, {"status", "loadBalancer", "ingress"});
       return {ingress && ingress->is_array() && !ingress->get_array().empty(), ""};
     }
@@ -214,13 +221,19 @@ UpgradePlan planUpgrade(const std::vector<KubeObject>& original, const std::vect
   for (const auto& o : target) after[o.key()] = &o;
   for (const auto& o : target) {
     auto it = before.find(o.key());
-    if (it == before.end()) plan.create.push_back(o);
-    else plan.update.emplace_back(*it->second, o);
+    plan.apply.push_back({o, it == before.end() ? std::nullopt : std::optional<KubeObject>(*it->second)});
   }
   for (const auto& o : original)
     if (!after.count(o.key())) plan.remove.push_back(o);
   sortByKind(plan.remove, uninstallOrder());
   return plan;
+}
+
+std::vector<KubeObject> UpgradePlan::created() const {
+  std::vector<KubeObject> out;
+  for (const auto& step : apply)
+    if (!step.original) out.push_back(step.target);
+  return out;
 }
 
 void setOwnership(Value& object, const std::string& releaseName, const std::string& releaseNamespace) {
@@ -270,9 +283,7 @@ Status Kube::checkOwnership(const std::vector<KubeObject>& objects, const std::s
 }
 
 Status Kube::create(const std::vector<KubeObject>& objects, const std::string& releaseName, const std::string& releaseNamespace) {
-  UpgradePlan plan;
-  plan.create = objects;
-  return update(plan, releaseName, releaseNamespace);
+  return update(planUpgrade({}, objects), releaseName, releaseNamespace);
 }
 
 Status Kube::update(const UpgradePlan& plan, const std::string& releaseName, const std::string& releaseNamespace) {
@@ -294,12 +305,13 @@ Status Kube::update(const UpgradePlan& plan, const std::string& releaseName, con
     if (!patched.ok()) return Error{patched.error().code, patched.error().reason, "cannot patch " + target.describe() + ": " + patched.error().message, {}};
     return {};
   };
-  for (const auto& o : plan.create)
-    if (auto st = apply(json::object(), o); !st.ok()) return st;
-  for (const auto& [before, after] : plan.update) {
-    Value original = before.object;
-    setOwnership(original, releaseName, releaseNamespace);
-    if (auto st = apply(original, after); !st.ok()) return st;
+  for (const auto& step : plan.apply) {
+    Value original = json::object();
+    if (step.original) {
+      original = step.original->object;
+      setOwnership(original, releaseName, releaseNamespace);
+    }
+    if (auto st = apply(original, step.target); !st.ok()) return st;
   }
   std::vector<std::string> kept;
   return remove(plan.remove, kept);

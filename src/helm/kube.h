@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,13 +48,17 @@ void sortByKind(std::vector<KubeObject>& objects, const std::vector<std::string>
 // The hooks of rendered hook documents (helm.sh/hook, -weight, -delete-policy annotations).
 Result<std::vector<Hook>> parseHooks(const std::vector<ManifestDocument>& hookDocuments);
 
-struct UpgradePlan {
-  std::vector<KubeObject> create;                         // only in the target
-  std::vector<std::pair<KubeObject, KubeObject>> update;  // (original, target) in both
-  std::vector<KubeObject> remove;                         // only in the original
+struct UpgradeStep {
+  KubeObject target;
+  std::optional<KubeObject> original;  // none: the object is new in this revision
 };
-// The diff of two revisions' objects; create/update keep the target's (install) order, remove is
-// in uninstall order.
+struct UpgradePlan {
+  std::vector<UpgradeStep> apply;  // every target object, in the target's (install) order
+  std::vector<KubeObject> remove;  // only in the original, in uninstall order
+  std::vector<KubeObject> created() const;  // the targets without an original
+};
+// The diff of two revisions' objects; applied as Helm does: each target object created or
+// patched in install order, then the dropped ones deleted.
 UpgradePlan planUpgrade(const std::vector<KubeObject>& original, const std::vector<KubeObject>& target);
 
 // Helm 3's ownership metadata: label app.kubernetes.io/managed-by=Helm, annotations
@@ -75,8 +80,9 @@ class Kube {
   Status update(const UpgradePlan& plan, const std::string& releaseName, const std::string& releaseNamespace);
   // Deletes in the given order; objects with resource-policy keep are left and listed in `kept`.
   Status remove(const std::vector<KubeObject>& objects, std::vector<std::string>& kept);
-  // --wait: Deployments, StatefulSets, DaemonSets and Pods ready, Jobs complete, PVCs bound,
-  // Services with a cluster IP (and a load-balancer address when of that type), by `deadline`.
+  // --wait, Helm 3's ready checks: Deployments, StatefulSets, DaemonSets and Pods ready, Jobs
+  // complete (Helm only with --wait-for-jobs), PVCs bound, CRDs established, Services with a
+  // cluster IP (and an external IP or load-balancer address when of that type), by `deadline`.
   Status waitReady(const std::vector<KubeObject>& objects, Clock::time_point deadline);
   // Runs the release's hooks for `event` by weight (then name); Jobs and Pods are waited for.
   // Records each hook's last run in `release`.

@@ -237,18 +237,22 @@ TEST(HelmInstallOrder, SplitManifestKeepsSources) {
 TEST(HelmUpgradeDiff, DroppedDeletedChangedPatchedNewCreated) {
   auto before = objects({doc("v1", "ConfigMap", "old"), doc("apps/v1", "Deployment", "web", "spec: {replicas: 1}\n"),
                          doc("v1", "Service", "gone")});
-  auto after = objects({doc("apps/v1", "Deployment", "web", "spec: {replicas: 2}\n"), doc("v1", "Secret", "fresh")});
+  auto after = objects({doc("v1", "Secret", "fresh"), doc("apps/v1", "Deployment", "web", "spec: {replicas: 2}\n")});
   UpgradePlan plan = planUpgrade(before, after);
-  EXPECT_EQ(kinds(plan.create), std::vector<std::string>{"Secret/fresh"});
-  ASSERT_EQ(plan.update.size(), 1u);
-  EXPECT_EQ(plan.update[0].first.object.at("spec").at("replicas"), 1);
-  EXPECT_EQ(plan.update[0].second.object.at("spec").at("replicas"), 2);
+  EXPECT_EQ(kinds(plan.created()), std::vector<std::string>{"Secret/fresh"});
+  // Applied in the target's install order: the new Secret before the changed Deployment.
+  ASSERT_EQ(plan.apply.size(), 2u);
+  EXPECT_EQ(plan.apply[0].target.kind, "Secret");
+  EXPECT_FALSE(plan.apply[0].original.has_value());
+  ASSERT_TRUE(plan.apply[1].original.has_value());
+  EXPECT_EQ(plan.apply[1].original->object.at("spec").at("replicas"), 1);
+  EXPECT_EQ(plan.apply[1].target.object.at("spec").at("replicas"), 2);
   // Removals in uninstall order: the Service before the ConfigMap.
   EXPECT_EQ(kinds(plan.remove), (std::vector<std::string>{"Service/gone", "ConfigMap/old"}));
   // Same name, other kind or namespace: a different object.
   auto moved = objects({doc("v1", "ConfigMap", "old", "  namespace: elsewhere\n")});
   UpgradePlan p2 = planUpgrade(before, moved);
-  EXPECT_EQ(kinds(p2.create), std::vector<std::string>{"ConfigMap/old"});
+  EXPECT_EQ(kinds(p2.created()), std::vector<std::string>{"ConfigMap/old"});
   EXPECT_EQ(p2.remove.size(), 3u);
 }
 
@@ -475,6 +479,38 @@ TEST_F(HelmActions, MissingReleaseAndUpgradeWithoutInstall) {
   rb.name = "rel";
   rb.nameSpace = "default";
   EXPECT_FALSE(rollback(ctx_, rb).ok());  // revision 1 has nothing before it
+}
+
+TEST_F(HelmActions, WaitUsesHelmsReadyChecks) {
+  ASSERT_TRUE(api_.ready());
+  Kube kube(api_.client(), builtinKinds());
+  std::string job = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: j\nspec:\n  template:\n    spec:\n"
+                    "      restartPolicy: Never\n      containers: [{name: c, image: busybox}]\n";
+  auto objs = parseObjects({{"t/templates/d.yaml", kDeployment}, {"t/templates/j.yaml", job}}, "default", builtinKinds());
+  ASSERT_TRUE(objs.ok()) << objs.error().message;
+  ASSERT_TRUE(kube.create(*objs, "rel", "default").ok());
+  // A deadline already passed: one look at each object, no waiting (no controllers run here).
+  auto st = kube.waitReady(*objs, Clock::now());
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "timed out waiting for the condition: Deployment \"web\" in namespace \"default\" is not ready");
+  auto setStatus = [&](const char* apiVersion, const char* kind, const char* name, json::value status) {
+    auto live = get(apiVersion, kind, name);
+    ASSERT_TRUE(live.ok());
+    live->as_object()["status"] = std::move(status);
+    auto updated = api_.client().update(*api::findByKind(apiVersion, kind), "default", name, *live, "status");
+    ASSERT_TRUE(updated.ok()) << updated.error().message;
+  };
+  setStatus("apps/v1", "Deployment", "web", json::object{{"observedGeneration", 1}, {"replicas", 1}, {"readyReplicas", 1}, {"updatedReplicas", 1}});
+  st = kube.waitReady(*objs, Clock::now());
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "timed out waiting for the condition: Job \"j\" in namespace \"default\" is not ready");
+  setStatus("batch/v1", "Job", "j", json::object{{"failed", 1}, {"conditions", json::array{json::object{
+                                                    {"type", "Failed"}, {"status", "True"}, {"reason", "BackoffLimitExceeded"}}}}});
+  st = kube.waitReady(*objs, Clock::now());
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "Job \"j\" in namespace \"default\": job failed: BackoffLimitExceeded");
+  setStatus("batch/v1", "Job", "j", json::object{{"succeeded", 1}, {"conditions", json::array{json::object{{"type", "Complete"}, {"status", "True"}}}}});
+  EXPECT_TRUE(kube.waitReady(*objs, Clock::now()).ok());
 }
 
 }  // namespace
