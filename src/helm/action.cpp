@@ -194,10 +194,10 @@ Result<UpgradeResult> upgrade(ActionContext& ctx, const UpgradeOptions& o) {
   if (auto st = storage.create(r); !st.ok()) return st.error();
   auto change = [&] { return kube.update(plan, o.name, o.nameSpace); };
   Status done = deploy(ctx, storage, r, o, "pre-upgrade", "post-upgrade", change, rendered->objects);
-  // Helm supersedes the revision it upgraded from whether or not the upgrade went through.
+  // Helm supersedes the revision it upgraded from whether or not the upgrade went through
+  // (its description stays: history keeps "Install complete" on it).
   if (current.info.status == ReleaseStatus::Deployed) {
     current.info.status = ReleaseStatus::Superseded;
-    current.info.description = "Superseded";
     (void)storage.update(current);
   }
   if (!done.ok()) return done.error();
@@ -240,11 +240,12 @@ Result<Release> rollback(ActionContext& ctx, const RollbackOptions& o) {
   Kube kube(ctx.client, ctx.resolve);
   auto change = [&] { return kube.update(plan, o.name, o.nameSpace); };
   Status done = deploy(ctx, storage, r, o, "pre-rollback", "post-rollback", change, *wanted);
-  if (current.info.status == ReleaseStatus::Deployed) {
-    current.info.status = ReleaseStatus::Superseded;
-    current.info.description = "Superseded";
-    (void)storage.update(current);
-  }
+  // A rollback supersedes every revision still marked deployed, as Helm's does.
+  for (auto& h : *history)
+    if (h.info.status == ReleaseStatus::Deployed) {
+      h.info.status = ReleaseStatus::Superseded;
+      (void)storage.update(h);
+    }
   if (!done.ok()) return done.error();
   r.info.status = ReleaseStatus::Deployed;
   if (auto st = storage.update(r); !st.ok()) return st.error();

@@ -1,6 +1,7 @@
 #include "helm/kube.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <sstream>
 #include <thread>
 
@@ -66,18 +67,13 @@ Condition condition(const json::value& object, std::string_view type) {
   return {};
 }
 
-// Helm's ready checks, one kind at a time: ok, not yet (empty error), or failed for good.
-struct Readiness {
-  bool ready = false;
-  std::string failure;
-};
+// Helm's ready checks, one kind at a time: ok, not yet, or failed for good.
 Readiness readiness(const std::string& kind, const json::value& live) {
   int64_t generation = number(live, {"metadata", "generation"}), observed = number(live, {"status", "observedGeneration"});
   bool current = observed == 0 || observed >= generation;
-  if (kind == "Deployment" || kind == "StatefulSet" || kind == "ReplicaSet") {
+  if (kind == "StatefulSet" || kind == "ReplicaSet") {
     int64_t want = number(live, {"spec", "replicas"}, 1);
     bool ready = current && number(live, {"status", "readyReplicas"}) >= want;
-    if (kind == "Deployment") ready = ready && number(live, {"status", "updatedReplicas"}) >= want;
     // A partitioned rolling update only moves the pods at or above the partition.
     if (kind == "StatefulSet")
       ready = ready && number(live, {"status", "updatedReplicas"}) >= want - number(live, {"spec", "updateStrategy", "rollingUpdate", "partition"});
@@ -108,6 +104,24 @@ Readiness readiness(const std::string& kind, const json::value& live) {
     return {true, ""};
   }
   return {true, ""};
+}
+
+// Helm's MaxUnavailable of a Deployment: the rolling update's maxUnavailable (a count, or a
+// percentage rounded down), 1 when it and maxSurge both come to 0, never above the replicas;
+// 0 for Recreate.
+int64_t maxUnavailable(const json::value& deployment, int64_t replicas) {
+  if (text(deployment, {"spec", "strategy", "type"}) == "Recreate" || replicas == 0) return 0;
+  auto scaled = [&](std::string_view key, bool roundUp) -> int64_t {
+    const json::value* v = field(deployment, {"spec", "strategy", "rollingUpdate", key});
+    if (!v) return roundUp ? (replicas * 25 + 99) / 100 : replicas * 25 / 100;  // 25% default
+    if (v->is_number()) return int64_t(v->to_number<double>());
+    std::string p = v->is_string() ? std::string(v->get_string()) : "";
+    int64_t pct = p.empty() ? 0 : std::strtol(p.c_str(), nullptr, 10);
+    return roundUp ? (replicas * pct + 99) / 100 : replicas * pct / 100;
+  };
+  int64_t surge = scaled("maxSurge", true), unavailable = scaled("maxUnavailable", false);
+  if (surge == 0 && unavailable == 0) unavailable = 1;
+  return std::min(unavailable, replicas);
 }
 
 size_t rankOf(const std::string& kind, const std::vector<std::string>& order) {
@@ -347,13 +361,35 @@ Status Kube::waitReady(const std::vector<KubeObject>& objects, Clock::time_point
       auto live = client_.get(o.type, o.nameSpace, o.name);
       if (!live.ok() && live.error().code != 404) return live.error();
       if (live.ok()) {
-        Readiness r = readiness(o.kind, *live);
+        Readiness r = o.kind == "Deployment" ? deploymentReadiness(*live) : readiness(o.kind, *live);
         if (!r.failure.empty()) return Error::invalid(o.describe() + ": " + r.failure);
         if (r.ready) break;
       }
       if (Clock::now() >= deadline) return Error::unavailable("timed out waiting for the condition: " + o.describe() + " is not ready");
       std::this_thread::sleep_for(kPollInterval);
     }
+  }
+  return {};
+}
+
+// As Helm: the Deployment's generation observed, and its newest ReplicaSet (the revision the
+// Deployment's annotation names) with at least replicas - maxUnavailable pods ready — old pods
+// still terminating do not hold --wait up, and old ready pods do not count.
+Readiness Kube::deploymentReadiness(const json::value& deployment) {
+  int64_t generation = number(deployment, {"metadata", "generation"}), observed = number(deployment, {"status", "observedGeneration"});
+  if (observed < generation) return {};
+  std::string revision = stringMap(deployment, {"metadata", "annotations"})["deployment.kubernetes.io/revision"];
+  std::string uid = text(deployment, {"metadata", "uid"});
+  if (revision.empty()) return {};
+  auto sets = client_.list(*api::findByKind("apps/v1", "ReplicaSet"), text(deployment, {"metadata", "namespace"}), {});
+  if (!sets.ok()) return {};
+  int64_t replicas = number(deployment, {"spec", "replicas"}, 1);
+  for (const auto& rs : sets->items) {
+    bool owned = false;
+    if (const json::value* refs = field(rs, {"metadata", "ownerReferences"}); refs && refs->is_array())
+      for (const auto& ref : refs->get_array()) owned = owned || text(ref, {"uid"}) == uid;
+    if (!owned || stringMap(rs, {"metadata", "annotations"})["deployment.kubernetes.io/revision"] != revision) continue;
+    return {number(rs, {"status", "readyReplicas"}) >= replicas - maxUnavailable(deployment, replicas), ""};
   }
   return {};
 }

@@ -67,6 +67,11 @@ void setOwnership(Value& object, const std::string& releaseName, const std::stri
 // Empty when `live` belongs to the release; otherwise Helm's "invalid ownership metadata; ..." text.
 std::string ownershipProblem(const Value& live, const std::string& releaseName, const std::string& releaseNamespace);
 
+struct Readiness {
+  bool ready = false;
+  std::string failure;  // failed for good (a Job past its backoff limit)
+};
+
 class Kube {
  public:
   Kube(client::Client& client, KindResolver resolve) : client_(client), resolve_(std::move(resolve)) {}
@@ -89,6 +94,7 @@ class Kube {
   Status runHooks(Release& release, const std::string& event, Clock::time_point deadline);
 
  private:
+  Readiness deploymentReadiness(const Value& deployment);
   Status deleteAndWait(const KubeObject& object, Clock::time_point deadline);
   Status waitHook(const KubeObject& object, Clock::time_point deadline);
   client::Client& client_;

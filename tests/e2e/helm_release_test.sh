@@ -60,7 +60,8 @@ out=$(kubectl get secret -n apps -l owner=helm,name=rel -o jsonpath='{range .ite
 check "revision 1 superseded, revision 2 deployed" test "$out" = "1=superseded 2=deployed "
 check "decoded revision 2 keeps the user's values as config" test "$(release_json apps rel 2 | jq -c .config)" = '{"image":"busybox:2","extraConfig":false}'
 out=$(helm history rel -n apps)
-check "history lists both revisions" grep -Eq '^2[[:space:]]+.*deployed[[:space:]]+relapp-0.1.0[[:space:]]+1.0[[:space:]]+Upgrade complete' <<<"$out"
+check "history lists revision 1 superseded, keeping its description" grep -Eq '^1[[:space:]]+.*superseded[[:space:]]+relapp-0.1.0[[:space:]]+1.0[[:space:]]+Install complete' <<<"$out"
+check "history lists revision 2 deployed" grep -Eq '^2[[:space:]]+.*deployed[[:space:]]+relapp-0.1.0[[:space:]]+1.0[[:space:]]+Upgrade complete' <<<"$out"
 out=$(helm get values rel -n apps)
 check "get values prints the user-supplied values" contains "$out" "image: busybox:2"
 

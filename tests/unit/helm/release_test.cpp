@@ -366,6 +366,7 @@ TEST_F(HelmActions, InstallUpgradeRollbackUninstall) {
   auto history = storage.history("default", "rel");
   ASSERT_EQ(history->size(), 2u);
   EXPECT_EQ((*history)[0].info.status, ReleaseStatus::Superseded);
+  EXPECT_EQ((*history)[0].info.description, "Install complete");  // superseding keeps it, as in helm history
   EXPECT_EQ((*history)[1].info.status, ReleaseStatus::Deployed);
   EXPECT_EQ((*history)[1].info.description, "Upgrade complete");
 
@@ -481,6 +482,24 @@ TEST_F(HelmActions, MissingReleaseAndUpgradeWithoutInstall) {
   EXPECT_FALSE(rollback(ctx_, rb).ok());  // revision 1 has nothing before it
 }
 
+TEST_F(HelmActions, LookupReadsTheClusterDuringInstall) {
+  ASSERT_TRUE(api_.ready());
+  auto created = api_.client().create(*api::findByKind("v1", "ConfigMap"), "default",
+                                      json::object{{"apiVersion", "v1"}, {"kind", "ConfigMap"},
+                                                   {"metadata", json::object{{"name", "existing"}}}, {"data", json::object{{"a", "from-cluster"}}}});
+  ASSERT_TRUE(created.ok());
+  std::string tpl = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: copy\ndata:\n"
+                    "  a: {{ (lookup \"v1\" \"ConfigMap\" .Release.Namespace \"existing\").data.a | quote }}\n"
+                    "  n: {{ len (lookup \"v1\" \"ConfigMap\" .Release.Namespace \"\").items | quote }}\n"
+                    "  missing: {{ empty (lookup \"v1\" \"ConfigMap\" .Release.Namespace \"nope\") | quote }}\n";
+  Chart c = chart({{"copy.yaml", tpl}});
+  auto r = install(ctx_, options(c));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto copy = get("v1", "ConfigMap", "copy");
+  ASSERT_TRUE(copy.ok());
+  EXPECT_EQ(copy->at("data"), (json::value(json::object{{"a", "from-cluster"}, {"n", "1"}, {"missing", "true"}})));
+}
+
 TEST_F(HelmActions, WaitUsesHelmsReadyChecks) {
   ASSERT_TRUE(api_.ready());
   Kube kube(api_.client(), builtinKinds());
@@ -501,6 +520,27 @@ TEST_F(HelmActions, WaitUsesHelmsReadyChecks) {
     ASSERT_TRUE(updated.ok()) << updated.error().message;
   };
   setStatus("apps/v1", "Deployment", "web", json::object{{"observedGeneration", 1}, {"replicas", 1}, {"readyReplicas", 1}, {"updatedReplicas", 1}});
+  // Ready pods of an older ReplicaSet do not count: Helm looks at the newest revision's.
+  auto web = get("apps/v1", "Deployment", "web");
+  web->as_object()["metadata"].as_object()["annotations"].as_object()["deployment.kubernetes.io/revision"] = "2";
+  ASSERT_TRUE(api_.client().update(*api::findByKind("apps/v1", "Deployment"), "default", "web", *web, "").ok());
+  auto replicaSet = [&](const std::string& name, const std::string& revision, int ready) {
+    json::value rs = json::object{
+        {"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"},
+        {"metadata", json::object{{"name", name}, {"annotations", json::object{{"deployment.kubernetes.io/revision", revision}}},
+                                  {"ownerReferences", json::array{json::object{{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", "web"},
+                                                                               {"uid", web->at("metadata").at("uid")}, {"controller", true}}}}}},
+        {"spec", json::object{{"replicas", 1}, {"selector", json::object{{"matchLabels", json::object{{"app", "web"}}}}},
+                              {"template", web->at("spec").at("template")}}}};
+    ASSERT_TRUE(api_.client().create(*api::findByKind("apps/v1", "ReplicaSet"), "default", rs).ok());
+    setStatus("apps/v1", "ReplicaSet", name.c_str(), json::object{{"replicas", 1}, {"readyReplicas", ready}});
+  };
+  replicaSet("web-old", "1", 1);
+  replicaSet("web-new", "2", 0);
+  st = kube.waitReady(*objs, Clock::now());
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "timed out waiting for the condition: Deployment \"web\" in namespace \"default\" is not ready");
+  setStatus("apps/v1", "ReplicaSet", "web-new", json::object{{"replicas", 1}, {"readyReplicas", 1}});
   st = kube.waitReady(*objs, Clock::now());
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().message, "timed out waiting for the condition: Job \"j\" in namespace \"default\" is not ready");
