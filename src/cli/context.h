@@ -42,6 +42,11 @@ class Context {
 
   // The same connection as a client::Client, for code written against the client layer (helm).
   Result<std::unique_ptr<client::RestClient>> restClient() const;
+  // Forgets what discovery said (after creating CustomResourceDefinitions).
+  void refreshDiscovery() {
+    discovered_ = false;
+    resources_.clear();
+  }
   // The discovered type of apiVersion/kind as the client layer names types.
   Result<api::ResourceType> resourceType(const std::string& apiVersion, const std::string& kind);
 

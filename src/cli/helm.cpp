@@ -101,7 +101,11 @@ Result<Session> connect(const Flags& flags) {
   if (!rest) return rest.error();
   s.client = std::move(*rest);
   Context* c = s.context.get();
+  // A kind discovery does not know yet may be one the chart's crds/ just defined: ask again once.
   s.actions.reset(new helm::ActionContext{*s.client, [c](const std::string& apiVersion, const std::string& kind) {
+                                            auto type = c->resourceType(apiVersion, kind);
+                                            if (type.ok()) return type;
+                                            c->refreshDiscovery();
                                             return c->resourceType(apiVersion, kind);
                                           }});
   s.nameSpace = s.context->namespace_();
@@ -182,7 +186,7 @@ std::vector<FlagSpec> releaseFlags(std::vector<FlagSpec> extra) {
 
 int runInstallOrUpgrade(const std::vector<std::string>& args, bool isUpgrade) {
   auto extra = valueFlags();
-  extra.insert(extra.end(), {{"create-namespace", "", false}, {"wait", "", false}, {"timeout", "", true}});
+  extra.insert(extra.end(), {{"create-namespace", "", false}, {"wait", "", false}, {"timeout", "", true}, {"skip-crds", "", false}});
   if (isUpgrade)
     extra.insert(extra.end(), {{"install", "i", false}, {"reuse-values", "", false}, {"reset-values", "", false}, {"history-max", "", true}});
   auto flags = Flags::parse(args, releaseFlags(extra));
@@ -213,6 +217,7 @@ int runInstallOrUpgrade(const std::vector<std::string>& args, bool isUpgrade) {
   o.chart = &*chart;
   o.values = *values;
   o.createNamespace = flags->has("create-namespace");
+  o.skipCrds = flags->has("skip-crds");
   o.install = flags->has("install");
   o.reuseValues = flags->has("reuse-values");
   o.resetValues = flags->has("reset-values");

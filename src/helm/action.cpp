@@ -85,6 +85,39 @@ Status ensureNamespace(ActionContext& ctx, const std::string& ns) {
   return {};
 }
 
+// The chart's crds/ files (its subcharts' too), which Helm creates before rendering on install
+// only — never upgraded or deleted with the release — and waits for until established.
+std::vector<ManifestDocument> crdDocuments(const Chart& chart, const std::string& path) {
+  std::vector<ManifestDocument> docs;
+  for (const auto& [name, text] : chart.files) {
+    bool yaml = name.size() > 5 && (name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json"));
+    if (name.rfind("crds/", 0) == 0 && yaml) docs.push_back({path + "/" + name, text});
+  }
+  for (const auto& sub : chart.dependencies) {
+    auto more = crdDocuments(sub, path + "/charts/" + sub.name);
+    docs.insert(docs.end(), more.begin(), more.end());
+  }
+  return docs;
+}
+
+Status installCrds(ActionContext& ctx, const Chart& chart, Clock::time_point deadline) {
+  std::vector<ManifestDocument> docs;
+  for (auto& d : crdDocuments(chart, chart.name))
+    for (auto& one : splitManifest(d.content)) docs.push_back({d.source, one.content});
+  if (docs.empty()) return {};
+  auto crds = parseObjects(docs, "", ctx.resolve);
+  if (!crds.ok()) return crds.error();
+  Kube kube(ctx.client, ctx.resolve);
+  std::vector<KubeObject> created;
+  for (const auto& crd : *crds) {
+    if (crd.kind != "CustomResourceDefinition") return Error::invalid(crd.source + ": crds/ holds a " + crd.kind + ", not a CustomResourceDefinition");
+    auto made = ctx.client.create(crd.type, "", crd.object);
+    if (!made.ok() && made.error().code != 409) return Error{made.error().code, made.error().reason, "failed to install CRD " + crd.source + ": " + made.error().message, {}};
+    created.push_back(crd);  // an existing one is skipped, as Helm skips it
+  }
+  return kube.waitReady(created, deadline);
+}
+
 // Pre-hooks, the change itself, --wait, post-hooks; the release is marked failed on any error.
 Status deploy(ActionContext& ctx, ReleaseStorage& storage, Release& r, const DeployOptions& options, const std::string& pre,
               const std::string& post, const std::function<Status()>& change, const std::vector<KubeObject>& objects) {
@@ -118,6 +151,8 @@ Result<Release> install(ActionContext& ctx, const InstallOptions& o) {
   if (!history->empty()) return Error::conflict("cannot re-use a name that is still in use");
   if (o.createNamespace)
     if (auto st = ensureNamespace(ctx, o.nameSpace); !st.ok()) return st.error();
+  if (!o.skipCrds)
+    if (auto st = installCrds(ctx, *o.chart, deadlineOf(o)); !st.ok()) return st.error();
   auto rendered = render(ctx, *o.chart, o.values, o.name, o.nameSpace, 1, false);
   if (!rendered.ok()) return rendered.error();
   Kube kube(ctx.client, ctx.resolve);

@@ -27,6 +27,7 @@ struct InstallOptions : DeployOptions {
   const Chart* chart = nullptr;
   Value values;  // user-supplied (-f, --set)
   bool createNamespace = false;
+  bool skipCrds = false;  // --skip-crds: leave the chart's crds/ alone
 };
 Result<Release> install(ActionContext& ctx, const InstallOptions& options);
 

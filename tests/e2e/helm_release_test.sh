@@ -55,6 +55,8 @@ check "upgrade reports success" contains "$out" 'Release "rel" has been upgraded
 check "upgrade is revision 2" contains "$out" "REVISION: 2"
 out=$(kubectl get deploy rel-web -n apps -o jsonpath='{.spec.template.spec.containers[0].image}')
 check "upgrade changed the image" test "$out" = "busybox:2"
+out=$(kubectl get rs -n apps -o jsonpath='{range .items[?(@.spec.template.spec.containers[0].image=="busybox:2")]}{.status.readyReplicas}{end}')
+check "--wait returned once the new ReplicaSet's pod was ready" test "$out" = 1
 check "upgrade deleted the object dropped from the chart" wait_for "rel-extra gone" 10 bash -c "! kubectl get cm rel-extra -n apps"
 out=$(kubectl get secret -n apps -l owner=helm,name=rel -o jsonpath='{range .items[*]}{.metadata.labels.version}={.metadata.labels.status} {end}')
 check "revision 1 superseded, revision 2 deployed" test "$out" = "1=superseded 2=deployed "
@@ -116,6 +118,42 @@ out=$(helm uninstall bad -n apps --keep-history 2>&1)
 check "uninstall --keep-history keeps the record" test "$(kubectl get secret -n apps sh.helm.release.v1.bad.v1 -o jsonpath='{.metadata.labels.status}')" = uninstalled
 check "list -a shows the uninstalled release" contains "$(helm list -n apps -a)" "uninstalled"
 check "list without -a hides it" lacks "$(helm list -n apps)" "bad"
+# --- crds/: created before rendering on install, kept on uninstall ---
+mkdir -p "$WORK/crdapp/crds" "$WORK/crdapp/templates"
+printf 'apiVersion: v2\nname: crdapp\nversion: 1.0.0\n' >"$WORK/crdapp/Chart.yaml"
+cat >"$WORK/crdapp/crds/widgets.yaml" <<'EOF'
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              properties:
+                size: {type: integer}
+EOF
+printf 'apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: {{ .Release.Name }}-widget\nspec:\n  size: 3\n' >"$WORK/crdapp/templates/widget.yaml"
+out=$(helm install w "$WORK/crdapp" -n apps --skip-crds 2>&1) && false
+check "--skip-crds: the chart's kind is unknown, with Helm's hint" contains "$out" 'no matches for kind "Widget" in version "example.com/v1"; ensure CRDs are installed first'
+out=$(helm install w "$WORK/crdapp" -n apps 2>&1)
+check "install creates crds/ first, then the custom resource" contains "$out" "STATUS: deployed"
+check "the Widget exists" test "$(kubectl get widgets.example.com w-widget -n apps -o jsonpath='{.spec.size}')" = 3
+check "the CRD is not part of the release manifest" lacks "$(helm get manifest w -n apps)" "CustomResourceDefinition"
+helm uninstall w -n apps >/dev/null
+check "uninstall deletes the Widget" wait_for "w-widget gone" 10 bash -c "! kubectl get widgets.example.com w-widget -n apps"
+check "uninstall keeps the CRD, as Helm does" kubectl get crd widgets.example.com
+
 # --- chart repositories: index.yaml and packaged charts served by a loopback http.server ---
 mkdir -p "$WORK/repo" "$WORK/v2"
 tar -czf "$WORK/repo/relapp-0.1.0.tgz" -C "$(dirname "$CHART")" relapp
