@@ -134,6 +134,16 @@ Status deploy(ActionContext& ctx, ReleaseStorage& storage, Release& r, const Dep
   return {};
 }
 
+// Helm 3's choice of values for an upgrade: --reuse-values merges the new ones over the last
+// release's, --reset-values takes only the new ones, and with neither, no new values means the
+// last release's again.
+Value upgradeValues(const UpgradeOptions& o, const Release& current) {
+  Value last = current.config.is_object() ? current.config : Value(json::object());
+  if (o.reuseValues) return coalesceValues(last, o.values);
+  if (!o.resetValues && !o.valuesGiven) return last;
+  return o.values;
+}
+
 }  // namespace
 
 Result<Release> latest(ActionContext& ctx, const std::string& ns, const std::string& name) {
@@ -200,9 +210,7 @@ Result<UpgradeResult> upgrade(ActionContext& ctx, const UpgradeOptions& o) {
   if (current.info.status != ReleaseStatus::Deployed && current.info.status != ReleaseStatus::Failed)
     return Error::notFound("\"" + o.name + "\" has no deployed releases");
 
-  Value values = o.values;
-  if (o.reuseValues) values = coalesceValues(current.config.is_object() ? current.config : Value(json::object()), o.values);
-  else if (!o.resetValues && !o.valuesGiven && current.config.is_object()) values = current.config;
+  Value values = upgradeValues(o, current);
 
   int revision = last.version + 1;
   auto rendered = render(ctx, *o.chart, values, o.name, o.nameSpace, revision, true);

@@ -482,6 +482,34 @@ TEST_F(HelmActions, MissingReleaseAndUpgradeWithoutInstall) {
   EXPECT_FALSE(rollback(ctx_, rb).ok());  // revision 1 has nothing before it
 }
 
+TEST_F(HelmActions, UpgradeValuesAsHelm3ChoosesThem) {
+  ASSERT_TRUE(api_.ready());
+  Chart c = chart({{"deploy.yaml", kDeployment}});
+  InstallOptions in = options(c);
+  in.values = json::object{{"image", "nginx:3"}};
+  ASSERT_TRUE(install(ctx_, in).ok());
+  auto image = [&] { return get("apps/v1", "Deployment", "web")->at("spec").at("template").at("spec").at("containers").at(0).at("image"); };
+  UpgradeOptions up;
+  static_cast<InstallOptions&>(up) = options(c);
+  auto r = upgrade(ctx_, up);  // no values given: the last release's again
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(image(), "nginx:3");
+  EXPECT_EQ(r->release.config, (json::value(json::object{{"image", "nginx:3"}})));
+  up.reuseValues = true;
+  up.valuesGiven = true;
+  up.values = json::object{{"extra", "x"}};
+  r = upgrade(ctx_, up);  // merged over the last ones
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->release.config, (json::value(json::object{{"image", "nginx:3"}, {"extra", "x"}})));
+  EXPECT_EQ(image(), "nginx:3");
+  up.reuseValues = false;
+  up.resetValues = true;
+  up.values = json::object();
+  r = upgrade(ctx_, up);  // back to the chart's defaults
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(image(), "nginx:1");
+}
+
 TEST_F(HelmActions, LookupReadsTheClusterDuringInstall) {
   ASSERT_TRUE(api_.ready());
   auto created = api_.client().create(*api::findByKind("v1", "ConfigMap"), "default",
