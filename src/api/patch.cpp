@@ -38,6 +38,28 @@ json::value createMergePatch(const json::value& from, const json::value& to) {
   return patch;
 }
 
+json::value createThreeWayMergePatch(const json::value& original, const json::value& modified, const json::value& current) {
+  json::object patch;
+  const json::object* last = original.if_object();
+  const json::object* want = modified.if_object();
+  const json::object* have = current.if_object();
+  if (!want) return modified;
+  if (last)
+    for (const auto& kv : *last)
+      if (!want->contains(kv.key())) patch[kv.key()] = nullptr;
+  for (const auto& kv : *want) {
+    const json::value* cur = have ? have->if_contains(kv.key()) : nullptr;
+    if (kv.value().is_object() && cur && cur->is_object()) {
+      const json::value* l = last ? last->if_contains(kv.key()) : nullptr;
+      json::value sub = createThreeWayMergePatch(l ? *l : json::value(json::object()), kv.value(), *cur);
+      if (!sub.get_object().empty()) patch[kv.key()] = std::move(sub);
+    } else if (!cur || *cur != kv.value()) {
+      patch[kv.key()] = kv.value();
+    }
+  }
+  return patch;
+}
+
 // ---- JSON patch ----
 namespace {
 

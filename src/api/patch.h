@@ -22,4 +22,10 @@ Result<boost::json::value> applyStrategicMergePatch(const boost::json::value& ta
 // The merge patch that turns `from` into `to` (null for removed keys); empty object if equal.
 boost::json::value createMergePatch(const boost::json::value& from, const boost::json::value& to);
 
+// The three-way merge patch of client-side apply and Helm's upgrade: null for fields in
+// `original` that `modified` dropped, plus the fields of `modified` that differ from `current`
+// (fields only `current` has, such as status or defaults, stay). Empty object if nothing to do.
+boost::json::value createThreeWayMergePatch(const boost::json::value& original, const boost::json::value& modified,
+                                            const boost::json::value& current);
+
 }  // namespace skiff::api

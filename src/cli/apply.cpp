@@ -21,29 +21,6 @@ namespace {
 
 constexpr const char* kLastApplied = "kubectl.kubernetes.io/last-applied-configuration";
 
-// Fields to delete (in lastApplied, gone from desired) plus fields that differ from the live object.
-json::value threeWayPatch(const json::value& lastApplied, const json::value& desired, const json::value& live) {
-  json::object patch;
-  const json::object* last = lastApplied.if_object();
-  const json::object* want = desired.if_object();
-  const json::object* have = live.if_object();
-  if (!want) return desired;
-  if (last)
-    for (const auto& kv : *last)
-      if (!want->contains(kv.key())) patch[kv.key()] = nullptr;
-  for (const auto& kv : *want) {
-    const json::value* cur = have ? have->if_contains(kv.key()) : nullptr;
-    if (kv.value().is_object() && cur && cur->is_object()) {
-      const json::value* l = last ? last->if_contains(kv.key()) : nullptr;
-      json::value sub = threeWayPatch(l ? *l : json::value(json::object()), kv.value(), *cur);
-      if (!sub.get_object().empty()) patch[kv.key()] = std::move(sub);
-    } else if (!cur || *cur != kv.value()) {
-      patch[kv.key()] = kv.value();
-    }
-  }
-  return patch;
-}
-
 void setLastApplied(json::value& object, const std::string& text) {
   json::value& ann = api::metadataOf(object)["annotations"];
   if (!ann.is_object()) ann = json::object();
@@ -145,7 +122,7 @@ int runApply(const Args& args) {
       if (auto parsed = api::decodeJson(lastText); parsed) lastApplied = std::move(*parsed);
     json::value desired = obj;
     setLastApplied(desired, recordedText);
-    json::value patch = threeWayPatch(lastApplied, desired, *current);
+    json::value patch = api::createThreeWayMergePatch(lastApplied, desired, *current);
     if (patch.get_object().empty()) {
       std::printf("%s unchanged\n", ref.c_str());
       continue;

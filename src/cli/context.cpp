@@ -45,10 +45,35 @@ Result<std::unique_ptr<Context>> Context::connect(const Flags& flags) {
   ctx->client_ = std::make_unique<http::Client>(hp->first, hp->second, config.token, config.caPem);
   // A person's kubeconfig (skiff kubeconfig create) holds a client certificate instead of a token.
   if (!config.certPem.empty() && config.token.empty()) ctx->client_->setClientCertificate(config.certPem, config.keyPem);
-  ctx->caPem_ = config.caPem;
   ctx->defaultNamespace_ = flags.get("namespace", config.namespace_);
   ctx->server_ = config.server;
+  ctx->config_ = config;
   return ctx;
+}
+
+Result<std::unique_ptr<client::RestClient>> Context::restClient() const {
+  client::RestConfig rest;
+  rest.servers = {config_.server};
+  rest.caPem = config_.caPem;
+  rest.token = config_.token;
+  rest.certPem = config_.certPem;
+  rest.keyPem = config_.keyPem;
+  return client::RestClient::create(std::move(rest));
+}
+
+Result<api::ResourceType> Context::resourceType(const std::string& apiVersion, const std::string& kind) {
+  auto r = resolveKind(apiVersion, kind);
+  if (!r) return r.error();
+  api::ResourceType t;
+  t.group = r->group;
+  t.version = r->version;
+  t.kind = r->kind;
+  t.plural = r->plural;
+  t.singular = r->singular;
+  t.namespaced = r->namespaced;
+  t.shortNames = r->shortNames;
+  t.categories = r->categories;
+  return t;
 }
 
 Error errorFromResponse(const http::ClientResponse& r) {

@@ -9,6 +9,8 @@
 #include <boost/json/value.hpp>
 
 #include "cli/flags.h"
+#include "cli/kubeconfig.h"
+#include "client/rest_client.h"
 #include "common/result.h"
 #include "http/http.h"
 
@@ -32,12 +34,22 @@ class Context {
   http::Client& client() { return *client_; }
   const std::string& namespace_() const { return defaultNamespace_; }
   const std::string& server() const { return server_; }
-  const std::string& caPem() const { return caPem_; }
+  const std::string& caPem() const { return config_.caPem; }
 
   Result<Resource> resolve(const std::string& nameOrKind);
   Result<Resource> resolveKind(const std::string& apiVersion, const std::string& kind);
   // The resources in a discovery category ("all"), one version of each; empty when none is.
   std::vector<Resource> category(const std::string& name);
+
+  // The same connection as a client::Client, for code written against the client layer (helm).
+  Result<std::unique_ptr<client::RestClient>> restClient() const;
+  // Forgets what discovery said (after creating CustomResourceDefinitions).
+  void refreshDiscovery() {
+    discovered_ = false;
+    resources_.clear();
+  }
+  // The discovered type of apiVersion/kind as the client layer names types.
+  Result<api::ResourceType> resourceType(const std::string& apiVersion, const std::string& kind);
 
   // Sends a request and decodes a JSON answer; a non-2xx answer becomes the server's Status message.
   Result<boost::json::value> call(const std::string& method, const std::string& target, const std::string& body = "",
@@ -48,7 +60,7 @@ class Context {
   std::unique_ptr<http::Client> client_;
   std::string defaultNamespace_;
   std::string server_;
-  std::string caPem_;
+  Kubeconfig config_;
   std::vector<Resource> resources_;
   bool discovered_ = false;
 };

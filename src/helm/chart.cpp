@@ -109,6 +109,7 @@ Result<Chart> loadChartFiles(const FileMap& files, const std::string& origin, in
     return Error::invalid(origin + "/Chart.yaml: validation: chart.metadata.name is required");
   chart.name = std::string(name->get_string());
   chart.metadata = chartMetadata(*meta);
+  chart.chartYaml = *meta;
   if (const Value* deps = meta->get_object().if_contains("dependencies")) chart.dependencyConditions = *deps;
   chart.values = json::object();
   if (auto v = files.find("values.yaml"); v != files.end()) {
@@ -142,6 +143,12 @@ Result<Chart> loadChartFiles(const FileMap& files, const std::string& origin, in
 }
 
 }  // namespace
+
+Result<Chart> loadChartArchive(std::string_view data, const std::string& origin) {
+  auto files = readChartArchive(data, origin);
+  if (!files.ok()) return files.error();
+  return loadChartFiles(*files, origin, 0);
+}
 
 Result<Chart> loadChart(const std::string& path) {
   fs::path root(path);
@@ -289,8 +296,6 @@ Value coalesceValues(const Value& defaults, const Value& user) {
 // ---------------------------------------------------------------------------------------------
 // Rendering
 
-namespace {
-
 const std::vector<std::string>& installOrder() {
   static const std::vector<std::string> order = {
       "PriorityClass", "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy",
@@ -301,6 +306,35 @@ const std::vector<std::string>& installOrder() {
       "HorizontalPodAutoscaler", "StatefulSet", "Job", "CronJob", "IngressClass", "Ingress", "APIService"};
   return order;
 }
+
+const std::vector<std::string>& uninstallOrder() {
+  static const std::vector<std::string> order = {
+      "APIService", "Ingress", "IngressClass", "Service", "CronJob", "Job", "StatefulSet", "HorizontalPodAutoscaler",
+      "Deployment", "ReplicaSet", "ReplicationController", "Pod", "DaemonSet", "RoleBindingList", "RoleBinding",
+      "RoleList", "Role", "ClusterRoleBindingList", "ClusterRoleBinding", "ClusterRoleList", "ClusterRole",
+      "CustomResourceDefinition", "PersistentVolumeClaim", "PersistentVolume", "StorageClass", "ConfigMap",
+      "SecretList", "Secret", "ServiceAccount", "PodDisruptionBudget", "PodSecurityPolicy", "LimitRange",
+      "ResourceQuota", "NetworkPolicy", "Namespace", "PriorityClass"};
+  return order;
+}
+
+Value integralAsInt(const Value& v) {
+  if (v.is_double() && std::floor(v.get_double()) == v.get_double() && std::fabs(v.get_double()) < 9e15)
+    return Value(int64_t(v.get_double()));
+  if (v.is_array()) {
+    json::array a;
+    for (const auto& e : v.get_array()) a.push_back(integralAsInt(e));
+    return a;
+  }
+  if (v.is_object()) {
+    json::object o;
+    for (const auto& kv : v.get_object()) o[kv.key()] = integralAsInt(kv.value());
+    return o;
+  }
+  return v;
+}
+
+namespace {
 
 // One chart in the tree with the values it sees and where its templates live.
 struct ChartScope {
@@ -474,22 +508,6 @@ std::vector<std::string> splitDocuments(const std::string& text) {
   return out;
 }
 
-// JSON Schema sees 3 where Go's decoder made 3.0: integral floats count as integers.
-Value integralAsInt(const Value& v) {
-  if (v.is_double() && std::floor(v.get_double()) == v.get_double() && std::fabs(v.get_double()) < 9e15)
-    return Value(int64_t(v.get_double()));
-  if (v.is_array()) {
-    json::array a;
-    for (const auto& e : v.get_array()) a.push_back(integralAsInt(e));
-    return a;
-  }
-  if (v.is_object()) {
-    json::object o;
-    for (const auto& kv : v.get_object()) o[kv.key()] = integralAsInt(kv.value());
-    return o;
-  }
-  return v;
-}
 
 // values.schema.json of every chart in the tree, checked against the values that chart sees.
 Status validateSchemas(const std::vector<ChartScope>& scopes) {
@@ -538,7 +556,8 @@ std::string helmExecError(const std::string& goError) {
 
 }  // namespace
 
-Result<std::vector<RenderedManifest>> renderChart(const Chart& chart, const Value& userValues, const ReleaseOptions& release) {
+Result<std::vector<RenderedManifest>> renderChart(const Chart& chart, const Value& userValues, const ReleaseOptions& release,
+                                                  std::string* notes) {
   Value top = coalesceValues(chart.values, userValues);
   if (!top.get_object().contains("global")) top.get_object()["global"] = json::object();
   std::vector<ChartScope> scopes;
@@ -574,7 +593,8 @@ Result<std::vector<RenderedManifest>> renderChart(const Chart& chart, const Valu
   for (const auto& [name, _] : sortedNames) {
     const ChartScope& s = *scopeOf[name];
     std::string base = fs::path(name).filename().string();
-    if (base.rfind('_', 0) == 0 || base == "NOTES.txt") continue;
+    bool topNotes = notes && name == chart.name + "/templates/NOTES.txt";
+    if (base.rfind('_', 0) == 0 || (base == "NOTES.txt" && !topNotes)) continue;
     Value data = json::object{{"Values", s.values}, {"Release", releaseObj}, {"Chart", s.chart->metadata},
                               {"Capabilities", caps}, {"Files", filesObject(*s.chart)},
                               {"Template", json::object{{"Name", name}, {"BasePath", s.path + "/templates"}}}};
@@ -583,7 +603,8 @@ Result<std::vector<RenderedManifest>> renderChart(const Chart& chart, const Valu
     std::string text = std::move(*out);
     // Helm blanks what a missing value printed.
     for (size_t p; (p = text.find("<no value>")) != std::string::npos;) text.erase(p, 10);
-    rendered.emplace_back(name, std::move(text));
+    if (topNotes) *notes = std::move(text);
+    else rendered.emplace_back(name, std::move(text));
   }
 
   std::vector<RenderedManifest> manifests, hooks;

@@ -13,6 +13,7 @@ namespace skiff::helm {
 struct Chart {
   std::string name;                             // Chart.yaml name
   Value metadata;                               // Chart.yaml as Helm exposes it (.Chart: Name, Version, ...)
+  Value chartYaml;                              // Chart.yaml as written (Helm stores it so in a release)
   Value values;                                 // values.yaml
   std::map<std::string, std::string> templates;  // "templates/x.yaml" → text
   std::map<std::string, std::string> files;      // every other file, for .Files
@@ -22,6 +23,9 @@ struct Chart {
 
 // A chart directory or a .tgz archive of one (subcharts in charts/ as folders or archives).
 Result<Chart> loadChart(const std::string& path);
+
+// A .tgz chart archive already in memory (downloaded from a repository); `origin` names it in messages.
+Result<Chart> loadChartArchive(std::string_view data, const std::string& origin);
 
 // Helm's strvals: "a.b=c,list[0]=x,esc\,aped=y"; values typed (ints, bools, null) unless asString.
 Status applySetValue(Value& values, std::string_view expression, bool asString);
@@ -48,7 +52,17 @@ struct RenderedManifest {
 
 // Renders every template (partials and NOTES.txt excluded), splits on ---, drops empty documents
 // and orders them as Helm's install order does; hooks come after, as `helm template` prints them.
-Result<std::vector<RenderedManifest>> renderChart(const Chart& chart, const Value& userValues, const ReleaseOptions& release);
+// With `notes`, the top chart's templates/NOTES.txt is rendered into it (as install shows it).
+Result<std::vector<RenderedManifest>> renderChart(const Chart& chart, const Value& userValues, const ReleaseOptions& release,
+                                                  std::string* notes = nullptr);
+
+// Integral floats as integers: JSON Schema sees 3 where Go's decoder made 3.0, and Go's encoder
+// writes 3 (not 3E0) when a release is stored.
+Value integralAsInt(const Value& v);
+
+// Helm's InstallOrder and UninstallOrder of kinds (unknown kinds go last in both).
+const std::vector<std::string>& installOrder();
+const std::vector<std::string>& uninstallOrder();
 
 // The text `helm template` prints for rendered manifests.
 std::string formatTemplateOutput(const std::vector<RenderedManifest>& manifests);
