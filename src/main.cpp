@@ -32,6 +32,7 @@ const Command kCommands[] = {
     {"kustomize", skiff::cli::runKustomize, "render a kustomization: skiff kustomize build DIR"},
     {"image", skiff::cli::runImage, "the node's images: ls, pull, import, rm, prune"},
     {"helm", skiff::cli::runHelm, "render a Helm chart: helm template NAME CHART [-f values.yaml] [--set k=v]"},
+    {"app", skiff::cli::runApp, "Argo CD Applications: list, get, diff, sync, history, rollback NAME ID, delete"},
     {"version", skiff::cli::runVersion, "print client and server versions"},
 };
 

@@ -24,6 +24,7 @@ int runTop(const Args& args);
 int runImage(const Args& args);
 int runExec(const Args& args);
 int runKustomize(const Args& args);
+int runApp(const Args& args);  // Argo CD Applications: list, get, diff, sync, history, rollback, delete
 
 // Prints "error: <message>" to stderr and returns 1.
 int fail(const std::string& message);

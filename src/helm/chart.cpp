@@ -289,8 +289,6 @@ Value coalesceValues(const Value& defaults, const Value& user) {
 // ---------------------------------------------------------------------------------------------
 // Rendering
 
-namespace {
-
 const std::vector<std::string>& installOrder() {
   static const std::vector<std::string> order = {
       "PriorityClass", "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy",
@@ -301,6 +299,8 @@ const std::vector<std::string>& installOrder() {
       "HorizontalPodAutoscaler", "StatefulSet", "Job", "CronJob", "IngressClass", "Ingress", "APIService"};
   return order;
 }
+
+namespace {
 
 // One chart in the tree with the values it sees and where its templates live.
 struct ChartScope {

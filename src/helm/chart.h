@@ -50,6 +50,10 @@ struct RenderedManifest {
 // and orders them as Helm's install order does; hooks come after, as `helm template` prints them.
 Result<std::vector<RenderedManifest>> renderChart(const Chart& chart, const Value& userValues, const ReleaseOptions& release);
 
+// Helm's install order of kinds (InstallOrder); kinds not listed go after these. GitOps applies
+// in the same order within a sync wave, as Argo CD's does.
+const std::vector<std::string>& installOrder();
+
 // The text `helm template` prints for rendered manifests.
 std::string formatTemplateOutput(const std::vector<RenderedManifest>& manifests);
 
