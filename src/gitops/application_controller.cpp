@@ -59,6 +59,14 @@ std::string typeKey(const api::ResourceType& t) { return t.group + "/" + t.versi
 
 std::string shortRevision(const std::string& r) { return r.substr(0, 7); }
 
+// group, version, kind, namespace, name: how status.resources and syncResult name an object.
+json::object resourceRef(const json::value& o) {
+  std::string apiVersion = api::stringAt(o, "apiVersion");
+  size_t slash = apiVersion.find('/');
+  return json::object{{"group", groupOf(apiVersion)}, {"version", slash == std::string::npos ? apiVersion : apiVersion.substr(slash + 1)},
+                      {"kind", api::stringAt(o, "kind")}, {"namespace", api::stringAt(o, "metadata.namespace")}, {"name", api::stringAt(o, "metadata.name")}};
+}
+
 json::object condition(const std::string& type, const std::string& message, const json::value& oldStatus) {
   std::string since = api::rfc3339Now();
   if (const json::value* cs = api::valueAt(oldStatus, "conditions"); cs && cs->is_array())
@@ -353,10 +361,10 @@ struct SyncOutcome {
 };
 
 json::object resultEntry(const json::value& o, const std::string& status, const std::string& message) {
-  json::object r{{"group", groupOf(api::stringAt(o, "apiVersion"))}, {"version", api::stringAt(o, "apiVersion").substr(api::stringAt(o, "apiVersion").find('/') + 1)},
-                 {"kind", api::stringAt(o, "kind")}, {"namespace", api::stringAt(o, "metadata.namespace")}, {"name", api::stringAt(o, "metadata.name")},
-                 {"status", status}, {"message", message}, {"syncPhase", "Sync"}};
-  if (api::stringAt(o, "apiVersion").find('/') == std::string::npos) r["version"] = api::stringAt(o, "apiVersion");
+  json::object r = resourceRef(o);
+  r["status"] = status;
+  r["message"] = message;
+  r["syncPhase"] = "Sync";
   return r;
 }
 
@@ -428,6 +436,20 @@ SyncOutcome runSync(client::Client& client, const KindOf& kindOf, std::vector<Re
 
 }  // namespace
 
+// Poll timers: one pending requeue per Application, due a poll interval after the repository's
+// last fetch (or this Application's last attempt, so a failing fetch does not spin).
+Requeue ApplicationController::nextPoll(const std::string& key, const std::string& repoUrl) {
+  std::lock_guard lock(mutex_);
+  Memory& m = memory_[key];
+  auto due = std::max(repositories_->lastFetch(repoUrl), m.lastPollAttempt) + options_.pollInterval;
+  auto now = Clock::now();
+  if (m.pollTimer > now && m.pollTimer <= due + std::chrono::milliseconds(50)) return Requeue::done();
+  // Rounded up: a timer that fired a hair early would look pending and end the chain.
+  auto delay = std::chrono::ceil<std::chrono::milliseconds>(std::max(due, now + std::chrono::milliseconds(100)) - now) + std::chrono::milliseconds(1);
+  m.pollTimer = now + delay;
+  return Requeue::in(delay);
+}
+
 Result<Requeue> ApplicationController::reconcile(const std::string& key) {
   auto [ns, name] = client::splitKey(key);
   client::ObjectPtr object = applications_->get(ns, name);
@@ -438,7 +460,8 @@ Result<Requeue> ApplicationController::reconcile(const std::string& key) {
   }
   if (api::valueAt(*object, "metadata.deletionTimestamp")) return finalize(object);
   const json::value emptyStatus = json::object();
-  const json::value& oldStatus = api::valueAt(*object, "status") && api::valueAt(*object, "status")->is_object() ? *api::valueAt(*object, "status") : emptyStatus;
+  const json::value* current = api::valueAt(*object, "status");
+  const json::value& oldStatus = current && current->is_object() ? *current : emptyStatus;
   json::object status = oldStatus.as_object();
   auto app = parseApplication(*object);
   if (!app) {
@@ -448,109 +471,129 @@ Result<Requeue> ApplicationController::reconcile(const std::string& key) {
     if (Status s = writeStatus(object, status, false); !s) return s.error();
     return Requeue::done();
   }
-  bool forceFetch = false;
+  auto desired = desiredState(*object, *app, app->operation ? app->operation->revision : "", refreshAsked(key, *object));
+  if (!desired) {
+    reportLoadFailure(*object, *app, desired.error(), oldStatus, status);
+    if (Status s = writeStatus(object, status, bool(app->operation)); !s) return s.error();
+    return nextPoll(key, app->sources[0].repoURL);
+  }
+  Comparison comparison = compare(*app, **desired, oldStatus);
+  bool running = false;
+  if (syncDue(*app, **desired, comparison, oldStatus)) {
+    if (Status s = ensureNamespace(*app); !s) return s.error();
+    running = syncAndRecord(*object, *app, **desired, comparison, oldStatus, status);
+    comparison = compare(*app, **desired, status);  // what the sync left
+  }
+  reportComparison(*object, **desired, comparison, oldStatus, status);
+  // An operation is done (and cleared) once its last wave was applied.
+  if (Status s = writeStatus(object, status, app->operation && !running); !s) return s.error();
+  if (running || app->operation) return Requeue::in(std::chrono::milliseconds(running ? 500 : 1));
+  return nextPoll(key, app->sources[0].repoURL);
+}
+
+// A fetch is due beyond polling when the spec changed or the refresh annotation asks for one.
+bool ApplicationController::refreshAsked(const std::string& key, const json::value& object) {
+  const json::value* g = api::valueAt(object, "metadata.generation");
+  int64_t generation = g && g->is_int64() ? g->get_int64() : 0;
+  bool changed;
   {
     std::lock_guard lock(mutex_);
     Memory& m = memory_[key];
-    int64_t generation = api::valueAt(*object, "metadata.generation") && api::valueAt(*object, "metadata.generation")->is_int64()
-                             ? api::valueAt(*object, "metadata.generation")->get_int64() : 0;
-    forceFetch = m.generation != generation;
+    changed = m.generation != generation;
     m.generation = generation;
   }
-  if (const json::value* ann = api::valueAt(*object, "metadata.annotations"); ann && ann->is_object() && ann->get_object().contains(kRefreshAnnotation))
-    forceFetch = true;
-  std::string operationRevision = app->operation ? app->operation->revision : "";
-  auto desired = desiredState(*object, *app, operationRevision, forceFetch);
-  auto pollRequeue = [&]() -> Requeue {
-    std::lock_guard lock(mutex_);
-    Memory& m = memory_[key];
-    auto due = std::max(repositories_->lastFetch(app->sources[0].repoURL), m.lastPollAttempt) + options_.pollInterval;
-    auto now = Clock::now();
-    if (m.pollTimer > now && m.pollTimer <= due + std::chrono::milliseconds(50)) return Requeue::done();
-    // Rounded up: a timer that fired a hair early would look pending and end the chain.
-    auto delay = std::chrono::ceil<std::chrono::milliseconds>(std::max(due, now + std::chrono::milliseconds(100)) - now) + std::chrono::milliseconds(1);
-    m.pollTimer = now + delay;
-    return Requeue::in(delay);
-  };
-  if (!desired) {
-    std::string message = "Failed to load target state: " + desired.error().message;
-    status["conditions"] = json::array{condition("ComparisonError", message, oldStatus)};
-    status["sync"] = json::object{{"status", "Unknown"}, {"revision", api::stringAt(oldStatus, "sync.revision")}};
-    if (!status.contains("health")) status["health"] = json::object{{"status", "Unknown"}};
-    if (withoutTimestamps(status) != withoutTimestamps(oldStatus)) events_->warning(*object, "ComparisonError", message);
-    if (app->operation) {
-      status["operationState"] = json::object{{"phase", "Error"}, {"message", message}, {"startedAt", api::rfc3339Now()}, {"finishedAt", api::rfc3339Now()},
-                                              {"operation", *api::valueAt(*object, "operation")}};
-    }
-    if (Status s = writeStatus(object, status, bool(app->operation)); !s) return s.error();
-    return pollRequeue();
+  const json::value* ann = api::valueAt(object, "metadata.annotations");
+  return changed || (ann && ann->is_object() && ann->get_object().contains(kRefreshAnnotation));
+}
+
+void ApplicationController::reportLoadFailure(const json::value& object, const Application& app, const Error& error, const json::value& oldStatus,
+                                              json::object& status) {
+  std::string message = "Failed to load target state: " + error.message;
+  status["conditions"] = json::array{condition("ComparisonError", message, oldStatus)};
+  status["sync"] = json::object{{"status", "Unknown"}, {"revision", api::stringAt(oldStatus, "sync.revision")}};
+  if (!status.contains("health")) status["health"] = json::object{{"status", "Unknown"}};
+  if (withoutTimestamps(status) != withoutTimestamps(oldStatus)) events_->warning(object, "ComparisonError", message);
+  if (app.operation)
+    status["operationState"] = json::object{{"phase", "Error"}, {"message", message}, {"startedAt", api::rfc3339Now()}, {"finishedAt", api::rfc3339Now()},
+                                            {"operation", *api::valueAt(object, "operation")}};
+}
+
+// A sync is due for an operation a client set, or by policy: a revision not synced yet, or
+// (selfHeal) drift from the revision that was.
+bool ApplicationController::syncDue(const Application& app, const Desired& desired, const Comparison& comparison, const json::value& oldStatus) {
+  if (app.operation) return true;
+  if (!app.syncPolicy.automated || comparison.synced) return false;
+  if (desired.objects.empty() && !app.syncPolicy.allowEmpty) return false;
+  return desired.revision != api::stringAt(oldStatus, "operationState.syncResult.revision") || app.syncPolicy.selfHeal;
+}
+
+Status ApplicationController::ensureNamespace(const Application& app) {
+  if (!app.syncPolicy.createNamespace || app.destinationNamespace.empty()) return {};
+  const api::ResourceType& nsType = *api::findByKind("v1", "Namespace");
+  if (client_.get(nsType, "", app.destinationNamespace)) return {};
+  auto created = client_.create(nsType, "", json::object{{"metadata", json::object{{"name", app.destinationNamespace}}}});
+  if (!created && created.error().code != 409) return created.error();
+  return {};
+}
+
+// Runs the sync and records it as Argo CD does: operationState, an Event, and a history entry
+// for a successful sync to a new revision. Returns whether waves are still to come.
+bool ApplicationController::syncAndRecord(const json::value& object, const Application& app, const Desired& desired, Comparison& comparison,
+                                          const json::value& oldStatus, json::object& status) {
+  bool prune = app.operation ? app.operation->prune || app.syncPolicy.prune : app.syncPolicy.prune;
+  SyncOutcome outcome = runSync(client_, [this](const std::string& v, const std::string& k) { return kindOf(v, k); }, comparison.rows,
+                                comparison.extras, bool(app.operation), prune);
+  const std::string& revision = desired.revision;
+  std::string phase = outcome.waiting ? "Running" : outcome.failed || !desired.errors.empty() ? "Failed" : "Succeeded";
+  std::string message = outcome.waiting ? "waiting for healthy state of wave " + std::to_string(outcome.waitingWave) + " before the next"
+                        : outcome.failed ? "one or more objects failed to apply (see syncResult.resources)"
+                        : !desired.errors.empty() ? "one or more manifests could not be used: " + desired.errors[0]
+                                                  : "successfully synced (all tasks run)";
+  json::object operation = app.operation ? api::valueAt(object, "operation")->as_object()
+                                         : json::object{{"sync", json::object{{"revision", revision}, {"prune", prune}}},
+                                                        {"initiatedBy", json::object{{"automated", true}}}};
+  const json::value* source = api::valueAt(object, "spec.source");
+  json::object state{{"operation", operation}, {"phase", phase}, {"message", message},
+                     {"syncResult", json::object{{"revision", revision}, {"resources", outcome.resources}, {"source", source ? *source : json::value()}}},
+                     {"startedAt", api::rfc3339Now()}, {"finishedAt", api::rfc3339Now()}};
+  if (outcome.waiting) state.erase("finishedAt");
+  // A repeat of the same outcome keeps its times, so an unchanged status is not rewritten.
+  const json::value* old = api::valueAt(oldStatus, "operationState");
+  if (old && !app.operation && api::stringAt(*old, "phase") == phase && api::stringAt(*old, "message") == message &&
+      api::stringAt(*old, "syncResult.revision") == revision) {
+    state["startedAt"] = api::stringAt(*old, "startedAt");
+    if (!outcome.waiting) state["finishedAt"] = api::stringAt(*old, "finishedAt");
   }
-  Comparison comparison = compare(*app, **desired, oldStatus);
-  // A sync is due for an operation a client set, or by policy: a revision not synced yet, or
-  // (selfHeal) drift from the revision that was.
-  std::string lastSynced = api::stringAt(oldStatus, "operationState.syncResult.revision");
-  bool automatedDue = app->syncPolicy.automated && !comparison.synced &&
-                      ((*desired)->revision != lastSynced || app->syncPolicy.selfHeal) &&
-                      ((*desired)->objects.size() > 0 || app->syncPolicy.allowEmpty);
-  bool running = false;
-  if (app->operation || automatedDue) {
-    if (app->syncPolicy.createNamespace && !app->destinationNamespace.empty()) {
-      const api::ResourceType& nsType = *api::findByKind("v1", "Namespace");
-      if (!client_.get(nsType, "", app->destinationNamespace))
-        if (auto created = client_.create(nsType, "", json::object{{"metadata", json::object{{"name", app->destinationNamespace}}}}); !created && created.error().code != 409)
-          return created.error();
-    }
-    bool prune = app->operation ? app->operation->prune || app->syncPolicy.prune : app->syncPolicy.prune;
-    SyncOutcome outcome = runSync(client_, [this](const std::string& v, const std::string& k) { return kindOf(v, k); }, comparison.rows, comparison.extras, bool(app->operation), prune);
-    std::string revision = (*desired)->revision;
-    std::string phase = outcome.waiting ? "Running" : outcome.failed || !(*desired)->errors.empty() ? "Failed" : "Succeeded";
-    std::string message = outcome.waiting ? "waiting for healthy state of wave " + std::to_string(outcome.waitingWave) + " before the next"
-                          : outcome.failed ? "one or more objects failed to apply (see syncResult.resources)"
-                          : !(*desired)->errors.empty() ? "one or more manifests could not be used: " + (*desired)->errors[0]
-                                                        : "successfully synced (all tasks run)";
-    running = outcome.waiting;
-    json::object operation = app->operation ? api::valueAt(*object, "operation")->as_object()
-                                            : json::object{{"sync", json::object{{"revision", revision}, {"prune", prune}}},
-                                                           {"initiatedBy", json::object{{"automated", true}}}};
-    json::object state{{"operation", operation}, {"phase", phase}, {"message", message},
-                       {"syncResult", json::object{{"revision", revision}, {"resources", outcome.resources}, {"source", app->sources.size() == 1 ? *api::valueAt(*object, "spec.source") : json::value()}}},
-                       {"startedAt", api::rfc3339Now()}, {"finishedAt", api::rfc3339Now()}};
-    if (running) state.erase("finishedAt");
-    // A repeat of the same outcome keeps its times, so an unchanged status is not rewritten.
-    if (const json::value* old = api::valueAt(oldStatus, "operationState"); old && api::stringAt(*old, "phase") == phase &&
-                                                                            api::stringAt(*old, "message") == message &&
-                                                                            api::stringAt(*old, "syncResult.revision") == revision && !app->operation) {
-      state["startedAt"] = api::stringAt(*old, "startedAt");
-      if (!running) state["finishedAt"] = api::stringAt(*old, "finishedAt");
-    }
-    status["operationState"] = state;
-    if (phase != "Running") {
-      if (phase == "Succeeded" || phase == "Failed")
-        events_->record(*object, phase == "Succeeded" ? "Normal" : "Warning", "OperationCompleted",
-                        "Sync operation to " + revision + " " + (phase == "Succeeded" ? "succeeded" : "failed: " + message));
-      if (phase == "Succeeded" && !(api::stringAt(oldStatus, "operationState.syncResult.revision") == revision &&
-                                    api::stringAt(oldStatus, "operationState.phase") == "Succeeded" && !app->operation)) {
-        json::array history = api::valueAt(oldStatus, "history") && api::valueAt(oldStatus, "history")->is_array() ? api::valueAt(oldStatus, "history")->as_array() : json::array();
-        int64_t id = 0;
-        for (const auto& h : history)
-          if (const json::value* i = h.is_object() ? h.get_object().if_contains("id") : nullptr; i && i->is_int64()) id = std::max(id, i->get_int64() + 1);
-        json::object entry{{"id", id}, {"revision", revision}, {"deployedAt", api::rfc3339Now()}, {"deployStartedAt", state["startedAt"]}};
-        if (const json::value* src = api::valueAt(*object, "spec.source")) entry["source"] = *src;
-        history.push_back(entry);
-        while (int64_t(history.size()) > app->revisionHistoryLimit) history.erase(history.begin());
-        status["history"] = history;
-      }
-    }
-    comparison = compare(*app, **desired, status);  // what the sync left
+  status["operationState"] = state;
+  if (outcome.waiting) return true;
+  bool repeat = old && !app.operation && api::stringAt(*old, "syncResult.revision") == revision && api::stringAt(*old, "phase") == phase;
+  if (!repeat)
+    events_->record(object, phase == "Succeeded" ? "Normal" : "Warning", "OperationCompleted",
+                    "Sync operation to " + revision + " " + (phase == "Succeeded" ? "succeeded" : "failed: " + message));
+  if (phase == "Succeeded" && !repeat) {
+    const json::value* h = api::valueAt(oldStatus, "history");
+    json::array history = h && h->is_array() ? h->as_array() : json::array();
+    int64_t id = 0;
+    for (const auto& entry : history)
+      if (const json::value* i = entry.is_object() ? entry.get_object().if_contains("id") : nullptr; i && i->is_int64()) id = std::max(id, i->get_int64() + 1);
+    json::object entry{{"id", id}, {"revision", revision}, {"deployedAt", api::rfc3339Now()}, {"deployStartedAt", state["startedAt"]}};
+    if (source) entry["source"] = *source;
+    history.push_back(entry);
+    while (int64_t(history.size()) > app.revisionHistoryLimit) history.erase(history.begin());
+    status["history"] = history;
   }
-  // Status as Argo CD reports it.
+  return false;
+}
+
+// status.sync, health, resources, sourceType and conditions from a comparison.
+void ApplicationController::reportComparison(const json::value& object, const Desired& desired, const Comparison& comparison,
+                                             const json::value& oldStatus, json::object& status) {
   json::array resources;
   Health aggregate = Health::Healthy;
   std::string healthMessage;
   for (const auto& row : comparison.rows) {
-    json::object r = resultEntry(row.desired, row.synced ? "Synced" : "OutOfSync", "");
-    r.erase("message");
-    r.erase("syncPhase");
+    json::object r = resourceRef(row.desired);
+    r["status"] = row.synced ? "Synced" : "OutOfSync";
     json::object health{{"status", healthName(row.health.status)}};
     if (!row.health.message.empty()) health["message"] = row.health.message;
     r["health"] = health;
@@ -561,44 +604,40 @@ Result<Requeue> ApplicationController::reconcile(const std::string& key) {
     }
   }
   for (const auto& live : comparison.extras) {
-    json::object r = resultEntry(*live, "OutOfSync", "");
-    r.erase("message");
-    r.erase("syncPhase");
+    json::object r = resourceRef(*live);
+    r["status"] = "OutOfSync";
     r["requiresPruning"] = true;
     resources.push_back(r);
   }
   json::array conditions;
-  if (!(*desired)->errors.empty()) {
+  if (!desired.errors.empty()) {
     std::string message = "Failed to load target state: ";
-    for (size_t i = 0; i < (*desired)->errors.size(); ++i) message += (i ? "; " : "") + (*desired)->errors[i];
+    for (size_t i = 0; i < desired.errors.size(); ++i) message += (i ? "; " : "") + desired.errors[i];
     conditions.push_back(condition("ComparisonError", message, oldStatus));
     aggregate = worse(aggregate, Health::Degraded);
     healthMessage = message;
-    if (!api::valueAt(oldStatus, "conditions") || json::serialize(*api::valueAt(oldStatus, "conditions")) != json::serialize(conditions))
-      events_->warning(*object, "ComparisonError", message);
+    const json::value* old = api::valueAt(oldStatus, "conditions");
+    if (!old || json::serialize(*old) != json::serialize(conditions)) events_->warning(object, "ComparisonError", message);
   }
   for (const auto& row : comparison.rows)
     if (!row.type) conditions.push_back(condition("SyncError", row.health.message, oldStatus));
-  if (const json::value* op = status.if_contains("operationState"); op && api::stringAt(*op, "phase") == "Failed" &&
-                                                                     api::stringAt(*op, "syncResult.revision") == (*desired)->revision)
+  if (const json::value* op = status.if_contains("operationState");
+      op && api::stringAt(*op, "phase") == "Failed" && api::stringAt(*op, "syncResult.revision") == desired.revision)
     for (const auto& r : api::arrayAt(*op, "syncResult.resources"))
       if (api::stringAt(r, "status") == "SyncFailed")
-        conditions.push_back(condition("SyncError", "Failed sync attempt to " + shortRevision((*desired)->revision) + ": " + api::stringAt(r, "kind") + "/" +
+        conditions.push_back(condition("SyncError", "Failed sync attempt to " + shortRevision(desired.revision) + ": " + api::stringAt(r, "kind") + "/" +
                                                         api::stringAt(r, "name") + ": " + api::stringAt(r, "message"), oldStatus));
+  const json::value* source = api::valueAt(object, "spec.source");
+  const json::value* destination = api::valueAt(object, "spec.destination");
   status["resources"] = resources;
-  status["sync"] = json::object{{"status", comparison.synced ? "Synced" : "OutOfSync"}, {"revision", (*desired)->revision},
-                                {"comparedTo", json::object{{"source", api::valueAt(*object, "spec.source") ? *api::valueAt(*object, "spec.source") : json::value()},
-                                                            {"destination", api::valueAt(*object, "spec.destination") ? *api::valueAt(*object, "spec.destination") : json::value()}}}};
+  status["sync"] = json::object{{"status", comparison.synced ? "Synced" : "OutOfSync"}, {"revision", desired.revision},
+                                {"comparedTo", json::object{{"source", source ? *source : json::value()}, {"destination", destination ? *destination : json::value()}}}};
   json::object health{{"status", healthName(aggregate)}};
   if (aggregate != Health::Healthy && !healthMessage.empty()) health["message"] = healthMessage;
   status["health"] = health;
-  status["sourceType"] = (*desired)->sourceType;
+  status["sourceType"] = desired.sourceType;
   if (conditions.empty()) status.erase("conditions");
   else status["conditions"] = conditions;
-  // An operation is done (and cleared) once its last wave was applied.
-  if (Status s = writeStatus(object, status, app->operation && !running); !s) return s.error();
-  if (running || app->operation) return Requeue::in(std::chrono::milliseconds(running ? 500 : 1));
-  return pollRequeue();
 }
 
 Status ApplicationController::writeStatus(const client::ObjectPtr& object, json::object status, bool clearOperation) {

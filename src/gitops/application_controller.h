@@ -71,6 +71,16 @@ class ApplicationController {
   Credentials credentialsFor(const std::string& ns, const std::string& repoUrl);
   // The served kind of apiVersion/kind, built-in or custom; null when not served.
   const api::ResourceType* kindOf(const std::string& apiVersion, const std::string& kind) const;
+  bool refreshAsked(const std::string& key, const boost::json::value& object);
+  void reportLoadFailure(const boost::json::value& object, const Application& app, const Error& error, const boost::json::value& oldStatus,
+                         boost::json::object& status);
+  bool syncDue(const Application& app, const Desired& desired, const Comparison& comparison, const boost::json::value& oldStatus);
+  Status ensureNamespace(const Application& app);
+  bool syncAndRecord(const boost::json::value& object, const Application& app, const Desired& desired, Comparison& comparison,
+                     const boost::json::value& oldStatus, boost::json::object& status);
+  void reportComparison(const boost::json::value& object, const Desired& desired, const Comparison& comparison, const boost::json::value& oldStatus,
+                        boost::json::object& status);
+  controller::Requeue nextPoll(const std::string& key, const std::string& repoUrl);
   Result<controller::Requeue> finalize(const client::ObjectPtr& object);
   Status writeStatus(const client::ObjectPtr& object, boost::json::object status, bool clearOperation);
 
