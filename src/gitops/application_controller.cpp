@@ -214,7 +214,7 @@ Credentials ApplicationController::credentialsFor(const std::string& ns, const s
   size_t bestLength = 0;
   for (const auto& secret : secrets->items) {
     std::string url = normalizeRepoUrl(field(secret, "url"));
-    bool exact = api::stringAt(secret, "metadata.labels.argocd\\.argoproj\\.io/secret-type") == "repository";
+    bool exact = false;
     const json::value* labels = api::valueAt(secret, "metadata.labels");
     if (labels && labels->is_object())
       if (const json::value* t = labels->get_object().if_contains("argocd.argoproj.io/secret-type"); t && t->is_string())

@@ -10,8 +10,13 @@
 source "$(dirname "$0")/lib.sh"
 
 DAEMON_PID=
-stop_daemon() { if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then kill "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null || true; fi; }
-trap 'stop_daemon; cleanup' EXIT
+HTTP_PID=
+stop_servers() {
+  for pid in $DAEMON_PID $HTTP_PID; do
+    if kill -0 "$pid" 2>/dev/null; then kill "$pid"; wait "$pid" 2>/dev/null || true; fi
+  done
+}
+trap 'stop_servers; cleanup' EXIT
 
 GIT_PORT=$(free_port)
 mkdir -p "$WORK/git"
@@ -20,6 +25,11 @@ git daemon --export-all --base-path="$WORK/git" --port="$GIT_PORT" --listen=127.
 DAEMON_PID=$!
 REPO="git://127.0.0.1:$GIT_PORT/apps.git"
 for _ in $(seq 1 50); do git ls-remote "$REPO" >/dev/null 2>&1 && break; sleep 0.1; done
+# The same repositories over smart HTTP with basic auth (git http-backend behind a CGI host).
+python3 "$(dirname "$0")/tools/git_http_server.py" "$WORK/http.port" "$WORK/git" bob token123 &
+HTTP_PID=$!
+for _ in $(seq 1 50); do [ -s "$WORK/http.port" ] && break; sleep 0.1; done
+HTTP_REPO="http://127.0.0.1:$(cat "$WORK/http.port")/apps.git"
 
 SRC="$WORK/src"
 git init -q -b main "$SRC"
@@ -316,6 +326,37 @@ sed -i 's/color: green/color: yellow/' "$SRC/charts/web/values-prod.yaml"
 commit "yellow" >/dev/null
 check "polling picks up a push without a webhook" wait_for "yellow" 30 bash -c \
   "[ \"\$(kubectl get configmap shop-config -n helm-app -o jsonpath='{.data.color}')\" = yellow ]"
+
+# A private repository over HTTP: credentials from an Argo CD repository Secret.
+cat <<EOF | K apply -f - >/dev/null
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: private, namespace: argocd}
+spec:
+  project: default
+  source: {repoURL: "$HTTP_REPO", path: kustomize/base}
+  destination: {server: https://kubernetes.default.svc, namespace: private}
+  syncPolicy: {automated: {}, syncOptions: [CreateNamespace=true]}
+EOF
+check "without a repository Secret the condition asks for credentials" wait_for "no creds" 20 has_condition private "no repository Secret"
+repo_secret() {  # password
+  cat <<EOF | K apply -f - >/dev/null
+apiVersion: v1
+kind: Secret
+metadata:
+  name: private-repo
+  namespace: argocd
+  labels: {argocd.argoproj.io/secret-type: repository}
+stringData: {url: "$HTTP_REPO", username: bob, password: "$1"}
+EOF
+  K annotate application private -n argocd argocd.argoproj.io/refresh=hard --overwrite >/dev/null
+}
+repo_secret wrong
+check "wrong credentials are named in the condition" wait_for "bad creds" 20 has_condition private "refused the credentials"
+repo_secret token123
+check "with the right credentials the private repository syncs" wait_for "private synced" 20 K get deployment api -n private
+check "the refresh annotation is removed once served" wait_for "annotation gone" 10 bash -c \
+  "[ -z \"\$(kubectl get application private -n argocd -o jsonpath='{.metadata.annotations.argocd\\.argoproj\\.io/refresh}')\" ]"
 
 # The bad Applications never stopped the others; deleting one cascades.
 check "the unreachable Application still reports its condition" has_condition unreachable "cannot reach"
