@@ -34,6 +34,7 @@ const Command kCommands[] = {
     {"helm", skiff::cli::runHelm, "render a Helm chart: helm template NAME CHART [-f values.yaml] [--set k=v]"},
     {"kubeconfig", skiff::cli::runKubeconfig, "make a kubeconfig for a person: kubeconfig create USER [--group G] [--expires 720h]"},
     {"secrets", skiff::cli::runSecrets, "re-encrypt stored Secrets with the first configured key: secrets rotate"},
+    {"app", skiff::cli::runApp, "Argo CD Applications: list, get, diff, sync, history, rollback NAME ID, delete"},
     {"version", skiff::cli::runVersion, "print client and server versions"},
 };
 

@@ -380,7 +380,7 @@ void ApiServer::logRefusal(const http::Request& req, const std::string& why) {
 
 http::Admission ApiServer::admit(const http::Request& req) {
   http::Admission out;
-  if (isPublicPath(req.path)) {
+  if (isPublicPath(req.path) || (options_.webhook && req.path == "/api/webhook")) {
     out.user = auth::kAnonymous;
     out.groups = {auth::kUnauthenticated};
     return out;
@@ -428,6 +428,12 @@ void ApiServer::dispatch(Recorder& ex) {
     ex.respond(jsonResponse(200, json::object{{"major", "1"}, {"minor", "32"}, {"gitVersion", std::string(kKubernetesVersion) + "+skiff-" SKIFF_VERSION},
                                               {"gitCommit", ""}, {"gitTreeState", "clean"}, {"buildDate", __DATE__},
                                               {"goVersion", "none (C++20)"}, {"compiler", "g++"}, {"platform", "linux/amd64"}}));
+    return;
+  }
+  if (options_.webhook && path == "/api/webhook") {
+    ex.verb = req.method;
+    ex.resource = "webhook";
+    options_.webhook(ex);
     return;
   }
   if (options_.console && (path == "/ui" || path.starts_with("/ui/"))) {

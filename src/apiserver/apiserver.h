@@ -38,6 +38,9 @@ struct ApiServerOptions {
   // The web console's pages under /ui: served without the token (they hold no data; the page
   // calls the API with the token the user gives it).
   std::function<void(http::Exchange&)> console;
+  // Git push webhooks at /api/webhook (gitops/webhook.h): served without the token, as Argo CD
+  // serves them (the handler checks the sender's signature); null = not served.
+  std::function<void(http::Exchange&)> webhook;
   // Node-local extensions served under /skiff/ (authenticated like the API): path prefix -> handler.
   std::map<std::string, std::function<void(http::Exchange&)>> extensions;
   // Kinds added by CustomResourceDefinitions, served after the built-in ones; null = none.

@@ -24,8 +24,9 @@ int runTop(const Args& args);
 int runImage(const Args& args);
 int runExec(const Args& args);
 int runKustomize(const Args& args);
-int runKubeconfig(const Args& args);
-int runSecrets(const Args& args);  // secrets rotate (re-encryption at rest)  // kubeconfig create USER (a person's client certificate)
+int runKubeconfig(const Args& args);  // kubeconfig create USER (a person's client certificate)
+int runSecrets(const Args& args);  // secrets rotate (re-encryption at rest)
+int runApp(const Args& args);  // Argo CD Applications: list, get, diff, sync, history, rollback, delete
 
 // Prints "error: <message>" to stderr and returns 1.
 int fail(const std::string& message);

@@ -196,6 +196,12 @@ Status platformOptionsFrom(const Flags& flags, server::PlatformOptions& options)
   }
   if (Status s = nodeIpamFrom(flags, options); !s) return s;
   options.otlpEndpoint = flags.get("otlp-endpoint");
+  if (flags.has("gitops-poll-interval")) {
+    auto ms = api::parseDurationMillis(flags.get("gitops-poll-interval"));
+    if (!ms || *ms < 100) return Error::badRequest("--gitops-poll-interval takes a duration of at least 100ms, like 180s (the default) or 3m");
+    options.gitopsPollInterval = std::chrono::milliseconds(*ms);
+  }
+  options.gitopsWebhookSecret = flags.get("gitops-webhook-secret");
   if (const char* bm = std::getenv("SKIFF_BOOKMARK_INTERVAL_MS")) options.bookmarkInterval = std::chrono::milliseconds(std::atol(bm));
   return {};
 }
@@ -206,7 +212,8 @@ const std::vector<FlagSpec> kPlatformFlags = {{"data-dir", "d", true},      {"li
                                               {"advertise-address", "", true}, {"cluster-cidr", "", true}, {"node-cidr-mask-size", "", true},
                                               {"store", "", true}, {"cluster-signing-duration", "", true},
                                               {"audit-policy-file", "", true}, {"encryption-provider-config", "", true}, {"audit-log-path", "", true}, {"audit-log-maxsize", "", true},
-                                              {"audit-log-maxbackup", "", true}};
+                                              {"audit-log-maxbackup", "", true}, {"gitops-poll-interval", "", true},
+                                              {"gitops-webhook-secret", "", true}};
 
 // SIGINT/SIGTERM, blocked before any thread starts so only wait() receives them.
 class StopSignals {

@@ -60,7 +60,8 @@ Result<std::vector<RenderedManifest>> renderChart(const Chart& chart, const Valu
 // writes 3 (not 3E0) when a release is stored.
 Value integralAsInt(const Value& v);
 
-// Helm's InstallOrder and UninstallOrder of kinds (unknown kinds go last in both).
+// Helm's InstallOrder and UninstallOrder of kinds (unknown kinds go last in both). GitOps applies
+// in the install order within a sync wave, as Argo CD's does.
 const std::vector<std::string>& installOrder();
 const std::vector<std::string>& uninstallOrder();
 

@@ -40,6 +40,8 @@
 #include "client/informer.h"
 #include "controller/crd_controller.h"
 #include "controller/namespace_controller.h"
+#include "gitops/application_controller.h"
+#include "gitops/definitions.h"
 #include "http/http.h"
 #include "console/console.h"
 #include "observe/otlp.h"
@@ -122,6 +124,7 @@ class PlatformImpl final : public Platform {
     if (node_) node_->stop();
     if (simulated_) simulated_->stop();
     if (loops_) loops_->stop();
+    if (gitops_) gitops_->stop();
     if (namespaces_) namespaces_->stop();
     if (definitions_) definitions_->stop();
     if (informers_) informers_->stop();
@@ -145,6 +148,7 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<client::Informer> authorizerPods_;  // when informers_ holds no running pod informer
   std::unique_ptr<apiserver::AuditLog> audit_;
   std::unique_ptr<ControlLoops> loops_;
+  std::unique_ptr<gitops::ApplicationController> gitops_;  // Argo CD Applications
   std::unique_ptr<ApiServerEndpoints> apiEndpoints_;
   // `skiff server`: the loops run while this server holds the controller Lease, on informers of
   // their own (made and dropped with the leadership).
@@ -296,6 +300,8 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
   p->client_ = std::make_unique<client::LocalClient>(*p->registry_);
   p->informers_ = std::make_unique<client::InformerSet>(*p->client_);
   if (Status s = p->registry_->bootstrap(); !s) return Error::unavailable("cannot create the default namespaces: " + s.error().message);
+  // Argo CD's kinds, bundled as k3s bundles its CRDs (gitops/definitions.h).
+  if (Status s = gitops::installDefinitions(*p->client_); !s) log::warn("platform", "cannot install the GitOps definitions: " + s.error().message);
   p->definitions_ = std::make_unique<controller::CustomResourceDefinitionController>(*p->client_, p->customResources_);
   if (Status s = p->definitions_->start(); !s) return Error::unavailable("cannot serve the CustomResourceDefinitions: " + s.error().message);
   p->namespaces_ = std::make_unique<controller::NamespaceController>(
@@ -339,6 +345,12 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
     if (Status s = p->startControllers(options); !s) return Error::unavailable("cannot start the controllers: " + s.error().message);
   }
   apiserver::ApiServerOptions apiOptions;
+  if (options.controllers && !options.electLeader) {
+    p->gitops_ = std::make_unique<gitops::ApplicationController>(*p->client_, gitops::ApplicationControllerOptions{
+        fs::path(options.dataDir) / "gitops", options.gitopsPollInterval, [c = &p->customResources_] { return c->served(); }, 2, options.gitopsWebhookSecret});
+    if (Status s = p->gitops_->start(); !s) return Error::unavailable("cannot start the GitOps controller: " + s.error().message);
+    apiOptions.webhook = [g = p->gitops_.get()](http::Exchange& ex) { g->serveWebhook(ex); };
+  }
   apiOptions.token = p->token_;
   apiOptions.nodes = p->nodeClient_.get();
   if (auto* agent = p->agent_) {

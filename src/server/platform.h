@@ -35,6 +35,10 @@ struct PlatformOptions {
   controller::NodeIpamOptions nodeIpam;  // --cluster-cidr, --node-cidr-mask-size: Nodes' pod ranges
   std::string serviceCidr;  // default: 10.96.0.0/16 with the native and oci runtimes, 127.19.0.0/16 otherwise
   std::string otlpEndpoint;    // http://collector:4318: spans of API requests and proxied requests go there
+  // GitOps (gitops/application_controller.h): how often Applications' repositories are polled
+  // without a webhook, and the webhook secret for every provider ("" = Argo CD's Secret only).
+  std::chrono::milliseconds gitopsPollInterval{180000};
+  std::string gitopsWebhookSecret;
   // This machine as a node (with `agent`); its dataDir is the platform's.
   NodeOptions node;
 };
