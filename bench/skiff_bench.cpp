@@ -55,7 +55,15 @@ struct Target {
   std::string host;
   uint16_t port = 0;
   std::string token, ca;
+  std::string certPem = {}, keyPem = {};  // a person's kubeconfig (skiff kubeconfig create) instead of a token
 };
+
+// A client of the target with its credentials (token or client certificate).
+std::unique_ptr<http::Client> clientOf(const Target& t) {
+  auto c = std::make_unique<http::Client>(t.host, t.port, t.token, t.ca);
+  if (!t.certPem.empty() && t.token.empty()) c->setClientCertificate(t.certPem, t.keyPem);
+  return c;
+}
 
 Target fromKubeconfig(const std::string& path) {
   auto kc = cli::loadKubeconfig(path);
@@ -64,7 +72,7 @@ Target fromKubeconfig(const std::string& path) {
     std::exit(2);
   }
   auto hp = http::parseHostPort(kc->server, 6443);
-  return Target{hp->first, hp->second, kc->token, kc->caPem};
+  return Target{hp->first, hp->second, kc->token, kc->caPem, kc->certPem, kc->keyPem};
 }
 
 double percentile(std::vector<double>& v, double p) {
@@ -93,7 +101,8 @@ LoadResult runLoad(const Target& t, size_t n, size_t conc,
   std::vector<std::thread> threads;
   for (size_t c = 0; c < conc; ++c)
     threads.emplace_back([&] {
-      http::Client client(t.host, t.port, t.token, t.ca);
+      auto clientPtr = clientOf(t);
+      http::Client& client = *clientPtr;
       std::vector<double> lat;
       while (true) {
         size_t i = next++;
