@@ -121,6 +121,9 @@ ApplicationController::~ApplicationController() { stop(); }
 Status ApplicationController::start() {
   applicationType_ = kindOf("argoproj.io/v1alpha1", "Application");
   if (!applicationType_) return Error::unavailable("the Application kind (argoproj.io/v1alpha1) is not served: its definition was not installed");
+  // Checkouts a previous run left behind (a crash mid-render) are scratch: start clean.
+  std::error_code ignored;
+  fs::remove_all(options_.cacheDir / "work", ignored);
   auto cache = RepositoryCache::open(options_.cacheDir / "repositories");
   if (!cache) return cache.error();
   repositories_ = std::move(*cache);

@@ -41,6 +41,7 @@
 #include "controller/crd_controller.h"
 #include "controller/namespace_controller.h"
 #include "gitops/application_controller.h"
+#include "gitops/application_set.h"
 #include "gitops/definitions.h"
 #include "http/http.h"
 #include "console/console.h"
@@ -125,6 +126,7 @@ class PlatformImpl final : public Platform {
     if (simulated_) simulated_->stop();
     if (loops_) loops_->stop();
     if (gitops_) gitops_->stop();
+    if (applicationSets_) applicationSets_->stop();
     if (namespaces_) namespaces_->stop();
     if (definitions_) definitions_->stop();
     if (informers_) informers_->stop();
@@ -149,6 +151,7 @@ class PlatformImpl final : public Platform {
   std::unique_ptr<apiserver::AuditLog> audit_;
   std::unique_ptr<ControlLoops> loops_;
   std::unique_ptr<gitops::ApplicationController> gitops_;  // Argo CD Applications
+  std::unique_ptr<gitops::ApplicationSetController> applicationSets_;
   std::unique_ptr<ApiServerEndpoints> apiEndpoints_;
   // `skiff server`: the loops run while this server holds the controller Lease, on informers of
   // their own (made and dropped with the leadership).
@@ -350,6 +353,8 @@ Result<std::unique_ptr<Platform>> Platform::start(const PlatformOptions& options
         fs::path(options.dataDir) / "gitops", options.gitopsPollInterval, [c = &p->customResources_] { return c->served(); }, 2, options.gitopsWebhookSecret});
     if (Status s = p->gitops_->start(); !s) return Error::unavailable("cannot start the GitOps controller: " + s.error().message);
     apiOptions.webhook = [g = p->gitops_.get()](http::Exchange& ex) { g->serveWebhook(ex); };
+    p->applicationSets_ = std::make_unique<gitops::ApplicationSetController>(*p->client_, [c = &p->customResources_] { return c->served(); });
+    if (Status s = p->applicationSets_->start(); !s) return Error::unavailable("cannot start the ApplicationSet controller: " + s.error().message);
   }
   apiOptions.token = p->token_;
   apiOptions.nodes = p->nodeClient_.get();

@@ -6,7 +6,8 @@
 # OutOfSync with its reason while the rest is applied; rollback to an earlier revision; Helm
 # chart and kustomize overlay sources; polling without a webhook; bad input (unreachable repo,
 # unknown revision, bad webhook signature) gives a condition and an Event while the other
-# Applications keep being served; skiff app list/get/diff/history/sync/delete.
+# Applications keep being served; skiff app list/get/diff/history/sync/delete; an ApplicationSet
+# with the list generator.
 source "$(dirname "$0")/lib.sh"
 
 DAEMON_PID=
@@ -320,6 +321,31 @@ check "the Helm source renders with the values file and parameters" wait_for "he
 check "the Helm Application reports sourceType Helm" wait_for "helm type" 5 bash -c "[ \"\$(kubectl get application chart -n argocd -o jsonpath='{.status.sourceType}')\" = Helm ]"
 check "the kustomize overlay renders with namePrefix and the image override" wait_for "kustomize deploy" 20 bash -c \
   "[ \"\$(kubectl get deployment shop-api-prod -n kust-app -o jsonpath='{.spec.template.spec.containers[0].image}')\" = busybox:1.34 ]"
+
+# An ApplicationSet with the list generator stamps out one Application per environment.
+cat <<EOF | K apply -f - >/dev/null
+apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {name: envs, namespace: argocd}
+spec:
+  generators:
+  - list:
+      elements: [{env: dev}, {env: prod}]
+  template:
+    metadata: {name: 'envs-{{env}}'}
+    spec:
+      project: default
+      source: {repoURL: "$REPO", path: kustomize/base}
+      destination: {server: https://kubernetes.default.svc, namespace: 'set-{{env}}'}
+      syncPolicy: {automated: {}, syncOptions: [CreateNamespace=true]}
+EOF
+check "the ApplicationSet generates one Application per element" wait_for "appset apps" 20 bash -c "kubectl get application envs-dev envs-prod -n argocd"
+check "each generated Application deploys into its own namespace" wait_for "appset deploy" 20 bash -c "kubectl get deployment api -n set-dev && kubectl get deployment api -n set-prod"
+check "the ApplicationSet reports ResourcesUpToDate" wait_for "appset status" 10 bash -c \
+  "[ \"\$(kubectl get applicationset envs -n argocd -o jsonpath='{.status.conditions[0].status}')\" = True ]"
+K patch applicationset envs -n argocd --type json -p '[{"op":"remove","path":"/spec/generators/0/list/elements/1"}]' >/dev/null
+check "an element removed from the list deletes its Application" wait_for "envs-prod gone" 10 bash -c "! kubectl get application envs-prod -n argocd 2>/dev/null"
+check "the remaining Application stays" K get application envs-dev -n argocd
 
 # Polling: a push without a webhook is picked up at the next poll (20 s here).
 sed -i 's/color: green/color: yellow/' "$SRC/charts/web/values-prod.yaml"
