@@ -20,6 +20,8 @@ const std::vector<ResourceType>& builtinResources() {
       {"", "v1", "Endpoints", "endpoints", "endpoints", true, false, false, {"ep"}, {}},
       {"", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", true, false, false, {"sa"}, {}},
       {"", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", true, true, false, {"pvc"}, {}},
+      {"", "v1", "ResourceQuota", "resourcequotas", "resourcequota", true, true, false, {"quota"}, {}},
+      {"", "v1", "LimitRange", "limitranges", "limitrange", true, false, false, {"limits"}, {}},
       {"", "v1", "PersistentVolume", "persistentvolumes", "persistentvolume", false, true, false, {"pv"}, {}},
       {"storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", false, false, false, {"sc"}, {}},
       {"discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", true, false, false, {}, {}},

@@ -78,7 +78,11 @@ Registry::Registry(store::Store& store, RegistryOptions options)
           [this](const std::string& ns) {
             auto pods = list(*api::findByKind("v1", "Pod"), ns, ListOptions{});
             return pods ? std::move(pods->items) : std::vector<json::value>{};
-          }}) {}
+          }}),
+      quota_(QuotaAdmission::ClusterView{[this](const api::ResourceType& type, const std::string& ns) {
+        auto items = list(type, ns, ListOptions{});
+        return items ? std::move(items->items) : std::vector<json::value>{};
+      }}) {}
 
 // DefaultStorageClass admission: a claim that names no class gets the default one (the class
 // annotated storageclass.kubernetes.io/is-default-class=true); none stays without a class.
@@ -264,7 +268,9 @@ Result<json::value> Registry::createObject(const api::ResourceType& type, const 
     if (Status s = resolvePriority(object); !s) return s.error();
   if (type.builtin("Ingress")) defaultIngressClass(object);
   if (type.builtin("PersistentVolumeClaim")) defaultStorageClass(object);
+  if (Status s = quota_.limitRanges(type, ns, object); !s) return s.error();
   api::applyDefaults(type, object);
+  std::unique_lock<std::mutex> quotaHeld;  // held until the write: no two creates take the last unit
   // A generated name may collide; Kubernetes retries too.
   const bool generated = name.empty();
   for (int attempt = 0; attempt < 8; ++attempt) {
@@ -277,6 +283,7 @@ Result<json::value> Registry::createObject(const api::ResourceType& type, const 
       if (Status s = podSecurity_.admit(type, ns, object, nullptr, "", options.warnings); !s) return s.error();
       if (options.admitWrite)
         if (Status s = options.admitWrite(object); !s) return s.error();
+      if (Status s = quota_.quota(type, ns, object, quotaHeld); !s) return s.error();
     }
     if (appliedFields) api::metadataOf(object)["managedFields"] = *appliedFields;
     else if (!options.fieldManager.empty())
@@ -867,6 +874,16 @@ Result<size_t> Registry::rewriteAll(const api::ResourceType& type) {
 }
 
 Status Registry::bootstrap() {
+  if (admissionWatches_.empty())
+    for (const char* kind : {"ResourceQuota", "LimitRange"}) {
+      std::string prefix = api::findByKind("v1", kind)->storagePrefix();
+      auto current = store_.range(prefix, "", 0);
+      if (!current) return current.error();
+      for (const auto& kv : current->items) quota_.observe(kv.key, true);
+      auto w = store_.watch(prefix, current->revision, [this](const store::Event& e) { quota_.observe(e.kv.key, e.type == store::EventType::Put); });
+      if (!w) return w.error();
+      admissionWatches_.push_back(std::move(*w));
+    }
   const api::ResourceType& pcType = *api::findByKind("scheduling.k8s.io/v1", "PriorityClass");
   for (const auto& [name, value] : {std::pair{"system-node-critical", 2000001000}, std::pair{"system-cluster-critical", 2000000000}})
     if (!store_.get(pcType.storageKey("", name)))

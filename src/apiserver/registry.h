@@ -17,6 +17,7 @@
 #include "api/requests.h"
 #include "api/resources.h"
 #include "apiserver/pod_security_admission.h"
+#include "apiserver/quota_admission.h"
 #include "api/schema.h"
 #include "api/selector.h"
 #include "common/result.h"
@@ -76,7 +77,8 @@ class Registry {
   // store transforms it as it now would (re-encryption after a key change). Returns how many.
   Result<size_t> rewriteAll(const api::ResourceType& type);
 
-  // Creates default, kube-system, kube-public and kube-node-lease if missing.
+  // Creates default, kube-system, kube-public and kube-node-lease if missing, and starts
+  // following the namespaces' ResourceQuotas and LimitRanges (admission reads them).
   Status bootstrap();
 
   store::Store& store() { return store_; }
@@ -110,6 +112,8 @@ class Registry {
   std::shared_ptr<RecentCache<std::string>> deletions_ = std::make_shared<RecentCache<std::string>>(64);
   RegistryOptions options_;
   PodSecurityAdmission podSecurity_;
+  QuotaAdmission quota_;
+  std::vector<std::unique_ptr<store::Watch>> admissionWatches_;  // ResourceQuotas and LimitRanges for quota_
 };
 
 // "pods \"web\" not found" and friends, in Kubernetes' words.

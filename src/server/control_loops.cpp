@@ -1,5 +1,6 @@
 #include "server/control_loops.h"
 #include "controller/clusterrole_aggregation_controller.h"
+#include "controller/resource_quota_controller.h"
 
 #include "client/event_recorder.h"
 #include "auth/bootstrap_token.h"
@@ -48,6 +49,7 @@ class Loops final : public ControlLoops {
     bootstrapSigner_->start();
     serviceAccounts_->start();
     roleAggregation_->start();
+    quotas_->start();
   }
   void stop() override {
     if (scheduler_) scheduler_->stop();
@@ -69,6 +71,7 @@ class Loops final : public ControlLoops {
     if (bootstrapSigner_) bootstrapSigner_->stop();
     if (serviceAccounts_) serviceAccounts_->stop();
     if (roleAggregation_) roleAggregation_->stop();
+    if (quotas_) quotas_->stop();
   }
 
   std::unique_ptr<client::EventRecorder> schedulerEvents_, rsEvents_, deployEvents_, nodeEvents_, hpaEvents_, stsEvents_, jobEvents_,
@@ -94,6 +97,7 @@ class Loops final : public ControlLoops {
   std::unique_ptr<controller::BootstrapSigner> bootstrapSigner_;
   std::unique_ptr<controller::ServiceAccountController> serviceAccounts_;
   std::unique_ptr<controller::ClusterRoleAggregationController> roleAggregation_;
+  std::unique_ptr<controller::ResourceQuotaController> quotas_;
 };
 
 }  // namespace
@@ -164,6 +168,8 @@ std::unique_ptr<ControlLoops> ControlLoops::build(client::Client& client, client
       std::make_unique<controller::ServiceAccountController>(client, informer("v1", "Namespace"), informer("v1", "ServiceAccount"));
   l->roleAggregation_ =
       std::make_unique<controller::ClusterRoleAggregationController>(client, informer("rbac.authorization.k8s.io/v1", "ClusterRole"));
+  l->quotas_ = std::make_unique<controller::ResourceQuotaController>(
+      client, informer("v1", "ResourceQuota"), informer("v1", "Pod"));
   if (options.ca)
     l->csrs_ = std::make_unique<controller::CsrController>(client, informer("certificates.k8s.io/v1", "CertificateSigningRequest"), nodes, pods, *options.ca,
                                                            options.csr);
