@@ -154,6 +154,7 @@ TEST(HelmReleaseCodec, GoTimeFormat) {
   ASSERT_TRUE(offset.ok());
   EXPECT_EQ(formatTime(*offset), "2023-11-14T22:13:20.5Z");
   EXPECT_FALSE(parseTime("yesterday").ok());
+  EXPECT_FALSE(parseTime("9999-12-31T23:59:59Z").ok());  // beyond 64-bit nanoseconds: refused, not overflowed
 }
 
 TEST(HelmReleaseStorage, SecretAsHelmsDriverWritesIt) {
