@@ -31,7 +31,7 @@ const Command kCommands[] = {
     {"exec", skiff::cli::runExec, "run a command in a container: skiff exec POD [-c C] [-i] -- CMD"},
     {"kustomize", skiff::cli::runKustomize, "render a kustomization: skiff kustomize build DIR"},
     {"image", skiff::cli::runImage, "the node's images: ls, pull, import, rm, prune"},
-    {"helm", skiff::cli::runHelm, "render a Helm chart: helm template NAME CHART [-f values.yaml] [--set k=v]"},
+    {"helm", skiff::cli::runHelm, "Helm charts: helm template|install|upgrade|rollback|uninstall|list|status|history|get|test|repo"},
     {"version", skiff::cli::runVersion, "print client and server versions"},
 };
 
