@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
-FUZZ_TARGETS = manifest selector patch tar websocket dns http1 protobuf tls_hello schema spdy helm_template  # as in tests/fuzz/CMakeLists.txt
+FUZZ_TARGETS = manifest selector patch tar websocket dns http1 protobuf tls_hello schema spdy helm_template helm_release  # as in tests/fuzz/CMakeLists.txt
 
 .PHONY: all deps build test sanitize demo clean bench fuzz
 all: build

@@ -31,7 +31,7 @@ const Command kCommands[] = {
     {"exec", skiff::cli::runExec, "run a command in a container: skiff exec POD [-c C] [-i] -- CMD"},
     {"kustomize", skiff::cli::runKustomize, "render a kustomization: skiff kustomize build DIR"},
     {"image", skiff::cli::runImage, "the node's images: ls, pull, import, rm, prune"},
-    {"helm", skiff::cli::runHelm, "render a Helm chart: helm template NAME CHART [-f values.yaml] [--set k=v]"},
+    {"helm", skiff::cli::runHelm, "Helm charts: helm template|install|upgrade|rollback|uninstall|list|status|history|get|test|repo"},
     {"kubeconfig", skiff::cli::runKubeconfig, "make a kubeconfig for a person: kubeconfig create USER [--group G] [--expires 720h]"},
     {"secrets", skiff::cli::runSecrets, "re-encrypt stored Secrets with the first configured key: secrets rotate"},
     {"app", skiff::cli::runApp, "Argo CD Applications: list, get, diff, sync, history, rollback NAME ID, delete"},

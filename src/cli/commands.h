@@ -15,7 +15,7 @@ int runGet(const Args& args);
 int runDescribe(const Args& args);
 int runDelete(const Args& args);
 int runVersion(const Args& args);
-int runHelm(const Args& args);  // helm template (rendering charts natively)
+int runHelm(const Args& args);  // helm template and release management (Helm 3 storage)
 int runRollout(const Args& args);
 int runScale(const Args& args);
 int runLogs(const Args& args);

@@ -159,8 +159,12 @@ Result<Release> install(ActionContext& ctx, const InstallOptions& o) {
   auto history = storage.history(o.nameSpace, o.name);
   if (!history.ok()) return history.error();
   if (!history->empty()) return Error::conflict("cannot re-use a name that is still in use");
-  if (o.createNamespace)
+  if (o.createNamespace) {
     if (auto st = ensureNamespace(ctx, o.nameSpace); !st.ok()) return st.error();
+  } else if (auto ns = ctx.client.get(*api::findByKind("v1", "Namespace"), "", o.nameSpace); !ns.ok()) {
+    if (ns.error().code != 404) return ns.error();
+    return Error::notFound("create: failed to create: namespaces \"" + o.nameSpace + "\" not found (add --create-namespace to create it)");
+  }
   if (!o.skipCrds)
     if (auto st = installCrds(ctx, *o.chart, deadlineOf(o)); !st.ok()) return st.error();
   auto rendered = render(ctx, *o.chart, o.values, o.name, o.nameSpace, 1, false);

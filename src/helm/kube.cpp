@@ -131,6 +131,52 @@ size_t rankOf(const std::string& kind, const std::vector<std::string>& order) {
 
 }  // namespace
 
+Value keepLiveListFields(const Value& original, const Value& target, const Value& live) {
+  static const json::value kNull;
+  auto member = [](const Value& v, std::string_view k) -> const Value& {
+    const json::object* o = v.if_object();
+    const Value* m = o ? o->if_contains(k) : nullptr;
+    return m ? *m : kNull;
+  };
+  if (target.is_object() && live.is_object()) {
+    json::object out;
+    for (const auto& kv : target.get_object())
+      out[kv.key()] = keepLiveListFields(member(original, kv.key()), kv.value(), member(live, kv.key()));
+    return out;
+  }
+  if (!target.is_array() || !live.is_array()) return target;
+  // Items are matched by the merge keys of the lists charts write (containers, env, volumes by
+  // name; Service ports by port; container ports by containerPort; mounts by mountPath).
+  auto keyOf = [](const Value& item) -> std::pair<std::string, Value> {
+    for (const char* k : {"name", "port", "containerPort", "mountPath"})
+      if (const json::object* o = item.if_object(); o && o->contains(k)) return {k, o->at(k)};
+    return {"", nullptr};
+  };
+  auto find = [](const Value& list, const std::string& k, const Value& v) -> const Value& {
+    if (list.is_array())
+      for (const auto& item : list.get_array())
+        if (const json::object* o = item.if_object(); o && o->contains(k) && o->at(k) == v) return item;
+    return kNull;
+  };
+  json::array out;
+  for (const auto& item : target.get_array()) {
+    auto [k, v] = keyOf(item);
+    const Value& have = k.empty() ? kNull : find(live, k, v);
+    if (!have.is_object()) {
+      out.push_back(item);
+      continue;
+    }
+    const Value& before = find(original, k, v);
+    Value merged = keepLiveListFields(before, item, have);
+    // What the server or another writer added to the item stays; what the chart dropped goes.
+    for (const auto& field : have.get_object())
+      if (!merged.get_object().contains(field.key()) && !(before.is_object() && before.get_object().contains(field.key())))
+        merged.get_object()[field.key()] = field.value();
+    out.push_back(std::move(merged));
+  }
+  return out;
+}
+
 std::string KubeObject::describe() const { return kind + " \"" + name + "\" in namespace \"" + nameSpace + "\""; }
 
 std::vector<ManifestDocument> splitManifest(const std::string& manifest) {
@@ -313,7 +359,7 @@ Status Kube::update(const UpgradePlan& plan, const std::string& releaseName, con
       if (!created.ok()) return Error{created.error().code, created.error().reason, "failed to create " + target.describe() + ": " + created.error().message, {}};
       return {};
     }
-    Value patch = api::createThreeWayMergePatch(original, desired, *live);
+    Value patch = api::createThreeWayMergePatch(original, keepLiveListFields(original, desired, *live), *live);
     if (patch.is_object() && patch.get_object().empty()) return {};
     auto patched = client_.patch(target.type, target.nameSpace, target.name, client::PatchType::Merge, patch, "", write);
     if (!patched.ok()) return Error{patched.error().code, patched.error().reason, "cannot patch " + target.describe() + ": " + patched.error().message, {}};

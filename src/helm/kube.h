@@ -61,6 +61,12 @@ struct UpgradePlan {
 // patched in install order, then the dropped ones deleted.
 UpgradePlan planUpgrade(const std::vector<KubeObject>& original, const std::vector<KubeObject>& target);
 
+// The target with each list item (matched by its merge key) completed by the fields the live
+// item has that neither revision wrote — a Service port's nodePort, defaulted container fields —
+// as Helm's strategic three-way merge keeps them; a merge patch would otherwise replace the
+// lists whole (and reallocate the nodePort on every upgrade).
+Value keepLiveListFields(const Value& original, const Value& target, const Value& live);
+
 // Helm 3's ownership metadata: label app.kubernetes.io/managed-by=Helm, annotations
 // meta.helm.sh/release-name and meta.helm.sh/release-namespace.
 void setOwnership(Value& object, const std::string& releaseName, const std::string& releaseNamespace);

@@ -118,6 +118,8 @@ Result<Timestamp> parseTime(std::string_view text) {
   tm.tm_year = y - 1900, tm.tm_mon = mo - 1, tm.tm_mday = d, tm.tm_hour = h, tm.tm_min = mi, tm.tm_sec = s;
   if (y <= 1) return Timestamp{};
   int64_t secs = timegm(&tm), nanos = 0;
+  // Nanoseconds in 64 bits reach from 1678 to 2262, as Go's UnixNano does.
+  if (secs < -9'000'000'000 || secs > 9'000'000'000) return Error::invalid("time out of range (years 1678 to 2262): " + t);
   size_t p = size_t(consumed);
   if (p < t.size() && t[p] == '.') {
     int64_t scale = 100'000'000;

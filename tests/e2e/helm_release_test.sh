@@ -96,6 +96,8 @@ check "the failed release's Secret is labelled failed" test "$(kubectl get secre
 check "the failed release records why" contains "$(release_json apps bad 1 | jq -r .info.description)" 'Release "bad" failed: failed pre-install'
 
 # --- bad input ---
+out=$(helm install rel2 "$CHART" -n nowhere 2>&1) && false
+check "a missing namespace is named, with the flag that creates it" contains "$out" 'namespaces "nowhere" not found (add --create-namespace to create it)'
 out=$(helm status nope -n apps 2>&1) && false
 check "status of a missing release" contains "$out" "error: release: not found"
 out=$(helm uninstall nope -n apps 2>&1) && false

@@ -154,6 +154,7 @@ TEST(HelmReleaseCodec, GoTimeFormat) {
   ASSERT_TRUE(offset.ok());
   EXPECT_EQ(formatTime(*offset), "2023-11-14T22:13:20.5Z");
   EXPECT_FALSE(parseTime("yesterday").ok());
+  EXPECT_FALSE(parseTime("9999-12-31T23:59:59Z").ok());  // beyond 64-bit nanoseconds: refused, not overflowed
 }
 
 TEST(HelmReleaseStorage, SecretAsHelmsDriverWritesIt) {
@@ -254,6 +255,18 @@ TEST(HelmUpgradeDiff, DroppedDeletedChangedPatchedNewCreated) {
   UpgradePlan p2 = planUpgrade(before, moved);
   EXPECT_EQ(kinds(p2.created()), std::vector<std::string>{"ConfigMap/old"});
   EXPECT_EQ(p2.remove.size(), 3u);
+}
+
+TEST(HelmUpgradeDiff, ListItemsKeepWhatTheServerAddedAndLoseWhatTheChartDropped) {
+  json::value original = json::parse(R"({"spec":{"ports":[{"port":80,"name":"http"}],
+    "containers":[{"name":"c","image":"a:1","env":[{"name":"OLD","value":"1"}]}]}})");
+  json::value target = json::parse(R"({"spec":{"ports":[{"port":80,"name":"http"},{"port":443}],
+    "containers":[{"name":"c","image":"a:2"}]}})");
+  json::value live = json::parse(R"({"spec":{"ports":[{"port":80,"name":"http","nodePort":30080,"protocol":"TCP"}],
+    "containers":[{"name":"c","image":"a:1","env":[{"name":"OLD","value":"1"}],"imagePullPolicy":"IfNotPresent"}]}})");
+  json::value merged = keepLiveListFields(original, target, live);
+  EXPECT_EQ(merged, json::parse(R"({"spec":{"ports":[{"port":80,"name":"http","nodePort":30080,"protocol":"TCP"},{"port":443}],
+    "containers":[{"name":"c","image":"a:2","imagePullPolicy":"IfNotPresent"}]}})"));
 }
 
 TEST(HelmOwnership, MessagesAsHelm) {
@@ -508,6 +521,24 @@ TEST_F(HelmActions, UpgradeValuesAsHelm3ChoosesThem) {
   r = upgrade(ctx_, up);  // back to the chart's defaults
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(image(), "nginx:1");
+}
+
+TEST_F(HelmActions, UpgradeKeepsTheAllocatedNodePort) {
+  ASSERT_TRUE(api_.ready());
+  const char* svc = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  annotations: {tier: \"{{ .Values.image }}\"}\n"
+                    "spec:\n  type: NodePort\n  selector: {app: web}\n  ports: [{port: 80}]\n";
+  Chart c = chart({{"svc.yaml", svc}});
+  ASSERT_TRUE(install(ctx_, options(c)).ok());
+  auto nodePort = [&] { return get("v1", "Service", "web")->at("spec").at("ports").at(0).at("nodePort"); };
+  json::value before = nodePort();
+  ASSERT_TRUE(before.is_number());
+  UpgradeOptions up;
+  static_cast<InstallOptions&>(up) = options(c);
+  up.values = json::object{{"image", "changed"}};
+  up.valuesGiven = true;
+  ASSERT_TRUE(upgrade(ctx_, up).ok());
+  EXPECT_EQ(get("v1", "Service", "web")->at("metadata").at("annotations").at("tier"), "changed");
+  EXPECT_EQ(nodePort(), before);
 }
 
 TEST_F(HelmActions, LookupReadsTheClusterDuringInstall) {
