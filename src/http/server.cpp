@@ -399,7 +399,12 @@ class ServerImpl final : public Server {
   // Work for the worker pool: a request to run, or a stream's clean-up.
   mutable std::mutex jobsMutex_;
   std::condition_variable jobsReady_, drained_;
-  std::deque<std::function<void()>> jobs_;
+  // A job's user is counted in queuedPerUser_ until a worker takes the job (under the same lock).
+  struct Job {
+    std::function<void()> run;
+    std::optional<std::string> user;  // none for a stream's clean-up (not counted)
+  };
+  std::deque<Job> jobs_;
   std::map<std::string, size_t> queuedPerUser_;
   std::vector<std::thread> workers_;
   bool stopWorkers_ = false;
@@ -1105,19 +1110,13 @@ void ServerImpl::dispatch(Conn& c) {
     return;
   }
   ++queuedPerUser_[user];
-  jobs_.push_back([this, conn, user] {
-    {
-      std::lock_guard l(jobsMutex_);
-      if (--queuedPerUser_[user] == 0) queuedPerUser_.erase(user);
-    }
-    runRequest(*conn);
-  });
+  jobs_.push_back({[this, conn] { runRequest(*conn); }, user});
   jobsReady_.notify_one();
 }
 
 void ServerImpl::runOnWorker(std::function<void()> task) {
   std::lock_guard lock(jobsMutex_);
-  jobs_.push_back(std::move(task));
+  jobs_.push_back({std::move(task), std::nullopt});
   jobsReady_.notify_one();
 }
 
@@ -1128,7 +1127,10 @@ void ServerImpl::runWorker() {
       std::unique_lock lock(jobsMutex_);
       jobsReady_.wait(lock, [&] { return !jobs_.empty() || stopWorkers_; });
       if (jobs_.empty()) return;
-      job = std::move(jobs_.front());
+      Job& front = jobs_.front();
+      if (front.user)
+        if (auto it = queuedPerUser_.find(*front.user); it != queuedPerUser_.end() && --it->second == 0) queuedPerUser_.erase(it);
+      job = std::move(front.run);
       jobs_.pop_front();
       ++busy_;
     }
