@@ -531,8 +531,16 @@ class WorkerExchange final : public Exchange {
     for (const auto& [k, v] : r.headers) head += k + ": " + v + "\r\n";
     head += "\r\n";
     // A HEAD answer names the length a GET would have but carries no body (RFC 9110 9.3.2).
-    if (conn_.request.method != "HEAD") head += r.body;
-    if (!conn_.writeAll(head)) keepAlive_ = false;
+    if (conn_.request.method == "HEAD") r.body.clear();
+    // A small answer goes out in one write; a large one (a list of 100,000 pods is 368 MB) is
+    // not copied behind its head first.
+    constexpr size_t kCoalesce = 64 * 1024;
+    if (r.body.size() <= kCoalesce) {
+      head += r.body;
+      if (!conn_.writeAll(head)) keepAlive_ = false;
+    } else if (!conn_.writeAll(head) || !conn_.writeAll(r.body)) {
+      keepAlive_ = false;
+    }
   }
 
   Stream& startStream(int status, std::string contentType, Headers headers) override {
