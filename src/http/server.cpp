@@ -129,10 +129,9 @@ std::string chunkFrame(std::string_view data) {
   return out;
 }
 
-void setBlocking(int fd, bool blocking) {
-  int flags = fcntl(fd, F_GETFL);
-  fcntl(fd, F_SETFL, blocking ? flags & ~O_NONBLOCK : flags | O_NONBLOCK);
-}
+// Connection sockets carry no other status flag (accept4 gives O_NONBLOCK only), so the flags
+// are set outright: one syscall per switch, twice per request.
+void setBlocking(int fd, bool blocking) { fcntl(fd, F_SETFL, blocking ? 0 : O_NONBLOCK); }
 
 // Splits a raw target into the decoded path and query parameters.
 void parseTarget(Request& r) {
@@ -838,6 +837,9 @@ void ServerImpl::onAcceptable() {
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    // Bounds a worker's blocking writes; set once here (non-blocking writes ignore it).
+    timeval sendTimeout{time_t(options_.writeTimeout.count() / 1000), suseconds_t(options_.writeTimeout.count() % 1000 * 1000)};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, sizeof sendTimeout);
     char host[INET6_ADDRSTRLEN] = "";
     uint16_t port = 0;
     if (peer.ss_family == AF_INET) {
@@ -1155,8 +1157,6 @@ void ServerImpl::runWorker() {
 
 void ServerImpl::runRequest(Conn& c) {
   setBlocking(c.fd, true);
-  timeval tv{time_t(options_.writeTimeout.count() / 1000), suseconds_t(options_.writeTimeout.count() % 1000 * 1000)};
-  setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   WorkerExchange exchange(*this, c);
   try {
     handler_(exchange);
