@@ -173,32 +173,32 @@ void addValue(FieldTree& node, const json::value& v, const Cursor& c) {
   node.self = true;
 }
 
-// What of an object a write may own: not the server's metadata; status only through /status.
-json::value ownable(const ResourceType& type, const json::value& object, const std::string& subresource) {
-  if (!object.is_object()) return json::object();
-  if (subresource == "status") {
-    const json::value* st = object.get_object().if_contains("status");
-    return st ? json::value(json::object{{"status", *st}}) : json::value(json::object());
-  }
-  json::value v = object;
-  auto& o = v.get_object();
-  o.erase("apiVersion");
-  o.erase("kind");
-  if (type.hasStatus) o.erase("status");
-  if (json::value* meta = o.if_contains("metadata"); meta && meta->is_object()) {
-    for (const char* f : {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
-                          "deletionGracePeriodSeconds", "managedFields", "selfLink", "generateName"})
-      meta->get_object().erase(f);
-    if (meta->get_object().empty()) o.erase("metadata");
-  }
-  return v;
+// Metadata fields the server sets: never owned by a writer.
+bool serverOwnedMetadata(std::string_view field) {
+  for (const char* f : {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
+                        "deletionGracePeriodSeconds", "managedFields", "selfLink", "generateName"})
+    if (field == f) return true;
+  return false;
 }
 
+// The fields of an object a write may own: not the server's metadata; status only through /status.
+// Walks the object in place: every write computes this, so it must not copy the object.
 FieldTree fieldsOf(const ResourceType& type, const json::value& object, const std::string& subresource) {
   FieldTree t;
-  json::value own = ownable(type, object, subresource);
-  if (own.is_object())
-    for (const auto& kv : own.get_object()) addValue(t.children["f:" + std::string(kv.key())], kv.value(), rootOf(type).field(kv.key()));
+  if (!object.is_object()) return t;
+  const Cursor root = rootOf(type);
+  for (const auto& kv : object.get_object()) {
+    std::string_view key = kv.key();
+    if (subresource == "status" ? key != "status" : key == "apiVersion" || key == "kind" || (type.hasStatus && key == "status")) continue;
+    if (key == "metadata" && kv.value().is_object()) {
+      const Cursor meta = root.field(key);
+      for (const auto& m : kv.value().get_object())
+        if (!serverOwnedMetadata(m.key()))
+          addValue(t.children["f:metadata"].children["f:" + std::string(m.key())], m.value(), meta.field(m.key()));
+      continue;
+    }
+    addValue(t.children["f:" + std::string(key)], kv.value(), root.field(key));
+  }
   return t;
 }
 
@@ -380,7 +380,8 @@ void setOwned(json::value& object, const std::vector<Entry>& entries) {
 json::value managedFieldsAfterUpdate(const ResourceType& type, const json::value* old, const json::value& object, const ManagedWrite& write) {
   std::vector<Entry> entries = entriesOf(old);
   FieldTree now = fieldsOf(type, object, write.subresource);
-  FieldTree changed = changedFields(now, old, object);
+  // On a create every field is new, so the writer owns all of them: no need to look each one up.
+  FieldTree changed = old ? changedFields(now, old, object) : std::move(now);
   FieldTree removed;
   if (old) {
     FieldTree before = fieldsOf(type, *old, write.subresource);
@@ -407,10 +408,7 @@ json::value managedFieldsAfterUpdate(const ResourceType& type, const json::value
   }
   unite(mine.fields, changed);
   if (!mine.fields.empty()) setEntry(entries, std::move(mine));
-  json::value out = object;
-  setOwned(out, entries);
-  const json::value* mf = valueAt(out, "metadata.managedFields");
-  return mf ? *mf : json::value(json::array());
+  return render(entries);
 }
 
 Result<json::value> applyConfiguration(const ResourceType& type, const json::value* live, const json::value& applied, const ManagedWrite& write,

@@ -746,8 +746,15 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route, const auth
   const api::ResourceType& served = *route.type;
   const api::ResourceType* storedType = api::storedVersionOf(served);
   const api::ResourceType& type = storedType ? *storedType : served;
-  auto in = [&](json::value v) { return storedType ? api::convertToStored(served, std::move(v)) : v; };
-  auto out = [&](json::value v) { return storedType ? api::convertFromStored(served, std::move(v)) : v; };
+  // (Not `cond ? convert(v) : v`: that copies v, a whole object, on every request.)
+  auto in = [&](json::value v) -> json::value {
+    if (storedType) return api::convertToStored(served, std::move(v));
+    return v;
+  };
+  auto out = [&](json::value v) -> json::value {
+    if (storedType) return api::convertFromStored(served, std::move(v));
+    return v;
+  };
   // As Kubernetes: a refused object is named by its kind ("The Gateway "x" is invalid"), a missing one by its resource.
   auto fail = [&](const Error& e) { ex.respond(errorResponse(e, route.name, type.group, e.reason == "Invalid" ? type.kind : type.plural)); };
   std::vector<std::string> warnings;
@@ -869,7 +876,7 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route, const auth
       if (Status s = admitRequester(type, route.ns, *body, user); !s) return fail(s.error());
       auto created = registry_.create(type, route.ns, in(std::move(*body)), *opts);
       if (!created) return ex.respond(errorResponse(created.error(), name, type.group, type.kind));
-      respondObject(201, *created);
+      respondObject(201, std::move(*created));
       return;
     }
     if (m == "DELETE") {
@@ -894,7 +901,7 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route, const auth
   if (m == "GET") {
     auto obj = registry_.get(type, route.ns, route.name);
     if (!obj) return fail(obj.error());
-    respondObject(200, *obj);
+    respondObject(200, std::move(*obj));
     return;
   }
   if (m == "PUT") {
@@ -914,7 +921,7 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route, const auth
     }
     auto updated = registry_.update(type, route.ns, route.name, in(std::move(*body)), sub, *opts);
     if (!updated) return fail(updated.error());
-    respondObject(200, *updated);
+    respondObject(200, std::move(*updated));
     return;
   }
   if (m == "PATCH") {
@@ -940,7 +947,7 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route, const auth
       if (docs->size() != 1) return fail(Error::badRequest("an apply configuration must hold exactly one object"));
       auto applied = registry_.patch(type, route.ns, route.name, PatchType::Apply, in(std::move((*docs)[0])), sub, *opts);
       if (!applied) return fail(applied.error());
-      respondObject(200, *applied);
+      respondObject(200, std::move(*applied));
       return;
     }
     auto body = api::decodeJson(req.body);
@@ -956,12 +963,12 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route, const auth
       if (!next) return fail(next.error());
       auto updated = registry_.update(type, route.ns, route.name, in(std::move(*next)), sub, *opts);
       if (!updated) return fail(updated.error());
-      respondObject(200, *updated);
+      respondObject(200, std::move(*updated));
       return;
     }
     auto patched = registry_.patch(type, route.ns, route.name, pt, *body, sub, *opts);
     if (!patched) return fail(patched.error());
-    respondObject(200, *patched);
+    respondObject(200, std::move(*patched));
     return;
   }
   if (m == "DELETE") {
@@ -987,12 +994,12 @@ void ApiServer::serveResource(http::Exchange& ex, const Route& route, const auth
     if (req.queryValue("dryRun") == "All") {
       auto obj = registry_.get(type, route.ns, route.name);
       if (!obj) return fail(obj.error());
-      respondObject(200, *obj);
+      respondObject(200, std::move(*obj));
       return;
     }
     auto removed = registry_.remove(type, route.ns, route.name, opts);
     if (!removed) return fail(removed.error());
-    respondObject(200, *removed);
+    respondObject(200, std::move(*removed));
     return;
   }
   ex.respond(errorResponse(Error{405, "MethodNotAllowed", m + " is not supported on " + type.plural, {}}));

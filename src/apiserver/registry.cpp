@@ -295,14 +295,14 @@ Result<json::value> Registry::createObject(const api::ResourceType& type, const 
       if (store_.get(key)) return Error::alreadyExists(qualifiedResource(type) + " " + quoted(name) + " already exists");
       return object;
     }
-    json::value stored;
+    // The builder runs on the store's single commit thread: it only serializes. `object` then
+    // holds the resourceVersion of the last value built, which is the one stored.
     auto kv = store_.create(key, [&](int64_t rev) {
       std::string bytes = serializeWithRevision(object, rev);
       if (bytes.size() > kMaxObjectBytes) throw std::length_error("object is larger than 1.5 MiB");
-      stored = object;
       return bytes;
     });
-    if (kv) return stored;
+    if (kv) return object;
     if (type.builtin("Service")) releaseServiceAddresses(object);
     if (kv.error().reason == "AlreadyExists") {
       if (generated) continue;
@@ -398,11 +398,10 @@ Result<ListResult> Registry::list(const api::ResourceType& type, const std::stri
 Result<json::value> Registry::writeUpdate(const api::ResourceType& type, const std::string& key,
                                           int64_t expectedRevision, json::value object, bool dryRun) {
   if (dryRun) return object;
-  json::value stored;
+  // As in create: the builder only serializes (it runs on the store's commit thread).
   auto kv = store_.update(key, expectedRevision, [&](int64_t rev) {
     std::string bytes = serializeWithRevision(object, rev);
     if (bytes.size() > kMaxObjectBytes) throw std::length_error("object is larger than 1.5 MiB");
-    stored = object;
     return bytes;
   });
   if (!kv) {
@@ -411,7 +410,7 @@ Result<json::value> Registry::writeUpdate(const api::ResourceType& type, const s
     if (kv.error().reason == "NotFound") return notFound(type, api::stringAt(object, "metadata.name"));
     return kv.error();
   }
-  return stored;
+  return object;
 }
 
 Result<json::value> Registry::updateWith(const api::ResourceType& type, const std::string& ns, const std::string& name,

@@ -129,10 +129,9 @@ std::string chunkFrame(std::string_view data) {
   return out;
 }
 
-void setBlocking(int fd, bool blocking) {
-  int flags = fcntl(fd, F_GETFL);
-  fcntl(fd, F_SETFL, blocking ? flags & ~O_NONBLOCK : flags | O_NONBLOCK);
-}
+// Connection sockets carry no other status flag (accept4 gives O_NONBLOCK only), so the flags
+// are set outright: one syscall per switch, twice per request.
+void setBlocking(int fd, bool blocking) { fcntl(fd, F_SETFL, blocking ? 0 : O_NONBLOCK); }
 
 // Splits a raw target into the decoded path and query parameters.
 void parseTarget(Request& r) {
@@ -401,7 +400,12 @@ class ServerImpl final : public Server {
   // Work for the worker pool: a request to run, or a stream's clean-up.
   mutable std::mutex jobsMutex_;
   std::condition_variable jobsReady_, drained_;
-  std::deque<std::function<void()>> jobs_;
+  // A job's user is counted in queuedPerUser_ until a worker takes the job (under the same lock).
+  struct Job {
+    std::function<void()> run;
+    std::optional<std::string> user;  // none for a stream's clean-up (not counted)
+  };
+  std::deque<Job> jobs_;
   std::map<std::string, size_t> queuedPerUser_;
   std::vector<std::thread> workers_;
   bool stopWorkers_ = false;
@@ -528,8 +532,16 @@ class WorkerExchange final : public Exchange {
     for (const auto& [k, v] : r.headers) head += k + ": " + v + "\r\n";
     head += "\r\n";
     // A HEAD answer names the length a GET would have but carries no body (RFC 9110 9.3.2).
-    if (conn_.request.method != "HEAD") head += r.body;
-    if (!conn_.writeAll(head)) keepAlive_ = false;
+    if (conn_.request.method == "HEAD") r.body.clear();
+    // A small answer goes out in one write; a large one (a list of 100,000 pods is 368 MB) is
+    // not copied behind its head first.
+    constexpr size_t kCoalesce = 64 * 1024;
+    if (r.body.size() <= kCoalesce) {
+      head += r.body;
+      if (!conn_.writeAll(head)) keepAlive_ = false;
+    } else if (!conn_.writeAll(head) || !conn_.writeAll(r.body)) {
+      keepAlive_ = false;
+    }
   }
 
   Stream& startStream(int status, std::string contentType, Headers headers) override {
@@ -827,6 +839,9 @@ void ServerImpl::onAcceptable() {
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    // Bounds a worker's blocking writes; set once here (non-blocking writes ignore it).
+    timeval sendTimeout{time_t(options_.writeTimeout.count() / 1000), suseconds_t(options_.writeTimeout.count() % 1000 * 1000)};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, sizeof sendTimeout);
     char host[INET6_ADDRSTRLEN] = "";
     uint16_t port = 0;
     if (peer.ss_family == AF_INET) {
@@ -1109,19 +1124,13 @@ void ServerImpl::dispatch(Conn& c) {
     return;
   }
   ++queuedPerUser_[user];
-  jobs_.push_back([this, conn, user] {
-    {
-      std::lock_guard l(jobsMutex_);
-      if (--queuedPerUser_[user] == 0) queuedPerUser_.erase(user);
-    }
-    runRequest(*conn);
-  });
+  jobs_.push_back({[this, conn] { runRequest(*conn); }, user});
   jobsReady_.notify_one();
 }
 
 void ServerImpl::runOnWorker(std::function<void()> task) {
   std::lock_guard lock(jobsMutex_);
-  jobs_.push_back(std::move(task));
+  jobs_.push_back({std::move(task), std::nullopt});
   jobsReady_.notify_one();
 }
 
@@ -1132,7 +1141,10 @@ void ServerImpl::runWorker() {
       std::unique_lock lock(jobsMutex_);
       jobsReady_.wait(lock, [&] { return !jobs_.empty() || stopWorkers_; });
       if (jobs_.empty()) return;
-      job = std::move(jobs_.front());
+      Job& front = jobs_.front();
+      if (front.user)
+        if (auto it = queuedPerUser_.find(*front.user); it != queuedPerUser_.end() && --it->second == 0) queuedPerUser_.erase(it);
+      job = std::move(front.run);
       jobs_.pop_front();
       ++busy_;
     }
@@ -1149,8 +1161,6 @@ void ServerImpl::runWorker() {
 
 void ServerImpl::runRequest(Conn& c) {
   setBlocking(c.fd, true);
-  timeval tv{time_t(options_.writeTimeout.count() / 1000), suseconds_t(options_.writeTimeout.count() % 1000 * 1000)};
-  setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   WorkerExchange exchange(*this, c);
   try {
     handler_(exchange);

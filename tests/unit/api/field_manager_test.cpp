@@ -43,6 +43,25 @@ TEST(FieldManager, UpdatesMoveOwnershipOfWhatTheyChange) {
   EXPECT_EQ(managedFieldsAfterUpdate(configMaps(), &next, same, by("third")), *valueAt(next, "metadata.managedFields"));
 }
 
+// A create owns every field without looking each one up; it must own exactly what an update
+// from an empty object would: keyed-list items, server metadata and status left out.
+TEST(FieldManager, ACreateOwnsWhatAnUpdateFromNothingWould) {
+  json::value d = json::parse(R"({"apiVersion":"apps/v1","kind":"Deployment",
+    "metadata":{"name":"web","namespace":"ns","uid":"u","resourceVersion":"7","generation":1,"labels":{"app":"web"},"annotations":{}},
+    "spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},
+      "spec":{"containers":[{"name":"a","image":"x","ports":[{"containerPort":80,"protocol":"TCP"}]},{"name":"b","image":"y","args":["1","2"]}]}}},
+    "status":{"replicas":2}})");
+  json::value empty = json::parse(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"ns"}})");
+  json::value created = managedFieldsAfterUpdate(deployments(), nullptr, d, by("m"));
+  EXPECT_EQ(created, managedFieldsAfterUpdate(deployments(), &empty, d, by("m")));
+  std::string fields = json::serialize(created.at(0).at("fieldsV1"));
+  EXPECT_NE(fields.find(R"("k:{\"name\":\"a\"}":{".":{})"), std::string::npos) << fields;
+  const json::object& top = created.at(0).at("fieldsV1").as_object();
+  EXPECT_FALSE(top.contains("f:status")) << fields;
+  EXPECT_FALSE(top.contains("f:apiVersion")) << fields;
+  EXPECT_EQ(json::serialize(top.at("f:metadata")), R"({"f:annotations":{},"f:labels":{"f:app":{}}})");
+}
+
 TEST(FieldManager, ApplyConflictsForceAndSharing) {
   json::value applied = json::parse(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"x":"1","y":"2"}})");
   auto live = applyConfiguration(configMaps(), nullptr, applied, by("alice"), false);

@@ -166,6 +166,47 @@ TEST(HttpServer, HeadAnswersCarryNoBodySoKeepAliveStaysInStep) {
   ::close(fd);
 }
 
+// Answers above the coalescing size go out as head then body (not copied behind the head).
+TEST(HttpServer, LargeAnswersArriveWholeAndKeepAliveStaysInStep) {
+  std::string big(1 << 20, 'b');
+  for (size_t i = 0; i < big.size(); i += 4096) big[i] = char('a' + i / 4096 % 26);
+  TestServer t(ServerOptions{}, [&](Exchange& ex) {
+    if (ex.request().path == "/big") ex.respond({200, "text/plain", {}, big});
+    else ex.respond({200, "text/plain", {}, "hello " + ex.request().user});
+  });
+  int fd = dial(t.port());
+  const std::string auth = "Host: x\r\nAuthorization: Bearer good\r\n\r\n";
+  sendAll(fd, "GET /big HTTP/1.1\r\n" + auth + "HEAD /big HTTP/1.1\r\n" + auth + kGood);
+  std::string all = readSome(fd, "hello alice");
+  size_t end1 = all.find("\r\n\r\n");
+  ASSERT_NE(end1, std::string::npos);
+  EXPECT_NE(all.substr(0, end1).find("Content-Length: 1048576"), std::string::npos);
+  ASSERT_GE(all.size(), end1 + 4 + big.size());
+  EXPECT_TRUE(all.compare(end1 + 4, big.size(), big) == 0);
+  std::string rest = all.substr(end1 + 4 + big.size());
+  size_t end2 = rest.find("\r\n\r\n");
+  ASSERT_NE(end2, std::string::npos) << rest.substr(0, 200);
+  EXPECT_TRUE(rest.starts_with("HTTP/1.1 200")) << rest.substr(0, 200);
+  EXPECT_NE(rest.substr(0, end2).find("Content-Length: 1048576"), std::string::npos);
+  EXPECT_TRUE(rest.substr(end2 + 4).starts_with("HTTP/1.1 200")) << rest.substr(end2 + 4, 200);  // HEAD: no body
+  ::close(fd);
+}
+
+// A request stops counting against its client's queue once a worker takes it.
+TEST(HttpServer, AClientsQueueCountIsReleasedWhenItsRequestRuns) {
+  ServerOptions o;
+  o.workers = 1;
+  o.maxQueuedPerUser = 1;
+  TestServer t(o);
+  for (int i = 0; i < 5; ++i) {
+    int fd = dial(t.port());
+    sendAll(fd, kGood);
+    EXPECT_NE(readSome(fd, "hello alice").find("hello alice"), std::string::npos) << "request " << i;
+    ::close(fd);
+  }
+  EXPECT_EQ(t.handled, 5);
+}
+
 TEST(HttpServer, TooManyQueuedRequestsFromOneClientAre429) {
   ServerOptions o;
   o.workers = 1;
