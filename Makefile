@@ -27,7 +27,7 @@ test: build sanitize
 sanitize: deps
 	@test -f $(ASAN_BUILD)/build.ninja || cmake -S . -B $(ASAN_BUILD) -G Ninja -DSKIFF_SANITIZE=ON -DSKIFF_WERROR=OFF -DCMAKE_CXX_FLAGS_RELWITHDEBINFO='-O1 -g1' $(CMAKE_FLAGS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS) --target skiff_unit_tests $(addprefix fuzz_,$(FUZZ_TARGETS))
-	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  ctest -L 'unit|fuzz' --output-on-failure -j $(JOBS) --timeout 900
 
 demo: build
