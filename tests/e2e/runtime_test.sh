@@ -145,7 +145,7 @@ out=$("$SKIFF" exec web -c side -- wget -qO- "http://$SVC_IP/" 2>&1 || true)
 check "a pod reaches a Service by cluster IP" contains "$out" "served-from-image"
 out=$("$SKIFF" exec web -c side -- wget -qO- http://web.default/ 2>&1 || true)
 check "a pod reaches a Service by name through the search path (web.default; bare web is this pod in /etc/hosts)" contains "$out" "served-from-image"
-# --- service accounts: the API in the cluster, a pod's own token, read-only in its namespace ------
+# --- service accounts: the API in the cluster, a pod's own token, what RBAC binds to it ----------
 SA_DIR=/var/run/secrets/kubernetes.io/serviceaccount
 out=$("$SKIFF" exec web -c side -- cat $SA_DIR/namespace 2>&1 || true)
 check "the service-account volume is mounted with the pod's namespace" test "$out" = default
@@ -157,7 +157,9 @@ check "pods learn the API's address from the kubernetes Service" bash -c "echo '
 check "the kubernetes Service reaches the API through the node proxy, with a certificate naming it" \
   bash -c "curl -sf --cacert '$CA' https://$KIP/version | grep -q gitVersion"
 code() { curl -s -o /dev/null -w '%{http_code}' --cacert "$CA" -H "Authorization: Bearer $SATOKEN" "$@"; }
-check "the token reads its own namespace" test "$(code "$SERVER/api/v1/namespaces/default/pods")" = 200
+check "the token alone reads nothing (RBAC grants service accounts nothing by default)" test "$(code "$SERVER/api/v1/namespaces/default/pods")" = 403
+kubectl create rolebinding default-view -n default --clusterrole=view --serviceaccount=default:default >/dev/null
+check "bound to view, the token reads its own namespace" test "$(code "$SERVER/api/v1/namespaces/default/pods")" = 200
 check "but not its Secrets" test "$(code "$SERVER/api/v1/namespaces/default/secrets")" = 403
 check "nor other namespaces" test "$(code "$SERVER/api/v1/namespaces/kube-system/pods")" = 403
 check "nor writes" test "$(code -X DELETE "$SERVER/api/v1/namespaces/default/pods/web")" = 403
